@@ -1,0 +1,107 @@
+import type { DatabaseSync } from 'node:sqlite';
+
+/**
+ * Versioned schema. Each entry runs once, in order, inside a transaction; the
+ * version reached is kept in `PRAGMA user_version`. Never edit a shipped entry: append.
+ * Times are integer milliseconds since the epoch.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE receipts (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    headers TEXT NOT NULL,
+    body TEXT NOT NULL
+  );
+
+  CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    receipt_id TEXT NOT NULL REFERENCES receipts(id) ON DELETE CASCADE,
+    source TEXT NOT NULL,
+    external_id TEXT,
+    type TEXT NOT NULL,
+    severity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    data TEXT NOT NULL
+  );
+  -- A sender id seen again is a duplicate (retries from the sender).
+  CREATE UNIQUE INDEX events_by_external_id ON events(source, external_id) WHERE external_id IS NOT NULL;
+  CREATE INDEX events_by_receipt ON events(receipt_id);
+  CREATE INDEX events_by_received_at ON events(received_at);
+
+  CREATE TABLE deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+    destination TEXT,
+    route TEXT,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    -- pending: when it is due; in_flight: when its lease expires (then it is due again).
+    next_attempt_at INTEGER,
+    lease_owner TEXT,
+    request_body TEXT,
+    response_code INTEGER,
+    response_body TEXT,
+    latency_ms INTEGER,
+    last_error TEXT,
+    note TEXT,
+    replay_of TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+  );
+  CREATE INDEX deliveries_due ON deliveries(destination, next_attempt_at) WHERE status IN ('pending', 'in_flight');
+  CREATE INDEX deliveries_by_destination ON deliveries(destination, id);
+  CREATE INDEX deliveries_by_event ON deliveries(event_id);
+
+  CREATE TABLE delivery_attempts (
+    delivery_id TEXT NOT NULL REFERENCES deliveries(id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    response_code INTEGER,
+    response_body TEXT,
+    latency_ms INTEGER,
+    error TEXT,
+    PRIMARY KEY (delivery_id, attempt)
+  );
+
+  CREATE TABLE destination_state (
+    name TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    consecutive_failures INTEGER NOT NULL DEFAULT 0,
+    disabled_at INTEGER,
+    disabled_reason TEXT,
+    last_error TEXT,
+    last_success_at INTEGER
+  );
+  `,
+];
+
+export function migrate(db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get() as { user_version: number };
+  let version = row.user_version;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `database schema version ${version} is newer than this hookrelay (${MIGRATIONS.length}); upgrade hookrelay`,
+    );
+  }
+  while (version < MIGRATIONS.length) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      db.exec(MIGRATIONS[version] as string);
+      version += 1;
+      db.exec(`PRAGMA user_version = ${version}`);
+      db.exec('COMMIT');
+    } catch (error) {
+      db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+  return version;
+}

@@ -1,0 +1,103 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
+import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStatus, DestinationState } from '../store.ts';
+
+type Row = Record<string, unknown>;
+
+/** Prepared statements, compiled once per connection. */
+export class Statements {
+  readonly #db: DatabaseSync;
+  readonly #cache = new Map<string, StatementSync>();
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+  get(sql: string): StatementSync {
+    let statement = this.#cache.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#cache.set(sql, statement);
+    }
+    return statement;
+  }
+}
+
+export const iso = (ms: number): string => new Date(ms).toISOString();
+const isoOrNull = (ms: unknown): string | null => (typeof ms === 'number' ? iso(ms) : null);
+const str = (value: unknown): string => String(value);
+const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+
+export const EVENT_COLUMNS =
+  'e.id, e.source, e.external_id, e.type, e.severity, e.status, e.title, e.summary, e.dedup_key, e.occurred_at, e.received_at, e.data';
+
+export function eventFromRow(row: Row): RelayEvent {
+  return {
+    id: str(row.id),
+    source: str(row.source),
+    external_id: strOrNull(row.external_id),
+    type: str(row.type),
+    severity: str(row.severity) as Severity,
+    status: str(row.status) as EventStatus,
+    title: str(row.title),
+    summary: str(row.summary),
+    dedup_key: str(row.dedup_key),
+    occurred_at: str(row.occurred_at),
+    received_at: iso(Number(row.received_at)),
+    data: JSON.parse(str(row.data)) as unknown,
+  };
+}
+
+export const DELIVERY_COLUMNS =
+  'id, event_id, destination, route, status, attempts, response_code, response_body, latency_ms, request_body, last_error, note, next_attempt_at, replay_of, created_at, updated_at';
+
+export function deliveryFromRow(row: Row): DeliveryRecord {
+  const status = str(row.status) as DeliveryStatus;
+  return {
+    id: str(row.id),
+    event_id: str(row.event_id),
+    destination: strOrNull(row.destination),
+    route: strOrNull(row.route),
+    status,
+    attempts: Number(row.attempts),
+    response_code: numOrNull(row.response_code),
+    response_body: strOrNull(row.response_body),
+    latency_ms: numOrNull(row.latency_ms),
+    request_body: strOrNull(row.request_body),
+    last_error: strOrNull(row.last_error),
+    note: strOrNull(row.note),
+    next_attempt_at: status === 'pending' ? isoOrNull(row.next_attempt_at) : null,
+    replay_of: strOrNull(row.replay_of),
+    created_at: iso(Number(row.created_at)),
+    updated_at: iso(Number(row.updated_at)),
+  };
+}
+
+export function attemptFromRow(row: Row): AttemptRecord {
+  return {
+    attempt: Number(row.attempt),
+    started_at: iso(Number(row.started_at)),
+    outcome: str(row.outcome) as AttemptOutcome,
+    response_code: numOrNull(row.response_code),
+    response_body: strOrNull(row.response_body),
+    latency_ms: numOrNull(row.latency_ms),
+    error: strOrNull(row.error),
+  };
+}
+
+export const DESTINATION_STATE_SQL = `
+  SELECT s.name, s.enabled, s.consecutive_failures, s.disabled_at, s.disabled_reason, s.last_error, s.last_success_at,
+         (SELECT COUNT(*) FROM deliveries d WHERE d.destination = s.name AND d.status IN ('pending', 'in_flight')) AS pending
+  FROM destination_state s`;
+
+export function destinationStateFromRow(row: Row): DestinationState {
+  return {
+    name: str(row.name),
+    enabled: Number(row.enabled) === 1,
+    consecutive_failures: Number(row.consecutive_failures),
+    disabled_at: isoOrNull(row.disabled_at),
+    disabled_reason: strOrNull(row.disabled_reason),
+    last_error: strOrNull(row.last_error),
+    last_success_at: isoOrNull(row.last_success_at),
+    pending: Number(row.pending ?? 0),
+  };
+}

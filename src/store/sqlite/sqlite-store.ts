@@ -1,0 +1,232 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
+import { ERROR_STATUS, HookrelayError } from '../../errors.ts';
+import type { ErrorCode } from '../../errors.ts';
+import type {
+  AttemptResult,
+  ClaimBatch,
+  ClaimOptions,
+  DeliveryQuery,
+  DeliveryRecord,
+  AttemptRecord,
+  DestinationState,
+  IngestBatch,
+  IngestedEvent,
+  PruneOptions,
+  RecordedAttempt,
+  Store,
+  StoredEvent,
+} from '../store.ts';
+import { openReader } from './connection.ts';
+import type { SerializedError, WriterMessage, WriterReply } from './protocol.ts';
+import {
+  DELIVERY_COLUMNS,
+  DESTINATION_STATE_SQL,
+  EVENT_COLUMNS,
+  Statements,
+  attemptFromRow,
+  deliveryFromRow,
+  destinationStateFromRow,
+  eventFromRow,
+} from './rows.ts';
+import type { WriteOpName, WriteOps } from './writes.ts';
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+function revive(error: SerializedError): Error {
+  if (error.code !== null && error.code in ERROR_STATUS) return new HookrelayError(error.code as ErrorCode, error.message);
+  const revived = new Error(error.message);
+  revived.name = error.name;
+  return revived;
+}
+
+/**
+ * The embedded store: one SQLite file owned by one process. Writes go to a writer
+ * thread (group commit); reads use a read-only connection on this thread.
+ */
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  /** Deliveries that were in flight when the previous process stopped, made due again at open. */
+  readonly recoveredLeases: number;
+  readonly #worker: Worker;
+  readonly #reader: DatabaseSync;
+  readonly #sql: Statements;
+  readonly #pending = new Map<number, Pending>();
+  #nextId = 1;
+  #failure: Error | null = null;
+  #closed: Promise<void> | null = null;
+
+  private constructor(worker: Worker, reader: DatabaseSync, recovered: number) {
+    this.#worker = worker;
+    this.#reader = reader;
+    this.#sql = new Statements(reader);
+    this.recoveredLeases = recovered;
+    worker.on('message', (reply: WriterReply) => {
+      if (reply.type !== 'results') return;
+      for (const result of reply.results) {
+        const pending = this.#pending.get(result.id);
+        if (!pending) continue;
+        this.#pending.delete(result.id);
+        if (result.ok) pending.resolve(result.value);
+        else pending.reject(revive(result.error));
+      }
+    });
+    worker.on('error', (error) => this.#fail(error));
+    worker.on('exit', (code) => this.#fail(new Error(`SQLite writer thread exited (code ${code})`)));
+  }
+
+  static async open(path: string): Promise<SqliteStore> {
+    const file = resolve(path);
+    mkdirSync(dirname(file), { recursive: true });
+    const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), { workerData: { path: file } });
+    const recovered = await new Promise<number>((ready, failed) => {
+      const onMessage = (reply: WriterReply): void => {
+        if (reply.type === 'ready') {
+          worker.off('error', failed);
+          worker.off('message', onMessage);
+          ready(reply.recovered);
+        }
+      };
+      worker.on('message', onMessage);
+      worker.once('error', failed);
+    });
+    return new SqliteStore(worker, openReader(file), recovered);
+  }
+
+  #fail(error: Error): void {
+    if (this.#closed) return;
+    this.#failure ??= error;
+    for (const pending of this.#pending.values()) {
+      pending.reject(new HookrelayError('store_unavailable', `the store failed: ${error.message}`));
+    }
+    this.#pending.clear();
+  }
+
+  #write<K extends WriteOpName>(op: K, args: Parameters<WriteOps[K]>[0]): Promise<ReturnType<WriteOps[K]>> {
+    if (this.#failure || this.#closed) {
+      return Promise.reject(
+        new HookrelayError('store_unavailable', `the store is ${this.#closed ? 'closed' : `failed: ${this.#failure?.message}`}`),
+      );
+    }
+    const id = this.#nextId++;
+    return new Promise((resolvePromise, reject) => {
+      this.#pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject });
+      this.#worker.postMessage({ type: 'op', id, op, args } satisfies WriterMessage);
+    });
+  }
+
+  syncDestinations(names: readonly string[]): Promise<void> {
+    return this.#write('syncDestinations', names).then(() => undefined);
+  }
+
+  ingest(batch: IngestBatch): Promise<IngestedEvent[]> {
+    return this.#write('ingest', batch);
+  }
+
+  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+    return this.#write('claimDue', { destination, ...options });
+  }
+
+  recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
+    return this.#write('recordAttempt', result);
+  }
+
+  releaseClaims(ids: readonly string[], owner: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write('releaseClaims', { ids, owner, now: Date.now() }).then(() => undefined);
+  }
+
+  enableDestination(name: string, now: number): Promise<DestinationState | null> {
+    return this.#write('enableDestination', { name, now });
+  }
+
+  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
+    return this.#write('replayDelivery', { id, newId, now });
+  }
+
+  prune(options: PruneOptions): Promise<number> {
+    return this.#write('prune', options);
+  }
+
+  async destinationStates(): Promise<DestinationState[]> {
+    return this.#sql.get(`${DESTINATION_STATE_SQL} ORDER BY s.name`).all().map(destinationStateFromRow);
+  }
+
+  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (query.destination !== undefined) {
+      where.push('destination = ?');
+      params.push(query.destination);
+    }
+    if (query.status !== undefined) {
+      where.push('status = ?');
+      params.push(query.status);
+    }
+    if (query.event_id !== undefined) {
+      where.push('event_id = ?');
+      params.push(query.event_id);
+    }
+    if (query.before !== undefined) {
+      where.push('id < ?');
+      params.push(query.before);
+    }
+    const sql = `SELECT ${DELIVERY_COLUMNS} FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return this.#sql
+      .get(sql)
+      .all(...params, query.limit)
+      .map(deliveryFromRow);
+  }
+
+  async getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
+    const row = this.#sql.get(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`).get(id);
+    if (!row) return null;
+    const attempts = this.#sql
+      .get('SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt')
+      .all(id)
+      .map(attemptFromRow);
+    return { ...deliveryFromRow(row), attempt_log: attempts };
+  }
+
+  async getEvent(id: string): Promise<StoredEvent | null> {
+    const row = this.#sql
+      .get(`SELECT ${EVENT_COLUMNS}, r.headers AS raw_headers, r.body AS raw_body FROM events e JOIN receipts r ON r.id = e.receipt_id WHERE e.id = ?`)
+      .get(id);
+    if (!row) return null;
+    const deliveries = this.#sql
+      .get(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE event_id = ? ORDER BY id`)
+      .all(id)
+      .map(deliveryFromRow);
+    return {
+      event: eventFromRow(row),
+      raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
+      deliveries,
+    };
+  }
+
+  async ping(): Promise<void> {
+    if (this.#failure) throw new HookrelayError('store_unavailable', `the store failed: ${this.#failure.message}`);
+    this.#sql.get('SELECT 1').get();
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= new Promise<void>((done) => {
+      if (this.#failure) {
+        this.#reader.close();
+        done();
+        return;
+      }
+      this.#worker.once('exit', () => {
+        this.#reader.close();
+        done();
+      });
+      this.#worker.postMessage({ type: 'close' } satisfies WriterMessage);
+    });
+    return this.#closed;
+  }
+}

@@ -1,0 +1,187 @@
+import type { RelayEvent } from '../events/event.ts';
+
+export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+/** Statuses the delivery log may prune (pending work is never pruned). */
+export const FINISHED_STATUSES: readonly DeliveryStatus[] = ['succeeded', 'failed', 'muted', 'skipped'];
+
+/** The request as it arrived, kept for `GET /api/v1/events/:id`. */
+export interface Receipt {
+  readonly id: string;
+  readonly source: string;
+  readonly received_at: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export interface NewDelivery {
+  readonly id: string;
+  /** null for a `skipped` event that no route matched. */
+  readonly destination: string | null;
+  readonly route: string | null;
+  readonly status: 'pending' | 'muted' | 'skipped';
+  /** Why a delivery is `muted` (the mute id) or `skipped`. */
+  readonly note?: string | null;
+}
+
+export interface NewEvent {
+  readonly event: RelayEvent;
+  readonly deliveries: readonly NewDelivery[];
+}
+
+export interface IngestBatch {
+  readonly receipt: Receipt;
+  readonly events: readonly NewEvent[];
+}
+
+export type IngestedEvent =
+  | { readonly id: string; readonly duplicate: false }
+  /** `id` is the event stored the first time this sender id was seen. */
+  | { readonly id: string; readonly duplicate: true };
+
+export interface DeliveryRecord {
+  readonly id: string;
+  readonly event_id: string;
+  readonly destination: string | null;
+  readonly route: string | null;
+  readonly status: DeliveryStatus;
+  readonly attempts: number;
+  readonly response_code: number | null;
+  readonly response_body: string | null;
+  readonly latency_ms: number | null;
+  readonly request_body: string | null;
+  readonly last_error: string | null;
+  readonly note: string | null;
+  readonly next_attempt_at: string | null;
+  readonly replay_of: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+export interface AttemptRecord {
+  readonly attempt: number;
+  readonly started_at: string;
+  readonly outcome: AttemptOutcome;
+  readonly response_code: number | null;
+  readonly response_body: string | null;
+  readonly latency_ms: number | null;
+  readonly error: string | null;
+}
+
+export type AttemptOutcome = 'succeeded' | 'retry' | 'failed';
+
+/** A delivery handed to the dispatcher under a lease. */
+export interface ClaimedDelivery {
+  readonly id: string;
+  readonly destination: string;
+  readonly event: RelayEvent;
+  /** Attempts already made (0 for a fresh delivery). */
+  readonly attempts: number;
+  /** Set when the request was rendered before (a retry) or copied (a replay): send it as is. */
+  readonly request_body: string | null;
+}
+
+export interface ClaimBatch {
+  readonly deliveries: readonly ClaimedDelivery[];
+  /** When the next delivery of this destination becomes due (ms), or null when none waits. */
+  readonly next_due_at: number | null;
+}
+
+export interface AttemptResult {
+  readonly delivery_id: string;
+  readonly destination: string;
+  readonly lease_owner: string;
+  readonly started_at: number;
+  readonly finished_at: number;
+  readonly outcome: AttemptOutcome;
+  /** For `retry`: when to try again (ms). */
+  readonly next_attempt_at: number | null;
+  readonly request_body: string | null;
+  readonly response_code: number | null;
+  readonly response_body: string | null;
+  readonly latency_ms: number | null;
+  readonly error: string | null;
+  /** How the attempt reflects on the destination's health; `neutral` for rate limits and our own errors. */
+  readonly health: 'success' | 'failure' | 'neutral';
+  /** Consecutive failures that disable the destination (`retry.disable_after`). */
+  readonly disable_after: number;
+}
+
+export interface DestinationState {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly consecutive_failures: number;
+  readonly disabled_at: string | null;
+  readonly disabled_reason: string | null;
+  readonly last_error: string | null;
+  readonly last_success_at: string | null;
+  readonly pending: number;
+}
+
+export interface RecordedAttempt {
+  /** False when the lease was lost meanwhile (another worker owns the delivery now); nothing was written. */
+  readonly recorded: boolean;
+  readonly destination: DestinationState;
+  /** True when this attempt crossed `disable_after`. */
+  readonly disabled_now: boolean;
+}
+
+export interface DeliveryQuery {
+  readonly destination?: string;
+  readonly status?: DeliveryStatus;
+  readonly event_id?: string;
+  readonly limit: number;
+  /** Pagination: deliveries older than this id. */
+  readonly before?: string;
+}
+
+export interface StoredEvent {
+  readonly event: RelayEvent;
+  readonly raw: { readonly headers: Record<string, string>; readonly body: string };
+  readonly deliveries: readonly DeliveryRecord[];
+}
+
+export interface ClaimOptions {
+  readonly limit: number;
+  readonly now: number;
+  readonly lease_ms: number;
+  readonly owner: string;
+}
+
+export interface PruneOptions {
+  /** Finished deliveries kept per destination (newest first). */
+  readonly keep_per_destination: number;
+  /** Events (and their sender ids, for duplicate detection) are kept at least this long. */
+  readonly keep_events_ms: number;
+  readonly now: number;
+}
+
+/**
+ * The durable store. Two implementations: SQLite (embedded, one process) and PostgreSQL
+ * (several replicas); the same contract tests run against both.
+ */
+export interface Store {
+  readonly kind: string;
+  /** Makes sure every configured destination has a state row. */
+  syncDestinations(names: readonly string[]): Promise<void>;
+  /** The events of one request and all their deliveries, in one transaction. Resolves after a durable commit. */
+  ingest(batch: IngestBatch): Promise<IngestedEvent[]>;
+  /** Leases due deliveries of an enabled destination (pending and due, or in flight with an expired lease). */
+  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch>;
+  /** Records one attempt, updates the delivery and the destination's health in one transaction. */
+  recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
+  /** Gives leased deliveries back (graceful shutdown), due at once. */
+  releaseClaims(ids: readonly string[], owner: string): Promise<void>;
+  enableDestination(name: string, now: number): Promise<DestinationState | null>;
+  /** A new pending delivery sending the same request again; null when the delivery does not exist. */
+  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null>;
+  destinationStates(): Promise<DestinationState[]>;
+  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  getDelivery(id: string): Promise<(DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null>;
+  getEvent(id: string): Promise<StoredEvent | null>;
+  /** Bounds the delivery log; never removes pending or in-flight work. Returns deliveries removed. */
+  prune(options: PruneOptions): Promise<number>;
+  /** Throws when the store cannot be reached (`/readyz`). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,42 @@
+import type { RelayEvent } from '../events/event.ts';
+
+/**
+ * How `{{value}}` is escaped in a template.
+ * - `json`: JSON string escaping (`"`, `\`, control characters), so output is valid JSON whatever the data holds.
+ * - `slack`: Slack mrkdwn escaping (`&`, `<`, `>`, and broadcast mentions) and then JSON escaping,
+ *   so text from a sender can never ping (`<!channel>`, `@here`, `<@U…>`) or forge a link.
+ * `{{{value}}}` is never escaped (the template author's explicit choice).
+ */
+export type EscapeMode = 'json' | 'slack';
+
+/** What every template sees: the event's fields at the top level, plus these. */
+export interface TemplateContext extends RelayEvent {
+  /** The events of this notification: `[event]`, or the whole group for grouped routes. */
+  readonly events: readonly RelayEvent[];
+  readonly hookrelay: {
+    readonly version: string;
+    readonly destination: string;
+    readonly delivery_id: string;
+  };
+}
+
+export interface TemplateEngine {
+  /**
+   * Compiles the named template once (cached) and checks it: parse errors, unknown helpers,
+   * output that is not valid JSON for a sample event. Throws ConfigError naming the file and line.
+   */
+  prepare(name: string, mode: EscapeMode): void;
+  /** Renders to a parsed JSON value. Throws TemplateRenderError (with the file name) on failure. */
+  render(name: string, mode: EscapeMode, context: TemplateContext): unknown;
+  /** Absolute path of the file a template name resolves to (user folder first, then built-in). */
+  resolve(name: string): string;
+}
+
+export class TemplateRenderError extends Error {
+  readonly template: string;
+  constructor(template: string, message: string, options?: ErrorOptions) {
+    super(`${template}: ${message}`, options);
+    this.name = 'TemplateRenderError';
+    this.template = template;
+  }
+}

@@ -1,0 +1,232 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { HookrelayError } from '../../src/errors.ts';
+import type { AttemptResult, Store } from '../../src/store/store.ts';
+import { newId } from '../../src/util/ids.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+
+const OWNER = 'test-owner';
+const LEASE = { lease_ms: 60_000, owner: OWNER };
+
+function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
+  const now = Date.now();
+  return {
+    delivery_id: deliveryId,
+    destination: 'slack',
+    lease_owner: OWNER,
+    started_at: now,
+    finished_at: now + 12,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{"text":"hi"}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 12,
+    error: null,
+    health: 'success',
+    disable_after: 3,
+    ...overrides,
+  };
+}
+
+/**
+ * The Store contract: every implementation runs these. `open` gives a fresh, empty store.
+ */
+export function storeContract(name: string, open: () => Promise<Store>): void {
+  describe(`${name} store contract`, () => {
+    let store: Store;
+    beforeEach(async () => {
+      store = await open();
+      await store.syncDestinations(['slack', 'pager']);
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    it('stores an event with its raw request and deliveries in one call', async () => {
+      const event = relayEvent({ external_id: 'evt_abc123' });
+      const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
+      expect(result).toEqual({ id: event.id, duplicate: false });
+      const stored = await store.getEvent(event.id);
+      expect(stored?.event).toMatchObject({ id: event.id, type: 'qos.rebuffer_spike', data: event.data });
+      expect(stored?.raw.headers['content-type']).toBe('application/json');
+      expect(JSON.parse(stored?.raw.body ?? 'null')).toEqual(event.data);
+      expect(stored?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
+        ['pager', 'pending'],
+        ['slack', 'pending'],
+      ]);
+    });
+
+    it('a sender id seen before is a duplicate and stores nothing new', async () => {
+      const first = relayEvent({ external_id: 'evt_same' });
+      await store.ingest(batchOf(first, ['slack']));
+      const again = relayEvent({ external_id: 'evt_same' });
+      const [result] = await store.ingest(batchOf(again, ['slack']));
+      expect(result).toEqual({ id: first.id, duplicate: true });
+      expect(await store.getEvent(again.id)).toBeNull();
+      expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
+    });
+
+    it('the same sender id from another source is not a duplicate', async () => {
+      await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'a' }), ['slack']));
+      const [result] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'b' }), ['slack']));
+      expect(result?.duplicate).toBe(false);
+    });
+
+    it('concurrent ingests all commit', async () => {
+      const events = Array.from({ length: 300 }, () => relayEvent());
+      const results = await Promise.all(events.map((event) => store.ingest(batchOf(event, ['slack']))));
+      expect(results.flat().filter((r) => !r.duplicate)).toHaveLength(300);
+      expect((await store.destinationStates()).find((s) => s.name === 'slack')?.pending).toBe(300);
+    });
+
+    it('claims due deliveries under a lease, at most `limit`, and not twice', async () => {
+      for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+      const now = Date.now() + 1;
+      const first = await store.claimDue('slack', { ...LEASE, limit: 2, now });
+      expect(first.deliveries).toHaveLength(2);
+      expect(first.deliveries[0]?.event.title).toBe('Rebuffer spike in Maharashtra');
+      const second = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+      expect(second.deliveries).toHaveLength(1);
+      const third = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+      expect(third.deliveries).toHaveLength(0);
+      const listed = await store.listDeliveries({ destination: 'slack', limit: 10 });
+      expect(listed.every((d) => d.status === 'in_flight')).toBe(true);
+    });
+
+    it('a delivery whose lease expired is claimed again (a worker died mid-attempt)', async () => {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      const now = Date.now() + 1;
+      const claimed = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'dead-worker' });
+      expect(claimed.deliveries).toHaveLength(1);
+      const later = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_001 });
+      expect(later.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
+      // The dead worker's late result is ignored; the new owner's counts.
+      const stale = await store.recordAttempt(attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
+      expect(stale.recorded).toBe(false);
+      const fresh = await store.recordAttempt(attempt(claimed.deliveries[0]!.id));
+      expect(fresh.recorded).toBe(true);
+    });
+
+    it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      const now = Date.now() + 1;
+      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+      const retryAt = now + 30_000;
+      await store.recordAttempt(
+        attempt(claimed!.id, { outcome: 'retry', next_attempt_at: retryAt, response_code: 503, health: 'failure', error: 'HTTP 503' }),
+      );
+      const early = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_000 });
+      expect(early.deliveries).toHaveLength(0);
+      expect(early.next_due_at).toBe(retryAt);
+      const due = await store.claimDue('slack', { ...LEASE, limit: 1, now: retryAt });
+      expect(due.deliveries[0]?.attempts).toBe(1);
+      expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
+      await store.recordAttempt(attempt(claimed!.id));
+      const record = await store.getDelivery(claimed!.id);
+      expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
+      expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
+        [1, 'retry', 503],
+        [2, 'succeeded', 200],
+      ]);
+    });
+
+    it('consecutive failures disable the destination; its work waits; enable resumes it at once', async () => {
+      for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+      let now = Date.now() + 1;
+      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+      const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500' } as const;
+      const r1 = await store.recordAttempt(attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      const r2 = await store.recordAttempt(attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
+      const r3 = await store.recordAttempt(attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      expect(r3.disabled_now).toBe(true);
+      expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
+      now += 10;
+      expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
+      const enabled = await store.enableDestination('slack', now);
+      expect(enabled).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_at: null });
+      // Backed-off deliveries are due now, not in 999 seconds.
+      expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(4);
+      expect(await store.enableDestination('nope', now)).toBeNull();
+    });
+
+    it('a success resets the failure count; rate limits do not count', async () => {
+      for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+      await store.recordAttempt(attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
+      await store.recordAttempt(attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
+      const states = await store.destinationStates();
+      expect(states.find((s) => s.name === 'slack')?.consecutive_failures).toBe(1);
+      const ok = await store.recordAttempt(attempt(claimed[2]!.id));
+      expect(ok.destination.consecutive_failures).toBe(0);
+    });
+
+    it('replay sends the same request again as a new delivery', async () => {
+      const event = relayEvent();
+      await store.ingest(batchOf(event, ['slack']));
+      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      await store.recordAttempt(attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
+      const replay = await store.replayDelivery(claimed!.id, newId('dlv'), Date.now());
+      expect(replay).toMatchObject({
+        event_id: event.id,
+        destination: 'slack',
+        status: 'pending',
+        request_body: '{"text":"exact"}',
+        replay_of: claimed!.id,
+        attempts: 0,
+      });
+      expect(replay?.id).not.toBe(claimed!.id);
+      expect(await store.replayDelivery('dlv_missing', newId('dlv'), Date.now())).toBeNull();
+    });
+
+    it('a skipped delivery cannot be replayed', async () => {
+      const event = relayEvent();
+      const batch = batchOf(event, []);
+      const skipped = { id: newId('dlv'), destination: null, route: null, status: 'skipped' as const };
+      await store.ingest({ ...batch, events: [{ event, deliveries: [skipped] }] });
+      const error = await store.replayDelivery(skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(HookrelayError);
+      expect((error as HookrelayError).code).toBe('conflict');
+    });
+
+    it('lists deliveries newest first, filtered and limited', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const batch = batchOf(relayEvent(), ['slack', 'pager']);
+        ids.push(batch.events[0]!.deliveries[0]!.id);
+        await store.ingest(batch);
+      }
+      const listed = await store.listDeliveries({ destination: 'slack', limit: 3 });
+      expect(listed.map((d) => d.id)).toEqual(ids.slice(-3).reverse());
+      const page = await store.listDeliveries({ destination: 'slack', limit: 10, before: ids[2]! });
+      expect(page.map((d) => d.id)).toEqual([ids[1], ids[0]]);
+    });
+
+    it('prune keeps the newest finished deliveries per destination and never pending work', async () => {
+      const finished: string[] = [];
+      for (let i = 0; i < 8; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
+      for (const delivery of claimed) {
+        await store.recordAttempt(attempt(delivery.id));
+        finished.push(delivery.id);
+      }
+      const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
+      expect(removed).toBe(2);
+      const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+      expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(finished.slice(-4).sort());
+      expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
+    });
+
+    it('releasing claims makes them due at once', async () => {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      await store.releaseClaims([claimed!.id], OWNER);
+      const again = await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
+      expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
+    });
+
+    it('answers ping while open', async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}
