@@ -1,0 +1,51 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { LoadedConfig } from '../config/load.ts';
+import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
+import { fitSlackMessage } from '../destinations/slack-message.ts';
+import type { RelayEvent } from '../events/event.ts';
+import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../templates/index.ts';
+import type { EscapeMode } from '../templates/index.ts';
+import { VERSION } from '../version.ts';
+import { previewSource } from './preview-source.ts';
+
+/**
+ * `hookrelay render`: what a template makes of a sender's payload, exactly as it would be
+ * sent (escaped, validated and fitted for Slack or PagerDuty). One output per event.
+ */
+export async function renderPreview(options: {
+  template: string;
+  source: string;
+  eventFile: string;
+  loaded: LoadedConfig | null;
+}): Promise<unknown> {
+  const { loaded } = options;
+  const source = previewSource(options.source, undefined, loaded);
+  const rawBody = readFileSync(options.eventFile);
+  const payload = JSON.parse(rawBody.toString('utf8')) as unknown;
+  const incoming = source.normalize(payload, { headers: {}, query: {}, rawBody });
+
+  const dirs = loaded?.config.templates_dir ? [resolve(loaded.baseDir, loaded.config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
+  const engine = createTemplateEngine({ dirs, version: VERSION });
+  const destinationType = options.template.split('/')[0];
+  const mode: EscapeMode = destinationType === 'slack' || destinationType === 'slack-bot' ? 'slack' : 'json';
+  engine.prepare(options.template, mode);
+
+  const outputs = incoming.map((item, index) => {
+    const event: RelayEvent = {
+      ...item,
+      id: `evt_preview${index + 1}`,
+      source: source.name,
+      received_at: new Date().toISOString(),
+    };
+    const rendered = engine.render(options.template, mode, {
+      ...event,
+      events: [event],
+      hookrelay: { version: VERSION, destination: '(preview)', delivery_id: 'dlv_preview' },
+    });
+    if (destinationType === 'slack') return fitSlackMessage(rendered).message;
+    if (destinationType === 'pagerduty') return fitPagerDutyEvent(rendered).event;
+    return rendered;
+  });
+  return outputs.length === 1 ? outputs[0] : outputs;
+}

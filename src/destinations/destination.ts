@@ -1,0 +1,96 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { durationSchema, nameSchema } from '../config/common.ts';
+import type { RelayEvent } from '../events/event.ts';
+import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
+import type { HttpClient, SendResult } from './http-client.ts';
+
+export interface OutboundRequest {
+  readonly delivery_id: string;
+  /** 1 for the first attempt; `Retry-Attempt: n` goes on attempt n + 1. */
+  readonly attempt: number;
+  /** The rendered body, exactly as logged and as replayed. */
+  readonly body: string;
+  readonly event: RelayEvent;
+}
+
+export interface DestinationLimits {
+  readonly concurrency: number;
+  /** At most `max` requests started per `per_ms` window; null for no rate limit. */
+  readonly rate: { readonly max: number; readonly per_ms: number } | null;
+  readonly timeout_ms: number;
+}
+
+/** A configured destination: one entry of `destinations:`. */
+export interface Destination {
+  readonly name: string;
+  readonly type: string;
+  readonly template: string;
+  readonly limits: DestinationLimits;
+  /** Where it sends, for the egress check at config load. */
+  readonly urls: readonly URL[];
+  /** Compiles and checks the template (start-up). Throws ConfigError. */
+  prepare(): void;
+  /** The request body for this event, validated and fitted to the destination's limits. Throws TemplateRenderError. */
+  render(context: TemplateContext): string;
+  /** One attempt. Never throws for delivery failures: they come back classified. */
+  send(request: OutboundRequest): Promise<SendResult>;
+}
+
+export interface DestinationDeps {
+  readonly http: HttpClient;
+  readonly templates: TemplateEngine;
+  readonly version: string;
+  readonly logger: Logger;
+}
+
+export interface DestinationType<Schema extends z.ZodType = z.ZodType> {
+  readonly type: string;
+  readonly schema: Schema;
+  create(config: z.output<Schema>, deps: DestinationDeps): Destination;
+}
+
+/** Keys every destination type accepts besides its own. */
+export const commonDestinationKeys = {
+  name: nameSchema,
+  /** Template name, e.g. `slack/compact` (user folder first, then the built-in ones). */
+  template: z.string().optional(),
+  /** Requests in flight at once. */
+  concurrency: z.number().int().min(1).max(256).optional(),
+  /** At most `max` requests per `per`: `{ max: 3, per: 3s }`. */
+  rate: z.object({ max: z.number().int().min(1), per: durationSchema }).strict().optional(),
+  /** Per-attempt timeout (default 5s). */
+  timeout: durationSchema.optional(),
+};
+
+export interface CommonDestinationConfig {
+  name: string;
+  template?: string | undefined;
+  concurrency?: number | undefined;
+  rate?: { max: number; per: number } | undefined;
+  timeout?: number | undefined;
+}
+
+export function limitsOf(
+  config: CommonDestinationConfig,
+  defaults: { concurrency: number; rate: { max: number; per_ms: number } | null },
+): DestinationLimits {
+  return {
+    concurrency: config.concurrency ?? defaults.concurrency,
+    rate: config.rate ? { max: config.rate.max, per_ms: config.rate.per } : defaults.rate,
+    timeout_ms: config.timeout ?? 5_000,
+  };
+}
+
+/** Renders through the engine with the destination's escaping; the fit step validates and truncates. */
+export function templateRenderer(
+  deps: DestinationDeps,
+  template: string,
+  mode: EscapeMode,
+  fit: (payload: unknown) => unknown,
+): Pick<Destination, 'prepare' | 'render'> {
+  return {
+    prepare: () => deps.templates.prepare(template, mode),
+    render: (context) => JSON.stringify(fit(deps.templates.render(template, mode, context))),
+  };
+}

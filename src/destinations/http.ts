@@ -1,0 +1,61 @@
+import { z } from 'zod';
+import { urlSchema } from '../config/common.ts';
+import { decodeStandardSecret, standardSignature } from '../util/standard-webhooks.ts';
+import type { DestinationType } from './destination.ts';
+import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
+
+/** Headers hookrelay sets itself; a configured `headers:` entry may not replace them. */
+const RESERVED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'retry-attempt', 'content-type', 'content-length', 'host'];
+
+const schema = z
+  .object({
+    ...commonDestinationKeys,
+    type: z.literal('http'),
+    url: urlSchema,
+    method: z.enum(['POST', 'PUT']).default('POST'),
+    /** Signs requests with Standard Webhooks when set (`whsec_…`). */
+    secret: z.string().min(1).optional(),
+    /** Extra request headers, e.g. an API key the receiver wants. */
+    headers: z
+      .record(z.string(), z.string())
+      .refine((headers) => !Object.keys(headers).some((name) => RESERVED_HEADERS.includes(name.toLowerCase())), {
+        message: `may not set ${RESERVED_HEADERS.join(', ')} (hookrelay sets them)`,
+      })
+      .default({}),
+  })
+  .strict();
+
+/**
+ * Any HTTP endpoint: templated JSON (default `http/envelope`), with the delivery id as
+ * `webhook-id` (the same on every retry, so receivers can de-duplicate), `Retry-Attempt: n`
+ * on the n-th retry, and a Standard Webhooks signature when a secret is set.
+ */
+export const httpDestination: DestinationType<typeof schema> = {
+  type: 'http',
+  schema,
+  create(config, deps) {
+    const url = new URL(config.url);
+    const template = config.template ?? 'http/envelope';
+    const limits = limitsOf(config, { concurrency: 8, rate: null });
+    const key = config.secret === undefined ? null : decodeStandardSecret(config.secret);
+    return {
+      name: config.name,
+      type: 'http',
+      template,
+      limits,
+      urls: [url],
+      ...templateRenderer(deps, template, 'json', (payload) => payload),
+      send(request) {
+        const timestamp = Math.floor(Date.now() / 1_000);
+        const headers: Record<string, string> = {
+          ...config.headers,
+          'webhook-id': request.delivery_id,
+          'webhook-timestamp': String(timestamp),
+        };
+        if (key) headers['webhook-signature'] = standardSignature(key, request.delivery_id, timestamp, request.body);
+        if (request.attempt > 1) headers['retry-attempt'] = String(request.attempt - 1);
+        return deps.http.post(url, { method: config.method, headers, body: request.body, timeoutMs: limits.timeout_ms });
+      },
+    };
+  },
+};

@@ -1,0 +1,34 @@
+import { z } from 'zod';
+import type { Destination, DestinationDeps, DestinationType } from './destination.ts';
+import { httpDestination } from './http.ts';
+import { pagerDutyDestination } from './pagerduty.ts';
+import { slackDestination } from './slack.ts';
+
+export type { Destination, DestinationDeps, DestinationLimits, OutboundRequest } from './destination.ts';
+export type { SendResult } from './http-client.ts';
+export { HttpClient } from './http-client.ts';
+export { checkDestinationUrl } from './egress.ts';
+
+/** Every destination type; a new one is a module here. */
+export const DESTINATION_TYPES = [slackDestination, pagerDutyDestination, httpDestination] as const;
+
+export const destinationConfigSchema = z.discriminatedUnion(
+  'type',
+  DESTINATION_TYPES.map((type) => type.schema) as unknown as [
+    (typeof DESTINATION_TYPES)[number]['schema'],
+    ...(typeof DESTINATION_TYPES)[number]['schema'][],
+  ],
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? `type must be one of ${DESTINATION_TYPES.map((t) => t.type).join(', ')}`
+        : undefined,
+  },
+);
+export type DestinationConfig = z.output<typeof destinationConfigSchema>;
+
+export function createDestination(config: DestinationConfig, deps: DestinationDeps): Destination {
+  const type = DESTINATION_TYPES.find((candidate) => candidate.type === config.type) as DestinationType | undefined;
+  if (!type) throw new Error(`unknown destination type "${config.type}"`);
+  return type.create(config, deps);
+}

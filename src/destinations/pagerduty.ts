@@ -1,0 +1,43 @@
+import { z } from 'zod';
+import { urlSchema } from '../config/common.ts';
+import type { DestinationType } from './destination.ts';
+import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
+import { fitPagerDutyEvent } from './pagerduty-event.ts';
+
+const schema = z
+  .object({
+    ...commonDestinationKeys,
+    type: z.literal('pagerduty'),
+    routing_key: z.string().min(1, 'routing_key may not be empty'),
+    /** Events API v2 endpoint; overridable for tests and EU accounts. */
+    url: urlSchema.default('https://events.pagerduty.com/v2/enqueue'),
+  })
+  .strict();
+
+/**
+ * PagerDuty Events API v2: `trigger` on firing, `resolve` on resolved, with the
+ * event's dedup_key, so one incident opens and closes. 120 events/min per routing key
+ * (PagerDuty "Rate limits"). The routing key is added at send time and never logged.
+ */
+export const pagerDutyDestination: DestinationType<typeof schema> = {
+  type: 'pagerduty',
+  schema,
+  create(config, deps) {
+    const url = new URL(config.url);
+    const template = config.template ?? 'pagerduty/default';
+    const limits = limitsOf(config, { concurrency: 2, rate: { max: 20, per_ms: 10_000 } });
+    return {
+      name: config.name,
+      type: 'pagerduty',
+      template,
+      limits,
+      urls: [url],
+      ...templateRenderer(deps, template, 'json', (payload) => fitPagerDutyEvent(payload).event),
+      send(request) {
+        const event = JSON.parse(request.body) as Record<string, unknown>;
+        const body = JSON.stringify({ ...event, routing_key: config.routing_key });
+        return deps.http.post(url, { headers: {}, body, timeoutMs: limits.timeout_ms });
+      },
+    };
+  },
+};

@@ -1,0 +1,271 @@
+import { hostname } from 'node:os';
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { Destination } from '../destinations/destination.ts';
+import type { SendResult } from '../destinations/http-client.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { AttemptResult, ClaimedDelivery, Store } from '../store/store.ts';
+import type { TemplateContext } from '../templates/types.ts';
+import { newId } from '../util/ids.ts';
+import { decide } from './retry-policy.ts';
+import type { RetryPolicy } from './retry-policy.ts';
+
+export interface DispatcherOptions {
+  readonly store: Store;
+  readonly destinations: readonly Destination[];
+  readonly retry: RetryPolicy;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly version: string;
+  /** How long a claimed delivery stays ours before another worker may take it (default 60 s). */
+  readonly leaseMs?: number;
+}
+
+/** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
+const MAX_SLEEP_MS = 30_000;
+/** After a store error, try again this soon. */
+const STORE_RETRY_MS = 1_000;
+
+/**
+ * Moves due deliveries from the store to their destinations. One lane per destination:
+ * it claims a few deliveries ahead under a lease, runs them through a p-queue that
+ * enforces the destination's concurrency and rate, and records each attempt. Lanes wake
+ * at once on new work (`notify`) and by timer for the next due retry.
+ */
+export class Dispatcher {
+  readonly owner = `${hostname()}:${process.pid}:${newId('dlv').slice(-6)}`;
+  readonly #lanes = new Map<string, Lane>();
+
+  constructor(options: DispatcherOptions) {
+    for (const destination of options.destinations) {
+      this.#lanes.set(destination.name, new Lane(destination, options, this.owner));
+    }
+  }
+
+  start(): void {
+    for (const lane of this.#lanes.values()) void lane.pump();
+  }
+
+  /** New work for these destinations is committed: look now. */
+  notify(destinations: Iterable<string>): void {
+    for (const name of destinations) void this.#lanes.get(name)?.pump();
+  }
+
+  /** Stops claiming, gives back work not yet started, and waits (bounded) for attempts in flight. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    await Promise.all([...this.#lanes.values()].map((lane) => lane.stop(timeoutMs)));
+  }
+}
+
+class Lane {
+  readonly #destination: Destination;
+  readonly #options: DispatcherOptions;
+  readonly #owner: string;
+  readonly #queue: PQueue;
+  readonly #leaseMs: number;
+  /** Claimed and not finished. */
+  readonly #held = new Set<string>();
+  /** Claimed and started. */
+  readonly #running = new Set<string>();
+  readonly #highWater: number;
+  #pumping = false;
+  #again = false;
+  #stopped = false;
+  #timer: NodeJS.Timeout | null = null;
+  #timerAt = Number.POSITIVE_INFINITY;
+  #resumeTimer: NodeJS.Timeout | null = null;
+
+  constructor(destination: Destination, options: DispatcherOptions, owner: string) {
+    this.#destination = destination;
+    this.#options = options;
+    this.#owner = owner;
+    this.#leaseMs = options.leaseMs ?? 60_000;
+    const { concurrency, rate } = destination.limits;
+    this.#queue = new PQueue({
+      concurrency,
+      ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
+    });
+    // Claim a little ahead of what can start, never so much that a lease runs out in the queue.
+    this.#highWater = concurrency * 2 + (rate?.max ?? 0);
+  }
+
+  async pump(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    try {
+      do {
+        this.#again = false;
+        const room = this.#highWater - this.#held.size;
+        if (room <= 0) break;
+        const now = Date.now();
+        const batch = await this.#options.store.claimDue(this.#destination.name, {
+          limit: room,
+          now,
+          lease_ms: this.#leaseMs,
+          owner: this.#owner,
+        });
+        for (const delivery of batch.deliveries) {
+          this.#held.add(delivery.id);
+          void this.#queue.add(() => this.#attempt(delivery));
+        }
+        this.#wakeAt(batch.next_due_at ?? now + MAX_SLEEP_MS);
+        if (batch.deliveries.length === room) this.#again = true;
+      } while (this.#again && !this.#stopped);
+    } catch (error) {
+      this.#options.logger.error({ err: error, destination: this.#destination.name }, 'claiming deliveries failed; retrying shortly');
+      this.#wakeAt(Date.now() + STORE_RETRY_MS);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #wakeAt(at: number): void {
+    if (this.#stopped) return;
+    const when = Math.min(at, Date.now() + MAX_SLEEP_MS);
+    if (this.#timer && when >= this.#timerAt) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timerAt = when;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      this.#timerAt = Number.POSITIVE_INFINITY;
+      void this.pump();
+    }, Math.max(0, when - Date.now()));
+  }
+
+  #context(delivery: ClaimedDelivery): TemplateContext {
+    return {
+      ...delivery.event,
+      events: [delivery.event],
+      hookrelay: { version: this.#options.version, destination: this.#destination.name, delivery_id: delivery.id },
+    };
+  }
+
+  async #attempt(delivery: ClaimedDelivery): Promise<void> {
+    if (this.#stopped) return;
+    this.#running.add(delivery.id);
+    const destination = this.#destination;
+    const attempt = delivery.attempts + 1;
+    const started = Date.now();
+    try {
+      let body = delivery.request_body;
+      let result: SendResult;
+      if (body === null) {
+        try {
+          body = destination.render(this.#context(delivery));
+        } catch (error) {
+          // A template that cannot render this event is our problem, not the destination's.
+          await this.#record(delivery, attempt, started, null, {
+            outcome: 'failed',
+            next_attempt_at: null,
+            health: 'neutral',
+            result: { kind: 'permanent', status: null, body: null, retry_after_ms: null, rate_limited: false, error: `template ${destination.template}: ${(error as Error).message}`, latency_ms: 0 },
+          });
+          return;
+        }
+      }
+      try {
+        result = await destination.send({ delivery_id: delivery.id, attempt, body, event: delivery.event });
+      } catch (error) {
+        result = { kind: 'retry', status: null, body: null, retry_after_ms: null, rate_limited: false, error: (error as Error).message, latency_ms: Date.now() - started };
+      }
+      const decision = decide(this.#options.retry, attempt, result, Date.now());
+      if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+      await this.#record(delivery, attempt, started, body, { ...decision, result });
+    } finally {
+      this.#running.delete(delivery.id);
+      this.#held.delete(delivery.id);
+      void this.pump();
+    }
+  }
+
+  /** The destination said "too many requests": nothing else goes until it said to come back. */
+  #pauseFor(ms: number): void {
+    this.#queue.pause();
+    if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
+    this.#resumeTimer = setTimeout(() => {
+      this.#resumeTimer = null;
+      if (!this.#stopped) this.#queue.start();
+    }, ms);
+  }
+
+  async #record(
+    delivery: ClaimedDelivery,
+    attempt: number,
+    started: number,
+    body: string | null,
+    decision: { outcome: AttemptResult['outcome']; next_attempt_at: number | null; health: AttemptResult['health']; result: SendResult },
+  ): Promise<void> {
+    const { result } = decision;
+    const destination = this.#destination.name;
+    const finished = Date.now();
+    const { logger, metrics, store, retry } = this.#options;
+    const line = {
+      delivery_id: delivery.id,
+      event_id: delivery.event.id,
+      destination,
+      attempt,
+      outcome: decision.outcome,
+      status: result.status,
+      latency_ms: result.latency_ms,
+      ...(result.error ? { error: result.error } : {}),
+      ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
+    };
+    metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
+    metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
+    if (decision.outcome === 'succeeded') {
+      metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);
+    }
+    try {
+      const recorded = await store.recordAttempt({
+        delivery_id: delivery.id,
+        destination,
+        lease_owner: this.#owner,
+        started_at: started,
+        finished_at: finished,
+        outcome: decision.outcome,
+        next_attempt_at: decision.next_attempt_at,
+        request_body: body,
+        response_code: result.status,
+        response_body: result.body,
+        latency_ms: result.latency_ms,
+        error: result.error,
+        health: decision.health,
+        disable_after: retry.disable_after,
+      });
+      if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
+      else logger.info(line, 'delivery attempt');
+      if (recorded.disabled_now) {
+        logger.error(
+          { destination, consecutive_failures: recorded.destination.consecutive_failures, last_error: result.error, pending: recorded.destination.pending },
+          `DESTINATION DISABLED: "${destination}" failed ${recorded.destination.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped. Fix it, then POST /api/v1/destinations/${destination}/enable`,
+        );
+      }
+      if (decision.next_attempt_at !== null) this.#wakeAt(decision.next_attempt_at);
+    } catch (error) {
+      // The lease runs out and the delivery is attempted again: at-least-once, never lost.
+      logger.error({ ...line, err: error }, 'could not record a delivery attempt; it will be retried when its lease expires');
+    }
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
+    this.#queue.clear();
+    const notStarted = [...this.#held].filter((id) => !this.#running.has(id));
+    for (const id of notStarted) this.#held.delete(id);
+    try {
+      await this.#options.store.releaseClaims(notStarted, this.#owner);
+    } catch (error) {
+      this.#options.logger.warn({ err: error }, 'could not give back claimed deliveries; their leases will expire');
+    }
+    const idle = this.#queue.onIdle();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+}

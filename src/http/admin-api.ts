@@ -1,0 +1,134 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { NextFunction, Request, Response, Router } from 'express';
+import { z } from 'zod';
+import { HookrelayError } from '../errors.ts';
+import type { Destination } from '../destinations/destination.ts';
+import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import { formatPath } from '../config/interpolate.ts';
+import { DELIVERY_STATUSES } from '../store/store.ts';
+import type { DestinationState, Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+
+export interface AdminApiOptions {
+  /** No token: the admin API is off (404). */
+  readonly token: string | null;
+  readonly store: Store;
+  readonly dispatcher: Dispatcher;
+  readonly destinations: readonly Destination[];
+}
+
+const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
+
+/** `Authorization: Bearer <token>`, compared in constant time (hashing first makes lengths equal). */
+export function bearerAuth(token: string | null) {
+  const expected = token === null ? null : digest(token);
+  return (request: Request, response: Response, next: NextFunction): void => {
+    if (expected === null) {
+      next(new HookrelayError('admin_disabled', 'the admin API is off: set admin.token (or HOOKRELAY_ADMIN_TOKEN) to turn it on'));
+      return;
+    }
+    const header = request.get('authorization') ?? '';
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
+      response.set('WWW-Authenticate', 'Bearer realm="hookrelay"');
+      next(new HookrelayError('unauthorized', match ? 'the admin token is wrong' : 'send Authorization: Bearer <admin token>'));
+      return;
+    }
+    next();
+  };
+}
+
+const deliveryQuery = z
+  .object({
+    destination: z.string().min(1).optional(),
+    status: z.enum(DELIVERY_STATUSES).optional(),
+    event_id: z.string().min(1).optional(),
+    before: z.string().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(1_000).default(50),
+  })
+  .strict();
+
+function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
+  const parsed = schema.safeParse(query);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : formatPath(issue.path);
+  throw new HookrelayError('invalid_request', `${path}: ${issue.code === 'unrecognized_keys' ? 'unknown query parameter' : issue.message}`);
+}
+
+/** The admin API (DESIGN.md "Admin API"). Later capabilities mount their routes on the returned router. */
+export function adminApi(options: AdminApiOptions): Router {
+  const { store, dispatcher } = options;
+  const configured = new Map(options.destinations.map((destination) => [destination.name, destination]));
+  const router = express.Router();
+  router.use(bearerAuth(options.token));
+  router.use(express.json({ limit: '64kb' }));
+
+  const describe = (state: DestinationState) => ({
+    name: state.name,
+    type: configured.get(state.name)?.type ?? null,
+    enabled: state.enabled,
+    consecutive_failures: state.consecutive_failures,
+    pending: state.pending,
+    disabled_at: state.disabled_at,
+    disabled_reason: state.disabled_reason,
+    last_error: state.last_error,
+    last_success_at: state.last_success_at,
+  });
+
+  router.get('/destinations', async (_request, response) => {
+    const states = await store.destinationStates();
+    response.json({ destinations: states.filter((state) => configured.has(state.name)).map(describe) });
+  });
+
+  router.post('/destinations/:name/enable', async (request, response) => {
+    const { name } = request.params as { name: string };
+    if (!configured.has(name)) throw new HookrelayError('not_found', `no destination is named "${name}"`);
+    const state = await store.enableDestination(name, Date.now());
+    if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
+    dispatcher.notify([name]);
+    response.json(describe(state));
+  });
+
+  router.get('/deliveries', async (request, response) => {
+    const query = parseQuery(deliveryQuery, request.query);
+    if (query.destination !== undefined && !configured.has(query.destination)) {
+      throw new HookrelayError('not_found', `no destination is named "${query.destination}"`);
+    }
+    const deliveries = await store.listDeliveries(query);
+    response.json({ deliveries });
+  });
+
+  router.get('/deliveries/:id', async (request, response) => {
+    const { id } = request.params as { id: string };
+    const delivery = await store.getDelivery(id);
+    if (!delivery) throw new HookrelayError('not_found', `no delivery ${id}`);
+    response.json(delivery);
+  });
+
+  router.post('/deliveries/:id/replay', async (request, response) => {
+    const { id } = request.params as { id: string };
+    const original = await store.getDelivery(id);
+    if (!original) throw new HookrelayError('not_found', `no delivery ${id}`);
+    if (original.destination !== null && !configured.has(original.destination)) {
+      throw new HookrelayError('conflict', `destination "${original.destination}" is no longer configured`);
+    }
+    const replay = await store.replayDelivery(id, newId('dlv'), Date.now());
+    if (!replay) throw new HookrelayError('not_found', `no delivery ${id}`);
+    if (replay.destination) dispatcher.notify([replay.destination]);
+    response.status(202).json(replay);
+  });
+
+  router.get('/events/:id', async (request, response) => {
+    const { id } = request.params as { id: string };
+    const stored = await store.getEvent(id);
+    if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
+    response.json(stored);
+  });
+
+  router.use((request, _response, next) => {
+    next(new HookrelayError('not_found', `no admin API route ${request.method} ${request.path}`));
+  });
+  return router;
+}

@@ -1,0 +1,89 @@
+import express from 'express';
+import type { Express, Request, Router } from 'express';
+import type { Logger } from 'pino';
+import { HookrelayError } from '../errors.ts';
+import type { Ingestor } from '../ingest/ingestor.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { InboundRequest } from '../sources/source.ts';
+import type { Store } from '../store/store.ts';
+import { errorHandler } from './errors.ts';
+
+/** Senders' bodies are small; anything above this is refused with 413 before it is buffered. */
+export const BODY_LIMIT = '1mb';
+
+export interface HttpAppOptions {
+  readonly ingestor: Ingestor;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly version: string;
+  /** Further routers by mount path: `/api/v1`, `/slack/events`, … */
+  readonly mounts: ReadonlyArray<readonly [string, Router]>;
+}
+
+function inboundRequest(request: Request): InboundRequest {
+  const query: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(request.query)) {
+    query[name] = Array.isArray(value) ? String(value[0]) : typeof value === 'string' ? value : undefined;
+  }
+  const headers: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(request.headers)) {
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return { headers, query, rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0) };
+}
+
+export function createHttpApp(options: HttpAppOptions): Express {
+  const { ingestor, store, metrics, logger } = options;
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+
+  // Buffer → verify → parse (STYLE.md): the raw bytes are what the sender signed.
+  const rawBody = express.raw({ type: () => true, limit: BODY_LIMIT });
+  app.post(
+    '/hooks/:source',
+    (request, _response, next) => {
+      const { source } = request.params as { source: string };
+      // Unknown sources are refused before their body is read.
+      next(ingestor.hasSource(source) ? undefined : new HookrelayError('unknown_source', `no source is named "${source}"`));
+    },
+    rawBody,
+    async (request, response) => {
+      const { source } = request.params as { source: string };
+      const reply = await ingestor.receive(source, inboundRequest(request));
+      response.status(reply.status).json(reply.body);
+    },
+  );
+  app.all('/hooks/:source', (_request, response) => {
+    response.set('Allow', 'POST').status(405).json({ error: { code: 'method_not_allowed', message: 'webhooks are POSTed' } });
+  });
+
+  app.get('/healthz', (_request, response) => {
+    response.json({ status: 'ok', version: options.version });
+  });
+  app.get('/readyz', async (_request, response) => {
+    try {
+      await store.ping();
+      response.json({ status: 'ready' });
+    } catch (error) {
+      response.status(503).json({ status: 'unavailable', error: (error as Error).message });
+    }
+  });
+  app.get('/metrics', async (_request, response) => {
+    for (const state of await store.destinationStates()) {
+      metrics.pending.set({ destination: state.name }, state.pending);
+      metrics.destinationEnabled.set({ destination: state.name }, state.enabled ? 1 : 0);
+    }
+    response.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+
+  for (const [path, router] of options.mounts) app.use(path, router);
+
+  app.use((request, _response, next) => {
+    next(new HookrelayError('not_found', `no route ${request.method} ${request.path}`));
+  });
+  app.use(errorHandler(logger));
+  return app;
+}

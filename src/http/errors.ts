@@ -1,0 +1,45 @@
+import type { ErrorRequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { HookrelayError } from '../errors.ts';
+
+interface BodyParserError extends Error {
+  type?: string;
+  status?: number;
+  limit?: number;
+}
+
+/** The one place errors become HTTP: a coded JSON body and its status. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, request, response, next) => {
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+    const coded = toHookrelayError(error);
+    if (coded) {
+      response.status(coded.status).json(coded.toJSON());
+      return;
+    }
+    logger.error({ err: error, method: request.method, path: request.path }, 'request failed');
+    response.status(500).json({ error: { code: 'internal', message: 'internal error; see the server log' } });
+  };
+}
+
+function toHookrelayError(error: unknown): HookrelayError | null {
+  if (error instanceof HookrelayError) return error;
+  const parserError = error as BodyParserError;
+  switch (parserError?.type) {
+    case 'entity.too.large':
+      return new HookrelayError('payload_too_large', `the body is larger than the ${Math.round((parserError.limit ?? 0) / 1024)} KB limit`);
+    case 'entity.parse.failed':
+      return new HookrelayError('invalid_json', `the body is not valid JSON: ${parserError.message}`);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+    case 'request.size.invalid':
+      return new HookrelayError('invalid_request', parserError.message);
+    case 'request.aborted':
+      return new HookrelayError('invalid_request', 'the request was aborted before its body arrived');
+    default:
+      return null;
+  }
+}

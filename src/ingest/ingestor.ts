@@ -1,0 +1,132 @@
+import type { Logger } from 'pino';
+import type { RelayEvent } from '../events/event.ts';
+import { HookrelayError } from '../errors.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { Router } from '../routing/routes.ts';
+import type { InboundRequest, Source } from '../sources/source.ts';
+import type { NewDelivery, NewEvent, Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+
+export interface IngestReply {
+  readonly status: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface IngestorOptions {
+  readonly sources: readonly Source[];
+  readonly router: Router;
+  readonly store: Store;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Called with the destinations that got new work, after the commit. */
+  readonly onCommitted: (destinations: ReadonlySet<string>) => void;
+  readonly now?: () => number;
+}
+
+/** Headers that carry credentials are not kept with the stored request. */
+const UNSTORED_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
+
+/**
+ * `POST /hooks/:source` after the body is buffered: verify the raw bytes, parse, answer
+ * protocol handshakes, normalize, route, and commit the events with all their deliveries
+ * in one transaction. Only then is the request acknowledged; a refusal stores nothing.
+ */
+export class Ingestor {
+  readonly #sources: ReadonlyMap<string, Source>;
+  readonly #options: IngestorOptions;
+  readonly #now: () => number;
+
+  constructor(options: IngestorOptions) {
+    this.#sources = new Map(options.sources.map((source) => [source.name, source]));
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+  }
+
+  hasSource(name: string): boolean {
+    return this.#sources.has(name);
+  }
+
+  async receive(sourceName: string, request: InboundRequest): Promise<IngestReply> {
+    const { metrics } = this.#options;
+    try {
+      const reply = await this.#receive(sourceName, request);
+      const outcome = reply.status === 202 ? 'accepted' : reply.body.duplicate === true ? 'duplicate' : 'answered';
+      metrics.eventsReceived.inc({ source: this.#sources.has(sourceName) ? sourceName : '(unknown)', outcome });
+      return reply;
+    } catch (error) {
+      if (error instanceof HookrelayError) {
+        metrics.eventsReceived.inc({ source: this.#sources.has(sourceName) ? sourceName : '(unknown)', outcome: error.code });
+      }
+      throw error;
+    }
+  }
+
+  async #receive(sourceName: string, request: InboundRequest): Promise<IngestReply> {
+    const source = this.#sources.get(sourceName);
+    if (!source) throw new HookrelayError('unknown_source', `no source is named "${sourceName}"`);
+    const receivedAt = this.#now();
+
+    const verdict = source.verify(request, receivedAt);
+    if (!verdict.ok) throw verdict.error;
+
+    const text = request.rawBody.toString('utf8');
+    let payload: unknown;
+    try {
+      payload = JSON.parse(text);
+    } catch (error) {
+      throw new HookrelayError('invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
+    }
+
+    const handshake = await source.handshake?.(payload, request);
+    if (handshake) return handshake;
+
+    const incoming = source.normalize(payload, request);
+    if (incoming.length === 0) return { status: 200, body: { received: 0, ids: [] } };
+
+    const receivedIso = new Date(receivedAt).toISOString();
+    const touched = new Set<string>();
+    const events: NewEvent[] = incoming.map((item) => {
+      const event: RelayEvent = { ...item, id: newId('evt'), source: source.name, received_at: receivedIso };
+      return { event, deliveries: this.#deliveriesFor(event, touched) };
+    });
+
+    const results = await this.#options.store.ingest({
+      receipt: {
+        id: newId('rcp'),
+        source: source.name,
+        received_at: receivedAt,
+        headers: storedHeaders(request.headers),
+        body: text,
+      },
+      events,
+    });
+    const fresh = results.filter((result) => !result.duplicate);
+    if (fresh.length > 0) this.#options.onCommitted(touched);
+    if (fresh.length === 0) {
+      return { status: 200, body: { duplicate: true, id: results[0]?.id ?? null } };
+    }
+    return {
+      status: 202,
+      body: results.length === 1 ? { id: fresh[0]!.id } : { id: fresh[0]!.id, ids: fresh.map((r) => r.id), duplicates: results.length - fresh.length },
+    };
+  }
+
+  #deliveriesFor(event: RelayEvent, touched: Set<string>): NewDelivery[] {
+    const targets = this.#options.router.targets(event);
+    if (targets.length === 0) {
+      return [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'no route matched' }];
+    }
+    return targets.map((target) => {
+      touched.add(target.destination);
+      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending' };
+    });
+  }
+}
+
+function storedHeaders(headers: InboundRequest['headers']): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !UNSTORED_HEADERS.has(name)) kept[name] = value;
+  }
+  return kept;
+}

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { durationSchema, nameSchema } from '../config/common.ts';
+import { EVENT_STATUSES, SEVERITIES, SEVERITY_RANK, isSeverity } from '../events/event.ts';
+import type { RelayEvent, Severity } from '../events/event.ts';
+import { compileFilter } from './filter.ts';
+import type { Predicate } from './filter.ts';
+import { globMatcher } from './glob.ts';
+import { valueAtPath } from './path.ts';
+
+const SEVERITY_CONDITION = /^(>=|<=|>|<|=)?\s*(critical|error|warning|info)$/;
+
+const oneOrMany = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
+
+export const routeSchema = z
+  .object({
+    name: nameSchema.optional(),
+    match: z
+      .object({
+        /** Source name(s), globs allowed. */
+        source: oneOrMany.optional(),
+        /** Event type glob(s): `qos.*`. */
+        type: oneOrMany.optional(),
+        /** `">=warning"`, `"critical"`, or a list of severities. */
+        severity: z
+          .union([
+            z.string().regex(SEVERITY_CONDITION, `must be a severity (${SEVERITIES.join(', ')}), optionally after >=, >, <=, <`),
+            z.array(z.enum(SEVERITIES)).min(1),
+          ])
+          .optional(),
+        status: z.enum(EVENT_STATUSES).optional(),
+      })
+      .strict()
+      .optional(),
+    /** MongoDB-style conditions on dotted event paths; see routing/filter.ts. */
+    filter: z.record(z.string(), z.unknown()).optional(),
+    to: z.array(z.string().min(1)).min(1, 'a route needs at least one destination'),
+    /** Alertmanager-style grouping: one notification per group, at most every `interval`. */
+    group: z
+      .object({
+        by: z.array(z.string().min(1)).min(1),
+        wait: durationSchema.default(30_000),
+        interval: durationSchema.default(300_000),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type RouteConfig = z.output<typeof routeSchema>;
+
+export interface RouteTarget {
+  readonly destination: string;
+  readonly route: string;
+  /** For grouped routes: the group this event joins. */
+  readonly group?: { readonly key: string; readonly wait_ms: number; readonly interval_ms: number };
+}
+
+interface CompiledRoute {
+  readonly name: string;
+  readonly matches: Predicate;
+  readonly to: readonly string[];
+  readonly group: RouteConfig['group'];
+}
+
+function anyGlob(patterns: string | string[]): (value: string) => boolean {
+  const matchers = (Array.isArray(patterns) ? patterns : [patterns]).map(globMatcher);
+  return (value) => matchers.some((match) => match(value));
+}
+
+function severityTest(condition: string | readonly Severity[]): (severity: Severity) => boolean {
+  if (Array.isArray(condition)) return (severity) => condition.includes(severity);
+  const [, operator = '=', name] = SEVERITY_CONDITION.exec(condition as string) ?? [];
+  if (!isSeverity(name)) return () => false;
+  const bound = SEVERITY_RANK[name];
+  const compare: Record<string, (rank: number) => boolean> = {
+    '>=': (rank) => rank >= bound,
+    '>': (rank) => rank > bound,
+    '<=': (rank) => rank <= bound,
+    '<': (rank) => rank < bound,
+    '=': (rank) => rank === bound,
+  };
+  const test = compare[operator] ?? compare['=']!;
+  return (severity) => test(SEVERITY_RANK[severity]);
+}
+
+/** Compiles one route; filter mistakes throw FilterError with a path under `at`. */
+export function compileRoute(config: RouteConfig, at: string, index: number): CompiledRoute {
+  const tests: Predicate[] = [];
+  const { match } = config;
+  if (match?.source !== undefined) {
+    const source = anyGlob(match.source);
+    tests.push((event) => source((event as RelayEvent).source));
+  }
+  if (match?.type !== undefined) {
+    const type = anyGlob(match.type);
+    tests.push((event) => type((event as RelayEvent).type));
+  }
+  if (match?.severity !== undefined) {
+    const severity = severityTest(match.severity);
+    tests.push((event) => severity((event as RelayEvent).severity));
+  }
+  if (match?.status !== undefined) {
+    const status = match.status;
+    tests.push((event) => (event as RelayEvent).status === status);
+  }
+  if (config.filter !== undefined) tests.push(compileFilter(config.filter, `${at}.filter`));
+  return {
+    name: config.name ?? `route-${index + 1}`,
+    matches: (event) => tests.every((test) => test(event)),
+    to: config.to,
+    group: config.group,
+  };
+}
+
+/** Every matching route applies; a destination named by several routes gets one delivery (the first route's). */
+export class Router {
+  readonly #routes: readonly CompiledRoute[];
+
+  constructor(routes: readonly RouteConfig[]) {
+    this.#routes = routes.map((route, index) => compileRoute(route, `routes[${index}]`, index));
+  }
+
+  targets(event: RelayEvent): RouteTarget[] {
+    const targets: RouteTarget[] = [];
+    const seen = new Set<string>();
+    for (const route of this.#routes) {
+      if (!route.matches(event)) continue;
+      for (const destination of route.to) {
+        if (seen.has(destination)) continue;
+        seen.add(destination);
+        targets.push(
+          route.group
+            ? {
+                destination,
+                route: route.name,
+                group: {
+                  key: groupKey(route.name, route.group.by, event),
+                  wait_ms: route.group.wait,
+                  interval_ms: route.group.interval,
+                },
+              }
+            : { destination, route: route.name },
+        );
+      }
+    }
+    return targets;
+  }
+}
+
+function groupKey(route: string, by: readonly string[], event: RelayEvent): string {
+  const values = by.map((path) => {
+    const value = valueAtPath(event, path);
+    return value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
+  });
+  return JSON.stringify([route, ...values]);
+}

@@ -1,0 +1,75 @@
+import { resolve } from 'node:path';
+import { Agent } from 'undici';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { createDestination, checkDestinationUrl, HttpClient } from './destinations/index.ts';
+import type { Destination } from './destinations/index.ts';
+import { ConfigError } from './errors.ts';
+import { Router } from './routing/routes.ts';
+import { createSource } from './sources/index.ts';
+import type { Source } from './sources/index.ts';
+import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from './templates/index.ts';
+import type { TemplateEngine } from './templates/index.ts';
+import { VERSION } from './version.ts';
+
+/** Everything built from a config that does not need the store: what `check` validates and `serve` runs. */
+export interface Components {
+  readonly config: Config;
+  readonly sources: readonly Source[];
+  readonly destinations: readonly Destination[];
+  readonly router: Router;
+  readonly templates: TemplateEngine;
+  readonly http: HttpClient;
+  /** For calls sources make themselves (Tape's verify/validate): not a destination, so not egress-guarded. */
+  readonly senderApi: Agent;
+  /** Things worth saying that do not stop start-up. */
+  readonly warnings: readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Builds sources, destinations, templates and routes, and checks what can only be checked
+ * by trying: templates compile and render, destination hosts are public addresses.
+ * Every problem found is reported at once (ConfigError).
+ */
+export async function buildComponents(config: Config, options: { baseDir: string; logger: Logger }): Promise<Components> {
+  const problems: string[] = [];
+  const warnings: string[] = [];
+  const dirs = config.templates_dir ? [resolve(options.baseDir, config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
+  const templates = createTemplateEngine({ dirs, version: VERSION });
+  const http = new HttpClient({ allowPrivate: config.egress.allow_private, userAgent: `hookrelay/${VERSION}` });
+  const senderApi = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
+  const close = async (): Promise<void> => {
+    await Promise.all([http.close(), senderApi.close()]);
+  };
+
+  const sources = config.sources.map((source) => createSource(source, { http: senderApi, logger: options.logger }));
+  const destinations = config.destinations.map((destination) =>
+    createDestination(destination, { http, templates, version: VERSION, logger: options.logger }),
+  );
+
+  destinations.forEach((destination) => {
+    try {
+      destination.prepare();
+    } catch (error) {
+      if (error instanceof ConfigError) problems.push(...error.problems.map((line) => `destinations: ${destination.name}: ${line}`));
+      else problems.push(`destinations: ${destination.name}: template ${destination.template}: ${(error as Error).message}`);
+    }
+  });
+
+  if (!config.egress.allow_private) {
+    const checks = destinations.flatMap((destination, index) =>
+      destination.urls.map(async (url) => ({ at: `destinations[${index}].url`, result: await checkDestinationUrl(url) })),
+    );
+    for (const { at, result } of await Promise.all(checks)) {
+      if (result.ok === false) problems.push(`${at}: ${result.reason}`);
+      else if (result.ok === 'unknown') warnings.push(`${at}: ${result.reason}; it will be checked again when connecting`);
+    }
+  }
+
+  if (problems.length > 0) {
+    await close();
+    throw new ConfigError(problems);
+  }
+  return { config, sources, destinations, router: new Router(config.routes), templates, http, senderApi, warnings, close };
+}

@@ -1,0 +1,135 @@
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { Config } from './config/schema.ts';
+import { Dispatcher } from './dispatch/dispatcher.ts';
+import { adminApi } from './http/admin-api.ts';
+import { createHttpApp } from './http/app.ts';
+import { Ingestor } from './ingest/ingestor.ts';
+import { Metrics } from './observability/metrics.ts';
+import { buildComponents } from './runtime.ts';
+import type { Components } from './runtime.ts';
+import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+import { VERSION } from './version.ts';
+
+export interface ServerOptions {
+  readonly config: Config;
+  /** Where the config file lives (relative template folders). */
+  readonly baseDir: string;
+  readonly port: number;
+  readonly host?: string;
+  readonly logger: Logger;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly port: number;
+  readonly store: Store;
+  readonly dispatcher: Dispatcher;
+  readonly components: Components;
+  /** Graceful: stop accepting, finish or give back deliveries, close the store. */
+  close(): Promise<void>;
+}
+
+/** The delivery log keeps at least this many finished deliveries per destination (DESIGN.md). */
+const KEEP_FINISHED_PER_DESTINATION = 200;
+/** Sender event ids are remembered this long, for duplicate detection (senders retry for ~31 h). */
+const KEEP_EVENTS_MS = 7 * 24 * 3_600_000;
+const PRUNE_EVERY_MS = 60_000;
+
+export async function openStore(url: string): Promise<Store> {
+  if (url.startsWith('sqlite:')) return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
+  throw new Error(`unsupported store "${url}"`);
+}
+
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const { config, logger } = options;
+  const components = await buildComponents(config, { baseDir: options.baseDir, logger });
+  for (const warning of components.warnings) logger.warn(warning);
+
+  const store = await openStore(config.store);
+  await store.syncDestinations(components.destinations.map((destination) => destination.name));
+  if (store instanceof SqliteStore && store.recoveredLeases > 0) {
+    logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
+  }
+
+  const metrics = new Metrics();
+  const dispatcher = new Dispatcher({
+    store,
+    destinations: components.destinations,
+    retry: config.retry,
+    logger,
+    metrics,
+    version: VERSION,
+  });
+  const ingestor = new Ingestor({
+    sources: components.sources,
+    router: components.router,
+    store,
+    metrics,
+    logger,
+    onCommitted: (destinations) => dispatcher.notify(destinations),
+  });
+  const app = createHttpApp({
+    ingestor,
+    store,
+    metrics,
+    logger,
+    version: VERSION,
+    mounts: [
+      [
+        '/api/v1',
+        adminApi({ token: config.admin?.token ?? null, store, dispatcher, destinations: components.destinations }),
+      ],
+    ],
+  });
+
+  const server: Server = app.listen(options.port, options.host ?? '0.0.0.0');
+  await once(server, 'listening');
+  server.keepAliveTimeout = 65_000;
+  const { port } = server.address() as AddressInfo;
+  dispatcher.start();
+
+  const prune = setInterval(() => {
+    store
+      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
+      .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
+  }, PRUNE_EVERY_MS);
+  prune.unref();
+
+  logger.info(
+    {
+      port,
+      store: store.kind,
+      sources: components.sources.map((source) => `${source.name} (${source.preset}) → POST /hooks/${source.name}`),
+      destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
+      admin_api: config.admin ? 'on' : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
+    },
+    `hookrelay ${VERSION} listening`,
+  );
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    store,
+    dispatcher,
+    components,
+    close() {
+      closing ??= (async () => {
+        clearInterval(prune);
+        const stopped = new Promise<void>((done) => server.close(() => done()));
+        server.closeIdleConnections();
+        await dispatcher.stop();
+        server.closeAllConnections();
+        await stopped;
+        await store.close();
+        await components.close();
+      })();
+      return closing;
+    },
+  };
+}
