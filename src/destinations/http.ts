@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
-import { decodeStandardSecret, standardSignature } from '../util/standard-webhooks.ts';
+import { signStandardWebhooks, standardWebhooksKey } from '../util/standard-webhooks.ts';
 import type { DestinationType } from './destination.ts';
 import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
 
@@ -37,7 +37,7 @@ export const httpDestination: DestinationType<typeof schema> = {
     const url = new URL(config.url);
     const template = config.template ?? 'http/envelope';
     const limits = limitsOf(config, { concurrency: 8, rate: null });
-    const key = config.secret === undefined ? null : decodeStandardSecret(config.secret);
+    const key = config.secret === undefined ? null : standardWebhooksKey(config.secret);
     return {
       name: config.name,
       type: 'http',
@@ -46,13 +46,10 @@ export const httpDestination: DestinationType<typeof schema> = {
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => payload),
       send(request) {
-        const timestamp = Math.floor(Date.now() / 1_000);
-        const headers: Record<string, string> = {
-          ...config.headers,
-          'webhook-id': request.delivery_id,
-          'webhook-timestamp': String(timestamp),
-        };
-        if (key) headers['webhook-signature'] = standardSignature(key, request.delivery_id, timestamp, request.body);
+        const signed = key
+          ? signStandardWebhooks(key, request.delivery_id, request.body, Date.now())
+          : { 'webhook-id': request.delivery_id, 'webhook-timestamp': String(Math.floor(Date.now() / 1_000)) };
+        const headers: Record<string, string> = { ...config.headers, ...signed };
         if (request.attempt > 1) headers['retry-attempt'] = String(request.attempt - 1);
         return deps.http.post(url, { method: config.method, headers, body: request.body, timeoutMs: limits.timeout_ms });
       },

@@ -1,0 +1,119 @@
+/**
+ * Prometheus Alertmanager's webhook receiver (`webhook_config`, payload version "4": `version, groupKey,
+ * truncatedAlerts, status, receiver, groupLabels, commonLabels, commonAnnotations, externalURL, alerts[]`).
+ * Alertmanager does not sign; it sends `Authorization: Bearer <token>` when `http_config.authorization`
+ * is set, and that token is checked here in constant time.
+ *
+ * One event per alert of the group, each with its own status and `fingerprint` (the dedup key).
+ * external_id is null: Alertmanager re-sends a group every `repeat_interval` on purpose, and those
+ * repeats must not be dropped as duplicates.
+ *
+ * Severity (`labels.severity`):
+ *
+ * | labels.severity                    | severity |
+ * |------------------------------------|----------|
+ * | critical, page, emergency          | critical |
+ * | error, high, major                 | error    |
+ * | warning, warn, minor, medium       | warning  |
+ * | info, low, none                    | info     |
+ * | missing or anything else           | warning  |
+ */
+import { z } from 'zod';
+import type { IncomingEvent, Severity } from '../events/event.ts';
+import { nameSchema, tokenListSchema } from '../config/common.ts';
+import { ACCEPTED, firstOf, readHeader, rejected, tokenMatches } from './signature.ts';
+import { lookupSeverity, occurredAt, parsePayload } from './fields.ts';
+import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
+
+export const ALERTMANAGER_SEVERITY: Readonly<Record<string, Severity>> = {
+  critical: 'critical', page: 'critical', emergency: 'critical',
+  error: 'error', high: 'error', major: 'error',
+  warning: 'warning', warn: 'warning', minor: 'warning', medium: 'warning',
+  info: 'info', low: 'info', none: 'info',
+};
+
+export const alertmanagerSchema = z.strictObject({
+  name: nameSchema,
+  preset: z.literal('alertmanager'),
+  token: tokenListSchema,
+});
+export type AlertmanagerConfig = z.output<typeof alertmanagerSchema>;
+
+const BEARER = /^Bearer\s+(\S+)$/i;
+
+export function verifyBearerToken(tokens: readonly string[], request: InboundRequest): Verdict {
+  const authorization = readHeader(request, 'authorization');
+  if (authorization === undefined) {
+    return rejected('token_missing', 'the Authorization header is required: "Bearer <token>" (http_config.authorization in alertmanager.yml)');
+  }
+  const token = BEARER.exec(authorization)?.[1];
+  if (token === undefined) return rejected('token_invalid', 'the Authorization header must be "Bearer <token>"');
+  return tokenMatches(tokens, token)
+    ? ACCEPTED
+    : rejected('token_invalid', 'the bearer token does not match any configured token');
+}
+
+const stringMap = z.record(z.string(), z.string());
+const alertStatus = z.enum(['firing', 'resolved']);
+
+const alertSchema = z.looseObject({
+  status: alertStatus,
+  labels: stringMap,
+  annotations: stringMap.default({}),
+  startsAt: z.string().min(1),
+  endsAt: z.string().optional(),
+  generatorURL: z.string().optional(),
+  fingerprint: z.string().min(1),
+});
+
+const payloadSchema = z.looseObject({
+  version: z.literal('4', { error: 'expected "4" (the Alertmanager webhook payload version)' }),
+  groupKey: z.string(),
+  truncatedAlerts: z.number().optional(),
+  status: alertStatus,
+  receiver: z.string(),
+  groupLabels: stringMap.optional(),
+  commonLabels: stringMap.optional(),
+  commonAnnotations: stringMap.optional(),
+  externalURL: z.string().optional(),
+  alerts: z.array(alertSchema),
+});
+
+function normalizeAlertmanager(payload: unknown): IncomingEvent[] {
+  const group = parsePayload('Alertmanager', payloadSchema, payload);
+  // `data` is each alert exactly as sent (the validated copy may differ: defaults were filled in).
+  const sentAlerts = (payload as { alerts: readonly unknown[] }).alerts;
+  return group.alerts.map((alert, index) => {
+    const alertname = alert.labels['alertname'];
+    return {
+      external_id: null,
+      type: alertname ?? 'alert',
+      severity: lookupSeverity(ALERTMANAGER_SEVERITY, alert.labels['severity']) ?? 'warning',
+      status: alert.status,
+      title: alert.annotations['summary'] ?? alertname ?? 'Alert',
+      summary: alert.annotations['description'] ?? alert.annotations['message'] ?? '',
+      dedup_key: alert.fingerprint,
+      // A firing alert's endsAt is a zero time or a prediction; a resolved one's is when it ended.
+      occurred_at: occurredAt(alert.status === 'resolved' ? (alert.endsAt ?? alert.startsAt) : alert.startsAt),
+      data: sentAlerts[index],
+    };
+  });
+}
+
+export const alertmanagerPreset: SourcePreset<typeof alertmanagerSchema> = {
+  preset: 'alertmanager',
+  schema: alertmanagerSchema,
+  create(config: AlertmanagerConfig): Source {
+    return {
+      name: config.name,
+      preset: 'alertmanager',
+      verify: (request) => verifyBearerToken(config.token, request),
+      normalize: normalizeAlertmanager,
+      sign() {
+        return {
+          headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${firstOf(config.token, 'token')}` },
+        };
+      },
+    };
+  },
+};
