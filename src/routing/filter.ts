@@ -1,4 +1,4 @@
-import { valueAtPath } from './path.ts';
+import { eventField } from './path.ts';
 
 /**
  * Route filters: a MongoDB-style query over the dotted paths of an event
@@ -168,7 +168,7 @@ export function compileFilter(filter: unknown, at = 'filter'): Predicate {
       throw new FilterError(path, 'unknown top-level operator (use $and, $or, $not, or a field path)');
     } else {
       const test = compileFieldCondition(key, condition, path);
-      tests.push((event) => test(valueAtPath(event, key)));
+      tests.push((event) => test(eventField(event, key)));
     }
   }
   return (event) => tests.every((test) => test(event));

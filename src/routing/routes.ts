@@ -5,7 +5,7 @@ import type { RelayEvent, Severity } from '../events/event.ts';
 import { compileFilter } from './filter.ts';
 import type { Predicate } from './filter.ts';
 import { globMatcher } from './glob.ts';
-import { valueAtPath } from './path.ts';
+import { eventField } from './path.ts';
 
 const SEVERITY_CONDITION = /^(>=|<=|>|<|=)?\s*(critical|error|warning|info)$/;
 
@@ -149,7 +149,7 @@ export class Router {
 
 function groupKey(route: string, by: readonly string[], event: RelayEvent): string {
   const values = by.map((path) => {
-    const value = valueAtPath(event, path);
+    const value = eventField(event, path);
     return value === undefined ? '' : typeof value === 'string' ? value : JSON.stringify(value);
   });
   return JSON.stringify([route, ...values]);

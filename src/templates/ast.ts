@@ -1,0 +1,143 @@
+// The AST types live in handlebars' global `hbs` namespace.
+/// <reference types="handlebars" />
+
+type Program = hbs.AST.Program;
+type Statement = hbs.AST.Statement;
+type Expression = hbs.AST.Expression;
+type MustacheStatement = hbs.AST.MustacheStatement;
+type BlockStatement = hbs.AST.BlockStatement;
+type SubExpression = hbs.AST.SubExpression;
+type PathExpression = hbs.AST.PathExpression;
+
+/** One thing wrong with a template, at a line of its file. */
+export interface TemplateProblem {
+  readonly line: number;
+  readonly message: string;
+}
+
+/** A call: `{{name …}}`, `{{#name …}}` or `(name …)`. */
+type Call = MustacheStatement | BlockStatement | SubExpression;
+
+function hasArguments(node: Call): boolean {
+  return node.params.length > 0 || (node.hash !== undefined && node.hash.pairs.length > 0);
+}
+
+/** `name` when the path is a plain identifier (`json`), not `data.x`, `../x`, `@index` or `this`. */
+function simpleName(path: PathExpression | hbs.AST.Literal): string | null {
+  if (path.type !== 'PathExpression') return null;
+  const p = path as PathExpression;
+  return !p.data && p.depth === 0 && p.parts.length === 1 && p.original === p.parts[0] ? (p.parts[0] ?? null) : null;
+}
+
+function lineOf(node: hbs.AST.Node): number {
+  return node.loc?.start.line ?? 0;
+}
+
+/**
+ * Walks the whole template for what Handlebars would only notice while rendering (or never):
+ * calls with arguments to a helper that is not registered, partials and decorators (hookrelay
+ * registers none). A bare `{{name}}` is a lookup, so it is never a problem.
+ */
+export function findProblems(program: Program, callable: ReadonlySet<string>): TemplateProblem[] {
+  const problems: TemplateProblem[] = [];
+
+  const checkCall = (node: Call): void => {
+    if (hasArguments(node)) {
+      const name = simpleName(node.path);
+      if (name === null || !callable.has(name)) {
+        const shown = node.path.type === 'PathExpression' ? (node.path as PathExpression).original : String((node.path as hbs.AST.StringLiteral).original);
+        problems.push({ line: lineOf(node), message: `unknown helper "${shown}"` });
+      }
+    }
+    for (const param of node.params) checkExpression(param);
+    for (const pair of node.hash?.pairs ?? []) checkExpression(pair.value);
+  };
+
+  const checkExpression = (node: Expression): void => {
+    if (node.type === 'SubExpression') checkCall(node as SubExpression);
+  };
+
+  const checkProgram = (block: Program | undefined): void => {
+    for (const statement of block?.body ?? []) checkStatement(statement);
+  };
+
+  const checkStatement = (node: Statement): void => {
+    switch (node.type) {
+      case 'MustacheStatement':
+        checkCall(node as MustacheStatement);
+        break;
+      case 'BlockStatement': {
+        const block = node as BlockStatement;
+        checkCall(block);
+        checkProgram(block.program);
+        checkProgram(block.inverse);
+        break;
+      }
+      case 'PartialStatement':
+      case 'PartialBlockStatement':
+        problems.push({ line: lineOf(node), message: 'partials ({{> name}}) are not supported' });
+        break;
+      case 'Decorator':
+      case 'DecoratorBlock':
+        problems.push({ line: lineOf(node), message: 'decorators ({{* name}}) are not supported' });
+        break;
+      default:
+        break;
+    }
+  };
+
+  checkProgram(program);
+  return problems;
+}
+
+/**
+ * Rewrites every escaped `{{x …}}` into `{{{escapeHelper (x …)}}}` (or `{{{escapeHelper x}}}` for
+ * a lookup), so escaping follows the template's mode without touching Handlebars' global
+ * escapeExpression. `{{{raw}}}` is left as it is. Mutates and returns `program`, which must be
+ * a fresh parse.
+ */
+export function rewriteEscapes(program: Program, escapeHelper: string, isHelper: (name: string) => boolean): Program {
+  const visitProgram = (block: Program | undefined): void => {
+    if (block === undefined) return;
+    block.body = block.body.map((statement) => {
+      if (statement.type === 'MustacheStatement') {
+        const mustache = statement as MustacheStatement;
+        return mustache.escaped ? escapedCall(mustache) : mustache;
+      }
+      if (statement.type === 'BlockStatement') {
+        const block = statement as BlockStatement;
+        visitProgram(block.program);
+        visitProgram(block.inverse);
+      }
+      return statement;
+    });
+  };
+
+  const escapedCall = (mustache: MustacheStatement): MustacheStatement => {
+    const name = simpleName(mustache.path);
+    const isCall = hasArguments(mustache) || (name !== null && isHelper(name));
+    const path = asPath(mustache.path);
+    const argument: Expression = isCall
+      ? ({ type: 'SubExpression', path, params: mustache.params, hash: mustache.hash, loc: mustache.loc } as SubExpression)
+      : path;
+    return {
+      ...mustache,
+      path: { type: 'PathExpression', data: false, depth: 0, parts: [escapeHelper], original: escapeHelper, loc: mustache.loc } as PathExpression,
+      params: [argument],
+      hash: undefined as unknown as hbs.AST.Hash,
+      // The helper's output is final: Handlebars must not HTML-escape it.
+      escaped: false,
+    };
+  };
+
+  visitProgram(program);
+  return program;
+}
+
+/** `{{"some key"}}` / `{{1}}` look up a property of that name, like a path would. */
+function asPath(path: PathExpression | hbs.AST.Literal): PathExpression {
+  if (path.type === 'PathExpression') return path as PathExpression;
+  const literal = path as hbs.AST.StringLiteral;
+  const key = String(literal.original);
+  return { type: 'PathExpression', data: false, depth: 0, parts: [key], original: key, loc: path.loc } as PathExpression;
+}

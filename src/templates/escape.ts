@@ -1,0 +1,93 @@
+import Handlebars from 'handlebars';
+import type { EscapeMode } from './types.ts';
+
+/**
+ * Text that is already safe Slack markup: a `<!date^…>` token, or text the `mrkdwn` / `plain`
+ * helpers have already escaped. The escape step still JSON-escapes it (it is going into a JSON
+ * string) but never Slack-escapes it again. A SafeString, so `{{{…}}}` prints it as it is.
+ */
+export class SlackMarkup extends Handlebars.SafeString {}
+
+// JSON.stringify leaves U+2028/U+2029 raw; they are valid JSON but break JavaScript string
+// literals and some line-based log tooling, so they are always written as \u escapes.
+const LINE_SEPARATORS = /[\u2028\u2029]/g;
+
+function escapeLineSeparators(json: string): string {
+  return json.replace(LINE_SEPARATORS, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
+}
+
+/** JSON string-content escaping: the result can sit between `"` and `"` whatever `text` holds. */
+export function escapeJsonText(text: string): string {
+  // JSON.stringify escapes quotes, backslashes, control characters and lone surrogates.
+  return escapeLineSeparators(JSON.stringify(text).slice(1, -1));
+}
+
+/** A JSON literal for any value: `null` for undefined, functions and symbols. */
+export function toJsonLiteral(value: unknown): string {
+  return escapeLineSeparators(JSON.stringify(value) ?? 'null');
+}
+
+// Slack turns plain `@channel`, `@here`, `@everyone` into broadcasts when link_names is on;
+// a zero-width joiner after the `@` keeps the text looking the same without pinging anyone.
+const BROADCAST_MENTION = /@(?=(?:channel|here|everyone))/gi;
+const ZERO_WIDTH_JOINER = '\u200d';
+
+/**
+ * Slack mrkdwn escaping ("Formatting text for app surfaces": escape `&`, `<`, `>` and nothing
+ * else), so sender text can never form `<!channel>`, `<@U123>` or `<http://…|label>`, plus
+ * neutralized plain-text broadcast mentions.
+ */
+export function escapeSlackText(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(BROADCAST_MENTION, `@${ZERO_WIDTH_JOINER}`);
+}
+
+/**
+ * Text for Slack `plain_text` objects, which show `&lt;` literally, so no entity escaping.
+ * Slack does not parse mentions there, but the text may be copied into a mrkdwn field, so
+ * `<` and broadcast mentions are broken with an invisible joiner all the same.
+ */
+export function neutralizePlainText(text: string): string {
+  return text.replace(/</g, `<${ZERO_WIDTH_JOINER}`).replace(BROADCAST_MENTION, `@${ZERO_WIDTH_JOINER}`);
+}
+
+/**
+ * How a template value reads as text: empty for null/undefined, objects and arrays as compact
+ * JSON (instead of Handlebars' `[object Object]`), SafeStrings as their content.
+ */
+export function toText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (value instanceof Handlebars.SafeString) return value.toString();
+  if (typeof value === 'object') return JSON.stringify(value) ?? '';
+  return String(value);
+}
+
+/** Every string inside a JSON-like value, Slack-escaped (object keys are left alone). */
+export function escapeSlackStrings(value: unknown): unknown {
+  if (typeof value === 'string') return escapeSlackText(value);
+  if (value instanceof Handlebars.SafeString) return value.toString();
+  if (Array.isArray(value)) return value.map(escapeSlackStrings);
+  if (value !== null && typeof value === 'object') {
+    const source = value as Record<string, unknown>;
+    // toJSON first (Dates), as JSON.stringify would.
+    if (typeof source.toJSON === 'function') return escapeSlackStrings((source.toJSON as () => unknown)());
+    return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, escapeSlackStrings(item)]));
+  }
+  return value;
+}
+
+/**
+ * What every `{{value}}` of a template goes through (the engine rewrites each escaped mustache
+ * into a call of this). A plain SafeString (`json` output) is trusted verbatim, SlackMarkup is
+ * JSON-escaped only, anything else is escaped for the mode.
+ */
+export function escapeForMode(value: unknown, mode: EscapeMode): string {
+  if (value instanceof SlackMarkup) return escapeJsonText(value.toString());
+  if (value instanceof Handlebars.SafeString) return value.toString();
+  const text = toText(value);
+  return escapeJsonText(mode === 'slack' ? escapeSlackText(text) : text);
+}

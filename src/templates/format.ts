@@ -1,0 +1,120 @@
+/**
+ * Pure formatting used by the template helpers. Everything is English and UTC: messages go
+ * to shared channels read from many time zones (Slack's own date token localizes per reader).
+ */
+
+// Epoch numbers below this are seconds, above it milliseconds (1e11 s is the year 5138,
+// 1e11 ms is 1973), so both `1776968880` and `1776968880000` mean the same instant.
+const SECONDS_THRESHOLD = 1e11;
+
+/** An instant from a Date, ISO 8601 text or epoch seconds/milliseconds; null if it is none. */
+export function toInstant(value: unknown): Date | null {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value;
+  let ms: number;
+  if (typeof value === 'number') {
+    ms = epochToMs(value);
+  } else if (typeof value === 'string' && value.trim() !== '') {
+    const text = value.trim();
+    ms = /^-?\d+(\.\d+)?$/.test(text) ? epochToMs(Number(text)) : Date.parse(text);
+  } else {
+    return null;
+  }
+  return Number.isFinite(ms) ? new Date(ms) : null;
+}
+
+function epochToMs(value: number): number {
+  return Math.abs(value) < SECONDS_THRESHOLD ? value * 1000 : value;
+}
+
+const pad = (n: number): string => String(n).padStart(2, '0');
+
+/** `2026-04-23` */
+export function formatUtcDate(date: Date): string {
+  return `${date.getUTCFullYear()}-${pad(date.getUTCMonth() + 1)}-${pad(date.getUTCDate())}`;
+}
+
+/** `2026-04-23 18:28 UTC` */
+export function formatUtc(date: Date): string {
+  return `${formatUtcDate(date)} ${pad(date.getUTCHours())}:${pad(date.getUTCMinutes())} UTC`;
+}
+
+const RELATIVE = new Intl.RelativeTimeFormat('en', { numeric: 'always' });
+const RELATIVE_STEPS: readonly [Intl.RelativeTimeFormatUnit, number][] = [
+  ['second', 60],
+  ['minute', 60],
+  ['hour', 24],
+  ['day', 30],
+  ['month', 12],
+  ['year', Number.POSITIVE_INFINITY],
+];
+
+/** `5 minutes ago`, `in 2 hours`, `just now` (under 45 s either way). */
+export function formatRelative(date: Date, nowMs: number): string {
+  const seconds = (date.getTime() - nowMs) / 1000;
+  if (Math.abs(seconds) < 45) return 'just now';
+  let amount = seconds;
+  for (const [unit, size] of RELATIVE_STEPS) {
+    if (Math.abs(amount) < size) return RELATIVE.format(Math.round(amount), unit);
+    amount /= size;
+  }
+  return RELATIVE.format(Math.round(amount), 'year');
+}
+
+/** A finite number from a number or numeric text; null otherwise. */
+export function toNumber(value: unknown): number | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? value : null;
+  if (typeof value === 'string' && value.trim() !== '') {
+    const n = Number(value);
+    return Number.isFinite(n) ? n : null;
+  }
+  return null;
+}
+
+/** `24,000`, `8.4`; with `decimals`, exactly that many (`8.40`). */
+export function formatNumber(value: number, decimals?: number): string {
+  const digits = decimals === undefined ? undefined : Math.min(20, Math.max(0, Math.trunc(decimals)));
+  const format = new Intl.NumberFormat('en-US', digits === undefined
+    ? { maximumFractionDigits: 3 }
+    : { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  return format.format(value);
+}
+
+const DURATION_UNITS: readonly [string, number][] = [
+  ['d', 86_400_000],
+  ['h', 3_600_000],
+  ['m', 60_000],
+  ['s', 1000],
+];
+
+/** Milliseconds as the two largest units: `450ms`, `2m 30s`, `1h`, `3d 4h`. */
+export function formatDuration(ms: number): string {
+  const sign = ms < 0 ? '-' : '';
+  let rest = Math.round(Math.abs(ms));
+  if (rest < 1000) return `${sign}${rest}ms`;
+  const parts: string[] = [];
+  for (const [unit, size] of DURATION_UNITS) {
+    const count = Math.floor(rest / size);
+    rest -= count * size;
+    if (count > 0 || parts.length > 0) parts.push(`${count}${unit}`);
+    if (parts.length === 2) break;
+  }
+  return sign + parts.filter((part) => !/^0\D/.test(part)).join(' ');
+}
+
+/** `qos.rebuffer_spike` → `Qos rebuffer spike`; `HTTP_error` → `HTTP error`. */
+export function humanize(text: string): string {
+  const words = text
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .split(/[\s._-]+/)
+    .filter((word) => word !== '')
+    .map((word) => (word === word.toUpperCase() ? word : word.toLowerCase()));
+  return capitalize(words.join(' '));
+}
+
+/** First letter upper-cased, the rest untouched. */
+export function capitalize(text: string): string {
+  const first = text.codePointAt(0);
+  if (first === undefined) return text;
+  const head = String.fromCodePoint(first);
+  return head.toUpperCase() + text.slice(head.length);
+}

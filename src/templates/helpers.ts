@@ -1,0 +1,246 @@
+import Handlebars from 'handlebars';
+import type { EscapeMode } from './types.ts';
+import {
+  SlackMarkup,
+  escapeForMode,
+  escapeSlackStrings,
+  escapeSlackText,
+  neutralizePlainText,
+  toJsonLiteral,
+  toText,
+} from './escape.ts';
+import {
+  capitalize,
+  formatDuration,
+  formatNumber,
+  formatRelative,
+  formatUtc,
+  formatUtcDate,
+  humanize,
+  toInstant,
+  toNumber,
+} from './format.ts';
+import { truncateText } from './truncate.ts';
+
+type HandlebarsEnv = ReturnType<typeof Handlebars.create>;
+type Helper = (args: unknown[], options: Handlebars.HelperOptions) => unknown;
+
+/** What helpers read from the render's `@data`: the escape mode of the template being rendered. */
+export interface RenderData {
+  readonly escapeMode: EscapeMode;
+}
+
+/** Internal: every escaped `{{…}}` is rewritten into a call of one of these (see ast.ts). */
+export const ESCAPE_HELPER: Readonly<Record<EscapeMode, string>> = {
+  json: '__hookrelay_escape_json',
+  slack: '__hookrelay_escape_slack',
+};
+
+/** Handlebars' own helpers a template may use. `log` is left out: it would print to stdout. */
+export const BUILTIN_HELPERS: readonly string[] = ['if', 'unless', 'each', 'with', 'lookup'];
+
+const SEVERITY_EMOJI: Readonly<Record<string, string>> = {
+  critical: ':red_circle:',
+  error: ':large_orange_circle:',
+  warning: ':large_yellow_circle:',
+  info: ':large_blue_circle:',
+};
+const RESOLVED_EMOJI = ':white_check_mark:';
+const UNKNOWN_SEVERITY_EMOJI = ':white_circle:';
+
+// Slack's brand palette, which reads well on light and dark themes.
+const SEVERITY_COLOR: Readonly<Record<string, string>> = {
+  critical: '#E01E5A',
+  error: '#F2711C',
+  warning: '#ECB22E',
+  info: '#36C5F0',
+};
+const RESOLVED_COLOR = '#2EB67D';
+const UNKNOWN_SEVERITY_COLOR = '#9E9EA6';
+
+/** Slack's `<!date^…>` default format ("Formatting text": date formatting). */
+const SLACK_DATE_FORMAT = '{date_short_pretty} {time}';
+
+function modeOf(options: Handlebars.HelperOptions): EscapeMode {
+  const data = options.data as Partial<RenderData> | undefined;
+  return data?.escapeMode ?? 'json';
+}
+
+/** Handlebars' idea of truthy (`{{#if}}`): empty arrays are false too. */
+function isTruthy(value: unknown): boolean {
+  return Array.isArray(value) ? value.length > 0 : Boolean(value);
+}
+
+function isResolved(status: unknown): boolean {
+  return toText(status).toLowerCase() === 'resolved';
+}
+
+function compare(a: unknown, b: unknown): number {
+  const x = toNumber(a);
+  const y = toNumber(b);
+  if (x !== null && y !== null) return x - y;
+  // Text compares as text, which also orders ISO 8601 timestamps correctly.
+  const left = toText(a);
+  const right = toText(b);
+  return left < right ? -1 : left > right ? 1 : 0;
+}
+
+/** Keeps SlackMarkup marked, so `{{truncate (mrkdwn x) 100}}` is not escaped twice. */
+function sameKind(value: unknown, text: string): string | SlackMarkup {
+  return value instanceof SlackMarkup ? new SlackMarkup(text) : text;
+}
+
+/**
+ * Every helper a template may call. The README lists them from these comments; `prepare`
+ * refuses a template that calls anything else. Values that are missing never throw: a
+ * helper given nothing returns empty text (or `null` for `json`).
+ */
+function helpers(now: () => number): Record<string, Helper> {
+  return {
+    /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack mode the strings inside are Slack-escaped. */
+    json: ([value], options) => {
+      const prepared = modeOf(options) === 'slack' ? escapeSlackStrings(value) : value;
+      const plain = prepared instanceof Handlebars.SafeString ? prepared.toString() : prepared;
+      return new Handlebars.SafeString(toJsonLiteral(plain));
+    },
+
+    /** `{{mrkdwn text}}` → Slack mrkdwn escaping on demand (for json-mode templates that build Slack text); never escaped twice. */
+    mrkdwn: ([value]) => (value instanceof SlackMarkup ? value : new SlackMarkup(escapeSlackText(toText(value)))),
+
+    /** `{{plain text}}` → text for Slack `plain_text` fields (headers, buttons), which show `&lt;` literally: JSON escaping only, mentions and `<` still neutralized. */
+    plain: ([value]) => new SlackMarkup(neutralizePlainText(toText(value))),
+
+    /** `{{truncate text 150}}` → at most 150 characters (code points), "…" appended only when cut. */
+    truncate: ([value, max]) => {
+      const limit = toNumber(max);
+      if (limit === null) return value;
+      return sameKind(value, truncateText(toText(value), Math.max(1, Math.trunc(limit))));
+    },
+
+    /**
+     * `{{time occurred_at}}` → `2026-04-23 18:28 UTC`. Second argument picks the form:
+     * `"utc"` (default), `"iso"` (`2026-04-23T18:28:00.000Z`), `"date"` (`2026-04-23`),
+     * `"unix"` (epoch seconds), `"relative"` (`5 minutes ago`; from `now=` or the render time).
+     * Text that is not a time is shown as it is.
+     */
+    time: ([value, form], options) => {
+      const date = toInstant(value);
+      if (date === null) return value ?? '';
+      switch (typeof form === 'string' ? form : 'utc') {
+        case 'iso':
+          return date.toISOString();
+        case 'date':
+          return formatUtcDate(date);
+        case 'unix':
+          return Math.floor(date.getTime() / 1000);
+        case 'relative':
+          return formatRelative(date, toInstant(options.hash.now)?.getTime() ?? now());
+        default:
+          return formatUtc(date);
+      }
+    },
+
+    /** `{{ago occurred_at}}` / `{{ago occurred_at received_at}}` → `5 minutes ago`, relative to the second argument or the render time. */
+    ago: ([value, reference]) => {
+      const date = toInstant(value);
+      if (date === null) return value ?? '';
+      return formatRelative(date, toInstant(reference)?.getTime() ?? now());
+    },
+
+    /**
+     * `{{slack_date occurred_at}}` → Slack's `<!date^1776968880^{date_short_pretty} {time}|2026-04-23 18:28 UTC>`,
+     * shown in each reader's own time zone. Optional second argument: another Slack date format.
+     * Emits `<…>` on purpose, so it is exempt from slack escaping.
+     */
+    slack_date: ([value, format]) => {
+      const date = toInstant(value);
+      if (date === null) return value ?? '';
+      // `|`, `^`, `<`, `>` would end or break the token.
+      const pattern = typeof format === 'string' && format !== '' ? format.replace(/[|^<>]/g, '') : SLACK_DATE_FORMAT;
+      return new SlackMarkup(`<!date^${Math.floor(date.getTime() / 1000)}^${pattern}|${formatUtc(date)}>`);
+    },
+
+    /** `{{number 24000}}` → `24,000`; `{{number 8.4 2}}` → `8.40`. Non-numbers are shown as they are. */
+    number: ([value, decimals]) => {
+      const n = toNumber(value);
+      if (n === null) return value ?? '';
+      return formatNumber(n, toNumber(decimals) ?? undefined);
+    },
+
+    /** `{{severity_emoji severity status}}` → `:red_circle:` critical, `:large_orange_circle:` error, `:large_yellow_circle:` warning, `:large_blue_circle:` info; `:white_check_mark:` when status is resolved. */
+    severity_emoji: ([severity, status]) => {
+      if (isResolved(status)) return RESOLVED_EMOJI;
+      return SEVERITY_EMOJI[toText(severity).toLowerCase()] ?? UNKNOWN_SEVERITY_EMOJI;
+    },
+
+    /** `{{severity_color severity status}}` → a hex colour for attachment bars: critical `#E01E5A`, error `#F2711C`, warning `#ECB22E`, info `#36C5F0`, resolved `#2EB67D`. */
+    severity_color: ([severity, status]) => {
+      if (isResolved(status)) return RESOLVED_COLOR;
+      return SEVERITY_COLOR[toText(severity).toLowerCase()] ?? UNKNOWN_SEVERITY_COLOR;
+    },
+
+    /** `(eq a b)` → true when strictly equal. */
+    eq: ([a, b]) => a === b,
+    /** `(ne a b)` → true when not strictly equal. */
+    ne: ([a, b]) => a !== b,
+    /** `(gt a b)` → a > b; numbers (and numeric text) compare as numbers, anything else as text. */
+    gt: ([a, b]) => compare(a, b) > 0,
+    /** `(gte a b)` → a ≥ b, compared like `gt`. */
+    gte: ([a, b]) => compare(a, b) >= 0,
+    /** `(lt a b)` → a < b, compared like `gt`. */
+    lt: ([a, b]) => compare(a, b) < 0,
+    /** `(lte a b)` → a ≤ b, compared like `gt`. */
+    lte: ([a, b]) => compare(a, b) <= 0,
+    /** `(and a b …)` → the first falsy argument, or the last one (so it works in `#if` and as a value). */
+    and: (args) => args.find((arg) => !isTruthy(arg)) ?? args[args.length - 1],
+    /** `(or a b …)` → the first truthy argument, or the last one: `{{or data.name title}}`. */
+    or: (args) => args.find(isTruthy) ?? args[args.length - 1],
+    /** `(not a)` → true when a is falsy (empty arrays included). */
+    not: ([value]) => !isTruthy(value),
+
+    /** `{{default value "n/a"}}` → value, or the fallback when it is missing or empty text. */
+    default: ([value, fallback]) => (value === undefined || value === null || value === '' ? fallback : value),
+
+    /** `{{upper text}}` → upper case. */
+    upper: ([value]) => sameKind(value, toText(value).toUpperCase()),
+    /** `{{lower text}}` → lower case. */
+    lower: ([value]) => sameKind(value, toText(value).toLowerCase()),
+    /** `{{capitalize text}}` → first letter upper case: `critical` → `Critical`. */
+    capitalize: ([value]) => sameKind(value, capitalize(toText(value))),
+
+    /** `{{join list ", "}}` → items joined by the separator (default `, `). */
+    join: ([list, separator]) => {
+      const sep = typeof separator === 'string' ? separator : ', ';
+      return Array.isArray(list) ? list.map(toText).join(sep) : toText(list);
+    },
+
+    /** `{{humanize type}}` → `qos.rebuffer_spike` becomes `Qos rebuffer spike`. */
+    humanize: ([value]) => humanize(toText(value)),
+
+    /** `{{duration ms}}` → milliseconds as `450ms`, `2m 30s`, `1h`, `3d 4h`. */
+    duration: ([value]) => {
+      const ms = toNumber(value);
+      return ms === null ? (value ?? '') : formatDuration(ms);
+    },
+  };
+}
+
+/** The names a template may call: ours and Handlebars' builtins. */
+export function callableHelperNames(): ReadonlySet<string> {
+  return new Set([...Object.keys(helpers(() => 0)), ...BUILTIN_HELPERS]);
+}
+
+/** Registers every helper, and the two internal escape helpers, on an isolated environment. */
+export function registerHelpers(env: HandlebarsEnv, now: () => number): void {
+  env.unregisterHelper('log');
+  for (const [name, helper] of Object.entries(helpers(now))) {
+    env.registerHelper(name, (...all: unknown[]) => {
+      // Handlebars passes its options object last.
+      const options = all.pop() as Handlebars.HelperOptions;
+      return helper(all, options);
+    });
+  }
+  for (const mode of ['json', 'slack'] as const) {
+    env.registerHelper(ESCAPE_HELPER[mode], (value: unknown) => escapeForMode(value, mode));
+  }
+}

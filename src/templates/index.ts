@@ -1,0 +1,13 @@
+/**
+ * The templates layer: Handlebars templates that render an event to the JSON a destination
+ * takes, escaped per template so sender text can never break the JSON or ping a Slack channel.
+ */
+import { fileURLToPath } from 'node:url';
+
+export * from './types.ts';
+export { createTemplateEngine, type TemplateEngineOptions } from './engine.ts';
+export { SAMPLE_EVENT, sampleContext } from './sample-event.ts';
+export { ELLIPSIS, truncateText, truncateToLength } from './truncate.ts';
+
+/** The project's own `templates/` folder (slack/default, pagerduty/default, http/envelope). */
+export const BUILTIN_TEMPLATES_DIR: string = fileURLToPath(new URL('../../templates', import.meta.url));

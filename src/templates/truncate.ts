@@ -1,0 +1,50 @@
+/** What marks a cut: visible, one character. */
+export const ELLIPSIS = '…';
+
+/**
+ * At most `max` code points, "…" included and appended only when something was cut. Never
+ * splits a surrogate pair (an emoji stays whole or goes).
+ */
+export function truncateText(text: string, max: number): string {
+  // UTF-16 length ≥ code points, so a short string needs no scan.
+  if (text.length <= max) return text;
+  const points = Array.from(text);
+  if (points.length <= max) return text;
+  return finish(points.slice(0, Math.max(0, max - 1)).join(''));
+}
+
+/**
+ * At most `max` UTF-16 code units (`string.length`, which is what Slack and PagerDuty limits are
+ * checked against as far as anyone can tell), "…" included, never splitting a surrogate pair.
+ * `markup: true` also backs off so a Slack `<…>` token or `&amp;` entity is not cut in half.
+ */
+export function truncateToLength(text: string, max: number, options: { markup?: boolean } = {}): string {
+  if (text.length <= max) return text;
+  let end = Math.max(0, max - ELLIPSIS.length);
+  if (end > 0 && isHighSurrogate(text.charCodeAt(end - 1))) end -= 1;
+  let kept = text.slice(0, end);
+  if (options.markup === true) kept = withoutOpenMarkup(kept);
+  return finish(kept);
+}
+
+function finish(kept: string): string {
+  return kept.trimEnd() + ELLIPSIS;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
+}
+
+// Longest Slack entity is `&amp;` (5); anything longer after a bare `&` is not an entity.
+const MAX_ENTITY_LENGTH = 5;
+
+function withoutOpenMarkup(text: string): string {
+  let result = text;
+  const open = result.lastIndexOf('<');
+  if (open > result.lastIndexOf('>')) result = result.slice(0, open);
+  const amp = result.lastIndexOf('&');
+  if (amp >= 0 && amp > result.lastIndexOf(';') && result.length - amp < MAX_ENTITY_LENGTH) {
+    result = result.slice(0, amp);
+  }
+  return result;
+}

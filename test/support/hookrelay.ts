@@ -1,0 +1,70 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfigText } from '../../src/config/load.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { startServer } from '../../src/server.ts';
+import type { RunningServer } from '../../src/server.ts';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789';
+
+export interface TestRelay {
+  readonly url: string;
+  readonly server: RunningServer;
+  readonly dataDir: string;
+  /** POST a webhook body (string, sent byte-exact) with headers. */
+  post(path: string, body: string | Buffer, headers?: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }>;
+  /** Admin API call with the admin token. */
+  admin<T = Record<string, unknown>>(path: string, init?: { method?: string; body?: unknown; token?: string | null }): Promise<{ status: number; json: T }>;
+  /** Polls the admin API until `check` passes (delivery state lives in the store). */
+  until<T>(read: () => Promise<T>, check: (value: T) => boolean, timeoutMs?: number): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Starts the real server in this process on port 0, with a fresh SQLite file and the given YAML. */
+export async function startRelay(yaml: string, env: Record<string, string> = {}): Promise<TestRelay> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
+  const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...env });
+  const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: silentLogger() });
+  const url = server.url;
+  return {
+    url,
+    server,
+    dataDir,
+    async post(path, body, headers = {}) {
+      const response = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body,
+      });
+      const text = await response.text();
+      return { status: response.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+    },
+    async admin<T>(path: string, init: { method?: string; body?: unknown; token?: string | null } = {}) {
+      const token = init.token === undefined ? ADMIN_TOKEN : init.token;
+      const response = await fetch(`${url}/api/v1${path}`, {
+        method: init.method ?? 'GET',
+        headers: {
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+          ...(init.body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: init.body === undefined ? undefined : JSON.stringify(init.body),
+      });
+      const text = await response.text();
+      return { status: response.status, json: (text ? JSON.parse(text) : {}) as T };
+    },
+    async until(read, check, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await read();
+        if (check(value)) return value;
+        if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last value: ${JSON.stringify(value).slice(0, 2_000)}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    async close() {
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
