@@ -63,8 +63,8 @@ class Lane {
   readonly #owner: string;
   readonly #queue: PQueue;
   readonly #leaseMs: number;
-  /** Claimed and not finished. */
-  readonly #held = new Set<string>();
+  /** Claimed and not finished, by lead delivery id (a grouped batch is one entry). */
+  readonly #held = new Map<string, ClaimedDelivery>();
   /** Claimed and started. */
   readonly #running = new Set<string>();
   readonly #highWater: number;
@@ -109,7 +109,7 @@ class Lane {
           owner: this.#owner,
         });
         for (const delivery of batch.deliveries) {
-          this.#held.add(delivery.id);
+          this.#held.set(delivery.id, delivery);
           void this.#queue.add(() => this.#attempt(delivery));
         }
         this.#wakeAt(batch.next_due_at ?? now + MAX_SLEEP_MS);
@@ -139,7 +139,7 @@ class Lane {
   #context(delivery: ClaimedDelivery): TemplateContext {
     return {
       ...delivery.event,
-      events: [delivery.event],
+      events: delivery.events,
       hookrelay: { version: this.#options.version, destination: this.#destination.name, delivery_id: delivery.id },
     };
   }
@@ -213,6 +213,7 @@ class Lane {
       latency_ms: result.latency_ms,
       ...(result.error ? { error: result.error } : {}),
       ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
+      ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
     };
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
     metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
@@ -222,6 +223,7 @@ class Lane {
     try {
       const recorded = await store.recordAttempt({
         delivery_id: delivery.id,
+        member_ids: delivery.member_ids,
         destination,
         lease_owner: this.#owner,
         started_at: started,
@@ -256,10 +258,13 @@ class Lane {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
     this.#queue.clear();
-    const notStarted = [...this.#held].filter((id) => !this.#running.has(id));
-    for (const id of notStarted) this.#held.delete(id);
+    const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
+    for (const delivery of notStarted) this.#held.delete(delivery.id);
     try {
-      await this.#options.store.releaseClaims(notStarted, this.#owner);
+      await this.#options.store.releaseClaims(
+        notStarted.flatMap((delivery) => [delivery.id, ...delivery.member_ids]),
+        this.#owner,
+      );
     } catch (error) {
       this.#options.logger.warn({ err: error }, 'could not give back claimed deliveries; their leases will expire');
     }

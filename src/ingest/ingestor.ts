@@ -118,7 +118,7 @@ export class Ingestor {
     }
     return targets.map((target) => {
       touched.add(target.destination);
-      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending' };
+      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group ?? null };
     });
   }
 }

@@ -22,6 +22,8 @@ export interface NewDelivery {
   readonly status: 'pending' | 'muted' | 'skipped';
   /** Why a delivery is `muted` (the mute id) or `skipped`. */
   readonly note?: string | null;
+  /** Grouped routes: the group this delivery joins and its timing (Alertmanager's group_wait / group_interval). */
+  readonly group?: { readonly key: string; readonly wait_ms: number; readonly interval_ms: number } | null;
 }
 
 export interface NewEvent {
@@ -75,6 +77,13 @@ export interface ClaimedDelivery {
   readonly id: string;
   readonly destination: string;
   readonly event: RelayEvent;
+  /**
+   * Grouped routes send one notification for a batch: the other deliveries of the batch,
+   * leased together with this one and recorded with it. Empty when not grouped.
+   */
+  readonly member_ids: readonly string[];
+  /** Every event of the notification, this one first: `[event]` when not grouped. */
+  readonly events: readonly RelayEvent[];
   /** Attempts already made (0 for a fresh delivery). */
   readonly attempts: number;
   /** Set when the request was rendered before (a retry) or copied (a replay): send it as is. */
@@ -89,6 +98,8 @@ export interface ClaimBatch {
 
 export interface AttemptResult {
   readonly delivery_id: string;
+  /** The rest of a grouped batch (ClaimedDelivery.member_ids): recorded with the same outcome. */
+  readonly member_ids: readonly string[];
   readonly destination: string;
   readonly lease_owner: string;
   readonly started_at: number;

@@ -314,4 +314,32 @@ routes:
     await deliveryOf(relay, relayed, (d) => d.status === 'succeeded');
     for (const id of [small, info, elsewhere]) expect((await deliveryOf(relay, id, () => true)).status).toBe('skipped');
   });
+
+  it('a grouped route sends one message per group after `wait`, listing the group\'s events', async () => {
+    const slack = await receiver();
+    const relay = await relayWith(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: ops-slack, type: slack, url: "${slack.url('/services/T/B/X')}" }
+routes:
+  - { to: [ops-slack], group: { by: [type, data.region], wait: 400ms, interval: 2s } }
+`);
+    const sentAt = Date.now();
+    for (let i = 0; i < 3; i++) await sendTapemetric(relay, {}, { region: 'Maharashtra' });
+    await sendTapemetric(relay, {}, { region: 'Kerala' });
+    const requests = await slack.waitFor(2);
+    expect(requests[0]!.at - sentAt).toBeGreaterThanOrEqual(390);
+    const texts = requests.map((request) => request.body);
+    const maharashtra = texts.find((text) => text.includes('3 events in this group'));
+    expect(maharashtra).toBeDefined();
+    expect(texts.filter((text) => text.includes('events in this group'))).toHaveLength(1);
+    // Nothing else was sent: four events, two notifications, all four deliveries succeeded.
+    const { json } = await relay.until(
+      () => relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=ops-slack&status=succeeded'),
+      ({ json }) => json.deliveries.length === 4,
+    );
+    expect(new Set(json.deliveries.map((d) => d.request_body)).size).toBe(2);
+    expect(slack.requests).toHaveLength(2);
+  });
 });

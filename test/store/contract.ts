@@ -11,6 +11,7 @@ function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): At
   const now = Date.now();
   return {
     delivery_id: deliveryId,
+    member_ids: [],
     destination: 'slack',
     lease_owner: OWNER,
     started_at: now,
@@ -223,6 +224,80 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.releaseClaims([claimed!.id], OWNER);
       const again = await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
       expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
+    });
+
+    describe('grouped routes', () => {
+      const group = (key: string) => ({ key, wait_ms: 30_000, interval_ms: 300_000 });
+      const groupedBatch = (key: string, receivedAt: number) => {
+        const event = relayEvent();
+        return {
+          batch: {
+            ...batchOf(event, [], receivedAt),
+            events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, group: group(key) }] }],
+          },
+          event,
+        };
+      };
+
+      it('a new group waits `wait`; later events join its batch; the batch is claimed and recorded as one', async () => {
+        const t0 = Date.now();
+        const first = groupedBatch('["r","Maharashtra"]', t0);
+        const second = groupedBatch('["r","Maharashtra"]', t0 + 5_000);
+        const other = groupedBatch('["r","Kerala"]', t0 + 6_000);
+        for (const { batch } of [first, second, other]) await store.ingest(batch);
+
+        const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 29_000 });
+        expect(early.deliveries).toHaveLength(0);
+        expect(early.next_due_at).toBe(t0 + 30_000);
+
+        const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 });
+        expect(due.deliveries).toHaveLength(1);
+        const [batch] = due.deliveries;
+        expect(batch!.events.map((e) => e.id)).toEqual([first.event.id, second.event.id]);
+        expect(batch!.member_ids).toHaveLength(1);
+
+        await store.recordAttempt(attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
+        const both = await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 10 });
+        expect(both.map((d) => d.event_id).sort()).toEqual([first.event.id, second.event.id].sort());
+        expect(both.every((d) => d.attempts === 1 && d.request_body === '{"text":"hi"}')).toBe(true);
+
+        // The Kerala group is its own batch, due 30 s after its first event.
+        const kerala = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
+        expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
+      });
+
+      it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
+        const t0 = Date.now();
+        const first = groupedBatch('["r","x"]', t0);
+        await store.ingest(first.batch);
+        const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+        await store.recordAttempt(attempt(batch!.id, { finished_at: t0 + 30_000 }));
+        const later = groupedBatch('["r","x"]', t0 + 60_000);
+        await store.ingest(later.batch);
+        const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
+        expect(early.deliveries).toHaveLength(0);
+        expect(early.next_due_at).toBe(t0 + 330_000);
+      });
+
+      it('a batch is retried together, and events arriving meanwhile form the next batch', async () => {
+        const t0 = Date.now();
+        const a = groupedBatch('["r","y"]', t0);
+        const b = groupedBatch('["r","y"]', t0 + 1_000);
+        await store.ingest(a.batch);
+        await store.ingest(b.batch);
+        const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+        await store.recordAttempt(
+          attempt(batch!.id, { member_ids: batch!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 40_000, response_code: 500 }),
+        );
+        const c = groupedBatch('["r","y"]', t0 + 35_000);
+        await store.ingest(c.batch);
+        const retry = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_000 });
+        expect(retry.deliveries).toHaveLength(1);
+        expect(retry.deliveries[0]!.events.map((e) => e.id).sort()).toEqual([a.event.id, b.event.id].sort());
+        expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
+        // c waits one interval after the batch in progress.
+        expect(retry.next_due_at).toBe(t0 + 35_000 + 300_000);
+      });
     });
 
     it('answers ping while open', async () => {

@@ -81,6 +81,20 @@ export const MIGRATIONS: readonly string[] = [
     last_success_at INTEGER
   );
   `,
+  `
+  -- Grouped routes: deliveries of one group wait together and go out as one batch.
+  ALTER TABLE deliveries ADD COLUMN group_key TEXT;
+  -- Set when a batch is first claimed: its members are claimed, retried and recorded together.
+  ALTER TABLE deliveries ADD COLUMN batch_id TEXT;
+  CREATE INDEX deliveries_by_group ON deliveries(destination, group_key) WHERE status IN ('pending', 'in_flight');
+  CREATE INDEX deliveries_by_batch ON deliveries(batch_id) WHERE batch_id IS NOT NULL;
+  CREATE TABLE delivery_groups (
+    destination TEXT NOT NULL,
+    group_key TEXT NOT NULL,
+    last_sent_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, group_key)
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

@@ -9,6 +9,7 @@ import type {
   DestinationState,
   IngestBatch,
   IngestedEvent,
+  NewDelivery,
   PruneOptions,
   RecordedAttempt,
 } from '../store.ts';
@@ -23,6 +24,9 @@ import {
   eventFromRow,
 } from './rows.ts';
 
+/** At most this many events in one grouped notification; the rest form the next batch. */
+const MAX_BATCH = 1_000;
+
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
 /**
@@ -35,6 +39,54 @@ export function createWriteOps(db: DatabaseSync) {
   function destinationState(name: string): DestinationState | null {
     const row = sql.get(`${DESTINATION_STATE_SQL} WHERE s.name = ?`).get(name);
     return row ? destinationStateFromRow(row) : null;
+  }
+
+  /**
+   * When a grouped delivery goes out (Alertmanager's semantics): with the batch of its group
+   * that is still waiting; else one `interval` after the group's last notification (or its
+   * batch in progress); else, for a new or long-quiet group, after `wait` for others to join.
+   */
+  function groupDueAt(destination: string, group: NonNullable<NewDelivery['group']>, now: number): number {
+    const waiting = sql
+      .get(
+        `SELECT MIN(next_attempt_at) AS due FROM deliveries
+         WHERE destination = ? AND group_key = ? AND status = 'pending' AND batch_id IS NULL`,
+      )
+      .get(destination, group.key);
+    if (waiting && waiting.due !== null) return Number(waiting.due);
+    const inProgress = sql
+      .get(
+        `SELECT 1 AS yes FROM deliveries
+         WHERE destination = ? AND group_key = ? AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight') LIMIT 1`,
+      )
+      .get(destination, group.key);
+    if (inProgress) return now + group.interval_ms;
+    const last = sql.get('SELECT last_sent_at FROM delivery_groups WHERE destination = ? AND group_key = ?').get(destination, group.key);
+    const next = last ? Number(last.last_sent_at) + group.interval_ms : 0;
+    return next > now ? next : now + group.wait_ms;
+  }
+
+  /** The rest of a grouped batch: those still waiting to form one, or the members of one already formed. */
+  function batchMembers(row: Record<string, unknown>, destination: string): Record<string, unknown>[] {
+    if (row.group_key === null) return [];
+    if (row.batch_id !== null) {
+      return sql
+        .get(
+          `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH}`,
+        )
+        .all(row.batch_id as string, row.delivery_id as string);
+    }
+    const members = sql
+      .get(
+        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL AND d.id != ?
+         ORDER BY d.id LIMIT ${MAX_BATCH}`,
+      )
+      .all(destination, row.group_key as string, row.delivery_id as string);
+    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
+    for (const member of [row, ...members]) form.run(row.delivery_id as string, member.delivery_id as string);
+    return members;
   }
 
   return {
@@ -52,8 +104,8 @@ export function createWriteOps(db: DatabaseSync) {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = sql.get(
-        `INSERT INTO deliveries (id, event_id, destination, route, status, note, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
@@ -87,6 +139,12 @@ export function createWriteOps(db: DatabaseSync) {
           JSON.stringify(event.data ?? null),
         );
         for (const delivery of deliveries) {
+          const due =
+            delivery.status !== 'pending'
+              ? null
+              : delivery.group && delivery.destination !== null
+                ? groupDueAt(delivery.destination, delivery.group, receipt.received_at)
+                : receipt.received_at;
           insertDelivery.run(
             delivery.id,
             event.id,
@@ -94,7 +152,8 @@ export function createWriteOps(db: DatabaseSync) {
             delivery.route,
             delivery.status,
             delivery.note ?? null,
-            delivery.status === 'pending' ? receipt.received_at : null,
+            delivery.group?.key ?? null,
+            due,
             receipt.received_at,
             receipt.received_at,
           );
@@ -110,7 +169,7 @@ export function createWriteOps(db: DatabaseSync) {
       if (!state?.enabled) return { deliveries: [], next_due_at: null };
       const rows = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            ORDER BY d.next_attempt_at, d.id
@@ -120,16 +179,27 @@ export function createWriteOps(db: DatabaseSync) {
       const lease = sql.get(
         `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ? WHERE id = ?`,
       );
-      const deliveries: ClaimedDelivery[] = rows.map((row) => {
-        lease.run(now + lease_ms, owner, now, row.delivery_id as string);
-        return {
-          id: String(row.delivery_id),
+      const claimed = new Set<string>();
+      const deliveries: ClaimedDelivery[] = [];
+      for (const row of rows) {
+        const id = String(row.delivery_id);
+        if (claimed.has(id)) continue;
+        const members = batchMembers(row, destination);
+        for (const each of [row, ...members]) {
+          lease.run(now + lease_ms, owner, now, each.delivery_id as string);
+          claimed.add(String(each.delivery_id));
+        }
+        const event = eventFromRow(row);
+        deliveries.push({
+          id,
           destination,
-          event: eventFromRow(row),
+          event,
+          member_ids: members.map((member) => String(member.delivery_id)),
+          events: [event, ...members.map(eventFromRow)],
           attempts: Number(row.attempts),
           request_body: row.request_body === null ? null : String(row.request_body),
-        };
-      });
+        });
+      }
       const next = sql
         .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status = 'pending'`)
         .get(destination);
@@ -138,39 +208,28 @@ export function createWriteOps(db: DatabaseSync) {
 
     recordAttempt(result: AttemptResult): RecordedAttempt {
       const current = sql
-        .get('SELECT status, lease_owner, attempts FROM deliveries WHERE id = ?')
+        .get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?')
         .get(result.delivery_id);
       if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
         const state = destinationState(result.destination);
         if (!state) throw new HookrelayError('not_found', `unknown destination "${result.destination}"`);
         return { recorded: false, destination: state, disabled_now: false };
       }
-      const attempt = Number(current.attempts) + 1;
-      sql
-        .get(
-          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(
-          result.delivery_id,
-          attempt,
-          result.started_at,
-          result.outcome,
-          result.response_code,
-          result.response_body,
-          result.latency_ms,
-          result.error,
-        );
-      sql
-        .get(
-          `UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ?, lease_owner = NULL,
-             request_body = COALESCE(?, request_body), response_code = ?, response_body = ?, latency_ms = ?,
-             last_error = ?, updated_at = ?
-           WHERE id = ?`,
-        )
-        .run(
+      const insertAttempt = sql.get(
+        `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      const update = sql.get(
+        `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
+           request_body = COALESCE(?, request_body), response_code = ?, response_body = ?, latency_ms = ?,
+           last_error = ?, updated_at = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?
+         RETURNING attempts`,
+      );
+      // A grouped batch is one request: every member gets the same attempt.
+      for (const id of [result.delivery_id, ...result.member_ids]) {
+        const updated = update.get(
           result.outcome === 'retry' ? 'pending' : result.outcome,
-          attempt,
           result.outcome === 'retry' ? result.next_attempt_at : null,
           result.request_body,
           result.response_code,
@@ -178,8 +237,29 @@ export function createWriteOps(db: DatabaseSync) {
           result.latency_ms,
           result.error,
           result.finished_at,
-          result.delivery_id,
+          id,
+          result.lease_owner,
         );
+        if (!updated) continue;
+        insertAttempt.run(
+          id,
+          Number(updated.attempts),
+          result.started_at,
+          result.outcome,
+          result.response_code,
+          result.response_body,
+          result.latency_ms,
+          result.error,
+        );
+      }
+      if (current.group_key !== null && result.outcome !== 'retry') {
+        sql
+          .get(
+            `INSERT INTO delivery_groups (destination, group_key, last_sent_at) VALUES (?, ?, ?)
+             ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
+          )
+          .run(result.destination, current.group_key as string, result.finished_at);
+      }
 
       let disabledNow = false;
       if (result.health === 'success') {
