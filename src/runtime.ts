@@ -8,6 +8,7 @@ import { ConfigError } from './errors.ts';
 import { Router } from './routing/routes.ts';
 import { createSource } from './sources/index.ts';
 import type { Source } from './sources/index.ts';
+import type { Store } from './store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from './templates/index.ts';
 import type { TemplateEngine } from './templates/index.ts';
 import { VERSION } from './version.ts';
@@ -32,7 +33,10 @@ export interface Components {
  * by trying: templates compile and render, destination hosts are public addresses.
  * Every problem found is reported at once (ConfigError).
  */
-export async function buildComponents(config: Config, options: { baseDir: string; logger: Logger }): Promise<Components> {
+export async function buildComponents(
+  config: Config,
+  options: { baseDir: string; logger: Logger; store?: () => Store },
+): Promise<Components> {
   const problems: string[] = [];
   const warnings: string[] = [];
   const dirs = config.templates_dir ? [resolve(options.baseDir, config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
@@ -44,8 +48,13 @@ export async function buildComponents(config: Config, options: { baseDir: string
   };
 
   const sources = config.sources.map((source) => createSource(source, { http: senderApi, logger: options.logger }));
+  const store =
+    options.store ??
+    ((): Store => {
+      throw new Error('the store is not open here');
+    });
   const destinations = config.destinations.map((destination) =>
-    createDestination(destination, { http, templates, version: VERSION, logger: options.logger }),
+    createDestination(destination, { http, templates, version: VERSION, logger: options.logger, store }),
   );
 
   destinations.forEach((destination) => {

@@ -7,7 +7,11 @@ import type { Config } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { adminApi } from './http/admin-api.ts';
 import { createHttpApp } from './http/app.ts';
+import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
+import { MuteRegistry } from './mutes/mute-registry.ts';
+import { Operations } from './slack/operations.ts';
+import { slackEventsRouter } from './slack/slack-app.ts';
 import { Metrics } from './observability/metrics.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
@@ -47,10 +51,20 @@ export async function openStore(url: string): Promise<Store> {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options;
-  const components = await buildComponents(config, { baseDir: options.baseDir, logger });
+  // Built (and checked) before the store is opened: a bad config creates no data folder.
+  let opened: Store | null = null;
+  const components = await buildComponents(config, {
+    baseDir: options.baseDir,
+    logger,
+    store: () => {
+      if (!opened) throw new Error('the store is not open yet');
+      return opened;
+    },
+  });
   for (const warning of components.warnings) logger.warn(warning);
 
   const store = await openStore(config.store);
+  opened = store;
   await store.syncDestinations(components.destinations.map((destination) => destination.name));
   if (store instanceof SqliteStore && store.recoveredLeases > 0) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
@@ -65,9 +79,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metrics,
     version: VERSION,
   });
+  const mutes = new MuteRegistry(store, logger);
+  await mutes.start();
+  const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
     router: components.router,
+    mutes,
     store,
     metrics,
     logger,
@@ -82,8 +100,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     mounts: [
       [
         '/api/v1',
-        adminApi({ token: config.admin?.token ?? null, store, dispatcher, destinations: components.destinations }),
+        adminApi({
+          token: config.admin?.token ?? null,
+          store,
+          dispatcher,
+          destinations: components.destinations,
+          version: VERSION,
+          mounts: [['/mutes', mutesApi({ mutes, store })]],
+        }),
       ],
+      ...(config.slack_app
+        ? [['/', slackEventsRouter({ signingSecret: config.slack_app.signing_secret, operations, logger })] as const]
+        : []),
     ],
   });
 
@@ -107,6 +135,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       sources: components.sources.map((source) => `${source.name} (${source.preset}) → POST /hooks/${source.name}`),
       destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
       admin_api: config.admin ? 'on' : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
+      slack_app: config.slack_app ? 'on: POST /slack/events' : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
     },
     `hookrelay ${VERSION} listening`,
   );
@@ -121,6 +150,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     close() {
       closing ??= (async () => {
         clearInterval(prune);
+        mutes.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
         server.closeIdleConnections();
         await dispatcher.stop();

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { durationSchema, nameSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
+import type { Store } from '../store/store.ts';
 import type { HttpClient, SendResult } from './http-client.ts';
 
 export interface OutboundRequest {
@@ -32,13 +33,15 @@ export interface Destination {
   /** Compiles and checks the template (start-up). Throws ConfigError. */
   prepare(): void;
   /** The request body for this event, validated and fitted to the destination's limits. Throws TemplateRenderError. */
-  render(context: TemplateContext): string;
+  render(context: TemplateContext): string | Promise<string>;
   /** One attempt. Never throws for delivery failures: they come back classified. */
   send(request: OutboundRequest): Promise<SendResult>;
 }
 
 export interface DestinationDeps {
   readonly http: HttpClient;
+  /** The store, once open (destinations that keep state of their own, like slack-bot's incident messages). */
+  readonly store: () => Store;
   readonly templates: TemplateEngine;
   readonly version: string;
   readonly logger: Logger;

@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import { Agent, fetch as undiciFetch, request } from 'undici';
 import { EgressRefusedError, guardedLookup, refusedLiteral } from './egress.ts';
 
 /** How one attempt went, classified for the retry policy. */
@@ -36,8 +36,12 @@ const RETRYABLE_4XX = new Set([408, 425, 429]);
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return null;
-  if (/^\d+$/.test(text.trim())) return Number(text.trim()) * 1_000;
-  const date = Date.parse(text);
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1_000;
+  // An HTTP-date starts with the day name (RFC 9110 §5.6.7); Date.parse alone would take "1.5" or "-1" for dates.
+  if (!/^(Mon|Tue|Wed|Thu|Fri|Sat|Sun)/.test(trimmed)) return null;
+  // It is always GMT, also in the asctime form that does not say so (Date.parse would read local time).
+  const date = Date.parse(trimmed.endsWith('GMT') ? trimmed : `${trimmed} GMT`);
   return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
@@ -122,6 +126,23 @@ export class HttpClient {
       return failure('retry', describeNetworkError(error, options.timeoutMs), elapsed());
     }
   }
+
+  /** WHATWG fetch over the same guarded dispatcher, for SDKs that take a `fetch` (@slack/web-api). */
+  readonly fetch = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const url = new URL(typeof input === 'string' || input instanceof URL ? input : input.url);
+    const refused = this.#allowPrivate ? null : refusedLiteral(url);
+    if (refused) throw new TypeError('fetch failed', { cause: refused });
+    const headers: Record<string, string> = { 'user-agent': this.#userAgent };
+    new Headers(init?.headers).forEach((value, name) => (headers[name] = value));
+    const response = await undiciFetch(url, {
+      method: init?.method ?? 'GET',
+      headers,
+      body: (init?.body ?? null) as string | null,
+      signal: init?.signal ?? null,
+      dispatcher: this.dispatcher,
+    });
+    return response as unknown as Response;
+  };
 
   close(): Promise<void> {
     return this.dispatcher.close();

@@ -2,15 +2,17 @@ import { z } from 'zod';
 import type { Destination, DestinationDeps, DestinationType } from './destination.ts';
 import { httpDestination } from './http.ts';
 import { pagerDutyDestination } from './pagerduty.ts';
+import { slackBotDestination } from './slack-bot.ts';
 import { slackDestination } from './slack.ts';
 
 export type { Destination, DestinationDeps, DestinationLimits, OutboundRequest } from './destination.ts';
 export type { SendResult } from './http-client.ts';
 export { HttpClient } from './http-client.ts';
 export { checkDestinationUrl } from './egress.ts';
+export { isIncidentMessenger } from './slack-bot.ts';
 
 /** Every destination type; a new one is a module here. */
-export const DESTINATION_TYPES = [slackDestination, pagerDutyDestination, httpDestination] as const;
+export const DESTINATION_TYPES = [slackDestination, slackBotDestination, pagerDutyDestination, httpDestination] as const;
 
 export const destinationConfigSchema = z.discriminatedUnion(
   'type',

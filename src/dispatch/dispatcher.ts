@@ -155,7 +155,7 @@ class Lane {
       let result: SendResult;
       if (body === null) {
         try {
-          body = destination.render(this.#context(delivery));
+          body = await destination.render(this.#context(delivery));
         } catch (error) {
           // A template that cannot render this event is our problem, not the destination's.
           await this.#record(delivery, attempt, started, null, {

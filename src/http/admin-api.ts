@@ -8,6 +8,7 @@ import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import { formatPath } from '../config/interpolate.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import type { DestinationState, Store } from '../store/store.ts';
+import { testSend } from '../dispatch/test-send.ts';
 import { newId } from '../util/ids.ts';
 
 export interface AdminApiOptions {
@@ -16,6 +17,9 @@ export interface AdminApiOptions {
   readonly store: Store;
   readonly dispatcher: Dispatcher;
   readonly destinations: readonly Destination[];
+  readonly version: string;
+  /** Further routers behind the same auth, by path (`/mutes`). */
+  readonly mounts?: ReadonlyArray<readonly [string, Router]>;
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
@@ -90,6 +94,15 @@ export function adminApi(options: AdminApiOptions): Router {
     dispatcher.notify([name]);
     response.json(describe(state));
   });
+
+  router.post('/destinations/:name/test', async (request, response) => {
+    const { name } = request.params as { name: string };
+    const destination = configured.get(name);
+    if (!destination) throw new HookrelayError('not_found', `no destination is named "${name}"`);
+    response.json(await testSend(destination, options.version));
+  });
+
+  for (const [path, mounted] of options.mounts ?? []) router.use(path, mounted);
 
   router.get('/deliveries', async (request, response) => {
     const query = parseQuery(deliveryQuery, request.query);

@@ -4,7 +4,7 @@ import { HookrelayError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
-import type { NewDelivery, NewEvent, Store } from '../store/store.ts';
+import type { Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
 export interface IngestReply {
@@ -15,6 +15,8 @@ export interface IngestReply {
 export interface IngestorOptions {
   readonly sources: readonly Source[];
   readonly router: Router;
+  /** Active mutes: a matching event's deliveries are logged as `muted`, not sent. */
+  readonly mutes: { match(event: RelayEvent): Mute | null };
   readonly store: Store;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -116,7 +118,11 @@ export class Ingestor {
     if (targets.length === 0) {
       return [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'no route matched' }];
     }
+    const mute = this.#options.mutes.match(event);
     return targets.map((target) => {
+      if (mute) {
+        return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` };
+      }
       touched.add(target.destination);
       return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group ?? null };
     });

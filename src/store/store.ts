@@ -152,6 +152,43 @@ export interface StoredEvent {
   readonly deliveries: readonly DeliveryRecord[];
 }
 
+/** A silence: events whose fields match every glob are logged as `muted`, not sent, until it expires. */
+export interface Mute {
+  readonly id: string;
+  /** Field path → glob, e.g. `{ "type": "qos.*", "data.region": "Maharashtra" }`. */
+  readonly matchers: Readonly<Record<string, string>>;
+  readonly reason: string;
+  /** Who set it: a Slack user (`<@U…>`) or `admin-api`. */
+  readonly created_by: string;
+  readonly created_at: string;
+  readonly expires_at: string;
+  readonly deleted_at: string | null;
+}
+
+/** The one Slack message a slack-bot destination keeps per incident (dedup key). */
+export interface IncidentMessage {
+  readonly destination: string;
+  readonly dedup_key: string;
+  readonly channel: string;
+  readonly ts: string;
+  readonly started_at: string;
+  readonly status: 'firing' | 'resolved';
+  readonly resolved_at: string | null;
+  readonly acknowledged_by: string | null;
+  readonly acknowledged_at: string | null;
+  readonly last_event_id: string;
+  /** Events after the first (thread replies). */
+  readonly updates: number;
+}
+
+/** A request prepared elsewhere (e.g. a PagerDuty acknowledge from a Slack button), sent as a delivery of an event. */
+export interface PreparedDelivery {
+  readonly id: string;
+  readonly destination: string;
+  readonly route: string;
+  readonly request_body: string;
+}
+
 export interface ClaimOptions {
   readonly limit: number;
   readonly now: number;
@@ -192,6 +229,18 @@ export interface Store {
   getEvent(id: string): Promise<StoredEvent | null>;
   /** Bounds the delivery log; never removes pending or in-flight work. Returns deliveries removed. */
   prune(options: PruneOptions): Promise<number>;
+  createMute(mute: Mute): Promise<Mute>;
+  /** Ends a mute now; null when there is no such mute. */
+  deleteMute(id: string, now: number): Promise<Mute | null>;
+  /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
+  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
+  /** New pending deliveries of an event whose requests are already made. */
+  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
+  getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
+  /** Creates or replaces the message of an incident. */
+  saveIncidentMessage(message: IncidentMessage): Promise<void>;
+  /** Records who acknowledged an incident; null when no message exists for it. */
+  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
   /** Throws when the store cannot be reached (`/readyz`). */
   ping(): Promise<void>;
   close(): Promise<void>;

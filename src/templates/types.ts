@@ -9,8 +9,23 @@ import type { RelayEvent } from '../events/event.ts';
  */
 export type EscapeMode = 'json' | 'slack';
 
+/** How an incident stands, for destinations that keep one message per incident (slack-bot). */
+export interface IncidentView {
+  /** When its first event occurred. */
+  readonly started_at: string;
+  /** Events after the first. */
+  readonly updates: number;
+  readonly acknowledged_by: string | null;
+  readonly acknowledged_at: string | null;
+  readonly resolved: boolean;
+  /** From the first event to this one (how long it took to resolve, when resolved). */
+  readonly duration_ms: number;
+}
+
 /** What every template sees: the event's fields at the top level, plus these. */
 export interface TemplateContext extends RelayEvent {
+  /** slack-bot destinations only. */
+  readonly incident?: IncidentView;
   /** The events of this notification: `[event]`, or the whole group for grouped routes. */
   readonly events: readonly RelayEvent[];
   readonly hookrelay: {

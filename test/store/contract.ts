@@ -300,6 +300,66 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    it('mutes: active ones are listed until they expire or are deleted', async () => {
+      const now = Date.now();
+      const mute = (id: string, expiresIn: number) => ({
+        id,
+        matchers: { type: 'qos.*', 'data.region': 'Maha*' },
+        reason: 'deploy',
+        created_by: '<@U123>',
+        created_at: new Date(now).toISOString(),
+        expires_at: new Date(now + expiresIn).toISOString(),
+        deleted_at: null,
+      });
+      expect(await store.createMute(mute('mut_a', 60_000))).toEqual(mute('mut_a', 60_000));
+      await store.createMute(mute('mut_b', 1_000));
+      expect((await store.listMutes({ now })).map((m) => m.id)).toEqual(['mut_b', 'mut_a']);
+      expect((await store.listMutes({ now: now + 1_000 })).map((m) => m.id)).toEqual(['mut_a']);
+      const deleted = await store.deleteMute('mut_a', now + 10);
+      expect(deleted?.deleted_at).not.toBeNull();
+      expect(await store.deleteMute('mut_a', now + 20)).toBeNull();
+      expect((await store.listMutes({ now: now + 20 })).map((m) => m.id)).toEqual(['mut_b']);
+      expect(await store.listMutes({ now: now + 1_000 })).toEqual([]);
+      expect((await store.listMutes({ now: now + 20, all: true })).map((m) => m.id).sort()).toEqual(['mut_a', 'mut_b']);
+    });
+
+    it('prepared requests become pending deliveries sent as they are', async () => {
+      const event = relayEvent();
+      await store.ingest(batchOf(event, ['slack']));
+      const [queued] = await store.enqueuePrepared(
+        event.id,
+        [{ id: newId('dlv'), destination: 'pager', route: 'slack:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
+        Date.now(),
+      );
+      expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'slack:acknowledge' });
+      const [claimed] = (await store.claimDue('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+      expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
+    });
+
+    it('incident messages are saved, replaced and acknowledged', async () => {
+      expect(await store.getIncidentMessage('bot', 'inc_1')).toBeNull();
+      const message = {
+        destination: 'bot',
+        dedup_key: 'inc_1',
+        channel: 'C123',
+        ts: '1700000000.000100',
+        started_at: '2026-11-23T10:00:00.000Z',
+        status: 'firing' as const,
+        resolved_at: null,
+        acknowledged_by: null,
+        acknowledged_at: null,
+        last_event_id: 'evt_1',
+        updates: 0,
+      };
+      await store.saveIncidentMessage(message);
+      expect(await store.getIncidentMessage('bot', 'inc_1')).toEqual(message);
+      const acked = await store.acknowledgeIncident('bot', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
+      expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z' });
+      await store.saveIncidentMessage({ ...acked!, status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', updates: 2, last_event_id: 'evt_3' });
+      expect(await store.getIncidentMessage('bot', 'inc_1')).toMatchObject({ status: 'resolved', updates: 2, acknowledged_by: '<@U42>' });
+      expect(await store.acknowledgeIncident('bot', 'nope', 'x', Date.now())).toBeNull();
+    });
+
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

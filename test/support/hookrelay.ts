@@ -21,9 +21,12 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
-/** Starts the real server in this process on port 0, with a fresh SQLite file and the given YAML. */
-export async function startRelay(yaml: string, env: Record<string, string> = {}): Promise<TestRelay> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
+/**
+ * Starts the real server in this process on port 0, with a fresh SQLite file and the given
+ * YAML; `dataDir` reuses a folder (restarts), which is then left in place.
+ */
+export async function startRelay(yaml: string, env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<TestRelay> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
   const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...env });
   const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: silentLogger() });
   const url = server.url;
@@ -64,7 +67,7 @@ export async function startRelay(yaml: string, env: Record<string, string> = {})
     },
     async close() {
       await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

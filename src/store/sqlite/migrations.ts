@@ -95,6 +95,36 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (destination, group_key)
   );
   `,
+  `
+  -- Silences set from Slack or the admin API; matchers are {field: glob}.
+  CREATE TABLE mutes (
+    id TEXT PRIMARY KEY,
+    matchers TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    deleted_at INTEGER
+  );
+  CREATE INDEX mutes_active ON mutes(expires_at) WHERE deleted_at IS NULL;
+
+  -- One Slack message per incident (slack-bot destinations): where it is and how the incident stands.
+  CREATE TABLE incident_messages (
+    destination TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    resolved_at INTEGER,
+    acknowledged_by TEXT,
+    acknowledged_at INTEGER,
+    last_event_id TEXT NOT NULL,
+    updates INTEGER NOT NULL DEFAULT 0,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, dedup_key)
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

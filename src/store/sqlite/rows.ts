@@ -1,6 +1,14 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
-import type { AttemptOutcome, AttemptRecord, DeliveryRecord, DeliveryStatus, DestinationState } from '../store.ts';
+import type {
+  AttemptOutcome,
+  AttemptRecord,
+  DeliveryRecord,
+  DeliveryStatus,
+  DestinationState,
+  IncidentMessage,
+  Mute,
+} from '../store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -99,5 +107,33 @@ export function destinationStateFromRow(row: Row): DestinationState {
     last_error: strOrNull(row.last_error),
     last_success_at: isoOrNull(row.last_success_at),
     pending: Number(row.pending ?? 0),
+  };
+}
+
+export function muteFromRow(row: Row): Mute {
+  return {
+    id: str(row.id),
+    matchers: JSON.parse(str(row.matchers)) as Record<string, string>,
+    reason: str(row.reason),
+    created_by: str(row.created_by),
+    created_at: iso(Number(row.created_at)),
+    expires_at: iso(Number(row.expires_at)),
+    deleted_at: isoOrNull(row.deleted_at),
+  };
+}
+
+export function incidentMessageFromRow(row: Row): IncidentMessage {
+  return {
+    destination: str(row.destination),
+    dedup_key: str(row.dedup_key),
+    channel: str(row.channel),
+    ts: str(row.ts),
+    started_at: iso(Number(row.started_at)),
+    status: str(row.status) === 'resolved' ? 'resolved' : 'firing',
+    resolved_at: isoOrNull(row.resolved_at),
+    acknowledged_by: strOrNull(row.acknowledged_by),
+    acknowledged_at: isoOrNull(row.acknowledged_at),
+    last_event_id: str(row.last_event_id),
+    updates: Number(row.updates),
   };
 }

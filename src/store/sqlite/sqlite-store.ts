@@ -12,8 +12,11 @@ import type {
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
+  IncidentMessage,
   IngestBatch,
   IngestedEvent,
+  Mute,
+  PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
   Store,
@@ -30,6 +33,8 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  incidentMessageFromRow,
+  muteFromRow,
 } from './rows.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
@@ -151,6 +156,39 @@ export class SqliteStore implements Store {
 
   prune(options: PruneOptions): Promise<number> {
     return this.#write('prune', options);
+  }
+
+  createMute(mute: Mute): Promise<Mute> {
+    return this.#write('createMute', mute);
+  }
+
+  deleteMute(id: string, now: number): Promise<Mute | null> {
+    return this.#write('deleteMute', { id, now });
+  }
+
+  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+    const sql = options.all
+      ? 'SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500'
+      : 'SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > ? ORDER BY expires_at';
+    const rows = options.all ? this.#sql.get(sql).all() : this.#sql.get(sql).all(options.now);
+    return rows.map(muteFromRow);
+  }
+
+  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
+    return this.#write('enqueuePrepared', { eventId, deliveries, now });
+  }
+
+  async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
+    const row = this.#sql.get('SELECT * FROM incident_messages WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
+    return row ? incidentMessageFromRow(row) : null;
+  }
+
+  saveIncidentMessage(message: IncidentMessage): Promise<void> {
+    return this.#write('saveIncidentMessage', message).then(() => undefined);
+  }
+
+  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
+    return this.#write('acknowledgeIncident', { destination, dedupKey, by, now });
   }
 
   async destinationStates(): Promise<DestinationState[]> {

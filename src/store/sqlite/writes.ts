@@ -8,8 +8,11 @@ import type {
   DeliveryRecord,
   DestinationState,
   IngestBatch,
+  IncidentMessage,
   IngestedEvent,
+  Mute,
   NewDelivery,
+  PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
 } from '../store.ts';
@@ -22,6 +25,8 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  incidentMessageFromRow,
+  muteFromRow,
 } from './rows.ts';
 
 /** At most this many events in one grouped notification; the rest form the next batch. */
@@ -349,6 +354,70 @@ export function createWriteOps(db: DatabaseSync) {
         );
       const row = sql.get(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`).get(args.newId);
       return row ? deliveryFromRow(row) : null;
+    },
+
+    createMute(mute: Mute): Mute {
+      sql
+        .get('INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
+        .run(mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at));
+      return muteFromRow(sql.get('SELECT * FROM mutes WHERE id = ?').get(mute.id)!);
+    },
+
+    deleteMute(args: { id: string; now: number }): Mute | null {
+      const row = sql
+        .get('UPDATE mutes SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *')
+        .get(args.now, args.id);
+      return row ? muteFromRow(row) : null;
+    },
+
+    enqueuePrepared(args: { eventId: string; deliveries: readonly PreparedDelivery[]; now: number }): DeliveryRecord[] {
+      const insert = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+      );
+      return args.deliveries.map((delivery) => {
+        insert.run(delivery.id, args.eventId, delivery.destination, delivery.route, delivery.request_body, args.now, args.now, args.now);
+        return deliveryFromRow(sql.get(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`).get(delivery.id)!);
+      });
+    },
+
+    saveIncidentMessage(message: IncidentMessage): null {
+      sql
+        .get(
+          `INSERT INTO incident_messages
+             (destination, dedup_key, channel, ts, started_at, status, resolved_at, acknowledged_by, acknowledged_at, last_event_id, updates, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+           ON CONFLICT (destination, dedup_key) DO UPDATE SET
+             channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
+             resolved_at = excluded.resolved_at, acknowledged_by = excluded.acknowledged_by,
+             acknowledged_at = excluded.acknowledged_at, last_event_id = excluded.last_event_id,
+             updates = excluded.updates, updated_at = excluded.updated_at`,
+        )
+        .run(
+          message.destination,
+          message.dedup_key,
+          message.channel,
+          message.ts,
+          Date.parse(message.started_at),
+          message.status,
+          message.resolved_at === null ? null : Date.parse(message.resolved_at),
+          message.acknowledged_by,
+          message.acknowledged_at === null ? null : Date.parse(message.acknowledged_at),
+          message.last_event_id,
+          message.updates,
+          Date.now(),
+        );
+      return null;
+    },
+
+    acknowledgeIncident(args: { destination: string; dedupKey: string; by: string; now: number }): IncidentMessage | null {
+      const row = sql
+        .get(
+          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ?
+           WHERE destination = ? AND dedup_key = ? RETURNING *`,
+        )
+        .get(args.by, args.now, args.now, args.destination, args.dedupKey);
+      return row ? incidentMessageFromRow(row) : null;
     },
 
     prune(options: PruneOptions): number {

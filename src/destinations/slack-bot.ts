@@ -1,0 +1,245 @@
+import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
+import type { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIHTTPError, WebAPIRequestError } from '@slack/web-api';
+import { z } from 'zod';
+import { urlSchema } from '../config/common.ts';
+import type { RelayEvent } from '../events/event.ts';
+import type { IncidentMessage } from '../store/store.ts';
+import type { IncidentView, TemplateContext } from '../templates/types.ts';
+import type { Destination, DestinationType, OutboundRequest } from './destination.ts';
+import { commonDestinationKeys, limitsOf } from './destination.ts';
+import { EgressRefusedError } from './egress.ts';
+import type { SendResult } from './http-client.ts';
+import { fitSlackMessage } from './slack-message.ts';
+import type { SlackMessage } from './slack-message.ts';
+
+const schema = z
+  .object({
+    ...commonDestinationKeys,
+    type: z.literal('slack-bot'),
+    /** A bot token (`xoxb-…`) with the `chat:write` scope. */
+    token: z.string().min(1, 'the bot token may not be empty'),
+    /** `#ops` or a channel id (`C0123…`); the bot must be a member. */
+    channel: z.string().min(1),
+    /** Slack's Web API; overridable for tests. */
+    api_url: urlSchema.default('https://slack.com/api/'),
+    /** The thread reply posted for each later event of an incident. */
+    reply_template: z.string().optional(),
+  })
+  .strict();
+
+/** Slack answers that no retry can fix (Slack Web API "Errors" of chat.postMessage / chat.update). */
+const PERMANENT: Record<string, string> = {
+  invalid_auth: 'Slack rejected the bot token: check the destination\'s token',
+  not_authed: 'no bot token was sent: check the destination\'s token',
+  token_revoked: 'the bot token was revoked: install the app again and update the token',
+  token_expired: 'the bot token expired: update the destination\'s token',
+  account_inactive: 'the bot\'s account is inactive: install the app again',
+  missing_scope: 'the bot token lacks the chat:write scope: add it in the app\'s OAuth settings and reinstall',
+  channel_not_found: 'the channel does not exist or the bot cannot see it (invite the bot, or use the channel id)',
+  not_in_channel: 'the bot is not a member of the channel: /invite it there',
+  is_archived: 'the channel is archived',
+  restricted_action: 'the workspace does not let the bot post in this channel',
+  invalid_blocks: 'Slack refused the message blocks: check the slack-bot template',
+  invalid_attachments: 'Slack refused the message attachments: check the slack-bot template',
+  msg_too_long: 'the message is too long for Slack',
+  no_text: 'the message has no text: check the slack-bot template',
+};
+/** chat.update on a message that is gone: post a new one instead. */
+const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
+
+interface Rendered {
+  readonly card: SlackMessage;
+  readonly reply: SlackMessage;
+}
+
+/** A destination that can redraw an incident's message (after an acknowledgement from Slack). */
+export interface IncidentMessenger {
+  refreshIncident(dedupKey: string): Promise<void>;
+}
+
+export function isIncidentMessenger(destination: Destination): destination is Destination & IncidentMessenger {
+  return typeof (destination as Partial<IncidentMessenger>).refreshIncident === 'function';
+}
+
+/** A new incident starts when there is no message yet, or the last one was resolved and this fires again. */
+function startsIncident(message: IncidentMessage | null, event: RelayEvent): boolean {
+  return message === null || (message.status === 'resolved' && event.status === 'firing');
+}
+
+export function incidentView(message: IncidentMessage | null, event: RelayEvent): IncidentView {
+  const fresh = startsIncident(message, event);
+  const started = fresh ? event.occurred_at : message!.started_at;
+  return {
+    started_at: started,
+    updates: fresh ? 0 : message!.updates + 1,
+    acknowledged_by: fresh ? null : message!.acknowledged_by,
+    acknowledged_at: fresh ? null : message!.acknowledged_at,
+    resolved: event.status === 'resolved',
+    duration_ms: Math.max(0, Date.parse(event.occurred_at) - Date.parse(started)),
+  };
+}
+
+/**
+ * Slack through a bot token: one message per incident (dedup key), kept up to date — the
+ * first event posts it (chat.postMessage), later ones update it (chat.update: status, colour,
+ * "Resolved after 14m", who acknowledged) and add a thread reply. The message's channel and
+ * ts are kept in the store, so this survives restarts. Carries the Mute / Acknowledge / Replay
+ * buttons handled at /slack/events.
+ */
+export const slackBotDestination: DestinationType<typeof schema> = {
+  type: 'slack-bot',
+  schema,
+  create(config, deps) {
+    const template = config.template ?? 'slack-bot/default';
+    const replyTemplate = config.reply_template ?? 'slack-bot/reply';
+    // One at a time keeps an incident's events in order and its message single.
+    const limits = limitsOf(config, { concurrency: 1, rate: { max: 2, per_ms: 2_000 } });
+    const web = new WebClient(config.token, {
+      slackApiUrl: config.api_url.endsWith('/') ? config.api_url : `${config.api_url}/`,
+      // The dispatcher owns retries and Retry-After.
+      retryConfig: { retries: 0 },
+      rejectRateLimitedCalls: true,
+      timeout: limits.timeout_ms,
+      logLevel: LogLevel.ERROR,
+      fetch: deps.http.fetch,
+    });
+
+    const renderBoth = (context: TemplateContext): Rendered => ({
+      card: fitSlackMessage(deps.templates.render(template, 'slack', context), template).message,
+      reply: fitSlackMessage(deps.templates.render(replyTemplate, 'slack', context), replyTemplate).message,
+    });
+
+    const post = async (event: RelayEvent, card: SlackMessage, started: number): Promise<SendResult> => {
+      const posted = await web.chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as Parameters<typeof web.chat.postMessage>[0]);
+      await deps.store().saveIncidentMessage({
+        destination: config.name,
+        dedup_key: event.dedup_key,
+        channel: String(posted.channel),
+        ts: String(posted.ts),
+        started_at: event.occurred_at,
+        status: event.status,
+        resolved_at: event.status === 'resolved' ? event.occurred_at : null,
+        acknowledged_by: null,
+        acknowledged_at: null,
+        last_event_id: event.id,
+        updates: 0,
+      });
+      return ok(started, { posted: posted.ts, channel: posted.channel });
+    };
+
+    const destination: Destination & IncidentMessenger = {
+      name: config.name,
+      type: 'slack-bot',
+      template,
+      limits,
+      urls: [new URL(config.api_url)],
+      prepare() {
+        deps.templates.prepare(template, 'slack');
+        deps.templates.prepare(replyTemplate, 'slack');
+      },
+      async render(context) {
+        const message = await deps.store().getIncidentMessage(config.name, context.dedup_key);
+        return JSON.stringify(renderBoth({ ...context, incident: incidentView(message, context) }));
+      },
+      async send(request: OutboundRequest): Promise<SendResult> {
+        const started = performance.now();
+        const { event } = request;
+        try {
+          const { card, reply } = JSON.parse(request.body) as Rendered;
+          const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
+          if (startsIncident(message, event)) return await post(event, card, started);
+          const existing = message as IncidentMessage;
+          try {
+            // Update first: if the reply fails, the retry repeats an idempotent update, not a reply.
+            await web.chat.update({ ...card, channel: existing.channel, ts: existing.ts } as Parameters<typeof web.chat.update>[0]);
+          } catch (error) {
+            if (MESSAGE_GONE.has(platformError(error) ?? '')) return await post(event, card, started);
+            throw error;
+          }
+          await web.chat.postMessage({ ...reply, channel: existing.channel, thread_ts: existing.ts, unfurl_links: false } as Parameters<typeof web.chat.postMessage>[0]);
+          await deps.store().saveIncidentMessage({
+            ...existing,
+            status: event.status,
+            resolved_at: event.status === 'resolved' ? event.occurred_at : null,
+            last_event_id: event.id,
+            updates: existing.updates + 1,
+          });
+          return ok(started, { updated: existing.ts, channel: existing.channel });
+        } catch (error) {
+          return classify(error, Math.round(performance.now() - started));
+        }
+      },
+      async refreshIncident(dedupKey) {
+        const store = deps.store();
+        const message = await store.getIncidentMessage(config.name, dedupKey);
+        if (!message) return;
+        const stored = await store.getEvent(message.last_event_id);
+        if (!stored) return;
+        const event = stored.event;
+        const view: IncidentView = {
+          started_at: message.started_at,
+          updates: message.updates,
+          acknowledged_by: message.acknowledged_by,
+          acknowledged_at: message.acknowledged_at,
+          resolved: message.status === 'resolved',
+          duration_ms: Math.max(0, Date.parse(event.occurred_at) - Date.parse(message.started_at)),
+        };
+        const newest = stored.deliveries.filter((delivery) => delivery.destination === config.name).at(-1);
+        const { card } = renderBoth({
+          ...event,
+          events: [event],
+          incident: view,
+          hookrelay: { version: deps.version, destination: config.name, delivery_id: newest?.id ?? '' },
+        });
+        await web.chat.update({ ...card, channel: message.channel, ts: message.ts } as Parameters<typeof web.chat.update>[0]);
+      },
+    };
+    return destination;
+  },
+};
+
+function ok(started: number, body: Record<string, unknown>): SendResult {
+  return {
+    kind: 'success',
+    status: 200,
+    body: JSON.stringify(body),
+    retry_after_ms: null,
+    rate_limited: false,
+    error: null,
+    latency_ms: Math.round(performance.now() - started),
+  };
+}
+
+function platformError(error: unknown): string | null {
+  return (error as { code?: string }).code === ErrorCode.PlatformError ? String((error as WebAPIPlatformError).data.error) : null;
+}
+
+/** Slack Web API failures, in the dispatcher's terms and in plain words. */
+export function classify(error: unknown, latency: number): SendResult {
+  const base = { body: null, retry_after_ms: null, rate_limited: false, latency_ms: latency };
+  const code = (error as { code?: string }).code;
+  if (code === ErrorCode.RateLimitedError) {
+    const seconds = (error as WebAPIRateLimitedError).retryAfter;
+    return { ...base, kind: 'retry', status: 429, rate_limited: true, retry_after_ms: seconds * 1_000, error: `ratelimited: Slack asked to retry after ${seconds}s` };
+  }
+  if (code === ErrorCode.PlatformError) {
+    const slackError = platformError(error) ?? 'unknown_error';
+    const reason = PERMANENT[slackError];
+    return reason
+      ? { ...base, kind: 'permanent', status: 200, error: `${slackError}: ${reason}` }
+      : { ...base, kind: 'retry', status: 200, error: `${slackError}: Slack could not take the message; retrying` };
+  }
+  if (code === ErrorCode.HTTPError) {
+    const status = (error as WebAPIHTTPError).statusCode;
+    const retryable = status >= 500 || status === 408 || status === 429;
+    return { ...base, kind: retryable ? 'retry' : 'permanent', status, error: `HTTP ${status} from the Slack API` };
+  }
+  let cause: unknown = code === ErrorCode.RequestError ? (error as WebAPIRequestError).original : error;
+  while (cause instanceof Error) {
+    if (cause instanceof EgressRefusedError || (cause as { code?: string }).code === 'EGRESS_REFUSED') {
+      return { ...base, kind: 'permanent', status: null, error: cause.message };
+    }
+    cause = cause.cause;
+  }
+  return { ...base, kind: 'retry', status: null, error: `could not reach the Slack API: ${(error as Error).message}` };
+}

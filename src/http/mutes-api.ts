@@ -1,0 +1,57 @@
+import express from 'express';
+import type { Router } from 'express';
+import { z } from 'zod';
+import { durationSchema } from '../config/common.ts';
+import { formatPath } from '../config/interpolate.ts';
+import { HookrelayError } from '../errors.ts';
+import type { MuteRegistry } from '../mutes/mute-registry.ts';
+import type { Store } from '../store/store.ts';
+
+const newMuteSchema = z
+  .object({
+    /** `{ "type": "qos.*", "data.region": "Maharashtra" }` */
+    matchers: z.record(z.string(), z.string()),
+    /** `"2h"`, or `expires_at` instead. */
+    duration: durationSchema.optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    reason: z.string().max(500).default(''),
+    created_by: z.string().min(1).max(200).default('admin-api'),
+  })
+  .strict()
+  .refine((body) => (body.duration === undefined) !== (body.expires_at === undefined), {
+    message: 'give either duration (e.g. "2h") or expires_at',
+  });
+
+/** `GET/POST/DELETE /api/v1/mutes` (mount behind the admin API's bearer auth). */
+export function mutesApi(options: { mutes: MuteRegistry; store: Store }): Router {
+  const { mutes, store } = options;
+  const router = express.Router();
+
+  router.get('/', async (request, response) => {
+    const all = request.query.all === '1' || request.query.all === 'true';
+    response.json({ mutes: all ? await store.listMutes({ now: Date.now(), all: true }) : mutes.active() });
+  });
+
+  router.post('/', async (request, response) => {
+    const parsed = newMuteSchema.safeParse(request.body ?? {});
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : formatPath(issue.path);
+      throw new HookrelayError('invalid_request', `${path}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
+    }
+    const body = parsed.data;
+    const now = Date.now();
+    const duration = body.duration ?? Date.parse(body.expires_at as string) - now;
+    const mute = await mutes.create({ matchers: body.matchers, duration_ms: duration, reason: body.reason, created_by: body.created_by }, now);
+    response.status(201).json(mute);
+  });
+
+  router.delete('/:id', async (request, response) => {
+    const { id } = request.params as { id: string };
+    const mute = await mutes.delete(id);
+    if (!mute) throw new HookrelayError('not_found', `no active mute ${id}`);
+    response.json(mute);
+  });
+
+  return router;
+}

@@ -1,0 +1,96 @@
+import type { Logger } from 'pino';
+import type { RelayEvent } from '../events/event.ts';
+import { HookrelayError } from '../errors.ts';
+import type { Mute, Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+import { compileMatchers, invalidMatchers } from './matchers.ts';
+import type { MuteMatchers } from './matchers.ts';
+
+export interface NewMute {
+  readonly matchers: MuteMatchers;
+  readonly duration_ms: number;
+  readonly reason: string;
+  readonly created_by: string;
+}
+
+/** Longest mute: a forgotten silence must not hide alerts for ever. */
+export const MAX_MUTE_MS = 30 * 86_400_000;
+
+interface ActiveMute {
+  readonly mute: Mute;
+  readonly expires: number;
+  readonly matches: (event: RelayEvent) => boolean;
+}
+
+/**
+ * The active mutes, kept in memory so routing an event costs no store read. Changes made
+ * here apply at once; the list is also re-read every few seconds (mutes set by another
+ * replica) and expired mutes stop matching on the dot.
+ */
+export class MuteRegistry {
+  readonly #store: Store;
+  readonly #logger: Logger;
+  #active: readonly ActiveMute[] = [];
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(store: Store, logger: Logger) {
+    this.#store = store;
+    this.#logger = logger;
+  }
+
+  async start(refreshMs = 5_000): Promise<void> {
+    await this.refresh();
+    this.#timer = setInterval(() => {
+      this.refresh().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not refresh mutes'));
+    }, refreshMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+
+  async refresh(): Promise<void> {
+    const mutes = await this.#store.listMutes({ now: Date.now() });
+    this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: compileMatchers(mute.matchers) }));
+  }
+
+  /** The first active mute matching this event, or null. */
+  match(event: RelayEvent, now = Date.now()): Mute | null {
+    for (const active of this.#active) {
+      if (active.expires > now && active.matches(event)) return active.mute;
+    }
+    return null;
+  }
+
+  active(now = Date.now()): Mute[] {
+    return this.#active.filter((active) => active.expires > now).map((active) => active.mute);
+  }
+
+  async create(request: NewMute, now = Date.now()): Promise<Mute> {
+    const problem = invalidMatchers(request.matchers);
+    if (problem) throw new HookrelayError('invalid_request', problem);
+    if (!(request.duration_ms > 0) || request.duration_ms > MAX_MUTE_MS) {
+      throw new HookrelayError('invalid_request', 'a mute lasts between 1 second and 30 days');
+    }
+    const mute = await this.#store.createMute({
+      id: newId('mut'),
+      matchers: request.matchers,
+      reason: request.reason,
+      created_by: request.created_by,
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + request.duration_ms).toISOString(),
+      deleted_at: null,
+    });
+    await this.refresh();
+    this.#logger.info({ mute_id: mute.id, matchers: mute.matchers, expires_at: mute.expires_at, by: mute.created_by }, 'mute created');
+    return mute;
+  }
+
+  async delete(id: string, now = Date.now()): Promise<Mute | null> {
+    const mute = await this.#store.deleteMute(id, now);
+    await this.refresh();
+    if (mute) this.#logger.info({ mute_id: id }, 'mute ended');
+    return mute;
+  }
+}

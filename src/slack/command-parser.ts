@@ -1,0 +1,95 @@
+import { parseDuration } from '../config/duration.ts';
+
+/** `/hookrelay …` as typed in Slack (DESIGN.md "Slack commands"). */
+export type SlackCommand =
+  | { readonly kind: 'mute'; readonly matchers: Record<string, string>; readonly duration_ms: number; readonly reason: string }
+  | { readonly kind: 'unmute'; readonly id: string }
+  | { readonly kind: 'mutes' }
+  | { readonly kind: 'replay'; readonly id: string }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'test'; readonly destination: string }
+  | { readonly kind: 'help' }
+  /** Anything else: answered with the usage and what was wrong, never an error. */
+  | { readonly kind: 'usage'; readonly problem: string };
+
+export const COMMAND_USAGE = [
+  '*hookrelay commands*',
+  '`mute <field=glob>... <duration> [reason]`  silence matching alerts, e.g. `mute type=qos.* data.region=Maharashtra 2h deploy`',
+  '`unmute <mute-id>`  end a mute early',
+  '`mutes`  active mutes: what, who, why, until when',
+  '`replay <delivery-id | event-id>`  send again',
+  '`status`  destinations, pending work, failing or disabled ones',
+  '`test <destination>`  send a sample alert now and show the answer',
+  '`help`  this list',
+  'Fields: `source`, `type`, `severity`, `status`, `dedup_key`, `title`, `data.<path>`. Durations: `30m`, `2h`, `1d`.',
+].join('\n');
+
+/** Slack sends `&`, `<`, `>` escaped in command text (Slack "Formatting text": escaping). */
+function unescapeSlack(text: string): string {
+  return text.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
+
+/** Splits on spaces; "double" or “smart” quotes keep spaces inside one term. */
+export function tokenize(text: string): string[] {
+  const tokens: string[] = [];
+  let current = '';
+  let quoted = false;
+  let started = false;
+  for (const char of text.replace(/[“”]/g, '"')) {
+    if (char === '"') {
+      quoted = !quoted;
+      started = true;
+    } else if (/\s/.test(char) && !quoted) {
+      if (started) tokens.push(current);
+      current = '';
+      started = false;
+    } else {
+      current += char;
+      started = true;
+    }
+  }
+  if (started) tokens.push(current);
+  return tokens;
+}
+
+export function parseCommand(text: string): SlackCommand {
+  const [verb = 'help', ...rest] = tokenize(unescapeSlack(text.trim()));
+  switch (verb.toLowerCase()) {
+    case 'help':
+      return { kind: 'help' };
+    case 'mutes':
+      return { kind: 'mutes' };
+    case 'status':
+      return { kind: 'status' };
+    case 'unmute':
+      return rest.length === 1 ? { kind: 'unmute', id: rest[0]! } : { kind: 'usage', problem: '`unmute` takes one mute id' };
+    case 'replay':
+      return rest.length === 1 ? { kind: 'replay', id: rest[0]! } : { kind: 'usage', problem: '`replay` takes one delivery or event id' };
+    case 'test':
+      return rest.length === 1 ? { kind: 'test', destination: rest[0]! } : { kind: 'usage', problem: '`test` takes one destination name' };
+    case 'mute':
+      return parseMute(rest);
+    default:
+      return { kind: 'usage', problem: `unknown command \`${verb}\`` };
+  }
+}
+
+function parseMute(terms: readonly string[]): SlackCommand {
+  const matchers: Record<string, string> = {};
+  let index = 0;
+  for (; index < terms.length && terms[index]!.includes('='); index++) {
+    const term = terms[index]!;
+    const at = term.indexOf('=');
+    const field = term.slice(0, at);
+    const glob = term.slice(at + 1);
+    if (field === '' || glob === '') return { kind: 'usage', problem: `\`${term}\` is not field=glob` };
+    matchers[field] = glob;
+  }
+  if (index === 0) return { kind: 'usage', problem: '`mute` needs at least one field=glob, e.g. `type=qos.*`' };
+  const durationText = terms[index];
+  const duration = durationText === undefined ? null : parseDuration(durationText);
+  if (duration === null) {
+    return { kind: 'usage', problem: `\`mute\` needs a duration after the matchers (\`30m\`, \`2h\`, \`1d\`)${durationText ? `, not \`${durationText}\`` : ''}` };
+  }
+  return { kind: 'mute', matchers, duration_ms: duration, reason: terms.slice(index + 1).join(' ') };
+}

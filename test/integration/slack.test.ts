@@ -1,0 +1,328 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FakeReceiver } from '../support/receiver.ts';
+import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
+import type { TestRelay } from '../support/hookrelay.ts';
+import { statusSentryHeaders, tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
+import { actAsSlackWebApi, buttonClick, signedSlackPost, slashCommand, webApiCall } from '../support/slack.ts';
+
+const SIGNING_SECRET = '8f742231b10e8888abcd99yyyzzz85a5';
+const TAPEMETRIC = 'tm-secret';
+const SENTRY = 'sentry-secret';
+const ROUTING_KEY = 'R0UT1NGKEY0123456789012345678901';
+
+let slackWebhook: FakeReceiver;
+let slackApi: FakeReceiver;
+let pagerduty: FakeReceiver;
+let responses: FakeReceiver;
+let relay: TestRelay;
+let dataDir: string;
+
+const config = () => `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${TAPEMETRIC}"] }
+  - { name: statussentry, preset: statussentry, secrets: ["${SENTRY}"] }
+destinations:
+  - { name: ops-slack, type: slack, url: "${slackWebhook.url('/services/T/B/X')}", rate: { max: 100, per: 1s } }
+  - { name: ops-bot, type: slack-bot, token: xoxb-test-token, channel: "#ops", api_url: "${slackApi.url('/api/')}", rate: { max: 100, per: 1s } }
+  - { name: oncall, type: pagerduty, routing_key: ${ROUTING_KEY}, url: "${pagerduty.url('/v2/enqueue')}" }
+routes:
+  - { to: [ops-slack], match: { source: tapemetric } }
+  - { to: [ops-bot, oncall], match: { source: statussentry } }
+retry: { schedule: [100ms, 200ms], disable_after: 10 }
+slack_app: { signing_secret: "${SIGNING_SECRET}" }
+admin: { token: ${ADMIN_TOKEN} }
+`;
+
+interface Delivery {
+  id: string;
+  event_id: string;
+  destination: string;
+  status: string;
+  note: string | null;
+  last_error: string | null;
+  attempts: number;
+}
+
+beforeAll(async () => {
+  slackWebhook = await FakeReceiver.start();
+  slackApi = await FakeReceiver.start();
+  pagerduty = await FakeReceiver.start();
+  responses = await FakeReceiver.start();
+  pagerduty.respond(() => ({ status: 202, headers: { 'content-type': 'application/json' }, body: '{"status":"success"}' }));
+  dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-slack-'));
+  relay = await startRelay(config(), {}, { dataDir });
+});
+
+afterAll(async () => {
+  await relay.close();
+  for (const fake of [slackWebhook, slackApi, pagerduty, responses]) await fake.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+let topLevelPosts: string[] = [];
+beforeEach(() => {
+  topLevelPosts = actAsSlackWebApi(slackApi);
+});
+
+async function command(text: string): Promise<{ status: number; text: string }> {
+  const post = signedSlackPost(SIGNING_SECRET, slashCommand(text, responses.url('/response')));
+  const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+  const body = await response.text();
+  return { status: response.status, text: body ? String((JSON.parse(body) as { text?: string }).text ?? '') : '' };
+}
+
+async function click(actionId: string, deliveryId: string): Promise<string> {
+  const before = responses.requests.length;
+  const post = signedSlackPost(SIGNING_SECRET, buttonClick(actionId, deliveryId, responses.url('/response')));
+  const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+  expect(response.status).toBe(200);
+  const [answer] = (await responses.waitFor(before + 1)).slice(before);
+  return String(answer!.json<{ text: string }>().text);
+}
+
+async function sendTapemetric(data: Record<string, unknown> = {}): Promise<string> {
+  const body = JSON.stringify(tapemetricPayload({}, data));
+  const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, TAPEMETRIC));
+  expect(response.status).toBe(202);
+  return response.json.id as string;
+}
+
+async function deliveriesOf(eventId: string, check: (deliveries: Delivery[]) => boolean): Promise<Delivery[]> {
+  const { json } = await relay.until(
+    () => relay.admin<{ deliveries: Delivery[] }>(`/deliveries?event_id=${eventId}`),
+    ({ json }) => check(json.deliveries),
+  );
+  return json.deliveries;
+}
+
+describe('POST /slack/events verification', () => {
+  it('a request signed with another secret → 401, nothing runs', async () => {
+    const post = signedSlackPost('not-the-signing-secret', slashCommand('mutes', responses.url('/response')));
+    const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+    expect(response.status).toBe(401);
+  });
+
+  it('a correctly signed request older than 5 minutes → 401 (replay protection)', async () => {
+    const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute type=* 1h', responses.url('/response')), Math.floor(Date.now() / 1000) - 6 * 60);
+    const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+    expect(response.status).toBe(401);
+    expect((await relay.admin<{ mutes: unknown[] }>('/mutes')).json.mutes).toEqual([]);
+  });
+
+  it('a signed button click with a tampered body → 401', async () => {
+    const post = signedSlackPost(SIGNING_SECRET, buttonClick('hookrelay_replay', 'dlv_x', responses.url('/response')));
+    const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body.replace('dlv_x', 'dlv_y') });
+    expect(response.status).toBe(401);
+  });
+});
+
+describe('/hookrelay commands', () => {
+  it('help and a wrong command both answer with the usage, never an error', async () => {
+    const help = await command('help');
+    expect(help.status).toBe(200);
+    expect(help.text).toContain('mute <field=glob>');
+    const wrong = await command('frobnicate now');
+    expect(wrong.status).toBe(200);
+    expect(wrong.text).toContain('unknown command `frobnicate`');
+    expect(wrong.text).toContain('mute <field=glob>');
+    const noDuration = await command('mute type=qos.* forever');
+    expect(noDuration.text).toContain('needs a duration');
+  });
+
+  it('mute → matching alert logged as muted, not sent → unmute → next alert sent', async () => {
+    const muted = await command('mute type=qos.* data.region=Maharashtra 2h deploy in progress');
+    const id = /mut_[0-9A-Z]+/.exec(muted.text)?.[0];
+    expect(id).toBeDefined();
+    expect(muted.text).toContain('deploy in progress');
+    expect((await command('mutes')).text).toContain(id!);
+    const mutes = await relay.admin<{ mutes: Array<{ id: string; created_by: string; matchers: Record<string, string> }> }>('/mutes');
+    expect(mutes.json.mutes).toEqual([expect.objectContaining({ id, created_by: 'alice (U024BE7LH)', matchers: { type: 'qos.*', 'data.region': 'Maharashtra' } })]);
+
+    const sentBefore = slackWebhook.requests.length;
+    const silenced = await sendTapemetric({ region: 'Maharashtra' });
+    const [delivery] = await deliveriesOf(silenced, (d) => d.length === 1);
+    expect(delivery).toMatchObject({ status: 'muted', note: expect.stringContaining(id!) });
+    // Another region is not muted and goes out.
+    const other = await sendTapemetric({ region: 'Kerala' });
+    await deliveriesOf(other, (d) => d[0]?.status === 'succeeded');
+    expect(slackWebhook.requests).toHaveLength(sentBefore + 1);
+
+    expect((await command(`unmute ${id}`)).text).toContain('Unmuted');
+    const after = await sendTapemetric({ region: 'Maharashtra' });
+    await deliveriesOf(after, (d) => d[0]?.status === 'succeeded');
+
+    // The muted one is replayable later.
+    await command(`replay ${silenced}`);
+    await deliveriesOf(silenced, (d) => d.some((x) => x.status === 'succeeded'));
+  });
+
+  it('a mute ends by itself when it expires', async () => {
+    const muted = await command('mute data.region=Goa 1s');
+    expect(muted.text).toContain(':mute:');
+    const during = await sendTapemetric({ region: 'Goa' });
+    expect((await deliveriesOf(during, (d) => d.length === 1))[0]?.status).toBe('muted');
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const afterwards = await sendTapemetric({ region: 'Goa' });
+    await deliveriesOf(afterwards, (d) => d[0]?.status === 'succeeded');
+  });
+
+  it('status lists destinations with pending work', async () => {
+    const status = await command('status');
+    for (const name of ['ops-slack', 'ops-bot', 'oncall']) expect(status.text).toContain(name);
+    expect(status.text).toContain('pending');
+  });
+
+  it('test <destination> acknowledges at once and answers through response_url with the result', async () => {
+    const before = responses.requests.length;
+    const ack = await command('test ops-slack');
+    expect(ack.text).toContain('Sending a test alert');
+    const [answer] = (await responses.waitFor(before + 1)).slice(before);
+    expect(answer!.json<{ text: string; response_type: string }>()).toMatchObject({ response_type: 'ephemeral', text: expect.stringContaining('HTTP 200') });
+    expect(slackWebhook.requests.at(-1)?.body).toContain('Test from hookrelay');
+    expect((await command('test nowhere')).text).toContain('No destination is named `nowhere`');
+  });
+
+  it('replay <delivery-id> sends it again', async () => {
+    const eventId = await sendTapemetric({ region: 'Assam' });
+    const [original] = await deliveriesOf(eventId, (d) => d[0]?.status === 'succeeded');
+    const before = responses.requests.length;
+    await command(`replay ${original!.id}`);
+    const [answer] = (await responses.waitFor(before + 1)).slice(before);
+    expect(answer!.json<{ text: string }>().text).toContain(original!.id);
+    await deliveriesOf(eventId, (d) => d.filter((x) => x.status === 'succeeded').length === 2);
+    const missing = responses.requests.length;
+    await command('replay dlv_01NOPE');
+    expect((await responses.waitFor(missing + 1)).at(-1)!.json<{ text: string }>().text).toContain('no delivery dlv_01NOPE');
+  });
+});
+
+describe('slack-bot: one message per incident', () => {
+  const incident = (type: string, status: string, title = 'High Latency in EU-West') =>
+    JSON.stringify({
+      id: `evt_${type}_${Math.random().toString(36).slice(2, 8)}`,
+      type,
+      created_at: new Date().toISOString(),
+      data: { incident_id: 'inc_lifecycle', title, status, severity: 'major', components: [] },
+    });
+
+  async function sentry(body: string): Promise<string> {
+    const response = await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, SENTRY));
+    expect(response.status).toBe(202);
+    return response.json.id as string;
+  }
+
+  it('created → update → acknowledged (button) → resolved, with PagerDuty acknowledged too', async () => {
+    slackApi.requests.length = 0;
+    pagerduty.requests.length = 0;
+    const created = await sentry(incident('incident.created', 'investigating'));
+    const [botDelivery] = (await deliveriesOf(created, (d) => d.every((x) => x.status === 'succeeded'))).filter((d) => d.destination === 'ops-bot');
+    let calls = slackApi.requests.map(webApiCall);
+    expect(calls.map((c) => c.method)).toEqual(['chat.postMessage']);
+    expect(calls[0]!.args.channel).toBe('#ops');
+    const card = JSON.stringify(calls[0]!.args);
+    expect(card).toContain('hookrelay_acknowledge');
+    expect(card).toContain(botDelivery!.id);
+    const [ts] = topLevelPosts;
+
+    await sentry(incident('incident.updated', 'identified', 'High Latency in EU-West: cause found'));
+    await slackApi.waitFor(3);
+    calls = slackApi.requests.map(webApiCall);
+    expect(calls.slice(1).map((c) => c.method).sort()).toEqual(['chat.postMessage', 'chat.update']);
+    expect(calls.find((c, i) => i > 0 && c.method === 'chat.update')?.args.ts).toBe(ts);
+    expect(calls.find((c, i) => i > 0 && c.method === 'chat.postMessage')?.args.thread_ts).toBe(ts);
+
+    const answer = await click('hookrelay_acknowledge', botDelivery!.id);
+    expect(answer).toContain('Acknowledged by alice');
+    const [trigger, , acknowledge] = (await pagerduty.waitFor(3)).map((r) => r.json<Record<string, unknown>>());
+    expect(trigger).toMatchObject({ event_action: 'trigger' });
+    expect(acknowledge).toMatchObject({ event_action: 'acknowledge', dedup_key: trigger!.dedup_key, routing_key: ROUTING_KEY });
+    const redrawn = slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update').at(-1)!;
+    expect(JSON.stringify(redrawn.args)).toContain('Acknowledged by alice');
+    expect(JSON.stringify(redrawn.args)).not.toContain('hookrelay_acknowledge');
+
+    const resolved = await sentry(incident('incident.resolved', 'resolved'));
+    await deliveriesOf(resolved, (d) => d.length === 2 && d.every((x) => x.status === 'succeeded'));
+    const last = slackApi.requests.map(webApiCall).slice(-2);
+    const update = last.find((c) => c.method === 'chat.update')!;
+    expect(update.args.ts).toBe(ts);
+    expect(JSON.stringify(update.args)).toMatch(/Resolved after/);
+    expect(JSON.stringify(update.args)).toContain('acknowledged by alice');
+    expect(last.find((c) => c.method === 'chat.postMessage')?.args.thread_ts).toBe(ts);
+    expect(pagerduty.requests.at(-1)!.json()).toMatchObject({ event_action: 'resolve', dedup_key: trigger!.dedup_key });
+    // Only one top-level message for the whole incident.
+    expect(slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.postMessage' && !c.args.thread_ts)).toHaveLength(1);
+  });
+
+  it('the Mute 1h button mutes that incident by its dedup key; Replay sends it again', async () => {
+    const created = await sentry(
+      JSON.stringify({ id: 'evt_mute_btn', type: 'incident.created', created_at: new Date().toISOString(), data: { incident_id: 'inc_*noisy', title: 'Noisy', status: 'investigating', severity: 'minor', components: [] } }),
+    );
+    const [bot] = (await deliveriesOf(created, (d) => d.every((x) => x.status === 'succeeded'))).filter((d) => d.destination === 'ops-bot');
+    const answer = await click('hookrelay_mute_1h', bot!.id);
+    expect(answer).toContain(':mute:');
+    const { json } = await relay.admin<{ mutes: Array<{ matchers: Record<string, string> }> }>('/mutes');
+    const mute = json.mutes.find((m) => 'dedup_key' in m.matchers);
+    expect(mute).toBeDefined();
+    const again = await sentry(
+      JSON.stringify({ id: 'evt_mute_btn2', type: 'incident.updated', created_at: new Date().toISOString(), data: { incident_id: 'inc_*noisy', title: 'Noisy', status: 'identified', severity: 'minor', components: [] } }),
+    );
+    expect((await deliveriesOf(again, (d) => d.length === 2)).map((d) => d.status)).toEqual(['muted', 'muted']);
+    // The literal * in the key did not become a wildcard.
+    const unrelated = await sentry(
+      JSON.stringify({ id: 'evt_other', type: 'incident.created', created_at: new Date().toISOString(), data: { incident_id: 'inc_Xnoisy', title: 'Other', status: 'investigating', severity: 'minor', components: [] } }),
+    );
+    expect((await deliveriesOf(unrelated, (d) => d.length === 2)).every((d) => d.status !== 'muted')).toBe(true);
+
+    const replayAnswer = await click('hookrelay_replay', bot!.id);
+    expect(replayAnswer).toContain('Replaying');
+    await deliveriesOf(created, (d) => d.filter((x) => x.destination === 'ops-bot' && x.status === 'succeeded').length === 2);
+  });
+
+  it('Slack errors: channel_not_found fails at once, said plainly; ratelimited waits Retry-After', async () => {
+    let calls = 0;
+    slackApi.respond(() => {
+      calls += 1;
+      return calls === 1
+        ? { status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"ok":false,"error":"ratelimited"}' }
+        : { status: 200, headers: { 'content-type': 'application/json' }, body: '{"ok":false,"error":"channel_not_found"}' };
+    });
+    const start = slackApi.requests.length;
+    const created = await sentry(
+      JSON.stringify({ id: 'evt_err', type: 'incident.created', created_at: new Date().toISOString(), data: { incident_id: 'inc_err', title: 'Err', status: 'investigating', severity: 'minor', components: [] } }),
+    );
+    const deliveries = await deliveriesOf(created, (d) => d.find((x) => x.destination === 'ops-bot')?.status === 'failed');
+    const bot = deliveries.find((d) => d.destination === 'ops-bot')!;
+    expect(bot.attempts).toBe(2);
+    expect(bot.last_error).toMatch(/^channel_not_found: .*invite the bot/);
+    const [first, second] = slackApi.requests.slice(start);
+    expect(second!.at - first!.at).toBeGreaterThanOrEqual(990);
+  });
+});
+
+describe('slack-bot across a restart', () => {
+  it('keeps updating the same message after hookrelay restarts', async () => {
+    const topLevel = actAsSlackWebApi(slackApi);
+    const body = (type: string, status: string) =>
+      JSON.stringify({ id: `evt_${type}_restart`, type, created_at: new Date().toISOString(), data: { incident_id: 'inc_restart', title: 'Restart', status, severity: 'critical', components: [] } });
+    const createdBody = body('incident.created', 'investigating');
+    const first = await relay.post('/hooks/statussentry', createdBody, statusSentryHeaders(createdBody, SENTRY));
+    await deliveriesOf(first.json.id as string, (d) => d.every((x) => x.status === 'succeeded'));
+    expect(topLevel).toHaveLength(1);
+    const original = topLevel[0]!;
+
+    await relay.close();
+    relay = await startRelay(config(), {}, { dataDir });
+    const before = slackApi.requests.length;
+    const resolvedBody = body('incident.resolved', 'resolved');
+    const second = await relay.post('/hooks/statussentry', resolvedBody, statusSentryHeaders(resolvedBody, SENTRY));
+    await deliveriesOf(second.json.id as string, (d) => d.every((x) => x.status === 'succeeded'));
+    const after = slackApi.requests.slice(before).map(webApiCall);
+    expect(after.map((c) => c.method).sort()).toEqual(['chat.postMessage', 'chat.update']);
+    expect(after.find((c) => c.method === 'chat.update')?.args.ts).toBe(original);
+    expect(after.find((c) => c.method === 'chat.postMessage')?.args.thread_ts).toBe(original);
+    expect(topLevel).toHaveLength(1);
+  });
+});
