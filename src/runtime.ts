@@ -57,12 +57,13 @@ export async function buildComponents(
     createDestination(destination, { http, templates, version: VERSION, logger: options.logger, store }),
   );
 
-  destinations.forEach((destination) => {
+  destinations.forEach((destination, index) => {
     try {
       destination.prepare();
     } catch (error) {
-      if (error instanceof ConfigError) problems.push(...error.problems.map((line) => `destinations: ${destination.name}: ${line}`));
-      else problems.push(`destinations: ${destination.name}: template ${destination.template}: ${(error as Error).message}`);
+      const at = `destinations[${index}].template`;
+      if (error instanceof ConfigError) problems.push(...error.problems.map((line) => `${at}: ${line}`));
+      else problems.push(`${at}: ${destination.template}: ${(error as Error).message}`);
     }
   });
 

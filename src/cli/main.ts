@@ -66,9 +66,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'sign': {
         const file = values.config ? findConfigFile(values.config, process.env) : null;
         const loaded = file ? loadConfig({ file, env: process.env }) : null;
+        const source = required(values.source, '--source');
+        // Without a secret of its own, a preset would sign with a made-up one: headers that never verify.
+        if (values.secret === undefined && !loaded?.config.sources.some((configured) => configured.name === source)) {
+          throw new UsageError(`--secret is required (or --config with a source named "${source}")`);
+        }
         console.log(
           signBody({
-            source: required(values.source, '--source'),
+            source,
             secret: values.secret,
             body: readFileSync(0),
             url: values.url,

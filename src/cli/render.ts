@@ -3,7 +3,9 @@ import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
 import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../destinations/slack-message.ts';
-import type { RelayEvent } from '../events/event.ts';
+import type { IncomingEvent, RelayEvent } from '../events/event.ts';
+import { ConfigError } from '../errors.ts';
+import type { Source } from '../sources/index.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../templates/index.ts';
 import type { EscapeMode } from '../templates/index.ts';
 import { VERSION } from '../version.ts';
@@ -21,9 +23,7 @@ export async function renderPreview(options: {
 }): Promise<unknown> {
   const { loaded } = options;
   const source = previewSource(options.source, undefined, loaded);
-  const rawBody = readFileSync(options.eventFile);
-  const payload = JSON.parse(rawBody.toString('utf8')) as unknown;
-  const incoming = source.normalize(payload, { headers: {}, query: {}, rawBody });
+  const incoming = readEvent(options.eventFile, source);
 
   const dirs = loaded?.config.templates_dir ? [resolve(loaded.baseDir, loaded.config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
   const engine = createTemplateEngine({ dirs, version: VERSION });
@@ -48,4 +48,26 @@ export async function renderPreview(options: {
     return rendered;
   });
   return outputs.length === 1 ? outputs[0] : outputs;
+}
+
+/** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */
+function readEvent(file: string, source: Source): IncomingEvent[] {
+  const problem = (what: string): ConfigError => new ConfigError([`--event ${file}: ${what}`]);
+  let rawBody: Buffer;
+  try {
+    rawBody = readFileSync(file);
+  } catch (error) {
+    throw problem(`cannot read the file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
+  let payload: unknown;
+  try {
+    payload = JSON.parse(rawBody.toString('utf8'));
+  } catch (error) {
+    throw problem(`not JSON (${(error as Error).message})`);
+  }
+  try {
+    return source.normalize(payload, { headers: {}, query: {}, rawBody });
+  } catch (error) {
+    throw problem(`not a ${source.preset} payload: ${(error as Error).message}`);
+  }
 }

@@ -22,9 +22,11 @@ export function signBody(options: {
   const url = new URL(options.url);
   for (const [name, value] of Object.entries(signed.query ?? {})) url.searchParams.set(name, value);
   const quote = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`;
+  // Presets that send a Content-Type of their own must not get a second one.
+  const typed = Object.keys(signed.headers).some((name) => name.toLowerCase() === 'content-type');
   return [
     `curl -sS -X POST ${quote(url.toString())}`,
-    `  -H 'content-type: application/json'`,
+    ...(typed ? [] : [`  -H 'content-type: application/json'`]),
     ...Object.entries(signed.headers).map(([name, value]) => `  -H ${quote(`${name}: ${value}`)}`),
     `  --data-binary ${quote(options.body.toString('utf8'))}`,
   ].join(' \\\n');

@@ -3,8 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
-import { FilterError } from '../routing/filter.ts';
-import { compileRoute } from '../routing/routes.ts';
+import { compileFilter, FilterError } from '../routing/filter.ts';
 import { globMatcher } from '../routing/glob.ts';
 import { formatPath, interpolate } from './interpolate.ts';
 import type { InterpolationProblem } from './interpolate.ts';
@@ -13,6 +12,9 @@ import type { Config } from './schema.ts';
 import { zeroConfig } from './zero-config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -52,7 +54,9 @@ export function parseConfigText(text: string, env: Env, label = 'hookrelay.yaml'
     throw new ConfigError(
       document.errors.map((error) => {
         const at = error.linePos?.[0];
-        return `${label}${at ? `:${at.line}:${at.col}` : ''}: ${error.message.split('\n')[0]}`;
+        // The message's first line repeats the position as " at line 3, column 1:"; the prefix says it already.
+        const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+        return `${label}${at ? `:${at.line}:${at.col}` : ''}: ${message}`;
       }),
     );
   }
@@ -62,21 +66,21 @@ export function parseConfigText(text: string, env: Env, label = 'hookrelay.yaml'
 function validate(raw: unknown, env: Env, label: string): Config {
   const missing: InterpolationProblem[] = [];
   const interpolated = interpolate(raw, env, missing);
-  const problems = missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set`);
-  if (problems.length > 0) throw new ConfigError(problems);
-
   const parsed = configSchema.safeParse(interpolated);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.flatMap(describeIssue));
-  const config = parsed.data;
+  const defaultStore = `sqlite:${join(env.HOOKRELAY_DATA_DIR ?? './data', 'hookrelay.db')}`;
+  // Every problem at once: schema and references are checked even when something else is wrong,
+  // and a value emptied by a missing variable is reported once, as the missing variable.
+  const derived = [
+    ...(parsed.success ? [] : parsed.error.issues.flatMap(describeIssue)),
+    ...checkReferences(interpolated, (isRecord(interpolated) ? interpolated.store : undefined) || defaultStore),
+  ].filter((line) => !missing.some(({ path }) => line.startsWith(`${path}: `)));
+  const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set`), ...derived];
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
 
+  const config = parsed.data;
   if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
-  const dataDir = env.HOOKRELAY_DATA_DIR ?? './data';
-  const store = config.store ?? `sqlite:${join(dataDir, 'hookrelay.db')}`;
-  const checked = { ...config, store };
-  const references = checkReferences(checked);
-  if (references.length > 0) throw new ConfigError(references);
   void label;
-  return checked;
+  return { ...config, store: config.store ?? defaultStore };
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {
@@ -91,6 +95,8 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
     // Report the branch that got furthest instead of "invalid input".
     const deepest = issue.errors
       .map((branch) => branch.filter((inner) => inner.code !== 'invalid_type' || inner.path.length > 0))
+      // An empty branch is one of the wrong type altogether: it says nothing about what is wrong.
+      .filter((branch) => branch.length > 0)
       .sort((a, b) => a.length - b.length)[0];
     if (deepest && deepest.length > 0) {
       return deepest.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }));
@@ -99,52 +105,74 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
   return [`${path}: ${issue.message}`];
 }
 
-function duplicates(names: readonly string[]): string[] {
-  return names.filter((name, index) => names.indexOf(name) !== index);
+/** The entries of a top-level list, read loosely: what is not a mapping is the schema's to report. */
+function entriesOf(input: unknown, key: string): Record<string, unknown>[] {
+  const list = isRecord(input) ? input[key] : undefined;
+  return Array.isArray(list) ? list.map((entry) => (isRecord(entry) ? entry : {})) : [];
 }
 
-/** What the schema alone cannot know: names that must exist or be unique, filters, the store URL. */
-function checkReferences(config: Config): string[] {
-  const problems: string[] = [];
-  for (const name of duplicates(config.sources.map((source) => source.name))) {
-    problems.push(`sources: the name "${name}" is used twice`);
-  }
-  for (const name of duplicates(config.destinations.map((destination) => destination.name))) {
-    problems.push(`destinations: the name "${name}" is used twice`);
-  }
-  const routeNames = config.routes.flatMap((route) => (route.name ? [route.name] : []));
-  for (const name of duplicates(routeNames)) problems.push(`routes: the name "${name}" is used twice`);
+const nameOf = (entry: Record<string, unknown>): string | undefined => (typeof entry.name === 'string' ? entry.name : undefined);
 
-  const destinations = new Set(config.destinations.map((destination) => destination.name));
-  const sources = config.sources.map((source) => source.name);
-  config.routes.forEach((route, index) => {
+function duplicateNames(list: string, entries: readonly Record<string, unknown>[]): string[] {
+  const first = new Map<string, number>();
+  const problems: string[] = [];
+  entries.forEach((entry, index) => {
+    const name = nameOf(entry);
+    if (name === undefined) return;
+    const earlier = first.get(name);
+    if (earlier === undefined) first.set(name, index);
+    else problems.push(`${list}[${index}].name: "${name}" is already the name of ${list}[${earlier}]`);
+  });
+  return problems;
+}
+
+/**
+ * What the schema alone cannot know: names that must exist or be unique, filters, the store URL.
+ * Reads the (possibly invalid) input loosely so these are reported alongside schema problems.
+ */
+function checkReferences(input: unknown, store: unknown): string[] {
+  const sourceEntries = entriesOf(input, 'sources');
+  const destinationEntries = entriesOf(input, 'destinations');
+  const routeEntries = entriesOf(input, 'routes');
+  const problems = [
+    ...duplicateNames('sources', sourceEntries),
+    ...duplicateNames('destinations', destinationEntries),
+    ...duplicateNames('routes', routeEntries),
+  ];
+
+  const destinations = destinationEntries.flatMap((entry) => nameOf(entry) ?? []);
+  const sources = sourceEntries.flatMap((entry) => nameOf(entry) ?? []);
+  routeEntries.forEach((route, index) => {
     const at = `routes[${index}]`;
-    route.to.forEach((name, position) => {
-      if (!destinations.has(name)) {
-        problems.push(`${at}.to[${position}]: unknown destination "${name}"${suggest(name, [...destinations])}`);
-      }
-    });
-    const wanted = route.match?.source;
-    for (const [position, pattern] of (Array.isArray(wanted) ? wanted : wanted ? [wanted] : []).entries()) {
-      const match = globMatcher(pattern);
-      if (!sources.some(match)) {
+    if (Array.isArray(route.to)) {
+      route.to.forEach((name, position) => {
+        if (typeof name === 'string' && !destinations.includes(name)) {
+          problems.push(`${at}.to[${position}]: unknown destination "${name}"${suggest(name, destinations)}`);
+        }
+      });
+    }
+    const wanted = isRecord(route.match) ? route.match.source : undefined;
+    (Array.isArray(wanted) ? wanted : [wanted]).forEach((pattern: unknown, position) => {
+      if (typeof pattern === 'string' && pattern !== '' && !sources.some(globMatcher(pattern))) {
         const where = Array.isArray(wanted) ? `${at}.match.source[${position}]` : `${at}.match.source`;
         problems.push(`${where}: no source is named "${pattern}"${suggest(pattern, sources)}`);
       }
-    }
-    try {
-      compileRoute(route, at, index);
-    } catch (error) {
-      if (error instanceof FilterError) problems.push(`${error.path}: ${error.message}`);
-      else throw error;
+    });
+    if (isRecord(route.filter)) {
+      try {
+        compileFilter(route.filter, `${at}.filter`);
+      } catch (error) {
+        if (error instanceof FilterError) problems.push(`${error.path}: ${error.message}`);
+        else throw error;
+      }
     }
   });
 
-  if (!config.store.startsWith('sqlite:')) {
+  if (typeof store === 'string' && !store.startsWith('sqlite:')) {
     problems.push(
-      /^postgres(ql)?:\/\//.test(config.store)
+      /^postgres(ql)?:\/\//.test(store)
         ? 'store: the PostgreSQL store is not part of this version yet; use sqlite:<path>'
-        : `store: "${config.store}" is not a store URL (use sqlite:./data/hookrelay.db)`,
+        : `store: "${store}" is not a store URL (use sqlite:./data/hookrelay.db)`,
     );
   }
   return problems;

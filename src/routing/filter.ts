@@ -34,9 +34,12 @@ function deepEqual(a: unknown, b: unknown): boolean {
   );
 }
 
-/** Equality as in MongoDB: an array field matches when it equals the operand or contains it. */
+/**
+ * Equality as in MongoDB: an array field matches when it equals the operand or contains it,
+ * and null matches a missing field, so `{ $ne: null }` means "is set".
+ */
 function equals(field: unknown, operand: unknown): boolean {
-  if (deepEqual(field, operand)) return true;
+  if (deepEqual(field, operand) || (operand === null && field === undefined)) return true;
   return Array.isArray(field) && field.some((item) => deepEqual(item, operand));
 }
 

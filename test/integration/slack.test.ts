@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FakeReceiver } from '../support/receiver.ts';
+import type { Reply } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
 import { statusSentryHeaders, tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
@@ -283,7 +284,7 @@ describe('slack-bot: one message per incident', () => {
 
   it('Slack errors: channel_not_found fails at once, said plainly; ratelimited waits Retry-After', async () => {
     let calls = 0;
-    slackApi.respond(() => {
+    slackApi.respond((): Reply => {
       calls += 1;
       return calls === 1
         ? { status: 429, headers: { 'retry-after': '1', 'content-type': 'application/json' }, body: '{"ok":false,"error":"ratelimited"}' }

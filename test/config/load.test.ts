@@ -1,0 +1,347 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { findConfigFile, loadConfig, parseConfigText } from '../../src/config/load.ts';
+import { ConfigError } from '../../src/errors.ts';
+import { HTTP_DESTINATION, problemAt, problemsOf } from './support.ts';
+
+const scratch = mkdtempSync(join(tmpdir(), 'hookrelay-config-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+const TAPEMETRIC_SOURCE = '{ name: tapemetric, preset: tapemetric, secrets: [s3cret] }';
+
+describe('references between sections', () => {
+  it('a route naming a misspelt destination → error at routes[i].to[j] with "did you mean"', () => {
+    const problems = problemsOf(`
+destinations:
+  - { name: oncall, type: http, url: "https://pager.example.com/" }
+routes:
+  - { to: [oncall] }
+  - { to: [oncall, oncal] }
+`);
+    expect(problems).toEqual(['routes[1].to[1]: unknown destination "oncal" (did you mean "oncall"?)']);
+  });
+
+  it('a route naming a destination nothing resembles → error listing the known ones', () => {
+    const problems = problemsOf(`
+destinations:
+  - ${HTTP_DESTINATION}
+routes:
+  - { to: [slack-ops] }
+`);
+    expect(problemAt(problems, 'routes[0].to[0]')).toContain('(known: audit)');
+  });
+
+  it('match.source naming no source → error at its path with "did you mean"', () => {
+    const problems = problemsOf(`
+sources:
+  - ${TAPEMETRIC_SOURCE}
+destinations:
+  - ${HTTP_DESTINATION}
+routes:
+  - { to: [audit], match: { source: [tapemetric, tapemetrik] } }
+`);
+    expect(problems).toEqual(['routes[0].match.source[1]: no source is named "tapemetrik" (did you mean "tapemetric"?)']);
+  });
+
+  it('match.source as a glob that matches a source is accepted', () => {
+    const config = parseConfigText(`
+sources:
+  - ${TAPEMETRIC_SOURCE}
+destinations:
+  - ${HTTP_DESTINATION}
+routes:
+  - { to: [audit], match: { source: "tape*" } }
+`, {});
+    expect(config.routes[0]?.match?.source).toBe('tape*');
+  });
+
+  it.each([
+    ['sources', `sources:\n  - ${TAPEMETRIC_SOURCE}\n  - { name: tapemetric, preset: tapemetric, secrets: [other] }\n`],
+    ['destinations', `destinations:\n  - ${HTTP_DESTINATION}\n  - { name: audit, type: slack, url: "https://hooks.slack.com/services/T/B/X" }\n`],
+    ['routes', `destinations:\n  - ${HTTP_DESTINATION}\nroutes:\n  - { name: all, to: [audit] }\n  - { name: all, to: [audit] }\n`],
+  ])('two %s with the same name → error at the second one\'s name', (list, yaml) => {
+    const problems = problemsOf(yaml);
+    expect(problemAt(problems, `${list}[1].name`)).toContain(`${list}[0]`);
+  });
+});
+
+describe('unknown keys are errors naming the key path', () => {
+  it.each([
+    ['top level', 'destinaton: []\n', 'destinaton'],
+    ['a source', `sources:\n  - { name: tapemetric, preset: tapemetric, secrets: [x], secert: y }\n`, 'sources[0].secert'],
+    ['a destination', `destinations:\n  - { name: audit, type: http, url: "https://a.example.com/", retries: 3 }\n`, 'destinations[0].retries'],
+    ['a route', `destinations:\n  - ${HTTP_DESTINATION}\nroutes:\n  - { to: [audit], filters: {} }\n`, 'routes[0].filters'],
+    ["a route's match", `destinations:\n  - ${HTTP_DESTINATION}\nroutes:\n  - { to: [audit], match: { sevrity: critical } }\n`, 'routes[0].match.sevrity'],
+    ["a route's group", `destinations:\n  - ${HTTP_DESTINATION}\nroutes:\n  - { to: [audit], group: { by: [type], every: 5m } }\n`, 'routes[0].group.every'],
+    ['retry', 'retry: { schedule: [30s], disable_afer: 3 }\n', 'retry.disable_afer'],
+    ['egress', 'egress: { allow_privat: true }\n', 'egress.allow_privat'],
+    ['admin', 'admin: { token: t, user: u }\n', 'admin.user'],
+  ])('in %s', (_where, yaml, path) => {
+    expect(problemAt(problemsOf(yaml), path)).toContain('unknown key');
+  });
+});
+
+describe('${VAR} interpolation', () => {
+  it('${VAR} is replaced from the environment, inside a longer string too', () => {
+    const config = parseConfigText(
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["\${TM_SECRET}", "old-\${TM_SUFFIX}"] }
+admin: { token: "\${ADMIN}" }
+`,
+      { TM_SECRET: 'from-env', TM_SUFFIX: 'rotated', ADMIN: 'admin-token' },
+    );
+    expect(config.sources[0]).toMatchObject({ secrets: ['from-env', 'old-rotated'] });
+    expect(config.admin?.token).toBe('admin-token');
+  });
+
+  it('a missing variable → error naming the variable and the path, once', () => {
+    const problems = problemsOf(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["\${TAPEMETRIC_SECRET}"] }
+`);
+    expect(problems).toHaveLength(1);
+    expect(problemAt(problems, 'sources[0].secrets[0]')).toContain('TAPEMETRIC_SECRET');
+  });
+
+  it('a variable set to the empty string counts as missing', () => {
+    expect(problemAt(problemsOf('admin: { token: "${ADMIN}" }\n', { ADMIN: '' }), 'admin.token')).toContain('ADMIN');
+  });
+
+  it('${VAR:-fallback} uses the fallback when VAR is unset or empty, and VAR when set', () => {
+    const yaml = 'admin: { token: "${ADMIN:-fallback-token}" }\n';
+    expect(parseConfigText(yaml, {}).admin?.token).toBe('fallback-token');
+    expect(parseConfigText(yaml, { ADMIN: '' }).admin?.token).toBe('fallback-token');
+    expect(parseConfigText(yaml, { ADMIN: 'set' }).admin?.token).toBe('set');
+  });
+
+  it('$${ is a literal ${ and is not looked up', () => {
+    const config = parseConfigText('admin: { token: "$${NOT_A_VAR}-and-${REAL}" }\n', { REAL: 'x' });
+    expect(config.admin?.token).toBe('${NOT_A_VAR}-and-x');
+  });
+
+  it('a secret full of YAML syntax, given through the environment, is one string and changes nothing else', () => {
+    const hostile = 'a", preset: hmac }\n  - { name: injected, preset: tapemetric, secrets: [x] }\n# ]: &anchor *alias {{ $${NOPE}';
+    const config = parseConfigText(
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["\${TM_SECRET}"] }
+`,
+      { TM_SECRET: hostile },
+    );
+    expect(config.sources).toHaveLength(1);
+    expect(config.sources[0]).toEqual({ name: 'tapemetric', preset: 'tapemetric', secrets: [hostile] });
+  });
+});
+
+describe('YAML syntax', () => {
+  it('a syntax error → file:line:col', () => {
+    const problems = problemsOf('sources:\n  - { name: a, preset: tapemetric\nroutes: []\n');
+    expect(problems[0]).toMatch(/^hookrelay\.yaml:3:1: /);
+  });
+
+  it('loadConfig names the file it read in a syntax error', () => {
+    const file = join(scratch, 'broken.yaml');
+    writeFileSync(file, 'admin:\n  token: [unclosed\n');
+    const thrown = (() => {
+      try {
+        loadConfig({ file, env: {} });
+      } catch (error) {
+        return error as ConfigError;
+      }
+      return null;
+    })();
+    expect(thrown).toBeInstanceOf(ConfigError);
+    expect(thrown!.problems[0]).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:\\d+:\\d+: `));
+  });
+
+  it('the same key twice in a mapping → error with its line', () => {
+    expect(problemsOf('admin: { token: a }\nadmin: { token: b }\n')[0]).toMatch(/^hookrelay\.yaml:2:1: /);
+  });
+
+  it('a config file that cannot be read → error naming the file', () => {
+    const file = join(scratch, 'missing.yaml');
+    expect(() => loadConfig({ file, env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ file, env: {} })).toThrow(`${file}: cannot read the config file (ENOENT)`);
+  });
+});
+
+describe('sources and destinations', () => {
+  it('unknown preset → error at sources[i].preset listing the valid presets', () => {
+    const line = problemAt(problemsOf('sources:\n  - { name: x, preset: tapemetrik, secrets: [s] }\n'), 'sources[0].preset');
+    for (const preset of ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager']) {
+      expect(line).toContain(preset);
+    }
+  });
+
+  it('a source without a preset → error at sources[i].preset', () => {
+    expect(problemAt(problemsOf('sources:\n  - { name: x, secrets: [s] }\n'), 'sources[0].preset')).toContain('tapemetric');
+  });
+
+  it('unknown destination type → error at destinations[i].type listing the types', () => {
+    const line = problemAt(problemsOf('destinations:\n  - { name: x, type: teams, url: "https://a.example.com/" }\n'), 'destinations[0].type');
+    for (const type of ['slack', 'pagerduty', 'http']) expect(line).toContain(type);
+  });
+
+  it('a destination URL that is not http(s) → error at destinations[i].url', () => {
+    expect(problemsOf('destinations:\n  - { name: x, type: http, url: "ftp://a.example.com/" }\n')).toEqual([
+      expect.stringMatching(/^destinations\[0\]\.url: /),
+    ]);
+  });
+});
+
+describe('durations and retry', () => {
+  it('30s, 5m, 1h are read as milliseconds', () => {
+    const config = parseConfigText('retry: { schedule: [30s, 5m, 1h], disable_after: 3 }\n', {});
+    expect(config.retry).toEqual({ schedule: [30_000, 300_000, 3_600_000], disable_after: 3 });
+  });
+
+  it('a bad duration (5x) → error at its path', () => {
+    const problems = problemsOf('retry: { schedule: [30s, 5x] }\n');
+    expect(problemAt(problems, 'retry.schedule[1]')).toContain('5x');
+  });
+
+  it('a bad duration inside a source → error at its path', () => {
+    const problems = problemsOf('sources:\n  - { name: sp, preset: statuspulse, secrets: [s], tolerance: soon }\n');
+    expect(problemAt(problems, 'sources[0].tolerance')).toContain('soon');
+  });
+
+  it('no retry section → schedule 30s, 2m, 10m, 1h, 6h, 24h and disable_after 6', () => {
+    expect(parseConfigText('', {}).retry).toEqual({
+      schedule: [30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000],
+      disable_after: 6,
+    });
+  });
+
+  it('retry with only disable_after keeps the default schedule', () => {
+    expect(parseConfigText('retry: { disable_after: 2 }\n', {}).retry.schedule).toHaveLength(6);
+  });
+
+  it('disable_after 0 → error at retry.disable_after', () => {
+    expect(problemsOf('retry: { disable_after: 0 }\n')).toEqual([expect.stringMatching(/^retry\.disable_after: /)]);
+  });
+});
+
+describe('route matchers and filters', () => {
+  const route = (rest: string) => `destinations:\n  - ${HTTP_DESTINATION}\nroutes:\n  - { to: [audit], ${rest} }\n`;
+
+  it.each(['>=warning', 'critical', '<error', '> info', '=error'])('severity %s is accepted', (severity) => {
+    expect(parseConfigText(route(`match: { severity: "${severity}" }`), {}).routes).toHaveLength(1);
+  });
+
+  it.each(['>=warn', '=>warning', 'CRITICAL', '!=info'])('severity %s → error at match.severity', (severity) => {
+    expect(problemsOf(route(`match: { severity: "${severity}" }`))).toEqual([expect.stringMatching(/^routes\[0\]\.match\.severity: /)]);
+  });
+
+  it('a severity list with an unknown severity → error at that element', () => {
+    const problems = problemsOf(route('match: { severity: [warning, severe] }'));
+    expect(problemAt(problems, 'routes[0].match.severity[1]')).toContain('critical');
+  });
+
+  it('unknown filter operator → error at its path', () => {
+    const line = problemAt(problemsOf(route('filter: { "data.region": { $like: "Maha%" } }')), 'routes[0].filter.data.region.$like');
+    expect(line).toContain('$regex');
+  });
+
+  it('$in with a value that is not a list → error at its path', () => {
+    problemAt(problemsOf(route('filter: { "data.pop": { $in: ap-south-1 } }')), 'routes[0].filter.data.pop.$in');
+  });
+
+  it('a regular expression that does not compile → error at its path', () => {
+    problemAt(problemsOf(route('filter: { "data.region": { $regex: "Maha(" } }')), 'routes[0].filter.data.region.$regex');
+  });
+
+  it('$options with a flag other than i, m, s, u → error at $options', () => {
+    problemAt(problemsOf(route('filter: { title: { $regex: x, $options: g } }')), 'routes[0].filter.title.$options');
+  });
+
+  it('an error nested in $or names the clause', () => {
+    const problems = problemsOf(route('filter: { $or: [ { type: x }, { severity: { $gte: [1] } } ] }'));
+    problemAt(problems, 'routes[0].filter.$or[1].severity.$gte');
+  });
+
+  it('an unknown top-level operator → error at its path', () => {
+    problemAt(problemsOf(route('filter: { $nor: [ { type: x } ] }')), 'routes[0].filter.$nor');
+  });
+
+  it('a route without destinations → error at routes[i].to', () => {
+    problemAt(problemsOf('routes:\n  - { to: [] }\n'), 'routes[0].to');
+  });
+});
+
+describe('store', () => {
+  it('postgres:// → a clear "not in this version" error at store', () => {
+    expect(problemAt(problemsOf('store: postgres://hookrelay@db/hookrelay\n'), 'store')).toMatch(/PostgreSQL.*not part of this version/);
+  });
+
+  it('something that is not a store URL → error at store', () => {
+    problemAt(problemsOf('store: mysql://db/hookrelay\n'), 'store');
+  });
+
+  it('no store → sqlite in HOOKRELAY_DATA_DIR, else ./data', () => {
+    expect(parseConfigText('', { HOOKRELAY_DATA_DIR: '/var/lib/hookrelay' }).store).toBe('sqlite:/var/lib/hookrelay/hookrelay.db');
+    expect(parseConfigText('', {}).store).toBe('sqlite:data/hookrelay.db');
+  });
+
+  it('an explicit sqlite store is kept as written', () => {
+    expect(parseConfigText('store: sqlite:/tmp/x.db\n', { HOOKRELAY_DATA_DIR: '/elsewhere' }).store).toBe('sqlite:/tmp/x.db');
+  });
+});
+
+describe('egress', () => {
+  it('allow_private is false unless the file or HOOKRELAY_ALLOW_PRIVATE says so', () => {
+    expect(parseConfigText('', {}).egress.allow_private).toBe(false);
+    expect(parseConfigText('egress: { allow_private: true }\n', {}).egress.allow_private).toBe(true);
+    expect(parseConfigText('', { HOOKRELAY_ALLOW_PRIVATE: '1' }).egress.allow_private).toBe(true);
+    expect(parseConfigText('', { HOOKRELAY_ALLOW_PRIVATE: '0' }).egress.allow_private).toBe(false);
+  });
+});
+
+describe('every problem is reported at once', () => {
+  it('unknown keys, a missing variable, a bad duration, a bad reference, a bad filter and the store, together', () => {
+    const problems = problemsOf(`
+store: postgres://db/hookrelay
+colour: blue
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["\${TAPEMETRIC_SECRET}"], extra: 1 }
+destinations:
+  - { name: oncall, type: pagerduty, routing_key: k }
+  - { name: oncall, type: http, url: "https://a.example.com/" }
+routes:
+  - { to: [oncal], filter: { "data.x": { $foo: 1 } } }
+retry: { schedule: [5x] }
+`);
+    for (const path of [
+      'store',
+      'colour',
+      'sources[0].secrets[0]',
+      'sources[0].extra',
+      'destinations[1].name',
+      'routes[0].to[0]',
+      'routes[0].filter.data.x.$foo',
+      'retry.schedule[0]',
+    ]) {
+      problemAt(problems, path);
+    }
+    expect(problems).toHaveLength(8);
+  });
+});
+
+describe('findConfigFile', () => {
+  it('--config first, then HOOKRELAY_CONFIG, then ./hookrelay.yaml, else zero-config (null)', () => {
+    const dir = mkdtempSync(join(scratch, 'cwd-'));
+    expect(findConfigFile(undefined, {}, dir)).toBeNull();
+    writeFileSync(join(dir, 'hookrelay.yaml'), '');
+    expect(findConfigFile(undefined, {}, dir)).toBe(join(dir, 'hookrelay.yaml'));
+    expect(findConfigFile(undefined, { HOOKRELAY_CONFIG: 'env.yaml' }, dir)).toBe(join(dir, 'env.yaml'));
+    expect(findConfigFile('flag.yaml', { HOOKRELAY_CONFIG: 'env.yaml' }, dir)).toBe(join(dir, 'flag.yaml'));
+  });
+
+  it('relative paths in a config file resolve from its folder', () => {
+    const file = join(scratch, 'based.yaml');
+    writeFileSync(file, 'templates_dir: ./mine\n');
+    expect(loadConfig({ file, env: {}, cwd: '/' })).toMatchObject({ file, baseDir: scratch });
+  });
+});

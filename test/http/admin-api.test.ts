@@ -1,0 +1,253 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
+import type { TestRelay } from '../support/hookrelay.ts';
+import { FakeReceiver } from '../support/receiver.ts';
+import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
+
+const SECRET = 'tm-admin-secret';
+
+interface Delivery {
+  id: string;
+  event_id: string;
+  destination: string;
+  status: string;
+  attempts: number;
+  response_code: number | null;
+  latency_ms: number | null;
+  request_body: string | null;
+  created_at: string;
+}
+
+let relay: TestRelay;
+let good: FakeReceiver;
+let refusing: FakeReceiver;
+const eventIds: string[] = [];
+
+const errorCode = (json: unknown): string | undefined => (json as { error?: { code?: string } }).error?.code;
+const deliveries = async (query: string) => relay.admin<{ deliveries: Delivery[] }>(`/deliveries${query}`);
+
+beforeAll(async () => {
+  good = await FakeReceiver.start();
+  refusing = await FakeReceiver.start();
+  refusing.respond(() => ({ status: 422, body: 'no thanks' }));
+  relay = await startRelay(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: ok, type: http, url: "${good.url('/hook')}" }
+  - { name: refusing, type: http, url: "${refusing.url('/hook')}" }
+routes:
+  - { to: [ok, refusing] }
+retry: { schedule: [50ms], disable_after: 10 }
+admin: { token: ${ADMIN_TOKEN} }
+`);
+  // Three events, each delivered to both destinations: 3 succeeded, 3 failed (422 is permanent).
+  for (let i = 0; i < 3; i++) {
+    const body = JSON.stringify(tapemetricPayload());
+    const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
+    expect(response.status).toBe(202);
+    eventIds.push(response.json.id as string);
+  }
+  await relay.until(
+    () => deliveries('?limit=100'),
+    ({ json }) => json.deliveries.length === 6 && json.deliveries.every((d) => d.status === 'succeeded' || d.status === 'failed'),
+  );
+});
+
+afterAll(async () => {
+  await relay.close();
+  await good.close();
+  await refusing.close();
+});
+
+describe('authentication', () => {
+  it('no admin token configured → 404 admin_disabled', async () => {
+    const bare = await startRelay('destinations: []\n');
+    try {
+      const response = await bare.admin('/destinations');
+      expect(response.status).toBe(404);
+      expect(errorCode(response.json)).toBe('admin_disabled');
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it.each([
+    ['no Authorization header', undefined],
+    ['a wrong token', `Bearer ${ADMIN_TOKEN}x`],
+    ['the right token with another scheme', `Basic ${ADMIN_TOKEN}`],
+    ['an empty bearer', 'Bearer '],
+  ])('%s → 401 unauthorized with WWW-Authenticate: Bearer', async (_name, authorization) => {
+    const response = await fetch(`${relay.url}/api/v1/destinations`, { headers: authorization ? { authorization } : {} });
+    expect(response.status).toBe(401);
+    expect(response.headers.get('www-authenticate')).toMatch(/^Bearer/);
+    expect(errorCode(await response.json())).toBe('unauthorized');
+  });
+
+  it('the right token → 200, whatever the case of "Bearer"', async () => {
+    expect((await relay.admin('/destinations')).status).toBe(200);
+    const response = await fetch(`${relay.url}/api/v1/destinations`, { headers: { authorization: `bearer ${ADMIN_TOKEN}` } });
+    expect(response.status).toBe(200);
+  });
+
+  it('an unknown admin path with the right token → 404 not_found', async () => {
+    const response = await relay.admin('/nothing-here');
+    expect(response.status).toBe(404);
+    expect(errorCode(response.json)).toBe('not_found');
+  });
+});
+
+describe('GET /api/v1/destinations', () => {
+  it('lists each destination with type, enabled, consecutive_failures and pending', async () => {
+    const { status, json } = await relay.admin<{ destinations: Array<Record<string, unknown>> }>('/destinations');
+    expect(status).toBe(200);
+    const byName = Object.fromEntries(json.destinations.map((destination) => [destination.name, destination]));
+    expect(Object.keys(byName).sort()).toEqual(['ok', 'refusing']);
+    expect(byName.ok).toMatchObject({ type: 'http', enabled: true, consecutive_failures: 0, pending: 0 });
+    expect(byName.refusing).toMatchObject({ type: 'http', enabled: true, consecutive_failures: 3, pending: 0 });
+  });
+
+  it('enable for a destination that does not exist → 404 not_found', async () => {
+    const response = await relay.admin('/destinations/nope/enable', { method: 'POST' });
+    expect(response.status).toBe(404);
+    expect(errorCode(response.json)).toBe('not_found');
+  });
+});
+
+describe('GET /api/v1/deliveries', () => {
+  it('each delivery has the documented fields', async () => {
+    const { json } = await deliveries('?destination=ok&limit=1');
+    expect(json.deliveries[0]).toMatchObject({
+      id: expect.stringMatching(/^dlv_/),
+      event_id: eventIds[2],
+      destination: 'ok',
+      status: 'succeeded',
+      attempts: 1,
+      response_code: 200,
+      latency_ms: expect.any(Number),
+      request_body: expect.any(String),
+      created_at: expect.any(String),
+    });
+  });
+
+  it('newest first', async () => {
+    const { json } = await deliveries('?destination=ok');
+    expect(json.deliveries.map((delivery) => delivery.event_id)).toEqual([...eventIds].reverse());
+  });
+
+  it('filters by destination', async () => {
+    const { json } = await deliveries('?destination=refusing');
+    expect(json.deliveries).toHaveLength(3);
+    expect(json.deliveries.every((delivery) => delivery.destination === 'refusing')).toBe(true);
+  });
+
+  it('filters by status', async () => {
+    const { json } = await deliveries('?status=failed');
+    expect(json.deliveries.map((delivery) => [delivery.destination, delivery.response_code])).toEqual([
+      ['refusing', 422],
+      ['refusing', 422],
+      ['refusing', 422],
+    ]);
+  });
+
+  it('filters by event_id', async () => {
+    const { json } = await deliveries(`?event_id=${eventIds[1]}`);
+    expect(json.deliveries.map((delivery) => delivery.destination).sort()).toEqual(['ok', 'refusing']);
+    expect(json.deliveries.every((delivery) => delivery.event_id === eventIds[1])).toBe(true);
+  });
+
+  it('filters combine', async () => {
+    const { json } = await deliveries(`?event_id=${eventIds[0]}&status=succeeded`);
+    expect(json.deliveries.map((delivery) => delivery.destination)).toEqual(['ok']);
+  });
+
+  it('limit and before page through the log without gaps or repeats', async () => {
+    const all = (await deliveries('?limit=100')).json.deliveries.map((delivery) => delivery.id);
+    expect(all).toHaveLength(6);
+    const pages: string[][] = [];
+    let before = '';
+    for (;;) {
+      const page = (await deliveries(`?limit=4${before}`)).json.deliveries.map((delivery) => delivery.id);
+      if (page.length === 0) break;
+      pages.push(page);
+      before = `&before=${page.at(-1)}`;
+    }
+    expect(pages.map((page) => page.length)).toEqual([4, 2]);
+    expect(pages.flat()).toEqual(all);
+  });
+
+  it.each([
+    ['limit=0', '?limit=0'],
+    ['limit=abc', '?limit=abc'],
+    ['limit over 1000', '?limit=1001'],
+    ['a fractional limit', '?limit=2.5'],
+    ['status=bogus', '?status=bogus'],
+    ['an unknown parameter', '?destinaton=ok'],
+  ])('%s → 400 invalid_request', async (_name, query) => {
+    const response = await deliveries(query);
+    expect(response.status).toBe(400);
+    expect(errorCode(response.json)).toBe('invalid_request');
+  });
+
+  it('a destination that is not configured → 404 not_found', async () => {
+    const response = await deliveries('?destination=nope');
+    expect(response.status).toBe(404);
+    expect(errorCode(response.json)).toBe('not_found');
+  });
+});
+
+describe('GET /api/v1/events/:id', () => {
+  it('an unknown event → 404 not_found', async () => {
+    const response = await relay.admin('/events/evt_01NOTHINGHERE');
+    expect(response.status).toBe(404);
+    expect(errorCode(response.json)).toBe('not_found');
+  });
+
+  it('a known event lists its deliveries', async () => {
+    const { status, json } = await relay.admin<{ event: { id: string }; deliveries: Delivery[] }>(`/events/${eventIds[0]}`);
+    expect(status).toBe(200);
+    expect(json.event.id).toBe(eventIds[0]);
+    expect(json.deliveries.map((delivery) => delivery.destination).sort()).toEqual(['ok', 'refusing']);
+  });
+});
+
+describe('probes and metrics (no token needed)', () => {
+  it('GET /healthz → 200 with the version', async () => {
+    const response = await fetch(`${relay.url}/healthz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
+  });
+
+  it('GET /readyz → 200 while the store is reachable', async () => {
+    const response = await fetch(`${relay.url}/readyz`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ready' });
+  });
+
+  it('GET /readyz → 503 unavailable once the store cannot be reached', async () => {
+    const broken = await startRelay('destinations: []\n');
+    try {
+      await broken.server.store.close();
+      const response = await fetch(`${broken.url}/readyz`);
+      expect(response.status).toBe(503);
+      expect(await response.json()).toMatchObject({ status: 'unavailable' });
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('GET /metrics → Prometheus text with events by source and outcome and attempts by destination and outcome', async () => {
+    const body = JSON.stringify(tapemetricPayload());
+    expect((await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, 'wrong-secret'))).status).toBe(401);
+    const response = await fetch(`${relay.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    const sample = (name: string, labels: string) => new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, 'm').exec(text)?.[1];
+    expect(sample('hookrelay_events_received_total', 'source="tapemetric",outcome="accepted"')).toBe('3');
+    expect(sample('hookrelay_events_received_total', 'source="tapemetric",outcome="signature_mismatch"')).toBe('1');
+    expect(sample('hookrelay_delivery_attempts_total', 'destination="ok",outcome="succeeded"')).toBe('3');
+    expect(sample('hookrelay_delivery_attempts_total', 'destination="refusing",outcome="failed"')).toBe('3');
+    expect(sample('hookrelay_deliveries_pending', 'destination="ok"')).toBe('0');
+  });
+});
