@@ -1,0 +1,45 @@
+/**
+ * Event bodies for every phase: a realistic Tapemetric payload, padded to a fixed size,
+ * with an id that is unique for the whole run. Unique ids matter: hookrelay answers a
+ * repeated sender id with 200 "duplicate" instead of committing it again, which would
+ * measure the cheap path instead of the durable one.
+ */
+
+/** Target body size: "1 KB bodies" from the issue. */
+export const BODY_BYTES = 1_024;
+
+/** A per-run tag, so ids never repeat even across several bench runs against one store. */
+const RUN_TAG = Date.now().toString(36);
+let counter = 0;
+
+/** `<phase>-<run>-<n>`: unique in this process, and readable in the delivery log. */
+export function nextEventId(phase: string): string {
+  counter += 1;
+  return `${phase}-${RUN_TAG}-${counter}`;
+}
+
+/**
+ * The JSON body for one event, padded with `data.note` to exactly BODY_BYTES (ASCII, so
+ * string length is byte length). The latency phase keeps id → send time on its side, so
+ * the body needs nothing else.
+ */
+export function eventBody(id: string): string {
+  const payload = {
+    id,
+    type: 'qos.rebuffer_spike',
+    created_at: '2026-04-23T18:28:00Z',
+    tenant_slug: 'tapemetric',
+    data: {
+      severity: 'critical',
+      region: 'Maharashtra',
+      current_rate: 8.4,
+      baseline_rate: 3.1,
+      affected_sessions: 24000,
+      pop: 'ap-south-1',
+      note: '',
+    },
+  };
+  const unpadded = JSON.stringify(payload).length;
+  payload.data.note = 'x'.repeat(Math.max(0, BODY_BYTES - unpadded));
+  return JSON.stringify(payload);
+}

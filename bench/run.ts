@@ -1,0 +1,293 @@
+/**
+ * hookrelay's benchmark suite (`npm run bench`, options after `--`):
+ *
+ *   1. verified + durable ingest throughput at 1 KB bodies (autocannon against a real
+ *      `hookrelay serve` child with a fresh SQLite store, every request a new signed event);
+ *   2. the same load against a bare express baseline, alternating rounds, and the ratio;
+ *   3. sender → destination latency at a steady open-loop rate, on loopback;
+ *   4. with --profile, where hookrelay's CPU goes under load (self time per function).
+ *
+ * Prints the environment, each phase, and a summary with the issue's targets; writes the
+ * summary to bench/results/latest.json. Exit code 1 only when the bench could not run;
+ * missed targets are reported, not failed, since this is a measurement.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { killAllNow, stopAll } from './children.ts';
+import type { Child } from './children.ts';
+import { BODY_BYTES } from './events.ts';
+import { environment } from './environment.ts';
+import { runLatency } from './latency.ts';
+import type { LatencyResult } from './latency.ts';
+import { runProfile } from './profile-phase.ts';
+import type { ProfileResult } from './profile-phase.ts';
+import { Receiver } from './receiver.ts';
+import { waitForDrain } from './relay-metrics.ts';
+import { REPO_ROOT, checkIngest, startBaseline, startHookrelay } from './servers.ts';
+import { BENCH_SECRET } from './sign.ts';
+import { round } from './stats.ts';
+import { describeLoad, runThroughput } from './throughput.ts';
+import type { ThroughputResult } from './throughput.ts';
+
+/** The issue's targets. */
+const TARGET_RATIO = 0.5;
+const TARGET_P99_MS = 50;
+
+const OPTIONS = {
+  connections: { type: 'string', default: '50' },
+  duration: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '3' },
+  rounds: { type: 'string', default: '2' },
+  rate: { type: 'string', default: '300' },
+  'latency-duration': { type: 'string', default: '20' },
+  concurrency: { type: 'string', default: '16' },
+  profile: { type: 'boolean', default: false },
+  hookrelay: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function parseOptions() {
+  try {
+    return parseArgs({ options: OPTIONS }).values;
+  } catch (error) {
+    return usage((error as Error).message);
+  }
+}
+const args = parseOptions();
+
+if (args.help) {
+  console.log(`npm run bench [-- options]
+  --connections N        autocannon connections (50)
+  --duration S           seconds per measured throughput round (10)
+  --warmup S             warm-up seconds before measuring (3)
+  --rounds N             alternating baseline/hookrelay rounds (2)
+  --rate N               events/s in the latency phase (300)
+  --latency-duration S   seconds of the latency phase (20)
+  --concurrency N        hookrelay's http destination concurrency (16)
+  --profile              also profile hookrelay under load (--cpu-prof, ~20 s more)
+  --hookrelay DIR        measure another hookrelay checkout (default: this one), e.g. a
+                         \`git archive <commit>\` extracted to /tmp with node_modules symlinked`);
+  process.exit(0);
+}
+
+/** Usage errors end the bench with a message and exit code 2, not a stack trace. */
+function usage(message: string): never {
+  console.error(`bench: ${message} (npm run bench -- --help)`);
+  process.exit(2);
+}
+
+function positive(name: string, text: string | undefined): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0) usage(`--${name} must be a positive number, not "${text}"`);
+  return value;
+}
+
+const settings = {
+  connections: positive('connections', args.connections),
+  durationSeconds: positive('duration', args.duration),
+  warmupSeconds: positive('warmup', args.warmup),
+  rounds: positive('rounds', args.rounds),
+  rate: positive('rate', args.rate),
+  latencySeconds: positive('latency-duration', args['latency-duration']),
+  concurrency: positive('concurrency', args.concurrency),
+  hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
+};
+if (!existsSync(join(settings.hookrelayRoot, 'bin', 'hookrelay.js'))) usage(`--hookrelay ${settings.hookrelayRoot}: no bin/hookrelay.js there`);
+
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const mean = (values: readonly number[]): number => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+const mark = (met: boolean): string => (met ? 'MET' : 'NOT MET');
+
+// Children must not outlive the bench, however it ends.
+process.once('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    console.error(`\n${signal}: stopping the servers`);
+    killAllNow();
+    process.exit(130);
+  });
+}
+
+function printEnvironment(): ReturnType<typeof environment> {
+  const env = environment(settings.hookrelayRoot);
+  console.log('hookrelay benchmark');
+  console.log(`  node ${env.node} on ${env.platform}`);
+  console.log(`  ${env.cpus} CPUs: ${env.cpuModel}; ${env.memoryGb} GB RAM (${env.freeMemoryGb} GB free)`);
+  console.log(`  load average ${env.loadAverage.join(' / ')} (1 / 5 / 15 min)`);
+  if ((env.loadAverage[0] ?? 0) > env.cpus * 0.5) {
+    console.log(`  WARNING: the machine is already busy (load ${env.loadAverage[0]} on ${env.cpus} CPUs): figures will be low and noisy`);
+  }
+  console.log(`  hookrelay ${env.hookrelayVersion} from ${env.hookrelayRoot}${env.commit ? ` @ ${env.commit}` : ''}`);
+  console.log(
+    `  load generator, receiver and servers share this machine; bodies ${BODY_BYTES} B, every request a new event with a valid signature`,
+  );
+  return env;
+}
+
+/**
+ * A hookrelay that ingests and delivers one event before the load starts: a broken build
+ * or an unreachable receiver fails here, with hookrelay's own output, not as odd figures.
+ */
+async function startCheckedRelay(dir: string, receiver: Receiver): Promise<Child> {
+  const relay = await startHookrelay({
+    root: settings.hookrelayRoot,
+    dir,
+    secret: BENCH_SECRET,
+    destinationUrl: receiver.url(),
+    concurrency: settings.concurrency,
+  });
+  await checkIngest(relay, BENCH_SECRET);
+  const drain = await waitForDrain(relay.url, 10_000);
+  if (!drain.drained || drain.delivered < 1) {
+    throw new Error(`hookrelay did not deliver a check event to the loopback receiver within 10 s:\n${relay.output()}`);
+  }
+  return relay;
+}
+
+function printProfile(profile: ProfileResult): void {
+  console.log(`\n[4] CPU profile of hookrelay under the same load (${settings.connections} connections, ${settings.durationSeconds} s; profiles in bench/results/profiles/)`);
+  console.log(`  while profiled: ${describeLoad(profile.load)}; ${profile.pendingAtEnd} deliveries still pending at the end`);
+  console.log(`  (a profile covers the process's life: start, ${settings.warmupSeconds} s warm-up, ${settings.durationSeconds} s load, shutdown; percentages are of non-idle time)`);
+  for (const thread of profile.threads) {
+    const name = thread.file.split('/').at(-1) ?? thread.file;
+    console.log(`  ${name}: ${thread.busyMs} ms busy of ${thread.totalMs} ms sampled`);
+    console.log('    self time by function:');
+    for (const entry of thread.topFunctions) console.log(`      ${String(entry.percent).padStart(5)}%  ${String(entry.ms).padStart(6)} ms  ${entry.name}`);
+    console.log('    self time by location:');
+    for (const entry of thread.byLocation.slice(0, 10)) console.log(`      ${String(entry.percent).padStart(5)}%  ${String(entry.ms).padStart(6)} ms  ${entry.name}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const env = printEnvironment();
+  const tmp = mkdtempSync(join(tmpdir(), 'hookrelay-bench-'));
+  // Also on Ctrl-C (process.exit skips the finally below); after killAllNow, registered earlier.
+  process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
+  const receiver = await Receiver.start();
+  let throughput: ThroughputResult;
+  let latency: LatencyResult;
+  let profile: ProfileResult | null = null;
+  try {
+    console.log(
+      `\n[1+2] ingest throughput: POST /hooks/tapemetric, ${settings.connections} connections, ${settings.rounds} × ${settings.durationSeconds} s per server after ${settings.warmupSeconds} s warm-up, alternating`,
+    );
+    const baseline = await startBaseline(BENCH_SECRET);
+    await checkIngest(baseline, BENCH_SECRET);
+    let relays = 0;
+    const startRelay = (): Promise<Child> => startCheckedRelay(join(tmp, `throughput-${++relays}`), receiver);
+    throughput = await runThroughput(baseline, startRelay, receiver, {
+      connections: settings.connections,
+      durationSeconds: settings.durationSeconds,
+      warmupSeconds: settings.warmupSeconds,
+      rounds: settings.rounds,
+      secret: BENCH_SECRET,
+      warmupDrainTimeoutMs: 30_000,
+    });
+    await baseline.stop();
+
+    console.log(
+      `\n[3] latency: ${settings.rate} events/s open loop for ${settings.latencySeconds} s (after ${settings.warmupSeconds} s warm-up) into a fresh hookrelay, http destination concurrency ${settings.concurrency}, loopback receiver`,
+    );
+    const fresh = await startCheckedRelay(join(tmp, 'latency'), receiver);
+    latency = await runLatency(fresh, receiver, {
+      ratePerSecond: settings.rate,
+      durationSeconds: settings.latencySeconds,
+      warmupSeconds: settings.warmupSeconds,
+      secret: BENCH_SECRET,
+      settleTimeoutMs: 30_000,
+    });
+    await fresh.stop();
+    const e2e = latency.endToEnd;
+    console.log(
+      `  sent ${latency.sent} (${round(latency.achievedRate)}/s), 202 ${latency.accepted}, delivered ${latency.delivered}, duplicates ${latency.duplicates}` +
+        (latency.malformed ? `, unreadable deliveries ${latency.malformed}` : '') +
+        (Object.keys(latency.rejected).length ? `, rejected ${JSON.stringify(latency.rejected)}` : ''),
+    );
+    console.log(`  sender → destination: p50 ${round(e2e.p50)} ms  p99 ${round(e2e.p99)} ms  max ${round(e2e.max)} ms  mean ${round(e2e.mean)} ms`);
+    console.log(`  sender → 202 (ingest part): p50 ${round(latency.ack.p50)} ms  p99 ${round(latency.ack.p99)} ms  max ${round(latency.ack.max)} ms`);
+    console.log(`  send timer at most ${round(latency.maxScheduleLagMs)} ms behind schedule`);
+
+    if (args.profile) {
+      profile = await runProfile({
+        root: settings.hookrelayRoot,
+        tmpDir: tmp,
+        outDir: join(RESULTS_DIR, 'profiles'),
+        secret: BENCH_SECRET,
+        receiver,
+        connections: settings.connections,
+        durationSeconds: settings.durationSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        concurrency: settings.concurrency,
+      });
+      printProfile(profile);
+    }
+  } finally {
+    await stopAll();
+    await receiver.close();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  // Summary: the three figures and the targets.
+  const relayRps = mean(throughput.hookrelay.map((r) => r.reqPerSec));
+  const baseRps = mean(throughput.baseline.map((r) => r.reqPerSec));
+  const ratio = relayRps / baseRps;
+  const perRound = throughput.hookrelay.map((r, i) => r.reqPerSec / (throughput.baseline[i]?.reqPerSec ?? Number.NaN));
+  const relayNon2xx = throughput.hookrelay.reduce((sum, r) => sum + r.non2xx, 0);
+  const relayErrors = throughput.hookrelay.reduce((sum, r) => sum + r.errors, 0);
+  const committedPerSec = mean(throughput.hookrelay.map((r) => r.committed / r.durationSeconds));
+  const deliveredPerSec = mean(throughput.hookrelay.map((r) => r.deliveredDuringRound / r.durationSeconds));
+  const relayAll202 = throughput.hookrelay.every((r) => Object.keys(r.statusCodes).every((code) => code === '202'));
+  const relayP50 = mean(throughput.hookrelay.map((r) => r.latencyMs.p50));
+  const relayP99 = mean(throughput.hookrelay.map((r) => r.latencyMs.p99));
+  const allDelivered = latency.sent === latency.accepted && latency.delivered === latency.accepted;
+  const met = {
+    ratio: ratio >= TARGET_RATIO,
+    all202: relayNon2xx === 0 && relayErrors === 0 && relayAll202,
+    latencyP99: latency.endToEnd.p99 <= TARGET_P99_MS,
+    allDelivered,
+  };
+
+  const loadAtEnd = loadavg().map((value) => round(value, 2));
+  console.log('\n==================== summary ====================');
+  console.log(`${env.node}, ${env.cpus} × ${env.cpuModel}; load average ${env.loadAverage[0]} at start, ${loadAtEnd[0]} at end`);
+  console.log(`ingest, 1 KB signed unique events, ${settings.connections} conns, ${settings.rounds} × ${settings.durationSeconds} s each:`);
+  console.log(`  hookrelay  ${round(relayRps, 0)} req/s (mean of rounds)  p50 ${round(relayP50)} ms  p99 ${round(relayP99)} ms  non-2xx ${relayNon2xx}  errors ${relayErrors}  all 202: ${relayAll202 ? 'yes' : 'no'}  ${mark(met.all202)}`);
+  console.log(`             while ingesting, it delivered ${round(deliveredPerSec, 0)}/s of the ${round(committedPerSec, 0)}/s it committed`);
+  console.log(`  baseline   ${round(baseRps, 0)} req/s (bare express: raw body + HMAC + JSON.parse)`);
+  console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met.ratio)}`);
+  console.log(`latency, ${settings.rate}/s for ${settings.latencySeconds} s, sender → loopback destination:`);
+  console.log(
+    `  p50 ${round(latency.endToEnd.p50)} ms  p99 ${round(latency.endToEnd.p99)} ms  max ${round(latency.endToEnd.max)} ms  (target p99 ≤ ${TARGET_P99_MS} ms)  ${mark(met.latencyP99)}`,
+  );
+  console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met.allDelivered)}`);
+  console.log('=================================================');
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const summary = {
+    at: new Date().toISOString(),
+    environment: { ...env, loadAverageAtEnd: loadAtEnd },
+    settings,
+    throughput: {
+      hookrelay: { reqPerSec: round(relayRps, 0), p50Ms: round(relayP50), p99Ms: round(relayP99), non2xx: relayNon2xx, errors: relayErrors, deliveredPerSecDuringLoad: round(deliveredPerSec, 0), rounds: throughput.hookrelay },
+      baseline: { reqPerSec: round(baseRps, 0), rounds: throughput.baseline },
+      ratio: round(ratio, 3),
+      ratioPerRound: perRound.map((r) => round(r, 3)),
+    },
+    latency,
+    profile: profile ? { load: profile.load, pendingAtEnd: profile.pendingAtEnd, threads: profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) } : null,
+    targets: { ratio: TARGET_RATIO, latencyP99Ms: TARGET_P99_MS, met },
+  };
+  writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`written to bench/results/latest.json`);
+}
+
+try {
+  await main();
+} catch (error) {
+  console.error(`\nbench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  await stopAll().catch(() => killAllNow());
+  process.exitCode = 1;
+}

@@ -1,0 +1,85 @@
+/**
+ * The two servers under test, each in its own child process: `hookrelay serve` with a
+ * fresh SQLite store, and the bare express baseline.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BASELINE_SERVER, freePort, spawnServer } from './children.ts';
+import type { Child } from './children.ts';
+import { eventBody, nextEventId } from './events.ts';
+import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
+
+/** This checkout; `--hookrelay <dir>` points the bench at another one (e.g. a clean `git archive` of a commit). */
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+export interface HookrelayOptions {
+  /** The hookrelay checkout to run (its bin/hookrelay.js and src/). */
+  readonly root: string;
+  /** A folder of its own: the config file and the SQLite store go there. */
+  readonly dir: string;
+  readonly secret: string;
+  /** Where the `http` destination delivers (the bench's loopback receiver). */
+  readonly destinationUrl: string;
+  /** Requests in flight at once towards the receiver. */
+  readonly concurrency: number;
+  /** Extra node flags, e.g. `--cpu-prof`. */
+  readonly execArgv?: readonly string[];
+}
+
+/**
+ * One tapemetric source routed to one `http` destination with the default `http/envelope`
+ * template and no rate limit (http destinations have none unless configured). The retry
+ * schedule is short so that a failed delivery would still show up within the run as late,
+ * not as missing.
+ */
+export async function startHookrelay(options: HookrelayOptions): Promise<Child> {
+  mkdirSync(options.dir, { recursive: true });
+  const config = join(options.dir, 'hookrelay.yaml');
+  writeFileSync(
+    config,
+    `store: "sqlite:${join(options.dir, 'hookrelay.db')}"
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${options.secret}"] }
+destinations:
+  - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency} }
+routes:
+  - { to: [loopback] }
+retry: { schedule: [1s, 2s, 5s], disable_after: 1000 }
+`,
+  );
+  const port = await freePort();
+  return spawnServer({
+    name: 'hookrelay',
+    args: [join(options.root, 'bin', 'hookrelay.js'), 'serve', '--config', config],
+    port,
+    execArgv: options.execArgv,
+    // Loopback is a private address: the egress guard would refuse it otherwise.
+    // warn: at info every delivery attempt is logged, which would measure pino, not the relay.
+    env: { PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
+  });
+}
+
+export async function startBaseline(secret: string): Promise<Child> {
+  const port = await freePort();
+  return spawnServer({ name: 'baseline (express)', args: [BASELINE_SERVER, String(port), secret], port });
+}
+
+/**
+ * One signed event before any load: a server that refuses it (a broken build answering
+ * 500, a signature mismatch) fails the bench at once with its answer, instead of
+ * producing a table of fast errors.
+ */
+export async function checkIngest(server: Child, secret: string): Promise<void> {
+  const body = eventBody(nextEventId('check'));
+  const response = await fetch(`${server.url}/hooks/tapemetric`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: tapemetricSignature(body, secret) },
+    body,
+    signal: AbortSignal.timeout(10_000),
+  });
+  const text = await response.text();
+  if (response.status !== 202) {
+    throw new Error(`${server.name} answered a valid signed event with ${response.status} (expected 202): ${text.slice(0, 500)}\n${server.output()}`);
+  }
+}
