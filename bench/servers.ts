@@ -25,6 +25,11 @@ export interface HookrelayOptions {
   readonly concurrency: number;
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly execArgv?: readonly string[];
+  /**
+   * false: no route, so every event is verified, normalized and committed (with a `skipped`
+   * delivery row) and nothing is sent: the ingest path alone, comparable to the baseline.
+   */
+  readonly deliver?: boolean;
 }
 
 /**
@@ -43,8 +48,8 @@ sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${options.secret}"] }
 destinations:
   - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency} }
-routes:
-  - { to: [loopback] }
+routes:${options.deliver === false ? ' []' : `
+  - { to: [loopback] }`}
 retry: { schedule: [1s, 2s, 5s], disable_after: 1000 }
 `,
   );

@@ -36,7 +36,10 @@ export interface RelayRound extends LoadResult {
 
 export interface ThroughputResult {
   readonly baseline: LoadResult[];
+  /** Ingest alone: verified, normalized, committed; no route, nothing sent. */
   readonly hookrelay: RelayRound[];
+  /** Ingest while the same process delivers every event to the loopback receiver. */
+  readonly delivering: RelayRound[];
 }
 
 const log = (line: string): void => console.log(line);
@@ -53,15 +56,15 @@ export function describeLoad(result: LoadResult): string {
 
 export async function runThroughput(
   baseline: Child,
-  startRelay: () => Promise<Child>,
+  startRelay: (deliver: boolean) => Promise<Child>,
   receiver: Receiver,
   options: ThroughputOptions,
 ): Promise<ThroughputResult> {
   const load = (url: string, seconds: number, phase: string): Promise<LoadResult> =>
     runLoad({ url, secret: options.secret, connections: options.connections, durationSeconds: seconds, phase });
 
-  const relayRound = async (round: number): Promise<RelayRound> => {
-    const relay = await startRelay();
+  const relayRound = async (round: number, deliver: boolean): Promise<RelayRound> => {
+    const relay = await startRelay(deliver);
     try {
       // Warm-up: JIT, connection pools, SQLite page cache. Not reported.
       await load(relay.url, options.warmupSeconds, `warm-relay${round}`);
@@ -82,18 +85,23 @@ export async function runThroughput(
   log(`  baseline warm-up ${options.warmupSeconds} s; each hookrelay round: fresh process and store, ${options.warmupSeconds} s warm-up, its deliveries drained, then measured`);
   await load(baseline.url, options.warmupSeconds, 'warm-base');
 
-  const result: ThroughputResult = { baseline: [], hookrelay: [] };
+  const result: ThroughputResult = { baseline: [], hookrelay: [], delivering: [] };
   for (let round = 1; round <= options.rounds; round += 1) {
-    const order = round % 2 === 1 ? (['baseline', 'hookrelay'] as const) : (['hookrelay', 'baseline'] as const);
+    const order =
+      round % 2 === 1 ? (['baseline', 'ingest', 'delivering'] as const) : (['delivering', 'ingest', 'baseline'] as const);
     for (const which of order) {
       if (which === 'baseline') {
         const measured = await load(baseline.url, options.durationSeconds, `tp-base${round}`);
         result.baseline.push(measured);
-        log(`  round ${round} baseline   ${describeLoad(measured)}`);
-      } else {
-        const measured = await relayRound(round);
+        log(`  round ${round} baseline              ${describeLoad(measured)}`);
+      } else if (which === 'ingest') {
+        const measured = await relayRound(round, false);
         result.hookrelay.push(measured);
-        log(`  round ${round} hookrelay  ${describeLoad(measured)}`);
+        log(`  round ${round} hookrelay (ingest)    ${describeLoad(measured)}`);
+      } else {
+        const measured = await relayRound(round, true);
+        result.delivering.push(measured);
+        log(`  round ${round} hookrelay (+delivery) ${describeLoad(measured)}`);
         log(
           `                   committed ${measured.committed}, delivered during the round ${measured.deliveredDuringRound} ` +
             `(${Math.round(measured.deliveredDuringRound / measured.durationSeconds)}/s), still pending at its end ${measured.pendingAtEnd}`,

@@ -89,7 +89,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     store,
     metrics,
     logger,
-    onCommitted: (destinations) => dispatcher.notify(destinations),
+    scheduler: dispatcher,
   });
   const app = createHttpApp({
     ingestor,
@@ -119,7 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await once(server, 'listening');
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
-  dispatcher.start();
+  await dispatcher.start();
 
   const prune = setInterval(() => {
     store

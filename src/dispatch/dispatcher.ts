@@ -35,20 +35,50 @@ const STORE_RETRY_MS = 1_000;
 export class Dispatcher {
   readonly owner = `${hostname()}:${process.pid}:${newId('dlv').slice(-6)}`;
   readonly #lanes = new Map<string, Lane>();
+  readonly #store: Store;
 
   constructor(options: DispatcherOptions) {
+    this.#store = options.store;
     for (const destination of options.destinations) {
       this.#lanes.set(destination.name, new Lane(destination, options, this.owner));
     }
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    const states = await this.#store.destinationStates();
+    for (const state of states) this.#lanes.get(state.name)?.setEnabled(state.enabled);
     for (const lane of this.#lanes.values()) void lane.pump();
   }
 
   /** New work for these destinations is committed: look now. */
   notify(destinations: Iterable<string>): void {
     for (const name of destinations) void this.#lanes.get(name)?.pump();
+  }
+
+  /** A destination was re-enabled (admin API): its lane takes work again. */
+  enabled(destination: string): void {
+    const lane = this.#lanes.get(destination);
+    lane?.setEnabled(true);
+    void lane?.pump();
+  }
+
+  /**
+   * A lease for one fresh delivery of this destination, when its lane can start it soon; the
+   * delivery is then stored already leased and handed over with `adopt` after the commit, so
+   * new work costs no claim. Null when the lane is full or the destination is disabled.
+   */
+  reserve(destination: string): { readonly owner: string; readonly until: number } | null {
+    return this.#lanes.get(destination)?.reserve() ?? null;
+  }
+
+  /** Reserved deliveries, now committed: start them. */
+  adopt(deliveries: readonly ClaimedDelivery[]): void {
+    for (const delivery of deliveries) this.#lanes.get(delivery.destination)?.adopt(delivery);
+  }
+
+  /** Reservations that were not used (the event was a duplicate, or the commit failed). */
+  release(destination: string): void {
+    this.#lanes.get(destination)?.release();
   }
 
   /** Stops claiming, gives back work not yet started, and waits (bounded) for attempts in flight. */
@@ -68,6 +98,12 @@ class Lane {
   /** Claimed and started. */
   readonly #running = new Set<string>();
   readonly #highWater: number;
+  /** Refill from the store when this few are left. */
+  readonly #lowWater: number;
+  /** Leases lent to deliveries being committed right now. */
+  #reserved = 0;
+  /** Known from the store at start and kept up to date here; null until known. */
+  #enabled: boolean | null = null;
   #pumping = false;
   #again = false;
   #stopped = false;
@@ -87,6 +123,28 @@ class Lane {
     });
     // Claim a little ahead of what can start, never so much that a lease runs out in the queue.
     this.#highWater = concurrency * 2 + (rate?.max ?? 0);
+    this.#lowWater = Math.floor(this.#highWater / 2);
+  }
+
+  setEnabled(enabled: boolean): void {
+    this.#enabled = enabled;
+  }
+
+  reserve(): { owner: string; until: number } | null {
+    if (this.#stopped || this.#enabled !== true || this.#held.size + this.#reserved >= this.#highWater) return null;
+    this.#reserved += 1;
+    return { owner: this.#owner, until: Date.now() + this.#leaseMs };
+  }
+
+  adopt(delivery: ClaimedDelivery): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
+    if (this.#stopped) return;
+    this.#held.set(delivery.id, delivery);
+    void this.#queue.add(() => this.#attempt(delivery));
+  }
+
+  release(): void {
+    this.#reserved = Math.max(0, this.#reserved - 1);
   }
 
   async pump(): Promise<void> {
@@ -99,7 +157,7 @@ class Lane {
     try {
       do {
         this.#again = false;
-        const room = this.#highWater - this.#held.size;
+        const room = this.#highWater - this.#held.size - this.#reserved;
         if (room <= 0) break;
         const now = Date.now();
         const batch = await this.#options.store.claimDue(this.#destination.name, {
@@ -178,7 +236,8 @@ class Lane {
     } finally {
       this.#running.delete(delivery.id);
       this.#held.delete(delivery.id);
-      void this.pump();
+      // Refill in batches, not one claim per finished attempt.
+      if (this.#held.size <= this.#lowWater) void this.pump();
     }
   }
 
@@ -241,6 +300,7 @@ class Lane {
       if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
       else logger.info(line, 'delivery attempt');
       if (recorded.disabled_now) {
+        this.#enabled = false;
         logger.error(
           { destination, consecutive_failures: recorded.destination.consecutive_failures, last_error: result.error, pending: recorded.destination.pending },
           `DESTINATION DISABLED: "${destination}" failed ${recorded.destination.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped. Fix it, then POST /api/v1/destinations/${destination}/enable`,

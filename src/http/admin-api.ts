@@ -91,7 +91,7 @@ export function adminApi(options: AdminApiOptions): Router {
     if (!configured.has(name)) throw new HookrelayError('not_found', `no destination is named "${name}"`);
     const state = await store.enableDestination(name, Date.now());
     if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
-    dispatcher.notify([name]);
+    dispatcher.enabled(name);
     response.json(describe(state));
   });
 

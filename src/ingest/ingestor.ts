@@ -4,12 +4,20 @@ import { HookrelayError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
-import type { Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
+import type { ClaimedDelivery, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
 export interface IngestReply {
   readonly status: number;
   readonly body: Record<string, unknown>;
+}
+
+/** The dispatcher, as ingest sees it. */
+export interface DeliveryScheduler {
+  reserve(destination: string): { readonly owner: string; readonly until: number } | null;
+  adopt(deliveries: readonly ClaimedDelivery[]): void;
+  release(destination: string): void;
+  notify(destinations: Iterable<string>): void;
 }
 
 export interface IngestorOptions {
@@ -20,8 +28,8 @@ export interface IngestorOptions {
   readonly store: Store;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  /** Called with the destinations that got new work, after the commit. */
-  readonly onCommitted: (destinations: ReadonlySet<string>) => void;
+  /** Where committed work goes: fresh deliveries are leased to it at once when it has room. */
+  readonly scheduler: DeliveryScheduler;
   readonly now?: () => number;
 }
 
@@ -89,21 +97,38 @@ export class Ingestor {
     const touched = new Set<string>();
     const events: NewEvent[] = incoming.map((item) => {
       const event: RelayEvent = { ...item, id: newId('evt'), source: source.name, received_at: receivedIso };
-      return { event, deliveries: this.#deliveriesFor(event, touched) };
+      return { event, deliveries: this.#deliveriesFor(event, touched), data_is_body: item.data === payload };
     });
 
-    const results = await this.#options.store.ingest({
-      receipt: {
-        id: newId('rcp'),
-        source: source.name,
-        received_at: receivedAt,
-        headers: storedHeaders(request.headers),
-        body: text,
-      },
-      events,
+    const { scheduler } = this.#options;
+    let results;
+    try {
+      results = await this.#options.store.ingest({
+        receipt: {
+          id: newId('rcp'),
+          source: source.name,
+          received_at: receivedAt,
+          headers: storedHeaders(request.headers),
+          body: text,
+        },
+        events,
+      });
+    } catch (error) {
+      for (const { deliveries } of events) for (const delivery of deliveries) if (delivery.lease) scheduler.release(delivery.destination!);
+      throw error;
+    }
+    const adopted: ClaimedDelivery[] = [];
+    results.forEach((result, index) => {
+      const { event, deliveries } = events[index]!;
+      for (const delivery of deliveries) {
+        if (!delivery.lease) continue;
+        if (result.duplicate) scheduler.release(delivery.destination!);
+        else adopted.push({ id: delivery.id, destination: delivery.destination!, event, member_ids: [], events: [event], attempts: 0, request_body: null });
+      }
     });
+    scheduler.adopt(adopted);
     const fresh = results.filter((result) => !result.duplicate);
-    if (fresh.length > 0) this.#options.onCommitted(touched);
+    if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (fresh.length === 0) {
       return { status: 200, body: { duplicate: true, id: results[0]?.id ?? null } };
     }
@@ -123,8 +148,14 @@ export class Ingestor {
       if (mute) {
         return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` };
       }
-      touched.add(target.destination);
-      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group ?? null };
+      if (target.group) {
+        touched.add(target.destination);
+        return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group };
+      }
+      const lease = this.#options.scheduler.reserve(target.destination);
+      // Without a lease the lane is full or the destination disabled: the work waits in the store.
+      if (!lease) touched.add(target.destination);
+      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', lease };
     });
   }
 }

@@ -1,4 +1,4 @@
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import type { DeliveryRecord, Mute } from '../store/store.ts';
 import { escapeSlackText } from '../templates/escape.ts';

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import { SEVERITIES, type EventStatus, type IncomingEvent, type Severity } from '../events/event.ts';
+import { formatNumber as formatAmount } from '../util/format.ts';
 import { parseFlexibleTimestamp } from './signature.ts';
 
 /** `alerts[0].labels` from zod's path; `(body)` for the payload itself. */
@@ -92,9 +93,9 @@ export function spaced(text: string): string {
   return text.replace(/[_-]+/g, ' ').trim();
 }
 
-/** 24000 → `24,000`; 8.4 → `8.4`. */
+/** 24000 → `24,000`; 8.4 → `8.4` (two decimals at most in summaries). */
 export function formatNumber(value: number): string {
-  return value.toLocaleString('en-US', { maximumFractionDigits: 2 });
+  return formatAmount(value, { maxDecimals: 2 });
 }
 
 /** Every number directly in `data`, as "affected sessions 1,200", for types a preset has no wording for. */

@@ -8,7 +8,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { HookrelayError, type ErrorCode } from '../errors.ts';
 import { durationSchema } from '../config/common.ts';
-import { formatDuration } from '../config/duration.ts';
+import { formatDuration } from '../util/format.ts';
 import type { InboundRequest, Verdict } from './source.ts';
 
 export const HMAC_ALGORITHMS = ['sha1', 'sha256', 'sha512'] as const;

@@ -24,11 +24,18 @@ export interface NewDelivery {
   readonly note?: string | null;
   /** Grouped routes: the group this delivery joins and its timing (Alertmanager's group_wait / group_interval). */
   readonly group?: { readonly key: string; readonly wait_ms: number; readonly interval_ms: number } | null;
+  /**
+   * Leased at once to a dispatcher with room for it (stored `in_flight`), so fresh work needs no
+   * separate claim; it becomes due again if that lease runs out.
+   */
+  readonly lease?: { readonly owner: string; readonly until: number } | null;
 }
 
 export interface NewEvent {
   readonly event: RelayEvent;
   readonly deliveries: readonly NewDelivery[];
+  /** The event's data is the request body itself (most senders): it is stored once, with the receipt. */
+  readonly data_is_body?: boolean;
 }
 
 export interface IngestBatch {
@@ -129,10 +136,19 @@ export interface DestinationState {
   readonly pending: number;
 }
 
+/** A destination's health after an attempt (cheap: no counting of its pending work). */
+export interface DestinationHealth {
+  readonly name: string;
+  readonly enabled: boolean;
+  readonly consecutive_failures: number;
+  /** Counted only when this attempt disabled the destination (for the log); null otherwise. */
+  readonly pending: number | null;
+}
+
 export interface RecordedAttempt {
   /** False when the lease was lost meanwhile (another worker owns the delivery now); nothing was written. */
   readonly recorded: boolean;
-  readonly destination: DestinationState;
+  readonly destination: DestinationHealth;
   /** True when this attempt crossed `disable_after`. */
   readonly disabled_now: boolean;
 }

@@ -70,36 +70,7 @@ export function toNumber(value: unknown): number | null {
   return null;
 }
 
-/** `24,000`, `8.4`; with `decimals`, exactly that many (`8.40`). */
-export function formatNumber(value: number, decimals?: number): string {
-  const digits = decimals === undefined ? undefined : Math.min(20, Math.max(0, Math.trunc(decimals)));
-  const format = new Intl.NumberFormat('en-US', digits === undefined
-    ? { maximumFractionDigits: 3 }
-    : { minimumFractionDigits: digits, maximumFractionDigits: digits });
-  return format.format(value);
-}
-
-const DURATION_UNITS: readonly [string, number][] = [
-  ['d', 86_400_000],
-  ['h', 3_600_000],
-  ['m', 60_000],
-  ['s', 1000],
-];
-
-/** Milliseconds as the two largest units: `450ms`, `2m 30s`, `1h`, `3d 4h`. */
-export function formatDuration(ms: number): string {
-  const sign = ms < 0 ? '-' : '';
-  let rest = Math.round(Math.abs(ms));
-  if (rest < 1000) return `${sign}${rest}ms`;
-  const parts: string[] = [];
-  for (const [unit, size] of DURATION_UNITS) {
-    const count = Math.floor(rest / size);
-    rest -= count * size;
-    if (count > 0 || parts.length > 0) parts.push(`${count}${unit}`);
-    if (parts.length === 2) break;
-  }
-  return sign + parts.filter((part) => !/^0\D/.test(part)).join(' ');
-}
+export { formatDuration, formatNumber } from '../util/format.ts';
 
 /** `qos.rebuffer_spike` → `Qos rebuffer spike`; `HTTP_error` → `HTTP error`. */
 export function humanize(text: string): string {

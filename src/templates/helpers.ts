@@ -164,7 +164,7 @@ function helpers(now: () => number): Record<string, Helper> {
     number: ([value, decimals]) => {
       const n = toNumber(value);
       if (n === null) return value ?? '';
-      return formatNumber(n, toNumber(decimals) ?? undefined);
+      return formatNumber(n, { decimals: toNumber(decimals) ?? undefined });
     },
 
     /** `{{severity_emoji severity status}}` → `:red_circle:` critical, `:large_orange_circle:` error, `:large_yellow_circle:` warning, `:large_blue_circle:` info; `:white_check_mark:` when status is resolved. */

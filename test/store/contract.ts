@@ -57,6 +57,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       ]);
     });
 
+    it('an event whose data is the request body is stored once and read back whole', async () => {
+      const event = relayEvent();
+      const batch = batchOf(event, ['slack']);
+      await store.ingest({ ...batch, events: [{ ...batch.events[0]!, data_is_body: true }] });
+      expect((await store.getEvent(event.id))?.event.data).toEqual(event.data);
+      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      expect(claimed?.event.data).toEqual(event.data);
+    });
+
     it('a sender id seen before is a duplicate and stores nothing new', async () => {
       const first = relayEvent({ external_id: 'evt_same' });
       await store.ingest(batchOf(first, ['slack']));
@@ -296,7 +305,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(retry.deliveries[0]!.events.map((e) => e.id).sort()).toEqual([a.event.id, b.event.id].sort());
         expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
         // c waits one interval after the batch in progress.
-        expect(retry.next_due_at).toBe(t0 + 35_000 + 300_000);
+        const [retried] = retry.deliveries;
+        await store.recordAttempt(attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
+        const after = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
+        expect(after.deliveries).toHaveLength(0);
+        expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
       });
     });
 

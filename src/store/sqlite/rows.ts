@@ -35,8 +35,9 @@ const str = (value: unknown): string => String(value);
 const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
 const numOrNull = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
 
+/** `data` is '' when it is the receipt's body, stored once there (NewEvent.data_is_body). */
 export const EVENT_COLUMNS =
-  'e.id, e.source, e.external_id, e.type, e.severity, e.status, e.title, e.summary, e.dedup_key, e.occurred_at, e.received_at, e.data';
+  "e.id, e.source, e.external_id, e.type, e.severity, e.status, e.title, e.summary, e.dedup_key, e.occurred_at, e.received_at, CASE WHEN e.data = '' THEN (SELECT body FROM receipts WHERE id = e.receipt_id) ELSE e.data END AS data";
 
 export function eventFromRow(row: Row): RelayEvent {
   return {

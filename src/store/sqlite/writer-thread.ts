@@ -61,24 +61,31 @@ function flush(): void {
   }
 }
 
+// Prepared once: exec() would compile them again for every operation.
+const begin = db.prepare('BEGIN IMMEDIATE');
+const savepoint = db.prepare('SAVEPOINT op');
+const release = db.prepare('RELEASE op');
+const rollbackTo = db.prepare('ROLLBACK TO op');
+const commitStatement = db.prepare('COMMIT');
+
 function commit(batch: Extract<WriterMessage, { type: 'op' }>[]): void {
   let results: Extract<WriterReply, { type: 'results' }>['results'] = [];
-  db.exec('BEGIN IMMEDIATE');
+  begin.run();
   for (const request of batch) {
     // A failing operation must not take its neighbours in the group commit down with it.
-    db.exec('SAVEPOINT op');
+    savepoint.run();
     try {
       const value = run[request.op](request.args);
-      db.exec('RELEASE op');
+      release.run();
       results.push({ id: request.id, ok: true, value });
     } catch (error) {
-      db.exec('ROLLBACK TO op');
-      db.exec('RELEASE op');
+      rollbackTo.run();
+      release.run();
       results.push({ id: request.id, ok: false, error: serialize(error) });
     }
   }
   try {
-    db.exec('COMMIT');
+    commitStatement.run();
   } catch (error) {
     try {
       db.exec('ROLLBACK');

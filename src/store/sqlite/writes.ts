@@ -6,6 +6,7 @@ import type {
   ClaimOptions,
   ClaimedDelivery,
   DeliveryRecord,
+  DestinationHealth,
   DestinationState,
   IngestBatch,
   IncidentMessage,
@@ -17,6 +18,7 @@ import type {
   RecordedAttempt,
 } from '../store.ts';
 import { FINISHED_STATUSES } from '../store.ts';
+import { idAt } from '../../util/ids.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
@@ -46,6 +48,18 @@ export function createWriteOps(db: DatabaseSync) {
     return row ? destinationStateFromRow(row) : null;
   }
 
+  /** After every attempt, so no counting unless asked. */
+  function destinationHealth(name: string, countPending: boolean): DestinationHealth {
+    const row = sql.get('SELECT enabled, consecutive_failures FROM destination_state WHERE name = ?').get(name);
+    if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+    const pending = countPending
+      ? Number(
+          sql.get(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`).get(name)?.n ?? 0,
+        )
+      : null;
+    return { name, enabled: Number(row.enabled) === 1, consecutive_failures: Number(row.consecutive_failures), pending };
+  }
+
   /**
    * When a grouped delivery goes out (Alertmanager's semantics): with the batch of its group
    * that is still waiting; else one `interval` after the group's last notification (or its
@@ -54,14 +68,14 @@ export function createWriteOps(db: DatabaseSync) {
   function groupDueAt(destination: string, group: NonNullable<NewDelivery['group']>, now: number): number {
     const waiting = sql
       .get(
-        `SELECT MIN(next_attempt_at) AS due FROM deliveries
+        `SELECT MIN(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_by_group
          WHERE destination = ? AND group_key = ? AND status = 'pending' AND batch_id IS NULL`,
       )
       .get(destination, group.key);
     if (waiting && waiting.due !== null) return Number(waiting.due);
     const inProgress = sql
       .get(
-        `SELECT 1 AS yes FROM deliveries
+        `SELECT 1 AS yes FROM deliveries INDEXED BY deliveries_by_group
          WHERE destination = ? AND group_key = ? AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight') LIMIT 1`,
       )
       .get(destination, group.key);
@@ -84,7 +98,7 @@ export function createWriteOps(db: DatabaseSync) {
     }
     const members = sql
       .get(
-        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL AND d.id != ?
          ORDER BY d.id LIMIT ${MAX_BATCH}`,
       )
@@ -109,12 +123,12 @@ export function createWriteOps(db: DatabaseSync) {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = sql.get(
-        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
-      for (const { event, deliveries } of batch.events) {
+      for (const { event, deliveries, data_is_body: dataIsBody } of batch.events) {
         if (event.external_id !== null) {
           const existing = findDuplicate.get(event.source, event.external_id);
           if (existing) {
@@ -141,23 +155,27 @@ export function createWriteOps(db: DatabaseSync) {
           event.dedup_key,
           event.occurred_at,
           receipt.received_at,
-          JSON.stringify(event.data ?? null),
+          dataIsBody ? '' : JSON.stringify(event.data ?? null),
         );
         for (const delivery of deliveries) {
+          const leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
           const due =
             delivery.status !== 'pending'
               ? null
-              : delivery.group && delivery.destination !== null
-                ? groupDueAt(delivery.destination, delivery.group, receipt.received_at)
-                : receipt.received_at;
+              : leased
+                ? leased.until
+                : delivery.group && delivery.destination !== null
+                  ? groupDueAt(delivery.destination, delivery.group, receipt.received_at)
+                  : receipt.received_at;
           insertDelivery.run(
             delivery.id,
             event.id,
             delivery.destination,
             delivery.route,
-            delivery.status,
+            leased ? 'in_flight' : delivery.status,
             delivery.note ?? null,
             delivery.group?.key ?? null,
+            leased?.owner ?? null,
             due,
             receipt.received_at,
             receipt.received_at,
@@ -170,8 +188,8 @@ export function createWriteOps(db: DatabaseSync) {
 
     claimDue(args: { destination: string } & ClaimOptions): ClaimBatch {
       const { destination, limit, now, lease_ms, owner } = args;
-      const state = destinationState(destination);
-      if (!state?.enabled) return { deliveries: [], next_due_at: null };
+      const state = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
+      if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       const rows = sql
         .get(
           `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, ${EVENT_COLUMNS}
@@ -206,7 +224,8 @@ export function createWriteOps(db: DatabaseSync) {
         });
       }
       const next = sql
-        .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status = 'pending'`)
+        // In-flight rows count too (their lease expiry): an early wake-up costs nothing, a second index would cost every insert.
+        .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`)
         .get(destination);
       return { deliveries, next_due_at: next?.due === null || next?.due === undefined ? null : Number(next.due) };
     },
@@ -216,9 +235,7 @@ export function createWriteOps(db: DatabaseSync) {
         .get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?')
         .get(result.delivery_id);
       if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
-        const state = destinationState(result.destination);
-        if (!state) throw new HookrelayError('not_found', `unknown destination "${result.destination}"`);
-        return { recorded: false, destination: state, disabled_now: false };
+        return { recorded: false, destination: destinationHealth(result.destination, false), disabled_now: false };
       }
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
@@ -289,9 +306,7 @@ export function createWriteOps(db: DatabaseSync) {
           disabledNow = true;
         }
       }
-      const state = destinationState(result.destination);
-      if (!state) throw new HookrelayError('not_found', `unknown destination "${result.destination}"`);
-      return { recorded: true, destination: state, disabled_now: disabledNow };
+      return { recorded: true, destination: destinationHealth(result.destination, disabledNow), disabled_now: disabledNow };
     },
 
     releaseClaims(args: { ids: readonly string[]; owner: string; now: number }): null {
@@ -436,17 +451,15 @@ export function createWriteOps(db: DatabaseSync) {
           .run(destination as string | null, cutoff.id as string);
         removed += Number(changes);
       }
+      // Ids are time-ordered, so "received before the horizon" is an id range.
       const horizon = options.now - options.keep_events_ms;
       sql
-        .get(
-          `DELETE FROM events WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`,
-        )
-        .run(horizon);
+        .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
+        .run(idAt('evt', horizon));
+      // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
-        .get(
-          `DELETE FROM receipts WHERE received_at < ? AND NOT EXISTS (SELECT 1 FROM events e WHERE e.receipt_id = receipts.id)`,
-        )
-        .run(horizon);
+        .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)
+        .run(idAt('rcp', horizon), idAt('evt', horizon + 60_000));
       return removed;
     },
   };
