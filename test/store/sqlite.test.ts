@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { storeContract } from './contract.ts';
 
@@ -41,6 +42,28 @@ describe('sqlite store', () => {
     const again = await second.claimDue('slack', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
     expect(again.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
     await second.close();
+  });
+
+  it('an operation that fails in a group commit does not undo its neighbours', async () => {
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['slack']);
+    const skippedEvent = relayEvent();
+    const skipped = { id: newId('dlv'), destination: null, route: null, status: 'skipped' as const };
+    await store.ingest({ ...batchOf(skippedEvent, []), events: [{ event: skippedEvent, deliveries: [skipped] }] });
+    const before = relayEvent();
+    const after = relayEvent();
+    // Sent in one tick: the writer takes all three in one transaction.
+    const [first, failed, second] = await Promise.allSettled([
+      store.ingest(batchOf(before, ['slack'])),
+      store.replayDelivery(skipped.id, newId('dlv'), Date.now()),
+      store.ingest(batchOf(after, ['slack'])),
+    ]);
+    expect(first.status).toBe('fulfilled');
+    expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'conflict' } });
+    expect(second.status).toBe('fulfilled');
+    expect(await store.getEvent(before.id)).not.toBeNull();
+    expect(await store.getEvent(after.id)).not.toBeNull();
+    await store.close();
   });
 
   it('refuses work after close with store_unavailable', async () => {

@@ -1,7 +1,15 @@
 import type { WriteOpName } from './writes.ts';
 
 /** Messages between the SQLite store (event loop thread) and its writer thread. */
-export type WriterMessage = { type: 'op'; id: number; op: WriteOpName; args: unknown } | { type: 'close' };
+export interface WriterOp {
+  type: 'op';
+  id: number;
+  op: WriteOpName;
+  args: unknown;
+}
+
+/** Operations of one event-loop turn travel together: postMessage has a fixed cost per call. */
+export type WriterMessage = { type: 'ops'; ops: WriterOp[] } | { type: 'close' };
 
 export interface SerializedError {
   name: string;

@@ -23,7 +23,7 @@ import type {
   StoredEvent,
 } from '../store.ts';
 import { openReader } from './connection.ts';
-import type { SerializedError, WriterMessage, WriterReply } from './protocol.ts';
+import type { SerializedError, WriterMessage, WriterOp, WriterReply } from './protocol.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
@@ -62,6 +62,8 @@ export class SqliteStore implements Store {
   readonly #reader: DatabaseSync;
   readonly #sql: Statements;
   readonly #pending = new Map<number, Pending>();
+  /** Operations of this event-loop turn, posted together at its end. */
+  #outbox: WriterOp[] = [];
   #nextId = 1;
   #failure: Error | null = null;
   #closed: Promise<void> | null = null;
@@ -121,8 +123,15 @@ export class SqliteStore implements Store {
     const id = this.#nextId++;
     return new Promise((resolvePromise, reject) => {
       this.#pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject });
-      this.#worker.postMessage({ type: 'op', id, op, args } satisfies WriterMessage);
+      if (this.#outbox.length === 0) setImmediate(() => this.#post());
+      this.#outbox.push({ type: 'op', id, op, args });
     });
+  }
+
+  #post(): void {
+    const ops = this.#outbox;
+    this.#outbox = [];
+    if (ops.length > 0) this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
   }
 
   syncDestinations(names: readonly string[]): Promise<void> {
@@ -265,6 +274,7 @@ export class SqliteStore implements Store {
         this.#reader.close();
         done();
       });
+      this.#post();
       this.#worker.postMessage({ type: 'close' } satisfies WriterMessage);
     });
     return this.#closed;
