@@ -43,7 +43,7 @@ export async function renderPreview(options: {
       events: [event],
       hookrelay: { version: VERSION, destination: '(preview)', delivery_id: 'dlv_preview' },
     });
-    if (destinationType === 'slack') return fitSlackMessage(rendered).message;
+    if (mode === 'slack') return fitSlackMessage(rendered).message;
     if (destinationType === 'pagerduty') return fitPagerDutyEvent(rendered).event;
     return rendered;
   });

@@ -27,3 +27,21 @@ export const tokenListSchema = z
   .transform((value) => (typeof value === 'string' ? [value] : value));
 
 export const urlSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/**
+ * A whole number in the config; `"6"` is accepted too, because `${VAR}` interpolation always
+ * yields text (`disable_after: ${DISABLE_AFTER}`).
+ */
+export function countSchema(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return z.preprocess(
+    (value) => (typeof value === 'string' && /^\s*\d+\s*$/.test(value) ? Number(value) : value),
+    z.number().int().min(min).max(max),
+  );
+}
+
+/** true/false; `"true"`, `"false"`, `"1"`, `"0"` too, for values from `${VAR}`. */
+export const flagSchema = z.preprocess((value) => {
+  if (typeof value !== 'string') return value;
+  const text = value.trim().toLowerCase();
+  return text === 'true' || text === '1' ? true : text === 'false' || text === '0' ? false : value;
+}, z.boolean());

@@ -36,7 +36,13 @@ export function loadConfig(options: { file: string | null; env: Env; cwd?: strin
   const { file, env } = options;
   const cwd = options.cwd ?? process.cwd();
   if (file === null) {
-    return { config: validate(zeroConfig(env), env, '(environment)'), file: null, baseDir: cwd };
+    const raw = zeroConfig(env);
+    try {
+      return { config: validate(raw, env, '(environment)'), file: null, baseDir: cwd };
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new ConfigError(error.problems.map((problem) => inTermsOfVariables(problem, raw)));
+    }
   }
   let text: string;
   try {
@@ -81,6 +87,28 @@ function validate(raw: unknown, env: Env, label: string): Config {
   if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
   void label;
   return { ...config, store: config.store ?? defaultStore };
+}
+
+/**
+ * In zero-config mode the user wrote environment variables, not the config built from them:
+ * `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
+ */
+function inTermsOfVariables(problem: string, raw: unknown): string {
+  const at = problem.indexOf(': ');
+  const path = at < 0 ? '' : problem.slice(0, at);
+  const variables: Array<[string, string]> = [];
+  const visit = (value: unknown, where: PropertyKey[]): void => {
+    if (typeof value === 'string') {
+      const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
+      if (whole) variables.push([formatPath(where), whole[1]!]);
+    } else if (Array.isArray(value)) value.forEach((item, index) => visit(item, [...where, index]));
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) visit(item, [...where, key]);
+    }
+  };
+  visit(raw, []);
+  const match = variables.find(([where]) => path === where || path.startsWith(`${where}[`) || path.startsWith(`${where}.`));
+  return match ? `${match[1]}: ${problem.slice(at + 2)}` : problem;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string[] {

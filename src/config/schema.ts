@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
-import { durationSchema } from './common.ts';
+import { countSchema, durationSchema, flagSchema } from './common.ts';
 
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];
@@ -17,11 +17,11 @@ export const configSchema = z
     retry: z
       .object({
         schedule: z.array(durationSchema).prefault(DEFAULT_RETRY_SCHEDULE),
-        disable_after: z.number().int().min(1).default(6),
+        disable_after: countSchema(1).default(6),
       })
       .strict()
       .prefault({}),
-    egress: z.object({ allow_private: z.boolean().default(false) }).strict().default({ allow_private: false }),
+    egress: z.object({ allow_private: flagSchema.default(false) }).strict().default({ allow_private: false }),
     slack_app: z.object({ signing_secret: z.string().min(1, 'the signing secret may not be empty') }).strict().optional(),
     admin: z.object({ token: z.string().min(1, 'the admin token may not be empty') }).strict().optional(),
     /** A folder of your own templates, searched before the built-in ones (relative to the config file). */

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { durationSchema, nameSchema } from '../config/common.ts';
+import { countSchema, durationSchema, nameSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
 import type { Store } from '../store/store.ts';
@@ -59,9 +59,9 @@ export const commonDestinationKeys = {
   /** Template name, e.g. `slack/compact` (user folder first, then the built-in ones). */
   template: z.string().optional(),
   /** Requests in flight at once. */
-  concurrency: z.number().int().min(1).max(256).optional(),
+  concurrency: countSchema(1, 256).optional(),
   /** At most `max` requests per `per`: `{ max: 3, per: 3s }`. */
-  rate: z.object({ max: z.number().int().min(1), per: durationSchema }).strict().optional(),
+  rate: z.object({ max: countSchema(1), per: durationSchema }).strict().optional(),
   /** Per-attempt timeout (default 5s). */
   timeout: durationSchema.optional(),
 };

@@ -117,6 +117,22 @@ sources:
     expect(parseConfigText(yaml, { ADMIN: 'set' }).admin?.token).toBe('set');
   });
 
+  it('numbers and flags given through ${VAR} are read as numbers and flags', () => {
+    const config = parseConfigText(
+      `
+destinations:
+  - { name: audit, type: http, url: "https://audit.example.com/", concurrency: "\${C}", rate: { max: "\${M}", per: 1s } }
+retry: { disable_after: "\${D}" }
+egress: { allow_private: "\${P}" }
+`,
+      { C: '4', M: '10', D: '3', P: 'true' },
+    );
+    expect(config.retry.disable_after).toBe(3);
+    expect(config.egress.allow_private).toBe(true);
+    expect(config.destinations[0]).toMatchObject({ concurrency: 4, rate: { max: 10 } });
+    expect(problemAt(problemsOf('retry: { disable_after: "${D}" }', { D: 'six' }), 'retry.disable_after')).toMatch(/number/);
+  });
+
   it('$${ is a literal ${ and is not looked up', () => {
     const config = parseConfigText('admin: { token: "$${NOT_A_VAR}-and-${REAL}" }\n', { REAL: 'x' });
     expect(config.admin?.token).toBe('${NOT_A_VAR}-and-x');

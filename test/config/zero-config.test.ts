@@ -89,4 +89,12 @@ describe('zero-config (no config file)', () => {
   it('a SLACK_WEBHOOK_URL that is not a URL → a ConfigError', () => {
     expect(() => fromEnv({ SLACK_WEBHOOK_URL: 'hooks.slack.com/services/x' })).toThrow(ConfigError);
   });
+  it('a bad value names the environment variable, not a path of the generated config', () => {
+    try {
+      loadConfig({ file: null, env: { SLACK_WEBHOOK_URL: 'hooks.slack.com/services/T/B/X', TAPEMETRIC_SECRET: 's' } });
+      expect.unreachable('a bad SLACK_WEBHOOK_URL must be refused');
+    } catch (error) {
+      expect((error as ConfigError).problems).toEqual(['SLACK_WEBHOOK_URL: must be an http(s) URL']);
+    }
+  });
 });
