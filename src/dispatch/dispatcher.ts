@@ -5,6 +5,7 @@ import type { Destination } from '../destinations/destination.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, ClaimedDelivery, Store } from '../store/store.ts';
+import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import { newId } from '../util/ids.ts';
 import { decide } from './retry-policy.ts';
@@ -110,6 +111,8 @@ class Lane {
   #timer: NodeJS.Timeout | null = null;
   #timerAt = Number.POSITIVE_INFINITY;
   #resumeTimer: NodeJS.Timeout | null = null;
+  /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
+  #heartbeat: NodeJS.Timeout | null = null;
 
   constructor(destination: Destination, options: DispatcherOptions, owner: string) {
     this.#destination = destination;
@@ -121,9 +124,19 @@ class Lane {
       concurrency,
       ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
     });
-    // Claim a little ahead of what can start, never so much that a lease runs out in the queue.
+    // Claim a little ahead of what can start; leases of held work are renewed while it waits.
     this.#highWater = concurrency * 2 + (rate?.max ?? 0);
     this.#lowWater = Math.floor(this.#highWater / 2);
+    this.#heartbeat = setInterval(() => this.#renewLeases(), Math.max(1_000, Math.floor(this.#leaseMs / 3)));
+    this.#heartbeat.unref();
+  }
+
+  #renewLeases(): void {
+    if (this.#held.size === 0 || this.#stopped) return;
+    const ids = [...this.#held.values()].flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
+    this.#options.store.extendLeases(ids, this.#owner, Date.now() + this.#leaseMs).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error, destination: this.#destination.name }, 'could not renew leases');
+    });
   }
 
   setEnabled(enabled: boolean): void {
@@ -131,14 +144,21 @@ class Lane {
   }
 
   reserve(): { owner: string; until: number } | null {
-    if (this.#stopped || this.#enabled !== true || this.#held.size + this.#reserved >= this.#highWater) return null;
+    // A paused lane (Retry-After) takes no fresh work: it would only wait in the queue.
+    if (this.#stopped || this.#enabled !== true || this.#queue.isPaused) return null;
+    if (this.#held.size + this.#reserved >= this.#highWater) return null;
     this.#reserved += 1;
     return { owner: this.#owner, until: Date.now() + this.#leaseMs };
   }
 
   adopt(delivery: ClaimedDelivery): void {
     this.#reserved = Math.max(0, this.#reserved - 1);
-    if (this.#stopped) return;
+    this.#hold(delivery);
+  }
+
+  /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
+  #hold(delivery: ClaimedDelivery): void {
+    if (this.#stopped || this.#held.has(delivery.id)) return;
     this.#held.set(delivery.id, delivery);
     void this.#queue.add(() => this.#attempt(delivery));
   }
@@ -166,10 +186,7 @@ class Lane {
           lease_ms: this.#leaseMs,
           owner: this.#owner,
         });
-        for (const delivery of batch.deliveries) {
-          this.#held.set(delivery.id, delivery);
-          void this.#queue.add(() => this.#attempt(delivery));
-        }
+        for (const delivery of batch.deliveries) this.#hold(delivery);
         this.#wakeAt(batch.next_due_at ?? now + MAX_SLEEP_MS);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
@@ -192,6 +209,7 @@ class Lane {
       this.#timerAt = Number.POSITIVE_INFINITY;
       void this.pump();
     }, Math.max(0, when - Date.now()));
+    this.#timer.unref();
   }
 
   #context(delivery: ClaimedDelivery): TemplateContext {
@@ -215,13 +233,14 @@ class Lane {
         try {
           body = await destination.render(this.#context(delivery));
         } catch (error) {
-          // A template that cannot render this event is our problem, not the destination's.
-          await this.#record(delivery, attempt, started, null, {
-            outcome: 'failed',
-            next_attempt_at: null,
-            health: 'neutral',
-            result: { kind: 'permanent', status: null, body: null, retry_after_ms: null, rate_limited: false, error: `template ${destination.template}: ${(error as Error).message}`, latency_ms: 0 },
-          });
+          // A template that cannot render this event is our problem, not the destination's: it
+          // fails without touching the destination's health. Anything else (the store, for
+          // destinations that read state while rendering) is retried.
+          const template = error instanceof TemplateRenderError;
+          const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
+          const failure: SendResult = { kind: template ? 'permanent' : 'retry', status: null, body: null, retry_after_ms: null, rate_limited: false, error: reason, latency_ms: 0 };
+          const decision = template ? { outcome: 'failed' as const, next_attempt_at: null, health: 'neutral' as const } : { ...decide(this.#options.retry, attempt, failure, Date.now()), health: 'neutral' as const };
+          await this.#record(delivery, attempt, started, null, { ...decision, result: failure });
           return;
         }
       }
@@ -243,12 +262,14 @@ class Lane {
 
   /** The destination said "too many requests": nothing else goes until it said to come back. */
   #pauseFor(ms: number): void {
+    if (this.#stopped) return;
     this.#queue.pause();
     if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
     this.#resumeTimer = setTimeout(() => {
       this.#resumeTimer = null;
       if (!this.#stopped) this.#queue.start();
     }, ms);
+    this.#resumeTimer.unref();
   }
 
   async #record(
@@ -317,6 +338,7 @@ class Lane {
     this.#stopped = true;
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#queue.clear();
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);

@@ -234,6 +234,8 @@ export interface Store {
   claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch>;
   /** Records one attempt, updates the delivery and the destination's health in one transaction. */
   recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
+  /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
+  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */
   releaseClaims(ids: readonly string[], owner: string): Promise<void>;
   enableDestination(name: string, now: number): Promise<DestinationState | null>;

@@ -117,6 +117,24 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(fresh.recorded).toBe(true);
     });
 
+    it('a delivery leased at ingest is in flight, not claimable until its lease runs out, and renewable', async () => {
+      const event = relayEvent();
+      const now = Date.now();
+      const batch = batchOf(event, []);
+      const leased = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, lease: { owner: OWNER, until: now + 1_000 } };
+      await store.ingest({ ...batch, events: [{ event, deliveries: [leased] }] });
+      expect((await store.getDelivery(leased.id))?.status).toBe('in_flight');
+      expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 500 })).deliveries).toHaveLength(0);
+      await store.extendLeases([leased.id], OWNER, now + 5_000);
+      expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 2_000 })).deliveries).toHaveLength(0);
+      // Another owner's renewal changes nothing.
+      await store.extendLeases([leased.id], 'someone-else', now + 60_000);
+      const expired = await store.claimDue('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
+      expect(expired.deliveries.map((d) => d.id)).toEqual([leased.id]);
+      // The owner that let it lapse can no longer record it.
+      expect((await store.recordAttempt(attempt(leased.id))).recorded).toBe(false);
+    });
+
     it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
       await store.ingest(batchOf(relayEvent(), ['slack']));
       const now = Date.now() + 1;

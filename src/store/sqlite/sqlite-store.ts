@@ -152,6 +152,11 @@ export class SqliteStore implements Store {
     return this.#write('recordAttempt', result);
   }
 
+  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write('extendLeases', { ids, owner, until }).then(() => undefined);
+  }
+
   releaseClaims(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write('releaseClaims', { ids, owner, now: Date.now() }).then(() => undefined);

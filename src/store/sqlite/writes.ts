@@ -309,6 +309,14 @@ export function createWriteOps(db: DatabaseSync) {
       return { recorded: true, destination: destinationHealth(result.destination, disabledNow), disabled_now: disabledNow };
     },
 
+    extendLeases(args: { ids: readonly string[]; owner: string; until: number }): null {
+      const extend = sql.get(
+        `UPDATE deliveries SET next_attempt_at = ? WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`,
+      );
+      for (const id of args.ids) extend.run(args.until, id, args.owner);
+      return null;
+    },
+
     releaseClaims(args: { ids: readonly string[]; owner: string; now: number }): null {
       const release = sql.get(
         `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, updated_at = ?

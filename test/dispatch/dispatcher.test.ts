@@ -1,0 +1,164 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createDestination, HttpClient } from '../../src/destinations/index.ts';
+import type { Destination } from '../../src/destinations/index.ts';
+import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
+import { FakeReceiver } from '../support/receiver.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+
+let dir: string;
+let store: Store;
+let receiver: FakeReceiver;
+let http: HttpClient;
+let dispatcher: Dispatcher | null = null;
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'hookrelay-dispatch-'));
+  store = await SqliteStore.open(join(dir, 'store.db'));
+  await store.syncDestinations(['receiver']);
+  receiver = await FakeReceiver.start();
+  http = new HttpClient({ allowPrivate: true, userAgent: 'hookrelay/test' });
+});
+
+afterEach(async () => {
+  await dispatcher?.stop(1_000);
+  dispatcher = null;
+  await store.close();
+  await receiver.close();
+  await http.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function httpDestination(extra: Record<string, unknown> = {}): Destination {
+  const templates = createTemplateEngine({ dirs: [BUILTIN_TEMPLATES_DIR], version: 'test' });
+  return createDestination(
+    { name: 'receiver', type: 'http', url: receiver.url('/hook'), method: 'POST', headers: {}, ...extra } as Parameters<typeof createDestination>[0],
+    { http, templates, version: 'test', logger: silentLogger(), store: () => store },
+  );
+}
+
+async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50]): Promise<Dispatcher> {
+  dispatcher = new Dispatcher({
+    store,
+    destinations: [destination],
+    retry: { schedule, disable_after: 100 },
+    logger: silentLogger(),
+    metrics: new Metrics(),
+    version: 'test',
+    leaseMs,
+  });
+  await dispatcher.start();
+  return dispatcher;
+}
+
+async function eventIdsReceived(count: number, timeoutMs = 10_000): Promise<string[]> {
+  const requests = await receiver.waitFor(count, { timeoutMs });
+  return requests.map((request) => request.json<{ event: { id: string } }>().event.id);
+}
+
+describe('dispatcher', () => {
+  it('a delivery that waits in a paused lane longer than its lease is still sent once', async () => {
+    let calls = 0;
+    receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 }));
+    const events = [relayEvent(), relayEvent(), relayEvent()];
+    for (const event of events) await store.ingest(batchOf(event, ['receiver']));
+    // Leases of 1 s renew every second; the lane pauses for 2 s.
+    const lane = await startDispatcher(httpDestination({ concurrency: 1 }), 1_000);
+    lane.notify(['receiver']);
+    await receiver.waitFor(4, { timeoutMs: 10_000 });
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    const ids = receiver.requests.slice(1).map((request) => request.json<{ event: { id: string } }>().event.id);
+    expect(ids.sort()).toEqual(events.map((event) => event.id).sort());
+  });
+
+  it('429 pauses the whole lane until Retry-After, not just the delivery that got it', async () => {
+    let calls = 0;
+    receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 200 }));
+    for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['receiver']));
+    const lane = await startDispatcher(httpDestination({ concurrency: 1 }));
+    lane.notify(['receiver']);
+    const requests = await receiver.waitFor(4);
+    expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it('reserve lends a lease only while the lane has room, is enabled and not paused; adopt sends', async () => {
+    const lane = await startDispatcher(httpDestination({ concurrency: 1 }));
+    // concurrency 1, no rate limit: room for 2.
+    const first = lane.reserve('receiver');
+    const second = lane.reserve('receiver');
+    expect(first).toMatchObject({ owner: lane.owner });
+    expect(second).not.toBeNull();
+    expect(lane.reserve('receiver')).toBeNull();
+    lane.release('receiver');
+    expect(lane.reserve('receiver')).not.toBeNull();
+    expect(lane.reserve('nowhere')).toBeNull();
+
+    const event = relayEvent();
+    const batch = batchOf(event, []);
+    const delivery = { id: 'dlv_adopted', destination: 'receiver', route: 'r', status: 'pending' as const, lease: first };
+    await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });
+    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null }]);
+    expect(await eventIdsReceived(1)).toEqual([event.id]);
+  });
+
+  it('a disabled destination gets no leases until it is enabled again', async () => {
+    await store.claimDue('receiver', { limit: 0, now: Date.now(), lease_ms: 1, owner: 'x' });
+    const failure = { outcome: 'failed' as const, health: 'failure' as const, disable_after: 1 };
+    const event = relayEvent();
+    await store.ingest(batchOf(event, ['receiver']));
+    const [claimed] = (await store.claimDue('receiver', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'x' })).deliveries;
+    await store.recordAttempt({
+      delivery_id: claimed!.id, member_ids: [], destination: 'receiver', lease_owner: 'x', started_at: Date.now(), finished_at: Date.now(),
+      next_attempt_at: null, request_body: null, response_code: 500, response_body: null, latency_ms: 1, error: 'HTTP 500', ...failure,
+    });
+    const lane = await startDispatcher(httpDestination());
+    expect(lane.reserve('receiver')).toBeNull();
+    await store.enableDestination('receiver', Date.now());
+    lane.enabled('receiver');
+    expect(lane.reserve('receiver')).not.toBeNull();
+  });
+
+  it('stop gives back claimed work that had not started, due at once', async () => {
+    receiver.respond(() => ({ status: 200, delayMs: 300 }));
+    for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['receiver']));
+    const lane = await startDispatcher(httpDestination({ concurrency: 1 }));
+    lane.notify(['receiver']);
+    await receiver.waitFor(1);
+    await lane.stop(2_000);
+    dispatcher = null;
+    const again = await store.claimDue('receiver', { limit: 10, now: Date.now() + 1, lease_ms: 60_000, owner: 'next' });
+    // One was sent (and recorded), the others were given back rather than left leased.
+    expect(again.deliveries.length).toBe(3);
+  });
+
+  it('a render failure that is not the template (e.g. the store) is retried, not failed', async () => {
+    const destination = httpDestination();
+    let failures = 1;
+    const flaky: Destination = {
+      ...destination,
+      render: (context) => {
+        if (failures-- > 0) throw new Error('database is locked');
+        return destination.render(context);
+      },
+    };
+    const event = relayEvent();
+    await store.ingest(batchOf(event, ['receiver']));
+    const lane = await startDispatcher(flaky);
+    lane.notify(['receiver']);
+    expect(await eventIdsReceived(1)).toEqual([event.id]);
+    const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
+    let detail = await store.getDelivery(delivery!.id);
+    for (let i = 0; i < 100 && detail?.status !== 'succeeded'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      detail = await store.getDelivery(delivery!.id);
+    }
+    expect(detail?.attempt_log.map((attempt) => attempt.outcome)).toEqual(['retry', 'succeeded']);
+  });
+});
