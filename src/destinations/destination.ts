@@ -28,6 +28,12 @@ export interface Destination {
   readonly type: string;
   readonly template: string;
   readonly limits: DestinationLimits;
+  /**
+   * Holds incident state by dedup key (PagerDuty incidents, slack-bot messages): an event older
+   * than one already delivered for its incident is not sent (a late trigger would re-open a
+   * resolved incident). Fire-and-forget destinations (slack, http) take every event.
+   */
+  readonly stateful?: boolean;
   /** Where it sends, for the egress check at config load. */
   readonly urls: readonly URL[];
   /** Compiles and checks the template (start-up). Throws ConfigError. */

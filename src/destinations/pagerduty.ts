@@ -31,6 +31,7 @@ export const pagerDutyDestination: DestinationType<typeof schema> = {
       type: 'pagerduty',
       template,
       limits,
+      stateful: true,
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => fitPagerDutyEvent(payload).event),
       send(request) {

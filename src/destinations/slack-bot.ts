@@ -132,6 +132,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       type: 'slack-bot',
       template,
       limits,
+      stateful: true,
       urls: [new URL(config.api_url)],
       prepare() {
         deps.templates.prepare(template, 'slack');

@@ -227,6 +227,15 @@ class Lane {
     const attempt = delivery.attempts + 1;
     const started = Date.now();
     try {
+      if (destination.stateful && !delivery.replay) {
+        const latest = await this.#options.store.latestDelivered(destination.name, delivery.event.dedup_key);
+        if (latest !== null && latest > delivery.event.id) {
+          const reason = `superseded: ${latest}, a newer event of this incident, was delivered first`;
+          const result: SendResult = { kind: 'permanent', status: null, body: null, retry_after_ms: null, rate_limited: false, error: reason, latency_ms: 0 };
+          await this.#record(delivery, attempt, started, null, { outcome: 'superseded', next_attempt_at: null, health: 'neutral', result });
+          return;
+        }
+      }
       let body = delivery.request_body;
       let result: SendResult;
       if (body === null) {
@@ -317,6 +326,7 @@ class Lane {
         error: result.error,
         health: decision.health,
         disable_after: retry.disable_after,
+        incident: this.#destination.stateful ? { dedup_key: delivery.event.dedup_key, event_id: delivery.event.id } : null,
       });
       if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
       else logger.info(line, 'delivery attempt');

@@ -143,19 +143,24 @@ export class Operations {
       }
       pagerduty.set(destination.name, dedupKey);
     }
-    if (pagerduty.size > 0) {
+    for (const [destination, dedupKey] of pagerduty) {
+      // About the incident as it stands now: attached to the newest of its events PagerDuty got,
+      // so it is never taken for a stale retry of the event whose button was clicked.
+      const current = (await store.latestDelivered(destination, event.dedup_key)) ?? event.id;
       await store.enqueuePrepared(
-        event.id,
-        [...pagerduty].map(([destination, dedupKey]) => ({
-          id: newId('dlv'),
-          destination,
-          route: 'slack:acknowledge',
-          request_body: JSON.stringify({ event_action: 'acknowledge', dedup_key: dedupKey }),
-        })),
+        current,
+        [
+          {
+            id: newId('dlv'),
+            destination,
+            route: 'slack:acknowledge',
+            request_body: JSON.stringify({ event_action: 'acknowledge', dedup_key: dedupKey }),
+          },
+        ],
         Date.now(),
       );
-      dispatcher.notify(pagerduty.keys());
     }
+    if (pagerduty.size > 0) dispatcher.notify(pagerduty.keys());
     if (delivery.destination !== null) {
       await store.acknowledgeIncident(delivery.destination, event.dedup_key, by, Date.now());
       const messenger = this.#destinations.get(delivery.destination);

@@ -77,7 +77,8 @@ export interface AttemptRecord {
   readonly error: string | null;
 }
 
-export type AttemptOutcome = 'succeeded' | 'retry' | 'failed';
+/** `superseded`: not sent, because a newer event of the same incident already reached this destination. */
+export type AttemptOutcome = 'succeeded' | 'retry' | 'failed' | 'superseded';
 
 /** A delivery handed to the dispatcher under a lease. */
 export interface ClaimedDelivery {
@@ -95,6 +96,8 @@ export interface ClaimedDelivery {
   readonly attempts: number;
   /** Set when the request was rendered before (a retry) or copied (a replay): send it as is. */
   readonly request_body: string | null;
+  /** Sent again on request (replay): never treated as superseded. */
+  readonly replay: boolean;
 }
 
 export interface ClaimBatch {
@@ -123,6 +126,8 @@ export interface AttemptResult {
   readonly health: 'success' | 'failure' | 'neutral';
   /** Consecutive failures that disable the destination (`retry.disable_after`). */
   readonly disable_after: number;
+  /** Destinations holding incident state: on success, this event is the newest its incident has delivered. */
+  readonly incident?: { readonly dedup_key: string; readonly event_id: string } | null;
 }
 
 export interface DestinationState {
@@ -254,6 +259,8 @@ export interface Store {
   listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
   /** New pending deliveries of an event whose requests are already made. */
   enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
+  /** The newest event of an incident delivered to a destination that holds incident state, or null. */
+  latestDelivered(destination: string, dedupKey: string): Promise<string | null>;
   getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
   /** Creates or replaces the message of an incident. */
   saveIncidentMessage(message: IncidentMessage): Promise<void>;

@@ -278,6 +278,39 @@ routes:
   });
 });
 
+describe('incident order at stateful destinations', () => {
+  it('a trigger retried after its resolve was delivered is not sent (it would re-open the incident); a replay still is', async () => {
+    const pagerduty = await receiver();
+    let calls = 0;
+    pagerduty.respond(() => (++calls === 1 ? { status: 500 } : { status: 202, body: '{"status":"success"}' }));
+    const relay = await relayWith(`
+sources:
+  - { name: statussentry, preset: statussentry, secrets: ["sentry-secret"] }
+destinations:
+  - { name: oncall, type: pagerduty, routing_key: R0UT1NGKEY0123456789012345678901, url: "${pagerduty.url('/v2/enqueue')}" }
+routes:
+  - { to: [oncall] }
+retry: { schedule: [800ms, 800ms], disable_after: 10 }
+`);
+    const incident = (type: string, status: string) =>
+      JSON.stringify({ id: `evt_${type}`, type, created_at: new Date().toISOString(), data: { incident_id: 'inc_order', title: 'Order', status, severity: 'major', components: [] } });
+    const post = async (body: string) => (await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, 'sentry-secret'))).json.id as string;
+    const trigger = await post(incident('incident.created', 'investigating'));
+    await pagerduty.waitFor(1); // the trigger's first attempt: 500, retried in ~800 ms
+    const resolve = await post(incident('incident.resolved', 'resolved'));
+    await deliveryOf(relay, resolve, (d) => d.status === 'succeeded');
+    const superseded = await deliveryOf(relay, trigger, (d) => d.status !== 'pending' && d.status !== 'in_flight');
+    expect(superseded).toMatchObject({ status: 'skipped' });
+    expect((superseded as Delivery & { note: string }).note).toContain('superseded');
+    expect(pagerduty.requests.map((r) => r.json<{ event_action: string }>().event_action)).toEqual(['trigger', 'resolve']);
+
+    // Asked for explicitly, the old trigger goes out.
+    await relay.admin(`/deliveries/${superseded.id}/replay`, { method: 'POST' });
+    await pagerduty.waitFor(3);
+    expect(pagerduty.requests.at(-1)!.json<{ event_action: string }>().event_action).toBe('trigger');
+  });
+});
+
 describe('routing', () => {
   it('an event no route matches is stored and shown as skipped', async () => {
     const fake = await receiver();

@@ -130,6 +130,17 @@ export const MIGRATIONS: readonly string[] = [
   DROP INDEX deliveries_by_group;
   CREATE INDEX deliveries_by_group ON deliveries(destination, group_key, status, batch_id) WHERE group_key IS NOT NULL;
   `,
+  `
+  -- Destinations holding incident state (PagerDuty, slack-bot): the newest event of each incident
+  -- they received, so a late retry of an older one (a trigger after its resolve) is not sent.
+  CREATE TABLE incident_progress (
+    destination TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    last_event_id TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, dedup_key)
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

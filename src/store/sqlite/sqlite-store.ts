@@ -194,6 +194,11 @@ export class SqliteStore implements Store {
     return this.#write('enqueuePrepared', { eventId, deliveries, now });
   }
 
+  async latestDelivered(destination: string, dedupKey: string): Promise<string | null> {
+    const row = this.#sql.get('SELECT last_event_id FROM incident_progress WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
+    return row ? String(row.last_event_id) : null;
+  }
+
   async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
     const row = this.#sql.get('SELECT * FROM incident_messages WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
     return row ? incidentMessageFromRow(row) : null;

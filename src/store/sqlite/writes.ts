@@ -192,7 +192,7 @@ export function createWriteOps(db: DatabaseSync) {
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       const rows = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            ORDER BY d.next_attempt_at, d.id
@@ -221,6 +221,7 @@ export function createWriteOps(db: DatabaseSync) {
           events: [event, ...members.map(eventFromRow)],
           attempts: Number(row.attempts),
           request_body: row.request_body === null ? null : String(row.request_body),
+          replay: row.replay_of !== null,
         });
       }
       const next = sql
@@ -244,20 +245,22 @@ export function createWriteOps(db: DatabaseSync) {
       const update = sql.get(
         `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
            request_body = COALESCE(?, request_body), response_code = ?, response_body = ?, latency_ms = ?,
-           last_error = ?, updated_at = ?
+           last_error = ?, note = COALESCE(?, note), updated_at = ?
          WHERE id = ? AND status = 'in_flight' AND lease_owner = ?
          RETURNING attempts`,
       );
       // A grouped batch is one request: every member gets the same attempt.
       for (const id of [result.delivery_id, ...result.member_ids]) {
+        const superseded = result.outcome === 'superseded';
         const updated = update.get(
-          result.outcome === 'retry' ? 'pending' : result.outcome,
+          result.outcome === 'retry' ? 'pending' : superseded ? 'skipped' : result.outcome,
           result.outcome === 'retry' ? result.next_attempt_at : null,
           result.request_body,
           result.response_code,
           result.response_body,
           result.latency_ms,
-          result.error,
+          superseded ? null : result.error,
+          superseded ? result.error : null,
           result.finished_at,
           id,
           result.lease_owner,
@@ -273,6 +276,15 @@ export function createWriteOps(db: DatabaseSync) {
           result.latency_ms,
           result.error,
         );
+      }
+      if (result.incident && result.outcome === 'succeeded') {
+        sql
+          .get(
+            `INSERT INTO incident_progress (destination, dedup_key, last_event_id, updated_at) VALUES (?, ?, ?, ?)
+             ON CONFLICT (destination, dedup_key) DO UPDATE SET
+               last_event_id = MAX(last_event_id, excluded.last_event_id), updated_at = excluded.updated_at`,
+          )
+          .run(result.destination, result.incident.dedup_key, result.incident.event_id, result.finished_at);
       }
       if (current.group_key !== null && result.outcome !== 'retry') {
         sql
@@ -464,6 +476,7 @@ export function createWriteOps(db: DatabaseSync) {
       sql
         .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
         .run(idAt('evt', horizon));
+      sql.get('DELETE FROM incident_progress WHERE updated_at < ?').run(horizon);
       // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
         .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)
