@@ -1,5 +1,22 @@
-import { Agent, fetch as undiciFetch, request } from 'undici';
+import { Agent, buildConnector, fetch as undiciFetch, request } from 'undici';
 import { EgressRefusedError, guardedLookup, refusedLiteral } from './egress.ts';
+
+/**
+ * Every connection goes through the guard, however it came about (a redirect included): names
+ * through the guarded DNS lookup, and literal addresses, which never reach a lookup, here.
+ */
+function guardedConnector(): buildConnector.connector {
+  const connect = buildConnector({ timeout: 5_000, lookup: guardedLookup });
+  return (options, callback) => {
+    const host = options.hostname.includes(':') && !options.hostname.startsWith('[') ? `[${options.hostname}]` : options.hostname;
+    const refused = refusedLiteral(new URL(`${options.protocol}//${host}`));
+    if (refused) {
+      callback(refused, null);
+      return;
+    }
+    connect(options, callback);
+  };
+}
 
 /** How one attempt went, classified for the retry policy. */
 export interface SendResult {
@@ -85,7 +102,7 @@ export class HttpClient {
     this.dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connections: 64,
-      connect: options.allowPrivate ? { timeout: 5_000 } : { timeout: 5_000, lookup: guardedLookup },
+      connect: options.allowPrivate ? { timeout: 5_000 } : guardedConnector(),
     });
   }
 
@@ -139,6 +156,8 @@ export class HttpClient {
       headers,
       body: (init?.body ?? null) as string | null,
       signal: init?.signal ?? null,
+      // The caller's choice (@slack/web-api asks for 'error'); never silently followed.
+      redirect: init?.redirect ?? 'manual',
       dispatcher: this.dispatcher,
     });
     return response as unknown as Response;

@@ -62,38 +62,59 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
   app.command(/.*/, async ({ command, ack, respond }) => {
     const parsed = parseCommand(command.text ?? '');
     const user = who({ id: command.user_id, user_name: command.user_name });
-    const ephemeral = (text: string) => ack({ response_type: 'ephemeral', text });
+    const failed = (error: unknown): string => {
+      if (!(error instanceof HookrelayError)) logger.error({ err: error, command: command.text }, 'slack command failed');
+      return `:x: ${explain(error)}`;
+    };
+
+    // Slow work: acknowledged at once (Slack waits 3 s at most), answered through response_url.
+    if (parsed.kind === 'replay' || parsed.kind === 'test') {
+      if (parsed.kind === 'test' && !operations.destinationNames.includes(parsed.destination)) {
+        await ack({
+          response_type: 'ephemeral',
+          text: `No destination is named \`${parsed.destination}\`: try ${operations.destinationNames.map((name) => `\`${name}\``).join(', ')}.`,
+        });
+        return;
+      }
+      const working = parsed.kind === 'test' ? `Sending a test alert to *${parsed.destination}*…` : `Replaying \`${parsed.id}\`…`;
+      await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: ${working}` });
+      let text: string;
+      try {
+        text = parsed.kind === 'test' ? reply.testResult(await operations.test(parsed.destination)) : reply.replayed(await operations.replay(parsed.id));
+      } catch (error) {
+        text = failed(error);
+      }
+      await answer(respond, text);
+      return;
+    }
+
+    // Quick work (a store write at most): the answer is the acknowledgement, errors included.
+    let text: string;
     try {
       switch (parsed.kind) {
         case 'help':
-          return await ephemeral(COMMAND_USAGE);
+          text = COMMAND_USAGE;
+          break;
         case 'usage':
-          return await ephemeral(`${parsed.problem}.\n\n${COMMAND_USAGE}`);
+          text = `${parsed.problem}.\n\n${COMMAND_USAGE}`;
+          break;
         case 'mutes':
-          return await ephemeral(reply.muteList(operations.activeMutes()));
-        case 'mute': {
-          const mute = await operations.mute(parsed.matchers, parsed.duration_ms, parsed.reason, `${user} (${command.user_id})`);
-          return await ephemeral(reply.muteCreated(mute));
-        }
+          text = reply.muteList(operations.activeMutes());
+          break;
+        case 'mute':
+          text = reply.muteCreated(await operations.mute(parsed.matchers, parsed.duration_ms, parsed.reason, `${user} (${command.user_id})`));
+          break;
         case 'unmute':
-          return await ephemeral(reply.muteEnded(await operations.unmute(parsed.id), parsed.id));
+          text = reply.muteEnded(await operations.unmute(parsed.id), parsed.id);
+          break;
         case 'status':
-          return await ephemeral(reply.statusReport(await operations.status()));
-        case 'replay':
-          await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: Replaying \`${parsed.id}\`…` });
-          return await answer(respond, reply.replayed(await operations.replay(parsed.id)));
-        case 'test':
-          if (!operations.destinationNames.includes(parsed.destination)) {
-            return await ephemeral(`No destination is named \`${parsed.destination}\`: try ${operations.destinationNames.map((name) => `\`${name}\``).join(', ')}.`);
-          }
-          await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: Sending a test alert to *${parsed.destination}*…` });
-          return await answer(respond, reply.testResult(await operations.test(parsed.destination)));
+          text = reply.statusReport(await operations.status());
+          break;
       }
     } catch (error) {
-      if (!(error instanceof HookrelayError)) logger.error({ err: error, command: command.text }, 'slack command failed');
-      // After an ack only response_url can answer; before it, the ack can.
-      await answer(respond, `:x: ${explain(error)}`).catch(() => ephemeral(`:x: ${explain(error)}`));
+      text = failed(error);
     }
+    await ack({ response_type: 'ephemeral', text });
   });
 
   const button = (

@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkDestinationUrl, isPublicAddress } from '../../src/destinations/egress.ts';
+import { request } from 'undici';
 import { HttpClient } from '../../src/destinations/http-client.ts';
 
 describe('isPublicAddress', () => {
@@ -131,5 +132,40 @@ describe('HttpClient egress guard', () => {
     const result = await post(true, `http://127.0.0.1:${loopback.port}/hook`);
     expect(result).toMatchObject({ kind: 'success', status: 200, body: 'ok' });
     expect(loopback.requests).toBe(before + 1);
+  });
+
+  it('a literal loopback address reached any other way (a redirect, an SDK using the dispatcher) is refused at connect', async () => {
+    const client = new HttpClient({ allowPrivate: false, userAgent: 'hookrelay/test' });
+    try {
+      const before = loopback.connections;
+      // Straight at the dispatcher, past post()'s own check: as a followed redirect would be.
+      const error = await request(`http://127.0.0.1:${loopback.port}/metadata`, { dispatcher: client.dispatcher }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect(String((error as Error).message) + String((error as Error).cause ?? '')).toContain('allow_private');
+      expect(loopback.connections).toBe(before);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("fetch keeps the caller's redirect choice: 'error' refuses a redirect instead of following it", async () => {
+    const redirecting = createServer((_request, response) => {
+      response.writeHead(302, { location: `http://127.0.0.1:${loopback.port}/metadata` });
+      response.end();
+    });
+    redirecting.listen(0, '127.0.0.1');
+    await once(redirecting, 'listening');
+    const client = new HttpClient({ allowPrivate: true, userAgent: 'hookrelay/test' });
+    try {
+      const before = loopback.requests;
+      const url = `http://127.0.0.1:${(redirecting.address() as AddressInfo).port}/api/chat.postMessage`;
+      await expect(client.fetch(url, { method: 'POST', redirect: 'error' })).rejects.toThrow();
+      const manual = await client.fetch(url, { method: 'POST' });
+      expect(manual.status).toBe(302);
+      expect(loopback.requests).toBe(before);
+    } finally {
+      await client.close();
+      redirecting.close();
+    }
   });
 });

@@ -170,6 +170,17 @@ describe('/hookrelay commands', () => {
     await deliveriesOf(afterwards, (d) => d[0]?.status === 'succeeded');
   });
 
+  it('a mute that cannot be made is answered at once with the reason (never left unacknowledged)', async () => {
+    const started = Date.now();
+    const badField = await command('mute colour=red 1h');
+    expect(badField.status).toBe(200);
+    expect(badField.text).toContain('"colour" is not an event field');
+    const tooLong = await command('mute type=x 90d');
+    expect(tooLong.status).toBe(200);
+    expect(tooLong.text).toContain('30 days');
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
   it('status lists destinations with pending work', async () => {
     const status = await command('status');
     for (const name of ['ops-slack', 'ops-bot', 'oncall']) expect(status.text).toContain(name);
