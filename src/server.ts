@@ -43,6 +43,8 @@ const KEEP_FINISHED_PER_DESTINATION = 200;
 /** Sender event ids are remembered this long, for duplicate detection (senders retry for ~31 h). */
 const KEEP_EVENTS_MS = 7 * 24 * 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
+/** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
+const SHUTDOWN_GRACE_MS = 10_000;
 
 export async function openStore(url: string): Promise<Store> {
   if (url.startsWith('sqlite:')) return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
@@ -65,11 +67,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   const store = await openStore(config.store);
   opened = store;
+  // Whatever fails from here on must not leave the store's writer thread keeping the process alive.
+  const cleanup: Array<() => unknown> = [() => store.close(), () => components.close()];
+  try {
+    return await listen(options, components, store, cleanup);
+  } catch (error) {
+    for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function listen(
+  options: ServerOptions,
+  components: Components,
+  store: Store,
+  cleanup: Array<() => unknown>,
+): Promise<RunningServer> {
+  const { config, logger } = options;
   await store.syncDestinations(components.destinations.map((destination) => destination.name));
-  if (store instanceof SqliteStore && store.recoveredLeases > 0) {
+  if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-
   const metrics = new Metrics();
   const dispatcher = new Dispatcher({
     store,
@@ -81,6 +99,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   const mutes = new MuteRegistry(store, logger);
   await mutes.start();
+  cleanup.push(() => mutes.stop());
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
@@ -116,10 +135,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
 
   const server: Server = app.listen(options.port, options.host ?? '0.0.0.0');
+  cleanup.push(() => new Promise((done) => server.close(done)));
   await once(server, 'listening');
   server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
+  cleanup.push(() => dispatcher.stop(1_000));
   await dispatcher.start();
+
+  // Requests in progress, so shutdown lets an ingest finish its commit and answer its 202.
+  let active = 0;
+  let drained: (() => void) | null = null;
+  server.on('request', (_request, response) => {
+    active += 1;
+    response.once('close', () => {
+      active -= 1;
+      if (active === 0) drained?.();
+    });
+  });
 
   const prune = setInterval(() => {
     store
@@ -153,6 +185,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         mutes.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
         server.closeIdleConnections();
+        if (active > 0) {
+          await Promise.race([
+            new Promise<void>((done) => (drained = done)),
+            new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref()),
+          ]);
+        }
         await dispatcher.stop();
         server.closeAllConnections();
         await stopped;

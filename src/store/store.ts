@@ -231,6 +231,8 @@ export interface PruneOptions {
  */
 export interface Store {
   readonly kind: string;
+  /** Single-owner stores: deliveries found in flight at open (their process died), due again. */
+  readonly recoveredLeases?: number;
   /** Makes sure every configured destination has a state row. */
   syncDestinations(names: readonly string[]): Promise<void>;
   /** The events of one request and all their deliveries, in one transaction. Resolves after a durable commit. */

@@ -66,6 +66,22 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it('a full disk fails the writes of that commit with store_unavailable, and the store keeps working', async () => {
+    const store = await SqliteStore.open(freshPath(), { maxPageCount: 40 });
+    await store.syncDestinations(['slack']);
+    let failure: unknown = null;
+    for (let i = 0; i < 400 && failure === null; i++) {
+      const big = relayEvent({ data: { blob: 'x'.repeat(8_000) } });
+      await store.ingest(batchOf(big, ['slack'])).catch((error: unknown) => (failure = error));
+    }
+    expect(failure).toMatchObject({ code: 'store_unavailable' });
+    expect(String((failure as Error).message)).toMatch(/full/);
+    // The writer thread survived: writes that need no new space still commit, reads work.
+    expect(await store.enableDestination('slack', Date.now())).toMatchObject({ enabled: true });
+    await expect(store.ping()).resolves.toBeUndefined();
+    await store.close();
+  });
+
   it('refuses work after close with store_unavailable', async () => {
     const store = await SqliteStore.open(freshPath());
     await store.close();

@@ -43,11 +43,15 @@ interface Pending {
   reject(error: Error): void;
 }
 
+/** Coded errors keep their code; anything else from SQLite (disk full, I/O) means the store cannot take writes: 503. */
 function revive(error: SerializedError): Error {
   if (error.code !== null && error.code in ERROR_STATUS) return new HookrelayError(error.code as ErrorCode, error.message);
-  const revived = new Error(error.message);
-  revived.name = error.name;
-  return revived;
+  return new HookrelayError('store_unavailable', `the store could not write: ${error.message}`);
+}
+
+export interface SqliteStoreOptions {
+  /** Caps the file at this many pages: writes beyond fail as a full disk would (SQLITE_FULL). */
+  readonly maxPageCount?: number;
 }
 
 /**
@@ -87,10 +91,12 @@ export class SqliteStore implements Store {
     worker.on('exit', (code) => this.#fail(new Error(`SQLite writer thread exited (code ${code})`)));
   }
 
-  static async open(path: string): Promise<SqliteStore> {
+  static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const file = resolve(path);
     mkdirSync(dirname(file), { recursive: true });
-    const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), { workerData: { path: file } });
+    const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), {
+      workerData: { path: file, maxPageCount: options.maxPageCount ?? null },
+    });
     const recovered = await new Promise<number>((ready, failed) => {
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {

@@ -24,10 +24,11 @@ const FULL_BATCH = 64;
 
 if (!parentPort) throw new Error('writer-thread.ts must run as a worker thread');
 const port = parentPort;
-const { path } = workerData as { path: string };
+const { path, maxPageCount } = workerData as { path: string; maxPageCount: number | null };
 
 const db = openWriter(path);
 migrate(db);
+if (maxPageCount !== null) db.exec(`PRAGMA max_page_count = ${Math.floor(maxPageCount)}`);
 const ops = createWriteOps(db);
 const run = ops as unknown as Record<WriteOpName, (args: unknown) => unknown>;
 const recovered = ops.recoverLeases(Date.now());
@@ -107,6 +108,8 @@ function runIsolated(batch: WriterOp[]): Results {
       release.run();
       results.push({ id: request.id, ok: true, value });
     } catch (error) {
+      // Disk full or I/O errors roll back the whole transaction: the batch fails with that cause.
+      if (!db.isTransaction) throw error;
       rollbackTo.run();
       release.run();
       results.push({ id: request.id, ok: false, error: serialize(error) });
@@ -115,25 +118,38 @@ function runIsolated(batch: WriterOp[]): Results {
   return results;
 }
 
+function failAll(batch: WriterOp[], error: unknown): Results {
+  const failure = serialize(error);
+  return batch.map((request) => ({ id: request.id, ok: false as const, error: failure }));
+}
+
+/** SQLite may already have rolled back by itself (disk full, I/O error): only roll back what is open. */
+function rollbackIfOpen(): void {
+  if (db.isTransaction) rollback.run();
+}
+
 function commit(batch: WriterOp[]): void {
-  begin.run();
-  let results = runPlain(batch);
-  if (results === null) {
-    // Operations are functions of their arguments and the database: replaying them is exact.
-    rollback.run();
-    begin.run();
-    results = runIsolated(batch);
-  }
+  let results: Results;
   try {
+    begin.run();
+    const plain = runPlain(batch);
+    if (plain === null) {
+      // Operations are functions of their arguments and the database: replaying them is exact.
+      rollbackIfOpen();
+      begin.run();
+      results = runIsolated(batch);
+    } else {
+      results = plain;
+    }
     commitStatement.run();
   } catch (error) {
+    // The batch fails as a whole (nothing of it is stored); the thread lives on for the next one.
     try {
-      db.exec('ROLLBACK');
+      rollbackIfOpen();
     } catch {
-      // the failed COMMIT may already have rolled back
+      // nothing more can be done for this batch
     }
-    const failure = serialize(error);
-    results = batch.map((request) => ({ id: request.id, ok: false as const, error: failure }));
+    results = failAll(batch, error);
   }
   port.postMessage({ type: 'results', results } satisfies WriterReply);
   lastBatchSize = batch.length;
