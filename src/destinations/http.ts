@@ -5,7 +5,7 @@ import type { DestinationType } from './destination.ts';
 import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
 
 /** Headers hookrelay sets itself; a configured `headers:` entry may not replace them. */
-const RESERVED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'retry-attempt', 'content-type', 'content-length', 'host'];
+const RESERVED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'retry-attempt', 'user-agent', 'content-type', 'content-length', 'host'];
 
 const schema = z
   .object({

@@ -227,7 +227,7 @@ class Lane {
     const attempt = delivery.attempts + 1;
     const started = Date.now();
     try {
-      if (destination.stateful && !delivery.replay) {
+      if (destination.stateful && !delivery.unordered) {
         const latest = await this.#options.store.latestDelivered(destination.name, delivery.event.dedup_key);
         if (latest !== null && latest > delivery.event.id) {
           const reason = `superseded: ${latest}, a newer event of this incident, was delivered first`;

@@ -123,7 +123,7 @@ export class Ingestor {
       for (const delivery of deliveries) {
         if (!delivery.lease) continue;
         if (result.duplicate) scheduler.release(delivery.destination!);
-        else adopted.push({ id: delivery.id, destination: delivery.destination!, event, member_ids: [], events: [event], attempts: 0, request_body: null, replay: false });
+        else adopted.push({ id: delivery.id, destination: delivery.destination!, event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false });
       }
     });
     scheduler.adopt(adopted);

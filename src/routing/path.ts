@@ -2,7 +2,8 @@
 export function valueAtPath(root: unknown, path: string): unknown {
   let value = root;
   for (const segment of path.split('.')) {
-    if (value === null || typeof value !== 'object') return undefined;
+    // Own properties only: `data.constructor` is not a field of the sender's payload.
+    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, segment)) return undefined;
     value = (value as Record<string, unknown>)[segment];
   }
   return value;

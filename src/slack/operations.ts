@@ -1,12 +1,13 @@
 import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
-import { isIncidentMessenger } from '../destinations/slack-bot.ts';
+import { isIncidentMessenger } from '../destinations/index.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
 import { testSend } from '../dispatch/test-send.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import { HookrelayError } from '../errors.ts';
 import type { MuteRegistry } from '../mutes/mute-registry.ts';
 import { literalGlob } from '../routing/glob.ts';
+import { COMMAND_ROUTE_PREFIX } from '../store/store.ts';
 import type { DeliveryRecord, DestinationState, Mute, Store } from '../store/store.ts';
 import { idKind, newId } from '../util/ids.ts';
 
@@ -68,7 +69,8 @@ export class Operations {
       if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
       const newest = new Map<string, DeliveryRecord>();
       for (const delivery of stored.deliveries) {
-        if (delivery.destination !== null && delivery.route?.startsWith('slack:') !== true) newest.set(delivery.destination, delivery);
+        // Commands (an acknowledge) are not the event's deliveries: replaying the event skips them.
+        if (delivery.destination !== null && delivery.route?.startsWith(COMMAND_ROUTE_PREFIX) !== true) newest.set(delivery.destination, delivery);
       }
       originals = [...newest.values()];
       if (originals.length === 0) throw new HookrelayError('conflict', `event ${id} was not routed anywhere: nothing to replay`);
@@ -77,11 +79,11 @@ export class Operations {
       if (!delivery) throw new HookrelayError('not_found', `no delivery ${id}`);
       originals = [delivery];
     }
+    // Checked for all before any is replayed: all or nothing.
+    const gone = originals.find((original) => original.destination !== null && !this.#destinations.has(original.destination));
+    if (gone) throw new HookrelayError('conflict', `destination "${gone.destination}" is no longer configured`);
     const replays: DeliveryRecord[] = [];
     for (const original of originals) {
-      if (original.destination !== null && !this.#destinations.has(original.destination)) {
-        throw new HookrelayError('conflict', `destination "${original.destination}" is no longer configured`);
-      }
       const replay = await store.replayDelivery(original.id, newId('dlv'), Date.now());
       if (replay) replays.push(replay);
     }
@@ -119,7 +121,13 @@ export class Operations {
   /** The Mute 1h button: silence this incident (its dedup key, exactly) for an hour. */
   async muteIncident(deliveryId: string, by: string, durationMs = 3_600_000): Promise<Mute> {
     const { stored } = await this.#incidentOf(deliveryId);
-    return this.mute({ dedup_key: literalGlob(stored.event.dedup_key) }, durationMs, 'muted from Slack', by);
+    // Dedup keys repeat across senders (`record:100`): the source narrows it to this incident.
+    return this.mute(
+      { source: literalGlob(stored.event.source), dedup_key: literalGlob(stored.event.dedup_key) },
+      durationMs,
+      'muted from Slack',
+      by,
+    );
   }
 
   /**
@@ -143,20 +151,15 @@ export class Operations {
       }
       pagerduty.set(destination.name, dedupKey);
     }
-    for (const [destination, dedupKey] of pagerduty) {
-      // About the incident as it stands now: attached to the newest of its events PagerDuty got,
-      // so it is never taken for a stale retry of the event whose button was clicked.
-      const current = (await store.latestDelivered(destination, event.dedup_key)) ?? event.id;
+    if (pagerduty.size > 0) {
       await store.enqueuePrepared(
-        current,
-        [
-          {
-            id: newId('dlv'),
-            destination,
-            route: 'slack:acknowledge',
-            request_body: JSON.stringify({ event_action: 'acknowledge', dedup_key: dedupKey }),
-          },
-        ],
+        event.id,
+        [...pagerduty].map(([destination, dedupKey]) => ({
+          id: newId('dlv'),
+          destination,
+          route: `${COMMAND_ROUTE_PREFIX}acknowledge`,
+          request_body: JSON.stringify({ event_action: 'acknowledge', dedup_key: dedupKey }),
+        })),
         Date.now(),
       );
     }

@@ -77,7 +77,12 @@ export function testResult(result: TestSendResult): string {
     ? `:white_check_mark: Test to *${esc(result.destination)}*: ${answer} in ${response.latency_ms ?? '?'} ms.`
     : `:x: Test to *${esc(result.destination)}* failed: ${esc(response.error ?? answer)}`;
   const body = response.body ? `\n\`\`\`${esc(response.body.slice(0, 1_500)).replace(/```/g, "'''")}\`\`\`` : '';
-  return head + body;
+  const resolved = result.resolved
+    ? result.resolved.ok
+      ? '\nThe test incident was resolved right after, so nothing stays open.'
+      : `\n:warning: The test incident could not be resolved (${esc(result.resolved.error ?? 'unknown error')}): resolve it by hand.`
+    : '';
+  return head + body + resolved;
 }
 
 export function acknowledged(ack: Acknowledgement, by: string): string {

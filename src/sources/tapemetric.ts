@@ -130,7 +130,8 @@ function normalizeTapemetric(payload: unknown, request: InboundRequest): Incomin
       title: titleFor(event),
       summary: summaryFor(event),
       // One incident per kind of problem per place (tapemetric doc: region, with the PoP as a fallback).
-      dedup_key: `${event.type}:${event.data?.region ?? event.data?.pop ?? 'global'}`,
+      // `qos.rebuffer_spike.resolved` closes the incident `qos.rebuffer_spike` opened.
+      dedup_key: `${event.type.replace(/\.resolved$/, '')}:${event.data?.region ?? event.data?.pop ?? 'global'}`,
       occurred_at: occurredAt(event.created_at),
       data: payload,
     },

@@ -96,8 +96,11 @@ export interface ClaimedDelivery {
   readonly attempts: number;
   /** Set when the request was rendered before (a retry) or copied (a replay): send it as is. */
   readonly request_body: string | null;
-  /** Sent again on request (replay): never treated as superseded. */
-  readonly replay: boolean;
+  /**
+   * Asked for by a person — a replay, or a command such as a PagerDuty acknowledge — rather than
+   * a state of the incident: sent whatever the incident's order (never superseded).
+   */
+  readonly unordered: boolean;
 }
 
 export interface ClaimBatch {
@@ -201,6 +204,9 @@ export interface IncidentMessage {
   /** Events after the first (thread replies). */
   readonly updates: number;
 }
+
+/** Routes of deliveries that carry a person's command (`command:acknowledge`), not an event's state. */
+export const COMMAND_ROUTE_PREFIX = 'command:';
 
 /** A request prepared elsewhere (e.g. a PagerDuty acknowledge from a Slack button), sent as a delivery of an event. */
 export interface PreparedDelivery {

@@ -185,6 +185,14 @@ describe('YAML syntax', () => {
 });
 
 describe('sources and destinations', () => {
+  it('http headers may not replace what hookrelay sets (webhook-*, Retry-Attempt, User-Agent)', () => {
+    const problems = problemsOf(`
+destinations:
+  - { name: audit, type: http, url: "https://audit.example.com/", headers: { User-Agent: curl/8 } }
+`);
+    expect(problemAt(problems, 'destinations[0].headers')).toContain('user-agent');
+  });
+
   it('unknown preset → error at sources[i].preset listing the valid presets', () => {
     const line = problemAt(problemsOf('sources:\n  - { name: x, preset: tapemetrik, secrets: [s] }\n'), 'sources[0].preset');
     for (const preset of ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager']) {

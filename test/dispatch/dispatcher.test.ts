@@ -104,7 +104,7 @@ describe('dispatcher', () => {
     const batch = batchOf(event, []);
     const delivery = { id: 'dlv_adopted', destination: 'receiver', route: 'r', status: 'pending' as const, lease: first };
     await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });
-    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, replay: false }]);
+    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false }]);
     expect(await eventIdsReceived(1)).toEqual([event.id]);
   });
 
@@ -160,5 +160,28 @@ describe('dispatcher', () => {
       detail = await store.getDelivery(delivery!.id);
     }
     expect(detail?.attempt_log.map((attempt) => attempt.outcome)).toEqual(['retry', 'succeeded']);
+  });
+
+  it('at a stateful destination an older event is skipped as superseded, but a command about it is still sent', async () => {
+    const older = relayEvent({ dedup_key: 'inc_1' });
+    const newer = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+    const stateful: Destination = { ...httpDestination(), stateful: true };
+    const lane = await startDispatcher(stateful);
+    await store.ingest(batchOf(newer, ['receiver']));
+    lane.notify(['receiver']);
+    expect(await eventIdsReceived(1)).toEqual([newer.id]);
+    for (let i = 0; i < 100 && (await store.latestDelivered('receiver', 'inc_1')) !== newer.id; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+
+    await store.ingest(batchOf(older, ['receiver']));
+    await store.enqueuePrepared(older.id, [{ id: 'dlv_command', destination: 'receiver', route: 'command:acknowledge', request_body: '{"command":"ack"}' }], Date.now());
+    lane.notify(['receiver']);
+    const requests = await receiver.waitFor(2);
+    expect(requests[1]!.body).toBe('{"command":"ack"}');
+    const [olderDelivery] = (await store.getEvent(older.id))!.deliveries.filter((d) => d.route !== 'command:acknowledge');
+    for (let i = 0; i < 50 && (await store.getDelivery(olderDelivery!.id))?.status !== 'skipped'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await store.getDelivery(olderDelivery!.id)).toMatchObject({ status: 'skipped', note: expect.stringContaining('superseded') });
+    expect(receiver.requests).toHaveLength(2);
   });
 });

@@ -243,6 +243,20 @@ routes:
 });
 
 describe('pagerduty destination', () => {
+  it('a dry run triggers the sample and resolves it right away: no incident stays open', async () => {
+    const pagerduty = await receiver();
+    pagerduty.respond(() => ({ status: 202, body: '{"status":"success"}' }));
+    const relay = await relayWith(`
+destinations:
+  - { name: oncall, type: pagerduty, routing_key: R0UT1NGKEY0123456789012345678901, url: "${pagerduty.url('/v2/enqueue')}" }
+`);
+    const result = await relay.admin<{ ok: boolean; resolved: { ok: boolean } }>('/destinations/oncall/test', { method: 'POST' });
+    expect(result.json).toMatchObject({ ok: true, resolved: { ok: true } });
+    const [trigger, resolve] = pagerduty.requests.map((r) => r.json<{ event_action: string; dedup_key: string }>());
+    expect([trigger?.event_action, resolve?.event_action]).toEqual(['trigger', 'resolve']);
+    expect(resolve?.dedup_key).toBe(trigger?.dedup_key);
+  });
+
   it('firing triggers and resolved resolves the same incident; the routing key is sent but never logged', async () => {
     const pagerduty = await receiver();
     pagerduty.respond(() => ({ status: 202, headers: { 'content-type': 'application/json' }, body: '{"status":"success","message":"Event processed"}' }));
@@ -271,7 +285,7 @@ routes:
     expect((trigger!.payload as Record<string, unknown>).summary).toContain('High Latency in EU-West');
     expect(resolve).toMatchObject({ event_action: 'resolve', dedup_key: trigger!.dedup_key });
     const { json } = await relay.until(
-      () => relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=oncal'.replace('oncal', 'oncall')),
+      () => relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=oncall'),
       ({ json }) => json.deliveries.length === 2 && json.deliveries.every((d) => d.status === 'succeeded'),
     );
     for (const delivery of json.deliveries) expect(delivery.request_body).not.toContain('R0UT1NGKEY');

@@ -277,6 +277,7 @@ describe('slack-bot: one message per incident', () => {
     expect(answer).toContain(':mute:');
     const { json } = await relay.admin<{ mutes: Array<{ matchers: Record<string, string> }> }>('/mutes');
     const mute = json.mutes.find((m) => 'dedup_key' in m.matchers);
+    expect(mute?.matchers.source).toBe('statussentry');
     expect(mute).toBeDefined();
     const again = await sentry(
       JSON.stringify({ id: 'evt_mute_btn2', type: 'incident.updated', created_at: new Date().toISOString(), data: { incident_id: 'inc_*noisy', title: 'Noisy', status: 'identified', severity: 'minor', components: [] } }),

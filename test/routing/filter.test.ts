@@ -178,6 +178,11 @@ describe('dotted paths and the data. envelope rule', () => {
   const plain = relayEvent({ data: { region: 'Kerala', data: { region: 'Maharashtra' } } });
   const wrapped = relayEvent({ data: { id: 'evt_1', data: { region: 'Maharashtra', nested: { depth: 2 } } } });
 
+  it('only the payload\'s own fields exist: data.constructor does not', () => {
+    expect(eventField(plain, 'data.constructor')).toBeUndefined();
+    expect(compileFilter({ 'data.toString': { $exists: true } })(plain)).toBe(false);
+  });
+
   it('data.<path> is the payload field when the payload has it', () => {
     expect(eventField(plain, 'data.region')).toBe('Kerala');
   });

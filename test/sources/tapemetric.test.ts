@@ -96,6 +96,13 @@ describe('tapemetric verify', () => {
 });
 
 describe('tapemetric normalize', () => {
+  it('a `.resolved` event closes the incident its firing event opened (same dedup key)', () => {
+    const [firing] = source().normalize({ id: 'e1', type: 'qos.rebuffer_spike', data: { region: 'Goa' } }, inbound('{}'));
+    const [resolved] = source().normalize({ id: 'e2', type: 'qos.rebuffer_spike.resolved', data: { region: 'Goa' } }, inbound('{}'));
+    expect(resolved?.status).toBe('resolved');
+    expect(resolved?.dedup_key).toBe(firing?.dedup_key);
+  });
+
   it('the documented rebuffer spike → one critical, readable event with the payload untouched', () => {
     const payload = JSON.parse(FIXTURE) as unknown;
     const [event, ...rest] = source().normalize(payload, signed(FIXTURE));

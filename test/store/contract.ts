@@ -359,10 +359,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.ingest(batchOf(event, ['slack']));
       const [queued] = await store.enqueuePrepared(
         event.id,
-        [{ id: newId('dlv'), destination: 'pager', route: 'slack:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
+        [{ id: newId('dlv'), destination: 'pager', route: 'command:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
         Date.now(),
       );
-      expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'slack:acknowledge' });
+      expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'command:acknowledge' });
       const [claimed] = (await store.claimDue('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
       expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
     });

@@ -17,7 +17,7 @@ import type {
   PruneOptions,
   RecordedAttempt,
 } from '../store.ts';
-import { FINISHED_STATUSES } from '../store.ts';
+import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 import { idAt } from '../../util/ids.ts';
 import {
   DELIVERY_COLUMNS,
@@ -192,7 +192,7 @@ export function createWriteOps(db: DatabaseSync) {
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       const rows = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            ORDER BY d.next_attempt_at, d.id
@@ -221,7 +221,7 @@ export function createWriteOps(db: DatabaseSync) {
           events: [event, ...members.map(eventFromRow)],
           attempts: Number(row.attempts),
           request_body: row.request_body === null ? null : String(row.request_body),
-          replay: row.replay_of !== null,
+          unordered: row.replay_of !== null || String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX),
         });
       }
       const next = sql
