@@ -1,5 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -80,6 +82,23 @@ describe('sqlite store', () => {
     expect(await store.enableDestination('slack', Date.now())).toMatchObject({ enabled: true });
     await expect(store.ping()).resolves.toBeUndefined();
     await store.close();
+  });
+
+  it('a store another live process holds is refused; a dead holder (kill -9) is taken over', async () => {
+    const path = freshPath();
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
+    try {
+      writeFileSync(`${path}.lock`, JSON.stringify({ pid: other.pid, host: hostname() }));
+      await expect(SqliteStore.open(path)).rejects.toThrow(`another hookrelay (pid ${other.pid}) is using`);
+    } finally {
+      other.kill('SIGKILL');
+      await once(other, 'exit');
+    }
+    // The holder is gone now: its lock is stale.
+    const store = await SqliteStore.open(path);
+    expect(JSON.parse(readFileSync(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
+    await store.close();
+    expect(existsSync(`${path}.lock`)).toBe(false);
   });
 
   it('refuses work after close with store_unavailable', async () => {

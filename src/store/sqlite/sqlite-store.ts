@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
@@ -49,6 +50,42 @@ function revive(error: SerializedError): Error {
   return new HookrelayError('store_unavailable', `the store could not write: ${error.message}`);
 }
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * One process per SQLite file: at open it takes over whatever was in flight, which would
+ * duplicate the deliveries of another live process. A lock file next to the database names
+ * its holder; a holder that is gone (kill -9) or is this process is taken over.
+ */
+function acquireLock(lockPath: string, database: string): void {
+  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+  try {
+    writeFileSync(lockPath, me, { flag: 'wx' });
+    return;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  }
+  let holder: { pid?: unknown; host?: unknown } | null = null;
+  try {
+    holder = JSON.parse(readFileSync(lockPath, 'utf8')) as { pid?: unknown; host?: unknown };
+  } catch {
+    holder = null;
+  }
+  if (holder && holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && alive(holder.pid)) {
+    throw new Error(
+      `another hookrelay (pid ${holder.pid}) is using ${database}: one process per SQLite store (give each its own HOOKRELAY_DATA_DIR)`,
+    );
+  }
+  writeFileSync(lockPath, me);
+}
+
 export interface SqliteStoreOptions {
   /** Caps the file at this many pages: writes beyond fail as a full disk would (SQLITE_FULL). */
   readonly maxPageCount?: number;
@@ -72,7 +109,10 @@ export class SqliteStore implements Store {
   #failure: Error | null = null;
   #closed: Promise<void> | null = null;
 
-  private constructor(worker: Worker, reader: DatabaseSync, recovered: number) {
+  readonly #lock: string;
+
+  private constructor(worker: Worker, reader: DatabaseSync, recovered: number, lock: string) {
+    this.#lock = lock;
     this.#worker = worker;
     this.#reader = reader;
     this.#sql = new Statements(reader);
@@ -94,10 +134,13 @@ export class SqliteStore implements Store {
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const file = resolve(path);
     mkdirSync(dirname(file), { recursive: true });
+    const lock = `${file}.lock`;
+    acquireLock(lock, file);
     const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), {
       workerData: { path: file, maxPageCount: options.maxPageCount ?? null },
     });
     const recovered = await new Promise<number>((ready, failed) => {
+      worker.once('error', () => rmSync(lock, { force: true }));
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {
           worker.off('error', failed);
@@ -108,7 +151,7 @@ export class SqliteStore implements Store {
       worker.on('message', onMessage);
       worker.once('error', failed);
     });
-    return new SqliteStore(worker, openReader(file), recovered);
+    return new SqliteStore(worker, openReader(file), recovered, lock);
   }
 
   #fail(error: Error): void {
@@ -281,15 +324,16 @@ export class SqliteStore implements Store {
 
   close(): Promise<void> {
     this.#closed ??= new Promise<void>((done) => {
-      if (this.#failure) {
+      const finish = (): void => {
         this.#reader.close();
+        rmSync(this.#lock, { force: true });
         done();
+      };
+      if (this.#failure) {
+        finish();
         return;
       }
-      this.#worker.once('exit', () => {
-        this.#reader.close();
-        done();
-      });
+      this.#worker.once('exit', finish);
       this.#post();
       this.#worker.postMessage({ type: 'close' } satisfies WriterMessage);
     });
