@@ -72,7 +72,7 @@ function acquireLock(lockPath: string, database: string): void {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
-  let holder: { pid?: unknown; host?: unknown } | null = null;
+  let holder: { pid?: unknown; host?: unknown } | null;
   try {
     holder = JSON.parse(readFileSync(lockPath, 'utf8')) as { pid?: unknown; host?: unknown };
   } catch {
