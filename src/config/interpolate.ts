@@ -1,3 +1,5 @@
+import { formatPath } from '../util/objects.ts';
+
 /**
  * `${VAR}` in any string value is replaced from the environment; `${VAR:-fallback}` uses the
  * fallback when VAR is unset or empty; `$${` is a literal `${`. Done on parsed values, so a
@@ -10,14 +12,6 @@ export interface InterpolationProblem {
   readonly variable: string;
 }
 
-export function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const segment of path) {
-    if (typeof segment === 'number') text += `[${segment}]`;
-    else text += text === '' ? String(segment) : `.${String(segment)}`;
-  }
-  return text || '(top level)';
-}
 
 export function interpolate(
   value: unknown,

@@ -5,7 +5,8 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { compileFilter, FilterError } from '../routing/filter.ts';
 import { globMatcher } from '../routing/glob.ts';
-import { formatPath, interpolate } from './interpolate.ts';
+import { formatPath, isRecord } from '../util/objects.ts';
+import { interpolate } from './interpolate.ts';
 import type { InterpolationProblem } from './interpolate.ts';
 import { configSchema } from './schema.ts';
 import type { Config } from './schema.ts';
@@ -13,8 +14,6 @@ import { zeroConfig } from './zero-config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -38,7 +37,7 @@ export function loadConfig(options: { file: string | null; env: Env; cwd?: strin
   if (file === null) {
     const raw = zeroConfig(env);
     try {
-      return { config: validate(raw, env, '(environment)'), file: null, baseDir: cwd };
+      return { config: validate(raw, env), file: null, baseDir: cwd };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       throw new ConfigError(error.problems.map((problem) => inTermsOfVariables(problem, raw)));
@@ -66,10 +65,10 @@ export function parseConfigText(text: string, env: Env, label = 'hookrelay.yaml'
       }),
     );
   }
-  return validate(document.toJS() ?? {}, env, label);
+  return validate(document.toJS() ?? {}, env);
 }
 
-function validate(raw: unknown, env: Env, label: string): Config {
+function validate(raw: unknown, env: Env): Config {
   const missing: InterpolationProblem[] = [];
   const interpolated = interpolate(raw, env, missing);
   const parsed = configSchema.safeParse(interpolated);
@@ -85,7 +84,6 @@ function validate(raw: unknown, env: Env, label: string): Config {
 
   const config = parsed.data;
   if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
-  void label;
   return { ...config, store: config.store ?? defaultStore };
 }
 

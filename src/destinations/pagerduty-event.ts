@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { SEVERITIES } from '../events/event.ts';
 import { ELLIPSIS, TemplateRenderError, truncateToLength } from '../templates/index.ts';
-import { formatPath } from '../config/interpolate.ts';
+import { formatPath } from '../util/objects.ts';
 
 /**
  * Fits a rendered PagerDuty Events API v2 event (PagerDuty "Send an Alert Event" reference)

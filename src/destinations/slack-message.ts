@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { formatPath } from '../config/interpolate.ts';
+import { formatPath } from '../util/objects.ts';
 import { ELLIPSIS, TemplateRenderError, truncateToLength } from '../templates/index.ts';
 
 /**

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import type { Destination } from '../destinations/destination.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import { formatPath } from '../config/interpolate.ts';
+import { formatPath } from '../util/objects.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import type { DestinationState, Store } from '../store/store.ts';
 import { testSend } from '../dispatch/test-send.ts';

@@ -2,7 +2,7 @@ import express from 'express';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { durationSchema } from '../config/common.ts';
-import { formatPath } from '../config/interpolate.ts';
+import { formatPath } from '../util/objects.ts';
 import { HookrelayError } from '../errors.ts';
 import type { MuteRegistry } from '../mutes/mute-registry.ts';
 import type { Store } from '../store/store.ts';

@@ -34,10 +34,3 @@ export function compileMatchers(matchers: MuteMatchers): (event: RelayEvent) => 
   });
   return (event) => tests.every((test) => test(event));
 }
-
-/** `type=qos.* data.region=Maharashtra` → a sentence for people. */
-export function describeMatchers(matchers: MuteMatchers): string {
-  return Object.entries(matchers)
-    .map(([field, glob]) => `${field}=${glob}`)
-    .join(' ');
-}

@@ -1,3 +1,4 @@
+import { isRecord } from '../util/objects.ts';
 import { eventField } from './path.ts';
 
 /**
@@ -19,8 +20,6 @@ export class FilterError extends Error {
 
 const FIELD_OPERATORS = ['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists', '$regex', '$options', '$not'];
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
@@ -64,7 +63,7 @@ function list(path: string, operand: unknown): unknown[] {
 }
 
 function compileFieldCondition(field: string, condition: unknown, at: string): (value: unknown) => boolean {
-  const isOperatorObject = isPlainObject(condition) && Object.keys(condition).some((key) => key.startsWith('$'));
+  const isOperatorObject = isRecord(condition) && Object.keys(condition).some((key) => key.startsWith('$'));
   if (!isOperatorObject) return (value) => equals(value, condition);
 
   const tests: Array<(value: unknown) => boolean> = [];
@@ -138,7 +137,7 @@ function compileFieldCondition(field: string, condition: unknown, at: string): (
         if (!('$regex' in condition)) throw new FilterError(path, '$options needs $regex');
         break;
       case '$not': {
-        if (!isPlainObject(operand)) throw new FilterError(path, 'expected an operator expression, e.g. { $gt: 5 }');
+        if (!isRecord(operand)) throw new FilterError(path, 'expected an operator expression, e.g. { $gt: 5 }');
         const inner = compileFieldCondition(field, operand, path);
         tests.push((value) => !inner(value));
         break;
@@ -154,7 +153,7 @@ function compileClauses(operand: unknown, at: string): Predicate[] {
 }
 
 export function compileFilter(filter: unknown, at = 'filter'): Predicate {
-  if (!isPlainObject(filter)) throw new FilterError(at, 'expected a mapping of field paths to conditions');
+  if (!isRecord(filter)) throw new FilterError(at, 'expected a mapping of field paths to conditions');
   const tests: Predicate[] = [];
   for (const [key, condition] of Object.entries(filter)) {
     const path = `${at}.${key}`;

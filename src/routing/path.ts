@@ -1,13 +1,4 @@
-/** `data.region` → the value at that dotted path, or undefined. Arrays take numeric segments. */
-export function valueAtPath(root: unknown, path: string): unknown {
-  let value = root;
-  for (const segment of path.split('.')) {
-    // Own properties only: `data.constructor` is not a field of the sender's payload.
-    if (value === null || typeof value !== 'object' || !Object.hasOwn(value, segment)) return undefined;
-    value = (value as Record<string, unknown>)[segment];
-  }
-  return value;
-}
+import { valueAtPath } from '../util/objects.ts';
 
 /**
  * A field of an event as routes, filters, groups and mutes see it. `data` is the sender's

@@ -7,17 +7,8 @@ import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import { SEVERITIES, type EventStatus, type IncomingEvent, type Severity } from '../events/event.ts';
 import { formatNumber as formatAmount } from '../util/format.ts';
+import { formatPath, isRecord, valueAtPath } from '../util/objects.ts';
 import { parseFlexibleTimestamp } from './signature.ts';
-
-/** `alerts[0].labels` from zod's path; `(body)` for the payload itself. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let text = '';
-  for (const key of path) {
-    if (typeof key === 'number') text += `[${key}]`;
-    else text += text === '' ? String(key) : `.${String(key)}`;
-  }
-  return text === '' ? '(body)' : text;
-}
 
 /**
  * Validates the parsed body against a preset's (lenient) payload schema, or throws
@@ -32,25 +23,9 @@ export function parsePayload<Schema extends z.ZodType>(
   if (result.success) return result.data;
   const problems = result.error.issues
     .slice(0, 3)
-    .map((issue) => `${formatPath(issue.path)}: ${issue.message}`)
+    .map((issue) => `${formatPath(issue.path, '(body)')}: ${issue.message}`)
     .join('; ');
   throw new HookrelayError('invalid_payload', `${problems} (expected a ${sender} payload)`);
-}
-
-/** A JSON object (not an array, not null). */
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/** The value at a dotted path (`data.severity`, `alerts.0.status`), or undefined. */
-export function pickPath(payload: unknown, path: string): unknown {
-  let current: unknown = payload;
-  for (const key of path.split('.')) {
-    if (Array.isArray(current) && /^\d+$/.test(key)) current = current[Number(key)];
-    else if (isRecord(current) && Object.hasOwn(current, key)) current = current[key];
-    else return undefined;
-  }
-  return current;
 }
 
 /** A scalar as text (numbers and booleans too); undefined for objects, arrays, null and empty strings. */
@@ -82,11 +57,6 @@ export function occurredAt(payloadTime: unknown, headerTime?: string): string {
   return toIsoTime(payloadTime) ?? (headerTime === undefined ? null : toIsoTime(headerTime)) ?? new Date().toISOString();
 }
 
-/** `rebuffer_spike` → `Rebuffer spike`; `major_outage` → `Major outage`. */
-export function humanize(text: string): string {
-  const words = text.replace(/[_-]+/g, ' ').trim();
-  return words.charAt(0).toUpperCase() + words.slice(1);
-}
 
 /** `rebuffer_spike` → `rebuffer spike` (for use inside a sentence). */
 export function spaced(text: string): string {
@@ -121,7 +91,7 @@ export function lookupSeverity(table: Readonly<Record<string, Severity>>, value:
 /** The first path (in order) whose value is a scalar, as text. */
 function firstText(payload: unknown, paths: readonly string[], skip?: string): string | undefined {
   for (const path of paths) {
-    const text = scalarText(pickPath(payload, path));
+    const text = scalarText(valueAtPath(payload, path));
     if (text !== undefined && text !== skip) return text;
   }
   return undefined;
@@ -249,8 +219,8 @@ export function normalizeGeneric(
     dedup_key: dedupKey,
     occurred_at: occurredAt(
       fields.occurred_at === undefined
-        ? DEFAULT_FIELD_PATHS.occurred_at.map((path) => pickPath(payload, path)).find((value) => toIsoTime(value) !== null)
-        : pickPath(payload, fields.occurred_at),
+        ? DEFAULT_FIELD_PATHS.occurred_at.map((path) => valueAtPath(payload, path)).find((value) => toIsoTime(value) !== null)
+        : valueAtPath(payload, fields.occurred_at),
       context.headerTime,
     ),
     data: payload,

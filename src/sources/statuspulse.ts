@@ -30,7 +30,8 @@ import { SEVERITY_RANK } from '../events/event.ts';
 import { nameSchema, secretListSchema } from '../config/common.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, toleranceSchema, verifyHeaderSignature } from './signature.ts';
-import { formatNumber, humanize, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
+import { formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
+import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset } from './source.ts';
 
 export const STATUSPULSE_SEVERITY: Readonly<Record<string, Severity>> = {

@@ -33,7 +33,8 @@ import {
   timestampedContent,
   toleranceSchema,
 } from './signature.ts';
-import { describeNumbers, formatNumber, humanize, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
+import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
+import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
 
 export const STATUSSENTRY_SEVERITY: Readonly<Record<string, Severity>> = {

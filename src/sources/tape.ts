@@ -23,7 +23,8 @@ import { HookrelayError } from '../errors.ts';
 import type { IncomingEvent, Severity } from '../events/event.ts';
 import { nameSchema, tokenListSchema, urlSchema } from '../config/common.ts';
 import { ACCEPTED, firstOf, rejected, tokenMatches } from './signature.ts';
-import { isRecord, parsePayload } from './fields.ts';
+import { isRecord } from '../util/objects.ts';
+import { parsePayload } from './fields.ts';
 import type { HandshakeReply, InboundRequest, Source, SourceDeps, SourcePreset, Verdict } from './source.ts';
 
 export const TAPE_SEVERITY: Readonly<Record<string, Severity>> = {

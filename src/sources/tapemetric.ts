@@ -24,7 +24,8 @@ import type { IncomingEvent, Severity } from '../events/event.ts';
 import { nameSchema, secretListSchema } from '../config/common.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, verifyHeaderSignature } from './signature.ts';
-import { describeNumbers, formatNumber, humanize, lookupSeverity, occurredAt, parsePayload } from './fields.ts';
+import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload } from './fields.ts';
+import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset } from './source.ts';
 
 export const TAPEMETRIC_SEVERITY: Readonly<Record<string, Severity>> = {

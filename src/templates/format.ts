@@ -70,17 +70,8 @@ export function toNumber(value: unknown): number | null {
   return null;
 }
 
-export { formatDuration, formatNumber } from '../util/format.ts';
+export { formatDuration, formatNumber, humanize } from '../util/format.ts';
 
-/** `qos.rebuffer_spike` → `Qos rebuffer spike`; `HTTP_error` → `HTTP error`. */
-export function humanize(text: string): string {
-  const words = text
-    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
-    .split(/[\s._-]+/)
-    .filter((word) => word !== '')
-    .map((word) => (word === word.toUpperCase() ? word : word.toLowerCase()));
-  return capitalize(words.join(' '));
-}
 
 /** First letter upper-cased, the rest untouched. */
 export function capitalize(text: string): string {

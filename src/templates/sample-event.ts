@@ -2,8 +2,9 @@ import type { RelayEvent } from '../events/event.ts';
 import type { TemplateContext } from './types.ts';
 
 /**
- * A realistic event: Tapemetric's own webhook example (seeds/000, "Payload format"), as the
- * tapemetric source would normalize it. Used for dry runs (`destinations/:name/test`) and docs.
+ * A realistic event built from Tapemetric's own webhook example (seeds/000, "Payload format"),
+ * written by hand (close to, not exactly, what the tapemetric source makes of it). Used to check
+ * templates at start-up and for dry runs (`destinations/:name/test`).
  */
 export const SAMPLE_EVENT: RelayEvent = {
   id: '01JSAMPLE0000000000000000',

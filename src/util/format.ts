@@ -39,3 +39,14 @@ export function formatDuration(ms: number): string {
   }
   return sign + parts.filter((part) => !/^0\D/.test(part)).join(' ');
 }
+
+/** `qos.rebuffer_spike` → `Qos rebuffer spike`; `HTTP_error` → `HTTP error`. */
+export function humanize(text: string): string {
+  const words = text
+    .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    .split(/[\s._-]+/)
+    .filter((word) => word !== '')
+    .map((word) => (word === word.toUpperCase() ? word : word.toLowerCase()));
+  const sentence = words.join(' ');
+  return sentence.charAt(0).toUpperCase() + sentence.slice(1);
+}
