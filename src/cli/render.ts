@@ -27,7 +27,9 @@ export async function renderPreview(options: {
 
   const dirs = loaded?.config.templates_dir ? [resolve(loaded.baseDir, loaded.config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
   const engine = createTemplateEngine({ dirs, version: VERSION });
-  const destinationType = options.template.split('/')[0];
+  // Escaped as the destination that uses it would: a configured destination's type, else the folder name.
+  const user = loaded?.config.destinations.find((destination) => destination.template === options.template);
+  const destinationType = user?.type ?? options.template.split('/')[0];
   const mode: EscapeMode = destinationType === 'slack' || destinationType === 'slack-bot' ? 'slack' : 'json';
   engine.prepare(options.template, mode);
 

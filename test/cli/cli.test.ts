@@ -259,6 +259,25 @@ describe('hookrelay render', () => {
     expect(message.blocks.map((block) => block.text?.text)).toContain('8.4 vs baseline 3.1 · 24,000 sessions affected');
   });
 
+  it('a user template used by a slack destination is escaped for Slack, wherever its folder', async () => {
+    file('render-templates/team/alerts.hbs', '{ "text": "{{title}}" }\n');
+    const config = file(
+      'render.yaml',
+      `templates_dir: ./render-templates
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: [s] }
+destinations:
+  - { name: ops, type: slack, url: "https://hooks.slack.com/services/T/B/X", template: team/alerts }
+`,
+    );
+    const event = file('hostile.json', JSON.stringify({ id: 'e', type: 'qos.x', data: { region: '<!channel>' } }));
+    const run = await hookrelay(['render', '--config', config, '--template', 'team/alerts', '--source', 'tapemetric', '--event', event]);
+    expect(run.code).toBe(0);
+    const message = JSON.parse(run.stdout) as { text: string };
+    expect(message.text).toContain('&lt;!channel&gt;');
+    expect(message.text).not.toContain('<!channel>');
+  });
+
   it('pagerduty/default → an Events API v2 trigger', async () => {
     const run = await hookrelay(['render', '--template', 'pagerduty/default', '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT]);
     expect(run.code).toBe(0);
