@@ -49,6 +49,11 @@ const LOGGED_BODY_BYTES = 2_048;
 /** Retryable 4xx: request timeout, too early, too many requests. */
 const RETRYABLE_4XX = new Set([408, 425, 429]);
 
+/** Worth another attempt: server errors, and request timeout / too early / too many requests. */
+export function retryableStatus(status: number): boolean {
+  return status >= 500 || RETRYABLE_4XX.has(status);
+}
+
 /** `Retry-After: 120` or an HTTP date → ms from now; null when absent or unreadable. */
 export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
   const text = Array.isArray(value) ? value[0] : value;
@@ -76,7 +81,8 @@ function describeNetworkError(error: unknown, timeoutMs: number): string {
   return String(error);
 }
 
-function findEgressRefusal(error: unknown): EgressRefusedError | null {
+/** The egress guard's refusal somewhere in an error's causes (undici and SDKs wrap it). */
+export function findEgressRefusal(error: unknown): EgressRefusedError | null {
   let cause: unknown = error;
   while (cause instanceof Error) {
     if (cause instanceof EgressRefusedError || (cause as { code?: string }).code === 'EGRESS_REFUSED') {
@@ -127,7 +133,7 @@ export class HttpClient {
       if (status >= 200 && status < 300) {
         return { kind: 'success', status, body, retry_after_ms: null, rate_limited: false, error: null, latency_ms: latency };
       }
-      const retryable = status >= 500 || RETRYABLE_4XX.has(status);
+      const retryable = retryableStatus(status);
       return {
         kind: retryable ? 'retry' : 'permanent',
         status,
@@ -168,7 +174,8 @@ export class HttpClient {
   }
 }
 
-function failure(kind: 'retry' | 'permanent', error: string, latency: number): SendResult {
+/** An attempt that got no HTTP answer to classify (refused egress, network, our own errors). */
+export function failure(kind: 'retry' | 'permanent', error: string, latency: number): SendResult {
   return { kind, status: null, body: null, retry_after_ms: null, rate_limited: false, error, latency_ms: latency };
 }
 

@@ -7,6 +7,7 @@ import { slackDestination } from './slack.ts';
 
 export type { Destination, DestinationDeps, DestinationLimits, OutboundRequest } from './destination.ts';
 export type { SendResult } from './http-client.ts';
+export { failure } from './http-client.ts';
 export { HttpClient } from './http-client.ts';
 export { checkDestinationUrl } from './egress.ts';
 export { isIncidentMessenger } from './slack-bot.ts';

@@ -7,7 +7,7 @@ import type { IncidentMessage } from '../store/store.ts';
 import type { IncidentView, TemplateContext } from '../templates/types.ts';
 import type { Destination, DestinationType, OutboundRequest } from './destination.ts';
 import { commonDestinationKeys, limitsOf } from './destination.ts';
-import { EgressRefusedError } from './egress.ts';
+import { failure, findEgressRefusal, retryableStatus } from './http-client.ts';
 import type { SendResult } from './http-client.ts';
 import { fitSlackMessage } from './slack-message.ts';
 import type { SlackMessage } from './slack-message.ts';
@@ -232,15 +232,9 @@ export function classify(error: unknown, latency: number): SendResult {
   }
   if (code === ErrorCode.HTTPError) {
     const status = (error as WebAPIHTTPError).statusCode;
-    const retryable = status >= 500 || status === 408 || status === 429;
-    return { ...base, kind: retryable ? 'retry' : 'permanent', status, error: `HTTP ${status} from the Slack API` };
+    return { ...base, kind: retryableStatus(status) ? 'retry' : 'permanent', status, error: `HTTP ${status} from the Slack API` };
   }
-  let cause: unknown = code === ErrorCode.RequestError ? (error as WebAPIRequestError).original : error;
-  while (cause instanceof Error) {
-    if (cause instanceof EgressRefusedError || (cause as { code?: string }).code === 'EGRESS_REFUSED') {
-      return { ...base, kind: 'permanent', status: null, error: cause.message };
-    }
-    cause = cause.cause;
-  }
-  return { ...base, kind: 'retry', status: null, error: `could not reach the Slack API: ${(error as Error).message}` };
+  const refused = findEgressRefusal(code === ErrorCode.RequestError ? (error as WebAPIRequestError).original : error);
+  if (refused) return failure('permanent', refused.message, latency);
+  return failure('retry', `could not reach the Slack API: ${(error as Error).message}`, latency);
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
+import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, ClaimedDelivery, Store } from '../store/store.ts';
@@ -231,8 +232,7 @@ class Lane {
         const latest = await this.#options.store.latestDelivered(destination.name, delivery.event.dedup_key);
         if (latest !== null && latest > delivery.event.id) {
           const reason = `superseded: ${latest}, a newer event of this incident, was delivered first`;
-          const result: SendResult = { kind: 'permanent', status: null, body: null, retry_after_ms: null, rate_limited: false, error: reason, latency_ms: 0 };
-          await this.#record(delivery, attempt, started, null, { outcome: 'superseded', next_attempt_at: null, health: 'neutral', result });
+          await this.#record(delivery, attempt, started, null, { outcome: 'superseded', next_attempt_at: null, health: 'neutral', result: failure('permanent', reason, 0) });
           return;
         }
       }
@@ -247,16 +247,16 @@ class Lane {
           // destinations that read state while rendering) is retried.
           const template = error instanceof TemplateRenderError;
           const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
-          const failure: SendResult = { kind: template ? 'permanent' : 'retry', status: null, body: null, retry_after_ms: null, rate_limited: false, error: reason, latency_ms: 0 };
-          const decision = template ? { outcome: 'failed' as const, next_attempt_at: null, health: 'neutral' as const } : { ...decide(this.#options.retry, attempt, failure, Date.now()), health: 'neutral' as const };
-          await this.#record(delivery, attempt, started, null, { ...decision, result: failure });
+          const result = failure(template ? 'permanent' : 'retry', reason, 0);
+          const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, Date.now());
+          await this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result });
           return;
         }
       }
       try {
         result = await destination.send({ delivery_id: delivery.id, attempt, body, event: delivery.event });
       } catch (error) {
-        result = { kind: 'retry', status: null, body: null, retry_after_ms: null, rate_limited: false, error: (error as Error).message, latency_ms: Date.now() - started };
+        result = failure('retry', (error as Error).message, Date.now() - started);
       }
       const decision = decide(this.#options.retry, attempt, result, Date.now());
       if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
