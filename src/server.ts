@@ -65,19 +65,22 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   });
   for (const warning of components.warnings) logger.warn(warning);
 
-  const store = await openStore(config.store);
-  opened = store;
-  // Whatever fails from here on must not leave the store's writer thread keeping the process alive.
-  const cleanup: Array<() => unknown> = [() => store.close(), () => components.close()];
+  // Whatever fails from here on must not leave the store's writer thread (or sockets) keeping
+  // the process alive: each step registers how to undo it.
+  const cleanup: Array<() => unknown> = [() => components.close()];
   try {
-    return await listen(options, components, store, cleanup);
+    const store = await openStore(config.store);
+    opened = store;
+    cleanup.push(() => store.close());
+    return await wireAndListen(options, components, store, cleanup);
   } catch (error) {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
     throw error;
   }
 }
 
-async function listen(
+/** Everything after the store is open: the dispatcher, mutes, the HTTP app, and listening. */
+async function wireAndListen(
   options: ServerOptions,
   components: Components,
   store: Store,
