@@ -5,8 +5,6 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 
 export const BASELINE_SERVER = fileURLToPath(new URL('./baseline-server.ts', import.meta.url));
@@ -28,13 +26,7 @@ export interface Child {
 const running = new Set<Child>();
 
 /** A port that was free a moment ago (hookrelay takes PORT, not an already bound socket). */
-export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from '../test/support/child-relay.ts';
 
 export interface SpawnOptions {
   readonly name: string;

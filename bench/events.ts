@@ -4,6 +4,7 @@
  * repeated sender id with 200 "duplicate" instead of committing it again, which would
  * measure the cheap path instead of the durable one.
  */
+import { tapemetricPayload } from '../test/support/signers.ts';
 
 /** Target body size: "1 KB bodies" from the issue. */
 export const BODY_BYTES = 1_024;
@@ -24,22 +25,8 @@ export function nextEventId(phase: string): string {
  * the body needs nothing else.
  */
 export function eventBody(id: string): string {
-  const payload = {
-    id,
-    type: 'qos.rebuffer_spike',
-    created_at: '2026-04-23T18:28:00Z',
-    tenant_slug: 'tapemetric',
-    data: {
-      severity: 'critical',
-      region: 'Maharashtra',
-      current_rate: 8.4,
-      baseline_rate: 3.1,
-      affected_sessions: 24000,
-      pop: 'ap-south-1',
-      note: '',
-    },
-  };
+  const payload = tapemetricPayload({ id }, { note: '' });
   const unpadded = JSON.stringify(payload).length;
-  payload.data.note = 'x'.repeat(Math.max(0, BODY_BYTES - unpadded));
+  (payload.data as Record<string, unknown>).note = 'x'.repeat(Math.max(0, BODY_BYTES - unpadded));
   return JSON.stringify(payload);
 }

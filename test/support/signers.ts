@@ -4,11 +4,15 @@ import { createHmac } from 'node:crypto';
  * Independent signers written from the senders' documents, so tests never use the code
  * under test to sign its own input.
  */
-export const hmacHex = (secret: string | Buffer, data: string): string => createHmac('sha256', secret).update(data).digest('hex');
+export const hmacHex = (secret: string | Buffer, data: string | Buffer): string => createHmac('sha256', secret).update(data).digest('hex');
 
 /** Tapemetric doc "Signature verification": sha256= + hex HMAC of the raw body. */
+export function tapemetricSignature(body: string | Buffer, secret: string): string {
+  return `sha256=${hmacHex(secret, body)}`;
+}
+
 export function tapemetricHeaders(body: string, secret: string): Record<string, string> {
-  return { 'x-tapemetric-signature': `sha256=${hmacHex(secret, body)}`, 'x-tapemetric-delivery': `d-${Math.random().toString(16).slice(2)}` };
+  return { 'x-tapemetric-signature': tapemetricSignature(body, secret), 'x-tapemetric-delivery': `d-${Math.random().toString(16).slice(2)}` };
 }
 
 /** StatusPulse (003): hex HMAC of "<timestamp>.<body>". */
