@@ -66,17 +66,22 @@ function startsIncident(message: IncidentMessage | null, event: RelayEvent): boo
   return message === null || (message.status === 'resolved' && event.status === 'firing');
 }
 
-export function incidentView(message: IncidentMessage | null, event: RelayEvent): IncidentView {
-  const fresh = startsIncident(message, event);
-  const started = fresh ? event.occurred_at : message!.started_at;
+/** How an incident stands with `event` as its latest, after `updates` thread replies. */
+function standing(message: IncidentMessage | null, event: RelayEvent, updates: number): IncidentView {
+  const started = message?.started_at ?? event.occurred_at;
   return {
     started_at: started,
-    updates: fresh ? 0 : message!.updates + 1,
-    acknowledged_by: fresh ? null : message!.acknowledged_by,
-    acknowledged_at: fresh ? null : message!.acknowledged_at,
+    updates,
+    acknowledged_by: message?.acknowledged_by ?? null,
+    acknowledged_at: message?.acknowledged_at ?? null,
     resolved: event.status === 'resolved',
     duration_ms: Math.max(0, Date.parse(event.occurred_at) - Date.parse(started)),
   };
+}
+
+/** The incident as it will stand once this event is delivered. */
+export function incidentView(message: IncidentMessage | null, event: RelayEvent): IncidentView {
+  return message === null || startsIncident(message, event) ? standing(null, event, 0) : standing(message, event, message.updates + 1);
 }
 
 /**
@@ -177,14 +182,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         const stored = await store.getEvent(message.last_event_id);
         if (!stored) return;
         const event = stored.event;
-        const view: IncidentView = {
-          started_at: message.started_at,
-          updates: message.updates,
-          acknowledged_by: message.acknowledged_by,
-          acknowledged_at: message.acknowledged_at,
-          resolved: message.status === 'resolved',
-          duration_ms: Math.max(0, Date.parse(event.occurred_at) - Date.parse(message.started_at)),
-        };
+        const view = standing(message, event, message.updates);
         const newest = stored.deliveries.filter((delivery) => delivery.destination === config.name).at(-1);
         const { card } = renderBoth({
           ...event,
