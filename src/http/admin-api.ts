@@ -5,10 +5,10 @@ import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import type { Destination } from '../destinations/destination.ts';
 import type { Dispatcher } from '../dispatch/dispatcher.ts';
-import { formatPath } from '../util/objects.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import type { DestinationState, Store } from '../store/store.ts';
 import { testSend } from '../dispatch/test-send.ts';
+import { parseRequest } from './parse-request.ts';
 import { newId } from '../util/ids.ts';
 
 export interface AdminApiOptions {
@@ -53,13 +53,6 @@ const deliveryQuery = z
   })
   .strict();
 
-function parseQuery<T>(schema: z.ZodType<T>, query: unknown): T {
-  const parsed = schema.safeParse(query);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0]!;
-  const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : formatPath(issue.path);
-  throw new HookrelayError('invalid_request', `${path}: ${issue.code === 'unrecognized_keys' ? 'unknown query parameter' : issue.message}`);
-}
 
 /** The admin API (DESIGN.md "Admin API"). Later capabilities mount their routes on the returned router. */
 export function adminApi(options: AdminApiOptions): Router {
@@ -105,7 +98,7 @@ export function adminApi(options: AdminApiOptions): Router {
   for (const [path, mounted] of options.mounts ?? []) router.use(path, mounted);
 
   router.get('/deliveries', async (request, response) => {
-    const query = parseQuery(deliveryQuery, request.query);
+    const query = parseRequest(deliveryQuery, request.query, 'query parameter');
     if (query.destination !== undefined && !configured.has(query.destination)) {
       throw new HookrelayError('not_found', `no destination is named "${query.destination}"`);
     }

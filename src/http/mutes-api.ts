@@ -2,7 +2,7 @@ import express from 'express';
 import type { Router } from 'express';
 import { z } from 'zod';
 import { durationSchema } from '../config/common.ts';
-import { formatPath } from '../util/objects.ts';
+import { parseRequest } from './parse-request.ts';
 import { HookrelayError } from '../errors.ts';
 import type { MuteRegistry } from '../mutes/mute-registry.ts';
 import type { Store } from '../store/store.ts';
@@ -33,13 +33,7 @@ export function mutesApi(options: { mutes: MuteRegistry; store: Store }): Router
   });
 
   router.post('/', async (request, response) => {
-    const parsed = newMuteSchema.safeParse(request.body ?? {});
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      const path = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : formatPath(issue.path);
-      throw new HookrelayError('invalid_request', `${path}: ${issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message}`);
-    }
-    const body = parsed.data;
+    const body = parseRequest(newMuteSchema, request.body ?? {}, 'field');
     const now = Date.now();
     const duration = body.duration ?? Date.parse(body.expires_at as string) - now;
     const mute = await mutes.create({ matchers: body.matchers, duration_ms: duration, reason: body.reason, created_by: body.created_by }, now);
