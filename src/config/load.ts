@@ -40,7 +40,8 @@ export function loadConfig(options: { file: string | null; env: Env; cwd?: strin
       return { config: validate(raw, env), file: null, baseDir: cwd };
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      throw new ConfigError(error.problems.map((problem) => inTermsOfVariables(problem, raw)));
+      const variables = variablesByPath(raw);
+      throw new ConfigError(error.problems.map((problem) => inTermsOfVariables(problem, variables)));
     }
   }
   let text: string;
@@ -89,22 +90,20 @@ function validate(raw: unknown, env: Env): Config {
 
 /**
  * In zero-config mode the user wrote environment variables, not the config built from them:
- * `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
+ * `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`. Maps each `${VAR}` value's path.
  */
-function inTermsOfVariables(problem: string, raw: unknown): string {
+function variablesByPath(raw: unknown, where: PropertyKey[] = [], found: Array<[string, string]> = []): Array<[string, string]> {
+  if (typeof raw === 'string') {
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(raw);
+    if (whole) found.push([formatPath(where), whole[1]!]);
+  } else if (Array.isArray(raw)) raw.forEach((item, index) => variablesByPath(item, [...where, index], found));
+  else if (isRecord(raw)) for (const [key, item] of Object.entries(raw)) variablesByPath(item, [...where, key], found);
+  return found;
+}
+
+function inTermsOfVariables(problem: string, variables: ReadonlyArray<[string, string]>): string {
   const at = problem.indexOf(': ');
   const path = at < 0 ? '' : problem.slice(0, at);
-  const variables: Array<[string, string]> = [];
-  const visit = (value: unknown, where: PropertyKey[]): void => {
-    if (typeof value === 'string') {
-      const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$/.exec(value);
-      if (whole) variables.push([formatPath(where), whole[1]!]);
-    } else if (Array.isArray(value)) value.forEach((item, index) => visit(item, [...where, index]));
-    else if (value !== null && typeof value === 'object') {
-      for (const [key, item] of Object.entries(value)) visit(item, [...where, key]);
-    }
-  };
-  visit(raw, []);
   const match = variables.find(([where]) => path === where || path.startsWith(`${where}[`) || path.startsWith(`${where}.`));
   return match ? `${match[1]}: ${problem.slice(at + 2)}` : problem;
 }
