@@ -5,6 +5,10 @@ import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
+import type { BreakerChange } from './dispatch/dispatcher.ts';
+import { breakerNotice } from './notify/breaker-notice.ts';
+import { NotificationStage } from './notify/pipeline.ts';
+import { systemClock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
@@ -43,6 +47,8 @@ const KEEP_FINISHED_PER_DESTINATION = 200;
 /** Sender event ids are remembered this long, for duplicate detection (senders retry for ~31 h). */
 const KEEP_EVENTS_MS = 7 * 24 * 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
+/** Senders that re-send an alert's whole state on every notification: unchanged repeats are suppressed by default. */
+const STATE_RESENDING_PRESETS = new Set(['alertmanager', 'grafana']);
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -92,6 +98,19 @@ async function wireAndListen(
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
   const metrics = new Metrics();
+  const mutes = new MuteRegistry(store, logger);
+  await mutes.start();
+  cleanup.push(() => mutes.stop());
+  const presets = new Map(components.sources.map((source) => [source.name, source.preset]));
+  const stage = new NotificationStage({
+    store,
+    mutes,
+    routes: (name) => components.router.rules(name),
+    resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
+    clock: systemClock,
+  });
+  // Set once the dispatcher exists (the notice tells it of the work it stores).
+  let announce: ((change: BreakerChange) => void) | null = null;
   const dispatcher = new Dispatcher({
     store,
     destinations: components.destinations,
@@ -99,10 +118,15 @@ async function wireAndListen(
     logger,
     metrics,
     version: VERSION,
+    stage,
+    onBreakerChange: (change) => announce?.(change),
   });
-  const mutes = new MuteRegistry(store, logger);
-  await mutes.start();
-  cleanup.push(() => mutes.stop());
+  announce = breakerNotice({
+    store,
+    destinations: components.destinations,
+    logger,
+    notify: (names) => dispatcher.notify(names),
+  });
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { countSchema, durationSchema, nameSchema } from '../config/common.ts';
+import { countSchema, durationSchema, flagSchema, nameSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
 import type { Store } from '../store/store.ts';
@@ -13,6 +13,8 @@ export interface OutboundRequest {
   /** The rendered body, exactly as logged and as replayed. */
   readonly body: string;
   readonly event: RelayEvent;
+  /** Every event of the request, `event` first (a grouped batch or digest has several). */
+  readonly events?: readonly RelayEvent[];
 }
 
 export interface DestinationLimits {
@@ -34,6 +36,15 @@ export interface Destination {
    * resolved incident). Fire-and-forget destinations (slack, http) take every event.
    */
   readonly stateful?: boolean;
+  /**
+   * Per-incident order (default true): at most one delivery of an incident in flight here, later
+   * events wait behind an earlier one still being retried. Only `http` may opt out.
+   */
+  readonly ordered?: boolean;
+  /** Circuit breaker: probe and resume by itself when disabled (default true); false waits for a person. */
+  readonly auto_enable?: boolean;
+  /** Redraws the incident's message from its stored state (after an acknowledgement). */
+  refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
   readonly urls: readonly URL[];
   /** Compiles and checks the template (start-up). Throws ConfigError. */
@@ -70,6 +81,8 @@ export const commonDestinationKeys = {
   rate: z.object({ max: countSchema(1), per: durationSchema }).strict().optional(),
   /** Per-attempt timeout (default 5s). */
   timeout: durationSchema.optional(),
+  /** When disabled after `retry.disable_after` failures: probe and resume by itself (default) or wait for `enable`. */
+  auto_enable: flagSchema.optional(),
 };
 
 export interface CommonDestinationConfig {
@@ -78,6 +91,7 @@ export interface CommonDestinationConfig {
   concurrency?: number | undefined;
   rate?: { max: number; per: number } | undefined;
   timeout?: number | undefined;
+  auto_enable?: boolean | undefined;
 }
 
 export function limitsOf(

@@ -1,4 +1,5 @@
 import { Agent, buildConnector, fetch as undiciFetch, request } from 'undici';
+import type { DeliveryEffects } from '../store/store.ts';
 import { EgressRefusedError, guardedLookup, refusedLiteral } from './egress.ts';
 
 /**
@@ -31,6 +32,8 @@ export interface SendResult {
   /** Why it was not a success, in words. */
   readonly error: string | null;
   readonly latency_ms: number;
+  /** What the send changed besides the request (a slack-bot message), recorded with the attempt. */
+  readonly effects?: DeliveryEffects | null;
 }
 
 export interface HttpClientOptions {

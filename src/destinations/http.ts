@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { flagSchema, urlSchema } from '../config/common.ts';
 import { signStandardWebhooks, standardWebhooksKey } from '../util/standard-webhooks.ts';
 import type { DestinationType } from './destination.ts';
 import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
@@ -13,6 +13,8 @@ const schema = z
     type: z.literal('http'),
     url: urlSchema,
     method: z.enum(['POST', 'PUT']).default('POST'),
+    /** Per-incident order (default); false lets events of one incident overtake each other (more throughput). */
+    ordered: flagSchema.default(true),
     /** Signs requests with Standard Webhooks when set (`whsec_…`). */
     secret: z.string().min(1).optional(),
     /** Extra request headers, e.g. an API key the receiver wants. */
@@ -43,6 +45,8 @@ export const httpDestination: DestinationType<typeof schema> = {
       type: 'http',
       template,
       limits,
+      auto_enable: config.auto_enable !== false,
+      ordered: config.ordered,
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => payload),
       send(request) {

@@ -31,6 +31,7 @@ export const pagerDutyDestination: DestinationType<typeof schema> = {
       type: 'pagerduty',
       template,
       limits,
+      auto_enable: config.auto_enable !== false,
       stateful: true,
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => fitPagerDutyEvent(payload).event),

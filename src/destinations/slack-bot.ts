@@ -3,7 +3,7 @@ import type { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIHTTPError, WebA
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
-import type { IncidentMessage } from '../store/store.ts';
+import type { DeliveryEffects, IncidentMessage } from '../store/store.ts';
 import type { IncidentView, TemplateContext } from '../templates/types.ts';
 import type { Destination, DestinationType, OutboundRequest } from './destination.ts';
 import { commonDestinationKeys, limitsOf } from './destination.ts';
@@ -50,6 +50,11 @@ const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_
 interface Rendered {
   readonly card: SlackMessage;
   readonly reply: SlackMessage;
+}
+
+/** The request as stored: both messages and the version of the incident message they were drawn from. */
+interface Drawn extends Rendered {
+  readonly version?: number;
 }
 
 /** A destination that can redraw an incident's message (after an acknowledgement from Slack). */
@@ -114,22 +119,21 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       reply: fitSlackMessage(deps.templates.render(replyTemplate, 'slack', context), replyTemplate).message,
     });
 
+    // The message's channel and ts go back as effects, recorded with the attempt (never written here).
     const post = async (event: RelayEvent, card: SlackMessage, started: number): Promise<SendResult> => {
       const posted = await web.chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as Parameters<typeof web.chat.postMessage>[0]);
-      await deps.store().saveIncidentMessage({
-        destination: config.name,
-        dedup_key: event.dedup_key,
-        channel: String(posted.channel),
-        ts: String(posted.ts),
-        started_at: event.occurred_at,
-        status: event.status,
-        resolved_at: event.status === 'resolved' ? event.occurred_at : null,
-        acknowledged_by: null,
-        acknowledged_at: null,
-        last_event_id: event.id,
-        updates: 0,
+      return ok(started, { posted: posted.ts, channel: posted.channel }, {
+        incident_message: {
+          kind: 'posted',
+          dedup_key: event.dedup_key,
+          channel: String(posted.channel),
+          ts: String(posted.ts),
+          started_at: event.occurred_at,
+          status: event.status,
+          resolved_at: event.status === 'resolved' ? event.occurred_at : null,
+          last_event_id: event.id,
+        },
       });
-      return ok(started, { posted: posted.ts, channel: posted.channel });
     };
 
     const destination: Destination & IncidentMessenger = {
@@ -137,6 +141,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       type: 'slack-bot',
       template,
       limits,
+      auto_enable: config.auto_enable !== false,
       stateful: true,
       urls: [new URL(config.api_url)],
       prepare() {
@@ -145,13 +150,14 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       },
       async render(context) {
         const message = await deps.store().getIncidentMessage(config.name, context.dedup_key);
-        return JSON.stringify(renderBoth({ ...context, incident: incidentView(message, context) }));
+        const drawn: Drawn = { ...renderBoth({ ...context, incident: incidentView(message, context) }), version: message?.version ?? 0 };
+        return JSON.stringify(drawn);
       },
       async send(request: OutboundRequest): Promise<SendResult> {
         const started = performance.now();
         const { event } = request;
         try {
-          const { card, reply } = JSON.parse(request.body) as Rendered;
+          const { card, reply, version } = JSON.parse(request.body) as Drawn;
           const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
           if (startsIncident(message, event)) return await post(event, card, started);
           const existing = message as IncidentMessage;
@@ -163,14 +169,17 @@ export const slackBotDestination: DestinationType<typeof schema> = {
             throw error;
           }
           await web.chat.postMessage({ ...reply, channel: existing.channel, thread_ts: existing.ts, unfurl_links: false } as Parameters<typeof web.chat.postMessage>[0]);
-          await deps.store().saveIncidentMessage({
-            ...existing,
-            status: event.status,
-            resolved_at: event.status === 'resolved' ? event.occurred_at : null,
-            last_event_id: event.id,
-            updates: existing.updates + 1,
+          return ok(started, { updated: existing.ts, channel: existing.channel }, {
+            incident_message: {
+              kind: 'updated',
+              dedup_key: event.dedup_key,
+              status: event.status,
+              resolved_at: event.status === 'resolved' ? event.occurred_at : null,
+              last_event_id: event.id,
+              // Drawn before an acknowledgement that landed since? Then the card is redrawn after recording.
+              drawn_from_version: version ?? existing.version,
+            },
           });
-          return ok(started, { updated: existing.ts, channel: existing.channel });
         } catch (error) {
           return classify(error, Math.round(performance.now() - started));
         }
@@ -197,8 +206,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
   },
 };
 
-function ok(started: number, body: Record<string, unknown>): SendResult {
+function ok(started: number, body: Record<string, unknown>, effects: DeliveryEffects): SendResult {
   return {
+    effects,
     kind: 'success',
     status: 200,
     body: JSON.stringify(body),

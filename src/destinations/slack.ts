@@ -25,6 +25,7 @@ export const slackDestination: DestinationType<typeof schema> = {
       type: 'slack',
       template,
       limits,
+      auto_enable: config.auto_enable !== false,
       urls: [url],
       ...templateRenderer(deps, template, 'slack', (payload) => fitSlackMessage(payload).message),
       send: (request) => deps.http.post(url, { headers: {}, body: request.body, timeoutMs: limits.timeout_ms }),

@@ -4,13 +4,26 @@ import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
+import type { NotificationStage } from '../notify/pipeline.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, Store } from '../store/store.ts';
+import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
+import { systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+
+/** A destination's circuit opened (disabled) or closed (enabled again). */
+export interface BreakerChange {
+  readonly destination: string;
+  readonly state: 'open' | 'closed';
+  readonly consecutive_failures: number;
+  readonly last_error: string | null;
+  /** When open with automatic recovery: when the first probe goes. */
+  readonly probe_at: number | null;
+}
 
 export interface DispatcherOptions {
   readonly store: Store;
@@ -19,20 +32,30 @@ export interface DispatcherOptions {
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly version: string;
+  /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
+  readonly stage: NotificationStage;
   /** How long a claimed delivery stays ours before another worker may take it (default 60 s). */
   readonly leaseMs?: number;
+  /** Waits before each probe of an open circuit (the last repeats). */
+  readonly probeBackoffMs?: readonly number[];
+  readonly clock?: Clock;
+  /** Told when a destination's circuit opens or closes (logged, and posted to Slack by the server). */
+  readonly onBreakerChange?: (change: BreakerChange) => void;
 }
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
 const MAX_SLEEP_MS = 30_000;
 /** After a store error, try again this soon. */
 const STORE_RETRY_MS = 1_000;
+/** Probes of an open circuit: 10 s, then doubling to 10 min. */
+export const DEFAULT_PROBE_BACKOFF_MS: readonly number[] = [10_000, 20_000, 40_000, 80_000, 160_000, 320_000, 600_000];
 
 /**
  * Moves due deliveries from the store to their destinations. One lane per destination:
  * it claims a few deliveries ahead under a lease, runs them through a p-queue that
- * enforces the destination's concurrency and rate, and records each attempt. Lanes wake
- * at once on new work (`notify`) and by timer for the next due retry.
+ * enforces the destination's concurrency and rate, asks the notification stage whether
+ * each may go, and records each attempt with its effects. Lanes wake at once on new work
+ * (`notify`) and by the clock for the next due retry or probe.
  */
 export class Dispatcher {
   readonly owner = `${hostname()}:${process.pid}:${newId('dlv').slice(-6)}`;
@@ -49,6 +72,7 @@ export class Dispatcher {
   async start(): Promise<void> {
     const states = await this.#store.destinationStates();
     for (const state of states) this.#lanes.get(state.name)?.setEnabled(state.enabled);
+    for (const lane of this.#lanes.values()) lane.startHeartbeat();
     for (const lane of this.#lanes.values()) void lane.pump();
   }
 
@@ -62,6 +86,11 @@ export class Dispatcher {
     const lane = this.#lanes.get(destination);
     lane?.setEnabled(true);
     void lane?.pump();
+  }
+
+  /** Whether this destination keeps per-incident order (every type does unless configured `ordered: false`). */
+  ordered(destination: string): boolean {
+    return this.#lanes.get(destination)?.ordered ?? true;
   }
 
   /**
@@ -78,7 +107,7 @@ export class Dispatcher {
     for (const delivery of deliveries) this.#lanes.get(delivery.destination)?.adopt(delivery);
   }
 
-  /** Reservations that were not used (the event was a duplicate, or the commit failed). */
+  /** Reservations that were not used (a duplicate, a failed commit, or work waiting behind its incident). */
   release(destination: string): void {
     this.#lanes.get(destination)?.release();
   }
@@ -89,12 +118,21 @@ export class Dispatcher {
   }
 }
 
+interface Decision {
+  readonly outcome: AttemptResult['outcome'];
+  readonly next_attempt_at: number | null;
+  readonly health: AttemptResult['health'];
+  readonly result: SendResult;
+}
+
 class Lane {
   readonly #destination: Destination;
   readonly #options: DispatcherOptions;
   readonly #owner: string;
+  readonly #clock: Clock;
   readonly #queue: PQueue;
   readonly #leaseMs: number;
+  readonly #breaker: BreakerPolicy;
   /** Claimed and not finished, by lead delivery id (a grouped batch is one entry). */
   readonly #held = new Map<string, ClaimedDelivery>();
   /** Claimed and started. */
@@ -104,22 +142,26 @@ class Lane {
   readonly #lowWater: number;
   /** Leases lent to deliveries being committed right now. */
   #reserved = 0;
-  /** Known from the store at start and kept up to date here; null until known. */
+  /** Known from the store at start and kept up to date from every attempt; null until known. */
   #enabled: boolean | null = null;
   #pumping = false;
   #again = false;
   #stopped = false;
-  #timer: NodeJS.Timeout | null = null;
-  #timerAt = Number.POSITIVE_INFINITY;
-  #resumeTimer: NodeJS.Timeout | null = null;
-  /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
-  #heartbeat: NodeJS.Timeout | null = null;
+  #cancelWake: (() => void) | null = null;
+  #wakeAt = Number.POSITIVE_INFINITY;
+  #cancelResume: (() => void) | null = null;
+  #cancelHeartbeat: (() => void) | null = null;
 
   constructor(destination: Destination, options: DispatcherOptions, owner: string) {
     this.#destination = destination;
     this.#options = options;
     this.#owner = owner;
+    this.#clock = options.clock ?? systemClock;
     this.#leaseMs = options.leaseMs ?? 60_000;
+    this.#breaker = {
+      disable_after: options.retry.disable_after,
+      probe_backoff_ms: destination.auto_enable === false ? null : (options.probeBackoffMs ?? DEFAULT_PROBE_BACKOFF_MS),
+    };
     const { concurrency, rate } = destination.limits;
     this.#queue = new PQueue({
       concurrency,
@@ -128,14 +170,27 @@ class Lane {
     // Claim a little ahead of what can start; leases of held work are renewed while it waits.
     this.#highWater = concurrency * 2 + (rate?.max ?? 0);
     this.#lowWater = Math.floor(this.#highWater / 2);
-    this.#heartbeat = setInterval(() => this.#renewLeases(), Math.max(1_000, Math.floor(this.#leaseMs / 3)));
-    this.#heartbeat.unref();
+  }
+
+  get ordered(): boolean {
+    return this.#destination.ordered !== false;
+  }
+
+  /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
+  startHeartbeat(): void {
+    const every = Math.max(1_000, Math.floor(this.#leaseMs / 3));
+    const beat = (): void => {
+      if (this.#stopped) return;
+      this.#renewLeases();
+      this.#cancelHeartbeat = this.#clock.after(every, beat);
+    };
+    this.#cancelHeartbeat = this.#clock.after(every, beat);
   }
 
   #renewLeases(): void {
-    if (this.#held.size === 0 || this.#stopped) return;
+    if (this.#held.size === 0) return;
     const ids = [...this.#held.values()].flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
-    this.#options.store.extendLeases(ids, this.#owner, Date.now() + this.#leaseMs).catch((error: unknown) => {
+    this.#options.store.extendLeases(ids, this.#owner, this.#clock.now() + this.#leaseMs).catch((error: unknown) => {
       this.#options.logger.warn({ err: error, destination: this.#destination.name }, 'could not renew leases');
     });
   }
@@ -149,7 +204,7 @@ class Lane {
     if (this.#stopped || this.#enabled !== true || this.#queue.isPaused) return null;
     if (this.#held.size + this.#reserved >= this.#highWater) return null;
     this.#reserved += 1;
-    return { owner: this.#owner, until: Date.now() + this.#leaseMs };
+    return { owner: this.#owner, until: this.#clock.now() + this.#leaseMs };
   }
 
   adopt(delivery: ClaimedDelivery): void {
@@ -161,7 +216,7 @@ class Lane {
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || this.#held.has(delivery.id)) return;
     this.#held.set(delivery.id, delivery);
-    void this.#queue.add(() => this.#attempt(delivery));
+    void this.#queue.add(() => this.#attempt(delivery), { priority: delivery.probe ? 1 : 0 });
   }
 
   release(): void {
@@ -178,39 +233,50 @@ class Lane {
     try {
       do {
         this.#again = false;
+        const now = this.#clock.now();
+        if (this.#enabled === false) {
+          // Open circuit: nothing goes but, with automatic recovery, one probe when it is due.
+          if (this.#breaker.probe_backoff_ms === null || this.#held.size > 0) break;
+          const probe = await this.#options.store.claimProbe(this.#destination.name, { now, lease_ms: this.#leaseMs, owner: this.#owner });
+          this.#take(probe, now);
+          break;
+        }
         const room = this.#highWater - this.#held.size - this.#reserved;
         if (room <= 0) break;
-        const now = Date.now();
         const batch = await this.#options.store.claimDue(this.#destination.name, {
           limit: room,
           now,
           lease_ms: this.#leaseMs,
           owner: this.#owner,
         });
-        for (const delivery of batch.deliveries) this.#hold(delivery);
-        this.#wakeAt(batch.next_due_at ?? now + MAX_SLEEP_MS);
+        this.#take(batch, now);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
     } catch (error) {
       this.#options.logger.error({ err: error, destination: this.#destination.name }, 'claiming deliveries failed; retrying shortly');
-      this.#wakeAt(Date.now() + STORE_RETRY_MS);
+      this.#wake(this.#clock.now() + STORE_RETRY_MS);
     } finally {
       this.#pumping = false;
     }
   }
 
-  #wakeAt(at: number): void {
+  #take(batch: ClaimBatch, now: number): void {
+    for (const delivery of batch.deliveries) this.#hold(delivery);
+    this.#wake(batch.next_due_at ?? now + MAX_SLEEP_MS);
+  }
+
+  #wake(at: number): void {
     if (this.#stopped) return;
-    const when = Math.min(at, Date.now() + MAX_SLEEP_MS);
-    if (this.#timer && when >= this.#timerAt) return;
-    if (this.#timer) clearTimeout(this.#timer);
-    this.#timerAt = when;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      this.#timerAt = Number.POSITIVE_INFINITY;
+    const now = this.#clock.now();
+    const when = Math.min(at, now + MAX_SLEEP_MS);
+    if (this.#cancelWake && when >= this.#wakeAt) return;
+    this.#cancelWake?.();
+    this.#wakeAt = when;
+    this.#cancelWake = this.#clock.after(when - now, () => {
+      this.#cancelWake = null;
+      this.#wakeAt = Number.POSITIVE_INFINITY;
       void this.pump();
-    }, Math.max(0, when - Date.now()));
-    this.#timer.unref();
+    });
   }
 
   #context(delivery: ClaimedDelivery): TemplateContext {
@@ -221,51 +287,83 @@ class Lane {
     };
   }
 
-  async #attempt(delivery: ClaimedDelivery): Promise<void> {
+  async #attempt(claimed: ClaimedDelivery): Promise<void> {
     if (this.#stopped) return;
-    this.#running.add(delivery.id);
-    const destination = this.#destination;
-    const attempt = delivery.attempts + 1;
-    const started = Date.now();
+    this.#running.add(claimed.id);
     try {
-      if (destination.stateful && !delivery.unordered) {
-        const latest = await this.#options.store.latestDelivered(destination.name, delivery.event.dedup_key);
-        if (latest !== null && latest > delivery.event.id) {
-          const reason = `superseded: ${latest}, a newer event of this incident, was delivered first`;
-          await this.#record(delivery, attempt, started, null, { outcome: 'superseded', next_attempt_at: null, health: 'neutral', result: failure('permanent', reason, 0) });
-          return;
-        }
+      // Disabled while this waited: it goes back to pending untouched (only the probe goes).
+      if (this.#enabled === false && !claimed.probe) {
+        await this.#giveBack([claimed]);
+        return;
       }
-      let body = delivery.request_body;
-      let result: SendResult;
-      if (body === null) {
-        try {
-          body = await destination.render(this.#context(delivery));
-        } catch (error) {
-          // A template that cannot render this event is our problem, not the destination's: it
-          // fails without touching the destination's health. Anything else (the store, for
-          // destinations that read state while rendering) is retried.
-          const template = error instanceof TemplateRenderError;
-          const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
-          const result = failure(template ? 'permanent' : 'retry', reason, 0);
-          const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, Date.now());
-          await this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result });
-          return;
-        }
-      }
-      try {
-        result = await destination.send({ delivery_id: delivery.id, attempt, body, event: delivery.event });
-      } catch (error) {
-        result = failure('retry', (error as Error).message, Date.now() - started);
-      }
-      const decision = decide(this.#options.retry, attempt, result, Date.now());
-      if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
-      await this.#record(delivery, attempt, started, body, { ...decision, result });
+      const delivery = await this.#notificationStage(claimed);
+      if (delivery) await this.#send(delivery);
+    } catch (error) {
+      this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
     } finally {
-      this.#running.delete(delivery.id);
-      this.#held.delete(delivery.id);
+      this.#running.delete(claimed.id);
+      this.#held.delete(claimed.id);
       // Refill in batches, not one claim per finished attempt.
       if (this.#held.size <= this.#lowWater) void this.pump();
+    }
+  }
+
+  /** Holds back what the noise rules say (logged with the rule), and returns what still goes, or null. */
+  async #notificationStage(delivery: ClaimedDelivery): Promise<ClaimedDelivery | null> {
+    const { stage, store, metrics, logger } = this.#options;
+    const verdict = await stage.decide(delivery, this.#destination);
+    for (const { ids, hold } of verdict.held) {
+      const probeOf = delivery.probe ? this.#destination.name : null;
+      await store.holdDeliveries({ ids, lease_owner: this.#owner, status: hold.status, note: hold.note, now: this.#clock.now(), probe_of: probeOf });
+      metrics.ruleDecisions.inc({ rule: hold.rule, decision: hold.status }, ids.length);
+      logger.info({ destination: this.#destination.name, deliveries: ids, rule: hold.rule, note: hold.note }, `delivery held: ${hold.note}`);
+    }
+    if (verdict.send === null && delivery.probe) {
+      // The probe itself was held: probe again with the next delivery at once.
+      void this.pump();
+    }
+    return verdict.send;
+  }
+
+  async #send(delivery: ClaimedDelivery): Promise<void> {
+    const destination = this.#destination;
+    const attempt = delivery.attempts + 1;
+    const started = this.#clock.now();
+    let body = delivery.request_body;
+    if (body === null) {
+      try {
+        body = await destination.render(this.#context(delivery));
+      } catch (error) {
+        // A template that cannot render this event is our problem, not the destination's: it
+        // fails without touching the destination's health. Anything else (the store, for
+        // destinations that read state while rendering) is retried.
+        const template = error instanceof TemplateRenderError;
+        const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
+        const result = failure(template ? 'permanent' : 'retry', reason, 0);
+        const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, this.#clock.now());
+        await this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result });
+        return;
+      }
+    }
+    let result: SendResult;
+    try {
+      result = await destination.send({ delivery_id: delivery.id, attempt, body, event: delivery.event, events: delivery.events });
+    } catch (error) {
+      result = failure('retry', (error as Error).message, this.#clock.now() - started);
+    }
+    const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
+    if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+    await this.#record(delivery, attempt, started, body, { ...decision, result });
+  }
+
+  /** Gives claimed work back to the store as pending, attempts untouched. */
+  async #giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
+    if (ids.length === 0) return;
+    try {
+      await this.#options.store.releaseClaims(ids, this.#owner);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, destination: this.#destination.name }, 'could not give back claimed deliveries; their leases will expire');
     }
   }
 
@@ -273,25 +371,32 @@ class Lane {
   #pauseFor(ms: number): void {
     if (this.#stopped) return;
     this.#queue.pause();
-    if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
-    this.#resumeTimer = setTimeout(() => {
-      this.#resumeTimer = null;
+    this.#cancelResume?.();
+    this.#cancelResume = this.#clock.after(ms, () => {
+      this.#cancelResume = null;
       if (!this.#stopped) this.#queue.start();
-    }, ms);
-    this.#resumeTimer.unref();
+    });
   }
 
-  async #record(
-    delivery: ClaimedDelivery,
-    attempt: number,
-    started: number,
-    body: string | null,
-    decision: { outcome: AttemptResult['outcome']; next_attempt_at: number | null; health: AttemptResult['health']; result: SendResult },
-  ): Promise<void> {
+  /** What the destination was told, for the notification log (replays and commands tell nothing new). */
+  #notified(delivery: ClaimedDelivery, at: number): NotificationEntry[] {
+    if (delivery.unordered) return [];
+    const ids = [delivery.id, ...delivery.member_ids];
+    return delivery.events.map((event, index) => ({
+      destination: this.#destination.name,
+      dedup_key: event.dedup_key,
+      status: event.status,
+      occurred_at: event.occurred_at,
+      delivery_id: ids[index]!,
+      sent_at: at,
+    }));
+  }
+
+  async #record(delivery: ClaimedDelivery, attempt: number, started: number, body: string | null, decision: Decision): Promise<void> {
     const { result } = decision;
     const destination = this.#destination.name;
-    const finished = Date.now();
-    const { logger, metrics, store, retry } = this.#options;
+    const finished = this.#clock.now();
+    const { logger, metrics } = this.#options;
     const line = {
       delivery_id: delivery.id,
       event_id: delivery.event.id,
@@ -303,63 +408,113 @@ class Lane {
       ...(result.error ? { error: result.error } : {}),
       ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
+      ...(delivery.probe ? { probe: true } : {}),
     };
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
     metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
     if (decision.outcome === 'succeeded') {
       metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);
     }
-    try {
-      const recorded = await store.recordAttempt({
-        delivery_id: delivery.id,
-        member_ids: delivery.member_ids,
-        destination,
-        lease_owner: this.#owner,
-        started_at: started,
-        finished_at: finished,
-        outcome: decision.outcome,
-        next_attempt_at: decision.next_attempt_at,
-        request_body: body,
-        response_code: result.status,
-        response_body: result.body,
-        latency_ms: result.latency_ms,
-        error: result.error,
-        health: decision.health,
-        disable_after: retry.disable_after,
-        incident: this.#destination.stateful ? { dedup_key: delivery.event.dedup_key, event_id: delivery.event.id } : null,
-      });
-      if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
-      else logger.info(line, 'delivery attempt');
-      if (recorded.disabled_now) {
-        this.#enabled = false;
-        logger.error(
-          { destination, consecutive_failures: recorded.destination.consecutive_failures, last_error: result.error, pending: recorded.destination.pending },
-          `DESTINATION DISABLED: "${destination}" failed ${recorded.destination.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped. Fix it, then POST /api/v1/destinations/${destination}/enable`,
-        );
+    const attemptResult: AttemptResult = {
+      delivery_id: delivery.id,
+      member_ids: delivery.member_ids,
+      destination,
+      lease_owner: this.#owner,
+      started_at: started,
+      finished_at: finished,
+      outcome: decision.outcome,
+      next_attempt_at: decision.next_attempt_at,
+      request_body: body,
+      response_code: result.status,
+      response_body: result.body,
+      latency_ms: result.latency_ms,
+      error: result.error,
+      health: decision.health,
+      breaker: this.#breaker,
+      notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
+      effects: result.effects ?? null,
+    };
+    const recorded = await this.#recordDurably(attemptResult, line);
+    if (!recorded) return;
+    if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
+    else logger.info(line, 'delivery attempt');
+    if (recorded.incident_stale) this.#redraw(delivery);
+    this.#afterHealth(recorded, result);
+    if (decision.next_attempt_at !== null) this.#wake(decision.next_attempt_at);
+  }
+
+  /**
+   * The attempt happened: its record (and effects, such as a posted Slack message) must not be
+   * lost, or a retry would send it again. While the store cannot write, keep the work held (its
+   * lease renewed) and try again; the moment the store takes writes, it is recorded.
+   */
+  async #recordDurably(result: AttemptResult, line: Record<string, unknown>): Promise<RecordedAttempt | null> {
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        const recorded = await this.#options.store.recordAttempt(result);
+        return recorded.recorded ? recorded : null;
+      } catch (error) {
+        if (this.#stopped) {
+          this.#options.logger.error({ ...line, err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
+          return null;
+        }
+        this.#options.logger.error({ ...line, err: error }, 'could not record a delivery attempt; trying again');
+        await new Promise<void>((resume) => this.#clock.after(wait, resume));
       }
-      if (decision.next_attempt_at !== null) this.#wakeAt(decision.next_attempt_at);
-    } catch (error) {
-      // The lease runs out and the delivery is attempted again: at-least-once, never lost.
-      logger.error({ ...line, err: error }, 'could not record a delivery attempt; it will be retried when its lease expires');
     }
+  }
+
+  #redraw(delivery: ClaimedDelivery): void {
+    const destination = this.#destination;
+    if (!destination.refreshIncident) return;
+    destination.refreshIncident(delivery.event.dedup_key).catch((error: unknown) => {
+      this.#options.logger.warn({ err: error, destination: destination.name }, 'could not redraw the incident message');
+    });
+  }
+
+  #afterHealth(recorded: RecordedAttempt, result: SendResult): void {
+    const destination = this.#destination.name;
+    const { logger, metrics, onBreakerChange } = this.#options;
+    const wasEnabled = this.#enabled;
+    this.#enabled = recorded.destination.enabled;
+    if (recorded.disabled_now) {
+      const probeAt = this.#breaker.probe_backoff_ms ? this.#clock.now() + (this.#breaker.probe_backoff_ms[0] ?? 0) : null;
+      metrics.breakerTransitions.inc({ destination, state: 'open' });
+      logger.error(
+        { destination, consecutive_failures: recorded.destination.consecutive_failures, last_error: result.error, pending: recorded.destination.pending },
+        probeAt === null
+          ? `DESTINATION DISABLED: "${destination}" failed ${recorded.destination.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped. Fix it, then POST /api/v1/destinations/${destination}/enable`
+          : `DESTINATION DISABLED: "${destination}" failed ${recorded.destination.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped; a probe goes at ${new Date(probeAt).toISOString()} and a success enables it again`,
+      );
+      onBreakerChange?.({ destination, state: 'open', consecutive_failures: recorded.destination.consecutive_failures, last_error: result.error, probe_at: probeAt });
+    }
+    if (!this.#enabled && wasEnabled !== false) void this.#dropHeldWork();
+    if (this.#enabled === false) this.#wake(this.#clock.now());
+    if (recorded.enabled_now) {
+      metrics.breakerTransitions.inc({ destination, state: 'closed' });
+      logger.warn({ destination }, `DESTINATION ENABLED AGAIN: "${destination}" answered; its waiting deliveries go out in order`);
+      onBreakerChange?.({ destination, state: 'closed', consecutive_failures: 0, last_error: null, probe_at: null });
+      void this.pump();
+    }
+  }
+
+  /** Disabled: work held in memory and not started goes back to pending, untouched. */
+  async #dropHeldWork(): Promise<void> {
+    const waiting = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
+    this.#queue.clear();
+    for (const delivery of waiting) this.#held.delete(delivery.id);
+    await this.#giveBack(waiting);
   }
 
   async stop(timeoutMs: number): Promise<void> {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
-    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#cancelWake?.();
+    this.#cancelResume?.();
+    this.#cancelHeartbeat?.();
     this.#queue.clear();
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);
-    try {
-      await this.#options.store.releaseClaims(
-        notStarted.flatMap((delivery) => [delivery.id, ...delivery.member_ids]),
-        this.#owner,
-      );
-    } catch (error) {
-      this.#options.logger.warn({ err: error }, 'could not give back claimed deliveries; their leases will expire');
-    }
+    await this.#giveBack(notStarted);
     const idle = this.#queue.onIdle();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);

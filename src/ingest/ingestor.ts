@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -14,6 +15,8 @@ export interface IngestReply {
 
 /** The dispatcher, as ingest sees it. */
 export interface DeliveryScheduler {
+  /** Whether the destination keeps per-incident order. */
+  ordered(destination: string): boolean;
   reserve(destination: string): { readonly owner: string; readonly until: number } | null;
   adopt(deliveries: readonly ClaimedDelivery[]): void;
   release(destination: string): void;
@@ -120,10 +123,25 @@ export class Ingestor {
     const adopted: ClaimedDelivery[] = [];
     results.forEach((result, index) => {
       const { event, deliveries } = events[index]!;
+      const waiting = new Set(result.duplicate ? [] : (result.waiting ?? []));
       for (const delivery of deliveries) {
         if (!delivery.lease) continue;
-        if (result.duplicate) scheduler.release(delivery.destination!);
-        else adopted.push({ id: delivery.id, destination: delivery.destination!, event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false });
+        // A duplicate, or stored waiting behind an earlier event of its incident: the lease is not used.
+        if (result.duplicate || waiting.has(delivery.id)) scheduler.release(delivery.destination!);
+        else {
+          adopted.push({
+            id: delivery.id,
+            destination: delivery.destination!,
+            event,
+            member_ids: [],
+            events: [event],
+            attempts: 0,
+            request_body: null,
+            unordered: false,
+            route: delivery.route,
+            probe: false,
+          });
+        }
       }
     });
     scheduler.adopt(adopted);
@@ -144,18 +162,21 @@ export class Ingestor {
       return [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'no route matched' }];
     }
     const mute = this.#options.mutes.match(event);
+    const { scheduler } = this.#options;
+    const priority = SEVERITY_RANK[event.severity];
     return targets.map((target) => {
+      const ordering = { incident_key: scheduler.ordered(target.destination) ? event.dedup_key : null, priority };
       if (mute) {
         return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` };
       }
       if (target.group) {
         touched.add(target.destination);
-        return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group };
+        return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group, ...ordering };
       }
-      const lease = this.#options.scheduler.reserve(target.destination);
+      const lease = scheduler.reserve(target.destination);
       // Without a lease the lane is full or the destination disabled: the work waits in the store.
       if (!lease) touched.add(target.destination);
-      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', lease };
+      return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', lease, ...ordering };
     });
   }
 }

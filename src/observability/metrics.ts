@@ -42,6 +42,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly ruleDecisions = new Counter({
+    name: 'hookrelay_rule_decisions_total',
+    help: 'Deliveries the notification stage held back, by rule (mute, repeat, superseded, …)',
+    labelNames: ['rule', 'decision'],
+    registers: [this.registry],
+  });
+  readonly breakerTransitions = new Counter({
+    name: 'hookrelay_destination_circuit_transitions_total',
+    help: 'Destination circuit breaker opened (disabled) or closed (enabled again)',
+    labelNames: ['destination', 'state'],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'hookrelay_process_' });
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { durationSchema, nameSchema } from '../config/common.ts';
 import { EVENT_STATUSES, SEVERITIES, SEVERITY_RANK, isSeverity } from '../events/event.ts';
 import type { RelayEvent, Severity } from '../events/event.ts';
+import type { RouteRules } from '../notify/pipeline.ts';
 import { compileFilter } from './filter.ts';
 import type { Predicate } from './filter.ts';
 import { globMatcher } from './glob.ts';
@@ -43,6 +44,12 @@ export const routeSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * An unchanged alert (same dedup key and status) is not sent again to a destination within
+     * this long (Alertmanager's repeat_interval). Default 4h for senders that re-send whole
+     * states (alertmanager); off for others unless set here.
+     */
+    repeat_interval: durationSchema.optional(),
   })
   .strict();
 
@@ -60,6 +67,7 @@ interface CompiledRoute {
   readonly matches: Predicate;
   readonly to: readonly string[];
   readonly group: RouteConfig['group'];
+  readonly rules: RouteRules;
 }
 
 function anyGlob(patterns: string | string[]): (value: string) => boolean {
@@ -109,6 +117,7 @@ export function compileRoute(config: RouteConfig, at: string, index: number): Co
     matches: (event) => tests.every((test) => test(event)),
     to: config.to,
     group: config.group,
+    rules: { repeat_ms: config.repeat_interval },
   };
 }
 
@@ -116,8 +125,16 @@ export function compileRoute(config: RouteConfig, at: string, index: number): Co
 export class Router {
   readonly #routes: readonly CompiledRoute[];
 
+  readonly #byName: ReadonlyMap<string, CompiledRoute>;
+
   constructor(routes: readonly RouteConfig[]) {
     this.#routes = routes.map((route, index) => compileRoute(route, `routes[${index}]`, index));
+    this.#byName = new Map(this.#routes.map((route) => [route.name, route]));
+  }
+
+  /** A route's noise rules, for the notification stage; undefined for a route no longer configured. */
+  rules(name: string): RouteRules | undefined {
+    return this.#byName.get(name)?.rules;
   }
 
   targets(event: RelayEvent): RouteTarget[] {

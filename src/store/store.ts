@@ -29,6 +29,13 @@ export interface NewDelivery {
    * separate claim; it becomes due again if that lease runs out.
    */
   readonly lease?: { readonly owner: string; readonly until: number } | null;
+  /**
+   * Incident order: the dedup key when this destination keeps per-incident order (at most one
+   * delivery of an incident in flight, later ones wait behind it); null when unordered.
+   */
+  readonly incident_key?: string | null;
+  /** Within a destination, higher goes first (the severity's rank). */
+  readonly priority?: number;
 }
 
 export interface NewEvent {
@@ -44,7 +51,8 @@ export interface IngestBatch {
 }
 
 export type IngestedEvent =
-  | { readonly id: string; readonly duplicate: false }
+  /** `waiting`: leased deliveries stored as pending instead, behind an earlier one of their incident. */
+  | { readonly id: string; readonly duplicate: false; readonly waiting?: readonly string[] }
   /** `id` is the event stored the first time this sender id was seen. */
   | { readonly id: string; readonly duplicate: true };
 
@@ -77,7 +85,7 @@ export interface AttemptRecord {
   readonly error: string | null;
 }
 
-/** `superseded`: not sent, because a newer event of the same incident already reached this destination. */
+/** `superseded` (older rows only): now a hold, see `HoldRequest`. */
 export type AttemptOutcome = 'succeeded' | 'retry' | 'failed' | 'superseded';
 
 /** A delivery handed to the dispatcher under a lease. */
@@ -101,6 +109,10 @@ export interface ClaimedDelivery {
    * a state of the incident: sent whatever the incident's order (never superseded).
    */
   readonly unordered: boolean;
+  /** The route that made it (noise rules are the route's), or null for replays and commands. */
+  readonly route: string | null;
+  /** The single delivery sent to test a destination whose circuit is open. */
+  readonly probe: boolean;
 }
 
 export interface ClaimBatch {
@@ -127,10 +139,67 @@ export interface AttemptResult {
   readonly error: string | null;
   /** How the attempt reflects on the destination's health; `neutral` for rate limits and our own errors. */
   readonly health: 'success' | 'failure' | 'neutral';
-  /** Consecutive failures that disable the destination (`retry.disable_after`). */
+  readonly breaker: BreakerPolicy;
+  /** On success: what the destination was told (the notification log), one entry per event of the request. */
+  readonly notified: readonly NotificationEntry[];
+  /** What the send changed besides the attempt (a slack-bot message), committed with it. */
+  readonly effects?: DeliveryEffects | null;
+}
+
+export interface BreakerPolicy {
+  /** Consecutive failed attempts that open the circuit (disable the destination). */
   readonly disable_after: number;
-  /** Destinations holding incident state: on success, this event is the newest its incident has delivered. */
-  readonly incident?: { readonly dedup_key: string; readonly event_id: string } | null;
+  /** Waits before each probe while open (the last repeats); null: stay disabled until a person enables it. */
+  readonly probe_backoff_ms: readonly number[] | null;
+}
+
+/** One line of the notification log: what a destination was last told about an incident, and when. */
+export interface NotificationEntry {
+  readonly destination: string;
+  readonly dedup_key: string;
+  readonly status: 'firing' | 'resolved';
+  /** The sender's time of the event told (ISO 8601). */
+  readonly occurred_at: string;
+  readonly delivery_id: string;
+  readonly sent_at: number;
+}
+
+/** A slack-bot message posted for an incident, or updated for a later event of it. */
+export type IncidentMessageEffect =
+  | {
+      readonly kind: 'posted';
+      readonly dedup_key: string;
+      readonly channel: string;
+      readonly ts: string;
+      readonly started_at: string;
+      readonly status: 'firing' | 'resolved';
+      readonly resolved_at: string | null;
+      readonly last_event_id: string;
+    }
+  | {
+      readonly kind: 'updated';
+      readonly dedup_key: string;
+      readonly status: 'firing' | 'resolved';
+      readonly resolved_at: string | null;
+      readonly last_event_id: string;
+      /** The message's version the request was drawn from: a newer one (an acknowledgement) means redraw. */
+      readonly drawn_from_version: number;
+    };
+
+export interface DeliveryEffects {
+  readonly incident_message?: IncidentMessageEffect;
+}
+
+/** A delivery the notification stage holds back: logged with its reason, never sent (replayable). */
+export interface HoldRequest {
+  readonly ids: readonly string[];
+  readonly lease_owner: string;
+  readonly status: 'muted' | 'skipped';
+  /** The rule and its reason, as the delivery log shows it: `muted by mut_…`, `repeat within 4h of dlv_…`. */
+  readonly note: string;
+  readonly now: number;
+  /** The held delivery was the probe of this destination's open circuit: the next may go at once. */
+  readonly probe_of?: string | null;
 }
 
 export interface DestinationState {
@@ -141,6 +210,8 @@ export interface DestinationState {
   readonly disabled_reason: string | null;
   readonly last_error: string | null;
   readonly last_success_at: string | null;
+  /** Circuit open with automatic recovery: when the next probe goes (null when closed or manual). */
+  readonly probe_at: string | null;
   readonly pending: number;
 }
 
@@ -157,8 +228,12 @@ export interface RecordedAttempt {
   /** False when the lease was lost meanwhile (another worker owns the delivery now); nothing was written. */
   readonly recorded: boolean;
   readonly destination: DestinationHealth;
-  /** True when this attempt crossed `disable_after`. */
+  /** True when this attempt crossed `disable_after` (the circuit opened). */
   readonly disabled_now: boolean;
+  /** True when this attempt (a probe, or any success while open) closed the circuit. */
+  readonly enabled_now: boolean;
+  /** The incident message changed (an acknowledgement) after the request was drawn: redraw it. */
+  readonly incident_stale: boolean;
 }
 
 export interface DeliveryQuery {
@@ -203,6 +278,8 @@ export interface IncidentMessage {
   readonly last_event_id: string;
   /** Events after the first (thread replies). */
   readonly updates: number;
+  /** Bumped by every change (an event delivered, an acknowledgement). */
+  readonly version: number;
 }
 
 /** Routes of deliveries that carry a person's command (`command:acknowledge`), not an event's state. */
@@ -243,8 +320,17 @@ export interface Store {
   syncDestinations(names: readonly string[]): Promise<void>;
   /** The events of one request and all their deliveries, in one transaction. Resolves after a durable commit. */
   ingest(batch: IngestBatch): Promise<IngestedEvent[]>;
-  /** Leases due deliveries of an enabled destination (pending and due, or in flight with an expired lease). */
+  /**
+   * Leases due deliveries of an enabled destination (pending and due, or in flight with an expired
+   * lease), highest priority first, never one waiting behind an earlier delivery of its incident.
+   */
   claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch>;
+  /** Circuit open and its probe due: leases the oldest pending delivery as the probe (one claimer wins). */
+  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch>;
+  /** The notification stage held these deliveries back: logged, not sent. */
+  holdDeliveries(hold: HoldRequest): Promise<void>;
+  /** What this destination was last told about each of these incidents. */
+  notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]>;
   /** Records one attempt, updates the delivery and the destination's health in one transaction. */
   recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
@@ -267,12 +353,8 @@ export interface Store {
   listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
   /** New pending deliveries of an event whose requests are already made. */
   enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
-  /** The newest event of an incident delivered to a destination that holds incident state, or null. */
-  latestDelivered(destination: string, dedupKey: string): Promise<string | null>;
   getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
-  /** Creates or replaces the message of an incident. */
-  saveIncidentMessage(message: IncidentMessage): Promise<void>;
-  /** Records who acknowledged an incident; null when no message exists for it. */
+  /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
   /** Throws when the store cannot be reached (`/readyz`). */
   ping(): Promise<void>;

@@ -5,6 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
+import { NotificationStage } from '../../src/notify/pipeline.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
@@ -53,6 +55,7 @@ async function startDispatcher(destination: Destination, leaseMs = 60_000, sched
     metrics: new Metrics(),
     version: 'test',
     leaseMs,
+    stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock: systemClock }),
   });
   await dispatcher.start();
   return dispatcher;
@@ -104,13 +107,13 @@ describe('dispatcher', () => {
     const batch = batchOf(event, []);
     const delivery = { id: 'dlv_adopted', destination: 'receiver', route: 'r', status: 'pending' as const, lease: first };
     await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });
-    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false }]);
+    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'r', probe: false }]);
     expect(await eventIdsReceived(1)).toEqual([event.id]);
   });
 
   it('a disabled destination gets no leases until it is enabled again', async () => {
     await store.claimDue('receiver', { limit: 0, now: Date.now(), lease_ms: 1, owner: 'x' });
-    const failure = { outcome: 'failed' as const, health: 'failure' as const, disable_after: 1 };
+    const failure = { outcome: 'failed' as const, health: 'failure' as const, breaker: { disable_after: 1, probe_backoff_ms: null }, notified: [] };
     const event = relayEvent();
     await store.ingest(batchOf(event, ['receiver']));
     const [claimed] = (await store.claimDue('receiver', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'x' })).deliveries;
@@ -163,14 +166,14 @@ describe('dispatcher', () => {
   });
 
   it('at a stateful destination an older event is skipped as superseded, but a command about it is still sent', async () => {
-    const older = relayEvent({ dedup_key: 'inc_1' });
-    const newer = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+    const older = relayEvent({ dedup_key: 'inc_1', occurred_at: '2026-11-29T10:00:00.000Z' });
+    const newer = relayEvent({ dedup_key: 'inc_1', status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' });
     const stateful: Destination = { ...httpDestination(), stateful: true };
     const lane = await startDispatcher(stateful);
     await store.ingest(batchOf(newer, ['receiver']));
     lane.notify(['receiver']);
     expect(await eventIdsReceived(1)).toEqual([newer.id]);
-    for (let i = 0; i < 100 && (await store.latestDelivered('receiver', 'inc_1')) !== newer.id; i++) {
+    for (let i = 0; i < 100 && (await store.notificationLog('receiver', ['inc_1']))[0]?.status !== 'resolved'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
 

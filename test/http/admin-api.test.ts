@@ -29,7 +29,7 @@ const deliveries = async (query: string) => relay.admin<{ deliveries: Delivery[]
 beforeAll(async () => {
   good = await FakeReceiver.start();
   refusing = await FakeReceiver.start();
-  refusing.respond(() => ({ status: 422, body: 'no thanks' }));
+  refusing.respond(() => ({ status: 403, body: 'no thanks' }));
   relay = await startRelay(`
 sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
@@ -41,7 +41,7 @@ routes:
 retry: { schedule: [50ms], disable_after: 10 }
 admin: { token: ${ADMIN_TOKEN} }
 `);
-  // Three events, each delivered to both destinations: 3 succeeded, 3 failed (422 is permanent).
+  // Three events, each delivered to both destinations: 3 succeeded, 3 failed (403 is permanent).
   for (let i = 0; i < 3; i++) {
     const body = JSON.stringify(tapemetricPayload());
     const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
@@ -144,9 +144,9 @@ describe('GET /api/v1/deliveries', () => {
   it('filters by status', async () => {
     const { json } = await deliveries('?status=failed');
     expect(json.deliveries.map((delivery) => [delivery.destination, delivery.response_code])).toEqual([
-      ['refusing', 422],
-      ['refusing', 422],
-      ['refusing', 422],
+      ['refusing', 403],
+      ['refusing', 403],
+      ['refusing', 403],
     ]);
   });
 

@@ -293,34 +293,50 @@ routes:
 });
 
 describe('incident order at stateful destinations', () => {
-  it('a trigger retried after its resolve was delivered is not sent (it would re-open the incident); a replay still is', async () => {
-    const pagerduty = await receiver();
-    let calls = 0;
-    pagerduty.respond(() => (++calls === 1 ? { status: 500 } : { status: 202, body: '{"status":"success"}' }));
-    const relay = await relayWith(`
+  const pagerdutyRelay = (url: string, retry = 'retry: { schedule: [800ms, 800ms], disable_after: 10 }') => `
 sources:
   - { name: statussentry, preset: statussentry, secrets: ["sentry-secret"] }
 destinations:
-  - { name: oncall, type: pagerduty, routing_key: R0UT1NGKEY0123456789012345678901, url: "${pagerduty.url('/v2/enqueue')}" }
+  - { name: oncall, type: pagerduty, routing_key: R0UT1NGKEY0123456789012345678901, url: "${url}" }
 routes:
   - { to: [oncall] }
-retry: { schedule: [800ms, 800ms], disable_after: 10 }
-`);
-    const incident = (type: string, status: string) =>
-      JSON.stringify({ id: `evt_${type}`, type, created_at: new Date().toISOString(), data: { incident_id: 'inc_order', title: 'Order', status, severity: 'major', components: [] } });
+${retry}
+`;
+  const incident = (type: string, status: string, createdAt = new Date().toISOString()) =>
+    JSON.stringify({ id: `evt_${type}_${createdAt}`, type, created_at: createdAt, data: { incident_id: 'inc_order', title: 'Order', status, severity: 'major', components: [] } });
+  const actions = (fake: FakeReceiver) => fake.requests.map((r) => r.json<{ event_action: string }>().event_action);
+
+  it('a trigger answered 429 is retried before its resolve goes out: PagerDuty sees the page, then its resolve', async () => {
+    const pagerduty = await receiver();
+    let calls = 0;
+    pagerduty.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 202, body: '{"status":"success"}' }));
+    const relay = await relayWith(pagerdutyRelay(pagerduty.url('/v2/enqueue')));
     const post = async (body: string) => (await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, 'sentry-secret'))).json.id as string;
     const trigger = await post(incident('incident.created', 'investigating'));
-    await pagerduty.waitFor(1); // the trigger's first attempt: 500, retried in ~800 ms
+    await pagerduty.waitFor(1); // 429: the trigger waits a second
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the resolve arrives while the trigger waits (a sender's timing, not ours)
     const resolve = await post(incident('incident.resolved', 'resolved'));
     await deliveryOf(relay, resolve, (d) => d.status === 'succeeded');
-    const superseded = await deliveryOf(relay, trigger, (d) => d.status !== 'pending' && d.status !== 'in_flight');
+    expect(await deliveryOf(relay, trigger, (d) => d.status !== 'pending' && d.status !== 'in_flight')).toMatchObject({ status: 'succeeded' });
+    expect(actions(pagerduty)).toEqual(['trigger', 'trigger', 'resolve']);
+  });
+
+  it("a sender's late retry of an older trigger, after its resolve was delivered, is not sent (it would re-open the incident); a replay still is", async () => {
+    const pagerduty = await receiver();
+    pagerduty.respond(() => ({ status: 202, body: '{"status":"success"}' }));
+    const relay = await relayWith(pagerdutyRelay(pagerduty.url('/v2/enqueue')));
+    const post = async (body: string) => (await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, 'sentry-secret'))).json.id as string;
+    const resolve = await post(incident('incident.resolved', 'resolved', '2026-11-29T10:05:00.000Z'));
+    await deliveryOf(relay, resolve, (d) => d.status === 'succeeded');
+    const late = await post(incident('incident.created', 'investigating', '2026-11-29T10:00:00.000Z'));
+    const superseded = await deliveryOf(relay, late, (d) => d.status !== 'pending' && d.status !== 'in_flight');
     expect(superseded).toMatchObject({ status: 'skipped' });
     expect((superseded as Delivery & { note: string }).note).toContain('superseded');
-    expect(pagerduty.requests.map((r) => r.json<{ event_action: string }>().event_action)).toEqual(['trigger', 'resolve']);
+    expect(actions(pagerduty)).toEqual(['resolve']);
 
     // Asked for explicitly, the old trigger goes out.
     await relay.admin(`/deliveries/${superseded.id}/replay`, { method: 'POST' });
-    await pagerduty.waitFor(3);
+    await pagerduty.waitFor(2);
     expect(pagerduty.requests.at(-1)!.json<{ event_action: string }>().event_action).toBe('trigger');
   });
 });

@@ -24,7 +24,8 @@ function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): At
     latency_ms: 12,
     error: null,
     health: 'success',
-    disable_after: 3,
+    breaker: { disable_after: 3, probe_backoff_ms: null },
+    notified: [],
     ...overrides,
   };
 }
@@ -367,28 +368,38 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
     });
 
-    it('incident messages are saved, replaced and acknowledged', async () => {
-      expect(await store.getIncidentMessage('bot', 'inc_1')).toBeNull();
-      const message = {
-        destination: 'bot',
-        dedup_key: 'inc_1',
-        channel: 'C123',
-        ts: '1700000000.000100',
-        started_at: '2026-11-23T10:00:00.000Z',
-        status: 'firing' as const,
-        resolved_at: null,
-        acknowledged_by: null,
-        acknowledged_at: null,
-        last_event_id: 'evt_1',
-        updates: 0,
-      };
-      await store.saveIncidentMessage(message);
-      expect(await store.getIncidentMessage('bot', 'inc_1')).toEqual(message);
-      const acked = await store.acknowledgeIncident('bot', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
-      expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z' });
-      await store.saveIncidentMessage({ ...acked!, status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', updates: 2, last_event_id: 'evt_3' });
-      expect(await store.getIncidentMessage('bot', 'inc_1')).toMatchObject({ status: 'resolved', updates: 2, acknowledged_by: '<@U42>' });
-      expect(await store.acknowledgeIncident('bot', 'nope', 'x', Date.now())).toBeNull();
+    it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
+      expect(await store.getIncidentMessage('pager', 'inc_1')).toBeNull();
+      const first = relayEvent({ dedup_key: 'inc_1' });
+      const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+      await store.ingest(batchOf(first, ['pager']));
+      const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      await store.recordAttempt(
+        attempt(posting!.id, {
+          destination: 'pager',
+          effects: {
+            incident_message: {
+              kind: 'posted', dedup_key: 'inc_1', channel: 'C123', ts: '1700000000.000100', started_at: '2026-11-23T10:00:00.000Z',
+              status: 'firing', resolved_at: null, last_event_id: first.id,
+            },
+          },
+        }),
+      );
+      expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
+      // The update was drawn at version 1; an acknowledgement lands before it is recorded.
+      await store.ingest(batchOf(second, ['pager']));
+      const [updating] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      const acked = await store.acknowledgeIncident('pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
+      expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
+      const recorded = await store.recordAttempt(
+        attempt(updating!.id, {
+          destination: 'pager',
+          effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: second.id, drawn_from_version: 1 } },
+        }),
+      );
+      expect(recorded.incident_stale).toBe(true);
+      expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
+      expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
     });
 
     it('answers ping while open', async () => {

@@ -141,6 +141,39 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (destination, dedup_key)
   );
   `,
+  `
+  -- Incident order: a delivery waits behind an earlier unfinished one of its incident at its
+  -- destination (NULL: unordered — replays, commands, \`ordered: false\`). Priority: severity rank.
+  ALTER TABLE deliveries ADD COLUMN incident_key TEXT;
+  ALTER TABLE deliveries ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX deliveries_by_incident ON deliveries(destination, incident_key, id)
+    WHERE incident_key IS NOT NULL AND status IN ('pending', 'in_flight');
+  DROP INDEX deliveries_due;
+  CREATE INDEX deliveries_due ON deliveries(destination, priority, next_attempt_at) WHERE status IN ('pending', 'in_flight');
+
+  -- The notification log: what each destination was last told of each incident, and when
+  -- (repeat suppression; a sender's late retry of an older event is not sent).
+  CREATE TABLE notification_log (
+    destination TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    PRIMARY KEY (destination, dedup_key)
+  );
+  INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
+    SELECT p.destination, p.dedup_key, e.status, e.occurred_at, '', p.updated_at
+    FROM incident_progress p JOIN events e ON e.id = p.last_event_id;
+  DROP TABLE incident_progress;
+
+  -- Circuit breaker: while a destination is disabled with automatic recovery, when its next
+  -- probe goes and how many probes failed in a row (the backoff grows with them).
+  ALTER TABLE destination_state ADD COLUMN probe_at INTEGER;
+  ALTER TABLE destination_state ADD COLUMN failed_probes INTEGER NOT NULL DEFAULT 0;
+
+  ALTER TABLE incident_messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

@@ -8,6 +8,7 @@ import type {
   DestinationState,
   IncidentMessage,
   Mute,
+  NotificationEntry,
 } from '../store.ts';
 
 type Row = Record<string, unknown>;
@@ -94,7 +95,7 @@ export function attemptFromRow(row: Row): AttemptRecord {
 }
 
 export const DESTINATION_STATE_SQL = `
-  SELECT s.name, s.enabled, s.consecutive_failures, s.disabled_at, s.disabled_reason, s.last_error, s.last_success_at,
+  SELECT s.name, s.enabled, s.consecutive_failures, s.disabled_at, s.disabled_reason, s.last_error, s.last_success_at, s.probe_at,
          (SELECT COUNT(*) FROM deliveries d WHERE d.destination = s.name AND d.status IN ('pending', 'in_flight')) AS pending
   FROM destination_state s`;
 
@@ -107,7 +108,19 @@ export function destinationStateFromRow(row: Row): DestinationState {
     disabled_reason: strOrNull(row.disabled_reason),
     last_error: strOrNull(row.last_error),
     last_success_at: isoOrNull(row.last_success_at),
+    probe_at: isoOrNull(row.probe_at),
     pending: Number(row.pending ?? 0),
+  };
+}
+
+export function notificationFromRow(row: Row): NotificationEntry {
+  return {
+    destination: str(row.destination),
+    dedup_key: str(row.dedup_key),
+    status: str(row.status) === 'resolved' ? 'resolved' : 'firing',
+    occurred_at: str(row.occurred_at),
+    delivery_id: str(row.delivery_id),
+    sent_at: Number(row.sent_at),
   };
 }
 
@@ -136,5 +149,6 @@ export function incidentMessageFromRow(row: Row): IncidentMessage {
     acknowledged_at: isoOrNull(row.acknowledged_at),
     last_event_id: str(row.last_event_id),
     updates: Number(row.updates),
+    version: Number(row.version ?? 0),
   };
 }

@@ -13,7 +13,9 @@ import type {
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
+  HoldRequest,
   IncidentMessage,
+  NotificationEntry,
   IngestBatch,
   IngestedEvent,
   Mute,
@@ -36,6 +38,7 @@ import {
   eventFromRow,
   incidentMessageFromRow,
   muteFromRow,
+  notificationFromRow,
 } from './rows.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
@@ -243,18 +246,26 @@ export class SqliteStore implements Store {
     return this.#write('enqueuePrepared', { eventId, deliveries, now });
   }
 
-  async latestDelivered(destination: string, dedupKey: string): Promise<string | null> {
-    const row = this.#sql.get('SELECT last_event_id FROM incident_progress WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
-    return row ? String(row.last_event_id) : null;
+  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+    return this.#write('claimProbe', { destination, ...options });
+  }
+
+  holdDeliveries(hold: HoldRequest): Promise<void> {
+    if (hold.ids.length === 0) return Promise.resolve();
+    return this.#write('holdDeliveries', hold).then(() => undefined);
+  }
+
+  async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {
+    const one = this.#sql.get('SELECT * FROM notification_log WHERE destination = ? AND dedup_key = ?');
+    return [...new Set(dedupKeys)].flatMap((key) => {
+      const row = one.get(destination, key);
+      return row ? [notificationFromRow(row)] : [];
+    });
   }
 
   async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
     const row = this.#sql.get('SELECT * FROM incident_messages WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
     return row ? incidentMessageFromRow(row) : null;
-  }
-
-  saveIncidentMessage(message: IncidentMessage): Promise<void> {
-    return this.#write('saveIncidentMessage', message).then(() => undefined);
   }
 
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {

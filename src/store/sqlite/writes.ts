@@ -8,8 +8,10 @@ import type {
   DeliveryRecord,
   DestinationHealth,
   DestinationState,
+  HoldRequest,
   IngestBatch,
   IncidentMessage,
+  IncidentMessageEffect,
   IngestedEvent,
   Mute,
   NewDelivery,
@@ -33,6 +35,9 @@ import {
 
 /** At most this many events in one grouped notification; the rest form the next batch. */
 const MAX_BATCH = 1_000;
+
+/** Priorities are severity ranks (info 0 … critical 3). */
+const MAX_PRIORITY = 3;
 
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
@@ -108,6 +113,154 @@ export function createWriteOps(db: DatabaseSync) {
     return members;
   }
 
+  /** An unfinished delivery of this incident is already queued for this destination. */
+  function waitsBehind(destination: string, incidentKey: string): boolean {
+    return (
+      sql
+        .get(
+          `SELECT 1 AS yes FROM deliveries INDEXED BY deliveries_by_incident
+           WHERE destination = ? AND incident_key = ? AND status IN ('pending', 'in_flight') LIMIT 1`,
+        )
+        .get(destination, incidentKey) !== undefined
+    );
+  }
+
+  function toldFiring(destination: string, dedupKey: string): boolean {
+    const row = sql.get('SELECT status FROM notification_log WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
+    return row?.status === 'firing';
+  }
+
+  /** Leases claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
+  function lease(rows: readonly Record<string, unknown>[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean): ClaimedDelivery[] {
+    const { now, lease_ms, owner } = args;
+    const update = sql.get(
+      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ? WHERE id = ?`,
+    );
+    const claimed = new Set<string>();
+    const deliveries: ClaimedDelivery[] = [];
+    for (const row of rows) {
+      const id = String(row.delivery_id);
+      if (claimed.has(id)) continue;
+      const members = batchMembers(row, destination);
+      for (const each of [row, ...members]) {
+        update.run(now + lease_ms, owner, now, each.delivery_id as string);
+        claimed.add(String(each.delivery_id));
+      }
+      const event = eventFromRow(row);
+      const route = row.route === null ? null : String(row.route);
+      deliveries.push({
+        id,
+        destination,
+        event,
+        member_ids: members.map((member) => String(member.delivery_id)),
+        events: [event, ...members.map(eventFromRow)],
+        attempts: Number(row.attempts),
+        request_body: row.request_body === null ? null : String(row.request_body),
+        unordered: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX),
+        route: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX) ? null : route,
+        probe,
+      });
+    }
+    return deliveries;
+  }
+
+  function nextDueAt(destination: string): number | null {
+    // In-flight rows count too (their lease expiry): an early wake-up costs nothing.
+    const next = sql
+      .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`)
+      .get(destination);
+    return next?.due === null || next?.due === undefined ? null : Number(next.due);
+  }
+
+  /**
+   * A slack-bot message posted or updated by an attempt, written with it. Targeted: an update
+   * touches what the event changed, never who acknowledged. True when the message changed since
+   * the request was drawn (an acknowledgement landed meanwhile): the card needs a redraw.
+   */
+  function applyIncidentMessage(destination: string, effect: IncidentMessageEffect, now: number): boolean {
+    const resolvedAt = effect.resolved_at === null ? null : Date.parse(effect.resolved_at);
+    if (effect.kind === 'posted') {
+      sql
+        .get(
+          `INSERT INTO incident_messages
+             (destination, dedup_key, channel, ts, started_at, status, resolved_at, acknowledged_by, acknowledged_at, last_event_id, updates, updated_at, version)
+           VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, 1)
+           ON CONFLICT (destination, dedup_key) DO UPDATE SET
+             channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
+             resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL,
+             last_event_id = excluded.last_event_id, updates = 0, updated_at = excluded.updated_at, version = version + 1`,
+        )
+        .run(destination, effect.dedup_key, effect.channel, effect.ts, Date.parse(effect.started_at), effect.status, resolvedAt, effect.last_event_id, now);
+      return false;
+    }
+    const row = sql
+      .get(
+        `UPDATE incident_messages SET status = ?, resolved_at = ?, last_event_id = ?, updates = updates + 1, updated_at = ?, version = version + 1
+         WHERE destination = ? AND dedup_key = ? RETURNING version`,
+      )
+      .get(effect.status, resolvedAt, effect.last_event_id, now, destination, effect.dedup_key);
+    return row !== undefined && Number(row.version) - 1 !== effect.drawn_from_version;
+  }
+
+  /**
+   * The destination's health after an attempt, as a circuit breaker: `disable_after` consecutive
+   * failures open it (disabled); with automatic recovery a probe goes after a backoff that grows
+   * with each failed probe; any success closes it and its waiting work is due at once.
+   */
+  function recordHealth(result: AttemptResult): { disabled_now: boolean; enabled_now: boolean } {
+    const { destination, finished_at: now, breaker } = result;
+    if (result.health === 'success') {
+      const before = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
+      sql
+        .get(
+          `UPDATE destination_state SET consecutive_failures = 0, last_success_at = ?, failed_probes = 0, probe_at = NULL,
+             enabled = 1, disabled_at = NULL, disabled_reason = NULL
+           WHERE name = ?`,
+        )
+        .run(now, destination);
+      const closed = before !== undefined && Number(before.enabled) === 0;
+      if (closed) dueNow(destination, now);
+      return { disabled_now: false, enabled_now: closed };
+    }
+    if (result.health !== 'failure') return { disabled_now: false, enabled_now: false };
+    const row = sql
+      .get(
+        `UPDATE destination_state SET consecutive_failures = consecutive_failures + 1, last_error = ?
+         WHERE name = ? RETURNING consecutive_failures, enabled, failed_probes`,
+      )
+      .get(result.error, destination);
+    if (!row) return { disabled_now: false, enabled_now: false };
+    const backoff = breaker.probe_backoff_ms;
+    const probeAt = (failedProbes: number): number | null =>
+      backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
+    if (Number(row.enabled) === 0) {
+      // Open already: this was the probe (or an attempt started before it opened); back off further.
+      if (result.outcome !== 'retry' && result.outcome !== 'failed') return { disabled_now: false, enabled_now: false };
+      const failedProbes = Number(row.failed_probes) + 1;
+      sql
+        .get('UPDATE destination_state SET failed_probes = ?, probe_at = ? WHERE name = ?')
+        .run(failedProbes, probeAt(failedProbes), destination);
+      return { disabled_now: false, enabled_now: false };
+    }
+    if (Number(row.consecutive_failures) < breaker.disable_after) return { disabled_now: false, enabled_now: false };
+    sql
+      .get('UPDATE destination_state SET enabled = 0, disabled_at = ?, disabled_reason = ?, failed_probes = 0, probe_at = ? WHERE name = ?')
+      .run(
+        now,
+        `${String(row.consecutive_failures)} consecutive failed attempts; last: ${result.error ?? 'unknown error'}`,
+        probeAt(0),
+        destination,
+      );
+    return { disabled_now: true, enabled_now: false };
+  }
+
+  /** Resuming means now, not at the end of a backoff that ran while the destination was off. */
+  function dueNow(destination: string, now: number): void {
+    sql
+      .get(`UPDATE deliveries SET next_attempt_at = ? WHERE destination = ? AND status = 'pending' AND next_attempt_at > ?`)
+      .run(now, destination, now);
+  }
+
   return {
     syncDestinations(names: readonly string[]): null {
       const insert = sql.get('INSERT INTO destination_state (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
@@ -123,8 +276,8 @@ export function createWriteOps(db: DatabaseSync) {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = sql.get(
-        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
@@ -157,15 +310,27 @@ export function createWriteOps(db: DatabaseSync) {
           receipt.received_at,
           dataIsBody ? '' : JSON.stringify(event.data ?? null),
         );
+        const waiting: string[] = [];
         for (const delivery of deliveries) {
-          const leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
+          const incidentKey = delivery.status === 'pending' ? (delivery.incident_key ?? null) : null;
+          const behind = incidentKey !== null && delivery.destination !== null && waitsBehind(delivery.destination, incidentKey);
+          let leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
+          if (leased && behind) {
+            // Incident order: an earlier event of this incident is still on its way; this one waits its turn.
+            leased = null;
+            waiting.push(delivery.id);
+          }
+          // A resolve whose firing this destination was told of goes out promptly, not a group interval later.
+          const group = delivery.group && !(event.status === 'resolved' && delivery.destination !== null && toldFiring(delivery.destination, event.dedup_key))
+            ? delivery.group
+            : null;
           const due =
             delivery.status !== 'pending'
               ? null
               : leased
                 ? leased.until
-                : delivery.group && delivery.destination !== null
-                  ? groupDueAt(delivery.destination, delivery.group, receipt.received_at)
+                : group && delivery.destination !== null
+                  ? groupDueAt(delivery.destination, group, receipt.received_at)
                   : receipt.received_at;
           insertDelivery.run(
             delivery.id,
@@ -174,61 +339,77 @@ export function createWriteOps(db: DatabaseSync) {
             delivery.route,
             leased ? 'in_flight' : delivery.status,
             delivery.note ?? null,
-            delivery.group?.key ?? null,
+            group?.key ?? null,
             leased?.owner ?? null,
             due,
             receipt.received_at,
             receipt.received_at,
+            incidentKey,
+            delivery.priority ?? 0,
           );
         }
-        results.push({ id: event.id, duplicate: false });
+        results.push(waiting.length > 0 ? { id: event.id, duplicate: false, waiting } : { id: event.id, duplicate: false });
       }
       return results;
     },
 
     claimDue(args: { destination: string } & ClaimOptions): ClaimBatch {
-      const { destination, limit, now, lease_ms, owner } = args;
+      const { destination, limit, now } = args;
       const state = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
-      const rows = sql
+      // Highest priority first, one index range per level; a delivery behind an earlier unfinished
+      // one of its incident is not claimable (at most one per incident in flight, in order).
+      const due = sql.get(
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
+         FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
+         WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+           AND (d.incident_key IS NULL OR NOT EXISTS (
+             SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
+             WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+               AND p.status IN ('pending', 'in_flight') AND p.id < d.id))
+         ORDER BY d.next_attempt_at
+         LIMIT ?`,
+      );
+      const rows: Record<string, unknown>[] = [];
+      for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
+        rows.push(...due.all(destination, priority, now, limit - rows.length));
+      }
+      return { deliveries: lease(rows, destination, args, false), next_due_at: nextDueAt(destination) };
+    },
+
+    claimProbe(args: { destination: string } & Omit<ClaimOptions, 'limit'>): ClaimBatch {
+      const { destination, now, lease_ms } = args;
+      const state = sql
+        .get('SELECT probe_at FROM destination_state WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL')
+        .get(destination);
+      if (!state) return { deliveries: [], next_due_at: null };
+      if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at) };
+      // The oldest pending delivery: it heads its incident, so order holds.
+      const row = sql
         .get(
           `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
-           WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-           ORDER BY d.next_attempt_at, d.id
-           LIMIT ?`,
+           WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
+           ORDER BY d.id LIMIT 1`,
         )
-        .all(destination, now, limit);
-      const lease = sql.get(
-        `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ? WHERE id = ?`,
+        .get(destination, now);
+      if (!row) return { deliveries: [], next_due_at: null };
+      // Until this probe is recorded no other goes; if its worker dies, another may probe after the lease.
+      sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ?').run(now + lease_ms, destination);
+      return { deliveries: lease([row], destination, args, true), next_due_at: now + lease_ms };
+    },
+
+    holdDeliveries(hold: HoldRequest): null {
+      const update = sql.get(
+        `UPDATE deliveries SET status = ?, note = ?, next_attempt_at = NULL, lease_owner = NULL, updated_at = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`,
       );
-      const claimed = new Set<string>();
-      const deliveries: ClaimedDelivery[] = [];
-      for (const row of rows) {
-        const id = String(row.delivery_id);
-        if (claimed.has(id)) continue;
-        const members = batchMembers(row, destination);
-        for (const each of [row, ...members]) {
-          lease.run(now + lease_ms, owner, now, each.delivery_id as string);
-          claimed.add(String(each.delivery_id));
-        }
-        const event = eventFromRow(row);
-        deliveries.push({
-          id,
-          destination,
-          event,
-          member_ids: members.map((member) => String(member.delivery_id)),
-          events: [event, ...members.map(eventFromRow)],
-          attempts: Number(row.attempts),
-          request_body: row.request_body === null ? null : String(row.request_body),
-          unordered: row.replay_of !== null || String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX),
-        });
+      for (const id of hold.ids) update.run(hold.status, hold.note, hold.now, id, hold.lease_owner);
+      // A held probe told nothing about the destination: the next one may go at once.
+      if (hold.probe_of) {
+        sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL').run(hold.now, hold.probe_of);
       }
-      const next = sql
-        // In-flight rows count too (their lease expiry): an early wake-up costs nothing, a second index would cost every insert.
-        .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`)
-        .get(destination);
-      return { deliveries, next_due_at: next?.due === null || next?.due === undefined ? null : Number(next.due) };
+      return null;
     },
 
     recordAttempt(result: AttemptResult): RecordedAttempt {
@@ -236,7 +417,7 @@ export function createWriteOps(db: DatabaseSync) {
         .get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?')
         .get(result.delivery_id);
       if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
-        return { recorded: false, destination: destinationHealth(result.destination, false), disabled_now: false };
+        return { recorded: false, destination: destinationHealth(result.destination, false), disabled_now: false, enabled_now: false, incident_stale: false };
       }
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
@@ -277,14 +458,18 @@ export function createWriteOps(db: DatabaseSync) {
           result.error,
         );
       }
-      if (result.incident && result.outcome === 'succeeded') {
-        sql
-          .get(
-            `INSERT INTO incident_progress (destination, dedup_key, last_event_id, updated_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (destination, dedup_key) DO UPDATE SET
-               last_event_id = MAX(last_event_id, excluded.last_event_id), updated_at = excluded.updated_at`,
-          )
-          .run(result.destination, result.incident.dedup_key, result.incident.event_id, result.finished_at);
+      let incidentStale = false;
+      if (result.outcome === 'succeeded') {
+        const log = sql.get(
+          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at) VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (destination, dedup_key) DO UPDATE SET
+             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+        );
+        for (const entry of result.notified) {
+          log.run(entry.destination, entry.dedup_key, entry.status, entry.occurred_at, entry.delivery_id, entry.sent_at);
+        }
+        const message = result.effects?.incident_message;
+        if (message) incidentStale = applyIncidentMessage(result.destination, message, result.finished_at);
       }
       if (current.group_key !== null && result.outcome !== 'retry') {
         sql
@@ -295,30 +480,13 @@ export function createWriteOps(db: DatabaseSync) {
           .run(result.destination, current.group_key as string, result.finished_at);
       }
 
-      let disabledNow = false;
-      if (result.health === 'success') {
-        sql
-          .get('UPDATE destination_state SET consecutive_failures = 0, last_success_at = ? WHERE name = ?')
-          .run(result.finished_at, result.destination);
-      } else if (result.health === 'failure') {
-        const row = sql
-          .get(
-            `UPDATE destination_state SET consecutive_failures = consecutive_failures + 1, last_error = ?
-             WHERE name = ? RETURNING consecutive_failures, enabled`,
-          )
-          .get(result.error, result.destination);
-        if (row && Number(row.enabled) === 1 && Number(row.consecutive_failures) >= result.disable_after) {
-          sql
-            .get('UPDATE destination_state SET enabled = 0, disabled_at = ?, disabled_reason = ? WHERE name = ?')
-            .run(
-              result.finished_at,
-              `${String(row.consecutive_failures)} consecutive failed attempts; last: ${result.error ?? 'unknown error'}`,
-              result.destination,
-            );
-          disabledNow = true;
-        }
-      }
-      return { recorded: true, destination: destinationHealth(result.destination, disabledNow), disabled_now: disabledNow };
+      const breaker = recordHealth(result);
+      return {
+        recorded: true,
+        destination: destinationHealth(result.destination, breaker.disabled_now),
+        ...breaker,
+        incident_stale: incidentStale,
+      };
     },
 
     extendLeases(args: { ids: readonly string[]; owner: string; until: number }): null {
@@ -351,17 +519,13 @@ export function createWriteOps(db: DatabaseSync) {
     enableDestination(args: { name: string; now: number }): DestinationState | null {
       const { changes } = sql
         .get(
-          `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL
+          `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
+             probe_at = NULL, failed_probes = 0
            WHERE name = ?`,
         )
         .run(args.name);
       if (Number(changes) === 0) return null;
-      // Resuming means now, not at the end of a backoff that ran while the destination was off.
-      sql
-        .get(
-          `UPDATE deliveries SET next_attempt_at = ? WHERE destination = ? AND status = 'pending' AND next_attempt_at > ?`,
-        )
-        .run(args.now, args.name, args.now);
+      dueNow(args.name, args.now);
       return destinationState(args.name);
     },
 
@@ -416,39 +580,10 @@ export function createWriteOps(db: DatabaseSync) {
       });
     },
 
-    saveIncidentMessage(message: IncidentMessage): null {
-      sql
-        .get(
-          `INSERT INTO incident_messages
-             (destination, dedup_key, channel, ts, started_at, status, resolved_at, acknowledged_by, acknowledged_at, last_event_id, updates, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-           ON CONFLICT (destination, dedup_key) DO UPDATE SET
-             channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
-             resolved_at = excluded.resolved_at, acknowledged_by = excluded.acknowledged_by,
-             acknowledged_at = excluded.acknowledged_at, last_event_id = excluded.last_event_id,
-             updates = excluded.updates, updated_at = excluded.updated_at`,
-        )
-        .run(
-          message.destination,
-          message.dedup_key,
-          message.channel,
-          message.ts,
-          Date.parse(message.started_at),
-          message.status,
-          message.resolved_at === null ? null : Date.parse(message.resolved_at),
-          message.acknowledged_by,
-          message.acknowledged_at === null ? null : Date.parse(message.acknowledged_at),
-          message.last_event_id,
-          message.updates,
-          Date.now(),
-        );
-      return null;
-    },
-
     acknowledgeIncident(args: { destination: string; dedupKey: string; by: string; now: number }): IncidentMessage | null {
       const row = sql
         .get(
-          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ?
+          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, updated_at = ?, version = version + 1
            WHERE destination = ? AND dedup_key = ? RETURNING *`,
         )
         .get(args.by, args.now, args.now, args.destination, args.dedupKey);
@@ -476,7 +611,11 @@ export function createWriteOps(db: DatabaseSync) {
       sql
         .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
         .run(idAt('evt', horizon));
-      sql.get('DELETE FROM incident_progress WHERE updated_at < ?').run(horizon);
+      // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
+      sql.get('DELETE FROM notification_log WHERE sent_at < ?').run(horizon);
+      sql.get('DELETE FROM delivery_groups WHERE last_sent_at < ?').run(horizon);
+      sql.get(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
+      sql.get('DELETE FROM mutes WHERE expires_at < ? OR deleted_at < ?').run(horizon, horizon);
       // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
         .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)

@@ -1,0 +1,70 @@
+import type { Logger } from 'pino';
+import type { BreakerChange } from '../dispatch/dispatcher.ts';
+import { SEVERITY_RANK } from '../events/event.ts';
+import type { RelayEvent } from '../events/event.ts';
+import type { Store } from '../store/store.ts';
+import { newId } from '../util/ids.ts';
+
+/** Destination types a person reads: a circuit opening or closing is told there. */
+const TOLD_TYPES = new Set(['slack', 'slack-bot']);
+
+export interface BreakerNoticeOptions {
+  readonly store: Store;
+  readonly destinations: ReadonlyArray<{ readonly name: string; readonly type: string }>;
+  readonly logger: Logger;
+  /** New work committed for these destinations. */
+  readonly notify: (destinations: readonly string[]) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * Tells the people in Slack when a destination stops (its circuit opens) and when it comes
+ * back: an event of source `hookrelay`, stored and delivered like any other (so it is durable,
+ * logged and replayable), to every Slack destination but the one that failed.
+ */
+export function breakerNotice(options: BreakerNoticeOptions): (change: BreakerChange) => void {
+  const now = options.now ?? Date.now;
+  return (change) => {
+    const to = options.destinations.filter((destination) => TOLD_TYPES.has(destination.type) && destination.name !== change.destination);
+    if (to.length === 0) return;
+    const at = now();
+    const open = change.state === 'open';
+    const event: RelayEvent = {
+      id: newId('evt'),
+      source: 'hookrelay',
+      external_id: null,
+      type: open ? 'hookrelay.destination.disabled' : 'hookrelay.destination.enabled',
+      severity: open ? 'error' : 'info',
+      status: open ? 'firing' : 'resolved',
+      title: open ? `Destination "${change.destination}" is disabled` : `Destination "${change.destination}" is delivering again`,
+      summary: open
+        ? `${change.consecutive_failures} attempts in a row failed (last: ${change.last_error ?? 'unknown error'}). Its alerts wait, nothing is dropped; ${
+            change.probe_at === null ? `enable it with POST /api/v1/destinations/${change.destination}/enable once fixed` : `hookrelay probes it and resumes by itself`
+          }.`
+        : 'It answered again; the alerts that waited go out in order.',
+      dedup_key: `hookrelay:circuit:${change.destination}`,
+      occurred_at: new Date(at).toISOString(),
+      received_at: new Date(at).toISOString(),
+      data: { ...change, probe_at: change.probe_at === null ? null : new Date(change.probe_at).toISOString() },
+    };
+    options.store
+      .ingest({
+        receipt: { id: newId('rcp'), source: 'hookrelay', received_at: at, headers: {}, body: JSON.stringify(event.data) },
+        events: [
+          {
+            event,
+            deliveries: to.map((destination) => ({
+              id: newId('dlv'),
+              destination: destination.name,
+              route: 'hookrelay:circuit',
+              status: 'pending' as const,
+              incident_key: event.dedup_key,
+              priority: SEVERITY_RANK[event.severity],
+            })),
+          },
+        ],
+      })
+      .then(() => options.notify(to.map((destination) => destination.name)))
+      .catch((error: unknown) => options.logger.warn({ err: error, destination: change.destination }, 'could not post the circuit change to Slack'));
+  };
+}

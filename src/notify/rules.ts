@@ -1,0 +1,68 @@
+import type { RelayEvent } from '../events/event.ts';
+import type { Mute, NotificationEntry } from '../store/store.ts';
+import { formatDuration } from '../util/format.ts';
+
+/** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
+export interface Hold {
+  readonly rule: 'mute' | 'repeat' | 'superseded';
+  readonly status: 'muted' | 'skipped';
+  readonly note: string;
+}
+
+/** What the rules know when a delivery is about to go out: the event, the log, the clock. */
+export interface Facts {
+  readonly event: RelayEvent;
+  readonly now: number;
+  /** What this destination was last told of the event's incident. */
+  readonly told: NotificationEntry | null;
+  /** The first active mute matching the event. */
+  readonly mute: Mute | null;
+  /** The route's `repeat_interval` (ms), or null when repeats are not suppressed. */
+  readonly repeat_ms: number | null;
+  /**
+   * The sender re-sends an alert's whole state (Alertmanager): an unchanged repeat is the same
+   * status *and* the same start (`startsAt`); otherwise the same status is enough.
+   */
+  readonly resends_state: boolean;
+  /** The destination holds incident state (PagerDuty, slack-bot): a late, older event would undo it. */
+  readonly stateful: boolean;
+}
+
+export type Rule = (facts: Facts) => Hold | null;
+
+/** Silences set from Slack or the admin API. */
+export const muteRule: Rule = ({ mute }) =>
+  mute ? { rule: 'mute', status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` } : null;
+
+/** Alertmanager's dedup stage: an unchanged alert is told again only after `repeat_interval`. */
+export const repeatRule: Rule = ({ event, told, now, repeat_ms, resends_state }) => {
+  if (repeat_ms === null || told === null || told.status !== event.status) return null;
+  if (resends_state && told.occurred_at !== event.occurred_at) return null;
+  if (now >= told.sent_at + repeat_ms) return null;
+  return { rule: 'repeat', status: 'skipped', note: `repeat within ${formatDuration(repeat_ms)} of ${told.delivery_id || 'an earlier delivery'}` };
+};
+
+/**
+ * A sender's late retry: the event happened (sender time) before one this destination was
+ * already told of. Our own delays never count — incident order keeps those in sequence.
+ */
+export const supersededRule: Rule = ({ event, told, stateful }) => {
+  if (!stateful || told === null) return null;
+  if (Date.parse(event.occurred_at) >= Date.parse(told.occurred_at)) return null;
+  return {
+    rule: 'superseded',
+    status: 'skipped',
+    note: `superseded: ${told.delivery_id || 'a delivery'} told this destination of a newer event of the incident (${told.occurred_at})`,
+  };
+};
+
+/** In order, like Alertmanager's pipeline (silence → dedup); the first hold wins. */
+export const RULES: readonly Rule[] = [muteRule, supersededRule, repeatRule];
+
+export function firstHold(facts: Facts, rules: readonly Rule[] = RULES): Hold | null {
+  for (const rule of rules) {
+    const hold = rule(facts);
+    if (hold) return hold;
+  }
+  return null;
+}

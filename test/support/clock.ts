@@ -1,0 +1,42 @@
+import type { Clock } from '../../src/util/clock.ts';
+
+/** A clock that moves only when a test says so; due tasks run in time order as it advances. */
+export class ManualClock implements Clock {
+  #now: number;
+  #seq = 0;
+  readonly #tasks = new Map<number, { at: number; task: () => void }>();
+
+  constructor(start = Date.parse('2026-11-29T10:00:00Z')) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  after(ms: number, task: () => void): () => void {
+    const id = this.#seq++;
+    this.#tasks.set(id, { at: this.#now + Math.max(0, ms), task });
+    return () => this.#tasks.delete(id);
+  }
+
+  /** Moves time forward, running each task that falls due (and letting the work it starts settle). */
+  async advance(ms: number): Promise<void> {
+    const until = this.#now + ms;
+    for (;;) {
+      const next = [...this.#tasks.entries()].filter(([, t]) => t.at <= until).sort((a, b) => a[1].at - b[1].at || a[0] - b[0])[0];
+      if (!next) break;
+      this.#tasks.delete(next[0]);
+      this.#now = Math.max(this.#now, next[1].at);
+      next[1].task();
+      await settle();
+    }
+    this.#now = until;
+    await settle();
+  }
+}
+
+/** Lets promises, the store's writer thread and loopback sockets catch up (real I/O, no clock involved). */
+export async function settle(rounds = 5): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+}
