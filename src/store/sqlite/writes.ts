@@ -39,6 +39,12 @@ const MAX_BATCH = 1_000;
 /** Priorities are severity ranks (info 0 … critical 3). */
 const MAX_PRIORITY = 3;
 
+/** Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row). */
+const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
+  SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
+  WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+    AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
+
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
 /**
@@ -164,12 +170,23 @@ export function createWriteOps(db: DatabaseSync) {
     return deliveries;
   }
 
+  /**
+   * When the next claimable delivery falls due: in-flight rows count too (their lease expiry; an
+   * early wake-up costs nothing), rows waiting behind their incident do not (they are not due
+   * until the one ahead finishes, and counting them would wake the lane in a loop).
+   */
   function nextDueAt(destination: string): number | null {
-    // In-flight rows count too (their lease expiry): an early wake-up costs nothing.
-    const next = sql
-      .get(`SELECT MIN(next_attempt_at) AS due FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`)
-      .get(destination);
-    return next?.due === null || next?.due === undefined ? null : Number(next.due);
+    const first = sql.get(
+      `SELECT d.next_attempt_at AS due FROM deliveries d INDEXED BY deliveries_due
+       WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND ${CLAIMABLE}
+       ORDER BY d.next_attempt_at LIMIT 1`,
+    );
+    let due: number | null = null;
+    for (let priority = MAX_PRIORITY; priority >= 0; priority--) {
+      const row = first.get(destination, priority);
+      if (row && row.due !== null && (due === null || Number(row.due) < due)) due = Number(row.due);
+    }
+    return due;
   }
 
   /**
@@ -363,10 +380,7 @@ export function createWriteOps(db: DatabaseSync) {
         `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-           AND (d.incident_key IS NULL OR NOT EXISTS (
-             SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
-             WHERE p.destination = d.destination AND p.incident_key = d.incident_key
-               AND p.status IN ('pending', 'in_flight') AND p.id < d.id))
+           AND ${CLAIMABLE}
          ORDER BY d.next_attempt_at
          LIMIT ?`,
       );
