@@ -6,6 +6,14 @@ export const ERROR_STATUS = {
   // ingest
   unknown_source: 404,
   payload_too_large: 413,
+  /** Content-Encoding other than gzip, deflate, br (or identity). */
+  unsupported_encoding: 415,
+  /** Content-Encoding says gzip/deflate/br but the bytes do not decompress. */
+  invalid_compression: 400,
+  /** JSON must be UTF-8 (RFC 8259 §8.1). */
+  invalid_utf8: 400,
+  /** Arrays/objects nested deeper than MAX_JSON_DEPTH. */
+  nesting_too_deep: 400,
   signature_missing: 401,
   signature_malformed: 401,
   signature_mismatch: 401,

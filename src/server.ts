@@ -1,7 +1,8 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import type { Server } from 'node:http';
+import { createServer } from 'node:http';
+import type { RequestListener, Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
@@ -51,6 +52,26 @@ const PRUNE_EVERY_MS = 60_000;
 const STATE_RESENDING_PRESETS = new Set(['alertmanager', 'grafana']);
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/**
+ * The HTTP server with the `http:` limits. Node checks the header and request deadlines on a
+ * timer (every 30 s by default), which would let a slow client outstay a 10 s deadline by
+ * half a minute, so the timer runs at a quarter of the header deadline (at most every second).
+ */
+export function createWebhookServer(app: RequestListener, limits: Config['http']): Server {
+  const server = createServer(
+    {
+      requestTimeout: limits.request_timeout,
+      headersTimeout: limits.headers_timeout,
+      keepAliveTimeout: limits.keep_alive_timeout,
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(limits.headers_timeout / 4))),
+    },
+    app,
+  );
+  // Connections beyond this are closed as soon as they are accepted (Node's `drop` event).
+  server.maxConnections = limits.max_connections;
+  return server;
+}
 
 export async function openStore(url: string): Promise<Store> {
   if (url.startsWith('sqlite:')) return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
@@ -161,10 +182,10 @@ async function wireAndListen(
     ],
   });
 
-  const server: Server = app.listen(options.port, options.host ?? '0.0.0.0');
+  const server = createWebhookServer(app, config.http);
+  server.listen(options.port, options.host ?? '0.0.0.0');
   cleanup.push(() => new Promise((done) => server.close(done)));
   await once(server, 'listening');
-  server.keepAliveTimeout = 65_000;
   const { port } = server.address() as AddressInfo;
   cleanup.push(() => dispatcher.stop(1_000));
   await dispatcher.start();

@@ -7,6 +7,31 @@ import { countSchema, durationSchema, flagSchema } from './common.ts';
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];
 
+/**
+ * The HTTP server's limits, suited to webhooks (small bodies sent in one go): a sender that
+ * has not sent its headers within `headers_timeout`, or its whole request within
+ * `request_timeout`, gets 408 and is disconnected; an idle kept-alive connection is closed
+ * after `keep_alive_timeout` (above a load balancer's own idle timeout: 60 s on AWS ALB);
+ * connections beyond `max_connections` are refused at once.
+ */
+export const httpSchema = z
+  .object({
+    request_timeout: durationSchema.prefault('30s'),
+    headers_timeout: durationSchema.prefault('10s'),
+    keep_alive_timeout: durationSchema.prefault('65s'),
+    max_connections: countSchema(1).default(1024),
+  })
+  .strict()
+  .superRefine((http, ctx) => {
+    for (const key of ['request_timeout', 'headers_timeout', 'keep_alive_timeout'] as const) {
+      if (http[key] < 1) ctx.addIssue({ code: 'custom', path: [key], message: 'must be at least 1ms' });
+    }
+    // Node refuses a header deadline later than the whole request's.
+    if (http.headers_timeout > http.request_timeout) {
+      ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'may not be longer than request_timeout' });
+    }
+  });
+
 export const configSchema = z
   .object({
     /** `sqlite:./data/hookrelay.db` (default) or `postgres://…`. */
@@ -24,6 +49,7 @@ export const configSchema = z
     egress: z.object({ allow_private: flagSchema.default(false) }).strict().default({ allow_private: false }),
     slack_app: z.object({ signing_secret: z.string().min(1, 'the signing secret may not be empty') }).strict().optional(),
     admin: z.object({ token: z.string().min(1, 'the admin token may not be empty') }).strict().optional(),
+    http: httpSchema.prefault({}),
     /** A folder of your own templates, searched before the built-in ones (relative to the config file). */
     templates_dir: z.string().min(1).optional(),
   })

@@ -7,9 +7,13 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { InboundRequest } from '../sources/source.ts';
 import type { Store } from '../store/store.ts';
 import { errorHandler } from './errors.ts';
+import { readRawBody } from './raw-body.ts';
 
-/** Senders' bodies are small; anything above this is refused with 413 before it is buffered. */
-export const BODY_LIMIT = '1mb';
+/**
+ * Senders' bodies are small; anything above this (on the wire, or once decompressed) is
+ * refused with 413 before it is buffered in full.
+ */
+export const BODY_LIMIT = 1024 * 1024;
 
 export interface HttpAppOptions {
   readonly ingestor: Ingestor;
@@ -40,8 +44,8 @@ export function createHttpApp(options: HttpAppOptions): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
-  // Buffer → verify → parse (STYLE.md): the raw bytes are what the sender signed.
-  const rawBody = express.raw({ type: () => true, limit: BODY_LIMIT });
+  // Buffer → verify → parse (STYLE.md): the raw (decompressed) bytes are what the sender signed.
+  const rawBody = readRawBody({ limit: BODY_LIMIT });
   app.post(
     '/hooks/:source',
     (request, _response, next) => {

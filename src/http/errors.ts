@@ -34,6 +34,7 @@ function toHookrelayError(error: unknown): HookrelayError | null {
     case 'entity.parse.failed':
       return new HookrelayError('invalid_json', `the body is not valid JSON: ${parserError.message}`);
     case 'encoding.unsupported':
+      return new HookrelayError('unsupported_encoding', parserError.message);
     case 'charset.unsupported':
     case 'request.size.invalid':
       return new HookrelayError('invalid_request', parserError.message);

@@ -5,6 +5,7 @@ import { HookrelayError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
+import { parseJsonBody } from './json-body.ts';
 import type { ClaimedDelivery, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
@@ -82,13 +83,7 @@ export class Ingestor {
     const verdict = source.verify(request, receivedAt);
     if (!verdict.ok) throw verdict.error;
 
-    const text = request.rawBody.toString('utf8');
-    let payload: unknown;
-    try {
-      payload = JSON.parse(text);
-    } catch (error) {
-      throw new HookrelayError('invalid_json', `the body is not valid JSON: ${(error as Error).message}`);
-    }
+    const { text, payload, bom } = parseJsonBody(request.rawBody);
 
     const handshake = await source.handshake?.(payload, request);
     if (handshake) return handshake;
@@ -100,7 +95,8 @@ export class Ingestor {
     const touched = new Set<string>();
     const events: NewEvent[] = incoming.map((item) => {
       const event: RelayEvent = { ...item, id: newId('evt'), source: source.name, received_at: receivedIso };
-      return { event, deliveries: this.#deliveriesFor(event, touched), data_is_body: item.data === payload };
+      // With a byte order mark the stored text is not parseable as it is: data is stored apart.
+      return { event, deliveries: this.#deliveriesFor(event, touched), data_is_body: item.data === payload && !bom };
     });
 
     const { scheduler } = this.#options;

@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars';
+import { withinRenderDepth } from './depth.ts';
 import type { EscapeMode } from './types.ts';
 
 /**
@@ -22,9 +23,9 @@ export function escapeJsonText(text: string): string {
   return escapeLineSeparators(JSON.stringify(text).slice(1, -1));
 }
 
-/** A JSON literal for any value: `null` for undefined, functions and symbols. */
+/** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
 export function toJsonLiteral(value: unknown): string {
-  return escapeLineSeparators(JSON.stringify(value) ?? 'null');
+  return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
 }
 
 // Slack turns plain `@channel`, `@here`, `@everyone` into broadcasts when link_names is on;
@@ -62,20 +63,27 @@ export function toText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
   if (value instanceof Handlebars.SafeString) return value.toString();
-  if (typeof value === 'object') return JSON.stringify(value) ?? '';
+  if (typeof value === 'object') return JSON.stringify(withinRenderDepth(value)) ?? '';
   return String(value);
 }
 
-/** Every string inside a JSON-like value, Slack-escaped (object keys are left alone). */
+/**
+ * Every string inside a JSON-like value, Slack-escaped (object keys are left alone). Cut at
+ * MAX_RENDER_DEPTH first, so the recursion below is bounded.
+ */
 export function escapeSlackStrings(value: unknown): unknown {
+  return escapeStrings(withinRenderDepth(value));
+}
+
+function escapeStrings(value: unknown): unknown {
   if (typeof value === 'string') return escapeSlackText(value);
   if (value instanceof Handlebars.SafeString) return value.toString();
-  if (Array.isArray(value)) return value.map(escapeSlackStrings);
+  if (Array.isArray(value)) return value.map(escapeStrings);
   if (value !== null && typeof value === 'object') {
     const source = value as Record<string, unknown>;
     // toJSON first (Dates), as JSON.stringify would.
-    if (typeof source.toJSON === 'function') return escapeSlackStrings((source.toJSON as () => unknown)());
-    return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, escapeSlackStrings(item)]));
+    if (typeof source.toJSON === 'function') return escapeStrings((source.toJSON as () => unknown)());
+    return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, escapeStrings(item)]));
   }
   return value;
 }

@@ -1,0 +1,53 @@
+/**
+ * Templates turn values into JSON text (`{{json data}}`, `{{value}}` of an object), and
+ * JSON.stringify recurses: a value nested some thousands of levels deep throws "Maximum call
+ * stack size exceeded", which would make a delivery fail forever. Ingest refuses bodies nested
+ * deeper than 64 levels (src/ingest/json-body.ts); this bound is higher, so every accepted
+ * event renders exactly, and anything deeper (an event stored before that limit) still
+ * renders, with the levels beyond it replaced by a visible marker.
+ */
+export const MAX_RENDER_DEPTH = 100;
+
+/** What stands in for arrays and objects beyond MAX_RENDER_DEPTH. */
+export const TOO_DEEP = '[nested too deep]';
+
+type Json = { toJSON?: unknown };
+
+/** Arrays and objects deeper than `max` levels? Iterative, so safe for any depth. */
+export function nestsDeeperThan(value: unknown, max: number): boolean {
+  const pending: unknown[] = [value];
+  const depths: number[] = [1];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    const depth = depths.pop()!;
+    if (item === null || typeof item !== 'object') continue;
+    if (depth > max) return true;
+    const children = Array.isArray(item) ? item : Object.values(item);
+    for (const child of children) {
+      if (child !== null && typeof child === 'object') {
+        pending.push(child);
+        depths.push(depth + 1);
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * `value` itself when it nests at most MAX_RENDER_DEPTH levels (the common case costs one
+ * walk and no copy); otherwise a copy cut at that depth. The copy recurses at most
+ * MAX_RENDER_DEPTH levels, so it cannot overflow the stack either.
+ */
+export function withinRenderDepth(value: unknown): unknown {
+  return nestsDeeperThan(value, MAX_RENDER_DEPTH) ? cut(value, MAX_RENDER_DEPTH) : value;
+}
+
+function cut(value: unknown, levels: number): unknown {
+  if (value === null || typeof value !== 'object') return value;
+  // toJSON first (Dates), as JSON.stringify would.
+  const json = value as Json;
+  if (typeof json.toJSON === 'function') return cut((json.toJSON as () => unknown)(), levels);
+  if (levels === 0) return TOO_DEEP;
+  if (Array.isArray(value)) return value.map((item: unknown) => cut(item, levels - 1));
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, cut(item, levels - 1)]));
+}
