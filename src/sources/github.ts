@@ -3,6 +3,8 @@
  * payloads"): `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, raw body)>`, no timestamp;
  * `X-GitHub-Delivery` (a GUID, kept on redelivery) is the event id, `X-GitHub-Event` the type.
  * The older SHA-1 `X-Hub-Signature` is not accepted: GitHub sends the SHA-256 one on every delivery.
+ * GitHub signs no timestamp and not the delivery header, so there is no replay window: a captured
+ * request resent as is is caught as a duplicate (same delivery id), one resent with a new id is not.
  *
  * `ping` (sent when the webhook is created) is answered `200 {"pong": true}` once its signature is
  * checked, so GitHub shows a green tick; nothing is stored or relayed.
@@ -42,6 +44,7 @@ import type { HandshakeReply, InboundRequest, Source, SourcePreset } from './sou
 
 const EVENT_HEADER = 'X-GitHub-Event';
 const DELIVERY_HEADER = 'X-GitHub-Delivery';
+const DELIVERY_ID = /^[A-Za-z0-9-]{1,64}$/;
 
 /** docs.github.com "Validating webhook deliveries": sha256= and the hex digest of the raw body. */
 const SCHEME: HeaderSignatureScheme = {
@@ -283,6 +286,10 @@ function normalizeGitHub(payload: unknown, request: InboundRequest): IncomingEve
   }
   const parsed = parsePayload('GitHub', payloadSchema, payload) as GitHubPayload;
   const delivery = readHeader(request, DELIVERY_HEADER);
+  // The delivery id is not covered by the signature: only GitHub's shape (a GUID) is kept as the event id.
+  if (delivery !== undefined && !DELIVERY_ID.test(delivery)) {
+    throw new HookrelayError('invalid_payload', `${DELIVERY_HEADER} must be GitHub's delivery GUID (letters, digits and "-", at most 64)`);
+  }
   const { time, ...classified } = classify(event, parsed, delivery);
   return [{ external_id: delivery ?? null, type: event, ...classified, occurred_at: occurredAt(time), data: payload }];
 }

@@ -205,6 +205,11 @@ describe('github normalize', () => {
     expect(event).toMatchObject({ severity: 'info', status: 'firing', title: 'GitHub star created in octo-org/hello-world', dedup_key: 'github:d-9' });
   });
 
+  it('an X-GitHub-Delivery that is not a GUID (unsigned, so bounded) → invalid_payload', () => {
+    expect(thrownCode(() => normalize({ repository }, 'star', 'x'.repeat(65)))).toBe('invalid_payload');
+    expect(thrownCode(() => normalize({ repository }, 'star', 'evt 1'))).toBe('invalid_payload');
+  });
+
   it('no X-GitHub-Event header → invalid_payload', () => {
     expect(thrownCode(() => source().normalize({}, inbound('{}')))).toBe('invalid_payload');
   });
