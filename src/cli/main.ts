@@ -8,6 +8,7 @@ import { startServer } from '../server.ts';
 import { newStandardSecret } from '../util/standard-webhooks.ts';
 import { VERSION } from '../version.ts';
 import { renderPreview } from './render.ts';
+import { runSample } from './sample.ts';
 import { signBody } from './sign.ts';
 
 const USAGE = `hookrelay ${VERSION}: signed webhooks in, Slack / PagerDuty / HTTP out
@@ -15,8 +16,9 @@ const USAGE = `hookrelay ${VERSION}: signed webhooks in, Slack / PagerDuty / HTT
 Usage:
   hookrelay serve   [--config hookrelay.yaml] [--port 3000]
   hookrelay check   [--config hookrelay.yaml]
-  hookrelay render  --template slack/default --source tapemetric --event payload.json [--config …]
+  hookrelay render  --template slack/default --source tapemetric (--event payload.json | --sample) [--config …]
   hookrelay sign    --source tapemetric --secret S [--url http://localhost:3000/hooks/tapemetric] < body.json
+  hookrelay sample  <preset | source>            a realistic payload, fresh id each time (--help for more)
   hookrelay secret
 
 Without --config, HOOKRELAY_CONFIG or ./hookrelay.yaml is used; with neither, zero-config
@@ -28,6 +30,7 @@ const OPTIONS = {
   template: { type: 'string', short: 't' },
   source: { type: 'string', short: 's' },
   event: { type: 'string', short: 'e' },
+  sample: { type: 'boolean' },
   secret: { type: 'string' },
   url: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -57,7 +60,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         const output = await renderPreview({
           template: required(values.template, '--template'),
           source: required(values.source, '--source'),
-          eventFile: required(values.event, '--event'),
+          eventFile: values.sample ? values.event : required(values.event, '--event (or --sample)'),
+          sample: values.sample === true,
           loaded,
         });
         console.log(JSON.stringify(output, null, 2));
@@ -82,6 +86,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
         return 0;
       }
+      case 'sample':
+        return runSample({
+          args: positionals.slice(1),
+          help: values.help === true,
+          load: () => {
+            const file = findConfigFile(values.config, process.env);
+            return file ? loadConfig({ file, env: process.env }) : null;
+          },
+        });
       case 'secret':
         console.log(newStandardSecret());
         return 0;

@@ -5,25 +5,34 @@ import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../destinations/slack-message.ts';
 import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { ConfigError } from '../errors.ts';
-import type { Source } from '../sources/index.ts';
+import type { InboundRequest, PresetName, Source } from '../sources/index.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../templates/index.ts';
 import type { EscapeMode } from '../templates/index.ts';
 import { VERSION } from '../version.ts';
+import { samplePayload } from '../sources/samples.ts';
 import { previewSource } from './preview-source.ts';
 
 /**
  * `hookrelay render`: what a template makes of a sender's payload, exactly as it would be
  * sent (escaped, validated and fitted for Slack or PagerDuty). One output per event.
+ * The payload is `--event FILE`, or with `--sample` a fresh sample of the source's preset.
  */
 export async function renderPreview(options: {
   template: string;
   source: string;
-  eventFile: string;
+  eventFile?: string | undefined;
+  sample?: boolean;
   loaded: LoadedConfig | null;
 }): Promise<unknown> {
   const { loaded } = options;
+  if (options.sample && options.eventFile !== undefined) {
+    throw new ConfigError(['render: give --event FILE or --sample, not both']);
+  }
   const source = previewSource(options.source, undefined, loaded);
-  const incoming = readEvent(options.eventFile, source);
+  const incoming =
+    options.eventFile === undefined
+      ? normalizeSample(source)
+      : readEvent(options.eventFile, source);
 
   const dirs = loaded?.config.templates_dir ? [resolve(loaded.baseDir, loaded.config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
   const engine = createTemplateEngine({ dirs, version: VERSION });
@@ -52,6 +61,23 @@ export async function renderPreview(options: {
   return outputs.length === 1 ? outputs[0] : outputs;
 }
 
+/**
+ * The request a sender would make with these bytes: normalizers may read headers the sender adds
+ * (GitHub's X-GitHub-Event and X-GitHub-Delivery), so they come from the preset's `sign()`.
+ */
+function asSent(source: Source, rawBody: Buffer): InboundRequest {
+  const signed = source.sign(rawBody, Date.now());
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = value;
+  return { headers, query: signed.query ?? {}, rawBody };
+}
+
+/** `--sample`: a fresh sample payload of the source's preset, normalized as the server would. */
+function normalizeSample(source: Source): IncomingEvent[] {
+  const rawBody = Buffer.from(samplePayload(source.preset as PresetName));
+  return source.normalize(JSON.parse(rawBody.toString('utf8')), asSent(source, rawBody));
+}
+
 /** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */
 function readEvent(file: string, source: Source): IncomingEvent[] {
   const problem = (what: string): ConfigError => new ConfigError([`--event ${file}: ${what}`]);
@@ -68,7 +94,7 @@ function readEvent(file: string, source: Source): IncomingEvent[] {
     throw problem(`not JSON (${(error as Error).message})`);
   }
   try {
-    return source.normalize(payload, { headers: {}, query: {}, rawBody });
+    return source.normalize(payload, asSent(source, rawBody));
   } catch (error) {
     throw problem(`not a ${source.preset} payload: ${(error as Error).message}`);
   }

@@ -30,6 +30,18 @@ export function zeroConfig(env: Env): Record<string, unknown> {
     });
   }
   if (env.ALERTMANAGER_TOKEN) sources.push({ name: 'alertmanager', preset: 'alertmanager', token: '${ALERTMANAGER_TOKEN}' });
+  if (env.GRAFANA_SECRET || env.GRAFANA_TOKEN) {
+    sources.push({
+      name: 'grafana',
+      preset: 'grafana',
+      ...(env.GRAFANA_SECRET ? { secrets: secret('GRAFANA_SECRET') } : {}),
+      // Only when the contact point sets a Timestamp Header too: then requests must carry it.
+      ...(env.GRAFANA_SECRET && env.GRAFANA_TIMESTAMP_HEADER ? { timestamp_header: '${GRAFANA_TIMESTAMP_HEADER}' } : {}),
+      ...(env.GRAFANA_TOKEN ? { token: '${GRAFANA_TOKEN}' } : {}),
+    });
+  }
+  if (env.GITHUB_WEBHOOK_SECRET) sources.push({ name: 'github', preset: 'github', secrets: secret('GITHUB_WEBHOOK_SECRET') });
+  if (env.STRIPE_WEBHOOK_SECRET) sources.push({ name: 'stripe', preset: 'stripe', secrets: secret('STRIPE_WEBHOOK_SECRET') });
 
   const destinations: Record<string, unknown>[] = [{ name: 'slack', type: 'slack', url: '${SLACK_WEBHOOK_URL}' }];
   const routes: Record<string, unknown>[] = [{ name: 'all-to-slack', to: ['slack'] }];

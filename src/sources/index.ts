@@ -4,10 +4,13 @@
  */
 import { z } from 'zod';
 import { alertmanagerPreset } from './alertmanager.ts';
+import { githubPreset } from './github.ts';
+import { grafanaPreset } from './grafana.ts';
 import { hmacPreset } from './hmac.ts';
 import { standardWebhooksPreset } from './standard-webhooks.ts';
 import { statuspulsePreset } from './statuspulse.ts';
 import { statussentryPreset } from './statussentry.ts';
+import { stripePreset } from './stripe.ts';
 import { tapePreset } from './tape.ts';
 import { tapemetricPreset } from './tapemetric.ts';
 import type { Source, SourceDeps, SourcePreset } from './source.ts';
@@ -22,6 +25,9 @@ export const SOURCE_PRESETS = [
   standardWebhooksPreset,
   alertmanagerPreset,
   hmacPreset,
+  grafanaPreset,
+  githubPreset,
+  stripePreset,
 ] as const;
 
 export type PresetName = (typeof SOURCE_PRESETS)[number]['preset'];
@@ -41,6 +47,9 @@ export const sourceConfigSchema = z.discriminatedUnion(
     standardWebhooksPreset.schema,
     alertmanagerPreset.schema,
     hmacPreset.schema,
+    grafanaPreset.schema,
+    githubPreset.schema,
+    stripePreset.schema,
   ],
   {
     error: (issue) => {

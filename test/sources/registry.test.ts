@@ -11,9 +11,12 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   'standard-webhooks': { name: 'billing', preset: 'standard-webhooks', secrets: ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw'] },
   alertmanager: { name: 'prometheus', preset: 'alertmanager', token: 't1' },
   hmac: { name: 'acme', preset: 'hmac', header: 'X-Acme-Signature', secrets: ['s1'] },
+  grafana: { name: 'grafana', preset: 'grafana', secrets: ['s1'] },
+  github: { name: 'github', preset: 'github', secrets: ['s1'] },
+  stripe: { name: 'stripe', preset: 'stripe', secrets: ['whsec_s1'] },
 };
 
-const ALL = ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager', 'hmac'];
+const ALL = ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager', 'hmac', 'grafana', 'github', 'stripe'];
 
 describe('SOURCE_PRESETS', () => {
   it('lists every preset once', () => {
