@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import type { Child } from './children.ts';
 import { summarizeProfiles } from './cpu-profile.ts';
-import type { ThreadProfile } from './cpu-profile.ts';
+import type { ProfileWindow, ThreadProfile } from './cpu-profile.ts';
 import { eventBody, nextEventId } from './events.ts';
 import type { Receiver } from './receiver.ts';
 import { readCounters } from './relay-metrics.ts';
@@ -126,7 +126,7 @@ async function drainHookrelay(
   options: DrainOptions,
   name: string,
   extra: { capture: boolean; execArgv?: readonly string[] },
-): Promise<DrainRound & { bodies: string[] }> {
+): Promise<DrainRound & { bodies: string[]; window: ProfileWindow }> {
   const { receiver } = options;
   const dir = join(options.tmpDir, name);
   const start = (execArgv?: readonly string[]): Promise<Child> =>
@@ -165,11 +165,18 @@ async function drainHookrelay(
     receiver.failWith(null);
     if (extra.capture) receiver.capture();
     const target = receiver.received + pending;
+    const startedUs = Number(process.hrtime.bigint() / 1_000n);
     const started = performance.now();
     await enable(relay);
     const finished = await receiver.whenReceived(target, options.timeoutMs);
     const ms = finished - started;
-    return { delivered: pending, ms, perSec: pending / (ms / 1_000), bodies: extra.capture ? receiver.takeCaptured() : [] };
+    return {
+      delivered: pending,
+      ms,
+      perSec: pending / (ms / 1_000),
+      bodies: extra.capture ? receiver.takeCaptured() : [],
+      window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
+    };
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${relay.output()}`, { cause: error });
   } finally {
@@ -220,6 +227,7 @@ export async function runDrain(options: DrainOptions): Promise<DrainResult> {
   });
   const round = { delivered: profiled.delivered, ms: profiled.ms, perSec: profiled.perSec };
   log(`  profiled hookrelay      ${describeDrain(round)}`);
-  // Node writes the profiles when the child exits, which drainHookrelay waited for.
-  return { ...result, profile: { round, threads: summarizeProfiles(options.profileDir, options.root) } };
+  // Node writes the profiles when the child exits, which drainHookrelay waited for; only the
+  // samples from enable to the last delivery count (not start-up, not shutdown).
+  return { ...result, profile: { round, threads: summarizeProfiles(options.profileDir, options.root, profiled.window) } };
 }

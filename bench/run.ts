@@ -194,7 +194,7 @@ function printProfile(profile: ProfileResult): void {
 function printDrainProfile(profile: NonNullable<DrainResult['profile']>): void {
   console.log(`\n[5] CPU profile of hookrelay draining ${settings.backlog} deliveries (profiles in bench/results/profiles-drain/)`);
   console.log(`  while profiled: ${describeDrain(profile.round)}`);
-  console.log('  (a profile covers the process\'s life: start, the drain, shutdown; percentages are of non-idle time)');
+  console.log('  (only the samples from enable to the last delivery answered; percentages are of non-idle time)');
   for (const thread of profile.threads) {
     const name = thread.file.split('/').at(-1) ?? thread.file;
     console.log(`  ${name}: ${thread.busyMs} ms busy of ${thread.totalMs} ms sampled`);
