@@ -313,9 +313,12 @@ async function main(): Promise<void> {
   const previous = phases.size === PHASES.length ? {} : previousSummary(resultsFile);
   const previousTargets = (previous['targets'] ?? {}) as { met?: Record<string, boolean> };
   const met: Record<string, boolean> = { ...previousTargets.met };
-  const summary: Record<string, unknown> = { ...previous, at: new Date().toISOString(), environment: { ...env, loadAverageAtEnd: loadAtEnd }, settings };
-  if (phases.size !== PHASES.length) summary['phasesRun'] = [...phases];
-  else delete summary['phasesRun'];
+  const thisRun = { at: new Date().toISOString(), environment: { ...env, loadAverageAtEnd: loadAtEnd }, settings };
+  // A full run describes itself at the top; a partial one (--only) keeps the previous run's
+  // description there and records its own in each section it replaces.
+  const partial = phases.size !== PHASES.length;
+  const summary: Record<string, unknown> = partial ? { ...previous } : { ...thisRun };
+  const section = (value: Record<string, unknown>): Record<string, unknown> => (partial ? { ...value, run: thisRun } : value);
 
   console.log('\n==================== summary ====================');
   console.log(`${env.node}, ${env.cpus} × ${env.cpuModel}; load average ${env.loadAverage[0]} at start, ${loadAtEnd[0]} at end`);
@@ -345,13 +348,13 @@ async function main(): Promise<void> {
     console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['ratio'])}`);
     console.log(`  also delivering every event to a loopback receiver in the same process: ${round(deliveringRps, 0)} req/s, ratio ${deliveringRatio.toFixed(2)};`);
     console.log(`             meanwhile it delivered ${round(deliveredPerSec, 0)}/s of the ${round(committedPerSec, 0)}/s it committed (the rest stays queued, durably)`);
-    summary['throughput'] = {
+    summary['throughput'] = section({
       hookrelay: { reqPerSec: round(relayRps, 0), p50Ms: round(relayP50), p99Ms: round(relayP99), non2xx: relayNon2xx, errors: relayErrors, rounds: throughput.hookrelay },
       baseline: { reqPerSec: round(baseRps, 0), rounds: throughput.baseline },
       delivering: { reqPerSec: round(deliveringRps, 0), ratio: round(deliveringRatio, 3), deliveredPerSecDuringLoad: round(deliveredPerSec, 0), rounds: throughput.delivering },
       ratio: round(ratio, 3),
       ratioPerRound: perRound.map((r) => round(r, 3)),
-    };
+    });
     summary['profile'] = profile
       ? { load: profile.load, pendingAtEnd: profile.pendingAtEnd, threads: profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
       : null;
@@ -365,7 +368,7 @@ async function main(): Promise<void> {
       `  p50 ${round(latency.endToEnd.p50)} ms  p99 ${round(latency.endToEnd.p99)} ms  max ${round(latency.endToEnd.max)} ms  (target p99 ≤ ${TARGET_P99_MS} ms)  ${mark(met['latencyP99'])}`,
     );
     console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met['allDelivered'])}`);
-    summary['latency'] = latency;
+    summary['latency'] = section({ ...latency });
   }
 
   if (drain) {
@@ -378,7 +381,7 @@ async function main(): Promise<void> {
     console.log(`  hookrelay  ${round(relayPerSec, 0)} deliveries/s (mean of rounds, from enable to the last one answered)`);
     console.log(`  baseline   ${round(basePerSec, 0)} deliveries/s (bare undici client, its own process, the same bodies)`);
     console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_DRAIN_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['drainRatio'])}`);
-    summary['drain'] = {
+    summary['drain'] = section({
       backlog: drain.backlog,
       concurrency: drain.concurrency,
       hookrelay: { deliveriesPerSec: round(relayPerSec, 0), rounds: drain.hookrelay.map((r) => ({ ...r, ms: round(r.ms), perSec: round(r.perSec, 0) })) },
@@ -386,9 +389,9 @@ async function main(): Promise<void> {
       ratio: round(ratio, 3),
       ratioPerRound: perRound.map((r) => round(r, 3)),
       profile: drain.profile
-        ? { round: drain.profile.round, threads: drain.profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
+        ? { round: { ...drain.profile.round, ms: round(drain.profile.round.ms), perSec: round(drain.profile.round.perSec, 0) }, threads: drain.profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
         : null,
-    };
+    });
   }
   console.log('=================================================');
 
