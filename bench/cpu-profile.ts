@@ -2,6 +2,10 @@
  * Reads the `.cpuprofile` files node writes with `--cpu-prof` (one per thread: the main
  * thread and the SQLite writer thread) and ranks functions by self time, plus the same
  * time grouped by where the code lives (hookrelay's src/, a dependency, node internals).
+ *
+ * A window keeps only the samples taken between two instants: V8 stamps samples with the
+ * monotonic clock in µs, the same clock as `process.hrtime.bigint()` in any process on the
+ * machine (on Linux, CLOCK_MONOTONIC), so the bench can cut out start-up and shutdown.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -57,13 +61,22 @@ function rank(totals: Map<string, number>, busyMs: number, limit: number): SelfT
     .map(([name, ms]) => ({ name, ms: Math.round(ms), percent: Math.round((ms / busyMs) * 1_000) / 10 }));
 }
 
-export function summarizeProfile(file: string, root: string, limit = 15): ThreadProfile {
+/** Monotonic µs (`process.hrtime.bigint() / 1000n`): only samples taken from `fromUs` to `toUs` count. */
+export interface ProfileWindow {
+  readonly fromUs: number;
+  readonly toUs: number;
+}
+
+export function summarizeProfile(file: string, root: string, limit = 15, window: ProfileWindow | null = null): ThreadProfile {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   // Self time per node from the sample stream (each sample owns the delta that follows it).
   const selfUs = new Map<number, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
+  let at = profile.startTime;
   for (let i = 0; i < samples.length; i += 1) {
+    at += deltas[i] ?? 0;
+    if (window && (at < window.fromUs || at > window.toUs)) continue;
     const id = samples[i]!;
     selfUs.set(id, (selfUs.get(id) ?? 0) + (deltas[i + 1] ?? 0));
   }
@@ -96,9 +109,9 @@ export function summarizeProfile(file: string, root: string, limit = 15): Thread
 }
 
 /** Every profile in a folder, busiest thread first. */
-export function summarizeProfiles(dir: string, root: string): ThreadProfile[] {
+export function summarizeProfiles(dir: string, root: string, window: ProfileWindow | null = null): ThreadProfile[] {
   return readdirSync(dir)
     .filter((name) => name.endsWith('.cpuprofile'))
-    .map((name) => summarizeProfile(join(dir, name), root))
+    .map((name) => summarizeProfile(join(dir, name), root, 15, window))
     .sort((a, b) => b.busyMs - a.busyMs);
 }

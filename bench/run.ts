@@ -5,19 +5,24 @@
  *      `hookrelay serve` child with a fresh SQLite store, every request a new signed event);
  *   2. the same load against a bare express baseline, alternating rounds, and the ratio;
  *   3. sender → destination latency at a steady open-loop rate, on loopback;
- *   4. with --profile, where hookrelay's CPU goes under load (self time per function).
+ *   4. with --profile, where hookrelay's CPU goes under load (self time per function);
+ *   5. draining a backlog of pending deliveries to a loopback receiver, against a bare undici
+ *      client posting the same bodies, and the ratio (with --profile, where the drain's CPU goes).
  *
  * Prints the environment, each phase, and a summary with the issue's targets; writes the
- * summary to bench/results/latest.json. Exit code 1 only when the bench could not run;
- * missed targets are reported, not failed, since this is a measurement.
+ * summary to bench/results/latest.json (`--only` runs some phases and replaces only their
+ * part of it). Exit code 1 only when the bench could not run; missed targets are reported,
+ * not failed, since this is a measurement.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { killAllNow, stopAll } from './children.ts';
 import type { Child } from './children.ts';
+import { describeDrain, runDrain } from './drain.ts';
+import type { DrainResult } from './drain.ts';
 import { BODY_BYTES } from './events.ts';
 import { environment } from './environment.ts';
 import { runLatency } from './latency.ts';
@@ -35,6 +40,11 @@ import type { ThroughputResult } from './throughput.ts';
 /** The issue's targets. */
 const TARGET_RATIO = 0.5;
 const TARGET_P99_MS = 50;
+/** Issue 7: drain deliveries/s ≥ 0.8 × a bare undici client's. */
+const TARGET_DRAIN_RATIO = 0.8;
+
+const PHASES = ['ingest', 'latency', 'drain'] as const;
+type Phase = (typeof PHASES)[number];
 
 const OPTIONS = {
   connections: { type: 'string', default: '50' },
@@ -45,6 +55,9 @@ const OPTIONS = {
   'latency-duration': { type: 'string', default: '20' },
   concurrency: { type: 'string', default: '16' },
   profile: { type: 'boolean', default: false },
+  only: { type: 'string' },
+  backlog: { type: 'string', default: '3000' },
+  'drain-concurrency': { type: 'string', default: '32' },
   hookrelay: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -67,7 +80,11 @@ if (args.help) {
   --rate N               events/s in the latency phase (300)
   --latency-duration S   seconds of the latency phase (20)
   --concurrency N        hookrelay's http destination concurrency (16)
-  --profile              also profile hookrelay under load (--cpu-prof, ~20 s more)
+  --profile              also profile hookrelay under load and while draining (--cpu-prof, ~30 s more)
+  --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5); default all.
+                         Replaces only those phases' figures in bench/results/latest.json
+  --backlog N            pending deliveries drained in the drain phase (3000)
+  --drain-concurrency N  the drained destination's concurrency and the bare client's connections (32)
   --hookrelay DIR        measure another hookrelay checkout (default: this one), e.g. a
                          \`git archive <commit>\` extracted to /tmp with node_modules symlinked`);
   process.exit(0);
@@ -93,8 +110,19 @@ const settings = {
   rate: positive('rate', args.rate),
   latencySeconds: positive('latency-duration', args['latency-duration']),
   concurrency: positive('concurrency', args.concurrency),
+  backlog: positive('backlog', args.backlog),
+  drainConcurrency: positive('drain-concurrency', args['drain-concurrency']),
   hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
 };
+function parsePhases(text: string | undefined): ReadonlySet<Phase> {
+  if (text === undefined) return new Set(PHASES);
+  const names = text.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!(PHASES as readonly string[]).includes(name)) usage(`--only: unknown phase "${name}" (one or more of ${PHASES.join(', ')})`);
+  }
+  return new Set(names as Phase[]);
+}
+const phases = parsePhases(args.only);
 if (!existsSync(join(settings.hookrelayRoot, 'bin', 'hookrelay.js'))) usage(`--hookrelay ${settings.hookrelayRoot}: no bin/hookrelay.js there`);
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -163,56 +191,84 @@ function printProfile(profile: ProfileResult): void {
   }
 }
 
+function printDrainProfile(profile: NonNullable<DrainResult['profile']>): void {
+  console.log(`\n[5] CPU profile of hookrelay draining ${settings.backlog} deliveries (profiles in bench/results/profiles-drain/)`);
+  console.log(`  while profiled: ${describeDrain(profile.round)}`);
+  console.log('  (only the samples from enable to the last delivery answered; percentages are of non-idle time)');
+  for (const thread of profile.threads) {
+    const name = thread.file.split('/').at(-1) ?? thread.file;
+    console.log(`  ${name}: ${thread.busyMs} ms busy of ${thread.totalMs} ms sampled`);
+    console.log('    self time by function:');
+    for (const entry of thread.topFunctions) console.log(`      ${String(entry.percent).padStart(5)}%  ${String(entry.ms).padStart(6)} ms  ${entry.name}`);
+    console.log('    self time by location:');
+    for (const entry of thread.byLocation.slice(0, 10)) console.log(`      ${String(entry.percent).padStart(5)}%  ${String(entry.ms).padStart(6)} ms  ${entry.name}`);
+  }
+}
+
+/** The previous latest.json, so that `--only` replaces just the phases it ran. */
+function previousSummary(file: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  } catch {
+    return {};
+  }
+}
+
 async function main(): Promise<void> {
   const env = printEnvironment();
   const tmp = mkdtempSync(join(tmpdir(), 'hookrelay-bench-'));
   // Also on Ctrl-C (process.exit skips the finally below); after killAllNow, registered earlier.
   process.once('exit', () => rmSync(tmp, { recursive: true, force: true }));
   const receiver = await Receiver.start();
-  let throughput: ThroughputResult;
-  let latency: LatencyResult;
+  let throughput: ThroughputResult | null = null;
+  let latency: LatencyResult | null = null;
   let profile: ProfileResult | null = null;
+  let drain: DrainResult | null = null;
   try {
-    console.log(
-      `\n[1+2] ingest throughput: POST /hooks/tapemetric, ${settings.connections} connections, ${settings.rounds} × ${settings.durationSeconds} s per server after ${settings.warmupSeconds} s warm-up, alternating`,
-    );
-    const baseline = await startBaseline(BENCH_SECRET);
-    await checkIngest(baseline, BENCH_SECRET);
-    let relays = 0;
-    const startRelay = (deliver: boolean): Promise<Child> => startCheckedRelay(join(tmp, `throughput-${++relays}`), receiver, deliver);
-    throughput = await runThroughput(baseline, startRelay, receiver, {
-      connections: settings.connections,
-      durationSeconds: settings.durationSeconds,
-      warmupSeconds: settings.warmupSeconds,
-      rounds: settings.rounds,
-      secret: BENCH_SECRET,
-      warmupDrainTimeoutMs: 30_000,
-    });
-    await baseline.stop();
+    if (phases.has('ingest')) {
+      console.log(
+        `\n[1+2] ingest throughput: POST /hooks/tapemetric, ${settings.connections} connections, ${settings.rounds} × ${settings.durationSeconds} s per server after ${settings.warmupSeconds} s warm-up, alternating`,
+      );
+      const baseline = await startBaseline(BENCH_SECRET);
+      await checkIngest(baseline, BENCH_SECRET);
+      let relays = 0;
+      const startRelay = (deliver: boolean): Promise<Child> => startCheckedRelay(join(tmp, `throughput-${++relays}`), receiver, deliver);
+      throughput = await runThroughput(baseline, startRelay, receiver, {
+        connections: settings.connections,
+        durationSeconds: settings.durationSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        rounds: settings.rounds,
+        secret: BENCH_SECRET,
+        warmupDrainTimeoutMs: 30_000,
+      });
+      await baseline.stop();
+    }
 
-    console.log(
-      `\n[3] latency: ${settings.rate} events/s open loop for ${settings.latencySeconds} s (after ${settings.warmupSeconds} s warm-up) into a fresh hookrelay, http destination concurrency ${settings.concurrency}, loopback receiver`,
-    );
-    const fresh = await startCheckedRelay(join(tmp, 'latency'), receiver);
-    latency = await runLatency(fresh, receiver, {
-      ratePerSecond: settings.rate,
-      durationSeconds: settings.latencySeconds,
-      warmupSeconds: settings.warmupSeconds,
-      secret: BENCH_SECRET,
-      settleTimeoutMs: 30_000,
-    });
-    await fresh.stop();
-    const e2e = latency.endToEnd;
-    console.log(
-      `  sent ${latency.sent} (${round(latency.achievedRate)}/s), 202 ${latency.accepted}, delivered ${latency.delivered}, duplicates ${latency.duplicates}` +
-        (latency.malformed ? `, unreadable deliveries ${latency.malformed}` : '') +
-        (Object.keys(latency.rejected).length ? `, rejected ${JSON.stringify(latency.rejected)}` : ''),
-    );
-    console.log(`  sender → destination: p50 ${round(e2e.p50)} ms  p99 ${round(e2e.p99)} ms  max ${round(e2e.max)} ms  mean ${round(e2e.mean)} ms`);
-    console.log(`  sender → 202 (ingest part): p50 ${round(latency.ack.p50)} ms  p99 ${round(latency.ack.p99)} ms  max ${round(latency.ack.max)} ms`);
-    console.log(`  send timer at most ${round(latency.maxScheduleLagMs)} ms behind schedule`);
+    if (phases.has('latency')) {
+      console.log(
+        `\n[3] latency: ${settings.rate} events/s open loop for ${settings.latencySeconds} s (after ${settings.warmupSeconds} s warm-up) into a fresh hookrelay, http destination concurrency ${settings.concurrency}, loopback receiver`,
+      );
+      const fresh = await startCheckedRelay(join(tmp, 'latency'), receiver);
+      latency = await runLatency(fresh, receiver, {
+        ratePerSecond: settings.rate,
+        durationSeconds: settings.latencySeconds,
+        warmupSeconds: settings.warmupSeconds,
+        secret: BENCH_SECRET,
+        settleTimeoutMs: 30_000,
+      });
+      await fresh.stop();
+      const e2e = latency.endToEnd;
+      console.log(
+        `  sent ${latency.sent} (${round(latency.achievedRate)}/s), 202 ${latency.accepted}, delivered ${latency.delivered}, duplicates ${latency.duplicates}` +
+          (latency.malformed ? `, unreadable deliveries ${latency.malformed}` : '') +
+          (Object.keys(latency.rejected).length ? `, rejected ${JSON.stringify(latency.rejected)}` : ''),
+      );
+      console.log(`  sender → destination: p50 ${round(e2e.p50)} ms  p99 ${round(e2e.p99)} ms  max ${round(e2e.max)} ms  mean ${round(e2e.mean)} ms`);
+      console.log(`  sender → 202 (ingest part): p50 ${round(latency.ack.p50)} ms  p99 ${round(latency.ack.p99)} ms  max ${round(latency.ack.max)} ms`);
+      console.log(`  send timer at most ${round(latency.maxScheduleLagMs)} ms behind schedule`);
+    }
 
-    if (args.profile) {
+    if (args.profile && phases.has('ingest')) {
       profile = await runProfile({
         root: settings.hookrelayRoot,
         tmpDir: tmp,
@@ -226,70 +282,123 @@ async function main(): Promise<void> {
       });
       printProfile(profile);
     }
+
+    if (phases.has('drain')) {
+      console.log(
+        `\n[5] drain: ${settings.backlog} pending deliveries (1 KB events, http/envelope) to the loopback receiver, destination concurrency ${settings.drainConcurrency}, ` +
+          `against a bare undici client (its own process, Agent of ${settings.drainConcurrency} connections) posting the same bodies; ${settings.rounds} alternating rounds`,
+      );
+      console.log('  each hookrelay round: backlog piled up behind a disabled destination, hookrelay restarted on that store, timed from enable to the last delivery answered');
+      drain = await runDrain({
+        root: settings.hookrelayRoot,
+        tmpDir: tmp,
+        secret: BENCH_SECRET,
+        receiver,
+        backlog: settings.backlog,
+        concurrency: settings.drainConcurrency,
+        rounds: settings.rounds,
+        timeoutMs: 120_000,
+        profileDir: args.profile ? join(RESULTS_DIR, 'profiles-drain') : null,
+      });
+      if (drain.profile) printDrainProfile(drain.profile);
+    }
   } finally {
     await stopAll();
     await receiver.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  // Summary: the three figures and the targets.
-  const relayRps = mean(throughput.hookrelay.map((r) => r.reqPerSec));
-  const baseRps = mean(throughput.baseline.map((r) => r.reqPerSec));
-  const ratio = relayRps / baseRps;
-  const perRound = throughput.hookrelay.map((r, i) => r.reqPerSec / (throughput.baseline[i]?.reqPerSec ?? Number.NaN));
-  // Every hookrelay answer must be a 202, delivering or not.
-  const relayRounds = [...throughput.hookrelay, ...throughput.delivering];
-  const relayNon2xx = relayRounds.reduce((sum, r) => sum + r.non2xx, 0);
-  const relayErrors = relayRounds.reduce((sum, r) => sum + r.errors, 0);
-  const deliveringRps = mean(throughput.delivering.map((r) => r.reqPerSec));
-  const deliveringRatio = deliveringRps / baseRps;
-  const committedPerSec = mean(throughput.delivering.map((r) => r.committed / r.durationSeconds));
-  const deliveredPerSec = mean(throughput.delivering.map((r) => r.deliveredDuringRound / r.durationSeconds));
-  const relayAll202 = relayRounds.every((r) => Object.keys(r.statusCodes).every((code) => code === '202'));
-  const relayP50 = mean(throughput.hookrelay.map((r) => r.latencyMs.p50));
-  const relayP99 = mean(throughput.hookrelay.map((r) => r.latencyMs.p99));
-  const allDelivered = latency.sent === latency.accepted && latency.delivered === latency.accepted;
-  const met = {
-    ratio: ratio >= TARGET_RATIO,
-    all202: relayNon2xx === 0 && relayErrors === 0 && relayAll202,
-    latencyP99: latency.endToEnd.p99 <= TARGET_P99_MS,
-    allDelivered,
-  };
-
   const loadAtEnd = loadavg().map((value) => round(value, 2));
+  const resultsFile = join(RESULTS_DIR, 'latest.json');
+  const previous = phases.size === PHASES.length ? {} : previousSummary(resultsFile);
+  const previousTargets = (previous['targets'] ?? {}) as { met?: Record<string, boolean> };
+  const met: Record<string, boolean> = { ...previousTargets.met };
+  const thisRun = { at: new Date().toISOString(), environment: { ...env, loadAverageAtEnd: loadAtEnd }, settings };
+  // A full run describes itself at the top; a partial one (--only) keeps the previous run's
+  // description there and records its own in each section it replaces.
+  const partial = phases.size !== PHASES.length;
+  const summary: Record<string, unknown> = partial ? { ...previous } : { ...thisRun };
+  const section = (value: Record<string, unknown>): Record<string, unknown> => (partial ? { ...value, run: thisRun } : value);
+
   console.log('\n==================== summary ====================');
   console.log(`${env.node}, ${env.cpus} × ${env.cpuModel}; load average ${env.loadAverage[0]} at start, ${loadAtEnd[0]} at end`);
-  console.log(`ingest, 1 KB signed unique events, ${settings.connections} conns, ${settings.rounds} × ${settings.durationSeconds} s each:`);
-  console.log(`  hookrelay  ${round(relayRps, 0)} req/s verified + normalized + durably committed (mean of rounds)  p50 ${round(relayP50)} ms  p99 ${round(relayP99)} ms  non-2xx ${relayNon2xx}  errors ${relayErrors}  all 202: ${relayAll202 ? 'yes' : 'no'}  ${mark(met.all202)}`);
-  console.log(`  baseline   ${round(baseRps, 0)} req/s (bare express: raw body + HMAC + JSON.parse)`);
-  console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met.ratio)}`);
-  console.log(`  also delivering every event to a loopback receiver in the same process: ${round(deliveringRps, 0)} req/s, ratio ${deliveringRatio.toFixed(2)};`);
-  console.log(`             meanwhile it delivered ${round(deliveredPerSec, 0)}/s of the ${round(committedPerSec, 0)}/s it committed (the rest stays queued, durably)`);
-  console.log(`latency, ${settings.rate}/s for ${settings.latencySeconds} s, sender → loopback destination:`);
-  console.log(
-    `  p50 ${round(latency.endToEnd.p50)} ms  p99 ${round(latency.endToEnd.p99)} ms  max ${round(latency.endToEnd.max)} ms  (target p99 ≤ ${TARGET_P99_MS} ms)  ${mark(met.latencyP99)}`,
-  );
-  console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met.allDelivered)}`);
-  console.log('=================================================');
 
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const summary = {
-    at: new Date().toISOString(),
-    environment: { ...env, loadAverageAtEnd: loadAtEnd },
-    settings,
-    throughput: {
+  if (throughput) {
+    // Summary: the three figures and the targets.
+    const relayRps = mean(throughput.hookrelay.map((r) => r.reqPerSec));
+    const baseRps = mean(throughput.baseline.map((r) => r.reqPerSec));
+    const ratio = relayRps / baseRps;
+    const perRound = throughput.hookrelay.map((r, i) => r.reqPerSec / (throughput.baseline[i]?.reqPerSec ?? Number.NaN));
+    // Every hookrelay answer must be a 202, delivering or not.
+    const relayRounds = [...throughput.hookrelay, ...throughput.delivering];
+    const relayNon2xx = relayRounds.reduce((sum, r) => sum + r.non2xx, 0);
+    const relayErrors = relayRounds.reduce((sum, r) => sum + r.errors, 0);
+    const deliveringRps = mean(throughput.delivering.map((r) => r.reqPerSec));
+    const deliveringRatio = deliveringRps / baseRps;
+    const committedPerSec = mean(throughput.delivering.map((r) => r.committed / r.durationSeconds));
+    const deliveredPerSec = mean(throughput.delivering.map((r) => r.deliveredDuringRound / r.durationSeconds));
+    const relayAll202 = relayRounds.every((r) => Object.keys(r.statusCodes).every((code) => code === '202'));
+    const relayP50 = mean(throughput.hookrelay.map((r) => r.latencyMs.p50));
+    const relayP99 = mean(throughput.hookrelay.map((r) => r.latencyMs.p99));
+    met['ratio'] = ratio >= TARGET_RATIO;
+    met['all202'] = relayNon2xx === 0 && relayErrors === 0 && relayAll202;
+    console.log(`ingest, 1 KB signed unique events, ${settings.connections} conns, ${settings.rounds} × ${settings.durationSeconds} s each:`);
+    console.log(`  hookrelay  ${round(relayRps, 0)} req/s verified + normalized + durably committed (mean of rounds)  p50 ${round(relayP50)} ms  p99 ${round(relayP99)} ms  non-2xx ${relayNon2xx}  errors ${relayErrors}  all 202: ${relayAll202 ? 'yes' : 'no'}  ${mark(met['all202'])}`);
+    console.log(`  baseline   ${round(baseRps, 0)} req/s (bare express: raw body + HMAC + JSON.parse)`);
+    console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['ratio'])}`);
+    console.log(`  also delivering every event to a loopback receiver in the same process: ${round(deliveringRps, 0)} req/s, ratio ${deliveringRatio.toFixed(2)};`);
+    console.log(`             meanwhile it delivered ${round(deliveredPerSec, 0)}/s of the ${round(committedPerSec, 0)}/s it committed (the rest stays queued, durably)`);
+    summary['throughput'] = section({
       hookrelay: { reqPerSec: round(relayRps, 0), p50Ms: round(relayP50), p99Ms: round(relayP99), non2xx: relayNon2xx, errors: relayErrors, rounds: throughput.hookrelay },
       baseline: { reqPerSec: round(baseRps, 0), rounds: throughput.baseline },
       delivering: { reqPerSec: round(deliveringRps, 0), ratio: round(deliveringRatio, 3), deliveredPerSecDuringLoad: round(deliveredPerSec, 0), rounds: throughput.delivering },
       ratio: round(ratio, 3),
       ratioPerRound: perRound.map((r) => round(r, 3)),
-    },
-    latency,
-    profile: profile ? { load: profile.load, pendingAtEnd: profile.pendingAtEnd, threads: profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) } : null,
-    targets: { ratio: TARGET_RATIO, latencyP99Ms: TARGET_P99_MS, met },
-  };
-  writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  console.log(`written to bench/results/latest.json`);
+    });
+    summary['profile'] = profile
+      ? { load: profile.load, pendingAtEnd: profile.pendingAtEnd, threads: profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
+      : null;
+  }
+
+  if (latency) {
+    met['latencyP99'] = latency.endToEnd.p99 <= TARGET_P99_MS;
+    met['allDelivered'] = latency.sent === latency.accepted && latency.delivered === latency.accepted;
+    console.log(`latency, ${settings.rate}/s for ${settings.latencySeconds} s, sender → loopback destination:`);
+    console.log(
+      `  p50 ${round(latency.endToEnd.p50)} ms  p99 ${round(latency.endToEnd.p99)} ms  max ${round(latency.endToEnd.max)} ms  (target p99 ≤ ${TARGET_P99_MS} ms)  ${mark(met['latencyP99'])}`,
+    );
+    console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met['allDelivered'])}`);
+    summary['latency'] = section({ ...latency });
+  }
+
+  if (drain) {
+    const relayPerSec = mean(drain.hookrelay.map((r) => r.perSec));
+    const basePerSec = mean(drain.baseline.map((r) => r.perSec));
+    const ratio = relayPerSec / basePerSec;
+    const perRound = drain.hookrelay.map((r, i) => r.perSec / (drain!.baseline[i]?.perSec ?? Number.NaN));
+    met['drainRatio'] = ratio >= TARGET_DRAIN_RATIO;
+    console.log(`drain, ${drain.backlog} pending deliveries, concurrency ${drain.concurrency}, loopback receiver:`);
+    console.log(`  hookrelay  ${round(relayPerSec, 0)} deliveries/s (mean of rounds, from enable to the last one answered)`);
+    console.log(`  baseline   ${round(basePerSec, 0)} deliveries/s (bare undici client, its own process, the same bodies)`);
+    console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_DRAIN_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['drainRatio'])}`);
+    summary['drain'] = section({
+      backlog: drain.backlog,
+      concurrency: drain.concurrency,
+      hookrelay: { deliveriesPerSec: round(relayPerSec, 0), rounds: drain.hookrelay.map((r) => ({ ...r, ms: round(r.ms), perSec: round(r.perSec, 0) })) },
+      baseline: { deliveriesPerSec: round(basePerSec, 0), rounds: drain.baseline.map((r) => ({ ...r, ms: round(r.ms), perSec: round(r.perSec, 0) })) },
+      ratio: round(ratio, 3),
+      ratioPerRound: perRound.map((r) => round(r, 3)),
+      profile: drain.profile
+        ? { round: { ...drain.profile.round, ms: round(drain.profile.round.ms), perSec: round(drain.profile.round.perSec, 0) }, threads: drain.profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
+        : null,
+    });
+  }
+  console.log('=================================================');
+
+  summary['targets'] = { ratio: TARGET_RATIO, latencyP99Ms: TARGET_P99_MS, drainRatio: TARGET_DRAIN_RATIO, met };
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(`written to bench/results/latest.json${phases.size === PHASES.length ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
 }
 
 try {

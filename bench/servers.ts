@@ -30,6 +30,14 @@ export interface HookrelayOptions {
    * delivery row) and nothing is sent: the ingest path alone, comparable to the baseline.
    */
   readonly deliver?: boolean;
+  /**
+   * The drain phase: consecutive failures that disable the destination (1: the first one,
+   * so a backlog can pile up behind a disabled destination), with short retry steps so a
+   * delivery that failed is due again by the time the destination is enabled.
+   */
+  readonly disableAfter?: number;
+  /** Enables the admin API (`POST /api/v1/destinations/:name/enable`) with this token. */
+  readonly adminToken?: string;
 }
 
 /**
@@ -50,7 +58,11 @@ destinations:
   - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency} }
 routes:${options.deliver === false ? ' []' : `
   - { to: [loopback] }`}
-retry: { schedule: [1s, 2s, 5s], disable_after: 1000 }
+${
+      options.disableAfter === undefined
+        ? 'retry: { schedule: [1s, 2s, 5s], disable_after: 1000 }'
+        : `retry: { schedule: [100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms], disable_after: ${options.disableAfter} }`
+    }${options.adminToken === undefined ? '' : `\nadmin: { token: "${options.adminToken}" }`}
 `,
   );
   const port = await freePort();

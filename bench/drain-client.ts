@@ -1,0 +1,47 @@
+/**
+ * The drain phase's baseline: a bare undici client in its own process posting the bodies
+ * hookrelay delivered (read from a JSON file) to the same loopback receiver, `connections`
+ * requests in flight at once over an Agent of as many connections, which is what an
+ * `http` destination with `concurrency: N` can at best do. No store, no template, no
+ * retry bookkeeping: hookrelay's deliveries/s divided by this is the cost of delivering
+ * durably.
+ *
+ * Run as a child: `node bench/drain-client.ts <url> <bodies.json> <connections>`; prints one
+ * JSON line `{ delivered, failed, ms }` (ms from the first request to the last answer).
+ */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
+
+const [url, bodiesFile, connectionsText] = process.argv.slice(2);
+const connections = Number(connectionsText);
+if (!url || !bodiesFile || !Number.isInteger(connections) || connections <= 0) {
+  console.error('usage: node bench/drain-client.ts <url> <bodies.json> <connections>');
+  process.exit(2);
+}
+
+const bodies = JSON.parse(readFileSync(bodiesFile, 'utf8')) as string[];
+const dispatcher = new Agent({ connections, keepAliveTimeout: 60_000 });
+let next = 0;
+let delivered = 0;
+let failed = 0;
+
+async function worker(): Promise<void> {
+  for (let index = next++; index < bodies.length; index = next++) {
+    const response = await request(url!, {
+      method: 'POST',
+      dispatcher,
+      headers: { 'content-type': 'application/json' },
+      body: bodies[index],
+    });
+    await response.body.dump();
+    if (response.statusCode >= 200 && response.statusCode < 300) delivered += 1;
+    else failed += 1;
+  }
+}
+
+const started = performance.now();
+await Promise.all(Array.from({ length: Math.min(connections, bodies.length) }, () => worker()));
+const ms = performance.now() - started;
+await dispatcher.close();
+console.log(JSON.stringify({ delivered, failed, ms }));

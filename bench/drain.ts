@@ -1,0 +1,233 @@
+/**
+ * Phase 5: how fast hookrelay drains a backlog. `backlog` pending deliveries for one `http`
+ * destination (`concurrency` N) pointed at the loopback receiver are delivered from the
+ * store, and the deliveries/s are compared with a bare undici client (its own process, an
+ * Agent of N connections) posting the same bodies to the same receiver in the same run.
+ *
+ * The backlog piles up the way it does in production, behind a destination that is down:
+ * the receiver answers 503, the first delivery fails and disables the destination
+ * (`disable_after: 1`), the rest are ingested through `POST /hooks/tapemetric` and wait.
+ * hookrelay is then restarted on the same store (a fresh process, like the baseline's, and
+ * one whose CPU profile covers start-up and the drain only, not the ingest), the receiver
+ * comes back, and the clock runs from `POST /api/v1/destinations/loopback/enable` to the
+ * receiver answering the backlog's last delivery.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Agent, request } from 'undici';
+import type { Child } from './children.ts';
+import { summarizeProfiles } from './cpu-profile.ts';
+import type { ProfileWindow, ThreadProfile } from './cpu-profile.ts';
+import { eventBody, nextEventId } from './events.ts';
+import type { Receiver } from './receiver.ts';
+import { readCounters } from './relay-metrics.ts';
+import { checkIngest, startHookrelay } from './servers.ts';
+import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
+
+const DRAIN_CLIENT = fileURLToPath(new URL('./drain-client.ts', import.meta.url));
+const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
+const DESTINATION = 'loopback';
+/** Requests in flight while the backlog is ingested (how fast it piles up does not matter). */
+const INGEST_CONNECTIONS = 16;
+
+export interface DrainOptions {
+  readonly root: string;
+  readonly tmpDir: string;
+  readonly secret: string;
+  readonly receiver: Receiver;
+  /** Pending deliveries to drain (the issue: 3,000). */
+  readonly backlog: number;
+  /** The destination's `concurrency` and the bare client's connections (the issue: 32). */
+  readonly concurrency: number;
+  /** Alternating rounds: H B, B H, … */
+  readonly rounds: number;
+  /** Upper bound on one drain, so a stuck dispatcher ends the bench with a message, not a hang. */
+  readonly timeoutMs: number;
+  /** When set, one more hookrelay drain runs with `--cpu-prof` and its profiles go here. */
+  readonly profileDir: string | null;
+}
+
+export interface DrainRound {
+  /** Deliveries made (hookrelay: its pending count when enabled; baseline: 2xx answers). */
+  readonly delivered: number;
+  readonly ms: number;
+  readonly perSec: number;
+}
+
+export interface DrainResult {
+  readonly backlog: number;
+  readonly concurrency: number;
+  readonly hookrelay: DrainRound[];
+  readonly baseline: DrainRound[];
+  /** The profiled drain (slower than the measured ones) and where its CPU went. */
+  readonly profile: { readonly round: DrainRound; readonly threads: ThreadProfile[] } | null;
+}
+
+const log = (line: string): void => console.log(line);
+
+export function describeDrain(round: DrainRound): string {
+  return `${round.perSec.toFixed(0).padStart(6)} deliveries/s  (${round.delivered} in ${round.ms.toFixed(0)} ms)`;
+}
+
+/** Posts `count` new signed events, each answered 202 (anything else fails the phase). */
+async function ingest(url: string, count: number, secret: string): Promise<void> {
+  const dispatcher = new Agent({ connections: INGEST_CONNECTIONS });
+  let sent = 0;
+  const worker = async (): Promise<void> => {
+    while (sent < count) {
+      sent += 1;
+      const body = eventBody(nextEventId('drain'));
+      const response = await request(`${url}/hooks/tapemetric`, {
+        method: 'POST',
+        dispatcher,
+        headers: { 'content-type': 'application/json', [SIGNATURE_HEADER]: tapemetricSignature(body, secret) },
+        body,
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 202) throw new Error(`hookrelay answered a backlog event with ${response.statusCode}: ${text.slice(0, 300)}`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: INGEST_CONNECTIONS }, () => worker()));
+  } finally {
+    await dispatcher.close();
+  }
+}
+
+async function destinationEnabled(url: string): Promise<boolean> {
+  const text = await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+  const line = text.split('\n').find((entry) => entry.startsWith(`hookrelay_destination_enabled{destination="${DESTINATION}"}`));
+  return line === undefined || !line.endsWith(' 0');
+}
+
+async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (await destinationEnabled(relay.url)) {
+    if (Date.now() > deadline) throw new Error(`the destination was not disabled within ${timeoutMs} ms after a 503:\n${relay.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function enable(relay: Child): Promise<void> {
+  const response = await fetch(`${relay.url}/api/v1/destinations/${DESTINATION}/enable`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
+  const text = await response.text();
+  if (!response.ok) throw new Error(`POST /api/v1/destinations/${DESTINATION}/enable answered ${response.status}: ${text.slice(0, 300)}`);
+}
+
+/** One hookrelay drain; with `capture`, also the bodies it delivered. */
+async function drainHookrelay(
+  options: DrainOptions,
+  name: string,
+  extra: { capture: boolean; execArgv?: readonly string[] },
+): Promise<DrainRound & { bodies: string[]; window: ProfileWindow }> {
+  const { receiver } = options;
+  const dir = join(options.tmpDir, name);
+  const start = (execArgv?: readonly string[]): Promise<Child> =>
+    startHookrelay({
+      root: options.root,
+      dir,
+      secret: options.secret,
+      destinationUrl: receiver.url(),
+      concurrency: options.concurrency,
+      disableAfter: 1,
+      adminToken: ADMIN_TOKEN,
+      execArgv,
+    });
+
+  // Pile up: the destination is down, its first delivery fails and disables it, the rest wait.
+  receiver.failWith(503);
+  try {
+    const filling = await start();
+    try {
+      await checkIngest(filling, options.secret);
+      await waitUntilDisabled(filling, 10_000);
+      await ingest(filling.url, options.backlog - 1, options.secret);
+    } finally {
+      await filling.stop();
+    }
+  } finally {
+    receiver.failWith(null);
+  }
+
+  // Drain: a fresh process on the same store, still disabled until enabled.
+  receiver.failWith(503);
+  const relay = await start(extra.execArgv);
+  try {
+    const { pending } = await readCounters(relay.url);
+    if (pending !== options.backlog) log(`  (${name}: ${pending} deliveries pending, not ${options.backlog}; measuring those)`);
+    receiver.failWith(null);
+    if (extra.capture) receiver.capture();
+    const target = receiver.received + pending;
+    const startedUs = Number(process.hrtime.bigint() / 1_000n);
+    const started = performance.now();
+    await enable(relay);
+    const finished = await receiver.whenReceived(target, options.timeoutMs);
+    const ms = finished - started;
+    return {
+      delivered: pending,
+      ms,
+      perSec: pending / (ms / 1_000),
+      bodies: extra.capture ? receiver.takeCaptured() : [],
+      window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
+    };
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n${relay.output()}`, { cause: error });
+  } finally {
+    receiver.failWith(null);
+    await relay.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const run = promisify(execFile);
+
+/** The bare undici client, in its own process, posting `bodiesFile` to the receiver. */
+async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
+  const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency)], {
+    timeout: options.timeoutMs,
+  });
+  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { delivered: number; failed: number; ms: number };
+  if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
+  return { delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000) };
+}
+
+export async function runDrain(options: DrainOptions): Promise<DrainResult> {
+  const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, hookrelay: [], baseline: [], profile: null };
+  const bodiesFile = join(options.tmpDir, 'drain-bodies.json');
+  for (let round = 1; round <= options.rounds; round += 1) {
+    // The first round starts with hookrelay: its bodies are what the baseline posts.
+    const order = round % 2 === 1 ? (['hookrelay', 'baseline'] as const) : (['baseline', 'hookrelay'] as const);
+    for (const which of order) {
+      if (which === 'hookrelay') {
+        const measured = await drainHookrelay(options, `drain-${round}`, { capture: round === 1 });
+        if (round === 1) writeFileSync(bodiesFile, JSON.stringify(measured.bodies));
+        result.hookrelay.push({ delivered: measured.delivered, ms: measured.ms, perSec: measured.perSec });
+        log(`  round ${round} hookrelay         ${describeDrain(measured)}`);
+      } else {
+        const measured = await drainBaseline(options, bodiesFile);
+        result.baseline.push(measured);
+        log(`  round ${round} bare undici       ${describeDrain(measured)}`);
+      }
+    }
+  }
+  if (options.profileDir === null) return result;
+
+  rmSync(options.profileDir, { recursive: true, force: true });
+  mkdirSync(options.profileDir, { recursive: true });
+  const profiled = await drainHookrelay(options, 'drain-profiled', {
+    capture: false,
+    execArgv: ['--cpu-prof', '--cpu-prof-dir', options.profileDir],
+  });
+  const round = { delivered: profiled.delivered, ms: profiled.ms, perSec: profiled.perSec };
+  log(`  profiled hookrelay      ${describeDrain(round)}`);
+  // Node writes the profiles when the child exits, which drainHookrelay waited for; only the
+  // samples from enable to the last delivery count (not start-up, not shutdown).
+  return { ...result, profile: { round, threads: summarizeProfiles(options.profileDir, options.root, profiled.window) } };
+}
