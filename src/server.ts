@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
+import { adminOperations, adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { adminApi } from './http/admin-api.ts';
 import { createHttpApp } from './http/app.ts';
@@ -129,6 +130,18 @@ async function wireAndListen(
           destinations: components.destinations,
           version: VERSION,
           mounts: [['/mutes', mutesApi({ mutes, store })]],
+        }),
+      ],
+      [
+        '/admin',
+        adminPages({
+          token: config.admin?.token ?? null,
+          publicUrl: config.admin?.public_url ?? null,
+          config,
+          store,
+          destinations: components.destinations,
+          operations: adminOperations({ operations, store, dispatcher }),
+          logger,
         }),
       ],
       ...(config.slack_app
