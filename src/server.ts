@@ -11,7 +11,7 @@ import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
-import { Operations } from './slack/operations.ts';
+import { Operations } from './app/index.ts';
 import { slackEventsRouter } from './slack/slack-app.ts';
 import { Metrics } from './observability/metrics.ts';
 import { buildComponents } from './runtime.ts';
@@ -125,11 +125,8 @@ async function wireAndListen(
         '/api/v1',
         adminApi({
           token: config.admin?.token ?? null,
-          store,
-          dispatcher,
-          destinations: components.destinations,
-          version: VERSION,
-          mounts: [['/mutes', mutesApi({ mutes, store })]],
+          operations,
+          mounts: [['/mutes', mutesApi({ operations })]],
         }),
       ],
       [

@@ -8,7 +8,10 @@ import type {
   DestinationState,
   IncidentMessage,
   Mute,
+  RequestOutcome,
+  RequestRecord,
 } from '../store.ts';
+import { ACCEPTED_OUTCOMES } from '../store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -136,5 +139,21 @@ export function incidentMessageFromRow(row: Row): IncidentMessage {
     acknowledged_at: isoOrNull(row.acknowledged_at),
     last_event_id: str(row.last_event_id),
     updates: Number(row.updates),
+  };
+}
+
+export function requestFromRow(row: Row): RequestRecord {
+  const outcome = str(row.outcome) as RequestOutcome;
+  return {
+    id: str(row.id),
+    received_at: iso(Number(row.received_at)),
+    source: str(row.source),
+    address: strOrNull(row.address),
+    status: Number(row.status),
+    outcome,
+    refused: !ACCEPTED_OUTCOMES.includes(outcome),
+    reason: strOrNull(row.reason),
+    body_bytes: Number(row.body_bytes),
+    excerpt: strOrNull(row.excerpt),
   };
 }

@@ -20,6 +20,9 @@ import type {
   PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
+  RequestLogEntry,
+  RequestQuery,
+  RequestRecord,
   Store,
   StoredEvent,
 } from '../store.ts';
@@ -36,7 +39,9 @@ import {
   eventFromRow,
   incidentMessageFromRow,
   muteFromRow,
+  requestFromRow,
 } from './rows.ts';
+import { ACCEPTED_OUTCOMES } from '../store.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
 interface Pending {
@@ -315,6 +320,40 @@ export class SqliteStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries,
     };
+  }
+
+  recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.#write('recordRequests', entries).then(() => undefined);
+  }
+
+  async listRequests(query: RequestQuery): Promise<RequestRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (query.source !== undefined) {
+      where.push('source = ?');
+      params.push(query.source);
+    }
+    if (query.outcome === 'refused') {
+      where.push(`outcome NOT IN (${ACCEPTED_OUTCOMES.map(() => '?').join(', ')})`);
+      params.push(...ACCEPTED_OUTCOMES);
+    } else if (query.outcome !== undefined) {
+      where.push('outcome = ?');
+      params.push(query.outcome);
+    }
+    if (query.before !== undefined) {
+      where.push('id < ?');
+      params.push(query.before);
+    }
+    const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return this.#sql
+      .get(sql)
+      .all(...params, query.limit)
+      .map(requestFromRow);
+  }
+
+  pruneRequests(options: { keep: number; before: number }): Promise<number> {
+    return this.#write('pruneRequests', options);
   }
 
   async ping(): Promise<void> {
