@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
-import { adminOperations, adminPages } from './admin/index.ts';
+import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import { adminApi } from './http/admin-api.ts';
 import { createHttpApp } from './http/app.ts';
@@ -135,9 +135,7 @@ async function wireAndListen(
           token: config.admin?.token ?? null,
           publicUrl: config.admin?.public_url ?? null,
           config,
-          store,
-          destinations: components.destinations,
-          operations: adminOperations({ operations, store, dispatcher }),
+          operations,
           logger,
         }),
       ],

@@ -5,12 +5,11 @@ import type { ErrorRequestHandler, NextFunction, Request, Response, Router } fro
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { parseDuration } from '../config/duration.ts';
-import type { Destination } from '../destinations/destination.ts';
+import type { Operations } from '../app/index.ts';
 import { HookrelayError } from '../errors.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
-import type { DeliveryRecord, DeliveryStatus, Store } from '../store/store.ts';
+import type { DeliveryRecord, DeliveryStatus, RequestQuery } from '../store/store.ts';
 import { deliveryChart } from './delivery-chart.ts';
-import type { AdminOperations } from './operations.ts';
 import { AdminSessions, sameSecret } from './sessions.ts';
 import type { AdminSession, Flash } from './sessions.ts';
 import { publicBaseUrl, sourceListings } from './source-urls.ts';
@@ -23,9 +22,8 @@ export interface AdminPagesOptions {
   /** Where senders reach this server (`https://relay.example.com`); else taken from the request. */
   readonly publicUrl: string | null;
   readonly config: Config;
-  readonly store: Store;
-  readonly destinations: readonly Destination[];
-  readonly operations: AdminOperations;
+  /** The operations every front end shares (src/app): the pages gather form fields and show results. */
+  readonly operations: Operations;
   readonly logger: Logger;
   readonly now?: () => number;
   /** How long a sign-in lasts (default 12 h). */
@@ -37,6 +35,10 @@ const COOKIE_PATH = '/admin';
 const DAY_MS = 86_400_000;
 /** The destination page lists this many deliveries (the log keeps at least 200 per destination). */
 const LISTED_DELIVERIES = 200;
+/** The requests page shows at most this many of the last 24 h (the requests log is bounded too). */
+const LISTED_REQUESTS = 500;
+/** The requests page's filter: every refusal, or one outcome. */
+const REQUEST_FILTERS = ['refused', 'accepted', 'duplicate', 'answered'] as const;
 /** The chart reads at most this many deliveries of the last 24 h. */
 const CHARTED_DELIVERIES = 20_000;
 /** Pages stay text-sized: bodies longer than this are cut in the page (the API has them whole). */
@@ -105,11 +107,10 @@ export function parseMatchers(text: string): Record<string, string> {
 
 /** The admin pages at `/admin` (DESIGN.md "Admin pages"): server-rendered, readable without JS. */
 export function adminPages(options: AdminPagesOptions): Router {
-  const { store, operations, logger } = options;
+  const { operations, logger } = options;
   const now = options.now ?? Date.now;
   const render = createViews();
   const stylesheet = readFileSync(join(VIEWS_DIR, 'admin.css'), 'utf8');
-  const configured = new Map(options.destinations.map((destination) => [destination.name, destination]));
   const sessions = new AdminSessions({ ttlMs: options.sessionTtlMs ?? DAY_MS / 2, max: 1_000, now });
   const router = express.Router();
 
@@ -127,11 +128,6 @@ export function adminPages(options: AdminPagesOptions): Router {
   const redirect = (request: AdminRequest, response: Response, to: string, flash: Flash): void => {
     request.adminSession!.flash = flash;
     response.redirect(303, to);
-  };
-  const destinationNamed = (name: string): Destination => {
-    const destination = configured.get(name);
-    if (!destination) throw new HookrelayError('not_found', `no destination is named "${name}"`);
-    return destination;
   };
 
   router.use((_request, response, next) => {
@@ -200,43 +196,28 @@ export function adminPages(options: AdminPagesOptions): Router {
   });
 
   router.get('/', async (request: AdminRequest, response) => {
-    const states = new Map((await store.destinationStates()).map((state) => [state.name, state]));
-    const destinations = options.destinations.map((destination) => {
-      const state = states.get(destination.name);
-      return {
-        name: destination.name,
-        type: destination.type,
-        enabled: state?.enabled ?? true,
-        disabled_reason: state?.disabled_reason ?? null,
-        disabled_at: state?.disabled_at ?? null,
-        pending: state?.pending ?? 0,
-        consecutive_failures: state?.consecutive_failures ?? 0,
-        last_error: state?.last_error ?? null,
-        last_success_at: state?.last_success_at ?? null,
-      };
-    });
     sessionPage(request, response, 'overview', { title: 'Overview', section: 'overview' }, {
       sources: sourceListings(options.config, publicBaseUrl(request, options.publicUrl)),
-      destinations,
+      destinations: await operations.destinationStates(),
       mutes: operations.activeMutes(),
     });
   });
 
   const destinationPage = async (request: AdminRequest, response: Response, name: string, extra: Record<string, unknown> = {}, status = 200) => {
-    const destination = destinationNamed(name);
+    const destination = operations.destination(name);
     const filter = typeof request.query.status === 'string' && request.query.status !== '' ? request.query.status : null;
     if (filter !== null && !(DELIVERY_STATUSES as readonly string[]).includes(filter)) {
       throw new HookrelayError('invalid_request', `"${filter}" is not a delivery status (${DELIVERY_STATUSES.join(', ')})`);
     }
     const at = now();
-    const state = (await store.destinationStates()).find((candidate) => candidate.name === name) ?? null;
-    const recent = await store.listDeliveries({ destination: name, limit: CHARTED_DELIVERIES });
+    const state = (await operations.destinationStates()).find((candidate) => candidate.name === name) ?? null;
+    const recent = await operations.deliveries({ destination: name, limit: CHARTED_DELIVERIES });
     const chart = deliveryChart(recent.filter((delivery) => Date.parse(delivery.created_at) > at - DAY_MS), at);
     const listed =
       filter === null
         ? recent.slice(0, LISTED_DELIVERIES)
-        : await store.listDeliveries({ destination: name, status: filter as DeliveryStatus, limit: LISTED_DELIVERIES });
-    const types = await eventTypes(store, listed);
+        : await operations.deliveries({ destination: name, status: filter as DeliveryStatus, limit: LISTED_DELIVERIES });
+    const types = await eventTypes(operations, listed);
     sessionPage(request, response, 'destination', { title: `Destination ${name}`, section: 'overview' }, {
       destination: { name, type: destination.type },
       state,
@@ -256,14 +237,14 @@ export function adminPages(options: AdminPagesOptions): Router {
 
   router.post('/destinations/:name/enable', async (request: AdminRequest, response) => {
     const { name } = request.params as { name: string };
-    destinationNamed(name);
+    operations.destination(name);
     await operations.enable(name);
     redirect(request, response, `/admin/destinations/${encodeURIComponent(name)}`, { kind: 'ok', text: `${name} is enabled again; its pending deliveries go out now.` });
   });
 
   router.post('/destinations/:name/test', async (request: AdminRequest, response) => {
     const { name } = request.params as { name: string };
-    destinationNamed(name);
+    operations.destination(name);
     const result = await operations.test(name);
     await destinationPage(request, response, name, {
       test: { ...result, request_body: prettyBody(result.request_body), response: { ...result.response, body: prettyBody(result.response.body) } },
@@ -272,10 +253,10 @@ export function adminPages(options: AdminPagesOptions): Router {
 
   router.post('/destinations/:name/replay-failed', async (request: AdminRequest, response) => {
     const { name } = request.params as { name: string };
-    destinationNamed(name);
+    operations.destination(name);
     const since = parseSince(field(request, 'since'));
     if (since === null) throw new HookrelayError('invalid_request', 'give the time to replay from as 2026-01-31T14:00 (UTC)');
-    const replays = await operations.replayFailedSince(name, since);
+    const { replays } = await operations.replayFailedSince(name, since);
     redirect(request, response, `/admin/destinations/${encodeURIComponent(name)}`, {
       kind: 'ok',
       text: replays.length === 0
@@ -286,9 +267,8 @@ export function adminPages(options: AdminPagesOptions): Router {
 
   router.get('/deliveries/:id', async (request: AdminRequest, response) => {
     const { id } = request.params as { id: string };
-    const delivery = await store.getDelivery(id);
-    if (!delivery) throw new HookrelayError('not_found', `no delivery ${id} (it may have been pruned)`);
-    const stored = await store.getEvent(delivery.event_id);
+    const delivery = await operations.delivery(id);
+    const stored = await operations.event(delivery.event_id).catch(() => null);
     sessionPage(request, response, 'delivery', { title: `Delivery ${id}`, section: 'overview' }, {
       delivery: { ...delivery, request_body: prettyBody(delivery.request_body), response_body: prettyBody(delivery.response_body) },
       event: stored?.event ?? null,
@@ -303,6 +283,29 @@ export function adminPages(options: AdminPagesOptions): Router {
     redirect(request, response, `/admin/deliveries/${encodeURIComponent(replay.id)}`, { kind: 'ok', text: `Replaying ${id} as ${replay.id}.` });
   });
 
+  router.get('/requests', async (request: AdminRequest, response) => {
+    const outcome = typeof request.query.outcome === 'string' && request.query.outcome !== '' ? request.query.outcome : null;
+    if (outcome !== null && !(REQUEST_FILTERS as readonly string[]).includes(outcome)) {
+      throw new HookrelayError('invalid_request', `"${outcome}" is not one of ${REQUEST_FILTERS.join(', ')}`);
+    }
+    const source = typeof request.query.source === 'string' && request.query.source !== '' ? request.query.source.slice(0, 100) : null;
+    const since = now() - DAY_MS;
+    const requests = (
+      await operations.requests({
+        limit: LISTED_REQUESTS,
+        ...(outcome === null ? {} : { outcome: outcome as RequestQuery['outcome'] }),
+        ...(source === null ? {} : { source }),
+      })
+    ).filter((entry) => Date.parse(entry.received_at) > since);
+    sessionPage(request, response, 'requests', { title: 'Requests', section: 'requests' }, {
+      requests,
+      source,
+      outcomes: REQUEST_FILTERS.map((value) => ({ value, selected: value === outcome })),
+      sources: options.config.sources.map((configured) => ({ name: configured.name, selected: configured.name === source })),
+      limit: LISTED_REQUESTS,
+    });
+  });
+
   const mutesPage = (request: AdminRequest, response: Response, form: Record<string, string> = {}, flash: Flash | null = null, status = 200) => {
     sessionPage(request, response, 'mutes', { title: 'Mutes', section: 'mutes', flash }, { mutes: operations.activeMutes(), form }, status);
   };
@@ -314,7 +317,7 @@ export function adminPages(options: AdminPagesOptions): Router {
       const duration = parseDuration(form.duration.trim());
       if (duration === null) throw new HookrelayError('invalid_request', `"${form.duration}" is not a duration (use 30m, 2h, 1d)`);
       if (form.reason.length > 500) throw new HookrelayError('invalid_request', 'the reason is longer than 500 characters');
-      const mute = await operations.mute({ matchers, duration_ms: duration, reason: form.reason.trim(), created_by: 'admin pages' });
+      const mute = await operations.mute({ matchers, duration_ms: duration, reason: form.reason.trim(), by: 'admin pages' });
       redirect(request, response, '/admin/mutes', { kind: 'ok', text: `Mute ${mute.id} is on until ${mute.expires_at}.` });
     } catch (error) {
       // A refused mute comes back to the form with what was typed, so it can be corrected.
@@ -332,7 +335,7 @@ export function adminPages(options: AdminPagesOptions): Router {
   router.get('/secrets', (request: AdminRequest, response) => sessionPage(request, response, 'secrets', { title: 'Secrets', section: 'secrets' }, { secret: null }));
   router.post('/secrets', (request: AdminRequest, response) => {
     // Shown once, in this response only: never stored, never in a URL, never cached (no-store).
-    sessionPage(request, response, 'secrets', { title: 'Secrets', section: 'secrets' }, { secret: operations.newSecret() });
+    sessionPage(request, response, 'secrets', { title: 'Secrets', section: 'secrets' }, { secret: operations.generateSecret() });
   });
 
   router.use((request, _response, next) => {
@@ -343,10 +346,10 @@ export function adminPages(options: AdminPagesOptions): Router {
 }
 
 /** The distinct events' types, for the deliveries table (the delivery log stores only the event id). */
-async function eventTypes(store: Store, deliveries: readonly DeliveryRecord[]): Promise<Map<string, string>> {
+async function eventTypes(operations: Operations, deliveries: readonly DeliveryRecord[]): Promise<Map<string, string>> {
   const types = new Map<string, string>();
   for (const id of new Set(deliveries.map((delivery) => delivery.event_id))) {
-    const stored = await store.getEvent(id);
+    const stored = await operations.event(id).catch(() => null);
     if (stored) types.set(id, stored.event.type);
   }
   return types;
