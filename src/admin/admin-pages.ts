@@ -226,7 +226,7 @@ export function adminPages(options: AdminPagesOptions): Router {
       statuses: DELIVERY_STATUSES.map((value) => ({ value, selected: value === filter })),
       filter,
       deliveries: listed.map((delivery) => ({ ...delivery, event_type: types.get(delivery.event_id) ?? '–' })),
-      since_default: new Date(at - DAY_MS).toISOString().slice(0, 16),
+      since_default: new Date(at - DAY_MS).toISOString().slice(0, 19),
       ...extra,
     }, status);
   };

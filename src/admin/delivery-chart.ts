@@ -119,7 +119,8 @@ export function deliveryChart(deliveries: readonly DeliveryRecord[], now: number
   // Time axis: every 3 hours.
   for (let minute = 0; minute <= WINDOW_MINUTES; minute += 180) {
     const x = left + Math.min(minute, WINDOW_MINUTES - 1) * step;
-    parts.push(`<text x="${x.toFixed(1)}" y="${height - 6}" font-size="12" fill="#57606a" text-anchor="middle">${hhmm(start + minute * MINUTE)}</text>`);
+    const anchor = minute === 0 ? 'start' : minute === WINDOW_MINUTES ? 'end' : 'middle';
+    parts.push(`<text x="${x.toFixed(1)}" y="${height - 6}" font-size="12" fill="#57606a" text-anchor="${anchor}">${hhmm(start + minute * MINUTE)}</text>`);
   }
 
   const label =
