@@ -14,6 +14,7 @@ import { MuteRegistry } from './mutes/mute-registry.ts';
 import { Operations } from './app/index.ts';
 import { slackEventsRouter } from './slack/slack-app.ts';
 import { Metrics } from './observability/metrics.ts';
+import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -44,6 +45,9 @@ const KEEP_FINISHED_PER_DESTINATION = 200;
 /** Sender event ids are remembered this long, for duplicate detection (senders retry for ~31 h). */
 const KEEP_EVENTS_MS = 7 * 24 * 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
+/** The requests log (admin Requests page) keeps the last 24 h, and at most this many lines. */
+const KEEP_REQUESTS_MS = 24 * 3_600_000;
+const KEEP_REQUESTS = 10_000;
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -92,7 +96,9 @@ async function wireAndListen(
   if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-  const metrics = new Metrics();
+  const metrics = new Metrics({ queues: () => store.queueStats() });
+  store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
+  const requestLog = new RequestRecorder({ store, metrics, logger });
   const dispatcher = new Dispatcher({
     store,
     destinations: components.destinations,
@@ -113,6 +119,7 @@ async function wireAndListen(
     metrics,
     logger,
     scheduler: dispatcher,
+    requestLog,
   });
   const app = createHttpApp({
     ingestor,
@@ -168,19 +175,17 @@ async function wireAndListen(
     store
       .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
+    store
+      .pruneRequests({ keep: KEEP_REQUESTS, before: Date.now() - KEEP_REQUESTS_MS })
+      .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
   }, PRUNE_EVERY_MS);
   prune.unref();
 
+  const host = options.host ?? '0.0.0.0';
+  const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
   logger.info(
-    {
-      port,
-      store: store.kind,
-      sources: components.sources.map((source) => `${source.name} (${source.preset}) → POST /hooks/${source.name}`),
-      destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
-      admin_api: config.admin ? 'on' : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
-      slack_app: config.slack_app ? 'on: POST /slack/events' : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
-    },
-    `hookrelay ${VERSION} listening`,
+    startupBanner({ config, components, url, store: config.store }),
+    `hookrelay ${VERSION} listening on ${url}`,
   );
 
   let closing: Promise<void> | null = null;
@@ -205,10 +210,33 @@ async function wireAndListen(
         await dispatcher.stop();
         server.closeAllConnections();
         await stopped;
+        await requestLog.flush();
         await store.close();
         await components.close();
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * What a person starting hookrelay needs to see: where it listens, where the data is, the URL
+ * to paste into each sender, where each route sends what, and what is off and how to turn it on.
+ */
+export function startupBanner(options: { config: Config; components: Components; url: string; store: string }): Record<string, unknown> {
+  const { config, components, url } = options;
+  return {
+    url,
+    store: options.store.startsWith('sqlite:') ? resolve(options.store.slice('sqlite:'.length)) : options.store.replace(/\/\/[^@/]*@/, '//***@'),
+    sources: components.sources.map((source) => `${source.name} (${source.preset}): POST ${url}/hooks/${source.name}`),
+    destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
+    routes: config.routes.map((route, index) => {
+      const match = Object.entries(route.match ?? {}).map(([field, value]) => `${field}=${String(value)}`);
+      return `${route.name ?? `routes[${index}]`}: ${match.length ? match.join(' ') : 'every event'} → ${route.to.join(', ')}`;
+    }),
+    ...(components.sources.length === 0 ? { warning: 'no source is configured: every webhook gets 404' } : {}),
+    admin_api: config.admin ? `on: ${url}/api/v1` : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
+    slack_app: config.slack_app ? `on: POST ${url}/slack/events` : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
+    metrics: `${url}/metrics`,
   };
 }

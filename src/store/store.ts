@@ -188,6 +188,16 @@ export interface DestinationState {
   readonly pending: number;
 }
 
+/** A destination's queue, for the metrics gauges. */
+export interface QueueStat {
+  readonly destination: string;
+  readonly enabled: boolean;
+  /** Deliveries pending or in flight. */
+  readonly depth: number;
+  /** When the oldest of them was created (ms), or null when none waits. */
+  readonly oldest_pending_at: number | null;
+}
+
 /** A destination's health after an attempt (cheap: no counting of its pending work). */
 export interface DestinationHealth {
   readonly name: string;
@@ -318,6 +328,10 @@ export interface Store {
   saveIncidentMessage(message: IncidentMessage): Promise<void>;
   /** Records who acknowledged an incident; null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
+  queueStats(): Promise<QueueStat[]>;
+  /** Stores that commit several writes at once tell how many each commit carried (metrics). */
+  observeCommits?(listener: (operations: number) => void): void;
   /** Adds lines to the requests log (refused requests, written in batches). */
   recordRequests(entries: readonly RequestLogEntry[]): Promise<void>;
   /** The requests log, newest first. */

@@ -248,6 +248,7 @@ describe('probes and metrics (no token needed)', () => {
     expect(sample('hookrelay_events_received_total', 'source="tapemetric",outcome="signature_mismatch"')).toBe('1');
     expect(sample('hookrelay_delivery_attempts_total', 'destination="ok",outcome="succeeded"')).toBe('3');
     expect(sample('hookrelay_delivery_attempts_total', 'destination="refusing",outcome="failed"')).toBe('3');
-    expect(sample('hookrelay_deliveries_pending', 'destination="ok"')).toBe('0');
+    expect(sample('hookrelay_queue_depth_deliveries', 'destination="ok"')).toBe('0');
+    expect(sample('hookrelay_deliveries_total', 'destination="refusing",outcome="failed"')).toBe('3');
   });
 });

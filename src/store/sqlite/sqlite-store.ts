@@ -19,6 +19,7 @@ import type {
   Mute,
   PreparedDelivery,
   PruneOptions,
+  QueueStat,
   RecordedAttempt,
   RequestLogEntry,
   RequestQuery,
@@ -112,6 +113,7 @@ export class SqliteStore implements Store {
   #outbox: WriterOp[] = [];
   #nextId = 1;
   #failure: Error | null = null;
+  #commitListener: ((operations: number) => void) | null = null;
   #closed: Promise<void> | null = null;
 
   readonly #lock: string;
@@ -124,6 +126,8 @@ export class SqliteStore implements Store {
     this.recoveredLeases = recovered;
     worker.on('message', (reply: WriterReply) => {
       if (reply.type !== 'results') return;
+      // One reply per commit: its results are the operations that shared it.
+      this.#commitListener?.(reply.results.length);
       for (const result of reply.results) {
         const pending = this.#pending.get(result.id);
         if (!pending) continue;
@@ -320,6 +324,26 @@ export class SqliteStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries,
     };
+  }
+
+  observeCommits(listener: (operations: number) => void): void {
+    this.#commitListener = listener;
+  }
+
+  async queueStats(): Promise<QueueStat[]> {
+    return this.#sql
+      .get(
+        `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
+         FROM destination_state s LEFT JOIN deliveries d ON d.destination = s.name AND d.status IN ('pending', 'in_flight')
+         GROUP BY s.name ORDER BY s.name`,
+      )
+      .all()
+      .map((row) => ({
+        destination: String(row.name),
+        enabled: Number(row.enabled) === 1,
+        depth: Number(row.depth),
+        oldest_pending_at: row.oldest === null ? null : Number(row.oldest),
+      }));
   }
 
   recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
