@@ -208,11 +208,15 @@ admin: { token: ${ADMIN_TOKEN} }
     const body = JSON.stringify(tapemetricPayload());
     const refused = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, 'not-the-secret'));
     expect(refused.status).toBe(401);
+    expect((await relay.post('/hooks/tapemetrik', body, {})).status).toBe(404);
+    // Refusals reach the requests log in batches (at most half a second later).
+    await relay.until(() => relay.admin<{ requests: unknown[] }>('/requests?outcome=refused&limit=10'), ({ json }) => json.requests.length === 2);
     await page.getByRole('link', { name: 'Requests' }).click();
-    const row = page.locator('table.requests tbody tr.refused').first();
+    const row = page.locator('table.requests tbody tr.refused', { hasText: 'signature_mismatch' });
     await row.waitFor();
     expect(await row.textContent()).toContain('signature_mismatch');
     expect(await row.textContent()).toContain('401');
+    expect(await page.locator('table.requests tbody tr.refused', { hasText: 'unknown_source' }).textContent()).toContain('tapemetrik');
     await shoot('requests');
   });
 
