@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -27,6 +28,16 @@ let context: BrowserContext;
 let page: Page;
 let profile: string;
 let flakyAnswer = 422;
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** axe-core's WCAG 2 A/AA rules (contrast, labels, headings, tables) on the page as shown. */
+async function accessibilityViolations(): Promise<Array<{ id: string; nodes: number }>> {
+  // Evaluated over the DevTools protocol, so the pages' CSP (no script) does not stand in the way.
+  await page.evaluate(axeSource);
+  return page.evaluate<Array<{ id: string; nodes: number }>>(
+    "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21aa'] }).then((result) => result.violations.map((v) => ({ id: v.id, nodes: v.nodes.length })))",
+  );
+}
 
 async function sendEvent(data: Record<string, unknown> = {}): Promise<{ id: string; body: string }> {
   const body = JSON.stringify(tapemetricPayload({}, data));
@@ -220,6 +231,14 @@ admin: { token: ${ADMIN_TOKEN} }
     await shoot('requests');
   });
 
+  it('every page passes axe-core WCAG 2 AA checks (contrast, labels, semantics)', async () => {
+    const delivery = (await deliveriesOf('ops-http')).json.deliveries[0]!;
+    for (const path of ['/admin', '/admin/destinations/flaky', `/admin/deliveries/${delivery.id}`, '/admin/requests', '/admin/mutes', '/admin/secrets']) {
+      await page.goto(`${relay.url}${path}`);
+      expect({ path, violations: await accessibilityViolations() }).toEqual({ path, violations: [] });
+    }
+  });
+
   it('on a phone-sized screen the pages fit the width', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.goto(`${relay.url}/admin/destinations/ops-http`);
@@ -236,5 +255,6 @@ admin: { token: ${ADMIN_TOKEN} }
     expect(await context.cookies(relay.url + '/admin')).toEqual([]);
     await page.goto(`${relay.url}/admin`);
     expect(new URL(page.url()).pathname).toBe('/admin/sign-in');
+    expect(await accessibilityViolations()).toEqual([]);
   });
 });
