@@ -91,7 +91,9 @@ export async function acknowledgeIncident(deps: AcknowledgeDeps, incident: strin
     const message = await store.acknowledgeIncident(messenger.name, dedupKey, by, deps.now());
     if (!message) continue;
     messages.push(messenger.name);
-    await messenger.refreshIncident(dedupKey).catch((error: unknown) => {
+    // The redraw is a Slack API call: not awaited, so a Slack command is still answered within
+    // Slack's 3 s (the acknowledgement itself is already stored).
+    void messenger.refreshIncident(dedupKey).catch((error: unknown) => {
       logger.warn({ err: error, destination: messenger.name }, 'could not redraw the incident message after an acknowledgement');
     });
   }

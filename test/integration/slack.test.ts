@@ -260,8 +260,12 @@ describe('slack-bot: one message per incident', () => {
     const [trigger, , acknowledge] = (await pagerduty.waitFor(3)).map((r) => r.json<Record<string, unknown>>());
     expect(trigger).toMatchObject({ event_action: 'trigger' });
     expect(acknowledge).toMatchObject({ event_action: 'acknowledge', dedup_key: trigger!.dedup_key, routing_key: ROUTING_KEY });
-    const redrawn = slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update').at(-1)!;
-    expect(JSON.stringify(redrawn.args)).toContain('Acknowledged by alice');
+    const redrawn = (
+      await relay.until(
+        async () => slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update'),
+        (updates) => JSON.stringify(updates.at(-1)?.args).includes('Acknowledged by alice'),
+      )
+    ).at(-1)!;
     expect(JSON.stringify(redrawn.args)).not.toContain('hookrelay_acknowledge');
 
     const resolved = await sentry(incident('incident.resolved', 'resolved'));
