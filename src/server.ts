@@ -5,6 +5,7 @@ import { createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/schema.ts';
+import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './dispatch/dispatcher.ts';
 import { breakerNotice } from './notify/breaker-notice.ts';
@@ -15,9 +16,10 @@ import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
-import { Operations } from './slack/operations.ts';
+import { Operations } from './app/index.ts';
 import { slackEventsRouter } from './slack/slack-app.ts';
 import { Metrics } from './observability/metrics.ts';
+import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -50,6 +52,9 @@ const KEEP_EVENTS_MS = 7 * 24 * 3_600_000;
 const PRUNE_EVERY_MS = 60_000;
 /** Senders that re-send an alert's whole state on every notification: unchanged repeats are suppressed by default. */
 const STATE_RESENDING_PRESETS = new Set(['alertmanager', 'grafana']);
+/** The requests log (admin Requests page) keeps the last 24 h, and at most this many lines. */
+const KEEP_REQUESTS_MS = 24 * 3_600_000;
+const KEEP_REQUESTS = 10_000;
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -118,7 +123,6 @@ async function wireAndListen(
   if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-  const metrics = new Metrics();
   const mutes = new MuteRegistry(store, logger);
   await mutes.start();
   cleanup.push(() => mutes.stop());
@@ -132,6 +136,9 @@ async function wireAndListen(
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
   let announce: ((change: BreakerChange) => void) | null = null;
+  const metrics = new Metrics({ queues: () => store.queueStats() });
+  store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
+  const requestLog = new RequestRecorder({ store, metrics, logger });
   const dispatcher = new Dispatcher({
     store,
     destinations: components.destinations,
@@ -157,6 +164,7 @@ async function wireAndListen(
     metrics,
     logger,
     scheduler: dispatcher,
+    requestLog,
   });
   const app = createHttpApp({
     ingestor,
@@ -169,11 +177,18 @@ async function wireAndListen(
         '/api/v1',
         adminApi({
           token: config.admin?.token ?? null,
-          store,
-          dispatcher,
-          destinations: components.destinations,
-          version: VERSION,
-          mounts: [['/mutes', mutesApi({ mutes, store })]],
+          operations,
+          mounts: [['/mutes', mutesApi({ operations })]],
+        }),
+      ],
+      [
+        '/admin',
+        adminPages({
+          token: config.admin?.token ?? null,
+          publicUrl: config.admin?.public_url ?? null,
+          config,
+          operations,
+          logger,
         }),
       ],
       ...(config.slack_app
@@ -205,19 +220,17 @@ async function wireAndListen(
     store
       .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
+    store
+      .pruneRequests({ keep: KEEP_REQUESTS, before: Date.now() - KEEP_REQUESTS_MS })
+      .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
   }, PRUNE_EVERY_MS);
   prune.unref();
 
+  const host = options.host ?? '0.0.0.0';
+  const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
   logger.info(
-    {
-      port,
-      store: store.kind,
-      sources: components.sources.map((source) => `${source.name} (${source.preset}) → POST /hooks/${source.name}`),
-      destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
-      admin_api: config.admin ? 'on' : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
-      slack_app: config.slack_app ? 'on: POST /slack/events' : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
-    },
-    `hookrelay ${VERSION} listening`,
+    startupBanner({ config, components, url, store: config.store }),
+    `hookrelay ${VERSION} listening on ${url}`,
   );
 
   let closing: Promise<void> | null = null;
@@ -242,10 +255,33 @@ async function wireAndListen(
         await dispatcher.stop();
         server.closeAllConnections();
         await stopped;
+        await requestLog.flush();
         await store.close();
         await components.close();
       })();
       return closing;
     },
+  };
+}
+
+/**
+ * What a person starting hookrelay needs to see: where it listens, where the data is, the URL
+ * to paste into each sender, where each route sends what, and what is off and how to turn it on.
+ */
+export function startupBanner(options: { config: Config; components: Components; url: string; store: string }): Record<string, unknown> {
+  const { config, components, url } = options;
+  return {
+    url,
+    store: options.store.startsWith('sqlite:') ? resolve(options.store.slice('sqlite:'.length)) : options.store.replace(/\/\/[^@/]*@/, '//***@'),
+    sources: components.sources.map((source) => `${source.name} (${source.preset}): POST ${url}/hooks/${source.name}`),
+    destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
+    routes: config.routes.map((route, index) => {
+      const match = Object.entries(route.match ?? {}).map(([field, value]) => `${field}=${String(value)}`);
+      return `${route.name ?? `routes[${index}]`}: ${match.length ? match.join(' ') : 'every event'} → ${route.to.join(', ')}`;
+    }),
+    ...(components.sources.length === 0 ? { warning: 'no source is configured: every webhook gets 404' } : {}),
+    admin_api: config.admin ? `on: ${url}/api/v1` : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
+    slack_app: config.slack_app ? `on: POST ${url}/slack/events` : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
+    metrics: `${url}/metrics`,
   };
 }

@@ -53,6 +53,11 @@ export interface Destination {
   render(context: TemplateContext): string | Promise<string>;
   /** One attempt. Never throws for delivery failures: they come back classified. */
   send(request: OutboundRequest): Promise<SendResult>;
+  /**
+   * Destinations that can acknowledge an incident (PagerDuty): the request body that acknowledges
+   * the incident with this dedup key, sent as a delivery like any other (durable, retried, logged).
+   */
+  acknowledge?(dedupKey: string): string;
 }
 
 export interface DestinationDeps {

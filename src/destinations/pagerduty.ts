@@ -35,6 +35,11 @@ export const pagerDutyDestination: DestinationType<typeof schema> = {
       stateful: true,
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => fitPagerDutyEvent(payload).event),
+      // Events API v2 "acknowledge": only event_action and the trigger's dedup_key (PagerDuty
+      // "Send an Alert Event"); fitted like a trigger, so a cut key still names the same incident.
+      acknowledge(dedupKey) {
+        return JSON.stringify(fitPagerDutyEvent({ event_action: 'acknowledge', dedup_key: dedupKey }).event);
+      },
       send(request) {
         const event = JSON.parse(request.body) as Record<string, unknown>;
         const body = JSON.stringify({ ...event, routing_key: config.routing_key });

@@ -411,6 +411,7 @@ class Lane {
       ...(delivery.probe ? { probe: true } : {}),
     };
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
+    if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
     metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
     if (decision.outcome === 'succeeded') {
       metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);

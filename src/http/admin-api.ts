@@ -2,24 +2,20 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
-import { HookrelayError } from '../errors.ts';
-import type { Destination } from '../destinations/destination.ts';
-import type { Dispatcher } from '../dispatch/dispatcher.ts';
+import type { DestinationStatus, Operations } from '../app/index.ts';
+import { parseDuration } from '../config/duration.ts';
+import { ERROR_STATUS, HookrelayError } from '../errors.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
-import type { DestinationState, Store } from '../store/store.ts';
-import { testSend } from '../dispatch/test-send.ts';
+import { idKind } from '../util/ids.ts';
 import { parseRequest } from './parse-request.ts';
-import { newId } from '../util/ids.ts';
 
 export interface AdminApiOptions {
   /** No token: the admin API is off (404). */
   readonly token: string | null;
-  readonly store: Store;
-  readonly dispatcher: Dispatcher;
-  readonly destinations: readonly Destination[];
-  readonly version: string;
+  readonly operations: Operations;
   /** Further routers behind the same auth, by path (`/mutes`). */
   readonly mounts?: ReadonlyArray<readonly [string, Router]>;
+  readonly now?: () => number;
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
@@ -53,18 +49,37 @@ const deliveryQuery = z
   })
   .strict();
 
+/** `refused`, an accepted outcome, or one refusal code (`signature_mismatch`, …). */
+const REQUEST_OUTCOMES = ['refused', 'accepted', 'duplicate', 'answered', ...(Object.keys(ERROR_STATUS) as Array<keyof typeof ERROR_STATUS>)] as const;
 
-/** The admin API (DESIGN.md "Admin API"). Later capabilities mount their routes on the returned router. */
-export function adminApi(options: AdminApiOptions): Router {
-  const { store, dispatcher } = options;
-  const configured = new Map(options.destinations.map((destination) => [destination.name, destination]));
-  const router = express.Router();
-  router.use(bearerAuth(options.token));
-  router.use(express.json({ limit: '64kb' }));
+const requestQuery = z
+  .object({
+    source: z.string().min(1).max(100).optional(),
+    outcome: z.enum(REQUEST_OUTCOMES, { error: `must be one of ${REQUEST_OUTCOMES.join(', ')}` }).optional(),
+    before: z.string().min(1).optional(),
+    limit: z.coerce.number().int().min(1).max(1_000).default(100),
+  })
+  .strict();
 
-  const describe = (state: DestinationState) => ({
+/** `since`: an ISO time, or a duration back from now (`"2h"`). */
+const replayFailedBody = z
+  .object({
+    since: z.string().min(1, 'give a time (2026-01-01T00:00:00Z) or a duration back from now (2h)'),
+  })
+  .strict();
+
+function sinceMs(text: string, now: number): number {
+  const back = parseDuration(text);
+  if (back !== null) return now - back;
+  const parsed = z.iso.datetime({ offset: true }).safeParse(text);
+  if (!parsed.success) throw new HookrelayError('invalid_request', `since: "${text}" is neither an ISO time (2026-01-01T00:00:00Z) nor a duration (2h)`);
+  return Date.parse(text);
+}
+
+function describe(state: DestinationStatus) {
+  return {
     name: state.name,
-    type: configured.get(state.name)?.type ?? null,
+    type: state.type,
     enabled: state.enabled,
     consecutive_failures: state.consecutive_failures,
     pending: state.pending,
@@ -72,65 +87,77 @@ export function adminApi(options: AdminApiOptions): Router {
     disabled_reason: state.disabled_reason,
     last_error: state.last_error,
     last_success_at: state.last_success_at,
-  });
+  };
+}
+
+/** The admin API (DESIGN.md "Admin API"): each call is one of the shared operations (src/app). */
+export function adminApi(options: AdminApiOptions): Router {
+  const { operations } = options;
+  const now = options.now ?? Date.now;
+  const router = express.Router();
+  router.use(bearerAuth(options.token));
+  router.use(express.json({ limit: '64kb' }));
 
   router.get('/destinations', async (_request, response) => {
-    const states = await store.destinationStates();
-    response.json({ destinations: states.filter((state) => configured.has(state.name)).map(describe) });
+    response.json({ destinations: (await operations.destinationStates()).map(describe) });
   });
 
   router.post('/destinations/:name/enable', async (request, response) => {
     const { name } = request.params as { name: string };
-    if (!configured.has(name)) throw new HookrelayError('not_found', `no destination is named "${name}"`);
-    const state = await store.enableDestination(name, Date.now());
-    if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
-    dispatcher.enabled(name);
-    response.json(describe(state));
+    response.json(describe(await operations.enable(name)));
   });
 
   router.post('/destinations/:name/test', async (request, response) => {
     const { name } = request.params as { name: string };
-    const destination = configured.get(name);
-    if (!destination) throw new HookrelayError('not_found', `no destination is named "${name}"`);
-    response.json(await testSend(destination, options.version));
+    response.json(await operations.test(name));
+  });
+
+  router.post('/destinations/:name/replay-failed', async (request, response) => {
+    const { name } = request.params as { name: string };
+    operations.destination(name);
+    const body = parseRequest(replayFailedBody, request.body ?? {}, 'field');
+    const result = await operations.replayFailedSince(name, sinceMs(body.since, now()));
+    response.status(202).json({ destination: result.destination, since: result.since, replayed: result.replays.length, deliveries: result.replays });
+  });
+
+  router.post('/secrets', (_request, response) => {
+    // Shown once: nothing keeps it, and no cache may either.
+    response.set('Cache-Control', 'no-store').status(201).json({ secret: operations.generateSecret() });
   });
 
   for (const [path, mounted] of options.mounts ?? []) router.use(path, mounted);
 
   router.get('/deliveries', async (request, response) => {
     const query = parseRequest(deliveryQuery, request.query, 'query parameter');
-    if (query.destination !== undefined && !configured.has(query.destination)) {
-      throw new HookrelayError('not_found', `no destination is named "${query.destination}"`);
-    }
-    const deliveries = await store.listDeliveries(query);
-    response.json({ deliveries });
+    response.json({ deliveries: await operations.deliveries(query) });
   });
 
   router.get('/deliveries/:id', async (request, response) => {
     const { id } = request.params as { id: string };
-    const delivery = await store.getDelivery(id);
-    if (!delivery) throw new HookrelayError('not_found', `no delivery ${id}`);
-    response.json(delivery);
+    response.json(await operations.delivery(id));
   });
 
   router.post('/deliveries/:id/replay', async (request, response) => {
     const { id } = request.params as { id: string };
-    const original = await store.getDelivery(id);
-    if (!original) throw new HookrelayError('not_found', `no delivery ${id}`);
-    if (original.destination !== null && !configured.has(original.destination)) {
-      throw new HookrelayError('conflict', `destination "${original.destination}" is no longer configured`);
-    }
-    const replay = await store.replayDelivery(id, newId('dlv'), Date.now());
-    if (!replay) throw new HookrelayError('not_found', `no delivery ${id}`);
-    if (replay.destination) dispatcher.notify([replay.destination]);
+    if (idKind(id) === 'evt') throw new HookrelayError('not_found', `no delivery ${id} (to replay an event: POST /api/v1/events/${id}/replay)`);
+    const [replay] = await operations.replay(id);
     response.status(202).json(replay);
   });
 
   router.get('/events/:id', async (request, response) => {
     const { id } = request.params as { id: string };
-    const stored = await store.getEvent(id);
-    if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
-    response.json(stored);
+    response.json(await operations.event(id));
+  });
+
+  router.post('/events/:id/replay', async (request, response) => {
+    const { id } = request.params as { id: string };
+    if (idKind(id) !== 'evt') throw new HookrelayError('not_found', `no event ${id}`);
+    response.status(202).json({ deliveries: await operations.replay(id) });
+  });
+
+  router.get('/requests', async (request, response) => {
+    const query = parseRequest(requestQuery, request.query, 'query parameter');
+    response.json({ requests: await operations.requests(query) });
   });
 
   router.use((request, _response, next) => {

@@ -1,12 +1,12 @@
 import express from 'express';
-import type { Express, Request, Router } from 'express';
+import type { ErrorRequestHandler, Express, NextFunction, Request, Response, Router } from 'express';
 import type { Logger } from 'pino';
 import { HookrelayError } from '../errors.ts';
 import type { Ingestor } from '../ingest/ingestor.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { InboundRequest } from '../sources/source.ts';
 import type { Store } from '../store/store.ts';
-import { errorHandler } from './errors.ts';
+import { errorHandler, toHookrelayError } from './errors.ts';
 import { readRawBody } from './raw-body.ts';
 
 /**
@@ -46,17 +46,33 @@ export function createHttpApp(options: HttpAppOptions): Express {
 
   // Buffer → verify → parse (STYLE.md): the raw (decompressed) bytes are what the sender signed.
   const rawBody = readRawBody({ limit: BODY_LIMIT });
+  // Refusals before the ingestor sees the request (unknown source, too large, aborted) are
+  // logged and recorded like the ingestor's own; the ingestor records everything after.
+  const refusedAtTheEdge: ErrorRequestHandler = (error, request, _response, next) => {
+    const coded = toHookrelayError(error);
+    if (coded) {
+      const { source } = request.params as { source: string };
+      const length = Number(request.get('content-length'));
+      ingestor.refused(source, coded, {
+        address: request.socket.remoteAddress ?? null,
+        body: Buffer.isBuffer(request.body) ? request.body : null,
+        body_bytes: Number.isSafeInteger(length) && length >= 0 ? length : 0,
+      });
+    }
+    next(error);
+  };
   app.post(
     '/hooks/:source',
-    (request, _response, next) => {
+    (request: Request, _response: Response, next: NextFunction) => {
       const { source } = request.params as { source: string };
       // Unknown sources are refused before their body is read.
       next(ingestor.hasSource(source) ? undefined : new HookrelayError('unknown_source', `no source is named "${source}"`));
     },
     rawBody,
-    async (request, response) => {
+    refusedAtTheEdge,
+    async (request: Request, response: Response) => {
       const { source } = request.params as { source: string };
-      const reply = await ingestor.receive(source, inboundRequest(request));
+      const reply = await ingestor.receive(source, inboundRequest(request), { address: request.socket.remoteAddress ?? null });
       response.status(reply.status).json(reply.body);
     },
   );
@@ -75,11 +91,8 @@ export function createHttpApp(options: HttpAppOptions): Express {
       response.status(503).json({ status: 'unavailable', error: (error as Error).message });
     }
   });
+  // The queue gauges read the store at most every few seconds (Metrics' cache), not per scrape.
   app.get('/metrics', async (_request, response) => {
-    for (const state of await store.destinationStates()) {
-      metrics.pending.set({ destination: state.name }, state.pending);
-      metrics.destinationEnabled.set({ destination: state.name }, state.enabled ? 1 : 0);
-    }
     response.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
 

@@ -25,7 +25,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
   };
 }
 
-function toHookrelayError(error: unknown): HookrelayError | null {
+/** A coded error for what we raise and what the body parsers raise; null for anything else (a 500). */
+export function toHookrelayError(error: unknown): HookrelayError | null {
   if (error instanceof HookrelayError) return error;
   const parserError = error as BodyParserError;
   switch (parserError?.type) {

@@ -1,11 +1,10 @@
 import express from 'express';
 import type { Router } from 'express';
 import { z } from 'zod';
+import type { Operations } from '../app/index.ts';
 import { durationSchema } from '../config/common.ts';
 import { parseRequest } from './parse-request.ts';
 import { HookrelayError } from '../errors.ts';
-import type { MuteRegistry } from '../mutes/mute-registry.ts';
-import type { Store } from '../store/store.ts';
 
 const newMuteSchema = z
   .object({
@@ -23,26 +22,26 @@ const newMuteSchema = z
   });
 
 /** `GET/POST/DELETE /api/v1/mutes` (mount behind the admin API's bearer auth). */
-export function mutesApi(options: { mutes: MuteRegistry; store: Store }): Router {
-  const { mutes, store } = options;
+export function mutesApi(options: { operations: Operations; now?: () => number }): Router {
+  const { operations } = options;
+  const now = options.now ?? Date.now;
   const router = express.Router();
 
   router.get('/', async (request, response) => {
     const all = request.query.all === '1' || request.query.all === 'true';
-    response.json({ mutes: all ? await store.listMutes({ now: Date.now(), all: true }) : mutes.active() });
+    response.json({ mutes: all ? await operations.allMutes() : operations.activeMutes() });
   });
 
   router.post('/', async (request, response) => {
     const body = parseRequest(newMuteSchema, request.body ?? {}, 'field');
-    const now = Date.now();
-    const duration = body.duration ?? Date.parse(body.expires_at as string) - now;
-    const mute = await mutes.create({ matchers: body.matchers, duration_ms: duration, reason: body.reason, created_by: body.created_by }, now);
+    const duration = body.duration ?? Date.parse(body.expires_at as string) - now();
+    const mute = await operations.mute({ matchers: body.matchers, duration_ms: duration, reason: body.reason, by: body.created_by });
     response.status(201).json(mute);
   });
 
   router.delete('/:id', async (request, response) => {
     const { id } = request.params as { id: string };
-    const mute = await mutes.delete(id);
+    const mute = await operations.unmute(id);
     if (!mute) throw new HookrelayError('not_found', `no active mute ${id}`);
     response.json(mute);
   });

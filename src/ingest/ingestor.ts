@@ -3,10 +3,13 @@ import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import type { Metrics } from '../observability/metrics.ts';
+import { RefusalLog } from '../observability/refusal-log.ts';
+import { requestLogEntry } from '../observability/request-log.ts';
+import type { RequestRecorder } from '../observability/request-log.ts';
 import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
 import { parseJsonBody } from './json-body.ts';
-import type { ClaimedDelivery, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
+import type { ClaimedDelivery, IngestedEvent, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
 export interface IngestReply {
@@ -34,7 +37,16 @@ export interface IngestorOptions {
   readonly logger: Logger;
   /** Where committed work goes: fresh deliveries are leased to it at once when it has room. */
   readonly scheduler: DeliveryScheduler;
+  /** The requests log for lines outside an ingest transaction (refusals, handshakes); none when absent. */
+  readonly requestLog?: RequestRecorder;
+  /** Rate-limited warnings about refused webhooks (default: one per source and reason per 10 s). */
+  readonly refusals?: RefusalLog;
   readonly now?: () => number;
+}
+
+/** Where a request came from, as the HTTP edge saw it. */
+export interface RequestOrigin {
+  readonly address: string | null;
 }
 
 /** Headers that carry credentials are not kept with the stored request. */
@@ -49,36 +61,72 @@ export class Ingestor {
   readonly #sources: ReadonlyMap<string, Source>;
   readonly #options: IngestorOptions;
   readonly #now: () => number;
+  readonly #refusals: RefusalLog;
 
   constructor(options: IngestorOptions) {
     this.#sources = new Map(options.sources.map((source) => [source.name, source]));
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#refusals = options.refusals ?? new RefusalLog(options.logger, { now: this.#now });
   }
 
   hasSource(name: string): boolean {
     return this.#sources.has(name);
   }
 
-  async receive(sourceName: string, request: InboundRequest): Promise<IngestReply> {
+  async receive(sourceName: string, request: InboundRequest, origin: RequestOrigin = { address: null }): Promise<IngestReply> {
     const { metrics } = this.#options;
+    const started = performance.now();
+    const receivedAt = this.#now();
+    const label = this.#sources.has(sourceName) ? sourceName : '(unknown)';
     try {
-      const reply = await this.#receive(sourceName, request);
+      const reply = await this.#receive(sourceName, request, receivedAt, origin);
       const outcome = reply.status === 202 ? 'accepted' : reply.body.duplicate === true ? 'duplicate' : 'answered';
-      metrics.eventsReceived.inc({ source: this.#sources.has(sourceName) ? sourceName : '(unknown)', outcome });
+      metrics.eventsReceived.inc({ source: label, outcome });
+      if (outcome === 'answered') {
+        this.#options.requestLog?.record(
+          requestLogEntry({ source: sourceName, address: origin.address, status: reply.status, outcome, body_bytes: request.rawBody.length, received_at: receivedAt }),
+        );
+      }
       return reply;
     } catch (error) {
-      if (error instanceof HookrelayError) {
-        metrics.eventsReceived.inc({ source: this.#sources.has(sourceName) ? sourceName : '(unknown)', outcome: error.code });
-      }
+      if (error instanceof HookrelayError) this.refused(sourceName, error, { ...origin, body: request.rawBody, received_at: receivedAt });
       throw error;
+    } finally {
+      metrics.ingestDuration.observe({ source: label }, (performance.now() - started) / 1_000);
     }
   }
 
-  async #receive(sourceName: string, request: InboundRequest): Promise<IngestReply> {
+  /**
+   * A refused request, wherever it was refused (here, or at the HTTP edge before its body was
+   * read: unknown source, too large): counted, logged at `warn` (rate-limited) and added to the
+   * requests log with at most a short excerpt of its body.
+   */
+  refused(
+    sourceName: string,
+    error: HookrelayError,
+    request: RequestOrigin & { readonly body?: Buffer | null; readonly body_bytes?: number; readonly received_at?: number },
+  ): void {
+    const known = this.#sources.has(sourceName);
+    this.#options.metrics.eventsReceived.inc({ source: known ? sourceName : '(unknown)', outcome: error.code });
+    this.#refusals.refused({ source: sourceName, known, reason: error.code, message: error.message, status: error.status, address: request.address });
+    this.#options.requestLog?.record(
+      requestLogEntry({
+        source: sourceName,
+        address: request.address,
+        status: error.status,
+        outcome: error.code,
+        reason: error.message,
+        body_bytes: request.body_bytes ?? request.body?.length ?? 0,
+        body: request.body ?? null,
+        received_at: request.received_at ?? this.#now(),
+      }),
+    );
+  }
+
+  async #receive(sourceName: string, request: InboundRequest, receivedAt: number, origin: RequestOrigin): Promise<IngestReply> {
     const source = this.#sources.get(sourceName);
     if (!source) throw new HookrelayError('unknown_source', `no source is named "${sourceName}"`);
-    const receivedAt = this.#now();
 
     const verdict = source.verify(request, receivedAt);
     if (!verdict.ok) throw verdict.error;
@@ -111,6 +159,19 @@ export class Ingestor {
           body: text,
         },
         events,
+        // The requests log line commits with the events (turned into `duplicate` there if they all are).
+        ...(this.#options.requestLog
+          ? {
+              request: requestLogEntry({
+                source: source.name,
+                address: origin.address,
+                status: 202,
+                outcome: 'accepted',
+                body_bytes: request.rawBody.length,
+                received_at: receivedAt,
+              }),
+            }
+          : {}),
       });
     } catch (error) {
       for (const { deliveries } of events) for (const delivery of deliveries) if (delivery.lease) scheduler.release(delivery.destination!);
@@ -142,6 +203,7 @@ export class Ingestor {
     });
     scheduler.adopt(adopted);
     const fresh = results.filter((result) => !result.duplicate);
+    if (fresh.length > 0) this.#countDecisions(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (fresh.length === 0) {
       return { status: 200, body: { duplicate: true, id: results[0]?.id ?? null } };
@@ -150,6 +212,19 @@ export class Ingestor {
       status: 202,
       body: results.length === 1 ? { id: fresh[0]!.id } : { id: fresh[0]!.id, ids: fresh.map((r) => r.id), duplicates: results.length - fresh.length },
     };
+  }
+
+  /** Deliveries decided at ingest (muted, skipped) are finished: counted by outcome, and mutes as rule decisions. */
+  #countDecisions(events: readonly NewEvent[], results: readonly IngestedEvent[]): void {
+    const { metrics } = this.#options;
+    events.forEach(({ deliveries }, index) => {
+      if (results[index]?.duplicate !== false) return;
+      for (const delivery of deliveries) {
+        if (delivery.status === 'pending') continue;
+        metrics.deliveries.inc({ destination: delivery.destination ?? '(none)', outcome: delivery.status });
+        if (delivery.status === 'muted') metrics.ruleDecisions.inc({ rule: 'mute', decision: 'muted' });
+      }
+    });
   }
 
   #deliveriesFor(event: RelayEvent, touched: Set<string>): NewDelivery[] {

@@ -1,29 +1,66 @@
 import { pino } from 'pino';
-import type { Logger } from 'pino';
+import type { DestinationStream, Logger, LoggerOptions } from 'pino';
+import { PinoPretty } from 'pino-pretty';
 
 export type { Logger } from 'pino';
 
+export interface LoggerSetup {
+  readonly level?: string;
+  /** `json` (production, one object per line) or `pretty` (a person at a terminal). */
+  readonly format?: 'json' | 'pretty';
+  /** Where lines go (default stdout). */
+  readonly destination?: DestinationStream;
+}
+
+/**
+ * Pretty when a person reads it: `LOG_FORMAT=pretty`, or stdout is a terminal and LOG_FORMAT is
+ * not `json`. Collected logs (a pipe, a file, a container) stay JSON.
+ */
+export function logFormat(env: NodeJS.ProcessEnv = process.env, tty = process.stdout.isTTY === true): 'json' | 'pretty' {
+  const asked = env.LOG_FORMAT?.toLowerCase();
+  if (asked === 'pretty' || asked === 'json') return asked;
+  return tty ? 'pretty' : 'json';
+}
+
+export const LOGGER_OPTIONS = {
+  base: { service: 'hookrelay' },
+  // ISO times in both formats: `"time":"2026-11-29T07:21:54.123Z"`.
+  timestamp: pino.stdTimeFunctions.isoTime,
+  redact: {
+    paths: [
+      'headers.authorization',
+      'headers.cookie',
+      '*.headers.authorization',
+      'config.secrets',
+      '*.secret',
+      '*.secrets',
+      '*.token',
+      '*.routing_key',
+      '*.signing_secret',
+      '*.api_key',
+    ],
+    censor: '[redacted]',
+  },
+} satisfies LoggerOptions;
+
 /** Structured logs; secrets and credentials are redacted by path wherever they appear. */
-export function createLogger(options: { level?: string } = {}): Logger {
-  return pino({
-    level: options.level ?? process.env.LOG_LEVEL ?? 'info',
-    base: { service: 'hookrelay' },
-    redact: {
-      paths: [
-        'headers.authorization',
-        'headers.cookie',
-        '*.headers.authorization',
-        'config.secrets',
-        '*.secret',
-        '*.secrets',
-        '*.token',
-        '*.routing_key',
-        '*.signing_secret',
-        '*.api_key',
-      ],
-      censor: '[redacted]',
-    },
-  });
+export function createLogger(options: LoggerSetup = {}): Logger {
+  const level = options.level ?? process.env.LOG_LEVEL ?? 'info';
+  const format = options.format ?? logFormat();
+  const destination =
+    format === 'pretty'
+      ? // In-process (no worker thread), synchronous: lines keep their order with the process's own output.
+        PinoPretty({
+          colorize: options.destination === undefined && process.stdout.isTTY === true,
+          // ISO 8601 in UTC, like the JSON lines' time.
+          translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",
+          ignore: 'pid,hostname,service',
+          singleLine: false,
+          sync: true,
+          ...(options.destination ? { destination: options.destination } : {}),
+        })
+      : options.destination;
+  return destination ? pino({ ...LOGGER_OPTIONS, level }, destination) : pino({ ...LOGGER_OPTIONS, level });
 }
 
 /** A logger that writes nothing (tests, CLI commands that print their own output). */

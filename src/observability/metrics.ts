@@ -1,18 +1,65 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { QueueStat } from '../store/store.ts';
 
-/** Prometheus metrics. Labels are bounded: source, destination, outcome — never an id. */
+export type { QueueStat } from '../store/store.ts';
+
+export interface MetricsOptions {
+  /** The queue gauges' source: read at most once per `queueCacheMs`, however often /metrics is scraped. */
+  readonly queues?: () => Promise<readonly QueueStat[]>;
+  readonly queueCacheMs?: number;
+  readonly now?: () => number;
+}
+
+/**
+ * Prometheus metrics, named `hookrelay_<noun>_<unit>` (`_total` for counters, `_seconds` for
+ * times). Labels are bounded: source (configured names, `(unknown)` otherwise), destination,
+ * outcome, rule and decision — never an id.
+ */
 export class Metrics {
   readonly registry = new Registry();
+  readonly #options: MetricsOptions;
+  #queues: { at: number; read: Promise<void> } | null = null;
+
   readonly eventsReceived = new Counter({
     name: 'hookrelay_events_received_total',
-    help: 'Requests to /hooks/:source by outcome (accepted, duplicate, or the refusal code)',
+    help: 'Requests to /hooks/:source by outcome (accepted, duplicate, answered, or the refusal code)',
     labelNames: ['source', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly ingestDuration = new Histogram({
+    name: 'hookrelay_ingest_duration_seconds',
+    help: 'From a webhook body received to its answer (verify, route, durable commit)',
+    labelNames: ['source'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  readonly commitBatchSize = new Histogram({
+    name: 'hookrelay_store_commit_operations',
+    help: 'Store writes that shared one commit (group commit)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048],
+    registers: [this.registry],
+  });
+  readonly requestLogDropped = new Counter({
+    name: 'hookrelay_request_log_dropped_total',
+    help: 'Requests log lines dropped rather than queued (a flood of refused requests, or the store failing)',
     registers: [this.registry],
   });
   readonly deliveryAttempts = new Counter({
     name: 'hookrelay_delivery_attempts_total',
-    help: 'Delivery attempts by destination and outcome (succeeded, retry, failed)',
+    help: 'Delivery attempts by destination and outcome (succeeded, retry, failed, superseded)',
     labelNames: ['destination', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly deliveries = new Counter({
+    name: 'hookrelay_deliveries_total',
+    help: 'Deliveries finished, by destination and outcome (succeeded, failed, superseded, muted, skipped)',
+    labelNames: ['destination', 'outcome'],
+    registers: [this.registry],
+  });
+  readonly ruleDecisions = new Counter({
+    name: 'hookrelay_rule_decisions_total',
+    help: 'Decisions of the noise rules (mute, inhibit, group, threshold, repeat) about deliveries',
+    labelNames: ['rule', 'decision'],
     registers: [this.registry],
   });
   readonly attemptDuration = new Histogram({
@@ -29,25 +76,28 @@ export class Metrics {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600, 3600],
     registers: [this.registry],
   });
-  readonly pending = new Gauge({
-    name: 'hookrelay_deliveries_pending',
-    help: 'Deliveries waiting or in flight, by destination',
+  readonly queueDepth = new Gauge({
+    name: 'hookrelay_queue_depth_deliveries',
+    help: 'Deliveries pending or in flight, by destination',
     labelNames: ['destination'],
     registers: [this.registry],
+    collect: () => this.#collectQueues(),
+  });
+  readonly queueOldestAge = new Gauge({
+    name: 'hookrelay_queue_oldest_age_seconds',
+    help: 'Age of the oldest delivery pending or in flight, by destination (0 when none waits)',
+    labelNames: ['destination'],
+    registers: [this.registry],
+    collect: () => this.#collectQueues(),
   });
   readonly destinationEnabled = new Gauge({
     name: 'hookrelay_destination_enabled',
-    help: '1 when the destination is enabled, 0 when auto-disabled',
+    help: '1 when the destination is enabled, 0 when disabled',
     labelNames: ['destination'],
     registers: [this.registry],
+    collect: () => this.#collectQueues(),
   });
 
-  readonly ruleDecisions = new Counter({
-    name: 'hookrelay_rule_decisions_total',
-    help: 'Deliveries the notification stage held back, by rule (mute, repeat, superseded, …)',
-    labelNames: ['rule', 'decision'],
-    registers: [this.registry],
-  });
   readonly breakerTransitions = new Counter({
     name: 'hookrelay_destination_circuit_transitions_total',
     help: 'Destination circuit breaker opened (disabled) or closed (enabled again)',
@@ -55,7 +105,38 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'hookrelay_process_' });
+  constructor(options: MetricsOptions = {}) {
+    this.#options = options;
+    // prom-client names its defaults process_* and nodejs_*: the prefix makes them hookrelay_process_*.
+    collectDefaultMetrics({ register: this.registry, prefix: 'hookrelay_' });
+  }
+
+  /** The three queue gauges share one cached read (applied once); a failed read leaves the last values. */
+  #collectQueues(): Promise<void> {
+    const { queues } = this.#options;
+    if (!queues) return Promise.resolve();
+    const now = (this.#options.now ?? Date.now)();
+    if (!this.#queues || now - this.#queues.at >= (this.#options.queueCacheMs ?? 5_000)) {
+      this.#queues = {
+        at: now,
+        read: queues().then(
+          (stats) => this.#apply(stats, now),
+          () => undefined,
+        ),
+      };
+    }
+    return this.#queues.read;
+  }
+
+  #apply(stats: readonly QueueStat[], now: number): void {
+    this.queueDepth.reset();
+    this.queueOldestAge.reset();
+    this.destinationEnabled.reset();
+    for (const stat of stats) {
+      const labels = { destination: stat.destination };
+      this.queueDepth.set(labels, stat.depth);
+      this.queueOldestAge.set(labels, stat.oldest_pending_at === null ? 0 : Math.max(0, (now - stat.oldest_pending_at) / 1_000));
+      this.destinationEnabled.set(labels, stat.enabled ? 1 : 0);
+    }
   }
 }

@@ -6,6 +6,7 @@ export type SlackCommand =
   | { readonly kind: 'unmute'; readonly id: string }
   | { readonly kind: 'mutes' }
   | { readonly kind: 'replay'; readonly id: string }
+  | { readonly kind: 'ack'; readonly incident: string }
   | { readonly kind: 'status' }
   | { readonly kind: 'test'; readonly destination: string }
   | { readonly kind: 'help' }
@@ -18,6 +19,7 @@ export const COMMAND_USAGE = [
   '`unmute <mute-id>`  end a mute early',
   '`mutes`  active mutes: what, who, why, until when',
   '`replay <delivery-id | event-id>`  send again',
+  '`ack <dedup-key | event-id>`  acknowledge an incident: PagerDuty and its Slack message',
   '`status`  destinations, pending work, failing or disabled ones',
   '`test <destination>`  send a sample alert now and show the answer',
   '`help`  this list',
@@ -65,6 +67,9 @@ export function parseCommand(text: string): SlackCommand {
       return rest.length === 1 ? { kind: 'unmute', id: rest[0]! } : { kind: 'usage', problem: '`unmute` takes one mute id' };
     case 'replay':
       return rest.length === 1 ? { kind: 'replay', id: rest[0]! } : { kind: 'usage', problem: '`replay` takes one delivery or event id' };
+    case 'ack':
+    case 'acknowledge':
+      return rest.length === 1 ? { kind: 'ack', incident: rest[0]! } : { kind: 'usage', problem: '`ack` takes one incident: its dedup key or an event id' };
     case 'test':
       return rest.length === 1 ? { kind: 'test', destination: rest[0]! } : { kind: 'usage', problem: '`test` takes one destination name' };
     case 'mute':

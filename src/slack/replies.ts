@@ -2,7 +2,7 @@ import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import type { DeliveryRecord, Mute } from '../store/store.ts';
 import { escapeSlackText } from '../templates/escape.ts';
-import type { Acknowledgement, StatusReport } from './operations.ts';
+import type { Acknowledgement, StatusReport } from '../app/index.ts';
 
 /** Text that came from people or senders is escaped even in our own replies (Slack mrkdwn). */
 const esc = escapeSlackText;
@@ -89,5 +89,5 @@ export function acknowledged(ack: Acknowledgement, by: string): string {
   const where = ack.pagerduty.length
     ? `PagerDuty (${ack.pagerduty.map((name) => `*${esc(name)}*`).join(', ')}) is being told.`
     : 'No PagerDuty destination received this alert, so only the message records it.';
-  return `:eyes: Acknowledged by ${esc(by)}. ${where}`;
+  return `:eyes: Acknowledged by ${esc(by)}: incident ${code(ack.dedup_key)}. ${where}`;
 }

@@ -5,7 +5,7 @@ import type { Router } from 'express';
 import type { Logger } from 'pino';
 import { HookrelayError } from '../errors.ts';
 import { COMMAND_USAGE, parseCommand } from './command-parser.ts';
-import type { Operations } from './operations.ts';
+import type { Operations } from '../app/index.ts';
 import * as reply from './replies.ts';
 
 export interface SlackAppOptions {
@@ -67,20 +67,20 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
       return `:x: ${explain(error)}`;
     };
 
-    // Slow work: acknowledged at once (Slack waits 3 s at most), answered through response_url.
-    if (parsed.kind === 'replay' || parsed.kind === 'test') {
-      if (parsed.kind === 'test' && !operations.destinationNames.includes(parsed.destination)) {
+    // Slow work (an HTTP call to the destination): acknowledged at once (Slack waits 3 s at most),
+    // answered through response_url.
+    if (parsed.kind === 'test') {
+      if (!operations.destinationNames.includes(parsed.destination)) {
         await ack({
           response_type: 'ephemeral',
           text: `No destination is named \`${parsed.destination}\`: try ${operations.destinationNames.map((name) => `\`${name}\``).join(', ')}.`,
         });
         return;
       }
-      const working = parsed.kind === 'test' ? `Sending a test alert to *${parsed.destination}*…` : `Replaying \`${parsed.id}\`…`;
-      await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: ${working}` });
+      await ack({ response_type: 'ephemeral', text: `:hourglass_flowing_sand: Sending a test alert to *${parsed.destination}*…` });
       let text: string;
       try {
-        text = parsed.kind === 'test' ? reply.testResult(await operations.test(parsed.destination)) : reply.replayed(await operations.replay(parsed.id));
+        text = reply.testResult(await operations.test(parsed.destination));
       } catch (error) {
         text = failed(error);
       }
@@ -88,7 +88,8 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
       return;
     }
 
-    // Quick work (a store write at most): the answer is the acknowledgement, errors included.
+    // Quick work (store reads and writes): the answer is the acknowledgement, errors included,
+    // so an unknown id is said at once.
     let text: string;
     try {
       switch (parsed.kind) {
@@ -102,10 +103,18 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
           text = reply.muteList(operations.activeMutes());
           break;
         case 'mute':
-          text = reply.muteCreated(await operations.mute(parsed.matchers, parsed.duration_ms, parsed.reason, `${user} (${command.user_id})`));
+          text = reply.muteCreated(
+            await operations.mute({ matchers: parsed.matchers, duration_ms: parsed.duration_ms, reason: parsed.reason, by: `${user} (${command.user_id})` }),
+          );
           break;
         case 'unmute':
           text = reply.muteEnded(await operations.unmute(parsed.id), parsed.id);
+          break;
+        case 'replay':
+          text = reply.replayed(await operations.replay(parsed.id));
+          break;
+        case 'ack':
+          text = reply.acknowledged(await operations.acknowledge(parsed.incident, user), user);
           break;
         case 'status':
           text = reply.statusReport(await operations.status());

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
@@ -48,7 +49,50 @@ export interface NewEvent {
 export interface IngestBatch {
   readonly receipt: Receipt;
   readonly events: readonly NewEvent[];
+  /**
+   * The request's line in the requests log, written in the same transaction; stored as
+   * `duplicate` (200) when every event turns out to be one.
+   */
+  readonly request?: RequestLogEntry;
 }
+
+/** How a request to `/hooks/*` ended: accepted, a duplicate, answered without an event (a handshake), or the refusal's error code. */
+export type RequestOutcome = 'accepted' | 'duplicate' | 'answered' | ErrorCode;
+
+/** One request that reached `/hooks/*`, refused ones included (the admin Requests page). */
+export interface RequestLogEntry {
+  /** `req_…`, time-ordered. */
+  readonly id: string;
+  readonly received_at: number;
+  /** The source named in the path, known or not (bounded to 100 characters). */
+  readonly source: string;
+  /** The sender's address as the socket saw it. */
+  readonly address: string | null;
+  readonly status: number;
+  readonly outcome: RequestOutcome;
+  /** What was wrong, for refused ones (the message the sender got). */
+  readonly reason: string | null;
+  readonly body_bytes: number;
+  /** Refused ones only: the start of the body (REQUEST_EXCERPT_BYTES), never the whole of it. */
+  readonly excerpt: string | null;
+}
+
+export interface RequestRecord extends Omit<RequestLogEntry, 'received_at'> {
+  readonly received_at: string;
+  readonly refused: boolean;
+}
+
+export interface RequestQuery {
+  readonly source?: string;
+  /** `refused` is every refusal; otherwise one outcome or refusal code. */
+  readonly outcome?: RequestOutcome | 'refused';
+  readonly limit: number;
+  /** Pagination: requests older than this id. */
+  readonly before?: string;
+}
+
+/** Outcomes that are not refusals. */
+export const ACCEPTED_OUTCOMES: readonly RequestOutcome[] = ['accepted', 'duplicate', 'answered'];
 
 export type IngestedEvent =
   /** `waiting`: leased deliveries stored as pending instead, behind an earlier one of their incident. */
@@ -215,6 +259,16 @@ export interface DestinationState {
   readonly pending: number;
 }
 
+/** A destination's queue, for the metrics gauges. */
+export interface QueueStat {
+  readonly destination: string;
+  readonly enabled: boolean;
+  /** Deliveries pending or in flight. */
+  readonly depth: number;
+  /** When the oldest of them was created (ms), or null when none waits. */
+  readonly oldest_pending_at: number | null;
+}
+
 /** A destination's health after an attempt (cheap: no counting of its pending work). */
 export interface DestinationHealth {
   readonly name: string;
@@ -356,6 +410,16 @@ export interface Store {
   getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
+  queueStats(): Promise<QueueStat[]>;
+  /** Stores that commit several writes at once tell how many each commit carried (metrics). */
+  observeCommits?(listener: (operations: number) => void): void;
+  /** Adds lines to the requests log (refused requests, written in batches). */
+  recordRequests(entries: readonly RequestLogEntry[]): Promise<void>;
+  /** The requests log, newest first. */
+  listRequests(query: RequestQuery): Promise<RequestRecord[]>;
+  /** Bounds the requests log: at most `keep` lines, none received before `before` (ms). Returns lines removed. */
+  pruneRequests(options: { readonly keep: number; readonly before: number }): Promise<number>;
   /** Throws when the store cannot be reached (`/readyz`). */
   ping(): Promise<void>;
   close(): Promise<void>;

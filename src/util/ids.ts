@@ -19,7 +19,7 @@ function randomFraction(): number {
 
 const nextUlid = monotonicFactory(randomFraction);
 
-export type IdPrefix = 'evt' | 'dlv' | 'rcp' | 'mut';
+export type IdPrefix = 'evt' | 'dlv' | 'rcp' | 'mut' | 'req';
 
 /** Time-ordered, unique ids (`evt_01JD…`): sorting by id is sorting by creation. */
 export function newId(prefix: IdPrefix): string {
@@ -33,5 +33,5 @@ export function idAt(prefix: IdPrefix, ms: number): string {
 
 export function idKind(id: string): IdPrefix | null {
   const prefix = id.slice(0, 3);
-  return id[3] === '_' && (prefix === 'evt' || prefix === 'dlv' || prefix === 'rcp' || prefix === 'mut') ? prefix : null;
+  return id[3] === '_' && (prefix === 'evt' || prefix === 'dlv' || prefix === 'rcp' || prefix === 'mut' || prefix === 'req') ? prefix : null;
 }

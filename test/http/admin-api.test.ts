@@ -248,6 +248,121 @@ describe('probes and metrics (no token needed)', () => {
     expect(sample('hookrelay_events_received_total', 'source="tapemetric",outcome="signature_mismatch"')).toBe('1');
     expect(sample('hookrelay_delivery_attempts_total', 'destination="ok",outcome="succeeded"')).toBe('3');
     expect(sample('hookrelay_delivery_attempts_total', 'destination="refusing",outcome="failed"')).toBe('3');
-    expect(sample('hookrelay_deliveries_pending', 'destination="ok"')).toBe('0');
+    expect(sample('hookrelay_queue_depth_deliveries', 'destination="ok"')).toBe('0');
+    expect(sample('hookrelay_deliveries_total', 'destination="refusing",outcome="failed"')).toBe('3');
+  });
+});
+
+describe('operations for the admin pages and the CLI', () => {
+  interface RequestLine {
+    id: string;
+    source: string;
+    address: string | null;
+    status: number;
+    outcome: string;
+    refused: boolean;
+    reason: string | null;
+    body_bytes: number;
+    excerpt: string | null;
+    received_at: string;
+  }
+  const requests = (query = '') => relay.admin<{ requests: RequestLine[] }>(`/requests${query}`);
+
+  it('POST /destinations/:name/replay-failed { since } → 202, every failed delivery since then sent again, once', async () => {
+    // Failed and not replayed yet (earlier tests replayed some).
+    const unreplayed = async (): Promise<string[]> => {
+      const { json } = await deliveries('?destination=refusing&limit=1000');
+      const replayed = new Set(json.deliveries.map((d) => (d as Delivery & { replay_of: string | null }).replay_of));
+      return json.deliveries.filter((d) => d.status === 'failed' && !replayed.has(d.id)).map((d) => d.id);
+    };
+    await relay.until(() => deliveries('?destination=refusing&status=pending&limit=100'), ({ json }) => json.deliveries.length === 0);
+    const waiting = await unreplayed();
+    expect(waiting.length).toBeGreaterThan(0);
+    const before = refusing.requests.length;
+    const response = await relay.admin<{ replayed: number; since: string; deliveries: Array<Delivery & { replay_of: string }> }>(
+      '/destinations/refusing/replay-failed',
+      { method: 'POST', body: { since: '1h' } },
+    );
+    expect(response.status).toBe(202);
+    expect(response.json.deliveries.map((d) => d.replay_of).sort()).toEqual([...waiting].sort());
+    expect(response.json.deliveries.every((d) => d.destination === 'refusing')).toBe(true);
+    await refusing.waitFor(before + waiting.length);
+    // The replays fail too (422): asking again replays only those new failures, never the originals twice.
+    await relay.until(unreplayed, (ids) => ids.length === waiting.length && ids.every((id) => !waiting.includes(id)));
+    const again = await relay.admin<{ replayed: number }>('/destinations/refusing/replay-failed', {
+      method: 'POST',
+      body: { since: new Date(Date.now() - 3_600_000).toISOString() },
+    });
+    expect(again.json.replayed).toBe(waiting.length);
+  });
+
+  it.each([
+    ['no since', {}, 'invalid_request'],
+    ['since that is neither a time nor a duration', { since: 'yesterday' }, 'invalid_request'],
+    ['since in the future', { since: new Date(Date.now() + 3_600_000).toISOString() }, 'invalid_request'],
+    ['an unknown field', { since: '1h', all: true }, 'invalid_request'],
+  ])('replay-failed with %s → 400', async (_name, body, expected) => {
+    const response = await relay.admin('/destinations/refusing/replay-failed', { method: 'POST', body });
+    expect(response.status).toBe(400);
+    expect(errorCode(response.json)).toBe(expected);
+  });
+
+  it('replay-failed for an unknown destination → 404', async () => {
+    const response = await relay.admin('/destinations/nope/replay-failed', { method: 'POST', body: { since: '1h' } });
+    expect(response.status).toBe(404);
+  });
+
+  it('POST /secrets → 201 with a new whsec_ secret, never cached', async () => {
+    const response = await fetch(`${relay.url}/api/v1/secrets`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(response.status).toBe(201);
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const { secret } = (await response.json()) as { secret: string };
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect((await relay.admin('/secrets', { method: 'POST', token: null })).status).toBe(401);
+  });
+
+  it('POST /events/:id/replay → 202 with a replay per destination', async () => {
+    const response = await relay.admin<{ deliveries: Delivery[] }>(`/events/${eventIds[0]}/replay`, { method: 'POST' });
+    expect(response.status).toBe(202);
+    expect(response.json.deliveries.map((d) => d.destination).sort()).toEqual(['ok', 'refusing']);
+  });
+
+  it('GET /requests: accepted and refused requests newest first, refused ones with the reason and a short excerpt', async () => {
+    const big = JSON.stringify({ ...tapemetricPayload(), padding: 'x'.repeat(5_000) });
+    expect((await relay.post('/hooks/tapemetric', big, tapemetricHeaders(big, 'wrong-secret'))).status).toBe(401);
+    expect((await relay.post('/hooks/nosuch', '{"a":1}')).status).toBe(404);
+    const malformed = '{"not json';
+    expect((await relay.post('/hooks/tapemetric', malformed, tapemetricHeaders(malformed, SECRET))).status).toBe(400);
+    const { json } = await relay.until(
+      () => requests('?limit=1000'),
+      ({ json }) => json.requests.filter((line) => line.refused).length >= 3,
+    );
+    const lines = json.requests;
+    expect(lines.map((line) => line.id)).toEqual([...lines.map((line) => line.id)].sort().reverse());
+    const [badJson, unknown, badSignature] = lines.filter((line) => line.refused);
+    expect(badJson).toMatchObject({ source: 'tapemetric', status: 400, outcome: 'invalid_json', excerpt: malformed, body_bytes: malformed.length });
+    expect(unknown).toMatchObject({ source: 'nosuch', status: 404, outcome: 'unknown_source', excerpt: null });
+    expect(badSignature).toMatchObject({ source: 'tapemetric', status: 401, outcome: 'signature_mismatch', body_bytes: Buffer.byteLength(big) });
+    expect(badSignature!.reason).toBeTruthy();
+    expect(badSignature!.address).toMatch(/127\.0\.0\.1/);
+    expect(Buffer.byteLength(badSignature!.excerpt ?? '')).toBeLessThanOrEqual(256);
+    expect(big.startsWith(badSignature!.excerpt ?? '-')).toBe(true);
+    const accepted = lines.filter((line) => line.outcome === 'accepted');
+    expect(accepted.length).toBeGreaterThanOrEqual(3);
+    expect(accepted.every((line) => line.status === 202 && line.excerpt === null && line.source === 'tapemetric')).toBe(true);
+
+    expect((await requests('?outcome=refused')).json.requests.every((line) => line.refused)).toBe(true);
+    expect((await requests('?source=nosuch')).json.requests.map((line) => line.outcome)).toEqual(['unknown_source']);
+    expect((await requests('?outcome=unknown_source&limit=1')).json.requests).toHaveLength(1);
+  });
+
+  it.each([
+    ['an unknown outcome', '?outcome=bogus'],
+    ['a limit over 1000', '?limit=5000'],
+    ['an unknown parameter', '?colour=red'],
+  ])('GET /requests with %s → 400 invalid_request', async (_name, query) => {
+    const response = await requests(query);
+    expect(response.status).toBe(400);
+    expect(errorCode(response.json)).toBe('invalid_request');
   });
 });

@@ -197,17 +197,26 @@ describe('/hookrelay commands', () => {
     expect((await command('test nowhere')).text).toContain('No destination is named `nowhere`');
   });
 
-  it('replay <delivery-id> sends it again', async () => {
+  it('replay <delivery-id> sends it again, answered in the acknowledgement', async () => {
     const eventId = await sendTapemetric({ region: 'Assam' });
     const [original] = await deliveriesOf(eventId, (d) => d[0]?.status === 'succeeded');
-    const before = responses.requests.length;
-    await command(`replay ${original!.id}`);
-    const [answer] = (await responses.waitFor(before + 1)).slice(before);
-    expect(answer!.json<{ text: string }>().text).toContain(original!.id);
+    const answer = await command(`replay ${original!.id}`);
+    expect(answer.text).toContain(':repeat: Replaying 1 delivery');
+    expect(answer.text).toContain(original!.id);
     await deliveriesOf(eventId, (d) => d.filter((x) => x.status === 'succeeded').length === 2);
-    const missing = responses.requests.length;
-    await command('replay dlv_01NOPE');
-    expect((await responses.waitFor(missing + 1)).at(-1)!.json<{ text: string }>().text).toContain('no delivery dlv_01NOPE');
+  });
+
+  it('replay of an unknown id says so at once, never "Replaying…" first', async () => {
+    const before = responses.requests.length;
+    const answer = await command('replay dlv_01NOPE');
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('no delivery or event dlv_01NOPE');
+    expect(answer.text).not.toContain('Replaying');
+    const missingEvent = await command('replay evt_01NOPE');
+    expect(missingEvent.text).toContain('no event evt_01NOPE');
+    // Nothing follows through response_url.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(responses.requests.length).toBe(before);
   });
 });
 
@@ -251,8 +260,12 @@ describe('slack-bot: one message per incident', () => {
     const [trigger, , acknowledge] = (await pagerduty.waitFor(3)).map((r) => r.json<Record<string, unknown>>());
     expect(trigger).toMatchObject({ event_action: 'trigger' });
     expect(acknowledge).toMatchObject({ event_action: 'acknowledge', dedup_key: trigger!.dedup_key, routing_key: ROUTING_KEY });
-    const redrawn = slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update').at(-1)!;
-    expect(JSON.stringify(redrawn.args)).toContain('Acknowledged by alice');
+    const redrawn = (
+      await relay.until(
+        async () => slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update'),
+        (updates) => JSON.stringify(updates.at(-1)?.args).includes('Acknowledged by alice'),
+      )
+    ).at(-1)!;
     expect(JSON.stringify(redrawn.args)).not.toContain('hookrelay_acknowledge');
 
     const resolved = await sentry(incident('incident.resolved', 'resolved'));
@@ -337,5 +350,71 @@ describe('slack-bot across a restart', () => {
     expect(after.find((c) => c.method === 'chat.update')?.args.ts).toBe(original);
     expect(after.find((c) => c.method === 'chat.postMessage')?.args.thread_ts).toBe(original);
     expect(topLevel).toHaveLength(1);
+  });
+});
+
+describe('/hookrelay ack <incident>', () => {
+  const sentryIncident = (incidentId: string, status: string) =>
+    JSON.stringify({
+      id: `evt_${incidentId}_${Math.random().toString(36).slice(2, 8)}`,
+      type: status === 'resolved' ? 'incident.resolved' : 'incident.created',
+      created_at: new Date().toISOString(),
+      data: { incident_id: incidentId, title: `Incident ${incidentId}`, status, severity: 'major', components: [] },
+    });
+
+  async function openIncident(incidentId: string): Promise<{ eventId: string; trigger: Record<string, unknown> }> {
+    const sentBefore = pagerduty.requests.length;
+    const body = sentryIncident(incidentId, 'investigating');
+    const response = await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, SENTRY));
+    expect(response.status).toBe(202);
+    const eventId = response.json.id as string;
+    await deliveriesOf(eventId, (d) => d.length === 2 && d.every((x) => x.status === 'succeeded'));
+    const trigger = (await pagerduty.waitFor(sentBefore + 1)).at(-1)!.json<Record<string, unknown>>();
+    expect(trigger).toMatchObject({ event_action: 'trigger' });
+    return { eventId, trigger };
+  }
+
+  it('ack <dedup key> sends PagerDuty an acknowledge for that incident and redraws its Slack message', async () => {
+    const { eventId, trigger } = await openIncident('inc_ack_by_key');
+    const stored = await relay.admin<{ event: { dedup_key: string } }>(`/events/${eventId}`);
+    const dedupKey = stored.json.event.dedup_key;
+    const sentBefore = pagerduty.requests.length;
+    const updatesBefore = slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update').length;
+
+    const answer = await command(`ack ${dedupKey}`);
+    expect(answer.status).toBe(200);
+    expect(answer.text).toContain('Acknowledged by alice');
+    expect(answer.text).toContain('*oncall*');
+
+    const acknowledge = (await pagerduty.waitFor(sentBefore + 1)).at(-1)!.json<Record<string, unknown>>();
+    expect(acknowledge).toEqual({ event_action: 'acknowledge', dedup_key: trigger.dedup_key, routing_key: ROUTING_KEY });
+    await slackApi.waitFor(1);
+    const redrawn = await relay.until(
+      async () => slackApi.requests.map(webApiCall).filter((c) => c.method === 'chat.update'),
+      (updates) => updates.length > updatesBefore,
+    );
+    expect(JSON.stringify(redrawn.at(-1)!.args)).toContain('Acknowledged by alice');
+    // The acknowledge is a logged delivery of the incident's event, not a new event.
+    const { json } = await relay.admin<{ deliveries: Array<{ destination: string; route: string | null; status: string }> }>(`/deliveries?event_id=${eventId}`);
+    expect(json.deliveries.some((d) => d.destination === 'oncall' && d.route === 'command:acknowledge')).toBe(true);
+  });
+
+  it('ack <event id> acknowledges the incident of that event', async () => {
+    const { eventId, trigger } = await openIncident('inc_ack_by_event');
+    const sentBefore = pagerduty.requests.length;
+    const answer = await command(`ack ${eventId}`);
+    expect(answer.text).toContain('Acknowledged by alice');
+    const acknowledge = (await pagerduty.waitFor(sentBefore + 1)).at(-1)!.json<Record<string, unknown>>();
+    expect(acknowledge).toMatchObject({ event_action: 'acknowledge', dedup_key: trigger.dedup_key });
+  });
+
+  it('ack of an incident nobody was told about says so at once; ack without an incident shows the usage', async () => {
+    const sentBefore = pagerduty.requests.length;
+    const unknown = await command('ack statussentry:no-such-incident');
+    expect(unknown.status).toBe(200);
+    expect(unknown.text).toContain(':x: no incident "statussentry:no-such-incident"');
+    const missing = await command('ack');
+    expect(missing.text).toContain('`ack` takes one incident');
+    expect(pagerduty.requests.length).toBe(sentBefore);
   });
 });

@@ -1,11 +1,28 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookrelayError } from '../../src/errors.ts';
-import type { AttemptResult, Store } from '../../src/store/store.ts';
+import { ulid } from 'ulid';
+import type { AttemptResult, RequestLogEntry, Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 
 const OWNER = 'test-owner';
 const LEASE = { lease_ms: 60_000, owner: OWNER };
+
+/** A requests log line made at `at` (its id is time-ordered like the store's own). */
+function requestLine(at: number, overrides: Partial<RequestLogEntry> = {}): RequestLogEntry {
+  return {
+    id: `req_${ulid(at)}`,
+    received_at: at,
+    source: 'tapemetric',
+    address: '203.0.113.7',
+    status: 401,
+    outcome: 'signature_mismatch',
+    reason: 'the signature does not match',
+    body_bytes: 1_000,
+    excerpt: '{"id":"evt_x"',
+    ...overrides,
+  };
+}
 
 function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
   const now = Date.now();
@@ -404,6 +421,64 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
+    });
+
+    describe('requests log', () => {
+      it('lists lines newest first, filtered by source and by outcome (refused = every refusal)', async () => {
+        const now = Date.now();
+        await store.recordRequests([
+          requestLine(now - 3_000),
+          requestLine(now - 2_000, { source: 'nosuch', status: 404, outcome: 'unknown_source', excerpt: null }),
+          requestLine(now - 1_000, { status: 200, outcome: 'answered', reason: null, excerpt: null }),
+        ]);
+        const all = await store.listRequests({ limit: 10 });
+        expect(all.map((line) => line.outcome)).toEqual(['answered', 'unknown_source', 'signature_mismatch']);
+        expect(all[2]).toMatchObject({
+          source: 'tapemetric',
+          address: '203.0.113.7',
+          status: 401,
+          refused: true,
+          reason: 'the signature does not match',
+          body_bytes: 1_000,
+          excerpt: '{"id":"evt_x"',
+          received_at: new Date(now - 3_000).toISOString(),
+        });
+        expect(all[0]?.refused).toBe(false);
+        expect((await store.listRequests({ limit: 10, source: 'nosuch' })).map((line) => line.outcome)).toEqual(['unknown_source']);
+        expect((await store.listRequests({ limit: 10, outcome: 'refused' })).map((line) => line.outcome)).toEqual(['unknown_source', 'signature_mismatch']);
+        expect((await store.listRequests({ limit: 10, outcome: 'signature_mismatch' })).length).toBe(1);
+        expect((await store.listRequests({ limit: 1 })).length).toBe(1);
+        expect((await store.listRequests({ limit: 10, before: all[0]!.id })).length).toBe(2);
+      });
+
+      it('an ingest writes its line in the same transaction: accepted, or duplicate (200) when every event is one', async () => {
+        const now = Date.now();
+        const first = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
+        await store.ingest({ ...first, request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+        const again = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
+        await store.ingest({ ...again, request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+        const lines = await store.listRequests({ limit: 10 });
+        expect(lines.map((line) => [line.outcome, line.status])).toEqual([
+          ['duplicate', 200],
+          ['accepted', 202],
+        ]);
+      });
+
+      it('pruning keeps at most `keep` lines and none older than `before`', async () => {
+        const now = Date.now();
+        const day = 24 * 3_600_000;
+        await store.recordRequests([
+          requestLine(now - 2 * day),
+          requestLine(now - day - 60_000),
+          ...Array.from({ length: 5 }, (_, index) => requestLine(now - 5_000 + index * 1_000)),
+        ]);
+        expect((await store.listRequests({ limit: 100 })).length).toBe(7);
+        await store.pruneRequests({ keep: 100, before: now - day });
+        expect((await store.listRequests({ limit: 100 })).length).toBe(5);
+        await store.pruneRequests({ keep: 3, before: now - day });
+        const kept = await store.listRequests({ limit: 100 });
+        expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
+      });
     });
   });
 }

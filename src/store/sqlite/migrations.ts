@@ -174,6 +174,23 @@ export const MIGRATIONS: readonly string[] = [
 
   ALTER TABLE incident_messages ADD COLUMN version INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- The requests log: every request to /hooks/*, refused ones included, with a short excerpt of
+  -- refused bodies only. Bounded by count and age (pruneRequests); ids are time-ordered, so both
+  -- are primary-key ranges. No further index: each would cost every ingest a page write, and a
+  -- filter by source scans at most the few thousand lines kept.
+  CREATE TABLE requests (
+    id TEXT PRIMARY KEY,
+    received_at INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    address TEXT,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    body_bytes INTEGER NOT NULL,
+    excerpt TEXT
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

@@ -9,7 +9,10 @@ import type {
   IncidentMessage,
   Mute,
   NotificationEntry,
+  RequestOutcome,
+  RequestRecord,
 } from '../store.ts';
+import { ACCEPTED_OUTCOMES } from '../store.ts';
 
 type Row = Record<string, unknown>;
 
@@ -150,5 +153,21 @@ export function incidentMessageFromRow(row: Row): IncidentMessage {
     last_event_id: str(row.last_event_id),
     updates: Number(row.updates),
     version: Number(row.version ?? 0),
+  };
+}
+
+export function requestFromRow(row: Row): RequestRecord {
+  const outcome = str(row.outcome) as RequestOutcome;
+  return {
+    id: str(row.id),
+    received_at: iso(Number(row.received_at)),
+    source: str(row.source),
+    address: strOrNull(row.address),
+    status: Number(row.status),
+    outcome,
+    refused: !ACCEPTED_OUTCOMES.includes(outcome),
+    reason: strOrNull(row.reason),
+    body_bytes: Number(row.body_bytes),
+    excerpt: strOrNull(row.excerpt),
   };
 }

@@ -21,7 +21,11 @@ import type {
   Mute,
   PreparedDelivery,
   PruneOptions,
+  QueueStat,
   RecordedAttempt,
+  RequestLogEntry,
+  RequestQuery,
+  RequestRecord,
   Store,
   StoredEvent,
 } from '../store.ts';
@@ -39,7 +43,9 @@ import {
   incidentMessageFromRow,
   muteFromRow,
   notificationFromRow,
+  requestFromRow,
 } from './rows.ts';
+import { ACCEPTED_OUTCOMES } from '../store.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
 interface Pending {
@@ -110,6 +116,7 @@ export class SqliteStore implements Store {
   #outbox: WriterOp[] = [];
   #nextId = 1;
   #failure: Error | null = null;
+  #commitListener: ((operations: number) => void) | null = null;
   #closed: Promise<void> | null = null;
 
   readonly #lock: string;
@@ -122,6 +129,8 @@ export class SqliteStore implements Store {
     this.recoveredLeases = recovered;
     worker.on('message', (reply: WriterReply) => {
       if (reply.type !== 'results') return;
+      // One reply per commit: its results are the operations that shared it.
+      this.#commitListener?.(reply.results.length);
       for (const result of reply.results) {
         const pending = this.#pending.get(result.id);
         if (!pending) continue;
@@ -326,6 +335,60 @@ export class SqliteStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries,
     };
+  }
+
+  observeCommits(listener: (operations: number) => void): void {
+    this.#commitListener = listener;
+  }
+
+  async queueStats(): Promise<QueueStat[]> {
+    return this.#sql
+      .get(
+        `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
+         FROM destination_state s LEFT JOIN deliveries d ON d.destination = s.name AND d.status IN ('pending', 'in_flight')
+         GROUP BY s.name ORDER BY s.name`,
+      )
+      .all()
+      .map((row) => ({
+        destination: String(row.name),
+        enabled: Number(row.enabled) === 1,
+        depth: Number(row.depth),
+        oldest_pending_at: row.oldest === null ? null : Number(row.oldest),
+      }));
+  }
+
+  recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.#write('recordRequests', entries).then(() => undefined);
+  }
+
+  async listRequests(query: RequestQuery): Promise<RequestRecord[]> {
+    const where: string[] = [];
+    const params: Array<string | number> = [];
+    if (query.source !== undefined) {
+      where.push('source = ?');
+      params.push(query.source);
+    }
+    if (query.outcome === 'refused') {
+      where.push(`outcome NOT IN (${ACCEPTED_OUTCOMES.map(() => '?').join(', ')})`);
+      params.push(...ACCEPTED_OUTCOMES);
+    } else if (query.outcome !== undefined) {
+      where.push('outcome = ?');
+      params.push(query.outcome);
+    }
+    if (query.before !== undefined) {
+      where.push('id < ?');
+      params.push(query.before);
+    }
+    const sql = `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
+    return this.#sql
+      .get(sql)
+      .all(...params, query.limit)
+      .map(requestFromRow);
+  }
+
+  pruneRequests(options: { keep: number; before: number }): Promise<number> {
+    return this.#write('pruneRequests', options);
   }
 
   async ping(): Promise<void> {

@@ -18,6 +18,7 @@ import type {
   PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
+  RequestLogEntry,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 import { idAt } from '../../util/ids.ts';
@@ -278,6 +279,15 @@ export function createWriteOps(db: DatabaseSync) {
       .run(now, destination, now);
   }
 
+  function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status): void {
+    sql
+      .get(
+        `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+      )
+      .run(entry.id, entry.received_at, entry.source, entry.address, status, outcome, entry.reason, entry.body_bytes, entry.excerpt);
+  }
+
   return {
     syncDestinations(names: readonly string[]): null {
       const insert = sql.get('INSERT INTO destination_state (name) VALUES (?) ON CONFLICT (name) DO NOTHING');
@@ -367,7 +377,23 @@ export function createWriteOps(db: DatabaseSync) {
         }
         results.push(waiting.length > 0 ? { id: event.id, duplicate: false, waiting } : { id: event.id, duplicate: false });
       }
+      if (batch.request) {
+        const duplicate = results.length > 0 && results.every((result) => result.duplicate);
+        insertRequest(batch.request, duplicate ? 'duplicate' : batch.request.outcome, duplicate ? 200 : batch.request.status);
+      }
       return results;
+    },
+
+    recordRequests(entries: readonly RequestLogEntry[]): null {
+      for (const entry of entries) insertRequest(entry);
+      return null;
+    },
+
+    pruneRequests(args: { keep: number; before: number }): number {
+      let removed = Number(sql.get('DELETE FROM requests WHERE id < ?').run(idAt('req', args.before)).changes);
+      const cutoff = sql.get('SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET ?').get(Math.max(0, args.keep - 1));
+      if (cutoff) removed += Number(sql.get('DELETE FROM requests WHERE id < ?').run(cutoff.id as string).changes);
+      return removed;
     },
 
     claimDue(args: { destination: string } & ClaimOptions): ClaimBatch {

@@ -1,0 +1,44 @@
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { createLogger, logFormat } from '../../src/observability/logger.ts';
+
+function sink(): { stream: Writable; text: () => string } {
+  let text = '';
+  return {
+    stream: new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString('utf8');
+        done();
+      },
+    }),
+    text: () => text,
+  };
+}
+
+describe('logger', () => {
+  it.each([
+    [{}, true, 'pretty'],
+    [{}, false, 'json'],
+    [{ LOG_FORMAT: 'pretty' }, false, 'pretty'],
+    [{ LOG_FORMAT: 'json' }, true, 'json'],
+    [{ LOG_FORMAT: 'JSON' }, true, 'json'],
+  ] as const)('LOG_FORMAT %j with a terminal: %s → %s', (env, tty, expected) => {
+    expect(logFormat(env, tty)).toBe(expected);
+  });
+
+  it('JSON lines carry an ISO time and redact credentials', () => {
+    const out = sink();
+    createLogger({ format: 'json', destination: out.stream }).info({ request: { headers: { authorization: 'Bearer s3cret' } } }, 'hello');
+    const line = JSON.parse(out.text()) as { time: string; msg: string; request: { headers: { authorization: string } } };
+    expect(line.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(line.request.headers.authorization).toBe('[redacted]');
+  });
+
+  it('pretty lines are for people: ISO time, level word, message, fields below', () => {
+    const out = sink();
+    createLogger({ format: 'pretty', destination: out.stream }).warn({ source: 'tapemetric', reason: 'signature_mismatch' }, 'webhook refused');
+    expect(out.text()).toMatch(/^\[\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\] WARN: webhook refused\n/);
+    expect(out.text()).toContain('reason: "signature_mismatch"');
+    expect(out.text()).not.toContain('{"level"');
+  });
+});
