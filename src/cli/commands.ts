@@ -1,0 +1,9 @@
+import type { Command } from './command.ts';
+import { checkCommand } from './check.ts';
+import { renderCommand } from './render.ts';
+import { secretCommand } from './secret.ts';
+import { serveCommand } from './serve.ts';
+import { signCommand } from './sign.ts';
+
+/** Every command, in the order `hookrelay help` lists them. A new command is one entry here. */
+export const COMMANDS: readonly Command[] = [serveCommand, checkCommand, renderCommand, signCommand, secretCommand];
