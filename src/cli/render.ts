@@ -67,7 +67,7 @@ export function escapeModeOf(destinationType: string): EscapeMode {
 
 /** The events as hookrelay would store them, with preview ids (nothing is stored). */
 export function previewEvents(source: Source, incoming: readonly IncomingEvent[], now = Date.now()): RelayEvent[] {
-  return incoming.map((item, index) => ({ ...item, id: `evt_preview${index + 1}`, source: source.name, received_at: new Date(now).toISOString() }));
+  return incoming.map((item, index) => ({ id: `evt_preview${index + 1}`, source: source.name, ...item, received_at: new Date(now).toISOString() }));
 }
 
 /** What a destination of this type would be sent for the event: rendered, escaped, validated and fitted. */
