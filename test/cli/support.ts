@@ -28,7 +28,7 @@ export interface Run {
 export async function hookrelay(
   scratch: string,
   args: string[],
-  options: { stdin?: string; env?: Record<string, string>; cwd?: string } = {},
+  options: { stdin?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
 ): Promise<Run> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.test(name)));
   const child = spawn(process.execPath, [BIN, ...args], {
@@ -41,7 +41,10 @@ export async function hookrelay(
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin.end(options.stdin ?? '');
+  // A command that should have answered but runs on (a server started by `serve --help`) is killed: code null.
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
   const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
   return { code, stdout, stderr };
 }
 
