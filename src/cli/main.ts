@@ -32,6 +32,11 @@ function findCommand(argv: readonly string[]): { command: Command; rest: string[
   return group.length > 0 ? { group, rest: argv.slice(1) } : null;
 }
 
+/** `hookrelay routes`: the commands of a group. */
+function groupUsage(group: readonly Command[]): string {
+  return `Usage:\n${group.map((command) => `  hookrelay ${command.name} ${command.synopsis}`).join('\n')}`;
+}
+
 /** Exit codes: 0 ok, 1 failure, 2 configuration or usage error. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [first] = argv;
@@ -45,7 +50,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   if ('group' in found) {
     const asked = found.rest.some((arg) => arg === '--help' || arg === '-h');
-    const text = `Usage:\n${found.group.map((command) => `  hookrelay ${command.name} ${command.synopsis}`).join('\n')}`;
+    const text = groupUsage(found.group);
     if (asked) {
       console.log(text);
       return 0;
@@ -111,6 +116,10 @@ function help(argv: readonly string[]): number {
     return 0;
   }
   const found = findCommand(argv);
+  if (found !== null && 'group' in found && found.rest.length === 0) {
+    console.log(groupUsage(found.group));
+    return 0;
+  }
   if (found === null || 'group' in found || found.rest.length > 0) {
     console.error(`unknown command "${argv.join(' ')}"\n\n${overview()}`);
     return 2;

@@ -67,6 +67,16 @@ destinations:
     expect(run.stderr).not.toContain('destinations[');
   });
 
+  it('serve says the same: SLACK_WEBHOOK_URL, exit 2, before opening anything', async () => {
+    const dataDir = join(scratch, 'serve-zero-config-data');
+    const run = await hookrelay(['serve', '--port', '0'], {
+      env: { SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/services/T/B/X', TAPEMETRIC_SECRET: 's', HOOKRELAY_DATA_DIR: dataDir },
+      timeoutMs: 15_000,
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^SLACK_WEBHOOK_URL: refusing to connect to 127\.0\.0\.1/);
+  });
+
   it('no source configured → a warning that every webhook would get 404, exit 0', async () => {
     const config = file('no-sources.yaml', `destinations:\n  - { name: audit, type: http, url: "${PUBLIC_URL}" }\nroutes:\n  - { to: [audit] }\n`);
     const run = await hookrelay(['check', '--config', config]);
