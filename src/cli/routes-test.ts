@@ -14,7 +14,7 @@ import { previewEvents, readEvent, renderFor } from './render.ts';
 
 export const routesTestCommand = defineCommand({
   name: 'routes test',
-  summary: 'show where an event would go: the normalized event, the routes it matches, what would hold it, what each destination would be sent',
+  summary: 'where an event would go: the normalized event, matching routes, what holds it, what each destination gets',
   synopsis: '--source NAME --event FILE [--config FILE] [--json]',
   details: `Nothing is verified (no signature needed) and nothing is sent or stored. Active mutes live in the
 running server and are not known offline. Like amtool's "config routes test".`,

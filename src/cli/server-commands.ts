@@ -11,8 +11,7 @@ export const deliveriesCommand = defineCommand({
   name: 'deliveries',
   summary: "a destination's delivery log, newest first (from a running server)",
   synopsis: '<destination> [--status failed] [--limit 50] [--url URL] [--json]',
-  details: `Columns: time, delivery id, event type, status, response code, latency, attempts.
-Statuses: ${DELIVERY_STATUSES.join(', ')}.`,
+  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts.',
   positionals: [{ name: 'destination', required: true }],
   options: {
     status: { type: 'string', value: 'STATUS', description: `only deliveries with this status (${DELIVERY_STATUSES.join(', ')})` },
