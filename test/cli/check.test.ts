@@ -21,6 +21,7 @@ sources:
   - { name: pulse, preset: statuspuls, secrets: [s] }
 destinations:
   - { name: oncall, type: http, url: "${PUBLIC_URL}" }
+  - { name: pager, type: pagerduty }
   - { name: team, type: slack, url: "${PUBLIC_URL}", template: slack/team, concurency: 2 }
 routes:
   - { to: [oncal], match: { sevrity: ">=warning" } }
@@ -32,11 +33,12 @@ routes:
     const problems = problemsOf(run.stderr);
     expect(problems).toContain('sources[0].secretz: unknown key (did you mean "secrets"?)');
     expect(problems).toContainEqual(expect.stringMatching(/^sources\[1\]\.preset: unknown preset "statuspuls".*\(did you mean "statuspulse"\?\)$/));
-    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[1\]\.concurency: unknown key \(did you mean "concurrency"\?\)$/));
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[1\]\.routing_key: /));
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[2\]\.concurency: unknown key \(did you mean "concurrency"\?\)$/));
     expect(problems).toContain('routes[0].match.sevrity: unknown key (did you mean "severity"?)');
     expect(problems).toContain('routes[0].to[0]: unknown destination "oncal" (did you mean "oncall"?)');
-    // The template of a destination is checked although the config has problems, with its own path.
-    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[1\]\.template: .*slack\/team\.hbs:1: unknown helper "truncat" \(did you mean "truncate"\?\)$/));
+    // The template of a destination is checked although the config has problems, at its own path in the file.
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[2\]\.template: .*slack\/team\.hbs:1: unknown helper "truncat" \(did you mean "truncate"\?\)$/));
     // The misspelled key is the problem, not a "missing secrets" besides it.
     expect(problems.filter((line) => line.startsWith('sources[0].'))).toHaveLength(1);
   });
