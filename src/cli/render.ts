@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../destinations/slack-message.ts';
@@ -7,10 +8,37 @@ import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { ConfigError } from '../errors.ts';
 import type { InboundRequest, PresetName, Source } from '../sources/index.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../templates/index.ts';
-import type { EscapeMode } from '../templates/index.ts';
+import type { EscapeMode, TemplateEngine } from '../templates/index.ts';
 import { VERSION } from '../version.ts';
 import { samplePayload } from '../sources/samples.ts';
+import { CONFIG_OPTION, defineCommand, required, UsageError } from './command.ts';
 import { previewSource } from './preview-source.ts';
+
+export const renderCommand = defineCommand({
+  name: 'render',
+  summary: "print what a template makes of a sender's payload, exactly as it would be sent",
+  synopsis: '--template slack/default --source tapemetric (--event payload.json | --sample) [--config FILE]',
+  options: {
+    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, pagerduty/default, http/envelope or your own' },
+    source: { type: 'string', short: 's', value: 'NAME', description: 'a source of the config, or a preset, whose normalization to use' },
+    event: { type: 'string', short: 'e', value: 'FILE', description: "the sender's payload (JSON)" },
+    sample: { type: 'boolean', description: "a fresh sample payload of the source's preset instead of --event" },
+    config: { ...CONFIG_OPTION, description: 'a config file (its sources and templates_dir); default: $HOOKRELAY_CONFIG or ./hookrelay.yaml when present' },
+  },
+  async run({ values }) {
+    const file = findConfigFile(values.config, process.env);
+    const loaded = file ? loadConfig({ file, env: process.env }) : null;
+    const output = await renderPreview({
+      template: required(values.template, '--template'),
+      source: required(values.source, '--source'),
+      eventFile: values.sample ? values.event : required(values.event, '--event (or --sample)'),
+      sample: values.sample === true,
+      loaded,
+    });
+    console.log(JSON.stringify(output, null, 2));
+    return 0;
+  },
+});
 
 /**
  * `hookrelay render`: what a template makes of a sender's payload, exactly as it would be
@@ -25,39 +53,17 @@ export async function renderPreview(options: {
   loaded: LoadedConfig | null;
 }): Promise<unknown> {
   const { loaded } = options;
-  if (options.sample && options.eventFile !== undefined) {
-    throw new ConfigError(['render: give --event FILE or --sample, not both']);
-  }
+  if (options.sample && options.eventFile !== undefined) throw new UsageError('give --event FILE or --sample, not both');
   const source = previewSource(options.source, undefined, loaded);
-  const incoming =
-    options.eventFile === undefined
-      ? normalizeSample(source)
-      : readEvent(options.eventFile, source);
+  const events = previewEvents(source, options.eventFile === undefined ? normalizeSample(source) : readEvent(options.eventFile, source));
 
   const dirs = loaded?.config.templates_dir ? [resolve(loaded.baseDir, loaded.config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
   const engine = createTemplateEngine({ dirs, version: VERSION });
   // Escaped as the destination that uses it would: a configured destination's type, else the folder name.
   const user = loaded?.config.destinations.find((destination) => destination.template === options.template);
-  const destinationType = user?.type ?? options.template.split('/')[0];
-  const mode: EscapeMode = destinationType === 'slack' || destinationType === 'slack-bot' ? 'slack' : 'json';
-  engine.prepare(options.template, mode);
-
-  const outputs = incoming.map((item, index) => {
-    const event: RelayEvent = {
-      ...item,
-      id: `evt_preview${index + 1}`,
-      source: source.name,
-      received_at: new Date().toISOString(),
-    };
-    const rendered = engine.render(options.template, mode, {
-      ...event,
-      events: [event],
-      hookrelay: { version: VERSION, destination: '(preview)', delivery_id: 'dlv_preview' },
-    });
-    if (mode === 'slack') return fitSlackMessage(rendered).message;
-    if (destinationType === 'pagerduty') return fitPagerDutyEvent(rendered).event;
-    return rendered;
-  });
+  const destinationType = user?.type ?? options.template.split('/')[0]!;
+  engine.prepare(options.template, escapeModeOf(destinationType));
+  const outputs = events.map((event) => renderFor(engine, { template: options.template, type: destinationType, name: '(preview)' }, event));
   return outputs.length === 1 ? outputs[0] : outputs;
 }
 
@@ -78,8 +84,30 @@ function normalizeSample(source: Source): IncomingEvent[] {
   return source.normalize(JSON.parse(rawBody.toString('utf8')), asSent(source, rawBody));
 }
 
+export function escapeModeOf(destinationType: string): EscapeMode {
+  return destinationType === 'slack' || destinationType === 'slack-bot' ? 'slack' : 'json';
+}
+
+/** The events as hookrelay would store them, with preview ids (nothing is stored). */
+export function previewEvents(source: Source, incoming: readonly IncomingEvent[], now = Date.now()): RelayEvent[] {
+  return incoming.map((item, index) => ({ id: `evt_preview${index + 1}`, source: source.name, ...item, received_at: new Date(now).toISOString() }));
+}
+
+/** What a destination of this type would be sent for the event: rendered, escaped, validated and fitted. */
+export function renderFor(engine: TemplateEngine, destination: { template: string; type: string; name: string }, event: RelayEvent): unknown {
+  const mode = escapeModeOf(destination.type);
+  const rendered = engine.render(destination.template, mode, {
+    ...event,
+    events: [event],
+    hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' },
+  });
+  if (mode === 'slack') return fitSlackMessage(rendered).message;
+  if (destination.type === 'pagerduty') return fitPagerDutyEvent(rendered).event;
+  return rendered;
+}
+
 /** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */
-function readEvent(file: string, source: Source): IncomingEvent[] {
+export function readEvent(file: string, source: Source): IncomingEvent[] {
   const problem = (what: string): ConfigError => new ConfigError([`--event ${file}: ${what}`]);
   let rawBody: Buffer;
   try {

@@ -1,4 +1,6 @@
+import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import { CONFIG_OPTION, defineCommand } from './command.ts';
 import { ConfigError } from '../errors.ts';
 import { PRESET_NAMES } from '../sources/index.ts';
 import type { PresetName } from '../sources/index.ts';
@@ -59,3 +61,22 @@ export function runSample(options: {
   out(samplePayload(preset, options.nowMs ?? Date.now()));
   return 0;
 }
+
+export const sampleCommand = defineCommand({
+  name: 'sample',
+  summary: "print a realistic payload of a sender (fresh id and times each call)",
+  synopsis: '<preset | source> [--config FILE]',
+  details: SAMPLE_USAGE.split('\n').slice(2).join('\n'),
+  options: { config: CONFIG_OPTION },
+  positionals: [{ name: 'preset', required: true }],
+  async run({ values, positionals }) {
+    return runSample({
+      args: positionals,
+      help: false,
+      load: () => {
+        const file = findConfigFile(values.config, process.env);
+        return file ? loadConfig({ file, env: process.env }) : null;
+      },
+    });
+  },
+});

@@ -5,6 +5,8 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.ts';
 import { compileFilter, FilterError } from '../routing/filter.ts';
 import { globMatcher } from '../routing/glob.ts';
+import { destinationConfigSchema } from '../destinations/index.ts';
+import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
 import { interpolate } from './interpolate.ts';
 import type { InterpolationProblem } from './interpolate.ts';
@@ -13,7 +15,6 @@ import type { Config } from './schema.ts';
 import { zeroConfig } from './zero-config.ts';
 
 export type Env = Readonly<Record<string, string | undefined>>;
-
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -32,44 +33,95 @@ export function findConfigFile(explicit: string | undefined, env: Env, cwd = pro
 }
 
 export function loadConfig(options: { file: string | null; env: Env; cwd?: string }): LoadedConfig {
+  const inspection = inspectConfig(options);
+  if (inspection.loaded === null) throw new ConfigError(inspection.problems);
+  return inspection.loaded;
+}
+
+/** What `hookrelay check` needs: every problem of the config at once, and what can be checked further. */
+export interface ConfigInspection {
+  /** The config, when it has no problems; null otherwise. */
+  readonly loaded: LoadedConfig | null;
+  /** Every problem found, one line each, in the user's words. */
+  readonly problems: readonly string[];
+  /**
+   * When the config has problems: the part of it that is valid on its own (each destination that
+   * parses, `templates_dir`, `egress`), so templates and destination addresses can be checked in
+   * the same pass. Its destination k is `destinations[destinationIndex[k]]` of the file.
+   */
+  readonly partial: { readonly loaded: LoadedConfig; readonly destinationIndex: readonly number[] } | null;
+  /**
+   * A problem found later (a template, a destination address) in the user's words: in
+   * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
+   */
+  inUserTerms(problem: string): string;
+}
+
+/** Like loadConfig, but reports every problem instead of throwing at the first kind. */
+export function inspectConfig(options: { file: string | null; env: Env; cwd?: string }): ConfigInspection {
   const { file, env } = options;
   const cwd = options.cwd ?? process.cwd();
+  const failed = (problems: readonly string[]): ConfigInspection => ({ loaded: null, problems, partial: null, inUserTerms: (problem) => problem });
   if (file === null) {
-    const raw = zeroConfig(env);
+    let raw: Record<string, unknown>;
     try {
-      return { config: validate(raw, env), file: null, baseDir: cwd };
+      raw = zeroConfig(env);
     } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      const variables = variablesByPath(raw);
-      throw new ConfigError(error.problems.map((problem) => inTermsOfVariables(problem, variables)));
+      if (error instanceof ConfigError) return failed(error.problems);
+      throw error;
     }
+    const variables = variablesByPath(raw);
+    return inspection(validate(raw, env), null, cwd, (problem) => inTermsOfVariables(problem, variables));
   }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new ConfigError([`${file}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
+    return failed([`${file}: cannot read the config file (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`]);
   }
-  return { config: parseConfigText(text, env, file), file, baseDir: dirname(file) };
+  const document = parseYaml(text, file);
+  if (!document.ok) return failed(document.problems);
+  return inspection(validate(document.value, env), file, dirname(file), (problem) => problem);
+}
+
+function inspection(result: Validation, file: string | null, baseDir: string, inUserTerms: (problem: string) => string): ConfigInspection {
+  if (result.config !== null) return { loaded: { config: result.config, file, baseDir }, problems: [], partial: null, inUserTerms };
+  const partial = result.partial === null ? null : { loaded: { config: result.partial.config, file, baseDir }, destinationIndex: result.partial.destinationIndex };
+  return { loaded: null, problems: result.problems.map(inUserTerms), partial, inUserTerms };
 }
 
 /** YAML text → a validated config; every problem becomes one line naming its path. */
 export function parseConfigText(text: string, env: Env, label = 'hookrelay.yaml'): Config {
+  const document = parseYaml(text, label);
+  if (!document.ok) throw new ConfigError(document.problems);
+  const result = validate(document.value, env);
+  if (result.config === null) throw new ConfigError(result.problems);
+  return result.config;
+}
+
+function parseYaml(text: string, label: string): { ok: true; value: unknown } | { ok: false; problems: string[] } {
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (document.errors.length > 0) {
-    throw new ConfigError(
-      document.errors.map((error) => {
+    return {
+      ok: false,
+      problems: document.errors.map((error) => {
         const at = error.linePos?.[0];
         // The message's first line repeats the position as " at line 3, column 1:"; the prefix says it already.
         const message = error.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
         return `${label}${at ? `:${at.line}:${at.col}` : ''}: ${message}`;
       }),
-    );
+    };
   }
-  return validate(document.toJS() ?? {}, env);
+  return { ok: true, value: document.toJS() ?? {} };
 }
 
-function validate(raw: unknown, env: Env): Config {
+interface Validation {
+  readonly config: Config | null;
+  readonly problems: readonly string[];
+  readonly partial: { readonly config: Config; readonly destinationIndex: readonly number[] } | null;
+}
+
+function validate(raw: unknown, env: Env): Validation {
   const missing: InterpolationProblem[] = [];
   const interpolated = interpolate(raw, env, missing);
   const parsed = configSchema.safeParse(interpolated);
@@ -77,15 +129,44 @@ function validate(raw: unknown, env: Env): Config {
   // Every problem at once: schema and references are checked even when something else is wrong,
   // and a value emptied by a missing variable is reported once, as the missing variable.
   const derived = [
-    ...(parsed.success ? [] : parsed.error.issues.flatMap(describeIssue)),
+    ...(parsed.success ? [] : describeIssues(parsed.error.issues, interpolated)),
     ...checkReferences(interpolated, (isRecord(interpolated) ? interpolated.store : undefined) || defaultStore),
   ].filter((line) => !missing.some(({ path }) => line.startsWith(`${path}: `)));
   const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set`), ...derived];
-  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
+  const finish = (config: Config): Config => {
+    if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
+    return { ...config, store: config.store ?? defaultStore };
+  };
+  if (!parsed.success || problems.length > 0) {
+    const partial = validPart(interpolated);
+    return { config: null, problems, partial: partial && { config: finish(partial.config), destinationIndex: partial.destinationIndex } };
+  }
+  return { config: finish(parsed.data as Config), problems: [], partial: null };
+}
 
-  const config = parsed.data;
-  if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
-  return { ...config, store: config.store ?? defaultStore };
+/** The destinations that are valid on their own, with the settings their checks need (templates_dir, egress). */
+function validPart(input: unknown): { config: Config; destinationIndex: number[] } | null {
+  if (!isRecord(input)) return null;
+  const destinations: unknown[] = [];
+  const destinationIndex: number[] = [];
+  entriesOf(input, 'destinations').forEach((entry, index) => {
+    const parsed = destinationConfigSchema.safeParse(entry);
+    let usable: Record<string, unknown> | null = parsed.success ? entry : null;
+    // A misspelled optional key is reported already; the rest of the entry is still worth checking.
+    if (!parsed.success && parsed.error.issues.every((issue) => issue.code === 'unrecognized_keys' && issue.path.length === 0)) {
+      const unknown = new Set(parsed.error.issues.flatMap((issue) => (issue.code === 'unrecognized_keys' ? issue.keys : [])));
+      const rest = Object.fromEntries(Object.entries(entry).filter(([key]) => !unknown.has(key)));
+      if (destinationConfigSchema.safeParse(rest).success) usable = rest;
+    }
+    if (usable === null) return;
+    destinations.push(usable);
+    destinationIndex.push(index);
+  });
+  const part: Record<string, unknown> = { destinations };
+  if (typeof input.templates_dir === 'string' && input.templates_dir !== '') part.templates_dir = input.templates_dir;
+  if (configSchema.shape.egress.safeParse(input.egress).success) part.egress = input.egress;
+  const parsed = configSchema.safeParse(part);
+  return parsed.success ? { config: parsed.data as Config, destinationIndex } : null;
 }
 
 /**
@@ -108,10 +189,37 @@ function inTermsOfVariables(problem: string, variables: ReadonlyArray<[string, s
   return match ? `${match[1]}: ${problem.slice(at + 2)}` : problem;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string[] {
+/**
+ * Zod's issues as one line each, with "did you mean" where the user typed a near miss: a key
+ * (`secretz` → `secrets`), a preset, a destination type, an enum value. A required key reported
+ * missing only because it was misspelled is not reported twice.
+ */
+function describeIssues(issues: readonly z.core.$ZodIssue[], input: unknown): string[] {
+  const meant = new Set<string>();
+  const lines = issues.flatMap((issue) => describeIssue(issue, input, meant));
+  return lines.filter((line) => !meant.has(line.slice(0, line.indexOf(': '))) || !/received undefined$/.test(line));
+}
+
+function describeIssue(issue: z.core.$ZodIssue, input: unknown, meant: Set<string>): string[] {
   const path = formatPath(issue.path);
   if (issue.code === 'unrecognized_keys') {
-    return issue.keys.map((key) => `${formatPath([...issue.path, key])}: unknown key (check the spelling)`);
+    const known = knownKeysAt(configSchema, issue.path, input);
+    return issue.keys.map((key) => {
+      const close = closestName(key, known);
+      if (close !== null) meant.add(formatPath([...issue.path, close]));
+      const hint = close !== null ? `did you mean "${close}"?` : known.length > 0 ? `known keys: ${known.join(', ')}` : 'check the spelling';
+      return `${formatPath([...issue.path, key])}: unknown key (${hint})`;
+    });
+  }
+  const typed = valueAt(input, issue.path);
+  if (issue.code === 'invalid_value' && typeof typed === 'string') {
+    return [`${path}: ${issue.message}${didYouMean(typed, issue.values.map(String), { listKnown: false })}`];
+  }
+  const options = (issue as { options?: unknown }).options;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue && Array.isArray(options)) {
+    // A discriminated union (`preset`, `type`) with no matching branch: the value is at the path.
+    const close = typeof typed === 'string' ? didYouMean(typed, options.map(String), { listKnown: false }) : '';
+    return [`${path}: ${issue.message}${close}`];
   }
   if (issue.code === 'invalid_union' && issue.errors.length > 0 && !issue.message.startsWith('Invalid input')) {
     return [`${path}: ${issue.message}`];
@@ -124,10 +232,57 @@ function describeIssue(issue: z.core.$ZodIssue): string[] {
       .filter((branch) => branch.length > 0)
       .sort((a, b) => a.length - b.length)[0];
     if (deepest && deepest.length > 0) {
-      return deepest.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }));
+      return deepest.flatMap((inner) => describeIssue({ ...inner, path: [...issue.path, ...inner.path] }, input, meant));
     }
   }
   return [`${path}: ${issue.message}`];
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let value = input;
+  for (const segment of path) {
+    if (Array.isArray(value) && typeof segment === 'number') value = value[segment];
+    else if (isRecord(value) && typeof segment === 'string') value = value[segment];
+    else return undefined;
+  }
+  return value;
+}
+
+/** The wrappers zod puts around a schema that do not change its shape. */
+const WRAPPERS = new Set(['optional', 'nullable', 'default', 'prefault', 'readonly', 'catch', 'nonoptional']);
+
+/**
+ * The keys the schema accepts for the object at `path` of the input, walking zod's definitions
+ * (objects, arrays, records, unions; a discriminated union follows the input's discriminator).
+ */
+function knownKeysAt(schema: z.core.$ZodType, path: readonly PropertyKey[], input: unknown): string[] {
+  let def = schema._zod.def as unknown as Record<string, unknown> & { type: string };
+  for (;;) {
+    if (WRAPPERS.has(def.type)) def = (def.innerType as z.core.$ZodType)._zod.def as typeof def;
+    else if (def.type === 'pipe') def = (def.in as z.core.$ZodType)._zod.def as typeof def;
+    else if (def.type === 'lazy') def = (def.getter as () => z.core.$ZodType)()._zod.def as typeof def;
+    else break;
+  }
+  if (def.type === 'union') {
+    let options = def.options as z.core.$ZodType[];
+    const discriminator = def.discriminator as string | undefined;
+    const wanted = discriminator !== undefined ? valueAt(input, [...path, discriminator]) : undefined;
+    if (discriminator !== undefined) {
+      const chosen = options.filter((option) => option._zod.propValues?.[discriminator]?.has(wanted as string));
+      if (chosen.length > 0) options = chosen;
+    }
+    return [...new Set(options.flatMap((option) => knownKeysAt(option, path, input)))];
+  }
+  const [head, ...rest] = path;
+  if (head === undefined) return def.type === 'object' ? Object.keys(def.shape as object) : [];
+  const inner = isRecord(input) || Array.isArray(input) ? (input as Record<PropertyKey, unknown>)[head] : undefined;
+  if (def.type === 'object' && typeof head === 'string') {
+    const field = (def.shape as Record<string, z.core.$ZodType>)[head];
+    return field ? knownKeysAt(field, rest, inner) : [];
+  }
+  if (def.type === 'array' && typeof head === 'number') return knownKeysAt(def.element as z.core.$ZodType, rest, inner);
+  if (def.type === 'record') return knownKeysAt(def.valueType as z.core.$ZodType, rest, inner);
+  return [];
 }
 
 /** The entries of a top-level list, read loosely: what is not a mapping is the schema's to report. */
@@ -172,7 +327,7 @@ function checkReferences(input: unknown, store: unknown): string[] {
     if (Array.isArray(route.to)) {
       route.to.forEach((name, position) => {
         if (typeof name === 'string' && !destinations.includes(name)) {
-          problems.push(`${at}.to[${position}]: unknown destination "${name}"${suggest(name, destinations)}`);
+          problems.push(`${at}.to[${position}]: unknown destination "${name}"${didYouMean(name, destinations)}`);
         }
       });
     }
@@ -180,7 +335,7 @@ function checkReferences(input: unknown, store: unknown): string[] {
     (Array.isArray(wanted) ? wanted : [wanted]).forEach((pattern: unknown, position) => {
       if (typeof pattern === 'string' && pattern !== '' && !sources.some(globMatcher(pattern))) {
         const where = Array.isArray(wanted) ? `${at}.match.source[${position}]` : `${at}.match.source`;
-        problems.push(`${where}: no source is named "${pattern}"${suggest(pattern, sources)}`);
+        problems.push(`${where}: no source is named "${pattern}"${didYouMean(pattern, sources)}`);
       }
     });
     if (isRecord(route.filter)) {
@@ -201,24 +356,4 @@ function checkReferences(input: unknown, store: unknown): string[] {
     );
   }
   return problems;
-}
-
-/** ` (did you mean "oncall"?)` for a near miss. */
-function suggest(name: string, known: readonly string[]): string {
-  const close = known.find((candidate) => distance(candidate, name) <= Math.max(1, Math.floor(name.length / 4)));
-  return close ? ` (did you mean "${close}"?)` : known.length > 0 ? ` (known: ${known.join(', ')})` : '';
-}
-
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
 }

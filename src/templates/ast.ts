@@ -1,5 +1,6 @@
 // The AST types live in handlebars' global `hbs` namespace.
 /// <reference types="handlebars" />
+import { didYouMean } from '../util/did-you-mean.ts';
 
 type Program = hbs.AST.Program;
 type Statement = hbs.AST.Statement;
@@ -46,7 +47,7 @@ export function findProblems(program: Program, callable: ReadonlySet<string>): T
       const name = simpleName(node.path);
       if (name === null || !callable.has(name)) {
         const shown = node.path.type === 'PathExpression' ? (node.path as PathExpression).original : String((node.path as hbs.AST.StringLiteral).original);
-        problems.push({ line: lineOf(node), message: `unknown helper "${shown}"` });
+        problems.push({ line: lineOf(node), message: `unknown helper "${shown}"${didYouMean(shown, [...callable], { listKnown: false })}` });
       }
     }
     for (const param of node.params) checkExpression(param);

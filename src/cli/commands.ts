@@ -1,0 +1,23 @@
+import type { Command } from './command.ts';
+import { checkCommand } from './check.ts';
+import { deliveriesCommand, replayCommand, sendTestCommand } from './server-commands.ts';
+import { renderCommand } from './render.ts';
+import { routesTestCommand } from './routes-test.ts';
+import { sampleCommand } from './sample.ts';
+import { secretCommand } from './secret.ts';
+import { serveCommand } from './serve.ts';
+import { signCommand } from './sign.ts';
+
+/** Every command, in the order `hookrelay help` lists them. A new command is one entry here. */
+export const COMMANDS: readonly Command[] = [
+  serveCommand,
+  checkCommand,
+  renderCommand,
+  routesTestCommand,
+  signCommand,
+  sampleCommand,
+  secretCommand,
+  deliveriesCommand,
+  replayCommand,
+  sendTestCommand,
+];

@@ -1,0 +1,161 @@
+import type { TestSendResult } from '../dispatch/test-send.ts';
+import type { DeliveryRecord } from '../store/store.ts';
+import { DELIVERY_STATUSES } from '../store/store.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
+import { AdminApiError, AdminClient, URL_OPTION } from './admin-client.ts';
+import { defineCommand, UsageError } from './command.ts';
+
+const JSON_OPTION = { type: 'boolean', description: "print the server's answer as JSON" } as const;
+
+export const deliveriesCommand = defineCommand({
+  name: 'deliveries',
+  summary: "a destination's delivery log, newest first (from a running server)",
+  synopsis: '<destination> [--status failed] [--limit 50] [--url URL] [--json]',
+  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts.',
+  positionals: [{ name: 'destination', required: true }],
+  options: {
+    status: { type: 'string', value: 'STATUS', description: `only deliveries with this status (${DELIVERY_STATUSES.join(', ')})` },
+    limit: { type: 'string', short: 'n', value: 'N', description: 'how many, 1 to 1000 (default 50)' },
+    url: URL_OPTION,
+    json: JSON_OPTION,
+  },
+  async run({ values, positionals }) {
+    const destination = positionals[0]!;
+    if (values.status !== undefined && !(DELIVERY_STATUSES as readonly string[]).includes(values.status)) {
+      throw new UsageError(`--status: "${values.status}" is not a delivery status${didYouMean(values.status, DELIVERY_STATUSES)}`);
+    }
+    const limit = values.limit === undefined ? 50 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000) throw new UsageError(`--limit: "${values.limit}" is not a whole number from 1 to 1000`);
+    const client = new AdminClient(values.url, process.env);
+    try {
+      let deliveries: Array<DeliveryRecord & { event_type?: string }>;
+      try {
+        ({ deliveries } = await client.get<{ deliveries: typeof deliveries }>('/deliveries', { destination, status: values.status, limit }));
+      } catch (error) {
+        throw await withDestinationHint(client, error, destination);
+      }
+      if (values.json) {
+        console.log(JSON.stringify({ deliveries }, null, 2));
+        return 0;
+      }
+      if (deliveries.length === 0) {
+        console.log(`no deliveries${values.status ? ` with status ${values.status}` : ''} for ${destination} yet`);
+        return 0;
+      }
+      const types = await eventTypes(client, deliveries);
+      console.log(
+        table(
+          ['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS'],
+          deliveries.map((delivery) => [
+            delivery.created_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+            delivery.id,
+            types.get(delivery.event_id) ?? '–',
+            delivery.status,
+            delivery.response_code === null ? '–' : String(delivery.response_code),
+            delivery.latency_ms === null ? '–' : `${Math.round(delivery.latency_ms)} ms`,
+            String(delivery.attempts),
+          ]),
+        ),
+      );
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+export const replayCommand = defineCommand({
+  name: 'replay',
+  summary: 'send a delivery again, as a new delivery (through a running server)',
+  synopsis: '<delivery-id> [--url URL] [--json]',
+  positionals: [{ name: 'delivery-id', required: true }],
+  options: { url: URL_OPTION, json: JSON_OPTION },
+  async run({ values, positionals }) {
+    const id = positionals[0]!;
+    const client = new AdminClient(values.url, process.env);
+    try {
+      const replay = await client.post<DeliveryRecord>(`/deliveries/${encodeURIComponent(id)}/replay`);
+      console.log(values.json ? JSON.stringify(replay, null, 2) : `replaying ${id} to ${replay.destination} as ${replay.id} (${replay.status}); see: hookrelay deliveries ${replay.destination}`);
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+export const sendTestCommand = defineCommand({
+  name: 'send-test',
+  summary: "send a sample event to a destination now and show its answer (a dry run, not logged)",
+  synopsis: '<destination> [--url URL] [--json]',
+  details: 'Exit code 1 when the destination refuses the test event. PagerDuty test incidents are resolved at once.',
+  positionals: [{ name: 'destination', required: true }],
+  options: { url: URL_OPTION, json: JSON_OPTION },
+  async run({ values, positionals }) {
+    const destination = positionals[0]!;
+    const client = new AdminClient(values.url, process.env);
+    try {
+      let result: TestSendResult;
+      try {
+        result = await client.post<TestSendResult>(`/destinations/${encodeURIComponent(destination)}/test`);
+      } catch (error) {
+        throw await withDestinationHint(client, error, destination);
+      }
+      if (values.json) {
+        console.log(JSON.stringify(result, null, 2));
+      } else {
+        const { response } = result;
+        const answer = [response.status === null ? null : `HTTP ${response.status}`, response.latency_ms === null ? null : `in ${Math.round(response.latency_ms)} ms`]
+          .filter(Boolean)
+          .join(' ');
+        const lines = [`${result.destination}: ${result.ok ? 'ok' : 'failed'}${answer ? `, ${answer}` : ''}${response.error ? ` — ${response.error}` : ''}`];
+        if (response.body) lines.push(`response: ${response.body.length > 2_000 ? `${response.body.slice(0, 2_000)}…` : response.body}`);
+        if (result.resolved) lines.push(`resolved the test incident: ${result.resolved.ok ? 'ok' : `failed — ${result.resolved.error}`}`);
+        (result.ok ? console.log : console.error)(lines.join('\n'));
+      }
+      return result.ok ? 0 : 1;
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+/** "no destination is named "ops-slak"" gains "(did you mean "ops-slack"?)" from the server's list. */
+async function withDestinationHint(client: AdminClient, error: unknown, name: string): Promise<unknown> {
+  if (!(error instanceof AdminApiError) || error.code !== 'not_found') return error;
+  try {
+    const { destinations } = await client.get<{ destinations: Array<{ name: string }> }>('/destinations');
+    return new AdminApiError(client.base, error.status, error.code, `${error.message}${didYouMean(name, destinations.map((destination) => destination.name))}`);
+  } catch {
+    return error;
+  }
+}
+
+/** Event types for the table: from the listing when the server includes them, else one lookup per event. */
+async function eventTypes(client: AdminClient, deliveries: ReadonlyArray<DeliveryRecord & { event_type?: string }>): Promise<Map<string, string>> {
+  const types = new Map<string, string>();
+  for (const delivery of deliveries) if (delivery.event_type !== undefined) types.set(delivery.event_id, delivery.event_type);
+  const missing = [...new Set(deliveries.map((delivery) => delivery.event_id))].filter((id) => !types.has(id));
+  // A few at a time: the server is serving its senders meanwhile.
+  const LOOKUPS_IN_FLIGHT = 8;
+  for (let start = 0; start < missing.length; start += LOOKUPS_IN_FLIGHT) {
+    await Promise.all(
+      missing.slice(start, start + LOOKUPS_IN_FLIGHT).map(async (id) => {
+        try {
+          const stored = await client.get<{ event: { type: string } }>(`/events/${encodeURIComponent(id)}`);
+          types.set(id, stored.event.type);
+        } catch (error) {
+          // An event pruned since (older than the log keeps) leaves its delivery without a type.
+          if (!(error instanceof AdminApiError && error.code === 'not_found')) throw error;
+        }
+      }),
+    );
+  }
+  return types;
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}

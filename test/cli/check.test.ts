@@ -1,0 +1,104 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hookrelay as runHookrelay, lines, PUBLIC_URL, scratchFolder, writeScratchFile } from './support.ts';
+
+const scratch = scratchFolder();
+const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2]) => runHookrelay(scratch, args, options);
+const file = (name: string, text: string): string => writeScratchFile(scratch, name, text);
+const problemsOf = (stderr: string): string[] => lines(stderr).filter((line) => !line.startsWith('warning: '));
+const warningsOf = (stderr: string): string[] => lines(stderr).filter((line) => line.startsWith('warning: '));
+
+describe('hookrelay check: every problem in one pass', () => {
+  it('config, template and route mistakes together, each with "did you mean"', async () => {
+    const templates = join(scratch, 'one-pass-templates');
+    file('one-pass-templates/slack/team.hbs', '{ "text": "{{truncat title 40}}" }\n');
+    const config = file(
+      'one-pass.yaml',
+      `
+templates_dir: ${templates}
+sources:
+  - { name: tapemetric, preset: tapemetric, secretz: [s] }
+  - { name: pulse, preset: statuspuls, secrets: [s] }
+destinations:
+  - { name: oncall, type: http, url: "${PUBLIC_URL}" }
+  - { name: pager, type: pagerduty }
+  - { name: team, type: slack, url: "${PUBLIC_URL}", template: slack/team, concurency: 2 }
+routes:
+  - { to: [oncal], match: { sevrity: ">=warning" } }
+`,
+    );
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    const problems = problemsOf(run.stderr);
+    expect(problems).toContain('sources[0].secretz: unknown key (did you mean "secrets"?)');
+    expect(problems).toContainEqual(expect.stringMatching(/^sources\[1\]\.preset: unknown preset "statuspuls".*\(did you mean "statuspulse"\?\)$/));
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[1\]\.routing_key: /));
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[2\]\.concurency: unknown key \(did you mean "concurrency"\?\)$/));
+    expect(problems).toContain('routes[0].match.sevrity: unknown key (did you mean "severity"?)');
+    expect(problems).toContain('routes[0].to[0]: unknown destination "oncal" (did you mean "oncall"?)');
+    // The template of a destination is checked although the config has problems, at its own path in the file.
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[2\]\.template: .*slack\/team\.hbs:1: unknown helper "truncat" \(did you mean "truncate"\?\)$/));
+    // The misspelled key is the problem, not a "missing secrets" besides it.
+    expect(problems.filter((line) => line.startsWith('sources[0].'))).toHaveLength(1);
+  });
+
+  it('a template whose output is not JSON is reported with the config problems', async () => {
+    const templates = join(scratch, 'json-templates');
+    file('json-templates/http/broken.hbs', '{ "title": {{title}} }\n');
+    const config = file(
+      'broken-json.yaml',
+      `
+templates_dir: ${templates}
+colour: blue
+destinations:
+  - { name: audit, type: http, url: "${PUBLIC_URL}", template: http/broken }
+`,
+    );
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(2);
+    const problems = problemsOf(run.stderr);
+    expect(problems).toContainEqual(expect.stringMatching(/^colour: unknown key/));
+    expect(problems).toContainEqual(expect.stringMatching(/^destinations\[0\]\.template: .*http\/broken\.hbs: .*not valid JSON/));
+  });
+
+  it('zero-config: a private SLACK_WEBHOOK_URL is reported as SLACK_WEBHOOK_URL, not destinations[0].url', async () => {
+    const run = await hookrelay(['check'], { env: { SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/services/T/B/X', TAPEMETRIC_SECRET: 's' } });
+    expect(run.code).toBe(2);
+    expect(problemsOf(run.stderr)).toEqual([expect.stringMatching(/^SLACK_WEBHOOK_URL: refusing to connect to 127\.0\.0\.1/)]);
+    expect(run.stderr).not.toContain('destinations[');
+  });
+
+  it('serve says the same: SLACK_WEBHOOK_URL, exit 2, before opening anything', async () => {
+    const dataDir = join(scratch, 'serve-zero-config-data');
+    const run = await hookrelay(['serve', '--port', '0'], {
+      env: { SLACK_WEBHOOK_URL: 'http://127.0.0.1:9/services/T/B/X', TAPEMETRIC_SECRET: 's', HOOKRELAY_DATA_DIR: dataDir },
+      timeoutMs: 15_000,
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^SLACK_WEBHOOK_URL: refusing to connect to 127\.0\.0\.1/);
+  });
+
+  it('no source configured → a warning that every webhook would get 404, exit 0', async () => {
+    const config = file('no-sources.yaml', `destinations:\n  - { name: audit, type: http, url: "${PUBLIC_URL}" }\nroutes:\n  - { to: [audit] }\n`);
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(0);
+    expect(warningsOf(run.stderr)).toEqual([expect.stringMatching(/^warning: sources: .*404/)]);
+  });
+
+  it('zero-config with no sender secret → the warning names the variables to set', async () => {
+    const run = await hookrelay(['check'], { env: { SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X' } });
+    expect(run.code).toBe(0);
+    expect(warningsOf(run.stderr)).toEqual([expect.stringMatching(/^warning: .*404.*TAPEMETRIC_SECRET/)]);
+  });
+
+  it('a destination no route sends to → a warning naming it', async () => {
+    const config = file(
+      'unrouted.yaml',
+      `sources:\n  - { name: t, preset: tapemetric, secrets: [s] }\ndestinations:\n  - { name: a, type: http, url: "${PUBLIC_URL}" }\n  - { name: b, type: http, url: "${PUBLIC_URL}" }\nroutes:\n  - { to: [a] }\n`,
+    );
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(0);
+    expect(warningsOf(run.stderr)).toEqual(['warning: destinations[1]: no route sends to "b"']);
+  });
+});

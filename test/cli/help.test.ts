@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { hookrelay as runHookrelay, scratchFolder } from './support.ts';
+
+const scratch = scratchFolder();
+const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2]) => runHookrelay(scratch, args, options);
+
+const COMMANDS = ['serve', 'check', 'render', 'routes test', 'sign', 'secret', 'deliveries', 'replay', 'send-test'];
+
+describe('every command answers --help and -h with its usage, exit 0, doing nothing else', () => {
+  for (const name of COMMANDS) {
+    it(`hookrelay ${name} --help / -h`, async () => {
+      // A server that `serve` would start must not be started: a port and credentials that would make every command act.
+      const env = { PORT: '0', SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X', HOOKRELAY_ADMIN_TOKEN: 't' };
+      for (const flag of ['--help', '-h']) {
+        const run = await hookrelay([...name.split(' '), flag], { env, stdin: '{}', timeoutMs: 10_000 });
+        expect(run.code, `${name} ${flag}`).toBe(0);
+        expect(run.stderr).toBe('');
+        expect(run.stdout).toMatch(new RegExp(`^Usage: hookrelay ${name}`));
+        expect(run.stdout).toContain('-h, --help');
+        // Nothing done: no secret printed, no server started (it would log where it listens).
+        expect(run.stdout).not.toMatch(/whsec_[A-Za-z0-9+/]{43}=|listening/i);
+      }
+    });
+  }
+
+  it('--help wins over an unknown option or a missing argument', async () => {
+    const run = await hookrelay(['replay', '--frobnicate', '--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: hookrelay replay <delivery-id>/);
+  });
+});
+
+describe('the command list', () => {
+  it.each([[['--help']], [['-h']], [['help']], [[]]])('hookrelay %j lists every command with its summary, exit 0', async (args) => {
+    const run = await hookrelay(args);
+    expect(run.code).toBe(0);
+    for (const name of COMMANDS) expect(run.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  });
+
+  it('hookrelay help deliveries → the usage of deliveries', async () => {
+    const run = await hookrelay(['help', 'deliveries']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: hookrelay deliveries <destination>/);
+  });
+});
+
+describe('bad usage → exit 2 and the usage on stderr', () => {
+  it('a missing argument names it', async () => {
+    const run = await hookrelay(['replay'], { env: { HOOKRELAY_ADMIN_TOKEN: 't' } });
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toMatch(/^<delivery-id> is required\n\nUsage: hookrelay replay/);
+  });
+
+  it('an extra argument names it', async () => {
+    const run = await hookrelay(['check', 'hookrelay.yaml']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^unexpected argument "hookrelay\.yaml"\n\nUsage: hookrelay check/);
+  });
+
+  it('an unknown option names it, with the usage of that command', async () => {
+    const run = await hookrelay(['deliveries', 'ops', '--stauts', 'failed']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("Unknown option '--stauts'");
+    expect(run.stderr).toContain('Usage: hookrelay deliveries');
+  });
+
+  it('an option without its value names it', async () => {
+    const run = await hookrelay(['check', '--config']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--config');
+    expect(run.stderr).toContain('Usage: hookrelay check');
+  });
+
+  it('"routes" alone → the routes commands', async () => {
+    const run = await hookrelay(['routes']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('hookrelay routes test --source');
+  });
+});

@@ -1,0 +1,71 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll } from 'vitest';
+
+const BIN = fileURLToPath(new URL('../../bin/hookrelay.js', import.meta.url));
+
+/** A scratch folder per test file, removed after it. */
+export function scratchFolder(): string {
+  const scratch = mkdtempSync(join(tmpdir(), 'hookrelay-cli-'));
+  afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+  return scratch;
+}
+
+/** Variables that would change what the CLI reads (config, zero-config secrets, admin token): never inherited. */
+const CONFIG_VARIABLES = /^(HOOKRELAY_|SLACK_|PAGERDUTY_|TAPEMETRIC_|STATUSPULSE_|STATUSSENTRY_|TAPE_|ALERTMANAGER_|PORT$)/;
+
+export interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** `hookrelay …` as a user runs it: the real binary in a child process, in an empty folder unless told otherwise. */
+export async function hookrelay(
+  scratch: string,
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number } = {},
+): Promise<Run> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.test(name)));
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? mkdtempSync(join(scratch, 'cwd-')),
+    env: { ...env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdin.end(options.stdin ?? '');
+  // A command that should have answered but runs on (a server started by `serve --help`) is killed: code null.
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** Writes a file under the scratch folder (folders made as needed); returns its path. */
+export function writeScratchFile(scratch: string, name: string, text: string): string {
+  const path = join(scratch, name);
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, text);
+  return path;
+}
+
+export const lines = (text: string): string[] => text.split('\n').filter((line) => line !== '');
+
+/** A public literal address: `check` passes its egress test without DNS. */
+export const PUBLIC_URL = 'https://8.8.8.8/hook';
+
+// The Tapemetric document's example payload (seed 000), as a user would save it.
+export const TAPEMETRIC_PAYLOAD = {
+  id: 'evt_abc123',
+  type: 'qos.rebuffer_spike',
+  created_at: '2026-04-23T18:28:00Z',
+  tenant_slug: 'tapemetric',
+  data: { severity: 'critical', region: 'Maharashtra', current_rate: 8.4, baseline_rate: 3.1, affected_sessions: 24000, pop: 'ap-south-1' },
+};
