@@ -130,7 +130,7 @@ describe('hookrelay replay', () => {
   it('an unknown delivery id → exit 1 saying so', async () => {
     const run = await hookrelay(['replay', 'dlv_nonexistent']);
     expect(run.code).toBe(1);
-    expect(run.stderr.trim()).toBe('no delivery dlv_nonexistent');
+    expect(run.stderr.trim()).toBe('no delivery or event dlv_nonexistent');
   });
 });
 
