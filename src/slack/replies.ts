@@ -1,12 +1,12 @@
 import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import type { DeliveryRecord, Mute } from '../store/store.ts';
-import { escapeSlackText } from '../templates/escape.ts';
+import { escapeSlackText, slackCodeSpan } from '../templates/escape.ts';
 import type { Acknowledgement, StatusReport } from './operations.ts';
 
 /** Text that came from people or senders is escaped even in our own replies (Slack mrkdwn). */
 const esc = escapeSlackText;
-const code = (text: string): string => `\`${esc(text).replace(/`/g, "'")}\``;
+const code = slackCodeSpan;
 
 /** Slack shows this in each reader's time zone (Slack "Formatting text": dates). */
 function slackDate(iso: string): string {
