@@ -2,10 +2,44 @@ import { z } from 'zod';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
-import { countSchema, durationSchema, flagSchema } from './common.ts';
+import { countSchema, durationSchema, flagSchema, urlSchema } from './common.ts';
 
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];
+
+/** Slack ids: users `U…`/`W…` (Enterprise Grid), user groups `S…`, channels `C…`, `G…` (private), `D…` (DMs). */
+const slackIds = (initials: string, what: string, example: string) =>
+  z.array(z.string().regex(new RegExp(`^[${initials}][A-Z0-9]{2,}$`), `expected a Slack ${what} id such as ${example} (not a name)`)).default([]);
+
+export const slackAppSchema = z
+  .object({
+    signing_secret: z.string().min(1, 'the signing secret may not be empty'),
+    /** Who may run state-changing commands and buttons; without it, everyone (warned at start-up). */
+    allow: z
+      .object({
+        users: slackIds('UW', 'user', 'U024BE7LH'),
+        usergroups: slackIds('S', 'user group', 'S0614TZR7'),
+        channels: slackIds('CGD', 'channel', 'C2147483705'),
+      })
+      .strict()
+      .optional(),
+    /** A bot token (`xoxb-…`) with `usergroups:read`: needed to resolve allow.usergroups. */
+    bot_token: z.string().min(1, 'the bot token may not be empty').optional(),
+    /** Slack's Web API; overridable for tests. */
+    api_url: urlSchema.default('https://slack.com/api/'),
+  })
+  .strict()
+  .superRefine((slackApp, context) => {
+    if ((slackApp.allow?.usergroups.length ?? 0) > 0 && !slackApp.bot_token) {
+      context.addIssue({
+        code: 'custom',
+        path: ['bot_token'],
+        message: 'required when allow.usergroups is set: group members are read with usergroups.users.list (scope usergroups:read)',
+      });
+    }
+  });
+
+export type SlackAppConfig = z.output<typeof slackAppSchema>;
 
 export const configSchema = z
   .object({
@@ -22,7 +56,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     egress: z.object({ allow_private: flagSchema.default(false) }).strict().default({ allow_private: false }),
-    slack_app: z.object({ signing_secret: z.string().min(1, 'the signing secret may not be empty') }).strict().optional(),
+    slack_app: slackAppSchema.optional(),
     admin: z.object({ token: z.string().min(1, 'the admin token may not be empty') }).strict().optional(),
     /** A folder of your own templates, searched before the built-in ones (relative to the config file). */
     templates_dir: z.string().min(1).optional(),

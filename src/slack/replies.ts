@@ -91,3 +91,12 @@ export function acknowledged(ack: Acknowledgement, by: string): string {
     : 'No PagerDuty destination received this alert, so only the message records it.';
   return `:eyes: Acknowledged by ${esc(by)}. ${where}`;
 }
+
+/** The answer to someone not in `slack_app.allow` (ephemeral: only they see it). */
+export function notAllowed(what: string): string {
+  return [
+    `:no_entry: You may not ${what} here.`,
+    "Muting, unmuting, replaying, acknowledging and test sends are limited to the people, user groups and channels in hookrelay's `slack_app.allow`: ask whoever runs hookrelay to add you.",
+    '`/hookrelay mutes`, `/hookrelay status` and `/hookrelay help` are open to everyone.',
+  ].join('\n');
+}
