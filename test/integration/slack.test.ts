@@ -205,6 +205,12 @@ describe('/hookrelay commands', () => {
     const tooLong = await command('mute type=x 90d');
     expect(tooLong.status).toBe(200);
     expect(tooLong.text).toContain('30 days');
+    const manyStars = await command(`mute title=${'*?'.repeat(17)}! 1h`);
+    expect(manyStars.status).toBe(200);
+    expect(manyStars.text).toContain(':x: the glob for title has 17 *; a glob may have at most 16');
+    const longGlob = await command(`mute data.region=${'x'.repeat(300)} 1h`);
+    expect(longGlob.text).toContain('the glob for data.region is 300 characters long; a glob may have at most 256');
+    expect((await relay.admin<{ mutes: unknown[] }>('/mutes')).json.mutes).toEqual([]);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
