@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   signature_malformed: 401,
   signature_mismatch: 401,
   signature_expired: 401,
+  /** A signed request received a second time (Slack requests). */
+  signature_replayed: 401,
   token_missing: 401,
   token_invalid: 401,
   invalid_json: 400,

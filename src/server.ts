@@ -192,7 +192,7 @@ async function wireAndListen(
         }),
       ],
       ...(config.slack_app
-        ? [['/', slackEventsRouter({ signingSecret: config.slack_app.signing_secret, operations, logger })] as const]
+        ? [['/', slackEventsRouter({ config: config.slack_app, operations, logger, fetch: components.http.fetch })] as const]
         : []),
     ],
   });

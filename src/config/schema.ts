@@ -32,6 +32,40 @@ export const httpSchema = z
     }
   });
 
+/** Slack ids: users `U…`/`W…` (Enterprise Grid), user groups `S…`, channels `C…`, `G…` (private), `D…` (DMs). */
+const slackIds = (initials: string, what: string, example: string) =>
+  z.array(z.string().regex(new RegExp(`^[${initials}][A-Z0-9]{2,}$`), `expected a Slack ${what} id such as ${example} (not a name)`)).default([]);
+
+export const slackAppSchema = z
+  .object({
+    signing_secret: z.string().min(1, 'the signing secret may not be empty'),
+    /** Who may run state-changing commands and buttons; without it, everyone (warned at start-up). */
+    allow: z
+      .object({
+        users: slackIds('UW', 'user', 'U024BE7LH'),
+        usergroups: slackIds('S', 'user group', 'S0614TZR7'),
+        channels: slackIds('CGD', 'channel', 'C2147483705'),
+      })
+      .strict()
+      .optional(),
+    /** A bot token (`xoxb-…`) with `usergroups:read`: needed to resolve allow.usergroups. */
+    bot_token: z.string().min(1, 'the bot token may not be empty').optional(),
+    /** Slack's Web API; overridable for tests. */
+    api_url: urlSchema.default('https://slack.com/api/'),
+  })
+  .strict()
+  .superRefine((slackApp, context) => {
+    if ((slackApp.allow?.usergroups.length ?? 0) > 0 && !slackApp.bot_token) {
+      context.addIssue({
+        code: 'custom',
+        path: ['bot_token'],
+        message: 'required when allow.usergroups is set: group members are read with usergroups.users.list (scope usergroups:read)',
+      });
+    }
+  });
+
+export type SlackAppConfig = z.output<typeof slackAppSchema>;
+
 export const configSchema = z
   .object({
     /** `sqlite:./data/hookrelay.db` (default) or `postgres://…`. */
@@ -47,7 +81,7 @@ export const configSchema = z
       .strict()
       .prefault({}),
     egress: z.object({ allow_private: flagSchema.default(false) }).strict().default({ allow_private: false }),
-    slack_app: z.object({ signing_secret: z.string().min(1, 'the signing secret may not be empty') }).strict().optional(),
+    slack_app: slackAppSchema.optional(),
     admin: z
       .object({
         token: z.string().min(1, 'the admin token may not be empty'),

@@ -31,6 +31,8 @@ export class MuteRegistry {
   readonly #store: Store;
   readonly #logger: Logger;
   #active: readonly ActiveMute[] = [];
+  /** Stored mutes refused by today's bounds, warned about once each. */
+  readonly #unsafe = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
 
   constructor(store: Store, logger: Logger) {
@@ -52,7 +54,24 @@ export class MuteRegistry {
 
   async refresh(): Promise<void> {
     const mutes = await this.#store.listMutes({ now: Date.now() });
-    this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: compileMatchers(mute.matchers) }));
+    this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: this.#compile(mute) }));
+  }
+
+  /**
+   * A mute stored before globs were bounded (or written to the store by hand) may be too costly
+   * to test against every event: it matches nothing, so alerts still go out, and says so.
+   */
+  #compile(mute: Mute): (event: RelayEvent) => boolean {
+    const problem = invalidMatchers(mute.matchers);
+    if (!problem) return compileMatchers(mute.matchers);
+    if (!this.#unsafe.has(mute.id)) {
+      this.#unsafe.add(mute.id);
+      this.#logger.warn(
+        { mute_id: mute.id, matchers: mute.matchers, problem },
+        `mute ${mute.id} is ignored (it matches nothing): ${problem}. End it (DELETE /api/v1/mutes/${mute.id}) and create a narrower one`,
+      );
+    }
+    return () => false;
   }
 
   /** The first active mute matching this event, or null. */

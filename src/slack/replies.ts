@@ -1,12 +1,12 @@
 import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import type { DeliveryRecord, Mute } from '../store/store.ts';
-import { escapeSlackText } from '../templates/escape.ts';
+import { escapeSlackText, slackCodeSpan } from '../templates/escape.ts';
 import type { Acknowledgement, StatusReport } from '../app/index.ts';
 
 /** Text that came from people or senders is escaped even in our own replies (Slack mrkdwn). */
 const esc = escapeSlackText;
-const code = (text: string): string => `\`${esc(text).replace(/`/g, "'")}\``;
+const code = slackCodeSpan;
 
 /** Slack shows this in each reader's time zone (Slack "Formatting text": dates). */
 function slackDate(iso: string): string {
@@ -90,4 +90,13 @@ export function acknowledged(ack: Acknowledgement, by: string): string {
     ? `PagerDuty (${ack.pagerduty.map((name) => `*${esc(name)}*`).join(', ')}) is being told.`
     : 'No PagerDuty destination received this alert, so only the message records it.';
   return `:eyes: Acknowledged by ${esc(by)}: incident ${code(ack.dedup_key)}. ${where}`;
+}
+
+/** The answer to someone not in `slack_app.allow` (ephemeral: only they see it). */
+export function notAllowed(what: string): string {
+  return [
+    `:no_entry: You may not ${what} here.`,
+    "Muting, unmuting, replaying, acknowledging and test sends are limited to the people, user groups and channels in hookrelay's `slack_app.allow`: ask whoever runs hookrelay to add you.",
+    '`/hookrelay mutes`, `/hookrelay status` and `/hookrelay help` are open to everyone.',
+  ].join('\n');
 }

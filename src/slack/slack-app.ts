@@ -3,16 +3,32 @@ import type { Logger as BoltLogger, RespondFn } from '@slack/bolt';
 import express from 'express';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
+import type { SlackAppConfig } from '../config/schema.ts';
 import { HookrelayError } from '../errors.ts';
 import { COMMAND_USAGE, parseCommand } from './command-parser.ts';
 import type { Operations } from '../app/index.ts';
+import type { SlackCommand } from './command-parser.ts';
+import { SlackPermissions, slackUsergroupMembers } from './permissions.ts';
+import type { SlackActor, WebApiFetch } from './permissions.ts';
 import * as reply from './replies.ts';
+import { SeenSignatures, verifySlackRequest } from './verify-slack-request.ts';
 
 export interface SlackAppOptions {
-  readonly signingSecret: string;
+  /** `slack_app` from the config: signing secret, allow list, bot token, Web API URL. */
+  readonly config: SlackAppConfig;
   readonly operations: Operations;
   readonly logger: Logger;
+  /** Outbound calls to Slack's Web API (user group members), through the egress guard. */
+  readonly fetch: WebApiFetch;
+  /** The clock for Slack's timestamp window, the replay memory and the membership cache (tests drive it). */
+  readonly now?: () => number;
 }
+
+/** Commands that change something; `mutes`, `status`, `help` (and usage answers) stay open to all. */
+const STATE_CHANGING: ReadonlySet<SlackCommand['kind']> = new Set(['mute', 'unmute', 'replay', 'test', 'ack']);
+
+/** Block actions carry the whole message (up to 50 blocks); far below the ingest limit all the same. */
+const SLACK_BODY_LIMIT = '1mb';
 
 /** Bolt logs through our pino logger. */
 function boltLogger(logger: Logger): BoltLogger {
@@ -38,15 +54,44 @@ function explain(error: unknown): string {
 }
 
 /**
- * Slack slash commands and button clicks at POST /slack/events, through Bolt: Slack's
- * signature (v0, 5-minute window) is checked before anything runs, so forged or stale
- * requests get 401. Everything is acknowledged at once; slow work answers through response_url.
+ * Slack slash commands and button clicks at POST /slack/events, through Bolt. Buffer → verify
+ * → parse: our middleware checks Slack's signature (v0, 5 minutes either way) and refuses a
+ * request already received, before Bolt parses the same bytes; refusals are 401 with a code.
+ * Everything is acknowledged at once; slow work answers through response_url.
  */
 export function slackEventsRouter(options: SlackAppOptions): Router {
-  const { operations, logger } = options;
+  const { operations, logger, config } = options;
+  const now = options.now ?? Date.now;
+  const permissions = new SlackPermissions({
+    allow: config.allow,
+    members: config.bot_token ? slackUsergroupMembers({ token: config.bot_token, apiUrl: config.api_url, fetch: options.fetch }) : undefined,
+    logger,
+    now,
+  });
+  if (!permissions.restricted) {
+    logger.warn(
+      'slack_app.allow is not set: every member of the Slack workspace may mute, unmute, replay, acknowledge and send tests from Slack; set slack_app.allow (users, usergroups, channels) to limit who may',
+    );
+  }
   const router = express.Router();
+  const seen = new SeenSignatures();
+  router.post('/slack/events', express.raw({ type: () => true, limit: SLACK_BODY_LIMIT }), (request, _response, next) => {
+    const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const at = now();
+    try {
+      seen.admit(verifySlackRequest(request.headers, rawBody, config.signing_secret, at), at);
+    } catch (error) {
+      logger.warn({ err: error, path: '/slack/events' }, 'slack request refused');
+      throw error;
+    }
+    // Bolt reads `rawBody` when it is set (its GCP path) instead of the consumed stream.
+    Object.assign(request, { rawBody });
+    next();
+  });
   const receiver = new ExpressReceiver({
-    signingSecret: options.signingSecret,
+    signingSecret: config.signing_secret,
+    // Verified above, with the window in both directions and replays refused.
+    signatureVerification: false,
     endpoints: '/slack/events',
     router,
     processBeforeResponse: false,
@@ -59,9 +104,26 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     await respond({ response_type: 'ephemeral', replace_original: false, text });
   };
 
+  /** Every command and button is logged with who, where and what, allowed or refused. */
+  const permitted = async (actor: SlackActor & { user_name: string }, what: Record<string, unknown>, changesState: boolean): Promise<boolean> => {
+    const permission = changesState ? await permissions.check(actor) : null;
+    const entry = { slack_user_id: actor.user_id, slack_user: actor.user_name, slack_channel_id: actor.channel_id, ...what };
+    if (permission && !permission.allowed) {
+      logger.warn({ ...entry, allowed: false, reason: permission.reason }, 'slack request refused: not allowed');
+      return false;
+    }
+    logger.info({ ...entry, allowed: true, ...(permission ? { via: permission.via } : {}) }, 'slack request');
+    return true;
+  };
+
   app.command(/.*/, async ({ command, ack, respond }) => {
     const parsed = parseCommand(command.text ?? '');
     const user = who({ id: command.user_id, user_name: command.user_name });
+    const actor = { user_id: command.user_id, user_name: user, channel_id: command.channel_id || null };
+    if (!(await permitted(actor, { command: `${command.command} ${parsed.kind}`, text: command.text }, STATE_CHANGING.has(parsed.kind)))) {
+      await ack({ response_type: 'ephemeral', text: reply.notAllowed(`run \`${command.command} ${parsed.kind}\``) });
+      return;
+    }
     const failed = (error: unknown): string => {
       if (!(error instanceof HookrelayError)) logger.error({ err: error, command: command.text }, 'slack command failed');
       return `:x: ${explain(error)}`;
@@ -128,12 +190,19 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
 
   const button = (
     actionId: string,
+    label: string,
     run: (deliveryId: string, user: string) => Promise<string>,
   ): void => {
     app.action(actionId, async ({ ack, action, body, respond }) => {
       await ack();
       const deliveryId = 'value' in action && typeof action.value === 'string' ? action.value : '';
       const user = who(body.user as { id: string; username?: string; name?: string });
+      const where = body as { channel?: { id?: string }; container?: { channel_id?: string } };
+      const actor = { user_id: body.user.id, user_name: user, channel_id: where.channel?.id ?? where.container?.channel_id ?? null };
+      if (!(await permitted(actor, { button: actionId, delivery_id: deliveryId }, true))) {
+        await answer(respond, reply.notAllowed(`use the *${label}* button`));
+        return;
+      }
       try {
         await answer(respond, await run(deliveryId, user));
       } catch (error) {
@@ -142,9 +211,9 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
       }
     });
   };
-  button('hookrelay_mute_1h', async (deliveryId, user) => reply.muteCreated(await operations.muteIncident(deliveryId, user)));
-  button('hookrelay_acknowledge', async (deliveryId, user) => reply.acknowledged(await operations.acknowledge(deliveryId, user), user));
-  button('hookrelay_replay', async (deliveryId) => reply.replayed(await operations.replay(deliveryId)));
+  button('hookrelay_mute_1h', 'Mute 1h', async (deliveryId, user) => reply.muteCreated(await operations.muteIncident(deliveryId, user)));
+  button('hookrelay_acknowledge', 'Acknowledge', async (deliveryId, user) => reply.acknowledged(await operations.acknowledge(deliveryId, user), user));
+  button('hookrelay_replay', 'Replay', async (deliveryId) => reply.replayed(await operations.replay(deliveryId)));
 
   app.error(async (error) => {
     logger.error({ err: error }, 'slack app error');

@@ -33,17 +33,33 @@ export function toJsonLiteral(value: unknown): string {
 const BROADCAST_MENTION = /@(?=(?:channel|here|everyone))/gi;
 const ZERO_WIDTH_JOINER = '\u200d';
 
+/** Looks like a backtick but is a letter (MODIFIER LETTER GRAVE ACCENT), so it cannot open or end a code span. */
+export const BACKTICK_LOOKALIKE = '\u02cb';
+
 /**
- * Slack mrkdwn escaping ("Formatting text for app surfaces": escape `&`, `<`, `>` and nothing
- * else), so sender text can never form `<!channel>`, `<@U123>` or `<http://…|label>`, plus
- * neutralized plain-text broadcast mentions.
+ * Slack mrkdwn escaping ("Formatting text for app surfaces": escape `&`, `<`, `>`), so sender
+ * text can never form `<!channel>`, `<@U123>` or `<http://…|label>`, plus neutralized
+ * plain-text broadcast mentions. Backticks become a look-alike: Slack has no escape for them,
+ * and one from a sender pairs with the nearest backtick on the line, which may be a template's
+ * own code span (`` (`{{type}}`) ``), turning what follows into formatting.
  */
 export function escapeSlackText(text: string): string {
   return text
     .replace(/&/g, '&amp;')
     .replace(/</g, '&lt;')
     .replace(/>/g, '&gt;')
+    .replace(/`/g, BACKTICK_LOOKALIKE)
     .replace(BROADCAST_MENTION, `@${ZERO_WIDTH_JOINER}`);
+}
+
+/**
+ * An inline code span for Slack mrkdwn around any text: escaped as all mrkdwn (backticks
+ * included, which would end the span), and line breaks become spaces since Slack's spans do
+ * not cross lines. Empty text gives an empty string (two backticks would show as such).
+ */
+export function slackCodeSpan(text: string): string {
+  if (text === '') return '';
+  return `\`${escapeSlackText(text).replace(/\r\n|[\r\n\u2028\u2029]/g, ' ')}\``;
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   escapeSlackStrings,
   escapeSlackText,
   neutralizePlainText,
+  slackCodeSpan,
   toJsonLiteral,
   toText,
 } from './escape.ts';
@@ -106,6 +107,9 @@ function helpers(now: () => number): Record<string, Helper> {
 
     /** `{{mrkdwn text}}` → Slack mrkdwn escaping on demand (for json-mode templates that build Slack text); never escaped twice. */
     mrkdwn: ([value]) => (value instanceof SlackMarkup ? value : new SlackMarkup(escapeSlackText(toText(value)))),
+
+    /** `{{code text}}` → an inline code span in Slack mrkdwn (`` `text` ``) that sender text cannot end: backticks inside become `ˋ`, line breaks spaces. */
+    code: ([value]) => new SlackMarkup(slackCodeSpan(toText(value))),
 
     /** `{{plain text}}` → text for Slack `plain_text` fields (headers, buttons), which show `&lt;` literally: JSON escaping only, mentions and `<` still neutralized. */
     plain: ([value]) => new SlackMarkup(neutralizePlainText(toText(value))),

@@ -73,6 +73,49 @@ describe('/api/v1/mutes', () => {
     expect((await relay.admin<{ mutes: Mute[] }>('/mutes?all=1')).json.mutes.every((m) => m.reason === 'maintenance')).toBe(true);
   });
 
+  it('a pathological glob mute costs an ordinary event nothing: 202 and /healthz at once', async () => {
+    // `.*?.*?…!` as a backtracking RegExp took seconds on a 40-character title (issue 10, defect 1).
+    const glob = '*?*?*?*?*?*?*?*?*?*?*?*?*?*?!';
+    const created = await relay.admin<Mute>('/mutes', { method: 'POST', body: { matchers: { title: glob }, duration: '1h', reason: 'hostile' } });
+    expect(created.status).toBe(201);
+    try {
+      const body = JSON.stringify(tapemetricPayload({}, { region: 'Maharashtra and the whole western region of India' }));
+      const started = performance.now();
+      const [event, health] = await Promise.all([
+        relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, 's')),
+        (async () => {
+          await new Promise((resolve) => setImmediate(resolve));
+          const healthStarted = performance.now();
+          const response = await fetch(`${relay.url}/healthz`);
+          return { status: response.status, ms: performance.now() - healthStarted };
+        })(),
+      ]);
+      expect(event.status).toBe(202);
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(health.status).toBe(200);
+      expect(health.ms).toBeLessThan(500);
+      const stored = await relay.admin<{ event: { title: string }; deliveries: Array<{ status: string }> }>(`/events/${event.json.id as string}`);
+      expect(stored.json.event.title.length).toBeGreaterThan(30);
+      expect(stored.json.deliveries.map((d) => d.status)).not.toContain('muted');
+    } finally {
+      await relay.admin(`/mutes/${created.json.id}`, { method: 'DELETE' });
+    }
+  });
+
+  it('globs beyond the bounds → 400 saying which bound, nothing stored', async () => {
+    const cases: Array<[Record<string, string>, string]> = [
+      [{ title: 'x'.repeat(257) }, 'the glob for title is 257 characters long; a glob may have at most 256'],
+      [{ title: `${'*a'.repeat(17)}` }, 'the glob for title has 17 *; a glob may have at most 16'],
+      [Object.fromEntries(Array.from({ length: 17 }, (_, index) => [`data.f${index}`, 'x'])), 'at most 16 field=glob matchers'],
+    ];
+    for (const [matchers, message] of cases) {
+      const response = await relay.admin<{ error: { code: string; message: string } }>('/mutes', { method: 'POST', body: { matchers, duration: '1h', reason: 'bounds' } });
+      expect(response.status).toBe(400);
+      expect(response.json.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining(message) });
+    }
+    expect((await relay.admin<{ mutes: Mute[] }>('/mutes?all=1')).json.mutes.some((m) => m.reason === 'bounds')).toBe(false);
+  });
+
   it('POST /destinations/:name/test sends a sample event now and returns the answer', async () => {
     const before = receiver.requests.length;
     const result = await relay.admin<{ ok: boolean; response: { status: number } }>('/destinations/receiver/test', { method: 'POST' });

@@ -113,6 +113,33 @@ describe('POST /slack/events verification', () => {
     expect((await relay.admin<{ mutes: unknown[] }>('/mutes')).json.mutes).toEqual([]);
   });
 
+  it('a byte-identical signed command sent again → 401 signature_replayed, run once (one mute, not two)', async () => {
+    const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute data.region=Replayed 1h once', responses.url('/response')));
+    const send = () => fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+    const first = await send();
+    expect(first.status).toBe(200);
+    expect(((await first.json()) as { text: string }).text).toContain(':mute:');
+    const again = await send();
+    expect(again.status).toBe(401);
+    expect(((await again.json()) as { error: { code: string } }).error.code).toBe('signature_replayed');
+    const { json } = await relay.admin<{ mutes: Array<{ id: string; matchers: Record<string, string> }> }>('/mutes');
+    const replayed = json.mutes.filter((mute) => mute.matchers['data.region'] === 'Replayed');
+    expect(replayed).toHaveLength(1);
+    await relay.admin(`/mutes/${replayed[0]!.id}`, { method: 'DELETE' });
+  });
+
+  it.each([
+    ['6 minutes', 6 * 60],
+    ['1 day', 86_400],
+    ['1 year', 365 * 86_400],
+  ])('a correctly signed request dated %s in the future → 401 signature_expired, nothing runs', async (_name, ahead) => {
+    const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute type=* 1h', responses.url('/response')), Math.floor(Date.now() / 1000) + ahead);
+    const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('signature_expired');
+    expect((await relay.admin<{ mutes: Array<{ matchers: Record<string, string> }> }>('/mutes')).json.mutes.filter((m) => m.matchers.type === '*')).toEqual([]);
+  });
+
   it('a signed button click with a tampered body → 401', async () => {
     const post = signedSlackPost(SIGNING_SECRET, buttonClick('hookrelay_replay', 'dlv_x', responses.url('/response')));
     const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body.replace('dlv_x', 'dlv_y') });
@@ -178,6 +205,12 @@ describe('/hookrelay commands', () => {
     const tooLong = await command('mute type=x 90d');
     expect(tooLong.status).toBe(200);
     expect(tooLong.text).toContain('30 days');
+    const manyStars = await command(`mute title=${'*?'.repeat(17)}! 1h`);
+    expect(manyStars.status).toBe(200);
+    expect(manyStars.text).toContain(':x: the glob for title has 17 *; a glob may have at most 16');
+    const longGlob = await command(`mute data.region=${'x'.repeat(300)} 1h`);
+    expect(longGlob.text).toContain('the glob for data.region is 300 characters long; a glob may have at most 256');
+    expect((await relay.admin<{ mutes: unknown[] }>('/mutes')).json.mutes).toEqual([]);
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 

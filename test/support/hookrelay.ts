@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parseConfigText } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { startServer } from '../../src/server.ts';
+import type { Logger } from 'pino';
 import type { RunningServer } from '../../src/server.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -23,12 +24,12 @@ export interface TestRelay {
 
 /**
  * Starts the real server in this process on port 0, with a fresh SQLite file and the given
- * YAML; `dataDir` reuses a folder (restarts), which is then left in place.
+ * YAML; `dataDir` reuses a folder (restarts), which is then left in place; `logger` to read its log.
  */
-export async function startRelay(yaml: string, env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<TestRelay> {
+export async function startRelay(yaml: string, env: Record<string, string> = {}, options: { dataDir?: string; logger?: Logger } = {}): Promise<TestRelay> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
   const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...env });
-  const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: silentLogger() });
+  const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: options.logger ?? silentLogger() });
   const url = server.url;
   return {
     url,

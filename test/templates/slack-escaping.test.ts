@@ -134,3 +134,51 @@ describe('escape modes in user templates', () => {
     expect(Handlebars.compile('{{x}}')({ x: '<b>' })).toBe('&lt;b&gt;');
   });
 });
+
+/**
+ * How Slack reads inline code in mrkdwn: from a backtick to the next backtick on the same line;
+ * everything else is prose (where `*`, `_`, `~` format). Returns the spans' contents.
+ */
+function codeSpansAsSlackReadsThem(text: string): string[] {
+  const spans: string[] = [];
+  let open = -1;
+  for (let at = 0; at < text.length; at++) {
+    if (text[at] === '\n') open = -1;
+    else if (text[at] === '`') {
+      if (open === -1) open = at;
+      else {
+        spans.push(text.slice(open + 1, at));
+        open = -1;
+      }
+    }
+  }
+  return spans;
+}
+
+describe('backticks in sender text (code spans in the default Slack templates)', () => {
+  const type = 'deploy`*not code* <!channel>`_x_';
+  const dedupKey = 'key`one\nnext` line';
+  const rendered = engine().render('slack/default', 'slack', context({ type, dedup_key: dedupKey })) as Rendered;
+  const fields = rendered.blocks.flatMap((block) => block.fields ?? []).map((field) => field.text);
+
+  it('the type stays inside its one code span, a look-alike in place of each backtick', () => {
+    const field = fields.find((text) => text.startsWith('*Type*'))!;
+    expect(codeSpansAsSlackReadsThem(field)).toEqual(['deployˋ*not code* &lt;!channel&gt;ˋ_x_']);
+    expect(field.endsWith('`)')).toBe(true);
+    // The humanized type before it is prose: its backticks are look-alikes too, or one would pair with ours.
+    expect([...field].filter((char) => char === '`')).toHaveLength(2);
+  });
+
+  it('the dedup key stays inside its one code span, line break and all', () => {
+    const field = fields.find((text) => text.startsWith('*Dedup key*'))!;
+    expect(codeSpansAsSlackReadsThem(field)).toEqual(['keyˋone nextˋ line']);
+  });
+
+  it('the {{code}} helper gives user templates the same span, and nothing for empty text', () => {
+    const dir = templateDir({ 'slack/code': '{ "text": "a {{code title}} b", "empty": "{{code missing}}" }' });
+    const output = createTemplateEngine({ dirs: [dir], version: '1' }).render('slack/code', 'slack', context({ title: '``x`\r\ny <b>' })) as Record<string, string>;
+    expect(output.text).toBe('a `ˋˋxˋ y &lt;b&gt;` b');
+    expect(codeSpansAsSlackReadsThem(output.text!)).toEqual(['ˋˋxˋ y &lt;b&gt;']);
+    expect(output.empty).toBe('');
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { MuteRegistry } from '../../src/mutes/mute-registry.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { relayEvent } from '../support/events.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hookrelay-mutes-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A pino logger whose lines the test can read. */
+function capturingLogger(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) });
+  return { logger, lines };
+}
+
+describe('mutes stored before globs were bounded', () => {
+  it('are never tested against events (they match nothing), with one warning naming the mute', async () => {
+    const store = await SqliteStore.open(join(dir, 'old-mutes.db'));
+    const now = Date.now();
+    const title = 'x'.repeat(60);
+    // As an older hookrelay stored it: 40 stars and a glob of 300 characters, straight into the store.
+    await store.createMute({
+      id: 'mut_OLD',
+      matchers: { title: `${'*x'.repeat(40)}${'?'.repeat(220)}!` },
+      reason: 'from before the bounds',
+      created_by: 'someone',
+      created_at: new Date(now).toISOString(),
+      expires_at: new Date(now + 3_600_000).toISOString(),
+      deleted_at: null,
+    });
+    const { logger, lines } = capturingLogger();
+    const mutes = new MuteRegistry(store, logger);
+    await mutes.refresh();
+    await mutes.refresh();
+
+    const started = performance.now();
+    expect(mutes.match(relayEvent({ title: `${title}!` }))).toBeNull();
+    expect(mutes.match(relayEvent({ title: 'x'.repeat(1_000_000) }))).toBeNull();
+    expect(performance.now() - started).toBeLessThan(200);
+    // Still listed, so it can be seen and ended.
+    expect(mutes.active().map((mute) => mute.id)).toEqual(['mut_OLD']);
+    const warnings = lines.filter((line) => line.mute_id === 'mut_OLD' && line.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]!.msg).toContain('is 301 characters long');
+
+    // A mute within the bounds next to it still works.
+    await mutes.create({ matchers: { title: 'x*' }, duration_ms: 60_000, reason: '', created_by: 'test' });
+    expect(mutes.match(relayEvent({ title }))?.matchers).toEqual({ title: 'x*' });
+    await store.close();
+  });
+});
