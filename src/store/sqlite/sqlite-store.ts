@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -86,6 +86,44 @@ function acquireLock(lockPath: string, database: string): void {
   writeFileSync(lockPath, me);
 }
 
+/** SQLite's primary result codes (https://sqlite.org/rescode.html). */
+const SQLITE_CORRUPT = 11;
+const SQLITE_NOTADB = 26;
+
+/** node:sqlite errors carry SQLite's result code as `errcode` (extended codes keep the primary one in the low byte). */
+function sqliteCode(error: unknown): number | null {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' ? code & 0xff : null;
+}
+
+/**
+ * A store that cannot be opened because the file is damaged (or is not a SQLite file at all)
+ * says which file, and the two ways out: SQLite's own "file is not a database" says neither.
+ */
+function explainOpenFailure(error: Error, file: string): Error {
+  const code = sqliteCode(error);
+  if (code !== SQLITE_CORRUPT && code !== SQLITE_NOTADB) return error;
+  // The WAL and shared-memory files belong to that database: left behind, SQLite would replay
+  // the old WAL into the new, empty one.
+  const moves = [file, `${file}-wal`, `${file}-shm`]
+    .filter((path) => path === file || existsSync(path))
+    .map((path) => `mv ${shellQuote(path)} ${shellQuote(`${path}.corrupt`)}`);
+  return new Error(
+    [
+      `the SQLite store ${file} looks corrupt (SQLite says: ${error.message}); hookrelay did not change it.`,
+      'Restore it from a backup (stop hookrelay, put the backup in its place, start again),',
+      'or move it aside to start with an empty store (its events, deliveries and mutes are then not available to hookrelay):',
+      `  ${moves.join(' && ')}`,
+    ].join('\n'),
+    { cause: error },
+  );
+}
+
+/** A path as one shell word. */
+function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
 export interface SqliteStoreOptions {
   /** Caps the file at this many pages: writes beyond fail as a full disk would (SQLITE_FULL). */
   readonly maxPageCount?: number;
@@ -143,13 +181,14 @@ export class SqliteStore implements Store {
       worker.once('error', () => rmSync(lock, { force: true }));
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {
-          worker.off('error', failed);
+          worker.off('error', onError);
           worker.off('message', onMessage);
           ready(reply.recovered);
         }
       };
       worker.on('message', onMessage);
-      worker.once('error', failed);
+      const onError = (error: Error): void => failed(explainOpenFailure(error, file));
+      worker.once('error', onError);
     });
     return new SqliteStore(worker, openReader(file), recovered, lock);
   }
