@@ -87,8 +87,18 @@ function acquireLock(lockPath: string, database: string): void {
 }
 
 /** SQLite's primary result codes (https://sqlite.org/rescode.html). */
+const SQLITE_IOERR = 10;
 const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
 const SQLITE_NOTADB = 26;
+
+/**
+ * A write failed because nothing can be committed now, not because of what it wrote: the disk
+ * (or `max_page_count`) is full — ENOSPC reaches SQLite as SQLITE_FULL — or the disk fails.
+ */
+function cannotCommit(error: SerializedError): boolean {
+  return error.sqlite === SQLITE_FULL || error.sqlite === SQLITE_IOERR;
+}
 
 /** node:sqlite errors carry SQLite's result code as `errcode` (extended codes keep the primary one in the low byte). */
 function sqliteCode(error: unknown): number | null {
@@ -146,6 +156,11 @@ export class SqliteStore implements Store {
   #nextId = 1;
   #failure: Error | null = null;
   #closed: Promise<void> | null = null;
+  /**
+   * Why the last commit that failed could not commit (a full disk), until a probe write commits
+   * again: while set, the store is not ready, even though reads still work.
+   */
+  #cannotCommit: string | null = null;
 
   readonly #lock: string;
 
@@ -163,6 +178,9 @@ export class SqliteStore implements Store {
         this.#pending.delete(result.id);
         if (result.ok) pending.resolve(result.value);
         else pending.reject(revive(result.error));
+      }
+      for (const result of reply.results) {
+        if (!result.ok && cannotCommit(result.error)) this.#cannotCommit = result.error.message;
       }
     });
     worker.on('error', (error) => this.#fail(error));
@@ -356,9 +374,20 @@ export class SqliteStore implements Store {
     };
   }
 
+  /**
+   * Ready means able to commit, not only to read: after a commit failed for lack of space,
+   * each ping tries a probe write and the store is ready again once one commits.
+   */
   async ping(): Promise<void> {
     if (this.#failure) throw new HookrelayError('store_unavailable', `the store failed: ${this.#failure.message}`);
     this.#sql.get('SELECT 1').get();
+    if (this.#cannotCommit === null) return;
+    try {
+      await this.#write('probeSpace', undefined);
+    } catch (error) {
+      throw new HookrelayError('store_unavailable', `the store cannot commit: ${this.#cannotCommit}`, { cause: error });
+    }
+    this.#cannotCommit = null;
   }
 
   close(): Promise<void> {
