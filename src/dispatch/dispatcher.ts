@@ -114,6 +114,12 @@ class Lane {
   #resumeTimer: NodeJS.Timeout | null = null;
   /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
   #heartbeat: NodeJS.Timeout | null = null;
+  /**
+   * Attempted, but the attempt could not be recorded (a full disk): still leased to us. They are
+   * given back as soon as the store can commit again, rather than a whole lease later.
+   */
+  readonly #unrecorded = new Set<string>();
+  #giveBackTimer: NodeJS.Timeout | null = null;
 
   constructor(destination: Destination, options: DispatcherOptions, owner: string) {
     this.#destination = destination;
@@ -160,6 +166,8 @@ class Lane {
   /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || this.#held.has(delivery.id)) return;
+    // Claimed again after its lease ran out: ours once more, not to be given back.
+    for (const id of [delivery.id, ...delivery.member_ids]) this.#unrecorded.delete(id);
     this.#held.set(delivery.id, delivery);
     void this.#queue.add(() => this.#attempt(delivery));
   }
@@ -339,9 +347,37 @@ class Lane {
       }
       if (decision.next_attempt_at !== null) this.#wakeAt(decision.next_attempt_at);
     } catch (error) {
-      // The lease runs out and the delivery is attempted again: at-least-once, never lost.
-      logger.error({ ...line, err: error }, 'could not record a delivery attempt; it will be retried when its lease expires');
+      // Attempted again once the store commits (or when its lease runs out): at-least-once, never lost.
+      logger.error({ ...line, err: error }, 'could not record a delivery attempt; it is attempted again once the store can commit');
+      for (const id of [delivery.id, ...delivery.member_ids]) this.#unrecorded.add(id);
+      this.#giveBackSoon();
     }
+  }
+
+  /** While the store cannot commit (ping probes it), looks again every STORE_RETRY_MS; then gives the unrecorded back, due now. */
+  #giveBackSoon(): void {
+    if (this.#giveBackTimer || this.#stopped) return;
+    this.#giveBackTimer = setTimeout(() => {
+      void this.#giveBack().finally(() => {
+        this.#giveBackTimer = null;
+        if (this.#unrecorded.size > 0) this.#giveBackSoon();
+      });
+    }, STORE_RETRY_MS);
+    this.#giveBackTimer.unref();
+  }
+
+  async #giveBack(): Promise<void> {
+    const ids = [...this.#unrecorded];
+    if (ids.length === 0 || this.#stopped) return;
+    try {
+      await this.#options.store.ping();
+      await this.#options.store.releaseClaims(ids, this.#owner);
+    } catch {
+      return;
+    }
+    for (const id of ids) this.#unrecorded.delete(id);
+    this.#options.logger.info({ destination: this.#destination.name, deliveries: ids.length }, 'the store commits again: unrecorded attempts are due again');
+    void this.pump();
   }
 
   async stop(timeoutMs: number): Promise<void> {
@@ -349,12 +385,13 @@ class Lane {
     if (this.#timer) clearTimeout(this.#timer);
     if (this.#resumeTimer) clearTimeout(this.#resumeTimer);
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (this.#giveBackTimer) clearTimeout(this.#giveBackTimer);
     this.#queue.clear();
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);
     try {
       await this.#options.store.releaseClaims(
-        notStarted.flatMap((delivery) => [delivery.id, ...delivery.member_ids]),
+        [...notStarted.flatMap((delivery) => [delivery.id, ...delivery.member_ids]), ...this.#unrecorded],
         this.#owner,
       );
     } catch (error) {

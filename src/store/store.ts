@@ -274,7 +274,7 @@ export interface Store {
   saveIncidentMessage(message: IncidentMessage): Promise<void>;
   /** Records who acknowledged an incident; null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
-  /** Throws when the store cannot be reached (`/readyz`). */
+  /** Throws when the store cannot be reached or cannot commit, e.g. its disk is full (`/readyz`; a full store probes with a write). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
@@ -12,6 +14,7 @@ import type { Store } from '../../src/store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { Ballast } from '../store/full-disk.ts';
 
 let dir: string;
 let store: Store;
@@ -44,12 +47,12 @@ function httpDestination(extra: Record<string, unknown> = {}): Destination {
   );
 }
 
-async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50]): Promise<Dispatcher> {
+async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50], logger = silentLogger()): Promise<Dispatcher> {
   dispatcher = new Dispatcher({
     store,
     destinations: [destination],
     retry: { schedule, disable_after: 100 },
-    logger: silentLogger(),
+    logger,
     metrics: new Metrics(),
     version: 'test',
     leaseMs,
@@ -183,5 +186,49 @@ describe('dispatcher', () => {
     for (let i = 0; i < 50 && (await store.getDelivery(olderDelivery!.id))?.status !== 'skipped'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await store.getDelivery(olderDelivery!.id)).toMatchObject({ status: 'skipped', note: expect.stringContaining('superseded') });
     expect(receiver.requests).toHaveLength(2);
+  });
+
+  it('an attempt that could not be recorded (disk full) is made again within seconds of space returning, not a lease later', async () => {
+    await store.close();
+    const path = join(dir, 'full.db');
+    store = await SqliteStore.open(path, { maxPageCount: 256 });
+    await store.syncDestinations(['receiver']);
+    // A large request body: recording the attempt (it keeps the request) needs fresh pages.
+    const event = relayEvent({ data: { context: 'x'.repeat(30_000) } });
+    await store.ingest(batchOf(event, ['receiver']));
+    const ballast = new Ballast(path);
+    const logged: Array<{ msg: string }> = [];
+    const lines = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logged.push(JSON.parse(chunk.toString()) as { msg: string });
+        done();
+      },
+    });
+    try {
+      ballast.fill(256);
+      // A lease far longer than the test: only giving the delivery back can make it due again.
+      const lane = await startDispatcher(httpDestination(), 120_000, [50], pino({ level: 'info' }, lines));
+      lane.notify(['receiver']);
+      await receiver.waitFor(1);
+      for (let i = 0; i < 200 && !logged.some((line) => line.msg.startsWith('could not record')); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(logged.some((line) => line.msg.startsWith('could not record a delivery attempt'))).toBe(true);
+
+      ballast.release();
+      const spaceReturned = Date.now();
+      const requests = await receiver.waitFor(2, { timeoutMs: 5_000 });
+      expect(requests[1]!.at - spaceReturned).toBeLessThan(2_500);
+      expect(requests.map((request) => request.json<{ event: { id: string } }>().event.id)).toEqual([event.id, event.id]);
+      const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
+      let detail = await store.getDelivery(delivery!.id);
+      for (let i = 0; i < 100 && detail?.status !== 'succeeded'; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        detail = await store.getDelivery(delivery!.id);
+      }
+      expect(detail).toMatchObject({ status: 'succeeded', attempts: 1 });
+    } finally {
+      ballast.close();
+    }
   });
 });
