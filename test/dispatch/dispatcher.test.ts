@@ -91,6 +91,26 @@ describe('dispatcher', () => {
     expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(990);
   });
 
+  it('503 with Retry-After: 30 → the stored next attempt is ~30 s after the attempt, not at the 50 ms step', async () => {
+    receiver.respond(() => ({ status: 503, headers: { 'retry-after': '30' }, body: 'maintenance' }));
+    const event = relayEvent();
+    await store.ingest(batchOf(event, ['receiver']));
+    const lane = await startDispatcher(httpDestination(), 60_000, [50, 50]);
+    lane.notify(['receiver']);
+    await receiver.waitFor(1);
+    const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
+    let detail = await store.getDelivery(delivery!.id);
+    for (let i = 0; i < 100 && detail?.attempts !== 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      detail = await store.getDelivery(delivery!.id);
+    }
+    expect(detail).toMatchObject({ status: 'pending', attempts: 1, response_code: 503 });
+    const wait = Date.parse(detail!.next_attempt_at!) - Date.parse(detail!.updated_at);
+    expect(wait).toBeGreaterThanOrEqual(29_000);
+    expect(wait).toBeLessThanOrEqual(30_500);
+    expect(receiver.requests).toHaveLength(1);
+  });
+
   it('reserve lends a lease only while the lane has room, is enabled and not paused; adopt sends', async () => {
     const lane = await startDispatcher(httpDestination({ concurrency: 1 }));
     // concurrency 1, no rate limit: room for 2.
