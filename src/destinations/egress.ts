@@ -24,11 +24,12 @@ function isPublicIPv4(address: IPv4): boolean {
 function embeddedIPv4(address: IPv6): IPv4[] | null {
   const parts = address.parts;
   const range = address.range();
-  // ::ffff:a.b.c.d (RFC 4291 §2.5.5.2) and ::ffff:0:a.b.c.d (SIIT, RFC 6145).
-  if (range === 'ipv4Mapped' || range === 'rfc6145') return [ipv4From(parts[6]!, parts[7]!)];
+  // ::ffff:a.b.c.d (RFC 4291 §2.5.5.2): the IPv4 address itself.
+  if (range === 'ipv4Mapped') return [ipv4From(parts[6]!, parts[7]!)];
   if (address.match(NAT64_WELL_KNOWN)) return [ipv4From(parts[6]!, parts[7]!)];
   // Everything else outside 2000::/3 is reserved, local or special (IANA IPv6 address space):
-  // ::a.b.c.d (IPv4-compatible, deprecated by RFC 4291 §2.5.5.1), ::1, fc00::/7, fe80::/10,
+  // ::a.b.c.d (IPv4-compatible, deprecated by RFC 4291 §2.5.5.1), ::ffff:0:a.b.c.d (SIIT,
+  // RFC 6145, inside a translator's own domain), ::1, fc00::/7, fe80::/10,
   // fec0::/10, ff00::/8, 100::/64, 64:ff9b:1::/48 (local-use NAT64, RFC 8215), 5f00::/16…
   if (!address.match(GLOBAL_UNICAST)) return null;
   const embedded: IPv4[] = [];

@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkDestinationUrl, isPublicAddress } from '../../src/destinations/egress.ts';
+import { checkDestinationUrl, EgressRefusedError, guardedLookup, isPublicAddress } from '../../src/destinations/egress.ts';
 import { request } from 'undici';
 import { HttpClient } from '../../src/destinations/http-client.ts';
 
@@ -63,6 +63,8 @@ const EMBEDDING_PRIVATE_IPV4: ReadonlyArray<readonly [string, string]> = [
   ['2001:0:4136:e378:8000:63bf:80ff:fffe', 'Teredo, client 127.0.0.1'],
   ['2001:0:4136:e378:8000:63bf:f5ff:fffe', 'Teredo, client 10.0.0.1'],
   ['2001:0:a00:1:8000:63bf:f7f7:f7f7', 'Teredo, server 10.0.0.1'],
+  ['2001:0:4136:e378:8000:63bf:3fff:fdd2', 'Teredo, client 192.0.2.45 (RFC 4380 example; documentation range)'],
+  ['::ffff:0:808:808', 'SIIT (RFC 6145), even of a public address'],
   ['2001:4860:1:2:0:5efe:7f00:1', 'ISATAP, loopback'],
   ['2001:4860:1:2:200:5efe:c0a8:101', 'ISATAP (u bit set), 192.168.1.1'],
   ['fec0::1', 'site-local (deprecated)'],
@@ -80,6 +82,8 @@ const PUBLIC_IPV6: readonly string[] = [
   '2001:0:4136:e378:8000:63bf:f7f7:f7f7',
   '2001:4860:1:2:0:5efe:808:808',
   '2a00:1450:4001:80b::200e',
+  // 5efe in the interface id without ISATAP's 0000 / 0200 before it: not ISATAP.
+  '2001:4860:1:2:1234:5efe:a00:1',
 ];
 
 describe('isPublicAddress: IPv6 forms that embed an IPv4 address', () => {
@@ -92,6 +96,39 @@ describe('isPublicAddress: IPv6 forms that embed an IPv4 address', () => {
   });
 });
 
+describe('guardedLookup (connect time, names)', () => {
+  const lookup = (host: string, all: boolean) =>
+    new Promise<{ error: NodeJS.ErrnoException | null; address: unknown; family: unknown }>((resolve) =>
+      guardedLookup(host, { all }, (error, address, family) => resolve({ error, address, family })),
+    );
+
+  it('a name resolving to loopback → EgressRefusedError (code EGRESS_REFUSED), no address handed on', async () => {
+    const { error, address } = await lookup('localhost', false);
+    expect(error).toBeInstanceOf(EgressRefusedError);
+    expect(error).toMatchObject({ code: 'EGRESS_REFUSED', name: 'EgressRefusedError' });
+    expect(error?.message).toContain('allow_private');
+    expect(address).toEqual([]);
+  });
+
+  it('a public address is handed on as the connect asked: one, or all', async () => {
+    expect(await lookup('8.8.8.8', false)).toEqual({ error: null, address: '8.8.8.8', family: 4 });
+    expect(await lookup('8.8.8.8', true)).toMatchObject({ error: null, address: [{ address: '8.8.8.8', family: 4 }] });
+  });
+
+  it('a lookup error is passed through', async () => {
+    // .invalid never resolves (RFC 6761).
+    const { error, address } = await lookup('hookrelay-test.invalid', false);
+    expect(error).toBeInstanceOf(Error);
+    expect(error).not.toBeInstanceOf(EgressRefusedError);
+    expect(address).toEqual([]);
+  });
+
+  it('an IPv6 address with a zone id is refused, not thrown on', () => {
+    expect(isPublicAddress('fe80::1%eth0')).toBe(false);
+    expect(isPublicAddress('2606:4700::1111%eth0')).toBe(false);
+  });
+});
+
 describe('checkDestinationUrl (config load)', () => {
   it('a private literal is refused with a reason naming allow_private', async () => {
     const result = await checkDestinationUrl(new URL('http://169.254.169.254/latest/meta-data'));
@@ -101,6 +138,13 @@ describe('checkDestinationUrl (config load)', () => {
 
   it('an IPv6 literal in brackets is checked', async () => {
     expect((await checkDestinationUrl(new URL('http://[::1]:8080/x'))).ok).toBe(false);
+  });
+
+  it('a name that does not resolve yet is not an error, and says so', async () => {
+    expect(await checkDestinationUrl(new URL('https://hookrelay-test.invalid/x'))).toMatchObject({
+      ok: 'unknown',
+      reason: expect.stringContaining('hookrelay-test.invalid does not resolve yet (ENOTFOUND)'),
+    });
   });
 
   it('a name that resolves to loopback is refused', async () => {

@@ -36,16 +36,16 @@ interface Scheme {
   verify(digest: Buffer): string;
 }
 
-const tapemetric = tapemetricPreset.create(tapemetricPreset.schema.parse({ name: 'tm', preset: 'tapemetric', secrets: ['tm-secret'] }), testDeps());
-const statuspulse = statuspulsePreset.create(statuspulsePreset.schema.parse({ name: 'sp', preset: 'statuspulse', secrets: ['sp-secret'] }), testDeps());
-const statussentry = statussentryPreset.create(statussentryPreset.schema.parse({ name: 'ss', preset: 'statussentry', secrets: ['ss-secret'] }), testDeps());
-const hmacHex = hmacPreset.create(hmacPreset.schema.parse({ name: 'ci', preset: 'hmac', header: 'X-Signature', secrets: ['ci-secret'] }), testDeps());
-const hmacBase64 = hmacPreset.create(
+const tapemetric = () => tapemetricPreset.create(tapemetricPreset.schema.parse({ name: 'tm', preset: 'tapemetric', secrets: ['tm-secret'] }), testDeps());
+const statuspulse = () => statuspulsePreset.create(statuspulsePreset.schema.parse({ name: 'sp', preset: 'statuspulse', secrets: ['sp-secret'] }), testDeps());
+const statussentry = () => statussentryPreset.create(statussentryPreset.schema.parse({ name: 'ss', preset: 'statussentry', secrets: ['ss-secret'] }), testDeps());
+const hmacHex = () => hmacPreset.create(hmacPreset.schema.parse({ name: 'ci', preset: 'hmac', header: 'X-Signature', secrets: ['ci-secret'] }), testDeps());
+const hmacBase64 = () => hmacPreset.create(
   hmacPreset.schema.parse({ name: 'ci', preset: 'hmac', header: 'X-Signature', algorithm: 'sha512', encoding: 'base64', secrets: ['ci-secret'] }),
   testDeps(),
 );
 const STANDARD_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-const standard = standardWebhooksPreset.create(
+const standard = () => standardWebhooksPreset.create(
   standardWebhooksPreset.schema.parse({ name: 'billing', preset: 'standard-webhooks', secrets: [STANDARD_SECRET] }),
   testDeps(),
 );
@@ -55,38 +55,38 @@ const SCHEMES: readonly Scheme[] = [
   {
     name: 'tapemetric (sha256= hex of the body)',
     digest: mac('sha256', 'tm-secret', BODY),
-    verify: (digest) => verdictCode(tapemetric.verify(inbound(BODY, { 'X-Tapemetric-Signature': `sha256=${digest.toString('hex')}` }), NOW_MS)),
+    verify: (digest) => verdictCode(tapemetric().verify(inbound(BODY, { 'X-Tapemetric-Signature': `sha256=${digest.toString('hex')}` }), NOW_MS)),
   },
   {
     name: 'statuspulse (hex of "<timestamp>.<body>")',
     digest: mac('sha256', 'sp-secret', `${NOW_SECONDS}.${BODY}`),
     verify: (digest) =>
       verdictCode(
-        statuspulse.verify(inbound(BODY, { 'X-StatusPulse-Signature': digest.toString('hex'), 'X-StatusPulse-Timestamp': String(NOW_SECONDS) }), NOW_MS),
+        statuspulse().verify(inbound(BODY, { 'X-StatusPulse-Signature': digest.toString('hex'), 'X-StatusPulse-Timestamp': String(NOW_SECONDS) }), NOW_MS),
       ),
   },
   {
     name: 'statussentry (t=…,v1=hex)',
     digest: mac('sha256', 'ss-secret', `${NOW_SECONDS}.${BODY}`),
     verify: (digest) =>
-      verdictCode(statussentry.verify(inbound(BODY, { 'X-StatusSentry-Signature': `t=${NOW_SECONDS},v1=${digest.toString('hex')}` }), NOW_MS)),
+      verdictCode(statussentry().verify(inbound(BODY, { 'X-StatusSentry-Signature': `t=${NOW_SECONDS},v1=${digest.toString('hex')}` }), NOW_MS)),
   },
   {
     name: 'hmac preset, hex sha256',
     digest: mac('sha256', 'ci-secret', BODY),
-    verify: (digest) => verdictCode(hmacHex.verify(inbound(BODY, { 'X-Signature': digest.toString('hex') }), NOW_MS)),
+    verify: (digest) => verdictCode(hmacHex().verify(inbound(BODY, { 'X-Signature': digest.toString('hex') }), NOW_MS)),
   },
   {
     name: 'hmac preset, base64 sha512',
     digest: mac('sha512', 'ci-secret', BODY),
-    verify: (digest) => verdictCode(hmacBase64.verify(inbound(BODY, { 'X-Signature': digest.toString('base64') }), NOW_MS)),
+    verify: (digest) => verdictCode(hmacBase64().verify(inbound(BODY, { 'X-Signature': digest.toString('base64') }), NOW_MS)),
   },
   {
     name: 'standard-webhooks (v1,base64 of "id.timestamp.body")',
     digest: mac('sha256', STANDARD_KEY, `msg_tail.${NOW_SECONDS}.${BODY}`),
     verify: (digest) =>
       verdictCode(
-        standard.verify(
+        standard().verify(
           inbound(BODY, { 'webhook-id': 'msg_tail', 'webhook-timestamp': String(NOW_SECONDS), 'webhook-signature': `v1,${digest.toString('base64')}` }),
           NOW_MS,
         ),
