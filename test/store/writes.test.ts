@@ -265,6 +265,34 @@ describe('recordAttempt', () => {
   });
 });
 
+describe('grouped batches', () => {
+  const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+
+  it('a batch being sent makes the next event of its group wait one interval; a retried batch keeps its members, newcomers form the next', () => {
+    const a = ingestOne('slack', T0, { group });
+    const b = ingestOne('slack', T0 + 10, { group });
+    const [lead] = claim(10, T0 + 1_000).deliveries;
+    expect(lead?.events.map((event) => event.id)).toEqual([a.event, b.event]);
+    // Arrives while the batch is in flight.
+    const c = ingestOne('slack', T0 + 1_100, { group });
+    expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 1_100 + 60_000);
+    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 2_000, health: 'failure' }));
+    const again = claim(10, T0 + 2_000).deliveries;
+    expect(again.map((d) => [d.id, d.member_ids])).toEqual([[a.delivery, [b.delivery]]]);
+    expect(delivery(c.delivery)).toMatchObject({ status: 'pending', batch_id: null });
+  });
+});
+
+describe('ingest of several events in one request', () => {
+  it('one receipt for all of them', () => {
+    const [first, second] = [relayEvent(), relayEvent()];
+    const batch = batchOf(first!, [], T0);
+    ops.ingest({ ...batch, events: [{ event: first!, deliveries: [] }, { event: second!, deliveries: [] }] });
+    expect(row('SELECT COUNT(*) AS n FROM receipts')).toEqual({ n: 1 });
+    expect(rows('SELECT receipt_id FROM events').map((r) => r.receipt_id)).toEqual([batch.receipt.id, batch.receipt.id]);
+  });
+});
+
 describe('leases', () => {
   it('extendLeases and releaseClaims touch only in-flight deliveries of that owner', () => {
     const a = ingestOne();
@@ -337,8 +365,11 @@ describe('mutes and incident messages', () => {
       resolved_at: null, acknowledged_by: null, acknowledged_at: null, last_event_id: 'evt_1', updates: 0,
     };
     ops.saveIncidentMessage(message);
-    ops.saveIncidentMessage({ ...message, status: 'resolved', resolved_at: new Date(T0 + 5).toISOString(), updates: 2 });
-    expect(row(`SELECT status, resolved_at, updates FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({ status: 'resolved', resolved_at: T0 + 5, updates: 2 });
+    expect(row(`SELECT resolved_at, acknowledged_at FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({ resolved_at: null, acknowledged_at: null });
+    ops.saveIncidentMessage({ ...message, status: 'resolved', resolved_at: new Date(T0 + 5).toISOString(), acknowledged_by: '<@U3>', acknowledged_at: new Date(T0 + 4).toISOString(), updates: 2 });
+    expect(row(`SELECT status, resolved_at, acknowledged_at, updates FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({
+      status: 'resolved', resolved_at: T0 + 5, acknowledged_at: T0 + 4, updates: 2,
+    });
     expect(ops.acknowledgeIncident({ destination: 'slack', dedupKey: 'inc', by: '<@U2>', now: T0 + 9 })).toMatchObject({
       acknowledged_by: '<@U2>', acknowledged_at: new Date(T0 + 9).toISOString(),
     });
