@@ -420,7 +420,7 @@ export interface Store {
   listRequests(query: RequestQuery): Promise<RequestRecord[]>;
   /** Bounds the requests log: at most `keep` lines, none received before `before` (ms). Returns lines removed. */
   pruneRequests(options: { readonly keep: number; readonly before: number }): Promise<number>;
-  /** Throws when the store cannot be reached (`/readyz`). */
+  /** Throws when the store cannot be reached or cannot commit, e.g. its disk is full (`/readyz`; a full store probes with a write). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }

@@ -1,6 +1,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
@@ -14,6 +16,7 @@ import type { Store } from '../../src/store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { Ballast } from '../store/full-disk.ts';
 
 let dir: string;
 let store: Store;
@@ -46,12 +49,12 @@ function httpDestination(extra: Record<string, unknown> = {}): Destination {
   );
 }
 
-async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50]): Promise<Dispatcher> {
+async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50], logger = silentLogger()): Promise<Dispatcher> {
   dispatcher = new Dispatcher({
     store,
     destinations: [destination],
     retry: { schedule, disable_after: 100 },
-    logger: silentLogger(),
+    logger,
     metrics: new Metrics(),
     version: 'test',
     leaseMs,
@@ -89,6 +92,26 @@ describe('dispatcher', () => {
     lane.notify(['receiver']);
     const requests = await receiver.waitFor(4);
     expect(requests[1]!.at - requests[0]!.at).toBeGreaterThanOrEqual(990);
+  });
+
+  it('503 with Retry-After: 30 → the stored next attempt is ~30 s after the attempt, not at the 50 ms step', async () => {
+    receiver.respond(() => ({ status: 503, headers: { 'retry-after': '30' }, body: 'maintenance' }));
+    const event = relayEvent();
+    await store.ingest(batchOf(event, ['receiver']));
+    const lane = await startDispatcher(httpDestination(), 60_000, [50, 50]);
+    lane.notify(['receiver']);
+    await receiver.waitFor(1);
+    const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
+    let detail = await store.getDelivery(delivery!.id);
+    for (let i = 0; i < 100 && detail?.attempts !== 1; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      detail = await store.getDelivery(delivery!.id);
+    }
+    expect(detail).toMatchObject({ status: 'pending', attempts: 1, response_code: 503 });
+    const wait = Date.parse(detail!.next_attempt_at!) - Date.parse(detail!.updated_at);
+    expect(wait).toBeGreaterThanOrEqual(29_000);
+    expect(wait).toBeLessThanOrEqual(30_500);
+    expect(receiver.requests).toHaveLength(1);
   });
 
   it('reserve lends a lease only while the lane has room, is enabled and not paused; adopt sends', async () => {
@@ -186,5 +209,49 @@ describe('dispatcher', () => {
     for (let i = 0; i < 50 && (await store.getDelivery(olderDelivery!.id))?.status !== 'skipped'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await store.getDelivery(olderDelivery!.id)).toMatchObject({ status: 'skipped', note: expect.stringContaining('superseded') });
     expect(receiver.requests).toHaveLength(2);
+  });
+
+  it('an attempt that could not be recorded (disk full) is recorded within seconds of space returning, not a lease later, and not sent twice', async () => {
+    await store.close();
+    const path = join(dir, 'full.db');
+    store = await SqliteStore.open(path, { maxPageCount: 256 });
+    await store.syncDestinations(['receiver']);
+    // A large request body: recording the attempt (it keeps the request) needs fresh pages.
+    const event = relayEvent({ data: { context: 'x'.repeat(30_000) } });
+    await store.ingest(batchOf(event, ['receiver']));
+    const ballast = new Ballast(path);
+    const logged: Array<{ msg: string }> = [];
+    const lines = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logged.push(JSON.parse(chunk.toString()) as { msg: string });
+        done();
+      },
+    });
+    try {
+      ballast.fill(256);
+      // A lease far longer than the test: only giving the delivery back can make it due again.
+      const lane = await startDispatcher(httpDestination(), 120_000, [50], pino({ level: 'info' }, lines));
+      lane.notify(['receiver']);
+      await receiver.waitFor(1);
+      for (let i = 0; i < 200 && !logged.some((line) => line.msg.startsWith('could not record')); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(logged.some((line) => line.msg.startsWith('could not record a delivery attempt'))).toBe(true);
+
+      ballast.release();
+      const spaceReturned = Date.now();
+      const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
+      let detail = await store.getDelivery(delivery!.id);
+      while (detail?.status !== 'succeeded' && Date.now() - spaceReturned < 5_000) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        detail = await store.getDelivery(delivery!.id);
+      }
+      expect(Date.now() - spaceReturned).toBeLessThan(2_500);
+      expect(detail).toMatchObject({ status: 'succeeded', attempts: 1 });
+      // The attempt happened once; it was kept and recorded, never sent again.
+      expect(receiver.requests).toHaveLength(1);
+    } finally {
+      ballast.close();
+    }
   });
 });

@@ -62,7 +62,8 @@ describe('hmac verify', () => {
   });
 
   describe('signed: timestamp.body', () => {
-    const timestamped = source({ signed: 'timestamp.body', timestamp_header: 'X-Timestamp', tolerance: '1m' });
+    // Made in each test, not when the file is collected: a mutation tester switches mutants per test.
+    const timestamped = { verify: (...args: Parameters<ReturnType<typeof source>['verify']>) => source({ signed: 'timestamp.body', timestamp_header: 'X-Timestamp', tolerance: '1m' }).verify(...args) };
     const at = (seconds: number) =>
       inbound(BODY, { 'X-Signature': hmac('sha256', SECRET, `${seconds}.${BODY}`), 'X-Timestamp': String(seconds) });
 
@@ -156,5 +157,37 @@ describe('hmac normalize', () => {
 
   it('a string body → invalid_payload', () => {
     expect(thrownCode(() => source().normalize('build failed', inbound('"build failed"')))).toBe('invalid_payload');
+  });
+});
+
+describe('hmac: what the config check says, the signer, and the timestamp as the event time', () => {
+  it('config errors explain the rule', () => {
+    expect(parseConfig({ signed: 'timestamp.body' }).error?.issues[0]).toMatchObject({ code: 'custom', message: 'required when signed is "timestamp.body"' });
+    expect(parseConfig({ timestamp_header: 'X-Timestamp' }).error?.issues[0]).toMatchObject({
+      code: 'custom',
+      message: 'only used with signed: "timestamp.body" (a body-only signature does not cover the timestamp)',
+    });
+    expect(parseConfig({ signed: 'timestamp.body', timestamp_header: 'X-Timestamp' }).success).toBe(true);
+  });
+
+  it('sign() sends JSON with the headers an independent signer computes', () => {
+    const plain = source().sign!(Buffer.from(BODY), NOW_MS);
+    expect(plain.headers).toEqual({ 'Content-Type': 'application/json', 'X-Signature': hmac('sha256', SECRET, BODY) });
+    const timestamped = source({ signed: 'timestamp.body', timestamp_header: 'X-Timestamp' }).sign!(Buffer.from(BODY), NOW_MS);
+    expect(timestamped.headers).toEqual({
+      'Content-Type': 'application/json',
+      'X-Timestamp': String(NOW_SECONDS),
+      'X-Signature': hmac('sha256', SECRET, `${NOW_SECONDS}.${BODY}`),
+    });
+  });
+
+  it('without a time or type in the payload: the signed timestamp is the event time, and the type is "webhook"', () => {
+    const body = '{"title":"Deploy finished"}';
+    const timestamped = source({ signed: 'timestamp.body', timestamp_header: 'X-Timestamp' });
+    const [event] = timestamped.normalize(JSON.parse(body), inbound(body, { 'X-Timestamp': String(NOW_SECONDS - 60) }));
+    expect(event).toMatchObject({ type: 'webhook', occurred_at: new Date(NOW_MS - 60_000).toISOString() });
+    // A body-only source never reads a header it does not verify.
+    const [unsigned] = source().normalize(JSON.parse(body), inbound(body, { 'X-Timestamp': String(NOW_SECONDS - 60) }));
+    expect(unsigned?.occurred_at).not.toBe(new Date(NOW_MS - 60_000).toISOString());
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { standardWebhooksPreset } from '../../src/sources/standard-webhooks.ts';
-import { signStandardWebhooks, standardWebhooksKey } from '../../src/util/standard-webhooks.ts';
+import { newStandardSecret, signStandardWebhooks, standardWebhooksKey } from '../../src/util/standard-webhooks.ts';
 import { hmac, inbound, NOW_MS, NOW_SECONDS, testDeps, thrownCode, verdictCode } from './support.ts';
 
 // The known-answer vector of the Standard Webhooks spec and reference libraries.
@@ -215,5 +215,18 @@ describe('standard-webhooks normalize (generic fields)', () => {
 
   it('not a JSON object → invalid_payload', () => {
     expect(thrownCode(() => source().normalize([1, 2], request))).toBe('invalid_payload');
+  });
+});
+
+describe('newStandardSecret (hookrelay secret)', () => {
+  it('whsec_ and 32 random bytes in base64, new each time, usable as a key', () => {
+    const [first, second] = [newStandardSecret(), newStandardSecret()];
+    expect(first).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    expect(standardWebhooksKey(first)).toHaveLength(32);
+    expect(second).not.toBe(first);
+  });
+
+  it('a secret without the whsec_ prefix is used as its UTF-8 bytes', () => {
+    expect(standardWebhooksKey('ünïcode')).toEqual(Buffer.from('ünïcode', 'utf8'));
   });
 });

@@ -263,6 +263,31 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
     });
 
+    it('prune never removes pending or in-flight work, even when it is older than every finished delivery it keeps', async () => {
+      const t0 = Date.now() - 60_000;
+      // The oldest three stay unfinished: one pending (given back), one in flight, one waiting to retry.
+      const old = [relayEvent(), relayEvent(), relayEvent()];
+      for (const [i, event] of old.entries()) await store.ingest(batchOf(event, ['slack'], t0 + i));
+      for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack'], t0 + 1_000 + i));
+      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 9, now: Date.now() })).deliveries;
+      expect(claimed.map((d) => d.event.id).slice(0, 3)).toEqual(old.map((event) => event.id));
+      const [given, flying, retrying, ...rest] = claimed;
+      await store.releaseClaims([given!.id], OWNER);
+      await store.recordAttempt(attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
+      for (const delivery of rest) await store.recordAttempt(attempt(delivery.id));
+
+      const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
+
+      expect(removed).toBe(2);
+      const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+      expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(rest.slice(-4).map((d) => d.id).sort());
+      expect(await store.getDelivery(given!.id)).toMatchObject({ status: 'pending', attempts: 0 });
+      expect(await store.getDelivery(flying!.id)).toMatchObject({ status: 'in_flight' });
+      expect(await store.getDelivery(retrying!.id)).toMatchObject({ status: 'pending', attempts: 1 });
+      // Their events and raw requests are still there to be rendered and sent.
+      for (const event of old) expect((await store.getEvent(event.id))?.raw.body).toBe(JSON.stringify(event.data));
+    });
+
     it('releasing claims makes them due at once', async () => {
       await store.ingest(batchOf(relayEvent(), ['slack']));
       const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;

@@ -3,11 +3,13 @@ import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { storeContract } from './contract.ts';
+import { Ballast } from './full-disk.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -80,8 +82,42 @@ describe('sqlite store', () => {
     expect(String((failure as Error).message)).toMatch(/full/);
     // The writer thread survived: writes that need no new space still commit, reads work.
     expect(await store.enableDestination('slack', Date.now())).toMatchObject({ enabled: true });
-    await expect(store.ping()).resolves.toBeUndefined();
+    expect(await store.destinationStates()).toHaveLength(1);
+    // …but it is not ready: an ingest still cannot commit.
+    await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/cannot commit: .*full/) });
     await store.close();
+  });
+
+  it('not ready while the disk is full (ping fails, reads work); ready again once space returns, and ingests commit', async () => {
+    const path = freshPath();
+    const store = await SqliteStore.open(path, { maxPageCount: 200 });
+    await store.syncDestinations(['slack']);
+    await store.ingest(batchOf(relayEvent(), ['slack']));
+    await expect(store.ping()).resolves.toBeUndefined();
+    const ballast = new Ballast(path);
+    try {
+      ballast.fill(200);
+      // A webhook of a few KB needs a fresh page: it cannot commit.
+      const refused = relayEvent({ data: { blob: 'x'.repeat(9_000) } });
+      await expect(store.ingest(batchOf(refused, ['slack']))).rejects.toMatchObject({ code: 'store_unavailable' });
+      await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/full/) });
+      // Still full: asking again probes again, and it is still not ready.
+      await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable' });
+      expect(await store.getEvent(refused.id)).toBeNull();
+
+      ballast.release();
+      await expect(store.ping()).resolves.toBeUndefined();
+      const accepted = relayEvent({ data: { blob: 'x'.repeat(9_000) } });
+      await store.ingest(batchOf(accepted, ['slack']));
+      expect(await store.getEvent(accepted.id)).not.toBeNull();
+      // The probe leaves nothing behind.
+      const reader = new DatabaseSync(path, { readOnly: true });
+      expect(reader.prepare(`SELECT COUNT(*) AS count FROM receipts WHERE id = 'probe'`).get()).toEqual({ count: 0 });
+      reader.close();
+    } finally {
+      ballast.close();
+      await store.close();
+    }
   });
 
   it('a store another live process holds is refused; a dead holder (kill -9) is taken over', async () => {

@@ -15,6 +15,8 @@ export interface SerializedError {
   name: string;
   message: string;
   code: string | null;
+  /** SQLite's primary result code (SQLITE_FULL is 13), when SQLite raised it. */
+  sqlite: number | null;
 }
 
 export type WriterReply =

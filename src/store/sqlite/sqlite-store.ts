@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
@@ -95,6 +95,54 @@ function acquireLock(lockPath: string, database: string): void {
   writeFileSync(lockPath, me);
 }
 
+/** SQLite's primary result codes (https://sqlite.org/rescode.html). */
+const SQLITE_IOERR = 10;
+const SQLITE_CORRUPT = 11;
+const SQLITE_FULL = 13;
+const SQLITE_NOTADB = 26;
+
+/**
+ * A write failed because nothing can be committed now, not because of what it wrote: the disk
+ * (or `max_page_count`) is full — ENOSPC reaches SQLite as SQLITE_FULL — or the disk fails.
+ */
+function cannotCommit(error: SerializedError): boolean {
+  return error.sqlite === SQLITE_FULL || error.sqlite === SQLITE_IOERR;
+}
+
+/** node:sqlite errors carry SQLite's result code as `errcode` (extended codes keep the primary one in the low byte). */
+function sqliteCode(error: unknown): number | null {
+  const code = (error as { errcode?: unknown } | null)?.errcode;
+  return typeof code === 'number' ? code & 0xff : null;
+}
+
+/**
+ * A store that cannot be opened because the file is damaged (or is not a SQLite file at all)
+ * says which file, and the two ways out: SQLite's own "file is not a database" says neither.
+ */
+function explainOpenFailure(error: Error, file: string): Error {
+  const code = sqliteCode(error);
+  if (code !== SQLITE_CORRUPT && code !== SQLITE_NOTADB) return error;
+  // The WAL and shared-memory files belong to that database: left behind, SQLite would replay
+  // the old WAL into the new, empty one.
+  const moves = [file, `${file}-wal`, `${file}-shm`]
+    .filter((path) => path === file || existsSync(path))
+    .map((path) => `mv ${shellQuote(path)} ${shellQuote(`${path}.corrupt`)}`);
+  return new Error(
+    [
+      `the SQLite store ${file} looks corrupt (SQLite says: ${error.message}); hookrelay did not change it.`,
+      'Restore it from a backup (stop hookrelay, put the backup in its place, start again),',
+      'or move it aside to start with an empty store (its events, deliveries and mutes are then not available to hookrelay):',
+      `  ${moves.join(' && ')}`,
+    ].join('\n'),
+    { cause: error },
+  );
+}
+
+/** A path as one shell word. */
+function shellQuote(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
 export interface SqliteStoreOptions {
   /** Caps the file at this many pages: writes beyond fail as a full disk would (SQLITE_FULL). */
   readonly maxPageCount?: number;
@@ -118,6 +166,11 @@ export class SqliteStore implements Store {
   #failure: Error | null = null;
   #commitListener: ((operations: number) => void) | null = null;
   #closed: Promise<void> | null = null;
+  /**
+   * Why the last commit that failed could not commit (a full disk), until a probe write commits
+   * again: while set, the store is not ready, even though reads still work.
+   */
+  #cannotCommit: string | null = null;
 
   readonly #lock: string;
 
@@ -138,6 +191,9 @@ export class SqliteStore implements Store {
         if (result.ok) pending.resolve(result.value);
         else pending.reject(revive(result.error));
       }
+      for (const result of reply.results) {
+        if (!result.ok && cannotCommit(result.error)) this.#cannotCommit = result.error.message;
+      }
     });
     worker.on('error', (error) => this.#fail(error));
     worker.on('exit', (code) => this.#fail(new Error(`SQLite writer thread exited (code ${code})`)));
@@ -155,13 +211,14 @@ export class SqliteStore implements Store {
       worker.once('error', () => rmSync(lock, { force: true }));
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {
-          worker.off('error', failed);
+          worker.off('error', onError);
           worker.off('message', onMessage);
           ready(reply.recovered);
         }
       };
       worker.on('message', onMessage);
-      worker.once('error', failed);
+      const onError = (error: Error): void => failed(explainOpenFailure(error, file));
+      worker.once('error', onError);
     });
     return new SqliteStore(worker, openReader(file), recovered, lock);
   }
@@ -391,9 +448,20 @@ export class SqliteStore implements Store {
     return this.#write('pruneRequests', options);
   }
 
+  /**
+   * Ready means able to commit, not only to read: after a commit failed for lack of space,
+   * each ping tries a probe write and the store is ready again once one commits.
+   */
   async ping(): Promise<void> {
     if (this.#failure) throw new HookrelayError('store_unavailable', `the store failed: ${this.#failure.message}`);
     this.#sql.get('SELECT 1').get();
+    if (this.#cannotCommit === null) return;
+    try {
+      await this.#write('probeSpace', undefined);
+    } catch (error) {
+      throw new HookrelayError('store_unavailable', `the store cannot commit: ${this.#cannotCommit}`, { cause: error });
+    }
+    this.#cannotCommit = null;
   }
 
   close(): Promise<void> {

@@ -55,10 +55,16 @@ port.on('message', (message: WriterMessage) => {
 
 function serialize(error: unknown): SerializedError {
   if (error instanceof Error) {
-    const code = (error as { code?: unknown }).code;
-    return { name: error.name, message: error.message, code: typeof code === 'string' ? code : null };
+    const { code, errcode } = error as { code?: unknown; errcode?: unknown };
+    return {
+      name: error.name,
+      message: error.message,
+      code: typeof code === 'string' ? code : null,
+      // Extended result codes keep the primary one in their low byte (sqlite.org/rescode.html).
+      sqlite: typeof errcode === 'number' ? errcode & 0xff : null,
+    };
   }
-  return { name: 'Error', message: String(error), code: null };
+  return { name: 'Error', message: String(error), code: null, sqlite: null };
 }
 
 function flush(): void {

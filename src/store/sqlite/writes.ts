@@ -46,6 +46,9 @@ const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
   WHERE p.destination = d.destination AND p.incident_key = d.incident_key
     AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
 
+/** Room a readiness probe asks for: two 8 KB pages, more than a typical webhook's receipt, event and deliveries. */
+const PROBE_BYTES = 16_384;
+
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
 /**
@@ -628,6 +631,17 @@ export function createWriteOps(db: DatabaseSync) {
         )
         .get(args.by, args.now, args.now, args.destination, args.dedupKey);
       return row ? incidentMessageFromRow(row) : null;
+    },
+
+    /**
+     * Readiness after a commit failed for lack of space: takes fresh pages as an ingest would
+     * (a receipt of PROBE_BYTES) and gives them back in the same transaction, so it commits
+     * only when an ordinary ingest could, and leaves nothing behind.
+     */
+    probeSpace(): null {
+      sql.get(`INSERT INTO receipts (id, source, received_at, headers, body) VALUES ('probe', '', 0, '{}', ?)`).run('x'.repeat(PROBE_BYTES));
+      sql.get(`DELETE FROM receipts WHERE id = 'probe'`).run();
+      return null;
     },
 
     prune(options: PruneOptions): number {

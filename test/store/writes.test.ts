@@ -1,0 +1,466 @@
+/**
+ * The SQLite store's writes, run in this thread on a real file. The store contract
+ * (contract.ts) covers them through the writer thread; these tests run the same functions
+ * where a mutation tester can see and switch them (`npm run mutate`), and pin the
+ * details the contract does not: timestamps, health counters, which rows a write leaves alone.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openWriter } from '../../src/store/sqlite/connection.ts';
+import { migrate } from '../../src/store/sqlite/migrations.ts';
+import { createWriteOps } from '../../src/store/sqlite/writes.ts';
+import type { WriteOps } from '../../src/store/sqlite/writes.ts';
+import type { AttemptResult, NewDelivery } from '../../src/store/store.ts';
+import { newId } from '../../src/util/ids.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+
+const OWNER = 'lane-a';
+const T0 = Date.parse('2026-04-23T18:28:00Z');
+
+let dir: string;
+let db: DatabaseSync;
+let ops: WriteOps;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hookrelay-writes-'));
+  db = openWriter(join(dir, 'store.db'));
+  migrate(db);
+  ops = createWriteOps(db);
+  ops.syncDestinations(['slack', 'pager']);
+});
+
+afterEach(() => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+type Row = Record<string, unknown>;
+const row = (sql: string, ...params: Array<string | number | null>): Row | undefined => db.prepare(sql).get(...params) as Row | undefined;
+const rows = (sql: string, ...params: Array<string | number | null>): Row[] => db.prepare(sql).all(...params) as Row[];
+const delivery = (id: string): Row => row('SELECT * FROM deliveries WHERE id = ?', id)!;
+const state = (name: string): Row => row('SELECT * FROM destination_state WHERE name = ?', name)!;
+
+/** One event with one pending delivery to `destination`, received at `at`; returns the delivery id. */
+function ingestOne(destination = 'slack', at = T0, extra: Partial<NewDelivery> = {}): { delivery: string; event: string } {
+  const event = relayEvent();
+  const id = newId('dlv');
+  ops.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [{ id, destination, route: 'r', status: 'pending', ...extra }] }] });
+  return { delivery: id, event: event.id };
+}
+
+function attempt(id: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
+  return {
+    delivery_id: id,
+    member_ids: [],
+    destination: 'slack',
+    lease_owner: OWNER,
+    started_at: T0 + 1_000,
+    finished_at: T0 + 1_012,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{"text":"hi"}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 12,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 3, probe_backoff_ms: null },
+    notified: [],
+    ...overrides,
+  };
+}
+
+const claim = (limit = 10, now = T0 + 500, destination = 'slack', lease_ms = 60_000) => ops.claimDue({ destination, limit, now, lease_ms, owner: OWNER });
+
+describe('ingest', () => {
+  it('stores the receipt once, the event, and each delivery due at receipt time; a seen sender id is a duplicate', () => {
+    const event = relayEvent({ external_id: 'ext-1' });
+    const [first] = ops.ingest(batchOf(event, ['slack', 'pager'], T0));
+    expect(first).toEqual({ id: event.id, duplicate: false });
+    const stored = rows('SELECT status, next_attempt_at, created_at, lease_owner FROM deliveries WHERE event_id = ? ORDER BY destination', event.id);
+    expect(stored).toEqual([
+      { status: 'pending', next_attempt_at: T0, created_at: T0, lease_owner: null },
+      { status: 'pending', next_attempt_at: T0, created_at: T0, lease_owner: null },
+    ]);
+    expect(row('SELECT COUNT(*) AS n FROM receipts')).toEqual({ n: 1 });
+
+    const again = relayEvent({ external_id: 'ext-1' });
+    expect(ops.ingest(batchOf(again, ['slack'], T0 + 1))).toEqual([{ id: event.id, duplicate: true }]);
+    expect(row('SELECT COUNT(*) AS n FROM receipts')).toEqual({ n: 1 });
+    expect(row('SELECT COUNT(*) AS n FROM deliveries')).toEqual({ n: 2 });
+    // The same id from another source is new.
+    expect(ops.ingest(batchOf(relayEvent({ external_id: 'ext-1', source: 'other' }), [], T0))[0]?.duplicate).toBe(false);
+  });
+
+  it('a leased delivery is stored in flight until its lease; muted and skipped ones are never due', () => {
+    const leased = ingestOne('slack', T0, { lease: { owner: OWNER, until: T0 + 60_000 } });
+    expect(delivery(leased.delivery)).toMatchObject({ status: 'in_flight', lease_owner: OWNER, next_attempt_at: T0 + 60_000 });
+    const muted = ingestOne('slack', T0, { status: 'muted', note: 'mute_1' });
+    expect(delivery(muted.delivery)).toMatchObject({ status: 'muted', note: 'mute_1', next_attempt_at: null });
+    const skipped = ingestOne('slack', T0, { status: 'skipped', lease: { owner: OWNER, until: T0 + 60_000 } });
+    expect(delivery(skipped.delivery)).toMatchObject({ status: 'skipped', lease_owner: null, next_attempt_at: null });
+  });
+
+  it('data that is the body is stored once, with the receipt', () => {
+    const event = relayEvent();
+    ops.ingest({ ...batchOf(event, [], T0), events: [{ event, deliveries: [], data_is_body: true }] });
+    expect(row('SELECT data FROM events WHERE id = ?', event.id)).toEqual({ data: '' });
+    const other = relayEvent();
+    ops.ingest(batchOf(other, [], T0));
+    expect(row('SELECT data FROM events WHERE id = ?', other.id)).toEqual({ data: JSON.stringify(other.data) });
+  });
+});
+
+describe('claimDue', () => {
+  it('leases due deliveries oldest first, at most `limit`, and says when the next one is due', () => {
+    const a = ingestOne('slack', T0);
+    const b = ingestOne('slack', T0 + 100);
+    const later = ingestOne('slack', T0 + 10_000);
+    ingestOne('pager', T0);
+    const batch = claim(1, T0 + 500);
+    expect(batch.deliveries.map((d) => d.id)).toEqual([a.delivery]);
+    expect(batch.deliveries[0]).toMatchObject({ destination: 'slack', attempts: 0, request_body: null, member_ids: [], unordered: false });
+    expect(delivery(a.delivery)).toMatchObject({ status: 'in_flight', lease_owner: OWNER, next_attempt_at: T0 + 500 + 60_000, updated_at: T0 + 500 });
+    // b is due and not yet claimed: the next due time is its own.
+    expect(batch.next_due_at).toBe(T0 + 100);
+    const rest = claim(10, T0 + 500);
+    expect(rest.deliveries.map((d) => d.id)).toEqual([b.delivery]);
+    expect(rest.next_due_at).toBe(T0 + 10_000);
+    expect(delivery(later.delivery).status).toBe('pending');
+    expect(claim(10, T0 + 500).deliveries).toEqual([]);
+  });
+
+  it('nothing for a disabled or unknown destination; null next due when nothing waits', () => {
+    ingestOne('slack', T0);
+    db.prepare(`UPDATE destination_state SET enabled = 0 WHERE name = 'slack'`).run();
+    expect(claim()).toEqual({ deliveries: [], next_due_at: null });
+    expect(claim(10, T0 + 500, 'nowhere')).toEqual({ deliveries: [], next_due_at: null });
+    expect(claim(10, T0 + 500, 'pager')).toEqual({ deliveries: [], next_due_at: null });
+  });
+
+  it('an expired lease is claimed again; a live one is not', () => {
+    const a = ingestOne('slack', T0);
+    claim(10, T0, 'slack', 1_000);
+    expect(claim(10, T0 + 999).deliveries).toEqual([]);
+    expect(claim(10, T0 + 1_000).deliveries.map((d) => d.id)).toEqual([a.delivery]);
+  });
+
+  it('a replay or a command is unordered and carries its request', () => {
+    const a = ingestOne('slack', T0);
+    claim();
+    ops.recordAttempt(attempt(a.delivery, { finished_at: T0 + 600 }));
+    ops.replayDelivery({ id: a.delivery, newId: 'dlv_replay', now: T0 + 700 });
+    ops.enqueuePrepared({ eventId: a.event, deliveries: [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now: T0 + 700 });
+    const batch = claim(10, T0 + 800);
+    expect(batch.deliveries.map((d) => [d.id, d.unordered, d.request_body]).sort()).toEqual([
+      ['dlv_command', true, '{"ack":1}'],
+      ['dlv_replay', true, '{"text":"hi"}'],
+    ]);
+  });
+});
+
+describe('recordAttempt', () => {
+  it('success: succeeded, attempt logged, the destination healthy again', () => {
+    db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
+    const a = ingestOne();
+    claim();
+    const recorded = ops.recordAttempt(attempt(a.delivery));
+    expect(recorded).toEqual({ recorded: true, destination: { name: 'slack', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false });
+    expect(delivery(a.delivery)).toMatchObject({
+      status: 'succeeded', attempts: 1, next_attempt_at: null, lease_owner: null, request_body: '{"text":"hi"}',
+      response_code: 200, response_body: 'ok', latency_ms: 12, last_error: null, updated_at: T0 + 1_012,
+    });
+    expect(rows('SELECT attempt, started_at, outcome, response_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = ?', a.delivery)).toEqual([
+      { attempt: 1, started_at: T0 + 1_000, outcome: 'succeeded', response_code: 200, latency_ms: 12, error: null },
+    ]);
+    expect(state('slack')).toMatchObject({ consecutive_failures: 0, last_success_at: T0 + 1_012 });
+  });
+
+  it('retry: pending again at next_attempt_at, the request kept, the failure counted', () => {
+    const a = ingestOne();
+    claim();
+    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 30_000, response_code: 503, error: 'HTTP 503', health: 'failure' }));
+    expect(delivery(a.delivery)).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: T0 + 30_000, lease_owner: null, last_error: 'HTTP 503' });
+    expect(state('slack')).toMatchObject({ consecutive_failures: 1, last_error: 'HTTP 503', enabled: 1 });
+    claim(10, T0 + 30_000);
+    // A retry sends the kept request: no new body, the old one stays.
+    ops.recordAttempt(attempt(a.delivery, { request_body: null, started_at: T0 + 30_001 }));
+    expect(delivery(a.delivery)).toMatchObject({ status: 'succeeded', attempts: 2, request_body: '{"text":"hi"}' });
+    expect(rows('SELECT attempt, outcome FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt', a.delivery)).toEqual([
+      { attempt: 1, outcome: 'retry' },
+      { attempt: 2, outcome: 'succeeded' },
+    ]);
+  });
+
+  it('`disable_after` consecutive failures disable the destination, once, counting its pending work', () => {
+    const ids = [ingestOne(), ingestOne(), ingestOne(), ingestOne()].map((d) => d.delivery);
+    claim();
+    const fail = (id: string) => ops.recordAttempt(attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null } }));
+    expect(fail(ids[0]!)).toMatchObject({ disabled_now: false, destination: { consecutive_failures: 1, enabled: true, pending: null } });
+    const second = fail(ids[1]!);
+    expect(second).toMatchObject({ disabled_now: true, destination: { consecutive_failures: 2, enabled: false, pending: 2 } });
+    expect(state('slack')).toMatchObject({ enabled: 0, disabled_at: T0 + 1_012, disabled_reason: `2 consecutive failed attempts; last: HTTP 500 for ${ids[1]}` });
+    expect(fail(ids[2]!)).toMatchObject({ disabled_now: false, destination: { consecutive_failures: 3, enabled: false } });
+  });
+
+  it('a rate limit (neutral) neither counts as a failure nor resets the count', () => {
+    db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
+    const a = ingestOne();
+    claim();
+    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 5_000, response_code: 429, health: 'neutral', breaker: { disable_after: 3, probe_backoff_ms: null } }));
+    expect(state('slack')).toMatchObject({ consecutive_failures: 2, enabled: 1, last_success_at: null });
+  });
+
+  it('a lease held by another owner (or none) records nothing', () => {
+    const a = ingestOne();
+    claim();
+    expect(ops.recordAttempt(attempt(a.delivery, { lease_owner: 'lane-b' }))).toMatchObject({ recorded: false, disabled_now: false });
+    expect(delivery(a.delivery)).toMatchObject({ status: 'in_flight', attempts: 0 });
+    const b = ingestOne();
+    expect(ops.recordAttempt(attempt(b.delivery)).recorded).toBe(false);
+    expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(rows('SELECT * FROM delivery_attempts')).toEqual([]);
+  });
+
+  it('superseded: skipped with the reason as its note, not as an error', () => {
+    const a = ingestOne();
+    claim();
+    ops.recordAttempt(attempt(a.delivery, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
+    expect(delivery(a.delivery)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
+  });
+
+  it('the notification log is written with successful attempts only, one line per incident and destination', () => {
+    const a = ingestOne();
+    const b = ingestOne();
+    claim();
+    const told = (id: string, dedup: string, status: 'firing' | 'resolved', at: number) => [
+      { destination: 'slack', dedup_key: dedup, status, occurred_at: new Date(at).toISOString(), delivery_id: id, sent_at: at },
+    ];
+    ops.recordAttempt(attempt(a.delivery, { notified: told(a.delivery, 'inc', 'firing', T0 + 1) }));
+    ops.recordAttempt(attempt(b.delivery, { notified: told(b.delivery, 'inc', 'resolved', T0 + 2) }));
+    expect(row(`SELECT status, delivery_id FROM notification_log WHERE destination = 'slack' AND dedup_key = 'inc'`)).toEqual({ status: 'resolved', delivery_id: b.delivery });
+    const c = ingestOne();
+    claim(10, T0 + 600);
+    ops.recordAttempt(attempt(c.delivery, { outcome: 'failed', health: 'failure', notified: told(c.delivery, 'other', 'firing', T0 + 3) }));
+    expect(row(`SELECT * FROM notification_log WHERE dedup_key = 'other'`)).toBeUndefined();
+  });
+
+  it('a grouped batch is one attempt for every member; the group remembers when it was sent, not on retry', () => {
+    const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+    const a = ingestOne('slack', T0, { group });
+    const b = ingestOne('slack', T0 + 10, { group });
+    expect(delivery(b.delivery).next_attempt_at).toBe(T0 + 1_000);
+    const batch = claim(10, T0 + 1_000);
+    expect(batch.deliveries).toHaveLength(1);
+    expect(batch.deliveries[0]).toMatchObject({ id: a.delivery, member_ids: [b.delivery] });
+    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure' }));
+    expect(row(`SELECT * FROM delivery_groups WHERE group_key = 'g'`)).toBeUndefined();
+    expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: T0 + 5_000 });
+    claim(10, T0 + 5_000);
+    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 5_100 }));
+    expect(row(`SELECT last_sent_at FROM delivery_groups WHERE group_key = 'g'`)).toEqual({ last_sent_at: T0 + 5_100 });
+    expect(delivery(b.delivery)).toMatchObject({ status: 'succeeded', attempts: 2 });
+    // The next event of the group waits one interval after that notification.
+    const c = ingestOne('slack', T0 + 6_000, { group });
+    expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 5_100 + 60_000);
+  });
+});
+
+describe('grouped batches', () => {
+  const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+
+  it('a batch being sent makes the next event of its group wait one interval; a retried batch keeps its members, newcomers form the next', () => {
+    const a = ingestOne('slack', T0, { group });
+    const b = ingestOne('slack', T0 + 10, { group });
+    const [lead] = claim(10, T0 + 1_000).deliveries;
+    expect(lead?.events.map((event) => event.id)).toEqual([a.event, b.event]);
+    // Arrives while the batch is in flight.
+    const c = ingestOne('slack', T0 + 1_100, { group });
+    expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 1_100 + 60_000);
+    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 2_000, health: 'failure' }));
+    const again = claim(10, T0 + 2_000).deliveries;
+    expect(again.map((d) => [d.id, d.member_ids])).toEqual([[a.delivery, [b.delivery]]]);
+    expect(delivery(c.delivery)).toMatchObject({ status: 'pending', batch_id: null });
+  });
+});
+
+describe('ingest of several events in one request', () => {
+  it('one receipt for all of them', () => {
+    const [first, second] = [relayEvent(), relayEvent()];
+    const batch = batchOf(first!, [], T0);
+    ops.ingest({ ...batch, events: [{ event: first!, deliveries: [] }, { event: second!, deliveries: [] }] });
+    expect(row('SELECT COUNT(*) AS n FROM receipts')).toEqual({ n: 1 });
+    expect(rows('SELECT receipt_id FROM events').map((r) => r.receipt_id)).toEqual([batch.receipt.id, batch.receipt.id]);
+  });
+});
+
+describe('leases', () => {
+  it('extendLeases and releaseClaims touch only in-flight deliveries of that owner', () => {
+    const a = ingestOne();
+    const b = ingestOne();
+    claim();
+    ops.extendLeases({ ids: [a.delivery], owner: OWNER, until: T0 + 500_000 });
+    ops.extendLeases({ ids: [b.delivery], owner: 'lane-b', until: T0 + 500_000 });
+    expect(delivery(a.delivery).next_attempt_at).toBe(T0 + 500_000);
+    expect(delivery(b.delivery).next_attempt_at).toBe(T0 + 500 + 60_000);
+    ops.releaseClaims({ ids: [a.delivery, b.delivery], owner: 'lane-b', now: T0 + 700 });
+    expect(delivery(a.delivery).status).toBe('in_flight');
+    ops.releaseClaims({ ids: [a.delivery], owner: OWNER, now: T0 + 700 });
+    expect(delivery(a.delivery)).toMatchObject({ status: 'pending', next_attempt_at: T0 + 700, lease_owner: null, updated_at: T0 + 700 });
+    expect(delivery(b.delivery).status).toBe('in_flight');
+  });
+
+  it('recoverLeases makes every in-flight delivery due now and counts them', () => {
+    ingestOne();
+    ingestOne();
+    const c = ingestOne('slack', T0 + 5_000);
+    claim(10, T0 + 10);
+    expect(ops.recoverLeases(T0 + 20)).toBe(2);
+    expect(rows(`SELECT DISTINCT status, next_attempt_at, lease_owner FROM deliveries WHERE id != ?`, c.delivery)).toEqual([
+      { status: 'pending', next_attempt_at: T0 + 20, lease_owner: null },
+    ]);
+  });
+});
+
+describe('enableDestination', () => {
+  it('re-enables, clears the failure state and brings backed-off work forward; null for an unknown name', () => {
+    const a = ingestOne();
+    const soon = ingestOne('slack', T0 + 1_000);
+    claim();
+    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 3_600_000, health: 'failure', error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }));
+    expect(state('slack').enabled).toBe(0);
+    const enabled = ops.enableDestination({ name: 'slack', now: T0 + 2_000 });
+    expect(enabled).toMatchObject({ name: 'slack', enabled: true, consecutive_failures: 0, disabled_at: null, disabled_reason: null, pending: 2 });
+    expect(delivery(a.delivery).next_attempt_at).toBe(T0 + 2_000);
+    expect(delivery(soon.delivery).next_attempt_at).toBe(T0 + 1_000);
+    expect(ops.enableDestination({ name: 'nowhere', now: T0 })).toBeNull();
+  });
+});
+
+describe('replayDelivery', () => {
+  it('a new pending delivery with the same request, due now; null for an unknown id; a skipped one is a conflict', () => {
+    const a = ingestOne();
+    claim();
+    ops.recordAttempt(attempt(a.delivery));
+    const replay = ops.replayDelivery({ id: a.delivery, newId: 'dlv_new', now: T0 + 9_000 });
+    expect(replay).toMatchObject({ id: 'dlv_new', event_id: a.event, destination: 'slack', route: 'r', status: 'pending', request_body: '{"text":"hi"}', replay_of: a.delivery, attempts: 0 });
+    expect(delivery('dlv_new').next_attempt_at).toBe(T0 + 9_000);
+    expect(ops.replayDelivery({ id: 'dlv_none', newId: 'dlv_x', now: T0 })).toBeNull();
+    const skipped = ingestOne('slack', T0, { status: 'skipped' });
+    db.prepare('UPDATE deliveries SET destination = NULL WHERE id = ?').run(skipped.delivery);
+    expect(() => ops.replayDelivery({ id: skipped.delivery, newId: 'dlv_y', now: T0 })).toThrow(expect.objectContaining({ code: 'conflict' }));
+  });
+});
+
+describe('mutes and incident messages', () => {
+  it('a mute is stored, listed, ended once', () => {
+    const mute = { id: 'mut_1', matchers: { type: 'qos.*' }, reason: 'deploy', created_by: '<@U1>', created_at: new Date(T0).toISOString(), expires_at: new Date(T0 + 3_600_000).toISOString(), deleted_at: null };
+    expect(ops.createMute(mute)).toEqual(mute);
+    expect(ops.deleteMute({ id: 'mut_1', now: T0 + 10 })).toMatchObject({ id: 'mut_1', deleted_at: new Date(T0 + 10).toISOString() });
+    expect(ops.deleteMute({ id: 'mut_1', now: T0 + 20 })).toBeNull();
+  });
+
+  it('an incident message is written by the attempt that posted it, updated without touching its acknowledgement', () => {
+    const a = ingestOne();
+    const b = ingestOne();
+    claim();
+    ops.recordAttempt(attempt(a.delivery, {
+      effects: { incident_message: { kind: 'posted', dedup_key: 'inc', channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: 'evt_1' } },
+    }));
+    expect(row(`SELECT resolved_at, acknowledged_at, version FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({ resolved_at: null, acknowledged_at: null, version: 1 });
+    expect(ops.acknowledgeIncident({ destination: 'slack', dedupKey: 'inc', by: '<@U2>', now: T0 + 9 })).toMatchObject({
+      acknowledged_by: '<@U2>', acknowledged_at: new Date(T0 + 9).toISOString(), version: 2,
+    });
+    const recorded = ops.recordAttempt(attempt(b.delivery, {
+      effects: { incident_message: { kind: 'updated', dedup_key: 'inc', status: 'resolved', resolved_at: new Date(T0 + 5).toISOString(), last_event_id: 'evt_2', drawn_from_version: 1 } },
+    }));
+    expect(recorded.incident_stale).toBe(true);
+    expect(row(`SELECT status, resolved_at, acknowledged_by, updates FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({
+      status: 'resolved', resolved_at: T0 + 5, acknowledged_by: '<@U2>', updates: 1,
+    });
+    expect(ops.acknowledgeIncident({ destination: 'slack', dedupKey: 'none', by: '<@U2>', now: T0 })).toBeNull();
+  });
+});
+
+describe('probeSpace', () => {
+  it('commits nothing visible', () => {
+    expect(ops.probeSpace()).toBeNull();
+    expect(rows('SELECT * FROM receipts')).toEqual([]);
+  });
+});
+
+describe('prune', () => {
+  const HOUR = 3_600_000;
+  const finish = (id: string, at: number) => {
+    ops.claimDue({ destination: 'slack', limit: 100, now: at, lease_ms: 60_000, owner: OWNER });
+    ops.recordAttempt(attempt(id, { finished_at: at }));
+  };
+
+  it('keeps the newest N finished per destination, and all pending, in-flight and retrying work older than them', () => {
+    const pendingOld = ingestOne('slack', T0);
+    const finished = [1, 2, 3, 4, 5].map((i) => ingestOne('slack', T0 + i * 1_000));
+    const pagerOld = ingestOne('pager', T0);
+    for (const { delivery: id } of finished) finish(id, T0 + 10_000);
+    // pendingOld was claimed with the others: give it back unfinished.
+    ops.releaseClaims({ ids: [pendingOld.delivery], owner: OWNER, now: T0 + 10_000 });
+    const removed = ops.prune({ keep_per_destination: 2, keep_events_ms: HOUR, now: T0 + 20_000 });
+    expect(removed).toBe(3);
+    expect(rows(`SELECT id FROM deliveries WHERE destination = 'slack' AND status = 'succeeded' ORDER BY id`).map((r) => r.id)).toEqual(
+      finished.slice(-2).map((d) => d.delivery),
+    );
+    expect(delivery(pendingOld.delivery).status).toBe('pending');
+    expect(delivery(pagerOld.delivery).status).toBe('pending');
+    // Events within keep_events_ms stay even without deliveries (duplicate detection).
+    expect(row('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 7 });
+  });
+
+  it('exactly N finished: nothing removed', () => {
+    const finished = [1, 2].map((i) => ingestOne('slack', T0 + i));
+    for (const { delivery: id } of finished) finish(id, T0 + 10);
+    expect(ops.prune({ keep_per_destination: 2, keep_events_ms: HOUR, now: T0 + 20 })).toBe(0);
+    expect(ops.prune({ keep_per_destination: 1, keep_events_ms: HOUR, now: T0 + 20 })).toBe(1);
+  });
+
+  it('skipped deliveries without a destination are pruned as their own group', () => {
+    for (let i = 0; i < 3; i++) ops.ingest({ ...batchOf(relayEvent(), [], T0 + i), events: [{ event: relayEvent(), deliveries: [{ id: newId('dlv'), destination: null, route: null, status: 'skipped' }] }] });
+    expect(ops.prune({ keep_per_destination: 1, keep_events_ms: HOUR, now: T0 + 10 })).toBe(2);
+    expect(row('SELECT COUNT(*) AS n FROM deliveries WHERE destination IS NULL')).toEqual({ n: 1 });
+  });
+
+  it('events older than keep_events_ms go with their receipts, unless a delivery still refers to them', () => {
+    const lone = relayEvent();
+    ops.ingest(batchOf(lone, [], T0));
+    const kept = ingestOne('slack', T0);
+    const receiptOf = (eventId: string) => row('SELECT receipt_id FROM events WHERE id = ?', eventId)!.receipt_id as string;
+    const loneReceipt = receiptOf(lone.id);
+    const keptReceipt = receiptOf(kept.event);
+    // Ids are time-ordered (made now): within the horizon, everything stays.
+    ops.prune({ keep_per_destination: 10, keep_events_ms: HOUR, now: Date.now() });
+    expect(row('SELECT COUNT(*) AS n FROM events')).toEqual({ n: 2 });
+    expect(row('SELECT COUNT(*) AS n FROM receipts')).toEqual({ n: 2 });
+
+    ops.prune({ keep_per_destination: 10, keep_events_ms: HOUR, now: Date.now() + 2 * HOUR });
+    expect(row('SELECT COUNT(*) AS n FROM events WHERE id = ?', lone.id)).toEqual({ n: 0 });
+    expect(row('SELECT COUNT(*) AS n FROM receipts WHERE id = ?', loneReceipt)).toEqual({ n: 0 });
+    expect(row('SELECT COUNT(*) AS n FROM events WHERE id = ?', kept.event)).toEqual({ n: 1 });
+    expect(row('SELECT COUNT(*) AS n FROM receipts WHERE id = ?', keptReceipt)).toEqual({ n: 1 });
+    expect(delivery(kept.delivery).status).toBe('pending');
+  });
+
+  it('notification-log lines, ended groups, resolved incident messages and ended mutes older than the horizon are forgotten', () => {
+    const a = ingestOne();
+    claim();
+    const told = [{ destination: 'slack', dedup_key: 'inc', status: 'firing' as const, occurred_at: new Date(T0).toISOString(), delivery_id: a.delivery, sent_at: T0 }];
+    ops.recordAttempt(attempt(a.delivery, { finished_at: T0, notified: told }));
+    ops.createMute({ id: 'mut_old', matchers: { type: 'x' }, reason: '', created_by: 'test', created_at: new Date(T0).toISOString(), expires_at: new Date(T0 + 1_000).toISOString(), deleted_at: null });
+    ops.prune({ keep_per_destination: 10, keep_events_ms: HOUR, now: T0 + HOUR - 1 });
+    expect(row('SELECT COUNT(*) AS n FROM notification_log')).toEqual({ n: 1 });
+    expect(row('SELECT COUNT(*) AS n FROM mutes')).toEqual({ n: 1 });
+    ops.prune({ keep_per_destination: 10, keep_events_ms: HOUR, now: T0 + HOUR + 1_001 });
+    expect(row('SELECT COUNT(*) AS n FROM notification_log')).toEqual({ n: 0 });
+    expect(row('SELECT COUNT(*) AS n FROM mutes')).toEqual({ n: 0 });
+  });
+});
