@@ -9,6 +9,7 @@ import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './dispatch/dispatcher.ts';
 import { breakerNotice } from './notify/breaker-notice.ts';
+import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { systemClock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
@@ -132,6 +133,7 @@ async function wireAndListen(
     mutes,
     routes: (name) => components.router.rules(name),
     resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
+    inhibit: compileInhibitRules(config.inhibit),
     clock: systemClock,
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
@@ -164,6 +166,7 @@ async function wireAndListen(
     metrics,
     logger,
     scheduler: dispatcher,
+    trackIncidents: config.inhibit.length > 0,
     requestLog,
   });
   const app = createHttpApp({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { destinationConfigSchema } from '../destinations/index.ts';
+import { inhibitRuleSchema } from '../notify/inhibit.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
 import { countSchema, durationSchema, flagSchema, urlSchema } from './common.ts';
@@ -73,6 +74,8 @@ export const configSchema = z
     sources: z.array(sourceConfigSchema).default([]),
     destinations: z.array(destinationConfigSchema).default([]),
     routes: z.array(routeSchema).default([]),
+    /** Alertmanager-style inhibition, evaluated when a delivery is about to go out (src/notify/inhibit.ts). */
+    inhibit: z.array(inhibitRuleSchema).default([]),
     retry: z
       .object({
         schedule: z.array(durationSchema).prefault(DEFAULT_RETRY_SCHEDULE),

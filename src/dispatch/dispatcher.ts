@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
-import type { NotificationStage } from '../notify/pipeline.ts';
+import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
+import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
@@ -279,10 +280,11 @@ class Lane {
     });
   }
 
-  #context(delivery: ClaimedDelivery): TemplateContext {
+  #context(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): TemplateContext {
     return {
       ...delivery.event,
       events: delivery.events,
+      ...(threshold ? { threshold: { count: threshold.count, within: formatDuration(threshold.within_ms) } } : {}),
       hookrelay: { version: this.#options.version, destination: this.#destination.name, delivery_id: delivery.id },
     };
   }
@@ -296,8 +298,8 @@ class Lane {
         await this.#giveBack([claimed]);
         return;
       }
-      const delivery = await this.#notificationStage(claimed);
-      if (delivery) await this.#send(delivery);
+      const verdict = await this.#notificationStage(claimed);
+      if (verdict.send) await this.#send(verdict.send, verdict.threshold);
     } catch (error) {
       this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
     } finally {
@@ -309,12 +311,20 @@ class Lane {
   }
 
   /** Holds back what the noise rules say (logged with the rule), and returns what still goes, or null. */
-  async #notificationStage(delivery: ClaimedDelivery): Promise<ClaimedDelivery | null> {
+  async #notificationStage(delivery: ClaimedDelivery): Promise<StageVerdict> {
     const { stage, store, metrics, logger } = this.#options;
     const verdict = await stage.decide(delivery, this.#destination);
     for (const { ids, hold } of verdict.held) {
       const probeOf = delivery.probe ? this.#destination.name : null;
-      await store.holdDeliveries({ ids, lease_owner: this.#owner, status: hold.status, note: hold.note, now: this.#clock.now(), probe_of: probeOf });
+      await store.holdDeliveries({
+        ids,
+        lease_owner: this.#owner,
+        status: hold.status,
+        note: hold.note,
+        now: this.#clock.now(),
+        probe_of: probeOf,
+        held_by: hold.held_by ?? null,
+      });
       metrics.ruleDecisions.inc({ rule: hold.rule, decision: hold.status }, ids.length);
       logger.info({ destination: this.#destination.name, deliveries: ids, rule: hold.rule, note: hold.note }, `delivery held: ${hold.note}`);
     }
@@ -322,17 +332,17 @@ class Lane {
       // The probe itself was held: probe again with the next delivery at once.
       void this.pump();
     }
-    return verdict.send;
+    return verdict;
   }
 
-  async #send(delivery: ClaimedDelivery): Promise<void> {
+  async #send(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): Promise<void> {
     const destination = this.#destination;
     const attempt = delivery.attempts + 1;
     const started = this.#clock.now();
     let body = delivery.request_body;
     if (body === null) {
       try {
-        body = await destination.render(this.#context(delivery));
+        body = await destination.render(this.#context(delivery, threshold));
       } catch (error) {
         // A template that cannot render this event is our problem, not the destination's: it
         // fails without touching the destination's health. Anything else (the store, for

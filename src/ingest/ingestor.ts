@@ -42,6 +42,8 @@ export interface IngestorOptions {
   /** Rate-limited warnings about refused webhooks (default: one per source and reason per 10 s). */
   readonly refusals?: RefusalLog;
   readonly now?: () => number;
+  /** Inhibit rules are configured: keep each incident's state and release what its resolve uninhibits. */
+  readonly trackIncidents?: boolean;
 }
 
 /** Where a request came from, as the HTTP edge saw it. */
@@ -144,7 +146,12 @@ export class Ingestor {
     const events: NewEvent[] = incoming.map((item) => {
       const event: RelayEvent = { ...item, id: newId('evt'), source: source.name, received_at: receivedIso };
       // With a byte order mark the stored text is not parseable as it is: data is stored apart.
-      return { event, deliveries: this.#deliveriesFor(event, touched), data_is_body: item.data === payload && !bom };
+      return {
+        event,
+        deliveries: this.#deliveriesFor(event, touched),
+        data_is_body: item.data === payload && !bom,
+        ...(this.#options.trackIncidents ? { track_incident: true } : {}),
+      };
     });
 
     const { scheduler } = this.#options;
@@ -197,12 +204,15 @@ export class Ingestor {
             unordered: false,
             route: delivery.route,
             probe: false,
+            rule_keys: [delivery.rule_key ?? null],
           });
         }
       }
     });
     scheduler.adopt(adopted);
     const fresh = results.filter((result) => !result.duplicate);
+    // Deliveries released from inhibition by a resolve are due now.
+    for (const result of fresh) for (const destination of result.released ?? []) touched.add(destination);
     if (fresh.length > 0) this.#countDecisions(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (fresh.length === 0) {
@@ -236,7 +246,11 @@ export class Ingestor {
     const { scheduler } = this.#options;
     const priority = SEVERITY_RANK[event.severity];
     return targets.map((target) => {
-      const ordering = { incident_key: scheduler.ordered(target.destination) ? event.dedup_key : null, priority };
+      const ordering = {
+        incident_key: scheduler.ordered(target.destination) ? event.dedup_key : null,
+        priority,
+        ...(target.rule_key ? { rule_key: target.rule_key } : {}),
+      };
       if (mute) {
         return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` };
       }

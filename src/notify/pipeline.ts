@@ -1,17 +1,21 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { ClaimedDelivery, Mute, NotificationEntry, Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
+import type { InhibitRule } from './inhibit.ts';
 import { firstHold } from './rules.ts';
-import type { Hold, Rule } from './rules.ts';
+import type { Facts, Hold, Rule } from './rules.ts';
 
 /** A route's noise rules, looked up by name when its delivery is about to go out (config changes apply to waiting work). */
 export interface RouteRules {
   /** `repeat_interval` (ms) as configured, or undefined for the default. */
   readonly repeat_ms?: number | undefined;
+  readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
 }
 
 export interface NotificationStageOptions {
-  readonly store: Pick<Store, 'notificationLog'>;
+  readonly store: Pick<Store, 'notificationLog' | 'thresholdState' | 'firingIncidents'>;
+  /** Top-level inhibit rules, compiled. */
+  readonly inhibit?: readonly InhibitRule[];
   readonly mutes: { match(event: RelayEvent, now: number): Mute | null };
   readonly routes: (name: string) => RouteRules | undefined;
   /** Sources whose sender re-sends an alert's whole state (Alertmanager): repeats are suppressed by default. */
@@ -32,7 +36,12 @@ export interface StageVerdict {
   /** What still goes out (a batch may shrink to the events not held), or null when nothing does. */
   readonly send: ClaimedDelivery | null;
   readonly held: readonly HeldEvents[];
+  /** The threshold that let it go: its message says how many arrived within the window. */
+  readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
 }
+
+/** At most this many firing incidents are considered as inhibit sources (newest first). */
+const MAX_INHIBIT_SOURCES = 10_000;
 
 /**
  * The notification stage: run when a delivery is about to be sent, per event of its request,
@@ -57,30 +66,33 @@ export class NotificationStage {
 
     const held = new Map<string, { ids: string[]; hold: Hold }>();
     const sendable: number[] = [];
-    delivery.events.forEach((event, index) => {
+    let firing: Promise<RelayEvent[]> | null = null;
+    let fired: StageVerdict['threshold'];
+    for (const [index, event] of delivery.events.entries()) {
       const resendsState = this.#options.resendsState(event.source);
-      const hold = firstHold(
-        {
-          event,
-          now,
-          told: told.get(event.dedup_key) ?? null,
-          mute: mutes.match(event, now),
-          repeat_ms: route?.repeat_ms ?? (resendsState ? DEFAULT_REPEAT_MS : null),
-          resends_state: resendsState,
-          stateful: destination.stateful === true,
-        },
-        this.#options.rules,
-      );
+      const facts = {
+        event,
+        now,
+        told: told.get(event.dedup_key) ?? null,
+        mute: mutes.match(event, now),
+        repeat_ms: route?.repeat_ms ?? (resendsState ? DEFAULT_REPEAT_MS : null),
+        resends_state: resendsState,
+        stateful: destination.stateful === true,
+        inhibitor: await this.#inhibitor(event, () => (firing ??= store.firingIncidents(MAX_INHIBIT_SOURCES))),
+        threshold: await this.#threshold(delivery, index, destination.name, route, now),
+      };
+      const hold = firstHold(facts, this.#options.rules);
       if (!hold) {
         sendable.push(index);
-        return;
+        if (facts.threshold && event.status === 'firing') fired = { count: facts.threshold.seen, within_ms: facts.threshold.within_ms };
+        continue;
       }
       const group = held.get(hold.note) ?? { ids: [], hold };
       group.ids.push(ids[index]!);
       held.set(hold.note, group);
-    });
+    }
 
-    if (sendable.length === ids.length) return { send: delivery, held: [] };
+    if (sendable.length === ids.length) return { send: delivery, held: [], threshold: fired };
     const heldGroups = [...held.values()];
     if (sendable.length === 0) return { send: null, held: heldGroups };
     // The batch shrinks to what may go out; its request is drawn again for those events only.
@@ -92,9 +104,39 @@ export class NotificationStage {
         event: delivery.events[lead!]!,
         member_ids: rest.map((index) => ids[index]!),
         events: sendable.map((index) => delivery.events[index]!),
+        rule_keys: sendable.map((index) => delivery.rule_keys[index] ?? null),
         request_body: null,
       },
       held: heldGroups,
+      threshold: fired,
     };
+  }
+
+  /** The firing event an inhibit rule says holds this one back (only read when a rule targets it). */
+  async #inhibitor(event: RelayEvent, firing: () => Promise<RelayEvent[]>): Promise<RelayEvent | null> {
+    const rules = (this.#options.inhibit ?? []).filter((rule) => rule.targets(event));
+    if (rules.length === 0) return null;
+    const sources = await firing();
+    for (const rule of rules) {
+      const source = rule.inhibitor(event, sources);
+      if (source) return source;
+    }
+    return null;
+  }
+
+  /** Where the route's threshold stands for this event's key: counted up to this delivery, within the window. */
+  async #threshold(delivery: ClaimedDelivery, index: number, destination: string, route: RouteRules | undefined, now: number): Promise<Facts['threshold']> {
+    const threshold = route?.threshold;
+    const ruleKey = delivery.rule_keys[index];
+    if (!threshold || !ruleKey || delivery.route === null) return null;
+    const ids = [delivery.id, ...delivery.member_ids];
+    const state = await this.#options.store.thresholdState({
+      destination,
+      route: delivery.route,
+      rule_key: ruleKey,
+      since: now - threshold.within_ms,
+      up_to_id: ids[index]!,
+    });
+    return { count: threshold.count, within_ms: threshold.within_ms, seen: state.count, fired: state.fired };
   }
 }

@@ -4,9 +4,11 @@ import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
 export interface Hold {
-  readonly rule: 'mute' | 'repeat' | 'superseded';
+  readonly rule: 'inhibit' | 'mute' | 'superseded' | 'threshold' | 'repeat';
   readonly status: 'muted' | 'skipped';
   readonly note: string;
+  /** Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it. */
+  readonly held_by?: string;
 }
 
 /** What the rules know when a delivery is about to go out: the event, the log, the clock. */
@@ -26,9 +28,46 @@ export interface Facts {
   readonly resends_state: boolean;
   /** The destination holds incident state (PagerDuty, slack-bot): a late, older event would undo it. */
   readonly stateful: boolean;
+  /** A firing event an inhibit rule says holds this one back, or null. */
+  readonly inhibitor: RelayEvent | null;
+  /** The route's threshold and where it stands for this event's key, or null when the route has none. */
+  readonly threshold: { readonly count: number; readonly within_ms: number; readonly seen: number; readonly fired: string | null } | null;
 }
 
 export type Rule = (facts: Facts) => Hold | null;
+
+/**
+ * Alertmanager's inhibition: while a source event fires, target events with equal fields are
+ * held back; the source's resolve releases them (they are judged again then).
+ */
+export const inhibitRule: Rule = ({ inhibitor }) =>
+  inhibitor
+    ? {
+        rule: 'inhibit',
+        status: 'muted',
+        note: `inhibited by ${inhibitor.id} (${inhibitor.title})`,
+        held_by: JSON.stringify([inhibitor.source, inhibitor.dedup_key]),
+      }
+    : null;
+
+/**
+ * `threshold: { count, within }`: the route fires once `count` matching events (per key) arrived
+ * within the window; until then, and after it fired within the window, events are held. A resolve
+ * goes out only if the threshold fired for its incident.
+ */
+export const thresholdRule: Rule = ({ event, threshold, told }) => {
+  if (threshold === null) return null;
+  if (event.status === 'resolved') {
+    return told?.status === 'firing' ? null : { rule: 'threshold', status: 'skipped', note: 'resolved before the threshold fired' };
+  }
+  if (threshold.seen < threshold.count) {
+    return { rule: 'threshold', status: 'skipped', note: `below threshold ${threshold.seen}/${threshold.count} within ${formatDuration(threshold.within_ms)}` };
+  }
+  if (threshold.fired !== null) {
+    return { rule: 'threshold', status: 'skipped', note: `threshold already fired within ${formatDuration(threshold.within_ms)} (${threshold.fired})` };
+  }
+  return null;
+};
 
 /** Silences set from Slack or the admin API. */
 export const muteRule: Rule = ({ mute }) =>
@@ -56,8 +95,8 @@ export const supersededRule: Rule = ({ event, told, stateful }) => {
   };
 };
 
-/** In order, like Alertmanager's pipeline (silence → dedup); the first hold wins. */
-export const RULES: readonly Rule[] = [muteRule, supersededRule, repeatRule];
+/** In order, like Alertmanager's pipeline (inhibit → silence → wait → dedup); the first hold wins. */
+export const RULES: readonly Rule[] = [inhibitRule, muteRule, supersededRule, thresholdRule, repeatRule];
 
 export function firstHold(facts: Facts, rules: readonly Rule[] = RULES): Hold | null {
   for (const rule of rules) {

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { durationSchema, nameSchema } from '../config/common.ts';
+import { countSchema, durationSchema, nameSchema } from '../config/common.ts';
 import { EVENT_STATUSES, SEVERITIES, SEVERITY_RANK, isSeverity } from '../events/event.ts';
 import type { RelayEvent, Severity } from '../events/event.ts';
 import type { RouteRules } from '../notify/pipeline.ts';
@@ -50,6 +50,8 @@ export const routeSchema = z
      * states (alertmanager); off for others unless set here.
      */
     repeat_interval: durationSchema.optional(),
+    /** Fire once at least `count` matching events (per group key, else per dedup key) arrived within `within`. */
+    threshold: z.object({ count: countSchema(2), within: durationSchema }).strict().optional(),
   })
   .strict();
 
@@ -58,6 +60,8 @@ export type RouteConfig = z.output<typeof routeSchema>;
 export interface RouteTarget {
   readonly destination: string;
   readonly route: string;
+  /** For routes with a threshold: what it counts by (the group key, else the dedup key). */
+  readonly rule_key?: string | null;
   /** For grouped routes: the group this event joins. */
   readonly group?: { readonly key: string; readonly wait_ms: number; readonly interval_ms: number };
 }
@@ -117,7 +121,10 @@ export function compileRoute(config: RouteConfig, at: string, index: number): Co
     matches: (event) => tests.every((test) => test(event)),
     to: config.to,
     group: config.group,
-    rules: { repeat_ms: config.repeat_interval },
+    rules: {
+      repeat_ms: config.repeat_interval,
+      threshold: config.threshold ? { count: config.threshold.count, within_ms: config.threshold.within } : undefined,
+    },
   };
 }
 
@@ -145,19 +152,14 @@ export class Router {
       for (const destination of route.to) {
         if (seen.has(destination)) continue;
         seen.add(destination);
-        targets.push(
-          route.group
-            ? {
-                destination,
-                route: route.name,
-                group: {
-                  key: groupKey(route.name, route.group.by, event),
-                  wait_ms: route.group.wait,
-                  interval_ms: route.group.interval,
-                },
-              }
-            : { destination, route: route.name },
-        );
+        const group = route.group ? groupKey(route.name, route.group.by, event) : null;
+        const ruleKey = route.rules.threshold ? (group ?? event.dedup_key) : null;
+        targets.push({
+          destination,
+          route: route.name,
+          ...(ruleKey !== null ? { rule_key: ruleKey } : {}),
+          ...(route.group && group !== null ? { group: { key: group, wait_ms: route.group.wait, interval_ms: route.group.interval } } : {}),
+        });
       }
     }
     return targets;

@@ -37,6 +37,8 @@ export interface NewDelivery {
   readonly incident_key?: string | null;
   /** Within a destination, higher goes first (the severity's rank). */
   readonly priority?: number;
+  /** Routes with a threshold: what the threshold counts by (group key, else dedup key). */
+  readonly rule_key?: string | null;
 }
 
 export interface NewEvent {
@@ -44,6 +46,11 @@ export interface NewEvent {
   readonly deliveries: readonly NewDelivery[];
   /** The event's data is the request body itself (most senders): it is stored once, with the receipt. */
   readonly data_is_body?: boolean;
+  /**
+   * Keep the incident's state (firing / resolved, latest event) for inhibition, and when it
+   * resolves, release the deliveries it inhibited. Only when inhibit rules are configured.
+   */
+  readonly track_incident?: boolean;
 }
 
 export interface IngestBatch {
@@ -96,7 +103,13 @@ export const ACCEPTED_OUTCOMES: readonly RequestOutcome[] = ['accepted', 'duplic
 
 export type IngestedEvent =
   /** `waiting`: leased deliveries stored as pending instead, behind an earlier one of their incident. */
-  | { readonly id: string; readonly duplicate: false; readonly waiting?: readonly string[] }
+  | {
+      readonly id: string;
+      readonly duplicate: false;
+      readonly waiting?: readonly string[];
+      /** Destinations of deliveries this (resolving) event released from inhibition: due now. */
+      readonly released?: readonly string[];
+    }
   /** `id` is the event stored the first time this sender id was seen. */
   | { readonly id: string; readonly duplicate: true };
 
@@ -157,6 +170,8 @@ export interface ClaimedDelivery {
   readonly route: string | null;
   /** The single delivery sent to test a destination whose circuit is open. */
   readonly probe: boolean;
+  /** Threshold keys, one per event of the request (`[id, ...member_ids]`); null where the route has no threshold. */
+  readonly rule_keys: readonly (string | null)[];
 }
 
 export interface ClaimBatch {
@@ -244,6 +259,25 @@ export interface HoldRequest {
   readonly now: number;
   /** The held delivery was the probe of this destination's open circuit: the next may go at once. */
   readonly probe_of?: string | null;
+  /** Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases them. */
+  readonly held_by?: string | null;
+}
+
+export interface ThresholdState {
+  readonly count: number;
+  /** The delivery that went out for this key within the window (the threshold already fired), or null. */
+  readonly fired: string | null;
+}
+
+/** How many deliveries a route's threshold has counted for one key, up to one delivery. */
+export interface ThresholdQuery {
+  readonly destination: string;
+  readonly route: string;
+  readonly rule_key: string;
+  /** Counted from this time (ms) … */
+  readonly since: number;
+  /** … up to and including this delivery (arrivals after it do not count for it). */
+  readonly up_to_id: string;
 }
 
 export interface DestinationState {
@@ -385,6 +419,10 @@ export interface Store {
   holdDeliveries(hold: HoldRequest): Promise<void>;
   /** What this destination was last told about each of these incidents. */
   notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]>;
+  /** A route's threshold for one key within its window: deliveries counted, and the one that fired it (if any). */
+  thresholdState(query: ThresholdQuery): Promise<ThresholdState>;
+  /** The latest event of each incident still firing (inhibit rules' sources), newest first, at most `limit`. */
+  firingIncidents(limit: number): Promise<RelayEvent[]>;
   /** Records one attempt, updates the delivery and the destination's health in one transaction. */
   recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */

@@ -26,6 +26,8 @@ export interface IncidentView {
 export interface TemplateContext extends RelayEvent {
   /** slack-bot destinations only. */
   readonly incident?: IncidentView;
+  /** Routes with a threshold: how many events arrived within its window when it fired. */
+  readonly threshold?: { readonly count: number; readonly within: string };
   /** The events of this notification: `[event]`, or the whole group for grouped routes. */
   readonly events: readonly RelayEvent[];
   readonly hookrelay: {

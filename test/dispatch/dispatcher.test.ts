@@ -130,7 +130,7 @@ describe('dispatcher', () => {
     const batch = batchOf(event, []);
     const delivery = { id: 'dlv_adopted', destination: 'receiver', route: 'r', status: 'pending' as const, lease: first };
     await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });
-    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'r', probe: false }]);
+    lane.adopt([{ id: delivery.id, destination: 'receiver', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'r', probe: false, rule_keys: [null] }]);
     expect(await eventIdsReceived(1)).toEqual([event.id]);
   });
 

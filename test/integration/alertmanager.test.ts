@@ -130,4 +130,46 @@ describe.skipIf(!alertmanagerAvailable)('a real Prometheus Alertmanager posting 
     TEST_TIMEOUT_MS,
   );
 
+  it(
+    "hookrelay's inhibit rule holds a warning while a critical of the same region fires, and sends it once the critical resolves",
+    async () => {
+      // `data` of an Alertmanager event is the alert as sent (src/sources/alertmanager.ts): its labels are data.labels.*.
+      const env = await setup(`
+inhibit:
+  - source: { match: { severity: critical } }
+    target: { match: { severity: warning } }
+    equal: [data.labels.region]
+`);
+      const { slack, alertmanager } = env;
+      const down = await alertmanager.fire(alert('RegionDown', { region: 'eu-west', severity: 'critical' }, 'Region eu-west down'));
+      await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await alertmanager.waitForNotifications(1);
+
+      // One group (alertname HighLatency), one notification: eu-west is inhibited, us-east is not.
+      await alertmanager.post([
+        alert('HighLatency', { region: 'eu-west', severity: 'warning' }, 'High latency in eu-west'),
+        alert('HighLatency', { region: 'us-east', severity: 'warning' }, 'High latency in us-east'),
+      ]);
+      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await settled(env, 2);
+      const whileCritical = texts(slack);
+      expect(whileCritical.filter(about('High latency in us-east')), `Slack got: ${JSON.stringify(whileCritical)}`).toHaveLength(1);
+      expect(whileCritical.filter(about('High latency in eu-west')), `Slack got: ${JSON.stringify(whileCritical)}`).toHaveLength(0);
+
+      // The critical resolves while the warning still fires: the held warning goes out now,
+      // without Alertmanager sending it again (its group is unchanged until repeat_interval, 1h).
+      const resolvedAt = Date.now();
+      await alertmanager.resolve(down);
+      await slack.waitFor(4, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await settled(env, 3);
+      const sent = texts(slack);
+      expect(sent, `Slack got: ${JSON.stringify(sent)}`).toHaveLength(4);
+      expect(sent.filter((text) => about('Region eu-west down')(text) && isResolved(text))).toHaveLength(1);
+      const released = slack.received(SLACK_PATH).filter((request) => request.json<{ text: string }>().text.includes('High latency in eu-west'));
+      expect(released).toHaveLength(1);
+      expect(isResolved(released[0]!.json<{ text: string }>().text)).toBe(false);
+      expect(released[0]!.at).toBeGreaterThanOrEqual(resolvedAt);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });

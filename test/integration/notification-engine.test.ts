@@ -172,3 +172,81 @@ describe('mutes are checked when a delivery is about to go out', () => {
     expect(flaky.requests).toHaveLength(1);
   });
 });
+
+describe('threshold: a route fires once at least `count` events of a key arrived within the window', () => {
+  it('7 events of one incident with threshold { count: 5, within: 10m } → one message, at the 5th, saying how many', async () => {
+    const slack = await receiver();
+    const relay = await relayWith(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${TM_SECRET}"] }
+destinations:
+  - { name: ops-slack, type: slack, url: "${slack.url('/webhook')}" }
+routes:
+  - { name: qos, to: [ops-slack], threshold: { count: 5, within: 10m } }
+`);
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) ids.push(await sendTapemetric(relay, `evt_spike_${i}`, 'Maharashtra'));
+    const all = await relay.until(
+      () => deliveries(relay, 'destination=ops-slack&limit=20'),
+      (list) => list.length === 7 && list.every((delivery) => delivery.status !== 'pending' && delivery.status !== 'in_flight'),
+    );
+    const byEvent = new Map(all.map((delivery) => [delivery.event_id, delivery]));
+    expect(ids.map((id) => byEvent.get(id)!.status)).toEqual(['skipped', 'skipped', 'skipped', 'skipped', 'succeeded', 'skipped', 'skipped']);
+    expect(byEvent.get(ids[0]!)!.note).toMatch(/^below threshold 1\/5 within 10m/);
+    expect(byEvent.get(ids[3]!)!.note).toMatch(/^below threshold 4\/5/);
+    expect(byEvent.get(ids[6]!)!.note).toMatch(/^threshold already fired within 10m \(dlv_/);
+    expect(slack.requests).toHaveLength(1);
+    expect(slack.requests[0]!.body).toContain('5 events within 10m');
+  });
+});
+
+describe('inhibit: a firing source holds back targets with equal fields until it resolves', () => {
+  it('a warning in the region of a firing critical is held (logged inhibited); the critical resolving releases it', async () => {
+    const slack = await receiver();
+    const relay = await relayWith(`
+sources:
+  - { name: prometheus, preset: alertmanager, token: "${AM_TOKEN}" }
+destinations:
+  - { name: ops-slack, type: slack, url: "${slack.url('/webhook')}" }
+routes:
+  - { to: [ops-slack] }
+inhibit:
+  - source: { match: { severity: critical } }
+    target: { match: { severity: warning } }
+    equal: [ data.labels.region ]
+`);
+    const post = async (alerts: Array<Record<string, unknown>>) => {
+      const body = JSON.stringify({
+        version: '4', groupKey: '{}', truncatedAlerts: 0, status: 'firing', receiver: 'hookrelay', groupLabels: {}, commonLabels: {},
+        commonAnnotations: {}, externalURL: 'http://alertmanager.local', alerts,
+      });
+      const response = await relay.post('/hooks/prometheus', body, { authorization: `Bearer ${AM_TOKEN}` });
+      expect(response.status).toBe(202);
+      return (response.json.ids as string[] | undefined) ?? [response.json.id as string];
+    };
+    const alert = (name: string, region: string, severity: string, fingerprint: string, status = 'firing') => ({
+      status,
+      labels: { alertname: name, region, severity },
+      annotations: { summary: `${name} in ${region}` },
+      startsAt: '2026-11-29T10:00:00Z',
+      endsAt: status === 'resolved' ? '2026-11-29T10:30:00Z' : '0001-01-01T00:00:00Z',
+      generatorURL: 'http://prometheus.local',
+      fingerprint,
+    });
+    await post([alert('RegionDown', 'eu-west', 'critical', 'c000000000000001')]);
+    await slack.waitFor(1);
+    const [euWarning, usWarning] = await post([alert('HighLatency', 'eu-west', 'warning', 'w000000000000001'), alert('HighLatency', 'us-east', 'warning', 'w000000000000002')]);
+    const [held] = await relay.until(() => deliveries(relay, `event_id=${euWarning}`), (list) => list[0]?.status === 'muted');
+    expect(held!.note).toMatch(/^inhibited by evt_/);
+    await relay.until(() => deliveries(relay, `event_id=${usWarning}`), (list) => list[0]?.status === 'succeeded');
+    await sleep(300);
+    expect(slack.requests.map((request) => request.body).filter((text) => text.includes('HighLatency in eu-west'))).toHaveLength(0);
+
+    // The critical resolves while the warning still fires: the warning goes out now.
+    await post([alert('RegionDown', 'eu-west', 'critical', 'c000000000000001', 'resolved')]);
+    await relay.until(() => deliveries(relay, `event_id=${euWarning}`), (list) => list[0]?.status === 'succeeded');
+    const texts = slack.requests.map((request) => request.body);
+    expect(texts.filter((text) => text.includes('HighLatency in eu-west'))).toHaveLength(1);
+    expect(texts).toHaveLength(4);
+  });
+});

@@ -444,6 +444,44 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
     });
 
+    it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
+      const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+      const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+      const track = (event: typeof critical, destinations: string[]) => {
+        const batch = batchOf(event, destinations);
+        return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+      };
+      await track(critical, []);
+      await track(warning, ['slack']);
+      expect((await store.firingIncidents(10)).map((event) => event.dedup_key).sort()).toEqual(['crit', 'warn']);
+      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+      await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
+      expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'muted' });
+      const [result] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+      expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
+      expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+      expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+    });
+
+    it('threshold state counts a route key up to a delivery within the window, and names the delivery that fired it', async () => {
+      const ids: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const event = relayEvent({ dedup_key: 'k' });
+        const batch = batchOf(event, []);
+        const id = newId('dlv');
+        ids.push(id);
+        await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'qos', status: 'pending', rule_key: 'k' }] }] });
+      }
+      const query = { destination: 'slack', route: 'qos', rule_key: 'k', since: Date.now() - 60_000 };
+      expect(await store.thresholdState({ ...query, up_to_id: ids[1]! })).toEqual({ count: 2, fired: null });
+      expect(await store.thresholdState({ ...query, up_to_id: ids[2]!, since: Date.now() + 60_000 })).toEqual({ count: 0, fired: null });
+      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+      const first = claimed.find((delivery) => delivery.id === ids[0]);
+      expect(first?.rule_keys).toEqual(['k']);
+      await store.recordAttempt(attempt(ids[0]!));
+      expect(await store.thresholdState({ ...query, up_to_id: ids[2]! })).toEqual({ count: 3, fired: ids[0] });
+    });
+
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

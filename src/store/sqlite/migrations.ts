@@ -191,6 +191,26 @@ export const MIGRATIONS: readonly string[] = [
     excerpt TEXT
   );
   `,
+  `
+  -- Thresholds count a route's deliveries per key within a window; inhibited deliveries remember
+  -- the incident whose resolve releases them.
+  ALTER TABLE deliveries ADD COLUMN rule_key TEXT;
+  ALTER TABLE deliveries ADD COLUMN held_by TEXT;
+  CREATE INDEX deliveries_by_rule ON deliveries(destination, route, rule_key, id) WHERE rule_key IS NOT NULL;
+  CREATE INDEX deliveries_held_by ON deliveries(held_by) WHERE held_by IS NOT NULL;
+
+  -- How each incident stands (kept only while inhibit rules are configured): its latest event.
+  CREATE TABLE incidents (
+    source TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, dedup_key)
+  );
+  CREATE INDEX incidents_firing ON incidents(updated_at) WHERE status = 'firing';
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

@@ -1,3 +1,4 @@
+import type { RelayEvent } from '../../events/event.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
@@ -14,6 +15,8 @@ import type {
   AttemptRecord,
   DestinationState,
   HoldRequest,
+  ThresholdQuery,
+  ThresholdState,
   IncidentMessage,
   NotificationEntry,
   IngestBatch,
@@ -319,6 +322,33 @@ export class SqliteStore implements Store {
   holdDeliveries(hold: HoldRequest): Promise<void> {
     if (hold.ids.length === 0) return Promise.resolve();
     return this.#write('holdDeliveries', hold).then(() => undefined);
+  }
+
+  async thresholdState(query: ThresholdQuery): Promise<ThresholdState> {
+    const count = this.#sql
+      .get(
+        `SELECT COUNT(*) AS n FROM deliveries INDEXED BY deliveries_by_rule
+         WHERE destination = ? AND route = ? AND rule_key = ? AND id <= ? AND created_at >= ?`,
+      )
+      .get(query.destination, query.route, query.rule_key, query.up_to_id, query.since);
+    const fired = this.#sql
+      .get(
+        `SELECT id FROM deliveries INDEXED BY deliveries_by_rule
+         WHERE destination = ? AND route = ? AND rule_key = ? AND created_at >= ? AND status = 'succeeded'
+         ORDER BY id DESC LIMIT 1`,
+      )
+      .get(query.destination, query.route, query.rule_key, query.since);
+    return { count: Number(count?.n ?? 0), fired: fired ? String(fired.id) : null };
+  }
+
+  async firingIncidents(limit: number): Promise<RelayEvent[]> {
+    return this.#sql
+      .get(
+        `SELECT ${EVENT_COLUMNS} FROM incidents i INDEXED BY incidents_firing JOIN events e ON e.id = i.event_id
+         WHERE i.status = 'firing' ORDER BY i.updated_at DESC LIMIT ?`,
+      )
+      .all(limit)
+      .map(eventFromRow);
   }
 
   async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {

@@ -106,14 +106,14 @@ export function createWriteOps(db: DatabaseSync) {
     if (row.batch_id !== null) {
       return sql
         .get(
-          `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH}`,
         )
         .all(row.batch_id as string, row.delivery_id as string);
     }
     const members = sql
       .get(
-        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
+        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL AND d.id != ?
          ORDER BY d.id LIMIT ${MAX_BATCH}`,
       )
@@ -169,9 +169,37 @@ export function createWriteOps(db: DatabaseSync) {
         unordered: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX),
         route: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX) ? null : route,
         probe,
+        rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
       });
     }
     return deliveries;
+  }
+
+  /**
+   * Inhibition's memory: the incident's latest state (by the sender's time). When it resolves,
+   * the deliveries it inhibited whose own incident still fires are due again (the stage judges
+   * them afresh); returns their destinations.
+   */
+  function trackIncidentState(event: { source: string; dedup_key: string; status: string; id: string; occurred_at: string }, now: number): string[] {
+    sql
+      .get(
+        `INSERT INTO incidents (source, dedup_key, status, event_id, occurred_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (source, dedup_key) DO UPDATE SET
+           status = excluded.status, event_id = excluded.event_id, occurred_at = excluded.occurred_at, updated_at = excluded.updated_at
+         WHERE excluded.occurred_at >= incidents.occurred_at`,
+      )
+      .run(event.source, event.dedup_key, event.status, event.id, event.occurred_at, now);
+    if (event.status !== 'resolved') return [];
+    const rows = sql
+      .get(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, held_by = NULL, updated_at = ?
+         WHERE held_by = ? AND status = 'muted' AND EXISTS (
+           SELECT 1 FROM events te JOIN incidents t ON t.source = te.source AND t.dedup_key = te.dedup_key
+           WHERE te.id = deliveries.event_id AND t.status = 'firing')
+         RETURNING destination`,
+      )
+      .all(now, now, JSON.stringify([event.source, event.dedup_key]));
+    return [...new Set(rows.map((row) => String(row.destination)))];
   }
 
   /**
@@ -306,12 +334,12 @@ export function createWriteOps(db: DatabaseSync) {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = sql.get(
-        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
-      for (const { event, deliveries, data_is_body: dataIsBody } of batch.events) {
+      for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
         if (event.external_id !== null) {
           const existing = findDuplicate.get(event.source, event.external_id);
           if (existing) {
@@ -376,9 +404,16 @@ export function createWriteOps(db: DatabaseSync) {
             receipt.received_at,
             incidentKey,
             delivery.priority ?? 0,
+            delivery.rule_key ?? null,
           );
         }
-        results.push(waiting.length > 0 ? { id: event.id, duplicate: false, waiting } : { id: event.id, duplicate: false });
+        const released = trackIncident ? trackIncidentState(event, receipt.received_at) : [];
+        results.push({
+          id: event.id,
+          duplicate: false,
+          ...(waiting.length > 0 ? { waiting } : {}),
+          ...(released.length > 0 ? { released } : {}),
+        });
       }
       if (batch.request) {
         const duplicate = results.length > 0 && results.every((result) => result.duplicate);
@@ -406,7 +441,7 @@ export function createWriteOps(db: DatabaseSync) {
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -430,7 +465,7 @@ export function createWriteOps(db: DatabaseSync) {
       // The oldest pending delivery: it heads its incident, so order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
            ORDER BY d.id LIMIT 1`,
@@ -448,6 +483,10 @@ export function createWriteOps(db: DatabaseSync) {
          WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`,
       );
       for (const id of hold.ids) update.run(hold.status, hold.note, hold.now, id, hold.lease_owner);
+      if (hold.held_by) {
+        const mark = sql.get(`UPDATE deliveries SET held_by = ? WHERE id = ? AND status = 'muted'`);
+        for (const id of hold.ids) mark.run(hold.held_by, id);
+      }
       // A held probe told nothing about the destination: the next one may go at once.
       if (hold.probe_of) {
         sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL').run(hold.now, hold.probe_of);
@@ -669,6 +708,7 @@ export function createWriteOps(db: DatabaseSync) {
       sql.get('DELETE FROM notification_log WHERE sent_at < ?').run(horizon);
       sql.get('DELETE FROM delivery_groups WHERE last_sent_at < ?').run(horizon);
       sql.get(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
+      sql.get(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
       sql.get('DELETE FROM mutes WHERE expires_at < ? OR deleted_at < ?').run(horizon, horizon);
       // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql

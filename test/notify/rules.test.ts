@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { compileInhibitRules } from '../../src/notify/inhibit.ts';
+import { firstHold, repeatRule, supersededRule, thresholdRule } from '../../src/notify/rules.ts';
+import type { Facts } from '../../src/notify/rules.ts';
+import type { NotificationEntry } from '../../src/store/store.ts';
+import { relayEvent } from '../support/events.ts';
+
+const NOW = Date.parse('2026-11-29T12:00:00Z');
+const HOUR = 3_600_000;
+
+function facts(overrides: Partial<Facts> = {}): Facts {
+  return {
+    event: relayEvent({ dedup_key: 'inc', status: 'firing', occurred_at: '2026-11-29T11:00:00.000Z' }),
+    now: NOW,
+    told: null,
+    mute: null,
+    repeat_ms: null,
+    resends_state: false,
+    stateful: false,
+    inhibitor: null,
+    threshold: null,
+    ...overrides,
+  };
+}
+
+const told = (overrides: Partial<NotificationEntry> = {}): NotificationEntry => ({
+  destination: 'd',
+  dedup_key: 'inc',
+  status: 'firing',
+  occurred_at: '2026-11-29T11:00:00.000Z',
+  delivery_id: 'dlv_1',
+  sent_at: NOW - HOUR,
+  ...overrides,
+});
+
+describe('notification rules (pure: event, log, clock)', () => {
+  it('repeat: the same state within the interval is held, naming the delivery that told it; after it, or changed, it goes', () => {
+    expect(repeatRule(facts({ told: told(), repeat_ms: 4 * HOUR }))).toMatchObject({ rule: 'repeat', status: 'skipped', note: 'repeat within 4h of dlv_1' });
+    expect(repeatRule(facts({ told: told({ sent_at: NOW - 5 * HOUR }), repeat_ms: 4 * HOUR }))).toBeNull();
+    expect(repeatRule(facts({ told: told({ status: 'resolved' }), repeat_ms: 4 * HOUR }))).toBeNull();
+    expect(repeatRule(facts({ told: told(), repeat_ms: null }))).toBeNull();
+    // Senders that re-send whole states: a new start is a new alert.
+    expect(repeatRule(facts({ told: told({ occurred_at: '2026-11-29T10:00:00.000Z' }), repeat_ms: 4 * HOUR, resends_state: true }))).toBeNull();
+    expect(repeatRule(facts({ told: told({ occurred_at: '2026-11-29T10:00:00.000Z' }), repeat_ms: 4 * HOUR, resends_state: false }))).not.toBeNull();
+  });
+
+  it('superseded: only at stateful destinations, only for an event older (sender time) than what was told', () => {
+    const older = facts({ stateful: true, told: told({ occurred_at: '2026-11-29T11:30:00.000Z', status: 'resolved' }) });
+    expect(supersededRule(older)).toMatchObject({ rule: 'superseded', status: 'skipped' });
+    expect(supersededRule({ ...older, stateful: false })).toBeNull();
+    expect(supersededRule(facts({ stateful: true, told: told({ occurred_at: '2026-11-29T11:00:00.000Z' }) }))).toBeNull();
+  });
+
+  it('threshold: below the count held with k/N; at it sent; after it fired within the window held; a resolve only if it fired', () => {
+    const t = { count: 5, within_ms: 600_000, fired: null };
+    expect(thresholdRule(facts({ threshold: { ...t, seen: 3 } }))).toMatchObject({ note: 'below threshold 3/5 within 10m' });
+    expect(thresholdRule(facts({ threshold: { ...t, seen: 5 } }))).toBeNull();
+    expect(thresholdRule(facts({ threshold: { ...t, seen: 6, fired: 'dlv_9' } }))).toMatchObject({ note: 'threshold already fired within 10m (dlv_9)' });
+    const resolved = relayEvent({ status: 'resolved', dedup_key: 'inc' });
+    expect(thresholdRule(facts({ event: resolved, threshold: { ...t, seen: 1 } }))).toMatchObject({ note: 'resolved before the threshold fired' });
+    expect(thresholdRule(facts({ event: resolved, threshold: { ...t, seen: 1 }, told: told() }))).toBeNull();
+  });
+
+  it('the chain runs inhibit → mute → superseded → threshold → repeat; the first hold wins', () => {
+    const inhibitor = relayEvent({ id: 'evt_src', title: 'Region down', dedup_key: 'src' });
+    const mute = { id: 'mut_1', matchers: {}, reason: 'deploy', created_by: 'x', created_at: '', expires_at: '', deleted_at: null };
+    expect(firstHold(facts({ inhibitor, mute }))).toMatchObject({ rule: 'inhibit', status: 'muted', note: 'inhibited by evt_src (Region down)' });
+    expect(firstHold(facts({ mute, told: told(), repeat_ms: HOUR * 4 }))).toMatchObject({ rule: 'mute', note: 'muted by mut_1 (deploy)' });
+    expect(firstHold(facts())).toBeNull();
+  });
+
+  it('inhibit rules: a firing source with equal fields holds a firing target; never itself, never a resolve', () => {
+    const [rule] = compileInhibitRules([
+      { source: { match: { severity: 'critical' } }, target: { match: { severity: 'warning' } }, equal: ['data.region'] },
+    ]);
+    const critical = relayEvent({ severity: 'critical', dedup_key: 'c', data: { region: 'eu' } });
+    const warningEu = relayEvent({ severity: 'warning', dedup_key: 'w1', data: { region: 'eu' } });
+    const warningUs = relayEvent({ severity: 'warning', dedup_key: 'w2', data: { region: 'us' } });
+    expect(rule!.targets(warningEu)).toBe(true);
+    expect(rule!.targets({ ...warningEu, status: 'resolved' })).toBe(false);
+    expect(rule!.targets(critical)).toBe(false);
+    expect(rule!.inhibitor(warningEu, [critical])?.id).toBe(critical.id);
+    expect(rule!.inhibitor(warningUs, [critical])).toBeNull();
+    expect(rule!.inhibitor(warningEu, [warningEu])).toBeNull();
+  });
+});
