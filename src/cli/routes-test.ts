@@ -54,8 +54,40 @@ export interface OfflineRule {
 
 export const OFFLINE_RULES: readonly OfflineRule[] = [
   {
+    name: 'inhibit',
+    decide: ({ event, config }) =>
+      config.inhibit.length === 0 || event.status !== 'firing'
+        ? null
+        : {
+            rule: 'inhibit',
+            outcome: 'unknown',
+            detail: `${config.inhibit.length} inhibit rule(s): held while a matching source event fires with equal fields; which fire is known to the running server`,
+          },
+  },
+  {
     name: 'mute',
     decide: () => ({ rule: 'mute', outcome: 'unknown', detail: 'an active mute would hold it; mutes live in the running server (GET /api/v1/mutes)' }),
+  },
+  {
+    name: 'threshold',
+    decide: ({ route }) =>
+      route?.threshold
+        ? {
+            rule: 'threshold',
+            outcome: 'hold',
+            detail: `sent once ${route.threshold.count} events of its key arrive within ${formatDuration(route.threshold.within)}; a single event is held (below threshold 1/${route.threshold.count})`,
+          }
+        : null,
+  },
+  {
+    name: 'repeat',
+    decide: ({ event, route, config }) => {
+      const resendsState = ['alertmanager', 'grafana'].includes(config.sources.find((source) => source.name === event.source)?.preset ?? '');
+      const repeat = route?.repeat_interval ?? (resendsState ? 4 * 3_600_000 : undefined);
+      return repeat === undefined
+        ? null
+        : { rule: 'repeat', outcome: 'unknown', detail: `not sent again unchanged within ${formatDuration(repeat)} of the last time it was (the notification log is the running server's)` };
+    },
   },
   {
     name: 'group',

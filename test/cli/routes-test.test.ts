@@ -54,7 +54,38 @@ interface Result {
   }>;
 }
 
+const NOISE_CONFIG = file(
+  'noise.yaml',
+  `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: [s] }
+destinations:
+  - { name: ops-slack, type: slack, url: "https://hooks.slack.com/services/T/B/X" }
+routes:
+  - { name: qos, to: [ ops-slack ], threshold: { count: 5, within: 10m }, repeat_interval: 1h }
+inhibit:
+  - { source: { match: { severity: critical } }, target: { match: { severity: warning } }, equal: [ data.region ] }
+`,
+);
+
 describe('hookrelay routes test', () => {
+  it('names the noise rules that would decide: inhibit, mute, threshold (holds a single event), repeat', async () => {
+    const run = await hookrelay(['routes', 'test', '--config', NOISE_CONFIG, '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT, '--json']);
+    expect(run.code).toBe(0);
+    const [routed] = (JSON.parse(run.stdout) as Result).events;
+    const [slack] = routed!.deliveries;
+    expect(slack!.decisions.map(({ rule, outcome }) => ({ rule, outcome }))).toEqual([
+      { rule: 'inhibit', outcome: 'unknown' },
+      { rule: 'mute', outcome: 'unknown' },
+      { rule: 'threshold', outcome: 'hold' },
+      { rule: 'repeat', outcome: 'unknown' },
+    ]);
+    expect(slack!.decisions[2]!.detail).toContain('5 events of its key arrive within 10m');
+    expect(slack!.decisions[3]!.detail).toContain('within 1h');
+    expect(slack!.verdict).toBe('hold');
+  });
+
+
   it('Tapemetric example: the normalized event, matching routes, why others do not, what holds each delivery and what it would send', async () => {
     const run = await hookrelay(['routes', 'test', '--config', CONFIG, '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT, '--json']);
     expect(run.stderr).toBe('');
