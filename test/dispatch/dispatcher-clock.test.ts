@@ -13,7 +13,7 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { NewDelivery, Store } from '../../src/store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
 import { newId } from '../../src/util/ids.ts';
-import { ManualClock, settle } from '../support/clock.ts';
+import { eventually, ManualClock, settle } from '../support/clock.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 
@@ -99,9 +99,10 @@ describe('dispatcher on a driven clock', () => {
     const lane = await start(httpDestination({ concurrency: 1 }), 2);
     lane.notify(['receiver']);
     await requestsSettleAt(2); // a, b fail: the circuit opens; c and d are given back untouched
+    const untouched = async () =>
+      (await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 })).filter((delivery) => delivery.attempts === 0).length;
+    await eventually(async () => changes.length === 1 && (await untouched()) === 2);
     expect(changes.map((change) => change.state)).toEqual(['open']);
-    const pending = await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 });
-    expect(pending.filter((delivery) => delivery.attempts === 0)).toHaveLength(2);
 
     await clock.advance(9_000);
     await settle();
@@ -109,12 +110,15 @@ describe('dispatcher on a driven clock', () => {
     await clock.advance(1_000);
     await requestsSettleAt(3); // the probe: the oldest pending (a), still failing
     expect(received()[2]!.id).toBe(ids[0]);
+    const probeRecorded = async () => (await store.listDeliveries({ destination: 'receiver', limit: 10 })).some((d) => d.event_id === ids[0] && d.attempts === 2);
+    await eventually(probeRecorded);
     await clock.advance(19_000);
     await settle();
     expect(receiver.requests).toHaveLength(3); // the next probe waits 20 s
     up = true;
     await clock.advance(1_000);
     await requestsSettleAt(7); // the probe succeeds and closes the circuit, and the backlog flows at once
+    await eventually(() => changes.length === 2);
     expect(changes.map((change) => change.state)).toEqual(['open', 'closed']);
     expect(new Set(received().slice(3).map((event) => event.id))).toEqual(new Set([ids[0], ids[1], ids[2], ids[3]]));
     expect((await store.destinationStates())[0]).toMatchObject({ enabled: true, consecutive_failures: 0, probe_at: null });
@@ -127,6 +131,7 @@ describe('dispatcher on a driven clock', () => {
     const lane = await start(httpDestination({ concurrency: 1, auto_enable: false }), 2);
     lane.notify(['receiver']);
     await requestsSettleAt(2);
+    await eventually(() => changes.length === 1);
     await clock.advance(600_000);
     await settle();
     expect(receiver.requests).toHaveLength(2);
