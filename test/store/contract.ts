@@ -482,6 +482,25 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(await store.thresholdState({ ...query, up_to_id: ids[2]! })).toEqual({ count: 3, fired: ids[0] });
     });
 
+    it('duplicate detection keeps the sender id for its window after the event itself (and its body) is gone', async () => {
+      const first = relayEvent({ external_id: 'evt_sender_1' });
+      await store.ingest(batchOf(first, ['slack']));
+      const newer = relayEvent();
+      await store.ingest(batchOf(newer, ['slack']));
+      for (const claimed of (await store.claimDue('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
+        await store.recordAttempt(attempt(claimed.id));
+      }
+      // Its delivery leaves the log (1 kept per destination), then the event goes, an hour on.
+      await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
+      expect(await store.getEvent(first.id)).toBeNull();
+      const [again] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
+      expect(again).toEqual({ id: first.id, duplicate: true });
+      // After the duplicate window it is new again.
+      await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 8 * 86_400_000 });
+      const [later] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
+      expect(later).toMatchObject({ duplicate: false });
+    });
+
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

@@ -211,6 +211,20 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX incidents_firing ON incidents(updated_at) WHERE status = 'firing';
   `,
+  `
+  -- Duplicate detection keeps the sender's ids for its window, not whole events: an event (and
+  -- its body) can go with its delivery log while its id still stops a sender's retry.
+  CREATE TABLE sender_ids (
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    PRIMARY KEY (source, external_id)
+  ) WITHOUT ROWID;
+  INSERT INTO sender_ids (source, external_id, event_id, received_at)
+    SELECT source, external_id, id, received_at FROM events WHERE external_id IS NOT NULL;
+  DROP INDEX events_by_external_id;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

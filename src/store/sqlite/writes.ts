@@ -37,6 +37,9 @@ import {
 /** At most this many events in one grouped notification; the rest form the next batch. */
 const MAX_BATCH = 1_000;
 
+/** An event none of whose deliveries is kept any more is removed after this long. */
+const ORPHAN_EVENTS_MS = 3_600_000;
+
 /** Priorities are severity ranks (info 0 … critical 3). */
 const MAX_PRIORITY = 3;
 
@@ -328,7 +331,11 @@ export function createWriteOps(db: DatabaseSync) {
 
     ingest(batch: IngestBatch): IngestedEvent[] {
       const { receipt } = batch;
-      const findDuplicate = sql.get('SELECT id FROM events WHERE source = ? AND external_id = ?');
+      // One insert decides (never check-then-insert): a sender id already there is a duplicate.
+      const claimSenderId = sql.get(
+        'INSERT INTO sender_ids (source, external_id, event_id, received_at) VALUES (?, ?, ?, ?) ON CONFLICT (source, external_id) DO NOTHING',
+      );
+      const firstSeen = sql.get('SELECT event_id FROM sender_ids WHERE source = ? AND external_id = ?');
       const insertEvent = sql.get(
         `INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -341,9 +348,8 @@ export function createWriteOps(db: DatabaseSync) {
       let receiptStored = false;
       for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
         if (event.external_id !== null) {
-          const existing = findDuplicate.get(event.source, event.external_id);
-          if (existing) {
-            results.push({ id: String(existing.id), duplicate: true });
+          if (Number(claimSenderId.run(event.source, event.external_id, event.id, receipt.received_at).changes) === 0) {
+            results.push({ id: String(firstSeen.get(event.source, event.external_id)?.event_id ?? ''), duplicate: true });
             continue;
           }
         }
@@ -701,9 +707,12 @@ export function createWriteOps(db: DatabaseSync) {
       }
       // Ids are time-ordered, so "received before the horizon" is an id range.
       const horizon = options.now - options.keep_events_ms;
+      // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
+      const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
       sql
         .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
-        .run(idAt('evt', horizon));
+        .run(idAt('evt', orphans));
+      sql.get('DELETE FROM sender_ids WHERE received_at < ?').run(horizon);
       // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
       sql.get('DELETE FROM notification_log WHERE sent_at < ?').run(horizon);
       sql.get('DELETE FROM delivery_groups WHERE last_sent_at < ?').run(horizon);
@@ -713,7 +722,7 @@ export function createWriteOps(db: DatabaseSync) {
       // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
         .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)
-        .run(idAt('rcp', horizon), idAt('evt', horizon + 60_000));
+        .run(idAt('rcp', orphans), idAt('evt', orphans + 60_000));
       return removed;
     },
   };
