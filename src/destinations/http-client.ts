@@ -39,6 +39,8 @@ export interface SendResult {
 export interface HttpClientOptions {
   readonly allowPrivate: boolean;
   readonly userAgent: string;
+  /** Reads `Retry-After` dates against this clock. */
+  readonly now?: () => number;
 }
 
 export interface PostOptions {
@@ -104,10 +106,12 @@ export class HttpClient {
   readonly dispatcher: Agent;
   readonly #allowPrivate: boolean;
   readonly #userAgent: string;
+  readonly #now: () => number;
 
   constructor(options: HttpClientOptions) {
     this.#allowPrivate = options.allowPrivate;
     this.#userAgent = options.userAgent;
+    this.#now = options.now ?? Date.now;
     this.dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connections: 64,
@@ -141,7 +145,7 @@ export class HttpClient {
         kind: retryable ? 'retry' : 'permanent',
         status,
         body,
-        retry_after_ms: parseRetryAfter(response.headers['retry-after']),
+        retry_after_ms: parseRetryAfter(response.headers['retry-after'], this.#now()),
         rate_limited: status === 429,
         error: `HTTP ${status}${body ? `: ${body.slice(0, 300)}` : ''}`,
         latency_ms: latency,

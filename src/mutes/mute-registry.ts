@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import type { Mute, Store } from '../store/store.ts';
+import { systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 import { compileMatchers, invalidMatchers } from './matchers.ts';
 import type { MuteMatchers } from './matchers.ts';
@@ -33,27 +35,33 @@ export class MuteRegistry {
   #active: readonly ActiveMute[] = [];
   /** Stored mutes refused by today's bounds, warned about once each. */
   readonly #unsafe = new Set<string>();
-  #timer: NodeJS.Timeout | null = null;
+  readonly #clock: Clock;
+  #cancel: (() => void) | null = null;
+  #stopped = false;
 
-  constructor(store: Store, logger: Logger) {
+  constructor(store: Store, logger: Logger, clock: Clock = systemClock) {
     this.#store = store;
     this.#logger = logger;
+    this.#clock = clock;
   }
 
   async start(refreshMs = 5_000): Promise<void> {
     await this.refresh();
-    this.#timer = setInterval(() => {
+    const again = (): void => {
+      if (this.#stopped) return;
       this.refresh().catch((error: unknown) => this.#logger.warn({ err: error }, 'could not refresh mutes'));
-    }, refreshMs);
-    this.#timer.unref();
+      this.#cancel = this.#clock.after(refreshMs, again);
+    };
+    this.#cancel = this.#clock.after(refreshMs, again);
   }
 
   stop(): void {
-    if (this.#timer) clearInterval(this.#timer);
+    this.#stopped = true;
+    this.#cancel?.();
   }
 
   async refresh(): Promise<void> {
-    const mutes = await this.#store.listMutes({ now: Date.now() });
+    const mutes = await this.#store.listMutes({ now: this.#clock.now() });
     this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: this.#compile(mute) }));
   }
 
@@ -75,18 +83,18 @@ export class MuteRegistry {
   }
 
   /** The first active mute matching this event, or null. */
-  match(event: RelayEvent, now = Date.now()): Mute | null {
+  match(event: RelayEvent, now = this.#clock.now()): Mute | null {
     for (const active of this.#active) {
       if (active.expires > now && active.matches(event)) return active.mute;
     }
     return null;
   }
 
-  active(now = Date.now()): Mute[] {
+  active(now = this.#clock.now()): Mute[] {
     return this.#active.filter((active) => active.expires > now).map((active) => active.mute);
   }
 
-  async create(request: NewMute, now = Date.now()): Promise<Mute> {
+  async create(request: NewMute, now = this.#clock.now()): Promise<Mute> {
     const problem = invalidMatchers(request.matchers);
     if (problem) throw new HookrelayError('invalid_request', problem);
     if (!(request.duration_ms > 0) || request.duration_ms > MAX_MUTE_MS) {
@@ -106,7 +114,7 @@ export class MuteRegistry {
     return mute;
   }
 
-  async delete(id: string, now = Date.now()): Promise<Mute | null> {
+  async delete(id: string, now = this.#clock.now()): Promise<Mute | null> {
     const mute = await this.#store.deleteMute(id, now);
     await this.refresh();
     if (mute) this.#logger.info({ mute_id: id }, 'mute ended');

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MuteRegistry } from '../../src/mutes/mute-registry.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import { eventually, ManualClock } from '../support/clock.ts';
 import { relayEvent } from '../support/events.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-mutes-'));
@@ -51,5 +52,34 @@ describe('mutes stored before globs were bounded', () => {
     await mutes.create({ matchers: { title: 'x*' }, duration_ms: 60_000, reason: '', created_by: 'test' });
     expect(mutes.match(relayEvent({ title }))?.matchers).toEqual({ title: 'x*' });
     await store.close();
+  });
+});
+
+describe('mutes on the injected clock', () => {
+  it('a mute stops matching when the clock passes its end; one set elsewhere (another replica) is seen at the next refresh', async () => {
+    const store = await SqliteStore.open(join(dir, 'clock-mutes.db'));
+    const clock = new ManualClock(Date.now());
+    const mutes = new MuteRegistry(store, capturingLogger().logger, clock);
+    await mutes.start(5_000);
+    try {
+      const event = relayEvent({ type: 'qos.rebuffer_spike' });
+      const mute = await mutes.create({ matchers: { type: 'qos.*' }, duration_ms: 60_000, reason: 'deploy', created_by: 'test' });
+      expect(mutes.match(event)?.id).toBe(mute.id);
+      await clock.advance(59_000);
+      expect(mutes.match(event)?.id).toBe(mute.id);
+      await clock.advance(2_000);
+      expect(mutes.match(event)).toBeNull();
+
+      await store.createMute({
+        id: 'mut_ELSEWHERE', matchers: { type: 'qos.*' }, reason: '', created_by: 'replica-2',
+        created_at: new Date(clock.now()).toISOString(), expires_at: new Date(clock.now() + 600_000).toISOString(), deleted_at: null,
+      });
+      expect(mutes.match(event)).toBeNull();
+      await clock.advance(5_000);
+      await eventually(() => mutes.match(event)?.id === 'mut_ELSEWHERE');
+    } finally {
+      mutes.stop();
+      await store.close();
+    }
   });
 });
