@@ -44,6 +44,11 @@ routes: []
     try {
       ballast.fill(PAGES);
       expect((await send()).status).toBe(503);
+      // Senders are told when to come back.
+      const body = JSON.stringify(tapemetricPayload({}, { context: 'y'.repeat(9_000) }));
+      const refused = await fetch(`${relay.url}/hooks/tapemetric`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...tapemetricHeaders(body, SECRET) } });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get('retry-after')).toBe('5');
       const full = await readyz(relay.url);
       expect(full.status).toBe(503);
       expect(full.json.error).toMatch(/cannot commit: .*full/);

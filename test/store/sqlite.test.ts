@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -120,7 +120,38 @@ describe('sqlite store', () => {
     }
   });
 
-  it('a store another live process holds is refused; a dead holder (kill -9) is taken over', async () => {
+  it('a store another live process holds is refused; once it is killed (kill -9) the store opens at once', async () => {
+    const path = freshPath();
+    const holder = openerProcess(path, 30_000);
+    try {
+      expect(await firstLine(holder)).toBe('OPEN');
+      await expect(SqliteStore.open(path)).rejects.toThrow('another hookrelay is using');
+    } finally {
+      holder.kill('SIGKILL');
+      await once(holder, 'exit');
+    }
+    const store = await SqliteStore.open(path);
+    await store.close();
+  });
+
+  it('processes starting together after a crash: exactly one gets the store (no check-then-act)', async () => {
+    const path = freshPath();
+    // What a crashed older hookrelay leaves: a lock file naming a process that is gone.
+    const gone = spawn(process.execPath, ['-e', '0'], { stdio: 'ignore' });
+    await once(gone, 'exit');
+    writeFileSync(`${path}.lock`, JSON.stringify({ pid: gone.pid, host: hostname() }));
+    const racers = Array.from({ length: 4 }, () => openerProcess(path, 3_000));
+    try {
+      const answers = await Promise.all(racers.map(firstLine));
+      expect(answers.filter((answer) => answer === 'OPEN')).toHaveLength(1);
+      expect(answers.filter((answer) => answer === 'REFUSED')).toHaveLength(3);
+    } finally {
+      for (const racer of racers) racer.kill('SIGKILL');
+      await Promise.all(racers.map((racer) => (racer.exitCode === null ? once(racer, 'exit') : undefined)));
+    }
+  });
+
+  it('an older hookrelay still holding the store (its <db>.lock names a live process) is respected', async () => {
     const path = freshPath();
     const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)'], { stdio: 'ignore' });
     try {
@@ -130,11 +161,24 @@ describe('sqlite store', () => {
       other.kill('SIGKILL');
       await once(other, 'exit');
     }
-    // The holder is gone now: its lock is stale.
     const store = await SqliteStore.open(path);
-    expect(JSON.parse(readFileSync(`${path}.lock`, 'utf8'))).toMatchObject({ pid: process.pid });
-    await store.close();
     expect(existsSync(`${path}.lock`)).toBe(false);
+    await store.close();
+  });
+
+  it('back-pressure: ingests beyond the write queue are refused with store_unavailable at once, not queued', async () => {
+    const store = await SqliteStore.open(freshPath(), { maxQueuedWrites: 2 });
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 5 }, () => store.ingest(batchOf(relayEvent(), []))));
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(2);
+      expect(results.filter((result) => result.status === 'rejected').map((result) => (result as PromiseRejectedResult).reason.code)).toEqual([
+        'store_unavailable', 'store_unavailable', 'store_unavailable',
+      ]);
+      // Once the queue drains, ingest works again.
+      await expect(store.ingest(batchOf(relayEvent(), []))).resolves.toHaveLength(1);
+    } finally {
+      await store.close();
+    }
   });
 
   it('refuses work after close with store_unavailable', async () => {
@@ -143,3 +187,31 @@ describe('sqlite store', () => {
     await expect(store.ingest(batchOf(relayEvent(), []))).rejects.toMatchObject({ code: 'store_unavailable' });
   });
 });
+
+/** A process that opens the store, prints OPEN (holding it for `holdMs`) or REFUSED. */
+function openerProcess(path: string, holdMs: number) {
+  const store = new URL('../../src/store/sqlite/sqlite-store.ts', import.meta.url).href;
+  const script = `
+    const { SqliteStore } = await import(${JSON.stringify(store)});
+    try {
+      await SqliteStore.open(${JSON.stringify(path)});
+      console.log('OPEN');
+      setTimeout(() => process.exit(0), ${holdMs});
+    } catch {
+      console.log('REFUSED');
+      process.exit(0);
+    }`;
+  // A file, not --eval: the store's writer thread inherits the process's flags.
+  const file = `${path}.opener-${Math.random().toString(36).slice(2)}.mjs`;
+  writeFileSync(file, script);
+  return spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'ignore'] });
+}
+
+async function firstLine(child: ReturnType<typeof spawn>): Promise<string> {
+  let text = '';
+  for await (const chunk of child.stdout!) {
+    text += String(chunk);
+    if (text.includes('\n')) break;
+  }
+  return text.trim();
+}

@@ -1,8 +1,8 @@
 import type { RelayEvent } from '../../events/event.ts';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import type { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { ERROR_STATUS, HookrelayError } from '../../errors.ts';
 import type { ErrorCode } from '../../errors.ts';
@@ -62,6 +62,9 @@ function revive(error: SerializedError): Error {
   return new HookrelayError('store_unavailable', `the store could not write: ${error.message}`);
 }
 
+/** Writes waiting for the writer thread beyond which ingest is refused with 503 (each is a request in memory). */
+const MAX_QUEUED_WRITES = 10_000;
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -73,29 +76,40 @@ function alive(pid: number): boolean {
 
 /**
  * One process per SQLite file: at open it takes over whatever was in flight, which would
- * duplicate the deliveries of another live process. A lock file next to the database names
- * its holder; a holder that is gone (kill -9) or is this process is taken over.
+ * duplicate the deliveries of another live process. The lock is SQLite's own exclusive lock on
+ * a small file next to the database, taken in one step (no check-then-act) and held by this
+ * connection: the kernel drops it when the process dies, however it dies (kill -9), so there is
+ * never a stale lock to judge, and two processes starting together cannot both get it.
  */
-function acquireLock(lockPath: string, database: string): void {
-  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+function acquireLock(lockPath: string, database: string): DatabaseSync {
+  refuseOlderHolder(database);
+  const lock = new DatabaseSync(lockPath);
   try {
-    writeFileSync(lockPath, me, { flag: 'wx' });
-    return;
+    lock.exec('PRAGMA locking_mode = EXCLUSIVE');
+    lock.exec('BEGIN EXCLUSIVE');
+    lock.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER, host TEXT)');
+    return lock;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    lock.close();
+    if (/locked|busy/i.test((error as Error).message)) {
+      throw new Error(`another hookrelay is using ${database}: one process per SQLite store (give each its own HOOKRELAY_DATA_DIR)`, { cause: error });
+    }
+    throw error;
   }
+}
+
+/** hookrelay before this version named its holder in `<db>.lock`: a live one still counts. */
+function refuseOlderHolder(database: string): void {
   let holder: { pid?: unknown; host?: unknown } | null;
   try {
-    holder = JSON.parse(readFileSync(lockPath, 'utf8')) as { pid?: unknown; host?: unknown };
+    holder = JSON.parse(readFileSync(`${database}.lock`, 'utf8')) as { pid?: unknown; host?: unknown };
   } catch {
-    holder = null;
+    return;
   }
   if (holder && holder.host === hostname() && typeof holder.pid === 'number' && holder.pid !== process.pid && alive(holder.pid)) {
-    throw new Error(
-      `another hookrelay (pid ${holder.pid}) is using ${database}: one process per SQLite store (give each its own HOOKRELAY_DATA_DIR)`,
-    );
+    throw new Error(`another hookrelay (pid ${holder.pid}) is using ${database}: one process per SQLite store (give each its own HOOKRELAY_DATA_DIR)`);
   }
-  writeFileSync(lockPath, me);
+  rmSync(`${database}.lock`, { force: true });
 }
 
 /** SQLite's primary result codes (https://sqlite.org/rescode.html). */
@@ -149,6 +163,8 @@ function shellQuote(path: string): string {
 export interface SqliteStoreOptions {
   /** Caps the file at this many pages: writes beyond fail as a full disk would (SQLITE_FULL). */
   readonly maxPageCount?: number;
+  /** Ingests waiting for the writer beyond which ingest is refused (default 10,000). */
+  readonly maxQueuedWrites?: number;
 }
 
 /**
@@ -175,9 +191,13 @@ export class SqliteStore implements Store {
    */
   #cannotCommit: string | null = null;
 
-  readonly #lock: string;
+  /** Holds the store's exclusive lock while open (see acquireLock). */
+  readonly #lock: DatabaseSync;
 
-  private constructor(worker: Worker, reader: DatabaseSync, recovered: number, lock: string) {
+  readonly #maxQueuedWrites: number;
+
+  private constructor(worker: Worker, reader: DatabaseSync, recovered: number, lock: DatabaseSync, maxQueuedWrites: number) {
+    this.#maxQueuedWrites = maxQueuedWrites;
     this.#lock = lock;
     this.#worker = worker;
     this.#reader = reader;
@@ -205,13 +225,12 @@ export class SqliteStore implements Store {
   static async open(path: string, options: SqliteStoreOptions = {}): Promise<SqliteStore> {
     const file = resolve(path);
     mkdirSync(dirname(file), { recursive: true });
-    const lock = `${file}.lock`;
-    acquireLock(lock, file);
+    const lock = acquireLock(`${file}-lock`, file);
     const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), {
       workerData: { path: file, maxPageCount: options.maxPageCount ?? null },
     });
     const recovered = await new Promise<number>((ready, failed) => {
-      worker.once('error', () => rmSync(lock, { force: true }));
+      worker.once('error', () => lock.close());
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {
           worker.off('error', onError);
@@ -223,7 +242,7 @@ export class SqliteStore implements Store {
       const onError = (error: Error): void => failed(explainOpenFailure(error, file));
       worker.once('error', onError);
     });
-    return new SqliteStore(worker, openReader(file), recovered, lock);
+    return new SqliteStore(worker, openReader(file), recovered, lock, options.maxQueuedWrites ?? MAX_QUEUED_WRITES);
   }
 
   #fail(error: Error): void {
@@ -240,6 +259,10 @@ export class SqliteStore implements Store {
       return Promise.reject(
         new HookrelayError('store_unavailable', `the store is ${this.#closed ? 'closed' : `failed: ${this.#failure?.message}`}`),
       );
+    }
+    // Back-pressure: a commit that cannot keep up makes senders retry, rather than memory grow.
+    if (op === 'ingest' && this.#pending.size >= this.#maxQueuedWrites) {
+      return Promise.reject(new HookrelayError('store_unavailable', 'the store is busy: its write queue is full; retry shortly'));
     }
     const id = this.#nextId++;
     return new Promise((resolvePromise, reject) => {
@@ -498,7 +521,7 @@ export class SqliteStore implements Store {
     this.#closed ??= new Promise<void>((done) => {
       const finish = (): void => {
         this.#reader.close();
-        rmSync(this.#lock, { force: true });
+        this.#lock.close();
         done();
       };
       if (this.#failure) {
