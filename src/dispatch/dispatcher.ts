@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
+import { digestView, stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage } from '../notify/pipeline.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
+import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store, StormPolicy } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import { systemClock } from '../util/clock.ts';
@@ -133,6 +134,8 @@ class Lane {
   readonly #queue: PQueue;
   readonly #leaseMs: number;
   readonly #breaker: BreakerPolicy;
+  /** When this destination's backlog is a storm (claims then fold each group into a digest); null: never. */
+  readonly #storm: StormPolicy | null;
   /** Claimed and not finished, by lead delivery id (a grouped batch is one entry). */
   readonly #held = new Map<string, ClaimedDelivery>();
   /** Claimed and started. */
@@ -163,6 +166,9 @@ class Lane {
       probe_backoff_ms: destination.auto_enable === false ? null : (options.probeBackoffMs ?? DEFAULT_PROBE_BACKOFF_MS),
     };
     const { concurrency, rate } = destination.limits;
+    const capacity = stormCapacity(destination.storm, rate);
+    // One message per incident (slack-bot): incidents with their own message keep updating it.
+    this.#storm = capacity === null ? null : { capacity, keep_incident_messages: destination.refreshIncident !== undefined };
     this.#queue = new PQueue({
       concurrency,
       ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
@@ -248,6 +254,7 @@ class Lane {
           now,
           lease_ms: this.#leaseMs,
           owner: this.#owner,
+          storm: this.#storm,
         });
         this.#take(batch, now);
         if (batch.deliveries.length === room) this.#again = true;
@@ -280,9 +287,11 @@ class Lane {
   }
 
   #context(delivery: ClaimedDelivery): TemplateContext {
+    const worst = this.#destination.storm?.worst;
     return {
       ...delivery.event,
       events: delivery.events,
+      ...(delivery.digest ? { digest: digestView(delivery.events, worst ?? 5, delivery.route) } : {}),
       hookrelay: { version: this.#options.version, destination: this.#destination.name, delivery_id: delivery.id },
     };
   }
@@ -409,6 +418,7 @@ class Lane {
       ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
       ...(delivery.probe ? { probe: true } : {}),
+      ...(delivery.digest ? { digest: true } : {}),
     };
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
     if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
@@ -434,6 +444,7 @@ class Lane {
       breaker: this.#breaker,
       notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
       effects: result.effects ?? null,
+      ...(delivery.digest ? { digest: true } : {}),
     };
     const recorded = await this.#recordDurably(attemptResult, line);
     if (!recorded) return;

@@ -157,6 +157,11 @@ export interface ClaimedDelivery {
   readonly route: string | null;
   /** The single delivery sent to test a destination whose circuit is open. */
   readonly probe: boolean;
+  /**
+   * A storm digest: `events` are a whole group's waiting events folded into one notification
+   * (count, the worst few, "+K more"), recorded with one attempt like a grouped batch.
+   */
+  readonly digest?: boolean;
 }
 
 export interface ClaimBatch {
@@ -188,6 +193,8 @@ export interface AttemptResult {
   readonly notified: readonly NotificationEntry[];
   /** What the send changed besides the attempt (a slack-bot message), committed with it. */
   readonly effects?: DeliveryEffects | null;
+  /** The request was a storm digest: each event's delivery notes the digest it went out in. */
+  readonly digest?: boolean;
 }
 
 export interface BreakerPolicy {
@@ -352,6 +359,22 @@ export interface ClaimOptions {
   readonly now: number;
   readonly lease_ms: number;
   readonly owner: string;
+  /** Storm digests for this destination, or absent/null when it never collapses (PagerDuty). */
+  readonly storm?: StormPolicy | null;
+}
+
+/**
+ * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
+ * requests at the destination's rate limit; the store compares its backlog with that.
+ */
+export interface StormPolicy {
+  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
+  readonly capacity: number;
+  /**
+   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
+   * message is open is not folded into a digest, so that message still changes with it.
+   */
+  readonly keep_incident_messages?: boolean;
 }
 
 export interface PruneOptions {
