@@ -3,6 +3,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
+import { SEVERITY_RANK } from '../events/event.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import { digestView, stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage } from '../notify/pipeline.ts';
@@ -119,6 +120,17 @@ export class Dispatcher {
   }
 }
 
+/**
+ * Held work starts in the order the store claims it — highest severity first — so a critical
+ * event claimed behind a storm's digests does not wait for them in memory either; a probe
+ * goes before anything. A digest counts as its most severe event. (One delivery per incident
+ * is held at a time, so this never reorders an incident's events.)
+ */
+function queuePriority(delivery: ClaimedDelivery): number {
+  if (delivery.probe) return SEVERITY_RANK.critical + 1;
+  return delivery.events.reduce((worst, event) => Math.max(worst, SEVERITY_RANK[event.severity]), SEVERITY_RANK[delivery.event.severity]);
+}
+
 interface Decision {
   readonly outcome: AttemptResult['outcome'];
   readonly next_attempt_at: number | null;
@@ -222,7 +234,7 @@ class Lane {
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || this.#held.has(delivery.id)) return;
     this.#held.set(delivery.id, delivery);
-    void this.#queue.add(() => this.#attempt(delivery), { priority: delivery.probe ? 1 : 0 });
+    void this.#queue.add(() => this.#attempt(delivery), { priority: queuePriority(delivery) });
   }
 
   release(): void {
