@@ -202,7 +202,7 @@ export function createWriteOps(db: DatabaseSync) {
       .get(
         `SELECT COUNT(*) AS n FROM (
            SELECT 1 FROM deliveries d INDEXED BY deliveries_due
-           WHERE d.destination = ? AND d.status = 'pending' AND d.next_attempt_at <= ?
+           WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
              AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = '${DIGEST_BATCH}' || d.id)
            LIMIT ?)`,
       )
