@@ -97,16 +97,17 @@ export const commonDestinationKeys = {
   auto_enable: flagSchema.optional(),
   /** Storm digests: `{ horizon: 5m, worst: 5 }`, or `false` to send every event on its own however long it takes. */
   storm: z
-    .union([
-      z.literal(false),
-      z.object({ horizon: durationSchema.optional(), worst: countSchema(1, 20).optional() }).strict(),
-    ])
+    .preprocess(
+      // `false` (or "false" from ${VAR}) is off, kept as null; anything else must be the object.
+      (value) => (value === false || value === 'false' ? null : value),
+      z.object({ horizon: durationSchema.optional(), worst: countSchema(1, 20).optional() }).strict().nullable(),
+    )
     .optional(),
 };
 
 /** Destinations without a rate limit cannot measure a horizon: `storm` there needs `rate`. */
 export function requireRateForStorm(config: { rate?: unknown; storm?: unknown }, ctx: z.RefinementCtx): void {
-  if (config.storm !== undefined && config.storm !== false && config.rate === undefined) {
+  if (config.storm !== undefined && config.storm !== null && config.rate === undefined) {
     ctx.addIssue({
       code: 'custom',
       path: ['storm'],
@@ -122,12 +123,13 @@ export interface CommonDestinationConfig {
   rate?: { max: number; per: number } | undefined;
   timeout?: number | undefined;
   auto_enable?: boolean | undefined;
-  storm?: false | { horizon?: number | undefined; worst?: number | undefined } | undefined;
+  /** null: `storm: false`. */
+  storm?: { horizon?: number | undefined; worst?: number | undefined } | null | undefined;
 }
 
 /** The destination's storm settings: its own, else `fallback` (the type's default; null: off unless configured). */
 export function stormOf(config: CommonDestinationConfig, fallback: StormConfig | null): StormConfig | null {
-  if (config.storm === false) return null;
+  if (config.storm === null) return null;
   if (config.storm === undefined) return fallback;
   return { horizon_ms: config.storm.horizon ?? DEFAULT_STORM.horizon_ms, worst: config.storm.worst ?? DEFAULT_STORM.worst };
 }
