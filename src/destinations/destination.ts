@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { countSchema, durationSchema, flagSchema, nameSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
+import { DEFAULT_STORM } from '../notify/digest.ts';
+import type { StormConfig } from '../notify/digest.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
 import type { Store } from '../store/store.ts';
 import type { HttpClient, SendResult } from './http-client.ts';
@@ -43,6 +45,11 @@ export interface Destination {
   readonly ordered?: boolean;
   /** Circuit breaker: probe and resume by itself when disabled (default true); false waits for a person. */
   readonly auto_enable?: boolean;
+  /**
+   * Storm digests: when waiting work would take longer than `horizon_ms` to send at the rate
+   * limit, each group's waiting events go out as one digest. Absent/null: never (PagerDuty).
+   */
+  readonly storm?: StormConfig | null;
   /** Redraws the incident's message from its stored state (after an acknowledgement). */
   refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
@@ -88,7 +95,26 @@ export const commonDestinationKeys = {
   timeout: durationSchema.optional(),
   /** When disabled after `retry.disable_after` failures: probe and resume by itself (default) or wait for `enable`. */
   auto_enable: flagSchema.optional(),
+  /** Storm digests: `{ horizon: 5m, worst: 5 }`, or `false` to send every event on its own however long it takes. */
+  storm: z
+    .preprocess(
+      // `false` (or "false" from ${VAR}) is off, kept as null; anything else must be the object.
+      (value) => (value === false || value === 'false' ? null : value),
+      z.object({ horizon: durationSchema.optional(), worst: countSchema(1, 20).optional() }).strict().nullable(),
+    )
+    .optional(),
 };
+
+/** Destinations without a rate limit cannot measure a horizon: `storm` there needs `rate`. */
+export function requireRateForStorm(config: { rate?: unknown; storm?: unknown }, ctx: z.RefinementCtx): void {
+  if (config.storm !== undefined && config.storm !== null && config.rate === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['storm'],
+      message: 'storm needs a rate limit (rate: { max, per }): the horizon is measured at the rate the destination is sent to',
+    });
+  }
+}
 
 export interface CommonDestinationConfig {
   name: string;
@@ -97,6 +123,15 @@ export interface CommonDestinationConfig {
   rate?: { max: number; per: number } | undefined;
   timeout?: number | undefined;
   auto_enable?: boolean | undefined;
+  /** null: `storm: false`. */
+  storm?: { horizon?: number | undefined; worst?: number | undefined } | null | undefined;
+}
+
+/** The destination's storm settings: its own, else `fallback` (the type's default; null: off unless configured). */
+export function stormOf(config: CommonDestinationConfig, fallback: StormConfig | null): StormConfig | null {
+  if (config.storm === null) return null;
+  if (config.storm === undefined) return fallback;
+  return { horizon_ms: config.storm.horizon ?? DEFAULT_STORM.horizon_ms, worst: config.storm.worst ?? DEFAULT_STORM.worst };
 }
 
 export function limitsOf(

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { flagSchema, urlSchema } from '../config/common.ts';
 import { signStandardWebhooks, standardWebhooksKey } from '../util/standard-webhooks.ts';
 import type { DestinationType } from './destination.ts';
-import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
+import { commonDestinationKeys, limitsOf, requireRateForStorm, stormOf, templateRenderer } from './destination.ts';
 
 /** Headers hookrelay sets itself; a configured `headers:` entry may not replace them. */
 const RESERVED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'retry-attempt', 'user-agent', 'content-type', 'content-length', 'host'];
@@ -25,7 +25,8 @@ const schema = z
       })
       .default({}),
   })
-  .strict();
+  .strict()
+  .superRefine(requireRateForStorm);
 
 /**
  * Any HTTP endpoint: templated JSON (default `http/envelope`), with the delivery id as
@@ -47,6 +48,8 @@ export const httpDestination: DestinationType<typeof schema> = {
       limits,
       auto_enable: config.auto_enable !== false,
       ordered: config.ordered,
+      // Machines usually want every event: digests only when configured (with a rate limit).
+      storm: stormOf(config, null),
       urls: [url],
       ...templateRenderer(deps, template, 'json', (payload) => payload),
       send(request) {

@@ -11,6 +11,11 @@ const schema = z
     routing_key: z.string().min(1, 'routing_key may not be empty'),
     /** Events API v2 endpoint; overridable for tests and EU accounts. */
     url: urlSchema.default('https://events.pagerduty.com/v2/enqueue'),
+    // One PagerDuty event per incident is the norm (its own grouping folds alerts): a digest
+    // would page for an incident nobody resolves. Priority (critical first) still applies.
+    storm: z
+      .undefined({ error: 'PagerDuty takes one event per incident (dedup_key): storm digests are not sent to PagerDuty; remove storm' })
+      .optional(),
   })
   .strict();
 

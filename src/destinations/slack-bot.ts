@@ -6,7 +6,8 @@ import type { RelayEvent } from '../events/event.ts';
 import type { DeliveryEffects, IncidentMessage } from '../store/store.ts';
 import type { IncidentView, TemplateContext } from '../templates/types.ts';
 import type { Destination, DestinationType, OutboundRequest } from './destination.ts';
-import { commonDestinationKeys, limitsOf } from './destination.ts';
+import { commonDestinationKeys, limitsOf, stormOf } from './destination.ts';
+import { DEFAULT_STORM } from '../notify/digest.ts';
 import { failure, findEgressRefusal, retryableStatus } from './http-client.ts';
 import type { SendResult } from './http-client.ts';
 import { fitSlackMessage } from './slack-message.ts';
@@ -55,6 +56,8 @@ interface Rendered {
 /** The request as stored: both messages and the version of the incident message they were drawn from. */
 interface Drawn extends Rendered {
   readonly version?: number;
+  /** A storm digest: posted as a message of its own, never as (or over) an incident's card. */
+  readonly digest?: boolean;
 }
 
 /** A destination that can redraw an incident's message (after an acknowledgement from Slack). */
@@ -136,6 +139,12 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       });
     };
 
+    // A digest belongs to no incident: no card is kept for it (the events' incidents start theirs later).
+    const postDigest = async (card: SlackMessage, started: number): Promise<SendResult> => {
+      const posted = await web.chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as Parameters<typeof web.chat.postMessage>[0]);
+      return ok(started, { posted: posted.ts, channel: posted.channel, digest: true }, {});
+    };
+
     const destination: Destination & IncidentMessenger = {
       name: config.name,
       type: 'slack-bot',
@@ -143,12 +152,15 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       limits,
       auto_enable: config.auto_enable !== false,
       stateful: true,
+      // A digest is a message of its own; incidents that have their card keep updating it.
+      storm: stormOf(config, DEFAULT_STORM),
       urls: [new URL(config.api_url)],
       prepare() {
         deps.templates.prepare(template, 'slack');
         deps.templates.prepare(replyTemplate, 'slack');
       },
       async render(context) {
+        if (context.digest) return JSON.stringify({ ...renderBoth(context), digest: true } satisfies Drawn);
         const message = await deps.store().getIncidentMessage(config.name, context.dedup_key);
         const drawn: Drawn = { ...renderBoth({ ...context, incident: incidentView(message, context) }), version: message?.version ?? 0 };
         return JSON.stringify(drawn);
@@ -157,7 +169,8 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         const started = performance.now();
         const { event } = request;
         try {
-          const { card, reply, version } = JSON.parse(request.body) as Drawn;
+          const { card, reply, version, digest } = JSON.parse(request.body) as Drawn;
+          if (digest === true) return await postDigest(card, started);
           const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
           if (startsIncident(message, event)) return await post(event, card, started);
           const existing = message as IncidentMessage;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
 import type { DestinationType } from './destination.ts';
-import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
+import { commonDestinationKeys, limitsOf, stormOf, templateRenderer } from './destination.ts';
+import { DEFAULT_STORM } from '../notify/digest.ts';
 import { fitSlackMessage } from './slack-message.ts';
 
 const schema = z
@@ -26,6 +27,8 @@ export const slackDestination: DestinationType<typeof schema> = {
       template,
       limits,
       auto_enable: config.auto_enable !== false,
+      // People read a channel: a storm collapses into digests unless `storm: false`.
+      storm: stormOf(config, DEFAULT_STORM),
       urls: [url],
       ...templateRenderer(deps, template, 'slack', (payload) => fitSlackMessage(payload).message),
       send: (request) => deps.http.post(url, { headers: {}, body: request.body, timeoutMs: limits.timeout_ms }),

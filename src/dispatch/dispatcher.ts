@@ -3,10 +3,12 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
+import { SEVERITY_RANK } from '../events/event.ts';
 import type { SendResult } from '../destinations/http-client.ts';
+import { digestView, stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
+import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store, StormPolicy } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import { systemClock } from '../util/clock.ts';
@@ -119,6 +121,17 @@ export class Dispatcher {
   }
 }
 
+/**
+ * Held work starts in the order the store claims it — highest severity first — so a critical
+ * event claimed behind a storm's digests does not wait for them in memory either; a probe
+ * goes before anything. A digest counts as its most severe event. (One delivery per incident
+ * is held at a time, so this never reorders an incident's events.)
+ */
+function queuePriority(delivery: ClaimedDelivery): number {
+  if (delivery.probe) return SEVERITY_RANK.critical + 1;
+  return delivery.events.reduce((worst, event) => Math.max(worst, SEVERITY_RANK[event.severity]), SEVERITY_RANK[delivery.event.severity]);
+}
+
 interface Decision {
   readonly outcome: AttemptResult['outcome'];
   readonly next_attempt_at: number | null;
@@ -134,6 +147,8 @@ class Lane {
   readonly #queue: PQueue;
   readonly #leaseMs: number;
   readonly #breaker: BreakerPolicy;
+  /** When this destination's backlog is a storm (claims then fold each group into a digest); null: never. */
+  readonly #storm: StormPolicy | null;
   /** Claimed and not finished, by lead delivery id (a grouped batch is one entry). */
   readonly #held = new Map<string, ClaimedDelivery>();
   /** Claimed and started. */
@@ -164,6 +179,9 @@ class Lane {
       probe_backoff_ms: destination.auto_enable === false ? null : (options.probeBackoffMs ?? DEFAULT_PROBE_BACKOFF_MS),
     };
     const { concurrency, rate } = destination.limits;
+    const capacity = stormCapacity(destination.storm, rate);
+    // One message per incident (slack-bot): incidents with their own message keep updating it.
+    this.#storm = capacity === null ? null : { capacity, keep_incident_messages: destination.refreshIncident !== undefined };
     this.#queue = new PQueue({
       concurrency,
       ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
@@ -217,7 +235,7 @@ class Lane {
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || this.#held.has(delivery.id)) return;
     this.#held.set(delivery.id, delivery);
-    void this.#queue.add(() => this.#attempt(delivery), { priority: delivery.probe ? 1 : 0 });
+    void this.#queue.add(() => this.#attempt(delivery), { priority: queuePriority(delivery) });
   }
 
   release(): void {
@@ -249,6 +267,7 @@ class Lane {
           now,
           lease_ms: this.#leaseMs,
           owner: this.#owner,
+          storm: this.#storm,
         });
         this.#take(batch, now);
         if (batch.deliveries.length === room) this.#again = true;
@@ -281,10 +300,12 @@ class Lane {
   }
 
   #context(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): TemplateContext {
+    const worst = this.#destination.storm?.worst;
     return {
       ...delivery.event,
       events: delivery.events,
       ...(threshold ? { threshold: { count: threshold.count, within: formatDuration(threshold.within_ms) } } : {}),
+      ...(delivery.digest ? { digest: digestView(delivery.events, worst ?? 5, delivery.route) } : {}),
       hookrelay: { version: this.#options.version, destination: this.#destination.name, delivery_id: delivery.id },
     };
   }
@@ -419,6 +440,7 @@ class Lane {
       ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
       ...(delivery.probe ? { probe: true } : {}),
+      ...(delivery.digest ? { digest: true } : {}),
     };
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
     if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
@@ -444,6 +466,7 @@ class Lane {
       breaker: this.#breaker,
       notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
       effects: result.effects ?? null,
+      ...(delivery.digest ? { digest: true } : {}),
     };
     const recorded = await this.#recordDurably(attemptResult, line);
     if (!recorded) return;

@@ -172,6 +172,11 @@ export interface ClaimedDelivery {
   readonly probe: boolean;
   /** Threshold keys, one per event of the request (`[id, ...member_ids]`); null where the route has no threshold. */
   readonly rule_keys: readonly (string | null)[];
+  /**
+   * A storm digest: `events` are a whole group's waiting events folded into one notification
+   * (count, the worst few, "+K more"), recorded with one attempt like a grouped batch.
+   */
+  readonly digest?: boolean;
 }
 
 export interface ClaimBatch {
@@ -203,6 +208,8 @@ export interface AttemptResult {
   readonly notified: readonly NotificationEntry[];
   /** What the send changed besides the attempt (a slack-bot message), committed with it. */
   readonly effects?: DeliveryEffects | null;
+  /** The request was a storm digest: each event's delivery notes the digest it went out in. */
+  readonly digest?: boolean;
 }
 
 export interface BreakerPolicy {
@@ -386,6 +393,22 @@ export interface ClaimOptions {
   readonly now: number;
   readonly lease_ms: number;
   readonly owner: string;
+  /** Storm digests for this destination, or absent/null when it never collapses (PagerDuty). */
+  readonly storm?: StormPolicy | null;
+}
+
+/**
+ * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
+ * requests at the destination's rate limit; the store compares its backlog with that.
+ */
+export interface StormPolicy {
+  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
+  readonly capacity: number;
+  /**
+   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
+   * message is open is not folded into a digest, so that message still changes with it.
+   */
+  readonly keep_incident_messages?: boolean;
 }
 
 export interface PruneOptions {

@@ -1,4 +1,5 @@
 import type { RelayEvent } from '../events/event.ts';
+import { digestView } from '../notify/digest.ts';
 import type { TemplateContext } from './types.ts';
 
 /**
@@ -84,5 +85,6 @@ export function hostileSampleContexts(hookrelay: TemplateContext['hookrelay']): 
     { label: 'a firing sample event', context: sampleContext(firing, hookrelay) },
     { label: 'a resolved sample event', context: sampleContext(resolved, hookrelay) },
     { label: 'a sample group of 3 events', context: { ...sampleContext(firing, hookrelay), events: group } },
+    { label: 'a sample storm digest', context: { ...sampleContext(firing, hookrelay), events: group, digest: digestView(group, 2, 'sample') } },
   ];
 }

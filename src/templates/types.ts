@@ -1,4 +1,5 @@
 import type { RelayEvent } from '../events/event.ts';
+import type { DigestView } from '../notify/digest.ts';
 
 /**
  * How `{{value}}` is escaped in a template.
@@ -28,8 +29,10 @@ export interface TemplateContext extends RelayEvent {
   readonly incident?: IncidentView;
   /** Routes with a threshold: how many events arrived within its window when it fired. */
   readonly threshold?: { readonly count: number; readonly within: string };
-  /** The events of this notification: `[event]`, or the whole group for grouped routes. */
+  /** The events of this notification: `[event]`, or the whole group for grouped routes and digests. */
   readonly events: readonly RelayEvent[];
+  /** Set when the notification is a storm digest: count, the worst incidents, "+K more". */
+  readonly digest?: DigestView;
   readonly hookrelay: {
     readonly version: string;
     readonly destination: string;

@@ -19,6 +19,7 @@ import type {
   PruneOptions,
   RecordedAttempt,
   RequestLogEntry,
+  StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 import { idAt } from '../../util/ids.ts';
@@ -48,6 +49,15 @@ const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
   SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
   WHERE p.destination = d.destination AND p.incident_key = d.incident_key
     AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
+
+/** At most this many events in one storm digest; the rest form the next one. */
+const MAX_DIGEST = 10_000;
+
+/**
+ * A storm digest's batch id: its lead's id behind this prefix (a grouped batch's is the bare
+ * lead id), so a retried digest is claimed, drawn and recorded as a digest again.
+ */
+const DIGEST_BATCH = 'digest:';
 
 /** Room a readiness probe asks for: two 8 KB pages, more than a typical webhook's receipt, event and deliveries. */
 const PROBE_BYTES = 16_384;
@@ -144,7 +154,13 @@ export function createWriteOps(db: DatabaseSync) {
   }
 
   /** Leases claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
-  function lease(rows: readonly Record<string, unknown>[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean): ClaimedDelivery[] {
+  function lease(
+    rows: readonly Record<string, unknown>[],
+    destination: string,
+    args: ClaimOptions | Omit<ClaimOptions, 'limit'>,
+    probe: boolean,
+    storm: StormPolicy | null = null,
+  ): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
     const update = sql.get(
       `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ? WHERE id = ?`,
@@ -154,7 +170,8 @@ export function createWriteOps(db: DatabaseSync) {
     for (const row of rows) {
       const id = String(row.delivery_id);
       if (claimed.has(id)) continue;
-      const members = batchMembers(row, destination);
+      const digest = (storm ? formDigest(row, destination, now, storm) : null) ?? digestBatchMembers(row);
+      const members = digest ?? batchMembers(row, destination);
       for (const each of [row, ...members]) {
         update.run(now + lease_ms, owner, now, each.delivery_id as string);
         claimed.add(String(each.delivery_id));
@@ -173,6 +190,7 @@ export function createWriteOps(db: DatabaseSync) {
         route: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX) ? null : route,
         probe,
         rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
+        ...(digest ? { digest: true } : {}),
       });
     }
     return deliveries;
@@ -203,6 +221,111 @@ export function createWriteOps(db: DatabaseSync) {
       )
       .all(now, now, JSON.stringify([event.source, event.dedup_key]));
     return [...new Set(rows.map((row) => String(row.destination)))];
+  }
+
+  /**
+   * Storm: more requests wait for this destination than it can send within the horizon at its
+   * rate limit (`capacity`). Counted up to capacity + 1 only, so a storm costs no full count.
+   * A batch waiting for its retry is one request.
+   */
+  function stormRaging(destination: string, now: number, storm: StormPolicy): boolean {
+    const row = sql
+      .get(
+        `SELECT COUNT(*) AS n FROM (
+           SELECT 1 FROM deliveries d INDEXED BY deliveries_due
+           WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+             AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = '${DIGEST_BATCH}' || d.id)
+           LIMIT ?)`,
+      )
+      .get(destination, now, storm.capacity + 1);
+    return Number(row?.n ?? 0) > storm.capacity;
+  }
+
+  /** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
+  function foldable(row: Record<string, unknown>): boolean {
+    return (
+      row.batch_id === null &&
+      Number(row.attempts) === 0 &&
+      row.request_body === null &&
+      row.replay_of === null &&
+      !String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX)
+    );
+  }
+
+  /** The incident has its own open message here (slack-bot): its events update that message instead. */
+  function hasOpenMessage(destination: string, dedupKey: string): boolean {
+    return (
+      sql
+        .get(`SELECT 1 AS yes FROM incident_messages WHERE destination = ? AND dedup_key = ? AND status = 'firing'`)
+        .get(destination, dedupKey) !== undefined
+    );
+  }
+
+  /**
+   * During a storm, a claimed row brings every due event of its group — the route and group
+   * key when grouped, else the route and event type — as one digest, formed like a grouped
+   * batch. Incident order holds: an event joins only if every earlier unfinished delivery of
+   * its incident is in this digest too (a resolve never goes before its own firing; both in
+   * one digest show the latest state). Null when the row is not foldable or is alone.
+   */
+  function formDigest(row: Record<string, unknown>, destination: string, now: number, storm: StormPolicy): Record<string, unknown>[] | null {
+    if (!foldable(row)) return null;
+    const keep = storm.keep_incident_messages === true;
+    if (keep && hasOpenMessage(destination, String(row.dedup_key))) return null;
+    const grouped = row.group_key !== null;
+    const candidates = sql
+      .get(
+        `SELECT d.id AS delivery_id, d.incident_key,
+           (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
+            WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+              AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+           ${EVENT_COLUMNS}
+         FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
+         WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+           AND d.batch_id IS NULL AND d.attempts = 0 AND d.request_body IS NULL AND d.replay_of IS NULL
+           AND d.route IS ? AND ${grouped ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
+           ${keep ? `AND NOT EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : ''}
+         ORDER BY d.id LIMIT ${MAX_DIGEST}`,
+      )
+      .all(destination, now, row.route as string | null, (grouped ? row.group_key : row.type) as string);
+    const lead = String(row.delivery_id);
+    const taken = new Map<string, number>();
+    const members: Record<string, unknown>[] = [];
+    for (const candidate of candidates) {
+      const key = candidate.incident_key === null ? null : String(candidate.incident_key);
+      if (key !== null) {
+        // Every unfinished delivery of the incident ahead of this one must already be in the digest.
+        const before = taken.get(key) ?? 0;
+        if (before < 0 || Number(candidate.ahead) !== before) {
+          taken.set(key, -1);
+          continue;
+        }
+        taken.set(key, before + 1);
+      }
+      if (String(candidate.delivery_id) !== lead) members.push(candidate);
+    }
+    if (members.length === 0) return null;
+    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
+    for (const member of [row, ...members]) form.run(`${DIGEST_BATCH}${lead}`, member.delivery_id as string);
+    return members;
+  }
+
+  /** How the delivery log names the digest each folded event went out in. */
+  function digestNote(result: AttemptResult): string | null {
+    if (result.digest !== true) return null;
+    const events = 1 + result.member_ids.length;
+    return `in digest ${result.delivery_id} (${events.toLocaleString('en-US')} events)`;
+  }
+
+  /** A digest formed before (now due for its retry, or its lease expired): the same members again. */
+  function digestBatchMembers(row: Record<string, unknown>): Record<string, unknown>[] | null {
+    if (typeof row.batch_id !== 'string' || !row.batch_id.startsWith(DIGEST_BATCH)) return null;
+    return sql
+      .get(
+        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
+         WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id`,
+      )
+      .all(row.batch_id, row.delivery_id as string);
   }
 
   /**
@@ -458,7 +581,8 @@ export function createWriteOps(db: DatabaseSync) {
       for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
         rows.push(...due.all(destination, priority, now, limit - rows.length));
       }
-      return { deliveries: lease(rows, destination, args, false), next_due_at: nextDueAt(destination) };
+      const storm = args.storm && stormRaging(destination, now, args.storm) ? args.storm : null;
+      return { deliveries: lease(rows, destination, args, false, storm), next_due_at: nextDueAt(destination) };
     },
 
     claimProbe(args: { destination: string } & Omit<ClaimOptions, 'limit'>): ClaimBatch {
@@ -529,7 +653,7 @@ export function createWriteOps(db: DatabaseSync) {
           result.response_body,
           result.latency_ms,
           superseded ? null : result.error,
-          superseded ? result.error : null,
+          superseded ? result.error : digestNote(result),
           result.finished_at,
           id,
           result.lease_owner,

@@ -1,0 +1,165 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { FakeReceiver } from '../support/receiver.ts';
+import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
+import type { TestRelay } from '../support/hookrelay.ts';
+
+/**
+ * "One storm drowns every other alert" (notification-engine issue), on the real server with a
+ * loopback Slack: a storm beyond the destination's horizon arrives as digests, one per group,
+ * and a critical event sent after it is not queued behind thousands of messages.
+ */
+
+const AM_TOKEN = 'am-token-0123456789';
+
+interface Delivery {
+  id: string;
+  event_id: string;
+  status: string;
+  note: string | null;
+}
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+async function slackReceiver(): Promise<FakeReceiver> {
+  const fake = await FakeReceiver.start();
+  cleanups.push(() => fake.close());
+  return fake;
+}
+
+async function relayWith(slackUrl: string, storm = ''): Promise<TestRelay> {
+  const relay = await startRelay(`
+sources:
+  - { name: prometheus, preset: alertmanager, token: "${AM_TOKEN}" }
+destinations:
+  - { name: ops-slack, type: slack, url: "${slackUrl}"${storm} }
+routes:
+  - { to: [ops-slack] }
+admin: { token: ${ADMIN_TOKEN} }
+`);
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+interface Alert {
+  readonly name: string;
+  readonly fingerprint: string;
+  readonly severity?: string;
+}
+
+/** Alertmanager's webhook JSON, alerts kept small (7,000 of them fit in the 1 MB body limit). */
+function notification(alerts: readonly Alert[]): string {
+  return JSON.stringify({
+    version: '4',
+    groupKey: '{}:{}',
+    status: 'firing',
+    receiver: 'hookrelay',
+    alerts: alerts.map((alert) => ({
+      status: 'firing',
+      labels: { alertname: alert.name, ...(alert.severity ? { severity: alert.severity } : {}) },
+      startsAt: '2026-11-29T10:00:00Z',
+      fingerprint: alert.fingerprint,
+    })),
+  });
+}
+
+async function post(relay: TestRelay, alerts: readonly Alert[]): Promise<void> {
+  const response = await relay.post('/hooks/prometheus', notification(alerts), { authorization: `Bearer ${AM_TOKEN}` });
+  expect(response.status).toBe(202);
+}
+
+const isDigest = (body: string): boolean => body.includes('Storm digest');
+/** "Storm digest: 1,000 events of HighLatency …": how many events the digest carries, and of which group. */
+function digestOf(body: string): { count: number; label: string } {
+  const text = JSON.parse(body) as { text: string };
+  const match = /Storm digest: ([\d,]+) events of (\S+)/.exec(text.text);
+  if (!match) throw new Error(`not a digest: ${text.text}`);
+  return { count: Number(match[1]!.replaceAll(',', '')), label: match[2]! };
+}
+
+async function finished(relay: TestRelay, total: number, timeoutMs: number): Promise<Delivery[]> {
+  const { json } = await relay.until(
+    () => relay.admin<{ destinations: Array<{ pending: number }> }>('/destinations'),
+    ({ json }) => json.destinations[0]!.pending === 0,
+    timeoutMs,
+  );
+  expect(json.destinations[0]!.pending).toBe(0);
+  const all: Delivery[] = [];
+  let before = '';
+  while (all.length < total) {
+    const page = (await relay.admin<{ deliveries: Delivery[] }>(`/deliveries?destination=ops-slack&limit=1000${before}`)).json.deliveries;
+    if (page.length === 0) break;
+    all.push(...page);
+    before = `&before=${page.at(-1)!.id}`;
+  }
+  return all;
+}
+
+describe('a storm collapses into digests; other alerts are not drowned', () => {
+  it('7,000 alerts in one Alertmanager request to Slack (3/3s), then a critical → the critical is in Slack within seconds, the storm arrives as one digest per alert name', async () => {
+    const slack = await slackReceiver();
+    const relay = await relayWith(slack.url('/webhook'));
+    const names = ['HighLatency', 'HighErrorRate', 'PodCrashLooping', 'DiskPressure', 'CertExpiring', 'QueueBacklog', 'NodeNotReady'];
+    const storm = Array.from({ length: 7_000 }, (_, i) => ({ name: names[i % names.length]!, fingerprint: `f${i.toString(16).padStart(8, '0')}` }));
+    await post(relay, storm);
+    const sentAt = Date.now();
+    await post(relay, [{ name: 'DatabaseDown', fingerprint: 'critical-db-0001', severity: 'critical' }]);
+
+    const critical = async () => slack.requests.findIndex((request) => request.body.includes('DatabaseDown'));
+    await relay.until(critical, (index) => index >= 0, 15_000);
+    const index = await critical();
+    const latency = slack.requests[index]!.at - sentAt;
+    // Behind it at most the lane's look-ahead (5 alerts leased as they arrived) and the digests claimed before it.
+    expect(index).toBeLessThan(10);
+    expect(latency).toBeLessThan(8_000);
+
+    const log = await finished(relay, 7_001, 40_000);
+    expect(log).toHaveLength(7_001);
+    expect(log.every((delivery) => delivery.status === 'succeeded')).toBe(true);
+    const digests = slack.requests.filter((request) => isDigest(request.body)).map((request) => digestOf(request.body));
+    const singles = slack.requests.filter((request) => !isDigest(request.body));
+    // One digest per alert name: every alert is in Slack once, in a digest or (the first few) on its own.
+    expect(digests.map((digest) => digest.label).sort()).toEqual([...names].sort());
+    expect(digests.reduce((sum, digest) => sum + digest.count, 0) + singles.length).toBe(7_001);
+    expect(slack.requests.length).toBeLessThan(20);
+    // The delivery log shows each folded alert as delivered in its digest.
+    const folded = log.filter((delivery) => delivery.note?.startsWith('in digest dlv_'));
+    expect(folded.length).toBe(7_001 - singles.length);
+    const counts = new Map<string, number>();
+    for (const delivery of folded) counts.set(delivery.note!, (counts.get(delivery.note!) ?? 0) + 1);
+    for (const [note, count] of counts) expect(note).toBe(`${note.split(' (')[0]} (${count.toLocaleString('en-US')} events)`);
+  }, 90_000);
+
+  it('a burst of 100 events in 2 s beyond a 10 s horizon → one digest per group, each event delivered once', async () => {
+    const slack = await slackReceiver();
+    // Slack answers nothing until the burst is in: the lane is busy, as it would be behind real traffic.
+    let open: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    slack.respond(async () => {
+      await gate;
+      return { status: 200, body: 'ok' };
+    });
+    const relay = await relayWith(slack.url('/webhook'), ', storm: { horizon: 10s, worst: 3 }');
+    const groups = ['alpha', 'beta', 'gamma', 'delta'];
+    const started = Date.now();
+    for (let i = 0; i < 100; i++) {
+      await post(relay, [{ name: groups[i % 4]!, fingerprint: `burst-${i}` }]);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (i + 1) * 20 - Date.now())));
+    }
+    expect(Date.now() - started).toBeLessThan(4_000);
+    open();
+
+    const log = await finished(relay, 100, 30_000);
+    expect(log.filter((delivery) => delivery.status === 'succeeded')).toHaveLength(100);
+    const digests = slack.requests.filter((request) => isDigest(request.body)).map((request) => digestOf(request.body));
+    const singles = slack.requests.filter((request) => !isDigest(request.body));
+    expect(digests.map((digest) => digest.label).sort()).toEqual([...groups].sort());
+    expect(digests.reduce((sum, digest) => sum + digest.count, 0) + singles.length).toBe(100);
+    // The worst 3, then "+K more".
+    const body = slack.requests.find((request) => isDigest(request.body))!.body;
+    expect(body).toMatch(/\*Worst 3\*/);
+    expect(body).toMatch(/\*\+\d+ more\*/);
+  }, 60_000);
+});
