@@ -283,6 +283,7 @@ export function startupBanner(options: { config: Config; components: Components;
       return `${route.name ?? `routes[${index}]`}: ${match.length ? match.join(' ') : 'every event'} → ${route.to.join(', ')}`;
     }),
     ...(components.sources.length === 0 ? { warning: 'no source is configured: every webhook gets 404' } : {}),
+    admin_pages: config.admin ? `on: ${url}/admin` : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
     admin_api: config.admin ? `on: ${url}/api/v1` : 'off (set admin.token or HOOKRELAY_ADMIN_TOKEN)',
     slack_app: config.slack_app ? `on: POST ${url}/slack/events` : 'off (set slack_app.signing_secret or SLACK_SIGNING_SECRET)',
     metrics: `${url}/metrics`,

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
+import { ZERO_CONFIG_SENDER_VARIABLES } from '../config/zero-config.ts';
 import { ConfigError } from '../errors.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { buildComponents } from '../runtime.ts';
@@ -66,7 +67,7 @@ function configWarnings(config: Config, zeroConfig: boolean): string[] {
   if (config.sources.length === 0) {
     warnings.push(
       zeroConfig
-        ? 'no sender is set up: every webhook would get 404 (set TAPEMETRIC_SECRET, STATUSPULSE_SECRET, STATUSSENTRY_SECRET, TAPE_URL_TOKEN or ALERTMANAGER_TOKEN)'
+        ? `no sender is set up: every webhook would get 404 (set ${ZERO_CONFIG_SENDER_VARIABLES.slice(0, -1).join(', ')} or ${ZERO_CONFIG_SENDER_VARIABLES.at(-1)})`
         : 'sources: none configured, so every webhook would get 404 (add a source with its preset and secret)',
     );
   }

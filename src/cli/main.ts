@@ -109,8 +109,9 @@ function globalFlags(argv: readonly string[]): number {
   return 0;
 }
 
-/** `hookrelay help [command]`. */
-function help(argv: readonly string[]): number {
+/** `hookrelay help [command]`; `--help` / `-h` here asks for the same help, never for a command named so. */
+function help(args: readonly string[]): number {
+  const argv = args.filter((arg) => arg !== '--help' && arg !== '-h');
   if (argv.length === 0) {
     console.log(overview());
     return 0;

@@ -2,6 +2,19 @@ import { ConfigError } from '../errors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** The variables that each add a sender in zero-config mode (any one of them is enough). */
+export const ZERO_CONFIG_SENDER_VARIABLES = [
+  'TAPEMETRIC_SECRET',
+  'STATUSPULSE_SECRET',
+  'STATUSSENTRY_SECRET',
+  'TAPE_URL_TOKEN',
+  'ALERTMANAGER_TOKEN',
+  'GRAFANA_SECRET',
+  'GRAFANA_TOKEN',
+  'GITHUB_WEBHOOK_SECRET',
+  'STRIPE_WEBHOOK_SECRET',
+] as const;
+
 /**
  * Zero-config mode (DESIGN.md): no file, only environment variables. Every source whose
  * secret is set relays to SLACK_WEBHOOK_URL; with PAGERDUTY_ROUTING_KEY, events of

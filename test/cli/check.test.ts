@@ -90,6 +90,10 @@ destinations:
     const run = await hookrelay(['check'], { env: { SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X' } });
     expect(run.code).toBe(0);
     expect(warningsOf(run.stderr)).toEqual([expect.stringMatching(/^warning: .*404.*TAPEMETRIC_SECRET/)]);
+    // Every variable that adds a sender, the newer presets' too.
+    for (const variable of ['STATUSPULSE_SECRET', 'STATUSSENTRY_SECRET', 'TAPE_URL_TOKEN', 'ALERTMANAGER_TOKEN', 'GRAFANA_SECRET', 'GRAFANA_TOKEN', 'GITHUB_WEBHOOK_SECRET', 'STRIPE_WEBHOOK_SECRET']) {
+      expect(run.stderr).toContain(variable);
+    }
   });
 
   it('a destination no route sends to → a warning naming it', async () => {

@@ -1,10 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { COMMANDS as COMMAND_TABLE } from '../../src/cli/commands.ts';
 import { hookrelay as runHookrelay, scratchFolder } from './support.ts';
 
 const scratch = scratchFolder();
 const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2]) => runHookrelay(scratch, args, options);
 
-const COMMANDS = ['serve', 'check', 'render', 'routes test', 'sign', 'secret', 'deliveries', 'replay', 'send-test'];
+/** Every command of the table, so a new one cannot be left out of these checks. */
+const COMMANDS = COMMAND_TABLE.map((command) => command.name);
+
+it('the table has every command the README and issue 9 list', () => {
+  expect(COMMANDS).toEqual(expect.arrayContaining(['serve', 'check', 'render', 'routes test', 'sign', 'sample', 'secret', 'deliveries', 'replay', 'send-test']));
+});
 
 describe('every command answers --help and -h with its usage, exit 0, doing nothing else', () => {
   for (const name of COMMANDS) {
@@ -35,6 +41,19 @@ describe('the command list', () => {
     const run = await hookrelay(args);
     expect(run.code).toBe(0);
     for (const name of COMMANDS) expect(run.stdout).toMatch(new RegExp(`^  ${name} +\\S`, 'm'));
+  });
+
+  it.each([[['help', '--help']], [['help', '-h']]])('hookrelay %j → the command list, exit 0 (help answers --help too)', async (args) => {
+    const run = await hookrelay(args);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toBe('');
+    expect(run.stdout).toMatch(/^hookrelay \S+: signed webhooks in/);
+  });
+
+  it('hookrelay help sample -h → the usage of sample', async () => {
+    const run = await hookrelay(['help', 'sample', '-h']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/^Usage: hookrelay sample <preset/);
   });
 
   it('hookrelay help deliveries → the usage of deliveries', async () => {

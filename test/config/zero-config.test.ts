@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Env } from '../../src/config/load.ts';
+import { ZERO_CONFIG_SENDER_VARIABLES } from '../../src/config/zero-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { Router } from '../../src/routing/routes.ts';
 import { relayEvent } from '../support/events.ts';
@@ -11,6 +12,11 @@ const SLACK = 'https://hooks.slack.com/services/T000/B000/XXXX';
 const fromEnv = (env: Env) => loadConfig({ file: null, env }).config;
 
 describe('zero-config (no config file)', () => {
+  it.each(ZERO_CONFIG_SENDER_VARIABLES)('%s alone adds one sender (what `check` tells a user with none to set)', (variable) => {
+    const value = variable === 'STRIPE_WEBHOOK_SECRET' ? 'whsec_c2VjcmV0' : 'value';
+    expect(fromEnv({ SLACK_WEBHOOK_URL: SLACK, [variable]: value }).sources).toHaveLength(1);
+  });
+
   it('no SLACK_WEBHOOK_URL → a ConfigError telling the user to set it or write hookrelay.yaml', () => {
     let thrown: unknown = null;
     try {

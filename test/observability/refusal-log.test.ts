@@ -104,6 +104,7 @@ destinations: []
     expect(banner.url).toBe(server.url);
     expect(String(banner.store)).toMatch(/^\/.*hookrelay\.db$/);
     expect(banner.sources).toEqual([`tapemetric (tapemetric): POST ${server.url}/hooks/tapemetric`]);
+    expect(String(banner.admin_pages)).toMatch(/^off \(set admin\.token or HOOKRELAY_ADMIN_TOKEN\)/);
     expect(String(banner.admin_api)).toMatch(/^off/);
     expect(String(banner.slack_app)).toMatch(/^off/);
     expect(banner.routes).toEqual([]);
