@@ -427,12 +427,14 @@ export function createWriteOps(db: DatabaseSync) {
         .get(destination);
       if (!state) return { deliveries: [], next_due_at: null };
       if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at) };
-      // The oldest pending delivery: it heads its incident, so order holds.
+      // The oldest pending delivery that heads its incident: an earlier one may still be in flight
+      // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
           `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
+             AND ${CLAIMABLE}
            ORDER BY d.id LIMIT 1`,
         )
         .get(destination, now);
