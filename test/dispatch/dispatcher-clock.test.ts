@@ -263,4 +263,20 @@ describe('dispatcher on a driven clock', () => {
     await settle();
     expect(receiver.requests).toHaveLength(2);
   });
+
+  it('attempts that were already running when the circuit opened do not push its first probe back: it goes after the first backoff', async () => {
+    let up = false;
+    receiver.respond(() => ({ status: up ? 200 : 503 }));
+    for (const key of ['a', 'b', 'c', 'd']) await queue(key);
+    const lane = await start(httpDestination({ concurrency: 4 }), 1);
+    lane.notify(['receiver']);
+    await requestsSettleAt(4); // four incidents at once, all failing; the first result opens the circuit
+    expect(changes.map((change) => change.state)).toEqual(['open']);
+    const openedAt = clock.now();
+    expect((await store.destinationStates())[0]!.probe_at).toBe(new Date(openedAt + 10_000).toISOString());
+    up = true;
+    await clock.advance(10_000);
+    await requestsSettleAt(8); // the probe at 10 s closes it, and the other three follow
+    expect(changes.map((change) => change.state)).toEqual(['open', 'closed']);
+  });
 });

@@ -545,6 +545,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         }
       });
 
+      it('an attempt of the other that was already running when the circuit opened does not push the probe back; a failed probe does', async () => {
+        const [a] = await queueIncident('inc_a', 1);
+        const [b] = await queueIncident('inc_b', 1);
+        const now = Date.now() + 1;
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000, 20_000, 40_000] };
+        const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
+        expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
+        expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
+        expect((await store.recordAttempt(attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
+        await store.recordAttempt(attempt(b!, { ...failure, lease_owner: B.owner }));
+        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
+        const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
+        await store.recordAttempt(attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
+        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
+      });
+
       it('the probe of an open circuit never jumps ahead of an incident whose head is still in flight under the other', async () => {
         // A holds the head of inc_slow (a slow attempt); other work fails and opens the circuit.
         const [head, follower] = await queueIncident('inc_slow', 2);
