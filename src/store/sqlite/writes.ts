@@ -255,8 +255,9 @@ export function createWriteOps(db: DatabaseSync) {
     const probeAt = (failedProbes: number): number | null =>
       backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
     if (Number(row.enabled) === 0) {
-      // Open already: this was the probe (or an attempt started before it opened); back off further.
-      if (result.outcome !== 'retry' && result.outcome !== 'failed') return { disabled_now: false, enabled_now: false };
+      // Open already: a failed probe backs off further; an attempt that was already running when
+      // the circuit opened tells nothing new and must not push the first probe back.
+      if (result.probe !== true || (result.outcome !== 'retry' && result.outcome !== 'failed')) return { disabled_now: false, enabled_now: false };
       const failedProbes = Number(row.failed_probes) + 1;
       sql
         .get('UPDATE destination_state SET failed_probes = ?, probe_at = ? WHERE name = ?')
