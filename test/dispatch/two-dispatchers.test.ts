@@ -78,7 +78,7 @@ async function queuePlan(plan: readonly string[]): Promise<Run> {
   return { store, queued };
 }
 
-async function startDispatchers(store: Store, count: number, concurrency: number, disableAfter: number): Promise<Dispatcher[]> {
+async function startDispatchers(store: Store, count: number, concurrency: number, disableAfter: number, options: { probeBackoffMs?: number[] } = {}): Promise<Dispatcher[]> {
   const dispatchers = Array.from(
     { length: count },
     () =>
@@ -91,7 +91,7 @@ async function startDispatchers(store: Store, count: number, concurrency: number
         metrics: new Metrics(),
         version: 'test',
         stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock: systemClock }),
-        probeBackoffMs: [20, 40],
+        probeBackoffMs: options.probeBackoffMs ?? [20, 40],
         leaseMs: 5_000,
       }),
   );
@@ -144,6 +144,29 @@ describe('two dispatchers on one SQLite store, one receiver', () => {
     expect(seen.mostOpen()).toBe(1);
     const finished = await store.listDeliveries({ destination: 'receiver', limit: 100 });
     expect(finished.every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
+  });
+
+  it('a dead endpoint with disable_after: 3 → the circuit opens for both; requests stop at 3 plus what the other already had running', async () => {
+    const plan = Array.from({ length: 20 }, (_, i) => `inc_${i}`);
+    const { store } = await queuePlan(plan);
+    const seen = watchReceiver(() => ({ status: 503 }), () => 5);
+    const dispatchers = await startDispatchers(store, 2, 1, 3, { probeBackoffMs: [60_000] });
+    for (const dispatcher of dispatchers) dispatcher.notify(['receiver']);
+    // Settled: the circuit is open and nothing is in flight any more (held work was given back).
+    for (const deadline = Date.now() + 10_000; ; ) {
+      const [state] = await store.destinationStates();
+      const flying = await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 100 });
+      if (!state!.enabled && flying.length === 0) break;
+      if (Date.now() > deadline) throw new Error('the circuit did not open, or work stayed in flight');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await store.destinationStates())[0]).toMatchObject({ enabled: false, pending: 20 });
+    // Measured: 4 — three that opened it, and the one the other dispatcher had already started.
+    expect(seen.requests()).toBeGreaterThanOrEqual(3);
+    expect(seen.requests()).toBeLessThanOrEqual(3 + 1);
+    const untouched = (await store.listDeliveries({ destination: 'receiver', limit: 100 })).filter((delivery) => delivery.attempts === 0);
+    expect(untouched.every((delivery) => delivery.status === 'pending')).toBe(true);
+    expect(untouched.length).toBe(20 - seen.requests());
   });
 
   it('property: any mix of incidents, a flapping receiver, jittered retries and a breaker that opens and closes keeps every incident in order, each event delivered once', async () => {
