@@ -141,13 +141,51 @@ describe('an acknowledgement that vanished', () => {
     expect(message).toMatchObject({ acknowledged_by: 'alice', last_event_id: second, updates: 1 });
     // The held update carried the stale card; the card is redrawn after it, with the acknowledgement.
     const last = await relay.until(
-      async () => updates(slack),
+      async () => appliedUpdates(slack),
       (list) => list.length >= 3,
     );
     const lastCard = JSON.stringify(last.at(-1)!.args);
     expect(lastCard).toMatch(/acknowledged by alice/i);
     expect(lastCard).toContain('Vanish step 2');
     expect(topLevelPosts(slack)).toHaveLength(1);
+  });
+
+  it('the acknowledgement\'s redraw answered after the incident\'s next update → Slack ends up showing the latest state, acknowledged', async () => {
+    const slack = await fake();
+    const responses = await fake();
+    actAsSlackWebApiWith(slack, async (_call, reply) => reply);
+    const relay = await relayWith(slackBotConfig(slack, responses));
+    const created = await sentry(relay, sentryEvent('inc_redraw', 'incident.created', 'investigating', 'Redraw step 1'));
+    const [posted] = await deliveriesOf(relay, `event_id=${created}`, (d) => d.length === 1 && d[0]!.status === 'succeeded');
+
+    // The acknowledgement's redraw (the next chat.update) is slow: held until the resolve went out.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let held = false;
+    actAsSlackWebApiWith(slack, async (call, reply) => {
+      if (call.method === 'chat.update' && !held) {
+        held = true;
+        await released;
+      }
+      return reply;
+    });
+    const before = responses.requests.length;
+    const click = signedSlackPost(SIGNING_SECRET, buttonClick('hookrelay_acknowledge', posted!.id, responses.url('/response')));
+    expect((await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: click.headers, body: click.body })).status).toBe(200);
+    await responses.waitFor(before + 1);
+    await relay.until(async () => updates(slack).length, (count) => count === 1);
+
+    await sentry(relay, sentryEvent('inc_redraw', 'incident.resolved', 'resolved', 'Redraw step 2'));
+    await deliveriesOf(relay, 'destination=ops-bot&status=succeeded', (d) => d.length === 2);
+    await relay.until(async () => updates(slack).length, (count) => count === 2);
+    release();
+    // The stale redraw was applied after the resolve; the card Slack shows in the end is the resolved one, acknowledged.
+    await relay.until(async () => appliedUpdates(slack).length, (count) => count >= 2);
+    const lastCard = JSON.stringify(
+      (await relay.until(async () => appliedUpdates(slack).at(-1), (last) => /Redraw step 2/.test(JSON.stringify(last?.args)), 5_000))!.args,
+    );
+    expect(lastCard).toMatch(/Resolved after/);
+    expect(lastCard).toMatch(/acknowledged by alice/i);
   });
 
   it('recording fails once after chat.postMessage succeeded → one card only; the delivery ends succeeded with the message saved', async () => {
@@ -209,7 +247,12 @@ describe('an acknowledgement that vanished', () => {
  * `actAsSlackWebApi` would give, and may hold it or change it.
  */
 let ts = 1_800_000_000;
+/** Per fake Slack: each call in the order it was answered (what the channel shows is the last update applied). */
+const applied = new WeakMap<FakeReceiver, WebApiCall[]>();
+const appliedUpdates = (slack: FakeReceiver) => (applied.get(slack) ?? []).filter((call) => call.method === 'chat.update');
+
 function actAsSlackWebApiWith(slack: FakeReceiver, change: (call: WebApiCall, reply: Reply) => Promise<Reply>): void {
+  if (!applied.has(slack)) applied.set(slack, []);
   slack.respond(async (request) => {
     const call = webApiCall(request);
     const json = (body: unknown): Reply => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -222,7 +265,9 @@ function actAsSlackWebApiWith(slack: FakeReceiver, change: (call: WebApiCall, re
     } else {
       reply = json({ ok: false, error: 'unknown_method' });
     }
-    return change(call, reply);
+    const answer = await change(call, reply);
+    applied.get(slack)!.push(call);
+    return answer;
   });
 }
 
