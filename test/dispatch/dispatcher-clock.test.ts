@@ -87,7 +87,7 @@ const received = (): Array<{ id: string; status: string }> =>
 
 /** An event of a grouped route: its delivery joins the group's batch (wait 30 s, interval 5 min). */
 async function queueGrouped(groupKey: string): Promise<string> {
-  const event = relayEvent({ dedup_key: `${groupKey}:${newId('x')}` });
+  const event = relayEvent({ dedup_key: `${groupKey}:${newId('evt')}` });
   const batch = batchOf(event, [], clock.now());
   const delivery: NewDelivery = { id: newId('dlv'), destination: 'receiver', route: 'grouped', status: 'pending', group: { key: groupKey, wait_ms: 30_000, interval_ms: 300_000 }, priority: 3 };
   await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });

@@ -66,7 +66,7 @@ interface Run {
 
 /** A fresh store with `plan` (incident per event, in arrival order) queued as ingest queues it. */
 async function queuePlan(plan: readonly string[]): Promise<Run> {
-  const store = await SqliteStore.open(join(dir, `${newId('db')}.db`));
+  const store = await SqliteStore.open(join(dir, `${newId('rcp')}.db`));
   await store.syncDestinations(['receiver']);
   const queued = new Map<string, string[]>();
   for (const [index, incident] of plan.entries()) {
