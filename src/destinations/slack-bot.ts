@@ -45,6 +45,8 @@ const PERMANENT: Record<string, string> = {
   msg_too_long: 'the message is too long for Slack',
   no_text: 'the message has no text: check the slack-bot template',
 };
+/** A redraw that keeps finding the message changed gives up after this many chat.update calls. */
+const MAX_REDRAWS = 5;
 /** chat.update on a message that is gone: post a new one instead. */
 const MESSAGE_GONE = new Set(['message_not_found', 'cant_update_message', 'edit_window_closed']);
 
@@ -199,20 +201,27 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       },
       async refreshIncident(dedupKey) {
         const store = deps.store();
-        const message = await store.getIncidentMessage(config.name, dedupKey);
-        if (!message) return;
-        const stored = await store.getEvent(message.last_event_id);
-        if (!stored) return;
-        const event = stored.event;
-        const view = standing(message, event, message.updates);
-        const newest = stored.deliveries.filter((delivery) => delivery.destination === config.name).at(-1);
-        const { card } = renderBoth({
-          ...event,
-          events: [event],
-          incident: view,
-          hookrelay: { version: deps.version, destination: config.name, delivery_id: newest?.id ?? '' },
-        });
-        await web.chat.update({ ...card, channel: message.channel, ts: message.ts } as Parameters<typeof web.chat.update>[0]);
+        // A redraw is a snapshot sent outside the incident's order: if the message changed while it
+        // was out (the incident's next event updated the card), Slack may have applied it after
+        // that update, so draw again until the card sent last is drawn from the newest version.
+        let drawn: number | null = null;
+        for (let round = 0; round < MAX_REDRAWS; round++) {
+          const message = await store.getIncidentMessage(config.name, dedupKey);
+          if (!message || message.version === drawn) return;
+          const stored = await store.getEvent(message.last_event_id);
+          if (!stored) return;
+          const event = stored.event;
+          const view = standing(message, event, message.updates);
+          const newest = stored.deliveries.filter((delivery) => delivery.destination === config.name).at(-1);
+          const { card } = renderBoth({
+            ...event,
+            events: [event],
+            incident: view,
+            hookrelay: { version: deps.version, destination: config.name, delivery_id: newest?.id ?? '' },
+          });
+          await web.chat.update({ ...card, channel: message.channel, ts: message.ts } as Parameters<typeof web.chat.update>[0]);
+          drawn = message.version;
+        }
       },
     };
     return destination;

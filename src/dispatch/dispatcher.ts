@@ -464,6 +464,7 @@ class Lane {
       error: result.error,
       health: decision.health,
       breaker: this.#breaker,
+      probe: delivery.probe,
       notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
       effects: result.effects ?? null,
       ...(delivery.digest ? { digest: true } : {}),

@@ -204,6 +204,11 @@ export interface AttemptResult {
   /** How the attempt reflects on the destination's health; `neutral` for rate limits and our own errors. */
   readonly health: 'success' | 'failure' | 'neutral';
   readonly breaker: BreakerPolicy;
+  /**
+   * This attempt was the probe of an open circuit: only a failed probe backs the next one off
+   * further (attempts already running when the circuit opened say nothing new).
+   */
+  readonly probe?: boolean;
   /** On success: what the destination was told (the notification log), one entry per event of the request. */
   readonly notified: readonly NotificationEntry[];
   /** What the send changed besides the attempt (a slack-bot message), committed with it. */

@@ -85,8 +85,31 @@ async function queue(dedupKey: string, status: 'firing' | 'resolved' = 'firing')
 const received = (): Array<{ id: string; status: string }> =>
   receiver.requests.map((request) => request.json<{ event: { id: string; status: string } }>().event);
 
+/** An event of a grouped route: its delivery joins the group's batch (wait 30 s, interval 5 min). */
+async function queueGrouped(groupKey: string): Promise<string> {
+  const event = relayEvent({ dedup_key: `${groupKey}:${newId('evt')}` });
+  const batch = batchOf(event, [], clock.now());
+  const delivery: NewDelivery = { id: newId('dlv'), destination: 'receiver', route: 'grouped', status: 'pending', group: { key: groupKey, wait_ms: 30_000, interval_ms: 300_000 }, priority: 3 };
+  await store.ingest({ ...batch, events: [{ event, deliveries: [delivery] }] });
+  return delivery.id;
+}
+
+/** What another dispatcher sharing the store could take right now (it takes it: use it to prove there is nothing). */
+async function claimableByAnother(): Promise<string[]> {
+  const batch = await store.claimDue('receiver', { limit: 100, now: clock.now(), lease_ms: 60_000, owner: 'intruder' });
+  return batch.deliveries.map((delivery) => delivery.id);
+}
+
+/** Attempts the store has recorded (a grouped batch counts once per member). */
+async function recordedAttempts(): Promise<number> {
+  const deliveries = await store.listDeliveries({ destination: 'receiver', limit: 1_000 });
+  return deliveries.reduce((sum, delivery) => sum + delivery.attempts, 0);
+}
+
+/** `count` requests arrived and each one's attempt is recorded (the writer thread is real I/O, slower under load); then what follows settles. */
 async function requestsSettleAt(count: number): Promise<void> {
   await receiver.waitFor(count, { timeoutMs: 5_000 });
+  for (const deadline = Date.now() + 5_000; (await recordedAttempts()) < count && Date.now() < deadline; ) await settle(1);
   await settle();
   expect(receiver.requests).toHaveLength(count);
 }
@@ -158,5 +181,115 @@ describe('dispatcher on a driven clock', () => {
     await clock.advance(1_500); // the trigger's retry succeeds; the resolve follows it at once
     await requestsSettleAt(4);
     expect(received().slice(2).map((event) => event.id)).toEqual([trigger, resolve]);
+  });
+
+  it('disabled while work is held: the held deliveries go back to pending untouched and nothing more is sent', async () => {
+    // Each request answers slowly enough that the lane holds the others (claimed, not started) when the first fails.
+    receiver.respond(() => ({ status: 503 }));
+    const ids = [await queue('a'), await queue('b'), await queue('c'), await queue('d'), await queue('e')];
+    const lane = await start(httpDestination({ concurrency: 1 }), 1);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    expect(changes.map((change) => change.state)).toEqual(['open']);
+    const all = await store.listDeliveries({ destination: 'receiver', limit: 10 });
+    const first = all.find((delivery) => delivery.attempts === 1)!;
+    expect(first.event_id).toBe(ids[0]);
+    const rest = all.filter((delivery) => delivery.id !== first.id);
+    expect(rest).toHaveLength(4);
+    for (const delivery of rest) {
+      // Untouched: pending (never failed), no attempt, no request drawn, no error, no lease.
+      expect(delivery).toMatchObject({ status: 'pending', attempts: 0, request_body: null, last_error: null, response_code: null });
+      expect((await store.getDelivery(delivery.id))?.attempt_log).toEqual([]);
+    }
+    // Retries, heartbeats and wake-ups come and go before the probe: nothing more is sent.
+    await clock.advance(9_999);
+    await settle();
+    expect(receiver.requests).toHaveLength(1);
+    expect((await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 }))).toEqual([]);
+  });
+
+  it('leases of held work are renewed while the lane is paused, so no other dispatcher can take it', async () => {
+    let calls = 0;
+    receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '150' } } : { status: 200 }));
+    await queue('a');
+    await queue('b');
+    await queue('c');
+    const lane = await start(httpDestination({ concurrency: 1 }), 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    // Paused for 150 s with a 60 s lease: b and c are held in memory the whole time.
+    for (let elapsed = 0; elapsed < 140_000; elapsed += 10_000) {
+      await clock.advance(10_000);
+      expect(await claimableByAnother()).toEqual([]);
+    }
+    expect(receiver.requests).toHaveLength(1);
+    const held = await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 });
+    expect(held).toHaveLength(2);
+    await clock.advance(10_000); // the pause ends: b, c and a's retry (due after Retry-After) go
+    await requestsSettleAt(4);
+    expect((await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 }))).toHaveLength(3);
+  });
+
+  it('429 with Retry-After pauses the whole lane until then, and it resumes by itself', async () => {
+    let calls = 0;
+    receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '30' } } : { status: 200 }));
+    const ids = [await queue('a'), await queue('b'), await queue('c')];
+    const lane = await start(httpDestination({ concurrency: 1 }), 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await clock.advance(29_000);
+    await settle();
+    expect(receiver.requests).toHaveLength(1); // neither the retry nor other incidents go while paused
+    await clock.advance(1_000);
+    await requestsSettleAt(4);
+    expect(new Set(received().slice(1).map((event) => event.id))).toEqual(new Set(ids));
+    // A rate limit says nothing about the destination's health.
+    expect((await store.destinationStates())[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
+    expect(changes).toEqual([]);
+  });
+
+  it('a grouped batch is retried as one request with every member, and recorded for each', async () => {
+    let calls = 0;
+    receiver.respond(() => (++calls === 1 ? { status: 503 } : { status: 200 }));
+    const members = [await queueGrouped('g1'), await queueGrouped('g1'), await queueGrouped('g1')];
+    const lane = await start(httpDestination({ concurrency: 4 }), 5);
+    lane.notify(['receiver']);
+    await settle();
+    expect(receiver.requests).toHaveLength(0); // the group waits 30 s for others to join
+    await clock.advance(30_000);
+    await requestsSettleAt(1);
+    await clock.advance(1_500); // the retry (1 s ± 20 %)
+    await requestsSettleAt(2);
+    const [first, retry] = receiver.requests;
+    expect(retry!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    expect(retry!.headers['retry-attempt']).toBe('1');
+    expect(retry!.body).toBe(first!.body); // the request drawn once is sent again as it is
+    for (const id of members) {
+      const delivery = await store.getDelivery(id);
+      expect(delivery).toMatchObject({ status: 'succeeded', attempts: 2 });
+      expect(delivery?.attempt_log.map((attempt) => [attempt.outcome, attempt.response_code])).toEqual([
+        ['retry', 503],
+        ['succeeded', 200],
+      ]);
+    }
+    await clock.advance(600_000);
+    await settle();
+    expect(receiver.requests).toHaveLength(2);
+  });
+
+  it('attempts that were already running when the circuit opened do not push its first probe back: it goes after the first backoff', async () => {
+    let up = false;
+    receiver.respond(() => ({ status: up ? 200 : 503 }));
+    for (const key of ['a', 'b', 'c', 'd']) await queue(key);
+    const lane = await start(httpDestination({ concurrency: 4 }), 1);
+    lane.notify(['receiver']);
+    await requestsSettleAt(4); // four incidents at once, all failing; the first result opens the circuit
+    expect(changes.map((change) => change.state)).toEqual(['open']);
+    const openedAt = clock.now();
+    expect((await store.destinationStates())[0]!.probe_at).toBe(new Date(openedAt + 10_000).toISOString());
+    up = true;
+    await clock.advance(10_000);
+    await requestsSettleAt(8); // the probe at 10 s closes it, and the other three follow
+    expect(changes.map((change) => change.state)).toEqual(['open', 'closed']);
   });
 });

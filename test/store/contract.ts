@@ -501,6 +501,140 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(later).toMatchObject({ duplicate: false });
     });
 
+    /**
+     * Several dispatchers share one store (PostgreSQL replicas, or two lanes in one process):
+     * each claims under its own owner name, and the store alone keeps them from stepping on
+     * each other.
+     */
+    describe('two dispatchers on one store', () => {
+      const A = { lease_ms: 60_000, owner: 'dispatcher-a' };
+      const B = { lease_ms: 60_000, owner: 'dispatcher-b' };
+
+      /** Events of one incident, queued in order for `slack` with incident order kept. */
+      async function queueIncident(dedupKey: string, count: number, receivedAt = Date.now()): Promise<string[]> {
+        const ids: string[] = [];
+        for (let i = 0; i < count; i++) {
+          const event = relayEvent({ dedup_key: dedupKey, status: i === count - 1 && count > 1 ? 'resolved' : 'firing' });
+          const id = newId('dlv');
+          const batch = batchOf(event, [], receivedAt);
+          await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', incident_key: dedupKey, priority: 3 }] }] });
+          ids.push(id);
+        }
+        return ids;
+      }
+
+      it('no delivery is claimed by both while leased, even when they claim at the same moment', async () => {
+        for (let i = 0; i < 40; i++) await queueIncident(`inc_${i}`, 1);
+        const now = Date.now() + 1;
+        const rounds = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => store.claimDue('slack', { ...(i % 2 === 0 ? A : B), limit: 7, now })),
+        );
+        const claimed = rounds.flatMap((round) => round.deliveries.map((delivery) => delivery.id));
+        expect(new Set(claimed).size).toBe(claimed.length);
+        expect(claimed).toHaveLength(40);
+        // Nothing more for either while the leases hold.
+        expect((await store.claimDue('slack', { ...A, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+        expect((await store.claimDue('slack', { ...B, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+      });
+
+      it('per-incident order: the follower is not claimable by the other while the head is in flight', async () => {
+        const [head, follower] = await queueIncident('inc_order', 2);
+        const other = (await queueIncident('inc_other', 1))[0]!;
+        const now = Date.now() + 1;
+        const byA = await store.claimDue('slack', { ...A, limit: 1, now });
+        expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
+        // B may take other incidents, never the follower.
+        const byB = await store.claimDue('slack', { ...B, limit: 10, now });
+        expect(byB.deliveries.map((d) => d.id)).toEqual([other]);
+        // The head is retried: back to pending, and the follower still waits behind it.
+        await store.recordAttempt(attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
+        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
+        // B takes the head when it is due; A cannot take the follower meanwhile.
+        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
+        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+        await store.recordAttempt(attempt(head!, { lease_owner: B.owner }));
+        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+      });
+
+      it('an expired lease of one is taken over by the other; the late owner records nothing, and order holds across the takeover', async () => {
+        const [head, follower] = await queueIncident('inc_takeover', 2);
+        const now = Date.now() + 1;
+        const byA = await store.claimDue('slack', { ...A, lease_ms: 1_000, limit: 10, now });
+        expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
+        // A's renewal keeps it A's; B finds nothing until A stops renewing and the lease runs out.
+        await store.extendLeases([head!], A.owner, now + 2_000);
+        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_500 })).deliveries).toHaveLength(0);
+        const byB = await store.claimDue('slack', { ...B, limit: 10, now: now + 2_000 });
+        expect(byB.deliveries.map((d) => d.id)).toEqual([head]);
+        // The follower still waits: its head is in flight, now under B.
+        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_000 })).deliveries).toHaveLength(0);
+        // A wakes up late: its renewal, result and give-back change nothing.
+        await store.extendLeases([head!], A.owner, now + 600_000);
+        await store.releaseClaims([head!], A.owner);
+        expect((await store.recordAttempt(attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
+        expect(await store.getDelivery(head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
+        expect((await store.recordAttempt(attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
+        expect(await store.getDelivery(head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+      });
+
+      it('a disabled destination gives neither any work; with automatic recovery exactly one of them gets the probe', async () => {
+        await queueIncident('inc_1', 1);
+        await queueIncident('inc_2', 1);
+        await queueIncident('inc_3', 1);
+        const now = Date.now() + 1;
+        const [first] = (await store.claimDue('slack', { ...A, limit: 1, now })).deliveries;
+        const opened = await store.recordAttempt(
+          attempt(first!.id, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
+        );
+        expect(opened.disabled_now).toBe(true);
+        for (const owner of [A, B]) {
+          expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+          expect((await store.claimProbe('slack', { ...owner, now: now + 5_000 })).deliveries).toHaveLength(0);
+        }
+        const probes = await Promise.all([store.claimProbe('slack', { ...A, now: now + 10_000 }), store.claimProbe('slack', { ...B, now: now + 10_000 })]);
+        const won = probes.flatMap((batch) => batch.deliveries);
+        expect(won.map((d) => [d.id, d.probe])).toEqual([[first!.id, true]]);
+        // While the probe is out, neither gets anything else.
+        for (const owner of [A, B]) {
+          expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 10_001 })).deliveries).toHaveLength(0);
+          expect((await store.claimProbe('slack', { ...owner, now: now + 10_001 })).deliveries).toHaveLength(0);
+        }
+      });
+
+      it('an attempt of the other that was already running when the circuit opened does not push the probe back; a failed probe does', async () => {
+        const [a] = await queueIncident('inc_a', 1);
+        const [b] = await queueIncident('inc_b', 1);
+        const now = Date.now() + 1;
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000, 20_000, 40_000] };
+        const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
+        expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
+        expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
+        expect((await store.recordAttempt(attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
+        await store.recordAttempt(attempt(b!, { ...failure, lease_owner: B.owner }));
+        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
+        const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
+        await store.recordAttempt(attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
+        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
+      });
+
+      it('the probe of an open circuit never jumps ahead of an incident whose head is still in flight under the other', async () => {
+        // A holds the head of inc_slow (a slow attempt); other work fails and opens the circuit.
+        const [head, follower] = await queueIncident('inc_slow', 2);
+        const [failing] = await queueIncident('inc_failing', 1);
+        const now = Date.now() + 1;
+        expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
+        expect((await store.claimDue('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
+        await store.recordAttempt(
+          attempt(failing!, { lease_owner: B.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
+        );
+        // The probe is due while A's head is still in flight: it must not be the follower.
+        const probe = await store.claimProbe('slack', { ...B, now: now + 10_000 });
+        expect(probe.deliveries.map((d) => d.id)).not.toContain(follower);
+        expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
+      });
+    });
+
     it('answers ping while open', async () => {
       await expect(store.ping()).resolves.toBeUndefined();
     });

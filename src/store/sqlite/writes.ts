@@ -409,8 +409,9 @@ export function createWriteOps(db: DatabaseSync) {
     const probeAt = (failedProbes: number): number | null =>
       backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
     if (Number(row.enabled) === 0) {
-      // Open already: this was the probe (or an attempt started before it opened); back off further.
-      if (result.outcome !== 'retry' && result.outcome !== 'failed') return { disabled_now: false, enabled_now: false };
+      // Open already: a failed probe backs off further; an attempt that was already running when
+      // the circuit opened tells nothing new and must not push the first probe back.
+      if (result.probe !== true || (result.outcome !== 'retry' && result.outcome !== 'failed')) return { disabled_now: false, enabled_now: false };
       const failedProbes = Number(row.failed_probes) + 1;
       sql
         .get('UPDATE destination_state SET failed_probes = ?, probe_at = ? WHERE name = ?')
@@ -592,12 +593,14 @@ export function createWriteOps(db: DatabaseSync) {
         .get(destination);
       if (!state) return { deliveries: [], next_due_at: null };
       if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at) };
-      // The oldest pending delivery: it heads its incident, so order holds.
+      // The oldest pending delivery that heads its incident: an earlier one may still be in flight
+      // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
           `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
+             AND ${CLAIMABLE}
            ORDER BY d.id LIMIT 1`,
         )
         .get(destination, now);
