@@ -87,7 +87,7 @@ async function ingest(url: string, count: number, secret: string, incidents: num
   const worker = async (): Promise<void> => {
     while (sent < count) {
       sent += 1;
-      const body = eventBody(nextEventId('drain'), `region-${sent % incidents}`);
+      const body = eventBody(nextEventId('drain'), `drain-region-${sent % incidents}`);
       const response = await request(`${url}/hooks/tapemetric`, {
         method: 'POST',
         dispatcher,
