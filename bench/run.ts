@@ -58,6 +58,7 @@ const OPTIONS = {
   only: { type: 'string' },
   backlog: { type: 'string', default: '3000' },
   'drain-concurrency': { type: 'string', default: '32' },
+  'drain-incidents': { type: 'string' },
   hookrelay: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -85,6 +86,8 @@ if (args.help) {
                          Replaces only those phases' figures in bench/results/latest.json
   --backlog N            pending deliveries drained in the drain phase (3000)
   --drain-concurrency N  the drained destination's concurrency and the bare client's connections (32)
+  --drain-incidents N    incidents (dedup keys) the backlog spreads over (default: the backlog, one
+                         incident per event); events of one incident are delivered one at a time
   --hookrelay DIR        measure another hookrelay checkout (default: this one), e.g. a
                          \`git archive <commit>\` extracted to /tmp with node_modules symlinked`);
   process.exit(0);
@@ -112,6 +115,7 @@ const settings = {
   concurrency: positive('concurrency', args.concurrency),
   backlog: positive('backlog', args.backlog),
   drainConcurrency: positive('drain-concurrency', args['drain-concurrency']),
+  drainIncidents: positive('drain-incidents', args['drain-incidents'] ?? args.backlog),
   hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
 };
 function parsePhases(text: string | undefined): ReadonlySet<Phase> {
@@ -285,7 +289,7 @@ async function main(): Promise<void> {
 
     if (phases.has('drain')) {
       console.log(
-        `\n[5] drain: ${settings.backlog} pending deliveries (1 KB events, http/envelope) to the loopback receiver, destination concurrency ${settings.drainConcurrency}, ` +
+        `\n[5] drain: ${settings.backlog} pending deliveries (1 KB events of ${settings.drainIncidents} incidents, http/envelope) to the loopback receiver, destination concurrency ${settings.drainConcurrency}, ` +
           `against a bare undici client (its own process, Agent of ${settings.drainConcurrency} connections) posting the same bodies; ${settings.rounds} alternating rounds`,
       );
       console.log('  each hookrelay round: backlog piled up behind a disabled destination, hookrelay restarted on that store, timed from enable to the last delivery answered');
@@ -296,6 +300,7 @@ async function main(): Promise<void> {
         receiver,
         backlog: settings.backlog,
         concurrency: settings.drainConcurrency,
+        incidents: settings.drainIncidents,
         rounds: settings.rounds,
         timeoutMs: 120_000,
         profileDir: args.profile ? join(RESULTS_DIR, 'profiles-drain') : null,
@@ -377,13 +382,14 @@ async function main(): Promise<void> {
     const ratio = relayPerSec / basePerSec;
     const perRound = drain.hookrelay.map((r, i) => r.perSec / (drain!.baseline[i]?.perSec ?? Number.NaN));
     met['drainRatio'] = ratio >= TARGET_DRAIN_RATIO;
-    console.log(`drain, ${drain.backlog} pending deliveries, concurrency ${drain.concurrency}, loopback receiver:`);
+    console.log(`drain, ${drain.backlog} pending deliveries of ${drain.incidents} incidents, concurrency ${drain.concurrency}, loopback receiver:`);
     console.log(`  hookrelay  ${round(relayPerSec, 0)} deliveries/s (mean of rounds, from enable to the last one answered)`);
     console.log(`  baseline   ${round(basePerSec, 0)} deliveries/s (bare undici client, its own process, the same bodies)`);
     console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_DRAIN_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['drainRatio'])}`);
     summary['drain'] = section({
       backlog: drain.backlog,
       concurrency: drain.concurrency,
+      incidents: drain.incidents,
       hookrelay: { deliveriesPerSec: round(relayPerSec, 0), rounds: drain.hookrelay.map((r) => ({ ...r, ms: round(r.ms), perSec: round(r.perSec, 0) })) },
       baseline: { deliveriesPerSec: round(basePerSec, 0), rounds: drain.baseline.map((r) => ({ ...r, ms: round(r.ms), perSec: round(r.perSec, 0) })) },
       ratio: round(ratio, 3),

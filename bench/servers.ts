@@ -55,7 +55,10 @@ export async function startHookrelay(options: HookrelayOptions): Promise<Child> 
 sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${options.secret}"] }
 destinations:
-  - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency} }
+  - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency}${
+    // The drain starts when the bench enables the destination, never earlier with a probe.
+    options.disableAfter === undefined ? '' : ', auto_enable: false'
+  } }
 routes:${options.deliver === false ? ' []' : `
   - { to: [loopback] }`}
 ${

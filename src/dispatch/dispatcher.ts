@@ -151,8 +151,10 @@ class Lane {
   readonly #storm: StormPolicy | null;
   /** Claimed and not finished, by lead delivery id (a grouped batch is one entry). */
   readonly #held = new Map<string, ClaimedDelivery>();
-  /** Claimed and started. */
+  /** Claimed and started (until its attempt is recorded). */
   readonly #running = new Set<string>();
+  /** Attempts answered with a success whose record is being committed, outside the queue's slots. */
+  readonly #recordings = new Set<Promise<void>>();
   readonly #highWater: number;
   /** Refill from the store when this few are left. */
   readonly #lowWater: number;
@@ -186,8 +188,11 @@ class Lane {
       concurrency,
       ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
     });
-    // Claim a little ahead of what can start; leases of held work are renewed while it waits.
-    this.#highWater = concurrency * 2 + (rate?.max ?? 0);
+    // Claim ahead of what can start; leases of held work are renewed while it waits. Held work
+    // includes successes whose record is committing (their slot already serves the next
+    // request), so a lane without a rate limit claims deeper: the queue never runs dry while
+    // a claim commits.
+    this.#highWater = (rate ? concurrency * 2 : concurrency * 4) + (rate?.max ?? 0);
     this.#lowWater = Math.floor(this.#highWater / 2);
   }
 
@@ -313,6 +318,7 @@ class Lane {
   async #attempt(claimed: ClaimedDelivery): Promise<void> {
     if (this.#stopped) return;
     this.#running.add(claimed.id);
+    let recording: Promise<void> | null = null;
     try {
       // Disabled while this waited: it goes back to pending untouched (only the probe goes).
       if (this.#enabled === false && !claimed.probe) {
@@ -320,15 +326,43 @@ class Lane {
         return;
       }
       const verdict = await this.#notificationStage(claimed);
-      if (verdict.send) await this.#send(verdict.send, verdict.threshold);
+      if (verdict.send) {
+        const sent = await this.#send(verdict.send, verdict.threshold);
+        // The destination's concurrency bounds requests, not bookkeeping: after a success the
+        // slot takes the next request while this record commits. Anything else keeps its slot
+        // until recorded, so a failing destination gets no more requests than before its
+        // breaker knows. The delivery stays held (in flight in the store) until recorded, so
+        // the next event of its incident still waits for it.
+        if (sent.freesSlot) recording = sent.recorded;
+        else await sent.recorded;
+      }
     } catch (error) {
-      this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
+      this.#attemptFailed(claimed, error);
     } finally {
-      this.#running.delete(claimed.id);
-      this.#held.delete(claimed.id);
-      // Refill in batches, not one claim per finished attempt.
-      if (this.#held.size <= this.#lowWater) void this.pump();
+      if (recording === null) this.#finished(claimed);
+      else this.#track(recording, claimed);
     }
+  }
+
+  #attemptFailed(claimed: ClaimedDelivery, error: unknown): void {
+    this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
+  }
+
+  #track(recording: Promise<void>, claimed: ClaimedDelivery): void {
+    const done = recording
+      .catch((error: unknown) => this.#attemptFailed(claimed, error))
+      .finally(() => {
+        this.#recordings.delete(done);
+        this.#finished(claimed);
+      });
+    this.#recordings.add(done);
+  }
+
+  #finished(claimed: ClaimedDelivery): void {
+    this.#running.delete(claimed.id);
+    this.#held.delete(claimed.id);
+    // Refill in batches, not one claim per finished attempt.
+    if (this.#held.size <= this.#lowWater) void this.pump();
   }
 
   /** Holds back what the noise rules say (logged with the rule), and returns what still goes, or null. */
@@ -356,7 +390,11 @@ class Lane {
     return verdict;
   }
 
-  async #send(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): Promise<void> {
+  /**
+   * Renders and sends; resolves once the destination answered, with the record of the attempt
+   * under way and whether the queue's slot may serve the next request meanwhile (a success).
+   */
+  async #send(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): Promise<{ readonly recorded: Promise<void>; readonly freesSlot: boolean }> {
     const destination = this.#destination;
     const attempt = delivery.attempts + 1;
     const started = this.#clock.now();
@@ -372,8 +410,7 @@ class Lane {
         const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
         const result = failure(template ? 'permanent' : 'retry', reason, 0);
         const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, this.#clock.now());
-        await this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result });
-        return;
+        return { recorded: this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result }), freesSlot: false };
       }
     }
     let result: SendResult;
@@ -384,7 +421,8 @@ class Lane {
     }
     const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
     if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
-    await this.#record(delivery, attempt, started, body, { ...decision, result });
+    // A probe keeps its slot: the breaker closes (and the backlog flows) once it is recorded.
+    return { recorded: this.#record(delivery, attempt, started, body, { ...decision, result }), freesSlot: decision.outcome === 'succeeded' && !delivery.probe };
   }
 
   /** Gives claimed work back to the store as pending, attempts untouched. */
@@ -550,7 +588,8 @@ class Lane {
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);
     await this.#giveBack(notStarted);
-    const idle = this.#queue.onIdle();
+    // Attempts still running, and successes whose record is still committing.
+    const idle = this.#queue.onIdle().then(() => Promise.all([...this.#recordings]));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);

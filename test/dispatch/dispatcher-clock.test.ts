@@ -56,15 +56,15 @@ function httpDestination(extra: Record<string, unknown> = {}): Destination {
   );
 }
 
-async function start(destination: Destination, disableAfter: number): Promise<Dispatcher> {
+async function start(destination: Destination, disableAfter: number, on: Store = store): Promise<Dispatcher> {
   dispatcher = new Dispatcher({
-    store,
+    store: on,
     destinations: [destination],
     retry: { schedule: [1_000, 1_000, 1_000, 1_000, 1_000, 1_000], disable_after: disableAfter },
     logger: silentLogger(),
     metrics: new Metrics(),
     version: 'test',
-    stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock }),
+    stage: new NotificationStage({ store: on, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock }),
     probeBackoffMs: [10_000, 20_000],
     clock,
     onBreakerChange: (change) => changes.push(change),
@@ -104,6 +104,27 @@ async function claimableByAnother(): Promise<string[]> {
 async function recordedAttempts(): Promise<number> {
   const deliveries = await store.listDeliveries({ destination: 'receiver', limit: 1_000 });
   return deliveries.reduce((sum, delivery) => sum + delivery.attempts, 0);
+}
+
+/** The same store, except that attempts are recorded only when the test opens the gate. */
+function gatedRecords(inner: Store): { store: Store; waiting: () => number; open: () => void } {
+  let waiting = 0;
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const gated = new Proxy(inner, {
+    get(target, property) {
+      if (property === 'recordAttempt') {
+        return async (result: Parameters<Store['recordAttempt']>[0]) => {
+          waiting += 1;
+          await gate;
+          return target.recordAttempt(result);
+        };
+      }
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { store: gated, waiting: () => waiting, open };
 }
 
 /** `count` requests arrived and each one's attempt is recorded (the writer thread is real I/O, slower under load); then what follows settles. */
@@ -291,5 +312,43 @@ describe('dispatcher on a driven clock', () => {
     await clock.advance(10_000);
     await requestsSettleAt(8); // the probe at 10 s closes it, and the other three follow
     expect(changes.map((change) => change.state)).toEqual(['open', 'closed']);
+  });
+
+  it('a success frees its slot for the next request while its record commits; the incident\'s next event still waits for the record', async () => {
+    const first = await queue('a', 'firing');
+    const second = await queue('a', 'resolved');
+    const third = await queue('b');
+    const fourth = await queue('c');
+    const gated = gatedRecords(store);
+    const lane = await start(httpDestination({ concurrency: 1 }), 10, gated.store);
+    lane.notify(['receiver']);
+    // concurrency 1: one request at a time, but none waits for the store to commit the one before
+    await requestsSettleAt(3);
+    expect(gated.waiting()).toBe(3);
+    expect(received().map((event) => event.id)).toEqual([first, third, fourth]);
+    gated.open();
+    await requestsSettleAt(4); // a's resolve went only once a's firing was recorded
+    expect(received()[3]!.id).toBe(second);
+    await settle();
+    const log = await store.listDeliveries({ destination: 'receiver', limit: 10 });
+    expect(log.map((delivery) => delivery.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+  });
+
+  it('a failure keeps its slot until recorded: a failing destination gets no request its breaker has not counted', async () => {
+    receiver.respond(() => ({ status: 503 }));
+    await queue('a');
+    await queue('b');
+    await queue('c');
+    const gated = gatedRecords(store);
+    const lane = await start(httpDestination({ concurrency: 1 }), 1, gated.store);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await settle();
+    expect(receiver.requests).toHaveLength(1);
+    gated.open();
+    await settle();
+    await settle();
+    expect(receiver.requests).toHaveLength(1); // the breaker opened on the first failure
+    expect(changes.map((change) => change.state)).toEqual(['open']);
   });
 });
