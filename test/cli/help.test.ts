@@ -4,7 +4,7 @@ import { hookrelay as runHookrelay, scratchFolder } from './support.ts';
 const scratch = scratchFolder();
 const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2]) => runHookrelay(scratch, args, options);
 
-const COMMANDS = ['serve', 'check', 'render', 'routes test', 'sign', 'secret', 'deliveries', 'replay', 'send-test'];
+const COMMANDS = ['serve', 'work', 'migrate', 'check', 'render', 'routes test', 'sign', 'secret', 'deliveries', 'replay', 'send-test'];
 
 describe('every command answers --help and -h with its usage, exit 0, doing nothing else', () => {
   for (const name of COMMANDS) {
