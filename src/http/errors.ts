@@ -8,6 +8,9 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
+/** Seconds a sender is asked to wait when the store cannot take its webhook (503). */
+export const STORE_RETRY_AFTER_S = 5;
+
 /** The one place errors become HTTP: a coded JSON body and its status. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, request, response, next) => {
@@ -17,6 +20,8 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const coded = toHookrelayError(error);
     if (coded) {
+      // The store cannot take the request now (unreachable, or its queue is full): senders retry.
+      if (coded.code === 'store_unavailable') response.set('Retry-After', String(STORE_RETRY_AFTER_S));
       response.status(coded.status).json(coded.toJSON());
       return;
     }
