@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { createTestDatabase } from '../support/postgres.ts';
+import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { storeContract } from './contract.ts';
 
@@ -16,13 +14,4 @@ afterAll(async () => {
   await database?.drop();
 });
 
-async function freshSchemaUrl(): Promise<string> {
-  const schema = `t_${randomBytes(5).toString('hex')}`;
-  const client = new pg.Client({ connectionString: database.url });
-  await client.connect();
-  await client.query(`CREATE SCHEMA ${schema}`);
-  await client.end();
-  return `${database.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
-}
-
-storeContract('postgres', async () => PostgresStore.open(await freshSchemaUrl()));
+storeContract('postgres', async () => PostgresStore.open(await createTestSchema(database)));

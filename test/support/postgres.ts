@@ -39,3 +39,16 @@ export async function terminateConnections(name: string): Promise<number> {
     return rowCount ?? 0;
   });
 }
+
+/** An empty schema of its own in `database`, as a store URL (its connections use it as search_path). */
+export async function createTestSchema(database: TestDatabase): Promise<string> {
+  const schema = `t_${randomBytes(5).toString('hex')}`;
+  const client = new pg.Client({ connectionString: database.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA ${schema}`);
+  } finally {
+    await client.end();
+  }
+  return `${database.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}

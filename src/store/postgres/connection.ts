@@ -115,17 +115,28 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>
     } catch (error) {
       throw translate(error);
     }
+    // A checked-out connection the server drops emits 'error' on the client: unheard, it would end the process.
     let broken: unknown = null;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    let committing = false;
     try {
       await client.query('BEGIN');
       const result = await work(txOf(client));
+      committing = true;
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken = rollbackError));
+      await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken ??= rollbackError));
       if (isRetryable(error) && attempt < MAX_TRIES) continue;
+      // A pooled connection that died while idle (the server restarted) fails the first statement
+      // on it; before COMMIT was sent nothing was written, so once more on a fresh connection.
+      if (isUnavailable(error) && !committing && attempt === 1) continue;
       throw translate(error);
     } finally {
+      client.off('error', onError);
       // A connection that failed mid-transaction is not given back for reuse.
       client.release(broken instanceof Error ? broken : undefined);
     }

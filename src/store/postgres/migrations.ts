@@ -195,8 +195,8 @@ export async function migrate(pool: Pool): Promise<MigrationResult> {
 
 /** The schema version the database is at (0 when never migrated). */
 export async function schemaVersion(pool: Pool): Promise<number> {
-  const { rows } = await pool.query<{ version: number | null }>(
-    `SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 ELSE (SELECT COALESCE(MAX(version), 0) FROM schema_migrations) END AS version`,
-  );
+  const exists = await pool.query<{ found: string | null }>(`SELECT to_regclass('schema_migrations')::text AS found`);
+  if (exists.rows[0]?.found == null) return 0;
+  const { rows } = await pool.query<{ version: number | null }>('SELECT MAX(version) AS version FROM schema_migrations');
   return Number(rows[0]?.version ?? 0);
 }
