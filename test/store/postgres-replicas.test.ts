@@ -4,11 +4,13 @@
  * and claiming at the same moment; the schema migrated by replicas starting together; the
  * database going away and coming back.
  */
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { HookrelayError } from '../../src/errors.ts';
 import { createPool } from '../../src/store/postgres/connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { lockKey } from '../../src/store/postgres/writes.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -30,9 +32,13 @@ afterEach(async () => {
 });
 
 /** `count` replicas on one fresh schema. */
+const urls = new WeakMap<PostgresStore, string>();
+const schemaUrlOf = (store: PostgresStore): string => urls.get(store)!;
+
 async function replicas(count: number, options: Parameters<typeof PostgresStore.open>[1] = {}): Promise<PostgresStore[]> {
   const url = await createTestSchema(database);
   const stores = await Promise.all(Array.from({ length: count }, () => PostgresStore.open(url, options)));
+  for (const store of stores) urls.set(store, url);
   open.push(...stores);
   await stores[0]!.syncDestinations(['slack', 'pager']);
   return stores;
@@ -158,6 +164,34 @@ describe('replicas claiming at once', () => {
     expect(claimedIds.length).toBe(new Set(claimedIds).size);
     expect(sent).toHaveLength(80);
     for (const [key, ids] of expected) expect(sent.filter((each) => each.incident === key).map((each) => each.id)).toEqual(ids);
+  });
+
+  it('the race between a replica leasing the head of an incident and another seeing a later-committed one with a smaller id: the second waits', async () => {
+    const [b] = await replicas(1);
+    const now = Date.now();
+    const older = orderedBatch('inc_lock', {}, now);
+    const younger = orderedBatch('inc_lock', {}, now);
+    // `older` has the smaller id but commits second (made first on a replica whose commit was slower).
+    expect(older.delivery.id < younger.delivery.id).toBe(true);
+    await b!.ingest(younger.batch);
+    // Replica A is leasing `younger` right now: its claim holds the incident's lock, not yet committed.
+    const a = new pg.Client({ connectionString: schemaUrlOf(b!) });
+    await a.connect();
+    try {
+      await a.query('BEGIN');
+      await a.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('incident', 'slack', 'inc_lock')]);
+      await a.query(`UPDATE deliveries SET status = 'in_flight', lease_owner = 'a', next_attempt_at = $1 WHERE id = $2`, [now + 60_000, younger.delivery.id]);
+      await b!.ingest(older.batch);
+      // B sees `younger` still pending in its snapshot, and `older` first: without the lock it would lease it.
+      const claim = await b!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'b' });
+      expect(claim.deliveries).toHaveLength(0);
+      await a.query('COMMIT');
+    } finally {
+      await a.end();
+    }
+    expect(await b!.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 10 })).toHaveLength(1);
+    // Once A's claim committed, B's next look sees it in flight: still nothing for B.
+    expect((await b!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(0);
   });
 
   it('a group waiting to go is claimed as one batch by one replica, however many claim it', async () => {

@@ -70,7 +70,7 @@ function claimable(now: string): string {
  * chosen over SERIALIZABLE claims because those would abort and retry every claim that merely
  * read a row another replica leased, which is the common case under load.
  */
-const lockKey = (kind: 'incident' | 'group', destination: string, key: string): string => `${kind}\u001f${destination}\u001f${key}`;
+export const lockKey = (kind: 'incident' | 'group', destination: string, key: string): string => `${kind}\u001f${destination}\u001f${key}`;
 
 async function lockAll(tx: Tx, keys: Iterable<string>): Promise<void> {
   // Always in one order, so two ingests never wait for each other in a cycle.
