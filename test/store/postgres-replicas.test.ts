@@ -292,13 +292,14 @@ describe('migrations', () => {
     }
   });
 
-  it('a database migrated by a newer hookrelay is refused, and --no-migrate opens without touching the schema', async () => {
+  it('a database migrated by a newer hookrelay is refused; without migrating, an old schema is refused and a current one opened untouched', async () => {
     const url = await createTestSchema(database);
     const pool = createPool(url);
     try {
-      await expect(PostgresStore.open(url, { migrate: false }).then((store) => store.close())).resolves.toBeUndefined();
+      await expect(PostgresStore.open(url, { migrate: false })).rejects.toThrow(/schema is at version 0 and this hookrelay needs .*hookrelay migrate/);
       expect(await schemaVersion(pool)).toBe(0);
       await migrate(pool);
+      await expect(PostgresStore.open(url, { migrate: false }).then((store) => store.close())).resolves.toBeUndefined();
       await pool.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)', [MIGRATIONS.length + 1]);
       await expect(migrate(pool)).rejects.toThrow(/newer than this hookrelay/);
       await expect(PostgresStore.open(url)).rejects.toThrow(/newer than this hookrelay/);

@@ -40,7 +40,7 @@ import {
 } from '../sqlite/rows.ts';
 import { createPool, query, transaction } from './connection.ts';
 import type { PoolSettings, Tx } from './connection.ts';
-import { migrate } from './migrations.ts';
+import { MIGRATIONS, migrate, schemaVersion } from './migrations.ts';
 import { WorkListener } from './work-listener.ts';
 import { writes } from './writes.ts';
 
@@ -80,7 +80,12 @@ export class PostgresStore implements Store {
     const pool = createPool(url, options);
     try {
       if (options.migrate !== false) await migrate(pool);
-      else await pool.query('SELECT 1');
+      else {
+        const version = await schemaVersion(pool);
+        if (version < MIGRATIONS.length) {
+          throw new Error(`its schema is at version ${version} and this hookrelay needs ${MIGRATIONS.length}: run "hookrelay migrate" (or start without --no-migrate)`);
+        }
+      }
     } catch (error) {
       await pool.end().catch(() => undefined);
       throw new Error(`could not open the PostgreSQL store ${redact(url)}: ${(error as Error).message}`, { cause: error });
