@@ -42,6 +42,16 @@ const MAX_BATCH = 1_000;
 /** Priorities are severity ranks (info 0 … critical 3). */
 const MAX_PRIORITY = 3;
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
+/** A healthy destination's last success is kept to this precision (see recordHealth). */
+const LAST_SUCCESS_PRECISION_MS = 1_000;
+/**
+ * Writes that only move leases (claims, renewals) need not wait for the WAL flush: if the
+ * database crashes right after, the lease is lost as if it had expired, and the delivery is due
+ * again (at-least-once, as with any expired lease). Ingests and attempts stay fully durable.
+ */
+async function leaseOnlyCommit(tx: Tx): Promise<void> {
+  await tx.run('SET LOCAL synchronous_commit = off');
+}
 /** The channel a committed write announces new work on (payload: JSON array of destinations). */
 export const WORK_CHANNEL = 'hookrelay_work';
 
@@ -235,6 +245,22 @@ async function dueNow(tx: Tx, destination: string, now: number): Promise<void> {
 async function recordHealth(tx: Tx, result: AttemptResult): Promise<{ disabled_now: boolean; enabled_now: boolean }> {
   const { destination, finished_at: now, breaker } = result;
   if (result.health === 'success') {
+    // Every success of a destination would otherwise update (and lock until commit) its one state
+    // row, serializing all replicas' attempts on it. A healthy destination is only touched to move
+    // last_success_at, at most once a second; anything else takes the row lock as below.
+    const healthy = await tx.one(
+      `SELECT 1 AS yes FROM destination_state
+       WHERE name = $1 AND enabled = 1 AND consecutive_failures = 0 AND failed_probes = 0 AND probe_at IS NULL`,
+      [destination],
+    );
+    if (healthy) {
+      await tx.run(
+        `UPDATE destination_state SET last_success_at = $1::bigint
+         WHERE name = $2 AND (last_success_at IS NULL OR last_success_at < $1::bigint - ${LAST_SUCCESS_PRECISION_MS})`,
+        [now, destination],
+      );
+      return { disabled_now: false, enabled_now: false };
+    }
     const before = await tx.one('SELECT enabled FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
     await tx.run(
       `UPDATE destination_state SET consecutive_failures = 0, last_success_at = $1, failed_probes = 0, probe_at = NULL,
@@ -454,6 +480,7 @@ export const writes = {
    * after checking again that nothing of the incident is in flight (see `claimable`).
    */
   async claimDue(tx: Tx, destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+    await leaseOnlyCommit(tx);
     const { limit, now } = options;
     const state = await tx.one('SELECT enabled FROM destination_state WHERE name = $1', [destination]);
     if (!state) return { deliveries: [], next_due_at: null };
@@ -492,6 +519,7 @@ export const writes = {
 
   /** The state row is locked: of replicas asking at once, one leases the probe and moves `probe_at` past it. */
   async claimProbe(tx: Tx, destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+    await leaseOnlyCommit(tx);
     const { now, lease_ms } = options;
     const state = await tx.one('SELECT enabled, probe_at FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
     if (!state) return { deliveries: [], next_due_at: null };
@@ -610,6 +638,7 @@ export const writes = {
   },
 
   async extendLeases(tx: Tx, args: { ids: readonly string[]; owner: string; until: number }): Promise<void> {
+    await leaseOnlyCommit(tx);
     await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE id = ANY($2::text[]) AND status = 'in_flight' AND lease_owner = $3`, [
       args.until,
       [...args.ids],
