@@ -23,6 +23,7 @@ import { Metrics } from './observability/metrics.ts';
 import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
+import { PostgresStore } from './store/postgres/postgres-store.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
@@ -34,6 +35,10 @@ export interface ServerOptions {
   readonly port: number;
   readonly host?: string;
   readonly logger: Logger;
+  /** Bring a PostgreSQL schema up to date at start (default); false: `hookrelay migrate` did it. */
+  readonly migrate?: boolean;
+  /** `hookrelay work`: dispatch only, no HTTP server (port and host are then unused). */
+  readonly dispatchOnly?: boolean;
 }
 
 export interface RunningServer {
@@ -79,8 +84,9 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
   return server;
 }
 
-export async function openStore(url: string): Promise<Store> {
+export async function openStore(url: string, options: { readonly migrate?: boolean } = {}): Promise<Store> {
   if (url.startsWith('sqlite:')) return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
+  if (/^postgres(ql)?:\/\//.test(url)) return PostgresStore.open(url, { migrate: options.migrate !== false });
   throw new Error(`unsupported store "${url}"`);
 }
 
@@ -102,7 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // the process alive: each step registers how to undo it.
   const cleanup: Array<() => unknown> = [() => components.close()];
   try {
-    const store = await openStore(config.store);
+    const store = await openStore(config.store, { migrate: options.migrate });
     opened = store;
     cleanup.push(() => store.close());
     return await wireAndListen(options, components, store, cleanup);
@@ -157,6 +163,9 @@ async function wireAndListen(
     logger,
     notify: (names) => dispatcher.notify(names),
   });
+  // Work committed by other replicas (shared stores) wakes this one's lanes at once.
+  store.onWork?.((names) => dispatcher.notify(names));
+  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog });
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
@@ -258,6 +267,51 @@ async function wireAndListen(
         await dispatcher.stop();
         server.closeAllConnections();
         await stopped;
+        await requestLog.flush();
+        await store.close();
+        await components.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** `hookrelay work`: the dispatcher (and pruning) without the HTTP server. */
+async function startDispatchOnly(parts: {
+  options: ServerOptions;
+  components: Components;
+  store: Store;
+  dispatcher: Dispatcher;
+  mutes: MuteRegistry;
+  requestLog: RequestRecorder;
+}): Promise<RunningServer> {
+  const { options, components, store, dispatcher, mutes, requestLog } = parts;
+  await dispatcher.start();
+  const prune = setInterval(() => {
+    store
+      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
+      .catch((error: unknown) => options.logger.warn({ err: error }, 'pruning the delivery log failed'));
+  }, PRUNE_EVERY_MS);
+  prune.unref();
+  options.logger.info(
+    {
+      store: startupBanner({ config: options.config, components, url: '', store: options.config.store }).store,
+      destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
+    },
+    `hookrelay ${VERSION} dispatching (no HTTP server)`,
+  );
+  let closing: Promise<void> | null = null;
+  return {
+    url: '',
+    port: 0,
+    store,
+    dispatcher,
+    components,
+    close() {
+      closing ??= (async () => {
+        clearInterval(prune);
+        mutes.stop();
+        await dispatcher.stop();
         await requestLog.flush();
         await store.close();
         await components.close();

@@ -1,47 +1,84 @@
+import type { Logger } from 'pino';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startServer } from '../server.ts';
+import type { RunningServer, ServerOptions } from '../server.ts';
 import { CONFIG_OPTION, defineCommand, UsageError } from './command.ts';
+import type { OptionSpec } from './command.ts';
+
+/** `--no-migrate`, for `serve` and `work`: the schema is brought up to date elsewhere (`hookrelay migrate`, the release phase). */
+export const NO_MIGRATE_OPTION = {
+  type: 'boolean',
+  description: 'do not bring a PostgreSQL schema up to date at start (run "hookrelay migrate" first)',
+} as const satisfies OptionSpec;
 
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'receive webhooks and deliver them (the server; `npm start`)',
-  synopsis: '[--config FILE] [--port 3000]',
+  synopsis: '[--config FILE] [--port 3000] [--no-migrate]',
   options: {
     config: CONFIG_OPTION,
     port: { type: 'string', short: 'p', value: 'PORT', description: 'the port to listen on (default: $PORT, else 3000)' },
+    'no-migrate': NO_MIGRATE_OPTION,
   },
   async run({ values }) {
     const port = Number(values.port ?? process.env.PORT ?? 3000);
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new UsageError(`--port/PORT must be a port number, not "${values.port ?? process.env.PORT}"`);
     }
-    const file = findConfigFile(values.config, process.env);
-    const inspection = inspectConfig({ file, env: process.env });
-    if (inspection.loaded === null) throw new ConfigError(inspection.problems);
-    const loaded = inspection.loaded;
-    const logger = createLogger();
-    let server;
-    try {
-      server = await startServer({ config: loaded.config, baseDir: loaded.baseDir, port, logger });
-    } catch (error) {
-      // Problems found while building (templates, destination addresses), said as the user wrote them.
-      if (error instanceof ConfigError) throw new ConfigError(error.problems.map(inspection.inUserTerms));
-      throw error;
-    }
-    if (!file) logger.info('zero-config mode: relaying every source whose secret is set to SLACK_WEBHOOK_URL');
-    await new Promise<void>((resolve) => {
-      const shutdown = (signal: string): void => {
-        logger.info({ signal }, 'shutting down: finishing deliveries in flight');
-        server.close().then(resolve, (error: unknown) => {
-          logger.error({ err: error }, 'shutdown failed');
-          resolve();
-        });
-      };
-      process.once('SIGTERM', shutdown);
-      process.once('SIGINT', shutdown);
-    });
-    return 0;
+    return runServer({ config: values.config, port, migrate: values['no-migrate'] !== true, dispatchOnly: false });
   },
 });
+
+/** Starts the server (or the dispatcher alone) from the config and runs it until SIGTERM / SIGINT. */
+export async function runServer(options: { config: string | undefined; port: number; migrate: boolean; dispatchOnly: boolean }): Promise<number> {
+  const file = findConfigFile(options.config, process.env);
+  const inspection = inspectConfig({ file, env: process.env });
+  if (inspection.loaded === null) throw new ConfigError(inspection.problems);
+  const loaded = inspection.loaded;
+  const logger = createLogger();
+  const serverOptions: ServerOptions = {
+    config: loaded.config,
+    baseDir: loaded.baseDir,
+    port: options.port,
+    logger,
+    migrate: options.migrate,
+    dispatchOnly: options.dispatchOnly,
+  };
+  let server;
+  try {
+    server = await startServer(serverOptions);
+  } catch (error) {
+    // Problems found while building (templates, destination addresses), said as the user wrote them.
+    if (error instanceof ConfigError) throw new ConfigError(error.problems.map(inspection.inUserTerms));
+    throw error;
+  }
+  if (!file) logger.info('zero-config mode: relaying every source whose secret is set to SLACK_WEBHOOK_URL');
+  await untilSignal(server, logger);
+  return 0;
+}
+
+/**
+ * Graceful shutdown on the first SIGTERM or SIGINT (stop accepting, finish or give back the
+ * deliveries in flight, close the store); a second signal exits at once.
+ */
+function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const shutdown = (signal: string): void => {
+      logger.info({ signal }, 'shutting down: finishing deliveries in flight (a second signal exits at once)');
+      const again = (): void => {
+        logger.warn('second signal: exiting now');
+        process.exit(1);
+      };
+      process.once('SIGTERM', again);
+      process.once('SIGINT', again);
+      server.close().then(resolve, (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        resolve();
+      });
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+}

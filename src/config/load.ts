@@ -125,7 +125,8 @@ function validate(raw: unknown, env: Env): Validation {
   const missing: InterpolationProblem[] = [];
   const interpolated = interpolate(raw, env, missing);
   const parsed = configSchema.safeParse(interpolated);
-  const defaultStore = `sqlite:${join(env.HOOKRELAY_DATA_DIR ?? './data', 'hookrelay.db')}`;
+  // `store:` wins; else DATABASE_URL (as hosting platforms set it); else the embedded SQLite file.
+  const defaultStore = env.DATABASE_URL || `sqlite:${join(env.HOOKRELAY_DATA_DIR ?? './data', 'hookrelay.db')}`;
   // Every problem at once: schema and references are checked even when something else is wrong,
   // and a value emptied by a missing variable is reported once, as the missing variable.
   const derived = [
@@ -348,12 +349,23 @@ function checkReferences(input: unknown, store: unknown): string[] {
     }
   });
 
-  if (typeof store === 'string' && !store.startsWith('sqlite:')) {
-    problems.push(
-      /^postgres(ql)?:\/\//.test(store)
-        ? 'store: the PostgreSQL store is not part of this version yet; use sqlite:<path>'
-        : `store: "${store}" is not a store URL (use sqlite:./data/hookrelay.db)`,
-    );
+  if (typeof store === 'string') {
+    const problem = storeProblem(store);
+    if (problem) problems.push(`store: ${problem}`);
   }
   return problems;
+}
+
+/** What is wrong with a store URL, or null: `sqlite:<path>` or `postgres://…` (`postgresql://…`). */
+function storeProblem(store: string): string | null {
+  if (store.startsWith('sqlite:')) return null;
+  if (!/^postgres(ql)?:\/\//.test(store)) return `"${store}" is not a store URL (use sqlite:./data/hookrelay.db or postgres://user:password@host:5432/database)`;
+  let url: URL;
+  try {
+    url = new URL(store);
+  } catch {
+    return 'the PostgreSQL URL cannot be read (postgres://user:password@host:5432/database; a password with @ / : must be percent-encoded)';
+  }
+  if (url.hostname === '' && !url.searchParams.has('host')) return 'the PostgreSQL URL names no host (postgres://user:password@host:5432/database)';
+  return null;
 }

@@ -259,11 +259,13 @@ class Lane {
         this.#again = false;
         const now = this.#clock.now();
         if (this.#enabled === false) {
-          // Open circuit: nothing goes but, with automatic recovery, one probe when it is due.
-          if (this.#breaker.probe_backoff_ms === null || this.#held.size > 0) break;
+          // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
+          // store shared with other replicas is asked even without (a peer may have closed it).
+          const shared = this.#options.store.onWork !== undefined;
+          if ((this.#breaker.probe_backoff_ms === null && !shared) || this.#held.size > 0) break;
           const probe = await this.#options.store.claimProbe(this.#destination.name, { now, lease_ms: this.#leaseMs, owner: this.#owner });
           this.#take(probe, now);
-          break;
+          if (this.#enabled === false) break;
         }
         const room = this.#highWater - this.#held.size - this.#reserved;
         if (room <= 0) break;
@@ -286,6 +288,12 @@ class Lane {
   }
 
   #take(batch: ClaimBatch, now: number): void {
+    if (batch.enabled !== undefined && batch.enabled !== this.#enabled) {
+      // Another replica (or a person, through it) opened or closed the circuit: the store decides.
+      const wasEnabled = this.#enabled;
+      this.#enabled = batch.enabled;
+      if (!batch.enabled && wasEnabled === true) void this.#dropHeldWork();
+    }
     for (const delivery of batch.deliveries) this.#hold(delivery);
     this.#wake(batch.next_due_at ?? now + MAX_SLEEP_MS);
   }

@@ -8,8 +8,8 @@ interface BodyParserError extends Error {
   limit?: number;
 }
 
-/** What a 503 for an unavailable store asks senders to wait (seconds). */
-const STORE_RETRY_AFTER_S = 5;
+/** Seconds a sender is asked to wait when the store cannot take its webhook (503). */
+export const STORE_RETRY_AFTER_S = 5;
 
 /** The one place errors become HTTP: a coded JSON body and its status. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
@@ -20,7 +20,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const coded = toHookrelayError(error);
     if (coded) {
-      // The store is down or full: senders retry (they all honour Retry-After or back off).
+      // The store cannot take the request now (unreachable, or its queue is full): senders retry.
       if (coded.code === 'store_unavailable') response.set('Retry-After', String(STORE_RETRY_AFTER_S));
       response.status(coded.status).json(coded.toJSON());
       return;

@@ -183,6 +183,12 @@ export interface ClaimBatch {
   readonly deliveries: readonly ClaimedDelivery[];
   /** When the next delivery of this destination becomes due (ms), or null when none waits. */
   readonly next_due_at: number | null;
+  /**
+   * Whether the destination is enabled, as the store has it now. Stores shared by several
+   * processes tell it, so a dispatcher learns at its next claim that a peer opened or closed
+   * the circuit (or a person enabled the destination); absent when not known.
+   */
+  readonly enabled?: boolean;
 }
 
 export interface AttemptResult {
@@ -478,6 +484,11 @@ export interface Store {
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
   /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
   queueStats(): Promise<QueueStat[]>;
+  /**
+   * Stores shared by several processes: `listener` hears, with their commit, of work other
+   * processes stored for these destinations (`'*'`: possibly any), so dispatchers wake at once.
+   */
+  onWork?(listener: (destinations: readonly string[]) => void): void;
   /** Stores that commit several writes at once tell how many each commit carried (metrics). */
   observeCommits?(listener: (operations: number) => void): void;
   /** Adds lines to the requests log (refused requests, written in batches). */

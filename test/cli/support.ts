@@ -16,7 +16,7 @@ export function scratchFolder(): string {
 }
 
 /** Variables that would change what the CLI reads (config, zero-config secrets, admin token): never inherited. */
-const CONFIG_VARIABLES = /^(HOOKRELAY_|SLACK_|PAGERDUTY_|TAPEMETRIC_|STATUSPULSE_|STATUSSENTRY_|TAPE_|ALERTMANAGER_|PORT$)/;
+const CONFIG_VARIABLES = /^(HOOKRELAY_|SLACK_|PAGERDUTY_|TAPEMETRIC_|STATUSPULSE_|STATUSSENTRY_|TAPE_|ALERTMANAGER_|PORT$|DATABASE_URL$)/;
 
 export interface Run {
   readonly code: number | null;

@@ -296,8 +296,20 @@ describe('route matchers and filters', () => {
 });
 
 describe('store', () => {
-  it('postgres:// → a clear "not in this version" error at store', () => {
-    expect(problemAt(problemsOf('store: postgres://hookrelay@db/hookrelay\n'), 'store')).toMatch(/PostgreSQL.*not part of this version/);
+  it('postgres:// and postgresql:// are store URLs, kept as written', () => {
+    expect(parseConfigText('store: postgres://hookrelay@db/hookrelay\n', {}).store).toBe('postgres://hookrelay@db/hookrelay');
+    expect(parseConfigText('store: postgresql://db:5433/hookrelay\n', {}).store).toBe('postgresql://db:5433/hookrelay');
+  });
+
+  it('a PostgreSQL URL that cannot be read, or names no host → error at store', () => {
+    expect(problemAt(problemsOf('store: "postgres://user:p@ss@db:x/hookrelay"\n'), 'store')).toMatch(/cannot be read/);
+    expect(problemAt(problemsOf('store: postgres:///hookrelay\n'), 'store')).toMatch(/no host/);
+  });
+
+  it('DATABASE_URL is the store when the config names none; an explicit store wins', () => {
+    expect(parseConfigText('', { DATABASE_URL: 'postgres://db/hookrelay' }).store).toBe('postgres://db/hookrelay');
+    expect(parseConfigText('store: sqlite:/tmp/x.db\n', { DATABASE_URL: 'postgres://db/hookrelay' }).store).toBe('sqlite:/tmp/x.db');
+    expect(problemAt(problemsOf('', { DATABASE_URL: 'mysql://db/x' }), 'store')).toMatch(/not a store URL/);
   });
 
   it('something that is not a store URL → error at store', () => {
@@ -326,7 +338,7 @@ describe('egress', () => {
 describe('every problem is reported at once', () => {
   it('unknown keys, a missing variable, a bad duration, a bad reference, a bad filter and the store, together', () => {
     const problems = problemsOf(`
-store: postgres://db/hookrelay
+store: mysql://db/hookrelay
 colour: blue
 sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["\${TAPEMETRIC_SECRET}"], extra: 1 }

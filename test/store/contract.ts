@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookrelayError } from '../../src/errors.ts';
 import { ulid } from 'ulid';
-import type { AttemptResult, RequestLogEntry, Store } from '../../src/store/store.ts';
+import type { AttemptResult, NewDelivery, RequestLogEntry, Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 
@@ -632,6 +632,102 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const probe = await store.claimProbe('slack', { ...B, now: now + 10_000 });
         expect(probe.deliveries.map((d) => d.id)).not.toContain(follower);
         expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
+      });
+    });
+
+    describe('incident order, priority, probes and holds', () => {
+      /** One event of incident `key` for `destination`, ordered, with the given severity rank. */
+      const ordered = (key: string, priority = 0, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) => {
+        const event = relayEvent({ dedup_key: key });
+        const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key, priority, ...extra };
+        return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+      };
+
+      it('a delivery is never claimable while an earlier unfinished one of its incident waits; the next goes once it is finished', async () => {
+        const t0 = Date.now();
+        const first = ordered('inc_a', 0, {}, t0);
+        const second = ordered('inc_a', 0, {}, t0 + 1);
+        const other = ordered('inc_b', 0, {}, t0 + 2);
+        for (const each of [first, second, other]) await store.ingest(each.batch);
+        const claimed = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 10 });
+        expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, other.delivery.id].sort());
+        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
+        await store.recordAttempt(attempt(first.delivery.id));
+        const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30 });
+        expect(next.deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
+      });
+
+      it('a delivery leased at ingest behind an earlier unfinished one of its incident is stored pending, and said to wait', async () => {
+        const now = Date.now();
+        const first = ordered('inc_c', 0, {}, now);
+        await store.ingest(first.batch);
+        const second = ordered('inc_c', 0, { lease: { owner: OWNER, until: now + 60_000 } }, now + 1);
+        const [result] = await store.ingest(second.batch);
+        expect(result).toEqual({ id: second.event.id, duplicate: false, waiting: [second.delivery.id] });
+        expect((await store.getDelivery(second.delivery.id))?.status).toBe('pending');
+      });
+
+      it('higher priority goes first within a destination', async () => {
+        const now = Date.now();
+        const info = ordered('inc_info', 0, {}, now);
+        const critical = ordered('inc_critical', 3, {}, now + 5);
+        await store.ingest(info.batch);
+        await store.ingest(critical.batch);
+        const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
+        expect(first?.id).toBe(critical.delivery.id);
+      });
+
+      it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        const opened = await store.recordAttempt(
+          attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
+        );
+        expect(opened.disabled_now).toBe(true);
+        await store.releaseClaims([claimed[1]!.id, claimed[2]!.id], OWNER);
+        const early = await store.claimProbe('slack', { ...LEASE, now: now + 5_000 });
+        expect(early.deliveries).toHaveLength(0);
+        expect(early.next_due_at).toBe(now + 10_000);
+        const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
+        expect(probe?.probe).toBe(true);
+        // One probe at a time.
+        expect((await store.claimProbe('slack', { ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
+        const closed = await store.recordAttempt(attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
+        expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
+      });
+
+      it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
+        expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
+        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
+      });
+
+      it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
+        const event = relayEvent({ dedup_key: 'inc_n' });
+        await store.ingest(batchOf(event, ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
+        await store.recordAttempt(attempt(claimed!.id, { notified: [told] }));
+        expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
+        expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+      });
+
+      it('queue stats count pending and in-flight work per destination, with the oldest', async () => {
+        const t0 = Date.now() - 5_000;
+        await store.ingest(batchOf(relayEvent(), ['slack'], t0));
+        await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 + 1_000));
+        await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() });
+        expect(await store.queueStats()).toEqual([
+          { destination: 'pager', enabled: true, depth: 1, oldest_pending_at: t0 + 1_000 },
+          { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
+        ]);
       });
     });
 

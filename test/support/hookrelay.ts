@@ -22,13 +22,29 @@ export interface TestRelay {
   close(): Promise<void>;
 }
 
+/** Where relays keep their data: a store URL for a data folder, and how to drop it when that folder goes. */
+export interface RelayStores {
+  storeFor(dataDir: string): Promise<string>;
+  dropped(dataDir: string): Promise<void>;
+}
+
+let relayStores: RelayStores | null = null;
+
+/** Every relay started from now on in this test file uses these stores (e.g. PostgreSQL: use-postgres.ts). */
+export function useRelayStores(stores: RelayStores): void {
+  relayStores = stores;
+}
+
 /**
- * Starts the real server in this process on port 0, with a fresh SQLite file and the given
- * YAML; `dataDir` reuses a folder (restarts), which is then left in place; `logger` to read its log.
+ * Starts the real server in this process on port 0, with a fresh SQLite file (or the store
+ * `useRelayStores` set, or `env.DATABASE_URL`) and the given YAML; `dataDir` reuses a folder
+ * (restarts) and its store, which are then left in place; `logger` to read its log.
  */
 export async function startRelay(yaml: string, env: Record<string, string> = {}, options: { dataDir?: string; logger?: Logger } = {}): Promise<TestRelay> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
-  const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...env });
+  const stores = relayStores;
+  const storeEnv: Record<string, string> = stores ? { DATABASE_URL: await stores.storeFor(dataDir) } : {};
+  const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...storeEnv, ...env });
   const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: options.logger ?? silentLogger() });
   const url = server.url;
   return {
@@ -68,7 +84,10 @@ export async function startRelay(yaml: string, env: Record<string, string> = {},
     },
     async close() {
       await server.close();
-      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) {
+        rmSync(dataDir, { recursive: true, force: true });
+        await stores?.dropped(dataDir);
+      }
     },
   };
 }

@@ -1,0 +1,61 @@
+import { join } from 'node:path';
+import { findConfigFile, inspectConfig } from '../config/load.ts';
+import { ConfigError } from '../errors.ts';
+import { createPool } from '../store/postgres/connection.ts';
+import { MIGRATIONS, migrate } from '../store/postgres/migrations.ts';
+import { redact } from '../store/postgres/postgres-store.ts';
+import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { CONFIG_OPTION, CommandFailed, defineCommand, UsageError } from './command.ts';
+
+export const migrateCommand = defineCommand({
+  name: 'migrate',
+  summary: "bring the store's schema up to date (the release phase; serve and work also do it at start)",
+  synopsis: '[--config FILE]',
+  details: [
+    'Applies the schema versions the store does not have yet, in one transaction, and says which.',
+    'PostgreSQL: under an advisory lock, so replicas starting together never migrate twice; a failed',
+    'migration changes nothing. SQLite: the file is created or upgraded (stop the server first).',
+    'The store is store: in the config file, else DATABASE_URL, else the SQLite file in $HOOKRELAY_DATA_DIR',
+    '(./data). Without a config file nothing else is needed: the release phase has no senders\' secrets.',
+  ].join('\n'),
+  options: { config: CONFIG_OPTION },
+  async run({ values }) {
+    const url = storeUrl(values.config);
+    if (url.startsWith('sqlite:')) {
+      // Opening the SQLite store migrates it (and checks no other process holds it).
+      const store = await SqliteStore.open(url.slice('sqlite:'.length));
+      await store.close();
+      console.log(`SQLite store ${url.slice('sqlite:'.length)}: schema up to date`);
+      return 0;
+    }
+    const pool = createPool(url, { max: 1 });
+    try {
+      const { from, to } = await migrate(pool);
+      console.log(
+        from === to
+          ? `PostgreSQL store ${redact(url)}: schema up to date (version ${to})`
+          : `PostgreSQL store ${redact(url)}: schema migrated from version ${from} to ${to} (of ${MIGRATIONS.length})`,
+      );
+      return 0;
+    } catch (error) {
+      throw new CommandFailed(`could not migrate the PostgreSQL store ${redact(url)}: ${(error as Error).message}`);
+    } finally {
+      await pool.end().catch(() => undefined);
+    }
+  },
+});
+
+/** The store to migrate: the config file's (checked whole), or without one DATABASE_URL, else the default SQLite file. */
+function storeUrl(config: string | undefined): string {
+  const file = findConfigFile(config, process.env);
+  if (file) {
+    const inspection = inspectConfig({ file, env: process.env });
+    if (inspection.loaded === null) throw new ConfigError(inspection.problems);
+    return inspection.loaded.config.store;
+  }
+  const url = process.env.DATABASE_URL || `sqlite:${join(process.env.HOOKRELAY_DATA_DIR ?? './data', 'hookrelay.db')}`;
+  if (!url.startsWith('sqlite:') && !/^postgres(ql)?:\/\//.test(url)) {
+    throw new UsageError(`DATABASE_URL: "${redact(url)}" is not a PostgreSQL URL (postgres://user:password@host:5432/database)`);
+  }
+  return url;
+}

@@ -1,0 +1,316 @@
+import type pg from 'pg';
+import { HookrelayError } from '../../errors.ts';
+import type {
+  AttemptRecord,
+  AttemptResult,
+  ClaimBatch,
+  ClaimOptions,
+  DeliveryQuery,
+  DeliveryRecord,
+  DestinationState,
+  HoldRequest,
+  IncidentMessage,
+  IngestBatch,
+  IngestedEvent,
+  Mute,
+  NotificationEntry,
+  PreparedDelivery,
+  PruneOptions,
+  QueueStat,
+  RecordedAttempt,
+  RequestLogEntry,
+  RequestQuery,
+  RequestRecord,
+  Store,
+  StoredEvent,
+} from '../store.ts';
+import { ACCEPTED_OUTCOMES } from '../store.ts';
+import {
+  DELIVERY_COLUMNS,
+  DESTINATION_STATE_SQL,
+  EVENT_COLUMNS,
+  attemptFromRow,
+  deliveryFromRow,
+  destinationStateFromRow,
+  eventFromRow,
+  incidentMessageFromRow,
+  muteFromRow,
+  notificationFromRow,
+  requestFromRow,
+} from '../sqlite/rows.ts';
+import { createPool, query, transaction } from './connection.ts';
+import type { PoolSettings, Tx } from './connection.ts';
+import { MIGRATIONS, migrate, schemaVersion } from './migrations.ts';
+import { WorkListener } from './work-listener.ts';
+import { writes } from './writes.ts';
+
+export interface PostgresStoreOptions extends PoolSettings {
+  /** Bring the schema up to date at open (default); false: it must be done already (`hookrelay migrate`). */
+  readonly migrate?: boolean;
+  /**
+   * Writes waiting for a connection beyond this are refused at once with `store_unavailable`
+   * (503, Retry-After) instead of queueing without bound while the database is slow or away.
+   */
+  readonly maxWaiting?: number;
+  /** Listen for peers' new work (LISTEN/NOTIFY); default true. */
+  readonly listen?: boolean;
+}
+
+/**
+ * The shared store: several replicas on one PostgreSQL database. Every write is one
+ * transaction on a pooled connection; claims are leases taken with FOR UPDATE SKIP LOCKED
+ * (see writes.ts for how incident order and groups hold across replicas); committed work is
+ * announced with NOTIFY so peers' dispatchers wake at once.
+ */
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly #pool: pg.Pool;
+  readonly #maxWaiting: number;
+  readonly #listener: WorkListener | null;
+  #active = 0;
+  #closed: Promise<void> | null = null;
+
+  private constructor(pool: pg.Pool, url: string, options: PostgresStoreOptions) {
+    this.#pool = pool;
+    this.#maxWaiting = options.maxWaiting ?? 1_000;
+    this.#listener = options.listen === false ? null : new WorkListener(url);
+  }
+
+  static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
+    const pool = createPool(url, options);
+    try {
+      if (options.migrate !== false) await migrate(pool);
+      else {
+        const version = await schemaVersion(pool);
+        if (version < MIGRATIONS.length) {
+          throw new Error(`its schema is at version ${version} and this hookrelay needs ${MIGRATIONS.length}: run "hookrelay migrate" (or start without --no-migrate)`);
+        }
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw new Error(`could not open the PostgreSQL store ${redact(url)}: ${(error as Error).message}`, { cause: error });
+    }
+    const store = new PostgresStore(pool, url, options);
+    store.#listener?.start();
+    return store;
+  }
+
+  async #write<T>(work: (tx: Tx) => Promise<T>): Promise<T> {
+    if (this.#closed) throw new HookrelayError('store_unavailable', 'the store is closed');
+    // Back-pressure: a database that is slow or away must not grow a queue in memory.
+    if (this.#active >= this.#maxWaiting) {
+      throw new HookrelayError('store_unavailable', `the store is busy (${this.#active} writes waiting); try again shortly`);
+    }
+    this.#active += 1;
+    try {
+      return await transaction(this.#pool, work);
+    } finally {
+      this.#active -= 1;
+    }
+  }
+
+  async #read<R extends Record<string, unknown>>(sql: string, params: readonly unknown[] = []): Promise<R[]> {
+    if (this.#closed) throw new HookrelayError('store_unavailable', 'the store is closed');
+    return query<R>(this.#pool, sql, params);
+  }
+
+  onWork(listener: (destinations: readonly string[]) => void): void {
+    this.#listener?.onWork(listener);
+  }
+
+  syncDestinations(names: readonly string[]): Promise<void> {
+    this.#listener?.know(names);
+    return this.#write((tx) => writes.syncDestinations(tx, names));
+  }
+
+  ingest(batch: IngestBatch): Promise<IngestedEvent[]> {
+    return this.#write((tx) => writes.ingest(tx, batch));
+  }
+
+  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+    return this.#write((tx) => writes.claimDue(tx, destination, options));
+  }
+
+  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+    return this.#write((tx) => writes.claimProbe(tx, destination, options));
+  }
+
+  holdDeliveries(hold: HoldRequest): Promise<void> {
+    if (hold.ids.length === 0) return Promise.resolve();
+    return this.#write((tx) => writes.holdDeliveries(tx, hold));
+  }
+
+  async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {
+    if (dedupKeys.length === 0) return [];
+    const rows = await this.#read('SELECT * FROM notification_log WHERE destination = $1 AND dedup_key = ANY($2::text[])', [
+      destination,
+      [...new Set(dedupKeys)],
+    ]);
+    return rows.map(notificationFromRow);
+  }
+
+  recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
+    return this.#write((tx) => writes.recordAttempt(tx, result));
+  }
+
+  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write((tx) => writes.extendLeases(tx, { ids, owner, until }));
+  }
+
+  releaseClaims(ids: readonly string[], owner: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write((tx) => writes.releaseClaims(tx, { ids, owner, now: Date.now() }));
+  }
+
+  enableDestination(name: string, now: number): Promise<DestinationState | null> {
+    return this.#write((tx) => writes.enableDestination(tx, { name, now }));
+  }
+
+  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
+    return this.#write((tx) => writes.replayDelivery(tx, { id, newId, now }));
+  }
+
+  async destinationStates(): Promise<DestinationState[]> {
+    return (await this.#read(`${DESTINATION_STATE_SQL} ORDER BY s.name`)).map(destinationStateFromRow);
+  }
+
+  async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const add = (clause: string, value: unknown): void => {
+      params.push(value);
+      where.push(clause.replace('?', `$${params.length}`));
+    };
+    if (q.destination !== undefined) add('destination = ?', q.destination);
+    if (q.status !== undefined) add('status = ?', q.status);
+    if (q.event_id !== undefined) add('event_id = ?', q.event_id);
+    if (q.before !== undefined) add('id < ?', q.before);
+    params.push(q.limit);
+    const rows = await this.#read(
+      `SELECT ${DELIVERY_COLUMNS} FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(deliveryFromRow);
+  }
+
+  async getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
+    const [row] = await this.#read(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = $1`, [id]);
+    if (!row) return null;
+    const attempts = await this.#read('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt', [id]);
+    return { ...deliveryFromRow(row), attempt_log: attempts.map(attemptFromRow) };
+  }
+
+  async getEvent(id: string): Promise<StoredEvent | null> {
+    const [row] = await this.#read(
+      `SELECT ${EVENT_COLUMNS}, r.headers AS raw_headers, r.body AS raw_body FROM events e JOIN receipts r ON r.id = e.receipt_id WHERE e.id = $1`,
+      [id],
+    );
+    if (!row) return null;
+    const deliveries = await this.#read(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE event_id = $1 ORDER BY id`, [id]);
+    return {
+      event: eventFromRow(row),
+      raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
+      deliveries: deliveries.map(deliveryFromRow),
+    };
+  }
+
+  prune(options: PruneOptions): Promise<number> {
+    return this.#write((tx) => writes.prune(tx, options));
+  }
+
+  createMute(mute: Mute): Promise<Mute> {
+    return this.#write((tx) => writes.createMute(tx, mute));
+  }
+
+  deleteMute(id: string, now: number): Promise<Mute | null> {
+    return this.#write((tx) => writes.deleteMute(tx, { id, now }));
+  }
+
+  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+    const rows = options.all
+      ? await this.#read('SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500')
+      : await this.#read('SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > $1 ORDER BY expires_at', [options.now]);
+    return rows.map(muteFromRow);
+  }
+
+  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
+    return this.#write((tx) => writes.enqueuePrepared(tx, { eventId, deliveries, now }));
+  }
+
+  async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
+    const [row] = await this.#read('SELECT * FROM incident_messages WHERE destination = $1 AND dedup_key = $2', [destination, dedupKey]);
+    return row ? incidentMessageFromRow(row) : null;
+  }
+
+  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
+    return this.#write((tx) => writes.acknowledgeIncident(tx, { destination, dedupKey, by, now }));
+  }
+
+  async queueStats(): Promise<QueueStat[]> {
+    const rows = await this.#read(
+      `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
+       FROM destination_state s LEFT JOIN deliveries d ON d.destination = s.name AND d.status IN ('pending', 'in_flight')
+       GROUP BY s.name, s.enabled ORDER BY s.name`,
+    );
+    return rows.map((row) => ({
+      destination: String(row.name),
+      enabled: Number(row.enabled) === 1,
+      depth: Number(row.depth),
+      oldest_pending_at: row.oldest === null ? null : Number(row.oldest),
+    }));
+  }
+
+  recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    return this.#write((tx) => writes.recordRequests(tx, entries));
+  }
+
+  async listRequests(q: RequestQuery): Promise<RequestRecord[]> {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (q.source !== undefined) {
+      params.push(q.source);
+      where.push(`source = $${params.length}`);
+    }
+    if (q.outcome === 'refused') {
+      params.push([...ACCEPTED_OUTCOMES]);
+      where.push(`outcome <> ALL($${params.length}::text[])`);
+    } else if (q.outcome !== undefined) {
+      params.push(q.outcome);
+      where.push(`outcome = $${params.length}`);
+    }
+    if (q.before !== undefined) {
+      params.push(q.before);
+      where.push(`id < $${params.length}`);
+    }
+    params.push(q.limit);
+    const rows = await this.#read(
+      `SELECT * FROM requests ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT $${params.length}`,
+      params,
+    );
+    return rows.map(requestFromRow);
+  }
+
+  pruneRequests(options: { keep: number; before: number }): Promise<number> {
+    return this.#write((tx) => writes.pruneRequests(tx, options));
+  }
+
+  /** Ready means a connection answers now (a fresh one if the old ones died): `/readyz`. */
+  async ping(): Promise<void> {
+    await this.#read('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await this.#listener?.stop();
+      await this.#pool.end();
+    })();
+    return this.#closed;
+  }
+}
+
+/** A database URL without its password, for messages and logs. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}

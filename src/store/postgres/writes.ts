@@ -1,0 +1,750 @@
+import { HookrelayError } from '../../errors.ts';
+import type {
+  AttemptResult,
+  ClaimBatch,
+  ClaimOptions,
+  ClaimedDelivery,
+  DeliveryRecord,
+  DestinationHealth,
+  DestinationState,
+  HoldRequest,
+  IncidentMessage,
+  IncidentMessageEffect,
+  IngestBatch,
+  IngestedEvent,
+  Mute,
+  NewDelivery,
+  NotificationEntry,
+  PreparedDelivery,
+  PruneOptions,
+  RecordedAttempt,
+  RequestLogEntry,
+} from '../store.ts';
+import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+// The row shapes are the same in both stores (same columns, times in ms): one set of readers.
+import {
+  DELIVERY_COLUMNS,
+  DESTINATION_STATE_SQL,
+  EVENT_COLUMNS,
+  deliveryFromRow,
+  destinationStateFromRow,
+  eventFromRow,
+  incidentMessageFromRow,
+  muteFromRow,
+} from '../sqlite/rows.ts';
+import { idAt } from '../../util/ids.ts';
+import type { Tx } from './connection.ts';
+
+type Row = Record<string, unknown>;
+
+/** At most this many events in one grouped notification; the rest form the next batch. */
+const MAX_BATCH = 1_000;
+/** Priorities are severity ranks (info 0 … critical 3). */
+const MAX_PRIORITY = 3;
+const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
+/** A healthy destination's last success is kept to this precision (see recordHealth). */
+const LAST_SUCCESS_PRECISION_MS = 1_000;
+/**
+ * Writes that only move leases (claims, renewals) need not wait for the WAL flush: if the
+ * database crashes right after, the lease is lost as if it had expired, and the delivery is due
+ * again (at-least-once, as with any expired lease). Ingests and attempts stay fully durable.
+ */
+async function leaseOnlyCommit(tx: Tx): Promise<void> {
+  await tx.run('SET LOCAL synchronous_commit = off');
+}
+/** The channel a committed write announces new work on (payload: JSON array of destinations). */
+export const WORK_CHANNEL = 'hookrelay_work';
+
+/**
+ * Incident order across replicas: `d` (the candidate) is claimable when no earlier unfinished
+ * delivery of its incident waits at its destination, and no other one of it is in flight under a
+ * live lease, whatever its id. The second half matters with several replicas only: ids are made
+ * before the commit, so a later-committed delivery can carry a smaller id than one already in
+ * flight. An in-flight one whose lease ran out does not block (it is itself claimable again, and
+ * would otherwise block its elders for ever). `$now` is the parameter number of the claim time.
+ */
+function claimable(now: string): string {
+  return `(d.incident_key IS NULL OR NOT EXISTS (
+    SELECT 1 FROM deliveries p
+    WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
+      AND p.status IN ('pending', 'in_flight')
+      AND (p.id < d.id OR (p.status = 'in_flight' AND p.next_attempt_at > ${now}))))`;
+}
+
+/**
+ * Transaction-level advisory locks (released at commit) name what several replicas must not
+ * change at once: an incident at a destination (who leases its next delivery) and a group (who
+ * forms its next batch). Ingest waits for them; claims only try them and skip what another
+ * replica is busy with, in the spirit of SKIP LOCKED, and check the row again once they hold
+ * the lock (READ COMMITTED: that next statement sees everything committed before). A lock is
+ * chosen over SERIALIZABLE claims because those would abort and retry every claim that merely
+ * read a row another replica leased, which is the common case under load.
+ */
+export const lockKey = (kind: 'incident' | 'group', destination: string, key: string): string => `${kind}\u001f${destination}\u001f${key}`;
+
+async function lockAll(tx: Tx, keys: Iterable<string>): Promise<void> {
+  // Always in one order, so two ingests never wait for each other in a cycle.
+  const sorted = [...new Set(keys)].sort();
+  if (sorted.length === 0) return;
+  await tx.run('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k', [sorted]);
+}
+
+async function tryLock(tx: Tx, keys: readonly string[]): Promise<boolean> {
+  for (const key of keys) {
+    const row = await tx.one<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked', [key]);
+    if (!row?.locked) return false;
+  }
+  return true;
+}
+
+/** `($1, $2, …), ($n, …)` for a multi-row INSERT of `rows` rows of `width` columns. */
+function valuesList(rows: number, width: number): string {
+  return Array.from({ length: rows }, (_, row) => `(${Array.from({ length: width }, (_, column) => `$${row * width + column + 1}`).join(', ')})`).join(', ');
+}
+
+async function destinationState(tx: Tx, name: string): Promise<DestinationState | null> {
+  const row = await tx.one(`${DESTINATION_STATE_SQL} WHERE s.name = $1`, [name]);
+  return row ? destinationStateFromRow(row) : null;
+}
+
+async function destinationHealth(tx: Tx, name: string, countPending: boolean): Promise<DestinationHealth> {
+  const row = await tx.one('SELECT enabled, consecutive_failures FROM destination_state WHERE name = $1', [name]);
+  if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+  const pending = countPending
+    ? Number(
+        (await tx.one(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = $1 AND status IN ('pending', 'in_flight')`, [name]))?.n ?? 0,
+      )
+    : null;
+  return { name, enabled: Number(row.enabled) === 1, consecutive_failures: Number(row.consecutive_failures), pending };
+}
+
+/** When a grouped delivery goes out: the same rules as the SQLite store's `groupDueAt` (Alertmanager's semantics). */
+async function groupDueAt(tx: Tx, destination: string, group: NonNullable<NewDelivery['group']>, now: number): Promise<number> {
+  const waiting = await tx.one(
+    `SELECT MIN(next_attempt_at) AS due FROM deliveries
+     WHERE destination = $1 AND group_key = $2 AND status = 'pending' AND batch_id IS NULL`,
+    [destination, group.key],
+  );
+  if (waiting && waiting.due !== null) return Number(waiting.due);
+  const inProgress = await tx.one(
+    `SELECT 1 AS yes FROM deliveries
+     WHERE destination = $1 AND group_key = $2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight') LIMIT 1`,
+    [destination, group.key],
+  );
+  if (inProgress) return now + group.interval_ms;
+  const last = await tx.one('SELECT last_sent_at FROM delivery_groups WHERE destination = $1 AND group_key = $2', [destination, group.key]);
+  const next = last ? Number(last.last_sent_at) + group.interval_ms : 0;
+  return next > now ? next : now + group.wait_ms;
+}
+
+const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, ${EVENT_COLUMNS}`;
+
+/** The rest of a grouped batch, locked: those still waiting to form one (under the group's lock), or the members of one formed. */
+async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[]> {
+  if (row.group_key === null) return [];
+  if (row.batch_id !== null) {
+    return tx.rows(
+      `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+       WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
+      [row.batch_id, row.delivery_id],
+    );
+  }
+  const members = await tx.rows(
+    `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL AND d.id <> $3
+     ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
+    [destination, row.group_key, row.delivery_id],
+  );
+  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [
+    row.delivery_id,
+    [row.delivery_id, ...members.map((member) => member.delivery_id)],
+  ]);
+  return members;
+}
+
+/** Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
+async function lease(tx: Tx, rows: readonly Row[], destination: string, args: Omit<ClaimOptions, 'limit'>, probe: boolean): Promise<ClaimedDelivery[]> {
+  const { now, lease_ms, owner } = args;
+  const claimed = new Set<string>();
+  const deliveries: ClaimedDelivery[] = [];
+  for (const row of rows) {
+    const id = String(row.delivery_id);
+    if (claimed.has(id)) continue;
+    const members = await batchMembers(tx, row, destination);
+    const ids = [id, ...members.map((member) => String(member.delivery_id))];
+    for (const each of ids) claimed.add(each);
+    await tx.run(
+      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = $1, lease_owner = $2, updated_at = $3 WHERE id = ANY($4::text[])`,
+      [now + lease_ms, owner, now, ids],
+    );
+    const event = eventFromRow(row);
+    const route = row.route === null ? null : String(row.route);
+    const unordered = row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX);
+    deliveries.push({
+      id,
+      destination,
+      event,
+      member_ids: ids.slice(1),
+      events: [event, ...members.map(eventFromRow)],
+      attempts: Number(row.attempts),
+      request_body: row.request_body === null ? null : String(row.request_body),
+      unordered,
+      route: unordered ? null : route,
+      probe,
+    });
+  }
+  return deliveries;
+}
+
+/** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
+async function nextDueAt(tx: Tx, destination: string, now: number): Promise<number | null> {
+  const row = await tx.one(
+    `SELECT MIN(due) AS due FROM (
+       SELECT (SELECT d.next_attempt_at FROM deliveries d
+               WHERE d.destination = $1 AND d.priority = level AND d.status IN ('pending', 'in_flight') AND ${claimable('$2')}
+               ORDER BY d.next_attempt_at LIMIT 1) AS due
+       FROM generate_series(0, ${MAX_PRIORITY}) AS level) AS firsts`,
+    [destination, now],
+  );
+  return row && row.due !== null ? Number(row.due) : null;
+}
+
+/** A slack-bot message posted or updated by an attempt (targeted: never touches who acknowledged). True when it must be redrawn. */
+async function applyIncidentMessage(tx: Tx, destination: string, effect: IncidentMessageEffect, now: number): Promise<boolean> {
+  const resolvedAt = effect.resolved_at === null ? null : Date.parse(effect.resolved_at);
+  if (effect.kind === 'posted') {
+    await tx.run(
+      `INSERT INTO incident_messages
+         (destination, dedup_key, channel, ts, started_at, status, resolved_at, acknowledged_by, acknowledged_at, last_event_id, updates, updated_at, version)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, 0, $9, 1)
+       ON CONFLICT (destination, dedup_key) DO UPDATE SET
+         channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
+         resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL,
+         last_event_id = excluded.last_event_id, updates = 0, updated_at = excluded.updated_at,
+         version = incident_messages.version + 1`,
+      [destination, effect.dedup_key, effect.channel, effect.ts, Date.parse(effect.started_at), effect.status, resolvedAt, effect.last_event_id, now],
+    );
+    return false;
+  }
+  const row = await tx.one(
+    `UPDATE incident_messages SET status = $1, resolved_at = $2, last_event_id = $3, updates = updates + 1, updated_at = $4, version = version + 1
+     WHERE destination = $5 AND dedup_key = $6 RETURNING version`,
+    [effect.status, resolvedAt, effect.last_event_id, now, destination, effect.dedup_key],
+  );
+  return row !== undefined && Number(row.version) - 1 !== effect.drawn_from_version;
+}
+
+async function dueNow(tx: Tx, destination: string, now: number): Promise<void> {
+  await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE destination = $2 AND status = 'pending' AND next_attempt_at > $1`, [now, destination]);
+}
+
+/**
+ * The circuit breaker, as in the SQLite store; the state row is locked for the read-then-write,
+ * so two replicas recording at once count both failures and open the circuit once.
+ */
+async function recordHealth(tx: Tx, result: AttemptResult): Promise<{ disabled_now: boolean; enabled_now: boolean }> {
+  const { destination, finished_at: now, breaker } = result;
+  if (result.health === 'success') {
+    // Every success of a destination would otherwise update (and lock until commit) its one state
+    // row, serializing all replicas' attempts on it. A healthy destination is only touched to move
+    // last_success_at, at most once a second; anything else takes the row lock as below.
+    const healthy = await tx.one(
+      `SELECT 1 AS yes FROM destination_state
+       WHERE name = $1 AND enabled = 1 AND consecutive_failures = 0 AND failed_probes = 0 AND probe_at IS NULL`,
+      [destination],
+    );
+    if (healthy) {
+      await tx.run(
+        `UPDATE destination_state SET last_success_at = $1::bigint
+         WHERE name = $2 AND (last_success_at IS NULL OR last_success_at < $1::bigint - ${LAST_SUCCESS_PRECISION_MS})`,
+        [now, destination],
+      );
+      return { disabled_now: false, enabled_now: false };
+    }
+    const before = await tx.one('SELECT enabled FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
+    await tx.run(
+      `UPDATE destination_state SET consecutive_failures = 0, last_success_at = $1, failed_probes = 0, probe_at = NULL,
+         enabled = 1, disabled_at = NULL, disabled_reason = NULL
+       WHERE name = $2`,
+      [now, destination],
+    );
+    const closed = before !== undefined && Number(before.enabled) === 0;
+    if (closed) await dueNow(tx, destination, now);
+    return { disabled_now: false, enabled_now: closed };
+  }
+  if (result.health !== 'failure') return { disabled_now: false, enabled_now: false };
+  const row = await tx.one(
+    `UPDATE destination_state SET consecutive_failures = consecutive_failures + 1, last_error = $1
+     WHERE name = $2 RETURNING consecutive_failures, enabled, failed_probes`,
+    [result.error, destination],
+  );
+  if (!row) return { disabled_now: false, enabled_now: false };
+  const backoff = breaker.probe_backoff_ms;
+  const probeAt = (failedProbes: number): number | null =>
+    backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
+  if (Number(row.enabled) === 0) {
+    if (result.outcome !== 'retry' && result.outcome !== 'failed') return { disabled_now: false, enabled_now: false };
+    const failedProbes = Number(row.failed_probes) + 1;
+    await tx.run('UPDATE destination_state SET failed_probes = $1, probe_at = $2 WHERE name = $3', [failedProbes, probeAt(failedProbes), destination]);
+    return { disabled_now: false, enabled_now: false };
+  }
+  if (Number(row.consecutive_failures) < breaker.disable_after) return { disabled_now: false, enabled_now: false };
+  await tx.run(
+    'UPDATE destination_state SET enabled = 0, disabled_at = $1, disabled_reason = $2, failed_probes = 0, probe_at = $3 WHERE name = $4',
+    [now, `${String(row.consecutive_failures)} consecutive failed attempts; last: ${result.error ?? 'unknown error'}`, probeAt(0), destination],
+  );
+  return { disabled_now: true, enabled_now: false };
+}
+
+async function insertRequests(tx: Tx, entries: readonly RequestLogEntry[], override?: { outcome: RequestLogEntry['outcome']; status: number }): Promise<void> {
+  if (entries.length === 0) return;
+  const params = entries.flatMap((entry) => [
+    entry.id,
+    entry.received_at,
+    entry.source,
+    entry.address,
+    override?.status ?? entry.status,
+    override?.outcome ?? entry.outcome,
+    entry.reason,
+    entry.body_bytes,
+    entry.excerpt,
+  ]);
+  await tx.run(
+    `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt)
+     VALUES ${valuesList(entries.length, 9)} ON CONFLICT (id) DO NOTHING`,
+    params,
+  );
+}
+
+/** Announces, with the commit, that these destinations have new work (peers' dispatchers wake at once). */
+async function announce(tx: Tx, destinations: Iterable<string>): Promise<void> {
+  const names = [...new Set(destinations)];
+  if (names.length === 0) return;
+  const payload = JSON.stringify(names);
+  // NOTIFY payloads are limited to 8000 bytes: a longer list wakes every lane.
+  await tx.run('SELECT pg_notify($1, $2)', [WORK_CHANNEL, payload.length < 7_900 ? payload : '"*"']);
+}
+
+/** Every write the PostgreSQL store makes, each run inside one transaction (see PostgresStore). */
+export const writes = {
+  async syncDestinations(tx: Tx, names: readonly string[]): Promise<void> {
+    await tx.run('INSERT INTO destination_state (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING', [[...names]]);
+  },
+
+  async ingest(tx: Tx, batch: IngestBatch): Promise<IngestedEvent[]> {
+    const { receipt } = batch;
+    // What this ingest may change that another replica may change at the same moment.
+    const keys: string[] = [];
+    const leasing = new Set<string>();
+    for (const { deliveries } of batch.events) {
+      for (const delivery of deliveries) {
+        if (delivery.status !== 'pending' || delivery.destination === null) continue;
+        if (delivery.lease) leasing.add(delivery.destination);
+        if (delivery.lease && delivery.incident_key) keys.push(lockKey('incident', delivery.destination, delivery.incident_key));
+        if (delivery.group) keys.push(lockKey('group', delivery.destination, delivery.group.key));
+      }
+    }
+    await lockAll(tx, keys);
+    // A destination another replica disabled takes no lease here: its work waits in the store.
+    const enabled = new Set<string>();
+    if (leasing.size > 0) {
+      const rows = await tx.rows('SELECT name FROM destination_state WHERE name = ANY($1::text[]) AND enabled = 1', [[...leasing]]);
+      for (const row of rows) enabled.add(String(row.name));
+    }
+
+    const results: IngestedEvent[] = [];
+    const woken = new Set<string>();
+    let receiptStored = false;
+    for (const { event, deliveries, data_is_body: dataIsBody } of batch.events) {
+      // Duplicate detection is the unique index itself: a concurrent insert of the same sender id
+      // waits for the other transaction and then does nothing (never check-then-insert).
+      const inserted = await tx.one(
+        `INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+         ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING RETURNING id`,
+        [
+          event.id,
+          receipt.id,
+          event.source,
+          event.external_id,
+          event.type,
+          event.severity,
+          event.status,
+          event.title,
+          event.summary,
+          event.dedup_key,
+          event.occurred_at,
+          receipt.received_at,
+          dataIsBody ? '' : JSON.stringify(event.data ?? null),
+        ],
+      );
+      if (!inserted) {
+        const existing = await tx.one('SELECT id FROM events WHERE source = $1 AND external_id = $2', [event.source, event.external_id]);
+        // Gone between the two statements (pruned): nothing to point at, so it is stored as new on a retry.
+        if (!existing) throw Object.assign(new Error('duplicate event vanished; retrying'), { code: '40001' });
+        results.push({ id: String(existing.id), duplicate: true });
+        continue;
+      }
+      if (!receiptStored) {
+        await tx.run('INSERT INTO receipts (id, source, received_at, headers, body) VALUES ($1, $2, $3, $4, $5)', [
+          receipt.id,
+          receipt.source,
+          receipt.received_at,
+          JSON.stringify(receipt.headers),
+          receipt.body,
+        ]);
+        receiptStored = true;
+      }
+      const waiting: string[] = [];
+      const params: unknown[] = [];
+      for (const delivery of deliveries) {
+        const incidentKey = delivery.status === 'pending' ? (delivery.incident_key ?? null) : null;
+        let leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
+        if (leased && delivery.destination !== null) {
+          const behind =
+            incidentKey !== null &&
+            (await tx.one(
+              `SELECT 1 AS yes FROM deliveries WHERE destination = $1 AND incident_key = $2 AND status IN ('pending', 'in_flight') LIMIT 1`,
+              [delivery.destination, incidentKey],
+            )) !== undefined;
+          // Incident order (an earlier event is on its way), or disabled meanwhile: this one waits its turn.
+          if (behind || !enabled.has(delivery.destination)) {
+            leased = null;
+            waiting.push(delivery.id);
+          }
+        }
+        const toldFiring =
+          delivery.group && event.status === 'resolved' && delivery.destination !== null
+            ? (await tx.one('SELECT status FROM notification_log WHERE destination = $1 AND dedup_key = $2', [delivery.destination, event.dedup_key]))
+                ?.status === 'firing'
+            : false;
+        // A resolve whose firing this destination was told of goes out promptly, not a group interval later.
+        const group = delivery.group && !toldFiring ? delivery.group : null;
+        const due =
+          delivery.status !== 'pending'
+            ? null
+            : leased
+              ? leased.until
+              : group && delivery.destination !== null
+                ? await groupDueAt(tx, delivery.destination, group, receipt.received_at)
+                : receipt.received_at;
+        if (delivery.status === 'pending' && !leased && delivery.destination !== null) woken.add(delivery.destination);
+        params.push(
+          delivery.id,
+          event.id,
+          delivery.destination,
+          delivery.route,
+          leased ? 'in_flight' : delivery.status,
+          delivery.note ?? null,
+          group?.key ?? null,
+          leased?.owner ?? null,
+          due,
+          receipt.received_at,
+          receipt.received_at,
+          incidentKey,
+          delivery.priority ?? 0,
+        );
+      }
+      if (deliveries.length > 0) {
+        await tx.run(
+          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority)
+           VALUES ${valuesList(deliveries.length, 13)}`,
+          params,
+        );
+      }
+      results.push(waiting.length > 0 ? { id: event.id, duplicate: false, waiting } : { id: event.id, duplicate: false });
+    }
+    if (batch.request) {
+      const duplicate = results.length > 0 && results.every((result) => result.duplicate);
+      await insertRequests(tx, [batch.request], duplicate ? { outcome: 'duplicate', status: 200 } : undefined);
+    }
+    await announce(tx, woken);
+    return results;
+  },
+
+  async recordRequests(tx: Tx, entries: readonly RequestLogEntry[]): Promise<void> {
+    // Bounded statements: 9 parameters a line, PostgreSQL takes at most 65,535 per statement.
+    for (let start = 0; start < entries.length; start += 1_000) await insertRequests(tx, entries.slice(start, start + 1_000));
+  },
+
+  async pruneRequests(tx: Tx, args: { keep: number; before: number }): Promise<number> {
+    let removed = await tx.run('DELETE FROM requests WHERE id < $1', [idAt('req', args.before)]);
+    const cutoff = await tx.one('SELECT id FROM requests ORDER BY id DESC LIMIT 1 OFFSET $1', [Math.max(0, args.keep - 1)]);
+    if (cutoff) removed += await tx.run('DELETE FROM requests WHERE id < $1', [cutoff.id]);
+    return removed;
+  },
+
+  /**
+   * Claims with FOR UPDATE SKIP LOCKED: replicas claiming the same destination at once take
+   * different rows. Rows of an incident or a group are leased only under its advisory lock,
+   * after checking again that nothing of the incident is in flight (see `claimable`).
+   */
+  async claimDue(tx: Tx, destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+    await leaseOnlyCommit(tx);
+    const { limit, now } = options;
+    const state = await tx.one('SELECT enabled FROM destination_state WHERE name = $1', [destination]);
+    if (!state) return { deliveries: [], next_due_at: null };
+    if (Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null, enabled: false };
+    const rows: Row[] = [];
+    for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
+      const found = await tx.rows(
+        `SELECT ${CLAIM_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = $1 AND d.priority = $2 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
+           AND ${claimable('$3')}
+         ORDER BY d.next_attempt_at
+         LIMIT $4
+         FOR UPDATE OF d SKIP LOCKED`,
+        [destination, priority, now, limit - rows.length],
+      );
+      for (const row of found) {
+        if (row.incident_key !== null || row.group_key !== null) {
+          const keys = [
+            ...(row.incident_key !== null ? [lockKey('incident', destination, String(row.incident_key))] : []),
+            ...(row.group_key !== null ? [lockKey('group', destination, String(row.group_key))] : []),
+          ];
+          if (!(await tryLock(tx, keys))) continue;
+          const still = await tx.one(
+            `SELECT 1 AS yes FROM deliveries d WHERE d.id = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2 AND ${claimable('$2')}`,
+            [row.delivery_id, now],
+          );
+          if (!still) continue;
+        }
+        rows.push(row);
+      }
+    }
+    const deliveries = await lease(tx, rows, destination, options, false);
+    return { deliveries, next_due_at: await nextDueAt(tx, destination, now), enabled: true };
+  },
+
+  /** The state row is locked: of replicas asking at once, one leases the probe and moves `probe_at` past it. */
+  async claimProbe(tx: Tx, destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+    await leaseOnlyCommit(tx);
+    const { now, lease_ms } = options;
+    const state = await tx.one('SELECT enabled, probe_at FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
+    if (!state) return { deliveries: [], next_due_at: null };
+    // Closed by another replica's probe (or enabled by a person): the lane may take work again.
+    if (Number(state.enabled) === 1) return { deliveries: [], next_due_at: null, enabled: true };
+    if (state.probe_at === null) return { deliveries: [], next_due_at: null, enabled: false };
+    if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at), enabled: false };
+    // The oldest pending delivery: it heads its incident, so order holds.
+    const row = await tx.one(
+      `SELECT ${CLAIM_COLUMNS}
+       FROM deliveries d JOIN events e ON e.id = d.event_id
+       WHERE d.destination = $1 AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= $2)) AND ${claimable('$2')}
+       ORDER BY d.id LIMIT 1
+       FOR UPDATE OF d SKIP LOCKED`,
+      [destination, now],
+    );
+    if (!row) return { deliveries: [], next_due_at: null, enabled: false };
+    await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2', [now + lease_ms, destination]);
+    return { deliveries: await lease(tx, [row], destination, options, true), next_due_at: now + lease_ms, enabled: false };
+  },
+
+  async holdDeliveries(tx: Tx, hold: HoldRequest): Promise<void> {
+    await tx.run(
+      `UPDATE deliveries SET status = $1, note = $2, next_attempt_at = NULL, lease_owner = NULL, updated_at = $3
+       WHERE id = ANY($4::text[]) AND status = 'in_flight' AND lease_owner = $5`,
+      [hold.status, hold.note, hold.now, [...hold.ids], hold.lease_owner],
+    );
+    if (hold.probe_of) {
+      await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2 AND enabled = 0 AND probe_at IS NOT NULL', [hold.now, hold.probe_of]);
+    }
+  },
+
+  async recordAttempt(tx: Tx, result: AttemptResult): Promise<RecordedAttempt> {
+    const current = await tx.one('SELECT status, lease_owner, group_key FROM deliveries WHERE id = $1 FOR UPDATE', [result.delivery_id]);
+    if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
+      return { recorded: false, destination: await destinationHealth(tx, result.destination, false), disabled_now: false, enabled_now: false, incident_stale: false };
+    }
+    const superseded = result.outcome === 'superseded';
+    // A grouped batch is one request: every member gets the same attempt.
+    const updated = await tx.rows<{ id: string; attempts: number }>(
+      `UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL,
+         request_body = COALESCE($3, request_body), response_code = $4, response_body = $5, latency_ms = $6,
+         last_error = $7, note = COALESCE($8, note), updated_at = $9
+       WHERE id = ANY($10::text[]) AND status = 'in_flight' AND lease_owner = $11
+       RETURNING id, attempts`,
+      [
+        result.outcome === 'retry' ? 'pending' : superseded ? 'skipped' : result.outcome,
+        result.outcome === 'retry' ? result.next_attempt_at : null,
+        result.request_body,
+        result.response_code,
+        result.response_body,
+        result.latency_ms,
+        superseded ? null : result.error,
+        superseded ? result.error : null,
+        result.finished_at,
+        [result.delivery_id, ...result.member_ids],
+        result.lease_owner,
+      ],
+    );
+    if (updated.length > 0) {
+      await tx.run(
+        `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+         SELECT id, attempt, $3, $4, $5, $6, $7, $8 FROM unnest($1::text[], $2::int[]) AS a(id, attempt)`,
+        [
+          updated.map((row) => row.id),
+          updated.map((row) => Number(row.attempts)),
+          result.started_at,
+          result.outcome,
+          result.response_code,
+          result.response_body,
+          result.latency_ms,
+          result.error,
+        ],
+      );
+    }
+    let incidentStale = false;
+    if (result.outcome === 'succeeded') {
+      // One line per incident: of several events of one incident in a batch, the last is what was told.
+      const latest = new Map<string, NotificationEntry>();
+      for (const entry of result.notified) latest.set(`${entry.destination}\u001f${entry.dedup_key}`, entry);
+      const entries = [...latest.values()];
+      if (entries.length > 0) {
+        await tx.run(
+          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+           ON CONFLICT (destination, dedup_key) DO UPDATE SET
+             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+          [
+            entries.map((entry) => entry.destination),
+            entries.map((entry) => entry.dedup_key),
+            entries.map((entry) => entry.status),
+            entries.map((entry) => entry.occurred_at),
+            entries.map((entry) => entry.delivery_id),
+            entries.map((entry) => entry.sent_at),
+          ],
+        );
+      }
+      const message = result.effects?.incident_message;
+      if (message) incidentStale = await applyIncidentMessage(tx, result.destination, message, result.finished_at);
+    }
+    if (current.group_key !== null && result.outcome !== 'retry') {
+      await tx.run(
+        `INSERT INTO delivery_groups (destination, group_key, last_sent_at) VALUES ($1, $2, $3)
+         ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
+        [result.destination, current.group_key, result.finished_at],
+      );
+    }
+    const breaker = await recordHealth(tx, result);
+    if (breaker.enabled_now) await announce(tx, [result.destination]);
+    return {
+      recorded: true,
+      destination: await destinationHealth(tx, result.destination, breaker.disabled_now),
+      ...breaker,
+      incident_stale: incidentStale,
+    };
+  },
+
+  async extendLeases(tx: Tx, args: { ids: readonly string[]; owner: string; until: number }): Promise<void> {
+    await leaseOnlyCommit(tx);
+    await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE id = ANY($2::text[]) AND status = 'in_flight' AND lease_owner = $3`, [
+      args.until,
+      [...args.ids],
+      args.owner,
+    ]);
+  },
+
+  async releaseClaims(tx: Tx, args: { ids: readonly string[]; owner: string; now: number }): Promise<void> {
+    const released = await tx.rows(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL, updated_at = $1
+       WHERE id = ANY($2::text[]) AND status = 'in_flight' AND lease_owner = $3 RETURNING destination`,
+      [args.now, [...args.ids], args.owner],
+    );
+    // Given back (a replica shutting down): the others take it now, not at their next look.
+    await announce(tx, released.map((row) => String(row.destination)));
+  },
+
+  async enableDestination(tx: Tx, args: { name: string; now: number }): Promise<DestinationState | null> {
+    const changed = await tx.run(
+      `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
+         probe_at = NULL, failed_probes = 0
+       WHERE name = $1`,
+      [args.name],
+    );
+    if (changed === 0) return null;
+    await dueNow(tx, args.name, args.now);
+    await announce(tx, [args.name]);
+    return destinationState(tx, args.name);
+  },
+
+  async replayDelivery(tx: Tx, args: { id: string; newId: string; now: number }): Promise<DeliveryRecord | null> {
+    const original = await tx.one(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = $1`, [args.id]);
+    if (!original) return null;
+    if (original.destination === null) {
+      throw new HookrelayError('conflict', `delivery ${args.id} was skipped (no route matched): there is nothing to replay it to`);
+    }
+    const row = await tx.one(
+      `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, replay_of, next_attempt_at, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7, $7) RETURNING ${DELIVERY_COLUMNS}`,
+      [args.newId, original.event_id, original.destination, original.route, original.request_body, args.id, args.now],
+    );
+    await announce(tx, [String(original.destination)]);
+    return row ? deliveryFromRow(row) : null;
+  },
+
+  async createMute(tx: Tx, mute: Mute): Promise<Mute> {
+    const row = await tx.one(
+      'INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+      [mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at)],
+    );
+    return muteFromRow(row!);
+  },
+
+  async deleteMute(tx: Tx, args: { id: string; now: number }): Promise<Mute | null> {
+    const row = await tx.one('UPDATE mutes SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL RETURNING *', [args.now, args.id]);
+    return row ? muteFromRow(row) : null;
+  },
+
+  async enqueuePrepared(tx: Tx, args: { eventId: string; deliveries: readonly PreparedDelivery[]; now: number }): Promise<DeliveryRecord[]> {
+    const records: DeliveryRecord[] = [];
+    for (const delivery of args.deliveries) {
+      const row = await tx.one(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, $6) RETURNING ${DELIVERY_COLUMNS}`,
+        [delivery.id, args.eventId, delivery.destination, delivery.route, delivery.request_body, args.now],
+      );
+      records.push(deliveryFromRow(row!));
+    }
+    await announce(tx, args.deliveries.map((delivery) => delivery.destination));
+    return records;
+  },
+
+  async acknowledgeIncident(tx: Tx, args: { destination: string; dedupKey: string; by: string; now: number }): Promise<IncidentMessage | null> {
+    const row = await tx.one(
+      `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, updated_at = $2, version = version + 1
+       WHERE destination = $3 AND dedup_key = $4 RETURNING *`,
+      [args.by, args.now, args.destination, args.dedupKey],
+    );
+    return row ? incidentMessageFromRow(row) : null;
+  },
+
+  async prune(tx: Tx, options: PruneOptions): Promise<number> {
+    let removed = 0;
+    const groups = await tx.rows('SELECT DISTINCT destination FROM deliveries');
+    for (const { destination } of groups) {
+      const cutoff = await tx.one(
+        `SELECT id FROM deliveries WHERE destination IS NOT DISTINCT FROM $1 AND status IN (${FINISHED})
+         ORDER BY id DESC LIMIT 1 OFFSET $2`,
+        [destination, options.keep_per_destination - 1],
+      );
+      if (!cutoff) continue;
+      removed += await tx.run(`DELETE FROM deliveries WHERE destination IS NOT DISTINCT FROM $1 AND status IN (${FINISHED}) AND id < $2`, [
+        destination,
+        cutoff.id,
+      ]);
+    }
+    const horizon = options.now - options.keep_events_ms;
+    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [idAt('evt', horizon)]);
+    await tx.run('DELETE FROM notification_log WHERE sent_at < $1', [horizon]);
+    await tx.run('DELETE FROM delivery_groups WHERE last_sent_at < $1', [horizon]);
+    await tx.run(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
+    await tx.run('DELETE FROM mutes WHERE expires_at < $1 OR deleted_at < $1', [horizon]);
+    await tx.run(`DELETE FROM receipts WHERE id < $1 AND id NOT IN (SELECT receipt_id FROM events WHERE id < $2)`, [
+      idAt('rcp', horizon),
+      idAt('evt', horizon + 60_000),
+    ]);
+    return removed;
+  },
+};

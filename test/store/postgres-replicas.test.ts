@@ -1,0 +1,390 @@
+/**
+ * What only a shared store must get right: several replicas (here, several PostgresStore
+ * instances on one schema, each with its own pool, as separate processes would have) ingesting
+ * and claiming at the same moment; the schema migrated by replicas starting together; the
+ * database going away and coming back.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { HookrelayError } from '../../src/errors.ts';
+import { createPool } from '../../src/store/postgres/connection.ts';
+import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/postgres/migrations.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { lockKey } from '../../src/store/postgres/writes.ts';
+import type { AttemptResult, ClaimedDelivery, NewDelivery } from '../../src/store/store.ts';
+import { newId } from '../../src/util/ids.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+import { POSTGRES_SERVER, createTestDatabase, createTestSchema } from '../support/postgres.ts';
+import type { TestDatabase } from '../support/postgres.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+const open: PostgresStore[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((store) => store.close()));
+});
+
+/** `count` replicas on one fresh schema. */
+const urls = new WeakMap<PostgresStore, string>();
+const schemaUrlOf = (store: PostgresStore): string => urls.get(store)!;
+
+async function replicas(count: number, options: Parameters<typeof PostgresStore.open>[1] = {}): Promise<PostgresStore[]> {
+  const url = await createTestSchema(database);
+  const stores = await Promise.all(Array.from({ length: count }, () => PostgresStore.open(url, options)));
+  for (const store of stores) urls.set(store, url);
+  open.push(...stores);
+  await stores[0]!.syncDestinations(['slack', 'pager']);
+  return stores;
+}
+
+function success(delivery: ClaimedDelivery, owner: string, at = Date.now()): AttemptResult {
+  return {
+    delivery_id: delivery.id,
+    member_ids: delivery.member_ids,
+    destination: delivery.destination,
+    lease_owner: owner,
+    started_at: at,
+    finished_at: at + 1,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 1,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 1, probe_backoff_ms: [60_000] },
+    notified: [],
+  };
+}
+
+function orderedBatch(key: string, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) {
+  const event = relayEvent({ dedup_key: key });
+  const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key, ...extra };
+  return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+}
+
+describe('replicas ingesting at once', () => {
+  it('the same sender id sent to every replica at once is stored once; every other answer is a duplicate of it', async () => {
+    const stores = await replicas(3);
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, index) => stores[index % 3]!.ingest(batchOf(relayEvent({ external_id: 'evt_race' }), ['slack']))),
+    );
+    const stored = results.flat().filter((result) => !result.duplicate);
+    expect(stored).toHaveLength(1);
+    expect(new Set(results.flat().map((result) => result.id))).toEqual(new Set([stored[0]!.id]));
+    expect(await stores[0]!.listDeliveries({ destination: 'slack', limit: 100 })).toHaveLength(1);
+  });
+
+  it('events of one incident leased at ingest on several replicas at once: one goes in flight, the others wait behind it', async () => {
+    const stores = await replicas(3);
+    const now = Date.now();
+    const results = await Promise.all(
+      Array.from({ length: 12 }, (_, index) =>
+        stores[index % 3]!.ingest(orderedBatch('inc_race', { lease: { owner: `replica-${index % 3}`, until: now + 60_000 } }, now).batch),
+      ),
+    );
+    const waiting = results.flat().flatMap((result) => (result.duplicate ? [] : (result.waiting ?? [])));
+    expect(waiting).toHaveLength(11);
+    const inFlight = await stores[0]!.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 100 });
+    expect(inFlight).toHaveLength(1);
+  });
+
+  it('a delivery committed later with a smaller id (ids are made before the commit) is not claimable while another of its incident is in flight', async () => {
+    const [a] = await replicas(1);
+    const now = Date.now();
+    const earlierId = orderedBatch('inc_ids', {}, now);
+    const later = orderedBatch('inc_ids', { lease: { owner: 'replica-b', until: now + 60_000 } }, now);
+    // `later` commits first, leased; `earlierId` (a smaller id, made first) commits after it.
+    expect(earlierId.delivery.id < later.delivery.id).toBe(true);
+    await a!.ingest(later.batch);
+    await a!.ingest(earlierId.batch);
+    const claim = await a!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'replica-a' });
+    expect(claim.deliveries).toHaveLength(0);
+    // Once it is finished, the other goes.
+    await a!.recordAttempt(success({ id: later.delivery.id, destination: 'slack', member_ids: [] } as unknown as ClaimedDelivery, 'replica-b'));
+    const next = await a!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'replica-a' });
+    expect(next.deliveries.map((d) => d.id)).toEqual([earlierId.delivery.id]);
+  });
+});
+
+describe('replicas claiming at once', () => {
+  it('every delivery is sent once, each incident one at a time and in order, while three replicas claim and record concurrently', async () => {
+    const stores = await replicas(3);
+    const incidents = Array.from({ length: 12 }, (_, index) => `inc_${index}`);
+    const expected = new Map<string, string[]>();
+    const t0 = Date.now() - 60_000;
+    for (let round = 0; round < 5; round++) {
+      for (const key of incidents) {
+        const { delivery, batch } = orderedBatch(key, {}, t0 + round);
+        expected.set(key, [...(expected.get(key) ?? []), delivery.id]);
+        await stores[round % 3]!.ingest(batch);
+      }
+    }
+    for (let i = 0; i < 20; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack'], t0));
+
+    const sent: Array<{ id: string; incident: string }> = [];
+    const flying = new Set<string>();
+    let overlaps = 0;
+    const claimedIds: string[] = [];
+    const worker = async (store: PostgresStore, owner: string): Promise<void> => {
+      for (let idle = 0; idle < 5; ) {
+        const { deliveries } = await store.claimDue('slack', { limit: 4, now: Date.now(), lease_ms: 60_000, owner });
+        if (deliveries.length === 0) {
+          idle += 1;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          continue;
+        }
+        idle = 0;
+        await Promise.all(
+          deliveries.map(async (delivery) => {
+            claimedIds.push(delivery.id);
+            const incident = delivery.event.dedup_key;
+            const ordered = incident.startsWith('inc_');
+            if (ordered && flying.has(incident)) overlaps += 1;
+            if (ordered) flying.add(incident);
+            await new Promise((resolve) => setTimeout(resolve, Math.random() * 4));
+            sent.push({ id: delivery.id, incident });
+            if (ordered) flying.delete(incident);
+            await store.recordAttempt(success(delivery, owner));
+          }),
+        );
+      }
+    };
+    await Promise.all(stores.map((store, index) => worker(store, `replica-${index}`)));
+
+    expect(overlaps).toBe(0);
+    expect(claimedIds.length).toBe(new Set(claimedIds).size);
+    expect(sent).toHaveLength(80);
+    for (const [key, ids] of expected) expect(sent.filter((each) => each.incident === key).map((each) => each.id)).toEqual(ids);
+  });
+
+  it('the race between a replica leasing the head of an incident and another seeing a later-committed one with a smaller id: the second waits', async () => {
+    const [b] = await replicas(1);
+    const now = Date.now();
+    const older = orderedBatch('inc_lock', {}, now);
+    const younger = orderedBatch('inc_lock', {}, now);
+    // `older` has the smaller id but commits second (made first on a replica whose commit was slower).
+    expect(older.delivery.id < younger.delivery.id).toBe(true);
+    await b!.ingest(younger.batch);
+    // Replica A is leasing `younger` right now: its claim holds the incident's lock, not yet committed.
+    const a = new pg.Client({ connectionString: schemaUrlOf(b!) });
+    await a.connect();
+    try {
+      await a.query('BEGIN');
+      await a.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('incident', 'slack', 'inc_lock')]);
+      await a.query(`UPDATE deliveries SET status = 'in_flight', lease_owner = 'a', next_attempt_at = $1 WHERE id = $2`, [now + 60_000, younger.delivery.id]);
+      await b!.ingest(older.batch);
+      // B sees `younger` still pending in its snapshot, and `older` first: without the lock it would lease it.
+      const claim = await b!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'b' });
+      expect(claim.deliveries).toHaveLength(0);
+      await a.query('COMMIT');
+    } finally {
+      await a.end();
+    }
+    expect(await b!.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 10 })).toHaveLength(1);
+    // Once A's claim committed, B's next look sees it in flight: still nothing for B.
+    expect((await b!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(0);
+  });
+
+  it('a group waiting to go is claimed as one batch by one replica, however many claim it', async () => {
+    const stores = await replicas(3);
+    const t0 = Date.now() - 120_000;
+    const group = { key: '["r","x"]', wait_ms: 30_000, interval_ms: 300_000 };
+    for (let i = 0; i < 10; i++) {
+      const event = relayEvent();
+      await stores[i % 3]!.ingest({ ...batchOf(event, [], t0 + i), events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group }] }] });
+    }
+    const claims = await Promise.all(
+      stores.flatMap((store, index) => [0, 1].map(() => store.claimDue('slack', { limit: 10, now: Date.now(), lease_ms: 60_000, owner: `replica-${index}` }))),
+    );
+    const batches = claims.flatMap((claim) => claim.deliveries);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]!.events).toHaveLength(10);
+  });
+
+  it('a destination one replica disables is disabled for the others at once: no claims, no leases at ingest; enable resumes everywhere', async () => {
+    const [a, b] = await replicas(2);
+    for (let i = 0; i < 3; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await a!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const opened = await a!.recordAttempt({ ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
+    expect(opened.disabled_now).toBe(true);
+
+    expect(await b!.claimDue('slack', { limit: 10, now: now + 5_000, lease_ms: 60_000, owner: 'b' })).toEqual({ deliveries: [], next_due_at: null, enabled: false });
+    const event = relayEvent();
+    const leased: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', lease: { owner: 'b', until: now + 60_000 } };
+    const [result] = await b!.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [leased] }] });
+    expect(result).toMatchObject({ duplicate: false, waiting: [leased.id] });
+    expect((await b!.getDelivery(leased.id))?.status).toBe('pending');
+
+    // A peer's lane that still thinks the circuit open learns from the probe claim that it is closed.
+    await a!.enableDestination('slack', now + 6_000);
+    expect(await b!.claimProbe('slack', { now: now + 6_000, lease_ms: 60_000, owner: 'b' })).toMatchObject({ deliveries: [], enabled: true });
+    // The two left of the first three, the one ingested while disabled, and the first (its retry due now).
+    expect((await b!.claimDue('slack', { limit: 10, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(4);
+  });
+
+  it('of replicas asking for the probe of an open circuit at once, one gets it', async () => {
+    const stores = await replicas(3);
+    for (let i = 0; i < 3; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await stores[0]!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    await stores[0]!.recordAttempt({ ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now, error: 'HTTP 500', finished_at: now });
+    const probes = await Promise.all(
+      stores.flatMap((store, index) => [0, 1].map(() => store.claimProbe('slack', { now: now + 60_000, lease_ms: 60_000, owner: `replica-${index}` }))),
+    );
+    expect(probes.flatMap((probe) => probe.deliveries)).toHaveLength(1);
+  });
+});
+
+describe('LISTEN/NOTIFY', () => {
+  it("a committed ingest wakes the other replicas' dispatchers for its destinations; a leased one needs nobody", async () => {
+    const [a, b] = await replicas(2);
+    const heard: Array<readonly string[]> = [];
+    b!.onWork((destinations) => heard.push(destinations));
+    // The listener connects in the background.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const event = relayEvent();
+    const leased: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', lease: { owner: 'a', until: Date.now() + 60_000 } };
+    await a!.ingest({ ...batchOf(event, ['slack']), events: [{ event, deliveries: [...batchOf(event, ['slack']).events[0]!.deliveries, leased] }] });
+    for (let i = 0; i < 100 && heard.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(heard).toEqual([['slack']]);
+  });
+
+  it('nothing is announced for a request that was all duplicates, or for a transaction that failed', async () => {
+    const [a, b] = await replicas(2);
+    const heard: Array<readonly string[]> = [];
+    b!.onWork((destinations) => heard.push(destinations));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await a!.ingest(batchOf(relayEvent({ external_id: 'evt_once' }), ['slack']));
+    await a!.ingest(batchOf(relayEvent({ external_id: 'evt_once' }), ['slack']));
+    const clash = batchOf(relayEvent(), ['slack']);
+    await a!.ingest(clash);
+    // The same delivery id again: the insert fails, the transaction rolls back, its NOTIFY is never sent.
+    await expect(a!.ingest({ ...clash, receipt: { ...clash.receipt, id: newId('rcp') }, events: [{ ...clash.events[0]!, event: relayEvent() }] })).rejects.toThrow();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(heard).toEqual([['slack'], ['slack']]);
+  });
+});
+
+describe('migrations', () => {
+  it('replicas starting together migrate once; a later start finds nothing to do', async () => {
+    const url = await createTestSchema(database);
+    const pools = Array.from({ length: 5 }, () => createPool(url));
+    try {
+      const results = await Promise.all(pools.map((pool) => migrate(pool)));
+      expect(results.filter((result) => result.from === 0)).toHaveLength(1);
+      expect(results.every((result) => result.to === MIGRATIONS.length)).toBe(true);
+      expect(await migrate(pools[0]!)).toEqual({ from: MIGRATIONS.length, to: MIGRATIONS.length });
+      expect(await schemaVersion(pools[0]!)).toBe(MIGRATIONS.length);
+      const rows = await pools[0]!.query('SELECT version FROM schema_migrations ORDER BY version');
+      expect(rows.rows.map((row: { version: number }) => row.version)).toEqual(MIGRATIONS.map((_, index) => index + 1));
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+    }
+  });
+
+  it('a database migrated by a newer hookrelay is refused; without migrating, an old schema is refused and a current one opened untouched', async () => {
+    const url = await createTestSchema(database);
+    const pool = createPool(url);
+    try {
+      await expect(PostgresStore.open(url, { migrate: false })).rejects.toThrow(/schema is at version 0 and this hookrelay needs .*hookrelay migrate/);
+      expect(await schemaVersion(pool)).toBe(0);
+      await migrate(pool);
+      await expect(PostgresStore.open(url, { migrate: false }).then((store) => store.close())).resolves.toBeUndefined();
+      await pool.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)', [MIGRATIONS.length + 1]);
+      await expect(migrate(pool)).rejects.toThrow(/newer than this hookrelay/);
+      await expect(PostgresStore.open(url)).rejects.toThrow(/newer than this hookrelay/);
+    } finally {
+      await pool.end();
+    }
+  });
+});
+
+describe('the database away', () => {
+  const target = (() => {
+    const url = new URL(POSTGRES_SERVER);
+    return { host: url.hostname, port: Number(url.port || 5432) };
+  })();
+
+  async function behindProxy(options: Parameters<typeof PostgresStore.open>[1] = {}): Promise<{ store: PostgresStore; proxy: TcpProxy }> {
+    const direct = new URL(await createTestSchema(database));
+    const proxy = new TcpProxy(target);
+    await proxy.up();
+    direct.host = `127.0.0.1:${proxy.port}`;
+    const store = await PostgresStore.open(direct.toString(), { connectTimeoutMs: 500, ...options });
+    open.push(store);
+    await store.syncDestinations(['slack']);
+    return { store, proxy };
+  }
+
+  it('unreachable: writes and ping fail with store_unavailable at once; back: it works again without a restart', async () => {
+    const { store, proxy } = await behindProxy();
+    try {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      await proxy.down();
+      const refused = relayEvent();
+      await expect(store.ingest(batchOf(refused, ['slack']))).rejects.toMatchObject({ code: 'store_unavailable' });
+      await expect(store.ping()).rejects.toBeInstanceOf(HookrelayError);
+      await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable' });
+      await proxy.up();
+      await expect(store.ping()).resolves.toBeUndefined();
+      const accepted = relayEvent();
+      await store.ingest(batchOf(accepted, ['slack']));
+      expect(await store.getEvent(accepted.id)).not.toBeNull();
+      expect(await store.getEvent(refused.id)).toBeNull();
+    } finally {
+      await proxy.down();
+    }
+  });
+
+  it('connections the server ends (a restart, pg_terminate_backend) are replaced: the next write commits', async () => {
+    const { store, proxy } = await behindProxy();
+    try {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      proxy.stall();
+      await proxy.up();
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      expect((await store.destinationStates())[0]?.pending).toBe(2);
+    } finally {
+      await proxy.down();
+    }
+  });
+
+  it('a database that hangs: writes beyond the bound are refused at once (503), not queued in memory', async () => {
+    const { store, proxy } = await behindProxy({ maxWaiting: 4, connectTimeoutMs: 2_000 });
+    try {
+      proxy.stall();
+      const waiting = Array.from({ length: 4 }, () => store.ingest(batchOf(relayEvent(), ['slack'])).catch((error: unknown) => error));
+      const started = Date.now();
+      await expect(store.ingest(batchOf(relayEvent(), ['slack']))).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/busy/) });
+      expect(Date.now() - started).toBeLessThan(100);
+      for (const error of await Promise.all(waiting)) expect(error).toMatchObject({ code: 'store_unavailable' });
+    } finally {
+      await proxy.down();
+    }
+  });
+});
+
+describe('text PostgreSQL cannot hold', () => {
+  it('U+0000 in event fields and in refused requests is stored (as U+FFFD), never failing the write', async () => {
+    const [store] = await replicas(1);
+    const event = relayEvent({ title: 'a\u0000b', external_id: 'evt_\u0000' });
+    await store!.ingest(batchOf(event, ['slack']));
+    expect((await store!.getEvent(event.id))?.event.title).toBe('a\uFFFDb');
+    const [again] = await store!.ingest(batchOf(relayEvent({ external_id: 'evt_\u0000' }), ['slack']));
+    expect(again).toEqual({ id: event.id, duplicate: true });
+    await store!.recordRequests([
+      { id: `req_${newId('dlv').slice(4)}`, received_at: Date.now(), source: '\u0000', address: null, status: 404, outcome: 'unknown_source', reason: 'no source', body_bytes: 1, excerpt: '\u0000' },
+    ]);
+    expect((await store!.listRequests({ limit: 1 }))[0]?.source).toBe('\uFFFD');
+  });
+});
