@@ -5,7 +5,8 @@ import type { Pool } from 'pg';
  * are rows of `schema_migrations`. Never edit a shipped entry: append. Times are integer
  * milliseconds since the epoch (BIGINT), as in the SQLite store, so both read back alike.
  *
- * Version 1 is the SQLite store's schema as of its migration 7, in one step.
+ * Version 1 is the SQLite store's schema as of its migration 7, in one step; later versions
+ * follow the SQLite store's migrations one for one (2 is its 8, 3 its 9).
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -148,6 +149,42 @@ export const MIGRATIONS: readonly string[] = [
     body_bytes INTEGER NOT NULL,
     excerpt TEXT
   );
+  `,
+  `
+  -- The SQLite store's migration 8. Thresholds count a route's deliveries per key within a
+  -- window; inhibited deliveries remember the incident whose resolve releases them.
+  ALTER TABLE deliveries ADD COLUMN rule_key TEXT;
+  ALTER TABLE deliveries ADD COLUMN held_by TEXT;
+  CREATE INDEX deliveries_by_rule ON deliveries(destination, route, rule_key, id) WHERE rule_key IS NOT NULL;
+  CREATE INDEX deliveries_held_by ON deliveries(held_by) WHERE held_by IS NOT NULL;
+
+  -- How each incident stands (kept only while inhibit rules are configured): its latest event.
+  CREATE TABLE incidents (
+    source TEXT NOT NULL,
+    dedup_key TEXT NOT NULL,
+    status TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    PRIMARY KEY (source, dedup_key)
+  );
+  CREATE INDEX incidents_firing ON incidents(updated_at) WHERE status = 'firing';
+  `,
+  `
+  -- The SQLite store's migration 9. Duplicate detection keeps the sender's ids for its window,
+  -- not whole events: an event (and its body) can go with its delivery log while its id still
+  -- stops a sender's retry. Ingest inserts ON CONFLICT against the primary key.
+  CREATE TABLE sender_ids (
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    received_at BIGINT NOT NULL,
+    PRIMARY KEY (source, external_id)
+  );
+  INSERT INTO sender_ids (source, external_id, event_id, received_at)
+    SELECT source, external_id, id, received_at FROM events WHERE external_id IS NOT NULL;
+  CREATE INDEX sender_ids_by_age ON sender_ids(received_at);
+  DROP INDEX events_by_external_id;
   `,
 ];
 

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { HookrelayError } from '../../errors.ts';
+import type { RelayEvent } from '../../events/event.ts';
 import type {
   AttemptRecord,
   AttemptResult,
@@ -23,6 +24,8 @@ import type {
   RequestRecord,
   Store,
   StoredEvent,
+  ThresholdQuery,
+  ThresholdState,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
 import {
@@ -147,6 +150,30 @@ export class PostgresStore implements Store {
       [...new Set(dedupKeys)],
     ]);
     return rows.map(notificationFromRow);
+  }
+
+  async thresholdState(q: ThresholdQuery): Promise<ThresholdState> {
+    const [counted] = await this.#read(
+      `SELECT COUNT(*) AS n FROM deliveries
+       WHERE destination = $1 AND route = $2 AND rule_key = $3 AND id <= $4 AND created_at >= $5`,
+      [q.destination, q.route, q.rule_key, q.up_to_id, q.since],
+    );
+    const [fired] = await this.#read(
+      `SELECT id FROM deliveries
+       WHERE destination = $1 AND route = $2 AND rule_key = $3 AND created_at >= $4 AND status = 'succeeded'
+       ORDER BY id DESC LIMIT 1`,
+      [q.destination, q.route, q.rule_key, q.since],
+    );
+    return { count: Number(counted?.n ?? 0), fired: fired ? String(fired.id) : null };
+  }
+
+  async firingIncidents(limit: number): Promise<RelayEvent[]> {
+    const rows = await this.#read(
+      `SELECT ${EVENT_COLUMNS} FROM incidents i JOIN events e ON e.id = i.event_id
+       WHERE i.status = 'firing' ORDER BY i.updated_at DESC LIMIT $1`,
+      [limit],
+    );
+    return rows.map(eventFromRow);
   }
 
   recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {

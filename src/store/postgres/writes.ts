@@ -19,6 +19,7 @@ import type {
   PruneOptions,
   RecordedAttempt,
   RequestLogEntry,
+  StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
@@ -39,6 +40,15 @@ type Row = Record<string, unknown>;
 
 /** At most this many events in one grouped notification; the rest form the next batch. */
 const MAX_BATCH = 1_000;
+/** At most this many events in one storm digest; the rest form the next one. */
+const MAX_DIGEST = 10_000;
+/**
+ * A storm digest's batch id: its lead's id behind this prefix (a grouped batch's is the bare
+ * lead id), so a retried digest is claimed, drawn and recorded as a digest again.
+ */
+const DIGEST_BATCH = 'digest:';
+/** An event none of whose deliveries is kept any more is removed after this long (its sender id stays). */
+const ORPHAN_EVENTS_MS = 3_600_000;
 /** Priorities are severity ranks (info 0 … critical 3). */
 const MAX_PRIORITY = 3;
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
@@ -137,20 +147,20 @@ async function groupDueAt(tx: Tx, destination: string, group: NonNullable<NewDel
   return next > now ? next : now + group.wait_ms;
 }
 
-const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, ${EVENT_COLUMNS}`;
+const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, ${EVENT_COLUMNS}`;
 
 /** The rest of a grouped batch, locked: those still waiting to form one (under the group's lock), or the members of one formed. */
 async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[]> {
   if (row.group_key === null) return [];
   if (row.batch_id !== null) {
     return tx.rows(
-      `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+      `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
        WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
       [row.batch_id, row.delivery_id],
     );
   }
   const members = await tx.rows(
-    `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
      WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL AND d.id <> $3
      ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
     [destination, row.group_key, row.delivery_id],
@@ -162,15 +172,26 @@ async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[
   return members;
 }
 
-/** Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
-async function lease(tx: Tx, rows: readonly Row[], destination: string, args: Omit<ClaimOptions, 'limit'>, probe: boolean): Promise<ClaimedDelivery[]> {
+/**
+ * Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its
+ * batch; during a storm, a row brings its group's due events as a digest).
+ */
+async function lease(
+  tx: Tx,
+  rows: readonly Row[],
+  destination: string,
+  args: Omit<ClaimOptions, 'limit'>,
+  probe: boolean,
+  storm: StormPolicy | null = null,
+): Promise<ClaimedDelivery[]> {
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
   const deliveries: ClaimedDelivery[] = [];
   for (const row of rows) {
     const id = String(row.delivery_id);
     if (claimed.has(id)) continue;
-    const members = await batchMembers(tx, row, destination);
+    const digest = (storm ? await formDigest(tx, row, destination, now, storm) : null) ?? (await digestBatchMembers(tx, row));
+    const members = digest ?? (await batchMembers(tx, row, destination));
     const ids = [id, ...members.map((member) => String(member.delivery_id))];
     for (const each of ids) claimed.add(each);
     await tx.run(
@@ -191,9 +212,132 @@ async function lease(tx: Tx, rows: readonly Row[], destination: string, args: Om
       unordered,
       route: unordered ? null : route,
       probe,
+      rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
+      ...(digest ? { digest: true } : {}),
     });
   }
   return deliveries;
+}
+
+/**
+ * Storm: more requests wait for this destination than it can send within the horizon at its
+ * rate limit (`capacity`). Counted up to capacity + 1 only, so a storm costs no full count.
+ * A batch waiting for its retry is one request.
+ */
+async function stormRaging(tx: Tx, destination: string, now: number, storm: StormPolicy): Promise<boolean> {
+  const row = await tx.one(
+    `SELECT COUNT(*) AS n FROM (
+       SELECT 1 FROM deliveries d
+       WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
+         AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = '${DIGEST_BATCH}' || d.id)
+       LIMIT $3) AS due`,
+    [destination, now, storm.capacity + 1],
+  );
+  return Number(row?.n ?? 0) > storm.capacity;
+}
+
+/** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
+function foldable(row: Row): boolean {
+  return (
+    row.batch_id === null &&
+    Number(row.attempts) === 0 &&
+    row.request_body === null &&
+    row.replay_of === null &&
+    !String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX)
+  );
+}
+
+/**
+ * During a storm, a claimed row brings every due event of its group — the route and group key
+ * when grouped, else the route and event type — as one digest, formed like a grouped batch (the
+ * SQLite store's `formDigest`). Incident order holds across replicas: an event joins only if
+ * every earlier unfinished delivery of its incident is in this digest too and no other one of it
+ * is in flight under a live lease, checked under the incident's advisory lock (as a claim does).
+ * Candidates are locked FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and
+ * with it the rest of that incident). Null when the row is not foldable or is alone.
+ */
+async function formDigest(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy): Promise<Row[] | null> {
+  if (!foldable(row)) return null;
+  const keep = storm.keep_incident_messages === true;
+  if (keep) {
+    const open = await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [
+      destination,
+      row.dedup_key,
+    ]);
+    if (open) return null;
+  }
+  const grouped = row.group_key !== null;
+  const locked = await tx.rows(
+    `SELECT d.id AS delivery_id, d.incident_key
+     FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
+       AND d.batch_id IS NULL AND d.attempts = 0 AND d.request_body IS NULL AND d.replay_of IS NULL
+       AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
+       ${keep ? `AND NOT EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : ''}
+     ORDER BY d.id LIMIT ${MAX_DIGEST}
+     FOR UPDATE OF d SKIP LOCKED`,
+    [destination, now, row.route, grouped ? row.group_key : row.type],
+  );
+  // Incidents another replica is leasing right now stay out of this digest.
+  const busy = new Set<string>();
+  for (const key of new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))) {
+    if (!(await tryLock(tx, [lockKey('incident', destination, key)]))) busy.add(key);
+  }
+  // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
+  // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
+  const candidates = await tx.rows(
+    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key,
+       (SELECT COUNT(*) FROM deliveries p
+        WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+          AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+       EXISTS (SELECT 1 FROM deliveries p
+        WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
+          AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
+       ${EVENT_COLUMNS}
+     FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.id = ANY($1::text[])
+     ORDER BY d.id`,
+    [locked.map((candidate) => candidate.delivery_id), now],
+  );
+  const lead = String(row.delivery_id);
+  const taken = new Map<string, number>();
+  const members: Row[] = [];
+  for (const candidate of candidates) {
+    const key = candidate.incident_key === null ? null : String(candidate.incident_key);
+    if (key !== null) {
+      // Every unfinished delivery of the incident ahead of this one must already be in the digest.
+      const before = taken.get(key) ?? 0;
+      if (busy.has(key) || candidate.blocked === true || before < 0 || Number(candidate.ahead) !== before) {
+        taken.set(key, -1);
+        continue;
+      }
+      taken.set(key, before + 1);
+    }
+    if (String(candidate.delivery_id) !== lead) members.push(candidate);
+  }
+  if (members.length === 0) return null;
+  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [
+    `${DIGEST_BATCH}${lead}`,
+    [lead, ...members.map((member) => String(member.delivery_id))],
+  ]);
+  return members;
+}
+
+/** A digest formed before (now due for its retry, or its lease expired): the same members again, locked. */
+async function digestBatchMembers(tx: Tx, row: Row): Promise<Row[] | null> {
+  if (typeof row.batch_id !== 'string' || !row.batch_id.startsWith(DIGEST_BATCH)) return null;
+  return tx.rows(
+    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id FOR UPDATE OF d`,
+    [row.batch_id, row.delivery_id],
+  );
+}
+
+/** How the delivery log names the digest each folded event went out in. */
+function digestNote(result: AttemptResult): string | null {
+  if (result.digest !== true) return null;
+  const events = 1 + result.member_ids.length;
+  return `in digest ${result.delivery_id} (${events.toLocaleString('en-US')} events)`;
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -232,6 +376,33 @@ async function applyIncidentMessage(tx: Tx, destination: string, effect: Inciden
     [effect.status, resolvedAt, effect.last_event_id, now, destination, effect.dedup_key],
   );
   return row !== undefined && Number(row.version) - 1 !== effect.drawn_from_version;
+}
+
+/**
+ * Inhibition's memory: the incident's latest state (by the sender's time), upserted under the
+ * incident row's lock so replicas ingesting events of one incident at once keep the latest.
+ * When it resolves, the deliveries it inhibited whose own incident still fires are due again
+ * (the stage judges them afresh); returns their destinations. A hold racing with this resolve
+ * takes the same row's lock first (see holdDeliveries), so none is left held by a resolved incident.
+ */
+async function trackIncidentState(tx: Tx, event: { source: string; dedup_key: string; status: string; id: string; occurred_at: string }, now: number): Promise<string[]> {
+  await tx.run(
+    `INSERT INTO incidents (source, dedup_key, status, event_id, occurred_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6)
+     ON CONFLICT (source, dedup_key) DO UPDATE SET
+       status = excluded.status, event_id = excluded.event_id, occurred_at = excluded.occurred_at, updated_at = excluded.updated_at
+     WHERE excluded.occurred_at >= incidents.occurred_at`,
+    [event.source, event.dedup_key, event.status, event.id, event.occurred_at, now],
+  );
+  if (event.status !== 'resolved') return [];
+  const rows = await tx.rows(
+    `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, held_by = NULL, updated_at = $1
+     WHERE held_by = $2 AND status = 'muted' AND EXISTS (
+       SELECT 1 FROM events te JOIN incidents t ON t.source = te.source AND t.dedup_key = te.dedup_key
+       WHERE te.id = deliveries.event_id AND t.status = 'firing')
+     RETURNING destination`,
+    [now, JSON.stringify([event.source, event.dedup_key])],
+  );
+  return [...new Set(rows.map((row) => String(row.destination)))];
 }
 
 async function dueNow(tx: Tx, destination: string, now: number): Promise<void> {
@@ -283,7 +454,9 @@ async function recordHealth(tx: Tx, result: AttemptResult): Promise<{ disabled_n
   const probeAt = (failedProbes: number): number | null =>
     backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
   if (Number(row.enabled) === 0) {
-    if (result.outcome !== 'retry' && result.outcome !== 'failed') return { disabled_now: false, enabled_now: false };
+    // Open already: a failed probe backs off further; an attempt that was already running when
+    // the circuit opened tells nothing new and must not push the first probe back.
+    if (result.probe !== true || (result.outcome !== 'retry' && result.outcome !== 'failed')) return { disabled_now: false, enabled_now: false };
     const failedProbes = Number(row.failed_probes) + 1;
     await tx.run('UPDATE destination_state SET failed_probes = $1, probe_at = $2 WHERE name = $3', [failedProbes, probeAt(failedProbes), destination]);
     return { disabled_now: false, enabled_now: false };
@@ -325,6 +498,24 @@ async function announce(tx: Tx, destinations: Iterable<string>): Promise<void> {
   await tx.run('SELECT pg_notify($1, $2)', [WORK_CHANNEL, payload.length < 7_900 ? payload : '"*"']);
 }
 
+/**
+ * Whether the incident named by a hold's `held_by` (`[source, dedup_key]` as JSON) still fires,
+ * read under a share lock on its row: a resolve of it being ingested meanwhile (which takes the
+ * row for update) is waited for, and one ingested after waits for this hold to commit.
+ */
+async function stillFiring(tx: Tx, heldBy: string): Promise<boolean> {
+  let incident: unknown;
+  try {
+    incident = JSON.parse(heldBy);
+  } catch {
+    return true;
+  }
+  if (!Array.isArray(incident) || incident.length !== 2) return true;
+  const row = await tx.one('SELECT status FROM incidents WHERE source = $1 AND dedup_key = $2 FOR SHARE', [String(incident[0]), String(incident[1])]);
+  // Not tracked (inhibit rules added meanwhile): the stage saw it firing; hold as asked.
+  return row === undefined || row.status === 'firing';
+}
+
 /** Every write the PostgreSQL store makes, each run inside one transaction (see PostgresStore). */
 export const writes = {
   async syncDestinations(tx: Tx, names: readonly string[]): Promise<void> {
@@ -355,13 +546,27 @@ export const writes = {
     const results: IngestedEvent[] = [];
     const woken = new Set<string>();
     let receiptStored = false;
-    for (const { event, deliveries, data_is_body: dataIsBody } of batch.events) {
-      // Duplicate detection is the unique index itself: a concurrent insert of the same sender id
-      // waits for the other transaction and then does nothing (never check-then-insert).
-      const inserted = await tx.one(
+    for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
+      if (event.external_id !== null) {
+        // Duplicate detection is one insert against the sender ids' primary key: a concurrent
+        // insert of the same id waits for the other transaction, then does nothing (never
+        // check-then-insert). The ids outlive their events (kept for keep_events_ms).
+        const claimed = await tx.one(
+          `INSERT INTO sender_ids (source, external_id, event_id, received_at) VALUES ($1, $2, $3, $4)
+           ON CONFLICT (source, external_id) DO NOTHING RETURNING event_id`,
+          [event.source, event.external_id, event.id, receipt.received_at],
+        );
+        if (!claimed) {
+          const first = await tx.one('SELECT event_id FROM sender_ids WHERE source = $1 AND external_id = $2', [event.source, event.external_id]);
+          // Pruned between the two statements: nothing to point at, so it is stored as new on a retry.
+          if (!first) throw Object.assign(new Error('duplicate sender id vanished; retrying'), { code: '40001' });
+          results.push({ id: String(first.event_id), duplicate: true });
+          continue;
+        }
+      }
+      await tx.run(
         `INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT (source, external_id) WHERE external_id IS NOT NULL DO NOTHING RETURNING id`,
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
         [
           event.id,
           receipt.id,
@@ -378,13 +583,6 @@ export const writes = {
           dataIsBody ? '' : JSON.stringify(event.data ?? null),
         ],
       );
-      if (!inserted) {
-        const existing = await tx.one('SELECT id FROM events WHERE source = $1 AND external_id = $2', [event.source, event.external_id]);
-        // Gone between the two statements (pruned): nothing to point at, so it is stored as new on a retry.
-        if (!existing) throw Object.assign(new Error('duplicate event vanished; retrying'), { code: '40001' });
-        results.push({ id: String(existing.id), duplicate: true });
-        continue;
-      }
       if (!receiptStored) {
         await tx.run('INSERT INTO receipts (id, source, received_at, headers, body) VALUES ($1, $2, $3, $4, $5)', [
           receipt.id,
@@ -443,16 +641,24 @@ export const writes = {
           receipt.received_at,
           incidentKey,
           delivery.priority ?? 0,
+          delivery.rule_key ?? null,
         );
       }
       if (deliveries.length > 0) {
         await tx.run(
-          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority)
-           VALUES ${valuesList(deliveries.length, 13)}`,
+          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key)
+           VALUES ${valuesList(deliveries.length, 14)}`,
           params,
         );
       }
-      results.push(waiting.length > 0 ? { id: event.id, duplicate: false, waiting } : { id: event.id, duplicate: false });
+      const released = trackIncident ? await trackIncidentState(tx, event, receipt.received_at) : [];
+      for (const destination of released) woken.add(destination);
+      results.push({
+        id: event.id,
+        duplicate: false,
+        ...(waiting.length > 0 ? { waiting } : {}),
+        ...(released.length > 0 ? { released } : {}),
+      });
     }
     if (batch.request) {
       const duplicate = results.length > 0 && results.every((result) => result.duplicate);
@@ -513,7 +719,8 @@ export const writes = {
         rows.push(row);
       }
     }
-    const deliveries = await lease(tx, rows, destination, options, false);
+    const storm = options.storm && rows.length > 0 && (await stormRaging(tx, destination, now, options.storm)) ? options.storm : null;
+    const deliveries = await lease(tx, rows, destination, options, false, storm);
     return { deliveries, next_due_at: await nextDueAt(tx, destination, now), enabled: true };
   },
 
@@ -527,7 +734,8 @@ export const writes = {
     if (Number(state.enabled) === 1) return { deliveries: [], next_due_at: null, enabled: true };
     if (state.probe_at === null) return { deliveries: [], next_due_at: null, enabled: false };
     if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at), enabled: false };
-    // The oldest pending delivery: it heads its incident, so order holds.
+    // The oldest pending delivery that heads its incident: an earlier one may still be in flight
+    // (another replica's attempt that started before the circuit opened), and order holds.
     const row = await tx.one(
       `SELECT ${CLAIM_COLUMNS}
        FROM deliveries d JOIN events e ON e.id = d.event_id
@@ -542,10 +750,22 @@ export const writes = {
   },
 
   async holdDeliveries(tx: Tx, hold: HoldRequest): Promise<void> {
+    const heldBy = hold.status === 'muted' ? (hold.held_by ?? null) : null;
+    if (heldBy !== null && !(await stillFiring(tx, heldBy))) {
+      // The inhibiting incident resolved (on another replica, say) after the stage read it: its
+      // resolve released nothing of these yet, so they are given back, due now, to be judged afresh.
+      const released = await tx.rows(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_owner = NULL, updated_at = $1
+         WHERE id = ANY($2::text[]) AND status = 'in_flight' AND lease_owner = $3 RETURNING destination`,
+        [hold.now, [...hold.ids], hold.lease_owner],
+      );
+      await announce(tx, released.map((row) => String(row.destination)));
+      return;
+    }
     await tx.run(
-      `UPDATE deliveries SET status = $1, note = $2, next_attempt_at = NULL, lease_owner = NULL, updated_at = $3
+      `UPDATE deliveries SET status = $1, note = $2, next_attempt_at = NULL, lease_owner = NULL, updated_at = $3, held_by = $6
        WHERE id = ANY($4::text[]) AND status = 'in_flight' AND lease_owner = $5`,
-      [hold.status, hold.note, hold.now, [...hold.ids], hold.lease_owner],
+      [hold.status, hold.note, hold.now, [...hold.ids], hold.lease_owner, heldBy],
     );
     if (hold.probe_of) {
       await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2 AND enabled = 0 AND probe_at IS NOT NULL', [hold.now, hold.probe_of]);
@@ -573,7 +793,7 @@ export const writes = {
         result.response_body,
         result.latency_ms,
         superseded ? null : result.error,
-        superseded ? result.error : null,
+        superseded ? result.error : digestNote(result),
         result.finished_at,
         [result.delivery_id, ...result.member_ids],
         result.lease_owner,
@@ -735,15 +955,22 @@ export const writes = {
         cutoff.id,
       ]);
     }
+    // Ids are time-ordered, so "received before the horizon" is an id range.
     const horizon = options.now - options.keep_events_ms;
-    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [idAt('evt', horizon)]);
+    // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
+    const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
+    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [idAt('evt', orphans)]);
+    await tx.run('DELETE FROM sender_ids WHERE received_at < $1', [horizon]);
+    // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
     await tx.run('DELETE FROM notification_log WHERE sent_at < $1', [horizon]);
     await tx.run('DELETE FROM delivery_groups WHERE last_sent_at < $1', [horizon]);
     await tx.run(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
+    await tx.run(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
     await tx.run('DELETE FROM mutes WHERE expires_at < $1 OR deleted_at < $1', [horizon]);
+    // A receipt is made just after its events; old events still kept (for their delivery log) are few.
     await tx.run(`DELETE FROM receipts WHERE id < $1 AND id NOT IN (SELECT receipt_id FROM events WHERE id < $2)`, [
-      idAt('rcp', horizon),
-      idAt('evt', horizon + 60_000),
+      idAt('rcp', orphans),
+      idAt('evt', orphans + 60_000),
     ]);
     return removed;
   },
