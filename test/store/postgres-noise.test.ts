@@ -13,6 +13,7 @@ import { digestView } from '../../src/notify/digest.ts';
 import { createPool } from '../../src/store/postgres/connection.ts';
 import { MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { lockKey } from '../../src/store/postgres/writes.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery, StormPolicy } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -237,6 +238,24 @@ describe('storm digests with several replicas', () => {
     expect(idsOf(digest!)).not.toContain(early);
     expect(idsOf(digest!)).not.toContain(leased);
     expect((await a!.getDelivery(early))?.status).toBe('pending');
+  });
+
+  it('an incident another replica is leasing right now (its lock held) stays out of the digest, with all its events', async () => {
+    const { stores: [a] } = await replicas(1);
+    for (let i = 0; i < 20; i++) await queue(a!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i % 10}` });
+    const other = new pg.Client({ connectionString: database.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('incident', 'slack', 'flood:5')]);
+      const [digest] = await claim(a!, T0 + 1_000, STORM, 1);
+      const keys = digest!.events.map((event) => event.dedup_key);
+      expect(keys).toHaveLength(18);
+      expect(keys).not.toContain('flood:5');
+      await other.query('ROLLBACK');
+    } finally {
+      await other.end();
+    }
   });
 });
 

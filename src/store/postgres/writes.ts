@@ -278,11 +278,14 @@ async function formDigest(tx: Tx, row: Row, destination: string, now: number, st
      FOR UPDATE OF d SKIP LOCKED`,
     [destination, now, row.route, grouped ? row.group_key : row.type],
   );
-  // Incidents another replica is leasing right now stay out of this digest.
-  const busy = new Set<string>();
-  for (const key of new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))) {
-    if (!(await tryLock(tx, [lockKey('incident', destination, key)]))) busy.add(key);
-  }
+  // Incidents another replica is leasing right now stay out of this digest (one round trip for
+  // all of them: a try never waits, so the order of taking them does not matter).
+  const keys = [...new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))];
+  const refused = await tx.rows<{ key: string }>(
+    `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
+    [keys, lockKey('incident', destination, '')],
+  );
+  const busy = new Set(refused.map((row) => row.key));
   // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
   // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
   const candidates = await tx.rows(
