@@ -79,25 +79,46 @@ const payloadSchema = z.looseObject({
   alerts: z.array(alertSchema),
 });
 
+/** An alert as Alertmanager (and Grafana, which sends the same shape) describes it. */
+export interface AlertLike {
+  readonly status: 'firing' | 'resolved';
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly startsAt: string;
+  readonly endsAt?: string | undefined;
+  readonly fingerprint: string;
+}
+
+/**
+ * One event per alert, keyed by its fingerprint; `data` is the alert exactly as sent (the
+ * validated copy may have defaults filled in). Titles and summaries come from the usual annotations.
+ */
+export function alertEvent(alert: AlertLike, sent: unknown, how: { readonly severity: Severity; readonly fallbackTitle: string; readonly summary: string }): IncomingEvent {
+  const alertname = alert.labels['alertname'];
+  return {
+    external_id: null,
+    type: alertname ?? 'alert',
+    severity: how.severity,
+    status: alert.status,
+    title: alert.annotations['summary'] ?? alertname ?? how.fallbackTitle,
+    summary: alert.annotations['description'] ?? alert.annotations['message'] ?? how.summary,
+    dedup_key: alert.fingerprint,
+    // A firing alert's endsAt is a zero time or a prediction; a resolved one's is when it ended.
+    occurred_at: occurredAt(alert.status === 'resolved' ? (alert.endsAt ?? alert.startsAt) : alert.startsAt),
+    data: sent,
+  };
+}
+
 function normalizeAlertmanager(payload: unknown): IncomingEvent[] {
   const group = parsePayload('Alertmanager', payloadSchema, payload);
-  // `data` is each alert exactly as sent (the validated copy may differ: defaults were filled in).
   const sentAlerts = (payload as { alerts: readonly unknown[] }).alerts;
-  return group.alerts.map((alert, index) => {
-    const alertname = alert.labels['alertname'];
-    return {
-      external_id: null,
-      type: alertname ?? 'alert',
+  return group.alerts.map((alert, index) =>
+    alertEvent(alert, sentAlerts[index], {
       severity: lookupSeverity(ALERTMANAGER_SEVERITY, alert.labels['severity']) ?? 'warning',
-      status: alert.status,
-      title: alert.annotations['summary'] ?? alertname ?? 'Alert',
-      summary: alert.annotations['description'] ?? alert.annotations['message'] ?? '',
-      dedup_key: alert.fingerprint,
-      // A firing alert's endsAt is a zero time or a prediction; a resolved one's is when it ended.
-      occurred_at: occurredAt(alert.status === 'resolved' ? (alert.endsAt ?? alert.startsAt) : alert.startsAt),
-      data: sentAlerts[index],
-    };
-  });
+      fallbackTitle: 'Alert',
+      summary: '',
+    }),
+  );
 }
 
 export const alertmanagerPreset: SourcePreset<typeof alertmanagerSchema> = {

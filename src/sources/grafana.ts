@@ -43,8 +43,8 @@ import {
   tokenMatches,
   toleranceSchema,
 } from './signature.ts';
-import { formatNumber, lookupSeverity, occurredAt, parsePayload } from './fields.ts';
-import { ALERTMANAGER_SEVERITY } from './alertmanager.ts';
+import { formatNumber, lookupSeverity, parsePayload } from './fields.ts';
+import { ALERTMANAGER_SEVERITY, alertEvent } from './alertmanager.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
 
 export const GRAFANA_SEVERITY: Readonly<Record<string, Severity>> = ALERTMANAGER_SEVERITY;
@@ -189,21 +189,9 @@ function normalizeGrafana(payload: unknown): IncomingEvent[] {
   const group = parsePayload('Grafana', payloadSchema, payload);
   // `data` is each alert exactly as sent (the validated copy may have defaults filled in).
   const sentAlerts = (payload as { alerts: readonly unknown[] }).alerts;
-  return group.alerts.map((alert, index) => {
-    const alertname = alert.labels['alertname'];
-    return {
-      external_id: null,
-      type: alertname ?? 'alert',
-      severity: severityFor(alert),
-      status: alert.status,
-      title: alert.annotations['summary'] ?? alertname ?? 'Grafana alert',
-      summary: alert.annotations['description'] ?? alert.annotations['message'] ?? describeValues(alert.values),
-      dedup_key: alert.fingerprint,
-      // A firing alert's endsAt is "0001-01-01T00:00:00Z" or a prediction; a resolved one's is when it ended.
-      occurred_at: occurredAt(alert.status === 'resolved' ? (alert.endsAt ?? alert.startsAt) : alert.startsAt),
-      data: sentAlerts[index],
-    };
-  });
+  return group.alerts.map((alert, index) =>
+    alertEvent(alert, sentAlerts[index], { severity: severityFor(alert), fallbackTitle: 'Grafana alert', summary: describeValues(alert.values) }),
+  );
 }
 
 export const grafanaPreset: SourcePreset<typeof grafanaSchema> = {

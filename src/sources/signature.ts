@@ -277,3 +277,39 @@ export function firstOf(list: readonly string[], what: string): string {
   if (first === undefined) throw new Error(`no ${what} configured`);
   return first;
 }
+
+/** A `t=<unix seconds>,v1=<hex>[,v1=…]` header (Stripe, StatusSentry): its timestamp and signatures. */
+export interface TimestampedSignatures {
+  readonly timestamp: string;
+  readonly timestampMs: number;
+  readonly signatures: Buffer[];
+}
+
+/**
+ * Parses a `t=…,v1=…,v1=…` header, or says what is wrong with it (after `format`, the header's
+ * documented shape). Several `v1=` entries are allowed (secret rotation); other schemes (`v0=`,
+ * a future `v2=`) are not ours to check and are ignored.
+ */
+export function parseTimestampedSignatures(value: string, format: string): TimestampedSignatures | string {
+  let timestamp: string | undefined;
+  const signatures: Buffer[] = [];
+  for (const entry of value.split(',')) {
+    const separator = entry.indexOf('=');
+    if (separator <= 0) return `${format}; "${entry.trim().slice(0, 12)}" is not a key=value entry`;
+    const key = entry.slice(0, separator).trim();
+    const text = entry.slice(separator + 1).trim();
+    if (key === 't') {
+      if (timestamp !== undefined) return `${format}; t= appears more than once`;
+      timestamp = text;
+    } else if (key === 'v1') {
+      const digest = decodeHexDigest(text, 32);
+      if (digest === null) return `${format}; a v1= entry is not 64 hex characters`;
+      signatures.push(digest);
+    }
+  }
+  if (timestamp === undefined) return `${format}; t= is missing`;
+  const timestampMs = parseUnixSeconds(timestamp);
+  if (timestampMs === null) return `${format}; t= must be whole unix seconds`;
+  if (signatures.length === 0) return `${format}; no v1= entry`;
+  return { timestamp, timestampMs, signatures };
+}

@@ -24,14 +24,13 @@ import {
   ACCEPTED,
   anySignatureMatches,
   checkTolerance,
-  decodeHexDigest,
   firstOf,
   hmacDigest,
-  parseUnixSeconds,
   readHeader,
   rejected,
   timestampedContent,
   toleranceSchema,
+  parseTimestampedSignatures,
 } from './signature.ts';
 import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
 import { humanize } from '../util/format.ts';
@@ -62,37 +61,6 @@ export const statussentrySchema = z.strictObject({
 });
 export type StatusSentryConfig = z.output<typeof statussentrySchema>;
 
-interface ParsedSignatureHeader {
-  readonly timestamp: string;
-  readonly timestampMs: number;
-  readonly signatures: Buffer[];
-}
-
-/** `t=…,v1=…,v1=…` → its parts, or a message saying what is wrong with it. */
-function parseSignatureHeader(value: string): ParsedSignatureHeader | string {
-  let timestamp: string | undefined;
-  const signatures: Buffer[] = [];
-  for (const entry of value.split(',')) {
-    const separator = entry.indexOf('=');
-    if (separator <= 0) return `${FORMAT}; "${entry.trim()}" is not a key=value entry`;
-    const key = entry.slice(0, separator).trim();
-    const text = entry.slice(separator + 1).trim();
-    if (key === 't') {
-      if (timestamp !== undefined) return `${FORMAT}; t= appears more than once`;
-      timestamp = text;
-    } else if (key === 'v1') {
-      const digest = decodeHexDigest(text, 32);
-      if (digest === null) return `${FORMAT}; a v1= entry is not 64 hex characters`;
-      signatures.push(digest);
-    }
-    // Other schemes (v0=, a future v2=) are not ours to check: ignored.
-  }
-  if (timestamp === undefined) return `${FORMAT}; t= is missing`;
-  const timestampMs = parseUnixSeconds(timestamp);
-  if (timestampMs === null) return `${FORMAT}; t= must be whole unix seconds`;
-  if (signatures.length === 0) return `${FORMAT}; no v1= entry`;
-  return { timestamp, timestampMs, signatures };
-}
 
 export function verifyStatusSentry(
   secrets: readonly string[],
@@ -102,7 +70,7 @@ export function verifyStatusSentry(
 ): Verdict {
   const value = readHeader(request, SIGNATURE_HEADER);
   if (value === undefined) return rejected('signature_missing', `the ${SIGNATURE_HEADER} header is required`);
-  const parsed = parseSignatureHeader(value);
+  const parsed = parseTimestampedSignatures(value, FORMAT);
   if (typeof parsed === 'string') return rejected('signature_malformed', parsed);
   const fresh = checkTolerance(`${SIGNATURE_HEADER} t=`, parsed.timestampMs, nowMs, toleranceMs);
   if (!fresh.ok) return fresh;
@@ -120,7 +88,7 @@ export function verifyStatusSentry(
 /** The `t=` of a verified request: `occurred_at` when the payload has no `created_at`. */
 function signedTime(request: InboundRequest): string | undefined {
   const value = readHeader(request, SIGNATURE_HEADER);
-  const parsed = value === undefined ? undefined : parseSignatureHeader(value);
+  const parsed = value === undefined ? undefined : parseTimestampedSignatures(value, FORMAT);
   return typeof parsed === 'object' ? parsed.timestamp : undefined;
 }
 

@@ -28,14 +28,13 @@ import {
   ACCEPTED,
   anySignatureMatches,
   checkTolerance,
-  decodeHexDigest,
   firstOf,
   hmacDigest,
-  parseUnixSeconds,
   readHeader,
   rejected,
   timestampedContent,
   toleranceSchema,
+  parseTimestampedSignatures,
 } from './signature.ts';
 import { occurredAt, parsePayload, scalarText } from './fields.ts';
 import { formatNumber as formatAmount, humanize } from '../util/format.ts';
@@ -80,42 +79,11 @@ export const stripeSchema = z.strictObject({
 });
 export type StripeConfig = z.output<typeof stripeSchema>;
 
-interface ParsedSignatureHeader {
-  readonly timestamp: string;
-  readonly timestampMs: number;
-  readonly signatures: Buffer[];
-}
-
-/** `t=…,v1=…,v1=…` → its parts, or a message saying what is wrong with it. */
-function parseSignatureHeader(value: string): ParsedSignatureHeader | string {
-  let timestamp: string | undefined;
-  const signatures: Buffer[] = [];
-  for (const entry of value.split(',')) {
-    const separator = entry.indexOf('=');
-    if (separator <= 0) return `${FORMAT}; "${entry.trim().slice(0, 12)}" is not a key=value entry`;
-    const key = entry.slice(0, separator).trim();
-    const text = entry.slice(separator + 1).trim();
-    if (key === 't') {
-      if (timestamp !== undefined) return `${FORMAT}; t= appears more than once`;
-      timestamp = text;
-    } else if (key === 'v1') {
-      const digest = decodeHexDigest(text, 32);
-      if (digest === null) return `${FORMAT}; a v1= entry is not 64 hex characters`;
-      signatures.push(digest);
-    }
-    // v0= (legacy test-mode scheme) and future schemes are not ours to check.
-  }
-  if (timestamp === undefined) return `${FORMAT}; t= is missing`;
-  const timestampMs = parseUnixSeconds(timestamp);
-  if (timestampMs === null) return `${FORMAT}; t= must be whole unix seconds`;
-  if (signatures.length === 0) return `${FORMAT}; no v1= entry`;
-  return { timestamp, timestampMs, signatures };
-}
 
 export function verifyStripe(secrets: readonly string[], toleranceMs: number, request: InboundRequest, nowMs: number): Verdict {
   const value = readHeader(request, SIGNATURE_HEADER);
   if (value === undefined) return rejected('signature_missing', `the ${SIGNATURE_HEADER} header is required`);
-  const parsed = parseSignatureHeader(value);
+  const parsed = parseTimestampedSignatures(value, FORMAT);
   if (typeof parsed === 'string') return rejected('signature_malformed', parsed);
   const fresh = checkTolerance(`${SIGNATURE_HEADER} t=`, parsed.timestampMs, nowMs, toleranceMs);
   if (!fresh.ok) return fresh;

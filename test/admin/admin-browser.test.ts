@@ -13,10 +13,13 @@ import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 /**
  * The admin pages in a real browser: Debian's Chromium driven by playwright-core against the
  * real server, with loopback receivers standing in for the destinations. Each page is
- * photographed into docs/screenshots/ for the README.
+ * photographed; with HOOKRELAY_SCREENSHOTS=1 into docs/screenshots/ for the README
+ * (`HOOKRELAY_SCREENSHOTS=1 npm test -- test/admin/admin-browser.test.ts`), else into a
+ * scratch folder, so an ordinary test run leaves the committed pictures alone.
  */
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOTS = join(process.cwd(), 'docs', 'screenshots');
+const SCREENSHOTS =
+  process.env.HOOKRELAY_SCREENSHOTS === '1' ? join(process.cwd(), 'docs', 'screenshots') : mkdtempSync(join(tmpdir(), 'hookrelay-screenshots-'));
 const SECRET = 'tm-browser-secret';
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) console.warn(`admin browser tests skipped: ${CHROMIUM} is absent (apt-get install chromium; CI installs it)`);
