@@ -162,6 +162,12 @@ class Lane {
   #reserved = 0;
   /** Known from the store at start and kept up to date from every attempt; null until known. */
   #enabled: boolean | null = null;
+  /**
+   * Bumped each time this lane learns the circuit's state first-hand (its own attempt's record,
+   * an enable through it). A claim's answer tells what the store had when the claim read it: one
+   * that began before the latest of these knows less and must not overrule it.
+   */
+  #circuitNews = 0;
   #pumping = false;
   #again = false;
   #stopped = false;
@@ -221,6 +227,7 @@ class Lane {
 
   setEnabled(enabled: boolean): void {
     this.#enabled = enabled;
+    this.#circuitNews += 1;
   }
 
   reserve(): { owner: string; until: number } | null {
@@ -263,12 +270,14 @@ class Lane {
           // store shared with other replicas is asked even without (a peer may have closed it).
           const shared = this.#options.store.onWork !== undefined;
           if ((this.#breaker.probe_backoff_ms === null && !shared) || this.#held.size > 0) break;
+          const news = this.#circuitNews;
           const probe = await this.#options.store.claimProbe(this.#destination.name, { now, lease_ms: this.#leaseMs, owner: this.#owner });
-          this.#take(probe, now);
+          this.#take(probe, now, news);
           if (this.#enabled === false) break;
         }
         const room = this.#highWater - this.#held.size - this.#reserved;
         if (room <= 0) break;
+        const news = this.#circuitNews;
         const batch = await this.#options.store.claimDue(this.#destination.name, {
           limit: room,
           now,
@@ -276,7 +285,7 @@ class Lane {
           owner: this.#owner,
           storm: this.#storm,
         });
-        this.#take(batch, now);
+        this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
     } catch (error) {
@@ -287,8 +296,9 @@ class Lane {
     }
   }
 
-  #take(batch: ClaimBatch, now: number): void {
-    if (batch.enabled !== undefined && batch.enabled !== this.#enabled) {
+  /** `news`: the lane's circuit news when the claim began (see #circuitNews). */
+  #take(batch: ClaimBatch, now: number, news: number): void {
+    if (batch.enabled !== undefined && batch.enabled !== this.#enabled && news === this.#circuitNews) {
       // Another replica (or a person, through it) opened or closed the circuit: the store decides.
       const wasEnabled = this.#enabled;
       this.#enabled = batch.enabled;
@@ -558,6 +568,7 @@ class Lane {
     const { logger, metrics, onBreakerChange } = this.#options;
     const wasEnabled = this.#enabled;
     this.#enabled = recorded.destination.enabled;
+    this.#circuitNews += 1;
     if (recorded.disabled_now) {
       const probeAt = this.#breaker.probe_backoff_ms ? this.#clock.now() + (this.#breaker.probe_backoff_ms[0] ?? 0) : null;
       metrics.breakerTransitions.inc({ destination, state: 'open' });
