@@ -298,7 +298,8 @@ describe('ingest fuzzing: every preset', () => {
         }),
         { numRuns: NUM_RUNS },
       );
-    });
+      // A few seconds alone; the whole suite on 2 busy cores can make it many times slower.
+    }, 120_000);
   }
 
   it('every preset accepted some fuzzed requests (the properties above were not vacuous)', () => {

@@ -38,6 +38,9 @@ import {
 /** At most this many events in one grouped notification; the rest form the next batch. */
 const MAX_BATCH = 1_000;
 
+/** How stale a healthy destination's `last_success_at` may be (saves a row write per success). */
+const SUCCESS_STAMP_MS = 1_000;
+
 /** An event none of whose deliveries is kept any more is removed after this long. */
 const ORPHAN_EVENTS_MS = 3_600_000;
 
@@ -385,14 +388,18 @@ export function createWriteOps(db: DatabaseSync) {
   function recordHealth(result: AttemptResult): { disabled_now: boolean; enabled_now: boolean } {
     const { destination, finished_at: now, breaker } = result;
     if (result.health === 'success') {
-      const before = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
-      sql
-        .get(
-          `UPDATE destination_state SET consecutive_failures = 0, last_success_at = ?, failed_probes = 0, probe_at = NULL,
-             enabled = 1, disabled_at = NULL, disabled_reason = NULL
-           WHERE name = ?`,
-        )
-        .run(now, destination);
+      const before = sql.get('SELECT enabled, consecutive_failures, last_success_at FROM destination_state WHERE name = ?').get(destination);
+      // A healthy destination's row is rewritten at most once a second (last_success_at), not per success.
+      const healthy = before !== undefined && Number(before.enabled) === 1 && Number(before.consecutive_failures) === 0;
+      if (!healthy || before.last_success_at === null || Number(before.last_success_at) < now - SUCCESS_STAMP_MS) {
+        sql
+          .get(
+            `UPDATE destination_state SET consecutive_failures = 0, last_success_at = ?, failed_probes = 0, probe_at = NULL,
+               enabled = 1, disabled_at = NULL, disabled_reason = NULL
+             WHERE name = ?`,
+          )
+          .run(now, destination);
+      }
       const closed = before !== undefined && Number(before.enabled) === 0;
       if (closed) dueNow(destination, now);
       return { disabled_now: false, enabled_now: closed };
