@@ -23,6 +23,7 @@ import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
 import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { PostgresRateLimit } from './store/postgres/rate-limit.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
@@ -145,6 +146,9 @@ async function wireAndListen(
   const metrics = new Metrics({ queues: () => store.queueStats() });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger });
+  // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
+  const sharedRateLimit = store.kind === 'postgres' ? PostgresRateLimit.open(config.store) : undefined;
+  if (sharedRateLimit) cleanup.push(() => sharedRateLimit.close());
   const dispatcher = new Dispatcher({
     store,
     destinations: components.destinations,
@@ -154,6 +158,7 @@ async function wireAndListen(
     version: VERSION,
     stage,
     onBreakerChange: (change) => announce?.(change),
+    ...(sharedRateLimit ? { sharedRateLimit } : {}),
   });
   announce = breakerNotice({
     store,
@@ -163,7 +168,7 @@ async function wireAndListen(
   });
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
-  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog });
+  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
@@ -265,6 +270,7 @@ async function wireAndListen(
         server.closeAllConnections();
         await stopped;
         await requestLog.flush();
+        await sharedRateLimit?.close();
         await store.close();
         await components.close();
       })();
@@ -281,8 +287,9 @@ async function startDispatchOnly(parts: {
   dispatcher: Dispatcher;
   mutes: MuteRegistry;
   requestLog: RequestRecorder;
+  sharedRateLimit: PostgresRateLimit | undefined;
 }): Promise<RunningServer> {
-  const { options, components, store, dispatcher, mutes, requestLog } = parts;
+  const { options, components, store, dispatcher, mutes, requestLog, sharedRateLimit } = parts;
   await dispatcher.start();
   const prune = setInterval(() => {
     store
@@ -310,6 +317,7 @@ async function startDispatchOnly(parts: {
         mutes.stop();
         await dispatcher.stop();
         await requestLog.flush();
+        await sharedRateLimit?.close();
         await store.close();
         await components.close();
       })();

@@ -14,6 +14,7 @@ import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import type { SharedRateLimit } from './shared-rate-limit.ts';
 
 /** A destination's circuit opened (disabled) or closed (enabled again). */
 export interface BreakerChange {
@@ -41,6 +42,11 @@ export interface DispatcherOptions {
   readonly clock?: Clock;
   /** Told when a destination's circuit opens or closes (logged, and posted to Slack by the server). */
   readonly onBreakerChange?: (change: BreakerChange) => void;
+  /**
+   * Destinations' rate budgets shared with other replicas (PostgreSQL store): each send takes
+   * one, and waits when it is spent. Without it, the rate is this process's (p-queue interval).
+   */
+  readonly sharedRateLimit?: SharedRateLimit;
 }
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
@@ -151,6 +157,8 @@ class Lane {
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelResume: (() => void) | null = null;
   #cancelHeartbeat: (() => void) | null = null;
+  /** Attempts waiting for the shared rate budget, woken at once by stop(). */
+  readonly #budgetWaits = new Set<() => void>();
 
   constructor(destination: Destination, options: DispatcherOptions, owner: string) {
     this.#destination = destination;
@@ -165,7 +173,8 @@ class Lane {
     const { concurrency, rate } = destination.limits;
     this.#queue = new PQueue({
       concurrency,
-      ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
+      // A shared budget replaces the in-process interval (it already counts this process's sends).
+      ...(rate && !options.sharedRateLimit ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
     });
     // Claim a little ahead of what can start; leases of held work are renewed while it waits.
     this.#highWater = concurrency * 2 + (rate?.max ?? 0);
@@ -305,7 +314,13 @@ class Lane {
         return;
       }
       const delivery = await this.#notificationStage(claimed);
-      if (delivery) await this.#send(delivery);
+      if (!delivery) return;
+      if (!(await this.#takeBudget())) {
+        // Stopping while it waited for the rate budget: not sent, so back to pending untouched.
+        await this.#giveBack([delivery]);
+        return;
+      }
+      await this.#send(delivery);
     } catch (error) {
       this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
     } finally {
@@ -314,6 +329,38 @@ class Lane {
       // Refill in batches, not one claim per finished attempt.
       if (this.#held.size <= this.#lowWater) void this.pump();
     }
+  }
+
+  /**
+   * One send from the destination's shared rate budget, waiting (on the lane's clock) as long as
+   * the budget says when it is spent. False when the lane stopped meanwhile. A budget that cannot
+   * be read (the database away) is asked again shortly: nothing goes beyond the shared rate.
+   */
+  async #takeBudget(): Promise<boolean> {
+    const shared = this.#options.sharedRateLimit;
+    const rate = this.#destination.limits.rate;
+    if (!shared || !rate) return true;
+    while (!this.#stopped) {
+      let wait: number;
+      try {
+        const grant = await shared.take(this.#destination.name, rate);
+        if (grant.granted) return !this.#stopped;
+        wait = grant.retry_in_ms;
+      } catch (error) {
+        this.#options.logger.warn({ err: error, destination: this.#destination.name }, 'could not read the shared rate budget; trying again shortly');
+        wait = STORE_RETRY_MS;
+      }
+      await new Promise<void>((resume) => {
+        const done = (): void => {
+          this.#budgetWaits.delete(done);
+          cancel();
+          resume();
+        };
+        const cancel = this.#clock.after(wait, done);
+        this.#budgetWaits.add(done);
+      });
+    }
+    return false;
   }
 
   /** Holds back what the noise rules say (logged with the rule), and returns what still goes, or null. */
@@ -361,6 +408,12 @@ class Lane {
     }
     const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
     if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+    if (result.rate_limited && this.#options.sharedRateLimit && destination.limits.rate) {
+      // Every replica holds off, not only this one.
+      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, result.retry_after_ms ?? 1_000).catch((error: unknown) => {
+        this.#options.logger.warn({ err: error, destination: destination.name }, 'could not pause the shared rate budget');
+      });
+    }
     await this.#record(delivery, attempt, started, body, { ...decision, result });
   }
 
@@ -520,6 +573,7 @@ class Lane {
     this.#cancelWake?.();
     this.#cancelResume?.();
     this.#cancelHeartbeat?.();
+    for (const wake of [...this.#budgetWaits]) wake();
     this.#queue.clear();
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);
