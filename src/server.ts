@@ -260,13 +260,14 @@ async function wireAndListen(
         mutes.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
         server.closeIdleConnections();
-        if (active > 0) {
-          await Promise.race([
-            new Promise<void>((done) => (drained = done)),
-            new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref()),
-          ]);
-        }
-        await dispatcher.stop();
+        // One grace for both: requests in progress finish their commit and answer while the
+        // dispatcher finishes (or gives back) its sends; a delivery committed meanwhile under a
+        // lease is given back by its stopped lane.
+        const requestsDone =
+          active > 0
+            ? Promise.race([new Promise<void>((done) => (drained = done)), new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref())])
+            : Promise.resolve();
+        await Promise.all([requestsDone, dispatcher.stop(SHUTDOWN_GRACE_MS)]);
         server.closeAllConnections();
         await stopped;
         await requestLog.flush();
@@ -315,7 +316,7 @@ async function startDispatchOnly(parts: {
       closing ??= (async () => {
         clearInterval(prune);
         mutes.stop();
-        await dispatcher.stop();
+        await dispatcher.stop(SHUTDOWN_GRACE_MS);
         await requestLog.flush();
         await sharedRateLimit?.close();
         await store.close();

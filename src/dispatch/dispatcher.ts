@@ -218,7 +218,9 @@ class Lane {
 
   adopt(delivery: ClaimedDelivery): void {
     this.#reserved = Math.max(0, this.#reserved - 1);
-    this.#hold(delivery);
+    // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
+    if (this.#stopped) void this.#giveBack([delivery]);
+    else this.#hold(delivery);
   }
 
   /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
@@ -582,5 +584,17 @@ class Lane {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
+    // Sends that outlast the grace are given up on and given back: another replica (or the next
+    // start) sends them at once instead of waiting out the lease. Their request may have reached
+    // the destination: it is sent again with the same delivery id (at-least-once).
+    const abandoned = [...this.#held.values()].filter((delivery) => this.#running.has(delivery.id));
+    if (abandoned.length > 0) {
+      this.#options.logger.warn(
+        { destination: this.#destination.name, deliveries: abandoned.map((delivery) => delivery.id) },
+        `shutdown: ${abandoned.length} send(s) still in flight after ${timeoutMs} ms are given back and will be attempted again`,
+      );
+      for (const delivery of abandoned) this.#held.delete(delivery.id);
+      await this.#giveBack(abandoned);
+    }
   }
 }
