@@ -29,7 +29,7 @@ import { checkIngest, startHookrelay } from './servers.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
 
 const DRAIN_CLIENT = fileURLToPath(new URL('./drain-client.ts', import.meta.url));
-const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
+export const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
 const DESTINATION = 'loopback';
 /** Requests in flight while the backlog is ingested (how fast it piles up does not matter). */
 const INGEST_CONNECTIONS = 16;
@@ -43,6 +43,12 @@ export interface DrainOptions {
   readonly backlog: number;
   /** The destination's `concurrency` and the bare client's connections (the issue: 32). */
   readonly concurrency: number;
+  /**
+   * How many incidents (dedup keys) the backlog spreads over, round robin. Events of one
+   * incident go one at a time, in order, so with fewer incidents than `concurrency` the drain
+   * cannot use all its connections; the bare client knows no incidents.
+   */
+  readonly incidents: number;
   /** Alternating rounds: H B, B H, … */
   readonly rounds: number;
   /** Upper bound on one drain, so a stuck dispatcher ends the bench with a message, not a hang. */
@@ -61,6 +67,7 @@ export interface DrainRound {
 export interface DrainResult {
   readonly backlog: number;
   readonly concurrency: number;
+  readonly incidents: number;
   readonly hookrelay: DrainRound[];
   readonly baseline: DrainRound[];
   /** The profiled drain (slower than the measured ones) and where its CPU went. */
@@ -74,13 +81,13 @@ export function describeDrain(round: DrainRound): string {
 }
 
 /** Posts `count` new signed events, each answered 202 (anything else fails the phase). */
-async function ingest(url: string, count: number, secret: string): Promise<void> {
+export async function ingest(url: string, count: number, secret: string, incidents: number): Promise<void> {
   const dispatcher = new Agent({ connections: INGEST_CONNECTIONS });
   let sent = 0;
   const worker = async (): Promise<void> => {
     while (sent < count) {
       sent += 1;
-      const body = eventBody(nextEventId('drain'));
+      const body = eventBody(nextEventId('drain'), `drain-region-${sent % incidents}`);
       const response = await request(`${url}/hooks/tapemetric`, {
         method: 'POST',
         dispatcher,
@@ -104,7 +111,7 @@ async function destinationEnabled(url: string): Promise<boolean> {
   return line === undefined || !line.endsWith(' 0');
 }
 
-async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void> {
+export async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (await destinationEnabled(relay.url)) {
     if (Date.now() > deadline) throw new Error(`the destination was not disabled within ${timeoutMs} ms after a 503:\n${relay.output()}`);
@@ -112,7 +119,7 @@ async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void>
   }
 }
 
-async function enable(relay: Child): Promise<void> {
+export async function enable(relay: Child): Promise<void> {
   const response = await fetch(`${relay.url}/api/v1/destinations/${DESTINATION}/enable`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -148,7 +155,7 @@ async function drainHookrelay(
     try {
       await checkIngest(filling, options.secret);
       await waitUntilDisabled(filling, 10_000);
-      await ingest(filling.url, options.backlog - 1, options.secret);
+      await ingest(filling.url, options.backlog - 1, options.secret, options.incidents);
     } finally {
       await filling.stop();
     }
@@ -189,7 +196,7 @@ async function drainHookrelay(
 const run = promisify(execFile);
 
 /** The bare undici client, in its own process, posting `bodiesFile` to the receiver. */
-async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
+export async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
   const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency)], {
     timeout: options.timeoutMs,
   });
@@ -199,7 +206,7 @@ async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise
 }
 
 export async function runDrain(options: DrainOptions): Promise<DrainResult> {
-  const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, hookrelay: [], baseline: [], profile: null };
+  const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, incidents: options.incidents, hookrelay: [], baseline: [], profile: null };
   const bodiesFile = join(options.tmpDir, 'drain-bodies.json');
   for (let round = 1; round <= options.rounds; round += 1) {
     // The first round starts with hookrelay: its bodies are what the baseline posts.

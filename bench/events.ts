@@ -21,11 +21,15 @@ export function nextEventId(phase: string): string {
 
 /**
  * The JSON body for one event, padded with `data.note` to exactly BODY_BYTES (ASCII, so
- * string length is byte length). The latency phase keeps id → send time on its side, so
+ * string length is byte length), in a region (incident) of its own unless `region` names one. The latency phase keeps id → send time on its side, so
  * the body needs nothing else.
  */
-export function eventBody(id: string): string {
-  const payload = tapemetricPayload({ id }, { note: '' });
+export function eventBody(id: string, region = `region-${id}`): string {
+  // Tapemetric's dedup key is `<type>:<region>`: one region is one incident, whose events
+  // hookrelay delivers one at a time, in order. By default every event is an incident of its
+  // own (a new alert), as every event is new; one shared region would measure one incident's
+  // sequence, which no amount of concurrency can speed up.
+  const payload = tapemetricPayload({ id }, { region, note: '' });
   const unpadded = JSON.stringify(payload).length;
   (payload.data as Record<string, unknown>).note = 'x'.repeat(Math.max(0, BODY_BYTES - unpadded));
   return JSON.stringify(payload);

@@ -28,7 +28,8 @@ export async function readCounters(url: string): Promise<RelayCounters> {
   return {
     accepted: sample(text, 'hookrelay_events_received_total', 'outcome="accepted"'),
     delivered: sample(text, 'hookrelay_delivery_attempts_total', 'outcome="succeeded"'),
-    pending: sample(text, 'hookrelay_deliveries_pending', 'destination='),
+    // Pending or in flight, by destination (read from the store, cached by hookrelay for up to 5 s).
+    pending: sample(text, 'hookrelay_queue_depth_deliveries', 'destination='),
   };
 }
 
