@@ -49,6 +49,8 @@ export interface BacklogStoreResult {
   /** Seconds to clone the backlog in SQL (not hookrelay's work). */
   readonly fillSeconds: number;
   readonly emptyQueue: LoadResult;
+  /** Highest RSS of the hookrelay process under the same ingest with an empty queue (what the load alone costs). */
+  readonly emptyQueueRssMb: number;
   readonly withBacklog: LoadResult;
   /** withBacklog / emptyQueue req/s. */
   readonly ingestRatio: number;
@@ -205,17 +207,20 @@ export async function runBacklog(options: BacklogOptions, kind: 'sqlite' | 'post
   };
 
   // (1) The same ingest with an empty queue.
-  const emptyQueue = await withStore('empty', async (store, dir) => {
+  const { emptyQueue, emptyQueueRssMb } = await withStore('empty', async (store, dir) => {
     const relay = await disabled(store, dir);
+    const rss = rssSampler(relay);
     try {
       await load(relay.url, options.warmupSeconds, `backlog-warm-empty-${kind}`);
-      return await load(relay.url, options.durationSeconds, `backlog-empty-${kind}`);
+      const measured = await load(relay.url, options.durationSeconds, `backlog-empty-${kind}`);
+      return { emptyQueue: measured, emptyQueueRssMb: rss.take() };
     } finally {
+      rss.stop();
       await relay.stop();
       receiver.failWith(null);
     }
   });
-  log(`  ${kind}: empty queue             ${describeLoad(emptyQueue)}`);
+  log(`  ${kind}: empty queue             ${describeLoad(emptyQueue)}  RSS ≤ ${emptyQueueRssMb} MB`);
 
   return withStore('full', async (store, dir) => {
     // (2) One pending delivery made by hookrelay, cloned to the backlog.
@@ -270,6 +275,7 @@ export async function runBacklog(options: BacklogOptions, kind: 'sqlite' | 'post
         size: options.size,
         fillSeconds,
         emptyQueue,
+        emptyQueueRssMb,
         withBacklog,
         ingestRatio: withBacklog.reqPerSec / emptyQueue.reqPerSec,
         maxRssMb: { start: startRss, ingest: ingestRss, drain: drainRss },

@@ -533,7 +533,8 @@ async function main(): Promise<void> {
       met[`backlogIngest_${result.store}`] = ingestMet;
       met[`backlogDrained_${result.store}`] = result.drain.drained;
       console.log(
-        `  ${result.store.padEnd(9)} RSS ≤ ${rss} MB (start ${result.maxRssMb.start}, ingest ${result.maxRssMb.ingest}, drain ${result.maxRssMb.drain})  ${mark(rssMet)}`,
+        `  ${result.store.padEnd(9)} RSS ≤ ${rss} MB (start ${result.maxRssMb.start}, ingest ${result.maxRssMb.ingest}, drain ${result.maxRssMb.drain}; ` +
+          `the same ingest with an empty queue: ${result.emptyQueueRssMb})  ${mark(rssMet)}`,
       );
       console.log(
         `            ingest ${round(result.withBacklog.reqPerSec, 0)} req/s vs ${round(result.emptyQueue.reqPerSec, 0)} with an empty queue: ${result.ingestRatio.toFixed(2)}  ${mark(ingestMet)}`,
