@@ -20,12 +20,10 @@ type Rate = { readonly max: number; readonly per_ms: number };
  */
 export class PostgresRateLimit implements SharedRateLimit {
   readonly #pool: pg.Pool;
-  readonly #ownsPool: boolean;
   readonly #limiters = new Map<string, Promise<RateLimiterPostgres>>();
 
-  private constructor(pool: pg.Pool, ownsPool: boolean) {
+  private constructor(pool: pg.Pool) {
     this.#pool = pool;
-    this.#ownsPool = ownsPool;
   }
 
   /**
@@ -33,12 +31,7 @@ export class PostgresRateLimit implements SharedRateLimit {
    * ingest for the store's connections, and the store's back-pressure stays the store's.
    */
   static open(url: string): PostgresRateLimit {
-    return new PostgresRateLimit(createPool(url, { max: 2 }), true);
-  }
-
-  /** On a pool the caller owns (and closes). */
-  static on(pool: pg.Pool): PostgresRateLimit {
-    return new PostgresRateLimit(pool, false);
+    return new PostgresRateLimit(createPool(url, { max: 2 }));
   }
 
   async take(destination: string, rate: Rate): Promise<RateGrant> {
@@ -94,6 +87,6 @@ export class PostgresRateLimit implements SharedRateLimit {
   }
 
   async close(): Promise<void> {
-    if (this.#ownsPool) await this.#pool.end().catch(() => undefined);
+    await this.#pool.end().catch(() => undefined);
   }
 }
