@@ -29,7 +29,7 @@ import { checkIngest, startHookrelay } from './servers.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
 
 const DRAIN_CLIENT = fileURLToPath(new URL('./drain-client.ts', import.meta.url));
-const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
+export const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
 const DESTINATION = 'loopback';
 /** Requests in flight while the backlog is ingested (how fast it piles up does not matter). */
 const INGEST_CONNECTIONS = 16;
@@ -81,7 +81,7 @@ export function describeDrain(round: DrainRound): string {
 }
 
 /** Posts `count` new signed events, each answered 202 (anything else fails the phase). */
-async function ingest(url: string, count: number, secret: string, incidents: number): Promise<void> {
+export async function ingest(url: string, count: number, secret: string, incidents: number): Promise<void> {
   const dispatcher = new Agent({ connections: INGEST_CONNECTIONS });
   let sent = 0;
   const worker = async (): Promise<void> => {
@@ -111,7 +111,7 @@ async function destinationEnabled(url: string): Promise<boolean> {
   return line === undefined || !line.endsWith(' 0');
 }
 
-async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void> {
+export async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (await destinationEnabled(relay.url)) {
     if (Date.now() > deadline) throw new Error(`the destination was not disabled within ${timeoutMs} ms after a 503:\n${relay.output()}`);
@@ -119,7 +119,7 @@ async function waitUntilDisabled(relay: Child, timeoutMs: number): Promise<void>
   }
 }
 
-async function enable(relay: Child): Promise<void> {
+export async function enable(relay: Child): Promise<void> {
   const response = await fetch(`${relay.url}/api/v1/destinations/${DESTINATION}/enable`, {
     method: 'POST',
     headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
@@ -196,7 +196,7 @@ async function drainHookrelay(
 const run = promisify(execFile);
 
 /** The bare undici client, in its own process, posting `bodiesFile` to the receiver. */
-async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
+export async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
   const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency)], {
     timeout: options.timeoutMs,
   });

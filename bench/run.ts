@@ -7,7 +7,11 @@
  *   3. sender → destination latency at a steady open-loop rate, on loopback;
  *   4. with --profile, where hookrelay's CPU goes under load (self time per function);
  *   5. draining a backlog of pending deliveries to a loopback receiver, against a bare undici
- *      client posting the same bodies, and the ratio (with --profile, where the drain's CPU goes).
+ *      client posting the same bodies, and the ratio (with --profile, where the drain's CPU goes);
+ *   6. (`pg`) the same figures on PostgreSQL next to SQLite's: ingest req/s, deliveries/s with
+ *      1 and 3 replicas, sender → destination p50/p99 (bench/scale-out.ts);
+ *   7. (`backlog`, only when named: heavy) 1,000,000 pending deliveries on each store: RSS,
+ *      ingest against an empty queue, and the drain after enable (bench/backlog.ts).
  *
  * Prints the environment, each phase, and a summary with the issue's targets; writes the
  * summary to bench/results/latest.json (`--only` runs some phases and replaces only their
@@ -22,6 +26,11 @@ import { parseArgs } from 'node:util';
 import { killAllNow, stopAll } from './children.ts';
 import type { Child } from './children.ts';
 import { describeDrain, runDrain } from './drain.ts';
+import { INGEST_TOLERANCE, RSS_LIMIT_MB, runBacklog } from './backlog.ts';
+import type { BacklogStoreResult } from './backlog.ts';
+import { dropAllBenchDatabases } from './postgres-database.ts';
+import { runScaleOut } from './scale-out.ts';
+import type { ScaleOutResult } from './scale-out.ts';
 import type { DrainResult } from './drain.ts';
 import { BODY_BYTES } from './events.ts';
 import { environment } from './environment.ts';
@@ -43,8 +52,10 @@ const TARGET_P99_MS = 50;
 /** Issue 7: drain deliveries/s ≥ 0.8 × a bare undici client's. */
 const TARGET_DRAIN_RATIO = 0.8;
 
-const PHASES = ['ingest', 'latency', 'drain'] as const;
+const PHASES = ['ingest', 'latency', 'drain', 'pg', 'backlog'] as const;
 type Phase = (typeof PHASES)[number];
+/** What a plain `npm run bench` runs; `backlog` (a million deliveries per store, the better part of an hour) only when named. */
+const DEFAULT_PHASES: readonly Phase[] = ['ingest', 'latency', 'drain', 'pg'];
 
 const OPTIONS = {
   connections: { type: 'string', default: '50' },
@@ -59,6 +70,10 @@ const OPTIONS = {
   backlog: { type: 'string', default: '3000' },
   'drain-concurrency': { type: 'string', default: '32' },
   'drain-incidents': { type: 'string' },
+  'pg-backlog': { type: 'string', default: '3000' },
+  'backlog-size': { type: 'string', default: '1000000' },
+  'backlog-drain-seconds': { type: 'string', default: '0' },
+  'backlog-stores': { type: 'string', default: 'sqlite,postgres' },
   hookrelay: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -82,8 +97,13 @@ if (args.help) {
   --latency-duration S   seconds of the latency phase (20)
   --concurrency N        hookrelay's http destination concurrency (16)
   --profile              also profile hookrelay under load and while draining (--cpu-prof, ~30 s more)
-  --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5); default all.
+  --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5), pg (6),
+                         backlog (7); default all but backlog.
                          Replaces only those phases' figures in bench/results/latest.json
+  --pg-backlog N         pending deliveries drained per store in the pg phase (3000)
+  --backlog-size N       pending deliveries in the backlog phase (1000000)
+  --backlog-drain-seconds S  stop timing the backlog's drain after S s (0: until it is empty)
+  --backlog-stores LIST  sqlite,postgres (both)
   --backlog N            pending deliveries drained in the drain phase (3000)
   --drain-concurrency N  the drained destination's concurrency and the bare client's connections (32)
   --drain-incidents N    incidents (dedup keys) the backlog spreads over (default: the backlog, one
@@ -116,10 +136,14 @@ const settings = {
   backlog: positive('backlog', args.backlog),
   drainConcurrency: positive('drain-concurrency', args['drain-concurrency']),
   drainIncidents: positive('drain-incidents', args['drain-incidents'] ?? args.backlog),
+  pgBacklog: positive('pg-backlog', args['pg-backlog']),
+  backlogSize: positive('backlog-size', args['backlog-size']),
+  backlogDrainSeconds: Number(args['backlog-drain-seconds']),
+  backlogStores: (args['backlog-stores'] ?? '').split(',').map((name) => name.trim()),
   hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
 };
 function parsePhases(text: string | undefined): ReadonlySet<Phase> {
-  if (text === undefined) return new Set(PHASES);
+  if (text === undefined) return new Set(DEFAULT_PHASES);
   const names = text.split(',').map((name) => name.trim());
   for (const name of names) {
     if (!(PHASES as readonly string[]).includes(name)) usage(`--only: unknown phase "${name}" (one or more of ${PHASES.join(', ')})`);
@@ -127,6 +151,8 @@ function parsePhases(text: string | undefined): ReadonlySet<Phase> {
   return new Set(names as Phase[]);
 }
 const phases = parsePhases(args.only);
+if (!Number.isFinite(settings.backlogDrainSeconds) || settings.backlogDrainSeconds < 0) usage(`--backlog-drain-seconds must be 0 or more, not "${args['backlog-drain-seconds']}"`);
+for (const store of settings.backlogStores) if (store !== 'sqlite' && store !== 'postgres') usage(`--backlog-stores: "${store}" is not sqlite or postgres`);
 if (!existsSync(join(settings.hookrelayRoot, 'bin', 'hookrelay.js'))) usage(`--hookrelay ${settings.hookrelayRoot}: no bin/hookrelay.js there`);
 
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -228,6 +254,8 @@ async function main(): Promise<void> {
   let latency: LatencyResult | null = null;
   let profile: ProfileResult | null = null;
   let drain: DrainResult | null = null;
+  let scaleOut: ScaleOutResult | null = null;
+  const backlogs: BacklogStoreResult[] = [];
   try {
     if (phases.has('ingest')) {
       console.log(
@@ -307,22 +335,76 @@ async function main(): Promise<void> {
       });
       if (drain.profile) printDrainProfile(drain.profile);
     }
+
+    if (phases.has('pg')) {
+      console.log('\n[6] PostgreSQL next to SQLite: ingest, deliveries/s with 1 and 3 replicas, latency (a fresh store for every hookrelay)');
+      const baseline = await startBaseline(BENCH_SECRET);
+      await checkIngest(baseline, BENCH_SECRET);
+      scaleOut = await runScaleOut(
+        {
+          root: settings.hookrelayRoot,
+          tmpDir: tmp,
+          secret: BENCH_SECRET,
+          receiver,
+          connections: settings.connections,
+          durationSeconds: settings.durationSeconds,
+          warmupSeconds: settings.warmupSeconds,
+          rounds: settings.rounds,
+          backlog: settings.pgBacklog,
+          drainConcurrency: settings.drainConcurrency,
+          concurrency: settings.concurrency,
+          ratePerSecond: settings.rate,
+          latencySeconds: settings.latencySeconds,
+          timeoutMs: 300_000,
+        },
+        baseline,
+      );
+      await baseline.stop();
+    }
+
+    if (phases.has('backlog')) {
+      console.log(
+        `\n[7] backlog: ${settings.backlogSize} pending deliveries behind a disabled destination on each store; RSS (limit ${RSS_LIMIT_MB} MB), ingest against an empty queue (within ${INGEST_TOLERANCE * 100} %), drain after enable`,
+      );
+      for (const store of settings.backlogStores as Array<'sqlite' | 'postgres'>) {
+        backlogs.push(
+          await runBacklog(
+            {
+              root: settings.hookrelayRoot,
+              tmpDir: tmp,
+              secret: BENCH_SECRET,
+              receiver,
+              size: settings.backlogSize,
+              connections: settings.connections,
+              durationSeconds: settings.durationSeconds,
+              warmupSeconds: settings.warmupSeconds,
+              drainConcurrency: settings.drainConcurrency,
+              drainSeconds: settings.backlogDrainSeconds,
+            },
+            store,
+          ),
+        );
+      }
+    }
   } finally {
     await stopAll();
+    await dropAllBenchDatabases();
     await receiver.close();
     rmSync(tmp, { recursive: true, force: true });
   }
 
   const loadAtEnd = loadavg().map((value) => round(value, 2));
   const resultsFile = join(RESULTS_DIR, 'latest.json');
-  const previous = phases.size === PHASES.length ? {} : previousSummary(resultsFile);
+  const fullRun = DEFAULT_PHASES.every((phase) => phases.has(phase));
+  const previous = previousSummary(resultsFile);
   const previousTargets = (previous['targets'] ?? {}) as { met?: Record<string, boolean> };
   const met: Record<string, boolean> = { ...previousTargets.met };
   const thisRun = { at: new Date().toISOString(), environment: { ...env, loadAverageAtEnd: loadAtEnd }, settings };
   // A full run describes itself at the top; a partial one (--only) keeps the previous run's
   // description there and records its own in each section it replaces.
-  const partial = phases.size !== PHASES.length;
-  const summary: Record<string, unknown> = partial ? { ...previous } : { ...thisRun };
+  const partial = !fullRun;
+  // The heavy backlog figures outlive full runs that did not measure them again.
+  const summary: Record<string, unknown> = partial ? { ...previous } : { ...thisRun, ...(previous['backlog'] ? { backlog: previous['backlog'] } : {}) };
   const section = (value: Record<string, unknown>): Record<string, unknown> => (partial ? { ...value, run: thisRun } : value);
 
   console.log('\n==================== summary ====================');
@@ -399,12 +481,80 @@ async function main(): Promise<void> {
         : null,
     });
   }
+  if (scaleOut) {
+    const rps = (rounds: readonly { reqPerSec: number }[]): number => mean(rounds.map((r) => r.reqPerSec));
+    const p99 = (rounds: readonly { latencyMs: { p99: number } }[]): number => mean(rounds.map((r) => r.latencyMs.p99));
+    const base = rps(scaleOut.ingest.baseline);
+    const { deliveries, latency: lat } = scaleOut;
+    console.log('PostgreSQL next to SQLite (same run):');
+    console.log('                            SQLite          PostgreSQL      baseline');
+    console.log(
+      `  ingest req/s (1 serve)    ${String(round(rps(scaleOut.ingest.sqlite), 0)).padStart(6)} (${(rps(scaleOut.ingest.sqlite) / base).toFixed(2)})   ` +
+        `${String(round(rps(scaleOut.ingest.postgres), 0)).padStart(6)} (${(rps(scaleOut.ingest.postgres) / base).toFixed(2)})   ${round(base, 0)} (bare express)`,
+    );
+    console.log(`  ingest p99 ms             ${String(round(p99(scaleOut.ingest.sqlite))).padStart(6)}          ${String(round(p99(scaleOut.ingest.postgres))).padStart(6)}          ${round(p99(scaleOut.ingest.baseline))}`);
+    console.log(
+      `  deliveries/s, 1 replica   ${String(round(deliveries.sqlite.perSec, 0)).padStart(6)}          ${String(round(deliveries.postgres1.perSec, 0)).padStart(6)}          ${round(deliveries.baseline.perSec, 0)} (bare undici)`,
+    );
+    console.log(`  deliveries/s, 3 replicas       —          ${String(round(deliveries.postgres3.perSec, 0)).padStart(6)}`);
+    console.log(`  sender → destination p50  ${String(round(lat.sqlite.endToEnd.p50)).padStart(6)} ms       ${String(round(lat.postgres.endToEnd.p50)).padStart(6)} ms       at ${settings.rate}/s`);
+    console.log(`  sender → destination p99  ${String(round(lat.sqlite.endToEnd.p99)).padStart(6)} ms       ${String(round(lat.postgres.endToEnd.p99)).padStart(6)} ms`);
+    console.log(`  (deliveries: ${deliveries.backlog} pending, concurrency ${deliveries.concurrency} per replica; 3 replicas share this machine's ${env.cpus} CPUs with PostgreSQL and the receiver)`);
+    summary['pg'] = section({
+      ingest: {
+        baselineReqPerSec: round(base, 0),
+        sqlite: { reqPerSec: round(rps(scaleOut.ingest.sqlite), 0), p99Ms: round(p99(scaleOut.ingest.sqlite)), rounds: scaleOut.ingest.sqlite },
+        postgres: { reqPerSec: round(rps(scaleOut.ingest.postgres), 0), p99Ms: round(p99(scaleOut.ingest.postgres)), rounds: scaleOut.ingest.postgres },
+        baseline: { rounds: scaleOut.ingest.baseline },
+      },
+      deliveries: {
+        backlog: deliveries.backlog,
+        concurrencyPerReplica: deliveries.concurrency,
+        baselinePerSec: round(deliveries.baseline.perSec, 0),
+        sqlitePerSec: round(deliveries.sqlite.perSec, 0),
+        postgres1PerSec: round(deliveries.postgres1.perSec, 0),
+        postgres3PerSec: round(deliveries.postgres3.perSec, 0),
+      },
+      latency: {
+        ratePerSecond: settings.rate,
+        sqlite: { p50Ms: round(lat.sqlite.endToEnd.p50), p99Ms: round(lat.sqlite.endToEnd.p99), delivered: lat.sqlite.delivered, sent: lat.sqlite.sent },
+        postgres: { p50Ms: round(lat.postgres.endToEnd.p50), p99Ms: round(lat.postgres.endToEnd.p99), delivered: lat.postgres.delivered, sent: lat.postgres.sent },
+      },
+    });
+  }
+
+  if (backlogs.length > 0) {
+    console.log(`backlog of ${settings.backlogSize} pending deliveries:`);
+    for (const result of backlogs) {
+      const rss = Math.max(result.maxRssMb.start, result.maxRssMb.ingest, result.maxRssMb.drain);
+      const rssMet = rss < RSS_LIMIT_MB;
+      const ingestMet = result.ingestRatio >= 1 - INGEST_TOLERANCE;
+      met[`backlogRss_${result.store}`] = rssMet;
+      met[`backlogIngest_${result.store}`] = ingestMet;
+      met[`backlogDrained_${result.store}`] = result.drain.drained;
+      console.log(
+        `  ${result.store.padEnd(9)} RSS ≤ ${rss} MB (start ${result.maxRssMb.start}, ingest ${result.maxRssMb.ingest}, drain ${result.maxRssMb.drain}; ` +
+          `the same ingest with an empty queue: ${result.emptyQueueRssMb})  ${mark(rssMet)}`,
+      );
+      console.log(
+        `            ingest ${round(result.withBacklog.reqPerSec, 0)} req/s vs ${round(result.emptyQueue.reqPerSec, 0)} with an empty queue: ${result.ingestRatio.toFixed(2)}  ${mark(ingestMet)}`,
+      );
+      console.log(
+        `            drain ${round(result.drain.perSec, 0)} deliveries/s: ${result.drain.delivered} in ${round(result.drain.seconds, 0)} s, ${result.drain.pendingAtEnd} left  ${mark(result.drain.drained)}`,
+      );
+    }
+    const previousBacklog = (previous['backlog'] ?? {}) as { stores?: Record<string, unknown> };
+    summary['backlog'] = section({
+      size: settings.backlogSize,
+      stores: { ...previousBacklog.stores, ...Object.fromEntries(backlogs.map((result) => [result.store, result])) },
+    });
+  }
   console.log('=================================================');
 
   summary['targets'] = { ratio: TARGET_RATIO, latencyP99Ms: TARGET_P99_MS, drainRatio: TARGET_DRAIN_RATIO, met };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
-  console.log(`written to bench/results/latest.json${phases.size === PHASES.length ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
+  console.log(`written to bench/results/latest.json${fullRun ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
 }
 
 try {

@@ -38,6 +38,8 @@ export interface HookrelayOptions {
   readonly disableAfter?: number;
   /** Enables the admin API (`POST /api/v1/destinations/:name/enable`) with this token. */
   readonly adminToken?: string;
+  /** The store URL (default: a fresh SQLite file in `dir`); `postgres://…` for replicas on one database. */
+  readonly store?: string;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function startHookrelay(options: HookrelayOptions): Promise<Child> 
   const config = join(options.dir, 'hookrelay.yaml');
   writeFileSync(
     config,
-    `store: "sqlite:${join(options.dir, 'hookrelay.db')}"
+    `store: "${options.store ?? `sqlite:${join(options.dir, 'hookrelay.db')}`}"
 sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${options.secret}"] }
 destinations:

@@ -43,8 +43,10 @@ export async function buildComponents(
   const templates = createTemplateEngine({ dirs, version: VERSION });
   const http = new HttpClient({ allowPrivate: config.egress.allow_private, userAgent: `hookrelay/${VERSION}` });
   const senderApi = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
+  // At close, sends still in flight were given up on (the dispatcher gave them back after its
+  // grace): their sockets are cut, not waited for (undici's close() waits for every request).
   const close = async (): Promise<void> => {
-    await Promise.all([http.close(), senderApi.close()]);
+    await Promise.all([http.dispatcher.destroy(), senderApi.destroy()]);
   };
 
   const sources = config.sources.map((source) => createSource(source, { http: senderApi, logger: options.logger }));

@@ -24,6 +24,7 @@ import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
 import { PostgresStore } from './store/postgres/postgres-store.ts';
+import { PostgresRateLimit } from './store/postgres/rate-limit.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
@@ -147,6 +148,9 @@ async function wireAndListen(
   const metrics = new Metrics({ queues: () => store.queueStats() });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger });
+  // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
+  const sharedRateLimit = store.kind === 'postgres' ? PostgresRateLimit.open(config.store) : undefined;
+  if (sharedRateLimit) cleanup.push(() => sharedRateLimit.close());
   const dispatcher = new Dispatcher({
     store,
     destinations: components.destinations,
@@ -156,6 +160,7 @@ async function wireAndListen(
     version: VERSION,
     stage,
     onBreakerChange: (change) => announce?.(change),
+    ...(sharedRateLimit ? { sharedRateLimit } : {}),
   });
   announce = breakerNotice({
     store,
@@ -165,7 +170,7 @@ async function wireAndListen(
   });
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
-  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog });
+  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
@@ -258,16 +263,18 @@ async function wireAndListen(
         mutes.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
         server.closeIdleConnections();
-        if (active > 0) {
-          await Promise.race([
-            new Promise<void>((done) => (drained = done)),
-            new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref()),
-          ]);
-        }
-        await dispatcher.stop();
+        // One grace for both: requests in progress finish their commit and answer while the
+        // dispatcher finishes (or gives back) its sends; a delivery committed meanwhile under a
+        // lease is given back by its stopped lane.
+        const requestsDone =
+          active > 0
+            ? Promise.race([new Promise<void>((done) => (drained = done)), new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref())])
+            : Promise.resolve();
+        await Promise.all([requestsDone, dispatcher.stop(SHUTDOWN_GRACE_MS)]);
         server.closeAllConnections();
         await stopped;
         await requestLog.flush();
+        await sharedRateLimit?.close();
         await store.close();
         await components.close();
       })();
@@ -284,8 +291,9 @@ async function startDispatchOnly(parts: {
   dispatcher: Dispatcher;
   mutes: MuteRegistry;
   requestLog: RequestRecorder;
+  sharedRateLimit: PostgresRateLimit | undefined;
 }): Promise<RunningServer> {
-  const { options, components, store, dispatcher, mutes, requestLog } = parts;
+  const { options, components, store, dispatcher, mutes, requestLog, sharedRateLimit } = parts;
   await dispatcher.start();
   const prune = setInterval(() => {
     store
@@ -311,8 +319,9 @@ async function startDispatchOnly(parts: {
       closing ??= (async () => {
         clearInterval(prune);
         mutes.stop();
-        await dispatcher.stop();
+        await dispatcher.stop(SHUTDOWN_GRACE_MS);
         await requestLog.flush();
+        await sharedRateLimit?.close();
         await store.close();
         await components.close();
       })();

@@ -17,6 +17,7 @@ import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
+import type { SharedRateLimit } from './shared-rate-limit.ts';
 
 /** A destination's circuit opened (disabled) or closed (enabled again). */
 export interface BreakerChange {
@@ -44,6 +45,11 @@ export interface DispatcherOptions {
   readonly clock?: Clock;
   /** Told when a destination's circuit opens or closes (logged, and posted to Slack by the server). */
   readonly onBreakerChange?: (change: BreakerChange) => void;
+  /**
+   * Destinations' rate budgets shared with other replicas (PostgreSQL store): each send takes
+   * one, and waits when it is spent. Without it, the rate is this process's (p-queue interval).
+   */
+  readonly sharedRateLimit?: SharedRateLimit;
 }
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
@@ -175,6 +181,8 @@ class Lane {
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelResume: (() => void) | null = null;
   #cancelHeartbeat: (() => void) | null = null;
+  /** Attempts waiting for the shared rate budget, woken at once by stop(). */
+  readonly #budgetWaits = new Set<() => void>();
 
   constructor(destination: Destination, options: DispatcherOptions, owner: string) {
     this.#destination = destination;
@@ -192,7 +200,8 @@ class Lane {
     this.#storm = capacity === null ? null : { capacity, keep_incident_messages: destination.refreshIncident !== undefined };
     this.#queue = new PQueue({
       concurrency,
-      ...(rate ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
+      // A shared budget replaces the in-process interval (it already counts this process's sends).
+      ...(rate && !options.sharedRateLimit ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
     });
     // Claim ahead of what can start; leases of held work are renewed while it waits. Held work
     // includes successes whose record is committing (their slot already serves the next
@@ -240,7 +249,9 @@ class Lane {
 
   adopt(delivery: ClaimedDelivery): void {
     this.#reserved = Math.max(0, this.#reserved - 1);
-    this.#hold(delivery);
+    // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
+    if (this.#stopped) void this.#giveBack([delivery]);
+    else this.#hold(delivery);
   }
 
   /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
@@ -345,6 +356,11 @@ class Lane {
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
+        if (!(await this.#takeBudget())) {
+          // Stopping while it waited for the rate budget: not sent, so back to pending untouched.
+          await this.#giveBack([verdict.send]);
+          return;
+        }
         const sent = await this.#send(verdict.send, verdict.threshold);
         // The destination's concurrency bounds requests, not bookkeeping: after a success the
         // slot takes the next request while this record commits. Anything else keeps its slot
@@ -381,6 +397,38 @@ class Lane {
     this.#held.delete(claimed.id);
     // Refill in batches, not one claim per finished attempt.
     if (this.#held.size <= this.#lowWater) void this.pump();
+  }
+
+  /**
+   * One send from the destination's shared rate budget, waiting (on the lane's clock) as long as
+   * the budget says when it is spent. False when the lane stopped meanwhile. A budget that cannot
+   * be read (the database away) is asked again shortly: nothing goes beyond the shared rate.
+   */
+  async #takeBudget(): Promise<boolean> {
+    const shared = this.#options.sharedRateLimit;
+    const rate = this.#destination.limits.rate;
+    if (!shared || !rate) return true;
+    while (!this.#stopped) {
+      let wait: number;
+      try {
+        const grant = await shared.take(this.#destination.name, rate);
+        if (grant.granted) return !this.#stopped;
+        wait = grant.retry_in_ms;
+      } catch (error) {
+        this.#options.logger.warn({ err: error, destination: this.#destination.name }, 'could not read the shared rate budget; trying again shortly');
+        wait = STORE_RETRY_MS;
+      }
+      await new Promise<void>((resume) => {
+        const done = (): void => {
+          this.#budgetWaits.delete(done);
+          cancel();
+          resume();
+        };
+        const cancel = this.#clock.after(wait, done);
+        this.#budgetWaits.add(done);
+      });
+    }
+    return false;
   }
 
   /** Holds back what the noise rules say (logged with the rule), and returns what still goes, or null. */
@@ -439,6 +487,12 @@ class Lane {
     }
     const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
     if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+    if (result.rate_limited && this.#options.sharedRateLimit && destination.limits.rate) {
+      // Every replica holds off, not only this one.
+      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, result.retry_after_ms ?? 1_000).catch((error: unknown) => {
+        this.#options.logger.warn({ err: error, destination: destination.name }, 'could not pause the shared rate budget');
+      });
+    }
     // A probe keeps its slot: the breaker closes (and the backlog flows) once it is recorded.
     return { recorded: this.#record(delivery, attempt, started, body, { ...decision, result }), freesSlot: decision.outcome === 'succeeded' && !delivery.probe };
   }
@@ -603,6 +657,7 @@ class Lane {
     this.#cancelWake?.();
     this.#cancelResume?.();
     this.#cancelHeartbeat?.();
+    for (const wake of [...this.#budgetWaits]) wake();
     this.#queue.clear();
     const notStarted = [...this.#held.values()].filter((delivery) => !this.#running.has(delivery.id));
     for (const delivery of notStarted) this.#held.delete(delivery.id);
@@ -612,5 +667,17 @@ class Lane {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
     clearTimeout(timer);
+    // Sends that outlast the grace are given up on and given back: another replica (or the next
+    // start) sends them at once instead of waiting out the lease. Their request may have reached
+    // the destination: it is sent again with the same delivery id (at-least-once).
+    const abandoned = [...this.#held.values()].filter((delivery) => this.#running.has(delivery.id));
+    if (abandoned.length > 0) {
+      this.#options.logger.warn(
+        { destination: this.#destination.name, deliveries: abandoned.map((delivery) => delivery.id) },
+        `shutdown: ${abandoned.length} send(s) still in flight after ${timeoutMs} ms are given back and will be attempted again`,
+      );
+      for (const delivery of abandoned) this.#held.delete(delivery.id);
+      await this.#giveBack(abandoned);
+    }
   }
 }
