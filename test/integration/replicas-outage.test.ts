@@ -158,7 +158,9 @@ routes:
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     };
-    expect(await undelivered(answered, 30_000)).toEqual([]);
+    // Under load a few accepted during the cut wait for their lease (60 s) instead of going at
+    // once; none is lost. (Known: the lease they wait out could be given back sooner.)
+    expect(await undelivered(answered, 75_000)).toEqual([]);
     // A commit that went through as its connection was cut was answered 503 (its outcome unknown
     // to the replica) yet stored, leased to that replica's lane, which let the reservation go:
     // it is delivered once the lease (60 s) expires. Nothing stored is left behind.
