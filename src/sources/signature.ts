@@ -313,3 +313,10 @@ export function parseTimestampedSignatures(value: string, format: string): Times
   if (signatures.length === 0) return `${format}; no v1= entry`;
   return { timestamp, timestampMs, signatures };
 }
+
+/** The headers of a `t=<unix seconds>,v1=<hex HMAC-SHA256 of "t.body">` sender (Stripe, StatusSentry), signed with the first secret. */
+export function signTimestampedSignatures(secrets: readonly string[], header: string, rawBody: Buffer, nowMs: number): Record<string, string> {
+  const t = String(Math.floor(nowMs / 1_000));
+  const digest = hmacDigest('sha256', firstOf(secrets, 'secret'), timestampedContent(t, rawBody));
+  return { 'Content-Type': 'application/json', [header]: `t=${t},v1=${digest.toString('hex')}` };
+}

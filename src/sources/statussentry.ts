@@ -24,13 +24,13 @@ import {
   ACCEPTED,
   anySignatureMatches,
   checkTolerance,
-  firstOf,
   hmacDigest,
   readHeader,
   rejected,
   timestampedContent,
   toleranceSchema,
   parseTimestampedSignatures,
+  signTimestampedSignatures,
 } from './signature.ts';
 import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
 import { humanize } from '../util/format.ts';
@@ -205,13 +205,7 @@ export const statussentryPreset: SourcePreset<typeof statussentrySchema> = {
       preset: 'statussentry',
       verify: (request, nowMs) => verifyStatusSentry(config.secrets, config.tolerance, request, nowMs),
       normalize: normalizeStatusSentry,
-      sign(rawBody, nowMs) {
-        const t = String(Math.floor(nowMs / 1_000));
-        const digest = hmacDigest('sha256', firstOf(config.secrets, 'secret'), timestampedContent(t, rawBody));
-        return {
-          headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: `t=${t},v1=${digest.toString('hex')}` },
-        };
-      },
+      sign: (rawBody, nowMs) => ({ headers: signTimestampedSignatures(config.secrets, SIGNATURE_HEADER, rawBody, nowMs) }),
     };
   },
 };

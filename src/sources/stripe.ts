@@ -28,13 +28,13 @@ import {
   ACCEPTED,
   anySignatureMatches,
   checkTolerance,
-  firstOf,
   hmacDigest,
   readHeader,
   rejected,
   timestampedContent,
   toleranceSchema,
   parseTimestampedSignatures,
+  signTimestampedSignatures,
 } from './signature.ts';
 import { occurredAt, parsePayload, scalarText } from './fields.ts';
 import { formatNumber as formatAmount, humanize } from '../util/format.ts';
@@ -177,11 +177,7 @@ export const stripePreset: SourcePreset<typeof stripeSchema> = {
       preset: 'stripe',
       verify: (request, nowMs) => verifyStripe(config.secrets, config.tolerance, request, nowMs),
       normalize: normalizeStripe,
-      sign(rawBody, nowMs) {
-        const t = String(Math.floor(nowMs / 1_000));
-        const digest = hmacDigest('sha256', firstOf(config.secrets, 'secret'), timestampedContent(t, rawBody));
-        return { headers: { 'Content-Type': 'application/json', [SIGNATURE_HEADER]: `t=${t},v1=${digest.toString('hex')}` } };
-      },
+      sign: (rawBody, nowMs) => ({ headers: signTimestampedSignatures(config.secrets, SIGNATURE_HEADER, rawBody, nowMs) }),
     };
   },
 };
