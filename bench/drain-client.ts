@@ -6,17 +6,20 @@
  * retry bookkeeping: hookrelay's deliveries/s divided by this is the cost of delivering
  * durably.
  *
- * Run as a child: `node bench/drain-client.ts <url> <bodies.json> <connections>`; prints one
- * JSON line `{ delivered, failed, ms }` (ms from the first request to the last answer).
+ * Run as a child: `node bench/drain-client.ts <url> <bodies.json> <connections> [passes]`; posts
+ * the bodies `passes` times (default 1) and prints one JSON line, an array with one
+ * `{ delivered, failed, ms }` per pass (ms from the first request to the last answer). The first
+ * pass runs in a cold process; the later ones are warm, as a running hookrelay's sends are.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 
-const [url, bodiesFile, connectionsText] = process.argv.slice(2);
+const [url, bodiesFile, connectionsText, passesText = '1'] = process.argv.slice(2);
 const connections = Number(connectionsText);
-if (!url || !bodiesFile || !Number.isInteger(connections) || connections <= 0) {
-  console.error('usage: node bench/drain-client.ts <url> <bodies.json> <connections>');
+const passes = Number(passesText);
+if (!url || !bodiesFile || !Number.isInteger(connections) || connections <= 0 || !Number.isInteger(passes) || passes <= 0) {
+  console.error('usage: node bench/drain-client.ts <url> <bodies.json> <connections> [passes]');
   process.exit(2);
 }
 
@@ -40,8 +43,14 @@ async function worker(): Promise<void> {
   }
 }
 
-const started = performance.now();
-await Promise.all(Array.from({ length: Math.min(connections, bodies.length) }, () => worker()));
-const ms = performance.now() - started;
+const results: Array<{ delivered: number; failed: number; ms: number }> = [];
+for (let pass = 0; pass < passes; pass += 1) {
+  next = 0;
+  delivered = 0;
+  failed = 0;
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(connections, bodies.length) }, () => worker()));
+  results.push({ delivered, failed, ms: performance.now() - started });
+}
 await dispatcher.close();
-console.log(JSON.stringify({ delivered, failed, ms }));
+console.log(JSON.stringify(results));

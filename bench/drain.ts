@@ -6,11 +6,14 @@
  *
  * The backlog piles up the way it does in production, behind a destination that is down:
  * the receiver answers 503, the first delivery fails and disables the destination
- * (`disable_after: 1`), the rest are ingested through `POST /hooks/tapemetric` and wait.
- * hookrelay is then restarted on the same store (a fresh process, like the baseline's, and
- * one whose CPU profile covers start-up and the drain only, not the ingest), the receiver
- * comes back, and the clock runs from `POST /api/v1/destinations/loopback/enable` to the
- * receiver answering the backlog's last delivery.
+ * (`disable_after: 1`), the rest are ingested through `POST /hooks/tapemetric` and wait. The
+ * receiver comes back, and the clock runs from `POST /api/v1/destinations/loopback/enable` to
+ * the receiver answering the backlog's last delivery.
+ *
+ * Each round is one fresh hookrelay process that does this twice: its first drain runs cold
+ * (just started, nothing compiled yet), its second warm, as a hookrelay that had been
+ * delivering before its destination went down. The bare client likewise posts the bodies twice
+ * in one process. The target compares warm with warm; cold with cold is reported beside it.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,7 +27,6 @@ import { summarizeProfiles } from './cpu-profile.ts';
 import type { ProfileWindow, ThreadProfile } from './cpu-profile.ts';
 import { eventBody, nextEventId } from './events.ts';
 import type { Receiver } from './receiver.ts';
-import { readCounters } from './relay-metrics.ts';
 import { checkIngest, startHookrelay } from './servers.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
 
@@ -58,19 +60,25 @@ export interface DrainOptions {
 }
 
 export interface DrainRound {
-  /** Deliveries made (hookrelay: its pending count when enabled; baseline: 2xx answers). */
+  /** Deliveries made (hookrelay: the backlog; baseline: 2xx answers). */
   readonly delivered: number;
   readonly ms: number;
   readonly perSec: number;
+}
+
+/** One process's two drains: the first right after start, the second warm. */
+export interface DrainPair {
+  readonly cold: DrainRound;
+  readonly warm: DrainRound;
 }
 
 export interface DrainResult {
   readonly backlog: number;
   readonly concurrency: number;
   readonly incidents: number;
-  readonly hookrelay: DrainRound[];
-  readonly baseline: DrainRound[];
-  /** The profiled drain (slower than the measured ones) and where its CPU went. */
+  readonly hookrelay: DrainPair[];
+  readonly baseline: DrainPair[];
+  /** The profiled warm drain (slower than the measured ones) and where its CPU went. */
   readonly profile: { readonly round: DrainRound; readonly threads: ThreadProfile[] } | null;
 }
 
@@ -128,62 +136,57 @@ export async function enable(relay: Child): Promise<void> {
   if (!response.ok) throw new Error(`POST /api/v1/destinations/${DESTINATION}/enable answered ${response.status}: ${text.slice(0, 300)}`);
 }
 
-/** One hookrelay drain; with `capture`, also the bodies it delivered. */
+/**
+ * One hookrelay process draining the backlog twice, cold then warm; with `capture`, also the
+ * bodies of the warm drain.
+ */
 async function drainHookrelay(
   options: DrainOptions,
   name: string,
   extra: { capture: boolean; execArgv?: readonly string[] },
-): Promise<DrainRound & { bodies: string[]; window: ProfileWindow }> {
+): Promise<DrainPair & { bodies: string[]; window: ProfileWindow }> {
   const { receiver } = options;
   const dir = join(options.tmpDir, name);
-  const start = (execArgv?: readonly string[]): Promise<Child> =>
-    startHookrelay({
-      root: options.root,
-      dir,
-      secret: options.secret,
-      destinationUrl: receiver.url(),
-      concurrency: options.concurrency,
-      disableAfter: 1,
-      adminToken: ADMIN_TOKEN,
-      execArgv,
-    });
-
-  // Pile up: the destination is down, its first delivery fails and disables it, the rest wait.
-  receiver.failWith(503);
+  const relay = await startHookrelay({
+    root: options.root,
+    dir,
+    secret: options.secret,
+    destinationUrl: receiver.url(),
+    concurrency: options.concurrency,
+    disableAfter: 1,
+    adminToken: ADMIN_TOKEN,
+    execArgv: extra.execArgv,
+  });
   try {
-    const filling = await start();
-    try {
-      await checkIngest(filling, options.secret);
-      await waitUntilDisabled(filling, 10_000);
-      await ingest(filling.url, options.backlog - 1, options.secret, options.incidents);
-    } finally {
-      await filling.stop();
-    }
-  } finally {
-    receiver.failWith(null);
-  }
-
-  // Drain: a fresh process on the same store, still disabled until enabled.
-  receiver.failWith(503);
-  const relay = await start(extra.execArgv);
-  try {
-    const { pending } = await readCounters(relay.url);
-    if (pending !== options.backlog) log(`  (${name}: ${pending} deliveries pending, not ${options.backlog}; measuring those)`);
-    receiver.failWith(null);
-    if (extra.capture) receiver.capture();
-    const target = receiver.received + pending;
-    const startedUs = Number(process.hrtime.bigint() / 1_000n);
-    const started = performance.now();
-    await enable(relay);
-    const finished = await receiver.whenReceived(target, options.timeoutMs);
-    const ms = finished - started;
-    return {
-      delivered: pending,
-      ms,
-      perSec: pending / (ms / 1_000),
-      bodies: extra.capture ? receiver.takeCaptured() : [],
-      window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
+    const drainOnce = async (capture: boolean): Promise<DrainRound & { bodies: string[]; window: ProfileWindow }> => {
+      // Pile up: the destination is down, its first delivery fails and disables it, the rest wait.
+      receiver.failWith(503);
+      try {
+        await checkIngest(relay, options.secret);
+        await waitUntilDisabled(relay, 10_000);
+        await ingest(relay.url, options.backlog - 1, options.secret, options.incidents);
+      } finally {
+        receiver.failWith(null);
+      }
+      if (capture) receiver.capture();
+      const pending = options.backlog;
+      const target = receiver.received + pending;
+      const startedUs = Number(process.hrtime.bigint() / 1_000n);
+      const started = performance.now();
+      await enable(relay);
+      const finished = await receiver.whenReceived(target, options.timeoutMs);
+      const ms = finished - started;
+      return {
+        delivered: pending,
+        ms,
+        perSec: pending / (ms / 1_000),
+        bodies: capture ? receiver.takeCaptured() : [],
+        window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
+      };
     };
+    const cold = await drainOnce(false);
+    const { bodies, window, ...warm } = await drainOnce(extra.capture);
+    return { cold: { delivered: cold.delivered, ms: cold.ms, perSec: cold.perSec }, warm, bodies, window };
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${relay.output()}`, { cause: error });
   } finally {
@@ -195,15 +198,26 @@ async function drainHookrelay(
 
 const run = promisify(execFile);
 
-/** The bare undici client, in its own process, posting `bodiesFile` to the receiver. */
-export async function drainBaseline(options: DrainOptions, bodiesFile: string): Promise<DrainRound> {
-  const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency)], {
-    timeout: options.timeoutMs,
+/** The bare undici client, in its own process, posting `bodiesFile` to the receiver `passes` times. */
+export async function drainBaselinePasses(options: Pick<DrainOptions, 'receiver' | 'concurrency' | 'timeoutMs'>, bodiesFile: string, passes: number): Promise<DrainRound[]> {
+  const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes)], {
+    timeout: options.timeoutMs * passes,
   });
-  const result = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as { delivered: number; failed: number; ms: number };
-  if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
-  return { delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000) };
+  const results = JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]') as Array<{ delivered: number; failed: number; ms: number }>;
+  if (results.length !== passes) throw new Error(`the bare client reported ${results.length} passes, not ${passes}: ${stdout.slice(0, 300)}`);
+  return results.map((result) => {
+    if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
+    return { delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000) };
+  });
 }
+
+/** The bare client's one pass in a fresh process (what a freshly started hookrelay is compared with). */
+export async function drainBaseline(options: Pick<DrainOptions, 'receiver' | 'concurrency' | 'timeoutMs'>, bodiesFile: string): Promise<DrainRound> {
+  const [pass] = await drainBaselinePasses(options, bodiesFile, 1);
+  return pass!;
+}
+
+const describePair = (pair: DrainPair): string => `${describeDrain(pair.warm)}   cold ${pair.cold.perSec.toFixed(0)}/s`;
 
 export async function runDrain(options: DrainOptions): Promise<DrainResult> {
   const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, incidents: options.incidents, hookrelay: [], baseline: [], profile: null };
@@ -215,12 +229,13 @@ export async function runDrain(options: DrainOptions): Promise<DrainResult> {
       if (which === 'hookrelay') {
         const measured = await drainHookrelay(options, `drain-${round}`, { capture: round === 1 });
         if (round === 1) writeFileSync(bodiesFile, JSON.stringify(measured.bodies));
-        result.hookrelay.push({ delivered: measured.delivered, ms: measured.ms, perSec: measured.perSec });
-        log(`  round ${round} hookrelay         ${describeDrain(measured)}`);
+        result.hookrelay.push({ cold: measured.cold, warm: measured.warm });
+        log(`  round ${round} hookrelay   warm ${describePair(measured)}`);
       } else {
-        const measured = await drainBaseline(options, bodiesFile);
-        result.baseline.push(measured);
-        log(`  round ${round} bare undici       ${describeDrain(measured)}`);
+        const [cold, warm] = await drainBaselinePasses(options, bodiesFile, 2);
+        const pair = { cold: cold!, warm: warm! };
+        result.baseline.push(pair);
+        log(`  round ${round} bare undici warm ${describePair(pair)}`);
       }
     }
   }
@@ -232,9 +247,8 @@ export async function runDrain(options: DrainOptions): Promise<DrainResult> {
     capture: false,
     execArgv: ['--cpu-prof', '--cpu-prof-dir', options.profileDir],
   });
-  const round = { delivered: profiled.delivered, ms: profiled.ms, perSec: profiled.perSec };
-  log(`  profiled hookrelay      ${describeDrain(round)}`);
+  log(`  profiled hookrelay     warm ${describePair(profiled)}`);
   // Node writes the profiles when the child exits, which drainHookrelay waited for; only the
-  // samples from enable to the last delivery count (not start-up, not shutdown).
-  return { ...result, profile: { round, threads: summarizeProfiles(options.profileDir, options.root, profiled.window) } };
+  // samples of the warm drain count (from enable to its last delivery answered).
+  return { ...result, profile: { round: profiled.warm, threads: summarizeProfiles(options.profileDir, options.root, profiled.window) } };
 }

@@ -153,7 +153,7 @@ export async function runScaleOut(options: ScaleOutOptions, baseline: Child): Pr
   const bodiesFile = join(options.tmpDir, 'pg-drain-bodies.json');
   writeFileSync(bodiesFile, JSON.stringify(sqlite.bodies));
   const bare = await drainBaseline(
-    { root: options.root, tmpDir: options.tmpDir, secret: options.secret, receiver, backlog: options.backlog, concurrency: options.drainConcurrency, incidents: options.backlog, rounds: 1, timeoutMs: options.timeoutMs, profileDir: null },
+    { receiver, concurrency: options.drainConcurrency, timeoutMs: options.timeoutMs },
     bodiesFile,
   );
   log(`  bare undici client          ${describe(bare)}`);

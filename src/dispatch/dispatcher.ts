@@ -203,11 +203,10 @@ class Lane {
       // A shared budget replaces the in-process interval (it already counts this process's sends).
       ...(rate && !options.sharedRateLimit ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
     });
-    // Claim ahead of what can start; leases of held work are renewed while it waits. Held work
-    // includes successes whose record is committing (their slot already serves the next
-    // request), so a lane without a rate limit claims deeper: the queue never runs dry while
-    // a claim commits.
-    this.#highWater = (rate ? concurrency * 2 : concurrency * 4) + (rate?.max ?? 0);
+    // Claim ahead of what can start; leases of held work are renewed while it waits. A lane
+    // without a rate limit claims deep: a claim can wait for a commit's fsync (a few ms, more
+    // on a busy disk) and the work still queued must cover that at full speed.
+    this.#highWater = (rate ? concurrency * 2 : concurrency * 8) + (rate?.max ?? 0);
     this.#lowWater = Math.floor(this.#highWater / 2);
   }
 
@@ -242,7 +241,7 @@ class Lane {
   reserve(): { owner: string; until: number } | null {
     // A paused lane (Retry-After) takes no fresh work: it would only wait in the queue.
     if (this.#stopped || this.#enabled !== true || this.#queue.isPaused) return null;
-    if (this.#held.size + this.#reserved >= this.#highWater) return null;
+    if (this.#unanswered() + this.#reserved >= this.#highWater || this.#held.size + this.#reserved >= 2 * this.#highWater) return null;
     this.#reserved += 1;
     return { owner: this.#owner, until: this.#clock.now() + this.#leaseMs };
   }
@@ -286,7 +285,8 @@ class Lane {
           this.#take(probe, now, news);
           if (this.#enabled === false) break;
         }
-        const room = this.#highWater - this.#held.size - this.#reserved;
+        // Held work is bounded twice: what waits for an answer, and everything held (records included).
+        const room = Math.min(this.#highWater - this.#unanswered(), 2 * this.#highWater - this.#held.size) - this.#reserved;
         if (room <= 0) break;
         const news = this.#circuitNews;
         const batch = await this.#options.store.claimDue(this.#destination.name, {
@@ -390,13 +390,27 @@ class Lane {
         this.#finished(claimed);
       });
     this.#recordings.add(done);
+    // Answered: its record no longer holds up the queue, so refill may start now.
+    this.#refillIfLow();
   }
 
   #finished(claimed: ClaimedDelivery): void {
     this.#running.delete(claimed.id);
     this.#held.delete(claimed.id);
-    // Refill in batches, not one claim per finished attempt.
-    if (this.#held.size <= this.#lowWater) void this.pump();
+    this.#refillIfLow();
+  }
+
+  /** Claimed work not yet answered (successes whose record is committing are answered). */
+  #unanswered(): number {
+    return this.#held.size - this.#recordings.size;
+  }
+
+  /**
+   * Refill in batches, not one claim per finished attempt, and before the queue runs dry: a claim
+   * takes a commit's time, and the work still queued must cover it.
+   */
+  #refillIfLow(): void {
+    if (this.#unanswered() <= this.#lowWater) void this.pump();
   }
 
   /**

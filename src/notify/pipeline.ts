@@ -60,9 +60,13 @@ export class NotificationStage {
     const { store, mutes, clock } = this.#options;
     const now = clock.now();
     const ids = [delivery.id, ...delivery.member_ids];
-    const log = await store.notificationLog(destination.name, delivery.events.map((event) => event.dedup_key));
-    const told = new Map<string, NotificationEntry>(log.map((entry) => [entry.dedup_key, entry]));
     const route = delivery.route === null ? undefined : this.#options.routes(delivery.route);
+    const repeatMs = (event: RelayEvent): number | null => route?.repeat_ms ?? (this.#options.resendsState(event.source) ? DEFAULT_REPEAT_MS : null);
+    // The log is read only when a rule looks at it (a custom rule set may look at anything).
+    const readsLog =
+      this.#options.rules !== undefined || destination.stateful === true || route?.threshold !== undefined || delivery.events.some((event) => repeatMs(event) !== null);
+    const log = readsLog ? await store.notificationLog(destination.name, delivery.events.map((event) => event.dedup_key)) : [];
+    const told = new Map<string, NotificationEntry>(log.map((entry) => [entry.dedup_key, entry]));
 
     const held = new Map<string, { ids: string[]; hold: Hold }>();
     const sendable: number[] = [];
@@ -75,7 +79,7 @@ export class NotificationStage {
         now,
         told: told.get(event.dedup_key) ?? null,
         mute: mutes.match(event, now),
-        repeat_ms: route?.repeat_ms ?? (resendsState ? DEFAULT_REPEAT_MS : null),
+        repeat_ms: repeatMs(event),
         resends_state: resendsState,
         stateful: destination.stateful === true,
         inhibitor: await this.#inhibitor(event, () => (firing ??= store.firingIncidents(MAX_INHIBIT_SOURCES))),

@@ -92,6 +92,37 @@ export function findProblems(program: Program, callable: ReadonlySet<string>): T
 }
 
 /**
+ * The helpers a template can call: every simple name in call position (`{{name …}}`,
+ * `{{#name}}`, `(name …)`, and a bare `{{name}}`, which Handlebars calls when such a helper
+ * exists) that is one of `callable`. Parameters are lookups, never calls.
+ */
+export function calledHelpers(program: Program, callable: ReadonlySet<string>): Set<string> {
+  const called = new Set<string>();
+  const visitCall = (node: Call): void => {
+    const name = simpleName(node.path);
+    if (name !== null && callable.has(name)) called.add(name);
+    for (const param of node.params) visitExpression(param);
+    for (const pair of node.hash?.pairs ?? []) visitExpression(pair.value);
+  };
+  const visitExpression = (node: Expression): void => {
+    if (node.type === 'SubExpression') visitCall(node as SubExpression);
+  };
+  const visitProgram = (block: Program | undefined): void => {
+    for (const statement of block?.body ?? []) {
+      if (statement.type === 'MustacheStatement') visitCall(statement as MustacheStatement);
+      if (statement.type === 'BlockStatement') {
+        const block = statement as BlockStatement;
+        visitCall(block);
+        visitProgram(block.program);
+        visitProgram(block.inverse);
+      }
+    }
+  };
+  visitProgram(program);
+  return called;
+}
+
+/**
  * Rewrites every escaped `{{x …}}` into `{{{escapeHelper (x …)}}}` (or `{{{escapeHelper x}}}` for
  * a lookup), so escaping follows the template's mode without touching Handlebars' global
  * escapeExpression. `{{{raw}}}` is left as it is. Mutates and returns `program`, which must be

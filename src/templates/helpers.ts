@@ -234,10 +234,14 @@ export function callableHelperNames(): ReadonlySet<string> {
   return new Set([...Object.keys(helpers(() => 0)), ...BUILTIN_HELPERS]);
 }
 
-/** Registers every helper, and the two internal escape helpers, on an isolated environment. */
-export function registerHelpers(env: HandlebarsEnv, now: () => number): void {
+/**
+ * Registers the helpers (every one, or those `only` names), and the two internal escape helpers,
+ * on an isolated environment.
+ */
+export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: ReadonlySet<string>): void {
   env.unregisterHelper('log');
   for (const [name, helper] of Object.entries(helpers(now))) {
+    if (only !== undefined && !only.has(name)) continue;
     env.registerHelper(name, (...all: unknown[]) => {
       // Handlebars passes its options object last.
       const options = all.pop() as Handlebars.HelperOptions;

@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HttpClient, parseRetryAfter } from '../../src/destinations/http-client.ts';
 import { freePort } from '../support/child-relay.ts';
@@ -75,6 +78,29 @@ describe('classification of what came back', () => {
     expect(result.error).toMatch(/timed out/);
     expect(result.latency_ms).toBeGreaterThanOrEqual(150);
     expect(result.latency_ms).toBeLessThan(1_000);
+  });
+});
+
+describe('the timeout bounds the whole attempt', () => {
+  it('a receiver that answers at once but drips its body for longer than the timeout → retry, "timed out"', async () => {
+    const server = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      // A byte every 50 ms: never idle long enough for a per-chunk timeout, never done.
+      const drip = setInterval(() => response.write('.'), 50);
+      response.on('close', () => clearInterval(drip));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const { port } = server.address() as AddressInfo;
+      const result = await client.post(new URL(`http://127.0.0.1:${port}/drip`), { headers: {}, body: '{}', timeoutMs: 300 });
+      expect(result).toMatchObject({ kind: 'retry', status: null });
+      expect(result.error).toMatch(/timed out after 300 ms/);
+      expect(result.latency_ms).toBeLessThan(1_500);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 });
 

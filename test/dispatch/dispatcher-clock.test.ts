@@ -334,6 +334,23 @@ describe('dispatcher on a driven clock', () => {
     expect(await statuses()).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
   });
 
+  it('records that commit slowly do not stall sending: requests go on while they wait, up to a bound on held work', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await queue(`incident-${i}`));
+    const gated = gatedRecords(store);
+    const lane = await start(httpDestination({ concurrency: 1 }), 10, gated.store);
+    lane.notify(['receiver']);
+    // concurrency 1 claims 8 ahead; answered successes leave that room, and everything held
+    // (their records included) stays within twice it: 16 requests, then it waits for the store.
+    await receiver.waitFor(16, { timeoutMs: 5_000 });
+    await settle();
+    expect(receiver.requests).toHaveLength(16);
+    expect(gated.waiting()).toBe(16);
+    gated.open();
+    await receiver.waitFor(30, { timeoutMs: 5_000 });
+    expect(received().map((event) => event.id).sort()).toEqual([...ids].sort());
+  });
+
   it('a failure keeps its slot until recorded: a failing destination gets no request its breaker has not counted', async () => {
     receiver.respond(() => ({ status: 503 }));
     await queue('a');

@@ -116,9 +116,9 @@ describe('dispatcher', () => {
 
   it('reserve lends a lease only while the lane has room, is enabled and not paused; adopt sends', async () => {
     const lane = await startDispatcher(httpDestination({ concurrency: 1 }));
-    // concurrency 1, no rate limit: room for 4 (one sending, the rest recording or waiting).
+    // concurrency 1, no rate limit: room for 8 (one sending, the rest waiting to).
     const first = lane.reserve('receiver');
-    const more = [lane.reserve('receiver'), lane.reserve('receiver'), lane.reserve('receiver')];
+    const more = Array.from({ length: 7 }, () => lane.reserve('receiver'));
     expect(first).toMatchObject({ owner: lane.owner });
     expect(more).not.toContain(null);
     expect(lane.reserve('receiver')).toBeNull();

@@ -181,6 +181,49 @@ describe('sqlite store', () => {
     }
   });
 
+  it('a claim queued with records is answered before their commit (and its fsync): the dispatcher never waits for a sync to get work', async () => {
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['slack', 'pager']);
+    for (let i = 0; i < 20; i++) await store.ingest(batchOf(relayEvent(), ['slack', 'pager']));
+    const now = Date.now() + 1;
+    const claimed = await store.claimDue('slack', { limit: 20, now, lease_ms: 60_000, owner: 'worker' });
+    expect(claimed.deliveries).toHaveLength(20);
+    const answered: string[] = [];
+    // One tick: the records and the claim reach the writer together.
+    const records = claimed.deliveries.map((delivery) =>
+      store
+        .recordAttempt({
+          delivery_id: delivery.id,
+          member_ids: [],
+          destination: 'slack',
+          lease_owner: 'worker',
+          started_at: now,
+          finished_at: now + 5,
+          outcome: 'succeeded',
+          next_attempt_at: null,
+          request_body: '{"text":"hi"}',
+          response_code: 200,
+          response_body: 'ok',
+          latency_ms: 5,
+          error: null,
+          health: 'success',
+          breaker: { disable_after: 3, probe_backoff_ms: null },
+          notified: [],
+        })
+        .then(() => answered.push('record')),
+    );
+    const claim = store.claimDue('pager', { limit: 20, now, lease_ms: 60_000, owner: 'worker' }).then((batch) => {
+      answered.push('claim');
+      return batch;
+    });
+    expect((await claim).deliveries).toHaveLength(20);
+    await Promise.all(records);
+    expect(answered[0]).toBe('claim');
+    expect(answered).toHaveLength(21);
+    expect((await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(20);
+    await store.close();
+  });
+
   it('refuses work after close with store_unavailable', async () => {
     const store = await SqliteStore.open(freshPath());
     await store.close();

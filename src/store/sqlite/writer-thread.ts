@@ -22,6 +22,20 @@ const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
 const FULL_BATCH = 64;
 
+/**
+ * A dispatcher waits for these before it can send anything more: committed at once, never
+ * held back for a fuller batch (a claim every few dozen deliveries costs one commit more).
+ */
+const URGENT: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe']);
+
+/**
+ * These only move leases (and the batch a claim forms). One lost to a power cut loses nothing —
+ * the lease lapses and the work is due again, which recovery at open does anyway — so a commit
+ * of nothing else skips its fsync (synchronous = NORMAL, SQLite's WAL guarantee: consistent,
+ * possibly rolled back by a power loss). The next FULL commit syncs the WAL they are in as well.
+ */
+const LEASE_ONLY: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe', 'extendLeases', 'releaseClaims']);
+
 if (!parentPort) throw new Error('writer-thread.ts must run as a worker thread');
 const port = parentPort;
 const { path, maxPageCount } = workerData as { path: string; maxPageCount: number | null };
@@ -40,13 +54,17 @@ let closing = false;
 let lastBatchSize = 0;
 
 port.on('message', (message: WriterMessage) => {
+  let urgent = false;
   if (message.type === 'close') closing = true;
-  else queue.push(...message.ops);
+  else {
+    queue.push(...message.ops);
+    urgent = message.ops.some((op) => URGENT.has(op.op));
+  }
   if (scheduled === 'now') return;
   const loaded = lastBatchSize >= LOADED_BATCH;
-  if (scheduled === null && loaded && !closing && queue.length < FULL_BATCH) {
+  if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
     scheduled = setTimeout(flush, COMMIT_DELAY_MS);
-  } else if (scheduled === null || closing || queue.length >= FULL_BATCH) {
+  } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
     if (scheduled !== null) clearTimeout(scheduled);
     scheduled = 'now';
     setImmediate(flush);
@@ -69,6 +87,14 @@ function serialize(error: unknown): SerializedError {
 
 function flush(): void {
   scheduled = null;
+  // Lease moves first, in a commit of their own without an fsync: a claim never waits for the
+  // sync of the records queued with it. (Operations that depend on each other are awaited by
+  // their caller one after the other, so they never share a flush.)
+  const leases = queue.filter((request) => LEASE_ONLY.has(request.op));
+  if (leases.length > 0 && leases.length < queue.length) {
+    queue = queue.filter((request) => !LEASE_ONLY.has(request.op));
+    commit(leases);
+  }
   while (queue.length > 0) {
     const batch = queue.slice(0, MAX_OPS_PER_COMMIT);
     queue = queue.slice(batch.length);
@@ -88,6 +114,17 @@ const release = db.prepare('RELEASE op');
 const rollbackTo = db.prepare('ROLLBACK TO op');
 const rollback = db.prepare('ROLLBACK');
 const commitStatement = db.prepare('COMMIT');
+const syncFull = db.prepare('PRAGMA synchronous = FULL');
+const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
+let syncing: 'full' | 'normal' = 'full';
+
+/** FULL for anything that must survive a power cut; NORMAL for a commit of lease moves only. */
+function syncFor(batch: readonly WriterOp[]): void {
+  const wanted = batch.every((request) => LEASE_ONLY.has(request.op)) ? 'normal' : 'full';
+  if (wanted === syncing) return;
+  (wanted === 'normal' ? syncNormal : syncFull).run();
+  syncing = wanted;
+}
 
 type Results = Extract<WriterReply, { type: 'results' }>['results'];
 
@@ -137,6 +174,7 @@ function rollbackIfOpen(): void {
 function commit(batch: WriterOp[]): void {
   let results: Results;
   try {
+    syncFor(batch);
     begin.run();
     const plain = runPlain(batch);
     if (plain === null) {
