@@ -128,7 +128,13 @@ export function calledHelpers(program: Program, callable: ReadonlySet<string>): 
  * escapeExpression. `{{{raw}}}` is left as it is. Mutates and returns `program`, which must be
  * a fresh parse.
  */
-export function rewriteEscapes(program: Program, escapeHelper: string, isHelper: (name: string) => boolean): Program {
+export function rewriteEscapes(
+  program: Program,
+  escapeHelper: string,
+  isHelper: (name: string) => boolean,
+  /** Helpers whose output is final in every mode (the escape helper would pass it through): called as they are. */
+  isFinal: (name: string) => boolean = () => false,
+): Program {
   const visitProgram = (block: Program | undefined): void => {
     if (block === undefined) return;
     block.body = block.body.map((statement) => {
@@ -148,6 +154,8 @@ export function rewriteEscapes(program: Program, escapeHelper: string, isHelper:
   const escapedCall = (mustache: MustacheStatement): MustacheStatement => {
     const name = simpleName(mustache.path);
     const isCall = hasArguments(mustache) || (name !== null && isHelper(name));
+    // `{{json x}}` is `{{{json x}}}`: one helper call per value instead of two.
+    if (isCall && name !== null && isHelper(name) && isFinal(name)) return { ...mustache, escaped: false };
     const path = asPath(mustache.path);
     const argument: Expression = isCall
       ? ({ type: 'SubExpression', path, params: mustache.params, hash: mustache.hash, loc: mustache.loc } as SubExpression)

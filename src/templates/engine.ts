@@ -4,7 +4,7 @@ import Handlebars from 'handlebars';
 import { ConfigError } from '../errors.ts';
 import { calledHelpers, findProblems, rewriteEscapes } from './ast.ts';
 import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
-import { ESCAPE_HELPER, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
+import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
 import { hostileSampleContexts } from './sample-event.ts';
 import { TemplateRenderError, type EscapeMode, type TemplateContext, type TemplateEngine } from './types.ts';
 
@@ -132,7 +132,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
       throw new ConfigError(problems.map((problem) => `${shown}:${problem.line}: ${problem.message}`));
     }
 
-    rewriteEscapes(program, ESCAPE_HELPER[mode], (helper) => callable.has(helper));
+    rewriteEscapes(program, ESCAPE_HELPER[mode], (helper) => callable.has(helper), (helper) => FINAL_HELPERS.has(helper));
     // Each render copies and wraps every helper of its environment (Handlebars' runtime setup):
     // a template gets an environment with only the helpers it calls, a few instead of dozens.
     const own = Handlebars.create();

@@ -37,6 +37,12 @@ export const ESCAPE_HELPER: Readonly<Record<EscapeMode, string>> = {
   slack: '__hookrelay_escape_slack',
 };
 
+/**
+ * Helpers whose output is final whatever the mode: a SafeString, which the escape helper passes
+ * through untouched, so a template calls them without it.
+ */
+export const FINAL_HELPERS: ReadonlySet<string> = new Set(['json']);
+
 /** Handlebars' own helpers a template may use. `log` is left out: it would print to stdout. */
 export const BUILTIN_HELPERS: readonly string[] = ['if', 'unless', 'each', 'with', 'lookup'];
 
