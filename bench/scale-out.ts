@@ -21,6 +21,7 @@ import { runLatency } from './latency.ts';
 import type { LatencyResult } from './latency.ts';
 import { runLoad } from './load.ts';
 import type { LoadResult } from './load.ts';
+import pg from 'pg';
 import { createBenchDatabase } from './postgres-database.ts';
 import type { Receiver } from './receiver.ts';
 import { readCounters, waitForDrain } from './relay-metrics.ts';
@@ -63,10 +64,33 @@ export interface ScaleOutResult {
 type Kind = 'sqlite' | 'postgres';
 
 /** A fresh store: its URL and how to throw it away. */
-async function freshStore(kind: Kind, dir: string): Promise<{ url: string; drop: () => Promise<void> }> {
+interface FreshStore {
+  readonly url: string;
+  drop(): Promise<void>;
+  /**
+   * Statistics for the planner, as a live database has them: autovacuum analyzes the queue
+   * within its first minutes, but a database created seconds ago has none, and PostgreSQL then
+   * plans the claim's incident check as a scan of the whole backlog for every candidate.
+   */
+  analyze(): Promise<void>;
+}
+
+async function freshStore(kind: Kind, dir: string): Promise<FreshStore> {
   mkdirSync(dir, { recursive: true });
-  if (kind === 'sqlite') return { url: `sqlite:${join(dir, 'hookrelay.db')}`, drop: () => Promise.resolve() };
-  return createBenchDatabase();
+  if (kind === 'sqlite') return { url: `sqlite:${join(dir, 'hookrelay.db')}`, drop: () => Promise.resolve(), analyze: () => Promise.resolve() };
+  const database = await createBenchDatabase();
+  return {
+    ...database,
+    async analyze() {
+      const client = new pg.Client({ connectionString: database.url });
+      await client.connect();
+      try {
+        await client.query('ANALYZE');
+      } finally {
+        await client.end();
+      }
+    },
+  };
 }
 
 const log = (line: string): void => console.log(line);
@@ -130,6 +154,7 @@ export async function runScaleOut(options: ScaleOutOptions, baseline: Child): Pr
       } finally {
         await filling.stop();
       }
+      await store.analyze();
       for (let index = 0; index < replicas; index += 1) running.push(await start(index));
       const { pending } = await readCounters(running[0]!.url);
       receiver.failWith(null);

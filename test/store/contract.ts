@@ -719,6 +719,57 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
       });
 
+      it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
+        const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
+        for (const event of events) await store.ingest(batchOf(event, ['slack']));
+        const now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 12, now })).deliveries;
+        expect(claimed).toHaveLength(12);
+        const told = (index: number) => ({
+          destination: 'slack',
+          dedup_key: `inc_many_${index}`,
+          status: 'firing' as const,
+          occurred_at: events[index]!.occurred_at,
+          delivery_id: claimed.find((delivery) => delivery.event.dedup_key === `inc_many_${index}`)!.id,
+          sent_at: now + index,
+        });
+        // All in one tick, as a lane's answers arrive; the last one's lease belongs to someone else now.
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, index) => {
+            const entry = told(index);
+            return store.recordAttempt(
+              attempt(entry.delivery_id, { notified: [entry], finished_at: now + index, ...(index === 11 ? { lease_owner: 'dead-worker' } : {}) }),
+            );
+          }),
+        );
+        expect(results.map((result) => result.recorded)).toEqual([...Array.from({ length: 11 }, () => true), false]);
+        expect(results.every((result) => result.destination.enabled && result.destination.consecutive_failures === 0)).toBe(true);
+        for (let index = 0; index < 11; index++) {
+          const detail = await store.getDelivery(told(index).delivery_id);
+          expect(detail).toMatchObject({ status: 'succeeded', attempts: 1, response_code: 200, request_body: '{"text":"hi"}' });
+          expect(detail?.attempt_log).toHaveLength(1);
+        }
+        expect((await store.getDelivery(told(11).delivery_id))?.status).toBe('in_flight');
+        const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
+        expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
+      });
+
+      it('successes arriving at once at an open circuit: the first closes it, and only that one says so', async () => {
+        for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 4, now })).deliveries;
+        const breaker = { disable_after: 1, probe_backoff_ms: null };
+        const opened = await store.recordAttempt(
+          attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
+        );
+        expect(opened.disabled_now).toBe(true);
+        // Attempts that were already running when it opened answer 200.
+        const late = await Promise.all(claimed.slice(1).map((delivery, index) => store.recordAttempt(attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
+        expect(late.every((result) => result.recorded && result.destination.enabled)).toBe(true);
+        expect(late.filter((result) => result.enabled_now)).toHaveLength(1);
+        expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
+      });
+
       it('queue stats count pending and in-flight work per destination, with the oldest', async () => {
         const t0 = Date.now() - 5_000;
         await store.ingest(batchOf(relayEvent(), ['slack'], t0));

@@ -45,7 +45,14 @@ import { createPool, query, transaction } from './connection.ts';
 import type { PoolSettings, Tx } from './connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.ts';
 import { WorkListener } from './work-listener.ts';
-import { writes } from './writes.ts';
+import { plainSuccess, writes } from './writes.ts';
+
+/**
+ * Successes are recorded in group commits: at most this many transactions of them at once (the
+ * rest of the pool serves claims and ingest), each of at most this many attempts.
+ */
+const MAX_SUCCESS_BATCHES = 2;
+const MAX_SUCCESS_BATCH = 500;
 
 export interface PostgresStoreOptions extends PoolSettings {
   /** Bring the schema up to date at open (default); false: it must be done already (`hookrelay migrate`). */
@@ -72,6 +79,9 @@ export class PostgresStore implements Store {
   readonly #listener: WorkListener | null;
   #active = 0;
   #closed: Promise<void> | null = null;
+  /** Successes waiting for the next group commit, and how many such commits are under way. */
+  readonly #successes: Array<{ result: AttemptResult; resolve: (recorded: RecordedAttempt) => void; reject: (error: Error) => void }> = [];
+  #recording = 0;
 
   private constructor(pool: pg.Pool, url: string, options: PostgresStoreOptions) {
     this.#pool = pool;
@@ -177,7 +187,28 @@ export class PostgresStore implements Store {
   }
 
   recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
-    return this.#write((tx) => writes.recordAttempt(tx, result));
+    if (!plainSuccess(result)) return this.#write((tx) => writes.recordAttempt(tx, result));
+    // Group commit: successes that arrive while earlier ones commit share the next transaction.
+    return new Promise((resolve, reject) => {
+      this.#successes.push({ result, resolve, reject });
+      this.#flushSuccesses();
+    });
+  }
+
+  #flushSuccesses(): void {
+    while (this.#successes.length > 0 && this.#recording < MAX_SUCCESS_BATCHES) {
+      const batch = this.#successes.splice(0, MAX_SUCCESS_BATCH);
+      this.#recording += 1;
+      this.#write((tx) => writes.recordSuccesses(tx, batch.map((waiting) => waiting.result)))
+        .then(
+          (recorded) => batch.forEach((waiting, index) => waiting.resolve(recorded[index]!)),
+          (error: unknown) => batch.forEach((waiting) => waiting.reject(error as Error)),
+        )
+        .finally(() => {
+          this.#recording -= 1;
+          this.#flushSuccesses();
+        });
+    }
   }
 
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {

@@ -62,6 +62,21 @@ const LAST_SUCCESS_PRECISION_MS = 1_000;
 async function leaseOnlyCommit(tx: Tx): Promise<void> {
   await tx.run('SET LOCAL synchronous_commit = off');
 }
+/**
+ * An attempt `recordSuccesses` records like `recordAttempt` would: a success of one event with
+ * nothing else to change (no batch, digest, slack-bot message, and not a circuit's probe).
+ */
+export function plainSuccess(result: AttemptResult): boolean {
+  return (
+    result.outcome === 'succeeded' &&
+    result.health === 'success' &&
+    result.member_ids.length === 0 &&
+    result.digest !== true &&
+    result.probe !== true &&
+    (result.effects === null || result.effects === undefined || result.effects.incident_message === undefined)
+  );
+}
+
 /** The channel a committed write announces new work on (payload: JSON array of destinations). */
 export const WORK_CHANNEL = 'hookrelay_work';
 
@@ -99,12 +114,25 @@ async function lockAll(tx: Tx, keys: Iterable<string>): Promise<void> {
   await tx.run('SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k', [sorted]);
 }
 
-async function tryLock(tx: Tx, keys: readonly string[]): Promise<boolean> {
-  for (const key of keys) {
-    const row = await tx.one<{ locked: boolean }>('SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0)) AS locked', [key]);
-    if (!row?.locked) return false;
-  }
-  return true;
+/**
+ * Tries every key's lock in one round trip (a try never waits, so their order does not matter);
+ * returns the keys another transaction holds. Those taken stay held until commit.
+ */
+async function tryLocks(tx: Tx, keys: readonly string[]): Promise<Set<string>> {
+  if (keys.length === 0) return new Set();
+  const refused = await tx.rows<{ key: string }>(
+    'SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended(key, 0))',
+    [[...new Set(keys)]],
+  );
+  return new Set(refused.map((row) => row.key));
+}
+
+/** The advisory locks a claimed row needs: its incident's and its group's, at this destination. */
+function claimLocks(row: Row, destination: string): string[] {
+  return [
+    ...(row.incident_key !== null ? [lockKey('incident', destination, String(row.incident_key))] : []),
+    ...(row.group_key !== null ? [lockKey('group', destination, String(row.group_key))] : []),
+  ];
 }
 
 /** `($1, $2, …), ($n, …)` for a multi-row INSERT of `rows` rows of `width` columns. */
@@ -187,6 +215,16 @@ async function lease(
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
   const deliveries: ClaimedDelivery[] = [];
+  const leaseNow = (ids: readonly string[]): Promise<number> =>
+    tx.run(`UPDATE deliveries SET status = 'in_flight', next_attempt_at = $1, lease_owner = $2, updated_at = $3 WHERE id = ANY($4::text[])`, [
+      now + lease_ms,
+      owner,
+      now,
+      ids,
+    ]);
+  // Without a storm every row is leased in one statement at the end (the rows are locked by the
+  // claim already); a storm's digests look for due rows, so each row is leased before the next.
+  const deferred: string[] = [];
   for (const row of rows) {
     const id = String(row.delivery_id);
     if (claimed.has(id)) continue;
@@ -194,10 +232,8 @@ async function lease(
     const members = digest ?? (await batchMembers(tx, row, destination));
     const ids = [id, ...members.map((member) => String(member.delivery_id))];
     for (const each of ids) claimed.add(each);
-    await tx.run(
-      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = $1, lease_owner = $2, updated_at = $3 WHERE id = ANY($4::text[])`,
-      [now + lease_ms, owner, now, ids],
-    );
+    if (storm) await leaseNow(ids);
+    else deferred.push(...ids);
     const event = eventFromRow(row);
     const route = row.route === null ? null : String(row.route);
     const unordered = row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX);
@@ -216,6 +252,7 @@ async function lease(
       ...(digest ? { digest: true } : {}),
     });
   }
+  if (deferred.length > 0) await leaseNow(deferred);
   return deliveries;
 }
 
@@ -706,19 +743,25 @@ export const writes = {
          FOR UPDATE OF d SKIP LOCKED`,
         [destination, priority, now, limit - rows.length],
       );
+      // Rows of an incident or group: their locks tried at once, then each judged again under
+      // them, at once (three round trips for the whole level, not two per row).
+      const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
+      const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
+      const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
+      const still =
+        held.length === 0
+          ? new Set<string>()
+          : new Set(
+              (
+                await tx.rows(
+                  `SELECT d.id FROM deliveries d
+                   WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2 AND ${claimable('$2')}`,
+                  [held.map((row) => String(row.delivery_id)), now],
+                )
+              ).map((row) => String(row.id)),
+            );
       for (const row of found) {
-        if (row.incident_key !== null || row.group_key !== null) {
-          const keys = [
-            ...(row.incident_key !== null ? [lockKey('incident', destination, String(row.incident_key))] : []),
-            ...(row.group_key !== null ? [lockKey('group', destination, String(row.group_key))] : []),
-          ];
-          if (!(await tryLock(tx, keys))) continue;
-          const still = await tx.one(
-            `SELECT 1 AS yes FROM deliveries d WHERE d.id = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2 AND ${claimable('$2')}`,
-            [row.delivery_id, now],
-          );
-          if (!still) continue;
-        }
+        if ((row.incident_key !== null || row.group_key !== null) && !still.has(String(row.delivery_id))) continue;
         rows.push(row);
       }
     }
@@ -858,6 +901,113 @@ export const writes = {
       ...breaker,
       incident_stale: incidentStale,
     };
+  },
+
+  /**
+   * Plain successes (one event each, no effects, not a probe: see `plainSuccess`) recorded
+   * together in one transaction, as recordAttempt would record each: a few statements for the
+   * whole batch instead of several per attempt. A delivery whose lease was lost meanwhile is not
+   * recorded (`recorded: false`), as there.
+   */
+  async recordSuccesses(tx: Tx, results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
+    const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null }>(
+      `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
+         request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
+         latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
+         AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
+       WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
+       RETURNING d.id, d.attempts, d.group_key`,
+      [
+        results.map((result) => result.delivery_id),
+        results.map((result) => result.lease_owner),
+        results.map((result) => result.request_body),
+        results.map((result) => result.response_code),
+        results.map((result) => result.response_body),
+        results.map((result) => result.latency_ms),
+        results.map((result) => result.finished_at),
+      ],
+    );
+    const recorded = new Map(updated.map((row) => [String(row.id), row]));
+    const done = results.filter((result) => recorded.has(result.delivery_id));
+    if (done.length > 0) {
+      await tx.run(
+        `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+         SELECT id, attempt, started_at, 'succeeded', response_code, response_body, latency_ms, NULL
+         FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS a(id, attempt, started_at, response_code, response_body, latency_ms)`,
+        [
+          done.map((result) => result.delivery_id),
+          done.map((result) => Number(recorded.get(result.delivery_id)!.attempts)),
+          done.map((result) => result.started_at),
+          done.map((result) => result.response_code),
+          done.map((result) => result.response_body),
+          done.map((result) => result.latency_ms),
+        ],
+      );
+      // One line per incident and per group: the latest of several in the batch is what was told.
+      const told = new Map<string, NotificationEntry>();
+      for (const entry of done.flatMap((result) => result.notified)) {
+        const key = `${entry.destination}\u001f${entry.dedup_key}`;
+        const before = told.get(key);
+        if (!before || entry.sent_at >= before.sent_at) told.set(key, entry);
+      }
+      const entries = [...told.values()];
+      if (entries.length > 0) {
+        await tx.run(
+          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+           ON CONFLICT (destination, dedup_key) DO UPDATE SET
+             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+          [
+            entries.map((entry) => entry.destination),
+            entries.map((entry) => entry.dedup_key),
+            entries.map((entry) => entry.status),
+            entries.map((entry) => entry.occurred_at),
+            entries.map((entry) => entry.delivery_id),
+            entries.map((entry) => entry.sent_at),
+          ],
+        );
+      }
+      const groups = new Map<string, { destination: string; group_key: string; sent_at: number }>();
+      for (const result of done) {
+        const group = recorded.get(result.delivery_id)!.group_key;
+        if (group === null) continue;
+        const key = `${result.destination}\u001f${group}`;
+        if ((groups.get(key)?.sent_at ?? -1) <= result.finished_at) groups.set(key, { destination: result.destination, group_key: group, sent_at: result.finished_at });
+      }
+      if (groups.size > 0) {
+        const rows = [...groups.values()];
+        await tx.run(
+          `INSERT INTO delivery_groups (destination, group_key, last_sent_at)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+           ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
+          [rows.map((row) => row.destination), rows.map((row) => row.group_key), rows.map((row) => row.sent_at)],
+        );
+      }
+    }
+    // Each destination's health once: the latest success of the batch stands for all of them
+    // (the first closes an open circuit, the rest find it closed).
+    const outcomes = new Map<string, { health: DestinationHealth; closedBy: string | null }>();
+    for (const destination of new Set(results.map((result) => result.destination))) {
+      const latest = done.filter((result) => result.destination === destination).reduce<AttemptResult | null>(
+        (last, result) => (last === null || result.finished_at >= last.finished_at ? result : last),
+        null,
+      );
+      const breaker = latest ? await recordHealth(tx, latest) : { disabled_now: false, enabled_now: false };
+      if (breaker.enabled_now) await announce(tx, [destination]);
+      const first = done.find((result) => result.destination === destination);
+      outcomes.set(destination, { health: await destinationHealth(tx, destination, false), closedBy: breaker.enabled_now && first ? first.delivery_id : null });
+    }
+    return results.map((result) => {
+      const outcome = outcomes.get(result.destination)!;
+      return {
+        recorded: recorded.has(result.delivery_id),
+        destination: outcome.health,
+        disabled_now: false,
+        enabled_now: outcome.closedBy === result.delivery_id,
+        incident_stale: false,
+      };
+    });
   },
 
   async extendLeases(tx: Tx, args: { ids: readonly string[]; owner: string; until: number }): Promise<void> {
