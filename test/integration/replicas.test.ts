@@ -208,14 +208,17 @@ describe('three replicas on one PostgreSQL, one killed with SIGKILL halfway', ()
     expect(pagerRepeats.length).toBeLessThanOrEqual(killedPagerLeases);
     expect(httpRepeats.length + pagerRepeats.length).toBeLessThanOrEqual(killedLeases.length);
 
-    // The rate is the cluster's: the busiest second of `paced` (sliding, from each arrival).
+    // The rate is the cluster's: the busiest two seconds of `paced` (sliding, from each arrival).
+    // Budgets are granted evenly (one per 50 ms), but a grant's request reaches the receiver after
+    // a loaded replica's event loop gets to it, so arrivals bunch by a few at a window's edges;
+    // three replicas each spending a budget of their own would put ~120 in the window.
     const times = receiver.received('/paced').map((request) => request.at).sort((a, b) => a - b);
     let busiest = 0;
     for (let start = 0, end = 0; start < times.length; start++) {
-      while (end < times.length && times[end]! < times[start]! + 1_000) end++;
+      while (end < times.length && times[end]! < times[start]! + 2_000) end++;
       busiest = Math.max(busiest, end - start);
     }
-    expect(busiest).toBeLessThanOrEqual(PACED_RATE + 2);
+    expect(busiest).toBeLessThanOrEqual(2 * PACED_RATE + 3);
 
     // Each incident's steps reach PagerDuty in the order they happened (a repeat may follow itself).
     for (let incident = 0; incident < INCIDENTS; incident++) {
