@@ -19,6 +19,7 @@ import { Ingestor } from './ingest/ingestor.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
 import { Operations } from './app/index.ts';
 import { slackEventsRouter } from './slack/slack-app.ts';
+import { SharedSeenSignatures } from './slack/verify-slack-request.ts';
 import { Metrics } from './observability/metrics.ts';
 import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
@@ -28,6 +29,12 @@ import { PostgresRateLimit } from './store/postgres/rate-limit.ts';
 import { SqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
+
+/** Slack's replay memory in the store when replicas share it; undefined: this process's own. */
+function sharedReplays(store: Store): SharedSeenSignatures | undefined {
+  const admitOnce = store.admitOnce?.bind(store);
+  return admitOnce ? new SharedSeenSignatures((signature, expiresAt, now) => admitOnce('slack', signature, expiresAt, now)) : undefined;
+}
 
 export interface ServerOptions {
   readonly config: Config;
@@ -209,7 +216,7 @@ async function wireAndListen(
         }),
       ],
       ...(config.slack_app
-        ? [['/', slackEventsRouter({ config: config.slack_app, operations, logger, fetch: components.http.fetch })] as const]
+        ? [['/', slackEventsRouter({ config: config.slack_app, operations, logger, fetch: components.http.fetch, replays: sharedReplays(store) })] as const]
         : []),
     ],
   });

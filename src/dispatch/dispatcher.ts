@@ -241,7 +241,7 @@ class Lane {
   reserve(): { owner: string; until: number } | null {
     // A paused lane (Retry-After) takes no fresh work: it would only wait in the queue.
     if (this.#stopped || this.#enabled !== true || this.#queue.isPaused) return null;
-    if (this.#unanswered() + this.#reserved >= this.#highWater || this.#held.size + this.#reserved >= 2 * this.#highWater) return null;
+    if (this.#room() <= 0) return null;
     this.#reserved += 1;
     return { owner: this.#owner, until: this.#clock.now() + this.#leaseMs };
   }
@@ -285,8 +285,7 @@ class Lane {
           this.#take(probe, now, news);
           if (this.#enabled === false) break;
         }
-        // Held work is bounded twice: what waits for an answer, and everything held (records included).
-        const room = Math.min(this.#highWater - this.#unanswered(), 2 * this.#highWater - this.#held.size) - this.#reserved;
+        const room = this.#room();
         if (room <= 0) break;
         const news = this.#circuitNews;
         const batch = await this.#options.store.claimDue(this.#destination.name, {
@@ -403,6 +402,11 @@ class Lane {
   /** Claimed work not yet answered (successes whose record is committing are answered). */
   #unanswered(): number {
     return this.#held.size - this.#recordings.size;
+  }
+
+  /** How much more may be claimed: held work is bounded twice, what waits for an answer and everything held (records included). */
+  #room(): number {
+    return Math.min(this.#highWater - this.#unanswered(), 2 * this.#highWater - this.#held.size) - this.#reserved;
   }
 
   /**

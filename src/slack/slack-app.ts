@@ -12,6 +12,7 @@ import { SlackPermissions, slackUsergroupMembers } from './permissions.ts';
 import type { SlackActor, WebApiFetch } from './permissions.ts';
 import * as reply from './replies.ts';
 import { SeenSignatures, verifySlackRequest } from './verify-slack-request.ts';
+import type { ReplayGuard } from './verify-slack-request.ts';
 
 export interface SlackAppOptions {
   /** `slack_app` from the config: signing secret, allow list, bot token, Web API URL. */
@@ -22,6 +23,8 @@ export interface SlackAppOptions {
   readonly fetch: WebApiFetch;
   /** The clock for Slack's timestamp window, the replay memory and the membership cache (tests drive it). */
   readonly now?: () => number;
+  /** Requests already received: this process's memory by default; the shared store's with several replicas. */
+  readonly replays?: ReplayGuard;
 }
 
 /** Commands that change something; `mutes`, `status`, `help` (and usage answers) stay open to all. */
@@ -74,12 +77,12 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     );
   }
   const router = express.Router();
-  const seen = new SeenSignatures();
-  router.post('/slack/events', express.raw({ type: () => true, limit: SLACK_BODY_LIMIT }), (request, _response, next) => {
+  const seen = options.replays ?? new SeenSignatures();
+  router.post('/slack/events', express.raw({ type: () => true, limit: SLACK_BODY_LIMIT }), async (request, _response, next) => {
     const rawBody = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const at = now();
     try {
-      seen.admit(verifySlackRequest(request.headers, rawBody, config.signing_secret, at), at);
+      await seen.admit(verifySlackRequest(request.headers, rawBody, config.signing_secret, at), at);
     } catch (error) {
       logger.warn({ err: error, path: '/slack/events' }, 'slack request refused');
       throw error;

@@ -51,13 +51,20 @@ export function verifySlackRequest(
   return { signature: hex, expires_at: signedAt + SLACK_TOLERANCE_MS };
 }
 
+/** Refuses (throws `signature_replayed`) a verified Slack request already received within its window. */
+export interface ReplayGuard {
+  admit(request: VerifiedSlackRequest, now: number): void | Promise<void>;
+}
+
+const replayed = (): HookrelayError => new HookrelayError('signature_replayed', 'this Slack request was already received (a replay); nothing was run');
+
 /**
  * Signatures already seen, each kept until its timestamp leaves the window (after that the
  * window check refuses it anyway), so the set holds at most the last 10 minutes of requests.
- * In memory: one process. Several replicas behind one URL need a shared set instead (e.g. an
- * INSERT into a table with the signature as primary key, or Redis SET NX with an expiry).
+ * In memory: one process (the SQLite store's single process). Several replicas behind one URL
+ * use `SharedSeenSignatures`.
  */
-export class SeenSignatures {
+export class SeenSignatures implements ReplayGuard {
   readonly #expiries = new Map<string, number>();
   readonly #capacity: number;
   #nextSweep = 0;
@@ -69,9 +76,7 @@ export class SeenSignatures {
   /** Records a verified request; throws when the same one was seen before in its window. */
   admit(request: VerifiedSlackRequest, now: number): void {
     this.#forgetExpired(now);
-    if ((this.#expiries.get(request.signature) ?? -Infinity) >= now) {
-      throw new HookrelayError('signature_replayed', 'this Slack request was already received (a replay); nothing was run');
-    }
+    if ((this.#expiries.get(request.signature) ?? -Infinity) >= now) throw replayed();
     if (this.#expiries.size >= this.#capacity) {
       // Forgetting a live signature would let it be replayed: refuse instead (only correctly
       // signed requests get here, so filling it takes that many genuine Slack requests).
@@ -91,5 +96,21 @@ export class SeenSignatures {
     for (const [signature, expires] of this.#expiries) {
       if (expires < now) this.#expiries.delete(signature);
     }
+  }
+}
+
+/**
+ * The seen set in the store several replicas share (`Store.admitOnce`: one INSERT … ON CONFLICT
+ * per request), so a signed request replayed to another replica is refused as well.
+ */
+export class SharedSeenSignatures implements ReplayGuard {
+  readonly #admitOnce: (signature: string, expiresAt: number, now: number) => Promise<boolean>;
+
+  constructor(admitOnce: (signature: string, expiresAt: number, now: number) => Promise<boolean>) {
+    this.#admitOnce = admitOnce;
+  }
+
+  async admit(request: VerifiedSlackRequest, now: number): Promise<void> {
+    if (!(await this.#admitOnce(request.signature, request.expires_at, now))) throw replayed();
   }
 }

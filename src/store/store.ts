@@ -489,6 +489,13 @@ export interface Store {
    * processes stored for these destinations (`'*'`: possibly any), so dispatchers wake at once.
    */
   onWork?(listener: (destinations: readonly string[]) => void): void;
+  /**
+   * Stores shared by several processes: remembers `key` of `scope` until `expires_at` (ms) and
+   * answers true the first time, false while it is remembered (one `INSERT … ON CONFLICT`, so
+   * two replicas asked at once never both get true). Slack's replay protection uses it, so a
+   * signed request replayed to another replica is refused too. Pruned with the delivery log.
+   */
+  admitOnce?(scope: string, key: string, expires_at: number, now: number): Promise<boolean>;
   /** Stores that commit several writes at once tell how many each commit carried (metrics). */
   observeCommits?(listener: (operations: number) => void): void;
   /** Adds lines to the requests log (refused requests, written in batches). */

@@ -10,6 +10,7 @@ import { createTestDatabase } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
+import { signedSlackPost, slashCommand } from '../support/slack.ts';
 
 const SECRET = 'tm-secret';
 let database: TestDatabase;
@@ -49,7 +50,32 @@ async function deliveryOf(relay: TestRelay, eventId: string, check: (status: str
   return json.deliveries.find((d) => d.event_id === eventId)!.status;
 }
 
+const SIGNING_SECRET = 'replica-slack-signing-secret-0001';
+
 describe('two replicas on one database', () => {
+  it('a signed Slack command replayed to the other replica → 401 signature_replayed there too: it runs once (one mute)', async () => {
+    const responses = await FakeReceiver.start();
+    const withSlack = `${yaml(receiver.url('/hook'))}slack_app: { signing_secret: "${SIGNING_SECRET}" }\n`;
+    const a = await startRelay(withSlack, { DATABASE_URL: database.url });
+    const b = await startRelay(withSlack, { DATABASE_URL: database.url });
+    try {
+      const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute data.region=ReplayedAcross 1h once', responses.url('/response')));
+      const to = (relay: TestRelay) => fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
+      const first = await to(a);
+      expect(first.status).toBe(200);
+      const again = await to(b);
+      expect(again.status).toBe(401);
+      expect(((await again.json()) as { error: { code: string } }).error.code).toBe('signature_replayed');
+      // Asked of the replica that ran it (the other re-reads mutes every few seconds).
+      const { json } = await a.admin<{ mutes: Array<{ matchers: Record<string, string> }> }>('/mutes');
+      expect(json.mutes.filter((mute) => mute.matchers['data.region'] === 'ReplayedAcross')).toHaveLength(1);
+    } finally {
+      await b.close();
+      await a.close();
+      await responses.close();
+    }
+  });
+
   it('a replica whose own attempt opened the circuit resumes when a person enables the destination through the other', async () => {
     let healthy = false;
     receiver.respond(() => (healthy ? { status: 200 } : { status: 500 }));

@@ -186,6 +186,17 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX sender_ids_by_age ON sender_ids(received_at);
   DROP INDEX events_by_external_id;
   `,
+  `
+  -- What must be seen once across replicas within a window (Slack request signatures: a replay
+  -- to another replica is refused too), kept until it expires and pruned after.
+  CREATE TABLE seen_once (
+    scope TEXT NOT NULL,
+    key TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+  );
+  CREATE INDEX seen_once_by_expiry ON seen_once(expires_at);
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

@@ -211,6 +211,10 @@ export class PostgresStore implements Store {
     }
   }
 
+  admitOnce(scope: string, key: string, expires_at: number, now: number): Promise<boolean> {
+    return this.#write((tx) => writes.admitOnce(tx, { scope, key, expires_at, now }));
+  }
+
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.extendLeases(tx, { ids, owner, until }));

@@ -1093,7 +1093,19 @@ export const writes = {
     return row ? incidentMessageFromRow(row) : null;
   },
 
+  /** True when inserted, or when what was remembered had expired (taken again); false while remembered. */
+  async admitOnce(tx: Tx, args: { scope: string; key: string; expires_at: number; now: number }): Promise<boolean> {
+    const admitted = await tx.one(
+      `INSERT INTO seen_once (scope, key, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (scope, key) DO UPDATE SET expires_at = excluded.expires_at WHERE seen_once.expires_at < $4
+       RETURNING 1 AS yes`,
+      [args.scope, args.key, args.expires_at, args.now],
+    );
+    return admitted !== undefined;
+  },
+
   async prune(tx: Tx, options: PruneOptions): Promise<number> {
+    await tx.run('DELETE FROM seen_once WHERE expires_at < $1', [options.now]);
     let removed = 0;
     const groups = await tx.rows('SELECT DISTINCT destination FROM deliveries');
     for (const { destination } of groups) {
