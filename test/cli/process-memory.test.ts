@@ -111,10 +111,10 @@ describe('hookrelay serve: what the process holds', () => {
     expect(second.stripper).toBe(false);
   });
 
-  it('a SQLite store with an http destination loads neither Slack’s packages nor PostgreSQL’s', async () => {
+  it('a SQLite store with an http destination loads neither Slack’s packages nor PostgreSQL’s, and JSON logs no pretty-printer', async () => {
     const loaded = packages(await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-modules'), modules: true }));
     expect(loaded.has('express')).toBe(true);
-    for (const unused of ['@slack/bolt', '@slack/web-api', 'pg', 'rate-limiter-flexible']) expect(loaded.has(unused), unused).toBe(false);
+    for (const unused of ['@slack/bolt', '@slack/web-api', 'pg', 'rate-limiter-flexible', 'pino-pretty']) expect(loaded.has(unused), unused).toBe(false);
   });
 
   it('with the Slack app and a slack-bot destination configured, Bolt is loaded and /slack/events verifies requests', async () => {
