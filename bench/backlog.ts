@@ -198,6 +198,7 @@ export async function runBacklog(options: BacklogOptions, kind: 'sqlite' | 'post
       concurrency: options.drainConcurrency,
       disableAfter: 1,
       adminToken: ADMIN_TOKEN,
+      execArgv: process.env.BENCH_HOOKRELAY_FLAGS?.split(' ').filter(Boolean),
       store,
     });
   /** A running hookrelay whose destination is disabled (its first delivery failed). */

@@ -4,7 +4,15 @@
 // is handed over to the pinned one.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import module from 'node:module';
+import { getHeapStatistics } from 'node:v8';
 import { fileURLToPath } from 'node:url';
+
+/** The commands that run until stopped, whose memory over days is what matters. */
+const LONG_RUNNING = new Set(['serve', 'work']);
+/** V8's heap for them (see restartWithHeapSizing). */
+const SEMI_SPACE_MB = 8;
+const OLD_SPACE_MB = 1_024;
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -17,6 +25,48 @@ if (major < 24) {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   child.on('exit', (code, signal) => (signal ? process.kill(process.pid, signal) : process.exit(code ?? 1)));
 } else {
+  useCompileCache();
+  if (LONG_RUNNING.has(process.argv[2] ?? '')) restartWithHeapSizing();
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
+}
+
+/**
+ * Node strips the types of every src/ file at each start with amaro, a WebAssembly build of SWC
+ * whose memory is never given back: ~17 MB in the main thread and as much again in the SQLite
+ * store's writer thread. Node's compile cache keeps the stripped code (keyed by file, checked
+ * against the file's content on every read, so an edited file is stripped again), and with it
+ * amaro is never loaded. It lives with the installation, in node_modules/.cache; where that is
+ * not writable, Node carries on without it. NODE_COMPILE_CACHE reaches worker threads too
+ * (module.enableCompileCache() alone covers only the thread that calls it); a NODE_COMPILE_CACHE
+ * of the user's own, or NODE_DISABLE_COMPILE_CACHE=1, is left as it is.
+ */
+function useCompileCache() {
+  if (process.env.NODE_DISABLE_COMPILE_CACHE) return;
+  process.env.NODE_COMPILE_CACHE ??= fileURLToPath(new URL('../node_modules/.cache/hookrelay/compile', import.meta.url));
+  module.enableCompileCache(process.env.NODE_COMPILE_CACHE);
+}
+
+/**
+ * V8 sizes its heap for the machine, not for a relay's working set (~40 MB live): on a machine
+ * with 16 GB it lets the young generation grow to 64 MB per semi-space and the old one grow 4x
+ * past what survived the last full GC, so a drain of a large backlog held 300-500 MB of
+ * garbage. Smaller semi-spaces, and an old-space limit of 1 GB (V8 grows the old space by a
+ * factor of ~1.6 under it instead of 4), keep the process near 200 MB at the same throughput
+ * (bench/backlog.ts; figures in the commit). Heap sizes are fixed when V8 starts, so the process
+ * replaces itself once with the flags (same pid, same stdio: process.execve, not a child).
+ * A limit the user set (NODE_OPTIONS or node flags) wins; a smaller default limit (a small
+ * container) is never raised.
+ */
+function restartWithHeapSizing() {
+  const given = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)];
+  const sized = (flag) => given.some((arg) => arg.startsWith(flag) || arg.startsWith(flag.replaceAll('-', '_')));
+  if (typeof process.execve !== 'function' || sized('--max-semi-space-size') || sized('--max-old-space-size')) return;
+  const flags = [`--max-semi-space-size=${SEMI_SPACE_MB}`];
+  if (getHeapStatistics().heap_size_limit > OLD_SPACE_MB * 1_048_576) flags.push(`--max-old-space-size=${OLD_SPACE_MB}`);
+  try {
+    process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch {
+    // Not supported here (Windows): run with V8's defaults.
+  }
 }

@@ -18,15 +18,12 @@ import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
 import { Operations } from './app/index.ts';
-import { slackEventsRouter } from './slack/slack-app.ts';
 import { SharedSeenSignatures } from './slack/verify-slack-request.ts';
 import { Metrics } from './observability/metrics.ts';
 import { RequestRecorder } from './observability/request-log.ts';
 import { buildComponents } from './runtime.ts';
 import type { Components } from './runtime.ts';
-import { PostgresStore } from './store/postgres/postgres-store.ts';
-import { PostgresRateLimit } from './store/postgres/rate-limit.ts';
-import { SqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { PostgresRateLimit } from './store/postgres/rate-limit.ts';
 import type { Store } from './store/store.ts';
 import { VERSION } from './version.ts';
 
@@ -92,9 +89,19 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
   return server;
 }
 
+/**
+ * Each store's module (and its driver: pg, rate-limiter-flexible) is loaded only when the config
+ * names that store: a process pays the memory of the one it runs on.
+ */
 export async function openStore(url: string, options: { readonly migrate?: boolean } = {}): Promise<Store> {
-  if (url.startsWith('sqlite:')) return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
-  if (/^postgres(ql)?:\/\//.test(url)) return PostgresStore.open(url, { migrate: options.migrate !== false });
+  if (url.startsWith('sqlite:')) {
+    const { SqliteStore } = await import('./store/sqlite/sqlite-store.ts');
+    return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
+  }
+  if (/^postgres(ql)?:\/\//.test(url)) {
+    const { PostgresStore } = await import('./store/postgres/postgres-store.ts');
+    return PostgresStore.open(url, { migrate: options.migrate !== false });
+  }
   throw new Error(`unsupported store "${url}"`);
 }
 
@@ -156,7 +163,7 @@ async function wireAndListen(
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger });
   // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
-  const sharedRateLimit = store.kind === 'postgres' ? PostgresRateLimit.open(config.store) : undefined;
+  const sharedRateLimit = store.kind === 'postgres' ? (await import('./store/postgres/rate-limit.ts')).PostgresRateLimit.open(config.store) : undefined;
   if (sharedRateLimit) cleanup.push(() => sharedRateLimit.close());
   const dispatcher = new Dispatcher({
     store,
@@ -178,6 +185,8 @@ async function wireAndListen(
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
   if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });
+  // Bolt (and the Web API client it brings) only when the Slack app is configured.
+  const slackEvents = config.slack_app ? (await import('./slack/slack-app.ts')).slackEventsRouter : null;
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
   const ingestor = new Ingestor({
     sources: components.sources,
@@ -215,8 +224,8 @@ async function wireAndListen(
           logger,
         }),
       ],
-      ...(config.slack_app
-        ? [['/', slackEventsRouter({ config: config.slack_app, operations, logger, fetch: components.http.fetch, replays: sharedReplays(store) })] as const]
+      ...(config.slack_app && slackEvents
+        ? [['/', slackEvents({ config: config.slack_app, operations, logger, fetch: components.http.fetch, replays: sharedReplays(store) })] as const]
         : []),
     ],
   });

@@ -1,10 +1,7 @@
 import { join } from 'node:path';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
-import { createPool } from '../store/postgres/connection.ts';
-import { MIGRATIONS, migrate } from '../store/postgres/migrations.ts';
-import { redact } from '../store/postgres/postgres-store.ts';
-import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import { redact } from '../store/postgres/url.ts';
 import { CONFIG_OPTION, CommandFailed, defineCommand, UsageError } from './command.ts';
 
 export const migrateCommand = defineCommand({
@@ -21,13 +18,19 @@ export const migrateCommand = defineCommand({
   options: { config: CONFIG_OPTION },
   async run({ values }) {
     const url = storeUrl(values.config);
+    // The store's module (and driver) is loaded for the store named, never both.
     if (url.startsWith('sqlite:')) {
+      const { SqliteStore } = await import('../store/sqlite/sqlite-store.ts');
       // Opening the SQLite store migrates it (and checks no other process holds it).
       const store = await SqliteStore.open(url.slice('sqlite:'.length));
       await store.close();
       console.log(`SQLite store ${url.slice('sqlite:'.length)}: schema up to date`);
       return 0;
     }
+    const [{ createPool }, { MIGRATIONS, migrate }] = await Promise.all([
+      import('../store/postgres/connection.ts'),
+      import('../store/postgres/migrations.ts'),
+    ]);
     const pool = createPool(url, { max: 1 });
     try {
       const { from, to } = await migrate(pool);

@@ -1,3 +1,4 @@
+import { flushCompileCache } from 'node:module';
 import type { Logger } from 'pino';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
@@ -54,6 +55,9 @@ export async function runServer(options: { config: string | undefined; port: num
     if (error instanceof ConfigError) throw new ConfigError(error.problems.map(inspection.inUserTerms));
     throw error;
   }
+  // The compile cache (bin/hookrelay.js) is otherwise written at exit: written now, a server that is
+  // later killed (SIGKILL, out of memory) still leaves the next start without TypeScript to strip.
+  flushCompileCache();
   if (!file) logger.info('zero-config mode: relaying every source whose secret is set to SLACK_WEBHOOK_URL');
   await untilSignal(server, logger);
   return 0;

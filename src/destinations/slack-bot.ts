@@ -1,5 +1,4 @@
-import { ErrorCode, LogLevel, WebClient } from '@slack/web-api';
-import type { WebAPIPlatformError, WebAPIRateLimitedError, WebAPIHTTPError, WebAPIRequestError } from '@slack/web-api';
+import type { ErrorCode, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIHTTPError, WebAPIRequestError, WebClient } from '@slack/web-api';
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
 import type { RelayEvent } from '../events/event.ts';
@@ -45,6 +44,21 @@ const PERMANENT: Record<string, string> = {
   msg_too_long: 'the message is too long for Slack',
   no_text: 'the message has no text: check the slack-bot template',
 };
+/**
+ * The Web API client's error codes (its `ErrorCode` enum), spelled here so that classifying a
+ * failure needs no import of the client: @slack/web-api is loaded only by a slack-bot
+ * destination's first call (see `create`).
+ */
+const SLACK_ERROR = {
+  platform: 'slack_webapi_platform_error',
+  rateLimited: 'slack_webapi_rate_limited_error',
+  http: 'slack_webapi_http_error',
+  request: 'slack_webapi_request_error',
+} as const satisfies Record<string, `${ErrorCode}`>;
+
+type PostMessageArguments = Parameters<WebClient['chat']['postMessage']>[0];
+type UpdateArguments = Parameters<WebClient['chat']['update']>[0];
+
 /** A redraw that keeps finding the message changed gives up after this many chat.update calls. */
 const MAX_REDRAWS = 5;
 /** chat.update on a message that is gone: post a new one instead. */
@@ -109,15 +123,22 @@ export const slackBotDestination: DestinationType<typeof schema> = {
     const replyTemplate = config.reply_template ?? 'slack-bot/reply';
     // One at a time keeps an incident's events in order and its message single.
     const limits = limitsOf(config, { concurrency: 1, rate: { max: 2, per_ms: 2_000 } });
-    const web = new WebClient(config.token, {
-      slackApiUrl: config.api_url.endsWith('/') ? config.api_url : `${config.api_url}/`,
-      // The dispatcher owns retries and Retry-After.
-      retryConfig: { retries: 0 },
-      rejectRateLimitedCalls: true,
-      timeout: limits.timeout_ms,
-      logLevel: LogLevel.ERROR,
-      fetch: deps.http.fetch,
-    });
+    // Built at the first call, so that a process with no slack-bot destination (or one that has
+    // not sent yet) does not hold the Web API client's modules in memory.
+    let client: Promise<WebClient> | null = null;
+    const web = (): Promise<WebClient> =>
+      (client ??= import('@slack/web-api').then(
+        ({ LogLevel, WebClient }) =>
+          new WebClient(config.token, {
+            slackApiUrl: config.api_url.endsWith('/') ? config.api_url : `${config.api_url}/`,
+            // The dispatcher owns retries and Retry-After.
+            retryConfig: { retries: 0 },
+            rejectRateLimitedCalls: true,
+            timeout: limits.timeout_ms,
+            logLevel: LogLevel.ERROR,
+            fetch: deps.http.fetch,
+          }),
+      ));
 
     const renderBoth = (context: TemplateContext): Rendered => ({
       card: fitSlackMessage(deps.templates.render(template, 'slack', context), template).message,
@@ -126,7 +147,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
 
     // The message's channel and ts go back as effects, recorded with the attempt (never written here).
     const post = async (event: RelayEvent, card: SlackMessage, started: number): Promise<SendResult> => {
-      const posted = await web.chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as Parameters<typeof web.chat.postMessage>[0]);
+      const posted = await (await web()).chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as PostMessageArguments);
       return ok(started, { posted: posted.ts, channel: posted.channel }, {
         incident_message: {
           kind: 'posted',
@@ -143,7 +164,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
 
     // A digest belongs to no incident: no card is kept for it (the events' incidents start theirs later).
     const postDigest = async (card: SlackMessage, started: number): Promise<SendResult> => {
-      const posted = await web.chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as Parameters<typeof web.chat.postMessage>[0]);
+      const posted = await (await web()).chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as PostMessageArguments);
       return ok(started, { posted: posted.ts, channel: posted.channel, digest: true }, {});
     };
 
@@ -178,12 +199,12 @@ export const slackBotDestination: DestinationType<typeof schema> = {
           const existing = message as IncidentMessage;
           try {
             // Update first: if the reply fails, the retry repeats an idempotent update, not a reply.
-            await web.chat.update({ ...card, channel: existing.channel, ts: existing.ts } as Parameters<typeof web.chat.update>[0]);
+            await (await web()).chat.update({ ...card, channel: existing.channel, ts: existing.ts } as UpdateArguments);
           } catch (error) {
             if (MESSAGE_GONE.has(platformError(error) ?? '')) return await post(event, card, started);
             throw error;
           }
-          await web.chat.postMessage({ ...reply, channel: existing.channel, thread_ts: existing.ts, unfurl_links: false } as Parameters<typeof web.chat.postMessage>[0]);
+          await (await web()).chat.postMessage({ ...reply, channel: existing.channel, thread_ts: existing.ts, unfurl_links: false } as PostMessageArguments);
           return ok(started, { updated: existing.ts, channel: existing.channel }, {
             incident_message: {
               kind: 'updated',
@@ -219,7 +240,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
             incident: view,
             hookrelay: { version: deps.version, destination: config.name, delivery_id: newest?.id ?? '' },
           });
-          await web.chat.update({ ...card, channel: message.channel, ts: message.ts } as Parameters<typeof web.chat.update>[0]);
+          await (await web()).chat.update({ ...card, channel: message.channel, ts: message.ts } as UpdateArguments);
           drawn = message.version;
         }
       },
@@ -242,29 +263,29 @@ function ok(started: number, body: Record<string, unknown>, effects: DeliveryEff
 }
 
 function platformError(error: unknown): string | null {
-  return (error as { code?: string }).code === ErrorCode.PlatformError ? String((error as WebAPIPlatformError).data.error) : null;
+  return (error as { code?: string }).code === SLACK_ERROR.platform ? String((error as WebAPIPlatformError).data.error) : null;
 }
 
 /** Slack Web API failures, in the dispatcher's terms and in plain words. */
 export function classify(error: unknown, latency: number): SendResult {
   const base = { body: null, retry_after_ms: null, rate_limited: false, latency_ms: latency };
   const code = (error as { code?: string }).code;
-  if (code === ErrorCode.RateLimitedError) {
+  if (code === SLACK_ERROR.rateLimited) {
     const seconds = (error as WebAPIRateLimitedError).retryAfter;
     return { ...base, kind: 'retry', status: 429, rate_limited: true, retry_after_ms: seconds * 1_000, error: `ratelimited: Slack asked to retry after ${seconds}s` };
   }
-  if (code === ErrorCode.PlatformError) {
+  if (code === SLACK_ERROR.platform) {
     const slackError = platformError(error) ?? 'unknown_error';
     const reason = PERMANENT[slackError];
     return reason
       ? { ...base, kind: 'permanent', status: 200, error: `${slackError}: ${reason}` }
       : { ...base, kind: 'retry', status: 200, error: `${slackError}: Slack could not take the message; retrying` };
   }
-  if (code === ErrorCode.HTTPError) {
+  if (code === SLACK_ERROR.http) {
     const status = (error as WebAPIHTTPError).statusCode;
     return { ...base, kind: retryableStatus(status) ? 'retry' : 'permanent', status, error: `HTTP ${status} from the Slack API` };
   }
-  const refused = findEgressRefusal(code === ErrorCode.RequestError ? (error as WebAPIRequestError).original : error);
+  const refused = findEgressRefusal(code === SLACK_ERROR.request ? (error as WebAPIRequestError).original : error);
   if (refused) return failure('permanent', refused.message, latency);
   return failure('retry', `could not reach the Slack API: ${(error as Error).message}`, latency);
 }

@@ -1,6 +1,14 @@
+import { createRequire } from 'node:module';
 import { pino } from 'pino';
 import type { DestinationStream, Logger, LoggerOptions } from 'pino';
-import { PinoPretty } from 'pino-pretty';
+import type PinoPrettyModule from 'pino-pretty';
+
+/**
+ * pino-pretty (and its ~30 modules) is loaded only for a person at a terminal: collected logs
+ * are JSON, and a server should not hold a formatter it never runs. createLogger is synchronous,
+ * so it is required, not imported.
+ */
+const requirePretty = (): typeof PinoPrettyModule => createRequire(import.meta.url)('pino-pretty') as typeof PinoPrettyModule;
 
 export type { Logger } from 'pino';
 
@@ -50,7 +58,7 @@ export function createLogger(options: LoggerSetup = {}): Logger {
   const destination =
     format === 'pretty'
       ? // In-process (no worker thread), synchronous: lines keep their order with the process's own output.
-        PinoPretty({
+        requirePretty()({
           colorize: options.destination === undefined && process.stdout.isTTY === true,
           // ISO 8601 in UTC, like the JSON lines' time.
           translateTime: "UTC:yyyy-mm-dd'T'HH:MM:ss.l'Z'",

@@ -28,6 +28,7 @@ import type {
   ThresholdState,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { redact } from './url.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
@@ -370,9 +371,4 @@ export class PostgresStore implements Store {
     })();
     return this.#closed;
   }
-}
-
-/** A database URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }

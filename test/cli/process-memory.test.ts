@@ -1,0 +1,141 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { freePort } from '../support/child-relay.ts';
+import { scratchFolder } from './support.ts';
+
+/**
+ * What a `hookrelay serve` process holds in memory is decided before it serves anything: the
+ * node flags it runs with, whether Node strips TypeScript in it, and which packages it loads.
+ * Each is checked on a real process (bin/hookrelay.js), as a user starts it.
+ */
+const BIN = new URL('../../bin/hookrelay.js', import.meta.url);
+const REPORTER = pathToFileURL(join(import.meta.dirname, '..', 'support', 'report-loaded.js')).href;
+const scratch = scratchFolder();
+
+interface Report {
+  readonly execArgv: readonly string[];
+  readonly stripper: boolean;
+  readonly loaded: readonly string[];
+}
+
+const SQLITE_HTTP_CONFIG = (dir: string): string => `
+store: "sqlite:${join(dir, 'hookrelay.db')}"
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["s"] }
+destinations:
+  - { name: audit, type: http, url: "http://127.0.0.1:9/" }
+routes:
+  - { to: [audit] }
+`;
+
+let runs = 0;
+
+/** Starts `hookrelay serve`, waits until ready, stops it with SIGTERM and returns what the reporter wrote. */
+async function serveOnce(options: {
+  config: string;
+  cache: string;
+  env?: Record<string, string>;
+  modules?: boolean;
+  whileRunning?: (url: string) => Promise<void>;
+}): Promise<Report> {
+  runs += 1;
+  const report = join(scratch, `report-${runs}.json`);
+  const config = join(scratch, `hookrelay-${runs}.yaml`);
+  writeFileSync(config, options.config);
+  const port = await freePort();
+  const child = spawn(process.execPath, [BIN.pathname, 'serve', '--config', config], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOOKRELAY_ALLOW_PRIVATE: '1',
+      LOG_LEVEL: 'warn',
+      NODE_COMPILE_CACHE: options.cache,
+      NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${REPORTER}`,
+      HOOKRELAY_TEST_REPORT: report,
+      HOOKRELAY_TEST_MODULES: options.modules ? '1' : '0',
+      ...options.env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const closed = once(child, 'close');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`hookrelay exited with ${child.exitCode}:\n${output}`);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false);
+    if (ready) break;
+    if (Date.now() > deadline) throw new Error(`hookrelay did not become ready:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await options.whileRunning?.(`http://127.0.0.1:${port}`);
+  child.kill('SIGTERM');
+  const [code] = (await closed) as [number | null];
+  expect(code, output).toBe(0);
+  expect(existsSync(report), output).toBe(true);
+  return JSON.parse(readFileSync(report, 'utf8')) as Report;
+}
+
+/** The packages (node_modules folders) among the files a process loaded. */
+const packages = (report: Report): Set<string> =>
+  new Set(report.loaded.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? []));
+
+describe('hookrelay serve: what the process holds', () => {
+  it('runs with a young generation and an old-space limit sized for a relay, not for the machine', async () => {
+    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-flags') });
+    expect(report.execArgv).toContainEqual(expect.stringMatching(/^--max-semi-space-size=\d+$/));
+    // Lowered to 1 GB where V8's default is higher; a smaller default (a small container) stays.
+    for (const flag of report.execArgv.filter((arg) => arg.startsWith('--max-old-space-size='))) expect(flag).toBe('--max-old-space-size=1024');
+  });
+
+  it('a heap size the user gave (NODE_OPTIONS) wins over hookrelay’s', async () => {
+    const report = await serveOnce({
+      config: SQLITE_HTTP_CONFIG(scratch),
+      cache: join(scratch, 'cache-user-flags'),
+      env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}` },
+    });
+    expect(report.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size') || flag.startsWith('--max-old-space-size'))).toEqual([]);
+  });
+
+  it('from the second start on, no TypeScript is stripped: the compile cache has it', async () => {
+    const cache = join(scratch, 'cache-strip');
+    const first = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache });
+    expect(first.stripper).toBe(true);
+    expect(readdirSync(cache).length).toBeGreaterThan(0);
+    const second = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache });
+    expect(second.stripper).toBe(false);
+  });
+
+  it('a SQLite store with an http destination loads neither Slack’s packages nor PostgreSQL’s, and JSON logs no pretty-printer', async () => {
+    const loaded = packages(await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-modules'), modules: true }));
+    expect(loaded.has('express')).toBe(true);
+    for (const unused of ['@slack/bolt', '@slack/web-api', 'pg', 'rate-limiter-flexible', 'pino-pretty']) expect(loaded.has(unused), unused).toBe(false);
+  });
+
+  it('with the Slack app and a slack-bot destination configured, Bolt is loaded and /slack/events verifies requests', async () => {
+    const config = `${SQLITE_HTTP_CONFIG(scratch)}  - { to: [bot] }
+slack_app: { signing_secret: "8f742231b10e8888abcd99yyyzzz85a5" }
+`.replace('destinations:\n', 'destinations:\n  - { name: bot, type: slack-bot, token: xoxb-test, channel: "#ops", api_url: "http://127.0.0.1:9/api/" }\n');
+    let status = 0;
+    const report = await serveOnce({
+      config,
+      cache: join(scratch, 'cache-slack'),
+      modules: true,
+      whileRunning: async (url) => {
+        const response = await fetch(`${url}/slack/events`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-slack-request-timestamp': '1', 'x-slack-signature': `v0=${'0'.repeat(64)}` },
+          body: 'command=%2Fhookrelay&text=help',
+        });
+        status = response.status;
+      },
+    });
+    expect(status).toBe(401);
+    expect(packages(report).has('@slack/bolt')).toBe(true);
+  });
+});
