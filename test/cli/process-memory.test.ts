@@ -18,6 +18,7 @@ const scratch = scratchFolder();
 
 interface Report {
   readonly execArgv: readonly string[];
+  readonly mallocArenaMax: string | null;
   readonly stripper: boolean;
   readonly loaded: readonly string[];
 }
@@ -47,9 +48,10 @@ async function serveOnce(options: {
   const config = join(scratch, `hookrelay-${runs}.yaml`);
   writeFileSync(config, options.config);
   const port = await freePort();
+  const { MALLOC_ARENA_MAX: _ours, ...inherited } = process.env;
   const child = spawn(process.execPath, [BIN.pathname, 'serve', '--config', config], {
     env: {
-      ...process.env,
+      ...inherited,
       PORT: String(port),
       HOOKRELAY_ALLOW_PRIVATE: '1',
       LOG_LEVEL: 'warn',
@@ -88,18 +90,24 @@ const packages = (report: Report): Set<string> =>
 describe('hookrelay serve: what the process holds', () => {
   it('runs with a young generation and an old-space limit sized for a relay, not for the machine', async () => {
     const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-flags') });
-    expect(report.execArgv).toContainEqual(expect.stringMatching(/^--max-semi-space-size=\d+$/));
+    expect(report.execArgv).toContain('--max-semi-space-size=4');
     // Lowered to 1 GB where V8's default is higher; a smaller default (a small container) stays.
     for (const flag of report.execArgv.filter((arg) => arg.startsWith('--max-old-space-size='))) expect(flag).toBe('--max-old-space-size=1024');
   });
 
-  it('a heap size the user gave (NODE_OPTIONS) wins over hookrelay’s', async () => {
+  it('runs with two malloc arenas, not eight per core', async () => {
+    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-arenas') });
+    expect(report.mallocArenaMax).toBe('2');
+  });
+
+  it('a heap size and an arena count the user gave win over hookrelay’s', async () => {
     const report = await serveOnce({
       config: SQLITE_HTTP_CONFIG(scratch),
       cache: join(scratch, 'cache-user-flags'),
-      env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}` },
+      env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}`, MALLOC_ARENA_MAX: '6' },
     });
-    expect(report.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size') || flag.startsWith('--max-old-space-size'))).toEqual([]);
+    expect(report.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size'))).toEqual([]);
+    expect(report.mallocArenaMax).toBe('6');
   });
 
   it('from the second start on, no TypeScript is stripped: the compile cache has it', async () => {

@@ -1,5 +1,5 @@
 // Preloaded (`node --import`) into a hookrelay child by test/cli/process-memory.test.ts: at exit,
-// writes to $HOOKRELAY_TEST_REPORT the node flags it ran with, whether Node's TypeScript stripper
+// writes to $HOOKRELAY_TEST_REPORT the node flags it ran with, its MALLOC_ARENA_MAX, whether Node's TypeScript stripper
 // (amaro) was loaded, and, with $HOOKRELAY_TEST_MODULES=1, every file it loaded. Plain JavaScript,
 // so that the preload itself strips no TypeScript.
 import { registerHooks } from 'node:module';
@@ -20,6 +20,6 @@ if (isMainThread && process.env.HOOKRELAY_TEST_MODULES === '1') {
 if (isMainThread && report) {
   process.on('exit', () => {
     const stripper = process.moduleLoadList.some((name) => name.includes('amaro'));
-    writeFileSync(report, JSON.stringify({ execArgv: process.execArgv, stripper, loaded }));
+    writeFileSync(report, JSON.stringify({ execArgv: process.execArgv, mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null, stripper, loaded }));
   });
 }
