@@ -53,8 +53,8 @@ function useCompileCache() {
  * with 16 GB it lets the young generation grow to 64 MB per semi-space and the old one grow 4x
  * past what survived the last full GC, so a drain of a large backlog held 300-500 MB of
  * garbage. Semi-spaces of 4 MB, and an old-space limit of 1 GB (V8 grows the old space by a
- * factor of ~1.6 under it instead of 4), keep the process under 200 MB at the same throughput
- * (bench/backlog.ts). glibc's malloc gives each thread that allocates its own arena (up to 8 per
+ * factor of ~1.6 under it instead of 4), held the drain of a 300,000 backlog to 187 MB at the
+ * same ingest rate (bench/backlog.ts, SQLite). glibc's malloc gives each thread that allocates its own arena (up to 8 per
  * core), and libuv's pool, the SQLite writer thread and V8's helper threads each keep one
  * partly used: MALLOC_ARENA_MAX=2 took 20 MB off a drain, 40 MB off ingest, at the same rates.
  * Both are read once, when the process starts, so it replaces itself once with them (same pid,
@@ -71,9 +71,9 @@ function restartSizedForARelay() {
   if (!sized('--max-old-space-size') && getHeapStatistics().heap_size_limit > OLD_SPACE_MB * 1_048_576) {
     flags.push(`--max-old-space-size=${OLD_SPACE_MB}`);
   }
-  const env = { ...process.env };
-  if (process.platform === 'linux') env.MALLOC_ARENA_MAX ??= MALLOC_ARENAS;
-  if (flags.length === 0 && env.MALLOC_ARENA_MAX === process.env.MALLOC_ARENA_MAX) return;
+  const capArenas = process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined;
+  if (flags.length === 0 && !capArenas) return;
+  const env = capArenas ? { ...process.env, MALLOC_ARENA_MAX: MALLOC_ARENAS } : process.env;
   try {
     process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], env);
   } catch {
