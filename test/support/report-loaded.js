@@ -1,7 +1,7 @@
 // Preloaded (`node --import`) into a hookrelay child by test/cli/process-memory.test.ts: at exit,
 // writes to $HOOKRELAY_TEST_REPORT the node flags it ran with, its MALLOC_ARENA_MAX, whether
-// Node's TypeScript stripper (amaro) was loaded, and, with $HOOKRELAY_TEST_MODULES=1, every file it loaded. Plain JavaScript,
-// so that the preload itself strips no TypeScript.
+// Node's TypeScript stripper (amaro) was loaded, and, with $HOOKRELAY_TEST_MODULES=1, every file
+// it loaded. Plain JavaScript, so that the preload itself strips no TypeScript.
 import { registerHooks } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { isMainThread } from 'node:worker_threads';
