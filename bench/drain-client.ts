@@ -7,13 +7,17 @@
  * durably.
  *
  * Run as a child: `node bench/drain-client.ts <url> <bodies.json> <connections> [passes]`; posts
- * the bodies `passes` times (default 1) and prints one JSON line, an array with one
- * `{ delivered, failed, ms }` per pass (ms from the first request to the last answer). The first
- * pass runs in a cold process; the later ones are warm, as a running hookrelay's sends are.
+ * the bodies `passes` times (default 1). Before each pass it prints `ready` and waits for a line
+ * on stdin (so its parent can read the receiver's CPU time at the pass's start); after each it
+ * prints one JSON line `{ delivered, failed, ms, cpuUs }` (ms from the first request to the last
+ * answer, cpuUs its own CPU time by thread name meanwhile). The first pass runs in a cold
+ * process; the later ones are warm, as a running hookrelay's sends are.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { Agent, request } from 'undici';
+import { cpuSpentUs, threadTimes } from './cpu-time.ts';
 
 const [url, bodiesFile, connectionsText, passesText = '1'] = process.argv.slice(2);
 const connections = Number(connectionsText);
@@ -25,6 +29,8 @@ if (!url || !bodiesFile || !Number.isInteger(connections) || connections <= 0 ||
 
 const bodies = JSON.parse(readFileSync(bodiesFile, 'utf8')) as string[];
 const dispatcher = new Agent({ connections, keepAliveTimeout: 60_000 });
+const input = createInterface({ input: process.stdin });
+const lines = input[Symbol.asyncIterator]();
 let next = 0;
 let delivered = 0;
 let failed = 0;
@@ -43,14 +49,18 @@ async function worker(): Promise<void> {
   }
 }
 
-const results: Array<{ delivered: number; failed: number; ms: number }> = [];
 for (let pass = 0; pass < passes; pass += 1) {
   next = 0;
   delivered = 0;
   failed = 0;
+  console.log('ready');
+  if ((await lines.next()).done) process.exit(1);
+  const before = threadTimes(process.pid);
   const started = performance.now();
   await Promise.all(Array.from({ length: Math.min(connections, bodies.length) }, () => worker()));
-  results.push({ delivered, failed, ms: performance.now() - started });
+  const ms = performance.now() - started;
+  const after = threadTimes(process.pid);
+  console.log(JSON.stringify({ delivered, failed, ms, cpuUs: before && after ? cpuSpentUs(before, after) : null }));
 }
 await dispatcher.close();
-console.log(JSON.stringify(results));
+input.close();

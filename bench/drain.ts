@@ -15,15 +15,18 @@
  * delivering before its destination went down. The bare client likewise posts the bodies twice
  * in one process. The target compares warm with warm; cold with cold is reported beside it.
  */
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Agent, request } from 'undici';
 import type { Child } from './children.ts';
 import { summarizeProfiles } from './cpu-profile.ts';
+import { cpuSpentUs, threadTimes, totalUs } from './cpu-time.ts';
+import type { ThreadTimes } from './cpu-time.ts';
 import type { ProfileWindow, ThreadProfile } from './cpu-profile.ts';
 import { eventBody, nextEventId } from './events.ts';
 import type { Receiver } from './receiver.ts';
@@ -64,6 +67,20 @@ export interface DrainRound {
   readonly delivered: number;
   readonly ms: number;
   readonly perSec: number;
+  /** CPU µs per delivery meanwhile (Linux only): the sending process, by thread name, and the receiver. */
+  readonly cpu?: DrainCpu;
+}
+
+export interface DrainCpu {
+  readonly senderUs: number;
+  readonly senderThreadsUs: Readonly<Record<string, number>>;
+  readonly receiverUs: number;
+}
+
+/** Per delivery: CPU µs the sender's threads (by name) and the receiver spent during a drain. */
+export function drainCpu(senderUs: Readonly<Record<string, number>>, receiverUs: Readonly<Record<string, number>>, delivered: number): DrainCpu {
+  const threads = Object.fromEntries(Object.entries(senderUs).map(([name, us]) => [name, us / delivered]));
+  return { senderUs: totalUs(threads), senderThreadsUs: threads, receiverUs: totalUs(receiverUs) / delivered };
 }
 
 /** One process's two drains: the first right after start, the second warm. */
@@ -171,22 +188,33 @@ async function drainHookrelay(
       if (capture) receiver.capture();
       const pending = options.backlog;
       const target = receiver.received + pending;
+      const pid = relay.process.pid ?? 0;
+      const relayBefore = threadTimes(pid);
+      const receiverBefore = threadTimes(process.pid);
       const startedUs = Number(process.hrtime.bigint() / 1_000n);
       const started = performance.now();
       await enable(relay);
       const finished = await receiver.whenReceived(target, options.timeoutMs);
+      const relayAfter = threadTimes(pid);
+      const receiverAfter = threadTimes(process.pid);
       const ms = finished - started;
+      const cpu =
+        relayBefore && relayAfter && receiverBefore && receiverAfter
+          ? drainCpu(cpuSpentUs(relayBefore, relayAfter), cpuSpentUs(receiverBefore, receiverAfter), pending)
+          : undefined;
       return {
         delivered: pending,
         ms,
         perSec: pending / (ms / 1_000),
+        ...(cpu ? { cpu } : {}),
         bodies: capture ? receiver.takeCaptured() : [],
         window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
       };
     };
     const cold = await drainOnce(false);
     const { bodies, window, ...warm } = await drainOnce(extra.capture);
-    return { cold: { delivered: cold.delivered, ms: cold.ms, perSec: cold.perSec }, warm, bodies, window };
+    const { bodies: _coldBodies, window: _coldWindow, ...coldRound } = cold;
+    return { cold: coldRound, warm, bodies, window };
   } catch (error) {
     throw new Error(`${(error as Error).message}\n${relay.output()}`, { cause: error });
   } finally {
@@ -196,19 +224,41 @@ async function drainHookrelay(
   }
 }
 
-const run = promisify(execFile);
-
-/** The bare undici client, in its own process, posting `bodiesFile` to the receiver `passes` times. */
+/**
+ * The bare undici client, in its own process, posting `bodiesFile` to the receiver `passes` times;
+ * the receiver's CPU is read at each pass's edges (the client waits for a line before each).
+ */
 export async function drainBaselinePasses(options: Pick<DrainOptions, 'receiver' | 'concurrency' | 'timeoutMs'>, bodiesFile: string, passes: number): Promise<DrainRound[]> {
-  const { stdout } = await run(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes)], {
-    timeout: options.timeoutMs * passes,
+  const child = spawn(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const results = JSON.parse(stdout.trim().split('\n').at(-1) ?? '[]') as Array<{ delivered: number; failed: number; ms: number }>;
-  if (results.length !== passes) throw new Error(`the bare client reported ${results.length} passes, not ${passes}: ${stdout.slice(0, 300)}`);
-  return results.map((result) => {
-    if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
-    return { delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000) };
-  });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = once(child, 'exit');
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs * passes);
+  const rounds: DrainRound[] = [];
+  try {
+    let receiverBefore: ThreadTimes | null = null;
+    for await (const line of createInterface({ input: child.stdout })) {
+      if (line === 'ready') {
+        receiverBefore = threadTimes(process.pid);
+        child.stdin.write('go\n');
+        continue;
+      }
+      const receiverAfter = threadTimes(process.pid);
+      const result = JSON.parse(line) as { delivered: number; failed: number; ms: number; cpuUs: Record<string, number> | null };
+      if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
+      const cpu =
+        result.cpuUs && receiverBefore && receiverAfter ? drainCpu(result.cpuUs, cpuSpentUs(receiverBefore, receiverAfter), result.delivered) : undefined;
+      rounds.push({ delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000), ...(cpu ? { cpu } : {}) });
+    }
+    const [code] = (await exited) as [number | null];
+    if (code !== 0 || rounds.length !== passes) throw new Error(`the bare client exited with ${code} after ${rounds.length} of ${passes} passes: ${stderr.slice(0, 300)}`);
+    return rounds;
+  } finally {
+    clearTimeout(timer);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
 }
 
 /** The bare client's one pass in a fresh process (what a freshly started hookrelay is compared with). */

@@ -236,6 +236,37 @@ function printDrainProfile(profile: NonNullable<DrainResult['profile']>): void {
   }
 }
 
+/**
+ * Where the drain ratio comes from: CPU µs per delivery of each sender and of the receiver
+ * (warm rounds, means). Whatever else happens, hookrelay cannot deliver faster than the
+ * machine's cores divided by what one delivery costs it and the receiver together.
+ */
+function drainCpuSummary(drain: DrainResult, basePerSec: number, cpus: number) {
+  const warm = (pairs: readonly DrainPair[]) => pairs.map((pair) => pair.warm.cpu).filter((cpu) => cpu !== undefined);
+  const relay = warm(drain.hookrelay);
+  const bare = warm(drain.baseline);
+  if (relay.length === 0 || bare.length === 0) return null;
+  const names = [...new Set(relay.flatMap((cpu) => Object.keys(cpu.senderThreadsUs)))];
+  // The main thread and the store's writer by name; V8's helpers, libuv's pool and the rest together.
+  const named = names.filter((name) => name === 'MainThread' || name === 'sqlite-writer');
+  const hookrelayThreadsUs: Record<string, number> = {};
+  for (const name of named) hookrelayThreadsUs[name] = mean(relay.map((cpu) => cpu.senderThreadsUs[name] ?? 0));
+  const hookrelayUs = mean(relay.map((cpu) => cpu.senderUs));
+  hookrelayThreadsUs['other threads'] = hookrelayUs - named.reduce((sum, name) => sum + (hookrelayThreadsUs[name] ?? 0), 0);
+  const hookrelayReceiverUs = mean(relay.map((cpu) => cpu.receiverUs));
+  const ceilingPerSec = (cpus * 1_000_000) / (hookrelayUs + hookrelayReceiverUs);
+  return {
+    hookrelayUs: round(hookrelayUs, 1),
+    hookrelayThreadsUs: Object.fromEntries(Object.entries(hookrelayThreadsUs).map(([name, us]) => [name, round(us, 1)])),
+    hookrelayReceiverUs: round(hookrelayReceiverUs, 1),
+    baselineUs: round(mean(bare.map((cpu) => cpu.senderUs)), 1),
+    baselineReceiverUs: round(mean(bare.map((cpu) => cpu.receiverUs)), 1),
+    ceilingPerSec: round(ceilingPerSec, 0),
+    ceilingRatio: round(ceilingPerSec / basePerSec, 3),
+    hookrelayUsForTarget: round((cpus * 1_000_000) / (TARGET_DRAIN_RATIO * basePerSec) - hookrelayReceiverUs, 1),
+  };
+}
+
 /** The previous latest.json, so that `--only` replaces just the phases it ran. */
 function previousSummary(file: string): Record<string, unknown> {
   try {
@@ -476,6 +507,20 @@ async function main(): Promise<void> {
     console.log(
       `  cold       ${round(perSec(drain.hookrelay, 'cold'), 0)} vs ${round(perSec(drain.baseline, 'cold'), 0)} deliveries/s, ratio ${coldRatio.toFixed(2)} (first drain of a fresh process vs the bare client's first pass)`,
     );
+    const cpu = drainCpuSummary(drain, basePerSec, env.cpus);
+    if (cpu) {
+      const threads = Object.entries(cpu.hookrelayThreadsUs)
+        .map(([name, us]) => `${name} ${round(us, 0)}`)
+        .join(', ');
+      console.log(
+        `  CPU per delivery (warm, mean of rounds): hookrelay ${round(cpu.hookrelayUs, 0)} µs (${threads}) + receiver ${round(cpu.hookrelayReceiverUs, 0)} µs; ` +
+          `bare client ${round(cpu.baselineUs, 0)} µs + receiver ${round(cpu.baselineReceiverUs, 0)} µs`,
+      );
+      console.log(
+        `  on ${env.cpus} cores that CPU caps hookrelay at ${round(cpu.ceilingPerSec, 0)} deliveries/s, a ratio of at most ${cpu.ceilingRatio.toFixed(2)}; ` +
+          `${TARGET_DRAIN_RATIO} would need hookrelay at ≤ ${round(cpu.hookrelayUsForTarget, 0)} µs per delivery`,
+      );
+    }
     const rounds = (pairs: readonly DrainPair[]) =>
       pairs.map((pair) => ({
         cold: { ...pair.cold, ms: round(pair.cold.ms), perSec: round(pair.cold.perSec, 0) },
@@ -491,6 +536,7 @@ async function main(): Promise<void> {
       ratio: round(ratio, 3),
       coldRatio: round(coldRatio, 3),
       ratioPerRound: perRound.map((r) => round(r, 3)),
+      cpuPerDeliveryUs: cpu,
       profile: drain.profile
         ? { round: { ...drain.profile.round, ms: round(drain.profile.round.ms), perSec: round(drain.profile.round.perSec, 0) }, threads: drain.profile.threads.map(({ file, ...rest }) => ({ file: file.split('/').at(-1), ...rest })) }
         : null,
