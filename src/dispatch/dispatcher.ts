@@ -15,7 +15,7 @@ import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
-import { decide } from './retry-policy.ts';
+import { decide, retryAfterWait } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
 
@@ -504,10 +504,12 @@ class Lane {
       result = failure('retry', (error as Error).message, this.#clock.now() - started);
     }
     const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
-    if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+    // As long as the retry waits (Retry-After, capped), so the lane and the retry come back together.
+    const pause = result.rate_limited ? (retryAfterWait(result) ?? 1_000) : 0;
+    if (result.rate_limited) this.#pauseFor(pause);
     if (result.rate_limited && this.#options.sharedRateLimit && destination.limits.rate) {
       // Every replica holds off, not only this one.
-      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, result.retry_after_ms ?? 1_000).catch((error: unknown) => {
+      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, pause).catch((error: unknown) => {
         this.#options.logger.warn({ err: error, destination: destination.name }, 'could not pause the shared rate budget');
       });
     }
