@@ -159,7 +159,7 @@ async function wireAndListen(
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
   let announce: ((change: BreakerChange) => void) | null = null;
-  const metrics = new Metrics({ queues: () => store.queueStats() });
+  const metrics = new Metrics({ queues: () => store.queueStats(), destinations: components.destinations.map((destination) => destination.name) });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger });
   // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).

@@ -42,6 +42,8 @@ export interface OperationsOptions {
 /** A configured destination and how it stands. */
 export interface DestinationStatus extends DestinationState {
   readonly type: string;
+  /** When disabled, probes and resumes by itself (the default) instead of waiting for a person to enable it. */
+  readonly auto_enable: boolean;
 }
 
 export interface StatusReport {
@@ -97,7 +99,7 @@ export class Operations {
     const states = await this.#options.store.destinationStates();
     return states.flatMap((state) => {
       const destination = this.#destinations.get(state.name);
-      return destination ? [{ ...state, type: destination.type }] : [];
+      return destination ? [{ ...state, type: destination.type, auto_enable: destination.auto_enable !== false }] : [];
     });
   }
 
@@ -171,7 +173,7 @@ export class Operations {
     if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
     this.#options.dispatcher.enabled(name);
     this.#options.logger.info({ destination: name }, 'destination enabled');
-    return { ...state, type: destination.type };
+    return { ...state, type: destination.type, auto_enable: destination.auto_enable !== false };
   }
 
   /** A dry run: a sample event rendered and sent now, outside the queue and the delivery log. */

@@ -77,10 +77,21 @@ function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
       };
       process.once('SIGTERM', again);
       process.once('SIGINT', again);
-      server.close().then(resolve, (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        resolve();
-      });
+      const started = performance.now();
+      void server
+        .close()
+        .then(
+          () => true,
+          (error: unknown) => {
+            logger.error({ err: error }, 'shutdown failed');
+            return false;
+          },
+        )
+        .then((clean) => {
+          // The last line: whoever reads the log knows the process ended on purpose, and how long it took.
+          logger.info({ signal, shutdown_ms: Math.round(performance.now() - started), clean }, 'stopped');
+          resolve();
+        });
     };
     process.once('SIGTERM', shutdown);
     process.once('SIGINT', shutdown);

@@ -11,7 +11,7 @@ export const deliveriesCommand = defineCommand({
   name: 'deliveries',
   summary: "a destination's delivery log, newest first (from a running server)",
   synopsis: '<destination> [--status failed] [--limit 50] [--url URL] [--json]',
-  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts.',
+  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts, and the reason a delivery is held or failed (the rule that held it, or the last error).',
   positionals: [{ name: 'destination', required: true }],
   options: {
     status: { type: 'string', value: 'STATUS', description: `only deliveries with this status (${DELIVERY_STATUSES.join(', ')})` },
@@ -45,7 +45,7 @@ export const deliveriesCommand = defineCommand({
       const types = await eventTypes(client, deliveries);
       console.log(
         table(
-          ['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS'],
+          ['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS', 'REASON'],
           deliveries.map((delivery) => [
             delivery.created_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
             delivery.id,
@@ -54,6 +54,7 @@ export const deliveriesCommand = defineCommand({
             delivery.response_code === null ? '–' : String(delivery.response_code),
             delivery.latency_ms === null ? '–' : `${Math.round(delivery.latency_ms)} ms`,
             String(delivery.attempts),
+            reasonOf(delivery),
           ]),
         ),
       );
@@ -151,6 +152,24 @@ async function eventTypes(client: AdminClient, deliveries: ReadonlyArray<Deliver
     );
   }
   return types;
+}
+
+/** A reason in the table is cut here (`--json` has it whole). */
+const REASON_CHARS = 120;
+
+/**
+ * Why a delivery is held or failed, as the delivery log recorded it: the rule that held it
+ * (`muted by mut_…`, `repeat within 4h of dlv_…`, `inhibited by …`) or the last error (a failed
+ * delivery's, or a pending one's that waits for its retry, with the retry's time). On one line.
+ */
+function reasonOf(delivery: DeliveryRecord): string {
+  if (delivery.status === 'succeeded') return '–';
+  const recorded = delivery.status === 'failed' ? (delivery.last_error ?? delivery.note) : (delivery.note ?? delivery.last_error);
+  if (!recorded) return '–';
+  const text = recorded.replace(/\s+/g, ' ').trim();
+  const reason = text.length > REASON_CHARS ? `${text.slice(0, REASON_CHARS)}…` : text;
+  const retry = delivery.status === 'pending' && delivery.last_error !== null && delivery.next_attempt_at !== null;
+  return retry ? `${reason} (retry at ${delivery.next_attempt_at!.replace('T', ' ').replace(/\.\d+Z$/, 'Z')})` : reason;
 }
 
 /** Columns padded to their widest cell, two spaces apart. */

@@ -7,6 +7,7 @@ import { SEVERITY_RANK } from '../events/event.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import { digestView, stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
+import { loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store, StormPolicy } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
@@ -15,7 +16,7 @@ import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
-import { decide } from './retry-policy.ts';
+import { decide, retryAfterWait } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
 
@@ -51,6 +52,13 @@ export interface DispatcherOptions {
    */
   readonly sharedRateLimit?: SharedRateLimit;
 }
+
+/** The line logged for an attempt that did not fail the delivery for good (that one is a `warn`: "delivery failed"). */
+const OUTCOME_MESSAGES: Readonly<Record<Exclude<AttemptResult['outcome'], 'failed'>, string>> = {
+  succeeded: 'delivered',
+  retry: 'delivery attempt failed; will retry',
+  superseded: 'delivery superseded',
+};
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
 const MAX_SLEEP_MS = 30_000;
@@ -465,7 +473,9 @@ class Lane {
         held_by: hold.held_by ?? null,
       });
       metrics.ruleDecisions.inc({ rule: hold.rule, decision: hold.status }, ids.length);
-      logger.info({ destination: this.#destination.name, deliveries: ids, rule: hold.rule, note: hold.note }, `delivery held: ${hold.note}`);
+      if (logger.isLevelEnabled('info')) {
+        logger.info({ destination: this.#destination.name, title: loggedTitle(delivery.event.title), rule: hold.rule, note: hold.note, deliveries: ids }, `delivery held: ${hold.note}`);
+      }
     }
     if (verdict.send === null && delivery.probe) {
       // The probe itself was held: probe again with the next delivery at once.
@@ -504,10 +514,12 @@ class Lane {
       result = failure('retry', (error as Error).message, this.#clock.now() - started);
     }
     const decision = decide(this.#options.retry, attempt, result, this.#clock.now());
-    if (result.rate_limited) this.#pauseFor(result.retry_after_ms ?? 1_000);
+    // As long as the retry waits (Retry-After, capped), so the lane and the retry come back together.
+    const pause = result.rate_limited ? (retryAfterWait(result) ?? 1_000) : 0;
+    if (result.rate_limited) this.#pauseFor(pause);
     if (result.rate_limited && this.#options.sharedRateLimit && destination.limits.rate) {
       // Every replica holds off, not only this one.
-      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, result.retry_after_ms ?? 1_000).catch((error: unknown) => {
+      this.#options.sharedRateLimit.pause(destination.name, destination.limits.rate, pause).catch((error: unknown) => {
         this.#options.logger.warn({ err: error, destination: destination.name }, 'could not pause the shared rate budget');
       });
     }
@@ -556,20 +568,22 @@ class Lane {
     const destination = this.#destination.name;
     const finished = this.#clock.now();
     const { logger, metrics } = this.#options;
-    const line = {
-      delivery_id: delivery.id,
-      event_id: delivery.event.id,
+    // The attempt's log line, built only when it is written (the send path runs per delivery).
+    const line = (): Record<string, unknown> => ({
       destination,
-      attempt,
+      title: loggedTitle(delivery.event.title),
       outcome: decision.outcome,
       status: result.status,
       latency_ms: result.latency_ms,
+      attempt,
+      delivery_id: delivery.id,
+      event_id: delivery.event.id,
       ...(result.error ? { error: result.error } : {}),
       ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
       ...(delivery.probe ? { probe: true } : {}),
       ...(delivery.digest ? { digest: true } : {}),
-    };
+    });
     metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
     if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
     metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
@@ -599,8 +613,11 @@ class Lane {
     };
     const recorded = await this.#recordDurably(attemptResult, line);
     if (!recorded) return;
-    if (decision.outcome === 'failed') logger.warn(line, 'delivery failed');
-    else logger.info(line, 'delivery attempt');
+    if (decision.outcome === 'failed') {
+      if (logger.isLevelEnabled('warn')) logger.warn(line(), 'delivery failed');
+    } else if (logger.isLevelEnabled('info')) {
+      logger.info(line(), OUTCOME_MESSAGES[decision.outcome]);
+    }
     if (recorded.incident_stale) this.#redraw(delivery);
     this.#afterHealth(recorded, result);
     if (decision.next_attempt_at !== null) this.#wake(decision.next_attempt_at);
@@ -611,17 +628,17 @@ class Lane {
    * lost, or a retry would send it again. While the store cannot write, keep the work held (its
    * lease renewed) and try again; the moment the store takes writes, it is recorded.
    */
-  async #recordDurably(result: AttemptResult, line: Record<string, unknown>): Promise<RecordedAttempt | null> {
+  async #recordDurably(result: AttemptResult, line: () => Record<string, unknown>): Promise<RecordedAttempt | null> {
     for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
       try {
         const recorded = await this.#options.store.recordAttempt(result);
         return recorded.recorded ? recorded : null;
       } catch (error) {
         if (this.#stopped) {
-          this.#options.logger.error({ ...line, err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
+          this.#options.logger.error({ ...line(), err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
           return null;
         }
-        this.#options.logger.error({ ...line, err: error }, 'could not record a delivery attempt; trying again');
+        this.#options.logger.error({ ...line(), err: error }, 'could not record a delivery attempt; trying again');
         await new Promise<void>((resume) => this.#clock.after(wait, resume));
       }
     }

@@ -30,11 +30,26 @@ export function withJitter(ms: number, random: () => number = Math.random): numb
   return Math.round(ms * (0.8 + 0.4 * random()));
 }
 
+/** The longest a destination's `Retry-After` is followed: a far-off date (or a typo) does not park a delivery for a day. */
+export const MAX_RETRY_AFTER_MS = 3_600_000;
+
+/**
+ * How long the destination asked us to wait (429 or 503 with `Retry-After`, RFC 9110 §10.2.3),
+ * capped at an hour; null when it did not say (or said it with another status).
+ */
+export function retryAfterWait(result: SendResult): number | null {
+  if (result.retry_after_ms === null || (result.status !== 429 && result.status !== 503)) return null;
+  return Math.min(result.retry_after_ms, MAX_RETRY_AFTER_MS);
+}
+
 /**
  * What happens after attempt number `attempt` (1-based) came back as `result`:
- * 2xx succeeds; 429 waits Retry-After (at least the schedule step) and does not count
- * against the destination's health; 5xx, 408, 425, timeouts and connection errors
+ * 2xx succeeds; 429 and 503 with `Retry-After` wait what it says (capped at an hour) instead
+ * of the schedule step, since the destination said when it is ready, and a 429 does not
+ * count against the destination's health; 5xx, 408, 425, timeouts and connection errors
  * retry on the schedule; other 4xx fail at once (400/413/422 without counting against health).
+ * Every retry uses a step of the schedule, so a destination that keeps asking for another
+ * try still fails the delivery after the last step.
  */
 export function decide(
   policy: RetryPolicy,
@@ -47,6 +62,6 @@ export function decide(
   const health = result.rate_limited || ourRequestRefused(result.status) ? 'neutral' : 'failure';
   const step = policy.schedule[attempt - 1];
   if (result.kind === 'permanent' || step === undefined) return { outcome: 'failed', next_attempt_at: null, health };
-  const wait = Math.max(withJitter(step, random), result.retry_after_ms ?? 0);
+  const wait = retryAfterWait(result) ?? withJitter(step, random);
   return { outcome: 'retry', next_attempt_at: now + wait, health };
 }

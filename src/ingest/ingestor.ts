@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
+import { loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RefusalLog } from '../observability/refusal-log.ts';
 import { requestLogEntry } from '../observability/request-log.ts';
@@ -214,6 +215,8 @@ export class Ingestor {
     // Deliveries released from inhibition by a resolve are due now.
     for (const result of fresh) for (const destination of result.released ?? []) touched.add(destination);
     if (fresh.length > 0) this.#countDecisions(events, results);
+    // Built only when someone reads it: ingest is the hot path.
+    if (fresh.length > 0 && this.#options.logger.isLevelEnabled('info')) this.#logAccepted(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (fresh.length === 0) {
       return { status: 200, body: { duplicate: true, id: results[0]?.id ?? null } };
@@ -222,6 +225,37 @@ export class Ingestor {
       status: 202,
       body: results.length === 1 ? { id: fresh[0]!.id } : { id: fresh[0]!.id, ids: fresh.map((r) => r.id), duplicates: results.length - fresh.length },
     };
+  }
+
+  /**
+   * One `info` line per event accepted: which alert came in (source, type, title, severity, its
+   * id) and the routes that sent it somewhere (none: nothing will be sent). Short on purpose:
+   * the stored event has the rest.
+   */
+  #logAccepted(events: readonly NewEvent[], results: readonly IngestedEvent[]): void {
+    const { logger } = this.#options;
+    events.forEach(({ event, deliveries }, index) => {
+      if (results[index]?.duplicate !== false) return;
+      const routes: string[] = [];
+      let muted: string | null = null;
+      for (const delivery of deliveries) {
+        if (delivery.route !== null && !routes.includes(delivery.route)) routes.push(delivery.route);
+        if (delivery.status === 'muted') muted = delivery.note ?? 'muted';
+      }
+      logger.info(
+        {
+          event_id: event.id,
+          source: event.source,
+          type: event.type,
+          title: loggedTitle(event.title),
+          severity: event.severity,
+          status: event.status,
+          routes,
+          ...(muted === null ? {} : { muted }),
+        },
+        routes.length === 0 ? 'event accepted; no route matched' : 'event accepted',
+      );
+    });
   }
 
   /** Deliveries decided at ingest (muted, skipped) are finished: counted by outcome, and mutes as rule decisions. */

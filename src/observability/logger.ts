@@ -32,6 +32,9 @@ export function logFormat(env: NodeJS.ProcessEnv = process.env, tty = process.st
 
 export const LOGGER_OPTIONS = {
   base: { service: 'hookrelay' },
+  // `"level":"info"`, not `30`: a log collector or a person with grep reads the word. pino turns
+  // each level into its JSON once, when the logger is made, so this costs nothing per line.
+  formatters: { level: (label: string) => ({ level: label }) },
   // ISO times in both formats: `"time":"2026-11-29T07:21:54.123Z"`.
   timestamp: pino.stdTimeFunctions.isoTime,
   redact: {
@@ -69,6 +72,14 @@ export function createLogger(options: LoggerSetup = {}): Logger {
         })
       : options.destination;
   return destination ? pino({ ...LOGGER_OPTIONS, level }, destination) : pino({ ...LOGGER_OPTIONS, level });
+}
+
+/** A title in a log line is cut here (the stored event keeps it whole): lines stay short. */
+const LOGGED_TITLE_CHARS = 200;
+
+/** An event's title as log lines carry it: whole up to 200 characters, else cut with "…". */
+export function loggedTitle(title: string): string {
+  return title.length > LOGGED_TITLE_CHARS ? `${title.slice(0, LOGGED_TITLE_CHARS)}…` : title;
 }
 
 /** A logger that writes nothing (tests, CLI commands that print their own output). */

@@ -6,6 +6,11 @@ export type { QueueStat } from '../store/store.ts';
 export interface MetricsOptions {
   /** The queue gauges' source: read at most once per `queueCacheMs`, however often /metrics is scraped. */
   readonly queues?: () => Promise<readonly QueueStat[]>;
+  /**
+   * The configured destinations: only their queues have series. The store keeps the state of a
+   * destination removed from the config (and any work it had), which is not this process's to show.
+   */
+  readonly destinations?: readonly string[];
   readonly queueCacheMs?: number;
   readonly now?: () => number;
 }
@@ -18,6 +23,7 @@ export interface MetricsOptions {
 export class Metrics {
   readonly registry = new Registry();
   readonly #options: MetricsOptions;
+  readonly #configured: ReadonlySet<string> | null;
   #queues: { at: number; read: Promise<void> } | null = null;
 
   readonly eventsReceived = new Counter({
@@ -107,6 +113,7 @@ export class Metrics {
 
   constructor(options: MetricsOptions = {}) {
     this.#options = options;
+    this.#configured = options.destinations ? new Set(options.destinations) : null;
     // prom-client names its defaults process_* and nodejs_*: the prefix makes them hookrelay_process_*.
     collectDefaultMetrics({ register: this.registry, prefix: 'hookrelay_' });
   }
@@ -133,6 +140,7 @@ export class Metrics {
     this.queueOldestAge.reset();
     this.destinationEnabled.reset();
     for (const stat of stats) {
+      if (this.#configured && !this.#configured.has(stat.destination)) continue;
       const labels = { destination: stat.destination };
       this.queueDepth.set(labels, stat.depth);
       this.queueOldestAge.set(labels, stat.oldest_pending_at === null ? 0 : Math.max(0, (now - stat.oldest_pending_at) / 1_000));

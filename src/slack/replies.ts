@@ -51,20 +51,30 @@ export function replayed(replays: readonly DeliveryRecord[]): string {
   ].join('\n');
 }
 
+/** How a disabled destination comes back: by its own probe (auto_enable), or when a person enables it. */
+function recovery(state: StatusReport['destinations'][number]): string {
+  if (!state.auto_enable) return ' · waits to be enabled';
+  return state.probe_at ? ` · probes by itself ${slackDate(state.probe_at)} and resumes when that succeeds` : ' · probes by itself and resumes when a probe succeeds';
+}
+
 export function statusReport(report: StatusReport): string {
   const lines = report.destinations.map((state) => {
     const health = !state.enabled
-      ? `:no_entry: *disabled* since ${state.disabled_at ? slackDate(state.disabled_at) : '?'} — ${esc(state.disabled_reason ?? '')}`
+      ? `:no_entry: *disabled* since ${state.disabled_at ? slackDate(state.disabled_at) : '?'} — ${esc(state.disabled_reason ?? '')}${recovery(state)}`
       : state.consecutive_failures > 0
         ? `:warning: failing (${state.consecutive_failures} in a row) — ${esc(state.last_error ?? '')}`
         : ':white_check_mark: ok';
     return `• *${esc(state.name)}* (${state.type}): ${health} · ${state.pending} pending`;
   });
   const disabled = report.destinations.filter((state) => !state.enabled).length;
+  // Only a destination without auto_enable needs a person; the others re-enable themselves.
+  const manual = report.destinations.filter((state) => !state.enabled && !state.auto_enable).map((state) => `*${esc(state.name)}*`);
   return [
     `*hookrelay status*: ${report.destinations.length} destinations${disabled ? `, ${disabled} disabled` : ''}, ${report.mutes} active mute${report.mutes === 1 ? '' : 's'}`,
     ...lines,
-    disabled ? 'Re-enable a disabled destination with `POST /api/v1/destinations/<name>/enable` once it is fixed.' : null,
+    manual.length
+      ? `${manual.join(', ')} ha${manual.length === 1 ? 's' : 've'} \`auto_enable: false\`: re-enable with \`POST /api/v1/destinations/<name>/enable\` once fixed.`
+      : null,
   ]
     .filter(Boolean)
     .join('\n');

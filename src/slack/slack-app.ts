@@ -84,7 +84,15 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     try {
       await seen.admit(verifySlackRequest(request.headers, rawBody, config.signing_secret, at), at);
     } catch (error) {
-      logger.warn({ err: error, path: '/slack/events' }, 'slack request refused');
+      // A refusal is the sender's mistake (or an attack), not ours: one line saying why and from
+      // where, no stack. Anything else (the replay store away) is logged by the error handler.
+      if (error instanceof HookrelayError) {
+        const address = request.socket.remoteAddress ?? null;
+        logger.warn(
+          { path: '/slack/events', reason: error.code, status: error.status, address, detail: error.message },
+          `slack request refused: ${error.code} (from ${address ?? 'unknown address'})`,
+        );
+      }
       throw error;
     }
     // Bolt reads `rawBody` when it is set (its GCP path) instead of the consumed stream.

@@ -224,7 +224,7 @@ function helpers(now: () => number): Record<string, Helper> {
       return Array.isArray(list) ? list.map(toText).join(sep) : toText(list);
     },
 
-    /** `{{humanize type}}` → `qos.rebuffer_spike` becomes `Qos rebuffer spike`. */
+    /** `{{humanize type}}` → `qos.rebuffer_spike` becomes `QoS rebuffer spike` (common acronyms kept). */
     humanize: ([value]) => humanize(toText(value)),
 
     /** `{{duration ms}}` → milliseconds as `450ms`, `2m 30s`, `1h`, `3d 4h`. */

@@ -40,13 +40,27 @@ export function formatDuration(ms: number): string {
   return sign + parts.filter((part) => !/^0\D/.test(part)).join(' ');
 }
 
-/** `qos.rebuffer_spike` → `Qos rebuffer spike`; `HTTP_error` → `HTTP error`. */
+/**
+ * Acronyms that event types and field names carry in lower case (`qos.`, `_api_`, `cpu_`),
+ * written the way people write them. Keyed by the lower-case word.
+ */
+const ACRONYMS: ReadonlyMap<string, string> = new Map(
+  [
+    'API', 'APIs', 'AWS', 'CDN', 'CPU', 'CPUs', 'CSV', 'DB', 'DBs', 'DNS', 'GCP', 'GPU', 'HTTP', 'HTTPS', 'ID', 'IDs', 'IO', 'IP', 'IPs',
+    'JSON', 'JWT', 'OOM', 'QoS', 'QoE', 'RAM', 'SDK', 'SLA', 'SLAs', 'SLO', 'SLOs', 'SMS', 'SMTP', 'SQL', 'SSH', 'SSL', 'SSO', 'TCP', 'TLS',
+    'TTL', 'UDP', 'UI', 'URL', 'URLs', 'VM', 'VMs', 'VPN',
+  ].map((acronym) => [acronym.toLowerCase(), acronym]),
+);
+
+/** `qos.rebuffer_spike` → `QoS rebuffer spike`; `HTTP_error` and `HTTPError` → `HTTP error`; `api_latency` → `API latency`. */
 export function humanize(text: string): string {
   const words = text
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
+    // `HTTPError` → `HTTP Error`, but a plural acronym (`APIs`) stays one word.
+    .replace(/([A-Z]+)([A-Z][a-z]+)/g, (whole: string, caps: string, word: string) => (ACRONYMS.has(whole.toLowerCase()) ? whole : `${caps} ${word}`))
     .split(/[\s._-]+/)
     .filter((word) => word !== '')
-    .map((word) => (word === word.toUpperCase() ? word : word.toLowerCase()));
+    .map((word) => ACRONYMS.get(word.toLowerCase()) ?? (word === word.toUpperCase() ? word : word.toLowerCase()));
   const sentence = words.join(' ');
   return sentence.charAt(0).toUpperCase() + sentence.slice(1);
 }

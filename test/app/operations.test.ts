@@ -7,6 +7,7 @@ import type { Destination } from '../../src/destinations/destination.ts';
 import { HookrelayError } from '../../src/errors.ts';
 import { MuteRegistry } from '../../src/mutes/mute-registry.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
+import { statusReport } from '../../src/slack/replies.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { AttemptResult, Store } from '../../src/store/store.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -202,6 +203,40 @@ describe('mute, enable, secrets', () => {
     expect(state).toMatchObject({ name: 'slack', type: 'slack', enabled: true, consecutive_failures: 0 });
     expect(enabled).toEqual(['slack']);
     expect(await code(operations.enable('nope'))).toBe('not_found');
+  });
+
+  it("Slack's /hookrelay status: a destination its probe re-enables says so; only one without auto_enable is told to POST to the API", async () => {
+    const manualSlack = destination('manual', 'slack', { auto_enable: false });
+    const autoPager = destination('auto', 'pagerduty', { auto_enable: true });
+    await store.syncDestinations(['manual', 'auto']);
+    const withBoth = new Operations({
+      store,
+      mutes: new MuteRegistry(store, silentLogger()),
+      dispatcher: { notify: () => undefined, enabled: () => undefined },
+      destinations: [manualSlack, autoPager],
+      version: 'test',
+      logger: silentLogger(),
+      now: () => now,
+    });
+    /** One failed attempt opens the circuit (disable_after 1), with the destination's own recovery. */
+    const disable = async (name: string, probe: readonly number[] | null): Promise<void> => {
+      await store.ingest(batchOf(relayEvent(), [name]));
+      const { deliveries } = await store.claimDue(name, { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+      await store.recordAttempt({
+        delivery_id: deliveries[0]!.id, member_ids: [], destination: name, lease_owner: 'test', started_at: now, finished_at: now,
+        outcome: 'failed', next_attempt_at: null, request_body: '{}', response_code: 500, response_body: null, latency_ms: 1,
+        error: 'HTTP 500', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: probe }, notified: [],
+      });
+    };
+    await disable('auto', [10_000]);
+    const autoOnly = statusReport(await withBoth.status());
+    expect(autoOnly).toMatch(/\*auto\* \(pagerduty\): :no_entry: \*disabled\*.* probes by itself .*and resumes when that succeeds/);
+    expect(autoOnly).not.toContain('/api/v1');
+    await disable('manual', null);
+    const both = statusReport(await withBoth.status());
+    expect(both).toMatch(/\*manual\* \(slack\): :no_entry: \*disabled\*.* waits to be enabled/);
+    expect(both).toContain('*manual* has `auto_enable: false`: re-enable with `POST /api/v1/destinations/<name>/enable` once fixed.');
+    expect(both).not.toMatch(/\*auto\*[^\n]*enable`/);
   });
 
   it('generateSecret → a fresh whsec_ secret of 32 random bytes', () => {

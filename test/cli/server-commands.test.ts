@@ -12,9 +12,11 @@ const SECRET = 'tapemetric-secret';
 
 let relay: TestRelay;
 let receiver: FakeReceiver;
-/** The deliveries made before the tests, newest first: one failed (receiver answered 500), then one succeeded. */
+/** The deliveries made before the tests, newest first: one muted, one failed (receiver answered 500), then one succeeded. */
 let succeededId: string;
 let failedId: string;
+let mutedId: string;
+let muteId: string;
 
 const hookrelay = (args: string[], env: Record<string, string> = { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN }) => runHookrelay(scratch, [...args, '--url', relay.url], { env });
 
@@ -48,6 +50,14 @@ admin: { token: "${ADMIN_TOKEN}" }
   receiver.respond(() => ({ status: 500, body: 'receiver down' }));
   failedId = await deliver('billing.payment_failure');
   receiver.respond(() => ({ status: 200, body: 'ok' }));
+  const mute = await relay.admin<{ id: string }>('/mutes', { method: 'POST', body: { matchers: { type: 'billing.refund_issued' }, duration: '1h', reason: 'refund backfill' } });
+  muteId = mute.json.id;
+  const body = JSON.stringify(tapemetricPayload({ type: 'billing.refund_issued' }));
+  const posted = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
+  const listed = await relay.admin<{ deliveries: Array<{ id: string; event_id: string }> }>(`/deliveries?event_id=${String(posted.json.id)}`);
+  mutedId = listed.json.deliveries[0]!.id;
+  // Back to the two sent deliveries for the tests below: the mute ends.
+  await relay.admin(`/mutes/${muteId}`, { method: 'DELETE' });
 });
 
 afterAll(async () => {
@@ -56,15 +66,25 @@ afterAll(async () => {
 });
 
 describe('hookrelay deliveries', () => {
-  it('a table of the destination\'s deliveries, newest first, with event type, status, code, latency and attempts', async () => {
+  it('a table of the destination\'s deliveries, newest first, with event type, status, code, latency, attempts and why one is held or failed', async () => {
     const run = await hookrelay(['deliveries', 'receiver']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const [header, ...rows] = lines(run.stdout);
-    expect(header!.split(/\s{2,}/)).toEqual(['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS']);
-    expect(rows).toHaveLength(2);
-    expect(rows[0]!.split(/\s{2,}/)).toEqual([expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/), failedId, 'billing.payment_failure', 'failed', '500', expect.stringMatching(/^\d+ ms$/), '1']);
-    expect(rows[1]!.split(/\s{2,}/)).toEqual([expect.any(String), succeededId, 'qos.rebuffer_spike', 'succeeded', '200', expect.stringMatching(/^\d+ ms$/), '1']);
+    expect(header!.split(/\s{2,}/)).toEqual(['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS', 'REASON']);
+    expect(rows).toHaveLength(3);
+    expect(rows[0]!.split(/\s{2,}/)).toEqual([expect.any(String), mutedId, 'billing.refund_issued', 'muted', '–', '–', '0', `muted by ${muteId} (refund backfill)`]);
+    expect(rows[1]!.split(/\s{2,}/)).toEqual([
+      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/),
+      failedId,
+      'billing.payment_failure',
+      'failed',
+      '500',
+      expect.stringMatching(/^\d+ ms$/),
+      '1',
+      'HTTP 500: receiver down',
+    ]);
+    expect(rows[2]!.split(/\s{2,}/)).toEqual([expect.any(String), succeededId, 'qos.rebuffer_spike', 'succeeded', '200', expect.stringMatching(/^\d+ ms$/), '1', '–']);
   });
 
   it('--status and --limit narrow the list', async () => {

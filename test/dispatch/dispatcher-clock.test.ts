@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createDestination, HttpClient } from '../../src/destinations/index.ts';
+import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import type { BreakerChange } from '../../src/dispatch/dispatcher.ts';
@@ -56,11 +56,23 @@ function httpDestination(extra: Record<string, unknown> = {}): Destination {
   );
 }
 
-async function start(destination: Destination, disableAfter: number, on: Store = store): Promise<Dispatcher> {
+/** A destination of another type (pagerduty, slack) named `receiver`, posting to the fake receiver, its config read as `check` reads it. */
+function typedDestination(config: Record<string, unknown>): Destination {
+  const templates = createTemplateEngine({ dirs: [BUILTIN_TEMPLATES_DIR], version: 'test' });
+  return createDestination(destinationConfigSchema.parse({ name: 'receiver', ...config }), {
+    http,
+    templates,
+    version: 'test',
+    logger: silentLogger(),
+    store: () => store,
+  });
+}
+
+async function start(destination: Destination, disableAfter: number, on: Store = store, schedule: readonly number[] = [1_000, 1_000, 1_000, 1_000, 1_000, 1_000]): Promise<Dispatcher> {
   dispatcher = new Dispatcher({
     store: on,
     destinations: [destination],
-    retry: { schedule: [1_000, 1_000, 1_000, 1_000, 1_000, 1_000], disable_after: disableAfter },
+    retry: { schedule, disable_after: disableAfter },
     logger: silentLogger(),
     metrics: new Metrics(),
     version: 'test',
@@ -267,6 +279,56 @@ describe('dispatcher on a driven clock', () => {
     // A rate limit says nothing about the destination's health.
     expect((await store.destinationStates())[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
     expect(changes).toEqual([]);
+  });
+
+  /** The default schedule's first step is 30 s (±20 %): a destination's shorter Retry-After must win over it. */
+  const DEFAULT_SCHEDULE = [30_000, 120_000, 600_000, 3_600_000, 21_600_000, 86_400_000];
+
+  it('PagerDuty answers the trigger 429 with Retry-After: 1 → the trigger goes again 1 s later (not 30 s), and the resolve after it', async () => {
+    let throttled = false;
+    receiver.respond((request) => {
+      const event = request.json<{ event_action: string }>();
+      if (event.event_action === 'trigger' && !throttled) {
+        throttled = true;
+        return { status: 429, headers: { 'retry-after': '1' }, body: '{"status":"throttle event"}' };
+      }
+      return { status: 202, body: '{"status":"success"}' };
+    });
+    await queue('page', 'firing');
+    await queue('page', 'resolved');
+    const lane = await start(typedDestination({ type: 'pagerduty', routing_key: 'R0UTINGKEY', url: receiver.url('/v2/enqueue') }), 5, store, DEFAULT_SCHEDULE);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await clock.advance(900);
+    await settle();
+    expect(receiver.requests).toHaveLength(1); // not before the second PagerDuty asked for; the resolve waits behind its trigger
+    await clock.advance(100);
+    await requestsSettleAt(3);
+    expect(receiver.requests.map((request) => request.json<{ event_action: string }>().event_action)).toEqual(['trigger', 'trigger', 'resolve']);
+    expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 })).toHaveLength(2);
+  });
+
+  it('Slack answers 429 with Retry-After: 1 → the message goes again 1 s later (not 30 s), and the incident\'s next message after it', async () => {
+    let throttled = false;
+    receiver.respond(() => {
+      if (throttled) return { status: 200, body: 'ok' };
+      throttled = true;
+      return { status: 429, headers: { 'retry-after': '1' }, body: 'rate_limited' };
+    });
+    await queue('chat', 'firing');
+    await queue('chat', 'resolved');
+    const lane = await start(typedDestination({ type: 'slack', url: receiver.url('/services/T0/B0/x') }), 5, store, DEFAULT_SCHEDULE);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await clock.advance(900);
+    await settle();
+    expect(receiver.requests).toHaveLength(1);
+    await clock.advance(100);
+    await requestsSettleAt(3);
+    const texts = receiver.requests.map((request) => request.body);
+    expect(texts[1]).toBe(texts[0]); // the same message again
+    expect(texts[2]).not.toBe(texts[0]); // then the resolve
+    expect(texts[2]).toMatch(/resolved/i);
   });
 
   it('a grouped batch is retried as one request with every member, and recorded for each', async () => {

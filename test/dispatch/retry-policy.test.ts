@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SendResult } from '../../src/destinations/http-client.ts';
-import { decide, withJitter } from '../../src/dispatch/retry-policy.ts';
+import { decide, MAX_RETRY_AFTER_MS, retryAfterWait, withJitter } from '../../src/dispatch/retry-policy.ts';
 import type { RetryPolicy } from '../../src/dispatch/retry-policy.ts';
 
 const POLICY: RetryPolicy = { schedule: [1_000, 120_000, 600_000], disable_after: 6 };
@@ -29,8 +29,20 @@ describe('retry policy: decide', () => {
     });
   });
 
-  it('a Retry-After shorter than the step → the step (with its jitter)', () => {
-    expect(decide(POLICY, 2, answer(503, { retry_after_ms: 1_000 }), NOW, MIDDLE).next_attempt_at).toBe(NOW + 120_000);
+  it('429 with Retry-After: 1 on the 2 min step → retry 1 s later: the destination said when it is ready', () => {
+    expect(decide(POLICY, 2, answer(429, { retry_after_ms: 1_000 }), NOW, HIGH)).toEqual({ outcome: 'retry', next_attempt_at: NOW + 1_000, health: 'neutral' });
+    expect(decide(POLICY, 2, answer(503, { retry_after_ms: 1_000 }), NOW, HIGH).next_attempt_at).toBe(NOW + 1_000);
+  });
+
+  it('a Retry-After beyond an hour is capped at an hour', () => {
+    expect(decide(POLICY, 1, answer(429, { retry_after_ms: 86_400_000 }), NOW, MIDDLE).next_attempt_at).toBe(NOW + MAX_RETRY_AFTER_MS);
+    expect(MAX_RETRY_AFTER_MS).toBe(3_600_000);
+    // The lane's pause on a 429 is the same wait: it resumes when the retry is due.
+    expect(retryAfterWait(answer(429, { retry_after_ms: 86_400_000 }))).toBe(MAX_RETRY_AFTER_MS);
+  });
+
+  it('Retry-After on a status that does not define it (500) → the schedule step', () => {
+    expect(decide(POLICY, 2, answer(500, { retry_after_ms: 1_000 }), NOW, MIDDLE).next_attempt_at).toBe(NOW + 120_000);
   });
 
   it('no Retry-After → the schedule step for this attempt, jittered within ±20 %', () => {

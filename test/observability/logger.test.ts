@@ -34,6 +34,17 @@ describe('logger', () => {
     expect(line.request.headers.authorization).toBe('[redacted]');
   });
 
+  it('JSON lines name the level as a word ("level":"info"), on child loggers too', () => {
+    const out = sink();
+    const logger = createLogger({ format: 'json', destination: out.stream });
+    logger.info('started');
+    logger.child({ component: 'slack' }).warn('refused');
+    logger.error('broken');
+    const lines = out.text().trim().split('\n').map((line) => JSON.parse(line) as { level: unknown; msg: string });
+    expect(lines.map((line) => [line.level, line.msg])).toEqual([['info', 'started'], ['warn', 'refused'], ['error', 'broken']]);
+    expect(out.text()).toContain('{"level":"info",');
+  });
+
   it('pretty lines are for people: ISO time, level word, message, fields below', () => {
     const out = sink();
     createLogger({ format: 'pretty', destination: out.stream }).warn({ source: 'tapemetric', reason: 'signature_mismatch' }, 'webhook refused');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.ts';
 import type { QueueStat } from '../../src/observability/metrics.ts';
@@ -100,5 +103,49 @@ admin: { token: ${ADMIN_TOKEN} }
     expect(text).toMatch(/^hookrelay_rule_decisions_total\{rule="mute",decision="muted"\} 1$/m);
     expect(text).toMatch(/^hookrelay_events_received_total\{source="tapemetric",outcome="accepted"\} 2$/m);
     expect(text).toMatch(/^# TYPE hookrelay_request_log_dropped_total counter$/m);
+  });
+});
+
+describe('a destination removed from the config', () => {
+  it('has no series in /metrics after a restart without it, though the store still holds its waiting work', async () => {
+    const SECRET = 'tm-removed-secret';
+    const up = await FakeReceiver.start();
+    const down = await FakeReceiver.start();
+    down.respond(() => ({ status: 503 }));
+    const yaml = (destinations: string) => `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+${destinations}
+routes:
+  - { to: [audit] }
+retry: { schedule: [1h], disable_after: 10 }
+admin: { token: ${ADMIN_TOKEN} }
+`;
+    const audit = `  - { name: audit, type: http, url: "${up.url('/hook')}" }`;
+    const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-removed-'));
+    const first = await startRelay(yaml(`${audit}\n  - { name: legacy, type: http, url: "${down.url('/hook')}" }`).replace('to: [audit]', 'to: [audit, legacy]'), {}, { dataDir });
+    let second: TestRelay | null = null;
+    try {
+      const body = JSON.stringify(tapemetricPayload());
+      expect((await first.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET))).status).toBe(202);
+      await down.waitFor(1); // legacy answered 503: its delivery waits for a retry in an hour
+      const before = await (await fetch(`${first.url}/metrics`)).text();
+      expect(before).toMatch(/^hookrelay_queue_depth_deliveries\{destination="legacy"\} 1$/m);
+      await first.close();
+
+      second = await startRelay(yaml(audit), {}, { dataDir });
+      expect((await second.server.store.queueStats()).map((stat) => stat.destination)).toContain('legacy');
+      const after = await (await fetch(`${second.url}/metrics`)).text();
+      expect(after).not.toContain('destination="legacy"');
+      expect(after).toMatch(/^hookrelay_queue_depth_deliveries\{destination="audit"\} 0$/m);
+      expect(after).toMatch(/^hookrelay_destination_enabled\{destination="audit"\} 1$/m);
+    } finally {
+      await second?.close();
+      await first.close();
+      await up.close();
+      await down.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -26,7 +26,7 @@ describe('RefusalLog (clock injected)', () => {
     const log = new RefusalLog(logger, { now: () => now });
     for (let i = 0; i < 500; i++) log.refused(refusal());
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 40, source: 'tapemetric', reason: 'signature_mismatch', address: '203.0.113.7', status: 401 });
+    expect(lines[0]).toMatchObject({ level: 'warn', source: 'tapemetric', reason: 'signature_mismatch', address: '203.0.113.7', status: 401 });
     expect(lines[0]!.suppressed).toBeUndefined();
 
     // Another reason, or another source, has its own allowance.
@@ -85,7 +85,7 @@ destinations: []
     for (let i = 0; i < 20; i++) expect((await post('/hooks/tapemetric', body, tapemetricHeaders(body, 'wrong'))).status).toBe(401);
     const refused = lines.filter((line) => line.reason === 'signature_mismatch');
     expect(refused).toHaveLength(1);
-    expect(refused[0]).toMatchObject({ level: 40, source: 'tapemetric', status: 401 });
+    expect(refused[0]).toMatchObject({ level: 'warn', source: 'tapemetric', status: 401 });
     expect(String(refused[0]!.address)).toMatch(/127\.0\.0\.1/);
     expect(typeof refused[0]!.time).toBe('string');
     expect(new Date(String(refused[0]!.time)).toISOString()).toBe(refused[0]!.time);

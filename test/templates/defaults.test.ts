@@ -70,7 +70,7 @@ describe('slack/default', () => {
       '*Status*\nFiring',
       '*Severity*\n:red_circle: Critical',
       '*Source*\ntapemetric',
-      '*Type*\nQos rebuffer spike (`qos.rebuffer_spike`)',
+      '*Type*\nQoS rebuffer spike (`qos.rebuffer_spike`)',
       '*Dedup key*\n`tapemetric:qos.rebuffer_spike:Maharashtra`',
     ]);
     expect(message.blocks[2]?.text).toEqual({

@@ -28,7 +28,7 @@ describe('text helpers', () => {
     expect(render('"{{upper severity}}"')).toBe('CRITICAL');
     expect(render('"{{lower title}}"', { title: 'DISK Full' })).toBe('disk full');
     expect(render('"{{capitalize severity}}"')).toBe('Critical');
-    expect(render('"{{humanize type}}"')).toBe('Qos rebuffer spike');
+    expect(render('"{{humanize type}}"')).toBe('QoS rebuffer spike');
     expect(render('"{{humanize \'HTTP_error-rateSpike\'}}"')).toBe('HTTP error rate spike');
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatNumber } from '../../src/util/format.ts';
+import { formatDuration, formatNumber, humanize } from '../../src/util/format.ts';
 
 describe('formatNumber', () => {
   it('groups thousands and trims trailing zeros, like en-US Intl', () => {
@@ -22,5 +22,36 @@ describe('formatNumber', () => {
 describe('formatDuration', () => {
   it('shows the two largest units', () => {
     expect([450, 150_000, 3_600_000, 273_600_000].map(formatDuration)).toEqual(['450ms', '2m 30s', '1h', '3d 4h']);
+  });
+});
+
+describe('humanize', () => {
+  it('keeps common acronyms as people write them: QoS, API, HTTP, SLA, CPU, DNS, SSL, TLS, URL, ID, IP, CDN, DB, SMS', () => {
+    const cases: Array<[string, string]> = [
+      ['qos.rebuffer_spike', 'QoS rebuffer spike'],
+      ['api_latency.high', 'API latency high'],
+      ['http.5xx_rate', 'HTTP 5xx rate'],
+      ['sla.breach', 'SLA breach'],
+      ['cpu.usage_high', 'CPU usage high'],
+      ['dns.resolution_failed', 'DNS resolution failed'],
+      ['ssl_certificate.expiring', 'SSL certificate expiring'],
+      ['tls.handshake_errors', 'TLS handshake errors'],
+      ['url.changed', 'URL changed'],
+      ['order_id', 'Order ID'],
+      ['ip_blocked', 'IP blocked'],
+      ['cdn.origin_error', 'CDN origin error'],
+      ['db.connection_pool_exhausted', 'DB connection pool exhausted'],
+      ['sms.delivery_failed', 'SMS delivery failed'],
+      ['QOS_drop', 'QoS drop'],
+      ['qosScore', 'QoS score'],
+      ['HTTPError', 'HTTP error'],
+      ['listAPIs', 'List APIs'],
+    ];
+    for (const [text, expected] of cases) expect(humanize(text), text).toBe(expected);
+  });
+
+  it('words that merely start like an acronym are left alone', () => {
+    expect(humanize('video.ideal_bitrate')).toBe('Video ideal bitrate');
+    expect(humanize('apiary.dbase_update')).toBe('Apiary dbase update');
   });
 });
