@@ -28,6 +28,8 @@ export const ERROR_STATUS = {
   store_unavailable: 503,
   // admin API
   unauthorized: 401,
+  /** Too many wrong admin tokens from one address (src/http/admin-throttle.ts); Retry-After says when to try again. */
+  too_many_attempts: 429,
   admin_disabled: 404,
   not_found: 404,
   invalid_request: 400,

@@ -13,6 +13,7 @@ import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { systemClock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
+import { AdminThrottle } from './http/admin-throttle.ts';
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
@@ -199,6 +200,8 @@ async function wireAndListen(
     trackIncidents: config.inhibit.length > 0,
     requestLog,
   });
+  // One count of wrong admin tokens per address for the API and the sign-in form together.
+  const adminThrottle = new AdminThrottle({ logger });
   const app = createHttpApp({
     ingestor,
     store,
@@ -212,6 +215,7 @@ async function wireAndListen(
           token: config.admin?.token ?? null,
           operations,
           mounts: [['/mutes', mutesApi({ operations })]],
+          throttle: adminThrottle,
         }),
       ],
       [
@@ -222,6 +226,7 @@ async function wireAndListen(
           config,
           operations,
           logger,
+          throttle: adminThrottle,
         }),
       ],
       ...(config.slack_app && slackEvents

@@ -5,8 +5,10 @@ import type { ErrorRequestHandler, NextFunction, Request, Response, Router } fro
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
 import { parseDuration } from '../config/duration.ts';
+import { formatDuration } from '../util/format.ts';
 import type { Operations } from '../app/index.ts';
 import { HookrelayError } from '../errors.ts';
+import { AdminThrottle } from '../http/admin-throttle.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import type { DeliveryRecord, DeliveryStatus, RequestQuery } from '../store/store.ts';
 import { deliveryChart } from './delivery-chart.ts';
@@ -28,6 +30,8 @@ export interface AdminPagesOptions {
   readonly now?: () => number;
   /** How long a sign-in lasts (default 12 h). */
   readonly sessionTtlMs?: number;
+  /** Wrong tokens per client address (shared with the admin API); one of its own by default. */
+  readonly throttle?: AdminThrottle;
 }
 
 export const SESSION_COOKIE = 'hookrelay_admin';
@@ -154,10 +158,32 @@ export function adminPages(options: AdminPagesOptions): Router {
     page(response, 200, 'sign-in', { title: 'Sign in' });
   });
 
-  router.post('/sign-in', (request, response) => {
+  const throttle = options.throttle ?? new AdminThrottle({ logger });
+  /** 429: the form again, saying why and for how long (the token is not even compared meanwhile). */
+  const tooManyAttempts = (response: Response, retryAfterS: number): void => {
+    response.set('Retry-After', String(retryAfterS));
+    page(response, 429, 'sign-in', {
+      title: 'Sign in',
+      flash: { kind: 'error', text: `Too many wrong admin tokens from your address. Sign-in is paused: try again in ${formatDuration(retryAfterS * 1_000)}.` },
+    });
+  };
+
+  router.post('/sign-in', async (request, response) => {
+    const address = request.socket.remoteAddress;
+    const blocked = await throttle.blocked(address);
+    if (blocked !== null) {
+      tooManyAttempts(response, blocked);
+      return;
+    }
     const given = field(request, 'token');
     if (!given || !sameSecret(given, token)) {
       logger.warn({ ip: request.ip }, 'admin sign-in refused: wrong token');
+      // An empty form is not a guess; a wrong token is counted against the address.
+      const over = given ? await throttle.failed(address) : null;
+      if (over !== null) {
+        tooManyAttempts(response, over);
+        return;
+      }
       page(response, 401, 'sign-in', { title: 'Sign in', flash: { kind: 'error', text: given ? 'That is not the admin token.' : 'Enter the admin token.' } });
       return;
     }

@@ -67,6 +67,13 @@ export const slackAppSchema = z
 
 export type SlackAppConfig = z.output<typeof slackAppSchema>;
 
+/**
+ * The admin token guards every admin action; failed guesses are throttled per address
+ * (src/http/admin-throttle.ts), and a long token makes guessing hopeless even from many
+ * addresses (`hookrelay secret` prints 32 random bytes).
+ */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
 export const configSchema = z
   .object({
     /** `sqlite:./data/hookrelay.db` (default) or `postgres://…`. */
@@ -87,7 +94,8 @@ export const configSchema = z
     slack_app: slackAppSchema.optional(),
     admin: z
       .object({
-        token: z.string().min(1, 'the admin token may not be empty'),
+        /** Guessable tokens are refused: at least ADMIN_TOKEN_MIN_LENGTH characters (`hookrelay secret` makes one). */
+        token: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (use "hookrelay secret" to make one)`),
         /** Where senders reach hookrelay (`https://relay.example.com`): the admin pages' URLs to paste. */
         public_url: urlSchema.optional(),
       })

@@ -7,6 +7,7 @@ import { parseDuration } from '../config/duration.ts';
 import { ERROR_STATUS, HookrelayError } from '../errors.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import { idKind } from '../util/ids.ts';
+import { AdminThrottle } from './admin-throttle.ts';
 import { parseRequest } from './parse-request.ts';
 
 export interface AdminApiOptions {
@@ -16,21 +17,47 @@ export interface AdminApiOptions {
   /** Further routers behind the same auth, by path (`/mutes`). */
   readonly mounts?: ReadonlyArray<readonly [string, Router]>;
   readonly now?: () => number;
+  /** Wrong tokens per client address (shared with the sign-in form); one of its own by default. */
+  readonly throttle?: AdminThrottle;
 }
+
+/** Every answer, errors included: admin data is never cached, and never sniffed as another type. */
+const API_HEADERS = { 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' };
 
 const digest = (value: string): Buffer => createHash('sha256').update(value).digest();
 
-/** `Authorization: Bearer <token>`, compared in constant time (hashing first makes lengths equal). */
-export function bearerAuth(token: string | null) {
+function tooManyAttempts(response: Response, retryAfterS: number): HookrelayError {
+  response.set('Retry-After', String(retryAfterS));
+  return new HookrelayError('too_many_attempts', `too many wrong admin tokens from this address: try again in ${retryAfterS} s`);
+}
+
+/**
+ * `Authorization: Bearer <token>`, compared in constant time (hashing first makes lengths equal).
+ * Wrong tokens are counted per client address; over the limit every attempt from that address
+ * is 429 before its token is even compared (src/http/admin-throttle.ts says why).
+ */
+export function bearerAuth(token: string | null, throttle: AdminThrottle) {
   const expected = token === null ? null : digest(token);
-  return (request: Request, response: Response, next: NextFunction): void => {
+  return async (request: Request, response: Response, next: NextFunction): Promise<void> => {
     if (expected === null) {
       next(new HookrelayError('admin_disabled', 'the admin API is off: set admin.token (or HOOKRELAY_ADMIN_TOKEN) to turn it on'));
+      return;
+    }
+    const address = request.socket.remoteAddress;
+    const blocked = await throttle.blocked(address);
+    if (blocked !== null) {
+      next(tooManyAttempts(response, blocked));
       return;
     }
     const header = request.get('authorization') ?? '';
     const match = /^Bearer\s+(.+)$/i.exec(header);
     if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
+      // Only a token that was sent and is wrong is a guess; a missing header is not counted.
+      const over = match ? await throttle.failed(address) : null;
+      if (over !== null) {
+        next(tooManyAttempts(response, over));
+        return;
+      }
       response.set('WWW-Authenticate', 'Bearer realm="hookrelay"');
       next(new HookrelayError('unauthorized', match ? 'the admin token is wrong' : 'send Authorization: Bearer <admin token>'));
       return;
@@ -95,7 +122,11 @@ export function adminApi(options: AdminApiOptions): Router {
   const { operations } = options;
   const now = options.now ?? Date.now;
   const router = express.Router();
-  router.use(bearerAuth(options.token));
+  router.use((_request, response, next) => {
+    response.set(API_HEADERS);
+    next();
+  });
+  router.use(bearerAuth(options.token, options.throttle ?? new AdminThrottle()));
   router.use(express.json({ limit: '64kb' }));
 
   router.get('/destinations', async (_request, response) => {

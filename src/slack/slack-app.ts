@@ -1,5 +1,5 @@
 import { App, ExpressReceiver, LogLevel } from '@slack/bolt';
-import type { Logger as BoltLogger, RespondFn } from '@slack/bolt';
+import type { Logger as BoltLogger } from '@slack/bolt';
 import express from 'express';
 import type { Router } from 'express';
 import type { Logger } from 'pino';
@@ -11,6 +11,8 @@ import type { SlackCommand } from './command-parser.ts';
 import { SlackPermissions, slackUsergroupMembers } from './permissions.ts';
 import type { SlackActor, WebApiFetch } from './permissions.ts';
 import * as reply from './replies.ts';
+import { responseOrigins, slackReplier } from './response-url.ts';
+import { checkSlackRequestBody } from './slack-request-body.ts';
 import { SeenSignatures, verifySlackRequest } from './verify-slack-request.ts';
 import type { ReplayGuard } from './verify-slack-request.ts';
 
@@ -19,7 +21,7 @@ export interface SlackAppOptions {
   readonly config: SlackAppConfig;
   readonly operations: Operations;
   readonly logger: Logger;
-  /** Outbound calls to Slack's Web API (user group members), through the egress guard. */
+  /** Outbound calls to Slack (user group members, replies to response_url), through the egress guard. */
   readonly fetch: WebApiFetch;
   /** The clock for Slack's timestamp window, the replay memory and the membership cache (tests drive it). */
   readonly now?: () => number;
@@ -50,6 +52,12 @@ function boltLogger(logger: Logger): BoltLogger {
 /** Who clicked or typed: a readable name for logs and messages (never a mention, which would ping). */
 function who(user: { id: string; username?: string; name?: string; user_name?: string }): string {
   return user.username ?? user.user_name ?? user.name ?? user.id;
+}
+
+/** A button's reply address: on messages Slack sends one (checked before it is used). */
+function responseUrlOf(body: object): string | undefined {
+  const url = (body as { response_url?: unknown }).response_url;
+  return typeof url === 'string' ? url : undefined;
 }
 
 function explain(error: unknown): string {
@@ -83,6 +91,7 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     const at = now();
     try {
       await seen.admit(verifySlackRequest(request.headers, rawBody, config.signing_secret, at), at);
+      checkSlackRequestBody(rawBody, request.headers['content-type']);
     } catch (error) {
       // A refusal is the sender's mistake (or an attack), not ours: one line saying why and from
       // where, no stack. Anything else (the replay store away) is logged by the error handler.
@@ -111,8 +120,10 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
   // Commands and buttons need no token: replies go through response_url.
   const app = new App({ receiver, authorize: async () => ({}), logger: boltLogger(logger) });
 
-  const answer = async (respond: RespondFn, text: string): Promise<void> => {
-    await respond({ response_type: 'ephemeral', replace_original: false, text });
+  // Not Bolt's `respond`, which posts to whatever response_url the request names, unguarded.
+  const replyTo = slackReplier({ origins: responseOrigins(config.api_url), fetch: options.fetch, logger });
+  const answer = async (responseUrl: string | undefined, text: string): Promise<void> => {
+    await replyTo(responseUrl, { response_type: 'ephemeral', replace_original: false, text });
   };
 
   /** Every command and button is logged with who, where and what, allowed or refused. */
@@ -127,7 +138,7 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     return true;
   };
 
-  app.command(/.*/, async ({ command, ack, respond }) => {
+  app.command(/.*/, async ({ command, ack }) => {
     const parsed = parseCommand(command.text ?? '');
     const user = who({ id: command.user_id, user_name: command.user_name });
     const actor = { user_id: command.user_id, user_name: user, channel_id: command.channel_id || null };
@@ -157,7 +168,7 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
       } catch (error) {
         text = failed(error);
       }
-      await answer(respond, text);
+      await answer(command.response_url, text);
       return;
     }
 
@@ -204,21 +215,21 @@ export function slackEventsRouter(options: SlackAppOptions): Router {
     label: string,
     run: (deliveryId: string, user: string) => Promise<string>,
   ): void => {
-    app.action(actionId, async ({ ack, action, body, respond }) => {
+    app.action(actionId, async ({ ack, action, body }) => {
       await ack();
       const deliveryId = 'value' in action && typeof action.value === 'string' ? action.value : '';
       const user = who(body.user as { id: string; username?: string; name?: string });
       const where = body as { channel?: { id?: string }; container?: { channel_id?: string } };
       const actor = { user_id: body.user.id, user_name: user, channel_id: where.channel?.id ?? where.container?.channel_id ?? null };
       if (!(await permitted(actor, { button: actionId, delivery_id: deliveryId }, true))) {
-        await answer(respond, reply.notAllowed(`use the *${label}* button`));
+        await answer(responseUrlOf(body), reply.notAllowed(`use the *${label}* button`));
         return;
       }
       try {
-        await answer(respond, await run(deliveryId, user));
+        await answer(responseUrlOf(body), await run(deliveryId, user));
       } catch (error) {
         if (!(error instanceof HookrelayError)) logger.error({ err: error, action: actionId }, 'slack button failed');
-        await answer(respond, `:x: ${explain(error)}`);
+        await answer(responseUrlOf(body), `:x: ${explain(error)}`);
       }
     });
   };

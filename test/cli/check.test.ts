@@ -79,6 +79,24 @@ destinations:
     expect(run.stderr).toMatch(/^SLACK_WEBHOOK_URL: refusing to connect to 127\.0\.0\.1/);
   });
 
+  it('a one-character admin token → exit 2 naming admin.token and "hookrelay secret"', async () => {
+    const config = file('short-admin-token.yaml', `destinations:\n  - { name: audit, type: http, url: "${PUBLIC_URL}" }\nroutes:\n  - { to: [audit] }\nadmin: { token: x }\n`);
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(2);
+    expect(problemsOf(run.stderr)).toEqual(['admin.token: must be at least 16 characters (use "hookrelay secret" to make one)']);
+  });
+
+  it('zero-config: a 15-character HOOKRELAY_ADMIN_TOKEN is refused by check and serve, naming the variable; 16 are enough', async () => {
+    const env = { SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X', TAPEMETRIC_SECRET: 's', HOOKRELAY_ADMIN_TOKEN: 'fifteen-chars-x' };
+    const check = await hookrelay(['check'], { env });
+    expect(check.code).toBe(2);
+    expect(problemsOf(check.stderr)).toEqual(['HOOKRELAY_ADMIN_TOKEN: must be at least 16 characters (use "hookrelay secret" to make one)']);
+    const serve = await hookrelay(['serve', '--port', '0'], { env: { ...env, HOOKRELAY_DATA_DIR: join(scratch, 'short-token-data') }, timeoutMs: 15_000 });
+    expect(serve.code).toBe(2);
+    expect(serve.stderr).toMatch(/^HOOKRELAY_ADMIN_TOKEN: must be at least 16 characters/);
+    expect((await hookrelay(['check'], { env: { ...env, HOOKRELAY_ADMIN_TOKEN: 'sixteen-chars-xy' } })).code).toBe(0);
+  });
+
   it('no source configured → a warning that every webhook would get 404, exit 0', async () => {
     const config = file('no-sources.yaml', `destinations:\n  - { name: audit, type: http, url: "${PUBLIC_URL}" }\nroutes:\n  - { to: [audit] }\n`);
     const run = await hookrelay(['check', '--config', config]);

@@ -16,7 +16,7 @@ describe('every command answers --help and -h with its usage, exit 0, doing noth
   for (const name of COMMANDS) {
     it(`hookrelay ${name} --help / -h`, async () => {
       // A server that `serve` would start must not be started: a port and credentials that would make every command act.
-      const env = { PORT: '0', SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X', HOOKRELAY_ADMIN_TOKEN: 't' };
+      const env = { PORT: '0', SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X', HOOKRELAY_ADMIN_TOKEN: 'help-test-admin-token' };
       for (const flag of ['--help', '-h']) {
         const run = await hookrelay([...name.split(' '), flag], { env, stdin: '{}', timeoutMs: 10_000 });
         expect(run.code, `${name} ${flag}`).toBe(0);
@@ -65,7 +65,7 @@ describe('the command list', () => {
 
 describe('bad usage → exit 2 and the usage on stderr', () => {
   it('a missing argument names it', async () => {
-    const run = await hookrelay(['replay'], { env: { HOOKRELAY_ADMIN_TOKEN: 't' } });
+    const run = await hookrelay(['replay'], { env: { HOOKRELAY_ADMIN_TOKEN: 'help-test-admin-token' } });
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^<delivery-id> is required\n\nUsage: hookrelay replay/);

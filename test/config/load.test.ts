@@ -83,6 +83,17 @@ describe('unknown keys are errors naming the key path', () => {
   });
 });
 
+describe('admin.token', () => {
+  it('shorter than 16 characters → refused at admin.token, saying how to make one', () => {
+    expect(problemsOf('admin: { token: x }\n')).toEqual(['admin.token: must be at least 16 characters (use "hookrelay secret" to make one)']);
+    expect(problemsOf('admin: { token: "fifteen-chars-x" }\n')).toEqual([expect.stringMatching(/^admin\.token: must be at least 16 characters/)]);
+  });
+
+  it('16 characters are enough', () => {
+    expect(parseConfigText('admin: { token: "sixteen-chars-xy" }\n', {}).admin?.token).toBe('sixteen-chars-xy');
+  });
+});
+
 describe('${VAR} interpolation', () => {
   it('${VAR} is replaced from the environment, inside a longer string too', () => {
     const config = parseConfigText(
@@ -91,10 +102,10 @@ sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["\${TM_SECRET}", "old-\${TM_SUFFIX}"] }
 admin: { token: "\${ADMIN}" }
 `,
-      { TM_SECRET: 'from-env', TM_SUFFIX: 'rotated', ADMIN: 'admin-token' },
+      { TM_SECRET: 'from-env', TM_SUFFIX: 'rotated', ADMIN: 'admin-token-from-the-env' },
     );
     expect(config.sources[0]).toMatchObject({ secrets: ['from-env', 'old-rotated'] });
-    expect(config.admin?.token).toBe('admin-token');
+    expect(config.admin?.token).toBe('admin-token-from-the-env');
   });
 
   it('a missing variable → error naming the variable and the path, once', () => {
@@ -111,10 +122,10 @@ sources:
   });
 
   it('${VAR:-fallback} uses the fallback when VAR is unset or empty, and VAR when set', () => {
-    const yaml = 'admin: { token: "${ADMIN:-fallback-token}" }\n';
-    expect(parseConfigText(yaml, {}).admin?.token).toBe('fallback-token');
-    expect(parseConfigText(yaml, { ADMIN: '' }).admin?.token).toBe('fallback-token');
-    expect(parseConfigText(yaml, { ADMIN: 'set' }).admin?.token).toBe('set');
+    const yaml = 'admin: { token: "${ADMIN:-fallback-admin-token}" }\n';
+    expect(parseConfigText(yaml, {}).admin?.token).toBe('fallback-admin-token');
+    expect(parseConfigText(yaml, { ADMIN: '' }).admin?.token).toBe('fallback-admin-token');
+    expect(parseConfigText(yaml, { ADMIN: 'set-in-the-environment' }).admin?.token).toBe('set-in-the-environment');
   });
 
   it('numbers and flags given through ${VAR} are read as numbers and flags', () => {

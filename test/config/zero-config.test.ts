@@ -79,7 +79,7 @@ describe('zero-config (no config file)', () => {
   });
 
   it('HOOKRELAY_ADMIN_TOKEN turns the admin API on with that token', () => {
-    expect(fromEnv({ SLACK_WEBHOOK_URL: SLACK, HOOKRELAY_ADMIN_TOKEN: 'adm1n' }).admin).toEqual({ token: 'adm1n' });
+    expect(fromEnv({ SLACK_WEBHOOK_URL: SLACK, HOOKRELAY_ADMIN_TOKEN: 'adm1n-token-0123456789' }).admin).toEqual({ token: 'adm1n-token-0123456789' });
   });
 
   it('HOOKRELAY_ALLOW_PRIVATE=1 sets egress.allow_private', () => {

@@ -93,7 +93,7 @@ destinations:
 routes:
   - { to: [ops-bot], match: { source: statussentry } }
 retry: { schedule: [100ms, 200ms, 400ms], disable_after: 10 }
-${responses ? `slack_app: { signing_secret: "${SIGNING_SECRET}" }` : ''}
+${responses ? `slack_app: { signing_secret: "${SIGNING_SECRET}", api_url: "${responses.url('/api/')}" }` : ''}
 `;
 
 describe('an acknowledgement that vanished', () => {

@@ -16,16 +16,16 @@ const OPS_CHANNEL = 'C0OPSROOM';
 const OTHER_CHANNEL = 'C2147483705';
 
 let slackApi: FakeReceiver;
-let responses: FakeReceiver;
 let relay: TestRelay;
 const logLines: Array<Record<string, unknown>> = [];
 const groupMembers = [ONCALL.id];
 
 beforeAll(async () => {
   slackApi = await FakeReceiver.start();
-  responses = await FakeReceiver.start();
-  // Slack's Web API as far as usergroups.users.list goes (Slack API reference: usergroups.users.list).
+  // Slack's Web API as far as usergroups.users.list goes (Slack API reference: usergroups.users.list),
+  // and its replies to response_url (at /response: a reply goes only to Slack, or slack_app.api_url's host).
   slackApi.respond((request) => {
+    if (request.path === '/response') return { status: 200, body: 'ok' };
     const { method, args } = webApiCall(request);
     const json = (body: unknown) => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     if (method !== 'usergroups.users.list') return json({ ok: false, error: 'unknown_method' });
@@ -53,22 +53,21 @@ admin: { token: ${ADMIN_TOKEN} }
 afterAll(async () => {
   await relay.close();
   await slackApi.close();
-  await responses.close();
 });
 
 async function command(text: string, user: { id: string; name: string }, channel = OTHER_CHANNEL): Promise<string> {
-  const post = signedSlackPost(SIGNING_SECRET, { ...slashCommand(text, responses.url('/response'), user), channel_id: channel });
+  const post = signedSlackPost(SIGNING_SECRET, { ...slashCommand(text, slackApi.url('/response'), user), channel_id: channel });
   const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
   expect(response.status).toBe(200);
   return String(((await response.json()) as { text?: string }).text ?? '');
 }
 
 async function click(actionId: string, value: string, user: { id: string; name: string }): Promise<string> {
-  const before = responses.requests.length;
-  const post = signedSlackPost(SIGNING_SECRET, buttonClick(actionId, value, responses.url('/response'), { id: user.id, username: user.name }));
+  const before = slackApi.received('/response').length;
+  const post = signedSlackPost(SIGNING_SECRET, buttonClick(actionId, value, slackApi.url('/response'), { id: user.id, username: user.name }));
   const response = await fetch(`${relay.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
   expect(response.status).toBe(200);
-  const [answer] = (await responses.waitFor(before + 1)).slice(before);
+  const [answer] = (await slackApi.waitFor(before + 1, { path: '/response' })).slice(before);
   return String(answer!.json<{ text: string }>().text);
 }
 
@@ -117,8 +116,9 @@ describe('slack_app.allow: who may change state from Slack', () => {
     expect(await command('mute data.region=Kerala 1h', ONCALL)).toContain(':mute:');
     expect(await mutes()).toHaveLength(2);
     // One call for every check in this file so far (the refusals above asked too): the cache answered the rest.
-    expect(slackApi.requests.map(webApiCall)).toEqual([{ method: 'usergroups.users.list', args: expect.objectContaining({ usergroup: 'S0ONCALL1' }) }]);
-    expect(slackApi.requests[0]!.headers.authorization).toBe(`Bearer ${BOT_TOKEN}`);
+    const webApiCalls = slackApi.requests.filter((request) => request.path !== '/response');
+    expect(webApiCalls.map(webApiCall)).toEqual([{ method: 'usergroups.users.list', args: expect.objectContaining({ usergroup: 'S0ONCALL1' }) }]);
+    expect(webApiCalls[0]!.headers.authorization).toBe(`Bearer ${BOT_TOKEN}`);
     await unmuteAll();
   });
 
@@ -177,7 +177,7 @@ describe('no slack_app.allow', () => {
     const open = await startRelay(`slack_app: { signing_secret: "${SIGNING_SECRET}" }\nadmin: { token: ${ADMIN_TOKEN} }\n`, {}, { logger });
     try {
       expect(lines.find((line) => String(line.msg).startsWith('slack_app.allow is not set'))?.level).toBe(40);
-      const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute type=x 1h', responses.url('/response'), STRANGER));
+      const post = signedSlackPost(SIGNING_SECRET, slashCommand('mute type=x 1h', slackApi.url('/response'), STRANGER));
       const response = await fetch(`${open.url}/slack/events`, { method: 'POST', headers: post.headers, body: post.body });
       expect(((await response.json()) as { text: string }).text).toContain(':mute:');
     } finally {

@@ -33,7 +33,7 @@ routes:
   - { to: [ops-slack], match: { source: tapemetric } }
   - { to: [ops-bot, oncall], match: { source: statussentry } }
 retry: { schedule: [100ms, 200ms], disable_after: 10 }
-slack_app: { signing_secret: "${SIGNING_SECRET}" }
+slack_app: { signing_secret: "${SIGNING_SECRET}", api_url: "${responses.url('/api/')}" }
 admin: { token: ${ADMIN_TOKEN} }
 `;
 
