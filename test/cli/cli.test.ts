@@ -218,7 +218,7 @@ admin: { token: "\${HOOKRELAY_ADMIN_TOKEN}" }
   });
 
   it('a preset the config does not name, with --secret → signed, whatever the config leaves unset', async () => {
-    const run = await hookrelay(['sign', '--source', 'tapemetric', '--secret', 'S3CRET'], { stdin: body, cwd: folderWith(DEPLOYED) });
+    const run = await hookrelay(['sign', '--source', 'tapemetric', '--secret', 'S3CRET', '--config', join(folderWith(DEPLOYED), 'hookrelay.yaml')], { stdin: body });
     expect(run.code).toBe(0);
     expect(signatureOf(run.stdout)).toBe(`sha256=${hmacHex('S3CRET', body)}`);
   });
