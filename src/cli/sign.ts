@@ -19,7 +19,8 @@ export const signCommand = defineCommand({
   async run({ values }) {
     const source = required(values.source, '--source');
     // Only the source's own secret is needed, and only when --secret does not give one.
-    const loaded = readConfig(values.config, { purpose: 'sign', reads: ['sources'], signsAs: values.secret === undefined ? { source, instead: 'or give --secret' } : undefined });
+    const signsAs = values.secret === undefined ? { source, instead: 'or give --secret' } : undefined;
+    const loaded = readConfig(values.config, { purpose: 'sign', reads: ['sources'], signsAs });
     const configured = loaded?.config.sources.some((entry) => entry.name === source) === true;
     // Without a secret of its own, a preset would sign with a made-up one: headers that never verify.
     if (values.secret === undefined && !configured && (PRESET_NAMES as readonly string[]).includes(source)) {
