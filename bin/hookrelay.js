@@ -28,6 +28,7 @@ if (major < 24) {
 } else {
   useCompileCache();
   if (LONG_RUNNING.has(process.argv[2] ?? '')) restartSizedForARelay();
+  stopQuietlyWhenTheReaderIsGone();
   const { main } = await import('../src/cli/main.ts');
   process.exitCode = await main(process.argv.slice(2));
 }
@@ -78,5 +79,23 @@ function restartSizedForARelay() {
     process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], env);
   } catch {
     // Not supported here (Windows): run with V8's defaults.
+  }
+}
+
+/**
+ * `hookrelay sample tapemetric | hookrelay sign … | sh`: when `sign` fails, it exits before reading
+ * the payload, and `sample`'s write to the closed pipe fails with EPIPE, which Node reports as an
+ * unhandled 'error' event: a 20-line stack that buried sign's one-line reason. A reader that has
+ * gone means nothing more can be said there: stop without a stack, exit code 1 (the output was
+ * not all read) or the command's own if it failed already. Node ignores SIGPIPE, which would have
+ * ended the process as quietly. This covers what commands print (process.stdout and stderr);
+ * pino writes the logs of `serve` and `work` through a stream of its own.
+ */
+function stopQuietlyWhenTheReaderIsGone() {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error) => {
+      if (error.code === 'EPIPE') process.exit(Number(process.exitCode) || 1);
+      throw error;
+    });
   }
 }

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../destinations/slack-message.ts';
@@ -12,6 +11,7 @@ import type { EscapeMode, TemplateEngine } from '../templates/index.ts';
 import { VERSION } from '../version.ts';
 import { samplePayload } from '../sources/samples.ts';
 import { CONFIG_OPTION, defineCommand, required, UsageError } from './command.ts';
+import { readConfig } from './offline-config.ts';
 import { previewSource } from './preview-source.ts';
 
 export const renderCommand = defineCommand({
@@ -26,8 +26,8 @@ export const renderCommand = defineCommand({
     config: { ...CONFIG_OPTION, description: 'a config file (its sources and templates_dir); default: $HOOKRELAY_CONFIG or ./hookrelay.yaml when present' },
   },
   async run({ values }) {
-    const file = findConfigFile(values.config, process.env);
-    const loaded = file ? loadConfig({ file, env: process.env }) : null;
+    // The source's normalization, the destinations' types and templates: no secret, address or admin token.
+    const loaded = readConfig(values.config, { purpose: 'render', reads: ['sources', 'destinations', 'templates_dir'] });
     const output = await renderPreview({
       template: required(values.template, '--template'),
       source: required(values.source, '--source'),

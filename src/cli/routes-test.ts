@@ -1,4 +1,3 @@
-import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import type { RelayEvent } from '../events/event.ts';
 import { silentLogger } from '../observability/logger.ts';
@@ -9,6 +8,7 @@ import type { RouteConfig, RouteTarget } from '../routing/routes.ts';
 import { buildComponents } from '../runtime.ts';
 import { formatDuration } from '../util/format.ts';
 import { CONFIG_OPTION, defineCommand, required } from './command.ts';
+import { readConfig } from './offline-config.ts';
 import { previewSource } from './preview-source.ts';
 import { previewEvents, readEvent, renderFor } from './render.ts';
 
@@ -27,7 +27,12 @@ running server and are not known offline. Like amtool's "config routes test".`,
   async run({ values }) {
     const sourceName = required(values.source, '--source');
     const eventFile = required(values.event, '--event');
-    const loaded = loadConfig({ file: findConfigFile(values.config, process.env), env: process.env });
+    // Nothing is verified or sent: sources' secrets, destinations' addresses and the server's settings are not needed.
+    const loaded = readConfig(
+      values.config,
+      { purpose: 'test routes', reads: ['sources', 'destinations', 'routes', 'inhibit', 'templates_dir'] },
+      { zeroConfig: true },
+    );
     const result = await testRoutes({ config: loaded.config, baseDir: loaded.baseDir, source: sourceName, eventFile });
     console.log(values.json ? JSON.stringify(result, null, 2) : describeResult(result));
     return 0;

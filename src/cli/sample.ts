@@ -1,6 +1,6 @@
-import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { CONFIG_OPTION, defineCommand } from './command.ts';
+import { readConfig } from './offline-config.ts';
 import { ConfigError } from '../errors.ts';
 import { PRESET_NAMES } from '../sources/index.ts';
 import type { PresetName } from '../sources/index.ts';
@@ -73,10 +73,8 @@ export const sampleCommand = defineCommand({
     return runSample({
       args: positionals,
       help: false,
-      load: () => {
-        const file = findConfigFile(values.config, process.env);
-        return file ? loadConfig({ file, env: process.env }) : null;
-      },
+      // Only the sources' names and presets.
+      load: () => readConfig(values.config, { purpose: 'print a sample', reads: ['sources'] }),
     });
   },
 });

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { findConfigFile, loadConfig } from '../config/load.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { CONFIG_OPTION, defineCommand, required, UsageError } from './command.ts';
+import { ConfigError } from '../errors.ts';
+import { PRESET_NAMES } from '../sources/index.ts';
+import { CONFIG_OPTION, defineCommand, required } from './command.ts';
+import { readConfig } from './offline-config.ts';
 import { previewSource } from './preview-source.ts';
 
 export const signCommand = defineCommand({
@@ -12,15 +14,18 @@ export const signCommand = defineCommand({
     source: { type: 'string', short: 's', value: 'NAME', description: 'a source of the config, or a preset (tapemetric, statussentry, …)' },
     secret: { type: 'string', value: 'SECRET', description: "the secret (or token) to sign with; default: the configured source's" },
     url: { type: 'string', value: 'URL', description: 'print a complete curl command posting the body to this URL' },
-    config: { ...CONFIG_OPTION, description: 'a config file whose source (and secret) to use' },
+    config: { ...CONFIG_OPTION, description: 'a config file whose source (and secret) to use; default: $HOOKRELAY_CONFIG or ./hookrelay.yaml when present' },
   },
   async run({ values }) {
-    const file = values.config ? findConfigFile(values.config, process.env) : null;
-    const loaded = file ? loadConfig({ file, env: process.env }) : null;
     const source = required(values.source, '--source');
+    // Only the source's own secret is needed, and only when --secret does not give one.
+    const signsAs = values.secret === undefined ? { source, instead: 'or give --secret' } : undefined;
+    const loaded = readConfig(values.config, { purpose: 'sign', reads: ['sources'], signsAs });
+    const configured = loaded?.config.sources.some((entry) => entry.name === source) === true;
     // Without a secret of its own, a preset would sign with a made-up one: headers that never verify.
-    if (values.secret === undefined && !loaded?.config.sources.some((configured) => configured.name === source)) {
-      throw new UsageError(`--secret is required (or --config with a source named "${source}")`);
+    if (values.secret === undefined && !configured && (PRESET_NAMES as readonly string[]).includes(source)) {
+      const where = loaded?.file ? `${loaded.file} has no source named "${source}"` : `no config file (--config, HOOKRELAY_CONFIG or ./hookrelay.yaml) has a source "${source}"`;
+      throw new ConfigError([`hookrelay sign: --secret is required: ${where} whose secret to sign with`]);
     }
     console.log(signBody({ source, secret: values.secret, body: readFileSync(0), url: values.url, loaded }));
     return 0;

@@ -12,12 +12,19 @@ export interface InterpolationProblem {
   readonly variable: string;
 }
 
+/**
+ * What to put in place of a variable that is unset (and has no fallback) at `path`, whose
+ * string is `text`; undefined when it is a problem. Commands that work offline (render, sign)
+ * use it for values they never read, such as the admin token.
+ */
+export type StandIn = (path: readonly PropertyKey[], variable: string, text: string) => string | undefined;
 
 export function interpolate(
   value: unknown,
   env: Readonly<Record<string, string | undefined>>,
   problems: InterpolationProblem[],
   path: PropertyKey[] = [],
+  standIn?: StandIn,
 ): unknown {
   if (typeof value === 'string') {
     return value.replace(REFERENCE, (whole, name: string | undefined, fallback: string | undefined) => {
@@ -25,14 +32,16 @@ export function interpolate(
       const found = env[name as string];
       if (found !== undefined && found !== '') return found;
       if (fallback !== undefined) return fallback;
+      const stood = standIn?.(path, name as string, value);
+      if (stood !== undefined) return stood;
       problems.push({ path: formatPath(path), variable: name as string });
       return '';
     });
   }
-  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, env, problems, [...path, index]));
+  if (Array.isArray(value)) return value.map((item, index) => interpolate(item, env, problems, [...path, index], standIn));
   if (value !== null && typeof value === 'object') {
     return Object.fromEntries(
-      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, problems, [...path, key])]),
+      Object.entries(value).map(([key, item]) => [key, interpolate(item, env, problems, [...path, key], standIn)]),
     );
   }
   return value;

@@ -9,7 +9,7 @@ import { destinationConfigSchema } from '../destinations/index.ts';
 import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
 import { interpolate } from './interpolate.ts';
-import type { InterpolationProblem } from './interpolate.ts';
+import type { InterpolationProblem, StandIn } from './interpolate.ts';
 import { configSchema } from './schema.ts';
 import type { Config } from './schema.ts';
 import { zeroConfig } from './zero-config.ts';
@@ -38,6 +38,41 @@ export function loadConfig(options: { file: string | null; env: Env; cwd?: strin
   return inspection.loaded;
 }
 
+/**
+ * What a command that works offline (render, routes test, sample, sign) reads of the config.
+ * `serve`, `work` and `check` read all of it, and every unset variable is a problem there.
+ */
+export interface ConfigReader {
+  /** What the command does, as notes and problems say it: "render", "test routes". */
+  readonly purpose: string;
+  /**
+   * The top-level keys it reads. A key it does not read that uses an unset variable (the
+   * admin token, the store URL) is left out, with a note.
+   */
+  readonly reads: readonly string[];
+  /**
+   * The source whose own secret or token it signs with: an unset variable there is a problem,
+   * which says what to do `instead` ("or give --secret"). Other sources' secrets and tokens,
+   * and destinations' addresses and credentials, are never used offline: unset, they stand in
+   * as placeholders, with a note.
+   */
+  readonly signsAs?: { readonly source: string; readonly instead: string } | undefined;
+}
+
+/**
+ * The config as an offline command needs it: unset variables in parts it does not use become
+ * notes (`admin.token uses HOOKRELAY_ADMIN_TOKEN, which is not set (not needed to render)`);
+ * in parts it uses they are problems, as is anything else wrong with the file.
+ */
+export function loadConfigToRead(options: { file: string | null; env: Env; cwd?: string; reader: ConfigReader }): {
+  loaded: LoadedConfig;
+  notes: readonly string[];
+} {
+  const inspection = inspectConfig(options);
+  if (inspection.loaded === null) throw new ConfigError(inspection.problems);
+  return { loaded: inspection.loaded, notes: inspection.notes };
+}
+
 /** What `hookrelay check` needs: every problem of the config at once, and what can be checked further. */
 export interface ConfigInspection {
   /** The config, when it has no problems; null otherwise. */
@@ -55,13 +90,15 @@ export interface ConfigInspection {
    * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
    */
   inUserTerms(problem: string): string;
+  /** With a `reader`: the unset variables it does not need, one line each. */
+  readonly notes: readonly string[];
 }
 
 /** Like loadConfig, but reports every problem instead of throwing at the first kind. */
-export function inspectConfig(options: { file: string | null; env: Env; cwd?: string }): ConfigInspection {
-  const { file, env } = options;
+export function inspectConfig(options: { file: string | null; env: Env; cwd?: string; reader?: ConfigReader }): ConfigInspection {
+  const { file, env, reader } = options;
   const cwd = options.cwd ?? process.cwd();
-  const failed = (problems: readonly string[]): ConfigInspection => ({ loaded: null, problems, partial: null, inUserTerms: (problem) => problem });
+  const failed = (problems: readonly string[]): ConfigInspection => ({ loaded: null, problems, partial: null, inUserTerms: (problem) => problem, notes: [] });
   if (file === null) {
     let raw: Record<string, unknown>;
     try {
@@ -71,7 +108,7 @@ export function inspectConfig(options: { file: string | null; env: Env; cwd?: st
       throw error;
     }
     const variables = variablesByPath(raw);
-    return inspection(validate(raw, env), null, cwd, (problem) => inTermsOfVariables(problem, variables));
+    return inspection(validate(raw, env, reader), null, cwd, (problem) => inTermsOfVariables(problem, variables));
   }
   let text: string;
   try {
@@ -81,13 +118,14 @@ export function inspectConfig(options: { file: string | null; env: Env; cwd?: st
   }
   const document = parseYaml(text, file);
   if (!document.ok) return failed(document.problems);
-  return inspection(validate(document.value, env), file, dirname(file), (problem) => problem);
+  return inspection(validate(document.value, env, reader), file, dirname(file), (problem) => problem);
 }
 
 function inspection(result: Validation, file: string | null, baseDir: string, inUserTerms: (problem: string) => string): ConfigInspection {
-  if (result.config !== null) return { loaded: { config: result.config, file, baseDir }, problems: [], partial: null, inUserTerms };
+  const notes = result.notes.map(inUserTerms);
+  if (result.config !== null) return { loaded: { config: result.config, file, baseDir }, problems: [], partial: null, inUserTerms, notes };
   const partial = result.partial === null ? null : { loaded: { config: result.partial.config, file, baseDir }, destinationIndex: result.partial.destinationIndex };
-  return { loaded: null, problems: result.problems.map(inUserTerms), partial, inUserTerms };
+  return { loaded: null, problems: result.problems.map(inUserTerms), partial, inUserTerms, notes };
 }
 
 /** YAML text → a validated config; every problem becomes one line naming its path. */
@@ -119,11 +157,17 @@ interface Validation {
   readonly config: Config | null;
   readonly problems: readonly string[];
   readonly partial: { readonly config: Config; readonly destinationIndex: readonly number[] } | null;
+  readonly notes: readonly string[];
 }
 
-function validate(raw: unknown, env: Env): Validation {
+function validate(raw: unknown, env: Env, reader?: ConfigReader): Validation {
   const missing: InterpolationProblem[] = [];
-  const interpolated = interpolate(raw, env, missing);
+  const notes = new Set<string>();
+  const unread = new Set<string>();
+  // The source an offline command signs as (its own secret is needed), by its name as interpolated.
+  const signing = reader?.signsAs ? entriesOf(raw, 'sources').findIndex((entry) => interpolate(entry.name, env, []) === reader.signsAs?.source) : -1;
+  const standIn = reader && standInFor(reader, signing, notes, unread);
+  const interpolated = withoutKeys(interpolate(raw, env, missing, [], standIn), unread);
   const parsed = configSchema.safeParse(interpolated);
   // `store:` wins; else DATABASE_URL (as hosting platforms set it); else the embedded SQLite file.
   const defaultStore = env.DATABASE_URL || `sqlite:${join(env.HOOKRELAY_DATA_DIR ?? './data', 'hookrelay.db')}`;
@@ -133,16 +177,57 @@ function validate(raw: unknown, env: Env): Validation {
     ...(parsed.success ? [] : describeIssues(parsed.error.issues, interpolated)),
     ...checkReferences(interpolated, (isRecord(interpolated) ? interpolated.store : undefined) || defaultStore),
   ].filter((line) => !missing.some(({ path }) => line.startsWith(`${path}: `)));
-  const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set`), ...derived];
+  const needed = (path: string): string => {
+    if (reader === undefined) return '';
+    const { signsAs } = reader;
+    return signsAs && path.startsWith(`sources[${signing}].`) ? ` (needed to ${reader.purpose} as "${signsAs.source}"; ${signsAs.instead})` : ` (needed to ${reader.purpose})`;
+  };
+  const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set${needed(path)}`), ...derived];
   const finish = (config: Config): Config => {
     if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
     return { ...config, store: config.store ?? defaultStore };
   };
   if (!parsed.success || problems.length > 0) {
     const partial = validPart(interpolated);
-    return { config: null, problems, partial: partial && { config: finish(partial.config), destinationIndex: partial.destinationIndex } };
+    return { config: null, problems, partial: partial && { config: finish(partial.config), destinationIndex: partial.destinationIndex }, notes: [...notes] };
   }
-  return { config: finish(parsed.data as Config), problems: [], partial: null };
+  return { config: finish(parsed.data as Config), problems: [], partial: null, notes: [...notes] };
+}
+
+/** Keys of a source that hold its secrets, tokens or the sender's API: used to verify, never offline. */
+const SOURCE_CREDENTIALS = new Set(['secrets', 'token', 'api_key', 'api_url']);
+/** Keys of a destination that say where and with what credentials to send: never used offline. */
+const DESTINATION_CREDENTIALS = new Set(['url', 'api_url', 'routing_key', 'token', 'secret', 'channel', 'headers']);
+
+/**
+ * For an offline command: an unset variable in a top-level key it does not read leaves that key
+ * out (added to `unread`); in a source's or destination's credentials it stands in as a
+ * placeholder. Either way it is a note; anywhere else it stays a problem.
+ */
+function standInFor(reader: ConfigReader, signing: number, notes: Set<string>, unread: Set<string>): StandIn {
+  return (path, variable, text) => {
+    const [key, index, field] = path;
+    const note = (): void => void notes.add(`${formatPath(path)} uses ${variable}, which is not set (not needed to ${reader.purpose})`);
+    if (typeof key === 'string' && !reader.reads.includes(key)) {
+      unread.add(key);
+      // Routes name destinations: without the destinations, they go too.
+      if (key === 'destinations') unread.add('routes');
+      note();
+      return '';
+    }
+    const credential =
+      typeof field === 'string' &&
+      ((key === 'sources' && index !== signing && SOURCE_CREDENTIALS.has(field)) || (key === 'destinations' && DESTINATION_CREDENTIALS.has(field)));
+    if (!credential) return undefined;
+    note();
+    // An address that is all variable must still be a URL; `.invalid` never resolves (RFC 2606).
+    return field.endsWith('url') && text.startsWith(`\${${variable}`) ? 'https://unset.invalid/' : 'unset';
+  };
+}
+
+function withoutKeys(value: unknown, keys: ReadonlySet<string>): unknown {
+  if (keys.size === 0 || !isRecord(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !keys.has(key)));
 }
 
 /** The destinations that are valid on their own, with the settings their checks need (templates_dir, egress). */

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hmacHex } from '../support/signers.ts';
-import { hookrelay as runHookrelay, lines, PUBLIC_URL, scratchFolder, TAPEMETRIC_PAYLOAD, writeScratchFile } from './support.ts';
+import { hookrelay as runHookrelay, lines, PUBLIC_URL, scratchFolder, shell, TAPEMETRIC_PAYLOAD, writeScratchFile } from './support.ts';
 
 const PACKAGE = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -147,6 +147,8 @@ describe('hookrelay secret', () => {
 
 describe('hookrelay sign', () => {
   const body = '{"id":"evt_abc123","type":"qos.rebuffer_spike","data":{"region":"Maharashtra"}}\n';
+  const NO_SECRET =
+    'hookrelay sign: --secret is required: no config file (--config, HOOKRELAY_CONFIG or ./hookrelay.yaml) has a source "tapemetric" whose secret to sign with';
 
   it('Tapemetric: prints the signature header, which verifies with an independent HMAC of stdin', async () => {
     const run = await hookrelay(['sign', '--source', 'tapemetric', '--secret', 'S3CRET'], { stdin: body });
@@ -175,12 +177,86 @@ describe('hookrelay sign', () => {
     expect(command).toContain(`--data-binary '${body}'`);
   });
 
-  it('no --secret and no configured source → exit 2 with usage, instead of a signature that never verifies', async () => {
+  it('no --secret and no configured source → exit 2 with one line saying so, instead of a signature that never verifies', async () => {
     const run = await hookrelay(['sign', '--source', 'tapemetric'], { stdin: body });
     expect(run.code).toBe(2);
     expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('--secret');
-    expect(run.stderr).toContain('Usage:');
+    expect(run.stderr).toBe(`${NO_SECRET}\n`);
+  });
+
+  // Issue 18 item 11: sign read a config only with --config, and none with unset variables.
+  const signatureOf = (stdout: string): string | undefined =>
+    lines(stdout)
+      .find((line) => line.toLowerCase().startsWith('x-tapemetric-signature:'))
+      ?.split(': ')[1];
+  const DEPLOYED = `
+sources:
+  - { name: acme, preset: tapemetric, secrets: ["\${TAPEMETRIC_SECRET}"] }
+destinations:
+  - { name: ops, type: slack, url: "\${SLACK_WEBHOOK_URL}" }
+routes:
+  - { to: [ops] }
+admin: { token: "\${HOOKRELAY_ADMIN_TOKEN}" }
+`;
+  const folderWith = (text: string): string => {
+    const cwd = mkdtempSync(join(scratch, 'sign-'));
+    writeFileSync(join(cwd, 'hookrelay.yaml'), text);
+    return cwd;
+  };
+
+  it('./hookrelay.yaml: a configured source signs with its own secret, no --config needed', async () => {
+    const run = await hookrelay(['sign', '--source', 'acme'], { stdin: body, cwd: folderWith(DEPLOYED), env: { TAPEMETRIC_SECRET: 'S3CRET' } });
+    expect([run.code, run.stderr]).toEqual([0, 'note: destinations[0].url uses SLACK_WEBHOOK_URL, which is not set (not needed to sign)\nnote: admin.token uses HOOKRELAY_ADMIN_TOKEN, which is not set (not needed to sign)\n']);
+    expect(signatureOf(run.stdout)).toBe(`sha256=${hmacHex('S3CRET', body)}`);
+  });
+
+  it('HOOKRELAY_CONFIG: a configured source signs with its own secret', async () => {
+    const config = file('sign-from-env.yaml', 'sources:\n  - { name: acme, preset: tapemetric, secrets: [S3CRET] }\n');
+    const run = await hookrelay(['sign', '--source', 'acme'], { stdin: body, env: { HOOKRELAY_CONFIG: config } });
+    expect([run.code, run.stderr]).toEqual([0, '']);
+    expect(signatureOf(run.stdout)).toBe(`sha256=${hmacHex('S3CRET', body)}`);
+  });
+
+  it('a preset the config does not name, with --secret → signed, whatever the config leaves unset', async () => {
+    const run = await hookrelay(['sign', '--source', 'tapemetric', '--secret', 'S3CRET', '--config', join(folderWith(DEPLOYED), 'hookrelay.yaml')], { stdin: body });
+    expect(run.code).toBe(0);
+    expect(signatureOf(run.stdout)).toBe(`sha256=${hmacHex('S3CRET', body)}`);
+  });
+
+  it('a configured source whose secret is unset: --secret signs with that; without it → exit 2 naming the variable', async () => {
+    const cwd = folderWith(DEPLOYED);
+    const given = await hookrelay(['sign', '--source', 'acme', '--secret', 'OTHER'], { stdin: body, cwd });
+    expect(given.code).toBe(0);
+    expect(signatureOf(given.stdout)).toBe(`sha256=${hmacHex('OTHER', body)}`);
+    const missing = await hookrelay(['sign', '--source', 'acme'], { stdin: body, cwd });
+    expect([missing.code, missing.stdout]).toEqual([2, '']);
+    expect(missing.stderr).toBe('sources[0].secrets[0]: environment variable TAPEMETRIC_SECRET is not set (needed to sign as "acme"; or give --secret)\n');
+  });
+
+  it('a preset the config does not name, without --secret → exit 2 naming the config file', async () => {
+    const cwd = folderWith('sources:\n  - { name: acme, preset: tapemetric, secrets: [S3CRET] }\n');
+    const run = await hookrelay(['sign', '--source', 'tapemetric'], { stdin: body, cwd });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(`hookrelay sign: --secret is required: ${join(cwd, 'hookrelay.yaml')} has no source named "tapemetric" whose secret to sign with\n`);
+  });
+
+  it('quick-start pipe: when sign fails, its one line is all stderr shows (no EPIPE stack from sample)', async () => {
+    // The README's pipe, run by bash. sample writes only once sign has exited and the pipe's read
+    // end is closed, as happens whenever sign fails first: that write is the one that gets EPIPE.
+    const folder = mkdtempSync(join(scratch, 'pipe-'));
+    const [exited, codes] = [join(folder, 'sign-exited'), join(folder, 'exit-codes')];
+    const run = await shell(
+      scratch,
+      [
+        `{ until [ -e '${exited}' ]; do sleep 0.05; done; "$NODE" "$HOOKRELAY" sample tapemetric; echo "sample $?" >> '${codes}'; } \\`,
+        // The group gives sign the pipe (through fd 4) and keeps no copy: the read end closes when sign exits.
+        `  | { "$NODE" "$HOOKRELAY" sign --source tapemetric --url http://127.0.0.1:9/hooks/tapemetric 0<&4 4<&- & exec 4<&- 0</dev/null;`,
+        `      wait $!; echo "sign $?" >> '${codes}'; touch '${exited}'; } 4<&0 \\`,
+        '  | sh',
+      ].join('\n'),
+    );
+    expect(run.stderr).toBe(`${NO_SECRET}\n`);
+    expect(lines(readFileSync(codes, 'utf8'))).toEqual(['sign 2', 'sample 1']);
   });
 
   it('no --source → exit 2 with usage', async () => {

@@ -48,6 +48,27 @@ export async function hookrelay(
   return { code, stdout, stderr };
 }
 
+/**
+ * A bash script as a user types it, in an empty folder, with the environment `hookrelay` gets;
+ * `"$NODE" "$HOOKRELAY"` in it runs the real binary.
+ */
+export async function shell(scratch: string, script: string): Promise<Run> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !CONFIG_VARIABLES.test(name)));
+  const child = spawn('bash', ['-c', script], {
+    cwd: mkdtempSync(join(scratch, 'cwd-')),
+    env: { ...env, NODE: process.execPath, HOOKRELAY: BIN },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const [code] = (await once(child, 'close')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
 /** Writes a file under the scratch folder (folders made as needed); returns its path. */
 export function writeScratchFile(scratch: string, name: string, text: string): string {
   const path = join(scratch, name);
