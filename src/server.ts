@@ -12,7 +12,9 @@ import { breakerNotice } from './notify/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { systemClock } from './util/clock.ts';
+import type { Clock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
+import { capConnectionsPerAddress } from './http/connection-cap.ts';
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
@@ -73,8 +75,9 @@ const SHUTDOWN_GRACE_MS = 10_000;
  * The HTTP server with the `http:` limits. Node checks the header and request deadlines on a
  * timer (every 30 s by default), which would let a slow client outstay a 10 s deadline by
  * half a minute, so the timer runs at a quarter of the header deadline (at most every second).
+ * Each client gets at most `max_connections_per_address` of the `max_connections` (connection-cap.ts).
  */
-export function createWebhookServer(app: RequestListener, limits: Config['http']): Server {
+export function createWebhookServer(app: RequestListener, limits: Config['http'], observe: { readonly logger: Logger; readonly clock?: Clock }): Server {
   const server = createServer(
     {
       requestTimeout: limits.request_timeout,
@@ -86,6 +89,7 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
   );
   // Connections beyond this are closed as soon as they are accepted (Node's `drop` event).
   server.maxConnections = limits.max_connections;
+  capConnectionsPerAddress(server, { perAddress: limits.max_connections_per_address, logger: observe.logger, clock: observe.clock ?? systemClock });
   return server;
 }
 
@@ -230,7 +234,7 @@ async function wireAndListen(
     ],
   });
 
-  const server = createWebhookServer(app, config.http);
+  const server = createWebhookServer(app, config.http, { logger });
   server.listen(options.port, options.host ?? '0.0.0.0');
   cleanup.push(() => new Promise((done) => server.close(done)));
   await once(server, 'listening');
