@@ -47,3 +47,17 @@ export function selfUrl(address: AddressInfo): string {
   if (address.address === '0.0.0.0' || address.address === '::') return `http://127.0.0.1:${address.port}`;
   return describeListener(address).url;
 }
+
+/**
+ * Where a server started on this machine with the same `HOST` and `PORT` answers (the CLI's
+ * commands that talk to a running server): its address, or loopback when it listens on every
+ * interface (or HOST is not set).
+ */
+export function localServerUrl(env: Readonly<Record<string, string | undefined>>): string | { problem: string } {
+  const port = env.PORT || '3000';
+  if (!env.HOST) return `http://127.0.0.1:${port}`;
+  const parsed = parseListenHost(env.HOST);
+  if ('problem' in parsed) return parsed;
+  if (parsed.host === '0.0.0.0' || parsed.host === '::') return `http://127.0.0.1:${port}`;
+  return `http://${isIP(parsed.host) === 6 ? `[${parsed.host}]` : parsed.host}:${port}`;
+}

@@ -11,6 +11,7 @@ import { describeListener, parseListenHost } from '../../src/http/listen-address
 import { startServer } from '../../src/server.ts';
 import type { RunningServer } from '../../src/server.ts';
 import { VERSION } from '../../src/version.ts';
+import { ADMIN_TOKEN } from '../support/hookrelay.ts';
 import { hookrelay, scratchFolder } from '../cli/support.ts';
 import { capturingLogger } from '../observability/capture.ts';
 
@@ -34,10 +35,10 @@ afterAll(() => {
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
-async function serve(options: { host?: string; env?: Record<string, string> } = {}) {
+async function serve(options: { host?: string; env?: Record<string, string>; yaml?: string } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-listen-'));
   folders.push(dataDir);
-  const config = parseConfigText(CONFIG, { HOOKRELAY_DATA_DIR: dataDir, ...options.env });
+  const config = parseConfigText(`${CONFIG}${options.yaml ?? ''}`, { HOOKRELAY_DATA_DIR: dataDir, ...options.env });
   const { logger, lines } = capturingLogger();
   const server = await startServer({ config, baseDir: process.cwd(), port: 0, ...(options.host ? { host: options.host } : {}), logger });
   servers.push(server);
@@ -168,5 +169,17 @@ describe('hookrelay serve --host / HOST', () => {
       child.kill('SIGTERM');
       await once(child, 'exit');
     }
+  });
+});
+
+describe('commands that talk to a running server follow HOST and PORT', () => {
+  it('hookrelay deliveries without --url reaches a server listening on HOST=127.0.0.2 only', async () => {
+    const { server } = await serve({ host: '127.0.0.2', yaml: `admin: { token: "${ADMIN_TOKEN}" }\n` });
+    const run = await hookrelay(scratch, ['deliveries', 'ops'], { env: { HOST: '127.0.0.2', PORT: String(server.port), HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    // Every interface (or no HOST): loopback.
+    const wildcard = await hookrelay(scratch, ['deliveries', 'ops'], { env: { HOST: '0.0.0.0', PORT: String(server.port), HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN } });
+    expect(wildcard.stderr).toContain(`cannot reach hookrelay at http://127.0.0.1:${server.port}`);
   });
 });
