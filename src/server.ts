@@ -14,7 +14,7 @@ import { NotificationStage } from './notify/pipeline.ts';
 import { systemClock } from './util/clock.ts';
 import type { Clock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
-import { capConnectionsPerAddress } from './http/connection-cap.ts';
+import { capConnectionsPerAddress, openFileLimit } from './http/connection-cap.ts';
 import { DEFAULT_LISTEN_HOST, describeListener, selfUrl } from './http/listen-address.ts';
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
@@ -72,6 +72,9 @@ const KEEP_REQUESTS_MS = 24 * 3_600_000;
 const KEEP_REQUESTS = 10_000;
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Open files a server needs besides its inbound connections: the store, logs, outbound deliveries (destination concurrency, PostgreSQL pools). */
+const FILES_BESIDES_CONNECTIONS = 256;
 
 /** Why `listen` failed, said for the person who chose the host and port. */
 const LISTEN_ERRORS: Readonly<Record<string, string>> = {
@@ -250,6 +253,14 @@ async function wireAndListen(
     ],
   });
 
+  const files = openFileLimit();
+  if (files !== null && files < config.http.max_connections + FILES_BESIDES_CONNECTIONS) {
+    logger.warn(
+      { open_file_limit: files, max_connections: config.http.max_connections },
+      `the open-file limit (ulimit -n) is ${files}, too low for http.max_connections (${config.http.max_connections}): connections and deliveries would fail with EMFILE before the cap is reached; ` +
+        `raise it to ${config.http.max_connections + FILES_BESIDES_CONNECTIONS} or more (systemd LimitNOFILE=, docker --ulimit nofile=) or lower http.max_connections`,
+    );
+  }
   const server = createWebhookServer(app, config.http, { logger });
   const host = options.host ?? DEFAULT_LISTEN_HOST;
   server.listen(options.port, host);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
@@ -75,4 +76,26 @@ export function capConnectionsPerAddress(server: Server, options: { perAddress: 
   server.on('drop', (dropped?: { remoteAddress?: string }) => {
     refused(clientOf(dropped?.remoteAddress), `http.max_connections (${server.maxConnections})`, total);
   });
+}
+
+/**
+ * The open-file limit this process runs under (Linux: the soft limit in /proc/self/limits, which
+ * Node has already raised to the hard limit at start), or null where it cannot be read. Every
+ * connection is an open file: under a lower limit than `max_connections` the server runs out of
+ * files (EMFILE) before it reaches its cap, and deliveries cannot open theirs.
+ */
+export function openFileLimit(read: () => string = () => readFileSync('/proc/self/limits', 'utf8')): number | null {
+  let text: string;
+  try {
+    text = read();
+  } catch {
+    return null;
+  }
+  const soft = text
+    .split('\n')
+    .find((line) => line.startsWith('Max open files'))
+    ?.split(/\s{2,}/)[1];
+  if (soft === 'unlimited') return Number.POSITIVE_INFINITY;
+  const limit = Number(soft);
+  return soft !== undefined && Number.isInteger(limit) ? limit : null;
 }

@@ -1,10 +1,14 @@
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo, Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { capConnectionsPerAddress, clientOf } from '../../src/http/connection-cap.ts';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { capConnectionsPerAddress, clientOf, openFileLimit } from '../../src/http/connection-cap.ts';
+import { scratchFolder, writeScratchFile } from '../cli/support.ts';
 import { capturingLogger } from '../observability/capture.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -83,5 +87,58 @@ describe('capConnectionsPerAddress: the refusal log', () => {
     expect(await openOne()).toBe('closed');
     expect(refusals()).toHaveLength(2);
     expect(refusals()[1]).toMatchObject({ suppressed: 2, msg: expect.stringMatching(/; 2 more refused since the last line$/) });
+  });
+});
+
+describe('the open-file limit', () => {
+  const scratch = scratchFolder();
+  const LIMITS = [
+    'Limit                     Soft Limit           Hard Limit           Units     ',
+    'Max processes             127431               127431               processes ',
+    'Max open files            1024                 524288               files     ',
+  ].join('\n');
+
+  it('is read from /proc/self/limits (the soft limit), unlimited as Infinity, unreadable as null', () => {
+    expect(openFileLimit(() => LIMITS)).toBe(1024);
+    expect(openFileLimit(() => LIMITS.replace('1024      ', 'unlimited '))).toBe(Number.POSITIVE_INFINITY);
+    expect(
+      openFileLimit(() => {
+        throw new Error('ENOENT');
+      }),
+    ).toBeNull();
+  });
+
+  it.skipIf(process.platform !== 'linux')('serve under ulimit -n 600 warns at start-up that 1024 connections cannot be held, and says what to raise', async () => {
+    const config = writeScratchFile(scratch, 'hookrelay.yaml', `store: "sqlite:${join(scratch, 'data', 'hookrelay.db')}"\nsources:\n  - { name: tm, preset: tapemetric, secrets: [s] }\n`);
+    const bin = fileURLToPath(new URL('../../bin/hookrelay.js', import.meta.url));
+    // ulimit -n sets the hard limit too, so Node cannot raise it back at start.
+    const child = spawn('sh', ['-c', 'ulimit -n 600 && exec "$@"', 'sh', process.execPath, bin, 'serve', '--config', config, '--host', '127.0.0.1', '--port', '0'], {
+      env: { ...process.env, LOG_FORMAT: 'json', LOG_LEVEL: 'info', HOOKRELAY_ALLOW_PRIVATE: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!output.includes(' listening on ')) {
+        if (child.exitCode !== null || Date.now() > deadline) throw new Error(`serve did not start:\n${output}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const lines = output
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines).toContainEqual(
+        expect.objectContaining({
+          open_file_limit: 600,
+          max_connections: 1024,
+          msg: expect.stringMatching(/^the open-file limit \(ulimit -n\) is 600, too low for http\.max_connections \(1024\).*raise it to 1280 or more/),
+        }),
+      );
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
   });
 });
