@@ -24,7 +24,7 @@ export const serveCommand = defineCommand({
     host: {
       type: 'string',
       value: 'ADDRESS',
-      description: 'the address to listen on (default: $HOST, else 0.0.0.0, every IPv4 interface; 127.0.0.1: this machine only; ::, every interface)',
+      description: 'the address to listen on (default: $HOST, else 0.0.0.0 = every IPv4 interface; 127.0.0.1 = this machine only; :: = every interface)',
     },
     port: { type: 'string', short: 'p', value: 'PORT', description: 'the port to listen on (default: $PORT, else 3000)' },
     'no-migrate': NO_MIGRATE_OPTION,
