@@ -47,8 +47,8 @@ app.get('/readyz', (_request, response) => {
 });
 
 const server = app.listen(port, '127.0.0.1');
-// Same keep-alive as hookrelay (server.ts), so neither closes autocannon's connections.
-server.keepAliveTimeout = 65_000;
+// Same keep-alive as hookrelay's default (http.keep_alive_timeout), so both treat autocannon's connections alike.
+server.keepAliveTimeout = 5_000;
 process.once('SIGTERM', () => {
   server.close(() => process.exit(0));
   server.closeAllConnections();

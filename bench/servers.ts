@@ -68,6 +68,8 @@ ${
         ? 'retry: { schedule: [1s, 2s, 5s], disable_after: 1000 }'
         : `retry: { schedule: [100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms, 100ms], disable_after: ${options.disableAfter} }`
     }${options.adminToken === undefined ? '' : `\nadmin: { token: "${options.adminToken}" }`}
+# The load comes from one address (127.0.0.1), as it would through a proxy: --connections above 64 must not be refused.
+http: { max_connections_per_address: 1024 }
 `,
   );
   const port = await freePort();

@@ -12,8 +12,11 @@ import { breakerNotice } from './notify/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { systemClock } from './util/clock.ts';
+import type { Clock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
 import { AdminThrottle } from './http/admin-throttle.ts';
+import { capConnectionsPerAddress, openFileLimit } from './http/connection-cap.ts';
+import { DEFAULT_LISTEN_HOST, describeListener, selfUrl } from './http/listen-address.ts';
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
@@ -39,6 +42,7 @@ export interface ServerOptions {
   /** Where the config file lives (relative template folders). */
   readonly baseDir: string;
   readonly port: number;
+  /** The address (or host name) to listen on; default every IPv4 interface (DEFAULT_LISTEN_HOST). */
   readonly host?: string;
   readonly logger: Logger;
   /** Bring a PostgreSQL schema up to date at start (default); false: `hookrelay migrate` did it. */
@@ -70,12 +74,25 @@ const KEEP_REQUESTS = 10_000;
 /** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
 const SHUTDOWN_GRACE_MS = 10_000;
 
+/** Open files a server needs besides its inbound connections: the store, logs, outbound deliveries (destination concurrency, PostgreSQL pools). */
+const FILES_BESIDES_CONNECTIONS = 256;
+
+/** Why `listen` failed, said for the person who chose the host and port. */
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: 'the port is in use (another hookrelay, or another server)',
+  EADDRNOTAVAIL: 'not an address of this machine',
+  EACCES: 'not allowed (ports below 1024 need privileges)',
+  ENOTFOUND: 'no such host name',
+  EAI_AGAIN: 'the host name could not be resolved',
+};
+
 /**
  * The HTTP server with the `http:` limits. Node checks the header and request deadlines on a
  * timer (every 30 s by default), which would let a slow client outstay a 10 s deadline by
  * half a minute, so the timer runs at a quarter of the header deadline (at most every second).
+ * Each client gets at most `max_connections_per_address` of the `max_connections` (connection-cap.ts).
  */
-export function createWebhookServer(app: RequestListener, limits: Config['http']): Server {
+export function createWebhookServer(app: RequestListener, limits: Config['http'], observe: { readonly logger: Logger; readonly clock?: Clock }): Server {
   const server = createServer(
     {
       requestTimeout: limits.request_timeout,
@@ -87,6 +104,7 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
   );
   // Connections beyond this are closed as soon as they are accepted (Node's `drop` event).
   server.maxConnections = limits.max_connections;
+  capConnectionsPerAddress(server, { perAddress: limits.max_connections_per_address, logger: observe.logger, clock: observe.clock ?? systemClock });
   return server;
 }
 
@@ -119,6 +137,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   });
   for (const warning of components.warnings) logger.warn(warning);
+  if (config.egress.allow_private) {
+    logger.warn(
+      'egress.allow_private is on (HOOKRELAY_ALLOW_PRIVATE): the egress guard is off, so destinations, redirects and Slack calls may reach loopback, private and link-local addresses (cloud metadata at 169.254.169.254 included)',
+    );
+  }
 
   // Whatever fails from here on must not leave the store's writer thread (or sockets) keeping
   // the process alive: each step registers how to undo it.
@@ -235,11 +258,24 @@ async function wireAndListen(
     ],
   });
 
-  const server = createWebhookServer(app, config.http);
-  server.listen(options.port, options.host ?? '0.0.0.0');
+  const files = openFileLimit();
+  if (files !== null && files < config.http.max_connections + FILES_BESIDES_CONNECTIONS) {
+    logger.warn(
+      { open_file_limit: files, max_connections: config.http.max_connections },
+      `the open-file limit (ulimit -n) is ${files}, too low for http.max_connections (${config.http.max_connections}): connections and deliveries would fail with EMFILE before the cap is reached; ` +
+        `raise it to ${config.http.max_connections + FILES_BESIDES_CONNECTIONS} or more (systemd LimitNOFILE=, docker --ulimit nofile=) or lower http.max_connections`,
+    );
+  }
+  const server = createWebhookServer(app, config.http, { logger });
+  const host = options.host ?? DEFAULT_LISTEN_HOST;
+  server.listen(options.port, host);
   cleanup.push(() => new Promise((done) => server.close(done)));
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
+  await once(server, 'listening').catch((error: NodeJS.ErrnoException) => {
+    const reason = error.code !== undefined && LISTEN_ERRORS[error.code] ? `${LISTEN_ERRORS[error.code]} (${error.code})` : error.message;
+    throw new Error(`cannot listen on ${host} port ${options.port}: ${reason}`, { cause: error });
+  });
+  const bound = server.address() as AddressInfo;
+  const { port } = bound;
   cleanup.push(() => dispatcher.stop(1_000));
   await dispatcher.start();
 
@@ -264,16 +300,16 @@ async function wireAndListen(
   }, PRUNE_EVERY_MS);
   prune.unref();
 
-  const host = options.host ?? '0.0.0.0';
-  const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
+  // The address as bound (not as asked: a host name, port 0), so the banner never says less than is exposed.
+  const listener = describeListener(bound);
   logger.info(
-    startupBanner({ config, components, url, store: config.store }),
-    `hookrelay ${VERSION} listening on ${url}`,
+    { url: listener.url, listening: listener.detail, pid: process.pid, ...startupBanner({ config, components, url: listener.url, store: config.store }) },
+    `hookrelay ${VERSION} listening on ${listener.url} (${listener.scope})`,
   );
 
   let closing: Promise<void> | null = null;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: selfUrl(bound),
     port,
     store,
     dispatcher,

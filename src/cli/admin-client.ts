@@ -1,5 +1,6 @@
 import { Agent, request } from 'undici';
 import { ConfigError } from '../errors.ts';
+import { localServerUrl } from '../http/listen-address.ts';
 import { CommandFailed, UsageError } from './command.ts';
 import type { OptionSpec } from './command.ts';
 
@@ -8,7 +9,7 @@ export const URL_OPTION: OptionSpec = {
   type: 'string',
   short: 'u',
   value: 'URL',
-  description: 'the running hookrelay (default: http://127.0.0.1:$PORT, PORT defaulting to 3000); token from HOOKRELAY_ADMIN_TOKEN',
+  description: 'the running hookrelay (default: http://$HOST:$PORT; HOST 127.0.0.1 when unset, 0.0.0.0 or ::, PORT 3000); token from HOOKRELAY_ADMIN_TOKEN',
 };
 
 /** How long a server may take to answer; a test send waits for the destination (5 s timeout by default). */
@@ -25,7 +26,9 @@ export class AdminClient {
   readonly #agent = new Agent({ connect: { timeout: 5_000 }, headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS });
 
   constructor(url: string | undefined, env: Readonly<Record<string, string | undefined>>) {
-    const given = url ?? `http://127.0.0.1:${env.PORT || '3000'}`;
+    // Where `hookrelay serve` with the same HOST and PORT answers.
+    const given = url ?? localServerUrl(env);
+    if (typeof given !== 'string') throw new UsageError(`HOST: ${given.problem}`);
     let parsed: URL;
     try {
       parsed = new URL(given);

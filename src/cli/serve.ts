@@ -2,6 +2,7 @@ import { flushCompileCache } from 'node:module';
 import type { Logger } from 'pino';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
+import { parseListenHost } from '../http/listen-address.ts';
 import { createLogger } from '../observability/logger.ts';
 import { startServer } from '../server.ts';
 import type { RunningServer, ServerOptions } from '../server.ts';
@@ -17,9 +18,14 @@ export const NO_MIGRATE_OPTION = {
 export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'receive webhooks and deliver them (the server; `npm start`)',
-  synopsis: '[--config FILE] [--port 3000] [--no-migrate]',
+  synopsis: '[--config FILE] [--host 0.0.0.0] [--port 3000] [--no-migrate]',
   options: {
     config: CONFIG_OPTION,
+    host: {
+      type: 'string',
+      value: 'ADDRESS',
+      description: 'the address to listen on (default: $HOST, else 0.0.0.0 = every IPv4 interface; 127.0.0.1 = this machine only; :: = every interface)',
+    },
     port: { type: 'string', short: 'p', value: 'PORT', description: 'the port to listen on (default: $PORT, else 3000)' },
     'no-migrate': NO_MIGRATE_OPTION,
   },
@@ -28,12 +34,22 @@ export const serveCommand = defineCommand({
     if (!Number.isInteger(port) || port < 0 || port > 65_535) {
       throw new UsageError(`--port/PORT must be a port number, not "${values.port ?? process.env.PORT}"`);
     }
-    return runServer({ config: values.config, port, migrate: values['no-migrate'] !== true, dispatchOnly: false });
+    // An empty HOST (`HOST=` in an env file) is no HOST.
+    const hostText = values.host ?? (process.env.HOST || undefined);
+    const host = hostText === undefined ? undefined : parseListenHost(hostText);
+    if (host && 'problem' in host) throw new UsageError(`--host/HOST: ${host.problem}`);
+    return runServer({ config: values.config, port, host: host?.host, migrate: values['no-migrate'] !== true, dispatchOnly: false });
   },
 });
 
 /** Starts the server (or the dispatcher alone) from the config and runs it until SIGTERM / SIGINT. */
-export async function runServer(options: { config: string | undefined; port: number; migrate: boolean; dispatchOnly: boolean }): Promise<number> {
+export async function runServer(options: {
+  config: string | undefined;
+  port: number;
+  host?: string | undefined;
+  migrate: boolean;
+  dispatchOnly: boolean;
+}): Promise<number> {
   const file = findConfigFile(options.config, process.env);
   const inspection = inspectConfig({ file, env: process.env });
   if (inspection.loaded === null) throw new ConfigError(inspection.problems);
@@ -43,6 +59,7 @@ export async function runServer(options: { config: string | undefined; port: num
     config: loaded.config,
     baseDir: loaded.baseDir,
     port: options.port,
+    ...(options.host === undefined ? {} : { host: options.host }),
     logger,
     migrate: options.migrate,
     dispatchOnly: options.dispatchOnly,

@@ -8,19 +8,27 @@ import { countSchema, durationSchema, flagSchema, urlSchema } from './common.ts'
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];
 
+/** The default per-address cap is this fraction of `max_connections` (1024 → 64). */
+const PER_ADDRESS_SHARE = 16;
+
 /**
  * The HTTP server's limits, suited to webhooks (small bodies sent in one go): a sender that
  * has not sent its headers within `headers_timeout`, or its whole request within
- * `request_timeout`, gets 408 and is disconnected; an idle kept-alive connection is closed
- * after `keep_alive_timeout` (above a load balancer's own idle timeout: 60 s on AWS ALB);
- * connections beyond `max_connections` are refused at once.
+ * `request_timeout`, gets 408 and is disconnected (a connection that sends nothing at all
+ * included); an idle kept-alive connection is closed after `keep_alive_timeout`; connections
+ * beyond `max_connections` are refused at once, and so are those of one client beyond
+ * `max_connections_per_address` (default a sixteenth of `max_connections`: no fewer than 16
+ * clients can fill the server, so one cannot shut the others out).
  */
 export const httpSchema = z
   .object({
     request_timeout: durationSchema.prefault('30s'),
     headers_timeout: durationSchema.prefault('10s'),
-    keep_alive_timeout: durationSchema.prefault('65s'),
+    // Senders open a connection per webhook or reuse it within seconds; an idle socket held
+    // longer only holds a slot (behind a load balancer, set it above the balancer's idle timeout).
+    keep_alive_timeout: durationSchema.prefault('5s'),
     max_connections: countSchema(1).default(1024),
+    max_connections_per_address: countSchema(1).optional(),
   })
   .strict()
   .superRefine((http, ctx) => {
@@ -31,7 +39,14 @@ export const httpSchema = z
     if (http.headers_timeout > http.request_timeout) {
       ctx.addIssue({ code: 'custom', path: ['headers_timeout'], message: 'may not be longer than request_timeout' });
     }
-  });
+    if (http.max_connections_per_address !== undefined && http.max_connections_per_address > http.max_connections) {
+      ctx.addIssue({ code: 'custom', path: ['max_connections_per_address'], message: `may not be more than max_connections (${http.max_connections})` });
+    }
+  })
+  .transform((http) => ({
+    ...http,
+    max_connections_per_address: http.max_connections_per_address ?? Math.max(1, Math.floor(http.max_connections / PER_ADDRESS_SHARE)),
+  }));
 
 /** Slack ids: users `U…`/`W…` (Enterprise Grid), user groups `S…`, channels `C…`, `G…` (private), `D…` (DMs). */
 const slackIds = (initials: string, what: string, example: string) =>

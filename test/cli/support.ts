@@ -15,8 +15,8 @@ export function scratchFolder(): string {
   return scratch;
 }
 
-/** Variables that would change what the CLI reads (config, zero-config secrets, admin token): never inherited. */
-const CONFIG_VARIABLES = /^(HOOKRELAY_|SLACK_|PAGERDUTY_|TAPEMETRIC_|STATUSPULSE_|STATUSSENTRY_|TAPE_|ALERTMANAGER_|PORT$|DATABASE_URL$)/;
+/** Variables that would change what the CLI reads (config, zero-config secrets, admin token, where it listens): never inherited. */
+const CONFIG_VARIABLES = /^(HOOKRELAY_|SLACK_|PAGERDUTY_|TAPEMETRIC_|STATUSPULSE_|STATUSSENTRY_|TAPE_|ALERTMANAGER_|PORT$|HOST$|DATABASE_URL$)/;
 
 export interface Run {
   readonly code: number | null;

@@ -15,6 +15,7 @@ import { tapemetricPayload, tapemetricSignature } from '../support/signers.ts';
  */
 
 const SECRET = 'tm-adversarial-secret';
+/** The global cap; every attack here comes from 127.0.0.1, so its per-address cap is the same (server-limits.test.ts tests that one). */
 const CAP = 200;
 
 let relay: TestRelay;
@@ -26,7 +27,7 @@ sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
 destinations: [ { name: ops-slack, type: slack, url: "http://127.0.0.1:9/x" } ]
 routes: [ { to: [ops-slack] } ]
-http: { headers_timeout: 1s, request_timeout: 2s, keep_alive_timeout: 1s, max_connections: ${CAP} }
+http: { headers_timeout: 1s, request_timeout: 2s, keep_alive_timeout: 1s, max_connections: ${CAP}, max_connections_per_address: ${CAP} }
 `);
 });
 
