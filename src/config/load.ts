@@ -131,22 +131,32 @@ function validate(raw: unknown, env: Env): Validation {
   // and a value emptied by a missing variable is reported once, as the missing variable.
   const derived = [
     ...(parsed.success ? [] : describeIssues(parsed.error.issues, interpolated)),
-    ...checkReferences(interpolated, (isRecord(interpolated) ? interpolated.store : undefined) || defaultStore),
+    ...checkReferences(interpolated, storeUrlIn(interpolated) || defaultStore),
   ].filter((line) => !missing.some(({ path }) => line.startsWith(`${path}: `)));
   const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set`), ...derived];
-  const finish = (config: Config): Config => {
+  const finish = (config: ParsedConfig): Config => {
     if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
-    return { ...config, store: config.store ?? defaultStore };
+    const { store, ...rest } = config;
+    const url = typeof store === 'string' ? store : store?.url;
+    return { ...rest, store: url ?? defaultStore, store_min_free: typeof store === 'object' ? (store.min_free ?? null) : null };
   };
   if (!parsed.success || problems.length > 0) {
     const partial = validPart(interpolated);
     return { config: null, problems, partial: partial && { config: finish(partial.config), destinationIndex: partial.destinationIndex } };
   }
-  return { config: finish(parsed.data as Config), problems: [], partial: null };
+  return { config: finish(parsed.data), problems: [], partial: null };
+}
+
+type ParsedConfig = z.output<typeof configSchema>;
+
+/** The store URL as written, in either form (`store: url` or `store: { url }`), read loosely. */
+function storeUrlIn(input: unknown): unknown {
+  const store = isRecord(input) ? input.store : undefined;
+  return isRecord(store) ? store.url : store;
 }
 
 /** The destinations that are valid on their own, with the settings their checks need (templates_dir, egress). */
-function validPart(input: unknown): { config: Config; destinationIndex: number[] } | null {
+function validPart(input: unknown): { config: ParsedConfig; destinationIndex: number[] } | null {
   if (!isRecord(input)) return null;
   const destinations: unknown[] = [];
   const destinationIndex: number[] = [];
@@ -167,7 +177,7 @@ function validPart(input: unknown): { config: Config; destinationIndex: number[]
   if (typeof input.templates_dir === 'string' && input.templates_dir !== '') part.templates_dir = input.templates_dir;
   if (configSchema.shape.egress.safeParse(input.egress).success) part.egress = input.egress;
   const parsed = configSchema.safeParse(part);
-  return parsed.success ? { config: parsed.data as Config, destinationIndex } : null;
+  return parsed.success ? { config: parsed.data, destinationIndex } : null;
 }
 
 /**
@@ -351,7 +361,7 @@ function checkReferences(input: unknown, store: unknown): string[] {
 
   if (typeof store === 'string') {
     const problem = storeProblem(store);
-    if (problem) problems.push(`store: ${problem}`);
+    if (problem) problems.push(`${isRecord(isRecord(input) ? input.store : undefined) ? 'store.url' : 'store'}: ${problem}`);
   }
   return problems;
 }
