@@ -81,8 +81,6 @@ export interface DiskReserveOptions {
   readonly minFree: ByteSize | null;
   readonly clock: Clock;
   readonly logger?: Logger;
-  /** After each scheduled reading (the store probes a full disk then). */
-  readonly afterCheck?: () => void;
 }
 
 /**
@@ -178,11 +176,7 @@ export class DiskReserve {
   #schedule(): void {
     if (this.#stopped) return;
     this.#cancelTimer = this.#options.clock.after(DISK_CHECK_EVERY_MS, () => {
-      void this.check().finally(() => {
-        if (this.#stopped) return;
-        this.#options.afterCheck?.();
-        this.#schedule();
-      });
+      void this.check().finally(() => this.#schedule());
     });
   }
 

@@ -156,13 +156,16 @@ function explainOpenFailure(error: Error, file: string): Error {
   const moves = [file, `${file}-wal`, `${file}-shm`]
     .filter((path) => path === file || existsSync(path))
     .map((path) => `mv ${shellQuote(path)} ${shellQuote(`${path}.corrupt`)}`);
-  const recovered = `${file}.recovered`;
+  const [sql, recovered] = [shellQuote(`${file}.sql`), shellQuote(`${file}.recovered`)];
   return new Error(
     [
       `the SQLite store ${file} looks corrupt (SQLite says: ${error.message}); hookrelay did not change it.`,
       'Restore it from a backup (stop hookrelay, put the backup in its place, start again),',
-      'or recover what SQLite can still read into a new file and start on that (sqlite3 3.29 or later; check what it kept):',
-      `  sqlite3 ${shellQuote(file)} .recover | sqlite3 ${shellQuote(recovered)} && ${moves.join(' && ')} && mv ${shellQuote(recovered)} ${shellQuote(file)}`,
+      // .recover needs an sqlite3 built with the sqlite_dbpage table (sqlite.org's builds are);
+      // without it, it fails and the && stops before anything is replaced.
+      'or recover what SQLite can still read into a new file (sqlite3 3.29 or later, with .recover), see how many events it kept, and start on it:',
+      `  sqlite3 ${shellQuote(file)} .recover > ${sql} && sqlite3 ${recovered} < ${sql} && sqlite3 ${recovered} 'SELECT COUNT(*) FROM events'`,
+      `  ${moves.join(' && ')} && mv ${recovered} ${shellQuote(file)}`,
       'or move it aside to start with an empty store (its events, deliveries and mutes are then not available to hookrelay):',
       `  ${moves.join(' && ')}`,
     ].join('\n'),
@@ -304,33 +307,16 @@ export class SqliteStore implements Store {
       logger: options.logger,
     });
     const size = reader.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()');
-    try {
-      store.#reserve = await DiskReserve.start({
-        dir: dirname(file),
-        file,
-        logicalSize: () => Number(size.get()?.bytes ?? 0),
-        minFree: options.minFree ?? null,
-        clock: options.clock ?? systemClock,
-        ...(options.logger ? { logger: options.logger } : {}),
-        afterCheck: () => store.#probeAfterFullDisk(),
-      });
-    } catch (error) {
-      await store.close();
-      throw error;
-    }
+    // Reads the disk once before the store is used (a reading that fails is logged and retried).
+    store.#reserve = await DiskReserve.start({
+      dir: dirname(file),
+      file,
+      logicalSize: () => Number(size.get()?.bytes ?? 0),
+      minFree: options.minFree ?? null,
+      clock: options.clock ?? systemClock,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
     return store;
-  }
-
-  /**
-   * A commit failed for lack of space: once the disk has room again (each scheduled re-check),
-   * a probe write tells whether commits go through again, without waiting for a request.
-   */
-  #probeAfterFullDisk(): void {
-    if (this.#cannotCommit === null || this.#reserve?.problem) return;
-    this.#write('probeSpace', undefined).then(
-      () => (this.#cannotCommit = null),
-      () => undefined,
-    );
   }
 
   /**
@@ -344,9 +330,9 @@ export class SqliteStore implements Store {
     this.#logger?.error(
       { file: this.#file },
       `${this.#damage}: new events are refused (503) and /readyz answers 503 until the file is replaced. ` +
-        `Stop hookrelay, then restore the file from a backup, or recover what SQLite can still read ` +
-        `(sqlite3 ${shellQuote(this.#file)} .recover | sqlite3 ${shellQuote(`${this.#file}.recovered`)}) and put that in its place; ` +
-        'hookrelay checks the file when it starts and prints the exact commands',
+        'Stop hookrelay, then restore the file from a backup, or recover what SQLite can still read into a new file ' +
+        `(sqlite3 ${shellQuote(this.#file)} .recover) and put that in its place; ` +
+        'starting again checks the file and prints the exact commands',
     );
   }
 
@@ -614,9 +600,9 @@ export class SqliteStore implements Store {
 
   /**
    * Ready means able to take new events, not only to read: not while the file is damaged, nor
-   * while its disk is below `store.min_free` (as of the last re-check, every few seconds);
-   * after a commit failed for lack of space, each ping (and each re-check) tries a probe write
-   * and the store is ready again once one commits.
+   * while its disk is below `store.min_free` (as of the last reading, every few seconds); after
+   * a commit failed for lack of space, each ping tries a probe write and the store is ready
+   * again once one commits.
    */
   async ping(): Promise<void> {
     if (this.#failure) throw new HookrelayError('store_unavailable', `the store failed: ${this.#failure.message}`);
