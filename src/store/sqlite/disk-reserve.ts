@@ -110,6 +110,8 @@ export class DiskReserve {
   #low: string | null = null;
   #cancelTimer: (() => void) | null = null;
   #stopped = false;
+  /** The last reading failed (said once, not every few seconds). */
+  #unreadable = false;
 
   private constructor(options: DiskReserveOptions) {
     this.#options = options;
@@ -126,11 +128,6 @@ export class DiskReserve {
   /** Why new events are refused now (readiness), or null. */
   get problem(): string | null {
     return this.#low;
-  }
-
-  /** The reserve in bytes. */
-  get minFree(): number {
-    return this.#minFree;
   }
 
   /**
@@ -190,9 +187,13 @@ export class DiskReserve {
       volume = { free: fs.bavail * fs.bsize, total: fs.blocks * fs.bsize };
       fileSize = file.size;
     } catch (error) {
-      this.#options.logger?.warn({ err: error, dir: this.#options.dir }, 'could not read the free space of the store\'s disk; trying again shortly');
+      if (!this.#unreadable) {
+        this.#options.logger?.warn({ err: error, dir: this.#options.dir }, 'could not read the free space of the store\'s disk; trying again every few seconds');
+      }
+      this.#unreadable = true;
       return;
     }
+    this.#unreadable = false;
     if (this.#stopped) return;
     // Pages committed to the WAL beyond the file's end: the next checkpoint adds them to the file.
     // Read after statfs, so that it counts at least what statfs did not see.
