@@ -79,6 +79,11 @@ export async function buildComponents(
     }
   }
 
+  // The PostgreSQL server's disk is not hookrelay's to watch (or to reserve): its own monitoring does.
+  if (config.store_min_free !== null && !config.store.startsWith('sqlite:')) {
+    warnings.push('store.min_free applies to the SQLite store only and is ignored: watch the PostgreSQL server\'s disk where it runs');
+  }
+
   if (problems.length > 0) {
     await close();
     throw new ConfigError(problems);

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import { createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { ByteSize } from './config/byte-size.ts';
 import type { Config } from './config/schema.ts';
 import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
@@ -49,6 +50,8 @@ export interface ServerOptions {
   readonly migrate?: boolean;
   /** `hookrelay work`: dispatch only, no HTTP server (port and host are then unused). */
   readonly dispatchOnly?: boolean;
+  /** The store's clock (the SQLite store's disk re-checks); tests drive it. */
+  readonly clock?: Clock;
 }
 
 export interface RunningServer {
@@ -112,10 +115,17 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
  * Each store's module (and its driver: pg, rate-limiter-flexible) is loaded only when the config
  * names that store: a process pays the memory of the one it runs on.
  */
-export async function openStore(url: string, options: { readonly migrate?: boolean } = {}): Promise<Store> {
+export async function openStore(
+  url: string,
+  options: { readonly migrate?: boolean; readonly minFree?: ByteSize | null; readonly clock?: Clock; readonly logger?: Logger } = {},
+): Promise<Store> {
   if (url.startsWith('sqlite:')) {
     const { SqliteStore } = await import('./store/sqlite/sqlite-store.ts');
-    return SqliteStore.open(resolve(url.slice('sqlite:'.length)));
+    return SqliteStore.open(resolve(url.slice('sqlite:'.length)), {
+      minFree: options.minFree ?? null,
+      ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresStore } = await import('./store/postgres/postgres-store.ts');
@@ -147,7 +157,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // the process alive: each step registers how to undo it.
   const cleanup: Array<() => unknown> = [() => components.close()];
   try {
-    const store = await openStore(config.store, { migrate: options.migrate });
+    const store = await openStore(config.store, { migrate: options.migrate, minFree: config.store_min_free, clock: options.clock, logger });
     opened = store;
     cleanup.push(() => store.close());
     return await wireAndListen(options, components, store, cleanup);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseByteSize } from './byte-size.ts';
 import { parseDuration } from './duration.ts';
 
 /** Names appear in URLs (`/hooks/:source`) and in route lists. */
@@ -14,6 +15,16 @@ export const durationSchema = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return ms;
+});
+
+/** `"256MB"`, `"1GB"`, `"5%"` (of the volume), or a number of bytes → a ByteSize. */
+export const byteSizeSchema = z.union([z.number().int().min(0), z.string()]).transform((value, ctx) => {
+  const size = typeof value === 'number' ? { bytes: value } : parseByteSize(value);
+  if (size === null) {
+    ctx.addIssue({ code: 'custom', message: `"${String(value)}" is not a size (use 256MB, 1GB, or 5% of the volume)` });
+    return z.NEVER;
+  }
+  return size;
 });
 
 /** Several secrets while rotating: any one may match. */

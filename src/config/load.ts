@@ -175,7 +175,7 @@ function validate(raw: unknown, env: Env, reader?: ConfigReader): Validation {
   // and a value emptied by a missing variable is reported once, as the missing variable.
   const derived = [
     ...(parsed.success ? [] : describeIssues(parsed.error.issues, interpolated)),
-    ...checkReferences(interpolated, (isRecord(interpolated) ? interpolated.store : undefined) || defaultStore),
+    ...checkReferences(interpolated, storeUrlIn(interpolated) || defaultStore),
   ].filter((line) => !missing.some(({ path }) => line.startsWith(`${path}: `)));
   const needed = (path: string): string => {
     if (reader === undefined) return '';
@@ -183,15 +183,17 @@ function validate(raw: unknown, env: Env, reader?: ConfigReader): Validation {
     return signsAs && path.startsWith(`sources[${signing}].`) ? ` (needed to ${reader.purpose} as "${signsAs.source}"; ${signsAs.instead})` : ` (needed to ${reader.purpose})`;
   };
   const problems = [...missing.map(({ path, variable }) => `${path}: environment variable ${variable} is not set${needed(path)}`), ...derived];
-  const finish = (config: Config): Config => {
+  const finish = (config: ParsedConfig): Config => {
     if (env.HOOKRELAY_ALLOW_PRIVATE === '1' || env.HOOKRELAY_ALLOW_PRIVATE === 'true') config.egress.allow_private = true;
-    return { ...config, store: config.store ?? defaultStore };
+    const { store, ...rest } = config;
+    const url = typeof store === 'string' ? store : store?.url;
+    return { ...rest, store: url ?? defaultStore, store_min_free: typeof store === 'object' ? (store.min_free ?? null) : null };
   };
   if (!parsed.success || problems.length > 0) {
     const partial = validPart(interpolated);
     return { config: null, problems, partial: partial && { config: finish(partial.config), destinationIndex: partial.destinationIndex }, notes: [...notes] };
   }
-  return { config: finish(parsed.data as Config), problems: [], partial: null, notes: [...notes] };
+  return { config: finish(parsed.data), problems: [], partial: null, notes: [...notes] };
 }
 
 /** Keys of a source that hold its secrets, tokens or the sender's API: used to verify, never offline. */
@@ -230,8 +232,16 @@ function withoutKeys(value: unknown, keys: ReadonlySet<string>): unknown {
   return Object.fromEntries(Object.entries(value).filter(([key]) => !keys.has(key)));
 }
 
+type ParsedConfig = z.output<typeof configSchema>;
+
+/** The store URL as written, in either form (`store: url` or `store: { url }`), read loosely. */
+function storeUrlIn(input: unknown): unknown {
+  const store = isRecord(input) ? input.store : undefined;
+  return isRecord(store) ? store.url : store;
+}
+
 /** The destinations that are valid on their own, with the settings their checks need (templates_dir, egress). */
-function validPart(input: unknown): { config: Config; destinationIndex: number[] } | null {
+function validPart(input: unknown): { config: ParsedConfig; destinationIndex: number[] } | null {
   if (!isRecord(input)) return null;
   const destinations: unknown[] = [];
   const destinationIndex: number[] = [];
@@ -252,7 +262,7 @@ function validPart(input: unknown): { config: Config; destinationIndex: number[]
   if (typeof input.templates_dir === 'string' && input.templates_dir !== '') part.templates_dir = input.templates_dir;
   if (configSchema.shape.egress.safeParse(input.egress).success) part.egress = input.egress;
   const parsed = configSchema.safeParse(part);
-  return parsed.success ? { config: parsed.data as Config, destinationIndex } : null;
+  return parsed.success ? { config: parsed.data, destinationIndex } : null;
 }
 
 /**
@@ -436,7 +446,7 @@ function checkReferences(input: unknown, store: unknown): string[] {
 
   if (typeof store === 'string') {
     const problem = storeProblem(store);
-    if (problem) problems.push(`store: ${problem}`);
+    if (problem) problems.push(`${isRecord(isRecord(input) ? input.store : undefined) ? 'store.url' : 'store'}: ${problem}`);
   }
   return problems;
 }

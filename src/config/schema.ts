@@ -3,7 +3,8 @@ import { destinationConfigSchema } from '../destinations/index.ts';
 import { inhibitRuleSchema } from '../notify/inhibit.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
-import { countSchema, durationSchema, flagSchema, urlSchema } from './common.ts';
+import type { ByteSize } from './byte-size.ts';
+import { byteSizeSchema, countSchema, durationSchema, flagSchema, urlSchema } from './common.ts';
 
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];
@@ -89,10 +90,25 @@ export type SlackAppConfig = z.output<typeof slackAppSchema>;
  */
 export const ADMIN_TOKEN_MIN_LENGTH = 16;
 
+/**
+ * `store: <url>`, or `store: { url, min_free }` to set the SQLite store's disk reserve as well
+ * (the URL may then come from DATABASE_URL or the data folder, as without `store:`).
+ */
+export const storeSchema = z.union([
+  z.string().min(1),
+  z
+    .object({
+      url: z.string().min(1).optional(),
+      /** Free space kept on the SQLite store's volume: new events are refused (503) below it. */
+      min_free: byteSizeSchema.optional(),
+    })
+    .strict(),
+]);
+
 export const configSchema = z
   .object({
-    /** `sqlite:./data/hookrelay.db` (default) or `postgres://…`. */
-    store: z.string().min(1).optional(),
+    /** `sqlite:./data/hookrelay.db` (default) or `postgres://…`; or `{ url, min_free }`. */
+    store: storeSchema.optional(),
     sources: z.array(sourceConfigSchema).default([]),
     destinations: z.array(destinationConfigSchema).default([]),
     routes: z.array(routeSchema).default([]),
@@ -123,4 +139,9 @@ export const configSchema = z
   .strict();
 
 export type ConfigInput = z.input<typeof configSchema>;
-export type Config = z.output<typeof configSchema> & { store: string };
+export type Config = Omit<z.output<typeof configSchema>, 'store'> & {
+  /** The store's URL: `store:` (or `store.url`), else DATABASE_URL, else the data folder's SQLite file. */
+  store: string;
+  /** `store.min_free`; null: the default (SqliteStore's share of the volume). */
+  store_min_free: ByteSize | null;
+};

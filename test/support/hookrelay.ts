@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { startServer } from '../../src/server.ts';
 import type { Logger } from 'pino';
 import type { RunningServer } from '../../src/server.ts';
+import type { Clock } from '../../src/util/clock.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -38,14 +39,26 @@ export function useRelayStores(stores: RelayStores): void {
 /**
  * Starts the real server in this process on port 0, with a fresh SQLite file (or the store
  * `useRelayStores` set, or `env.DATABASE_URL`) and the given YAML; `dataDir` reuses a folder
- * (restarts) and its store, which are then left in place; `logger` to read its log.
+ * (restarts) and its store, which are then left in place; `logger` to read its log; `clock`
+ * drives the store's disk re-checks.
  */
-export async function startRelay(yaml: string, env: Record<string, string> = {}, options: { dataDir?: string; logger?: Logger } = {}): Promise<TestRelay> {
+export async function startRelay(
+  yaml: string,
+  env: Record<string, string> = {},
+  options: { dataDir?: string; logger?: Logger; clock?: Clock } = {},
+): Promise<TestRelay> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
   const stores = relayStores;
   const storeEnv: Record<string, string> = stores ? { DATABASE_URL: await stores.storeFor(dataDir) } : {};
   const config = parseConfigText(yaml, { HOOKRELAY_ALLOW_PRIVATE: '1', HOOKRELAY_DATA_DIR: dataDir, ...storeEnv, ...env });
-  const server = await startServer({ config, baseDir: process.cwd(), port: 0, host: '127.0.0.1', logger: options.logger ?? silentLogger() });
+  const server = await startServer({
+    config,
+    baseDir: process.cwd(),
+    port: 0,
+    host: '127.0.0.1',
+    logger: options.logger ?? silentLogger(),
+    ...(options.clock ? { clock: options.clock } : {}),
+  });
   const url = server.url;
   return {
     url,

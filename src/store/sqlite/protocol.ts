@@ -20,7 +20,8 @@ export interface SerializedError {
 }
 
 export type WriterReply =
-  | { type: 'ready'; recovered: number }
+  /** `checked`: how long the start-up quick_check of a file of `bytes` took. */
+  | { type: 'ready'; recovered: number; checked: { ms: number; bytes: number } }
   | { type: 'closed' }
   | {
       type: 'results';

@@ -1,4 +1,4 @@
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
 import type {
   AttemptOutcome,
@@ -30,6 +30,53 @@ export class Statements {
       this.#cache.set(sql, statement);
     }
     return statement;
+  }
+}
+
+/** What the reader runs: queries with positional parameters. */
+export interface ReadStatement {
+  get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined;
+  all(...params: SQLInputValue[]): Record<string, SQLOutputValue>[];
+}
+
+/**
+ * The reader's statements: an error SQLite raises while reading (a damaged page) is told to
+ * `onError` before it reaches the caller, so the store learns of damage on any read.
+ */
+export class ReadStatements {
+  readonly #statements: Statements;
+  readonly #guarded = new Map<string, ReadStatement>();
+  readonly #onError: (error: unknown) => void;
+  constructor(db: DatabaseSync, onError: (error: unknown) => void) {
+    this.#statements = new Statements(db);
+    this.#onError = onError;
+  }
+  get(sql: string): ReadStatement {
+    let guarded = this.#guarded.get(sql);
+    if (!guarded) {
+      const statement = this.#statements.get(sql);
+      const onError = this.#onError;
+      guarded = {
+        get(...params) {
+          try {
+            return statement.get(...params);
+          } catch (error) {
+            onError(error);
+            throw error;
+          }
+        },
+        all(...params) {
+          try {
+            return statement.all(...params);
+          } catch (error) {
+            onError(error);
+            throw error;
+          }
+        },
+      };
+      this.#guarded.set(sql, guarded);
+    }
+    return guarded;
   }
 }
 

@@ -1,11 +1,16 @@
+import type { Logger } from 'pino';
 import type { RelayEvent } from '../../events/event.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
+import { formatBytes } from '../../config/byte-size.ts';
+import type { ByteSize } from '../../config/byte-size.ts';
 import { ERROR_STATUS, HookrelayError } from '../../errors.ts';
 import type { ErrorCode } from '../../errors.ts';
+import { systemClock } from '../../util/clock.ts';
+import type { Clock } from '../../util/clock.ts';
 import type {
   AttemptResult,
   ClaimBatch,
@@ -33,12 +38,13 @@ import type {
   StoredEvent,
 } from '../store.ts';
 import { openReader } from './connection.ts';
+import { DiskReserve, writeCost } from './disk-reserve.ts';
 import type { SerializedError, WriterMessage, WriterOp, WriterReply } from './protocol.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
   EVENT_COLUMNS,
-  Statements,
+  ReadStatements,
   attemptFromRow,
   deliveryFromRow,
   destinationStateFromRow,
@@ -54,6 +60,8 @@ import type { WriteOpName, WriteOps } from './writes.ts';
 interface Pending {
   resolve(value: unknown): void;
   reject(error: Error): void;
+  /** What the write was charged against the disk reserve (DiskReserve.admit). */
+  cost: number;
 }
 
 /** Coded errors keep their code; anything else from SQLite (disk full, I/O) means the store cannot take writes: 503. */
@@ -132,22 +140,32 @@ function sqliteCode(error: unknown): number | null {
   return typeof code === 'number' ? code & 0xff : null;
 }
 
+/** SQLite says the file is damaged, or is not a database at all (sqlite.org/rescode.html). */
+function isCorruption(code: number | null): boolean {
+  return code === SQLITE_CORRUPT || code === SQLITE_NOTADB;
+}
+
 /**
  * A store that cannot be opened because the file is damaged (or is not a SQLite file at all)
- * says which file, and the two ways out: SQLite's own "file is not a database" says neither.
+ * says which file, and the ways out: SQLite's own "file is not a database" says none.
  */
 function explainOpenFailure(error: Error, file: string): Error {
-  const code = sqliteCode(error);
-  if (code !== SQLITE_CORRUPT && code !== SQLITE_NOTADB) return error;
+  if (!isCorruption(sqliteCode(error))) return error;
   // The WAL and shared-memory files belong to that database: left behind, SQLite would replay
   // the old WAL into the new, empty one.
   const moves = [file, `${file}-wal`, `${file}-shm`]
     .filter((path) => path === file || existsSync(path))
     .map((path) => `mv ${shellQuote(path)} ${shellQuote(`${path}.corrupt`)}`);
+  const [sql, recovered] = [shellQuote(`${file}.sql`), shellQuote(`${file}.recovered`)];
   return new Error(
     [
       `the SQLite store ${file} looks corrupt (SQLite says: ${error.message}); hookrelay did not change it.`,
       'Restore it from a backup (stop hookrelay, put the backup in its place, start again),',
+      // .recover needs an sqlite3 built with the sqlite_dbpage table (sqlite.org's builds are);
+      // without it, it fails and the && stops before anything is replaced.
+      'or recover what SQLite can still read into a new file (sqlite3 3.29 or later, with .recover), see how many events it kept, and start on it:',
+      `  sqlite3 ${shellQuote(file)} .recover > ${sql} && sqlite3 ${recovered} < ${sql} && sqlite3 ${recovered} 'SELECT COUNT(*) FROM events'`,
+      `  ${moves.join(' && ')} && mv ${recovered} ${shellQuote(file)}`,
       'or move it aside to start with an empty store (its events, deliveries and mutes are then not available to hookrelay):',
       `  ${moves.join(' && ')}`,
     ].join('\n'),
@@ -165,7 +183,16 @@ export interface SqliteStoreOptions {
   readonly maxPageCount?: number;
   /** Ingests waiting for the writer beyond which ingest is refused (default 10,000). */
   readonly maxQueuedWrites?: number;
+  /** `store.min_free`: free space on the file's volume kept from new events (null or absent: DiskReserve's default). */
+  readonly minFree?: ByteSize | null;
+  /** Schedules the disk's re-checks (tests drive it). */
+  readonly clock?: Clock;
+  /** The start-up check's duration, the disk reserve's changes, and a damaged file (what to do). */
+  readonly logger?: Logger;
 }
+
+/** Writes that put new work in the store: never taken onto a damaged file. */
+const NEW_WORK: ReadonlySet<WriteOpName> = new Set(['ingest', 'replayDelivery', 'enqueuePrepared']);
 
 /**
  * The embedded store: one SQLite file owned by one process. Writes go to a writer
@@ -177,7 +204,7 @@ export class SqliteStore implements Store {
   readonly recoveredLeases: number;
   readonly #worker: Worker;
   readonly #reader: DatabaseSync;
-  readonly #sql: Statements;
+  readonly #sql: ReadStatements;
   readonly #pending = new Map<number, Pending>();
   /** Operations of this event-loop turn, posted together at its end. */
   #outbox: WriterOp[] = [];
@@ -191,17 +218,37 @@ export class SqliteStore implements Store {
    */
   #cannotCommit: string | null = null;
 
+  /**
+   * Why the file is damaged (SQLite said so while running), or null: from then on the store is
+   * not ready and takes no new work, until a person replaces the file.
+   */
+  #damage: string | null = null;
+
   /** Holds the store's exclusive lock while open (see acquireLock). */
   readonly #lock: DatabaseSync;
 
   readonly #maxQueuedWrites: number;
+  readonly #file: string;
+  readonly #logger: Logger | undefined;
+  /** Set once the store is open (the reserve reads the file's size through the reader). */
+  #reserve: DiskReserve | null = null;
 
-  private constructor(worker: Worker, reader: DatabaseSync, recovered: number, lock: DatabaseSync, maxQueuedWrites: number) {
-    this.#maxQueuedWrites = maxQueuedWrites;
+  private constructor(
+    worker: Worker,
+    reader: DatabaseSync,
+    recovered: number,
+    lock: DatabaseSync,
+    options: { file: string; maxQueuedWrites: number; logger: Logger | undefined },
+  ) {
+    this.#maxQueuedWrites = options.maxQueuedWrites;
+    this.#file = options.file;
+    this.#logger = options.logger;
     this.#lock = lock;
     this.#worker = worker;
     this.#reader = reader;
-    this.#sql = new Statements(reader);
+    this.#sql = new ReadStatements(reader, (error) => {
+      if (isCorruption(sqliteCode(error))) this.#damaged((error as Error).message);
+    });
     this.recoveredLeases = recovered;
     worker.on('message', (reply: WriterReply) => {
       if (reply.type !== 'results') return;
@@ -211,11 +258,13 @@ export class SqliteStore implements Store {
         const pending = this.#pending.get(result.id);
         if (!pending) continue;
         this.#pending.delete(result.id);
+        this.#reserve?.answered(pending.cost);
         if (result.ok) pending.resolve(result.value);
         else pending.reject(revive(result.error));
       }
       for (const result of reply.results) {
         if (!result.ok && cannotCommit(result.error)) this.#cannotCommit = result.error.message;
+        if (!result.ok && isCorruption(result.error.sqlite)) this.#damaged(result.error.message);
       }
     });
     worker.on('error', (error) => this.#fail(error));
@@ -231,20 +280,60 @@ export class SqliteStore implements Store {
       name: 'sqlite-writer',
       workerData: { path: file, maxPageCount: options.maxPageCount ?? null },
     });
-    const recovered = await new Promise<number>((ready, failed) => {
+    const ready = await new Promise<Extract<WriterReply, { type: 'ready' }>>((done, failed) => {
       worker.once('error', () => lock.close());
       const onMessage = (reply: WriterReply): void => {
         if (reply.type === 'ready') {
           worker.off('error', onError);
           worker.off('message', onMessage);
-          ready(reply.recovered);
+          done(reply);
         }
       };
       worker.on('message', onMessage);
       const onError = (error: Error): void => failed(explainOpenFailure(error, file));
       worker.once('error', onError);
     });
-    return new SqliteStore(worker, openReader(file), recovered, lock, options.maxQueuedWrites ?? MAX_QUEUED_WRITES);
+    // A new file has nothing to check.
+    if (ready.checked.bytes > 0) {
+      options.logger?.info(
+        { file, bytes: ready.checked.bytes, ms: ready.checked.ms },
+        `store checked: PRAGMA quick_check found no damage in ${formatBytes(ready.checked.bytes)} (${ready.checked.ms} ms)`,
+      );
+    }
+    const reader = openReader(file);
+    const store = new SqliteStore(worker, reader, ready.recovered, lock, {
+      file,
+      maxQueuedWrites: options.maxQueuedWrites ?? MAX_QUEUED_WRITES,
+      logger: options.logger,
+    });
+    const size = reader.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()');
+    // Reads the disk once before the store is used (a reading that fails is logged and retried).
+    store.#reserve = await DiskReserve.start({
+      dir: dirname(file),
+      file,
+      logicalSize: () => Number(size.get()?.bytes ?? 0),
+      minFree: options.minFree ?? null,
+      clock: options.clock ?? systemClock,
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+    return store;
+  }
+
+  /**
+   * SQLite found the file damaged while running: the store is not ready and takes no new work
+   * from now on (writing onto damaged pages can spread the damage); what was stored is still
+   * delivered as far as the file can be read. Said once, with what to do.
+   */
+  #damaged(message: string): void {
+    if (this.#damage !== null) return;
+    this.#damage = `the SQLite store ${this.#file} is damaged (SQLite says: ${message})`;
+    this.#logger?.error(
+      { file: this.#file },
+      `${this.#damage}: new events are refused (503) and /readyz answers 503 until the file is replaced. ` +
+        'Stop hookrelay, then restore the file from a backup, or recover what SQLite can still read into a new file ' +
+        `(sqlite3 ${shellQuote(this.#file)} .recover) and put that in its place; ` +
+        'starting again checks the file and prints the exact commands',
+    );
   }
 
   #fail(error: Error): void {
@@ -262,13 +351,19 @@ export class SqliteStore implements Store {
         new HookrelayError('store_unavailable', `the store is ${this.#closed ? 'closed' : `failed: ${this.#failure?.message}`}`),
       );
     }
+    if (this.#damage !== null && NEW_WORK.has(op)) {
+      return Promise.reject(new HookrelayError('store_unavailable', `${this.#damage}; it takes no new events until it is replaced`));
+    }
     // Back-pressure: a commit that cannot keep up makes senders retry, rather than memory grow.
     if (op === 'ingest' && this.#pending.size >= this.#maxQueuedWrites) {
       return Promise.reject(new HookrelayError('store_unavailable', 'the store is busy: its write queue is full; retry shortly'));
     }
+    const cost = this.#reserve ? writeCost(op, args) : 0;
+    const refused = this.#reserve?.admit(cost, op === 'ingest') ?? null;
+    if (refused !== null) return Promise.reject(new HookrelayError('store_unavailable', refused));
     const id = this.#nextId++;
     return new Promise((resolvePromise, reject) => {
-      this.#pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject });
+      this.#pending.set(id, { resolve: resolvePromise as (value: unknown) => void, reject, cost });
       if (this.#outbox.length === 0) setImmediate(() => this.#post());
       this.#outbox.push({ type: 'op', id, op, args });
     });
@@ -504,11 +599,16 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * Ready means able to commit, not only to read: after a commit failed for lack of space,
-   * each ping tries a probe write and the store is ready again once one commits.
+   * Ready means able to take new events, not only to read: not while the file is damaged, nor
+   * while its disk is below `store.min_free` (as of the last reading, every few seconds); after
+   * a commit failed for lack of space, each ping tries a probe write and the store is ready
+   * again once one commits.
    */
   async ping(): Promise<void> {
     if (this.#failure) throw new HookrelayError('store_unavailable', `the store failed: ${this.#failure.message}`);
+    if (this.#damage !== null) throw new HookrelayError('store_unavailable', this.#damage);
+    const low = this.#reserve?.problem;
+    if (low) throw new HookrelayError('store_unavailable', low);
     this.#sql.get('SELECT 1').get();
     if (this.#cannotCommit === null) return;
     try {
@@ -520,6 +620,7 @@ export class SqliteStore implements Store {
   }
 
   close(): Promise<void> {
+    this.#reserve?.stop();
     this.#closed ??= new Promise<void>((done) => {
       const finish = (): void => {
         this.#reader.close();
