@@ -234,7 +234,7 @@ async function wireAndListen(
     requestLog,
   });
   // One count of wrong admin tokens per address for the API and the sign-in form together.
-  const adminThrottle = new AdminThrottle({ logger });
+  const adminThrottle = config.admin ? new AdminThrottle({ logger }) : undefined;
   const app = createHttpApp({
     ingestor,
     store,

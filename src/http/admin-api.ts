@@ -36,10 +36,10 @@ function tooManyAttempts(response: Response, retryAfterS: number): HookrelayErro
  * Wrong tokens are counted per client address; over the limit every attempt from that address
  * is 429 before its token is even compared (src/http/admin-throttle.ts says why).
  */
-export function bearerAuth(token: string | null, throttle: AdminThrottle) {
+export function bearerAuth(token: string | null, throttle: AdminThrottle | null) {
   const expected = token === null ? null : digest(token);
   return async (request: Request, response: Response, next: NextFunction): Promise<void> => {
-    if (expected === null) {
+    if (expected === null || throttle === null) {
       next(new HookrelayError('admin_disabled', 'the admin API is off: set admin.token (or HOOKRELAY_ADMIN_TOKEN) to turn it on'));
       return;
     }
@@ -126,7 +126,7 @@ export function adminApi(options: AdminApiOptions): Router {
     response.set(API_HEADERS);
     next();
   });
-  router.use(bearerAuth(options.token, options.throttle ?? new AdminThrottle()));
+  router.use(bearerAuth(options.token, options.throttle ?? (options.token === null ? null : new AdminThrottle())));
   router.use(express.json({ limit: '64kb' }));
 
   router.get('/destinations', async (_request, response) => {

@@ -1,6 +1,10 @@
+import { createRequire } from 'node:module';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+
+/** The library, loaded with the first throttle: a relay without admin pages never loads it (memory). */
+const rateLimiterFlexible = (): typeof import('rate-limiter-flexible') => createRequire(import.meta.url)('rate-limiter-flexible') as typeof import('rate-limiter-flexible');
 
 /** Wrong admin tokens one client address may send per window before it is refused… */
 export const ADMIN_FAILURES_PER_WINDOW = 10;
@@ -44,6 +48,7 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1_000));
  * counts its own. That library reads `Date.now()` and has no clock to inject.
  */
 export class AdminThrottle {
+  readonly #library: typeof import('rate-limiter-flexible');
   readonly #limiter: RateLimiterMemory;
   readonly #failures: number;
   readonly #windowS: number;
@@ -53,7 +58,8 @@ export class AdminThrottle {
     this.#failures = options.failuresPerWindow ?? ADMIN_FAILURES_PER_WINDOW;
     this.#windowS = (options.windowMs ?? ADMIN_FAILURE_WINDOW_MS) / 1_000;
     this.#logger = options.logger;
-    this.#limiter = new RateLimiterMemory({
+    this.#library = rateLimiterFlexible();
+    this.#limiter = new this.#library.RateLimiterMemory({
       keyPrefix: 'admin-token',
       points: this.#failures,
       duration: this.#windowS,
@@ -76,7 +82,7 @@ export class AdminThrottle {
       return null;
     } catch (outcome) {
       // The library rejects with a RateLimiterRes when the points are spent, with an Error otherwise.
-      if (!(outcome instanceof RateLimiterRes)) throw outcome;
+      if (!(outcome instanceof this.#library.RateLimiterRes)) throw outcome;
       const wait = seconds(outcome.msBeforeNext);
       this.#logger?.warn(
         { address: key, failures: this.#failures, retry_after_s: wait },

@@ -75,7 +75,7 @@ describe('capConnectionsPerAddress: the refusal log', () => {
     const refusals = () => lines.filter((line) => String(line.msg).startsWith('connection from'));
     expect(refusals()).toEqual([
       expect.objectContaining({
-        level: 40,
+        level: 'warn',
         client: '127.0.0.1',
         limit: 'http.max_connections_per_address (1)',
         held: 1,
