@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
+import type * as RateLimiterFlexible from 'rate-limiter-flexible';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 
 /** The library, loaded with the first throttle: a relay without admin pages never loads it (memory). */
-const rateLimiterFlexible = (): typeof import('rate-limiter-flexible') => createRequire(import.meta.url)('rate-limiter-flexible') as typeof import('rate-limiter-flexible');
+const rateLimiterFlexible = (): typeof RateLimiterFlexible => createRequire(import.meta.url)('rate-limiter-flexible') as typeof RateLimiterFlexible;
 
 /** Wrong admin tokens one client address may send per window before it is refused… */
 export const ADMIN_FAILURES_PER_WINDOW = 10;
@@ -48,7 +49,7 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1_000));
  * counts its own. That library reads `Date.now()` and has no clock to inject.
  */
 export class AdminThrottle {
-  readonly #library: typeof import('rate-limiter-flexible');
+  readonly #library: typeof RateLimiterFlexible;
   readonly #limiter: RateLimiterMemory;
   readonly #failures: number;
   readonly #windowS: number;
