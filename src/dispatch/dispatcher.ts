@@ -138,6 +138,11 @@ function queuePriority(delivery: ClaimedDelivery): number {
   return delivery.events.reduce((worst, event) => Math.max(worst, SEVERITY_RANK[event.severity]), SEVERITY_RANK[delivery.event.severity]);
 }
 
+/** The reason once: "template http/x: output over 1 MB", not "template http/x: http/x: output over 1 MB". */
+function templateReason(error: TemplateRenderError, template: string): string {
+  return error.template === template ? error.reason : error.message;
+}
+
 interface Decision {
   readonly outcome: AttemptResult['outcome'];
   readonly next_attempt_at: number | null;
@@ -491,7 +496,7 @@ class Lane {
         // fails without touching the destination's health. Anything else (the store, for
         // destinations that read state while rendering) is retried.
         const template = error instanceof TemplateRenderError;
-        const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
+        const reason = template ? `template ${destination.template}: ${templateReason(error, destination.template)}` : `could not prepare the request: ${(error as Error).message}`;
         const result = failure(template ? 'permanent' : 'retry', reason, 0);
         const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, this.#clock.now());
         return { recorded: this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result }), freesSlot: false };

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Handlebars from 'handlebars';
 import { ConfigError } from '../errors.ts';
 import { calledHelpers, findProblems, rewriteEscapes } from './ast.ts';
+import { RENDER_LIMITS, RenderBudgetError, checkOutput, withRenderBudget } from './budget.ts';
 import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
 import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
 import { hostileSampleContexts } from './sample-event.ts';
@@ -158,8 +159,11 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     const data: RenderData = { escapeMode: mode };
     let output: string;
     try {
-      output = compiled.render(context, { data });
+      output = withRenderBudget(RENDER_LIMITS, () => compiled.render(context, { data }));
+      checkOutput(output, RENDER_LIMITS);
     } catch (error) {
+      // Over budget is the reason itself ("output over 1 MB"), not a failure of Handlebars.
+      if (error instanceof RenderBudgetError) throw error;
       throw new Error(`rendering failed: ${errorMessage(error)}`, { cause: error });
     }
     try {
@@ -179,10 +183,9 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
         try {
           renderJson(compiled, mode, context);
         } catch (error) {
-          throw new ConfigError([
-            `${displayPath(compiled.file)}: with ${label}, ${errorMessage(error)}` +
-              ' (use {{json value}} for values outside quotes)',
-          ]);
+          // Over budget already with a small sample: no hint about quoting, the reason says it.
+          const hint = error instanceof RenderBudgetError ? '' : ' (use {{json value}} for values outside quotes)';
+          throw new ConfigError([`${displayPath(compiled.file)}: with ${label}, ${errorMessage(error)}${hint}`]);
         }
       }
     },

@@ -54,9 +54,12 @@ export interface TemplateEngine {
 
 export class TemplateRenderError extends Error {
   readonly template: string;
-  constructor(template: string, message: string, options?: ErrorOptions) {
-    super(`${template}: ${message}`, options);
+  /** What went wrong, without the template's name (the message is `<template>: <reason>`). */
+  readonly reason: string;
+  constructor(template: string, reason: string, options?: ErrorOptions) {
+    super(`${template}: ${reason}`, options);
     this.name = 'TemplateRenderError';
     this.template = template;
+    this.reason = reason;
   }
 }
