@@ -63,24 +63,21 @@ export function formatSize(bytes: number): string {
 }
 
 /** The budget of the render in progress. */
-class RenderMeter {
-  readonly limits: RenderLimits;
-  iterations = 0;
-  helperText = 0;
-  constructor(limits: RenderLimits) {
-    this.limits = limits;
-  }
+interface RenderMeter {
+  limits: RenderLimits;
+  iterations: number;
+  helperText: number;
 }
 
-// Rendering is synchronous and never re-entered, so the render in progress is one slot (kept
-// and restored around each render all the same). Helpers and the escape step reach it here
-// instead of through Handlebars' `@data`, which a template can print.
+// Rendering is synchronous, so the render in progress is one slot, reached here by helpers and
+// the escape step instead of through Handlebars' `@data` (which a template can print). A render
+// inside a render (none today) would get its own budget and hand the outer one back after.
 let active: RenderMeter | null = null;
 
 /** Runs one render under a fresh budget. */
 export function withRenderBudget<T>(limits: RenderLimits, render: () => T): T {
   const previous = active;
-  active = new RenderMeter(limits);
+  active = { limits, iterations: 0, helperText: 0 };
   try {
     return render();
   } finally {
