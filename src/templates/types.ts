@@ -50,6 +50,8 @@ export interface TemplateEngine {
   render(name: string, mode: EscapeMode, context: TemplateContext): unknown;
   /** Absolute path of the file a template name resolves to (user folder first, then built-in). */
   resolve(name: string): string;
+  /** What is valid but risky in the templates compiled so far (nested loops over sender data), as `file:line: message`. */
+  warnings(): readonly string[];
 }
 
 export class TemplateRenderError extends Error {

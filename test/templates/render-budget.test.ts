@@ -127,3 +127,46 @@ describe('render budget: a template cannot freeze the relay', () => {
     expect(() => templates.render('x/each', 'json', context())).toThrow(/x\/each: rendering failed: Must pass iterator/);
   });
 });
+
+describe('nested loops over sender data: a warning at compile time', () => {
+  const warningsOf = (source: string): readonly string[] => {
+    const templates = engineWith({ 'http/t': source });
+    templates.prepare('http/t', 'json');
+    return templates.warnings();
+  };
+
+  it('the reported template → one warning at the outer loop, with the depth', () => {
+    const [warning, ...rest] = warningsOf(FOUR_NESTED_EACH);
+    expect(rest).toEqual([]);
+    expect(warning).toMatch(/http\/t\.hbs:1: \{\{#each data\}\} holds 4 levels of \{\{#each\}\} over sender data: the iterations multiply \(58 keys a level: 11,316,496\); a render stops at 100,000 iterations or 1 MB of output, and its delivery fails$/);
+  });
+
+  it.each([
+    ['a list inside each item of a sender list', '{{#each data.alerts}}{{#each labels}}{{/each}}{{/each}}'],
+    ['block params', '{{#each data.alerts as |alert|}}{{#each alert.labels}}{{/each}}{{/each}}'],
+    ['the sender data of every event of a group', '{{#each events}}{{#each data}}{{/each}}{{/each}}'],
+    ['back up to the root', '{{#each data}}{{#each ../data}}{{/each}}{{/each}}'],
+    ['through {{#with}}', '{{#with data}}{{#each this}}{{#each @root.events}}{{/each}}{{/each}}{{/with}}'],
+    ['inside an {{#if}}', '{{#each data}}{{#if @first}}{{#each (lookup @root.data "x")}}{{/each}}{{/if}}{{/each}}'],
+  ])('%s → warned', (_, loops) => {
+    expect(warningsOf(`{ "a": "${loops}" }`)).toEqual([expect.stringMatching(/holds 2 levels of \{\{#each\}\} over sender data/)]);
+  });
+
+  it.each([
+    ['one loop', '{{#each data}}{{@key}}{{/each}}'],
+    ['two loops one after the other', '{{#each data}}{{/each}}{{#each events}}{{/each}}'],
+    ['the digest\'s worst few (at most 20) with their data', '{{#each digest.worst}}{{#each data}}{{/each}}{{/each}}'],
+    ['a loop in the {{else}} of another (runs when it is empty)', '{{#each data}}{{else}}{{#each events}}{{/each}}{{/each}}'],
+    ['a loop inside {{#with}} inside a loop, over no list', '{{#each data}}{{#with @root.hookrelay}}{{#each this}}{{/each}}{{/with}}{{/each}}'],
+  ])('%s → no warning', (_, loops) => {
+    expect(warningsOf(`{ "a": "${loops}" }`)).toEqual([]);
+  });
+
+  it('the built-in templates → none', () => {
+    const templates = engineWith({});
+    for (const [name, mode] of [['slack/default', 'slack'], ['slack-bot/default', 'slack'], ['slack-bot/reply', 'slack'], ['pagerduty/default', 'json'], ['http/envelope', 'json']] as const) {
+      templates.prepare(name, mode);
+    }
+    expect(templates.warnings()).toEqual([]);
+  });
+});
