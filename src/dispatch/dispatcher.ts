@@ -15,6 +15,7 @@ import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
+import { SuspectGate, crashLoopReason, isSuspect } from './crash-guard.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
@@ -73,8 +74,10 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#store = options.store;
+    // Suspects of a crash loop (crash-guard.ts) are attempted one at a time across all lanes.
+    const suspects = new SuspectGate();
     for (const destination of options.destinations) {
-      this.#lanes.set(destination.name, new Lane(destination, options, this.owner));
+      this.#lanes.set(destination.name, new Lane(destination, options, this.owner, suspects));
     }
   }
 
@@ -154,6 +157,7 @@ class Lane {
   readonly #destination: Destination;
   readonly #options: DispatcherOptions;
   readonly #owner: string;
+  readonly #suspects: SuspectGate;
   readonly #clock: Clock;
   readonly #queue: PQueue;
   readonly #leaseMs: number;
@@ -189,10 +193,11 @@ class Lane {
   /** Attempts waiting for the shared rate budget, woken at once by stop(). */
   readonly #budgetWaits = new Set<() => void>();
 
-  constructor(destination: Destination, options: DispatcherOptions, owner: string) {
+  constructor(destination: Destination, options: DispatcherOptions, owner: string, suspects: SuspectGate) {
     this.#destination = destination;
     this.#options = options;
     this.#owner = owner;
+    this.#suspects = suspects;
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#breaker = {
@@ -352,11 +357,27 @@ class Lane {
     if (this.#stopped) return;
     this.#running.add(claimed.id);
     let recording: Promise<void> | null = null;
+    let leaveGate: (() => void) | null = null;
     try {
       // Disabled while this waited: it goes back to pending untouched (only the probe goes).
       if (this.#enabled === false && !claimed.probe) {
         await this.#giveBack([claimed]);
         return;
+      }
+      const crashLoop = crashLoopReason(claimed);
+      if (crashLoop !== null) {
+        await this.#failUnattempted(claimed, crashLoop);
+        return;
+      }
+      const suspect = isSuspect(claimed);
+      if (suspect) {
+        leaveGate = await this.#suspects.enter();
+        if (this.#stopped) {
+          await this.#giveBack([claimed]);
+          return;
+        }
+        // Durable before anything of the attempt runs: a stop from here on counts against it.
+        await this.#options.store.markAttemptStarted([claimed.id, ...claimed.member_ids], this.#owner);
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
@@ -371,15 +392,23 @@ class Lane {
         // until recorded, so a failing destination gets no more requests than before its
         // breaker knows. The delivery stays held (in flight in the store) until recorded, so
         // the next event of its incident still waits for it.
-        if (sent.freesSlot) recording = sent.recorded;
+        // A suspect's attempt lasts until it is recorded (the next suspect waits for that).
+        if (sent.freesSlot && !suspect) recording = sent.recorded;
         else await sent.recorded;
       }
     } catch (error) {
       this.#attemptFailed(claimed, error);
     } finally {
+      leaveGate?.();
       if (recording === null) this.#finished(claimed);
       else this.#track(recording, claimed);
     }
+  }
+
+  /** Failed without an attempt (the crash-loop guard): the reason is the error; the destination's health is untouched. */
+  async #failUnattempted(claimed: ClaimedDelivery, reason: string): Promise<void> {
+    const result = failure('permanent', reason, 0);
+    await this.#record(claimed, claimed.attempts + 1, this.#clock.now(), null, { outcome: 'failed', next_attempt_at: null, health: 'neutral', result });
   }
 
   #attemptFailed(claimed: ClaimedDelivery, error: unknown): void {
