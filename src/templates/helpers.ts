@@ -252,13 +252,14 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
   env.unregisterHelper('log');
   for (const [name, helper] of Object.entries(helpers(now))) {
     if (only !== undefined && !only.has(name)) continue;
+    const readsArguments = !ARGUMENTS_NOT_READ.has(name);
     env.registerHelper(name, (...all: unknown[]) => {
       // Handlebars passes its options object last.
       const options = all.pop() as Handlebars.HelperOptions;
       // A helper's work grows with the text it reads and writes (values it turns into text are
       // paid by toText): all of it is paid from the render's budget.
       let text = 0;
-      for (const arg of all) text += textLength(arg);
+      if (readsArguments) for (const arg of all) text += textLength(arg);
       const result = helper(all, options);
       chargeHelperText(text + textLength(result));
       return result;
@@ -273,6 +274,13 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
     });
   }
 }
+
+/**
+ * Helpers that never walk the text of their arguments: they compare or pick them (`eq`, `or`,
+ * `default`, …), or read at most their limit (`truncate`). Only what they return is paid, so
+ * `{{truncate title 200}}` of a huge title costs 200 characters, not the title.
+ */
+const ARGUMENTS_NOT_READ: ReadonlySet<string> = new Set(['truncate', 'eq', 'ne', 'and', 'or', 'not', 'default']);
 
 function textLength(value: unknown): number {
   if (typeof value === 'string') return value.length;

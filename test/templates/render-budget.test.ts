@@ -122,6 +122,14 @@ describe('render budget: a template cannot freeze the relay', () => {
     }
   });
 
+  it('truncate reads only what it keeps: 40 events with 900 KB titles, each cut to 200, render', () => {
+    const templates = engineWith({ 'http/titles': '{ "t": [{{#each events}}{{#if @index}},{{/if}}"{{truncate title 200}}"{{/each}}] }' });
+    const huge = Array.from({ length: 40 }, (_, i) => ({ ...context().events[0]!, id: `evt_${i}`, title: 't'.repeat(900_000) }));
+    const rendered = templates.render('http/titles', 'json', { ...context(), events: huge }) as { t: string[] };
+    expect(rendered.t).toHaveLength(40);
+    expect(rendered.t[0]).toHaveLength(200);
+  });
+
   it('{{#each}} without a list still says what is wrong', () => {
     const templates = engineWith({ 'x/each': '{ "a": "{{#each}}{{/each}}" }' });
     expect(() => templates.render('x/each', 'json', context())).toThrow(/x\/each: rendering failed: Must pass iterator/);
