@@ -15,10 +15,10 @@ import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
-import { SuspectGate, crashLoopReason, isSuspect } from './crash-guard.ts';
 import { decide } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
+import { SuspectGate, crashLoopReason, isSuspect } from './crash-guard.ts';
 
 /** A destination's circuit opened (disabled) or closed (enabled again). */
 export interface BreakerChange {
