@@ -59,13 +59,19 @@ export async function buildComponents(
     createDestination(destination, { http, templates, version: VERSION, logger: options.logger, store }),
   );
 
+  const warned = new Set<string>();
   destinations.forEach((destination, index) => {
+    const at = `destinations[${index}].template`;
     try {
       destination.prepare();
     } catch (error) {
-      const at = `destinations[${index}].template`;
       if (error instanceof ConfigError) problems.push(...error.problems.map((line) => `${at}: ${line}`));
       else problems.push(`${at}: ${destination.template}: ${(error as Error).message}`);
+    }
+    // Each template's warnings once, at the first destination that uses it.
+    for (const warning of templates.warnings().filter((line) => !warned.has(line))) {
+      warned.add(warning);
+      warnings.push(`${at}: ${warning}`);
     }
   });
 

@@ -19,6 +19,7 @@ import { newId } from '../util/ids.ts';
 import { decide, retryAfterWait } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
+import { SuspectGate, crashLoopReason, isSuspect } from './crash-guard.ts';
 
 /** A destination's circuit opened (disabled) or closed (enabled again). */
 export interface BreakerChange {
@@ -81,8 +82,10 @@ export class Dispatcher {
 
   constructor(options: DispatcherOptions) {
     this.#store = options.store;
+    // Suspects of a crash loop (crash-guard.ts) are attempted one at a time across all lanes.
+    const suspects = new SuspectGate();
     for (const destination of options.destinations) {
-      this.#lanes.set(destination.name, new Lane(destination, options, this.owner));
+      this.#lanes.set(destination.name, new Lane(destination, options, this.owner, suspects));
     }
   }
 
@@ -146,6 +149,11 @@ function queuePriority(delivery: ClaimedDelivery): number {
   return delivery.events.reduce((worst, event) => Math.max(worst, SEVERITY_RANK[event.severity]), SEVERITY_RANK[delivery.event.severity]);
 }
 
+/** The reason once: "template http/x: output over 1 MB", not "template http/x: http/x: output over 1 MB". */
+function templateReason(error: TemplateRenderError, template: string): string {
+  return error.template === template ? error.reason : error.message;
+}
+
 interface Decision {
   readonly outcome: AttemptResult['outcome'];
   readonly next_attempt_at: number | null;
@@ -157,6 +165,7 @@ class Lane {
   readonly #destination: Destination;
   readonly #options: DispatcherOptions;
   readonly #owner: string;
+  readonly #suspects: SuspectGate;
   readonly #clock: Clock;
   readonly #queue: PQueue;
   readonly #leaseMs: number;
@@ -192,10 +201,11 @@ class Lane {
   /** Attempts waiting for the shared rate budget, woken at once by stop(). */
   readonly #budgetWaits = new Set<() => void>();
 
-  constructor(destination: Destination, options: DispatcherOptions, owner: string) {
+  constructor(destination: Destination, options: DispatcherOptions, owner: string, suspects: SuspectGate) {
     this.#destination = destination;
     this.#options = options;
     this.#owner = owner;
+    this.#suspects = suspects;
     this.#clock = options.clock ?? systemClock;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#breaker = {
@@ -355,11 +365,27 @@ class Lane {
     if (this.#stopped) return;
     this.#running.add(claimed.id);
     let recording: Promise<void> | null = null;
+    let leaveGate: (() => void) | null = null;
     try {
       // Disabled while this waited: it goes back to pending untouched (only the probe goes).
       if (this.#enabled === false && !claimed.probe) {
         await this.#giveBack([claimed]);
         return;
+      }
+      const crashLoop = crashLoopReason(claimed);
+      if (crashLoop !== null) {
+        await this.#failUnattempted(claimed, crashLoop);
+        return;
+      }
+      const suspect = isSuspect(claimed);
+      if (suspect) {
+        leaveGate = await this.#suspects.enter();
+        if (this.#stopped) {
+          await this.#giveBack([claimed]);
+          return;
+        }
+        // Durable before anything of the attempt runs: a stop from here on counts against it.
+        await this.#options.store.markAttemptStarted([claimed.id, ...claimed.member_ids], this.#owner);
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
@@ -374,15 +400,23 @@ class Lane {
         // until recorded, so a failing destination gets no more requests than before its
         // breaker knows. The delivery stays held (in flight in the store) until recorded, so
         // the next event of its incident still waits for it.
-        if (sent.freesSlot) recording = sent.recorded;
+        // A suspect's attempt lasts until it is recorded (the next suspect waits for that).
+        if (sent.freesSlot && !suspect) recording = sent.recorded;
         else await sent.recorded;
       }
     } catch (error) {
       this.#attemptFailed(claimed, error);
     } finally {
+      leaveGate?.();
       if (recording === null) this.#finished(claimed);
       else this.#track(recording, claimed);
     }
+  }
+
+  /** Failed without an attempt (the crash-loop guard): the reason is the error; the destination's health is untouched. */
+  async #failUnattempted(claimed: ClaimedDelivery, reason: string): Promise<void> {
+    const result = failure('permanent', reason, 0);
+    await this.#record(claimed, claimed.attempts + 1, this.#clock.now(), null, { outcome: 'failed', next_attempt_at: null, health: 'neutral', result });
   }
 
   #attemptFailed(claimed: ClaimedDelivery, error: unknown): void {
@@ -501,7 +535,7 @@ class Lane {
         // fails without touching the destination's health. Anything else (the store, for
         // destinations that read state while rendering) is retried.
         const template = error instanceof TemplateRenderError;
-        const reason = template ? `template ${destination.template}: ${(error as Error).message}` : `could not prepare the request: ${(error as Error).message}`;
+        const reason = template ? `template ${destination.template}: ${templateReason(error, destination.template)}` : `could not prepare the request: ${(error as Error).message}`;
         const result = failure(template ? 'permanent' : 'retry', reason, 0);
         const decision = template ? { outcome: 'failed' as const, next_attempt_at: null } : decide(this.#options.retry, attempt, result, this.#clock.now());
         return { recorded: this.#record(delivery, attempt, started, null, { ...decision, health: 'neutral', result }), freesSlot: false };

@@ -177,6 +177,13 @@ export interface ClaimedDelivery {
    * (count, the worst few, "+K more"), recorded with one attempt like a grouped batch.
    */
   readonly digest?: boolean;
+  /**
+   * Times it was found in flight after its worker stopped (recovered at start, or its lease
+   * expired and taken over), and of those, times its own attempt was under way (marked with
+   * `markAttemptStarted`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
+   */
+  readonly interrupted?: number;
+  readonly interrupted_attempts?: number;
 }
 
 export interface ClaimBatch {
@@ -463,6 +470,12 @@ export interface Store {
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */
   releaseClaims(ids: readonly string[], owner: string): Promise<void>;
+  /**
+   * Durably notes that the attempt of these leased deliveries is under way: if the process stops
+   * before it is recorded, the next lease counts it in `interrupted_attempts`. Only deliveries
+   * interrupted before are marked (one write each), so ordinary work costs nothing.
+   */
+  markAttemptStarted(ids: readonly string[], owner: string): Promise<void>;
   enableDestination(name: string, now: number): Promise<DestinationState | null>;
   /** A new pending delivery sending the same request again; null when the delivery does not exist. */
   replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null>;

@@ -1,6 +1,7 @@
 // The AST types live in handlebars' global `hbs` namespace.
 /// <reference types="handlebars" />
 import { didYouMean } from '../util/did-you-mean.ts';
+import { RENDER_LIMITS, formatSize } from './budget.ts';
 
 type Program = hbs.AST.Program;
 type Statement = hbs.AST.Statement;
@@ -180,4 +181,134 @@ function asPath(path: PathExpression | hbs.AST.Literal): PathExpression {
   const literal = path as hbs.AST.StringLiteral;
   const key = String(literal.original);
   return { type: 'PathExpression', data: false, depth: 0, parts: [key], original: key, loc: path.loc } as PathExpression;
+}
+
+/**
+ * What a value in a template is, as far as the size of a loop over it goes: the sender's
+ * payload (`data`, and anything inside it), the notification's events (as many as a group or a
+ * digest holds), one event, a storm digest, its bounded `worst` list, or something else.
+ */
+type ValueKind = 'sender' | 'events' | 'event' | 'digest' | 'worst' | 'other';
+
+/** Loops over these grow with what senders send: nested, they multiply. */
+const SENDER_SIZED: ReadonlySet<ValueKind> = new Set(['sender', 'events']);
+
+function childKind(kind: ValueKind, key: string): ValueKind {
+  switch (kind) {
+    case 'sender':
+      return 'sender';
+    case 'event':
+      return key === 'data' ? 'sender' : key === 'events' ? 'events' : key === 'digest' ? 'digest' : 'other';
+    case 'digest':
+      return key === 'worst' ? 'worst' : 'other';
+    case 'events':
+    case 'worst':
+      return /^\d+$/.test(key) ? 'event' : 'other';
+    default:
+      return 'other';
+  }
+}
+
+/** What `{{#each}}` over a value of this kind binds `this` to. */
+function elementKind(kind: ValueKind): ValueKind {
+  return kind === 'sender' ? 'sender' : kind === 'events' || kind === 'worst' ? 'event' : 'other';
+}
+
+/** A block that changes the context (`each`, `with`), with its block params (`as |value key|`). */
+interface Scope {
+  readonly context: ValueKind;
+  readonly params: ReadonlyMap<string, ValueKind>;
+}
+
+/** The outermost loop over sender data with another nested inside, and how deep the nest goes. */
+interface LoopNest {
+  readonly line: number;
+  readonly shown: string;
+  levels: number;
+}
+
+/**
+ * `{{#each}}` nested inside `{{#each}}` where both loop over what senders control (the
+ * payload's keys and lists, or the notification's events): the iterations multiply — four
+ * levels over a 58-key payload are 11 million. Valid, so a warning, once per outermost loop.
+ */
+export function findNestedSenderLoops(program: Program): TemplateProblem[] {
+  const nests: LoopNest[] = [];
+  // Innermost last; the root context is the event.
+  const scopes: Scope[] = [{ context: 'event', params: new Map() }];
+
+  const kindOf = (node: Expression): ValueKind => {
+    if (node.type === 'SubExpression') {
+      const call = node as SubExpression;
+      const first = call.params[0];
+      // `(lookup data "x")` is inside what it looks in.
+      return simpleName(call.path) === 'lookup' && first !== undefined ? childKind(kindOf(first), 'x') : 'other';
+    }
+    if (node.type !== 'PathExpression') return 'other';
+    const path = node as PathExpression;
+    let parts = path.parts;
+    let kind: ValueKind;
+    if (path.data) {
+      // `@root.data`; other `@` variables (`@key`, `@index`) are never lists.
+      if (parts[0] !== 'root') return 'other';
+      kind = 'event';
+      parts = parts.slice(1);
+    } else {
+      const scope = scopes[Math.max(0, scopes.length - 1 - path.depth)]!;
+      const param = path.depth === 0 && parts.length > 0 ? scopes.findLast((each) => each.params.has(parts[0]!))?.params.get(parts[0]!) : undefined;
+      if (param !== undefined) {
+        kind = param;
+        parts = parts.slice(1);
+      } else {
+        kind = scope.context;
+      }
+    }
+    for (const part of parts) kind = childKind(kind, part);
+    return kind;
+  };
+
+  const visitProgram = (block: Program | undefined, open: LoopNest | null, depth: number): void => {
+    for (const statement of block?.body ?? []) {
+      if (statement.type !== 'BlockStatement') continue;
+      const node = statement as BlockStatement;
+      const name = simpleName(node.path);
+      const first = node.params[0];
+      if ((name === 'each' || name === 'with') && first !== undefined) {
+        const kind = kindOf(first);
+        let nest = open;
+        let levels = depth;
+        if (name === 'each' && SENDER_SIZED.has(kind)) {
+          levels += 1;
+          if (nest === null) {
+            const shown = first.type === 'PathExpression' ? (first as PathExpression).original : 'a list';
+            nest = { line: lineOf(node), shown, levels: 1 };
+          } else if (levels > nest.levels) {
+            if (nest.levels === 1) nests.push(nest);
+            nest.levels = levels;
+          }
+        }
+        const context = name === 'each' ? elementKind(kind) : kind;
+        const names = node.program.blockParams ?? [];
+        const params = new Map<string, ValueKind>();
+        if (names[0] !== undefined) params.set(names[0], context);
+        if (names[1] !== undefined) params.set(names[1], 'other');
+        scopes.push({ context, params });
+        visitProgram(node.program, nest, levels);
+        scopes.pop();
+        visitProgram(node.inverse, open, depth);
+        continue;
+      }
+      visitProgram(node.program, open, depth);
+      visitProgram(node.inverse, open, depth);
+    }
+  };
+
+  visitProgram(program, null, 0);
+  const limits = `${RENDER_LIMITS.iterations.toLocaleString('en-US')} iterations or ${formatSize(RENDER_LIMITS.output_bytes)} of output`;
+  return nests.map((nest) => ({
+    line: nest.line,
+    message:
+      `{{#each ${nest.shown}}} holds ${nest.levels} levels of {{#each}} over sender data: the iterations multiply ` +
+      `(58 keys a level: ${(58 ** nest.levels).toLocaleString('en-US')}); a render stops at ${limits}, and its delivery fails`,
+  }));
 }

@@ -2,7 +2,8 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { ConfigError } from '../errors.ts';
-import { calledHelpers, findProblems, rewriteEscapes } from './ast.ts';
+import { calledHelpers, findNestedSenderLoops, findProblems, rewriteEscapes } from './ast.ts';
+import { RENDER_LIMITS, RenderBudgetError, checkOutput, withRenderBudget } from './budget.ts';
 import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
 import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
 import { hostileSampleContexts } from './sample-event.ts';
@@ -29,6 +30,8 @@ const SNIPPET_RADIUS = 40;
 interface CompiledTemplate {
   readonly file: string;
   readonly render: Handlebars.TemplateDelegate;
+  /** Valid but risky (`file:line: message`), for `check` and the start-up log. */
+  readonly warnings: readonly string[];
 }
 
 /** The file path as a user would type it: relative to the cwd when it is under it. */
@@ -132,6 +135,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
       throw new ConfigError(problems.map((problem) => `${shown}:${problem.line}: ${problem.message}`));
     }
 
+    const warnings = findNestedSenderLoops(program).map((warning) => `${shown}:${warning.line}: ${warning.message}`);
     rewriteEscapes(program, ESCAPE_HELPER[mode], (helper) => callable.has(helper), (helper) => FINAL_HELPERS.has(helper));
     // Each render copies and wraps every helper of its environment (Handlebars' runtime setup):
     // a template gets an environment with only the helpers it calls, a few instead of dozens.
@@ -148,7 +152,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
       throw new ConfigError([`${shown}:${line}: ${message}`]);
     }
 
-    const compiled = { file, render };
+    const compiled = { file, render, warnings };
     cache.set(key, compiled);
     return compiled;
   }
@@ -158,8 +162,11 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     const data: RenderData = { escapeMode: mode };
     let output: string;
     try {
-      output = compiled.render(context, { data });
+      output = withRenderBudget(RENDER_LIMITS, () => compiled.render(context, { data }));
+      checkOutput(output, RENDER_LIMITS);
     } catch (error) {
+      // Over budget is the reason itself ("output over 1 MB"), not a failure of Handlebars.
+      if (error instanceof RenderBudgetError) throw error;
       throw new Error(`rendering failed: ${errorMessage(error)}`, { cause: error });
     }
     try {
@@ -172,6 +179,12 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
   return {
     resolve,
 
+    warnings() {
+      // One file compiled for both escape modes is one set of warnings.
+      const byFile = new Map([...cache.values()].map((compiled) => [compiled.file, compiled.warnings]));
+      return [...byFile.values()].flat();
+    },
+
     prepare(name, mode) {
       const compiled = compile(name, mode);
       const hookrelay = { version: options.version, destination: 'sample', delivery_id: '01JSAMPLEDELIVERY000000000' };
@@ -179,10 +192,9 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
         try {
           renderJson(compiled, mode, context);
         } catch (error) {
-          throw new ConfigError([
-            `${displayPath(compiled.file)}: with ${label}, ${errorMessage(error)}` +
-              ' (use {{json value}} for values outside quotes)',
-          ]);
+          // Over budget already with a small sample: no hint about quoting, the reason says it.
+          const hint = error instanceof RenderBudgetError ? '' : ' (use {{json value}} for values outside quotes)';
+          throw new ConfigError([`${displayPath(compiled.file)}: with ${label}, ${errorMessage(error)}${hint}`]);
         }
       }
     },

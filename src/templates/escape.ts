@@ -1,4 +1,5 @@
 import Handlebars from 'handlebars';
+import { chargeHelperText } from './budget.ts';
 import { withinRenderDepth } from './depth.ts';
 import type { EscapeMode } from './types.ts';
 
@@ -79,7 +80,12 @@ export function toText(value: unknown): string {
   if (value === null || value === undefined) return '';
   if (typeof value === 'string') return value;
   if (value instanceof Handlebars.SafeString) return value.toString();
-  if (typeof value === 'object') return JSON.stringify(withinRenderDepth(value)) ?? '';
+  if (typeof value === 'object') {
+    const json = JSON.stringify(withinRenderDepth(value)) ?? '';
+    // Paid from the render's budget: a template can ask for the same big object again and again.
+    chargeHelperText(json.length);
+    return json;
+  }
   return String(value);
 }
 

@@ -22,6 +22,7 @@ import {
   toNumber,
 } from './format.ts';
 import { truncateText } from './truncate.ts';
+import { chargeHelperText, chargeIteration, checkBlockOutput } from './budget.ts';
 
 type HandlebarsEnv = ReturnType<typeof Handlebars.create>;
 type Helper = (args: unknown[], options: Handlebars.HelperOptions) => unknown;
@@ -221,7 +222,10 @@ function helpers(now: () => number): Record<string, Helper> {
     /** `{{join list ", "}}` → items joined by the separator (default `, `). */
     join: ([list, separator]) => {
       const sep = typeof separator === 'string' ? separator : ', ';
-      return Array.isArray(list) ? list.map(toText).join(sep) : toText(list);
+      if (!Array.isArray(list)) return toText(list);
+      // The separators alone can be far more than either argument (a long one, a long list): paid before they are built.
+      chargeHelperText(sep.length * Math.max(0, list.length - 1));
+      return list.map(toText).join(sep);
     },
 
     /** `{{humanize type}}` → `qos.rebuffer_spike` becomes `QoS rebuffer spike` (common acronyms kept). */
@@ -248,13 +252,60 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
   env.unregisterHelper('log');
   for (const [name, helper] of Object.entries(helpers(now))) {
     if (only !== undefined && !only.has(name)) continue;
+    const readsArguments = !ARGUMENTS_NOT_READ.has(name);
     env.registerHelper(name, (...all: unknown[]) => {
       // Handlebars passes its options object last.
       const options = all.pop() as Handlebars.HelperOptions;
-      return helper(all, options);
+      // A helper's work grows with the text it reads and writes (values it turns into text are
+      // paid by toText): all of it is paid from the render's budget.
+      let text = 0;
+      if (readsArguments) for (const arg of all) text += textLength(arg);
+      const result = helper(all, options);
+      chargeHelperText(text + textLength(result));
+      return result;
     });
   }
+  meterEach(env);
   for (const mode of ['json', 'slack'] as const) {
-    env.registerHelper(ESCAPE_HELPER[mode], (value: unknown) => escapeForMode(value, mode));
+    env.registerHelper(ESCAPE_HELPER[mode], (value: unknown) => {
+      const escaped = escapeForMode(value, mode);
+      chargeHelperText(escaped.length);
+      return escaped;
+    });
   }
+}
+
+/**
+ * Helpers that never walk the text of their arguments: they compare or pick them (`eq`, `or`,
+ * `default`, …), or read at most their limit (`truncate`). Only what they return is paid, so
+ * `{{truncate title 200}}` of a huge title costs 200 characters, not the title.
+ */
+const ARGUMENTS_NOT_READ: ReadonlySet<string> = new Set(['truncate', 'eq', 'ne', 'and', 'or', 'not', 'default']);
+
+function textLength(value: unknown): number {
+  if (typeof value === 'string') return value.length;
+  return value instanceof Handlebars.SafeString ? value.toString().length : 0;
+}
+
+/**
+ * Handlebars' own `{{#each}}`, with every iteration paid from the render's budget and the
+ * block's output checked as it grows: nested loops over sender data multiply, and must stop
+ * while they run, not once they have built it all.
+ */
+function meterEach(env: HandlebarsEnv): void {
+  const each = env.helpers.each as Handlebars.HelperDelegate;
+  env.registerHelper('each', function (this: unknown, list: unknown, options?: Handlebars.HelperOptions): unknown {
+    // `{{#each}}` without a list: Handlebars' own helper says what is wrong.
+    if (typeof options?.fn !== 'function') return each.call(this, list, options);
+    const body = options.fn;
+    let built = 0;
+    const fn = (value: unknown, frame?: Handlebars.RuntimeOptions): string => {
+      chargeIteration();
+      const output = body(value, frame);
+      built += output.length;
+      checkBlockOutput(built);
+      return output;
+    };
+    return each.call(this, list, { ...options, fn });
+  });
 }

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 export * from './types.ts';
 export { createTemplateEngine, type TemplateEngineOptions } from './engine.ts';
+export { RENDER_LIMITS, RenderBudgetError, formatSize, type RenderLimits } from './budget.ts';
 export { SAMPLE_EVENT, sampleContext } from './sample-event.ts';
 export { ELLIPSIS, truncateText, truncateToLength } from './truncate.ts';
 

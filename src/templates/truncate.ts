@@ -8,9 +8,15 @@ export const ELLIPSIS = '…';
 export function truncateText(text: string, max: number): string {
   // UTF-16 length ≥ code points, so a short string needs no scan.
   if (text.length <= max) return text;
-  const points = Array.from(text);
-  if (points.length <= max) return text;
-  return finish(points.slice(0, Math.max(0, max - 1)).join(''));
+  // Walks at most `max` code points, not the whole text (which may be a megabyte).
+  let end = 0;
+  let keep = 0;
+  for (let points = 0; points < max; points++) {
+    if (end >= text.length) return text;
+    if (points === max - 1) keep = end;
+    end += (text.codePointAt(end) ?? 0) > 0xffff ? 2 : 1;
+  }
+  return end >= text.length ? text : finish(text.slice(0, keep));
 }
 
 /**

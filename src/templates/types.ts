@@ -50,13 +50,18 @@ export interface TemplateEngine {
   render(name: string, mode: EscapeMode, context: TemplateContext): unknown;
   /** Absolute path of the file a template name resolves to (user folder first, then built-in). */
   resolve(name: string): string;
+  /** What is valid but risky in the templates compiled so far (nested loops over sender data), as `file:line: message`. */
+  warnings(): readonly string[];
 }
 
 export class TemplateRenderError extends Error {
   readonly template: string;
-  constructor(template: string, message: string, options?: ErrorOptions) {
-    super(`${template}: ${message}`, options);
+  /** What went wrong, without the template's name (the message is `<template>: <reason>`). */
+  readonly reason: string;
+  constructor(template: string, reason: string, options?: ErrorOptions) {
+    super(`${template}: ${reason}`, options);
     this.name = 'TemplateRenderError';
     this.template = template;
+    this.reason = reason;
   }
 }

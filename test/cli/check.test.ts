@@ -114,6 +114,32 @@ destinations:
     }
   });
 
+  it('a template with {{#each}} nested in {{#each}} over sender data → a warning with file and line, exit 0', async () => {
+    const templates = join(scratch, 'nested-templates');
+    file('nested-templates/http/fields.hbs', '{\n  "fields": "{{#each data.data}}{{#each @root.data.data}}{{@key}} {{/each}}{{/each}}"\n}\n');
+    const config = file(
+      'nested.yaml',
+      `
+templates_dir: ${templates}
+sources:
+  - { name: t, preset: tapemetric, secrets: [s] }
+destinations:
+  - { name: a, type: http, url: "${PUBLIC_URL}", template: http/fields }
+  - { name: b, type: http, url: "${PUBLIC_URL}", template: http/fields }
+routes:
+  - { to: [a, b] }
+`,
+    );
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/: ok — 1 sources, 2 destinations, 1 routes/);
+    // Once for the file, at the first destination that uses it.
+    expect(warningsOf(run.stderr)).toEqual([
+      `warning: destinations[0].template: ${join(templates, 'http/fields.hbs')}:2: {{#each data.data}} holds 2 levels of {{#each}} over sender data: ` +
+        'the iterations multiply (58 keys a level: 3,364); a render stops at 100,000 iterations or 1 MB of output, and its delivery fails',
+    ]);
+  });
+
   it('a destination no route sends to → a warning naming it', async () => {
     const config = file(
       'unrouted.yaml',

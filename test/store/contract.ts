@@ -135,6 +135,36 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(fresh.recorded).toBe(true);
     });
 
+    it('crash-loop counts: a lease taken over from a stopped worker counts an interruption, and its attempt when that worker had marked it under way', async () => {
+      await store.ingest(batchOf(relayEvent(), ['slack']));
+      const now = Date.now() + 1;
+      const counts = (batch: Awaited<ReturnType<Store['claimDue']>>) =>
+        batch.deliveries.map((d) => [d.interrupted, d.interrupted_attempts]);
+      const first = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'worker-1' });
+      expect(counts(first)).toEqual([[0, 0]]);
+      const id = first.deliveries[0]!.id;
+      // worker-1 stopped without marking (its attempt had not started): one interruption.
+      const second = await store.claimDue('slack', { limit: 1, now: now + 1_001, lease_ms: 1_000, owner: 'worker-2' });
+      expect(counts(second)).toEqual([[1, 0]]);
+      // worker-2 marked its attempt under way, then stopped: counted against that attempt too.
+      await store.markAttemptStarted([id], 'worker-2');
+      const third = await store.claimDue('slack', { limit: 1, now: now + 2_002, lease_ms: 1_000, owner: 'worker-3' });
+      expect(counts(third)).toEqual([[2, 1]]);
+      // A mark by anyone but the lease's owner changes nothing; a new lease starts unmarked.
+      await store.markAttemptStarted([id], 'worker-2');
+      const fourth = await store.claimDue('slack', { limit: 1, now: now + 3_003, lease_ms: 1_000, owner: 'worker-4' });
+      expect(counts(fourth)).toEqual([[3, 1]]);
+      // Given back (a graceful stop) or recorded: nothing more is counted, marked or not.
+      await store.markAttemptStarted([id], 'worker-4');
+      await store.releaseClaims([id], 'worker-4');
+      const fifth = await store.claimDue('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
+      expect(counts(fifth)).toEqual([[3, 1]]);
+      await store.markAttemptStarted([id], OWNER);
+      await store.recordAttempt(attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
+      const sixth = await store.claimDue('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
+      expect(counts(sixth)).toEqual([[3, 1]]);
+    });
+
     it('a delivery leased at ingest is in flight, not claimable until its lease runs out, and renewable', async () => {
       const event = relayEvent();
       const now = Date.now();

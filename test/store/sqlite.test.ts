@@ -48,6 +48,25 @@ describe('sqlite store', () => {
     await second.close();
   });
 
+  it('at open, each recovered lease counts an interruption, and its attempt when it was marked under way', async () => {
+    const path = freshPath();
+    const first = await SqliteStore.open(path);
+    await first.syncDestinations(['slack']);
+    await first.ingest(batchOf(relayEvent(), ['slack']));
+    await first.ingest(batchOf(relayEvent(), ['slack']));
+    const leased = await first.claimDue('slack', { limit: 2, now: Date.now() + 1, lease_ms: 3_600_000, owner: 'gone' });
+    const [marked, waiting] = leased.deliveries.map((d) => d.id);
+    await first.markAttemptStarted([marked!], 'gone');
+    await first.close();
+    const second = await SqliteStore.open(path);
+    expect(second.recoveredLeases).toBe(2);
+    const again = await second.claimDue('slack', { limit: 2, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
+    const counts = new Map(again.deliveries.map((d) => [d.id, [d.interrupted, d.interrupted_attempts]]));
+    expect(counts.get(marked!)).toEqual([1, 1]);
+    expect(counts.get(waiting!)).toEqual([1, 0]);
+    await second.close();
+  });
+
   it('an operation that fails in a group commit does not undo its neighbours', async () => {
     const store = await SqliteStore.open(freshPath());
     await store.syncDestinations(['slack']);

@@ -197,6 +197,15 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX seen_once_by_expiry ON seen_once(expires_at);
   `,
+  `
+  -- The SQLite store's migration 10. The crash-loop guard (src/dispatch/crash-guard.ts decides):
+  -- how many times a delivery was found in flight after its worker stopped (its lease expired and
+  -- taken over), how many of those times its own attempt was under way, and whether one is under
+  -- way now (marked before the attempt of a delivery interrupted before; every new lease clears it).
+  ALTER TABLE deliveries ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deliveries ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deliveries ADD COLUMN attempt_started INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

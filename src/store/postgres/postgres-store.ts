@@ -226,6 +226,11 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.releaseClaims(tx, { ids, owner, now: Date.now() }));
   }
 
+  markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write((tx) => writes.markAttemptStarted(tx, { ids, owner }));
+  }
+
   enableDestination(name: string, now: number): Promise<DestinationState | null> {
     return this.#write((tx) => writes.enableDestination(tx, { name, now }));
   }

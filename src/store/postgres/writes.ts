@@ -22,6 +22,7 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { TAKE_OVER_SQL } from '../take-over.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
   DELIVERY_COLUMNS,
@@ -215,13 +216,16 @@ async function lease(
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
   const deliveries: ClaimedDelivery[] = [];
-  const leaseNow = (ids: readonly string[]): Promise<number> =>
-    tx.run(`UPDATE deliveries SET status = 'in_flight', next_attempt_at = $1, lease_owner = $2, updated_at = $3 WHERE id = ANY($4::text[])`, [
-      now + lease_ms,
-      owner,
-      now,
-      ids,
-    ]);
+  // What each lease counted (see TAKE_OVER_SQL), by id.
+  const counts = new Map<string, Row>();
+  const leaseNow = async (ids: readonly string[]): Promise<void> => {
+    const leased = await tx.rows(
+      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = $1, lease_owner = $2, updated_at = $3, ${TAKE_OVER_SQL}
+       WHERE id = ANY($4::text[]) RETURNING id, interrupted, interrupted_attempts`,
+      [now + lease_ms, owner, now, ids],
+    );
+    for (const row of leased) counts.set(String(row.id), row);
+  };
   // Without a storm every row is leased in one statement at the end (the rows are locked by the
   // claim already); a storm's digests look for due rows, so each row is leased before the next.
   const deferred: string[] = [];
@@ -253,7 +257,10 @@ async function lease(
     });
   }
   if (deferred.length > 0) await leaseNow(deferred);
-  return deliveries;
+  return deliveries.map((delivery) => {
+    const leased = counts.get(delivery.id);
+    return { ...delivery, interrupted: Number(leased?.interrupted ?? 0), interrupted_attempts: Number(leased?.interrupted_attempts ?? 0) };
+  });
 }
 
 /**
@@ -1014,6 +1021,14 @@ export const writes = {
     await leaseOnlyCommit(tx);
     await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE id = ANY($2::text[]) AND status = 'in_flight' AND lease_owner = $3`, [
       args.until,
+      [...args.ids],
+      args.owner,
+    ]);
+  },
+
+  /** Marks attempts under way (of deliveries interrupted before), so a stop during one is counted for it. Fully durable. */
+  async markAttemptStarted(tx: Tx, args: { ids: readonly string[]; owner: string }): Promise<void> {
+    await tx.run(`UPDATE deliveries SET attempt_started = 1 WHERE id = ANY($1::text[]) AND status = 'in_flight' AND lease_owner = $2`, [
       [...args.ids],
       args.owner,
     ]);

@@ -225,6 +225,15 @@ export const MIGRATIONS: readonly string[] = [
     SELECT source, external_id, id, received_at FROM events WHERE external_id IS NOT NULL;
   DROP INDEX events_by_external_id;
   `,
+  `
+  -- The crash-loop guard (src/dispatch/crash-guard.ts decides): how many times a delivery was
+  -- found in flight after its worker stopped (recovered at open, or its lease expired and taken
+  -- over), how many of those times its own attempt was under way, and whether one is under way
+  -- now (marked before the attempt of a delivery interrupted before; every new lease clears it).
+  ALTER TABLE deliveries ADD COLUMN interrupted INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deliveries ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deliveries ADD COLUMN attempt_started INTEGER NOT NULL DEFAULT 0;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

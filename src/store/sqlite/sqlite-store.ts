@@ -403,6 +403,11 @@ export class SqliteStore implements Store {
     return this.#write('releaseClaims', { ids, owner, now: Date.now() }).then(() => undefined);
   }
 
+  markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
+    if (ids.length === 0) return Promise.resolve();
+    return this.#write('markAttemptStarted', { ids, owner }).then(() => undefined);
+  }
+
   enableDestination(name: string, now: number): Promise<DestinationState | null> {
     return this.#write('enableDestination', { name, now });
   }

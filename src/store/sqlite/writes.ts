@@ -22,6 +22,7 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { TAKE_OVER_SQL } from '../take-over.ts';
 import { idAt } from '../../util/ids.ts';
 import {
   DELIVERY_COLUMNS,
@@ -166,7 +167,8 @@ export function createWriteOps(db: DatabaseSync) {
   ): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
     const update = sql.get(
-      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ? WHERE id = ?`,
+      `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ?, ${TAKE_OVER_SQL}
+       WHERE id = ? RETURNING interrupted, interrupted_attempts`,
     );
     const claimed = new Set<string>();
     const deliveries: ClaimedDelivery[] = [];
@@ -175,8 +177,10 @@ export function createWriteOps(db: DatabaseSync) {
       if (claimed.has(id)) continue;
       const digest = (storm ? formDigest(row, destination, now, storm) : null) ?? digestBatchMembers(row);
       const members = digest ?? batchMembers(row, destination);
+      let counts: Record<string, unknown> | undefined;
       for (const each of [row, ...members]) {
-        update.run(now + lease_ms, owner, now, each.delivery_id as string);
+        const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
+        counts ??= leased;
         claimed.add(String(each.delivery_id));
       }
       const event = eventFromRow(row);
@@ -193,6 +197,8 @@ export function createWriteOps(db: DatabaseSync) {
         route: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX) ? null : route,
         probe,
         rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
+        interrupted: Number(counts?.interrupted ?? 0),
+        interrupted_attempts: Number(counts?.interrupted_attempts ?? 0),
         ...(digest ? { digest: true } : {}),
       });
     }
@@ -728,14 +734,22 @@ export function createWriteOps(db: DatabaseSync) {
       return null;
     },
 
-    /** One process owns a SQLite file, so at start-up every lease is from a process that died. */
+    /** One process owns a SQLite file, so at start-up every lease is from a process that died (and counted as such). */
     recoverLeases(now: number): number {
       const { changes } = sql
         .get(
-          `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, updated_at = ? WHERE status = 'in_flight'`,
+          `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, updated_at = ?, ${TAKE_OVER_SQL}
+           WHERE status = 'in_flight'`,
         )
         .run(now, now);
       return Number(changes);
+    },
+
+    /** Marks attempts under way (of deliveries interrupted before), so a stop during one is counted for it. */
+    markAttemptStarted(args: { ids: readonly string[]; owner: string }): null {
+      const mark = sql.get(`UPDATE deliveries SET attempt_started = 1 WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`);
+      for (const id of args.ids) mark.run(id, args.owner);
+      return null;
     },
 
     enableDestination(args: { name: string; now: number }): DestinationState | null {
