@@ -1,8 +1,9 @@
 import type { Request } from 'express';
 import type { Config } from '../config/schema.ts';
+import { lookupTable } from '../util/objects.ts';
 
 /** How each preset proves a request is genuine, in the words of its sender's documents. */
-const SCHEMES: Readonly<Record<string, string>> = {
+const SCHEMES: Readonly<Record<string, string>> = lookupTable({
   tapemetric: 'HMAC-SHA256 of the body: X-Tapemetric-Signature: sha256=<hex>',
   statuspulse: 'HMAC-SHA256 of "<X-StatusPulse-Timestamp>.<body>" in X-StatusPulse-Signature (hex)',
   statussentry: 'X-StatusSentry-Signature: t=<timestamp>,v1=<hex HMAC-SHA256>',
@@ -13,7 +14,7 @@ const SCHEMES: Readonly<Record<string, string>> = {
   grafana: 'Grafana alerting webhook, optional HMAC in X-Grafana-Alerting-Signature',
   github: 'X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>',
   stripe: 'Stripe-Signature: t=<timestamp>,v1=<hex HMAC-SHA256>',
-};
+});
 
 export interface SourceListing {
   readonly name: string;

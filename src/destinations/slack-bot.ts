@@ -11,6 +11,7 @@ import { failure, findEgressRefusal, retryableStatus } from './http-client.ts';
 import type { SendResult } from './http-client.ts';
 import { fitSlackMessage } from './slack-message.ts';
 import type { SlackMessage } from './slack-message.ts';
+import { lookupTable } from '../util/objects.ts';
 
 const schema = z
   .object({
@@ -28,7 +29,7 @@ const schema = z
   .strict();
 
 /** Slack answers that no retry can fix (Slack Web API "Errors" of chat.postMessage / chat.update). */
-const PERMANENT: Record<string, string> = {
+const PERMANENT: Readonly<Record<string, string>> = lookupTable({
   invalid_auth: 'Slack rejected the bot token: check the destination\'s token',
   not_authed: 'no bot token was sent: check the destination\'s token',
   token_revoked: 'the bot token was revoked: install the app again and update the token',
@@ -43,7 +44,7 @@ const PERMANENT: Record<string, string> = {
   invalid_attachments: 'Slack refused the message attachments: check the slack-bot template',
   msg_too_long: 'the message is too long for Slack',
   no_text: 'the message has no text: check the slack-bot template',
-};
+});
 /**
  * The Web API client's error codes (its `ErrorCode` enum), spelled here so that classifying a
  * failure needs no import of the client: @slack/web-api is loaded only by a slack-bot

@@ -2,6 +2,7 @@ import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { RequestHandler } from 'express';
 import { HookrelayError } from '../errors.ts';
+import { lookupTable } from '../util/objects.ts';
 
 /**
  * Content codings a sender may use (RFC 9110 §8.4.1). Senders sign the body before they
@@ -9,12 +10,12 @@ import { HookrelayError } from '../errors.ts';
  * content), so the decompressed bytes are what hookrelay verifies, parses and stores.
  * `deflate` is the zlib format (RFC 9110 §8.4.1.2); `x-gzip` is gzip's old name (§8.4.1.3).
  */
-const DECODERS: Readonly<Record<string, () => Transform>> = {
+const DECODERS: Readonly<Record<string, () => Transform>> = lookupTable({
   gzip: () => createGunzip(),
   'x-gzip': () => createGunzip(),
   deflate: () => createInflate(),
   br: () => createBrotliDecompress(),
-};
+});
 
 export const SUPPORTED_ENCODINGS: readonly string[] = Object.keys(DECODERS);
 

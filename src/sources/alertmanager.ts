@@ -24,13 +24,14 @@ import { nameSchema, tokenListSchema } from '../config/common.ts';
 import { ACCEPTED, firstOf, readHeader, rejected, tokenMatches } from './signature.ts';
 import { lookupSeverity, occurredAt, parsePayload } from './fields.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
+import { lookupTable } from '../util/objects.ts';
 
-export const ALERTMANAGER_SEVERITY: Readonly<Record<string, Severity>> = {
+export const ALERTMANAGER_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   critical: 'critical', page: 'critical', emergency: 'critical',
   error: 'error', high: 'error', major: 'error',
   warning: 'warning', warn: 'warning', minor: 'warning', medium: 'warning',
   info: 'info', low: 'info', none: 'info',
-};
+});
 
 export const alertmanagerSchema = z.strictObject({
   name: nameSchema,

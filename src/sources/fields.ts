@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import { SEVERITIES, type EventStatus, type IncomingEvent, type Severity } from '../events/event.ts';
 import { formatNumber as formatAmount } from '../util/format.ts';
-import { formatPath, isRecord, valueAtPath } from '../util/objects.ts';
+import { formatPath, isRecord, lookupTable, valueAtPath } from '../util/objects.ts';
 import { parseFlexibleTimestamp } from './signature.ts';
 
 /**
@@ -113,12 +113,12 @@ function firstText(payload: unknown, paths: readonly string[], skip?: string): s
  * | any other value                                  | warning  |
  * | no severity field                                | info     |
  */
-export const GENERIC_SEVERITY: Readonly<Record<string, Severity>> = {
+export const GENERIC_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   critical: 'critical', fatal: 'critical', emergency: 'critical', page: 'critical', p1: 'critical', sev1: 'critical',
   error: 'error', high: 'error', major: 'error', p2: 'error', sev2: 'error',
   warning: 'warning', warn: 'warning', medium: 'warning', minor: 'warning', p3: 'warning', sev3: 'warning',
   info: 'info', low: 'info', none: 'info', notice: 'info', debug: 'info', p4: 'info', p5: 'info',
-};
+});
 
 export const DEFAULT_RESOLVED_VALUES = ['resolved', 'ok', 'up', 'operational', 'closed'] as const;
 

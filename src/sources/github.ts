@@ -39,7 +39,7 @@ import { nameSchema, secretListSchema } from '../config/common.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, verifyHeaderSignature } from './signature.ts';
 import { lookupSeverity, occurredAt, parsePayload, scalarText, spaced } from './fields.ts';
-import { isRecord } from '../util/objects.ts';
+import { isRecord, lookupTable } from '../util/objects.ts';
 import type { HandshakeReply, InboundRequest, Source, SourcePreset } from './source.ts';
 
 const EVENT_HEADER = 'X-GitHub-Event';
@@ -63,7 +63,7 @@ export const githubSchema = z.strictObject({
 export type GitHubConfig = z.output<typeof githubSchema>;
 
 /** A run's, job's or check's conclusion (GitHub REST "conclusion" values). */
-export const GITHUB_CONCLUSION: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = {
+export const GITHUB_CONCLUSION: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = lookupTable({
   failure: { severity: 'error', status: 'firing' },
   timed_out: { severity: 'error', status: 'firing' },
   startup_failure: { severity: 'error', status: 'firing' },
@@ -73,18 +73,18 @@ export const GITHUB_CONCLUSION: Readonly<Record<string, { severity: Severity; st
   skipped: { severity: 'info', status: 'firing' },
   neutral: { severity: 'info', status: 'firing' },
   stale: { severity: 'info', status: 'firing' },
-};
+});
 
 /** Dependabot advisories (low … critical) and code scanning rules (security level or note … error). */
-export const GITHUB_ALERT_SEVERITY: Readonly<Record<string, Severity>> = {
+export const GITHUB_ALERT_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   critical: 'critical',
   high: 'error', error: 'error',
   medium: 'warning', moderate: 'warning', warning: 'warning',
   low: 'info', note: 'info',
-};
+});
 
 /** Conclusions and states as they read in a title: "CI failed on main". */
-const OUTCOME_WORDS: Readonly<Record<string, string>> = {
+const OUTCOME_WORDS: Readonly<Record<string, string>> = lookupTable({
   failure: 'failed',
   success: 'succeeded',
   timed_out: 'timed out',
@@ -101,7 +101,7 @@ const OUTCOME_WORDS: Readonly<Record<string, string>> = {
   waiting: 'is waiting',
   pending: 'is pending',
   completed: 'completed',
-};
+});
 
 const SECURITY_ALERT_CLOSED = new Set(['fixed', 'dismissed', 'auto_dismissed', 'closed_by_user', 'resolved']);
 

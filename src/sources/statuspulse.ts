@@ -33,14 +33,15 @@ import { firstOf, readHeader, signHeaderSignature, toleranceSchema, verifyHeader
 import { formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
 import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset } from './source.ts';
+import { lookupTable } from '../util/objects.ts';
 
-export const STATUSPULSE_SEVERITY: Readonly<Record<string, Severity>> = {
+export const STATUSPULSE_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   down: 'critical', major_outage: 'critical', outage: 'critical',
   partial_outage: 'error',
   degraded: 'warning', degraded_performance: 'warning',
   maintenance: 'info', under_maintenance: 'info',
   operational: 'info', up: 'info',
-};
+});
 const RESOLVED_STATUSES = new Set(['operational', 'up']);
 /** Event types that are a warning in themselves, whatever the check's status. */
 const WARNING_EVENT_TYPES = new Set(['latency_spike', 'certificate_expiry']);

@@ -35,20 +35,21 @@ import {
 import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';
 import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
+import { lookupTable } from '../util/objects.ts';
 
-export const STATUSSENTRY_SEVERITY: Readonly<Record<string, Severity>> = {
+export const STATUSSENTRY_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   critical: 'critical',
   major: 'error',
   minor: 'warning',
   none: 'info', maintenance: 'info',
-};
+});
 
 /** `monitor.status_change`: the monitor's new state (the document's example is `UP` to `DOWN`). */
-export const STATUSSENTRY_MONITOR_SEVERITY: Readonly<Record<string, Severity>> = {
+export const STATUSSENTRY_MONITOR_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   down: 'critical',
   degraded: 'warning',
   up: 'info',
-};
+});
 
 const SIGNATURE_HEADER = 'X-StatusSentry-Signature';
 const FORMAT = `${SIGNATURE_HEADER} must be "t=<unix seconds>,v1=<64 hex characters>" (several v1= entries allowed)`;

@@ -38,13 +38,13 @@ import {
 } from './signature.ts';
 import { occurredAt, parsePayload, scalarText } from './fields.ts';
 import { formatNumber as formatAmount, humanize } from '../util/format.ts';
-import { isRecord } from '../util/objects.ts';
+import { isRecord, lookupTable } from '../util/objects.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';
 
 const SIGNATURE_HEADER = 'Stripe-Signature';
 const FORMAT = `${SIGNATURE_HEADER} must be "t=<unix seconds>,v1=<64 hex characters>" (several v1= entries allowed)`;
 
-export const STRIPE_TYPE_SEVERITY: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = {
+export const STRIPE_TYPE_SEVERITY: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = lookupTable({
   'charge.dispute.created': { severity: 'critical', status: 'firing' },
   'radar.early_fraud_warning.created': { severity: 'critical', status: 'firing' },
   'charge.failed': { severity: 'error', status: 'firing' },
@@ -60,13 +60,13 @@ export const STRIPE_TYPE_SEVERITY: Readonly<Record<string, { severity: Severity;
   'invoice.payment_succeeded': { severity: 'info', status: 'resolved' },
   'payment_intent.succeeded': { severity: 'info', status: 'resolved' },
   'charge.succeeded': { severity: 'info', status: 'resolved' },
-};
+});
 
 /** By the type's last segment, when the exact type is not in the table. */
-const SUFFIX_SEVERITY: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = {
+const SUFFIX_SEVERITY: Readonly<Record<string, { severity: Severity; status: EventStatus }>> = lookupTable({
   payment_failed: { severity: 'error', status: 'firing' },
   requires_action: { severity: 'warning', status: 'firing' },
-};
+});
 
 /** Currencies Stripe counts in whole units (docs.stripe.com, "Zero-decimal currencies"). */
 const ZERO_DECIMAL = new Set(['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf']);

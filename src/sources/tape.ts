@@ -23,22 +23,22 @@ import { HookrelayError } from '../errors.ts';
 import type { IncomingEvent, Severity } from '../events/event.ts';
 import { nameSchema, tokenListSchema, urlSchema } from '../config/common.ts';
 import { ACCEPTED, firstOf, rejected, tokenMatches } from './signature.ts';
-import { isRecord } from '../util/objects.ts';
+import { isRecord, lookupTable } from '../util/objects.ts';
 import { parsePayload } from './fields.ts';
 import type { HandshakeReply, InboundRequest, Source, SourceDeps, SourcePreset, Verdict } from './source.ts';
 
-export const TAPE_SEVERITY: Readonly<Record<string, Severity>> = {
+export const TAPE_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   'record.create': 'info',
   'record.update': 'info',
   'record.delete': 'info',
-};
+});
 
 /** Past tense for titles: "Record 100 created". */
-const RECORD_VERBS: Readonly<Record<string, string>> = {
+const RECORD_VERBS: Readonly<Record<string, string>> = lookupTable({
   'record.create': 'created',
   'record.update': 'updated',
   'record.delete': 'deleted',
-};
+});
 
 export const DEFAULT_TAPE_API_URL = 'https://api.tapeapp.com';
 /** Tape drops hooks that do not answer within 5 s (Tape doc, "Error handling"); our call must fit inside. */

@@ -27,23 +27,24 @@ import { firstOf, readHeader, signHeaderSignature, verifyHeaderSignature } from 
 import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload } from './fields.ts';
 import { humanize } from '../util/format.ts';
 import type { InboundRequest, Source, SourcePreset } from './source.ts';
+import { lookupTable } from '../util/objects.ts';
 
-export const TAPEMETRIC_SEVERITY: Readonly<Record<string, Severity>> = {
+export const TAPEMETRIC_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   critical: 'critical',
   error: 'error', high: 'error', major: 'error',
   warning: 'warning', medium: 'warning', minor: 'warning',
   info: 'info', low: 'info',
-};
+});
 
 /** Exact types first, then `<category>.*`; anything else is a warning. */
-export const TAPEMETRIC_TYPE_SEVERITY: Readonly<Record<string, Severity>> = {
+export const TAPEMETRIC_TYPE_SEVERITY: Readonly<Record<string, Severity>> = lookupTable({
   'billing.payment_failure': 'error',
   'billing.churn_spike': 'warning',
   'ingest.quota_exceeded': 'error',
   'ingest.quota_80pct': 'warning',
   'qos.*': 'warning',
   'content.*': 'info',
-};
+});
 
 const RESOLVED_STATUSES = new Set(['resolved', 'ok', 'recovered']);
 

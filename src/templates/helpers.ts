@@ -23,6 +23,7 @@ import {
 } from './format.ts';
 import { truncateText } from './truncate.ts';
 import { chargeHelperText, chargeIteration, checkBlockOutput } from './budget.ts';
+import { lookupTable } from '../util/objects.ts';
 
 type HandlebarsEnv = ReturnType<typeof Handlebars.create>;
 type Helper = (args: unknown[], options: Handlebars.HelperOptions) => unknown;
@@ -47,22 +48,22 @@ export const FINAL_HELPERS: ReadonlySet<string> = new Set(['json']);
 /** Handlebars' own helpers a template may use. `log` is left out: it would print to stdout. */
 export const BUILTIN_HELPERS: readonly string[] = ['if', 'unless', 'each', 'with', 'lookup'];
 
-const SEVERITY_EMOJI: Readonly<Record<string, string>> = {
+const SEVERITY_EMOJI: Readonly<Record<string, string>> = lookupTable({
   critical: ':red_circle:',
   error: ':large_orange_circle:',
   warning: ':large_yellow_circle:',
   info: ':large_blue_circle:',
-};
+});
 const RESOLVED_EMOJI = ':white_check_mark:';
 const UNKNOWN_SEVERITY_EMOJI = ':white_circle:';
 
 // Slack's brand palette, which reads well on light and dark themes.
-const SEVERITY_COLOR: Readonly<Record<string, string>> = {
+const SEVERITY_COLOR: Readonly<Record<string, string>> = lookupTable({
   critical: '#E01E5A',
   error: '#F2711C',
   warning: '#ECB22E',
   info: '#36C5F0',
-};
+});
 const RESOLVED_COLOR = '#2EB67D';
 const UNKNOWN_SEVERITY_COLOR = '#9E9EA6';
 

@@ -27,3 +27,12 @@ export function formatPath(path: readonly PropertyKey[], empty = '(top level)'):
   }
   return text || empty;
 }
+
+/**
+ * A table looked up with text from outside (a sender's type or conclusion, a header): it has no
+ * prototype, so "toString", "constructor" or "__proto__" find nothing rather than a function of
+ * Object.prototype (with noUncheckedIndexedAccess, every lookup may miss).
+ */
+export function lookupTable<T>(entries: Readonly<Record<string, T>>): Readonly<Record<string, T>> {
+  return Object.freeze(Object.assign(Object.create(null) as Record<string, T>, entries));
+}

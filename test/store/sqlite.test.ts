@@ -33,6 +33,20 @@ describe('sqlite store', () => {
     await second.close();
   });
 
+  it('an operation that cannot be handed to the writer (a function in it) fails alone; the batch beside it commits and the store goes on', async () => {
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['slack']);
+    // Both ingests are handed to the writer thread in one message (the same turn of the event loop).
+    const broken = relayEvent({ severity: Object.prototype.toString as unknown as 'info' });
+    const good = relayEvent({ external_id: 'evt_beside' });
+    const [brokenResult, goodResult] = await Promise.allSettled([store.ingest(batchOf(broken, ['slack'])), store.ingest(batchOf(good, ['slack']))]);
+    expect(brokenResult.status).toBe('rejected');
+    expect(goodResult.status).toBe('fulfilled');
+    expect((await store.getEvent(good.id))?.event.external_id).toBe('evt_beside');
+    await store.ping();
+    await store.close();
+  });
+
   it('at open, deliveries a dead process had in flight are due again', async () => {
     const path = freshPath();
     const first = await SqliteStore.open(path);

@@ -372,7 +372,24 @@ export class SqliteStore implements Store {
   #post(): void {
     const ops = this.#outbox;
     this.#outbox = [];
-    if (ops.length > 0) this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
+    if (ops.length === 0) return;
+    try {
+      this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
+    } catch {
+      // An operation that cannot be cloned (a function among its arguments: a bug) fails alone,
+      // as its caller's error; the others of the batch still go, and nothing is thrown here,
+      // outside every request, where it would end the process.
+      for (const op of ops) {
+        try {
+          this.#worker.postMessage({ type: 'ops', ops: [op] } satisfies WriterMessage);
+        } catch (error) {
+          const pending = this.#pending.get(op.id);
+          this.#pending.delete(op.id);
+          this.#reserve?.answered(pending?.cost ?? 0);
+          pending?.reject(new Error(`the store could not take a ${op.op}: ${(error as Error).message}`, { cause: error }));
+        }
+      }
+    }
   }
 
   syncDestinations(names: readonly string[]): Promise<void> {
