@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { SEVERITY_RANK } from '../events/event.ts';
-import type { RelayEvent } from '../events/event.ts';
+import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import { loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -145,7 +145,7 @@ export class Ingestor {
     const receivedIso = new Date(receivedAt).toISOString();
     const touched = new Set<string>();
     const events: NewEvent[] = incoming.map((item) => {
-      const event: RelayEvent = { ...item, id: newId('evt'), source: source.name, received_at: receivedIso };
+      const event: RelayEvent = { ...item, title: titleOf(item, source.name), id: newId('evt'), source: source.name, received_at: receivedIso };
       // With a byte order mark the stored text is not parseable as it is: data is stored apart.
       return {
         event,
@@ -306,4 +306,12 @@ function storedHeaders(headers: InboundRequest['headers']): Record<string, strin
     if (value !== undefined && !UNSTORED_HEADERS.has(name)) kept[name] = value;
   }
   return kept;
+}
+
+/**
+ * Every event has a title: a sender's blank type or name (`{"type": " "}`) would otherwise leave
+ * nothing to say in Slack and no summary for PagerDuty, which refuses a trigger without one.
+ */
+function titleOf(event: IncomingEvent, source: string): string {
+  return event.title.trim() || event.type.trim() || `${source} event`;
 }

@@ -219,4 +219,22 @@ describe('UTF-8 (issue 10, defect 6)', () => {
     expect(stored.json.raw.body).toBe(text);
     expect(stored.json.event.data.data.region).toBe('Bom');
   });
+
+  it('an alert whose type is blank (found by the ingest fuzzer) still has a title: PagerDuty gets a summary, nothing fails', async () => {
+    const text = JSON.stringify({ id: `evt_blank_${Date.now()}`, type: ' ' });
+    const response = await postBytes(Buffer.from(text), Buffer.from(text));
+    expect(response.status).toBe(202);
+    const id = response.json.id as string;
+    const settled = await relay.until(
+      () => relay.admin<{ deliveries: Delivery[] }>(`/deliveries?limit=1000`),
+      ({ json }) => json.deliveries.filter((delivery) => (delivery as Delivery & { event_id: string }).event_id === id).every((delivery) => delivery.status === 'succeeded' || delivery.status === 'failed'),
+    );
+    const mine = settled.json.deliveries.filter((delivery) => (delivery as Delivery & { event_id: string }).event_id === id);
+    expect(mine.map((delivery) => [delivery.destination, delivery.status, delivery.last_error]).sort()).toEqual(
+      ['audit', 'oncall', 'ops-bot', 'ops-slack'].map((destination) => [destination, 'succeeded', null]),
+    );
+    const page = pagerduty.requests.map((request) => JSON.parse(request.body) as { payload?: { summary?: string } }).at(-1);
+    expect(page?.payload?.summary).toBe('tapemetric event');
+  });
 });
+
