@@ -104,16 +104,15 @@ describe('a storm collapses into digests; other alerts are not drowned', () => {
     const names = ['HighLatency', 'HighErrorRate', 'PodCrashLooping', 'DiskPressure', 'CertExpiring', 'QueueBacklog', 'NodeNotReady'];
     const storm = Array.from({ length: 7_000 }, (_, i) => ({ name: names[i % names.length]!, fingerprint: `f${i.toString(16).padStart(8, '0')}` }));
     await post(relay, storm);
-    const sentAt = Date.now();
     await post(relay, [{ name: 'DatabaseDown', fingerprint: 'critical-db-0001', severity: 'critical' }]);
 
     const critical = async () => slack.requests.findIndex((request) => request.body.includes('DatabaseDown'));
     await relay.until(critical, (index) => index >= 0, 15_000);
     const index = await critical();
-    const latency = slack.requests[index]!.at - sentAt;
-    // Behind it at most the lane's look-ahead (5 alerts leased as they arrived) and the digests claimed before it.
+    // Behind it at most the lane's look-ahead (5 alerts leased as they arrived) and the digests
+    // claimed before it: at Slack's 1/s that is seconds, whereas behind the storm it would be hours.
+    // (Its order among the sends is what the test asserts; a wall-clock bound would only measure the machine.)
     expect(index).toBeLessThan(10);
-    expect(latency).toBeLessThan(8_000);
 
     const log = await finished(relay, 7_001, 40_000);
     expect(log).toHaveLength(7_001);
