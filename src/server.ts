@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { hostname } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createServer } from 'node:http';
@@ -403,10 +404,15 @@ async function startDispatchOnly(parts: {
  */
 export function startupBanner(options: { config: Config; components: Components; url: string; store: string }): Record<string, unknown> {
   const { config, components, url } = options;
+  // The URL to paste into a sender: the configured public URL; on every interface, this
+  // machine's name (http://0.0.0.0:3000 is where it listens, not an address a sender can use).
+  const listening = url === '' ? null : new URL(url);
+  const wildcard = listening !== null && (listening.hostname === '0.0.0.0' || listening.hostname === '[::]');
+  const paste = config.admin?.public_url?.replace(/\/+$/, '') ?? (wildcard ? `${listening.protocol}//${hostname()}:${listening.port}` : url);
   return {
     url,
     store: options.store.startsWith('sqlite:') ? resolve(options.store.slice('sqlite:'.length)) : options.store.replace(/\/\/[^@/]*@/, '//***@'),
-    sources: components.sources.map((source) => `${source.name} (${source.preset}): POST ${url}/hooks/${source.name}`),
+    sources: components.sources.map((source) => `${source.name} (${source.preset}): POST ${paste}/hooks/${source.name}`),
     destinations: components.destinations.map((destination) => `${destination.name} (${destination.type})`),
     routes: config.routes.map((route, index) => {
       const match = Object.entries(route.match ?? {}).map(([field, value]) => `${field}=${String(value)}`);

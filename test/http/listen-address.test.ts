@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { hostname, networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -84,8 +84,14 @@ describe('the banner says where hookrelay really listens (issue 18, defect 8)', 
       'every IPv4 interface: other machines can reach the webhooks, /admin, /api/v1 and /metrics; HOST=127.0.0.1 (or --host) keeps them to this machine, behind a proxy',
     );
     expect(banner.pid).toBe(process.pid);
-    expect(banner.sources).toEqual([`tapemetric (tapemetric): POST http://0.0.0.0:${server.port}/hooks/tapemetric`]);
+    // Where to point a sender: not 0.0.0.0, which is no address a sender can use, but this machine's name.
+    expect(banner.sources).toEqual([`tapemetric (tapemetric): POST http://${hostname()}:${server.port}/hooks/tapemetric`]);
     expect(await healthzAt('127.0.0.2', server.port)).toBe(200);
+  });
+
+  it('with admin.public_url, the URL to paste into a sender is the public one', async () => {
+    const { banner } = await serve({ yaml: 'admin: { token: listen-address-token-0123, public_url: "https://relay.example.com/" }\n' });
+    expect(banner.sources).toEqual(['tapemetric (tapemetric): POST https://relay.example.com/hooks/tapemetric']);
   });
 
   it('host 127.0.0.1: "this machine only", and another address is refused', async () => {
