@@ -100,7 +100,7 @@ function sameKind(value: unknown, text: string): string | SlackMarkup {
 }
 
 /**
- * Every helper a template may call. The README lists them from these comments; `prepare`
+ * Every helper a template may call. docs/templates.md lists them from these comments; `prepare`
  * refuses a template that calls anything else. Values that are missing never throw: a
  * helper given nothing returns empty text (or `null` for `json`).
  */

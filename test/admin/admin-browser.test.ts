@@ -13,7 +13,7 @@ import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 /**
  * The admin pages in a real browser: Debian's Chromium driven by playwright-core against the
  * real server, with loopback receivers standing in for the destinations. Each page is
- * photographed; with HOOKRELAY_SCREENSHOTS=1 into docs/screenshots/ for the README
+ * photographed; with HOOKRELAY_SCREENSHOTS=1 into docs/screenshots/ for docs/operating.md
  * (`HOOKRELAY_SCREENSHOTS=1 npm test -- test/admin/admin-browser.test.ts`), else into a
  * scratch folder, so an ordinary test run leaves the committed pictures alone.
  */

@@ -48,7 +48,7 @@ const QUICK_CHECK_PROBLEMS = 10;
 const SQLITE_CORRUPT = 11;
 
 /**
- * A damaged file must not start (README, Operating): SQLite's quick_check reads every page of
+ * A damaged file must not start (docs/operating.md): SQLite's quick_check reads every page of
  * the file and checks each b-tree's structure — not that indexes match their tables, which
  * integrity_check adds at about 1.5 times the cost. Its time grows with the file (measured:
  * 0.2 s for a 100 MB file in the page cache). It runs on a read-only connection, before the
