@@ -12,7 +12,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store, StormPolicy } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
-import { systemClock } from '../util/clock.ts';
+import { realTime } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
@@ -44,7 +44,8 @@ export interface DispatcherOptions {
   readonly leaseMs?: number;
   /** Waits before each probe of an open circuit (the last repeats). */
   readonly probeBackoffMs?: readonly number[];
-  readonly clock?: Clock;
+  /** The server's clock: due times, leases, retries, probes, pauses and the rate. */
+  readonly clock: Clock;
   /** Told when a destination's circuit opens or closes (logged, and posted to Slack by the server). */
   readonly onBreakerChange?: (change: BreakerChange) => void;
   /**
@@ -206,7 +207,7 @@ class Lane {
     this.#options = options;
     this.#owner = owner;
     this.#suspects = suspects;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#breaker = {
       disable_after: options.retry.disable_after,
@@ -733,9 +734,10 @@ class Lane {
     await this.#giveBack(notStarted);
     // Attempts still running, and successes whose record is still committing.
     const idle = this.#queue.onIdle().then(() => Promise.all([...this.#recordings]));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    // The grace is real time: it bounds a wait on sockets and commits, during which a driven clock stands still.
+    let cancelGrace: (() => void) | undefined;
+    await Promise.race([idle, new Promise((resolve) => (cancelGrace = realTime.after(timeoutMs, () => resolve(undefined))))]);
+    cancelGrace?.();
     // Sends that outlast the grace are given up on and given back: another replica (or the next
     // start) sends them at once instead of waiting out the lease. Their request may have reached
     // the destination: it is sent again with the same delivery id (at-least-once).
