@@ -2,7 +2,7 @@
  * A destination's rate budget shared by every replica that sends to it (PostgreSQL store):
  * three replicas must not send three times Slack's one message per second. A lane asks for one
  * send at a time; when the budget is spent it is told how long to wait, and waits on its own
- * clock. With the embedded store one process sends, and the lane's p-queue interval is enough.
+ * clock. With the embedded store one process sends, and the lane keeps the rate by itself.
  */
 export interface SharedRateLimit {
   /** One send to `destination`, now: granted, or the milliseconds before the budget allows the next. */
