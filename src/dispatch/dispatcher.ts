@@ -480,6 +480,8 @@ class Lane {
     const shared = this.#options.sharedRateLimit;
     const rate = this.#destination.limits.rate;
     if (!shared || !rate) return true;
+    // The wait is measured on the budget's clock (PostgreSQL's: the machines' own time).
+    const clock = shared.clock ?? this.#clock;
     while (!this.#stopped) {
       let wait: number;
       try {
@@ -496,7 +498,7 @@ class Lane {
           cancel();
           resume();
         };
-        const cancel = this.#clock.after(wait, done);
+        const cancel = clock.after(wait, done);
         this.#budgetWaits.add(done);
       });
     }
