@@ -34,7 +34,7 @@ export function clientKey(address: string | undefined): string {
 
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1_000));
 
-/** Counts are swept of expired entries once the map has grown past this (and past twice its size at the last sweep). */
+/** Expired counts are swept once a window has passed since the last sweep, or once the map has grown past this (and past twice its size at the last sweep). */
 const SWEEP_FROM = 1_024;
 
 /** One client's wrong tokens: counted until the window ends, or, once over the limit, until its block ends. */
@@ -66,6 +66,7 @@ export class AdminThrottle {
   readonly #logger: Logger | undefined;
   readonly #clock: Clock;
   #sweepAt = SWEEP_FROM;
+  #nextSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: AdminThrottleOptions = {}) {
     this.#failures = options.failuresPerWindow ?? ADMIN_FAILURES_PER_WINDOW;
@@ -73,6 +74,11 @@ export class AdminThrottle {
     this.#blockMs = options.blockMs ?? ADMIN_BLOCK_MS;
     this.#logger = options.logger;
     this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Addresses whose count is kept (running, or expired and not swept yet): what the throttle holds in memory. */
+  get counted(): number {
+    return this.#counts.size;
   }
 
   /** Seconds until `address` may try again, or null when it may try now. Asked before any token is compared. */
@@ -110,10 +116,14 @@ export class AdminThrottle {
     return null;
   }
 
-  /** Drops expired counts once the map has doubled since the last sweep (amortised: a constant cost per wrong token). */
+  /**
+   * Drops expired counts at most once a window, or sooner once the map has doubled since the last
+   * sweep (amortised: a constant cost per wrong token, and memory within twice the live counts).
+   */
   #sweep(now: number): void {
-    if (this.#counts.size < this.#sweepAt) return;
+    if (this.#counts.size < this.#sweepAt && now < this.#nextSweep) return;
     for (const [key, count] of this.#counts) if (count.until <= now) this.#counts.delete(key);
     this.#sweepAt = Math.max(SWEEP_FROM, this.#counts.size * 2);
+    this.#nextSweep = now + this.#windowMs;
   }
 }
