@@ -11,6 +11,8 @@ import type { Source } from './sources/index.ts';
 import type { Store } from './store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from './templates/index.ts';
 import type { TemplateEngine } from './templates/index.ts';
+import { systemClock } from './util/clock.ts';
+import type { Clock } from './util/clock.ts';
 import { VERSION } from './version.ts';
 
 /** Everything built from a config that does not need the store: what `check` validates and `serve` runs. */
@@ -35,13 +37,15 @@ export interface Components {
  */
 export async function buildComponents(
   config: Config,
-  options: { baseDir: string; logger: Logger; store?: () => Store },
+  options: { baseDir: string; logger: Logger; store?: () => Store; clock?: Clock },
 ): Promise<Components> {
+  // The server's clock (relative times in templates, signed timestamps, Retry-After dates).
+  const clock = options.clock ?? systemClock;
   const problems: string[] = [];
   const warnings: string[] = [];
   const dirs = config.templates_dir ? [resolve(options.baseDir, config.templates_dir), BUILTIN_TEMPLATES_DIR] : [BUILTIN_TEMPLATES_DIR];
-  const templates = createTemplateEngine({ dirs, version: VERSION });
-  const http = new HttpClient({ allowPrivate: config.egress.allow_private, userAgent: `hookrelay/${VERSION}` });
+  const templates = createTemplateEngine({ dirs, version: VERSION, now: () => clock.now() });
+  const http = new HttpClient({ allowPrivate: config.egress.allow_private, userAgent: `hookrelay/${VERSION}`, clock });
   const senderApi = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
   // At close, sends still in flight were given up on (the dispatcher gave them back after its
   // grace): their sockets are cut, not waited for (undici's close() waits for every request).

@@ -13,7 +13,7 @@ import type { BreakerChange } from './dispatch/dispatcher.ts';
 import { breakerNotice } from './notify/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
-import { systemClock } from './util/clock.ts';
+import { every, realTime, systemClock } from './util/clock.ts';
 import type { Clock } from './util/clock.ts';
 import { adminApi } from './http/admin-api.ts';
 import { AdminThrottle } from './http/admin-throttle.ts';
@@ -51,7 +51,10 @@ export interface ServerOptions {
   readonly migrate?: boolean;
   /** `hookrelay work`: dispatch only, no HTTP server (port and host are then unused). */
   readonly dispatchOnly?: boolean;
-  /** The store's clock (the SQLite store's disk re-checks); tests drive it. */
+  /**
+   * The one clock every part reads and schedules by (src/util/clock.ts): ingest times, due times,
+   * mutes, repeats, rates, pruning, sessions. The system clock by default; tests drive one.
+   */
   readonly clock?: Clock;
 }
 
@@ -75,7 +78,7 @@ const STATE_RESENDING_PRESETS = new Set(['alertmanager', 'grafana']);
 /** The requests log (admin Requests page) keeps the last 24 h, and at most this many lines. */
 const KEEP_REQUESTS_MS = 24 * 3_600_000;
 const KEEP_REQUESTS = 10_000;
-/** How long shutdown waits for requests in progress (an ingest waiting for its commit). */
+/** How long shutdown waits for requests in progress (an ingest waiting for its commit): real time, a wait on sockets. */
 const SHUTDOWN_GRACE_MS = 10_000;
 
 /** Open files a server needs besides its inbound connections: the store, logs, outbound deliveries (destination concurrency, PostgreSQL pools). */
@@ -96,7 +99,7 @@ const LISTEN_ERRORS: Readonly<Record<string, string>> = {
  * half a minute, so the timer runs at a quarter of the header deadline (at most every second).
  * Each client gets at most `max_connections_per_address` of the `max_connections` (connection-cap.ts).
  */
-export function createWebhookServer(app: RequestListener, limits: Config['http'], observe: { readonly logger: Logger; readonly clock?: Clock }): Server {
+export function createWebhookServer(app: RequestListener, limits: Config['http'], observe: { readonly logger: Logger; readonly clock: Clock }): Server {
   const server = createServer(
     {
       requestTimeout: limits.request_timeout,
@@ -108,7 +111,7 @@ export function createWebhookServer(app: RequestListener, limits: Config['http']
   );
   // Connections beyond this are closed as soon as they are accepted (Node's `drop` event).
   server.maxConnections = limits.max_connections;
-  capConnectionsPerAddress(server, { perAddress: limits.max_connections_per_address, logger: observe.logger, clock: observe.clock ?? systemClock });
+  capConnectionsPerAddress(server, { perAddress: limits.max_connections_per_address, logger: observe.logger, clock: observe.clock });
   return server;
 }
 
@@ -120,28 +123,32 @@ export async function openStore(
   url: string,
   options: { readonly migrate?: boolean; readonly minFree?: ByteSize | null; readonly clock?: Clock; readonly logger?: Logger } = {},
 ): Promise<Store> {
+  const clock = options.clock ?? systemClock;
   if (url.startsWith('sqlite:')) {
     const { SqliteStore } = await import('./store/sqlite/sqlite-store.ts');
     return SqliteStore.open(resolve(url.slice('sqlite:'.length)), {
       minFree: options.minFree ?? null,
-      ...(options.clock ? { clock: options.clock } : {}),
+      clock,
       ...(options.logger ? { logger: options.logger } : {}),
     });
   }
   if (/^postgres(ql)?:\/\//.test(url)) {
     const { PostgresStore } = await import('./store/postgres/postgres-store.ts');
-    return PostgresStore.open(url, { migrate: options.migrate !== false });
+    return PostgresStore.open(url, { migrate: options.migrate !== false, clock });
   }
   throw new Error(`unsupported store "${url}"`);
 }
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const { config, logger } = options;
+  // The one clock, passed to every part from here (tests give a ManualClock).
+  const clock = options.clock ?? systemClock;
   // Built (and checked) before the store is opened: a bad config creates no data folder.
   let opened: Store | null = null;
   const components = await buildComponents(config, {
     baseDir: options.baseDir,
     logger,
+    clock,
     store: () => {
       if (!opened) throw new Error('the store is not open yet');
       return opened;
@@ -158,10 +165,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // the process alive: each step registers how to undo it.
   const cleanup: Array<() => unknown> = [() => components.close()];
   try {
-    const store = await openStore(config.store, { migrate: options.migrate, minFree: config.store_min_free, clock: options.clock, logger });
+    const store = await openStore(config.store, { migrate: options.migrate, minFree: config.store_min_free, clock, logger });
     opened = store;
     cleanup.push(() => store.close());
-    return await wireAndListen(options, components, store, cleanup);
+    return await wireAndListen({ ...options, clock }, components, store, cleanup);
   } catch (error) {
     for (const step of cleanup.reverse()) await Promise.resolve(step()).catch(() => undefined);
     throw error;
@@ -170,17 +177,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
 /** Everything after the store is open: the dispatcher, mutes, the HTTP app, and listening. */
 async function wireAndListen(
-  options: ServerOptions,
+  options: ServerOptions & { readonly clock: Clock },
   components: Components,
   store: Store,
   cleanup: Array<() => unknown>,
 ): Promise<RunningServer> {
-  const { config, logger } = options;
+  const { config, logger, clock } = options;
+  const now = (): number => clock.now();
   await store.syncDestinations(components.destinations.map((destination) => destination.name));
   if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-  const mutes = new MuteRegistry(store, logger);
+  const mutes = new MuteRegistry(store, logger, clock);
   await mutes.start();
   cleanup.push(() => mutes.stop());
   const presets = new Map(components.sources.map((source) => [source.name, source.preset]));
@@ -190,13 +198,13 @@ async function wireAndListen(
     routes: (name) => components.router.rules(name),
     resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
     inhibit: compileInhibitRules(config.inhibit),
-    clock: systemClock,
+    clock,
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
   let announce: ((change: BreakerChange) => void) | null = null;
-  const metrics = new Metrics({ queues: () => store.queueStats(), destinations: components.destinations.map((destination) => destination.name) });
+  const metrics = new Metrics({ queues: () => store.queueStats(), destinations: components.destinations.map((destination) => destination.name), now });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
-  const requestLog = new RequestRecorder({ store, metrics, logger });
+  const requestLog = new RequestRecorder({ store, metrics, logger, clock });
   // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
   const sharedRateLimit = store.kind === 'postgres' ? (await import('./store/postgres/rate-limit.ts')).PostgresRateLimit.open(config.store) : undefined;
   if (sharedRateLimit) cleanup.push(() => sharedRateLimit.close());
@@ -209,6 +217,7 @@ async function wireAndListen(
     version: VERSION,
     stage,
     onBreakerChange: (change) => announce?.(change),
+    clock,
     ...(sharedRateLimit ? { sharedRateLimit } : {}),
   });
   announce = breakerNotice({
@@ -216,13 +225,14 @@ async function wireAndListen(
     destinations: components.destinations,
     logger,
     notify: (names) => dispatcher.notify(names),
+    now,
   });
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
   if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });
   // Bolt (and the Web API client it brings) only when the Slack app is configured.
   const slackEvents = config.slack_app ? (await import('./slack/slack-app.ts')).slackEventsRouter : null;
-  const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger });
+  const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger, now });
   const ingestor = new Ingestor({
     sources: components.sources,
     router: components.router,
@@ -233,9 +243,10 @@ async function wireAndListen(
     scheduler: dispatcher,
     trackIncidents: config.inhibit.length > 0,
     requestLog,
+    now,
   });
   // One count of wrong admin tokens per address for the API and the sign-in form together.
-  const adminThrottle = config.admin ? new AdminThrottle({ logger }) : undefined;
+  const adminThrottle = config.admin ? new AdminThrottle({ logger, clock }) : undefined;
   const app = createHttpApp({
     ingestor,
     store,
@@ -248,8 +259,9 @@ async function wireAndListen(
         adminApi({
           token: config.admin?.token ?? null,
           operations,
-          mounts: [['/mutes', mutesApi({ operations })]],
+          mounts: [['/mutes', mutesApi({ operations, now })]],
           throttle: adminThrottle,
+          now,
         }),
       ],
       [
@@ -261,10 +273,11 @@ async function wireAndListen(
           operations,
           logger,
           throttle: adminThrottle,
+          now,
         }),
       ],
       ...(config.slack_app && slackEvents
-        ? [['/', slackEvents({ config: config.slack_app, operations, logger, fetch: components.http.fetch, replays: sharedReplays(store) })] as const]
+        ? [['/', slackEvents({ config: config.slack_app, operations, logger, fetch: components.http.fetch, replays: sharedReplays(store), now })] as const]
         : []),
     ],
   });
@@ -277,7 +290,7 @@ async function wireAndListen(
         `raise it to ${config.http.max_connections + FILES_BESIDES_CONNECTIONS} or more (systemd LimitNOFILE=, docker --ulimit nofile=) or lower http.max_connections`,
     );
   }
-  const server = createWebhookServer(app, config.http, { logger });
+  const server = createWebhookServer(app, config.http, { logger, clock });
   const host = options.host ?? DEFAULT_LISTEN_HOST;
   server.listen(options.port, host);
   cleanup.push(() => new Promise((done) => server.close(done)));
@@ -301,15 +314,14 @@ async function wireAndListen(
     });
   });
 
-  const prune = setInterval(() => {
+  const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
+      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
     store
-      .pruneRequests({ keep: KEEP_REQUESTS, before: Date.now() - KEEP_REQUESTS_MS })
+      .pruneRequests({ keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
-  }, PRUNE_EVERY_MS);
-  prune.unref();
+  });
 
   // The address as bound (not as asked: a host name, port 0), so the banner never says less than is exposed.
   const listener = describeListener(bound);
@@ -327,7 +339,7 @@ async function wireAndListen(
     components,
     close() {
       closing ??= (async () => {
-        clearInterval(prune);
+        stopPruning();
         mutes.stop();
         const stopped = new Promise<void>((done) => server.close(() => done()));
         server.closeIdleConnections();
@@ -336,7 +348,7 @@ async function wireAndListen(
         // lease is given back by its stopped lane.
         const requestsDone =
           active > 0
-            ? Promise.race([new Promise<void>((done) => (drained = done)), new Promise((done) => setTimeout(done, SHUTDOWN_GRACE_MS).unref())])
+            ? Promise.race([new Promise<void>((done) => (drained = done)), new Promise<void>((done) => realTime.after(SHUTDOWN_GRACE_MS, done, { unref: true }))])
             : Promise.resolve();
         await Promise.all([requestsDone, dispatcher.stop(SHUTDOWN_GRACE_MS)]);
         server.closeAllConnections();
@@ -353,7 +365,7 @@ async function wireAndListen(
 
 /** `hookrelay work`: the dispatcher (and pruning) without the HTTP server. */
 async function startDispatchOnly(parts: {
-  options: ServerOptions;
+  options: ServerOptions & { readonly clock: Clock };
   components: Components;
   store: Store;
   dispatcher: Dispatcher;
@@ -363,12 +375,12 @@ async function startDispatchOnly(parts: {
 }): Promise<RunningServer> {
   const { options, components, store, dispatcher, mutes, requestLog, sharedRateLimit } = parts;
   await dispatcher.start();
-  const prune = setInterval(() => {
+  const { clock } = options;
+  const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: Date.now() })
+      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => options.logger.warn({ err: error }, 'pruning the delivery log failed'));
-  }, PRUNE_EVERY_MS);
-  prune.unref();
+  });
   options.logger.info(
     {
       store: startupBanner({ config: options.config, components, url: '', store: options.config.store }).store,
@@ -385,7 +397,7 @@ async function startDispatchOnly(parts: {
     components,
     close() {
       closing ??= (async () => {
-        clearInterval(prune);
+        stopPruning();
         mutes.stop();
         await dispatcher.stop(SHUTDOWN_GRACE_MS);
         await requestLog.flush();

@@ -27,7 +27,8 @@ export interface AdminPagesOptions {
   /** The operations every front end shares (src/app): the pages gather form fields and show results. */
   readonly operations: Operations;
   readonly logger: Logger;
-  readonly now?: () => number;
+  /** The server's clock: sessions' expiry, `since` windows. */
+  readonly now: () => number;
   /** How long a sign-in lasts (default 12 h). */
   readonly sessionTtlMs?: number;
   /** Wrong tokens per client address (shared with the admin API); one of its own by default. */
@@ -112,7 +113,7 @@ export function parseMatchers(text: string): Record<string, string> {
 /** The admin pages at `/admin` (DESIGN.md "Admin pages"): server-rendered, readable without JS. */
 export function adminPages(options: AdminPagesOptions): Router {
   const { operations, logger } = options;
-  const now = options.now ?? Date.now;
+  const { now } = options;
   const render = createViews();
   const stylesheet = readFileSync(join(VIEWS_DIR, 'admin.css'), 'utf8');
   const sessions = new AdminSessions({ ttlMs: options.sessionTtlMs ?? DAY_MS / 2, max: 1_000, now });

@@ -36,7 +36,8 @@ export interface OperationsOptions {
   readonly destinations: readonly Destination[];
   readonly version: string;
   readonly logger: Logger;
-  readonly now?: () => number;
+  /** The server's clock: mutes, replays, enables, acknowledgements, test sends. */
+  readonly now: () => number;
 }
 
 /** A configured destination and how it stands. */
@@ -79,7 +80,7 @@ export class Operations {
 
   constructor(options: OperationsOptions) {
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
     this.#destinations = new Map(options.destinations.map((destination) => [destination.name, destination]));
   }
 
@@ -178,7 +179,7 @@ export class Operations {
 
   /** A dry run: a sample event rendered and sent now, outside the queue and the delivery log. */
   test(name: string): Promise<TestSendResult> {
-    return testSend(this.destination(name), this.#options.version);
+    return testSend(this.destination(name), this.#options.version, this.#now());
   }
 
   /**

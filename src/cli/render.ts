@@ -13,6 +13,7 @@ import { samplePayload } from '../sources/samples.ts';
 import { CONFIG_OPTION, defineCommand, required, UsageError } from './command.ts';
 import { readConfig } from './offline-config.ts';
 import { previewSource } from './preview-source.ts';
+import { systemClock } from '../util/clock.ts';
 
 export const renderCommand = defineCommand({
   name: 'render',
@@ -72,7 +73,7 @@ export async function renderPreview(options: {
  * (GitHub's X-GitHub-Event and X-GitHub-Delivery), so they come from the preset's `sign()`.
  */
 function asSent(source: Source, rawBody: Buffer): InboundRequest {
-  const signed = source.sign(rawBody, Date.now());
+  const signed = source.sign(rawBody, systemClock.now());
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(signed.headers)) headers[name.toLowerCase()] = value;
   return { headers, query: signed.query ?? {}, rawBody };
@@ -89,8 +90,15 @@ export function escapeModeOf(destinationType: string): EscapeMode {
 }
 
 /** The events as hookrelay would store them, with preview ids (nothing is stored). */
-export function previewEvents(source: Source, incoming: readonly IncomingEvent[], now = Date.now()): RelayEvent[] {
-  return incoming.map((item, index) => ({ id: `evt_preview${index + 1}`, source: source.name, ...item, received_at: new Date(now).toISOString() }));
+export function previewEvents(source: Source, incoming: readonly IncomingEvent[], now = systemClock.now()): RelayEvent[] {
+  const receivedAt = new Date(now).toISOString();
+  return incoming.map((item, index) => ({
+    id: `evt_preview${index + 1}`,
+    source: source.name,
+    ...item,
+    occurred_at: item.occurred_at ?? receivedAt,
+    received_at: receivedAt,
+  }));
 }
 
 /** What a destination of this type would be sent for the event: rendered, escaped, validated and fitted. */

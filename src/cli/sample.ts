@@ -5,6 +5,7 @@ import { ConfigError } from '../errors.ts';
 import { PRESET_NAMES } from '../sources/index.ts';
 import type { PresetName } from '../sources/index.ts';
 import { samplePayload } from '../sources/samples.ts';
+import { systemClock } from '../util/clock.ts';
 
 export const SAMPLE_USAGE = `Usage: hookrelay sample <preset | source> [--config hookrelay.yaml]
 
@@ -58,7 +59,7 @@ export function runSample(options: {
     return 2;
   }
   const preset = (PRESET_NAMES as readonly string[]).includes(name) ? (name as PresetName) : samplePreset(name, options.load());
-  out(samplePayload(preset, options.nowMs ?? Date.now()));
+  out(samplePayload(preset, options.nowMs ?? systemClock.now()));
   return 0;
 }
 

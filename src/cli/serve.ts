@@ -8,6 +8,7 @@ import { startServer } from '../server.ts';
 import type { RunningServer, ServerOptions } from '../server.ts';
 import { CONFIG_OPTION, defineCommand, UsageError } from './command.ts';
 import type { OptionSpec } from './command.ts';
+import { realTime } from '../util/clock.ts';
 
 /** `--no-migrate`, for `serve` and `work`: the schema is brought up to date elsewhere (`hookrelay migrate`, the release phase). */
 export const NO_MIGRATE_OPTION = {
@@ -94,7 +95,7 @@ function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
       };
       process.once('SIGTERM', again);
       process.once('SIGINT', again);
-      const started = performance.now();
+      const elapsed = realTime.stopwatch();
       void server
         .close()
         .then(
@@ -106,7 +107,7 @@ function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
         )
         .then((clean) => {
           // The last line: whoever reads the log knows the process ended on purpose, and how long it took.
-          logger.info({ signal, shutdown_ms: Math.round(performance.now() - started), clean }, 'stopped');
+          logger.info({ signal, shutdown_ms: Math.round(elapsed()), clean }, 'stopped');
           resolve();
         });
     };

@@ -5,6 +5,7 @@ import { PRESET_NAMES } from '../sources/index.ts';
 import { CONFIG_OPTION, defineCommand, required } from './command.ts';
 import { readConfig } from './offline-config.ts';
 import { previewSource } from './preview-source.ts';
+import { systemClock } from '../util/clock.ts';
 
 export const signCommand = defineCommand({
   name: 'sign',
@@ -44,7 +45,7 @@ export function signBody(options: {
   loaded: LoadedConfig | null;
 }): string {
   const source = previewSource(options.source, options.secret, options.loaded);
-  const signed = source.sign(options.body, Date.now());
+  const signed = source.sign(options.body, systemClock.now());
   const lines = Object.entries(signed.headers).map(([name, value]) => `${name}: ${value}`);
   if (options.url === undefined) {
     const query = new URLSearchParams(signed.query ?? {}).toString();

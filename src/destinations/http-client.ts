@@ -1,6 +1,8 @@
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { DeliveryEffects } from '../store/store.ts';
+import { realTime, systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 import { EgressRefusedError, guardedLookup, refusedLiteral } from './egress.ts';
 
 /**
@@ -40,8 +42,12 @@ export interface SendResult {
 export interface HttpClientOptions {
   readonly allowPrivate: boolean;
   readonly userAgent: string;
-  /** Reads `Retry-After` dates against this clock. */
-  readonly now?: () => number;
+  /**
+   * The server's clock: `Retry-After` dates are read against it, and destinations sign their
+   * requests' timestamps with it (default: the system clock). An attempt's own deadline is real
+   * time (realTime): it bounds a socket, which a driven clock would never time out.
+   */
+  readonly clock?: Clock;
 }
 
 export interface PostOptions {
@@ -61,7 +67,7 @@ export function retryableStatus(status: number): boolean {
 }
 
 /** `Retry-After: 120` or an HTTP date → ms from now; null when absent or unreadable. */
-export function parseRetryAfter(value: string | string[] | undefined, now = Date.now()): number | null {
+export function parseRetryAfter(value: string | string[] | undefined, now: number): number | null {
   const text = Array.isArray(value) ? value[0] : value;
   if (!text) return null;
   const trimmed = text.trim();
@@ -107,17 +113,22 @@ export class HttpClient {
   readonly dispatcher: Agent;
   readonly #allowPrivate: boolean;
   readonly #userAgent: string;
-  readonly #now: () => number;
+  readonly #clock: Clock;
 
   constructor(options: HttpClientOptions) {
     this.#allowPrivate = options.allowPrivate;
     this.#userAgent = options.userAgent;
-    this.#now = options.now ?? Date.now;
+    this.#clock = options.clock ?? systemClock;
     this.dispatcher = new Agent({
       keepAliveTimeout: 30_000,
       connections: 64,
       connect: options.allowPrivate ? { timeout: 5_000 } : guardedConnector(),
     });
+  }
+
+  /** Now, on the server's clock (a request's signed timestamp). */
+  now(): number {
+    return this.#clock.now();
   }
 
   /**
@@ -127,8 +138,8 @@ export class HttpClient {
    * included, is bounded by `timeoutMs`.
    */
   post(url: URL, options: PostOptions): Promise<SendResult> {
-    const started = performance.now();
-    const elapsed = (): number => Math.round(performance.now() - started);
+    const stopwatch = realTime.stopwatch();
+    const elapsed = (): number => Math.round(stopwatch());
     const refused = this.#allowPrivate ? null : refusedLiteral(url);
     if (refused) return Promise.resolve(failure('permanent', refused.message, elapsed()));
     return new Promise<SendResult>((settle) => {
@@ -138,15 +149,15 @@ export class HttpClient {
       const finish = (result: SendResult): void => {
         if (finished) return;
         finished = true;
-        clearTimeout(deadline);
+        cancelDeadline();
         settle(result);
       };
       // Made only when it happens: an Error captures a stack, which every request would pay for.
       const timedOut = (): Error => Object.assign(new Error(`timed out after ${options.timeoutMs} ms`), { name: 'TimeoutError' });
-      const deadline = setTimeout(() => {
+      const cancelDeadline = realTime.after(options.timeoutMs, () => {
         controller?.abort(timedOut());
         finish(failure('retry', `timed out after ${options.timeoutMs} ms`, elapsed()));
-      }, options.timeoutMs);
+      });
       const handler: Dispatcher.DispatchHandler = {
         onRequestStart: (started) => {
           controller = started;
@@ -193,7 +204,7 @@ export class HttpClient {
       kind: retryableStatus(status) ? 'retry' : 'permanent',
       status,
       body,
-      retry_after_ms: parseRetryAfter(response.retryAfter, this.#now()),
+      retry_after_ms: parseRetryAfter(response.retryAfter, this.#clock.now()),
       rate_limited: status === 429,
       error: `HTTP ${status}${body ? `: ${body.slice(0, 300)}` : ''}`,
       latency_ms: latency,

@@ -54,8 +54,8 @@ export const httpDestination: DestinationType<typeof schema> = {
       ...templateRenderer(deps, template, 'json', (payload) => payload),
       send(request) {
         const signed = key
-          ? signStandardWebhooks(key, request.delivery_id, request.body, Date.now())
-          : { 'webhook-id': request.delivery_id, 'webhook-timestamp': String(Math.floor(Date.now() / 1_000)) };
+          ? signStandardWebhooks(key, request.delivery_id, request.body, deps.http.now())
+          : { 'webhook-id': request.delivery_id, 'webhook-timestamp': String(Math.floor(deps.http.now() / 1_000)) };
         const headers: Record<string, string> = { ...config.headers, ...signed };
         if (request.attempt > 1) headers['retry-attempt'] = String(request.attempt - 1);
         return deps.http.post(url, { method: config.method, headers, body: request.body, timeoutMs: limits.timeout_ms });

@@ -12,6 +12,7 @@ import type { SendResult } from './http-client.ts';
 import { fitSlackMessage } from './slack-message.ts';
 import type { SlackMessage } from './slack-message.ts';
 import { lookupTable } from '../util/objects.ts';
+import { realTime } from '../util/clock.ts';
 
 const schema = z
   .object({
@@ -147,9 +148,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
     });
 
     // The message's channel and ts go back as effects, recorded with the attempt (never written here).
-    const post = async (event: RelayEvent, card: SlackMessage, started: number): Promise<SendResult> => {
+    const post = async (event: RelayEvent, card: SlackMessage, elapsed: () => number): Promise<SendResult> => {
       const posted = await (await web()).chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as PostMessageArguments);
-      return ok(started, { posted: posted.ts, channel: posted.channel }, {
+      return ok(elapsed, { posted: posted.ts, channel: posted.channel }, {
         incident_message: {
           kind: 'posted',
           dedup_key: event.dedup_key,
@@ -164,9 +165,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
     };
 
     // A digest belongs to no incident: no card is kept for it (the events' incidents start theirs later).
-    const postDigest = async (card: SlackMessage, started: number): Promise<SendResult> => {
+    const postDigest = async (card: SlackMessage, elapsed: () => number): Promise<SendResult> => {
       const posted = await (await web()).chat.postMessage({ ...card, channel: config.channel, unfurl_links: false, unfurl_media: false } as PostMessageArguments);
-      return ok(started, { posted: posted.ts, channel: posted.channel, digest: true }, {});
+      return ok(elapsed, { posted: posted.ts, channel: posted.channel, digest: true }, {});
     };
 
     const destination: Destination & IncidentMessenger = {
@@ -190,23 +191,23 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         return JSON.stringify(drawn);
       },
       async send(request: OutboundRequest): Promise<SendResult> {
-        const started = performance.now();
+        const elapsed = realTime.stopwatch();
         const { event } = request;
         try {
           const { card, reply, version, digest } = JSON.parse(request.body) as Drawn;
-          if (digest === true) return await postDigest(card, started);
+          if (digest === true) return await postDigest(card, elapsed);
           const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
-          if (startsIncident(message, event)) return await post(event, card, started);
+          if (startsIncident(message, event)) return await post(event, card, elapsed);
           const existing = message as IncidentMessage;
           try {
             // Update first: if the reply fails, the retry repeats an idempotent update, not a reply.
             await (await web()).chat.update({ ...card, channel: existing.channel, ts: existing.ts } as UpdateArguments);
           } catch (error) {
-            if (MESSAGE_GONE.has(platformError(error) ?? '')) return await post(event, card, started);
+            if (MESSAGE_GONE.has(platformError(error) ?? '')) return await post(event, card, elapsed);
             throw error;
           }
           await (await web()).chat.postMessage({ ...reply, channel: existing.channel, thread_ts: existing.ts, unfurl_links: false } as PostMessageArguments);
-          return ok(started, { updated: existing.ts, channel: existing.channel }, {
+          return ok(elapsed, { updated: existing.ts, channel: existing.channel }, {
             incident_message: {
               kind: 'updated',
               dedup_key: event.dedup_key,
@@ -218,7 +219,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
             },
           });
         } catch (error) {
-          return classify(error, Math.round(performance.now() - started));
+          return classify(error, Math.round(elapsed()));
         }
       },
       async refreshIncident(dedupKey) {
@@ -250,7 +251,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
   },
 };
 
-function ok(started: number, body: Record<string, unknown>, effects: DeliveryEffects): SendResult {
+function ok(elapsed: () => number, body: Record<string, unknown>, effects: DeliveryEffects): SendResult {
   return {
     effects,
     kind: 'success',
@@ -259,7 +260,7 @@ function ok(started: number, body: Record<string, unknown>, effects: DeliveryEff
     retry_after_ms: null,
     rate_limited: false,
     error: null,
-    latency_ms: Math.round(performance.now() - started),
+    latency_ms: Math.round(elapsed()),
   };
 }
 

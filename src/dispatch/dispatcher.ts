@@ -12,7 +12,7 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimBatch, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store, StormPolicy } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
-import { systemClock } from '../util/clock.ts';
+import { realTime } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
 import { newId } from '../util/ids.ts';
@@ -44,12 +44,13 @@ export interface DispatcherOptions {
   readonly leaseMs?: number;
   /** Waits before each probe of an open circuit (the last repeats). */
   readonly probeBackoffMs?: readonly number[];
-  readonly clock?: Clock;
+  /** The server's clock: due times, leases, retries, probes, pauses and the rate. */
+  readonly clock: Clock;
   /** Told when a destination's circuit opens or closes (logged, and posted to Slack by the server). */
   readonly onBreakerChange?: (change: BreakerChange) => void;
   /**
    * Destinations' rate budgets shared with other replicas (PostgreSQL store): each send takes
-   * one, and waits when it is spent. Without it, the rate is this process's (p-queue interval).
+   * one, and waits when it is spent. Without it, the rate is this process's (the lane's own window, on its clock).
    */
   readonly sharedRateLimit?: SharedRateLimit;
 }
@@ -71,7 +72,7 @@ export const DEFAULT_PROBE_BACKOFF_MS: readonly number[] = [10_000, 20_000, 40_0
 /**
  * Moves due deliveries from the store to their destinations. One lane per destination:
  * it claims a few deliveries ahead under a lease, runs them through a p-queue that
- * enforces the destination's concurrency and rate, asks the notification stage whether
+ * enforces the destination's concurrency (and its rate, on the clock), asks the notification stage whether
  * each may go, and records each attempt with its effects. Lanes wake at once on new work
  * (`notify`) and by the clock for the next due retry or probe.
  */
@@ -198,6 +199,12 @@ class Lane {
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelResume: (() => void) | null = null;
   #cancelHeartbeat: (() => void) | null = null;
+  /** The rate this process keeps by itself (no shared budget); null: none, or the shared budget keeps it. */
+  readonly #localRate: { readonly max: number; readonly per_ms: number } | null;
+  /** When the last `max` attempts started, oldest first (the local rate's window). */
+  readonly #starts: number[] = [];
+  /** Set while the local rate's window is full: reopens it when its oldest start leaves. */
+  #cancelWindow: (() => void) | null = null;
   /** Attempts waiting for the shared rate budget, woken at once by stop(). */
   readonly #budgetWaits = new Set<() => void>();
 
@@ -206,7 +213,7 @@ class Lane {
     this.#options = options;
     this.#owner = owner;
     this.#suspects = suspects;
-    this.#clock = options.clock ?? systemClock;
+    this.#clock = options.clock;
     this.#leaseMs = options.leaseMs ?? 60_000;
     this.#breaker = {
       disable_after: options.retry.disable_after,
@@ -216,11 +223,10 @@ class Lane {
     const capacity = stormCapacity(destination.storm, rate);
     // One message per incident (slack-bot): incidents with their own message keep updating it.
     this.#storm = capacity === null ? null : { capacity, keep_incident_messages: destination.refreshIncident !== undefined };
-    this.#queue = new PQueue({
-      concurrency,
-      // A shared budget replaces the in-process interval (it already counts this process's sends).
-      ...(rate && !options.sharedRateLimit ? { intervalCap: rate.max, interval: rate.per_ms } : {}),
-    });
+    // A shared budget replaces the local rate (it already counts this process's sends). The local
+    // rate is the lane's own window on its clock, not p-queue's interval (which reads the machine's time).
+    this.#localRate = rate && !options.sharedRateLimit ? rate : null;
+    this.#queue = new PQueue({ concurrency });
     // Claim ahead of what can start; leases of held work are renewed while it waits. A lane
     // without a rate limit claims deep: a claim can wait for a commit's fsync (a few ms, more
     // on a busy disk) and the work still queued must cover that at full speed.
@@ -258,7 +264,7 @@ class Lane {
 
   reserve(): { owner: string; until: number } | null {
     // A paused lane (Retry-After) takes no fresh work: it would only wait in the queue.
-    if (this.#stopped || this.#enabled !== true || this.#queue.isPaused) return null;
+    if (this.#stopped || this.#enabled !== true || this.#cancelResume !== null) return null;
     if (this.#room() <= 0) return null;
     this.#reserved += 1;
     return { owner: this.#owner, until: this.#clock.now() + this.#leaseMs };
@@ -275,7 +281,13 @@ class Lane {
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || this.#held.has(delivery.id)) return;
     this.#held.set(delivery.id, delivery);
-    void this.#queue.add(() => this.#attempt(delivery), { priority: queuePriority(delivery) });
+    void this.#queue.add(
+      () => {
+        this.#countStart();
+        return this.#attempt(delivery);
+      },
+      { priority: queuePriority(delivery) },
+    );
   }
 
   release(): void {
@@ -468,6 +480,8 @@ class Lane {
     const shared = this.#options.sharedRateLimit;
     const rate = this.#destination.limits.rate;
     if (!shared || !rate) return true;
+    // The wait is measured on the budget's clock (PostgreSQL's: the machines' own time).
+    const clock = shared.clock ?? this.#clock;
     while (!this.#stopped) {
       let wait: number;
       try {
@@ -484,7 +498,7 @@ class Lane {
           cancel();
           resume();
         };
-        const cancel = this.#clock.after(wait, done);
+        const cancel = clock.after(wait, done);
         this.#budgetWaits.add(done);
       });
     }
@@ -579,8 +593,35 @@ class Lane {
     this.#cancelResume?.();
     this.#cancelResume = this.#clock.after(ms, () => {
       this.#cancelResume = null;
-      if (!this.#stopped) this.#queue.start();
+      this.#resume();
     });
+  }
+
+  /**
+   * The local rate: at most `max` attempts start within any `per_ms` (as p-queue's interval
+   * counted them: every start, held ones included). The start that fills the window pauses the
+   * queue — p-queue starts each task synchronously and checks the pause before the next — until
+   * the window's oldest start leaves it; waiting work stays unstarted, in priority order.
+   */
+  #countStart(): void {
+    const rate = this.#localRate;
+    if (rate === null) return;
+    const now = this.#clock.now();
+    this.#starts.push(now);
+    if (this.#starts.length > rate.max) this.#starts.shift();
+    const reopens = this.#starts.length < rate.max ? now : this.#starts[0]! + rate.per_ms;
+    if (reopens <= now) return;
+    this.#queue.pause();
+    this.#cancelWindow?.();
+    this.#cancelWindow = this.#clock.after(reopens - now, () => {
+      this.#cancelWindow = null;
+      this.#resume();
+    });
+  }
+
+  /** Starts the queue again, unless a Retry-After or a full rate window still holds it. */
+  #resume(): void {
+    if (!this.#stopped && this.#cancelResume === null && this.#cancelWindow === null) this.#queue.start();
   }
 
   /** What the destination was told, for the notification log (replays and commands tell nothing new). */
@@ -725,6 +766,7 @@ class Lane {
     this.#stopped = true;
     this.#cancelWake?.();
     this.#cancelResume?.();
+    this.#cancelWindow?.();
     this.#cancelHeartbeat?.();
     for (const wake of [...this.#budgetWaits]) wake();
     this.#queue.clear();
@@ -733,9 +775,10 @@ class Lane {
     await this.#giveBack(notStarted);
     // Attempts still running, and successes whose record is still committing.
     const idle = this.#queue.onIdle().then(() => Promise.all([...this.#recordings]));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([idle, new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
-    clearTimeout(timer);
+    // The grace is real time: it bounds a wait on sockets and commits, during which a driven clock stands still.
+    let cancelGrace: (() => void) | undefined;
+    await Promise.race([idle, new Promise((resolve) => (cancelGrace = realTime.after(timeoutMs, () => resolve(undefined))))]);
+    cancelGrace?.();
     // Sends that outlast the grace are given up on and given back: another replica (or the next
     // start) sends them at once instead of waiting out the lease. Their request may have reached
     // the destination: it is sent again with the same delivery id (at-least-once).

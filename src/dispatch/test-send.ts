@@ -24,8 +24,8 @@ export interface TestSendResult {
  * incident; at a destination holding incident state (PagerDuty), the sample is resolved at once
  * so the test pages nobody for long and leaves no open incident.
  */
-export async function testSend(destination: Destination, version: string): Promise<TestSendResult> {
-  const now = new Date().toISOString();
+export async function testSend(destination: Destination, version: string, nowMs: number): Promise<TestSendResult> {
+  const now = new Date(nowMs).toISOString();
   const event: RelayEvent = {
     ...SAMPLE_EVENT,
     id: newId('evt'),
@@ -49,7 +49,7 @@ export async function testSend(destination: Destination, version: string): Promi
   const result = await destination.send({ delivery_id: deliveryId, attempt: 1, body, event });
   let resolved: TestSendResult['resolved'];
   if (result.kind === 'success' && destination.stateful) {
-    const closing: RelayEvent = { ...event, id: newId('evt'), status: 'resolved', occurred_at: new Date().toISOString() };
+    const closing: RelayEvent = { ...event, id: newId('evt'), status: 'resolved', occurred_at: now };
     const closingId = newId('dlv');
     try {
       const closingBody = await destination.render({ ...closing, events: [closing], hookrelay: { version, destination: destination.name, delivery_id: closingId } });

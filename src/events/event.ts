@@ -30,15 +30,17 @@ export interface IncomingEvent {
   title: string;
   summary: string;
   dedup_key: string;
-  /** ISO 8601 */
-  occurred_at: string;
+  /** ISO 8601; null when the sender gave no time (ingest then puts the receive time in its place). */
+  occurred_at: string | null;
   /** The sender's payload, untouched. */
   data: unknown;
 }
 
 /** An event as stored and as templates see it. */
-export interface RelayEvent extends Omit<IncomingEvent, 'external_id'> {
+export interface RelayEvent extends Omit<IncomingEvent, 'external_id' | 'occurred_at'> {
   id: string;
+  /** ISO 8601: the sender's time, else the receive time. */
+  occurred_at: string;
   /** The configured source name (the `:source` of `POST /hooks/:source`). */
   source: string;
   external_id: string | null;

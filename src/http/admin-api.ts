@@ -16,7 +16,8 @@ export interface AdminApiOptions {
   readonly operations: Operations;
   /** Further routers behind the same auth, by path (`/mutes`). */
   readonly mounts?: ReadonlyArray<readonly [string, Router]>;
-  readonly now?: () => number;
+  /** The server's clock (`since` given as a duration back from now). */
+  readonly now: () => number;
   /** Wrong tokens per client address (shared with the sign-in form); one of its own by default. */
   readonly throttle?: AdminThrottle;
 }
@@ -120,7 +121,7 @@ function describe(state: DestinationStatus) {
 /** The admin API (DESIGN.md "Admin API"): each call is one of the shared operations (src/app). */
 export function adminApi(options: AdminApiOptions): Router {
   const { operations } = options;
-  const now = options.now ?? Date.now;
+  const { now } = options;
   const router = express.Router();
   router.use((_request, response, next) => {
     response.set(API_HEADERS);

@@ -1,11 +1,7 @@
-import { createRequire } from 'node:module';
 import ipaddr from 'ipaddr.js';
 import type { Logger } from 'pino';
-import type * as RateLimiterFlexible from 'rate-limiter-flexible';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
-
-/** The library, loaded with the first throttle: a relay without admin pages never loads it (memory). */
-const rateLimiterFlexible = (): typeof RateLimiterFlexible => createRequire(import.meta.url)('rate-limiter-flexible') as typeof RateLimiterFlexible;
+import { systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 
 /** Wrong admin tokens one client address may send per window before it is refused… */
 export const ADMIN_FAILURES_PER_WINDOW = 10;
@@ -19,6 +15,8 @@ export interface AdminThrottleOptions {
   readonly blockMs?: number;
   /** Says once per block which address went over the limit. */
   readonly logger?: Logger;
+  /** The server's clock: windows and blocks run on it (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -36,6 +34,15 @@ export function clientKey(address: string | undefined): string {
 
 const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1_000));
 
+/** Expired counts are swept once a window has passed since the last sweep, or once the map has grown past this (and past twice its size at the last sweep). */
+const SWEEP_FROM = 1_024;
+
+/** One client's wrong tokens: counted until the window ends, or, once over the limit, until its block ends. */
+interface Count {
+  failures: number;
+  until: number;
+}
+
 /**
  * Throttles admin token guessing per client address (the admin API's Bearer token and the
  * sign-in form count together): after `failuresPerWindow` wrong tokens within `windowMs`, the
@@ -45,51 +52,78 @@ const seconds = (ms: number): number => Math.max(1, Math.ceil(ms / 1_000));
  * waits out the block too. Other addresses are never affected, and signed-in browser sessions
  * keep working.
  *
- * The counts live in this process (rate-limiter-flexible's `RateLimiterMemory`): each replica
- * counts its own. That library reads `Date.now()` and has no clock to inject.
+ * The counts live in this process (each replica counts its own), on the server's clock: a
+ * window starts with an address's first wrong token; the one over the limit starts the block,
+ * which later attempts do not extend (as rate-limiter-flexible's `RateLimiterMemory`, which this
+ * replaces, counted: that library reads the machine's time and has no clock to inject). Memory
+ * is bounded by the addresses seen within a window or a block: expired counts are swept.
  */
 export class AdminThrottle {
-  readonly #library: typeof RateLimiterFlexible;
-  readonly #limiter: RateLimiterMemory;
+  readonly #counts = new Map<string, Count>();
   readonly #failures: number;
-  readonly #windowS: number;
+  readonly #windowMs: number;
+  readonly #blockMs: number;
   readonly #logger: Logger | undefined;
+  readonly #clock: Clock;
+  #sweepAt = SWEEP_FROM;
+  #nextSweep = Number.NEGATIVE_INFINITY;
 
   constructor(options: AdminThrottleOptions = {}) {
     this.#failures = options.failuresPerWindow ?? ADMIN_FAILURES_PER_WINDOW;
-    this.#windowS = (options.windowMs ?? ADMIN_FAILURE_WINDOW_MS) / 1_000;
+    this.#windowMs = options.windowMs ?? ADMIN_FAILURE_WINDOW_MS;
+    this.#blockMs = options.blockMs ?? ADMIN_BLOCK_MS;
     this.#logger = options.logger;
-    this.#library = rateLimiterFlexible();
-    this.#limiter = new this.#library.RateLimiterMemory({
-      keyPrefix: 'admin-token',
-      points: this.#failures,
-      duration: this.#windowS,
-      blockDuration: (options.blockMs ?? ADMIN_BLOCK_MS) / 1_000,
-    });
+    this.#clock = options.clock ?? systemClock;
+  }
+
+  /** Addresses whose count is kept (running, or expired and not swept yet): what the throttle holds in memory. */
+  get counted(): number {
+    return this.#counts.size;
   }
 
   /** Seconds until `address` may try again, or null when it may try now. Asked before any token is compared. */
   async blocked(address: string | undefined): Promise<number | null> {
-    const state = await this.#limiter.get(clientKey(address));
-    if (state === null || state.consumedPoints <= this.#failures || state.msBeforeNext <= 0) return null;
-    return seconds(state.msBeforeNext);
+    const now = this.#clock.now();
+    const count = this.#current(clientKey(address), now);
+    if (count === null || count.failures <= this.#failures) return null;
+    return seconds(count.until - now);
   }
 
   /** Counts a wrong token from `address`: seconds to wait when this one went over the limit, else null. */
   async failed(address: string | undefined): Promise<number | null> {
     const key = clientKey(address);
-    try {
-      await this.#limiter.consume(key);
-      return null;
-    } catch (outcome) {
-      // The library rejects with a RateLimiterRes when the points are spent, with an Error otherwise.
-      if (!(outcome instanceof this.#library.RateLimiterRes)) throw outcome;
-      const wait = seconds(outcome.msBeforeNext);
-      this.#logger?.warn(
-        { address: key, failures: this.#failures, retry_after_s: wait },
-        `admin token guessing throttled: more than ${this.#failures} wrong admin tokens from ${key} within ${this.#windowS} s; every attempt from it gets 429 for ${wait} s`,
-      );
-      return wait;
-    }
+    const now = this.#clock.now();
+    this.#sweep(now);
+    const count = this.#current(key, now) ?? { failures: 0, until: now + this.#windowMs };
+    count.failures += 1;
+    this.#counts.set(key, count);
+    if (count.failures <= this.#failures) return null;
+    if (count.failures === this.#failures + 1) count.until = now + this.#blockMs;
+    const wait = seconds(count.until - now);
+    this.#logger?.warn(
+      { address: key, failures: this.#failures, retry_after_s: wait },
+      `admin token guessing throttled: more than ${this.#failures} wrong admin tokens from ${key} within ${this.#windowMs / 1_000} s; every attempt from it gets 429 for ${wait} s`,
+    );
+    return wait;
+  }
+
+  /** The address's count, or null when it has none still running. */
+  #current(key: string, now: number): Count | null {
+    const count = this.#counts.get(key);
+    if (count === undefined) return null;
+    if (count.until > now) return count;
+    this.#counts.delete(key);
+    return null;
+  }
+
+  /**
+   * Drops expired counts at most once a window, or sooner once the map has doubled since the last
+   * sweep (amortised: a constant cost per wrong token, and memory within twice the live counts).
+   */
+  #sweep(now: number): void {
+    if (this.#counts.size < this.#sweepAt && now < this.#nextSweep) return;
+    for (const [key, count] of this.#counts) if (count.until <= now) this.#counts.delete(key);
+    this.#sweepAt = Math.max(SWEEP_FROM, this.#counts.size * 2);
+    this.#nextSweep = now + this.#windowMs;
   }
 }

@@ -22,9 +22,8 @@ const newMuteSchema = z
   });
 
 /** `GET/POST/DELETE /api/v1/mutes` (mount behind the admin API's bearer auth). */
-export function mutesApi(options: { operations: Operations; now?: () => number }): Router {
-  const { operations } = options;
-  const now = options.now ?? Date.now;
+export function mutesApi(options: { operations: Operations; now: () => number }): Router {
+  const { operations, now } = options;
   const router = express.Router();
 
   router.get('/', async (request, response) => {

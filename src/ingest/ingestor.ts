@@ -11,6 +11,7 @@ import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
 import { parseJsonBody } from './json-body.ts';
 import type { ClaimedDelivery, IngestedEvent, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
+import { realTime } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 
 export interface IngestReply {
@@ -42,7 +43,8 @@ export interface IngestorOptions {
   readonly requestLog?: RequestRecorder;
   /** Rate-limited warnings about refused webhooks (default: one per source and reason per 10 s). */
   readonly refusals?: RefusalLog;
-  readonly now?: () => number;
+  /** The server's clock: each request's receive time (events, receipts, the requests log). */
+  readonly now: () => number;
   /** Inhibit rules are configured: keep each incident's state and release what its resolve uninhibits. */
   readonly trackIncidents?: boolean;
 }
@@ -69,7 +71,7 @@ export class Ingestor {
   constructor(options: IngestorOptions) {
     this.#sources = new Map(options.sources.map((source) => [source.name, source]));
     this.#options = options;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
     this.#refusals = options.refusals ?? new RefusalLog(options.logger, { now: this.#now });
   }
 
@@ -79,7 +81,7 @@ export class Ingestor {
 
   async receive(sourceName: string, request: InboundRequest, origin: RequestOrigin = { address: null }): Promise<IngestReply> {
     const { metrics } = this.#options;
-    const started = performance.now();
+    const elapsed = realTime.stopwatch();
     const receivedAt = this.#now();
     const label = this.#sources.has(sourceName) ? sourceName : '(unknown)';
     try {
@@ -96,7 +98,7 @@ export class Ingestor {
       if (error instanceof HookrelayError) this.refused(sourceName, error, { ...origin, body: request.rawBody, received_at: receivedAt });
       throw error;
     } finally {
-      metrics.ingestDuration.observe({ source: label }, (performance.now() - started) / 1_000);
+      metrics.ingestDuration.observe({ source: label }, elapsed() / 1_000);
     }
   }
 
@@ -145,7 +147,14 @@ export class Ingestor {
     const receivedIso = new Date(receivedAt).toISOString();
     const touched = new Set<string>();
     const events: NewEvent[] = incoming.map((item) => {
-      const event: RelayEvent = { ...item, title: titleOf(item, source.name), id: newId('evt'), source: source.name, received_at: receivedIso };
+      const event: RelayEvent = {
+        ...item,
+        title: titleOf(item, source.name),
+        id: newId('evt'),
+        source: source.name,
+        occurred_at: item.occurred_at ?? receivedIso,
+        received_at: receivedIso,
+      };
       // With a byte order mark the stored text is not parseable as it is: data is stored apart.
       return {
         event,

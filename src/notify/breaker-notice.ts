@@ -14,7 +14,8 @@ export interface BreakerNoticeOptions {
   readonly logger: Logger;
   /** New work committed for these destinations. */
   readonly notify: (destinations: readonly string[]) => void;
-  readonly now?: () => number;
+  /** The server's clock: the notice's event and receipt times. */
+  readonly now: () => number;
 }
 
 /**
@@ -23,7 +24,7 @@ export interface BreakerNoticeOptions {
  * logged and replayable), to every Slack destination but the one that failed.
  */
 export function breakerNotice(options: BreakerNoticeOptions): (change: BreakerChange) => void {
-  const now = options.now ?? Date.now;
+  const { now } = options;
   return (change) => {
     const to = options.destinations.filter((destination) => TOLD_TYPES.has(destination.type) && destination.name !== change.destination);
     if (to.length === 0) return;

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { QueueStat } from '../store/store.ts';
+import { systemClock } from '../util/clock.ts';
 
 export type { QueueStat } from '../store/store.ts';
 
@@ -122,7 +123,7 @@ export class Metrics {
   #collectQueues(): Promise<void> {
     const { queues } = this.#options;
     if (!queues) return Promise.resolve();
-    const now = (this.#options.now ?? Date.now)();
+    const now = (this.#options.now ?? systemClock.now)();
     if (!this.#queues || now - this.#queues.at >= (this.#options.queueCacheMs ?? 5_000)) {
       this.#queues = {
         at: now,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { systemClock } from '../util/clock.ts';
 
 export interface Refusal {
   /** The source named in the path (a configured one, or what the sender typed). */
@@ -25,7 +26,7 @@ export class RefusalLog {
   constructor(logger: Logger, options: { windowMs?: number; now?: () => number } = {}) {
     this.#logger = logger;
     this.#windowMs = options.windowMs ?? 10_000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? systemClock.now;
   }
 
   refused(refusal: Refusal): void {

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import type { RequestLogEntry, RequestOutcome, Store } from '../store/store.ts';
+import { systemClock } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -46,6 +48,8 @@ export interface RequestRecorderOptions {
   readonly batchSize?: number;
   /** The longest a line waits before it is written. */
   readonly flushMs?: number;
+  /** Schedules the writes (the server's clock; the system clock by default). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -60,15 +64,18 @@ export class RequestRecorder {
   readonly #maxBuffered: number;
   readonly #batchSize: number;
   readonly #flushMs: number;
+  readonly #clock: Clock;
   #buffer: RequestLogEntry[] = [];
   #writing: Promise<void> | null = null;
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the scheduled write, when one is. */
+  #timer: (() => void) | null = null;
 
   constructor(options: RequestRecorderOptions) {
     this.#options = options;
     this.#maxBuffered = options.maxBuffered ?? 1_000;
     this.#batchSize = options.batchSize ?? 200;
     this.#flushMs = options.flushMs ?? 500;
+    this.#clock = options.clock ?? systemClock;
   }
 
   /** Lines waiting to be written. */
@@ -83,7 +90,7 @@ export class RequestRecorder {
     }
     this.#buffer.push(entry);
     if (this.#buffer.length >= this.#batchSize) this.#writeNext();
-    else this.#timer ??= setTimeout(() => this.#writeNext(), this.#flushMs).unref();
+    else this.#timer ??= this.#clock.after(this.#flushMs, () => this.#writeNext());
   }
 
   /** Writes everything buffered (shutdown, tests). */
@@ -95,7 +102,7 @@ export class RequestRecorder {
   }
 
   #writeNext(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = null;
     if (this.#writing || this.#buffer.length === 0) return;
     const batch = this.#buffer.splice(0, this.#batchSize);
@@ -108,7 +115,7 @@ export class RequestRecorder {
       .finally(() => {
         this.#writing = null;
         if (this.#buffer.length >= this.#batchSize) this.#writeNext();
-        else if (this.#buffer.length > 0) this.#timer ??= setTimeout(() => this.#writeNext(), this.#flushMs).unref();
+        else if (this.#buffer.length > 0) this.#timer ??= this.#clock.after(this.#flushMs, () => this.#writeNext());
       });
   }
 }

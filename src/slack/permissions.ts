@@ -1,6 +1,7 @@
 import { LogLevel, WebClient } from '@slack/web-api';
 import type { WebClientOptions } from '@slack/web-api';
 import type { Logger } from 'pino';
+import { systemClock } from '../util/clock.ts';
 
 /** The fetch @slack/web-api calls through (hookrelay's egress-guarded one). */
 export type WebApiFetch = NonNullable<WebClientOptions['fetch']>;
@@ -64,7 +65,7 @@ export class SlackPermissions {
     this.#allow = options.allow ?? null;
     this.#members = options.members ?? null;
     this.#logger = options.logger;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now ?? systemClock.now;
     if (this.#allow && this.#allow.usergroups.length > 0 && !this.#members) {
       throw new Error('slack_app.allow.usergroups needs a way to read group members (slack_app.bot_token)');
     }

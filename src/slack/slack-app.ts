@@ -24,7 +24,7 @@ export interface SlackAppOptions {
   /** Outbound calls to Slack (user group members, replies to response_url), through the egress guard. */
   readonly fetch: WebApiFetch;
   /** The clock for Slack's timestamp window, the replay memory and the membership cache (tests drive it). */
-  readonly now?: () => number;
+  readonly now: () => number;
   /** Requests already received: this process's memory by default; the shared store's with several replicas. */
   readonly replays?: ReplayGuard;
 }
@@ -72,7 +72,7 @@ function explain(error: unknown): string {
  */
 export function slackEventsRouter(options: SlackAppOptions): Router {
   const { operations, logger, config } = options;
-  const now = options.now ?? Date.now;
+  const { now } = options;
   const permissions = new SlackPermissions({
     allow: config.allow,
     members: config.bot_token ? slackUsergroupMembers({ token: config.bot_token, apiUrl: config.api_url, fetch: options.fetch }) : undefined,

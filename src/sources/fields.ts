@@ -51,10 +51,10 @@ export function toIsoTime(value: unknown): string | null {
 
 /**
  * `occurred_at`: the payload's own time, else the signed header time seen at verification,
- * else now (normalize has no clock argument; the receive time is the honest fallback).
+ * else null: the sender did not say, and ingest puts the receive time in its place.
  */
-export function occurredAt(payloadTime: unknown, headerTime?: string): string {
-  return toIsoTime(payloadTime) ?? (headerTime === undefined ? null : toIsoTime(headerTime)) ?? new Date().toISOString();
+export function occurredAt(payloadTime: unknown, headerTime?: string): string | null {
+  return toIsoTime(payloadTime) ?? (headerTime === undefined ? null : toIsoTime(headerTime));
 }
 
 

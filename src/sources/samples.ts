@@ -8,6 +8,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { PresetName } from './index.ts';
+import { systemClock } from '../util/clock.ts';
 
 /** The clock a sample's times come from (ms), injectable for tests; ids are always random. */
 export interface SampleContext {
@@ -255,7 +256,7 @@ export const SAMPLES: Readonly<Record<PresetName, (context: SampleContext) => un
 };
 
 /** A fresh sample payload of `preset`, as the bytes a sender would send (pretty-printed JSON). */
-export function samplePayload(preset: PresetName, nowMs: number = Date.now()): string {
+export function samplePayload(preset: PresetName, nowMs: number = systemClock.now()): string {
   const sample = SAMPLES[preset];
   if (sample === undefined) throw new Error(`no sample payload for preset "${preset}"`);
   return `${JSON.stringify(sample({ nowMs }), null, 2)}\n`;

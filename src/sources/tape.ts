@@ -142,7 +142,7 @@ function normalizeTape(payload: unknown): IncomingEvent[] {
         title: `Tape ${type}`,
         summary: '',
         dedup_key: `tape:${type}`,
-        occurred_at: new Date().toISOString(),
+        occurred_at: null,
         data: payload,
       },
     ];
@@ -157,7 +157,7 @@ function normalizeTape(payload: unknown): IncomingEvent[] {
       title: `Record ${event.record_id} ${verb}`,
       summary: event.hook_id === undefined ? `record ${event.record_id}` : `record ${event.record_id} · hook ${event.hook_id}`,
       dedup_key: `record:${event.record_id}`,
-      occurred_at: new Date().toISOString(),
+      occurred_at: null,
       data: payload,
     },
   ];

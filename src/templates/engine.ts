@@ -8,13 +8,14 @@ import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
 import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
 import { hostileSampleContexts } from './sample-event.ts';
 import { TemplateRenderError, type EscapeMode, type TemplateContext, type TemplateEngine } from './types.ts';
+import { systemClock } from '../util/clock.ts';
 
 export interface TemplateEngineOptions {
   /** Folders searched in order: the user's own first, then the built-in one. */
   readonly dirs: readonly string[];
   /** hookrelay's version, shown to templates as `hookrelay.version` in the sample event. */
   readonly version: string;
-  /** Clock for relative times (`ago`, `time … "relative"`); Date.now by default. */
+  /** Clock for relative times (`ago`, `time … "relative"`): the server's; the system clock by default. */
   readonly now?: () => number;
 }
 
@@ -87,7 +88,7 @@ function errorMessage(error: unknown): string {
  */
 export function createTemplateEngine(options: TemplateEngineOptions): TemplateEngine {
   // An isolated environment: our helpers never leak into (or depend on) the shared module.
-  const now = options.now ?? Date.now;
+  const now = options.now ?? systemClock.now;
   const env = Handlebars.create();
   registerHelpers(env, now);
   const callable = callableHelperNames();

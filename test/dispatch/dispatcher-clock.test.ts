@@ -263,6 +263,20 @@ describe('dispatcher on a driven clock', () => {
     expect((await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 }))).toHaveLength(3);
   });
 
+  it('a rate of 2 per hour is kept on the lane\'s clock: two go at once, the third once the hour has passed in driven time', async () => {
+    const hour = 3_600_000;
+    const ids = [await queue('a'), await queue('b'), await queue('c')];
+    const lane = await start(httpDestination({ concurrency: 4, rate: { max: 2, per: hour } }), 10);
+    lane.notify(['receiver']);
+    await requestsSettleAt(2);
+    await clock.jump(hour - 1_000);
+    await settle();
+    expect(receiver.requests).toHaveLength(2); // the window is full until the hour is up
+    await clock.jump(1_000);
+    await requestsSettleAt(3);
+    expect(new Set(received().map((event) => event.id))).toEqual(new Set(ids));
+  });
+
   it('429 with Retry-After pauses the whole lane until then, and it resumes by itself', async () => {
     let calls = 0;
     receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '30' } } : { status: 200 }));

@@ -9,12 +9,14 @@ import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
 import { NotificationStage } from '../../src/notify/pipeline.ts';
 import { systemClock } from '../../src/util/clock.ts';
+import type { Clock } from '../../src/util/clock.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
 import { FakeReceiver } from '../support/receiver.ts';
+import { ManualClock, eventually } from '../support/clock.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { Ballast } from '../store/full-disk.ts';
 
@@ -49,7 +51,7 @@ function httpDestination(extra: Record<string, unknown> = {}): Destination {
   );
 }
 
-async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50], logger = silentLogger()): Promise<Dispatcher> {
+async function startDispatcher(destination: Destination, leaseMs = 60_000, schedule = [50, 50, 50], logger = silentLogger(), clock: Clock = systemClock): Promise<Dispatcher> {
   dispatcher = new Dispatcher({
     store,
     destinations: [destination],
@@ -58,7 +60,8 @@ async function startDispatcher(destination: Destination, leaseMs = 60_000, sched
     metrics: new Metrics(),
     version: 'test',
     leaseMs,
-    stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock: systemClock }),
+    stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock }),
+    clock,
   });
   await dispatcher.start();
   return dispatcher;
@@ -73,13 +76,18 @@ describe('dispatcher', () => {
   it('a delivery that waits in a paused lane longer than its lease is still sent once', async () => {
     let calls = 0;
     receiver.respond(() => (++calls === 1 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 200 }));
+    const clock = new ManualClock(Date.now());
     const events = [relayEvent(), relayEvent(), relayEvent()];
-    for (const event of events) await store.ingest(batchOf(event, ['receiver']));
-    // Leases of 1 s renew every second; the lane pauses for 2 s.
-    const lane = await startDispatcher(httpDestination({ concurrency: 1 }), 1_000);
+    for (const event of events) await store.ingest(batchOf(event, ['receiver'], clock.now()));
+    // Leases of 1 s renew every second; the lane pauses for 2 s. Time moves in 100 ms steps, to 4 leases past the pause.
+    const lane = await startDispatcher(httpDestination({ concurrency: 1 }), 1_000, [50, 50, 50], silentLogger(), clock);
     lane.notify(['receiver']);
-    await receiver.waitFor(4, { timeoutMs: 10_000 });
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    await receiver.waitFor(1);
+    for (let step = 0; step < 60; step++) await clock.advance(100);
+    await eventually(async () => (await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 })).length === 3);
+    // Stopped, nothing is in flight: what the receiver got is all it will get.
+    await lane.stop(1_000);
+    dispatcher = null;
     const ids = receiver.requests.slice(1).map((request) => request.json<{ event: { id: string } }>().event.id);
     expect(ids.sort()).toEqual(events.map((event) => event.id).sort());
   });

@@ -93,6 +93,7 @@ async function startDispatchers(store: Store, count: number, concurrency: number
         stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock: systemClock }),
         probeBackoffMs: options.probeBackoffMs ?? [20, 40],
         leaseMs: 5_000,
+        clock: systemClock,
       }),
   );
   running.push({ dispatchers, store });

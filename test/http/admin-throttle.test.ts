@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Agent, fetch as undiciFetch } from 'undici';
-import { ADMIN_BLOCK_MS, ADMIN_FAILURES_PER_WINDOW, clientKey } from '../../src/http/admin-throttle.ts';
+import { ADMIN_BLOCK_MS, ADMIN_FAILURE_WINDOW_MS, ADMIN_FAILURES_PER_WINDOW, AdminThrottle, clientKey } from '../../src/http/admin-throttle.ts';
+import { ManualClock } from '../support/clock.ts';
 import { form, sessionCookie, signIn } from '../admin/support.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
 
 // Guessing the admin token: wrong tokens are counted per client address. Linux answers on all of
-// 127.0.0.0/8, so a second client is a socket bound to 127.0.0.2. rate-limiter-flexible has no
-// clock to inject: nothing here waits for a window to pass; the figures come from its answers.
+// 127.0.0.0/8, so a second client is a socket bound to 127.0.0.2. The counts run on the server's
+// clock: where a window or a block has to pass, the test drives it (nothing waits for one).
 const CONFIG = `destinations: []\nadmin: { token: ${ADMIN_TOKEN} }\n`;
 const GUESSES = 300;
 const BLOCK_S = ADMIN_BLOCK_MS / 1_000;
@@ -132,6 +133,49 @@ describe('the sign-in form: wrong tokens are throttled per client address', () =
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('the throttle runs on the server\'s clock', () => {
+  let clock: ManualClock;
+  let relay: TestRelay;
+  beforeAll(async () => {
+    clock = new ManualClock();
+    relay = await startRelay(CONFIG, {}, { clock });
+  });
+  afterAll(() => relay.close());
+
+  it(`a window: ${ADMIN_FAILURES_PER_WINDOW} wrong tokens, a minute of driven time, ${ADMIN_FAILURES_PER_WINDOW} more → all 401 (each window counts its own)`, async () => {
+    const first = await guesses(ADMIN_FAILURES_PER_WINDOW, (guess) => api(relay, guess, true));
+    await clock.jump(ADMIN_FAILURE_WINDOW_MS);
+    const second = await guesses(ADMIN_FAILURES_PER_WINDOW, (guess) => api(relay, guess, true));
+    expect([...first, ...second].map((answer) => answer.status)).toEqual(Array(2 * ADMIN_FAILURES_PER_WINDOW).fill(401));
+  });
+
+  it('a block: Retry-After counts down with the driven clock, and once the block has passed the right token is 200', async () => {
+    const answers = await guesses(ADMIN_FAILURES_PER_WINDOW + 1, (guess) => api(relay, guess));
+    expect(answers.at(-1)!.status).toBe(429);
+    expect(answers.at(-1)!.headers.get('retry-after')).toBe(String(BLOCK_S));
+    await clock.jump(ADMIN_BLOCK_MS - 60_000);
+    const late = await api(relay, ADMIN_TOKEN);
+    expect(late.status).toBe(429);
+    expect(late.headers.get('retry-after')).toBe('60');
+    await clock.jump(60_000);
+    expect((await api(relay, ADMIN_TOKEN)).status).toBe(200);
+    // A fresh window: the next wrong token is a 401, not a 429.
+    expect((await api(relay, 'wrong-admin-token-again')).status).toBe(401);
+  });
+});
+
+describe('the throttle\'s memory', () => {
+  it('counts of addresses whose window passed are dropped: 5,000 guessers, a minute later one more → one count kept', async () => {
+    const clock = new ManualClock();
+    const throttle = new AdminThrottle({ clock });
+    for (let i = 0; i < 5_000; i++) await throttle.failed(`10.0.${i >> 8}.${i & 255}`);
+    expect(throttle.counted).toBe(5_000);
+    await clock.jump(ADMIN_FAILURE_WINDOW_MS);
+    await throttle.failed('10.1.0.1');
+    expect(throttle.counted).toBe(1);
   });
 });
 

@@ -1,10 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../support/clock.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
 import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 
-/** The notification engine's stories (issue: what to send, when, in which order), each on the real server. */
+/**
+ * The notification engine's stories (issue: what to send, when, in which order), each on the real
+ * server. Where a story says nothing more was sent, the server runs on a driven clock (no retry or
+ * probe comes by itself) and the test waits for the store to record every decision, never a sleep.
+ */
 
 const AM_TOKEN = 'am-token-0123456789';
 const TM_SECRET = 'tm-secret';
@@ -29,8 +34,8 @@ async function receiver(): Promise<FakeReceiver> {
   return fake;
 }
 
-async function relayWith(yaml: string): Promise<TestRelay> {
-  const relay = await startRelay(`${yaml}\nadmin: { token: ${ADMIN_TOKEN} }\n`);
+async function relayWith(yaml: string, clock?: ManualClock): Promise<TestRelay> {
+  const relay = await startRelay(`${yaml}\nadmin: { token: ${ADMIN_TOKEN} }\n`, {}, clock ? { clock } : {});
   cleanups.push(() => relay.close());
   return relay;
 }
@@ -39,7 +44,8 @@ async function deliveries(relay: TestRelay, query: string): Promise<Delivery[]> 
   return (await relay.admin<{ deliveries: Delivery[] }>(`/deliveries?${query}`)).json.deliveries;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Every delivery is recorded as decided: none waits or is being sent, so nothing more goes out. */
+const allDecided = (list: readonly Delivery[]): boolean => list.every((delivery) => delivery.status !== 'pending' && delivery.status !== 'in_flight');
 
 /** One Alertmanager webhook notification (its documented JSON), for the given alerts. */
 function alertmanagerNotification(alerts: Array<{ name: string; fingerprint: string; status?: string; startsAt: string; endsAt?: string }>) {
@@ -68,14 +74,18 @@ function alertmanagerNotification(alerts: Array<{ name: string; fingerprint: str
 describe('Alertmanager re-sends its whole group: an unchanged alert is not posted again', () => {
   it('a second alert joining the group → Slack gets each alert once; the resolve still goes out', async () => {
     const slack = await receiver();
-    const relay = await relayWith(`
+    const clock = new ManualClock();
+    const relay = await relayWith(
+      `
 sources:
   - { name: prometheus, preset: alertmanager, token: "${AM_TOKEN}" }
 destinations:
   - { name: ops-slack, type: slack, url: "${slack.url('/webhook')}" }
 routes:
   - { to: [ops-slack] }
-`);
+`,
+      clock,
+    );
     const post = async (body: string) => {
       const response = await relay.post('/hooks/prometheus', body, { authorization: `Bearer ${AM_TOKEN}` });
       expect(response.status).toBe(202);
@@ -92,8 +102,11 @@ routes:
     await slack.waitFor(2);
     // A resolve is a change of state: it goes out.
     await post(alertmanagerNotification([{ ...a, status: 'resolved', endsAt: '2026-11-29T10:05:00Z' }, b]));
-    await slack.waitFor(3);
-    await sleep(300);
+    // Slack's rate (3 per 3 s) holds the last two until 3 s of the driven clock have passed.
+    await clock.jump(3_000);
+    // Five deliveries (A, A again, B, A resolved, B again): three sent, the unchanged two skipped.
+    const decided = await relay.until(() => deliveries(relay, 'destination=ops-slack&limit=20'), (list) => list.length === 5 && allDecided(list));
+    expect(decided.filter((delivery) => delivery.status === 'succeeded')).toHaveLength(3);
     const texts = slack.requests.map((request) => request.body);
     expect(texts).toHaveLength(3);
     expect(texts.filter((text) => text.includes('HighLatency'))).toHaveLength(2);
@@ -122,15 +135,19 @@ describe('a disabled destination is sent nothing more', () => {
   it('20 deliveries queued for a dead endpoint with disable_after: 3 → 3 requests, the rest pending and untouched', async () => {
     const dead = await receiver();
     dead.respond(() => ({ status: 503 }));
-    const relay = await relayWith(tapemetricRelay(dead.url('/hook'), '{ schedule: [10s], disable_after: 3 }'));
+    // On a driven clock: the retries and the probe (10 s) never come by themselves.
+    const relay = await relayWith(tapemetricRelay(dead.url('/hook'), '{ schedule: [10s], disable_after: 3 }'), new ManualClock());
     for (let i = 0; i < 20; i++) await sendTapemetric(relay, `evt_dead_${i}`, `region-${i}`);
     await relay.until(
       () => relay.admin<{ destinations: Array<{ enabled: boolean }> }>('/destinations'),
       ({ json }) => json.destinations[0]!.enabled === false,
     );
-    await sleep(500);
+    // Held work given back: nothing in flight, three attempts recorded; nothing more can start.
+    const all = await relay.until(
+      () => deliveries(relay, 'destination=receiver&limit=50'),
+      (list) => list.length === 20 && list.every((delivery) => delivery.status === 'pending') && list.reduce((sum, delivery) => sum + delivery.attempts, 0) === 3,
+    );
     expect(dead.requests).toHaveLength(3);
-    const all = await deliveries(relay, 'destination=receiver&limit=50');
     expect(all.filter((delivery) => delivery.status === 'failed')).toHaveLength(0);
     expect(all.filter((delivery) => delivery.status === 'pending' && delivery.attempts === 0)).toHaveLength(17);
   });
@@ -158,17 +175,21 @@ describe('mutes are checked when a delivery is about to go out', () => {
   it('a mute created while an event is being retried holds its next attempt: logged muted with the mute id, not sent', async () => {
     const flaky = await receiver();
     flaky.respond(() => ({ status: 500 }));
-    const relay = await relayWith(tapemetricRelay(flaky.url('/hook'), '{ schedule: [600ms, 600ms], disable_after: 10 }'));
+    const clock = new ManualClock();
+    const relay = await relayWith(tapemetricRelay(flaky.url('/hook'), '{ schedule: [600ms, 600ms], disable_after: 10 }'), clock);
     const id = await sendTapemetric(relay, 'evt_mute_later', 'Maharashtra');
     await flaky.waitFor(1);
+    await relay.until(() => deliveries(relay, `event_id=${id}`), (list) => list[0]?.attempts === 1);
     const { json: mute } = await relay.admin<{ id: string }>('/mutes', {
       method: 'POST',
       body: { matchers: { 'data.region': 'Maharashtra' }, duration: '1h', reason: 'maintenance' },
     });
     expect(mute.id).toMatch(/^mut_/);
+    // The retry falls due (600 ms, jittered ±20%): the stage holds it, and muted is final (no later retry either).
+    await clock.advance(720);
     const [held] = await relay.until(() => deliveries(relay, `event_id=${id}`), (list) => list[0]?.status === 'muted');
     expect(held!.note).toContain(`muted by ${mute.id}`);
-    await sleep(800);
+    expect(held!.attempts).toBe(1);
     expect(flaky.requests).toHaveLength(1);
   });
 });
@@ -239,7 +260,7 @@ inhibit:
     const [held] = await relay.until(() => deliveries(relay, `event_id=${euWarning}`), (list) => list[0]?.status === 'muted');
     expect(held!.note).toMatch(/^inhibited by evt_/);
     await relay.until(() => deliveries(relay, `event_id=${usWarning}`), (list) => list[0]?.status === 'succeeded');
-    await sleep(300);
+    // The eu-west warning's only delivery is recorded as held: it was not sent.
     expect(slack.requests.map((request) => request.body).filter((text) => text.includes('HighLatency in eu-west'))).toHaveLength(0);
 
     // The critical resolves while the warning still fires: the warning goes out now.

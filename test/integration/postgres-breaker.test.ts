@@ -97,6 +97,7 @@ describe('a lane on PostgreSQL and its circuit', () => {
       version: 'test',
       stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock: systemClock }),
       leaseMs: 30_000,
+      clock: systemClock,
       // The lane has taken in its own failure (its circuit is open): now the held claim answers.
       onBreakerChange: (change) => {
         if (change.state === 'open') failureRecorded.open();

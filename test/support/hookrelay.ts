@@ -39,8 +39,8 @@ export function useRelayStores(stores: RelayStores): void {
 /**
  * Starts the real server in this process on port 0, with a fresh SQLite file (or the store
  * `useRelayStores` set, or `env.DATABASE_URL`) and the given YAML; `dataDir` reuses a folder
- * (restarts) and its store, which are then left in place; `logger` to read its log; `clock`
- * drives the store's disk re-checks.
+ * (restarts) and its store, which are then left in place; `logger` to read its log; `clock` is
+ * the server's one clock (a ManualClock: the test drives every time the server reads or waits for).
  */
 export async function startRelay(
   yaml: string,

@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { systemClock } from '../../util/clock.ts';
 
 /**
  * Versioned schema of the PostgreSQL store. Each entry runs once, in order; the versions applied
@@ -219,9 +220,9 @@ export interface MigrationResult {
 /**
  * Brings the schema to the newest version, in one transaction under an advisory lock: replicas
  * starting together wait for the first, then find nothing left to do; a migration that fails
- * leaves the schema as it was.
+ * leaves the schema as it was. `now`: when (recorded with each version applied).
  */
-export async function migrate(pool: Pool): Promise<MigrationResult> {
+export async function migrate(pool: Pool, now: number = systemClock.now()): Promise<MigrationResult> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
@@ -237,7 +238,7 @@ export async function migrate(pool: Pool): Promise<MigrationResult> {
       }
       for (let version = from; version < MIGRATIONS.length; version++) {
         await client.query(MIGRATIONS[version] as string);
-        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version + 1, Date.now()]);
+        await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [version + 1, now]);
       }
       await client.query('COMMIT');
       return { from, to: MIGRATIONS.length };

@@ -29,6 +29,8 @@ import type {
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
 import { redact } from './url.ts';
+import { systemClock } from '../../util/clock.ts';
+import type { Clock } from '../../util/clock.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
@@ -65,6 +67,8 @@ export interface PostgresStoreOptions extends PoolSettings {
   readonly maxWaiting?: number;
   /** Listen for peers' new work (LISTEN/NOTIFY); default true. */
   readonly listen?: boolean;
+  /** The server's clock: the times of writes that take none from their caller (default: the system clock). */
+  readonly clock?: Clock;
 }
 
 /**
@@ -78,6 +82,7 @@ export class PostgresStore implements Store {
   readonly #pool: pg.Pool;
   readonly #maxWaiting: number;
   readonly #listener: WorkListener | null;
+  readonly #clock: Clock;
   #active = 0;
   #closed: Promise<void> | null = null;
   /** Successes waiting for the next group commit, and how many such commits are under way. */
@@ -87,13 +92,14 @@ export class PostgresStore implements Store {
   private constructor(pool: pg.Pool, url: string, options: PostgresStoreOptions) {
     this.#pool = pool;
     this.#maxWaiting = options.maxWaiting ?? 1_000;
+    this.#clock = options.clock ?? systemClock;
     this.#listener = options.listen === false ? null : new WorkListener(url);
   }
 
   static async open(url: string, options: PostgresStoreOptions = {}): Promise<PostgresStore> {
     const pool = createPool(url, options);
     try {
-      if (options.migrate !== false) await migrate(pool);
+      if (options.migrate !== false) await migrate(pool, (options.clock ?? systemClock).now());
       else {
         const version = await schemaVersion(pool);
         if (version < MIGRATIONS.length) {
@@ -223,7 +229,7 @@ export class PostgresStore implements Store {
 
   releaseClaims(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    return this.#write((tx) => writes.releaseClaims(tx, { ids, owner, now: Date.now() }));
+    return this.#write((tx) => writes.releaseClaims(tx, { ids, owner, now: this.#clock.now() }));
   }
 
   markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {

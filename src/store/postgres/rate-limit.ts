@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
 import type { RateGrant, SharedRateLimit } from '../../dispatch/shared-rate-limit.ts';
+import { systemClock } from '../../util/clock.ts';
 import { createPool, translate } from './connection.ts';
 
 /** Where the budgets live (created by rate-limiter-flexible if missing; it tolerates replicas racing to create it). */
@@ -19,6 +20,11 @@ type Rate = { readonly max: number; readonly per_ms: number };
  * against its own clock (`Date.now()`), so replicas' clocks must be in step (NTP).
  */
 export class PostgresRateLimit implements SharedRateLimit {
+  /**
+   * Its answers are measured on the machines' own time (the library reads `Date.now()` and takes
+   * no clock), so a lane waits for them on that time even when the server runs on a driven clock.
+   */
+  readonly clock = systemClock;
   readonly #pool: pg.Pool;
   readonly #limiters = new Map<string, Promise<RateLimiterPostgres>>();
 

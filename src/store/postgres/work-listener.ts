@@ -1,7 +1,8 @@
 import pg from 'pg';
+import { realTime } from '../../util/clock.ts';
 import { WORK_CHANNEL } from './writes.ts';
 
-/** Reconnecting after the database went away: first try after this, doubling to RECONNECT_MAX_MS. */
+/** Reconnecting after the database went away: first try after this, doubling to RECONNECT_MAX_MS (real time: it waits for a socket). */
 const RECONNECT_MS = 500;
 const RECONNECT_MAX_MS = 10_000;
 
@@ -17,7 +18,8 @@ export class WorkListener {
   readonly #known = new Set<string>();
   #client: pg.Client | null = null;
   #stopped = false;
-  #timer: NodeJS.Timeout | null = null;
+  /** Cancels the scheduled reconnect, when one is. */
+  #timer: (() => void) | null = null;
   #delay = RECONNECT_MS;
   #connectedBefore = false;
 
@@ -74,17 +76,20 @@ export class WorkListener {
     client.end().catch(() => undefined);
     if (this.#stopped || this.#timer) return;
     this.#connectedBefore = true;
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      void this.#connect();
-    }, this.#delay);
-    this.#timer.unref();
+    this.#timer = realTime.after(
+      this.#delay,
+      () => {
+        this.#timer = null;
+        void this.#connect();
+      },
+      { unref: true },
+    );
     this.#delay = Math.min(this.#delay * 2, RECONNECT_MAX_MS);
   }
 
   async stop(): Promise<void> {
     this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer?.();
     this.#timer = null;
     const client = this.#client;
     this.#client = null;

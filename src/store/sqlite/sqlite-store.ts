@@ -185,7 +185,7 @@ export interface SqliteStoreOptions {
   readonly maxQueuedWrites?: number;
   /** `store.min_free`: free space on the file's volume kept from new events (null or absent: DiskReserve's default). */
   readonly minFree?: ByteSize | null;
-  /** Schedules the disk's re-checks (tests drive it). */
+  /** The server's clock: the disk's re-checks, and the times of writes that take none from their caller (tests drive it). */
   readonly clock?: Clock;
   /** The start-up check's duration, the disk reserve's changes, and a damaged file (what to do). */
   readonly logger?: Logger;
@@ -230,6 +230,7 @@ export class SqliteStore implements Store {
   readonly #maxQueuedWrites: number;
   readonly #file: string;
   readonly #logger: Logger | undefined;
+  readonly #clock: Clock;
   /** Set once the store is open (the reserve reads the file's size through the reader). */
   #reserve: DiskReserve | null = null;
 
@@ -238,9 +239,10 @@ export class SqliteStore implements Store {
     reader: DatabaseSync,
     recovered: number,
     lock: DatabaseSync,
-    options: { file: string; maxQueuedWrites: number; logger: Logger | undefined },
+    options: { file: string; maxQueuedWrites: number; logger: Logger | undefined; clock: Clock },
   ) {
     this.#maxQueuedWrites = options.maxQueuedWrites;
+    this.#clock = options.clock;
     this.#file = options.file;
     this.#logger = options.logger;
     this.#lock = lock;
@@ -275,10 +277,12 @@ export class SqliteStore implements Store {
     const file = resolve(path);
     mkdirSync(dirname(file), { recursive: true });
     const lock = acquireLock(`${file}-lock`, file);
+    const clock = options.clock ?? systemClock;
     const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), {
       // The thread's name in `top -H` and /proc (and in the bench's CPU accounting).
       name: 'sqlite-writer',
-      workerData: { path: file, maxPageCount: options.maxPageCount ?? null },
+      // The writer thread cannot read this thread's clock: it gets the time it recovers leases at.
+      workerData: { path: file, maxPageCount: options.maxPageCount ?? null, openedAt: clock.now() },
     });
     const ready = await new Promise<Extract<WriterReply, { type: 'ready' }>>((done, failed) => {
       worker.once('error', () => lock.close());
@@ -305,6 +309,7 @@ export class SqliteStore implements Store {
       file,
       maxQueuedWrites: options.maxQueuedWrites ?? MAX_QUEUED_WRITES,
       logger: options.logger,
+      clock,
     });
     const size = reader.prepare('SELECT page_count * page_size AS bytes FROM pragma_page_count(), pragma_page_size()');
     // Reads the disk once before the store is used (a reading that fails is logged and retried).
@@ -313,7 +318,7 @@ export class SqliteStore implements Store {
       file,
       logicalSize: () => Number(size.get()?.bytes ?? 0),
       minFree: options.minFree ?? null,
-      clock: options.clock ?? systemClock,
+      clock,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     return store;
@@ -417,7 +422,7 @@ export class SqliteStore implements Store {
 
   releaseClaims(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
-    return this.#write('releaseClaims', { ids, owner, now: Date.now() }).then(() => undefined);
+    return this.#write('releaseClaims', { ids, owner, now: this.#clock.now() }).then(() => undefined);
   }
 
   markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {

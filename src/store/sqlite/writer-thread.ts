@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { parentPort, workerData } from 'node:worker_threads';
+import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
 import { createWriteOps } from './writes.ts';
@@ -40,7 +41,11 @@ const LEASE_ONLY: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe', 
 
 if (!parentPort) throw new Error('writer-thread.ts must run as a worker thread');
 const port = parentPort;
-const { path, maxPageCount } = workerData as { path: string; maxPageCount: number | null };
+/**
+ * `openedAt`: the store's clock when it opened. This thread cannot share the main thread's clock
+ * (a test's ManualClock is an object there): every operation carries the time it needs.
+ */
+const { path, maxPageCount, openedAt } = workerData as { path: string; maxPageCount: number | null; openedAt: number };
 
 /** Problems quick_check lists at most: enough to show the damage, bounded output on a ruined file. */
 const QUICK_CHECK_PROBLEMS = 10;
@@ -58,14 +63,14 @@ const SQLITE_CORRUPT = 11;
  */
 function quickCheck(file: string): { ms: number; bytes: number } {
   if (!existsSync(file) || statSync(file).size === 0) return { ms: 0, bytes: 0 };
-  const started = performance.now();
+  const elapsed = realTime.stopwatch();
   const db = new DatabaseSync(file, { readOnly: true, timeout: 5_000 });
   try {
     const problems = db
       .prepare(`PRAGMA quick_check(${QUICK_CHECK_PROBLEMS})`)
       .all()
       .map((row) => String(Object.values(row)[0]));
-    const ms = Math.round(performance.now() - started);
+    const ms = Math.round(elapsed());
     if (problems.length !== 1 || problems[0] !== 'ok') {
       throw Object.assign(new Error(`PRAGMA quick_check found damage in ${ms} ms: ${problems.join('; ')}`), { errcode: SQLITE_CORRUPT });
     }
@@ -82,11 +87,12 @@ migrate(db);
 if (maxPageCount !== null) db.exec(`PRAGMA max_page_count = ${Math.floor(maxPageCount)}`);
 const ops = createWriteOps(db);
 const run = ops as unknown as Record<WriteOpName, (args: unknown) => unknown>;
-const recovered = ops.recoverLeases(Date.now());
+const recovered = ops.recoverLeases(openedAt);
 port.postMessage({ type: 'ready', recovered, checked } satisfies WriterReply);
 
 let queue: WriterOp[] = [];
-let scheduled: 'now' | NodeJS.Timeout | null = null;
+/** 'now': a flush is queued for this turn; a function: a delayed flush, and how to cancel it. */
+let scheduled: 'now' | (() => void) | null = null;
 let closing = false;
 let lastBatchSize = 0;
 
@@ -100,9 +106,10 @@ port.on('message', (message: WriterMessage) => {
   if (scheduled === 'now') return;
   const loaded = lastBatchSize >= LOADED_BATCH;
   if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
-    scheduled = setTimeout(flush, COMMIT_DELAY_MS);
+    // Real time: a batching delay for the disk, not a decision (this thread has no clock of its own).
+    scheduled = realTime.after(COMMIT_DELAY_MS, flush);
   } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
-    if (scheduled !== null) clearTimeout(scheduled);
+    if (scheduled !== null) scheduled();
     scheduled = 'now';
     setImmediate(flush);
   }
