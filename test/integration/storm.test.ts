@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { FakeReceiver } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 /**
  * "One storm drowns every other alert" (notification-engine issue), on the real server with a
@@ -79,22 +80,33 @@ function digestOf(body: string): { count: number; label: string } {
   return { count: Number(match[1]!.replaceAll(',', '')), label: match[2]! };
 }
 
-async function finished(relay: TestRelay, total: number, timeoutMs: number): Promise<Delivery[]> {
+/**
+ * Waits until nothing is pending, then reads the outcome: how many deliveries finished and how
+ * (the relay's own counters, which pruning never touches) and the delivery log as it stands. The
+ * log keeps the newest 200 finished deliveries per destination once its pruner has run (every
+ * minute, docs/operating.md): on a loaded machine a storm outlives that minute.
+ */
+async function finished(relay: TestRelay, timeoutMs: number): Promise<{ outcomes: Map<string, number>; log: Delivery[] }> {
   const { json } = await relay.until(
     () => relay.admin<{ destinations: Array<{ pending: number }> }>('/destinations'),
     ({ json }) => json.destinations[0]!.pending === 0,
     timeoutMs,
   );
   expect(json.destinations[0]!.pending).toBe(0);
-  const all: Delivery[] = [];
+  const metrics = await (await fetch(`${relay.url}/metrics`)).text();
+  const outcomes = new Map<string, number>();
+  for (const [, outcome, count] of metrics.matchAll(/^hookrelay_deliveries_total\{destination="ops-slack",outcome="(\w+)"\} (\d+)$/gm)) {
+    outcomes.set(outcome!, Number(count));
+  }
+  const log: Delivery[] = [];
   let before = '';
-  while (all.length < total) {
+  for (;;) {
     const page = (await relay.admin<{ deliveries: Delivery[] }>(`/deliveries?destination=ops-slack&limit=1000${before}`)).json.deliveries;
     if (page.length === 0) break;
-    all.push(...page);
+    log.push(...page);
     before = `&before=${page.at(-1)!.id}`;
   }
-  return all;
+  return { outcomes, log };
 }
 
 describe('a storm collapses into digests; other alerts are not drowned', () => {
@@ -107,15 +119,17 @@ describe('a storm collapses into digests; other alerts are not drowned', () => {
     await post(relay, [{ name: 'DatabaseDown', fingerprint: 'critical-db-0001', severity: 'critical' }]);
 
     const critical = async () => slack.requests.findIndex((request) => request.body.includes('DatabaseDown'));
-    await relay.until(critical, (index) => index >= 0, 15_000);
+    await relay.until(critical, (index) => index >= 0, WAIT_MS);
     const index = await critical();
     // Behind it at most the lane's look-ahead (5 alerts leased as they arrived) and the digests
     // claimed before it: at Slack's 1/s that is seconds, whereas behind the storm it would be hours.
     // (Its order among the sends is what the test asserts; a wall-clock bound would only measure the machine.)
     expect(index).toBeLessThan(10);
 
-    const log = await finished(relay, 7_001, 40_000);
-    expect(log).toHaveLength(7_001);
+    const { outcomes, log } = await finished(relay, WAIT_MS);
+    // Every alert delivered, none failed (the log itself may be pruned to its newest 200 by now).
+    expect(Object.fromEntries(outcomes)).toEqual({ succeeded: 7_001 });
+    expect(log.length).toBeGreaterThanOrEqual(200);
     expect(log.every((delivery) => delivery.status === 'succeeded')).toBe(true);
     const digests = slack.requests.filter((request) => isDigest(request.body)).map((request) => digestOf(request.body));
     const singles = slack.requests.filter((request) => !isDigest(request.body));
@@ -123,13 +137,23 @@ describe('a storm collapses into digests; other alerts are not drowned', () => {
     expect(digests.map((digest) => digest.label).sort()).toEqual([...names].sort());
     expect(digests.reduce((sum, digest) => sum + digest.count, 0) + singles.length).toBe(7_001);
     expect(slack.requests.length).toBeLessThan(20);
-    // The delivery log shows each folded alert as delivered in its digest.
+    // The delivery log shows each folded alert as delivered in its digest, "in digest dlv_… (N
+    // events)" with the N that digest carried in Slack; a log not yet pruned holds all of them.
     const folded = log.filter((delivery) => delivery.note?.startsWith('in digest dlv_'));
-    expect(folded.length).toBe(7_001 - singles.length);
+    expect(folded.length).toBeGreaterThan(0);
     const counts = new Map<string, number>();
     for (const delivery of folded) counts.set(delivery.note!, (counts.get(delivery.note!) ?? 0) + 1);
-    for (const [note, count] of counts) expect(note).toBe(`${note.split(' (')[0]} (${count.toLocaleString('en-US')} events)`);
-  }, 90_000);
+    const sizes = digests.map((digest) => digest.count);
+    for (const [note, count] of counts) {
+      const size = Number(/\(([\d,]+) events\)$/.exec(note)![1]!.replaceAll(',', ''));
+      expect(sizes).toContain(size);
+      expect(count).toBeLessThanOrEqual(size);
+    }
+    if (log.length === 7_001) {
+      expect(folded.length).toBe(7_001 - singles.length);
+      for (const [note, count] of counts) expect(note).toBe(`${note.split(' (')[0]} (${count.toLocaleString('en-US')} events)`);
+    }
+  }, WAIT_MS + 30_000);
 
   it('a burst of 100 events in 2 s beyond a 10 s horizon → one digest per group, each event delivered once', async () => {
     const slack = await slackReceiver();
@@ -147,11 +171,10 @@ describe('a storm collapses into digests; other alerts are not drowned', () => {
       await post(relay, [{ name: groups[i % 4]!, fingerprint: `burst-${i}` }]);
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, started + (i + 1) * 20 - Date.now())));
     }
-    expect(Date.now() - started).toBeLessThan(4_000);
     open();
 
-    const log = await finished(relay, 100, 30_000);
-    expect(log.filter((delivery) => delivery.status === 'succeeded')).toHaveLength(100);
+    const { outcomes } = await finished(relay, WAIT_MS);
+    expect(Object.fromEntries(outcomes)).toEqual({ succeeded: 100 });
     const digests = slack.requests.filter((request) => isDigest(request.body)).map((request) => digestOf(request.body));
     const singles = slack.requests.filter((request) => !isDigest(request.body));
     expect(digests.map((digest) => digest.label).sort()).toEqual([...groups].sort());
@@ -160,5 +183,5 @@ describe('a storm collapses into digests; other alerts are not drowned', () => {
     const body = slack.requests.find((request) => isDigest(request.body))!.body;
     expect(body).toMatch(/\*Worst 3\*/);
     expect(body).toMatch(/\*\+\d+ more\*/);
-  }, 60_000);
+  }, WAIT_MS + 30_000);
 });
