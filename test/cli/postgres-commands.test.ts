@@ -11,6 +11,7 @@ import { createTestDatabase } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { hookrelay as runHookrelay, scratchFolder, writeScratchFile } from './support.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 const scratch = scratchFolder();
 const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2]) => runHookrelay(scratch, args, options);
@@ -85,7 +86,7 @@ describe('hookrelay work', () => {
       const event = relayEvent();
       await peer.ingest(batchOf(event, ['audit']));
       await peer.close();
-      const [request] = await receiver.waitFor(1, { path: '/hook', timeoutMs: 5_000 });
+      const [request] = await receiver.waitFor(1, { path: '/hook', timeoutMs: WAIT_MS });
       expect(request!.json<{ id?: string; data?: unknown }>()).toBeTruthy();
       expect(request!.body).toContain(event.id);
     } finally {

@@ -16,6 +16,7 @@ import { newId } from '../../src/util/ids.ts';
 import { eventually, ManualClock, settle } from '../support/clock.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 /**
  * The dispatcher on a clock the test drives: retries, backoffs and probes happen when the test
@@ -141,7 +142,7 @@ function gatedRecords(inner: Store): { store: Store; waiting: () => number; open
 
 /** `count` requests arrived and each one's attempt is recorded (the writer thread is real I/O, slower under load); then what follows settles. */
 async function requestsSettleAt(count: number): Promise<void> {
-  await receiver.waitFor(count, { timeoutMs: 5_000 });
+  await receiver.waitFor(count, { timeoutMs: WAIT_MS });
   for (const deadline = Date.now() + 5_000; (await recordedAttempts()) < count && Date.now() < deadline; ) await settle(1);
   await settle();
   expect(receiver.requests).toHaveLength(count);
@@ -418,12 +419,12 @@ describe('dispatcher on a driven clock', () => {
     lane.notify(['receiver']);
     // concurrency 1 claims 8 ahead; answered successes leave that room, and everything held
     // (their records included) stays within twice it: 16 requests, then it waits for the store.
-    await receiver.waitFor(16, { timeoutMs: 5_000 });
+    await receiver.waitFor(16, { timeoutMs: WAIT_MS });
     await settle();
     expect(receiver.requests).toHaveLength(16);
     expect(gated.waiting()).toBe(16);
     gated.open();
-    await receiver.waitFor(30, { timeoutMs: 5_000 });
+    await receiver.waitFor(30, { timeoutMs: WAIT_MS });
     expect(received().map((event) => event.id).sort()).toEqual([...ids].sort());
   });
 

@@ -13,6 +13,7 @@ import type { AlertmanagerOptions, PostableAlert, RunningAlertmanager } from '..
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
 import { FakeReceiver } from '../support/receiver.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 const TOKEN = 'am-bearer-token-5b8e2f41c7d9';
 const SLACK_PATH = '/services/T000/B000/XXXX';
@@ -74,7 +75,7 @@ async function pendingDeliveries(relay: TestRelay): Promise<number> {
 async function settled({ relay, alertmanager }: Setup, notifications: number): Promise<void> {
   const counts = await alertmanager.waitForNotifications(notifications);
   expect(counts.failed, `Alertmanager's webhook failed (hookrelay refused it?):\n${alertmanager.output()}`).toBe(0);
-  await relay.until(() => pendingDeliveries(relay), (pending) => pending === 0, 15_000);
+  await relay.until(() => pendingDeliveries(relay), (pending) => pending === 0);
 }
 
 function alert(name: string, labels: Record<string, string>, summary: string): PostableAlert {
@@ -88,11 +89,11 @@ describe.skipIf(!alertmanagerAvailable)('a real Prometheus Alertmanager posting 
       const env = await setup();
       const { slack, alertmanager } = env;
       const disk = await alertmanager.fire(alert('DiskFull', { instance: 'db-1', severity: 'warning' }, 'Disk full on db-1'));
-      const [firing] = await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: 15_000 });
+      const [firing] = await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       expect(firing!.json<{ text: string }>().text).toContain('Disk full on db-1');
 
       await alertmanager.resolve(disk);
-      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       await settled(env, 2);
       const sent = texts(slack);
       expect(sent).toHaveLength(2);
@@ -116,12 +117,12 @@ describe.skipIf(!alertmanagerAvailable)('a real Prometheus Alertmanager posting 
       const { slack, alertmanager } = env;
       await alertmanager.fire(alert('DiskFull', { instance: 'db-1', severity: 'warning' }, 'Disk full on db-1'));
       // The group's first notification (after group_wait) carries db-1 alone.
-      await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       await alertmanager.waitForNotifications(1);
       await alertmanager.fire(alert('DiskFull', { instance: 'db-2', severity: 'warning' }, 'Disk full on db-2'));
       // The next flush (group_interval) carries the whole group again: db-1 unchanged, db-2 new.
       await settled(env, 2);
-      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       const sent = texts(slack);
       expect(sent.filter(about('Disk full on db-1')), `Slack got: ${JSON.stringify(sent)}`).toHaveLength(1);
       expect(sent.filter(about('Disk full on db-2')), `Slack got: ${JSON.stringify(sent)}`).toHaveLength(1);
@@ -142,7 +143,7 @@ inhibit:
 `);
       const { slack, alertmanager } = env;
       const down = await alertmanager.fire(alert('RegionDown', { region: 'eu-west', severity: 'critical' }, 'Region eu-west down'));
-      await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(1, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       await alertmanager.waitForNotifications(1);
 
       // One group (alertname HighLatency), one notification: eu-west is inhibited, us-east is not.
@@ -150,7 +151,7 @@ inhibit:
         alert('HighLatency', { region: 'eu-west', severity: 'warning' }, 'High latency in eu-west'),
         alert('HighLatency', { region: 'us-east', severity: 'warning' }, 'High latency in us-east'),
       ]);
-      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(2, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       await settled(env, 2);
       const whileCritical = texts(slack);
       expect(whileCritical.filter(about('High latency in us-east')), `Slack got: ${JSON.stringify(whileCritical)}`).toHaveLength(1);
@@ -160,7 +161,7 @@ inhibit:
       // without Alertmanager sending it again (its group is unchanged until repeat_interval, 1h).
       const resolvedAt = Date.now();
       await alertmanager.resolve(down);
-      await slack.waitFor(4, { path: SLACK_PATH, timeoutMs: 15_000 });
+      await slack.waitFor(4, { path: SLACK_PATH, timeoutMs: WAIT_MS });
       await settled(env, 3);
       const sent = texts(slack);
       expect(sent, `Slack got: ${JSON.stringify(sent)}`).toHaveLength(4);

@@ -182,7 +182,7 @@ describe('an acknowledgement that vanished', () => {
     // The stale redraw was applied after the resolve; the card Slack shows in the end is the resolved one, acknowledged.
     await relay.until(async () => appliedUpdates(slack).length, (count) => count >= 2);
     const lastCard = JSON.stringify(
-      (await relay.until(async () => appliedUpdates(slack).at(-1), (last) => /Redraw step 2/.test(JSON.stringify(last?.args)), 5_000))!.args,
+      (await relay.until(async () => appliedUpdates(slack).at(-1), (last) => /Redraw step 2/.test(JSON.stringify(last?.args))))!.args,
     );
     expect(lastCard).toMatch(/Resolved after/);
     expect(lastCard).toMatch(/acknowledged by alice/i);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './child-relay.ts';
+import { WAIT_MS } from './wait.ts';
 
 /**
  * A real Prometheus Alertmanager (Debian package `prometheus-alertmanager`) as a child
@@ -214,7 +215,7 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<R
       await post([{ ...alert, endsAt: new Date(Math.max(Date.now(), startsAt + 1)).toISOString() }]);
     },
     notifications,
-    async waitForNotifications(count, timeoutMs = 15_000) {
+    async waitForNotifications(count, timeoutMs = WAIT_MS) {
       const until = Date.now() + timeoutMs;
       for (;;) {
         const counts = await notifications();

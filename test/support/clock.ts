@@ -1,4 +1,5 @@
 import type { Clock } from '../../src/util/clock.ts';
+import { WAIT_MS } from './wait.ts';
 
 /** A clock that moves only when a test says so; due tasks run in time order as it advances. */
 export class ManualClock implements Clock {
@@ -62,7 +63,7 @@ export async function settle(rounds = 5): Promise<void> {
 }
 
 /** Waits (bounded, real time) until `check` holds: for the outcome of real I/O, never to prove a timing. */
-export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+export async function eventually(check: () => boolean | Promise<boolean>, timeoutMs = WAIT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);

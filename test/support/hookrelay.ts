@@ -7,6 +7,7 @@ import { startServer } from '../../src/server.ts';
 import type { Logger } from 'pino';
 import type { RunningServer } from '../../src/server.ts';
 import type { Clock } from '../../src/util/clock.ts';
+import { WAIT_MS } from './wait.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -86,7 +87,7 @@ export async function startRelay(
       const text = await response.text();
       return { status: response.status, json: (text ? JSON.parse(text) : {}) as T };
     },
-    async until(read, check, timeoutMs = 10_000) {
+    async until(read, check, timeoutMs = WAIT_MS) {
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const value = await read();

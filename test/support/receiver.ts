@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { IncomingHttpHeaders, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WAIT_MS } from './wait.ts';
 
 export interface ReceivedRequest {
   readonly method: string;
@@ -86,7 +87,7 @@ export class FakeReceiver {
 
   /** Resolves once `count` requests (to `path`, if given) have been answered. */
   async waitFor(count: number, options: { path?: string; timeoutMs?: number } = {}): Promise<ReceivedRequest[]> {
-    const { path, timeoutMs = 10_000 } = options;
+    const { path, timeoutMs = WAIT_MS } = options;
     if (this.received(path).length < count) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
