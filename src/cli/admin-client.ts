@@ -16,7 +16,7 @@ export const URL_OPTION: OptionSpec = {
 const ANSWER_TIMEOUT_MS = 30_000;
 
 /**
- * The admin API of a running server (`/api/v1`), for `deliveries`, `replay` and `send-test`.
+ * The admin API of a running server (`/api/v1`), for `deliveries`, `replay`, `send-test` and `mute`.
  * Every failure becomes a CommandFailed saying what to do about it: server not running,
  * token refused, admin API off, unknown name or id.
  */
@@ -51,31 +51,37 @@ export class AdminClient {
     return this.#call<T>('GET', `${path}${suffix}`);
   }
 
-  async post<T>(path: string): Promise<T> {
-    return this.#call<T>('POST', path);
+  async post<T>(path: string, body?: unknown): Promise<T> {
+    return this.#call<T>('POST', path, body);
+  }
+
+  async delete<T>(path: string): Promise<T> {
+    return this.#call<T>('DELETE', path);
   }
 
   async close(): Promise<void> {
     await this.#agent.close();
   }
 
-  async #call<T>(method: 'GET' | 'POST', path: string): Promise<T> {
+  async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const url = `${this.base}/api/v1${path}`;
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     let response;
     try {
-      response = await request(url, { method, dispatcher: this.#agent, headers: { authorization: `Bearer ${this.#token}`, accept: 'application/json' } });
+      response = await request(url, { method, dispatcher: this.#agent, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     } catch (error) {
       throw new CommandFailed(`cannot reach hookrelay at ${this.base}: ${networkReason(error)} (is "hookrelay serve" running there? --url sets the address)`);
     }
     const text = await response.body.text();
-    let body: unknown;
+    let answer: unknown;
     try {
-      body = JSON.parse(text);
+      answer = JSON.parse(text);
     } catch {
       throw new CommandFailed(`${this.base} answered ${method} ${path} with ${response.statusCode} and no JSON: is --url a hookrelay server?`);
     }
-    if (response.statusCode >= 200 && response.statusCode < 300) return body as T;
-    const { code, message } = (body as { error?: { code?: string; message?: string } }).error ?? {};
+    if (response.statusCode >= 200 && response.statusCode < 300) return answer as T;
+    const { code, message } = (answer as { error?: { code?: string; message?: string } }).error ?? {};
     if (code === undefined || message === undefined) {
       throw new CommandFailed(`${this.base} answered ${method} ${path} with ${response.statusCode}: is --url a hookrelay server?`);
     }

@@ -44,8 +44,8 @@ export interface Command<Options extends OptionSpecs = OptionSpecs> {
   /** More lines shown by `--help` after the options (examples, where things come from). */
   readonly details?: string;
   readonly options: Options;
-  /** Positional arguments in order; `required` ones missing are a usage error. */
-  readonly positionals?: ReadonlyArray<{ readonly name: string; readonly required: boolean }>;
+  /** Positional arguments in order; `required` ones missing are a usage error; a `variadic` last one takes the rest. */
+  readonly positionals?: ReadonlyArray<{ readonly name: string; readonly required: boolean; readonly variadic?: boolean }>;
   /** Exit code: 0 ok, 1 failed, 2 bad usage or config (or throw UsageError / ConfigError). */
   run(args: CommandArgs<Options>): Promise<number>;
 }
@@ -116,7 +116,7 @@ export function parseCommandArgs(command: Command, argv: readonly string[]): Par
   const wanted = command.positionals ?? [];
   const missing = wanted.slice(parsed.positionals.length).find((positional) => positional.required);
   if (missing) throw new UsageError(`<${missing.name}> is required`);
-  if (parsed.positionals.length > wanted.length) {
+  if (parsed.positionals.length > wanted.length && wanted.at(-1)?.variadic !== true) {
     throw new UsageError(`unexpected argument "${parsed.positionals[wanted.length]}"`);
   }
   return { help: false, args: { values: parsed.values as CommandArgs<OptionSpecs>['values'], positionals: parsed.positionals } };

@@ -1,6 +1,7 @@
 import type { Command } from './command.ts';
 import { checkCommand } from './check.ts';
 import { migrateCommand } from './migrate.ts';
+import { muteAddCommand, muteExpireCommand, muteListCommand } from './mute-commands.ts';
 import { deliveriesCommand, replayCommand, sendTestCommand } from './server-commands.ts';
 import { renderCommand } from './render.ts';
 import { routesTestCommand } from './routes-test.ts';
@@ -24,4 +25,7 @@ export const COMMANDS: readonly Command[] = [
   deliveriesCommand,
   replayCommand,
   sendTestCommand,
+  muteAddCommand,
+  muteListCommand,
+  muteExpireCommand,
 ];

@@ -5,7 +5,7 @@ import { didYouMean } from '../util/did-you-mean.ts';
 import { AdminApiError, AdminClient, URL_OPTION } from './admin-client.ts';
 import { defineCommand, UsageError } from './command.ts';
 
-const JSON_OPTION = { type: 'boolean', description: "print the server's answer as JSON" } as const;
+export const JSON_OPTION = { type: 'boolean', description: "print the server's answer as JSON" } as const;
 
 export const deliveriesCommand = defineCommand({
   name: 'deliveries',
@@ -47,7 +47,7 @@ export const deliveriesCommand = defineCommand({
         table(
           ['TIME', 'ID', 'EVENT TYPE', 'STATUS', 'CODE', 'LATENCY', 'ATTEMPTS', 'REASON'],
           deliveries.map((delivery) => [
-            delivery.created_at.replace('T', ' ').replace(/\.\d+Z$/, 'Z'),
+            utcTime(delivery.created_at),
             delivery.id,
             types.get(delivery.event_id) ?? '–',
             delivery.status,
@@ -169,12 +169,17 @@ function reasonOf(delivery: DeliveryRecord): string {
   const text = recorded.replace(/\s+/g, ' ').trim();
   const reason = text.length > REASON_CHARS ? `${text.slice(0, REASON_CHARS)}…` : text;
   const retry = delivery.status === 'pending' && delivery.last_error !== null && delivery.next_attempt_at !== null;
-  return retry ? `${reason} (retry at ${delivery.next_attempt_at!.replace('T', ' ').replace(/\.\d+Z$/, 'Z')})` : reason;
+  return retry ? `${reason} (retry at ${utcTime(delivery.next_attempt_at!)})` : reason;
 }
 
 /** Columns padded to their widest cell, two spaces apart. */
-function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const line = (cells: readonly string[]): string => cells.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** `2026-12-06T20:08:37.123Z` → `2026-12-06 20:08:37Z`, as the tables show times. */
+export function utcTime(iso: string): string {
+  return iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }

@@ -1,6 +1,7 @@
 import type { RelayEvent } from '../events/event.ts';
 import { globMatcher, globProblem } from '../routing/glob.ts';
 import { eventField } from '../routing/path.ts';
+import { parseDuration } from '../config/duration.ts';
 
 /** Event fields a mute may match on; `data.<path>` reaches into the sender's payload. */
 const TOP_LEVEL_FIELDS = ['source', 'type', 'severity', 'status', 'dedup_key', 'title', 'summary', 'id'];
@@ -41,4 +42,34 @@ export function compileMatchers(matchers: MuteMatchers): (event: RelayEvent) => 
     };
   });
   return (event) => tests.every((test) => test(event));
+}
+
+/**
+ * `type=qos.* data.region=Maharashtra 2h …` as typed (Slack's `/hookrelay mute`, `hookrelay mute
+ * add`): the field=glob terms, then a duration, then whatever follows (Slack's reason). `quote`
+ * marks a term in the problem: Slack shows it as code, a terminal in double quotes.
+ */
+export function parseMuteTerms(
+  terms: readonly string[],
+  quote: (text: string) => string,
+): { readonly matchers: Record<string, string>; readonly duration_ms: number; readonly rest: readonly string[] } | { readonly problem: string } {
+  const matchers: Record<string, string> = {};
+  let index = 0;
+  for (; index < terms.length && terms[index]!.includes('='); index++) {
+    const term = terms[index]!;
+    const at = term.indexOf('=');
+    const field = term.slice(0, at);
+    const glob = term.slice(at + 1);
+    if (field === '' || glob === '') return { problem: `${quote(term)} is not field=glob` };
+    matchers[field] = glob;
+  }
+  if (index === 0) return { problem: `${quote('mute')} needs at least one field=glob, e.g. ${quote('type=qos.*')}` };
+  const durationText = terms[index];
+  const duration = durationText === undefined ? null : parseDuration(durationText);
+  if (duration === null) {
+    return {
+      problem: `${quote('mute')} needs a duration after the matchers (${['30m', '2h', '1d'].map(quote).join(', ')})${durationText ? `, not ${quote(durationText)}` : ''}`,
+    };
+  }
+  return { matchers, duration_ms: duration, rest: terms.slice(index + 1) };
 }

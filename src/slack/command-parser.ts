@@ -1,4 +1,4 @@
-import { parseDuration } from '../config/duration.ts';
+import { parseMuteTerms } from '../mutes/matchers.ts';
 
 /** `/hookrelay …` as typed in Slack (DESIGN.md "Slack commands"). */
 export type SlackCommand =
@@ -80,21 +80,7 @@ export function parseCommand(text: string): SlackCommand {
 }
 
 function parseMute(terms: readonly string[]): SlackCommand {
-  const matchers: Record<string, string> = {};
-  let index = 0;
-  for (; index < terms.length && terms[index]!.includes('='); index++) {
-    const term = terms[index]!;
-    const at = term.indexOf('=');
-    const field = term.slice(0, at);
-    const glob = term.slice(at + 1);
-    if (field === '' || glob === '') return { kind: 'usage', problem: `\`${term}\` is not field=glob` };
-    matchers[field] = glob;
-  }
-  if (index === 0) return { kind: 'usage', problem: '`mute` needs at least one field=glob, e.g. `type=qos.*`' };
-  const durationText = terms[index];
-  const duration = durationText === undefined ? null : parseDuration(durationText);
-  if (duration === null) {
-    return { kind: 'usage', problem: `\`mute\` needs a duration after the matchers (\`30m\`, \`2h\`, \`1d\`)${durationText ? `, not \`${durationText}\`` : ''}` };
-  }
-  return { kind: 'mute', matchers, duration_ms: duration, reason: terms.slice(index + 1).join(' ') };
+  const parsed = parseMuteTerms(terms, (text) => `\`${text}\``);
+  if ('problem' in parsed) return { kind: 'usage', problem: parsed.problem };
+  return { kind: 'mute', matchers: parsed.matchers, duration_ms: parsed.duration_ms, reason: parsed.rest.join(' ') };
 }
