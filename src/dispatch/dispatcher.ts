@@ -5,6 +5,7 @@ import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { SendResult } from '../destinations/http-client.ts';
+import type { BreakerChange } from '../notify/breaker-notice.ts';
 import { digestView, stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import { loggedTitle } from '../observability/logger.ts';
@@ -20,16 +21,6 @@ import { decide, retryAfterWait } from './retry-policy.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import type { SharedRateLimit } from './shared-rate-limit.ts';
 import { SuspectGate, crashLoopReason, isSuspect } from './crash-guard.ts';
-
-/** A destination's circuit opened (disabled) or closed (enabled again). */
-export interface BreakerChange {
-  readonly destination: string;
-  readonly state: 'open' | 'closed';
-  readonly consecutive_failures: number;
-  readonly last_error: string | null;
-  /** When open with automatic recovery: when the first probe goes. */
-  readonly probe_at: number | null;
-}
 
 export interface DispatcherOptions {
   readonly store: Store;
