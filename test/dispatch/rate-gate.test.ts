@@ -22,7 +22,10 @@ class Budget implements SharedRateLimit {
   readonly answers: Array<RateGrant | Error> = [];
   readonly takes: string[] = [];
   readonly pauses: Array<{ destination: string; ms: number }> = [];
-  constructor(readonly clock?: ManualClock) {}
+  readonly clock: ManualClock | undefined;
+  constructor(clock?: ManualClock) {
+    this.clock = clock;
+  }
   async take(destination: string): Promise<RateGrant> {
     this.takes.push(destination);
     const answer = this.answers.shift() ?? { granted: true };
