@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DestinationLimits } from '../destinations/destination.ts';
 import type { ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
-import { realTime } from '../util/clock.ts';
+import { every, realTime } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
 import { HeldWork, queuePriority } from './held-work.ts';
@@ -66,17 +66,12 @@ export class Scheduler implements CircuitReactions {
   /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
   startHeartbeat(): void {
     const { clock, leaseMs, store, owner, logger, destination } = this.#options;
-    const every = Math.max(1_000, Math.floor(leaseMs / 3));
-    const beat = (): void => {
-      if (this.#stopped) return;
-      if (this.#work.size > 0) {
-        store.extendLeases(this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
-          logger.warn({ err: error, destination }, 'could not renew leases');
-        });
-      }
-      this.#cancelHeartbeat = clock.after(every, beat);
-    };
-    this.#cancelHeartbeat = clock.after(every, beat);
+    this.#cancelHeartbeat = every(clock, Math.max(1_000, Math.floor(leaseMs / 3)), () => {
+      if (this.#work.size === 0) return;
+      store.extendLeases(this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
+        logger.warn({ err: error, destination }, 'could not renew leases');
+      });
+    });
   }
 
   /** A lease for one fresh delivery about to be committed, when the lane can start it soon (see Dispatcher.reserve). */
