@@ -1,9 +1,18 @@
 import type { Logger } from 'pino';
-import type { BreakerChange } from '../dispatch/dispatcher.ts';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { Store } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
+
+/** A destination's circuit opened (disabled) or closed (enabled again): what the dispatcher tells whoever listens. */
+export interface BreakerChange {
+  readonly destination: string;
+  readonly state: 'open' | 'closed';
+  readonly consecutive_failures: number;
+  readonly last_error: string | null;
+  /** When open with automatic recovery: when the first probe goes. */
+  readonly probe_at: number | null;
+}
 
 /** Destination types a person reads: a circuit opening or closing is told there. */
 const TOLD_TYPES = new Set(['slack', 'slack-bot']);

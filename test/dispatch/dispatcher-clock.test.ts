@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
-import type { BreakerChange } from '../../src/dispatch/dispatcher.ts';
+import type { BreakerChange } from '../../src/notify/breaker-notice.ts';
 import { NotificationStage } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';

@@ -1,0 +1,136 @@
+import type { Logger } from 'pino';
+import type { SendResult } from '../destinations/http-client.ts';
+import { loggedTitle } from '../observability/logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { AttemptResult, BreakerPolicy, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
+import type { Clock } from '../util/clock.ts';
+
+/** What an attempt came to: the retry policy's decision and what the destination answered. */
+export interface AttemptDecision {
+  readonly outcome: AttemptResult['outcome'];
+  readonly next_attempt_at: number | null;
+  readonly health: AttemptResult['health'];
+  readonly result: SendResult;
+}
+
+export interface AttemptRecorderOptions {
+  readonly destination: string;
+  readonly store: Pick<Store, 'recordAttempt'>;
+  readonly owner: string;
+  /** Sent with each record: the store opens and closes the circuit by it. */
+  readonly breaker: BreakerPolicy;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** Whether the lane is stopping: a record the store cannot take is then left to the lease's expiry. */
+  readonly stopping: () => boolean;
+  /** The attempt is recorded (not when its lease was lost meanwhile). */
+  readonly onRecorded: (recorded: RecordedAttempt, delivery: ClaimedDelivery, decision: AttemptDecision) => void;
+}
+
+/** The line logged for an attempt that did not fail the delivery for good (that one is a `warn`: "delivery failed"). */
+const OUTCOME_MESSAGES: Readonly<Record<Exclude<AttemptResult['outcome'], 'failed'>, string>> = {
+  succeeded: 'delivered',
+  retry: 'delivery attempt failed; will retry',
+  superseded: 'delivery superseded',
+};
+
+/**
+ * The last step of an attempt: counts it in the metrics, commits it with its effects (durably:
+ * while the store cannot write, it tries again), then logs one line for it and tells the lane.
+ */
+export class AttemptRecorder {
+  readonly #options: AttemptRecorderOptions;
+
+  constructor(options: AttemptRecorderOptions) {
+    this.#options = options;
+  }
+
+  async record(delivery: ClaimedDelivery, attempt: number, started: number, body: string | null, decision: AttemptDecision): Promise<void> {
+    const { result } = decision;
+    const { destination, clock, logger, metrics, store } = this.#options;
+    const finished = clock.now();
+    // The attempt's log line, built only when it is written (the send path runs per delivery).
+    const line = (): Record<string, unknown> => ({
+      destination,
+      title: loggedTitle(delivery.event.title),
+      outcome: decision.outcome,
+      status: result.status,
+      latency_ms: result.latency_ms,
+      attempt,
+      delivery_id: delivery.id,
+      event_id: delivery.event.id,
+      ...(result.error ? { error: result.error } : {}),
+      ...(decision.next_attempt_at ? { next_attempt_at: new Date(decision.next_attempt_at).toISOString() } : {}),
+      ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
+      ...(delivery.probe ? { probe: true } : {}),
+      ...(delivery.digest ? { digest: true } : {}),
+    });
+    metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
+    if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
+    metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
+    if (decision.outcome === 'succeeded') {
+      metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);
+    }
+    const attemptResult: AttemptResult = {
+      delivery_id: delivery.id,
+      member_ids: delivery.member_ids,
+      destination,
+      lease_owner: this.#options.owner,
+      started_at: started,
+      finished_at: finished,
+      outcome: decision.outcome,
+      next_attempt_at: decision.next_attempt_at,
+      request_body: body,
+      response_code: result.status,
+      response_body: result.body,
+      latency_ms: result.latency_ms,
+      error: result.error,
+      health: decision.health,
+      breaker: this.#options.breaker,
+      probe: delivery.probe,
+      notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
+      effects: result.effects ?? null,
+      ...(delivery.digest ? { digest: true } : {}),
+    };
+    // The attempt happened: its record (and effects, such as a posted Slack message) must not be
+    // lost, or a retry would send it again. While the store cannot write, keep the work held (its
+    // lease renewed) and try again; the moment the store takes writes, it is recorded.
+    let recorded: RecordedAttempt;
+    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+      try {
+        recorded = await store.recordAttempt(attemptResult);
+        break;
+      } catch (error) {
+        if (this.#options.stopping()) {
+          logger.error({ ...line(), err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
+          return;
+        }
+        logger.error({ ...line(), err: error }, 'could not record a delivery attempt; trying again');
+        await new Promise<void>((resume) => clock.after(wait, resume));
+      }
+    }
+    // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
+    if (!recorded.recorded) return;
+    if (decision.outcome === 'failed') {
+      if (logger.isLevelEnabled('warn')) logger.warn(line(), 'delivery failed');
+    } else if (logger.isLevelEnabled('info')) {
+      logger.info(line(), OUTCOME_MESSAGES[decision.outcome]);
+    }
+    this.#options.onRecorded(recorded, delivery, decision);
+  }
+
+  /** What the destination was told, for the notification log (replays and commands tell nothing new). */
+  #notified(delivery: ClaimedDelivery, at: number): NotificationEntry[] {
+    if (delivery.unordered) return [];
+    const ids = [delivery.id, ...delivery.member_ids];
+    return delivery.events.map((event, index) => ({
+      destination: this.#options.destination,
+      dedup_key: event.dedup_key,
+      status: event.status,
+      occurred_at: event.occurred_at,
+      delivery_id: ids[index]!,
+      sent_at: at,
+    }));
+  }
+}

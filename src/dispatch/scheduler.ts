@@ -1,0 +1,245 @@
+import PQueue from 'p-queue';
+import type { Logger } from 'pino';
+import type { DestinationLimits } from '../destinations/destination.ts';
+import type { ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
+import { every, realTime } from '../util/clock.ts';
+import type { Clock } from '../util/clock.ts';
+import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
+import { HeldWork, queuePriority } from './held-work.ts';
+import { RateGate } from './rate-gate.ts';
+import type { SharedRateLimit } from './shared-rate-limit.ts';
+
+/** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
+const MAX_SLEEP_MS = 30_000;
+/** After a store error, try again this soon. */
+const STORE_RETRY_MS = 1_000;
+
+export interface SchedulerOptions {
+  readonly destination: string;
+  readonly limits: Pick<DestinationLimits, 'concurrency' | 'rate'>;
+  /** When the destination's backlog is a storm (claims then fold each group into a digest); null: never. */
+  readonly storm: StormPolicy | null;
+  readonly store: Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+  readonly owner: string;
+  readonly leaseMs: number;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly circuit: Pick<BreakerWatch, 'enabled' | 'news' | 'probes' | 'fromClaim'>;
+  readonly sharedRateLimit?: SharedRateLimit | undefined;
+  /**
+   * Runs one held delivery's attempt in a slot of the queue. It calls `begin` when it starts and
+   * `end` when done (the slot is free when its promise settles); the delivery stays held until `end`.
+   */
+  readonly run: (delivery: ClaimedDelivery) => Promise<void>;
+}
+
+/**
+ * One destination's flow of work: it claims a few deliveries ahead under a lease (refilling in
+ * batches when few are left), holds them, starts them through a p-queue bounded by the
+ * destination's concurrency and rate, renews the leases of what it holds, wakes by the clock for
+ * the next due retry or probe, and gives back what it will not start (an opened circuit, shutdown).
+ */
+export class Scheduler implements CircuitReactions {
+  readonly rate: RateGate;
+  readonly #options: SchedulerOptions;
+  readonly #queue: PQueue;
+  readonly #work: HeldWork;
+  #pumping = false;
+  #again = false;
+  #stopped = false;
+  #cancelWake: (() => void) | null = null;
+  #wakeAt = Number.POSITIVE_INFINITY;
+  #cancelHeartbeat: (() => void) | null = null;
+
+  constructor(options: SchedulerOptions) {
+    this.#options = options;
+    const { destination, limits, clock, logger, sharedRateLimit } = options;
+    this.#queue = new PQueue({ concurrency: limits.concurrency });
+    this.#work = new HeldWork(limits);
+    this.rate = new RateGate({ destination, rate: limits.rate, clock, logger, queue: this.#queue, shared: sharedRateLimit });
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Renews the leases of held deliveries, so a long pause or a slow attempt never lets them be claimed twice. */
+  startHeartbeat(): void {
+    const { clock, leaseMs, store, owner, logger, destination } = this.#options;
+    this.#cancelHeartbeat = every(clock, Math.max(1_000, Math.floor(leaseMs / 3)), () => {
+      if (this.#work.size === 0) return;
+      store.extendLeases(this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
+        logger.warn({ err: error, destination }, 'could not renew leases');
+      });
+    });
+  }
+
+  /** A lease for one fresh delivery about to be committed, when the lane can start it soon (see Dispatcher.reserve). */
+  reserve(): { owner: string; until: number } | null {
+    // A paused lane (Retry-After) takes no fresh work: it would only wait in the queue.
+    if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) return null;
+    if (this.#work.room() <= 0) return null;
+    this.#work.reserve();
+    return { owner: this.#options.owner, until: this.#options.clock.now() + this.#options.leaseMs };
+  }
+
+  adopt(delivery: ClaimedDelivery): void {
+    this.#work.unreserve();
+    // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
+    if (this.#stopped) void this.giveBack([delivery]);
+    else this.#hold(delivery);
+  }
+
+  release(): void {
+    this.#work.unreserve();
+  }
+
+  async pump(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#pumping) {
+      this.#again = true;
+      return;
+    }
+    this.#pumping = true;
+    const { store, destination, leaseMs: lease_ms, owner, circuit, clock } = this.#options;
+    try {
+      do {
+        this.#again = false;
+        const now = clock.now();
+        if (circuit.enabled === false) {
+          // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
+          // store shared with other replicas is asked even without (a peer may have closed it).
+          const shared = store.onWork !== undefined;
+          if ((!circuit.probes && !shared) || this.#work.size > 0) break;
+          const news = circuit.news;
+          const probe = await store.claimProbe(destination, { now, lease_ms, owner });
+          this.#take(probe, now, news);
+          if (circuit.enabled === false) break;
+        }
+        const room = this.#work.room();
+        if (room <= 0) break;
+        const news = circuit.news;
+        const batch = await store.claimDue(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
+        this.#take(batch, now, news);
+        if (batch.deliveries.length === room) this.#again = true;
+      } while (this.#again && !this.#stopped);
+    } catch (error) {
+      this.#options.logger.error({ err: error, destination }, 'claiming deliveries failed; retrying shortly');
+      this.wake(clock.now() + STORE_RETRY_MS);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** `news`: the circuit's news when the claim began (see BreakerWatch). */
+  #take(batch: ClaimBatch, now: number, news: number): void {
+    this.#options.circuit.fromClaim(batch.enabled, news);
+    for (const delivery of batch.deliveries) this.#hold(delivery);
+    this.wake(batch.next_due_at ?? now + MAX_SLEEP_MS);
+  }
+
+  /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
+  #hold(delivery: ClaimedDelivery): void {
+    if (this.#stopped || !this.#work.hold(delivery)) return;
+    void this.#queue.add(
+      () => {
+        this.rate.countStart();
+        return this.#options.run(delivery);
+      },
+      { priority: queuePriority(delivery) },
+    );
+  }
+
+  /** Look at the store again at `at` (at the latest in MAX_SLEEP_MS). */
+  wake(at: number): void {
+    if (this.#stopped) return;
+    const { clock } = this.#options;
+    const now = clock.now();
+    const when = Math.min(at, now + MAX_SLEEP_MS);
+    if (this.#cancelWake && when >= this.#wakeAt) return;
+    this.#cancelWake?.();
+    this.#wakeAt = when;
+    this.#cancelWake = clock.after(when - now, () => {
+      this.#cancelWake = null;
+      this.#wakeAt = Number.POSITIVE_INFINITY;
+      void this.pump();
+    });
+  }
+
+  /** The attempt of a held delivery started. */
+  begin(delivery: ClaimedDelivery): void {
+    this.#work.started(delivery);
+  }
+
+  /**
+   * The attempt is done with its slot. `recording`: a success's record still committing, which
+   * keeps the delivery held (the next event of its incident waits for it) but not its slot.
+   */
+  end(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
+    if (recording === null) {
+      this.#finished(delivery, null);
+      return;
+    }
+    const done: Promise<void> = recording.finally(() => this.#finished(delivery, done));
+    this.#work.recording(done);
+    // Answered: its record no longer holds up the queue, so refill may start now.
+    this.#refillIfLow();
+  }
+
+  #finished(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
+    this.#work.finished(delivery, recording);
+    this.#refillIfLow();
+  }
+
+  #refillIfLow(): void {
+    if (this.#work.low()) void this.pump();
+  }
+
+  /** Gives claimed work back to the store as pending, attempts untouched. */
+  async giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
+    if (ids.length === 0) return;
+    try {
+      await this.#options.store.releaseClaims(ids, this.#options.owner);
+    } catch (error) {
+      this.#options.logger.warn({ err: error, destination: this.#options.destination }, 'could not give back claimed deliveries; their leases will expire');
+    }
+  }
+
+  /** Held and not started: taken out of the queue and given back. */
+  #giveBackWaiting(): Promise<void> {
+    this.#queue.clear();
+    return this.giveBack(this.#work.takeWaiting());
+  }
+
+  /** The circuit opened: work held in memory and not started goes back to pending, untouched. */
+  dropHeldWork(): void {
+    void this.#giveBackWaiting();
+  }
+
+  /** Stops claiming, gives back work not yet started, and waits (bounded, real time) for attempts in flight. */
+  async stop(timeoutMs: number): Promise<void> {
+    this.#stopped = true;
+    this.#cancelWake?.();
+    this.#cancelHeartbeat?.();
+    this.rate.stop();
+    await this.#giveBackWaiting();
+    // Attempts still running, and successes whose record is still committing.
+    const idle = this.#queue.onIdle().then(() => this.#work.recorded());
+    // The grace is real time: it bounds a wait on sockets and commits, during which a driven clock stands still.
+    let cancelGrace: (() => void) | undefined;
+    await Promise.race([idle, new Promise((resolve) => (cancelGrace = realTime.after(timeoutMs, () => resolve(undefined))))]);
+    cancelGrace?.();
+    // Sends that outlast the grace are given up on and given back: another replica (or the next
+    // start) sends them at once instead of waiting out the lease. Their request may have reached
+    // the destination: it is sent again with the same delivery id (at-least-once).
+    const abandoned = this.#work.takeRunning();
+    if (abandoned.length > 0) {
+      this.#options.logger.warn(
+        { destination: this.#options.destination, deliveries: abandoned.map((delivery) => delivery.id) },
+        `shutdown: ${abandoned.length} send(s) still in flight after ${timeoutMs} ms are given back and will be attempted again`,
+      );
+      await this.giveBack(abandoned);
+    }
+  }
+}

@@ -1,0 +1,362 @@
+import pino from 'pino';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { Destination, OutboundRequest } from '../../src/destinations/destination.ts';
+import type { SendResult } from '../../src/destinations/http-client.ts';
+import { AttemptRunner } from '../../src/dispatch/attempt-runner.ts';
+import type { AttemptLane } from '../../src/dispatch/attempt-runner.ts';
+import { breakerPolicy } from '../../src/dispatch/breaker-watch.ts';
+import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
+import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
+import type { StageVerdict } from '../../src/notify/pipeline.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import type { AttemptResult, ClaimedDelivery, HoldRequest, RecordedAttempt } from '../../src/store/store.ts';
+import { TemplateRenderError } from '../../src/templates/types.ts';
+import type { TemplateContext } from '../../src/templates/types.ts';
+import { newId } from '../../src/util/ids.ts';
+import { ManualClock } from '../support/clock.ts';
+import { relayEvent } from '../support/events.ts';
+
+/**
+ * The attempt runner on its own: a destination, a notification stage, a store and a lane that
+ * the test scripts and watches. What a user would notice is what each records: the request sent,
+ * the attempt's outcome and health, when it is tried again, and when its slot frees.
+ */
+
+const ok = (extra: Partial<SendResult> = {}): SendResult => ({ kind: 'success', status: 200, body: 'ok', retry_after_ms: null, rate_limited: false, error: null, latency_ms: 12, ...extra });
+const unavailable: SendResult = { kind: 'retry', status: 503, body: 'down', retry_after_ms: null, rate_limited: false, error: 'HTTP 503', latency_ms: 12 };
+
+function claimed(overrides: Partial<ClaimedDelivery> = {}): ClaimedDelivery {
+  const event = relayEvent({ dedup_key: 'db:primary' });
+  return { id: newId('dlv'), destination: 'ops', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'all', probe: false, rule_keys: [null], ...overrides };
+}
+
+/** A store that records what it is asked; records commit when the test lets them (all at once by default). */
+class Store {
+  readonly records: AttemptResult[] = [];
+  readonly holds: HoldRequest[] = [];
+  readonly marked: string[][] = [];
+  /** Thrown by the next record calls, in turn. */
+  readonly recordErrors: Error[] = [];
+  gate: Promise<void> | null = null;
+  answer: Partial<RecordedAttempt> = {};
+
+  async recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
+    await this.gate;
+    const error = this.recordErrors.shift();
+    if (error) throw error;
+    this.records.push(result);
+    return { recorded: true, destination: { name: 'ops', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false, ...this.answer };
+  }
+
+  async holdDeliveries(hold: HoldRequest): Promise<void> {
+    this.holds.push(hold);
+  }
+
+  async markAttemptStarted(ids: readonly string[]): Promise<void> {
+    this.marked.push([...ids]);
+  }
+}
+
+/** The lane as the runner sees it, recording every call in order. */
+class Lane implements AttemptLane {
+  stopped = false;
+  budget = true;
+  readonly calls: string[] = [];
+  readonly givenBack: string[] = [];
+  readonly rate = {
+    takeBudget: async (): Promise<boolean> => this.budget,
+    tooManyRequests: (ms: number): void => void this.calls.push(`pause ${ms} ms`),
+  };
+  begin(delivery: ClaimedDelivery): void {
+    this.calls.push(`begin ${delivery.id}`);
+  }
+  end(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
+    this.calls.push(`end ${delivery.id}${recording ? ' (record committing)' : ''}`);
+  }
+  async giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void> {
+    this.givenBack.push(...deliveries.map((delivery) => delivery.id));
+  }
+  wake(at: number): void {
+    this.calls.push(`wake at +${at - clock.now()} ms`);
+  }
+  async pump(): Promise<void> {
+    this.calls.push('pump');
+  }
+}
+
+let clock: ManualClock;
+let store: Store;
+let lane: Lane;
+let sent: OutboundRequest[];
+let contexts: TemplateContext[];
+let respond: (request: OutboundRequest) => Promise<SendResult>;
+let renderWith: (context: TemplateContext) => string;
+let verdict: (delivery: ClaimedDelivery) => StageVerdict;
+let circuit: { enabled: boolean | null; news: CircuitNews[]; afterAttempt(recorded: CircuitNews, error: string | null): void };
+let refreshed: string[];
+let logged: Array<{ level: number; msg: string }>;
+
+beforeEach(() => {
+  clock = new ManualClock();
+  store = new Store();
+  lane = new Lane();
+  sent = [];
+  contexts = [];
+  refreshed = [];
+  logged = [];
+  respond = async () => ok();
+  renderWith = (context) => JSON.stringify({ id: context.id });
+  verdict = (delivery) => ({ send: delivery, held: [] });
+  circuit = { enabled: true, news: [], afterAttempt: (recorded) => void circuit.news.push(recorded) };
+});
+
+const destination: Destination = {
+  name: 'ops',
+  type: 'http',
+  template: 'http/default',
+  limits: { concurrency: 1, rate: null, timeout_ms: 5_000 },
+  urls: [],
+  prepare: () => undefined,
+  render: (context) => {
+    contexts.push(context);
+    return renderWith(context);
+  },
+  send: async (request) => {
+    sent.push(request);
+    return respond(request);
+  },
+  refreshIncident: async (dedupKey) => void refreshed.push(dedupKey),
+};
+
+function runner(suspects = new SuspectGate()): AttemptRunner {
+  return new AttemptRunner({
+    destination,
+    store,
+    stage: { decide: async (delivery) => verdict(delivery) },
+    retry: { schedule: [1_000, 2_000], disable_after: 3 },
+    breaker: breakerPolicy({}, 3, [10_000]),
+    owner: 'me',
+    version: 'test',
+    clock,
+    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as { level: number; msg: string }) }),
+    metrics: new Metrics(),
+    suspects,
+    lane,
+    circuit,
+  });
+}
+
+/** A record gate the test opens. */
+function holdRecords(): () => void {
+  let open!: () => void;
+  store.gate = new Promise<void>((resolve) => (open = resolve));
+  return open;
+}
+
+describe('attempt runner: outcomes', () => {
+  it('a success: the request drawn from the template goes out, the slot frees while its record commits, then the breaker hears of it', async () => {
+    const delivery = claimed();
+    const open = holdRecords();
+    await runner().attempt(delivery);
+    expect(sent).toEqual([expect.objectContaining({ delivery_id: delivery.id, attempt: 1, body: JSON.stringify({ id: delivery.event.id }) })]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`]);
+    expect(circuit.news).toEqual([]);
+
+    open();
+    await clock.advance(0);
+    expect(store.records).toEqual([expect.objectContaining({ delivery_id: delivery.id, outcome: 'succeeded', health: 'success', lease_owner: 'me', response_code: 200, next_attempt_at: null })]);
+    expect(store.records[0]!.notified).toEqual([expect.objectContaining({ destination: 'ops', dedup_key: 'db:primary', delivery_id: delivery.id, sent_at: clock.now() })]);
+    expect(circuit.news).toHaveLength(1);
+    expect(logged.map((line) => line.msg)).toEqual(['delivered']);
+  });
+
+  it('a failure keeps its slot until recorded, and comes back on the retry schedule', async () => {
+    respond = async () => unavailable;
+    const delivery = claimed();
+    const open = holdRecords();
+    const attempt = runner().attempt(delivery);
+    await clock.advance(0);
+    expect(sent).toHaveLength(1);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`]);
+    open();
+    await attempt;
+    const [record] = store.records;
+    expect(record).toMatchObject({ outcome: 'retry', health: 'failure', error: 'HTTP 503', notified: [] });
+    // The first step of the schedule, ±20 %.
+    const wait = record!.next_attempt_at! - clock.now();
+    expect(wait).toBeGreaterThanOrEqual(800);
+    expect(wait).toBeLessThanOrEqual(1_200);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `wake at +${wait} ms`, `end ${delivery.id}`]);
+  });
+
+  it('the last step of the schedule fails the delivery for good (a warning)', async () => {
+    respond = async () => unavailable;
+    await runner().attempt(claimed({ attempts: 2, request_body: '{"kept":true}' }));
+    expect(sent[0]).toMatchObject({ attempt: 3, body: '{"kept":true}' });
+    expect(contexts).toEqual([]);
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', next_attempt_at: null, request_body: '{"kept":true}' });
+    expect(logged).toEqual([expect.objectContaining({ level: 40, msg: 'delivery failed' })]);
+  });
+
+  it('a probe that succeeds keeps its slot until recorded: the circuit closes before the backlog takes the slot', async () => {
+    const probe = claimed({ probe: true });
+    await runner().attempt(probe);
+    expect(lane.calls).toEqual([`begin ${probe.id}`, `end ${probe.id}`]);
+    expect(store.records[0]).toMatchObject({ probe: true, outcome: 'succeeded', breaker: { disable_after: 3, probe_backoff_ms: [10_000] } });
+  });
+
+  it('429 with Retry-After: the lane pauses as long, and the retry comes back then (not on the schedule)', async () => {
+    respond = async () => ({ ...unavailable, status: 429, retry_after_ms: 7_000, rate_limited: true, error: 'HTTP 429' });
+    await runner().attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'neutral', next_attempt_at: clock.now() + 7_000 });
+    expect(lane.calls).toContain('pause 7000 ms');
+  });
+
+  it('a template that cannot draw the event fails it without contacting the destination or counting against its health', async () => {
+    renderWith = () => {
+      throw new TemplateRenderError('http/default', 'output over 1 MB');
+    };
+    await runner().attempt(claimed());
+    expect(sent).toEqual([]);
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', health: 'neutral', error: 'template http/default: output over 1 MB', request_body: null });
+  });
+
+  it('anything else that stops the request being drawn is retried, still without touching health', async () => {
+    renderWith = () => {
+      throw new Error('store closed');
+    };
+    await runner().attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'neutral', error: 'could not prepare the request: store closed' });
+  });
+
+  it('a send that throws is a retry with its message', async () => {
+    respond = async () => {
+      throw new Error('socket hang up');
+    };
+    await runner().attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'failure', error: 'socket hang up' });
+  });
+
+  it("the template sees the threshold that let it go, and a digest's view", async () => {
+    const member = relayEvent({ dedup_key: 'db:replica' });
+    const digest = claimed({ digest: true, member_ids: ['dlv_2'], rule_keys: [null, null] });
+    verdict = (delivery) => ({ send: { ...delivery, events: [delivery.event, member] }, held: [], threshold: { count: 5, within_ms: 600_000 } });
+    await runner().attempt(digest);
+    expect(contexts[0]).toMatchObject({ threshold: { count: 5, within: '10m' }, digest: { count: 2 }, hookrelay: { version: 'test', destination: 'ops', delivery_id: digest.id } });
+    expect(store.records[0]).toMatchObject({ digest: true, member_ids: ['dlv_2'] });
+  });
+});
+
+describe('attempt runner: before the send', () => {
+  it('the circuit opened while it waited: given back untouched; a probe still goes', async () => {
+    circuit.enabled = false;
+    const waiting = claimed();
+    await runner().attempt(waiting);
+    expect(lane.givenBack).toEqual([waiting.id]);
+    expect(sent).toEqual([]);
+    expect(store.records).toEqual([]);
+    await runner().attempt(claimed({ probe: true }));
+    expect(sent).toHaveLength(1);
+  });
+
+  it('what the notification stage holds is recorded as held; a batch shrinks to what still goes', async () => {
+    const batch = claimed({ member_ids: ['dlv_muted'], rule_keys: [null, null] });
+    verdict = (delivery) => ({ send: { ...delivery, member_ids: [] }, held: [{ ids: ['dlv_muted'], hold: { rule: 'mute', status: 'muted', note: 'muted by mut_1' } }] });
+    await runner().attempt(batch);
+    expect(store.holds).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
+    expect(store.records[0]).toMatchObject({ delivery_id: batch.id, member_ids: [] });
+    expect(logged.map((line) => line.msg)).toEqual(['delivery held: muted by mut_1', 'delivered']);
+  });
+
+  it('a held probe: the next delivery is probed at once', async () => {
+    const probe = claimed({ probe: true });
+    verdict = (delivery) => ({ send: null, held: [{ ids: [delivery.id], hold: { rule: 'repeat', status: 'skipped', note: 'repeat within 4h' } }] });
+    await runner().attempt(probe);
+    expect(store.holds[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
+    expect(lane.calls).toEqual([`begin ${probe.id}`, 'pump', `end ${probe.id}`]);
+    expect(sent).toEqual([]);
+
+    // Any other delivery held whole: its slot simply frees.
+    const ordinary = claimed();
+    lane.calls.length = 0;
+    await runner().attempt(ordinary);
+    expect(lane.calls).toEqual([`begin ${ordinary.id}`, `end ${ordinary.id}`]);
+  });
+
+  it('stopping while it waited for the rate budget: given back, not sent', async () => {
+    lane.budget = false;
+    const delivery = claimed();
+    await runner().attempt(delivery);
+    expect(lane.givenBack).toEqual([delivery.id]);
+    expect(sent).toEqual([]);
+  });
+
+  it('after three stops during its own attempt, a delivery is failed without an attempt and the reason says why', async () => {
+    await runner().attempt(claimed({ interrupted: 3, interrupted_attempts: 3, attempts: 4 }));
+    expect(sent).toEqual([]);
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', health: 'neutral' });
+    expect(store.records[0]!.error).toMatch(/^in flight when hookrelay stopped 3 times, 3 of them during its own attempt/);
+  });
+
+  it('suspects of a crash loop: marked before their attempt, and attempted one at a time, each until recorded', async () => {
+    const [first, second] = [claimed({ interrupted: 1 }), claimed({ interrupted: 1 })];
+    const suspects = new SuspectGate();
+    const open = holdRecords();
+    const attempts = [runner(suspects).attempt(first), runner(suspects).attempt(second)];
+    await clock.advance(0);
+    expect(store.marked).toEqual([[first.id]]);
+    expect(sent.map((request) => request.delivery_id)).toEqual([first.id]);
+    open();
+    await Promise.all(attempts);
+    expect(store.marked).toEqual([[first.id], [second.id]]);
+    // A suspect's success keeps its slot too: the next suspect waits for its record.
+    expect(lane.calls).toEqual([`begin ${first.id}`, `begin ${second.id}`, `end ${first.id}`, `end ${second.id}`]);
+  });
+});
+
+describe('attempt runner: the record', () => {
+  it('a store that cannot write is asked again, backing off on the clock, until the record is in', async () => {
+    store.recordErrors.push(new Error('disk full'), new Error('disk full'));
+    const attempt = runner().attempt(claimed({ probe: true }));
+    await clock.advance(0);
+    await clock.advance(249);
+    expect(store.records).toEqual([]);
+    await clock.advance(1);
+    await clock.advance(500);
+    await attempt;
+    expect(store.records).toHaveLength(1);
+    expect(logged.filter((line) => line.msg === 'could not record a delivery attempt; trying again')).toHaveLength(2);
+  });
+
+  it('while stopping, a record the store cannot take is left to the lease (the delivery goes again)', async () => {
+    store.recordErrors.push(new Error('disk full'));
+    const attempt = runner().attempt(claimed({ probe: true }));
+    lane.stopped = true;
+    await attempt;
+    expect(store.records).toEqual([]);
+    expect(logged.map((line) => line.msg)).toEqual(['could not record a delivery attempt before shutdown; it will be attempted again']);
+    expect(circuit.news).toEqual([]);
+  });
+
+  it('a lease lost meanwhile: nothing logged as delivered, and the breaker hears nothing', async () => {
+    store.answer = { recorded: false };
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(logged).toEqual([]);
+    expect(circuit.news).toEqual([]);
+  });
+
+  it("the incident's message changed while this was drawn (an acknowledgement): it is redrawn", async () => {
+    store.answer = { incident_stale: true };
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(refreshed).toEqual(['db:primary']);
+  });
+
+  it('a stopped lane starts nothing', async () => {
+    lane.stopped = true;
+    await runner().attempt(claimed());
+    expect(lane.calls).toEqual([]);
+    expect(sent).toEqual([]);
+  });
+});

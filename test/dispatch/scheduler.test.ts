@@ -1,0 +1,385 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BreakerWatch, breakerPolicy } from '../../src/dispatch/breaker-watch.ts';
+import { Scheduler } from '../../src/dispatch/scheduler.ts';
+import type { RelayEvent } from '../../src/events/event.ts';
+import { Metrics } from '../../src/observability/metrics.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { ClaimBatch, ClaimedDelivery, ClaimOptions, Store } from '../../src/store/store.ts';
+import { newId } from '../../src/util/ids.ts';
+import { ManualClock } from '../support/clock.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+
+/**
+ * The scheduler on its own: a store that hands out what the test queued (and records what it
+ * is asked), attempts that end when the test says, a clock the test drives. The last part runs
+ * on the real SQLite store, where what is given back is the point.
+ */
+
+function claimed(overrides: Partial<ClaimedDelivery> & { severity?: RelayEvent['severity'] } = {}): ClaimedDelivery {
+  const event = relayEvent({ dedup_key: `incident-${newId('evt')}`, severity: overrides.severity ?? 'warning' });
+  return { id: newId('dlv'), destination: 'ops', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'all', probe: false, rule_keys: [null], ...overrides };
+}
+
+/** The queue side of a store: it hands out `due` in order and records every call. */
+class FakeStore {
+  readonly due: ClaimedDelivery[] = [];
+  readonly claims: number[] = [];
+  readonly probes: number[] = [];
+  readonly released: string[][] = [];
+  readonly extended: Array<{ ids: string[]; until: number }> = [];
+  /** What claims say of the circuit (a shared store says it). */
+  enabled: boolean | undefined = undefined;
+  nextDueAt: number | null = null;
+  failNextClaim = false;
+  onWork?: Store['onWork'];
+
+  async claimDue(_destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+    this.claims.push(options.limit);
+    if (this.failNextClaim) {
+      this.failNextClaim = false;
+      throw new Error('database is locked');
+    }
+    return { deliveries: this.due.splice(0, options.limit), next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
+  }
+
+  async claimProbe(_destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+    this.probes.push(options.now);
+    const next = this.due.shift();
+    return { deliveries: next ? [{ ...next, probe: true }] : [], next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
+  }
+
+  async releaseClaims(ids: readonly string[]): Promise<void> {
+    this.released.push([...ids]);
+  }
+
+  async extendLeases(ids: readonly string[], _owner: string, until: number): Promise<void> {
+    this.extended.push({ ids: [...ids], until });
+  }
+}
+
+type QueueStore = Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+
+/** Attempts that hold their slot until the test ends them. */
+class Attempts {
+  readonly started: string[] = [];
+  readonly #open = new Map<string, (recording: Promise<void> | null) => void>();
+  scheduler!: Scheduler;
+
+  readonly run = (delivery: ClaimedDelivery): Promise<void> => {
+    this.scheduler.begin(delivery);
+    this.started.push(delivery.id);
+    return new Promise<void>((resolve) =>
+      this.#open.set(delivery.id, (recording) => {
+        this.#open.delete(delivery.id);
+        this.scheduler.end(delivery, recording);
+        resolve();
+      }),
+    );
+  };
+
+  /** Ends the attempt; `recording`: a success whose record still commits. */
+  end(id: string, recording: Promise<void> | null = null): void {
+    this.#open.get(id)!(recording);
+  }
+
+  get running(): string[] {
+    return [...this.#open.keys()];
+  }
+}
+
+let clock: ManualClock;
+let store: FakeStore;
+let attempts: Attempts;
+let scheduler: Scheduler | null = null;
+let circuit: BreakerWatch;
+
+beforeEach(() => {
+  clock = new ManualClock();
+  store = new FakeStore();
+  attempts = new Attempts();
+});
+
+afterEach(async () => {
+  await scheduler?.stop(100);
+  scheduler = null;
+});
+
+function lane(options: { concurrency?: number; rate?: { max: number; per_ms: number } | null; autoEnable?: boolean; on?: QueueStore; logger?: pino.Logger } = {}): Scheduler {
+  circuit = new BreakerWatch({
+    destination: 'ops',
+    policy: breakerPolicy({ auto_enable: options.autoEnable }, 3, [10_000]),
+    clock,
+    logger: silentLogger(),
+    metrics: new Metrics(),
+    lane: { dropHeldWork: () => lanes.dropHeldWork(), wake: (at) => lanes.wake(at), pump: () => void lanes.pump() },
+  });
+  const lanes = new Scheduler({
+    destination: 'ops',
+    limits: { concurrency: options.concurrency ?? 2, rate: options.rate ?? null },
+    storm: null,
+    store: options.on ?? store,
+    owner: 'me',
+    leaseMs: 60_000,
+    clock,
+    logger: options.logger ?? silentLogger(),
+    circuit,
+    run: attempts.run,
+  });
+  attempts.scheduler = lanes;
+  scheduler = lanes;
+  return lanes;
+}
+
+function queue(count: number): ClaimedDelivery[] {
+  const deliveries = Array.from({ length: count }, () => claimed());
+  store.due.push(...deliveries);
+  return deliveries;
+}
+
+describe('scheduler: claims and slots', () => {
+  it('claims ahead (8 × concurrency without a rate) and starts only `concurrency` at a time', async () => {
+    queue(40);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.claims).toEqual([16]);
+    expect(attempts.started).toHaveLength(2);
+  });
+
+  it('with a rate, claims twice the concurrency plus one window of the rate', async () => {
+    queue(40);
+    const lanes = lane({ concurrency: 2, rate: { max: 3, per_ms: 3_000 } });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    expect(store.claims).toEqual([7]);
+  });
+
+  it('refills in one batch once half is left, not one claim per finished attempt', async () => {
+    queue(40);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.claims).toEqual([8]);
+    for (let i = 0; i < 3; i++) {
+      attempts.end(attempts.running[0]!);
+      await clock.advance(0);
+    }
+    expect(store.claims).toEqual([8]);
+    attempts.end(attempts.running[0]!);
+    await clock.advance(0);
+    expect(store.claims).toEqual([8, 4]);
+  });
+
+  it('successes whose record still commits free their slot, and held work stops growing at twice the look-ahead', async () => {
+    queue(100);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    const commits = new Promise<void>(() => undefined);
+    while (attempts.running.length > 0) {
+      attempts.end(attempts.running[0]!, commits);
+      await clock.advance(0);
+    }
+    // 8 ahead, then room for 8 more each time half were answered, up to 16 held.
+    expect(store.claims.reduce((sum, limit) => sum + limit, 0)).toBe(16);
+    expect(attempts.started).toHaveLength(16);
+  });
+
+  it('held work starts by severity, most severe first; a probe before anything', async () => {
+    const info = claimed({ severity: 'info' });
+    const critical = claimed({ severity: 'critical' });
+    const digest = claimed({ severity: 'info', digest: true });
+    const worstInDigest = relayEvent({ severity: 'error' });
+    store.due.push(claimed({ severity: 'warning' }), info, { ...digest, events: [digest.event, worstInDigest] }, critical);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    for (let i = 0; i < 3; i++) {
+      attempts.end(attempts.running[0]!);
+      await clock.advance(0);
+    }
+    expect(attempts.started.slice(1)).toEqual([critical.id, digest.id, info.id]);
+  });
+
+  it('wakes by the clock when the next delivery is due, and at the latest after 30 s', async () => {
+    store.nextDueAt = clock.now() + 5_000;
+    const lanes = lane();
+    circuit.setEnabled(true);
+    await lanes.pump();
+    store.nextDueAt = null;
+    await clock.advance(4_999);
+    expect(store.claims).toHaveLength(1);
+    await clock.advance(1);
+    expect(store.claims).toHaveLength(2);
+    await clock.advance(29_999);
+    expect(store.claims).toHaveLength(2);
+    await clock.advance(1);
+    expect(store.claims).toHaveLength(3);
+  });
+
+  it('a claim that fails is logged and tried again a second later', async () => {
+    const logged: string[] = [];
+    store.failNextClaim = true;
+    const lanes = lane({ logger: pino({ level: 'error' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) }) });
+    circuit.setEnabled(true);
+    queue(1);
+    await lanes.pump();
+    expect(logged).toEqual(['claiming deliveries failed; retrying shortly']);
+    await clock.advance(1_000);
+    expect(store.claims).toHaveLength(2);
+    expect(attempts.started).toHaveLength(1);
+  });
+
+  it('renews the leases of everything held, batch members included, every third of the lease', async () => {
+    const batch = claimed({ member_ids: ['dlv_member'] });
+    store.due.push(batch);
+    const lanes = lane();
+    circuit.setEnabled(true);
+    lanes.startHeartbeat();
+    await lanes.pump();
+    await clock.advance(20_000);
+    expect(store.extended).toEqual([{ ids: [batch.id, 'dlv_member'], until: clock.now() + 60_000 }]);
+    attempts.end(batch.id);
+    await clock.advance(20_000);
+    expect(store.extended).toHaveLength(1);
+  });
+});
+
+describe('scheduler: reserving fresh work', () => {
+  it('lends a lease only with room, a circuit known to be closed and no Retry-After pause', async () => {
+    const lanes = lane({ concurrency: 1 });
+    expect(lanes.reserve()).toBeNull(); // the circuit's state is not known yet
+    circuit.setEnabled(true);
+    expect(lanes.reserve()).toEqual({ owner: 'me', until: clock.now() + 60_000 });
+    for (let i = 1; i < 8; i++) expect(lanes.reserve()).not.toBeNull();
+    expect(lanes.reserve()).toBeNull(); // 8 lent: the lane is full
+    lanes.release();
+    expect(lanes.reserve()).not.toBeNull();
+    lanes.rate.tooManyRequests(1_000);
+    lanes.release();
+    expect(lanes.reserve()).toBeNull();
+  });
+
+  it('an adopted delivery starts without a claim; adopted while stopping, it is given back at once', async () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    const fresh = claimed();
+    expect(lanes.reserve()).not.toBeNull();
+    lanes.adopt(fresh);
+    await clock.advance(0);
+    expect(attempts.started).toEqual([fresh.id]);
+    expect(store.claims).toEqual([]);
+    attempts.end(fresh.id);
+    await lanes.stop(100);
+    const late = claimed();
+    lanes.adopt(late);
+    await clock.advance(0);
+    expect(store.released).toEqual([[late.id]]);
+  });
+});
+
+describe('scheduler: an open circuit', () => {
+  it('claims one probe when nothing is held, and no other work while it is out', async () => {
+    queue(5);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.probes).toHaveLength(1);
+    expect(store.claims).toEqual([]);
+    expect(attempts.started).toHaveLength(1);
+    await lanes.pump();
+    expect(store.probes).toHaveLength(1);
+  });
+
+  it('auto_enable: false asks the store nothing; a store shared with replicas is asked (a peer may have closed it)', async () => {
+    const lanes = lane({ autoEnable: false });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    expect(store.probes).toEqual([]);
+
+    store.onWork = () => undefined;
+    store.enabled = true;
+    await lanes.pump();
+    // The claim said a peer closed it: the lane claims work at once.
+    expect(store.probes).toHaveLength(1);
+    expect(circuit.enabled).toBe(true);
+    expect(store.claims).toHaveLength(1);
+  });
+
+  it('opened while work is held: what has not started goes back, what runs finishes', async () => {
+    const deliveries = queue(4);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    lanes.dropHeldWork();
+    await clock.advance(0);
+    expect(store.released).toEqual([deliveries.slice(1).map((delivery) => delivery.id)]);
+    expect(attempts.running).toEqual([deliveries[0]!.id]);
+  });
+});
+
+describe('scheduler: stopping', () => {
+  it('gives back what has not started at once, and waits for what runs', async () => {
+    const deliveries = queue(4);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    let stopped = false;
+    const stopping = lanes.stop(60_000).then(() => (stopped = true));
+    await clock.advance(0);
+    expect(store.released).toEqual([deliveries.slice(2).map((delivery) => delivery.id)]);
+    attempts.end(deliveries[0]!.id);
+    await clock.advance(0);
+    expect(stopped).toBe(false);
+    attempts.end(deliveries[1]!.id);
+    await stopping;
+    expect(store.released).toHaveLength(1);
+    expect(lanes.reserve()).toBeNull();
+  });
+
+  it('a send that outlasts the grace is given back, with a warning that it will be attempted again', async () => {
+    const logged: string[] = [];
+    const [delivery] = queue(1);
+    const lanes = lane({ logger: pino({ level: 'warn' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) }) });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    await lanes.stop(10);
+    expect(store.released).toEqual([[delivery!.id]]);
+    expect(logged).toEqual(['shutdown: 1 send(s) still in flight after 10 ms are given back and will be attempted again']);
+  });
+
+  it('on the SQLite store: work given back at stop is pending at once, for another worker to take', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hookrelay-scheduler-'));
+    const sqlite = await SqliteStore.open(join(dir, 'store.db'), { clock });
+    try {
+      await sqlite.syncDestinations(['ops']);
+      for (let i = 0; i < 3; i++) await sqlite.ingest(batchOf(relayEvent({ dedup_key: `incident-${i}` }), ['ops'], clock.now()));
+      const lanes = lane({ concurrency: 1, on: sqlite });
+      circuit.setEnabled(true);
+      await lanes.pump();
+      await clock.advance(0);
+      expect(attempts.started).toHaveLength(1);
+      const stopped = lanes.stop(5_000);
+      await clock.advance(0);
+      attempts.end(attempts.running[0]!);
+      await stopped;
+      const other = await sqlite.claimDue('ops', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another' });
+      expect(other.deliveries).toHaveLength(2);
+      expect(other.deliveries.map((delivery) => delivery.id)).not.toContain(attempts.started[0]);
+    } finally {
+      await sqlite.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
