@@ -13,7 +13,7 @@ import { BreakerWatch, breakerPolicy } from './breaker-watch.ts';
 import { SuspectGate } from './crash-guard.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 import { Scheduler } from './scheduler.ts';
-import type { SharedRateLimit } from './shared-rate-limit.ts';
+import type { SharedRateLimit } from '../store/shared-rate-limit.ts';
 
 export interface DispatcherOptions {
   readonly store: Store;

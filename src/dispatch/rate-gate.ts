@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../util/clock.ts';
-import type { SharedRateLimit } from './shared-rate-limit.ts';
+import type { SharedRateLimit } from '../store/shared-rate-limit.ts';
 
 /** A destination's rate: at most `max` requests started per `per_ms`. */
 export interface Rate {

@@ -7,7 +7,7 @@ import type { Clock } from '../util/clock.ts';
 import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
 import { HeldWork, queuePriority } from './held-work.ts';
 import { RateGate } from './rate-gate.ts';
-import type { SharedRateLimit } from './shared-rate-limit.ts';
+import type { SharedRateLimit } from '../store/shared-rate-limit.ts';
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
 const MAX_SLEEP_MS = 30_000;

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { RateGate } from '../../src/dispatch/rate-gate.ts';
 import type { Rate } from '../../src/dispatch/rate-gate.ts';
-import type { RateGrant, SharedRateLimit } from '../../src/dispatch/shared-rate-limit.ts';
+import type { RateGrant, SharedRateLimit } from '../../src/store/shared-rate-limit.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { ManualClock } from '../support/clock.ts';
 

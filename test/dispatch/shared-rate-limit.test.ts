@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { createDestination, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
-import type { RateGrant, SharedRateLimit } from '../../src/dispatch/shared-rate-limit.ts';
+import type { RateGrant, SharedRateLimit } from '../../src/store/shared-rate-limit.ts';
 import { NotificationStage } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { RateLimiterPostgres, RateLimiterRes } from 'rate-limiter-flexible';
-import type { RateGrant, SharedRateLimit } from '../../dispatch/shared-rate-limit.ts';
+import type { RateGrant, SharedRateLimit } from '../shared-rate-limit.ts';
 import { systemClock } from '../../util/clock.ts';
 import { createPool, translate } from './connection.ts';
 
