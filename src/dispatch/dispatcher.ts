@@ -706,8 +706,8 @@ class Lane {
   async #recordDurably(result: AttemptResult, line: () => Record<string, unknown>): Promise<RecordedAttempt | null> {
     for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
       try {
-        const recorded = await this.#options.store.recordAttempt(result);
-        return recorded.recorded ? recorded : null;
+        const [recorded] = await this.#options.store.commitAttempts([result]);
+        return recorded?.recorded ? recorded : null;
       } catch (error) {
         if (this.#stopped) {
           this.#options.logger.error({ ...line(), err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');

@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
+import type { BreakerPolicy } from '../notify/breaker.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -230,12 +231,7 @@ export interface AttemptResult {
   readonly digest?: boolean;
 }
 
-export interface BreakerPolicy {
-  /** Consecutive failed attempts that open the circuit (disable the destination). */
-  readonly disable_after: number;
-  /** Waits before each probe while open (the last repeats); null: stay disabled until a person enables it. */
-  readonly probe_backoff_ms: readonly number[] | null;
-}
+export type { BreakerPolicy } from '../notify/breaker.ts';
 
 /** One line of the notification log: what a destination was last told about an incident, and when. */
 export interface NotificationEntry {
@@ -395,8 +391,7 @@ export interface IncidentMessage {
   readonly version: number;
 }
 
-/** Routes of deliveries that carry a person's command (`command:acknowledge`), not an event's state. */
-export const COMMAND_ROUTE_PREFIX = 'command:';
+export { COMMAND_ROUTE_PREFIX } from '../notify/incident-order.ts';
 
 /** A request prepared elsewhere (e.g. a PagerDuty acknowledge from a Slack button), sent as a delivery of an event. */
 export interface PreparedDelivery {
@@ -464,8 +459,12 @@ export interface Store {
   thresholdState(query: ThresholdQuery): Promise<ThresholdState>;
   /** The latest event of each incident still firing (inhibit rules' sources), newest first, at most `limit`. */
   firingIncidents(limit: number): Promise<RelayEvent[]>;
-  /** Records one attempt, updates the delivery and the destination's health in one transaction. */
-  recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
+  /**
+   * Commits a batch of attempts in one transaction: each delivery's attempt, the notification
+   * log, groups and incident messages they changed, and each destination's health (the breaker
+   * folds the batch in order). One answer per attempt, in order.
+   */
+  commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */

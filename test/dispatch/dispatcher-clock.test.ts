@@ -125,11 +125,11 @@ function gatedRecords(inner: Store): { store: Store; waiting: () => number; open
   const gate = new Promise<void>((resolve) => (open = resolve));
   const gated = new Proxy(inner, {
     get(target, property) {
-      if (property === 'recordAttempt') {
-        return async (result: Parameters<Store['recordAttempt']>[0]) => {
+      if (property === 'commitAttempts') {
+        return async (results: Parameters<Store['commitAttempts']>[0]) => {
           waiting += 1;
           await gate;
-          return target.recordAttempt(result);
+          return target.commitAttempts(results);
         };
       }
       const value: unknown = Reflect.get(target, property, target);

@@ -4,6 +4,7 @@ import { ulid } from 'ulid';
 import type { AttemptResult, NewDelivery, RequestLogEntry, Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const OWNER = 'test-owner';
 const LEASE = { lease_ms: 60_000, owner: OWNER };
@@ -129,9 +130,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const later = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_001 });
       expect(later.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
       // The dead worker's late result is ignored; the new owner's counts.
-      const stale = await store.recordAttempt(attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
+      const stale = await recordAttempt(store, attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
       expect(stale.recorded).toBe(false);
-      const fresh = await store.recordAttempt(attempt(claimed.deliveries[0]!.id));
+      const fresh = await recordAttempt(store, attempt(claimed.deliveries[0]!.id));
       expect(fresh.recorded).toBe(true);
     });
 
@@ -160,7 +161,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const fifth = await store.claimDue('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
       expect(counts(fifth)).toEqual([[3, 1]]);
       await store.markAttemptStarted([id], OWNER);
-      await store.recordAttempt(attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
+      await recordAttempt(store, attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
       const sixth = await store.claimDue('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
       expect(counts(sixth)).toEqual([[3, 1]]);
     });
@@ -180,7 +181,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const expired = await store.claimDue('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
       expect(expired.deliveries.map((d) => d.id)).toEqual([leased.id]);
       // The owner that let it lapse can no longer record it.
-      expect((await store.recordAttempt(attempt(leased.id))).recorded).toBe(false);
+      expect((await recordAttempt(store, attempt(leased.id))).recorded).toBe(false);
     });
 
     it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
@@ -188,7 +189,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const now = Date.now() + 1;
       const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
       const retryAt = now + 30_000;
-      await store.recordAttempt(
+      await recordAttempt(store, 
         attempt(claimed!.id, { outcome: 'retry', next_attempt_at: retryAt, response_code: 503, health: 'failure', error: 'HTTP 503' }),
       );
       const early = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_000 });
@@ -197,7 +198,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const due = await store.claimDue('slack', { ...LEASE, limit: 1, now: retryAt });
       expect(due.deliveries[0]?.attempts).toBe(1);
       expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
-      await store.recordAttempt(attempt(claimed!.id));
+      await recordAttempt(store, attempt(claimed!.id));
       const record = await store.getDelivery(claimed!.id);
       expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
       expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
@@ -211,10 +212,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       let now = Date.now() + 1;
       const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
       const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500' } as const;
-      const r1 = await store.recordAttempt(attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
-      const r2 = await store.recordAttempt(attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      const r1 = await recordAttempt(store, attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      const r2 = await recordAttempt(store, attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
       expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
-      const r3 = await store.recordAttempt(attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+      const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
       expect(r3.disabled_now).toBe(true);
       expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
       now += 10;
@@ -229,11 +230,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     it('a success resets the failure count; rate limits do not count', async () => {
       for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
       const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
-      await store.recordAttempt(attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
+      await recordAttempt(store, attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
+      await recordAttempt(store, attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
       const states = await store.destinationStates();
       expect(states.find((s) => s.name === 'slack')?.consecutive_failures).toBe(1);
-      const ok = await store.recordAttempt(attempt(claimed[2]!.id));
+      const ok = await recordAttempt(store, attempt(claimed[2]!.id));
       expect(ok.destination.consecutive_failures).toBe(0);
     });
 
@@ -241,7 +242,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const event = relayEvent();
       await store.ingest(batchOf(event, ['slack']));
       const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
+      await recordAttempt(store, attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
       const replay = await store.replayDelivery(claimed!.id, newId('dlv'), Date.now());
       expect(replay).toMatchObject({
         event_id: event.id,
@@ -283,7 +284,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       for (let i = 0; i < 8; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
       const claimed = (await store.claimDue('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
       for (const delivery of claimed) {
-        await store.recordAttempt(attempt(delivery.id));
+        await recordAttempt(store, attempt(delivery.id));
         finished.push(delivery.id);
       }
       const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
@@ -303,8 +304,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       expect(claimed.map((d) => d.event.id).slice(0, 3)).toEqual(old.map((event) => event.id));
       const [given, flying, retrying, ...rest] = claimed;
       await store.releaseClaims([given!.id], OWNER);
-      await store.recordAttempt(attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
-      for (const delivery of rest) await store.recordAttempt(attempt(delivery.id));
+      await recordAttempt(store, attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
+      for (const delivery of rest) await recordAttempt(store, attempt(delivery.id));
 
       const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
 
@@ -356,7 +357,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(batch!.events.map((e) => e.id)).toEqual([first.event.id, second.event.id]);
         expect(batch!.member_ids).toHaveLength(1);
 
-        await store.recordAttempt(attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
+        await recordAttempt(store, attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
         const both = await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 10 });
         expect(both.map((d) => d.event_id).sort()).toEqual([first.event.id, second.event.id].sort());
         expect(both.every((d) => d.attempts === 1 && d.request_body === '{"text":"hi"}')).toBe(true);
@@ -371,7 +372,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const first = groupedBatch('["r","x"]', t0);
         await store.ingest(first.batch);
         const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
-        await store.recordAttempt(attempt(batch!.id, { finished_at: t0 + 30_000 }));
+        await recordAttempt(store, attempt(batch!.id, { finished_at: t0 + 30_000 }));
         const later = groupedBatch('["r","x"]', t0 + 60_000);
         await store.ingest(later.batch);
         const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
@@ -386,7 +387,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.ingest(a.batch);
         await store.ingest(b.batch);
         const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
-        await store.recordAttempt(
+        await recordAttempt(store, 
           attempt(batch!.id, { member_ids: batch!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 40_000, response_code: 500 }),
         );
         const c = groupedBatch('["r","y"]', t0 + 35_000);
@@ -397,7 +398,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
         // c waits one interval after the batch in progress.
         const [retried] = retry.deliveries;
-        await store.recordAttempt(attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
+        await recordAttempt(store, attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
         const after = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
         expect(after.deliveries).toHaveLength(0);
         expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
@@ -446,7 +447,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
       await store.ingest(batchOf(first, ['pager']));
       const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(
+      await recordAttempt(store, 
         attempt(posting!.id, {
           destination: 'pager',
           effects: {
@@ -463,7 +464,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const [updating] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
       const acked = await store.acknowledgeIncident('pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
       expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
-      const recorded = await store.recordAttempt(
+      const recorded = await recordAttempt(store, 
         attempt(updating!.id, {
           destination: 'pager',
           effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: second.id, drawn_from_version: 1 } },
@@ -508,7 +509,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
       const first = claimed.find((delivery) => delivery.id === ids[0]);
       expect(first?.rule_keys).toEqual(['k']);
-      await store.recordAttempt(attempt(ids[0]!));
+      await recordAttempt(store, attempt(ids[0]!));
       expect(await store.thresholdState({ ...query, up_to_id: ids[2]! })).toEqual({ count: 3, fired: ids[0] });
     });
 
@@ -518,7 +519,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const newer = relayEvent();
       await store.ingest(batchOf(newer, ['slack']));
       for (const claimed of (await store.claimDue('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
-        await store.recordAttempt(attempt(claimed.id));
+        await recordAttempt(store, attempt(claimed.id));
       }
       // Its delivery leaves the log (1 kept per destination), then the event goes, an hour on.
       await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
@@ -577,12 +578,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const byB = await store.claimDue('slack', { ...B, limit: 10, now });
         expect(byB.deliveries.map((d) => d.id)).toEqual([other]);
         // The head is retried: back to pending, and the follower still waits behind it.
-        await store.recordAttempt(attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
+        await recordAttempt(store, attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
         expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
         // B takes the head when it is due; A cannot take the follower meanwhile.
         expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
         expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
-        await store.recordAttempt(attempt(head!, { lease_owner: B.owner }));
+        await recordAttempt(store, attempt(head!, { lease_owner: B.owner }));
         expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
       });
 
@@ -601,9 +602,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         // A wakes up late: its renewal, result and give-back change nothing.
         await store.extendLeases([head!], A.owner, now + 600_000);
         await store.releaseClaims([head!], A.owner);
-        expect((await store.recordAttempt(attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
+        expect((await recordAttempt(store, attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
         expect(await store.getDelivery(head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
-        expect((await store.recordAttempt(attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
+        expect((await recordAttempt(store, attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
         expect(await store.getDelivery(head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
         expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
       });
@@ -614,7 +615,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await queueIncident('inc_3', 1);
         const now = Date.now() + 1;
         const [first] = (await store.claimDue('slack', { ...A, limit: 1, now })).deliveries;
-        const opened = await store.recordAttempt(
+        const opened = await recordAttempt(store, 
           attempt(first!.id, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
         );
         expect(opened.disabled_now).toBe(true);
@@ -640,11 +641,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
         expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
         expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
-        expect((await store.recordAttempt(attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
-        await store.recordAttempt(attempt(b!, { ...failure, lease_owner: B.owner }));
+        expect((await recordAttempt(store, attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
+        await recordAttempt(store, attempt(b!, { ...failure, lease_owner: B.owner }));
         expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
         const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
-        await store.recordAttempt(attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
+        await recordAttempt(store, attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
         expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
       });
 
@@ -655,7 +656,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const now = Date.now() + 1;
         expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
         expect((await store.claimDue('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
-        await store.recordAttempt(
+        await recordAttempt(store, 
           attempt(failing!, { lease_owner: B.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
         );
         // The probe is due while A's head is still in flight: it must not be the follower.
@@ -682,7 +683,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const claimed = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 10 });
         expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, other.delivery.id].sort());
         expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
-        await store.recordAttempt(attempt(first.delivery.id));
+        await recordAttempt(store, attempt(first.delivery.id));
         const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30 });
         expect(next.deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
       });
@@ -712,7 +713,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const now = Date.now() + 1;
         const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
         const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
-        const opened = await store.recordAttempt(
+        const opened = await recordAttempt(store, 
           attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
         );
         expect(opened.disabled_now).toBe(true);
@@ -724,7 +725,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(probe?.probe).toBe(true);
         // One probe at a time.
         expect((await store.claimProbe('slack', { ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
-        const closed = await store.recordAttempt(attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
+        const closed = await recordAttempt(store, attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
         expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
       });
 
@@ -744,7 +745,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.ingest(batchOf(event, ['slack']));
         const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
-        await store.recordAttempt(attempt(claimed!.id, { notified: [told] }));
+        await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
         expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
         expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
       });
@@ -767,7 +768,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const results = await Promise.all(
           Array.from({ length: 12 }, (_, index) => {
             const entry = told(index);
-            return store.recordAttempt(
+            return recordAttempt(store, 
               attempt(entry.delivery_id, { notified: [entry], finished_at: now + index, ...(index === 11 ? { lease_owner: 'dead-worker' } : {}) }),
             );
           }),
@@ -789,12 +790,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const now = Date.now() + 1;
         const claimed = (await store.claimDue('slack', { ...LEASE, limit: 4, now })).deliveries;
         const breaker = { disable_after: 1, probe_backoff_ms: null };
-        const opened = await store.recordAttempt(
+        const opened = await recordAttempt(store, 
           attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
         );
         expect(opened.disabled_now).toBe(true);
         // Attempts that were already running when it opened answer 200.
-        const late = await Promise.all(claimed.slice(1).map((delivery, index) => store.recordAttempt(attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
+        const late = await Promise.all(claimed.slice(1).map((delivery, index) => recordAttempt(store, attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
         expect(late.every((result) => result.recorded && result.destination.enabled)).toBe(true);
         expect(late.filter((result) => result.enabled_now)).toHaveLength(1);
         expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
@@ -809,6 +810,98 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           { destination: 'pager', enabled: true, depth: 1, oldest_pending_at: t0 + 1_000 },
           { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
         ]);
+      });
+    });
+
+    describe('where the two stores used to disagree', () => {
+      const track = (event: ReturnType<typeof relayEvent>, destinations: string[]) => {
+        const batch = batchOf(event, destinations);
+        return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+      };
+
+      it('a hold by an inhibiting incident that resolved after the stage read it is not kept: the delivery is due again, to be judged afresh', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        await track(critical, []);
+        await track(warning, ['slack']);
+        const now = Date.now();
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1 })).deliveries;
+        // The stage saw `crit` firing; before its hold commits, the resolve of `crit` is ingested.
+        expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toContain('crit');
+        const [resolved] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(resolved).not.toHaveProperty('released');
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by crit', now: now + 2, held_by: JSON.stringify(['am', 'crit']) });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+        const [again] = (await store.claimDue('slack', { ...LEASE, owner: 'lane-b', limit: 1, now: now + 3 })).deliveries;
+        expect(again?.id).toBe(claimed!.id);
+      });
+
+      it('a hold racing with the resolve of its inhibitor ends released either way, never muted for good', async () => {
+        for (let round = 0; round < 5; round++) {
+          const critical = relayEvent({ source: 'am', dedup_key: `crit${round}`, severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+          const warning = relayEvent({ source: 'am', dedup_key: `warn${round}`, severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+          await track(critical, []);
+          await track(warning, ['slack']);
+          const now = Date.now();
+          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 100, now })).deliveries.find((delivery) => delivery.event.id === warning.id);
+          await Promise.all([
+            store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
+            track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []),
+          ]);
+          expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+        }
+      });
+
+      it('a destination whose circuit is open takes no lease at ingest: its work is stored pending, said to wait, and goes when it is enabled', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        const opened = await store.commitAttempts([
+          attempt(claimed!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 60_000, error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }),
+        ]);
+        expect(opened[0]?.disabled_now).toBe(true);
+        const event = relayEvent({ dedup_key: 'after-open' });
+        const leased: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', lease: { owner: OWNER, until: now + 60_000 } };
+        const [result] = await store.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [leased] }] });
+        expect(result).toEqual({ id: event.id, duplicate: false, waiting: [leased.id] });
+        expect((await store.getDelivery(leased.id))?.status).toBe('pending');
+        await store.enableDestination('slack', now + 2);
+        const resumed = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+        expect(resumed.deliveries.map((delivery) => delivery.id)).toContain(leased.id);
+      });
+
+      it('a batch of outcomes commits together: each with its attempt, one notification line per incident (the newest told), failures counted in order, a lost lease recording nothing', async () => {
+        const events = Array.from({ length: 5 }, (_, index) => relayEvent({ dedup_key: index < 2 ? 'inc_same' : `inc_${index}` }));
+        for (const event of events) await store.ingest(batchOf(event, ['slack']));
+        const now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 5, now })).deliveries;
+        expect(claimed).toHaveLength(5);
+        const byEvent = (index: number) => claimed.find((delivery) => delivery.event.id === events[index]!.id)!;
+        const told = (index: number, sentAt: number) => ({
+          destination: 'slack',
+          dedup_key: events[index]!.dedup_key,
+          status: 'firing' as const,
+          occurred_at: events[index]!.occurred_at,
+          delivery_id: byEvent(index).id,
+          sent_at: sentAt,
+        });
+        const breaker = { disable_after: 2, probe_backoff_ms: null };
+        const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500', next_attempt_at: now + 60_000, breaker } as const;
+        // Answers arriving out of order: the later-sent one of `inc_same` is committed first.
+        const recorded = await store.commitAttempts([
+          attempt(byEvent(1).id, { notified: [told(1, now + 20)], finished_at: now + 20, breaker }),
+          attempt(byEvent(0).id, { notified: [told(0, now + 10)], finished_at: now + 10, breaker }),
+          attempt(byEvent(2).id, { ...failure, finished_at: now + 30 }),
+          attempt(byEvent(3).id, { ...failure, finished_at: now + 31 }),
+          attempt(byEvent(4).id, { lease_owner: 'dead-worker', notified: [told(4, now + 40)], finished_at: now + 40 }),
+        ]);
+        expect(recorded.map((each) => each.recorded)).toEqual([true, true, true, true, false]);
+        expect(recorded.map((each) => each.disabled_now)).toEqual([false, false, false, true, false]);
+        expect(recorded[3]?.destination).toMatchObject({ enabled: false, consecutive_failures: 2 });
+        for (const index of [0, 1]) expect(await store.getDelivery(byEvent(index).id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+        for (const index of [2, 3]) expect((await store.getDelivery(byEvent(index).id))?.attempt_log.map((each) => each.outcome)).toEqual(['retry']);
+        expect((await store.getDelivery(byEvent(4).id))?.status).toBe('in_flight');
+        expect(await store.notificationLog('slack', ['inc_same', 'inc_4'])).toEqual([told(1, now + 20)]);
       });
     });
 

@@ -19,6 +19,7 @@ import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
@@ -167,13 +168,13 @@ describe('storm digests at claim time (PostgreSQL)', () => {
     for (let i = 0; i < 30; i++) ids.push(await queue(store!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` }));
     const [digest] = await claim(store!, T0 + 1_000);
     expect(digest!.member_ids).toHaveLength(29);
-    await store!.recordAttempt({ ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 });
+    await recordAttempt(store!, { ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 });
     expect(await claim(store!, T0 + 2_000)).toHaveLength(0);
 
     const [again] = await claim(store!, T0 + 31_000, null);
     expect(again).toMatchObject({ digest: true, attempts: 1 });
     expect(new Set(idsOf(again!))).toEqual(new Set(ids));
-    await store!.recordAttempt(succeeded(again!, T0 + 31_000));
+    await recordAttempt(store!, succeeded(again!, T0 + 31_000));
     const log = await sql('SELECT status, note, attempts FROM deliveries ORDER BY id');
     expect(log).toHaveLength(30);
     for (const entry of log) {

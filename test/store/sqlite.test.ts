@@ -10,6 +10,7 @@ import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { storeContract } from './contract.ts';
 import { Ballast } from './full-disk.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -224,8 +225,7 @@ describe('sqlite store', () => {
     const answered: string[] = [];
     // One tick: the records and the claim reach the writer together.
     const records = claimed.deliveries.map((delivery) =>
-      store
-        .recordAttempt({
+      recordAttempt(store, {
           delivery_id: delivery.id,
           member_ids: [],
           destination: 'slack',

@@ -27,6 +27,8 @@ const STORM: StormPolicy = { capacity: 10 };
 let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
+/** One attempt committed on its own (a batch of one). */
+const recordAttempt = (result: AttemptResult) => ops.commitAttempts([result])[0]!;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'hookrelay-storm-'));
@@ -162,13 +164,13 @@ describe('storm digests at claim time', () => {
     for (let i = 0; i < 30; i++) ids.push(queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` }));
     const [digest] = claim(T0 + 1_000);
     expect(digest!.member_ids).toHaveLength(29);
-    ops.recordAttempt({ ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 });
+    recordAttempt({ ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 });
     expect(claim(T0 + 2_000)).toHaveLength(0);
 
     const [again] = claim(T0 + 31_000, null);
     expect(again).toMatchObject({ digest: true, attempts: 1 });
     expect(new Set(idsOf(again!))).toEqual(new Set(ids));
-    ops.recordAttempt(succeeded(again!, T0 + 31_000));
+    recordAttempt(succeeded(again!, T0 + 31_000));
     const log = rows('SELECT status, note, attempts FROM deliveries ORDER BY id');
     expect(log).toHaveLength(30);
     for (const entry of log) {

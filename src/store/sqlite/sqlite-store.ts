@@ -411,8 +411,9 @@ export class SqliteStore implements Store {
     return this.#write('claimDue', { destination, ...options });
   }
 
-  recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
-    return this.#write('recordAttempt', result);
+  commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
+    if (results.length === 0) return Promise.resolve([]);
+    return this.#write('commitAttempts', results);
   }
 
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
