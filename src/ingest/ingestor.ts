@@ -10,7 +10,7 @@ import type { RequestRecorder } from '../observability/request-log.ts';
 import type { Router } from '../routing/routes.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
 import { parseJsonBody } from './json-body.ts';
-import type { ClaimedDelivery, IngestedEvent, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
+import type { ClaimedDelivery, IngestStore, IngestedEvent, Mute, NewDelivery, NewEvent } from '../store/store.ts';
 import { realTime } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 
@@ -34,7 +34,7 @@ export interface IngestorOptions {
   readonly router: Router;
   /** Active mutes: a matching event's deliveries are logged as `muted`, not sent. */
   readonly mutes: { match(event: RelayEvent): Mute | null };
-  readonly store: Store;
+  readonly store: Pick<IngestStore, 'ingest'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Where committed work goes: fresh deliveries are leased to it at once when it has room. */

@@ -2,14 +2,14 @@ import type { Logger } from 'pino';
 import type { BreakerChange } from '../dispatch/dispatcher.ts';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
-import type { Store } from '../store/store.ts';
+import type { IngestStore } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
 /** Destination types a person reads: a circuit opening or closing is told there. */
 const TOLD_TYPES = new Set(['slack', 'slack-bot']);
 
 export interface BreakerNoticeOptions {
-  readonly store: Store;
+  readonly store: Pick<IngestStore, 'ingest'>;
   readonly destinations: ReadonlyArray<{ readonly name: string; readonly type: string }>;
   readonly logger: Logger;
   /** New work committed for these destinations. */
