@@ -119,3 +119,31 @@ export function breakerFold(state: CircuitState, reports: readonly HealthReport[
 export function stampOnly(before: CircuitState, after: CircuitState): boolean {
   return healthy(before) && healthy(after) && before.last_error === after.last_error;
 }
+
+/** A person enables the destination: closed, failures and probes forgotten (its last error and success kept). */
+export function closedByHand(state: CircuitState): CircuitState {
+  return { ...state, enabled: true, consecutive_failures: 0, disabled_at: null, disabled_reason: null, probe_at: null, failed_probes: 0 };
+}
+
+/**
+ * Whose turn it is at an open circuit: `closed` (ordinary work flows again), `manual` (no
+ * automatic recovery: a person enables it), `wait` until the probe is due, or `due`.
+ */
+export type ProbeTurn = { readonly kind: 'closed' } | { readonly kind: 'manual' } | { readonly kind: 'wait'; readonly until: number } | { readonly kind: 'due' };
+
+export function probeTurn(state: CircuitState, now: number): ProbeTurn {
+  if (state.enabled) return { kind: 'closed' };
+  if (state.probe_at === null) return { kind: 'manual' };
+  return state.probe_at > now ? { kind: 'wait', until: state.probe_at } : { kind: 'due' };
+}
+
+/** The probe is leased: until it is recorded no other goes; if its worker dies, another may probe after the lease. */
+export function probeLeased(state: CircuitState, now: number, leaseMs: number): CircuitState {
+  return { ...state, probe_at: now + leaseMs };
+}
+
+/** A held probe (muted, a repeat…) told nothing about the destination: the next may go at once. Null: nothing changes. */
+export function probeHeld(state: CircuitState, now: number): CircuitState | null {
+  if (state.enabled || state.probe_at === null) return null;
+  return { ...state, probe_at: now };
+}

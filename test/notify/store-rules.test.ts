@@ -4,7 +4,7 @@
  * in test/store/contract.ts hold them end to end on both stores.
  */
 import { describe, expect, it } from 'vitest';
-import { breakerFold, breakerStep, healthy, probeAt, stampOnly, SUCCESS_STAMP_MS } from '../../src/notify/breaker.ts';
+import { breakerFold, breakerStep, closedByHand, healthy, probeAt, probeHeld, probeLeased, probeTurn, stampOnly, SUCCESS_STAMP_MS } from '../../src/notify/breaker.ts';
 import type { CircuitState, HealthReport } from '../../src/notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../src/notify/grouping.ts';
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../src/notify/incident-order.ts';
@@ -63,6 +63,20 @@ describe('breaker', () => {
     expect(fold.steps.map((step) => step.enabled_now)).toEqual([true, false]);
     expect(fold.state).toMatchObject({ enabled: true, consecutive_failures: 0, probe_at: null, disabled_at: null, disabled_reason: null });
     expect(breakerStep(open, { ...failure(T), health: 'neutral' })).toMatchObject({ changed: false, state: open });
+  });
+
+  it('an open circuit\'s probe: its turn, one at a time while leased, at once again after a held probe; a person closes it', () => {
+    const open = breakerFold(CLOSED, [failure(T), failure(T), failure(T)]).state;
+    expect(probeTurn(CLOSED, T)).toEqual({ kind: 'closed' });
+    expect(probeTurn({ ...open, probe_at: null }, T)).toEqual({ kind: 'manual' });
+    expect(probeTurn(open, T + 9_999)).toEqual({ kind: 'wait', until: T + 10_000 });
+    expect(probeTurn(open, T + 10_000)).toEqual({ kind: 'due' });
+    const leased = probeLeased(open, T + 10_000, 60_000);
+    expect(probeTurn(leased, T + 10_001)).toEqual({ kind: 'wait', until: T + 70_000 });
+    expect(probeHeld(leased, T + 10_002)?.probe_at).toBe(T + 10_002);
+    expect(probeHeld(CLOSED, T)).toBeNull();
+    expect(probeHeld({ ...open, probe_at: null }, T)).toBeNull();
+    expect(closedByHand({ ...open, last_error: 'HTTP 500' })).toEqual({ ...CLOSED, last_error: 'HTTP 500' });
   });
 
   it('a healthy destination is written at most once a second per success, and then only its stamp', () => {

@@ -20,7 +20,7 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
-import { breakerFold, stampOnly } from '../../notify/breaker.ts';
+import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
 import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
@@ -147,11 +147,16 @@ async function pendingCount(tx: Tx, name: string): Promise<number> {
   return Number((await tx.one(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = $1 AND status IN ('pending', 'in_flight')`, [name]))?.n ?? 0);
 }
 
-/** The breaker's columns of a destination, locked for the read-then-write when `lock` (two replicas' failures both count). */
-async function loadCircuit(tx: Tx, name: string, lock: boolean): Promise<CircuitState> {
+/** The breaker's columns of a destination, locked for the read-then-write when `lock` (two replicas' failures both count); null when unknown. */
+async function findCircuit(tx: Tx, name: string, lock: boolean): Promise<CircuitState | null> {
   const row = await tx.one(`SELECT ${CIRCUIT_COLUMNS} FROM destination_state WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name]);
-  if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
-  return circuitFromRow(row);
+  return row ? circuitFromRow(row) : null;
+}
+
+async function loadCircuit(tx: Tx, name: string, lock: boolean): Promise<CircuitState> {
+  const state = await findCircuit(tx, name, lock);
+  if (!state) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+  return state;
 }
 
 async function saveCircuit(tx: Tx, name: string, state: CircuitState): Promise<void> {
@@ -715,12 +720,14 @@ export const writes = {
   async claimProbe(tx: Tx, destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     await leaseOnlyCommit(tx);
     const { now, lease_ms } = options;
-    const state = await tx.one('SELECT enabled, probe_at FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
+    // The state row is locked: of replicas asking at once, one leases the probe.
+    const state = await findCircuit(tx, destination, true);
     if (!state) return { deliveries: [], next_due_at: null };
+    const turn = probeTurn(state, now);
     // Closed by another replica's probe (or enabled by a person): the lane may take work again.
-    if (Number(state.enabled) === 1) return { deliveries: [], next_due_at: null, enabled: true };
-    if (state.probe_at === null) return { deliveries: [], next_due_at: null, enabled: false };
-    if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at), enabled: false };
+    if (turn.kind === 'closed') return { deliveries: [], next_due_at: null, enabled: true };
+    if (turn.kind === 'manual') return { deliveries: [], next_due_at: null, enabled: false };
+    if (turn.kind === 'wait') return { deliveries: [], next_due_at: turn.until, enabled: false };
     // The oldest pending delivery that heads its incident: an earlier one may still be in flight
     // (another replica's attempt that started before the circuit opened), and order holds.
     const row = await tx.one(
@@ -732,7 +739,7 @@ export const writes = {
       [destination, now],
     );
     if (!row) return { deliveries: [], next_due_at: null, enabled: false };
-    await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2', [now + lease_ms, destination]);
+    await saveCircuit(tx, destination, probeLeased(state, now, lease_ms));
     return { deliveries: await lease(tx, [row], destination, options, true), next_due_at: now + lease_ms, enabled: false };
   },
 
@@ -754,9 +761,9 @@ export const writes = {
        WHERE id = ANY($4::text[]) AND status = 'in_flight' AND lease_owner = $5`,
       [hold.status, hold.note, hold.now, [...hold.ids], hold.lease_owner, heldBy],
     );
-    if (hold.probe_of) {
-      await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2 AND enabled = 0 AND probe_at IS NOT NULL', [hold.now, hold.probe_of]);
-    }
+    const circuit = hold.probe_of ? await findCircuit(tx, hold.probe_of, true) : null;
+    const next = circuit ? probeHeld(circuit, hold.now) : null;
+    if (hold.probe_of && next) await saveCircuit(tx, hold.probe_of, next);
   },
 
   /**
@@ -956,13 +963,9 @@ export const writes = {
   },
 
   async enableDestination(tx: Tx, args: { name: string; now: number }): Promise<DestinationState | null> {
-    const changed = await tx.run(
-      `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
-         probe_at = NULL, failed_probes = 0
-       WHERE name = $1`,
-      [args.name],
-    );
-    if (changed === 0) return null;
+    const state = await findCircuit(tx, args.name, true);
+    if (!state) return null;
+    await saveCircuit(tx, args.name, closedByHand(state));
     await dueNow(tx, args.name, args.now);
     await announce(tx, [args.name]);
     return destinationState(tx, args.name);

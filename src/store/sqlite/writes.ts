@@ -24,7 +24,7 @@ import type {
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { idAt } from '../../util/ids.ts';
-import { breakerFold } from '../../notify/breaker.ts';
+import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
 import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
@@ -84,10 +84,15 @@ export function createWriteOps(db: DatabaseSync) {
     return Number(sql.get(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`).get(name)?.n ?? 0);
   }
 
-  function loadCircuit(name: string): CircuitState {
+  function findCircuit(name: string): CircuitState | null {
     const row = sql.get(`SELECT ${CIRCUIT_COLUMNS} FROM destination_state WHERE name = ?`).get(name);
-    if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
-    return circuitFromRow(row);
+    return row ? circuitFromRow(row) : null;
+  }
+
+  function loadCircuit(name: string): CircuitState {
+    const state = findCircuit(name);
+    if (!state) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+    return state;
   }
 
   function saveCircuit(name: string, state: CircuitState): void {
@@ -516,11 +521,10 @@ export function createWriteOps(db: DatabaseSync) {
 
     claimProbe(args: { destination: string } & Omit<ClaimOptions, 'limit'>): ClaimBatch {
       const { destination, now, lease_ms } = args;
-      const state = sql
-        .get('SELECT probe_at FROM destination_state WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL')
-        .get(destination);
-      if (!state) return { deliveries: [], next_due_at: null };
-      if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at) };
+      const state = findCircuit(destination);
+      const turn = state ? probeTurn(state, now) : null;
+      if (!state || !turn || turn.kind === 'closed' || turn.kind === 'manual') return { deliveries: [], next_due_at: null };
+      if (turn.kind === 'wait') return { deliveries: [], next_due_at: turn.until };
       // The oldest pending delivery that heads its incident: an earlier one may still be in flight
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
@@ -533,8 +537,7 @@ export function createWriteOps(db: DatabaseSync) {
         )
         .get(destination, now);
       if (!row) return { deliveries: [], next_due_at: null };
-      // Until this probe is recorded no other goes; if its worker dies, another may probe after the lease.
-      sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ?').run(now + lease_ms, destination);
+      saveCircuit(destination, probeLeased(state, now, lease_ms));
       return { deliveries: lease([row], destination, args, true), next_due_at: now + lease_ms };
     },
 
@@ -558,10 +561,9 @@ export function createWriteOps(db: DatabaseSync) {
       );
       const heldBy = hold.status === 'muted' ? (hold.held_by ?? null) : null;
       for (const id of hold.ids) update.run(hold.status, hold.note, hold.now, heldBy, id, hold.lease_owner);
-      // A held probe told nothing about the destination: the next one may go at once.
-      if (hold.probe_of) {
-        sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL').run(hold.now, hold.probe_of);
-      }
+      const circuit = hold.probe_of ? findCircuit(hold.probe_of) : null;
+      const next = circuit ? probeHeld(circuit, hold.now) : null;
+      if (hold.probe_of && next) saveCircuit(hold.probe_of, next);
       return null;
     },
 
@@ -704,14 +706,9 @@ export function createWriteOps(db: DatabaseSync) {
     },
 
     enableDestination(args: { name: string; now: number }): DestinationState | null {
-      const { changes } = sql
-        .get(
-          `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
-             probe_at = NULL, failed_probes = 0
-           WHERE name = ?`,
-        )
-        .run(args.name);
-      if (Number(changes) === 0) return null;
+      const state = findCircuit(args.name);
+      if (!state) return null;
+      saveCircuit(args.name, closedByHand(state));
       dueNow(args.name, args.now);
       return destinationState(args.name);
     },
