@@ -26,6 +26,7 @@ import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/g
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
@@ -46,10 +47,6 @@ import type { Tx } from './connection.ts';
 
 type Row = Record<string, unknown>;
 
-/** An event none of whose deliveries is kept any more is removed after this long (its sender id stays). */
-const ORPHAN_EVENTS_MS = 3_600_000;
-/** Priorities are severity ranks (info 0 … critical 3). */
-const MAX_PRIORITY = 3;
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 /**
  * Writes that only move leases (claims, renewals) need not wait for the WAL flush: if the
@@ -1049,22 +1046,18 @@ export const writes = {
         cutoff.id,
       ]);
     }
-    // Ids are time-ordered, so "received before the horizon" is an id range.
-    const horizon = options.now - options.keep_events_ms;
-    // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
-    const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
-    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [idAt('evt', orphans)]);
+    const bounds = pruneBounds(options);
+    const { horizon } = bounds;
+    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [bounds.orphan_events_before]);
     await tx.run('DELETE FROM sender_ids WHERE received_at < $1', [horizon]);
-    // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
     await tx.run('DELETE FROM notification_log WHERE sent_at < $1', [horizon]);
     await tx.run('DELETE FROM delivery_groups WHERE last_sent_at < $1', [horizon]);
     await tx.run(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
     await tx.run(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
     await tx.run('DELETE FROM mutes WHERE expires_at < $1 OR deleted_at < $1', [horizon]);
-    // A receipt is made just after its events; old events still kept (for their delivery log) are few.
     await tx.run(`DELETE FROM receipts WHERE id < $1 AND id NOT IN (SELECT receipt_id FROM events WHERE id < $2)`, [
-      idAt('rcp', orphans),
-      idAt('evt', orphans + 60_000),
+      bounds.orphan_receipts_before,
+      bounds.receipt_events_before,
     ]);
     return removed;
   },

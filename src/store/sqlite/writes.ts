@@ -22,6 +22,7 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
@@ -45,11 +46,6 @@ import {
   muteFromRow,
 } from './rows.ts';
 
-/** An event none of whose deliveries is kept any more is removed after this long. */
-const ORPHAN_EVENTS_MS = 3_600_000;
-
-/** Priorities are severity ranks (info 0 … critical 3). */
-const MAX_PRIORITY = 3;
 
 /**
  * Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row):
@@ -801,24 +797,18 @@ export function createWriteOps(db: DatabaseSync) {
           .run(destination as string | null, cutoff.id as string);
         removed += Number(changes);
       }
-      // Ids are time-ordered, so "received before the horizon" is an id range.
-      const horizon = options.now - options.keep_events_ms;
-      // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
-      const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
-      sql
-        .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
-        .run(idAt('evt', orphans));
+      const bounds = pruneBounds(options);
+      const { horizon } = bounds;
+      sql.get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`).run(bounds.orphan_events_before);
       sql.get('DELETE FROM sender_ids WHERE received_at < ?').run(horizon);
-      // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
       sql.get('DELETE FROM notification_log WHERE sent_at < ?').run(horizon);
       sql.get('DELETE FROM delivery_groups WHERE last_sent_at < ?').run(horizon);
       sql.get(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
       sql.get(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
       sql.get('DELETE FROM mutes WHERE expires_at < ? OR deleted_at < ?').run(horizon, horizon);
-      // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
         .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)
-        .run(idAt('rcp', orphans), idAt('evt', orphans + 60_000));
+        .run(bounds.orphan_receipts_before, bounds.receipt_events_before);
       return removed;
     },
   };
