@@ -349,6 +349,32 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
       });
 
+      it('a replay or a command is unordered (sent whatever its incident\'s order, no route rules) and carries its request', async () => {
+        const event = relayEvent({ dedup_key: 'inc_cmd' });
+        await store.ingest(batchOf(event, ['slack']));
+        const now = Date.now() + 1;
+        const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        expect(first).toMatchObject({ unordered: false, route: 'all' });
+        await recordAttempt(store, attempt(first!.id));
+        const replay = newId('dlv');
+        await store.replayDelivery(first!.id, replay, now + 1);
+        await store.enqueuePrepared(event.id, [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now + 1);
+        const batch = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+        expect(batch.deliveries.map((d) => [d.id, d.unordered, d.route, d.request_body]).sort()).toEqual(
+          [
+            ['dlv_command', true, null, '{"ack":1}'],
+            [replay, true, null, '{"text":"hi"}'],
+          ].sort(),
+        );
+      });
+
+      it('superseded: skipped with the reason as its note, not as an error', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await recordAttempt(store, attempt(claimed!.id, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
+      });
+
       describe('two dispatchers on one store', () => {
         const A = { lease_ms: 60_000, owner: 'dispatcher-a' };
         const B = { lease_ms: 60_000, owner: 'dispatcher-b' };
