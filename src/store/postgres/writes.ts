@@ -307,13 +307,13 @@ async function waitingRequests(tx: Tx, destination: string, now: number, storm: 
 }
 
 /**
- * During a storm, a claimed row brings every due event of its group — the route and group key
- * when grouped, else the route and event type — as one digest, formed like a grouped batch (the
- * SQLite store's `formDigest`). Incident order holds across replicas: an event joins only if
- * every earlier unfinished delivery of its incident is in this digest too and no other one of it
- * is in flight under a live lease, checked under the incident's advisory lock (as a claim does).
- * Candidates are locked FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and
- * with it the rest of that incident). Null when the row is not foldable or is alone.
+ * During a storm, a claimed row brings the due events of its group — the route and group key
+ * when grouped, else the route and event type — as one digest, formed like a grouped batch.
+ * Which may join is src/notify/storm.ts's `digestMembers`; this store gives it what several
+ * replicas add: whether another delivery of an incident is in flight under a live lease, and
+ * whether another replica holds the incident's advisory lock (busy). Candidates are locked
+ * FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and with it the rest of
+ * that incident). Null when the row is not foldable or is alone.
  */
 async function formDigest(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy): Promise<Row[] | null> {
   if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
