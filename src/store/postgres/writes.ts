@@ -187,12 +187,13 @@ async function foldHealth(tx: Tx, destination: string, reports: readonly HealthR
 /** A grouped delivery's due time, from what the store knows of its group (one round trip; src/notify/grouping.ts decides). */
 async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDelivery['group']>, now: number): Promise<number> {
   const facts = await tx.one(
-    `SELECT
-       (SELECT MIN(next_attempt_at) FROM deliveries
-        WHERE destination = $1 AND group_key = $2 AND status = 'pending' AND batch_id IS NULL) AS waiting_due,
-       EXISTS (SELECT 1 FROM deliveries
-        WHERE destination = $1 AND group_key = $2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) AS in_progress,
-       (SELECT last_sent_at FROM delivery_groups WHERE destination = $1 AND group_key = $2) AS last_sent_at`,
+    // The later facts only matter when no batch waits (grouping.ts): CASE leaves them unread then.
+    `SELECT w.due AS waiting_due,
+       CASE WHEN w.due IS NULL THEN EXISTS (SELECT 1 FROM deliveries
+         WHERE destination = $1 AND group_key = $2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) ELSE false END AS in_progress,
+       CASE WHEN w.due IS NULL THEN (SELECT last_sent_at FROM delivery_groups WHERE destination = $1 AND group_key = $2) END AS last_sent_at
+     FROM (SELECT MIN(next_attempt_at) AS due FROM deliveries
+           WHERE destination = $1 AND group_key = $2 AND status = 'pending' AND batch_id IS NULL) AS w`,
     [destination, group.key],
   );
   return groupDueAt(

@@ -46,7 +46,6 @@ import {
   muteFromRow,
 } from './rows.ts';
 
-
 /**
  * Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row):
  * the claim's index-backed form of per-incident order (src/notify/incident-order.ts).
@@ -100,12 +99,13 @@ export function createWriteOps(db: DatabaseSync) {
   function groupDue(destination: string, group: NonNullable<NewDelivery['group']>, now: number): number {
     const facts = sql
       .get(
-        `SELECT
-           (SELECT MIN(next_attempt_at) FROM deliveries INDEXED BY deliveries_by_group
-            WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch_id IS NULL) AS waiting_due,
-           EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_by_group
-            WHERE destination = ?1 AND group_key = ?2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) AS in_progress,
-           (SELECT last_sent_at FROM delivery_groups WHERE destination = ?1 AND group_key = ?2) AS last_sent_at`,
+        // The later facts only matter when no batch waits (grouping.ts): CASE leaves them unread then.
+        `SELECT w.due AS waiting_due,
+           CASE WHEN w.due IS NULL THEN EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_by_group
+             WHERE destination = ?1 AND group_key = ?2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) ELSE 0 END AS in_progress,
+           CASE WHEN w.due IS NULL THEN (SELECT last_sent_at FROM delivery_groups WHERE destination = ?1 AND group_key = ?2) END AS last_sent_at
+         FROM (SELECT MIN(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_by_group
+               WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch_id IS NULL) AS w`,
       )
       .get(destination, group.key);
     return groupDueAt(
