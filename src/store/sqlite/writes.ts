@@ -400,6 +400,13 @@ export function createWriteOps(db: DatabaseSync) {
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
+      // Whether each destination asked a lease of is enabled, read once per ingest.
+      const circuits = new Map<string, boolean>();
+      const enabledNow = (destination: string): boolean => {
+        let known = circuits.get(destination);
+        if (known === undefined) circuits.set(destination, (known = enabled(destination)));
+        return known;
+      };
       for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
         if (event.external_id !== null) {
           if (Number(claimSenderId.run(event.source, event.external_id, event.id, receipt.received_at).changes) === 0) {
@@ -435,7 +442,7 @@ export function createWriteOps(db: DatabaseSync) {
           const { lease: leased, waits } = leaseAtIngest(
             asked,
             asked && delivery.destination !== null
-              ? { behind: incidentKey !== null && waitsBehind(delivery.destination, incidentKey), enabled: enabled(delivery.destination) }
+              ? { behind: incidentKey !== null && waitsBehind(delivery.destination, incidentKey), enabled: enabledNow(delivery.destination) }
               : { behind: false, enabled: true },
           );
           if (waits) waiting.push(delivery.id);
