@@ -10,7 +10,7 @@ import type { Config } from './config/schema.ts';
 import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './dispatch/dispatcher.ts';
-import { breakerNotice } from './notify/breaker-notice.ts';
+import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { every, realTime, systemClock } from './util/clock.ts';

@@ -11,9 +11,12 @@
  * - storm.ts, digest.ts: when waiting work is a storm, what a digest folds, and what it shows.
  * - breaker.ts: the circuit breaker's state machine over a destination's health row.
  * - outcome.ts: what an attempt makes of its delivery and the notification log.
- * - breaker-notice.ts: the event a circuit's change becomes.
+ * - facts.ts: the types the rules judge and read (a claimed delivery, the notification log,
+ *   thresholds, mutes) and RuleFacts, the reads the stage needs.
  *
- * The stores (src/store/) only persist: see the layout note in src/store/store.ts.
+ * Dependencies point one way: notify imports events/, routing/ and util/ only; the stores
+ * (src/store/) import notify, persist, and re-export these types (see the layout note in
+ * src/store/store.ts). The event a circuit's change becomes is the app's (app/breaker-notice.ts).
  */
 export * from './breaker.ts';
 export * from './grouping.ts';

@@ -1,5 +1,5 @@
 import type { RelayEvent } from '../events/event.ts';
-import type { ClaimedDelivery, IncidentStateStore, Mute, NotificationEntry } from '../store/store.ts';
+import type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts } from './facts.ts';
 import type { Clock } from '../util/clock.ts';
 import type { RouteRules } from '../routing/routes.ts';
 import type { InhibitRule } from './inhibit.ts';
@@ -8,7 +8,7 @@ import type { Facts, Hold, Rule } from './rules.ts';
 
 
 export interface NotificationStageOptions {
-  readonly store: Pick<IncidentStateStore, 'notificationLog' | 'thresholdState' | 'firingIncidents'>;
+  readonly store: RuleFacts;
   /** Top-level inhibit rules, compiled. */
   readonly inhibit?: readonly InhibitRule[];
   readonly mutes: { match(event: RelayEvent, now: number): Mute | null };

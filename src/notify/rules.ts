@@ -1,5 +1,5 @@
 import type { RelayEvent } from '../events/event.ts';
-import type { Mute, NotificationEntry } from '../store/store.ts';
+import type { Mute, NotificationEntry } from './facts.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
