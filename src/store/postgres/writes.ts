@@ -899,10 +899,11 @@ export const writes = {
       );
     }
 
-    // Each destination's breaker once: its recorded attempts folded in order, saved.
+    // Each destination's breaker once: its recorded attempts folded in order, saved. Destinations
+    // in name order, so two batches locking the same state rows never wait for each other in a cycle.
     const steps = new Map<number, BreakerStep>();
     const final = new Map<string, CircuitState>();
-    for (const destination of new Set(results.map((result) => result.destination))) {
+    for (const destination of [...new Set(results.map((result) => result.destination))].sort()) {
       const indexes = results.flatMap((result, index) => (result.destination === destination && recorded[index] ? [index] : []));
       const fold = await foldHealth(tx, destination, indexes.map((index) => results[index]!));
       fold.steps.forEach((step, at) => steps.set(indexes[at]!, step));
