@@ -242,6 +242,52 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
+      it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
+        const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
+        for (const event of events) await store.ingest(batchOf(event, ['slack']));
+        const now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 12, now })).deliveries;
+        expect(claimed).toHaveLength(12);
+        const told = (index: number) => ({
+          destination: 'slack',
+          dedup_key: `inc_many_${index}`,
+          status: 'firing' as const,
+          occurred_at: events[index]!.occurred_at,
+          delivery_id: claimed.find((delivery) => delivery.event.dedup_key === `inc_many_${index}`)!.id,
+          sent_at: now + index,
+        });
+        // All in one tick, as a lane's answers arrive; the last one's lease belongs to someone else now.
+        const results = await Promise.all(
+          Array.from({ length: 12 }, (_, index) => {
+            const entry = told(index);
+            return recordAttempt(store, 
+              attempt(entry.delivery_id, { notified: [entry], finished_at: now + index, ...(index === 11 ? { lease_owner: 'dead-worker' } : {}) }),
+            );
+          }),
+        );
+        expect(results.map((result) => result.recorded)).toEqual([...Array.from({ length: 11 }, () => true), false]);
+        expect(results.every((result) => result.destination.enabled && result.destination.consecutive_failures === 0)).toBe(true);
+        for (let index = 0; index < 11; index++) {
+          const detail = await store.getDelivery(told(index).delivery_id);
+          expect(detail).toMatchObject({ status: 'succeeded', attempts: 1, response_code: 200, request_body: '{"text":"hi"}' });
+          expect(detail?.attempt_log).toHaveLength(1);
+        }
+        expect((await store.getDelivery(told(11).delivery_id))?.status).toBe('in_flight');
+        const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
+        expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
+      });
+
+      it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
+        expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
+        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
+      });
+
       it('claims due deliveries under a lease, at most `limit`, and not twice', async () => {
         for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
@@ -506,6 +552,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('IncidentStateStore: what the rules read, and what people change', () => {
+      it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
+        const event = relayEvent({ dedup_key: 'inc_n' });
+        await store.ingest(batchOf(event, ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
+        await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
+        expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
+        expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+      });
+
       it('mutes: active ones are listed until they expire or are deleted', async () => {
         const now = Date.now();
         const mute = (id: string, expiresIn: number) => ({
@@ -550,6 +606,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('StoreViews: what the admin API and metrics read', () => {
+      it('queue stats count pending and in-flight work per destination, with the oldest', async () => {
+        const t0 = Date.now() - 5_000;
+        await store.ingest(batchOf(relayEvent(), ['slack'], t0));
+        await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 + 1_000));
+        await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() });
+        expect(await store.queueStats()).toEqual([
+          { destination: 'pager', enabled: true, depth: 1, oldest_pending_at: t0 + 1_000 },
+          { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
+        ]);
+      });
+
       it('lists deliveries newest first, filtered and limited', async () => {
         const ids: string[] = [];
         for (let i = 0; i < 5; i++) {
@@ -783,62 +850,6 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
         });
 
-        it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
-          await store.ingest(batchOf(relayEvent(), ['slack']));
-          const now = Date.now() + 1;
-          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
-          await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
-          expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
-          await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
-          expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
-          expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
-        });
-
-        it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
-          const event = relayEvent({ dedup_key: 'inc_n' });
-          await store.ingest(batchOf(event, ['slack']));
-          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-          const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
-          await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
-          expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
-          expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
-        });
-
-        it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
-          const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
-          for (const event of events) await store.ingest(batchOf(event, ['slack']));
-          const now = Date.now() + 1;
-          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 12, now })).deliveries;
-          expect(claimed).toHaveLength(12);
-          const told = (index: number) => ({
-            destination: 'slack',
-            dedup_key: `inc_many_${index}`,
-            status: 'firing' as const,
-            occurred_at: events[index]!.occurred_at,
-            delivery_id: claimed.find((delivery) => delivery.event.dedup_key === `inc_many_${index}`)!.id,
-            sent_at: now + index,
-          });
-          // All in one tick, as a lane's answers arrive; the last one's lease belongs to someone else now.
-          const results = await Promise.all(
-            Array.from({ length: 12 }, (_, index) => {
-              const entry = told(index);
-              return recordAttempt(store, 
-                attempt(entry.delivery_id, { notified: [entry], finished_at: now + index, ...(index === 11 ? { lease_owner: 'dead-worker' } : {}) }),
-              );
-            }),
-          );
-          expect(results.map((result) => result.recorded)).toEqual([...Array.from({ length: 11 }, () => true), false]);
-          expect(results.every((result) => result.destination.enabled && result.destination.consecutive_failures === 0)).toBe(true);
-          for (let index = 0; index < 11; index++) {
-            const detail = await store.getDelivery(told(index).delivery_id);
-            expect(detail).toMatchObject({ status: 'succeeded', attempts: 1, response_code: 200, request_body: '{"text":"hi"}' });
-            expect(detail?.attempt_log).toHaveLength(1);
-          }
-          expect((await store.getDelivery(told(11).delivery_id))?.status).toBe('in_flight');
-          const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
-          expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
-        });
-
         it('successes arriving at once at an open circuit: the first closes it, and only that one says so', async () => {
           for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
           const now = Date.now() + 1;
@@ -855,16 +866,6 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
         });
 
-        it('queue stats count pending and in-flight work per destination, with the oldest', async () => {
-          const t0 = Date.now() - 5_000;
-          await store.ingest(batchOf(relayEvent(), ['slack'], t0));
-          await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 + 1_000));
-          await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() });
-          expect(await store.queueStats()).toEqual([
-            { destination: 'pager', enabled: true, depth: 1, oldest_pending_at: t0 + 1_000 },
-            { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
-          ]);
-        });
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
