@@ -164,7 +164,7 @@ describe('claimDue', () => {
   });
 });
 
-describe('recordAttempt', () => {
+describe('commitAttempts, one attempt at a time', () => {
   it('success: succeeded, attempt logged, the destination healthy again', () => {
     db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
     const a = ingestOne();
