@@ -6,9 +6,15 @@
  *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
  * - src/store/ persists: append an event with its deliveries, claim due work under the right
  *   locks, commit a batch of outcomes with the state they change, read views. Each store loads
- *   the facts a rule needs, calls the rule, and saves what it decided; no rule is written here.
+ *   the facts a rule needs, calls the rule, and saves what it decided. Two conditions stay in
+ *   each store's SQL because they must hold inside the statement that takes the row: per-incident
+ *   order in the claim queries (sqlite CLAIMABLE, postgres claimable(), which adds what several
+ *   replicas need), and an incident's state kept at its latest by the sender's time (the
+ *   `incidents` upsert). retention.ts holds what a prune keeps, for both.
  *   sqlite/ (one process, a writer thread with group commit) and postgres/ (several replicas,
  *   row and advisory locks) implement the interfaces below; rows.ts reads both's rows.
+ * - The types the rules judge and read (ClaimedDelivery, NotificationEntry, Mute, thresholds)
+ *   are declared in src/notify/facts.ts and re-exported here: notify never imports the store.
  */
 import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
