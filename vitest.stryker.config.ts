@@ -13,6 +13,7 @@ export default defineConfig({
       'test/destinations/egress.test.ts',
       'test/templates/**/*.test.ts',
       'test/store/writes.test.ts',
+      'test/notify/store-rules.test.ts',
     ],
     exclude: [
       // Stryker runs tests in worker threads, where process.chdir() (used there) is not supported.

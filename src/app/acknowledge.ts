@@ -3,7 +3,10 @@ import type { Destination } from '../destinations/destination.ts';
 import { isIncidentMessenger } from '../destinations/index.ts';
 import { HookrelayError } from '../errors.ts';
 import { COMMAND_ROUTE_PREFIX } from '../store/store.ts';
-import type { PreparedDelivery, Store, StoredEvent } from '../store/store.ts';
+import type { IncidentStateStore, IngestStore, PreparedDelivery, StoreViews, StoredEvent } from '../store/store.ts';
+
+/** An acknowledgement reads the incident, records who acknowledged it, and queues the commands it sends. */
+type AcknowledgeStore = Pick<StoreViews, 'getDelivery' | 'getEvent'> & Pick<IncidentStateStore, 'acknowledgeIncident' | 'notificationLog'> & Pick<IngestStore, 'enqueuePrepared'>;
 import { idKind, newId } from '../util/ids.ts';
 
 export interface Acknowledgement {
@@ -16,7 +19,7 @@ export interface Acknowledgement {
 }
 
 export interface AcknowledgeDeps {
-  readonly store: Store;
+  readonly store: AcknowledgeStore;
   readonly destinations: readonly Destination[];
   readonly notify: (destinations: Iterable<string>) => void;
   readonly logger: Logger;
@@ -24,7 +27,7 @@ export interface AcknowledgeDeps {
 }
 
 /** `incident` as a person names it: an event id or delivery id (its event's dedup key), or the dedup key itself. */
-async function resolveIncident(store: Store, incident: string): Promise<{ dedupKey: string; event: StoredEvent | null }> {
+async function resolveIncident(store: Pick<StoreViews, 'getDelivery' | 'getEvent'>, incident: string): Promise<{ dedupKey: string; event: StoredEvent | null }> {
   const kind = idKind(incident);
   if (kind === 'evt') {
     const event = await store.getEvent(incident);

@@ -13,7 +13,9 @@ import type {
   Mute,
   RequestQuery,
   RequestRecord,
-  Store,
+  IncidentStateStore,
+  IngestStore,
+  StoreViews,
   StoredEvent,
 } from '../store/store.ts';
 import { acknowledgeIncident } from './acknowledge.ts';
@@ -30,7 +32,8 @@ export interface WorkScheduler {
 }
 
 export interface OperationsOptions {
-  readonly store: Store;
+  /** Views, replays, the circuit closed by hand, mutes listed, acknowledgements: no queue or lifecycle. */
+  readonly store: StoreViews & IngestStore & IncidentStateStore;
   readonly mutes: MuteRegistry;
   readonly dispatcher: WorkScheduler;
   readonly destinations: readonly Destination[];

@@ -1,6 +1,9 @@
 import { HookrelayError } from '../errors.ts';
 import { COMMAND_ROUTE_PREFIX } from '../store/store.ts';
-import type { DeliveryRecord, Store } from '../store/store.ts';
+import type { DeliveryRecord, IngestStore, StoreViews } from '../store/store.ts';
+
+/** Replays read deliveries and append new ones. */
+type ReplayStore = Pick<StoreViews, 'getDelivery' | 'getEvent' | 'listDeliveries'> & Pick<IngestStore, 'replayDelivery'>;
 import { idKind, newId } from '../util/ids.ts';
 
 /** Pages read while looking for failed deliveries to replay. */
@@ -13,7 +16,7 @@ const MAX_SCANNED = 20_000;
  * delivery to each destination. Commands (an acknowledge) are not the event's deliveries and are
  * skipped. Throws not_found / conflict before anything is replayed: all or nothing.
  */
-export async function replayOriginals(store: Store, id: string, configured: (name: string) => boolean): Promise<DeliveryRecord[]> {
+export async function replayOriginals(store: ReplayStore, id: string, configured: (name: string) => boolean): Promise<DeliveryRecord[]> {
   let originals: DeliveryRecord[];
   if (idKind(id) === 'evt') {
     const stored = await store.getEvent(id);
@@ -42,7 +45,7 @@ export async function replayOriginals(store: Store, id: string, configured: (nam
  * those already replayed (so asking twice does not send twice). Ids are time-ordered, so the
  * delivery log is read newest first, page by page, until a delivery older than `since`.
  */
-export async function failedSince(store: Store, destination: string, since: number): Promise<DeliveryRecord[]> {
+export async function failedSince(store: ReplayStore, destination: string, since: number): Promise<DeliveryRecord[]> {
   const failed: DeliveryRecord[] = [];
   const replayed = new Set<string>();
   let before: string | undefined;
@@ -65,7 +68,7 @@ export async function failedSince(store: Store, destination: string, since: numb
 }
 
 /** New pending deliveries sending the same requests again, in order. */
-export async function replayAll(store: Store, originals: readonly DeliveryRecord[], now: number): Promise<DeliveryRecord[]> {
+export async function replayAll(store: ReplayStore, originals: readonly DeliveryRecord[], now: number): Promise<DeliveryRecord[]> {
   const replays: DeliveryRecord[] = [];
   for (const original of originals) {
     const replay = await store.replayDelivery(original.id, newId('dlv'), now);

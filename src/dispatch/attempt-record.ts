@@ -15,7 +15,7 @@ export interface AttemptDecision {
 
 export interface AttemptRecorderOptions {
   readonly destination: string;
-  readonly store: Pick<Store, 'recordAttempt'>;
+  readonly store: Pick<Store, 'commitAttempts'>;
   readonly owner: string;
   /** Sent with each record: the store opens and closes the circuit by it. */
   readonly breaker: BreakerPolicy;
@@ -96,10 +96,10 @@ export class AttemptRecorder {
     // The attempt happened: its record (and effects, such as a posted Slack message) must not be
     // lost, or a retry would send it again. While the store cannot write, keep the work held (its
     // lease renewed) and try again; the moment the store takes writes, it is recorded.
-    let recorded: RecordedAttempt;
+    let recorded: RecordedAttempt | undefined;
     for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
       try {
-        recorded = await store.recordAttempt(attemptResult);
+        [recorded] = await store.commitAttempts([attemptResult]);
         break;
       } catch (error) {
         if (this.#options.stopping()) {
@@ -111,7 +111,7 @@ export class AttemptRecorder {
       }
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
-    if (!recorded.recorded) return;
+    if (!recorded?.recorded) return;
     if (decision.outcome === 'failed') {
       if (logger.isLevelEnabled('warn')) logger.warn(line(), 'delivery failed');
     } else if (logger.isLevelEnabled('info')) {

@@ -33,7 +33,7 @@ export interface AttemptLane {
 
 export interface AttemptRunnerOptions {
   readonly destination: Destination;
-  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'recordAttempt'>;
+  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
   readonly stage: Pick<NotificationStage, 'decide'>;
   readonly retry: RetryPolicy;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { BreakerChange } from '../notify/breaker-notice.ts';
+import type { BreakerChange } from '../notify/breaker.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { BreakerPolicy, RecordedAttempt } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';

@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Destination } from '../destinations/destination.ts';
-import type { BreakerChange } from '../notify/breaker-notice.ts';
+import type { BreakerChange } from '../notify/breaker.ts';
 import { stormCapacity } from '../notify/digest.ts';
 import type { NotificationStage } from '../notify/pipeline.ts';
 import type { Metrics } from '../observability/metrics.ts';

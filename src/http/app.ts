@@ -5,7 +5,7 @@ import { HookrelayError } from '../errors.ts';
 import type { Ingestor } from '../ingest/ingestor.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { InboundRequest } from '../sources/source.ts';
-import type { Store } from '../store/store.ts';
+import type { StoreLifecycle } from '../store/store.ts';
 import { errorHandler, toHookrelayError } from './errors.ts';
 import { readRawBody } from './raw-body.ts';
 
@@ -17,7 +17,7 @@ export const BODY_LIMIT = 1024 * 1024;
 
 export interface HttpAppOptions {
   readonly ingestor: Ingestor;
-  readonly store: Store;
+  readonly store: Pick<StoreLifecycle, 'ping'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly version: string;

@@ -8,9 +8,10 @@ import { RefusalLog } from '../observability/refusal-log.ts';
 import { requestLogEntry } from '../observability/request-log.ts';
 import type { RequestRecorder } from '../observability/request-log.ts';
 import type { Router } from '../routing/routes.ts';
+import { muteHold } from '../notify/rules.ts';
 import type { InboundRequest, Source } from '../sources/source.ts';
 import { parseJsonBody } from './json-body.ts';
-import type { ClaimedDelivery, IngestedEvent, Mute, NewDelivery, NewEvent, Store } from '../store/store.ts';
+import type { ClaimedDelivery, IngestStore, IngestedEvent, Mute, NewDelivery, NewEvent } from '../store/store.ts';
 import { realTime } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
 
@@ -34,7 +35,7 @@ export interface IngestorOptions {
   readonly router: Router;
   /** Active mutes: a matching event's deliveries are logged as `muted`, not sent. */
   readonly mutes: { match(event: RelayEvent): Mute | null };
-  readonly store: Store;
+  readonly store: Pick<IngestStore, 'ingest'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Where committed work goes: fresh deliveries are leased to it at once when it has room. */
@@ -285,7 +286,7 @@ export class Ingestor {
     if (targets.length === 0) {
       return [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'no route matched' }];
     }
-    const mute = this.#options.mutes.match(event);
+    const muted = muteHold(this.#options.mutes.match(event));
     const { scheduler } = this.#options;
     const priority = SEVERITY_RANK[event.severity];
     return targets.map((target) => {
@@ -294,9 +295,7 @@ export class Ingestor {
         priority,
         ...(target.rule_key ? { rule_key: target.rule_key } : {}),
       };
-      if (mute) {
-        return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` };
-      }
+      if (muted) return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: muted.note };
       if (target.group) {
         touched.add(target.destination);
         return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group, ...ordering };

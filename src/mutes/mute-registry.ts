@@ -1,7 +1,10 @@
 import type { Logger } from 'pino';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
-import type { Mute, Store } from '../store/store.ts';
+import type { IncidentStateStore, Mute } from '../store/store.ts';
+
+/** The mutes' part of the incident state. */
+type MuteStore = Pick<IncidentStateStore, 'createMute' | 'deleteMute' | 'listMutes'>;
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
@@ -30,7 +33,7 @@ interface ActiveMute {
  * replica) and expired mutes stop matching on the dot.
  */
 export class MuteRegistry {
-  readonly #store: Store;
+  readonly #store: MuteStore;
   readonly #logger: Logger;
   #active: readonly ActiveMute[] = [];
   /** Stored mutes refused by today's bounds, warned about once each. */
@@ -39,7 +42,7 @@ export class MuteRegistry {
   #cancel: (() => void) | null = null;
   #stopped = false;
 
-  constructor(store: Store, logger: Logger, clock: Clock = systemClock) {
+  constructor(store: MuteStore, logger: Logger, clock: Clock = systemClock) {
     this.#store = store;
     this.#logger = logger;
     this.#clock = clock;

@@ -1,19 +1,14 @@
 import type { RelayEvent } from '../events/event.ts';
-import type { ClaimedDelivery, Mute, NotificationEntry, Store } from '../store/store.ts';
+import type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts } from './facts.ts';
 import type { Clock } from '../util/clock.ts';
+import type { RouteRules } from '../routing/routes.ts';
 import type { InhibitRule } from './inhibit.ts';
 import { firstHold } from './rules.ts';
 import type { Facts, Hold, Rule } from './rules.ts';
 
-/** A route's noise rules, looked up by name when its delivery is about to go out (config changes apply to waiting work). */
-export interface RouteRules {
-  /** `repeat_interval` (ms) as configured, or undefined for the default. */
-  readonly repeat_ms?: number | undefined;
-  readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
-}
 
 export interface NotificationStageOptions {
-  readonly store: Pick<Store, 'notificationLog' | 'thresholdState' | 'firingIncidents'>;
+  readonly store: RuleFacts;
   /** Top-level inhibit rules, compiled. */
   readonly inhibit?: readonly InhibitRule[];
   readonly mutes: { match(event: RelayEvent, now: number): Mute | null };

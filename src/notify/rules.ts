@@ -1,5 +1,5 @@
 import type { RelayEvent } from '../events/event.ts';
-import type { Mute, NotificationEntry } from '../store/store.ts';
+import type { Mute, NotificationEntry } from './facts.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
@@ -69,9 +69,15 @@ export const thresholdRule: Rule = ({ event, threshold, told }) => {
   return null;
 };
 
-/** Silences set from Slack or the admin API. */
-export const muteRule: Rule = ({ mute }) =>
-  mute ? { rule: 'mute', status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` } : null;
+/**
+ * Silences set from Slack or the admin API: the hold a matching mute makes. The same decision
+ * at ingest (a mute already active: logged muted at once) and at send (one set since).
+ */
+export function muteHold(mute: Mute | null): Hold | null {
+  return mute ? { rule: 'mute', status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` } : null;
+}
+
+export const muteRule: Rule = ({ mute }) => muteHold(mute);
 
 /** Alertmanager's dedup stage: an unchanged alert is told again only after `repeat_interval`. */
 export const repeatRule: Rule = ({ event, told, now, repeat_ms, resends_state }) => {

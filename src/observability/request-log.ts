@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RequestLogEntry, RequestOutcome, Store } from '../store/store.ts';
+import type { IngestStore, RequestLogEntry, RequestOutcome } from '../store/store.ts';
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
@@ -39,7 +39,7 @@ export function requestLogEntry(facts: RequestFacts): RequestLogEntry {
 }
 
 export interface RequestRecorderOptions {
-  readonly store: Pick<Store, 'recordRequests'>;
+  readonly store: Pick<IngestStore, 'recordRequests'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Lines waiting for a write; beyond this they are dropped (and counted), never queued. */

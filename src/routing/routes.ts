@@ -2,11 +2,21 @@ import { z } from 'zod';
 import { countSchema, durationSchema, nameSchema } from '../config/common.ts';
 import { EVENT_STATUSES, SEVERITIES, SEVERITY_RANK, isSeverity } from '../events/event.ts';
 import type { RelayEvent, Severity } from '../events/event.ts';
-import type { RouteRules } from '../notify/pipeline.ts';
 import { compileFilter } from './filter.ts';
 import type { Predicate } from './filter.ts';
 import { globMatcher } from './glob.ts';
 import { eventField } from './path.ts';
+
+/**
+ * A route's noise rules (repeat interval, threshold), looked up by name when its delivery is
+ * about to go out (config changes apply to waiting work). Declared here, with the routes that
+ * carry them: the notification stage (src/notify/) reads them, routing never reads notify.
+ */
+export interface RouteRules {
+  /** `repeat_interval` (ms) as configured, or undefined for the default. */
+  readonly repeat_ms?: number | undefined;
+  readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
+}
 
 const SEVERITY_CONDITION = /^(>=|<=|>|<|=)?\s*(critical|error|warning|info)$/;
 

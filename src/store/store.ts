@@ -1,5 +1,27 @@
+/**
+ * The store port. Layout (what lives where):
+ * - src/notify/ decides: grouping windows and batches (grouping.ts), storm digests (storm.ts,
+ *   digest.ts), the breaker's state machine (breaker.ts), incident order, leases at ingest and
+ *   inhibition holds (incident-order.ts), what an attempt's outcome makes of its delivery
+ *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
+ * - src/store/ persists: append an event with its deliveries, claim due work under the right
+ *   locks, commit a batch of outcomes with the state they change, read views. Each store loads
+ *   the facts a rule needs, calls the rule, and saves what it decided. Two conditions stay in
+ *   each store's SQL because they must hold inside the statement that takes the row: per-incident
+ *   order in the claim queries (sqlite CLAIMABLE, postgres claimable(), which adds what several
+ *   replicas need), and an incident's state kept at its latest by the sender's time (the
+ *   `incidents` upsert). retention.ts holds what a prune keeps, for both.
+ *   sqlite/ (one process, a writer thread with group commit) and postgres/ (several replicas,
+ *   row and advisory locks) implement the interfaces below; rows.ts reads both's rows.
+ * - The types the rules judge and read (ClaimedDelivery, NotificationEntry, Mute, thresholds)
+ *   are declared in src/notify/facts.ts and re-exported here: notify never imports the store.
+ */
 import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
+import type { BreakerPolicy } from '../notify/breaker.ts';
+import type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
+
+export type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -145,46 +167,6 @@ export interface AttemptRecord {
 /** `superseded` (older rows only): now a hold, see `HoldRequest`. */
 export type AttemptOutcome = 'succeeded' | 'retry' | 'failed' | 'superseded';
 
-/** A delivery handed to the dispatcher under a lease. */
-export interface ClaimedDelivery {
-  readonly id: string;
-  readonly destination: string;
-  readonly event: RelayEvent;
-  /**
-   * Grouped routes send one notification for a batch: the other deliveries of the batch,
-   * leased together with this one and recorded with it. Empty when not grouped.
-   */
-  readonly member_ids: readonly string[];
-  /** Every event of the notification, this one first: `[event]` when not grouped. */
-  readonly events: readonly RelayEvent[];
-  /** Attempts already made (0 for a fresh delivery). */
-  readonly attempts: number;
-  /** Set when the request was rendered before (a retry) or copied (a replay): send it as is. */
-  readonly request_body: string | null;
-  /**
-   * Asked for by a person — a replay, or a command such as a PagerDuty acknowledge — rather than
-   * a state of the incident: sent whatever the incident's order (never superseded).
-   */
-  readonly unordered: boolean;
-  /** The route that made it (noise rules are the route's), or null for replays and commands. */
-  readonly route: string | null;
-  /** The single delivery sent to test a destination whose circuit is open. */
-  readonly probe: boolean;
-  /** Threshold keys, one per event of the request (`[id, ...member_ids]`); null where the route has no threshold. */
-  readonly rule_keys: readonly (string | null)[];
-  /**
-   * A storm digest: `events` are a whole group's waiting events folded into one notification
-   * (count, the worst few, "+K more"), recorded with one attempt like a grouped batch.
-   */
-  readonly digest?: boolean;
-  /**
-   * Times it was found in flight after its worker stopped (recovered at start, or its lease
-   * expired and taken over), and of those, times its own attempt was under way (marked with
-   * `markAttemptStarted`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
-   */
-  readonly interrupted?: number;
-  readonly interrupted_attempts?: number;
-}
 
 export interface ClaimBatch {
   readonly deliveries: readonly ClaimedDelivery[];
@@ -230,23 +212,8 @@ export interface AttemptResult {
   readonly digest?: boolean;
 }
 
-export interface BreakerPolicy {
-  /** Consecutive failed attempts that open the circuit (disable the destination). */
-  readonly disable_after: number;
-  /** Waits before each probe while open (the last repeats); null: stay disabled until a person enables it. */
-  readonly probe_backoff_ms: readonly number[] | null;
-}
+export type { BreakerPolicy } from '../notify/breaker.ts';
 
-/** One line of the notification log: what a destination was last told about an incident, and when. */
-export interface NotificationEntry {
-  readonly destination: string;
-  readonly dedup_key: string;
-  readonly status: 'firing' | 'resolved';
-  /** The sender's time of the event told (ISO 8601). */
-  readonly occurred_at: string;
-  readonly delivery_id: string;
-  readonly sent_at: number;
-}
 
 /** A slack-bot message posted for an incident, or updated for a later event of it. */
 export type IncidentMessageEffect =
@@ -288,22 +255,7 @@ export interface HoldRequest {
   readonly held_by?: string | null;
 }
 
-export interface ThresholdState {
-  readonly count: number;
-  /** The delivery that went out for this key within the window (the threshold already fired), or null. */
-  readonly fired: string | null;
-}
 
-/** How many deliveries a route's threshold has counted for one key, up to one delivery. */
-export interface ThresholdQuery {
-  readonly destination: string;
-  readonly route: string;
-  readonly rule_key: string;
-  /** Counted from this time (ms) … */
-  readonly since: number;
-  /** … up to and including this delivery (arrivals after it do not count for it). */
-  readonly up_to_id: string;
-}
 
 export interface DestinationState {
   readonly name: string;
@@ -364,18 +316,6 @@ export interface StoredEvent {
   readonly deliveries: readonly DeliveryRecord[];
 }
 
-/** A silence: events whose fields match every glob are logged as `muted`, not sent, until it expires. */
-export interface Mute {
-  readonly id: string;
-  /** Field path → glob, e.g. `{ "type": "qos.*", "data.region": "Maharashtra" }`. */
-  readonly matchers: Readonly<Record<string, string>>;
-  readonly reason: string;
-  /** Who set it: a Slack user (`<@U…>`) or `admin-api`. */
-  readonly created_by: string;
-  readonly created_at: string;
-  readonly expires_at: string;
-  readonly deleted_at: string | null;
-}
 
 /** The one Slack message a slack-bot destination keeps per incident (dedup key). */
 export interface IncidentMessage {
@@ -395,8 +335,7 @@ export interface IncidentMessage {
   readonly version: number;
 }
 
-/** Routes of deliveries that carry a person's command (`command:acknowledge`), not an event's state. */
-export const COMMAND_ROUTE_PREFIX = 'command:';
+export { COMMAND_ROUTE_PREFIX } from '../notify/incident-order.ts';
 
 /** A request prepared elsewhere (e.g. a PagerDuty acknowledge from a Slack button), sent as a delivery of an event. */
 export interface PreparedDelivery {
@@ -438,17 +377,22 @@ export interface PruneOptions {
 }
 
 /**
- * The durable store. Two implementations: SQLite (embedded, one process) and PostgreSQL
- * (several replicas); the same contract tests run against both.
+ * New work, appended: the events of a request with their deliveries (and its line in the
+ * requests log) in one transaction, and deliveries a person asks for (replays, commands).
  */
-export interface Store {
-  readonly kind: string;
-  /** Single-owner stores: deliveries found in flight at open (their process died), due again. */
-  readonly recoveredLeases?: number;
-  /** Makes sure every configured destination has a state row. */
-  syncDestinations(names: readonly string[]): Promise<void>;
+export interface IngestStore {
   /** The events of one request and all their deliveries, in one transaction. Resolves after a durable commit. */
   ingest(batch: IngestBatch): Promise<IngestedEvent[]>;
+  /** New pending deliveries of an event whose requests are already made. */
+  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
+  /** A new pending delivery sending the same request again; null when the delivery does not exist. */
+  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null>;
+  /** Adds lines to the requests log (refused requests, written in batches). */
+  recordRequests(entries: readonly RequestLogEntry[]): Promise<void>;
+}
+
+/** The delivery queue: due work claimed under leases, and outcomes committed with the state they change. */
+export interface QueueStore {
   /**
    * Leases due deliveries of an enabled destination (pending and due, or in flight with an expired
    * lease), highest priority first, never one waiting behind an earlier delivery of its incident.
@@ -456,16 +400,14 @@ export interface Store {
   claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch>;
   /** Circuit open and its probe due: leases the oldest pending delivery as the probe (one claimer wins). */
   claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch>;
-  /** The notification stage held these deliveries back: logged, not sent. */
+  /**
+   * Commits a batch of attempts in one transaction: each delivery's attempt, the notification
+   * log, groups and incident messages they changed, and each destination's health (the breaker
+   * folds the batch in order). One answer per attempt, in order.
+   */
+  commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
+  /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
   holdDeliveries(hold: HoldRequest): Promise<void>;
-  /** What this destination was last told about each of these incidents. */
-  notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]>;
-  /** A route's threshold for one key within its window: deliveries counted, and the one that fired it (if any). */
-  thresholdState(query: ThresholdQuery): Promise<ThresholdState>;
-  /** The latest event of each incident still firing (inhibit rules' sources), newest first, at most `limit`. */
-  firingIncidents(limit: number): Promise<RelayEvent[]>;
-  /** Records one attempt, updates the delivery and the destination's health in one transaction. */
-  recordAttempt(result: AttemptResult): Promise<RecordedAttempt>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */
@@ -476,48 +418,71 @@ export interface Store {
    * interrupted before are marked (one write each), so ordinary work costs nothing.
    */
   markAttemptStarted(ids: readonly string[], owner: string): Promise<void>;
-  enableDestination(name: string, now: number): Promise<DestinationState | null>;
-  /** A new pending delivery sending the same request again; null when the delivery does not exist. */
-  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null>;
-  destinationStates(): Promise<DestinationState[]>;
-  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
-  getDelivery(id: string): Promise<(DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null>;
-  getEvent(id: string): Promise<StoredEvent | null>;
-  /** Bounds the delivery log; never removes pending or in-flight work. Returns deliveries removed. */
-  prune(options: PruneOptions): Promise<number>;
+}
+
+/** The state the notification rules read (what was told, thresholds, firing incidents) and the state people change (mutes, acknowledgements, a circuit closed by hand). */
+export interface IncidentStateStore extends RuleFacts {
+  getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
+  /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
+  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
   createMute(mute: Mute): Promise<Mute>;
   /** Ends a mute now; null when there is no such mute. */
   deleteMute(id: string, now: number): Promise<Mute | null>;
   /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
   listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
-  /** New pending deliveries of an event whose requests are already made. */
-  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
-  getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
-  /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
-  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  /** A person closes the circuit: enabled, failures forgotten, its waiting work due now. */
+  enableDestination(name: string, now: number): Promise<DestinationState | null>;
+}
+
+/** What the admin API, the CLI and the metrics read. */
+export interface StoreViews {
+  destinationStates(): Promise<DestinationState[]>;
+  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
+  getDelivery(id: string): Promise<(DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null>;
+  getEvent(id: string): Promise<StoredEvent | null>;
   /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
   queueStats(): Promise<QueueStat[]>;
-  /**
-   * Stores shared by several processes: `listener` hears, with their commit, of work other
-   * processes stored for these destinations (`'*'`: possibly any), so dispatchers wake at once.
-   */
-  onWork?(listener: (destinations: readonly string[]) => void): void;
-  /**
-   * Stores shared by several processes: remembers `key` of `scope` until `expires_at` (ms) and
-   * answers true the first time, false while it is remembered (one `INSERT … ON CONFLICT`, so
-   * two replicas asked at once never both get true). Slack's replay protection uses it, so a
-   * signed request replayed to another replica is refused too. Pruned with the delivery log.
-   */
-  admitOnce?(scope: string, key: string, expires_at: number, now: number): Promise<boolean>;
-  /** Stores that commit several writes at once tell how many each commit carried (metrics). */
-  observeCommits?(listener: (operations: number) => void): void;
-  /** Adds lines to the requests log (refused requests, written in batches). */
-  recordRequests(entries: readonly RequestLogEntry[]): Promise<void>;
   /** The requests log, newest first. */
   listRequests(query: RequestQuery): Promise<RequestRecord[]>;
+}
+
+/** Opening, bounding and closing a store. */
+export interface StoreLifecycle {
+  readonly kind: string;
+  /** Single-owner stores: deliveries found in flight at open (their process died), due again. */
+  readonly recoveredLeases?: number;
+  /** Makes sure every configured destination has a state row. */
+  syncDestinations(names: readonly string[]): Promise<void>;
+  /** Bounds the delivery log; never removes pending or in-flight work. Returns deliveries removed. */
+  prune(options: PruneOptions): Promise<number>;
   /** Bounds the requests log: at most `keep` lines, none received before `before` (ms). Returns lines removed. */
   pruneRequests(options: { readonly keep: number; readonly before: number }): Promise<number>;
   /** Throws when the store cannot be reached or cannot commit, e.g. its disk is full (`/readyz`; a full store probes with a write). */
   ping(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** What only a store shared by several processes (or one committing in groups) offers. */
+export interface SharedStore {
+  /**
+   * `listener` hears, with their commit, of work other processes stored for these destinations
+   * (`'*'`: possibly any), so dispatchers wake at once.
+   */
+  onWork?(listener: (destinations: readonly string[]) => void): void;
+  /**
+   * Remembers `key` of `scope` until `expires_at` (ms) and answers true the first time, false
+   * while it is remembered (one `INSERT … ON CONFLICT`, so two replicas asked at once never both
+   * get true). Slack's replay protection uses it, so a signed request replayed to another replica
+   * is refused too. Pruned with the delivery log.
+   */
+  admitOnce?(scope: string, key: string, expires_at: number, now: number): Promise<boolean>;
+  /** Stores that commit several writes at once tell how many each commit carried (metrics). */
+  observeCommits?(listener: (operations: number) => void): void;
+}
+
+/**
+ * The durable store. Two implementations: SQLite (embedded, one process) and PostgreSQL
+ * (several replicas); one contract suite (test/store/contract.ts, a section per interface) runs
+ * against both. Callers take the narrowest of these interfaces they need.
+ */
+export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;

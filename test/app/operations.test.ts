@@ -11,6 +11,7 @@ import { statusReport } from '../../src/slack/replies.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { AttemptResult, Store } from '../../src/store/store.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-ops-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -68,7 +69,7 @@ afterEach(async () => {
 async function finish(name: string, outcome: AttemptResult['outcome'], requestBody = '{"text":"hi"}', dedupKey?: string): Promise<void> {
   const { deliveries } = await store.claimDue(name, { limit: 100, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
   for (const delivery of deliveries) {
-    await store.recordAttempt({
+    await recordAttempt(store, {
       delivery_id: delivery.id,
       member_ids: [],
       destination: name,
@@ -193,7 +194,7 @@ describe('mute, enable, secrets', () => {
     const event = relayEvent();
     await store.ingest(batchOf(event, ['slack']));
     const { deliveries } = await store.claimDue('slack', { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
-    await store.recordAttempt({
+    await recordAttempt(store, {
       delivery_id: deliveries[0]!.id, member_ids: [], destination: 'slack', lease_owner: 'test', started_at: now, finished_at: now,
       outcome: 'failed', next_attempt_at: null, request_body: '{}', response_code: 500, response_body: null, latency_ms: 1,
       error: 'HTTP 500', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: null }, notified: [],
@@ -222,7 +223,7 @@ describe('mute, enable, secrets', () => {
     const disable = async (name: string, probe: readonly number[] | null): Promise<void> => {
       await store.ingest(batchOf(relayEvent(), [name]));
       const { deliveries } = await store.claimDue(name, { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
-      await store.recordAttempt({
+      await recordAttempt(store, {
         delivery_id: deliveries[0]!.id, member_ids: [], destination: name, lease_owner: 'test', started_at: now, finished_at: now,
         outcome: 'failed', next_attempt_at: null, request_body: '{}', response_code: 500, response_body: null, latency_ms: 1,
         error: 'HTTP 500', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: probe }, notified: [],

@@ -40,12 +40,12 @@ class Store {
   gate: Promise<void> | null = null;
   answer: Partial<RecordedAttempt> = {};
 
-  async recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
+  async commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     await this.gate;
     const error = this.recordErrors.shift();
     if (error) throw error;
-    this.records.push(result);
-    return { recorded: true, destination: { name: 'ops', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false, ...this.answer };
+    this.records.push(...results);
+    return results.map(() => ({ recorded: true, destination: { name: 'ops', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false, ...this.answer }));
   }
 
   async holdDeliveries(hold: HoldRequest): Promise<void> {

@@ -2,7 +2,7 @@ import pino from 'pino';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BreakerWatch, breakerPolicy, DEFAULT_PROBE_BACKOFF_MS } from '../../src/dispatch/breaker-watch.ts';
 import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
-import type { BreakerChange } from '../../src/notify/breaker-notice.ts';
+import type { BreakerChange } from '../../src/notify/breaker.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { ManualClock } from '../support/clock.ts';
 

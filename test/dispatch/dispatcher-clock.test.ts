@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { Dispatcher } from '../../src/dispatch/dispatcher.ts';
-import type { BreakerChange } from '../../src/notify/breaker-notice.ts';
+import type { BreakerChange } from '../../src/notify/breaker.ts';
 import { NotificationStage } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
@@ -126,11 +126,11 @@ function gatedRecords(inner: Store): { store: Store; waiting: () => number; open
   const gate = new Promise<void>((resolve) => (open = resolve));
   const gated = new Proxy(inner, {
     get(target, property) {
-      if (property === 'recordAttempt') {
-        return async (result: Parameters<Store['recordAttempt']>[0]) => {
+      if (property === 'commitAttempts') {
+        return async (results: Parameters<Store['commitAttempts']>[0]) => {
           waiting += 1;
           await gate;
-          return target.recordAttempt(result);
+          return target.commitAttempts(results);
         };
       }
       const value: unknown = Reflect.get(target, property, target);

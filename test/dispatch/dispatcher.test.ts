@@ -19,6 +19,7 @@ import { FakeReceiver } from '../support/receiver.ts';
 import { ManualClock, eventually } from '../support/clock.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { Ballast } from '../store/full-disk.ts';
+import { recordAttempt } from '../support/store.ts';
 
 let dir: string;
 let store: Store;
@@ -148,7 +149,7 @@ describe('dispatcher', () => {
     const event = relayEvent();
     await store.ingest(batchOf(event, ['receiver']));
     const [claimed] = (await store.claimDue('receiver', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'x' })).deliveries;
-    await store.recordAttempt({
+    await recordAttempt(store, {
       delivery_id: claimed!.id, member_ids: [], destination: 'receiver', lease_owner: 'x', started_at: Date.now(), finished_at: Date.now(),
       next_attempt_at: null, request_body: null, response_code: 500, response_body: null, latency_ms: 1, error: 'HTTP 500', ...failure,
     });

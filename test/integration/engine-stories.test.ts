@@ -192,14 +192,14 @@ describe('an acknowledgement that vanished', () => {
     const slack = await fake();
     const ts = actAsSlackWebApi(slack);
     const relay = await relayWith(slackBotConfig(slack, null));
-    const record = SqliteStore.prototype.recordAttempt;
+    const record = SqliteStore.prototype.commitAttempts;
     let failed = 0;
-    vi.spyOn(SqliteStore.prototype, 'recordAttempt').mockImplementation(function (this: SqliteStore, result: AttemptResult) {
-      if (failed === 0 && result.destination === 'ops-bot' && result.outcome === 'succeeded') {
+    vi.spyOn(SqliteStore.prototype, 'commitAttempts').mockImplementation(function (this: SqliteStore, results: readonly AttemptResult[]) {
+      if (failed === 0 && results.some((result) => result.destination === 'ops-bot' && result.outcome === 'succeeded')) {
         failed += 1;
         return Promise.reject(new Error('disk I/O error (simulated)'));
       }
-      return record.call(this, result);
+      return record.call(this, results);
     });
 
     const created = await sentry(relay, sentryEvent('inc_once', 'incident.created', 'investigating', 'Once step 1'));

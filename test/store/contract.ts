@@ -1,9 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HookrelayError } from '../../src/errors.ts';
 import { ulid } from 'ulid';
-import type { AttemptResult, NewDelivery, RequestLogEntry, Store } from '../../src/store/store.ts';
+import type { RelayEvent } from '../../src/events/event.ts';
+import { SEVERITY_RANK } from '../../src/events/event.ts';
+import { digestView } from '../../src/notify/digest.ts';
+import { compileInhibitRules } from '../../src/notify/inhibit.ts';
+import { NotificationStage } from '../../src/notify/pipeline.ts';
+import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
+import { ManualClock } from '../support/clock.ts';
+import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const OWNER = 'test-owner';
 const LEASE = { lease_ms: 60_000, owner: OWNER };
@@ -61,694 +69,179 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.close();
     });
 
-    it('stores an event with its raw request and deliveries in one call', async () => {
-      const event = relayEvent({ external_id: 'evt_abc123' });
-      const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
-      expect(result).toEqual({ id: event.id, duplicate: false });
-      const stored = await store.getEvent(event.id);
-      expect(stored?.event).toMatchObject({ id: event.id, type: 'qos.rebuffer_spike', data: event.data });
-      expect(stored?.raw.headers['content-type']).toBe('application/json');
-      expect(JSON.parse(stored?.raw.body ?? 'null')).toEqual(event.data);
-      expect(stored?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
-        ['pager', 'pending'],
-        ['slack', 'pending'],
-      ]);
-    });
-
-    it('an event whose data is the request body is stored once and read back whole', async () => {
-      const event = relayEvent();
-      const batch = batchOf(event, ['slack']);
-      await store.ingest({ ...batch, events: [{ ...batch.events[0]!, data_is_body: true }] });
-      expect((await store.getEvent(event.id))?.event.data).toEqual(event.data);
-      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      expect(claimed?.event.data).toEqual(event.data);
-    });
-
-    it('a sender id seen before is a duplicate and stores nothing new', async () => {
-      const first = relayEvent({ external_id: 'evt_same' });
-      await store.ingest(batchOf(first, ['slack']));
-      const again = relayEvent({ external_id: 'evt_same' });
-      const [result] = await store.ingest(batchOf(again, ['slack']));
-      expect(result).toEqual({ id: first.id, duplicate: true });
-      expect(await store.getEvent(again.id)).toBeNull();
-      expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
-    });
-
-    it('the same sender id from another source is not a duplicate', async () => {
-      await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'a' }), ['slack']));
-      const [result] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'b' }), ['slack']));
-      expect(result?.duplicate).toBe(false);
-    });
-
-    it('concurrent ingests all commit', async () => {
-      const events = Array.from({ length: 300 }, () => relayEvent());
-      const results = await Promise.all(events.map((event) => store.ingest(batchOf(event, ['slack']))));
-      expect(results.flat().filter((r) => !r.duplicate)).toHaveLength(300);
-      expect((await store.destinationStates()).find((s) => s.name === 'slack')?.pending).toBe(300);
-    });
-
-    it('claims due deliveries under a lease, at most `limit`, and not twice', async () => {
-      for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-      const now = Date.now() + 1;
-      const first = await store.claimDue('slack', { ...LEASE, limit: 2, now });
-      expect(first.deliveries).toHaveLength(2);
-      expect(first.deliveries[0]?.event.title).toBe('Rebuffer spike in Maharashtra');
-      const second = await store.claimDue('slack', { ...LEASE, limit: 10, now });
-      expect(second.deliveries).toHaveLength(1);
-      const third = await store.claimDue('slack', { ...LEASE, limit: 10, now });
-      expect(third.deliveries).toHaveLength(0);
-      const listed = await store.listDeliveries({ destination: 'slack', limit: 10 });
-      expect(listed.every((d) => d.status === 'in_flight')).toBe(true);
-    });
-
-    it('a delivery whose lease expired is claimed again (a worker died mid-attempt)', async () => {
-      await store.ingest(batchOf(relayEvent(), ['slack']));
-      const now = Date.now() + 1;
-      const claimed = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'dead-worker' });
-      expect(claimed.deliveries).toHaveLength(1);
-      const later = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_001 });
-      expect(later.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
-      // The dead worker's late result is ignored; the new owner's counts.
-      const stale = await store.recordAttempt(attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
-      expect(stale.recorded).toBe(false);
-      const fresh = await store.recordAttempt(attempt(claimed.deliveries[0]!.id));
-      expect(fresh.recorded).toBe(true);
-    });
-
-    it('crash-loop counts: a lease taken over from a stopped worker counts an interruption, and its attempt when that worker had marked it under way', async () => {
-      await store.ingest(batchOf(relayEvent(), ['slack']));
-      const now = Date.now() + 1;
-      const counts = (batch: Awaited<ReturnType<Store['claimDue']>>) =>
-        batch.deliveries.map((d) => [d.interrupted, d.interrupted_attempts]);
-      const first = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'worker-1' });
-      expect(counts(first)).toEqual([[0, 0]]);
-      const id = first.deliveries[0]!.id;
-      // worker-1 stopped without marking (its attempt had not started): one interruption.
-      const second = await store.claimDue('slack', { limit: 1, now: now + 1_001, lease_ms: 1_000, owner: 'worker-2' });
-      expect(counts(second)).toEqual([[1, 0]]);
-      // worker-2 marked its attempt under way, then stopped: counted against that attempt too.
-      await store.markAttemptStarted([id], 'worker-2');
-      const third = await store.claimDue('slack', { limit: 1, now: now + 2_002, lease_ms: 1_000, owner: 'worker-3' });
-      expect(counts(third)).toEqual([[2, 1]]);
-      // A mark by anyone but the lease's owner changes nothing; a new lease starts unmarked.
-      await store.markAttemptStarted([id], 'worker-2');
-      const fourth = await store.claimDue('slack', { limit: 1, now: now + 3_003, lease_ms: 1_000, owner: 'worker-4' });
-      expect(counts(fourth)).toEqual([[3, 1]]);
-      // Given back (a graceful stop) or recorded: nothing more is counted, marked or not.
-      await store.markAttemptStarted([id], 'worker-4');
-      await store.releaseClaims([id], 'worker-4');
-      const fifth = await store.claimDue('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
-      expect(counts(fifth)).toEqual([[3, 1]]);
-      await store.markAttemptStarted([id], OWNER);
-      await store.recordAttempt(attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
-      const sixth = await store.claimDue('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
-      expect(counts(sixth)).toEqual([[3, 1]]);
-    });
-
-    it('a delivery leased at ingest is in flight, not claimable until its lease runs out, and renewable', async () => {
-      const event = relayEvent();
-      const now = Date.now();
-      const batch = batchOf(event, []);
-      const leased = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, lease: { owner: OWNER, until: now + 1_000 } };
-      await store.ingest({ ...batch, events: [{ event, deliveries: [leased] }] });
-      expect((await store.getDelivery(leased.id))?.status).toBe('in_flight');
-      expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 500 })).deliveries).toHaveLength(0);
-      await store.extendLeases([leased.id], OWNER, now + 5_000);
-      expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 2_000 })).deliveries).toHaveLength(0);
-      // Another owner's renewal changes nothing.
-      await store.extendLeases([leased.id], 'someone-else', now + 60_000);
-      const expired = await store.claimDue('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
-      expect(expired.deliveries.map((d) => d.id)).toEqual([leased.id]);
-      // The owner that let it lapse can no longer record it.
-      expect((await store.recordAttempt(attempt(leased.id))).recorded).toBe(false);
-    });
-
-    it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
-      await store.ingest(batchOf(relayEvent(), ['slack']));
-      const now = Date.now() + 1;
-      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
-      const retryAt = now + 30_000;
-      await store.recordAttempt(
-        attempt(claimed!.id, { outcome: 'retry', next_attempt_at: retryAt, response_code: 503, health: 'failure', error: 'HTTP 503' }),
-      );
-      const early = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_000 });
-      expect(early.deliveries).toHaveLength(0);
-      expect(early.next_due_at).toBe(retryAt);
-      const due = await store.claimDue('slack', { ...LEASE, limit: 1, now: retryAt });
-      expect(due.deliveries[0]?.attempts).toBe(1);
-      expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
-      await store.recordAttempt(attempt(claimed!.id));
-      const record = await store.getDelivery(claimed!.id);
-      expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
-      expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
-        [1, 'retry', 503],
-        [2, 'succeeded', 200],
-      ]);
-    });
-
-    it('consecutive failures disable the destination; its work waits; enable resumes it at once', async () => {
-      for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-      let now = Date.now() + 1;
-      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
-      const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500' } as const;
-      const r1 = await store.recordAttempt(attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
-      const r2 = await store.recordAttempt(attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
-      expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
-      const r3 = await store.recordAttempt(attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
-      expect(r3.disabled_now).toBe(true);
-      expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
-      now += 10;
-      expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
-      const enabled = await store.enableDestination('slack', now);
-      expect(enabled).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_at: null });
-      // Backed-off deliveries are due now, not in 999 seconds.
-      expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(4);
-      expect(await store.enableDestination('nope', now)).toBeNull();
-    });
-
-    it('a success resets the failure count; rate limits do not count', async () => {
-      for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
-      await store.recordAttempt(attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
-      const states = await store.destinationStates();
-      expect(states.find((s) => s.name === 'slack')?.consecutive_failures).toBe(1);
-      const ok = await store.recordAttempt(attempt(claimed[2]!.id));
-      expect(ok.destination.consecutive_failures).toBe(0);
-    });
-
-    it('replay sends the same request again as a new delivery', async () => {
-      const event = relayEvent();
-      await store.ingest(batchOf(event, ['slack']));
-      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
-      const replay = await store.replayDelivery(claimed!.id, newId('dlv'), Date.now());
-      expect(replay).toMatchObject({
-        event_id: event.id,
-        destination: 'slack',
-        status: 'pending',
-        request_body: '{"text":"exact"}',
-        replay_of: claimed!.id,
-        attempts: 0,
+    describe('IngestStore: events appended with their deliveries, replays and prepared requests, the requests log', () => {
+      it('stores an event with its raw request and deliveries in one call', async () => {
+        const event = relayEvent({ external_id: 'evt_abc123' });
+        const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
+        expect(result).toEqual({ id: event.id, duplicate: false });
+        const stored = await store.getEvent(event.id);
+        expect(stored?.event).toMatchObject({ id: event.id, type: 'qos.rebuffer_spike', data: event.data });
+        expect(stored?.raw.headers['content-type']).toBe('application/json');
+        expect(JSON.parse(stored?.raw.body ?? 'null')).toEqual(event.data);
+        expect(stored?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
+          ['pager', 'pending'],
+          ['slack', 'pending'],
+        ]);
       });
-      expect(replay?.id).not.toBe(claimed!.id);
-      expect(await store.replayDelivery('dlv_missing', newId('dlv'), Date.now())).toBeNull();
-    });
 
-    it('a skipped delivery cannot be replayed', async () => {
-      const event = relayEvent();
-      const batch = batchOf(event, []);
-      const skipped = { id: newId('dlv'), destination: null, route: null, status: 'skipped' as const };
-      await store.ingest({ ...batch, events: [{ event, deliveries: [skipped] }] });
-      const error = await store.replayDelivery(skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(HookrelayError);
-      expect((error as HookrelayError).code).toBe('conflict');
-    });
-
-    it('lists deliveries newest first, filtered and limited', async () => {
-      const ids: string[] = [];
-      for (let i = 0; i < 5; i++) {
-        const batch = batchOf(relayEvent(), ['slack', 'pager']);
-        ids.push(batch.events[0]!.deliveries[0]!.id);
-        await store.ingest(batch);
-      }
-      const listed = await store.listDeliveries({ destination: 'slack', limit: 3 });
-      expect(listed.map((d) => d.id)).toEqual(ids.slice(-3).reverse());
-      const page = await store.listDeliveries({ destination: 'slack', limit: 10, before: ids[2]! });
-      expect(page.map((d) => d.id)).toEqual([ids[1], ids[0]]);
-    });
-
-    it('prune keeps the newest finished deliveries per destination and never pending work', async () => {
-      const finished: string[] = [];
-      for (let i = 0; i < 8; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
-      for (const delivery of claimed) {
-        await store.recordAttempt(attempt(delivery.id));
-        finished.push(delivery.id);
-      }
-      const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
-      expect(removed).toBe(2);
-      const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
-      expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(finished.slice(-4).sort());
-      expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
-    });
-
-    it('prune never removes pending or in-flight work, even when it is older than every finished delivery it keeps', async () => {
-      const t0 = Date.now() - 60_000;
-      // The oldest three stay unfinished: one pending (given back), one in flight, one waiting to retry.
-      const old = [relayEvent(), relayEvent(), relayEvent()];
-      for (const [i, event] of old.entries()) await store.ingest(batchOf(event, ['slack'], t0 + i));
-      for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack'], t0 + 1_000 + i));
-      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 9, now: Date.now() })).deliveries;
-      expect(claimed.map((d) => d.event.id).slice(0, 3)).toEqual(old.map((event) => event.id));
-      const [given, flying, retrying, ...rest] = claimed;
-      await store.releaseClaims([given!.id], OWNER);
-      await store.recordAttempt(attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
-      for (const delivery of rest) await store.recordAttempt(attempt(delivery.id));
-
-      const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
-
-      expect(removed).toBe(2);
-      const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
-      expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(rest.slice(-4).map((d) => d.id).sort());
-      expect(await store.getDelivery(given!.id)).toMatchObject({ status: 'pending', attempts: 0 });
-      expect(await store.getDelivery(flying!.id)).toMatchObject({ status: 'in_flight' });
-      expect(await store.getDelivery(retrying!.id)).toMatchObject({ status: 'pending', attempts: 1 });
-      // Their events and raw requests are still there to be rendered and sent.
-      for (const event of old) expect((await store.getEvent(event.id))?.raw.body).toBe(JSON.stringify(event.data));
-    });
-
-    it('releasing claims makes them due at once', async () => {
-      await store.ingest(batchOf(relayEvent(), ['slack']));
-      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.releaseClaims([claimed!.id], OWNER);
-      const again = await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
-      expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
-    });
-
-    describe('grouped routes', () => {
-      const group = (key: string) => ({ key, wait_ms: 30_000, interval_ms: 300_000 });
-      const groupedBatch = (key: string, receivedAt: number) => {
+      it('an event whose data is the request body is stored once and read back whole', async () => {
         const event = relayEvent();
-        return {
-          batch: {
-            ...batchOf(event, [], receivedAt),
-            events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, group: group(key) }] }],
-          },
-          event,
-        };
-      };
-
-      it('a new group waits `wait`; later events join its batch; the batch is claimed and recorded as one', async () => {
-        const t0 = Date.now();
-        const first = groupedBatch('["r","Maharashtra"]', t0);
-        const second = groupedBatch('["r","Maharashtra"]', t0 + 5_000);
-        const other = groupedBatch('["r","Kerala"]', t0 + 6_000);
-        for (const { batch } of [first, second, other]) await store.ingest(batch);
-
-        const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 29_000 });
-        expect(early.deliveries).toHaveLength(0);
-        expect(early.next_due_at).toBe(t0 + 30_000);
-
-        const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 });
-        expect(due.deliveries).toHaveLength(1);
-        const [batch] = due.deliveries;
-        expect(batch!.events.map((e) => e.id)).toEqual([first.event.id, second.event.id]);
-        expect(batch!.member_ids).toHaveLength(1);
-
-        await store.recordAttempt(attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
-        const both = await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 10 });
-        expect(both.map((d) => d.event_id).sort()).toEqual([first.event.id, second.event.id].sort());
-        expect(both.every((d) => d.attempts === 1 && d.request_body === '{"text":"hi"}')).toBe(true);
-
-        // The Kerala group is its own batch, due 30 s after its first event.
-        const kerala = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
-        expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
+        const batch = batchOf(event, ['slack']);
+        await store.ingest({ ...batch, events: [{ ...batch.events[0]!, data_is_body: true }] });
+        expect((await store.getEvent(event.id))?.event.data).toEqual(event.data);
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        expect(claimed?.event.data).toEqual(event.data);
       });
 
-      it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
-        const t0 = Date.now();
-        const first = groupedBatch('["r","x"]', t0);
-        await store.ingest(first.batch);
-        const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
-        await store.recordAttempt(attempt(batch!.id, { finished_at: t0 + 30_000 }));
-        const later = groupedBatch('["r","x"]', t0 + 60_000);
-        await store.ingest(later.batch);
-        const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
-        expect(early.deliveries).toHaveLength(0);
-        expect(early.next_due_at).toBe(t0 + 330_000);
+      it('a sender id seen before is a duplicate and stores nothing new', async () => {
+        const first = relayEvent({ external_id: 'evt_same' });
+        await store.ingest(batchOf(first, ['slack']));
+        const again = relayEvent({ external_id: 'evt_same' });
+        const [result] = await store.ingest(batchOf(again, ['slack']));
+        expect(result).toEqual({ id: first.id, duplicate: true });
+        expect(await store.getEvent(again.id)).toBeNull();
+        expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
       });
 
-      it('a batch is retried together, and events arriving meanwhile form the next batch', async () => {
-        const t0 = Date.now();
-        const a = groupedBatch('["r","y"]', t0);
-        const b = groupedBatch('["r","y"]', t0 + 1_000);
-        await store.ingest(a.batch);
-        await store.ingest(b.batch);
-        const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
-        await store.recordAttempt(
-          attempt(batch!.id, { member_ids: batch!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 40_000, response_code: 500 }),
-        );
-        const c = groupedBatch('["r","y"]', t0 + 35_000);
-        await store.ingest(c.batch);
-        const retry = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_000 });
-        expect(retry.deliveries).toHaveLength(1);
-        expect(retry.deliveries[0]!.events.map((e) => e.id).sort()).toEqual([a.event.id, b.event.id].sort());
-        expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
-        // c waits one interval after the batch in progress.
-        const [retried] = retry.deliveries;
-        await store.recordAttempt(attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
-        const after = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
-        expect(after.deliveries).toHaveLength(0);
-        expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
-      });
-    });
-
-    it('mutes: active ones are listed until they expire or are deleted', async () => {
-      const now = Date.now();
-      const mute = (id: string, expiresIn: number) => ({
-        id,
-        matchers: { type: 'qos.*', 'data.region': 'Maha*' },
-        reason: 'deploy',
-        created_by: '<@U123>',
-        created_at: new Date(now).toISOString(),
-        expires_at: new Date(now + expiresIn).toISOString(),
-        deleted_at: null,
-      });
-      expect(await store.createMute(mute('mut_a', 60_000))).toEqual(mute('mut_a', 60_000));
-      await store.createMute(mute('mut_b', 1_000));
-      expect((await store.listMutes({ now })).map((m) => m.id)).toEqual(['mut_b', 'mut_a']);
-      expect((await store.listMutes({ now: now + 1_000 })).map((m) => m.id)).toEqual(['mut_a']);
-      const deleted = await store.deleteMute('mut_a', now + 10);
-      expect(deleted?.deleted_at).not.toBeNull();
-      expect(await store.deleteMute('mut_a', now + 20)).toBeNull();
-      expect((await store.listMutes({ now: now + 20 })).map((m) => m.id)).toEqual(['mut_b']);
-      expect(await store.listMutes({ now: now + 1_000 })).toEqual([]);
-      expect((await store.listMutes({ now: now + 20, all: true })).map((m) => m.id).sort()).toEqual(['mut_a', 'mut_b']);
-    });
-
-    it('prepared requests become pending deliveries sent as they are', async () => {
-      const event = relayEvent();
-      await store.ingest(batchOf(event, ['slack']));
-      const [queued] = await store.enqueuePrepared(
-        event.id,
-        [{ id: newId('dlv'), destination: 'pager', route: 'command:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
-        Date.now(),
-      );
-      expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'command:acknowledge' });
-      const [claimed] = (await store.claimDue('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
-      expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
-    });
-
-    it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
-      expect(await store.getIncidentMessage('pager', 'inc_1')).toBeNull();
-      const first = relayEvent({ dedup_key: 'inc_1' });
-      const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
-      await store.ingest(batchOf(first, ['pager']));
-      const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.recordAttempt(
-        attempt(posting!.id, {
-          destination: 'pager',
-          effects: {
-            incident_message: {
-              kind: 'posted', dedup_key: 'inc_1', channel: 'C123', ts: '1700000000.000100', started_at: '2026-11-23T10:00:00.000Z',
-              status: 'firing', resolved_at: null, last_event_id: first.id,
-            },
-          },
-        }),
-      );
-      expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
-      // The update was drawn at version 1; an acknowledgement lands before it is recorded.
-      await store.ingest(batchOf(second, ['pager']));
-      const [updating] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      const acked = await store.acknowledgeIncident('pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
-      expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
-      const recorded = await store.recordAttempt(
-        attempt(updating!.id, {
-          destination: 'pager',
-          effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: second.id, drawn_from_version: 1 } },
-        }),
-      );
-      expect(recorded.incident_stale).toBe(true);
-      expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
-      expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
-    });
-
-    it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
-      const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
-      const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
-      const track = (event: typeof critical, destinations: string[]) => {
-        const batch = batchOf(event, destinations);
-        return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
-      };
-      await track(critical, []);
-      await track(warning, ['slack']);
-      expect((await store.firingIncidents(10)).map((event) => event.dedup_key).sort()).toEqual(['crit', 'warn']);
-      const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-      await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
-      expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'muted' });
-      const [result] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
-      expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
-      expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
-      expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
-    });
-
-    it('threshold state counts a route key up to a delivery within the window, and names the delivery that fired it', async () => {
-      const ids: string[] = [];
-      for (let i = 0; i < 3; i++) {
-        const event = relayEvent({ dedup_key: 'k' });
-        const batch = batchOf(event, []);
-        const id = newId('dlv');
-        ids.push(id);
-        await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'qos', status: 'pending', rule_key: 'k' }] }] });
-      }
-      const query = { destination: 'slack', route: 'qos', rule_key: 'k', since: Date.now() - 60_000 };
-      expect(await store.thresholdState({ ...query, up_to_id: ids[1]! })).toEqual({ count: 2, fired: null });
-      expect(await store.thresholdState({ ...query, up_to_id: ids[2]!, since: Date.now() + 60_000 })).toEqual({ count: 0, fired: null });
-      const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
-      const first = claimed.find((delivery) => delivery.id === ids[0]);
-      expect(first?.rule_keys).toEqual(['k']);
-      await store.recordAttempt(attempt(ids[0]!));
-      expect(await store.thresholdState({ ...query, up_to_id: ids[2]! })).toEqual({ count: 3, fired: ids[0] });
-    });
-
-    it('duplicate detection keeps the sender id for its window after the event itself (and its body) is gone', async () => {
-      const first = relayEvent({ external_id: 'evt_sender_1' });
-      await store.ingest(batchOf(first, ['slack']));
-      const newer = relayEvent();
-      await store.ingest(batchOf(newer, ['slack']));
-      for (const claimed of (await store.claimDue('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
-        await store.recordAttempt(attempt(claimed.id));
-      }
-      // Its delivery leaves the log (1 kept per destination), then the event goes, an hour on.
-      await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
-      expect(await store.getEvent(first.id)).toBeNull();
-      const [again] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
-      expect(again).toEqual({ id: first.id, duplicate: true });
-      // After the duplicate window it is new again.
-      await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 8 * 86_400_000 });
-      const [later] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
-      expect(later).toMatchObject({ duplicate: false });
-    });
-
-    /**
-     * Several dispatchers share one store (PostgreSQL replicas, or two lanes in one process):
-     * each claims under its own owner name, and the store alone keeps them from stepping on
-     * each other.
-     */
-    describe('two dispatchers on one store', () => {
-      const A = { lease_ms: 60_000, owner: 'dispatcher-a' };
-      const B = { lease_ms: 60_000, owner: 'dispatcher-b' };
-
-      /** Events of one incident, queued in order for `slack` with incident order kept. */
-      async function queueIncident(dedupKey: string, count: number, receivedAt = Date.now()): Promise<string[]> {
-        const ids: string[] = [];
-        for (let i = 0; i < count; i++) {
-          const event = relayEvent({ dedup_key: dedupKey, status: i === count - 1 && count > 1 ? 'resolved' : 'firing' });
-          const id = newId('dlv');
-          const batch = batchOf(event, [], receivedAt);
-          await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', incident_key: dedupKey, priority: 3 }] }] });
-          ids.push(id);
-        }
-        return ids;
-      }
-
-      it('no delivery is claimed by both while leased, even when they claim at the same moment', async () => {
-        for (let i = 0; i < 40; i++) await queueIncident(`inc_${i}`, 1);
-        const now = Date.now() + 1;
-        const rounds = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => store.claimDue('slack', { ...(i % 2 === 0 ? A : B), limit: 7, now })),
-        );
-        const claimed = rounds.flatMap((round) => round.deliveries.map((delivery) => delivery.id));
-        expect(new Set(claimed).size).toBe(claimed.length);
-        expect(claimed).toHaveLength(40);
-        // Nothing more for either while the leases hold.
-        expect((await store.claimDue('slack', { ...A, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
-        expect((await store.claimDue('slack', { ...B, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+      it('the same sender id from another source is not a duplicate', async () => {
+        await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'a' }), ['slack']));
+        const [result] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_1', source: 'b' }), ['slack']));
+        expect(result?.duplicate).toBe(false);
       });
 
-      it('per-incident order: the follower is not claimable by the other while the head is in flight', async () => {
-        const [head, follower] = await queueIncident('inc_order', 2);
-        const other = (await queueIncident('inc_other', 1))[0]!;
-        const now = Date.now() + 1;
-        const byA = await store.claimDue('slack', { ...A, limit: 1, now });
-        expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
-        // B may take other incidents, never the follower.
-        const byB = await store.claimDue('slack', { ...B, limit: 10, now });
-        expect(byB.deliveries.map((d) => d.id)).toEqual([other]);
-        // The head is retried: back to pending, and the follower still waits behind it.
-        await store.recordAttempt(attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
-        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
-        // B takes the head when it is due; A cannot take the follower meanwhile.
-        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
-        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
-        await store.recordAttempt(attempt(head!, { lease_owner: B.owner }));
-        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+      it('concurrent ingests all commit', async () => {
+        const events = Array.from({ length: 300 }, () => relayEvent());
+        const results = await Promise.all(events.map((event) => store.ingest(batchOf(event, ['slack']))));
+        expect(results.flat().filter((r) => !r.duplicate)).toHaveLength(300);
+        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.pending).toBe(300);
       });
 
-      it('an expired lease of one is taken over by the other; the late owner records nothing, and order holds across the takeover', async () => {
-        const [head, follower] = await queueIncident('inc_takeover', 2);
-        const now = Date.now() + 1;
-        const byA = await store.claimDue('slack', { ...A, lease_ms: 1_000, limit: 10, now });
-        expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
-        // A's renewal keeps it A's; B finds nothing until A stops renewing and the lease runs out.
-        await store.extendLeases([head!], A.owner, now + 2_000);
-        expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_500 })).deliveries).toHaveLength(0);
-        const byB = await store.claimDue('slack', { ...B, limit: 10, now: now + 2_000 });
-        expect(byB.deliveries.map((d) => d.id)).toEqual([head]);
-        // The follower still waits: its head is in flight, now under B.
-        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_000 })).deliveries).toHaveLength(0);
-        // A wakes up late: its renewal, result and give-back change nothing.
-        await store.extendLeases([head!], A.owner, now + 600_000);
-        await store.releaseClaims([head!], A.owner);
-        expect((await store.recordAttempt(attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
-        expect(await store.getDelivery(head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
-        expect((await store.recordAttempt(attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
-        expect(await store.getDelivery(head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
-        expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
-      });
-
-      it('a disabled destination gives neither any work; with automatic recovery exactly one of them gets the probe', async () => {
-        await queueIncident('inc_1', 1);
-        await queueIncident('inc_2', 1);
-        await queueIncident('inc_3', 1);
-        const now = Date.now() + 1;
-        const [first] = (await store.claimDue('slack', { ...A, limit: 1, now })).deliveries;
-        const opened = await store.recordAttempt(
-          attempt(first!.id, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
-        );
-        expect(opened.disabled_now).toBe(true);
-        for (const owner of [A, B]) {
-          expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
-          expect((await store.claimProbe('slack', { ...owner, now: now + 5_000 })).deliveries).toHaveLength(0);
-        }
-        const probes = await Promise.all([store.claimProbe('slack', { ...A, now: now + 10_000 }), store.claimProbe('slack', { ...B, now: now + 10_000 })]);
-        const won = probes.flatMap((batch) => batch.deliveries);
-        expect(won.map((d) => [d.id, d.probe])).toEqual([[first!.id, true]]);
-        // While the probe is out, neither gets anything else.
-        for (const owner of [A, B]) {
-          expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 10_001 })).deliveries).toHaveLength(0);
-          expect((await store.claimProbe('slack', { ...owner, now: now + 10_001 })).deliveries).toHaveLength(0);
-        }
-      });
-
-      it('an attempt of the other that was already running when the circuit opened does not push the probe back; a failed probe does', async () => {
-        const [a] = await queueIncident('inc_a', 1);
-        const [b] = await queueIncident('inc_b', 1);
-        const now = Date.now() + 1;
-        const breaker = { disable_after: 1, probe_backoff_ms: [10_000, 20_000, 40_000] };
-        const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
-        expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
-        expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
-        expect((await store.recordAttempt(attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
-        await store.recordAttempt(attempt(b!, { ...failure, lease_owner: B.owner }));
-        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
-        const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
-        await store.recordAttempt(attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
-        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
-      });
-
-      it('the probe of an open circuit never jumps ahead of an incident whose head is still in flight under the other', async () => {
-        // A holds the head of inc_slow (a slow attempt); other work fails and opens the circuit.
-        const [head, follower] = await queueIncident('inc_slow', 2);
-        const [failing] = await queueIncident('inc_failing', 1);
-        const now = Date.now() + 1;
-        expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
-        expect((await store.claimDue('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
-        await store.recordAttempt(
-          attempt(failing!, { lease_owner: B.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
-        );
-        // The probe is due while A's head is still in flight: it must not be the follower.
-        const probe = await store.claimProbe('slack', { ...B, now: now + 10_000 });
-        expect(probe.deliveries.map((d) => d.id)).not.toContain(follower);
-        expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
-      });
-    });
-
-    describe('incident order, priority, probes and holds', () => {
-      /** One event of incident `key` for `destination`, ordered, with the given severity rank. */
-      const ordered = (key: string, priority = 0, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) => {
-        const event = relayEvent({ dedup_key: key });
-        const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key, priority, ...extra };
-        return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
-      };
-
-      it('a delivery is never claimable while an earlier unfinished one of its incident waits; the next goes once it is finished', async () => {
-        const t0 = Date.now();
-        const first = ordered('inc_a', 0, {}, t0);
-        const second = ordered('inc_a', 0, {}, t0 + 1);
-        const other = ordered('inc_b', 0, {}, t0 + 2);
-        for (const each of [first, second, other]) await store.ingest(each.batch);
-        const claimed = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 10 });
-        expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, other.delivery.id].sort());
-        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
-        await store.recordAttempt(attempt(first.delivery.id));
-        const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30 });
-        expect(next.deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
-      });
-
-      it('a delivery leased at ingest behind an earlier unfinished one of its incident is stored pending, and said to wait', async () => {
-        const now = Date.now();
-        const first = ordered('inc_c', 0, {}, now);
-        await store.ingest(first.batch);
-        const second = ordered('inc_c', 0, { lease: { owner: OWNER, until: now + 60_000 } }, now + 1);
-        const [result] = await store.ingest(second.batch);
-        expect(result).toEqual({ id: second.event.id, duplicate: false, waiting: [second.delivery.id] });
-        expect((await store.getDelivery(second.delivery.id))?.status).toBe('pending');
-      });
-
-      it('higher priority goes first within a destination', async () => {
-        const now = Date.now();
-        const info = ordered('inc_info', 0, {}, now);
-        const critical = ordered('inc_critical', 3, {}, now + 5);
-        await store.ingest(info.batch);
-        await store.ingest(critical.batch);
-        const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
-        expect(first?.id).toBe(critical.delivery.id);
-      });
-
-      it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
-        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-        const now = Date.now() + 1;
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
-        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
-        const opened = await store.recordAttempt(
-          attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
-        );
-        expect(opened.disabled_now).toBe(true);
-        await store.releaseClaims([claimed[1]!.id, claimed[2]!.id], OWNER);
-        const early = await store.claimProbe('slack', { ...LEASE, now: now + 5_000 });
-        expect(early.deliveries).toHaveLength(0);
-        expect(early.next_due_at).toBe(now + 10_000);
-        const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
-        expect(probe?.probe).toBe(true);
-        // One probe at a time.
-        expect((await store.claimProbe('slack', { ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
-        const closed = await store.recordAttempt(attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
-        expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
-      });
-
-      it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
-        await store.ingest(batchOf(relayEvent(), ['slack']));
-        const now = Date.now() + 1;
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
-        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
-        expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
-        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
-        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
-        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
-      });
-
-      it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
-        const event = relayEvent({ dedup_key: 'inc_n' });
+      it('replay sends the same request again as a new delivery', async () => {
+        const event = relayEvent();
         await store.ingest(batchOf(event, ['slack']));
         const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
-        await store.recordAttempt(attempt(claimed!.id, { notified: [told] }));
-        expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
-        expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+        await recordAttempt(store, attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
+        const replay = await store.replayDelivery(claimed!.id, newId('dlv'), Date.now());
+        expect(replay).toMatchObject({
+          event_id: event.id,
+          destination: 'slack',
+          status: 'pending',
+          request_body: '{"text":"exact"}',
+          replay_of: claimed!.id,
+          attempts: 0,
+        });
+        expect(replay?.id).not.toBe(claimed!.id);
+        expect(await store.replayDelivery('dlv_missing', newId('dlv'), Date.now())).toBeNull();
       });
 
+      it('a skipped delivery cannot be replayed', async () => {
+        const event = relayEvent();
+        const batch = batchOf(event, []);
+        const skipped = { id: newId('dlv'), destination: null, route: null, status: 'skipped' as const };
+        await store.ingest({ ...batch, events: [{ event, deliveries: [skipped] }] });
+        const error = await store.replayDelivery(skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(HookrelayError);
+        expect((error as HookrelayError).code).toBe('conflict');
+      });
+
+      it('prepared requests become pending deliveries sent as they are', async () => {
+        const event = relayEvent();
+        await store.ingest(batchOf(event, ['slack']));
+        const [queued] = await store.enqueuePrepared(
+          event.id,
+          [{ id: newId('dlv'), destination: 'pager', route: 'command:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
+          Date.now(),
+        );
+        expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'command:acknowledge' });
+        const [claimed] = (await store.claimDue('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+        expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
+      });
+
+      it('duplicate detection keeps the sender id for its window after the event itself (and its body) is gone', async () => {
+        const first = relayEvent({ external_id: 'evt_sender_1' });
+        await store.ingest(batchOf(first, ['slack']));
+        const newer = relayEvent();
+        await store.ingest(batchOf(newer, ['slack']));
+        for (const claimed of (await store.claimDue('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
+          await recordAttempt(store, attempt(claimed.id));
+        }
+        // Its delivery leaves the log (1 kept per destination), then the event goes, an hour on.
+        await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
+        expect(await store.getEvent(first.id)).toBeNull();
+        const [again] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
+        expect(again).toEqual({ id: first.id, duplicate: true });
+        // After the duplicate window it is new again.
+        await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 8 * 86_400_000 });
+        const [later] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
+        expect(later).toMatchObject({ duplicate: false });
+      });
+
+      /**
+       * Several dispatchers share one store (PostgreSQL replicas, or two lanes in one process):
+       * each claims under its own owner name, and the store alone keeps them from stepping on
+       * each other.
+       */
+
+      describe('requests log', () => {
+        it('lists lines newest first, filtered by source and by outcome (refused = every refusal)', async () => {
+          const now = Date.now();
+          await store.recordRequests([
+            requestLine(now - 3_000),
+            requestLine(now - 2_000, { source: 'nosuch', status: 404, outcome: 'unknown_source', excerpt: null }),
+            requestLine(now - 1_000, { status: 200, outcome: 'answered', reason: null, excerpt: null }),
+          ]);
+          const all = await store.listRequests({ limit: 10 });
+          expect(all.map((line) => line.outcome)).toEqual(['answered', 'unknown_source', 'signature_mismatch']);
+          expect(all[2]).toMatchObject({
+            source: 'tapemetric',
+            address: '203.0.113.7',
+            status: 401,
+            refused: true,
+            reason: 'the signature does not match',
+            body_bytes: 1_000,
+            excerpt: '{"id":"evt_x"',
+            received_at: new Date(now - 3_000).toISOString(),
+          });
+          expect(all[0]?.refused).toBe(false);
+          expect((await store.listRequests({ limit: 10, source: 'nosuch' })).map((line) => line.outcome)).toEqual(['unknown_source']);
+          expect((await store.listRequests({ limit: 10, outcome: 'refused' })).map((line) => line.outcome)).toEqual(['unknown_source', 'signature_mismatch']);
+          expect((await store.listRequests({ limit: 10, outcome: 'signature_mismatch' })).length).toBe(1);
+          expect((await store.listRequests({ limit: 1 })).length).toBe(1);
+          expect((await store.listRequests({ limit: 10, before: all[0]!.id })).length).toBe(2);
+        });
+
+        it('an ingest writes its line in the same transaction: accepted, or duplicate (200) when every event is one', async () => {
+          const now = Date.now();
+          const first = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
+          await store.ingest({ ...first, request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+          const again = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
+          await store.ingest({ ...again, request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+          const lines = await store.listRequests({ limit: 10 });
+          expect(lines.map((line) => [line.outcome, line.status])).toEqual([
+            ['duplicate', 200],
+            ['accepted', 202],
+          ]);
+        });
+
+        it('pruning keeps at most `keep` lines and none older than `before`', async () => {
+          const now = Date.now();
+          const day = 24 * 3_600_000;
+          await store.recordRequests([
+            requestLine(now - 2 * day),
+            requestLine(now - day - 60_000),
+            ...Array.from({ length: 5 }, (_, index) => requestLine(now - 5_000 + index * 1_000)),
+          ]);
+          expect((await store.listRequests({ limit: 100 })).length).toBe(7);
+          await store.pruneRequests({ keep: 100, before: now - day });
+          expect((await store.listRequests({ limit: 100 })).length).toBe(5);
+          await store.pruneRequests({ keep: 3, before: now - day });
+          const kept = await store.listRequests({ limit: 100 });
+          expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
+        });
+      });
+    });
+
+    describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
       it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
         const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
         for (const event of events) await store.ingest(batchOf(event, ['slack']));
@@ -767,7 +260,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const results = await Promise.all(
           Array.from({ length: 12 }, (_, index) => {
             const entry = told(index);
-            return store.recordAttempt(
+            return recordAttempt(store, 
               attempt(entry.delivery_id, { notified: [entry], finished_at: now + index, ...(index === 11 ? { lease_owner: 'dead-worker' } : {}) }),
             );
           }),
@@ -784,22 +277,335 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
       });
 
-      it('successes arriving at once at an open circuit: the first closes it, and only that one says so', async () => {
-        for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+      it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 4, now })).deliveries;
-        const breaker = { disable_after: 1, probe_backoff_ms: null };
-        const opened = await store.recordAttempt(
-          attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
-        );
-        expect(opened.disabled_now).toBe(true);
-        // Attempts that were already running when it opened answer 200.
-        const late = await Promise.all(claimed.slice(1).map((delivery, index) => store.recordAttempt(attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
-        expect(late.every((result) => result.recorded && result.destination.enabled)).toBe(true);
-        expect(late.filter((result) => result.enabled_now)).toHaveLength(1);
-        expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
+        expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
+        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
       });
 
+      it('claims due deliveries under a lease, at most `limit`, and not twice', async () => {
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const first = await store.claimDue('slack', { ...LEASE, limit: 2, now });
+        expect(first.deliveries).toHaveLength(2);
+        expect(first.deliveries[0]?.event.title).toBe('Rebuffer spike in Maharashtra');
+        const second = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+        expect(second.deliveries).toHaveLength(1);
+        const third = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+        expect(third.deliveries).toHaveLength(0);
+        const listed = await store.listDeliveries({ destination: 'slack', limit: 10 });
+        expect(listed.every((d) => d.status === 'in_flight')).toBe(true);
+      });
+
+      it('a delivery whose lease expired is claimed again (a worker died mid-attempt)', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const claimed = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'dead-worker' });
+        expect(claimed.deliveries).toHaveLength(1);
+        const later = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_001 });
+        expect(later.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
+        // The dead worker's late result is ignored; the new owner's counts.
+        const stale = await recordAttempt(store, attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
+        expect(stale.recorded).toBe(false);
+        const fresh = await recordAttempt(store, attempt(claimed.deliveries[0]!.id));
+        expect(fresh.recorded).toBe(true);
+      });
+
+      it('crash-loop counts: a lease taken over from a stopped worker counts an interruption, and its attempt when that worker had marked it under way', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const counts = (batch: Awaited<ReturnType<Store['claimDue']>>) =>
+          batch.deliveries.map((d) => [d.interrupted, d.interrupted_attempts]);
+        const first = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'worker-1' });
+        expect(counts(first)).toEqual([[0, 0]]);
+        const id = first.deliveries[0]!.id;
+        // worker-1 stopped without marking (its attempt had not started): one interruption.
+        const second = await store.claimDue('slack', { limit: 1, now: now + 1_001, lease_ms: 1_000, owner: 'worker-2' });
+        expect(counts(second)).toEqual([[1, 0]]);
+        // worker-2 marked its attempt under way, then stopped: counted against that attempt too.
+        await store.markAttemptStarted([id], 'worker-2');
+        const third = await store.claimDue('slack', { limit: 1, now: now + 2_002, lease_ms: 1_000, owner: 'worker-3' });
+        expect(counts(third)).toEqual([[2, 1]]);
+        // A mark by anyone but the lease's owner changes nothing; a new lease starts unmarked.
+        await store.markAttemptStarted([id], 'worker-2');
+        const fourth = await store.claimDue('slack', { limit: 1, now: now + 3_003, lease_ms: 1_000, owner: 'worker-4' });
+        expect(counts(fourth)).toEqual([[3, 1]]);
+        // Given back (a graceful stop) or recorded: nothing more is counted, marked or not.
+        await store.markAttemptStarted([id], 'worker-4');
+        await store.releaseClaims([id], 'worker-4');
+        const fifth = await store.claimDue('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
+        expect(counts(fifth)).toEqual([[3, 1]]);
+        await store.markAttemptStarted([id], OWNER);
+        await recordAttempt(store, attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
+        const sixth = await store.claimDue('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
+        expect(counts(sixth)).toEqual([[3, 1]]);
+      });
+
+      it('a delivery leased at ingest is in flight, not claimable until its lease runs out, and renewable', async () => {
+        const event = relayEvent();
+        const now = Date.now();
+        const batch = batchOf(event, []);
+        const leased = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, lease: { owner: OWNER, until: now + 1_000 } };
+        await store.ingest({ ...batch, events: [{ event, deliveries: [leased] }] });
+        expect((await store.getDelivery(leased.id))?.status).toBe('in_flight');
+        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 500 })).deliveries).toHaveLength(0);
+        await store.extendLeases([leased.id], OWNER, now + 5_000);
+        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 2_000 })).deliveries).toHaveLength(0);
+        // Another owner's renewal changes nothing.
+        await store.extendLeases([leased.id], 'someone-else', now + 60_000);
+        const expired = await store.claimDue('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
+        expect(expired.deliveries.map((d) => d.id)).toEqual([leased.id]);
+        // The owner that let it lapse can no longer record it.
+        expect((await recordAttempt(store, attempt(leased.id))).recorded).toBe(false);
+      });
+
+      it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        const retryAt = now + 30_000;
+        await recordAttempt(store, 
+          attempt(claimed!.id, { outcome: 'retry', next_attempt_at: retryAt, response_code: 503, health: 'failure', error: 'HTTP 503' }),
+        );
+        const early = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_000 });
+        expect(early.deliveries).toHaveLength(0);
+        expect(early.next_due_at).toBe(retryAt);
+        const due = await store.claimDue('slack', { ...LEASE, limit: 1, now: retryAt });
+        expect(due.deliveries[0]?.attempts).toBe(1);
+        expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
+        await recordAttempt(store, attempt(claimed!.id));
+        const record = await store.getDelivery(claimed!.id);
+        expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
+        expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
+          [1, 'retry', 503],
+          [2, 'succeeded', 200],
+        ]);
+      });
+
+      it('releasing claims makes them due at once', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.releaseClaims([claimed!.id], OWNER);
+        const again = await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
+        expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
+      });
+
+      it('a replay or a command is unordered (sent whatever its incident\'s order, no route rules) and carries its request', async () => {
+        const event = relayEvent({ dedup_key: 'inc_cmd' });
+        await store.ingest(batchOf(event, ['slack']));
+        const now = Date.now() + 1;
+        const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        expect(first).toMatchObject({ unordered: false, route: 'all' });
+        await recordAttempt(store, attempt(first!.id));
+        const replay = newId('dlv');
+        await store.replayDelivery(first!.id, replay, now + 1);
+        await store.enqueuePrepared(event.id, [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now + 1);
+        const batch = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+        expect(batch.deliveries.map((d) => [d.id, d.unordered, d.route, d.request_body]).sort()).toEqual(
+          [
+            ['dlv_command', true, null, '{"ack":1}'],
+            [replay, true, null, '{"text":"hi"}'],
+          ].sort(),
+        );
+      });
+
+      it('superseded: skipped with the reason as its note, not as an error', async () => {
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await recordAttempt(store, attempt(claimed!.id, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
+      });
+
+      describe('two dispatchers on one store', () => {
+        const A = { lease_ms: 60_000, owner: 'dispatcher-a' };
+        const B = { lease_ms: 60_000, owner: 'dispatcher-b' };
+
+        /** Events of one incident, queued in order for `slack` with incident order kept. */
+        async function queueIncident(dedupKey: string, count: number, receivedAt = Date.now()): Promise<string[]> {
+          const ids: string[] = [];
+          for (let i = 0; i < count; i++) {
+            const event = relayEvent({ dedup_key: dedupKey, status: i === count - 1 && count > 1 ? 'resolved' : 'firing' });
+            const id = newId('dlv');
+            const batch = batchOf(event, [], receivedAt);
+            await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', incident_key: dedupKey, priority: 3 }] }] });
+            ids.push(id);
+          }
+          return ids;
+        }
+
+        it('no delivery is claimed by both while leased, even when they claim at the same moment', async () => {
+          for (let i = 0; i < 40; i++) await queueIncident(`inc_${i}`, 1);
+          const now = Date.now() + 1;
+          const rounds = await Promise.all(
+            Array.from({ length: 8 }, (_, i) => store.claimDue('slack', { ...(i % 2 === 0 ? A : B), limit: 7, now })),
+          );
+          const claimed = rounds.flatMap((round) => round.deliveries.map((delivery) => delivery.id));
+          expect(new Set(claimed).size).toBe(claimed.length);
+          expect(claimed).toHaveLength(40);
+          // Nothing more for either while the leases hold.
+          expect((await store.claimDue('slack', { ...A, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+          expect((await store.claimDue('slack', { ...B, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+        });
+
+        it('per-incident order: the follower is not claimable by the other while the head is in flight', async () => {
+          const [head, follower] = await queueIncident('inc_order', 2);
+          const other = (await queueIncident('inc_other', 1))[0]!;
+          const now = Date.now() + 1;
+          const byA = await store.claimDue('slack', { ...A, limit: 1, now });
+          expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
+          // B may take other incidents, never the follower.
+          const byB = await store.claimDue('slack', { ...B, limit: 10, now });
+          expect(byB.deliveries.map((d) => d.id)).toEqual([other]);
+          // The head is retried: back to pending, and the follower still waits behind it.
+          await recordAttempt(store, attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
+          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
+          // B takes the head when it is due; A cannot take the follower meanwhile.
+          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
+          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+          await recordAttempt(store, attempt(head!, { lease_owner: B.owner }));
+          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+        });
+
+        it('an expired lease of one is taken over by the other; the late owner records nothing, and order holds across the takeover', async () => {
+          const [head, follower] = await queueIncident('inc_takeover', 2);
+          const now = Date.now() + 1;
+          const byA = await store.claimDue('slack', { ...A, lease_ms: 1_000, limit: 10, now });
+          expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
+          // A's renewal keeps it A's; B finds nothing until A stops renewing and the lease runs out.
+          await store.extendLeases([head!], A.owner, now + 2_000);
+          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_500 })).deliveries).toHaveLength(0);
+          const byB = await store.claimDue('slack', { ...B, limit: 10, now: now + 2_000 });
+          expect(byB.deliveries.map((d) => d.id)).toEqual([head]);
+          // The follower still waits: its head is in flight, now under B.
+          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_000 })).deliveries).toHaveLength(0);
+          // A wakes up late: its renewal, result and give-back change nothing.
+          await store.extendLeases([head!], A.owner, now + 600_000);
+          await store.releaseClaims([head!], A.owner);
+          expect((await recordAttempt(store, attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
+          expect(await store.getDelivery(head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
+          expect((await recordAttempt(store, attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
+          expect(await store.getDelivery(head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
+          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+        });
+
+        it('a disabled destination gives neither any work; with automatic recovery exactly one of them gets the probe', async () => {
+          await queueIncident('inc_1', 1);
+          await queueIncident('inc_2', 1);
+          await queueIncident('inc_3', 1);
+          const now = Date.now() + 1;
+          const [first] = (await store.claimDue('slack', { ...A, limit: 1, now })).deliveries;
+          const opened = await recordAttempt(store, 
+            attempt(first!.id, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
+          );
+          expect(opened.disabled_now).toBe(true);
+          for (const owner of [A, B]) {
+            expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+            expect((await store.claimProbe('slack', { ...owner, now: now + 5_000 })).deliveries).toHaveLength(0);
+          }
+          const probes = await Promise.all([store.claimProbe('slack', { ...A, now: now + 10_000 }), store.claimProbe('slack', { ...B, now: now + 10_000 })]);
+          const won = probes.flatMap((batch) => batch.deliveries);
+          expect(won.map((d) => [d.id, d.probe])).toEqual([[first!.id, true]]);
+          // While the probe is out, neither gets anything else.
+          for (const owner of [A, B]) {
+            expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 10_001 })).deliveries).toHaveLength(0);
+            expect((await store.claimProbe('slack', { ...owner, now: now + 10_001 })).deliveries).toHaveLength(0);
+          }
+        });
+
+        it('an attempt of the other that was already running when the circuit opened does not push the probe back; a failed probe does', async () => {
+          const [a] = await queueIncident('inc_a', 1);
+          const [b] = await queueIncident('inc_b', 1);
+          const now = Date.now() + 1;
+          const breaker = { disable_after: 1, probe_backoff_ms: [10_000, 20_000, 40_000] };
+          const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
+          expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
+          expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
+          expect((await recordAttempt(store, attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
+          await recordAttempt(store, attempt(b!, { ...failure, lease_owner: B.owner }));
+          expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
+          const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
+          await recordAttempt(store, attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
+          expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
+        });
+
+        it('the probe of an open circuit never jumps ahead of an incident whose head is still in flight under the other', async () => {
+          // A holds the head of inc_slow (a slow attempt); other work fails and opens the circuit.
+          const [head, follower] = await queueIncident('inc_slow', 2);
+          const [failing] = await queueIncident('inc_failing', 1);
+          const now = Date.now() + 1;
+          expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
+          expect((await store.claimDue('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
+          await recordAttempt(store, 
+            attempt(failing!, { lease_owner: B.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
+          );
+          // The probe is due while A's head is still in flight: it must not be the follower.
+          const probe = await store.claimProbe('slack', { ...B, now: now + 10_000 });
+          expect(probe.deliveries.map((d) => d.id)).not.toContain(follower);
+          expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
+        });
+      });
+    });
+
+    describe('IncidentStateStore: what the rules read, and what people change', () => {
+      it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
+        const event = relayEvent({ dedup_key: 'inc_n' });
+        await store.ingest(batchOf(event, ['slack']));
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
+        await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
+        expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
+        expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+      });
+
+      it('mutes: active ones are listed until they expire or are deleted', async () => {
+        const now = Date.now();
+        const mute = (id: string, expiresIn: number) => ({
+          id,
+          matchers: { type: 'qos.*', 'data.region': 'Maha*' },
+          reason: 'deploy',
+          created_by: '<@U123>',
+          created_at: new Date(now).toISOString(),
+          expires_at: new Date(now + expiresIn).toISOString(),
+          deleted_at: null,
+        });
+        expect(await store.createMute(mute('mut_a', 60_000))).toEqual(mute('mut_a', 60_000));
+        await store.createMute(mute('mut_b', 1_000));
+        expect((await store.listMutes({ now })).map((m) => m.id)).toEqual(['mut_b', 'mut_a']);
+        expect((await store.listMutes({ now: now + 1_000 })).map((m) => m.id)).toEqual(['mut_a']);
+        const deleted = await store.deleteMute('mut_a', now + 10);
+        expect(deleted?.deleted_at).not.toBeNull();
+        expect(await store.deleteMute('mut_a', now + 20)).toBeNull();
+        expect((await store.listMutes({ now: now + 20 })).map((m) => m.id)).toEqual(['mut_b']);
+        expect(await store.listMutes({ now: now + 1_000 })).toEqual([]);
+        expect((await store.listMutes({ now: now + 20, all: true })).map((m) => m.id).sort()).toEqual(['mut_a', 'mut_b']);
+      });
+
+      it('threshold state counts a route key up to a delivery within the window, and names the delivery that fired it', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          const event = relayEvent({ dedup_key: 'k' });
+          const batch = batchOf(event, []);
+          const id = newId('dlv');
+          ids.push(id);
+          await store.ingest({ ...batch, events: [{ event, deliveries: [{ id, destination: 'slack', route: 'qos', status: 'pending', rule_key: 'k' }] }] });
+        }
+        const query = { destination: 'slack', route: 'qos', rule_key: 'k', since: Date.now() - 60_000 };
+        expect(await store.thresholdState({ ...query, up_to_id: ids[1]! })).toEqual({ count: 2, fired: null });
+        expect(await store.thresholdState({ ...query, up_to_id: ids[2]!, since: Date.now() + 60_000 })).toEqual({ count: 0, fired: null });
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+        const first = claimed.find((delivery) => delivery.id === ids[0]);
+        expect(first?.rule_keys).toEqual(['k']);
+        await recordAttempt(store, attempt(ids[0]!));
+        expect(await store.thresholdState({ ...query, up_to_id: ids[2]! })).toEqual({ count: 3, fired: ids[0] });
+      });
+    });
+
+    describe('StoreViews: what the admin API and metrics read', () => {
       it('queue stats count pending and in-flight work per destination, with the oldest', async () => {
         const t0 = Date.now() - 5_000;
         await store.ingest(batchOf(relayEvent(), ['slack'], t0));
@@ -810,67 +616,607 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
         ]);
       });
+
+      it('lists deliveries newest first, filtered and limited', async () => {
+        const ids: string[] = [];
+        for (let i = 0; i < 5; i++) {
+          const batch = batchOf(relayEvent(), ['slack', 'pager']);
+          ids.push(batch.events[0]!.deliveries[0]!.id);
+          await store.ingest(batch);
+        }
+        const listed = await store.listDeliveries({ destination: 'slack', limit: 3 });
+        expect(listed.map((d) => d.id)).toEqual(ids.slice(-3).reverse());
+        const page = await store.listDeliveries({ destination: 'slack', limit: 10, before: ids[2]! });
+        expect(page.map((d) => d.id)).toEqual([ids[1], ids[0]]);
+      });
     });
 
-    it('answers ping while open', async () => {
-      await expect(store.ping()).resolves.toBeUndefined();
+    describe('StoreLifecycle: bounded logs, readiness', () => {
+      it('prune keeps the newest finished deliveries per destination and never pending work', async () => {
+        const finished: string[] = [];
+        for (let i = 0; i < 8; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
+        for (const delivery of claimed) {
+          await recordAttempt(store, attempt(delivery.id));
+          finished.push(delivery.id);
+        }
+        const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
+        expect(removed).toBe(2);
+        const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+        expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(finished.slice(-4).sort());
+        expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
+      });
+
+      it('prune never removes pending or in-flight work, even when it is older than every finished delivery it keeps', async () => {
+        const t0 = Date.now() - 60_000;
+        // The oldest three stay unfinished: one pending (given back), one in flight, one waiting to retry.
+        const old = [relayEvent(), relayEvent(), relayEvent()];
+        for (const [i, event] of old.entries()) await store.ingest(batchOf(event, ['slack'], t0 + i));
+        for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack'], t0 + 1_000 + i));
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 9, now: Date.now() })).deliveries;
+        expect(claimed.map((d) => d.event.id).slice(0, 3)).toEqual(old.map((event) => event.id));
+        const [given, flying, retrying, ...rest] = claimed;
+        await store.releaseClaims([given!.id], OWNER);
+        await recordAttempt(store, attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
+        for (const delivery of rest) await recordAttempt(store, attempt(delivery.id));
+
+        const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
+
+        expect(removed).toBe(2);
+        const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+        expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(rest.slice(-4).map((d) => d.id).sort());
+        expect(await store.getDelivery(given!.id)).toMatchObject({ status: 'pending', attempts: 0 });
+        expect(await store.getDelivery(flying!.id)).toMatchObject({ status: 'in_flight' });
+        expect(await store.getDelivery(retrying!.id)).toMatchObject({ status: 'pending', attempts: 1 });
+        // Their events and raw requests are still there to be rendered and sent.
+        for (const event of old) expect((await store.getEvent(event.id))?.raw.body).toBe(JSON.stringify(event.data));
+      });
+
+      it('answers ping while open', async () => {
+        await expect(store.ping()).resolves.toBeUndefined();
+      });
     });
 
-    describe('requests log', () => {
-      it('lists lines newest first, filtered by source and by outcome (refused = every refusal)', async () => {
-        const now = Date.now();
-        await store.recordRequests([
-          requestLine(now - 3_000),
-          requestLine(now - 2_000, { source: 'nosuch', status: 404, outcome: 'unknown_source', excerpt: null }),
-          requestLine(now - 1_000, { status: 200, outcome: 'answered', reason: null, excerpt: null }),
-        ]);
-        const all = await store.listRequests({ limit: 10 });
-        expect(all.map((line) => line.outcome)).toEqual(['answered', 'unknown_source', 'signature_mismatch']);
-        expect(all[2]).toMatchObject({
-          source: 'tapemetric',
-          address: '203.0.113.7',
-          status: 401,
-          refused: true,
-          reason: 'the signature does not match',
-          body_bytes: 1_000,
-          excerpt: '{"id":"evt_x"',
-          received_at: new Date(now - 3_000).toISOString(),
+    describe('rule stories (the decisions of src/notify/, held by this store)', () => {
+      it('consecutive failures disable the destination; its work waits; enable resumes it at once', async () => {
+        for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        let now = Date.now() + 1;
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500' } as const;
+        const r1 = await recordAttempt(store, attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+        const r2 = await recordAttempt(store, attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+        expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
+        const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+        expect(r3.disabled_now).toBe(true);
+        expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
+        now += 10;
+        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
+        const enabled = await store.enableDestination('slack', now);
+        expect(enabled).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_at: null });
+        // Backed-off deliveries are due now, not in 999 seconds.
+        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(4);
+        expect(await store.enableDestination('nope', now)).toBeNull();
+      });
+
+      it('a success resets the failure count; rate limits do not count', async () => {
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+        await recordAttempt(store, attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
+        await recordAttempt(store, attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
+        const states = await store.destinationStates();
+        expect(states.find((s) => s.name === 'slack')?.consecutive_failures).toBe(1);
+        const ok = await recordAttempt(store, attempt(claimed[2]!.id));
+        expect(ok.destination.consecutive_failures).toBe(0);
+      });
+
+      describe('grouped routes', () => {
+        const group = (key: string) => ({ key, wait_ms: 30_000, interval_ms: 300_000 });
+        const groupedBatch = (key: string, receivedAt: number) => {
+          const event = relayEvent();
+          return {
+            batch: {
+              ...batchOf(event, [], receivedAt),
+              events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, group: group(key) }] }],
+            },
+            event,
+          };
+        };
+
+        it('a new group waits `wait`; later events join its batch; the batch is claimed and recorded as one', async () => {
+          const t0 = Date.now();
+          const first = groupedBatch('["r","Maharashtra"]', t0);
+          const second = groupedBatch('["r","Maharashtra"]', t0 + 5_000);
+          const other = groupedBatch('["r","Kerala"]', t0 + 6_000);
+          for (const { batch } of [first, second, other]) await store.ingest(batch);
+
+          const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 29_000 });
+          expect(early.deliveries).toHaveLength(0);
+          expect(early.next_due_at).toBe(t0 + 30_000);
+
+          const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 });
+          expect(due.deliveries).toHaveLength(1);
+          const [batch] = due.deliveries;
+          expect(batch!.events.map((e) => e.id)).toEqual([first.event.id, second.event.id]);
+          expect(batch!.member_ids).toHaveLength(1);
+
+          await recordAttempt(store, attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
+          const both = await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 10 });
+          expect(both.map((d) => d.event_id).sort()).toEqual([first.event.id, second.event.id].sort());
+          expect(both.every((d) => d.attempts === 1 && d.request_body === '{"text":"hi"}')).toBe(true);
+
+          // The Kerala group is its own batch, due 30 s after its first event.
+          const kerala = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
+          expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
         });
-        expect(all[0]?.refused).toBe(false);
-        expect((await store.listRequests({ limit: 10, source: 'nosuch' })).map((line) => line.outcome)).toEqual(['unknown_source']);
-        expect((await store.listRequests({ limit: 10, outcome: 'refused' })).map((line) => line.outcome)).toEqual(['unknown_source', 'signature_mismatch']);
-        expect((await store.listRequests({ limit: 10, outcome: 'signature_mismatch' })).length).toBe(1);
-        expect((await store.listRequests({ limit: 1 })).length).toBe(1);
-        expect((await store.listRequests({ limit: 10, before: all[0]!.id })).length).toBe(2);
+
+        it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
+          const t0 = Date.now();
+          const first = groupedBatch('["r","x"]', t0);
+          await store.ingest(first.batch);
+          const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          await recordAttempt(store, attempt(batch!.id, { finished_at: t0 + 30_000 }));
+          const later = groupedBatch('["r","x"]', t0 + 60_000);
+          await store.ingest(later.batch);
+          const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
+          expect(early.deliveries).toHaveLength(0);
+          expect(early.next_due_at).toBe(t0 + 330_000);
+        });
+
+        it('a batch is retried together, and events arriving meanwhile form the next batch', async () => {
+          const t0 = Date.now();
+          const a = groupedBatch('["r","y"]', t0);
+          const b = groupedBatch('["r","y"]', t0 + 1_000);
+          await store.ingest(a.batch);
+          await store.ingest(b.batch);
+          const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          await recordAttempt(store, 
+            attempt(batch!.id, { member_ids: batch!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 40_000, response_code: 500 }),
+          );
+          const c = groupedBatch('["r","y"]', t0 + 35_000);
+          await store.ingest(c.batch);
+          const retry = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_000 });
+          expect(retry.deliveries).toHaveLength(1);
+          expect(retry.deliveries[0]!.events.map((e) => e.id).sort()).toEqual([a.event.id, b.event.id].sort());
+          expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
+          // c waits one interval after the batch in progress.
+          const [retried] = retry.deliveries;
+          await recordAttempt(store, attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
+          const after = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
+          expect(after.deliveries).toHaveLength(0);
+          expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
+        });
       });
 
-      it('an ingest writes its line in the same transaction: accepted, or duplicate (200) when every event is one', async () => {
-        const now = Date.now();
-        const first = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
-        await store.ingest({ ...first, request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
-        const again = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
-        await store.ingest({ ...again, request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
-        const lines = await store.listRequests({ limit: 10 });
-        expect(lines.map((line) => [line.outcome, line.status])).toEqual([
-          ['duplicate', 200],
-          ['accepted', 202],
-        ]);
+      describe('incident order, priority, probes and holds', () => {
+        /** One event of incident `key` for `destination`, ordered, with the given severity rank. */
+        const ordered = (key: string, priority = 0, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) => {
+          const event = relayEvent({ dedup_key: key });
+          const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key, priority, ...extra };
+          return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+        };
+
+        it('a delivery is never claimable while an earlier unfinished one of its incident waits; the next goes once it is finished', async () => {
+          const t0 = Date.now();
+          const first = ordered('inc_a', 0, {}, t0);
+          const second = ordered('inc_a', 0, {}, t0 + 1);
+          const other = ordered('inc_b', 0, {}, t0 + 2);
+          for (const each of [first, second, other]) await store.ingest(each.batch);
+          const claimed = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 10 });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, other.delivery.id].sort());
+          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
+          await recordAttempt(store, attempt(first.delivery.id));
+          const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30 });
+          expect(next.deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
+        });
+
+        it('a delivery leased at ingest behind an earlier unfinished one of its incident is stored pending, and said to wait', async () => {
+          const now = Date.now();
+          const first = ordered('inc_c', 0, {}, now);
+          await store.ingest(first.batch);
+          const second = ordered('inc_c', 0, { lease: { owner: OWNER, until: now + 60_000 } }, now + 1);
+          const [result] = await store.ingest(second.batch);
+          expect(result).toEqual({ id: second.event.id, duplicate: false, waiting: [second.delivery.id] });
+          expect((await store.getDelivery(second.delivery.id))?.status).toBe('pending');
+        });
+
+        it('higher priority goes first within a destination', async () => {
+          const now = Date.now();
+          const info = ordered('inc_info', 0, {}, now);
+          const critical = ordered('inc_critical', 3, {}, now + 5);
+          await store.ingest(info.batch);
+          await store.ingest(critical.batch);
+          const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
+          expect(first?.id).toBe(critical.delivery.id);
+        });
+
+        it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
+          for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+          const now = Date.now() + 1;
+          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+          const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+          const opened = await recordAttempt(store, 
+            attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
+          );
+          expect(opened.disabled_now).toBe(true);
+          await store.releaseClaims([claimed[1]!.id, claimed[2]!.id], OWNER);
+          const early = await store.claimProbe('slack', { ...LEASE, now: now + 5_000 });
+          expect(early.deliveries).toHaveLength(0);
+          expect(early.next_due_at).toBe(now + 10_000);
+          const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
+          expect(probe?.probe).toBe(true);
+          // One probe at a time.
+          expect((await store.claimProbe('slack', { ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
+          const closed = await recordAttempt(store, attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
+          expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
+        });
+
+        it('successes arriving at once at an open circuit: the first closes it, and only that one says so', async () => {
+          for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+          const now = Date.now() + 1;
+          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 4, now })).deliveries;
+          const breaker = { disable_after: 1, probe_backoff_ms: null };
+          const opened = await recordAttempt(store, 
+            attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
+          );
+          expect(opened.disabled_now).toBe(true);
+          // Attempts that were already running when it opened answer 200.
+          const late = await Promise.all(claimed.slice(1).map((delivery, index) => recordAttempt(store, attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
+          expect(late.every((result) => result.recorded && result.destination.enabled)).toBe(true);
+          expect(late.filter((result) => result.enabled_now)).toHaveLength(1);
+          expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
+        });
+
       });
 
-      it('pruning keeps at most `keep` lines and none older than `before`', async () => {
-        const now = Date.now();
-        const day = 24 * 3_600_000;
-        await store.recordRequests([
-          requestLine(now - 2 * day),
-          requestLine(now - day - 60_000),
-          ...Array.from({ length: 5 }, (_, index) => requestLine(now - 5_000 + index * 1_000)),
-        ]);
-        expect((await store.listRequests({ limit: 100 })).length).toBe(7);
-        await store.pruneRequests({ keep: 100, before: now - day });
-        expect((await store.listRequests({ limit: 100 })).length).toBe(5);
-        await store.pruneRequests({ keep: 3, before: now - day });
-        const kept = await store.listRequests({ limit: 100 });
-        expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
+      it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
+        expect(await store.getIncidentMessage('pager', 'inc_1')).toBeNull();
+        const first = relayEvent({ dedup_key: 'inc_1' });
+        const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+        await store.ingest(batchOf(first, ['pager']));
+        const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await recordAttempt(store, 
+          attempt(posting!.id, {
+            destination: 'pager',
+            effects: {
+              incident_message: {
+                kind: 'posted', dedup_key: 'inc_1', channel: 'C123', ts: '1700000000.000100', started_at: '2026-11-23T10:00:00.000Z',
+                status: 'firing', resolved_at: null, last_event_id: first.id,
+              },
+            },
+          }),
+        );
+        expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
+        // The update was drawn at version 1; an acknowledgement lands before it is recorded.
+        await store.ingest(batchOf(second, ['pager']));
+        const [updating] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const acked = await store.acknowledgeIncident('pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
+        expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
+        const recorded = await recordAttempt(store, 
+          attempt(updating!.id, {
+            destination: 'pager',
+            effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: second.id, drawn_from_version: 1 } },
+          }),
+        );
+        expect(recorded.incident_stale).toBe(true);
+        expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
+        expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
+      });
+
+      it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        const track = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical, []);
+        await track(warning, ['slack']);
+        expect((await store.firingIncidents(10)).map((event) => event.dedup_key).sort()).toEqual(['crit', 'warn']);
+        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'muted' });
+        const [result] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
+        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+        expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+      });
+
+      describe('the notification stage over this store: repeat, threshold, inhibit', () => {
+        let clock: ManualClock;
+        beforeEach(() => {
+          clock = new ManualClock(Date.now());
+        });
+        const stageWith = (options: Partial<NotificationStageOptions> = {}) =>
+          new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock, ...options });
+        const queueOne = async (event: RelayEvent, extra: Partial<NewDelivery> = {}, track = false): Promise<string> => {
+          const id = newId('dlv');
+          const delivery: NewDelivery = { id, destination: 'slack', route: 'r', status: 'pending', ...extra };
+          await store.ingest({ ...batchOf(event, [], clock.now()), events: [{ event, deliveries: extra.destination === null ? [] : [delivery], track_incident: track }] });
+          return id;
+        };
+        const claimOne = async (): Promise<ClaimedDelivery> => (await store.claimDue('slack', { ...LEASE, limit: 1, now: clock.now() + 1 })).deliveries[0]!;
+        /** What the lane does with the stage's verdict: sends (recorded with what it told) or holds. */
+        const settle = async (delivery: ClaimedDelivery, verdict: StageVerdict): Promise<void> => {
+          for (const held of verdict.held) {
+            await store.holdDeliveries({ ids: held.ids, lease_owner: OWNER, status: held.hold.status, note: held.hold.note, now: clock.now(), held_by: held.hold.held_by ?? null });
+          }
+          const send = verdict.send;
+          if (!send) return;
+          const notified = send.events.map((event) => ({ destination: 'slack', dedup_key: event.dedup_key, status: event.status, occurred_at: event.occurred_at, delivery_id: send.id, sent_at: clock.now() }));
+          await store.commitAttempts([attempt(send.id, { member_ids: send.member_ids, notified, started_at: clock.now(), finished_at: clock.now() })]);
+          expect(send.id).toBe(delivery.id);
+        };
+
+        it('repeat: an unchanged incident told within its repeat interval is skipped with the delivery it repeats; after the interval it is told again', async () => {
+          const stage = stageWith({ routes: () => ({ repeat_ms: 3_600_000 }) });
+          await queueOne(relayEvent({ dedup_key: 'rep' }));
+          const first = await claimOne();
+          await settle(first, await stage.decide(first, { name: 'slack' }));
+          expect((await store.getDelivery(first.id))?.status).toBe('succeeded');
+          await clock.advance(60_000);
+          const second = await queueOne(relayEvent({ dedup_key: 'rep' }));
+          const claimed = await claimOne();
+          await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+          expect(await store.getDelivery(second)).toMatchObject({ status: 'skipped', note: `repeat within 1h of ${first.id}` });
+          await clock.advance(3_600_000);
+          const third = await queueOne(relayEvent({ dedup_key: 'rep' }));
+          const again = await claimOne();
+          await settle(again, await stage.decide(again, { name: 'slack' }));
+          expect((await store.getDelivery(third))?.status).toBe('succeeded');
+        });
+
+        it('threshold: held below its count within the window, sent once at the count, held after it fired', async () => {
+          const stage = stageWith({ routes: () => ({ threshold: { count: 3, within_ms: 600_000 } }) });
+          const statuses: string[] = [];
+          for (let i = 0; i < 4; i++) {
+            const id = await queueOne(relayEvent({ dedup_key: 'thr' }), { rule_key: 'thr' });
+            const claimed = await claimOne();
+            await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+            const record = await store.getDelivery(id);
+            statuses.push(`${record!.status}: ${record!.note ?? ''}`);
+            await clock.advance(1_000);
+          }
+          expect(statuses[0]).toBe('skipped: below threshold 1/3 within 10m');
+          expect(statuses[1]).toBe('skipped: below threshold 2/3 within 10m');
+          expect(statuses[2]).toBe('succeeded: ');
+          expect(statuses[3]).toMatch(/^skipped: threshold already fired within 10m \(dlv_/);
+        });
+
+        it('inhibit: a firing critical holds a warning (muted, held by it); its resolve releases the warning, which then goes out', async () => {
+          const stage = stageWith({ inhibit: compileInhibitRules([{ source: { match: { severity: 'critical' } }, target: { match: { severity: 'warning' } }, equal: [] }]) });
+          const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+          await queueOne(critical, { destination: null }, true);
+          const warning = await queueOne(relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' }), {}, true);
+          const claimed = await claimOne();
+          const verdict = await stage.decide(claimed, { name: 'slack' });
+          expect(verdict.held[0]?.hold).toMatchObject({ rule: 'inhibit', held_by: JSON.stringify(['am', 'crit']) });
+          await settle(claimed, verdict);
+          expect((await store.getDelivery(warning))?.status).toBe('muted');
+          const [resolved] = await store.ingest({
+            ...batchOf(critical, [], clock.now()),
+            events: [{ event: { ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, deliveries: [], track_incident: true }],
+          });
+          expect(resolved).toMatchObject({ released: ['slack'] });
+          const again = await claimOne();
+          expect(again.id).toBe(warning);
+          await settle(again, await stage.decide(again, { name: 'slack' }));
+          expect((await store.getDelivery(warning))?.status).toBe('succeeded');
+        });
+      });
+
+      describe('storm digests at claim time', () => {
+        const T0 = Date.parse('2026-04-23T18:28:00Z');
+        /** Slack's default 3 per 3 s with `storm: { horizon: 10s }`: 10 requests fit in the horizon. */
+        const STORM: StormPolicy = { capacity: 10 };
+
+        /** One event routed to slack as ingest stores it (incident order, severity priority); returns its delivery id. */
+        const queue = async (at: number, overrides: Partial<RelayEvent> = {}, extra: Partial<NewDelivery> = {}): Promise<string> => {
+          const event = relayEvent({ occurred_at: new Date(at).toISOString(), ...overrides });
+          const id = newId('dlv');
+          const delivery: NewDelivery = { id, destination: 'slack', route: 'all', status: 'pending', incident_key: event.dedup_key, priority: SEVERITY_RANK[event.severity], ...extra };
+          await store.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [delivery] }] });
+          return id;
+        };
+        const claim = async (now: number, storm: StormPolicy | null = STORM, limit = 5): Promise<readonly ClaimedDelivery[]> =>
+          (await store.claimDue('slack', { ...LEASE, limit, now, storm })).deliveries;
+        const idsOf = (delivery: ClaimedDelivery): string[] => [delivery.id, ...delivery.member_ids];
+        const succeeded = (delivery: ClaimedDelivery, at: number): AttemptResult =>
+          attempt(delivery.id, { member_ids: delivery.member_ids, started_at: at, finished_at: at + 10, request_body: '{"text":"digest"}', ...(delivery.digest ? { digest: true } : {}) });
+        /** 100 warnings over 2 s, four alert types taking turns, each its own incident. */
+        const burst = async (): Promise<Map<string, string[]>> => {
+          const byType = new Map<string, string[]>();
+          for (let i = 0; i < 100; i++) {
+            const type = `alert.${'abcd'[i % 4]}`;
+            const id = await queue(T0 + i * 20, { type, severity: 'warning', dedup_key: `${type}:${i}`, title: `${type} #${i}` });
+            byType.set(type, [...(byType.get(type) ?? []), id]);
+          }
+          return byType;
+        };
+
+        it('a burst of 100 events in 2 s beyond the horizon → one digest per group, each carrying every event of its group', async () => {
+          const byType = await burst();
+          const claimed = await claim(T0 + 2_000);
+          expect(claimed).toHaveLength(4);
+          for (const digest of claimed) {
+            expect(digest.digest).toBe(true);
+            const type = digest.event.type;
+            expect(digest.events.every((event) => event.type === type)).toBe(true);
+            expect(new Set(idsOf(digest))).toEqual(new Set(byType.get(type)));
+            expect(digestView(digest.events, 5, digest.route)).toMatchObject({ count: 25, incidents: 25, firing: 25, more: 20, label: type });
+          }
+          expect(await store.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 200 })).toHaveLength(100);
+        });
+
+        it('within the horizon nothing collapses; a destination without storm digests (PagerDuty) never does', async () => {
+          await burst();
+          const claimed = await claim(T0 + 2_000, { capacity: 100 });
+          expect(claimed).toHaveLength(5);
+          expect(claimed.every((delivery) => delivery.digest !== true && delivery.member_ids.length === 0)).toBe(true);
+          expect((await claim(T0 + 2_000, null)).every((delivery) => delivery.member_ids.length === 0)).toBe(true);
+        });
+
+        it('a critical event arriving after the storm goes first, on its own; the storm follows as a digest', async () => {
+          for (let i = 0; i < 50; i++) await queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
+          const critical = await queue(T0 + 1_000, { type: 'disk.full', severity: 'critical', dedup_key: 'disk:db-1' });
+          const claimed = await claim(T0 + 1_000, STORM, 2);
+          expect(claimed[0]).toMatchObject({ id: critical, member_ids: [] });
+          expect(claimed[0]!.digest).toBeUndefined();
+          expect(claimed[1]).toMatchObject({ digest: true });
+          expect(claimed[1]!.member_ids).toHaveLength(49);
+        });
+
+        it('incident order: a firing and its resolve fold into one digest that shows the latest state; a resolve whose firing is in flight waits', async () => {
+          for (let i = 0; i < 20; i++) await queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
+          const firing = await queue(T0 + 100, { type: 'flood', severity: 'critical', dedup_key: 'db', status: 'firing' });
+          const resolve = await queue(T0 + 200, { type: 'flood', severity: 'critical', dedup_key: 'db', status: 'resolved' });
+          const inFlight = await queue(T0 + 300, { type: 'flood', severity: 'warning', dedup_key: 'api' }, { lease: { owner: 'lane-b', until: T0 + 60_000 } });
+          const waiting = await queue(T0 + 400, { type: 'flood', severity: 'warning', dedup_key: 'api', status: 'resolved' });
+
+          const [digest, ...rest] = await claim(T0 + 1_000);
+          expect(rest).toHaveLength(0);
+          const ids = idsOf(digest!);
+          expect(ids).toContain(firing);
+          expect(ids).toContain(resolve);
+          expect(ids).not.toContain(inFlight);
+          expect(ids).not.toContain(waiting);
+          expect(ids.indexOf(firing)).toBeLessThan(ids.indexOf(resolve));
+          const view = digestView(digest!.events, 30, digest!.route);
+          expect(view).toMatchObject({ count: 22, incidents: 21, resolved: 1, firing: 20 });
+          expect(view.worst.find((event) => event.dedup_key === 'db')).toMatchObject({ status: 'resolved' });
+          expect((await store.getDelivery(waiting))?.status).toBe('pending');
+        });
+
+        it('a digest that must be retried is claimed again as the same digest, storm or not; success notes each event with its digest', async () => {
+          const ids: string[] = [];
+          for (let i = 0; i < 30; i++) ids.push(await queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` }));
+          const [digest] = await claim(T0 + 1_000);
+          expect(digest!.member_ids).toHaveLength(29);
+          await store.commitAttempts([{ ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 }]);
+          expect(await claim(T0 + 2_000)).toHaveLength(0);
+
+          const [again] = await claim(T0 + 31_000, null);
+          expect(again).toMatchObject({ digest: true, attempts: 1 });
+          expect(new Set(idsOf(again!))).toEqual(new Set(ids));
+          await store.commitAttempts([succeeded(again!, T0 + 31_000)]);
+          const log = await store.listDeliveries({ destination: 'slack', limit: 100 });
+          expect(log).toHaveLength(30);
+          for (const entry of log) expect(entry).toMatchObject({ status: 'succeeded', attempts: 2, note: `in digest ${again!.id} (30 events)` });
+        });
+
+        it('replays, retries of single deliveries and events of an incident with an open slack-bot message are never folded', async () => {
+          // flood:3 has its own open message here (posted by an earlier attempt).
+          const card = await queue(T0 - 10, { type: 'card', severity: 'warning', dedup_key: 'flood:3' });
+          const [posting] = await claim(T0 - 9, null, 1);
+          expect(posting?.id).toBe(card);
+          const posted = { kind: 'posted', dedup_key: 'flood:3', channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: posting!.event.id } as const;
+          await store.commitAttempts([attempt(card, { effects: { incident_message: posted } })]);
+          // A retry of a single delivery, due again during the storm: its request is made, never folded.
+          const retried = await queue(T0 - 5, { type: 'flood', severity: 'warning', dedup_key: 'flood:retried' });
+          expect((await claim(T0 - 4, null, 1))[0]?.id).toBe(retried);
+          await store.commitAttempts([attempt(retried, { outcome: 'retry', next_attempt_at: T0 + 500, health: 'failure', error: 'HTTP 503', response_code: 503, request_body: '{"text":"made"}' })]);
+          for (let i = 0; i < 20; i++) await queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
+          // A replay of one of them is never folded either.
+          const replay = await store.replayDelivery(retried, newId('dlv'), T0 + 600);
+
+          const [digest] = await claim(T0 + 1_000, { capacity: 10, keep_incident_messages: true }, 1);
+          const folded = digest!.events.map((event) => event.dedup_key);
+          expect(folded).toHaveLength(19);
+          expect(folded).not.toContain('flood:3');
+          expect(idsOf(digest!)).not.toContain(retried);
+          expect(idsOf(digest!)).not.toContain(replay!.id);
+        });
+      });
+
+      describe('where the two stores used to disagree', () => {
+        const track = (event: ReturnType<typeof relayEvent>, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+
+        it('a hold by an inhibiting incident that resolved after the stage read it is not kept: the delivery is due again, to be judged afresh', async () => {
+          const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+          const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+          await track(critical, []);
+          await track(warning, ['slack']);
+          const now = Date.now();
+          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1 })).deliveries;
+          // The stage saw `crit` firing; before its hold commits, the resolve of `crit` is ingested.
+          expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toContain('crit');
+          const [resolved] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+          expect(resolved).not.toHaveProperty('released');
+          await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by crit', now: now + 2, held_by: JSON.stringify(['am', 'crit']) });
+          expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+          const [again] = (await store.claimDue('slack', { ...LEASE, owner: 'lane-b', limit: 1, now: now + 3 })).deliveries;
+          expect(again?.id).toBe(claimed!.id);
+        });
+
+        it('a hold racing with the resolve of its inhibitor ends released either way, never muted for good', async () => {
+          for (let round = 0; round < 5; round++) {
+            const critical = relayEvent({ source: 'am', dedup_key: `crit${round}`, severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+            const warning = relayEvent({ source: 'am', dedup_key: `warn${round}`, severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+            await track(critical, []);
+            await track(warning, ['slack']);
+            const now = Date.now();
+            const claimed = (await store.claimDue('slack', { ...LEASE, limit: 100, now })).deliveries.find((delivery) => delivery.event.id === warning.id);
+            await Promise.all([
+              store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
+              track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []),
+            ]);
+            expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+          }
+        });
+
+        it('a destination whose circuit is open takes no lease at ingest: its work is stored pending, said to wait, and goes when it is enabled', async () => {
+          await store.ingest(batchOf(relayEvent(), ['slack']));
+          const now = Date.now() + 1;
+          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+          const opened = await store.commitAttempts([
+            attempt(claimed!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 60_000, error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }),
+          ]);
+          expect(opened[0]?.disabled_now).toBe(true);
+          const event = relayEvent({ dedup_key: 'after-open' });
+          const leased: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', lease: { owner: OWNER, until: now + 60_000 } };
+          const [result] = await store.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [leased] }] });
+          expect(result).toEqual({ id: event.id, duplicate: false, waiting: [leased.id] });
+          expect((await store.getDelivery(leased.id))?.status).toBe('pending');
+          await store.enableDestination('slack', now + 2);
+          const resumed = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+          expect(resumed.deliveries.map((delivery) => delivery.id)).toContain(leased.id);
+        });
+
+        it('a batch of outcomes commits together: each with its attempt, one notification line per incident (the newest told), failures counted in order, a lost lease recording nothing', async () => {
+          const events = Array.from({ length: 5 }, (_, index) => relayEvent({ dedup_key: index < 2 ? 'inc_same' : `inc_${index}` }));
+          for (const event of events) await store.ingest(batchOf(event, ['slack']));
+          const now = Date.now() + 1;
+          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 5, now })).deliveries;
+          expect(claimed).toHaveLength(5);
+          const byEvent = (index: number) => claimed.find((delivery) => delivery.event.id === events[index]!.id)!;
+          const told = (index: number, sentAt: number) => ({
+            destination: 'slack',
+            dedup_key: events[index]!.dedup_key,
+            status: 'firing' as const,
+            occurred_at: events[index]!.occurred_at,
+            delivery_id: byEvent(index).id,
+            sent_at: sentAt,
+          });
+          const breaker = { disable_after: 2, probe_backoff_ms: null };
+          const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500', next_attempt_at: now + 60_000, breaker } as const;
+          // Answers arriving out of order: the later-sent one of `inc_same` is committed first.
+          const recorded = await store.commitAttempts([
+            attempt(byEvent(1).id, { notified: [told(1, now + 20)], finished_at: now + 20, breaker }),
+            attempt(byEvent(0).id, { notified: [told(0, now + 10)], finished_at: now + 10, breaker }),
+            attempt(byEvent(2).id, { ...failure, finished_at: now + 30 }),
+            attempt(byEvent(3).id, { ...failure, finished_at: now + 31 }),
+            attempt(byEvent(4).id, { lease_owner: 'dead-worker', notified: [told(4, now + 40)], finished_at: now + 40 }),
+          ]);
+          expect(recorded.map((each) => each.recorded)).toEqual([true, true, true, true, false]);
+          expect(recorded.map((each) => each.disabled_now)).toEqual([false, false, false, true, false]);
+          expect(recorded[3]?.destination).toMatchObject({ enabled: false, consecutive_failures: 2 });
+          for (const index of [0, 1]) expect(await store.getDelivery(byEvent(index).id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+          for (const index of [2, 3]) expect((await store.getDelivery(byEvent(index).id))?.attempt_log.map((each) => each.outcome)).toEqual(['retry']);
+          expect((await store.getDelivery(byEvent(4).id))?.status).toBe('in_flight');
+          expect(await store.notificationLog('slack', ['inc_same', 'inc_4'])).toEqual([told(1, now + 20)]);
+        });
       });
     });
   });

@@ -17,6 +17,7 @@ import { batchOf, relayEvent } from '../support/events.ts';
 import { POSTGRES_SERVER, createTestDatabase, createTestSchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
+import { recordAttempt } from '../support/store.ts';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -109,7 +110,7 @@ describe('replicas ingesting at once', () => {
     const claim = await a!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'replica-a' });
     expect(claim.deliveries).toHaveLength(0);
     // Once it is finished, the other goes.
-    await a!.recordAttempt(success({ id: later.delivery.id, destination: 'slack', member_ids: [] } as unknown as ClaimedDelivery, 'replica-b'));
+    await recordAttempt(a!, success({ id: later.delivery.id, destination: 'slack', member_ids: [] } as unknown as ClaimedDelivery, 'replica-b'));
     const next = await a!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'replica-a' });
     expect(next.deliveries.map((d) => d.id)).toEqual([earlierId.delivery.id]);
   });
@@ -153,7 +154,7 @@ describe('replicas claiming at once', () => {
             await new Promise((resolve) => setTimeout(resolve, Math.random() * 4));
             sent.push({ id: delivery.id, incident });
             if (ordered) flying.delete(incident);
-            await store.recordAttempt(success(delivery, owner));
+            await recordAttempt(store, success(delivery, owner));
           }),
         );
       }
@@ -215,7 +216,7 @@ describe('replicas claiming at once', () => {
     for (let i = 0; i < 3; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
     const now = Date.now() + 1;
     const [first] = (await a!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
-    const opened = await a!.recordAttempt({ ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
+    const opened = await recordAttempt(a!, { ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
     expect(opened.disabled_now).toBe(true);
 
     expect(await b!.claimDue('slack', { limit: 10, now: now + 5_000, lease_ms: 60_000, owner: 'b' })).toEqual({ deliveries: [], next_due_at: null, enabled: false });
@@ -237,7 +238,7 @@ describe('replicas claiming at once', () => {
     for (let i = 0; i < 3; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack']));
     const now = Date.now() + 1;
     const [first] = (await stores[0]!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
-    await stores[0]!.recordAttempt({ ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now, error: 'HTTP 500', finished_at: now });
+    await recordAttempt(stores[0]!, { ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now, error: 'HTTP 500', finished_at: now });
     const probes = await Promise.all(
       stores.flatMap((store, index) => [0, 1].map(() => store.claimProbe('slack', { now: now + 60_000, lease_ms: 60_000, owner: `replica-${index}` }))),
     );

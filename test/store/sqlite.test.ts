@@ -10,6 +10,7 @@ import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { storeContract } from './contract.ts';
 import { Ballast } from './full-disk.ts';
+import { recordAttempt } from '../support/store.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-sqlite-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -214,6 +215,40 @@ describe('sqlite store', () => {
     }
   });
 
+  it('the answers of one turn are committed as one batch (one writer operation), each caller getting its own', async () => {
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['slack']);
+    for (let i = 0; i < 12; i++) await store.ingest(batchOf(relayEvent({ dedup_key: `inc_${i}` }), ['slack']));
+    const now = Date.now() + 1;
+    const claimed = (await store.claimDue('slack', { limit: 12, now, lease_ms: 60_000, owner: 'worker' })).deliveries;
+    const commits: number[] = [];
+    store.observeCommits((operations) => commits.push(operations));
+    const result = (id: string, owner: string) => ({
+      delivery_id: id,
+      member_ids: [],
+      destination: 'slack',
+      lease_owner: owner,
+      started_at: now,
+      finished_at: now + 5,
+      outcome: 'succeeded' as const,
+      next_attempt_at: null,
+      request_body: '{"text":"hi"}',
+      response_code: 200,
+      response_body: 'ok',
+      latency_ms: 5,
+      error: null,
+      health: 'success' as const,
+      breaker: { disable_after: 3, probe_backoff_ms: null },
+      notified: [],
+    });
+    // One tick, as a lane's answers arrive; the fifth one's lease belongs to someone else now.
+    const answers = await Promise.all(claimed.map((delivery, index) => recordAttempt(store, result(delivery.id, index === 4 ? 'gone' : 'worker'))));
+    expect(answers.map((answer) => answer.recorded)).toEqual(claimed.map((_, index) => index !== 4));
+    expect(commits).toEqual([1]);
+    expect((await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(11);
+    await store.close();
+  });
+
   it('a claim queued with records is answered before their commit (and its fsync): the dispatcher never waits for a sync to get work', async () => {
     const store = await SqliteStore.open(freshPath());
     await store.syncDestinations(['slack', 'pager']);
@@ -224,8 +259,7 @@ describe('sqlite store', () => {
     const answered: string[] = [];
     // One tick: the records and the claim reach the writer together.
     const records = claimed.deliveries.map((delivery) =>
-      store
-        .recordAttempt({
+      recordAttempt(store, {
           delivery_id: delivery.id,
           member_ids: [],
           destination: 'slack',

@@ -23,6 +23,8 @@ const T0 = Date.parse('2026-04-23T18:28:00Z');
 let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
+/** One attempt committed on its own (a batch of one). */
+const recordAttempt = (result: AttemptResult) => ops.commitAttempts([result])[0]!;
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'hookrelay-writes-'));
@@ -151,7 +153,7 @@ describe('claimDue', () => {
   it('a replay or a command is unordered and carries its request', () => {
     const a = ingestOne('slack', T0);
     claim();
-    ops.recordAttempt(attempt(a.delivery, { finished_at: T0 + 600 }));
+    recordAttempt(attempt(a.delivery, { finished_at: T0 + 600 }));
     ops.replayDelivery({ id: a.delivery, newId: 'dlv_replay', now: T0 + 700 });
     ops.enqueuePrepared({ eventId: a.event, deliveries: [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now: T0 + 700 });
     const batch = claim(10, T0 + 800);
@@ -162,12 +164,12 @@ describe('claimDue', () => {
   });
 });
 
-describe('recordAttempt', () => {
+describe('commitAttempts, one attempt at a time', () => {
   it('success: succeeded, attempt logged, the destination healthy again', () => {
     db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
     const a = ingestOne();
     claim();
-    const recorded = ops.recordAttempt(attempt(a.delivery));
+    const recorded = recordAttempt(attempt(a.delivery));
     expect(recorded).toEqual({ recorded: true, destination: { name: 'slack', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false });
     expect(delivery(a.delivery)).toMatchObject({
       status: 'succeeded', attempts: 1, next_attempt_at: null, lease_owner: null, request_body: '{"text":"hi"}',
@@ -182,12 +184,12 @@ describe('recordAttempt', () => {
   it('retry: pending again at next_attempt_at, the request kept, the failure counted', () => {
     const a = ingestOne();
     claim();
-    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 30_000, response_code: 503, error: 'HTTP 503', health: 'failure' }));
+    recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 30_000, response_code: 503, error: 'HTTP 503', health: 'failure' }));
     expect(delivery(a.delivery)).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: T0 + 30_000, lease_owner: null, last_error: 'HTTP 503' });
     expect(state('slack')).toMatchObject({ consecutive_failures: 1, last_error: 'HTTP 503', enabled: 1 });
     claim(10, T0 + 30_000);
     // A retry sends the kept request: no new body, the old one stays.
-    ops.recordAttempt(attempt(a.delivery, { request_body: null, started_at: T0 + 30_001 }));
+    recordAttempt(attempt(a.delivery, { request_body: null, started_at: T0 + 30_001 }));
     expect(delivery(a.delivery)).toMatchObject({ status: 'succeeded', attempts: 2, request_body: '{"text":"hi"}' });
     expect(rows('SELECT attempt, outcome FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt', a.delivery)).toEqual([
       { attempt: 1, outcome: 'retry' },
@@ -198,7 +200,7 @@ describe('recordAttempt', () => {
   it('`disable_after` consecutive failures disable the destination, once, counting its pending work', () => {
     const ids = [ingestOne(), ingestOne(), ingestOne(), ingestOne()].map((d) => d.delivery);
     claim();
-    const fail = (id: string) => ops.recordAttempt(attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null } }));
+    const fail = (id: string) => recordAttempt(attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null } }));
     expect(fail(ids[0]!)).toMatchObject({ disabled_now: false, destination: { consecutive_failures: 1, enabled: true, pending: null } });
     const second = fail(ids[1]!);
     expect(second).toMatchObject({ disabled_now: true, destination: { consecutive_failures: 2, enabled: false, pending: 2 } });
@@ -210,17 +212,17 @@ describe('recordAttempt', () => {
     db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
     const a = ingestOne();
     claim();
-    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 5_000, response_code: 429, health: 'neutral', breaker: { disable_after: 3, probe_backoff_ms: null } }));
+    recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 5_000, response_code: 429, health: 'neutral', breaker: { disable_after: 3, probe_backoff_ms: null } }));
     expect(state('slack')).toMatchObject({ consecutive_failures: 2, enabled: 1, last_success_at: null });
   });
 
   it('a lease held by another owner (or none) records nothing', () => {
     const a = ingestOne();
     claim();
-    expect(ops.recordAttempt(attempt(a.delivery, { lease_owner: 'lane-b' }))).toMatchObject({ recorded: false, disabled_now: false });
+    expect(recordAttempt(attempt(a.delivery, { lease_owner: 'lane-b' }))).toMatchObject({ recorded: false, disabled_now: false });
     expect(delivery(a.delivery)).toMatchObject({ status: 'in_flight', attempts: 0 });
     const b = ingestOne();
-    expect(ops.recordAttempt(attempt(b.delivery)).recorded).toBe(false);
+    expect(recordAttempt(attempt(b.delivery)).recorded).toBe(false);
     expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 0 });
     expect(rows('SELECT * FROM delivery_attempts')).toEqual([]);
   });
@@ -228,7 +230,7 @@ describe('recordAttempt', () => {
   it('superseded: skipped with the reason as its note, not as an error', () => {
     const a = ingestOne();
     claim();
-    ops.recordAttempt(attempt(a.delivery, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
+    recordAttempt(attempt(a.delivery, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
     expect(delivery(a.delivery)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
   });
 
@@ -239,12 +241,12 @@ describe('recordAttempt', () => {
     const told = (id: string, dedup: string, status: 'firing' | 'resolved', at: number) => [
       { destination: 'slack', dedup_key: dedup, status, occurred_at: new Date(at).toISOString(), delivery_id: id, sent_at: at },
     ];
-    ops.recordAttempt(attempt(a.delivery, { notified: told(a.delivery, 'inc', 'firing', T0 + 1) }));
-    ops.recordAttempt(attempt(b.delivery, { notified: told(b.delivery, 'inc', 'resolved', T0 + 2) }));
+    recordAttempt(attempt(a.delivery, { notified: told(a.delivery, 'inc', 'firing', T0 + 1) }));
+    recordAttempt(attempt(b.delivery, { notified: told(b.delivery, 'inc', 'resolved', T0 + 2) }));
     expect(row(`SELECT status, delivery_id FROM notification_log WHERE destination = 'slack' AND dedup_key = 'inc'`)).toEqual({ status: 'resolved', delivery_id: b.delivery });
     const c = ingestOne();
     claim(10, T0 + 600);
-    ops.recordAttempt(attempt(c.delivery, { outcome: 'failed', health: 'failure', notified: told(c.delivery, 'other', 'firing', T0 + 3) }));
+    recordAttempt(attempt(c.delivery, { outcome: 'failed', health: 'failure', notified: told(c.delivery, 'other', 'firing', T0 + 3) }));
     expect(row(`SELECT * FROM notification_log WHERE dedup_key = 'other'`)).toBeUndefined();
   });
 
@@ -256,11 +258,11 @@ describe('recordAttempt', () => {
     const batch = claim(10, T0 + 1_000);
     expect(batch.deliveries).toHaveLength(1);
     expect(batch.deliveries[0]).toMatchObject({ id: a.delivery, member_ids: [b.delivery] });
-    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure' }));
+    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure' }));
     expect(row(`SELECT * FROM delivery_groups WHERE group_key = 'g'`)).toBeUndefined();
     expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: T0 + 5_000 });
     claim(10, T0 + 5_000);
-    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 5_100 }));
+    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 5_100 }));
     expect(row(`SELECT last_sent_at FROM delivery_groups WHERE group_key = 'g'`)).toEqual({ last_sent_at: T0 + 5_100 });
     expect(delivery(b.delivery)).toMatchObject({ status: 'succeeded', attempts: 2 });
     // The next event of the group waits one interval after that notification.
@@ -280,7 +282,7 @@ describe('grouped batches', () => {
     // Arrives while the batch is in flight.
     const c = ingestOne('slack', T0 + 1_100, { group });
     expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 1_100 + 60_000);
-    ops.recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 2_000, health: 'failure' }));
+    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 2_000, health: 'failure' }));
     const again = claim(10, T0 + 2_000).deliveries;
     expect(again.map((d) => [d.id, d.member_ids])).toEqual([[a.delivery, [b.delivery]]]);
     expect(delivery(c.delivery)).toMatchObject({ status: 'pending', batch_id: null });
@@ -330,7 +332,7 @@ describe('enableDestination', () => {
     const a = ingestOne();
     const soon = ingestOne('slack', T0 + 1_000);
     claim();
-    ops.recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 3_600_000, health: 'failure', error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }));
+    recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 3_600_000, health: 'failure', error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }));
     expect(state('slack').enabled).toBe(0);
     const enabled = ops.enableDestination({ name: 'slack', now: T0 + 2_000 });
     expect(enabled).toMatchObject({ name: 'slack', enabled: true, consecutive_failures: 0, disabled_at: null, disabled_reason: null, pending: 2 });
@@ -344,7 +346,7 @@ describe('replayDelivery', () => {
   it('a new pending delivery with the same request, due now; null for an unknown id; a skipped one is a conflict', () => {
     const a = ingestOne();
     claim();
-    ops.recordAttempt(attempt(a.delivery));
+    recordAttempt(attempt(a.delivery));
     const replay = ops.replayDelivery({ id: a.delivery, newId: 'dlv_new', now: T0 + 9_000 });
     expect(replay).toMatchObject({ id: 'dlv_new', event_id: a.event, destination: 'slack', route: 'r', status: 'pending', request_body: '{"text":"hi"}', replay_of: a.delivery, attempts: 0 });
     expect(delivery('dlv_new').next_attempt_at).toBe(T0 + 9_000);
@@ -367,14 +369,14 @@ describe('mutes and incident messages', () => {
     const a = ingestOne();
     const b = ingestOne();
     claim();
-    ops.recordAttempt(attempt(a.delivery, {
+    recordAttempt(attempt(a.delivery, {
       effects: { incident_message: { kind: 'posted', dedup_key: 'inc', channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: 'evt_1' } },
     }));
     expect(row(`SELECT resolved_at, acknowledged_at, version FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({ resolved_at: null, acknowledged_at: null, version: 1 });
     expect(ops.acknowledgeIncident({ destination: 'slack', dedupKey: 'inc', by: '<@U2>', now: T0 + 9 })).toMatchObject({
       acknowledged_by: '<@U2>', acknowledged_at: new Date(T0 + 9).toISOString(), version: 2,
     });
-    const recorded = ops.recordAttempt(attempt(b.delivery, {
+    const recorded = recordAttempt(attempt(b.delivery, {
       effects: { incident_message: { kind: 'updated', dedup_key: 'inc', status: 'resolved', resolved_at: new Date(T0 + 5).toISOString(), last_event_id: 'evt_2', drawn_from_version: 1 } },
     }));
     expect(recorded.incident_stale).toBe(true);
@@ -396,7 +398,7 @@ describe('prune', () => {
   const HOUR = 3_600_000;
   const finish = (id: string, at: number) => {
     ops.claimDue({ destination: 'slack', limit: 100, now: at, lease_ms: 60_000, owner: OWNER });
-    ops.recordAttempt(attempt(id, { finished_at: at }));
+    recordAttempt(attempt(id, { finished_at: at }));
   };
 
   it('keeps the newest N finished per destination, and all pending, in-flight and retrying work older than them', () => {
@@ -454,7 +456,7 @@ describe('prune', () => {
     const a = ingestOne();
     claim();
     const told = [{ destination: 'slack', dedup_key: 'inc', status: 'firing' as const, occurred_at: new Date(T0).toISOString(), delivery_id: a.delivery, sent_at: T0 }];
-    ops.recordAttempt(attempt(a.delivery, { finished_at: T0, notified: told }));
+    recordAttempt(attempt(a.delivery, { finished_at: T0, notified: told }));
     ops.createMute({ id: 'mut_old', matchers: { type: 'x' }, reason: '', created_by: 'test', created_at: new Date(T0).toISOString(), expires_at: new Date(T0 + 1_000).toISOString(), deleted_at: null });
     ops.prune({ keep_per_destination: 10, keep_events_ms: HOUR, now: T0 + HOUR - 1 });
     expect(row('SELECT COUNT(*) AS n FROM notification_log')).toEqual({ n: 1 });

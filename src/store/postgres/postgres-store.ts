@@ -193,20 +193,29 @@ export class PostgresStore implements Store {
     return rows.map(eventFromRow);
   }
 
-  recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
-    if (!plainSuccess(result)) return this.#write((tx) => writes.recordAttempt(tx, result));
-    // Group commit: successes that arrive while earlier ones commit share the next transaction.
-    return new Promise((resolve, reject) => {
-      this.#successes.push({ result, resolve, reject });
-      this.#flushSuccesses();
-    });
+  /**
+   * Plain successes (see `plainSuccess`) from concurrent callers share group commits; a batch
+   * with anything else commits as one transaction of its own. Both through writes.commitAttempts.
+   */
+  commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
+    if (results.length === 0) return Promise.resolve([]);
+    if (!results.every(plainSuccess)) return this.#write((tx) => writes.commitAttempts(tx, results));
+    return Promise.all(
+      results.map(
+        (result) =>
+          new Promise<RecordedAttempt>((resolve, reject) => {
+            this.#successes.push({ result, resolve, reject });
+            this.#flushSuccesses();
+          }),
+      ),
+    );
   }
 
   #flushSuccesses(): void {
     while (this.#successes.length > 0 && this.#recording < MAX_SUCCESS_BATCHES) {
       const batch = this.#successes.splice(0, MAX_SUCCESS_BATCH);
       this.#recording += 1;
-      this.#write((tx) => writes.recordSuccesses(tx, batch.map((waiting) => waiting.result)))
+      this.#write((tx) => writes.commitAttempts(tx, batch.map((waiting) => waiting.result)))
         .then(
           (recorded) => batch.forEach((waiting, index) => waiting.resolve(recorded[index]!)),
           (error: unknown) => batch.forEach((waiting) => waiting.reject(error as Error)),

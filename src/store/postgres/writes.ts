@@ -5,7 +5,6 @@ import type {
   ClaimOptions,
   ClaimedDelivery,
   DeliveryRecord,
-  DestinationHealth,
   DestinationState,
   HoldRequest,
   IncidentMessage,
@@ -14,7 +13,6 @@ import type {
   IngestedEvent,
   Mute,
   NewDelivery,
-  NotificationEntry,
   PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
@@ -22,12 +20,22 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
+import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
+import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
+import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
+  CIRCUIT_COLUMNS,
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
   EVENT_COLUMNS,
+  circuitFromRow,
+  circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
@@ -39,22 +47,7 @@ import type { Tx } from './connection.ts';
 
 type Row = Record<string, unknown>;
 
-/** At most this many events in one grouped notification; the rest form the next batch. */
-const MAX_BATCH = 1_000;
-/** At most this many events in one storm digest; the rest form the next one. */
-const MAX_DIGEST = 10_000;
-/**
- * A storm digest's batch id: its lead's id behind this prefix (a grouped batch's is the bare
- * lead id), so a retried digest is claimed, drawn and recorded as a digest again.
- */
-const DIGEST_BATCH = 'digest:';
-/** An event none of whose deliveries is kept any more is removed after this long (its sender id stays). */
-const ORPHAN_EVENTS_MS = 3_600_000;
-/** Priorities are severity ranks (info 0 … critical 3). */
-const MAX_PRIORITY = 3;
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
-/** A healthy destination's last success is kept to this precision (see recordHealth). */
-const LAST_SUCCESS_PRECISION_MS = 1_000;
 /**
  * Writes that only move leases (claims, renewals) need not wait for the WAL flush: if the
  * database crashes right after, the lease is lost as if it had expired, and the delivery is due
@@ -64,8 +57,9 @@ async function leaseOnlyCommit(tx: Tx): Promise<void> {
   await tx.run('SET LOCAL synchronous_commit = off');
 }
 /**
- * An attempt `recordSuccesses` records like `recordAttempt` would: a success of one event with
- * nothing else to change (no batch, digest, slack-bot message, and not a circuit's probe).
+ * An attempt `commitAttempts` records with the others of its batch in a few statements for the
+ * whole batch: a success of one event with nothing else to change (no batch, digest, slack-bot
+ * message, and not a circuit's probe). The store gathers these from concurrent callers.
  */
 export function plainSuccess(result: AttemptResult): boolean {
   return (
@@ -146,34 +140,71 @@ async function destinationState(tx: Tx, name: string): Promise<DestinationState 
   return row ? destinationStateFromRow(row) : null;
 }
 
-async function destinationHealth(tx: Tx, name: string, countPending: boolean): Promise<DestinationHealth> {
-  const row = await tx.one('SELECT enabled, consecutive_failures FROM destination_state WHERE name = $1', [name]);
-  if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
-  const pending = countPending
-    ? Number(
-        (await tx.one(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = $1 AND status IN ('pending', 'in_flight')`, [name]))?.n ?? 0,
-      )
-    : null;
-  return { name, enabled: Number(row.enabled) === 1, consecutive_failures: Number(row.consecutive_failures), pending };
+async function pendingCount(tx: Tx, name: string): Promise<number> {
+  return Number((await tx.one(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = $1 AND status IN ('pending', 'in_flight')`, [name]))?.n ?? 0);
 }
 
-/** When a grouped delivery goes out: the same rules as the SQLite store's `groupDueAt` (Alertmanager's semantics). */
-async function groupDueAt(tx: Tx, destination: string, group: NonNullable<NewDelivery['group']>, now: number): Promise<number> {
-  const waiting = await tx.one(
-    `SELECT MIN(next_attempt_at) AS due FROM deliveries
-     WHERE destination = $1 AND group_key = $2 AND status = 'pending' AND batch_id IS NULL`,
+/** The breaker's columns of a destination, locked for the read-then-write when `lock` (two replicas' failures both count); null when unknown. */
+async function findCircuit(tx: Tx, name: string, lock: boolean): Promise<CircuitState | null> {
+  const row = await tx.one(`SELECT ${CIRCUIT_COLUMNS} FROM destination_state WHERE name = $1${lock ? ' FOR UPDATE' : ''}`, [name]);
+  return row ? circuitFromRow(row) : null;
+}
+
+async function loadCircuit(tx: Tx, name: string, lock: boolean): Promise<CircuitState> {
+  const state = await findCircuit(tx, name, lock);
+  if (!state) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+  return state;
+}
+
+async function saveCircuit(tx: Tx, name: string, state: CircuitState): Promise<void> {
+  const columns = CIRCUIT_COLUMNS.split(', ');
+  await tx.run(`UPDATE destination_state SET ${columns.map((column, index) => `${column} = $${index + 2}`).join(', ')} WHERE name = $1`, [name, ...circuitValues(state)]);
+}
+
+/**
+ * A destination's breaker after a batch of its attempts (src/notify/breaker.ts), saved. Every
+ * success of a destination would otherwise update (and lock until commit) its one state row,
+ * serializing all replicas' attempts on it: a healthy destination's row is read without a lock
+ * and only its success stamp moved (at most once a second); anything else is judged again
+ * under the row's lock.
+ */
+async function foldHealth(tx: Tx, destination: string, reports: readonly HealthReport[]): Promise<{ state: CircuitState; steps: BreakerStep[] }> {
+  if (reports.length === 0) return { state: await loadCircuit(tx, destination, false), steps: [] };
+  if (reports.every((report) => report.health !== 'failure')) {
+    const before = await loadCircuit(tx, destination, false);
+    const fold = breakerFold(before, reports);
+    if (!fold.changed) return fold;
+    if (stampOnly(before, fold.state)) {
+      await tx.run('UPDATE destination_state SET last_success_at = GREATEST(COALESCE(last_success_at, 0), $1::bigint) WHERE name = $2', [fold.state.last_success_at, destination]);
+      return fold;
+    }
+  }
+  const fold = breakerFold(await loadCircuit(tx, destination, true), reports);
+  if (fold.changed) await saveCircuit(tx, destination, fold.state);
+  return fold;
+}
+
+/** A grouped delivery's due time, from what the store knows of its group (one round trip; src/notify/grouping.ts decides). */
+async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDelivery['group']>, now: number): Promise<number> {
+  const facts = await tx.one(
+    // The later facts only matter when no batch waits (grouping.ts): CASE leaves them unread then.
+    `SELECT w.due AS waiting_due,
+       CASE WHEN w.due IS NULL THEN EXISTS (SELECT 1 FROM deliveries
+         WHERE destination = $1 AND group_key = $2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) ELSE false END AS in_progress,
+       CASE WHEN w.due IS NULL THEN (SELECT last_sent_at FROM delivery_groups WHERE destination = $1 AND group_key = $2) END AS last_sent_at
+     FROM (SELECT MIN(next_attempt_at) AS due FROM deliveries
+           WHERE destination = $1 AND group_key = $2 AND status = 'pending' AND batch_id IS NULL) AS w`,
     [destination, group.key],
   );
-  if (waiting && waiting.due !== null) return Number(waiting.due);
-  const inProgress = await tx.one(
-    `SELECT 1 AS yes FROM deliveries
-     WHERE destination = $1 AND group_key = $2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight') LIMIT 1`,
-    [destination, group.key],
+  return groupDueAt(
+    group,
+    {
+      waiting_due: facts?.waiting_due === null || facts?.waiting_due === undefined ? null : Number(facts.waiting_due),
+      in_progress: facts?.in_progress === true,
+      last_sent_at: facts?.last_sent_at === null || facts?.last_sent_at === undefined ? null : Number(facts.last_sent_at),
+    },
+    now,
   );
-  if (inProgress) return now + group.interval_ms;
-  const last = await tx.one('SELECT last_sent_at FROM delivery_groups WHERE destination = $1 AND group_key = $2', [destination, group.key]);
-  const next = last ? Number(last.last_sent_at) + group.interval_ms : 0;
-  return next > now ? next : now + group.wait_ms;
 }
 
 const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, ${EVENT_COLUMNS}`;
@@ -240,7 +271,7 @@ async function lease(
     else deferred.push(...ids);
     const event = eventFromRow(row);
     const route = row.route === null ? null : String(row.route);
-    const unordered = row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX);
+    const unordered = isUnordered(row);
     deliveries.push({
       id,
       destination,
@@ -263,47 +294,33 @@ async function lease(
   });
 }
 
-/**
- * Storm: more requests wait for this destination than it can send within the horizon at its
- * rate limit (`capacity`). Counted up to capacity + 1 only, so a storm costs no full count.
- * A batch waiting for its retry is one request.
- */
-async function stormRaging(tx: Tx, destination: string, now: number, storm: StormPolicy): Promise<boolean> {
+/** Requests waiting for this destination, counted up to the storm's limit only (a storm costs no full count); a formed batch is one. */
+async function waitingRequests(tx: Tx, destination: string, now: number, storm: StormPolicy): Promise<number> {
   const row = await tx.one(
     `SELECT COUNT(*) AS n FROM (
        SELECT 1 FROM deliveries d
        WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
-         AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = '${DIGEST_BATCH}' || d.id)
+         AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = $4 || d.id)
        LIMIT $3) AS due`,
-    [destination, now, storm.capacity + 1],
+    [destination, now, stormCountLimit(storm), digestBatchId('')],
   );
-  return Number(row?.n ?? 0) > storm.capacity;
-}
-
-/** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
-function foldable(row: Row): boolean {
-  return (
-    row.batch_id === null &&
-    Number(row.attempts) === 0 &&
-    row.request_body === null &&
-    row.replay_of === null &&
-    !String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX)
-  );
+  return Number(row?.n ?? 0);
 }
 
 /**
- * During a storm, a claimed row brings every due event of its group — the route and group key
- * when grouped, else the route and event type — as one digest, formed like a grouped batch (the
- * SQLite store's `formDigest`). Incident order holds across replicas: an event joins only if
- * every earlier unfinished delivery of its incident is in this digest too and no other one of it
- * is in flight under a live lease, checked under the incident's advisory lock (as a claim does).
- * Candidates are locked FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and
- * with it the rest of that incident). Null when the row is not foldable or is alone.
+ * During a storm, a claimed row brings the due events of its group — the route and group key
+ * when grouped, else the route and event type — as one digest, formed like a grouped batch.
+ * Which may join is src/notify/storm.ts's `digestMembers`; this store gives it what several
+ * replicas add: whether another delivery of an incident is in flight under a live lease, and
+ * whether another replica holds the incident's advisory lock (busy). Candidates are locked
+ * FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and with it the rest of
+ * that incident). Null when the row is not foldable or is alone.
  */
 async function formDigest(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy): Promise<Row[] | null> {
-  if (!foldable(row)) return null;
+  if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
   const keep = storm.keep_incident_messages === true;
   if (keep) {
+    // The lead's incident has its open message (slack-bot): its events update that message instead.
     const open = await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [
       destination,
       row.dedup_key,
@@ -311,13 +328,13 @@ async function formDigest(tx: Tx, row: Row, destination: string, now: number, st
     if (open) return null;
   }
   const grouped = row.group_key !== null;
+  // The group's due work, locked (what another replica is leasing is skipped); which of it may
+  // be folded is src/notify/storm.ts's to say.
   const locked = await tx.rows(
     `SELECT d.id AS delivery_id, d.incident_key
      FROM deliveries d JOIN events e ON e.id = d.event_id
      WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
-       AND d.batch_id IS NULL AND d.attempts = 0 AND d.request_body IS NULL AND d.replay_of IS NULL
        AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
-       ${keep ? `AND NOT EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : ''}
      ORDER BY d.id LIMIT ${MAX_DIGEST}
      FOR UPDATE OF d SKIP LOCKED`,
     [destination, now, row.route, grouped ? row.group_key : row.type],
@@ -329,17 +346,18 @@ async function formDigest(tx: Tx, row: Row, destination: string, now: number, st
     `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
     [keys, lockKey('incident', destination, '')],
   );
-  const busy = new Set(refused.map((row) => row.key));
+  const busy = new Set(refused.map((each) => each.key));
   // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
   // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
-  const candidates = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key,
+  const found = await tx.rows(
+    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route,
        (SELECT COUNT(*) FROM deliveries p
         WHERE p.destination = d.destination AND p.incident_key = d.incident_key
           AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
        EXISTS (SELECT 1 FROM deliveries p
         WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
           AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
+       ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : 'false'} AS open_message,
        ${EVENT_COLUMNS}
      FROM deliveries d JOIN events e ON e.id = d.event_id
      WHERE d.id = ANY($1::text[])
@@ -347,44 +365,27 @@ async function formDigest(tx: Tx, row: Row, destination: string, now: number, st
     [locked.map((candidate) => candidate.delivery_id), now],
   );
   const lead = String(row.delivery_id);
-  const taken = new Map<string, number>();
-  const members: Row[] = [];
-  for (const candidate of candidates) {
-    const key = candidate.incident_key === null ? null : String(candidate.incident_key);
-    if (key !== null) {
-      // Every unfinished delivery of the incident ahead of this one must already be in the digest.
-      const before = taken.get(key) ?? 0;
-      if (busy.has(key) || candidate.blocked === true || before < 0 || Number(candidate.ahead) !== before) {
-        taken.set(key, -1);
-        continue;
-      }
-      taken.set(key, before + 1);
-    }
-    if (String(candidate.delivery_id) !== lead) members.push(candidate);
-  }
-  if (members.length === 0) return null;
-  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [
-    `${DIGEST_BATCH}${lead}`,
-    [lead, ...members.map((member) => String(member.delivery_id))],
-  ]);
-  return members;
+  const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
+  const candidates = found
+    .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && candidate.open_message !== true)
+    .map((candidate) => {
+      const key = candidate.incident_key === null ? null : String(candidate.incident_key);
+      return { id: String(candidate.delivery_id), incident_key: key, ahead: Number(candidate.ahead), blocked: candidate.blocked === true, busy: key !== null && busy.has(key) };
+    });
+  const members = digestMembers(lead, candidates);
+  if (members === null) return null;
+  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [digestBatchId(lead), [lead, ...members]]);
+  return members.map((id) => byId.get(id)!);
 }
 
 /** A digest formed before (now due for its retry, or its lease expired): the same members again, locked. */
 async function digestBatchMembers(tx: Tx, row: Row): Promise<Row[] | null> {
-  if (typeof row.batch_id !== 'string' || !row.batch_id.startsWith(DIGEST_BATCH)) return null;
+  if (!isDigestBatch(row.batch_id)) return null;
   return tx.rows(
     `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
      WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id FOR UPDATE OF d`,
     [row.batch_id, row.delivery_id],
   );
-}
-
-/** How the delivery log names the digest each folded event went out in. */
-function digestNote(result: AttemptResult): string | null {
-  if (result.digest !== true) return null;
-  const events = 1 + result.member_ids.length;
-  return `in digest ${result.delivery_id} (${events.toLocaleString('en-US')} events)`;
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -422,7 +423,7 @@ async function applyIncidentMessage(tx: Tx, destination: string, effect: Inciden
      WHERE destination = $5 AND dedup_key = $6 RETURNING version`,
     [effect.status, resolvedAt, effect.last_event_id, now, destination, effect.dedup_key],
   );
-  return row !== undefined && Number(row.version) - 1 !== effect.drawn_from_version;
+  return row !== undefined && incidentMessageStale(Number(row.version), effect.drawn_from_version);
 }
 
 /**
@@ -441,79 +442,22 @@ async function trackIncidentState(tx: Tx, event: { source: string; dedup_key: st
     [event.source, event.dedup_key, event.status, event.id, event.occurred_at, now],
   );
   if (event.status !== 'resolved') return [];
-  const rows = await tx.rows(
-    `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, held_by = NULL, updated_at = $1
-     WHERE held_by = $2 AND status = 'muted' AND EXISTS (
-       SELECT 1 FROM events te JOIN incidents t ON t.source = te.source AND t.dedup_key = te.dedup_key
-       WHERE te.id = deliveries.event_id AND t.status = 'firing')
-     RETURNING destination`,
-    [now, JSON.stringify([event.source, event.dedup_key])],
+  const held = await tx.rows(
+    `SELECT d.id, d.destination, (SELECT t.status FROM incidents t WHERE t.source = te.source AND t.dedup_key = te.dedup_key) AS own
+     FROM deliveries d JOIN events te ON te.id = d.event_id WHERE d.held_by = $1 AND d.status = 'muted'`,
+    [JSON.stringify([event.source, event.dedup_key])],
   );
-  return [...new Set(rows.map((row) => String(row.destination)))];
+  const released = held.filter((row) => releasedByResolve(row.own === null ? null : String(row.own)));
+  if (released.length === 0) return [];
+  await tx.run(`UPDATE deliveries SET status = 'pending', next_attempt_at = $1, held_by = NULL, updated_at = $1 WHERE id = ANY($2::text[])`, [
+    now,
+    released.map((row) => String(row.id)),
+  ]);
+  return [...new Set(released.map((row) => String(row.destination)))];
 }
 
 async function dueNow(tx: Tx, destination: string, now: number): Promise<void> {
   await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE destination = $2 AND status = 'pending' AND next_attempt_at > $1`, [now, destination]);
-}
-
-/**
- * The circuit breaker, as in the SQLite store; the state row is locked for the read-then-write,
- * so two replicas recording at once count both failures and open the circuit once.
- */
-async function recordHealth(tx: Tx, result: AttemptResult): Promise<{ disabled_now: boolean; enabled_now: boolean }> {
-  const { destination, finished_at: now, breaker } = result;
-  if (result.health === 'success') {
-    // Every success of a destination would otherwise update (and lock until commit) its one state
-    // row, serializing all replicas' attempts on it. A healthy destination is only touched to move
-    // last_success_at, at most once a second; anything else takes the row lock as below.
-    const healthy = await tx.one(
-      `SELECT 1 AS yes FROM destination_state
-       WHERE name = $1 AND enabled = 1 AND consecutive_failures = 0 AND failed_probes = 0 AND probe_at IS NULL`,
-      [destination],
-    );
-    if (healthy) {
-      await tx.run(
-        `UPDATE destination_state SET last_success_at = $1::bigint
-         WHERE name = $2 AND (last_success_at IS NULL OR last_success_at < $1::bigint - ${LAST_SUCCESS_PRECISION_MS})`,
-        [now, destination],
-      );
-      return { disabled_now: false, enabled_now: false };
-    }
-    const before = await tx.one('SELECT enabled FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
-    await tx.run(
-      `UPDATE destination_state SET consecutive_failures = 0, last_success_at = $1, failed_probes = 0, probe_at = NULL,
-         enabled = 1, disabled_at = NULL, disabled_reason = NULL
-       WHERE name = $2`,
-      [now, destination],
-    );
-    const closed = before !== undefined && Number(before.enabled) === 0;
-    if (closed) await dueNow(tx, destination, now);
-    return { disabled_now: false, enabled_now: closed };
-  }
-  if (result.health !== 'failure') return { disabled_now: false, enabled_now: false };
-  const row = await tx.one(
-    `UPDATE destination_state SET consecutive_failures = consecutive_failures + 1, last_error = $1
-     WHERE name = $2 RETURNING consecutive_failures, enabled, failed_probes`,
-    [result.error, destination],
-  );
-  if (!row) return { disabled_now: false, enabled_now: false };
-  const backoff = breaker.probe_backoff_ms;
-  const probeAt = (failedProbes: number): number | null =>
-    backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
-  if (Number(row.enabled) === 0) {
-    // Open already: a failed probe backs off further; an attempt that was already running when
-    // the circuit opened tells nothing new and must not push the first probe back.
-    if (result.probe !== true || (result.outcome !== 'retry' && result.outcome !== 'failed')) return { disabled_now: false, enabled_now: false };
-    const failedProbes = Number(row.failed_probes) + 1;
-    await tx.run('UPDATE destination_state SET failed_probes = $1, probe_at = $2 WHERE name = $3', [failedProbes, probeAt(failedProbes), destination]);
-    return { disabled_now: false, enabled_now: false };
-  }
-  if (Number(row.consecutive_failures) < breaker.disable_after) return { disabled_now: false, enabled_now: false };
-  await tx.run(
-    'UPDATE destination_state SET enabled = 0, disabled_at = $1, disabled_reason = $2, failed_probes = 0, probe_at = $3 WHERE name = $4',
-    [now, `${String(row.consecutive_failures)} consecutive failed attempts; last: ${result.error ?? 'unknown error'}`, probeAt(0), destination],
-  );
-  return { disabled_now: true, enabled_now: false };
 }
 
 async function insertRequests(tx: Tx, entries: readonly RequestLogEntry[], override?: { outcome: RequestLogEntry['outcome']; status: number }): Promise<void> {
@@ -546,21 +490,15 @@ async function announce(tx: Tx, destinations: Iterable<string>): Promise<void> {
 }
 
 /**
- * Whether the incident named by a hold's `held_by` (`[source, dedup_key]` as JSON) still fires,
- * read under a share lock on its row: a resolve of it being ingested meanwhile (which takes the
- * row for update) is waited for, and one ingested after waits for this hold to commit.
+ * The status of the incident named by a hold's `held_by`, read under a share lock on its row: a
+ * resolve of it being ingested meanwhile (which takes the row for update) is waited for, and one
+ * ingested after waits for this hold to commit. Null when it is not tracked.
  */
-async function stillFiring(tx: Tx, heldBy: string): Promise<boolean> {
-  let incident: unknown;
-  try {
-    incident = JSON.parse(heldBy);
-  } catch {
-    return true;
-  }
-  if (!Array.isArray(incident) || incident.length !== 2) return true;
-  const row = await tx.one('SELECT status FROM incidents WHERE source = $1 AND dedup_key = $2 FOR SHARE', [String(incident[0]), String(incident[1])]);
-  // Not tracked (inhibit rules added meanwhile): the stage saw it firing; hold as asked.
-  return row === undefined || row.status === 'firing';
+async function inhibitorStatus(tx: Tx, heldBy: string): Promise<string | null> {
+  const incident = inhibitorOf(heldBy);
+  if (!incident) return null;
+  const row = await tx.one('SELECT status FROM incidents WHERE source = $1 AND dedup_key = $2 FOR SHARE', [incident.source, incident.dedup_key]);
+  return row ? String(row.status) : null;
 }
 
 /** Every write the PostgreSQL store makes, each run inside one transaction (see PostgresStore). */
@@ -644,35 +582,34 @@ export const writes = {
       const params: unknown[] = [];
       for (const delivery of deliveries) {
         const incidentKey = delivery.status === 'pending' ? (delivery.incident_key ?? null) : null;
-        let leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
-        if (leased && delivery.destination !== null) {
-          const behind =
-            incidentKey !== null &&
-            (await tx.one(
-              `SELECT 1 AS yes FROM deliveries WHERE destination = $1 AND incident_key = $2 AND status IN ('pending', 'in_flight') LIMIT 1`,
-              [delivery.destination, incidentKey],
-            )) !== undefined;
-          // Incident order (an earlier event is on its way), or disabled meanwhile: this one waits its turn.
-          if (behind || !enabled.has(delivery.destination)) {
-            leased = null;
-            waiting.push(delivery.id);
-          }
-        }
-        const toldFiring =
+        const asked = delivery.status === 'pending' && delivery.destination !== null ? delivery.lease : null;
+        // Incident order (an earlier event is on its way), or disabled meanwhile: it waits its turn.
+        const { lease: leased, waits } = leaseAtIngest(
+          asked,
+          asked && delivery.destination !== null
+            ? {
+                behind:
+                  incidentKey !== null &&
+                  (await tx.one(
+                    `SELECT 1 AS yes FROM deliveries WHERE destination = $1 AND incident_key = $2 AND status IN ('pending', 'in_flight') LIMIT 1`,
+                    [delivery.destination, incidentKey],
+                  )) !== undefined,
+                enabled: enabled.has(delivery.destination),
+              }
+            : { behind: false, enabled: true },
+        );
+        if (waits) waiting.push(delivery.id);
+        const told =
           delivery.group && event.status === 'resolved' && delivery.destination !== null
-            ? (await tx.one('SELECT status FROM notification_log WHERE destination = $1 AND dedup_key = $2', [delivery.destination, event.dedup_key]))
-                ?.status === 'firing'
-            : false;
-        // A resolve whose firing this destination was told of goes out promptly, not a group interval later.
-        const group = delivery.group && !toldFiring ? delivery.group : null;
-        const due =
-          delivery.status !== 'pending'
-            ? null
-            : leased
-              ? leased.until
-              : group && delivery.destination !== null
-                ? await groupDueAt(tx, delivery.destination, group, receipt.received_at)
-                : receipt.received_at;
+            ? (await tx.one('SELECT status FROM notification_log WHERE destination = $1 AND dedup_key = $2', [delivery.destination, event.dedup_key]))?.status
+            : null;
+        const group = delivery.group && joinsGroup(event.status, told === null || told === undefined ? null : String(told)) ? delivery.group : null;
+        const due = dueAtIngest(
+          delivery.status,
+          leased?.until ?? null,
+          group && delivery.destination !== null && delivery.status === 'pending' && !leased ? await groupDue(tx, delivery.destination, group, receipt.received_at) : null,
+          receipt.received_at,
+        );
         if (delivery.status === 'pending' && !leased && delivery.destination !== null) woken.add(delivery.destination);
         params.push(
           delivery.id,
@@ -772,7 +709,7 @@ export const writes = {
         rows.push(row);
       }
     }
-    const storm = options.storm && rows.length > 0 && (await stormRaging(tx, destination, now, options.storm)) ? options.storm : null;
+    const storm = options.storm && rows.length > 0 && stormRaging(await waitingRequests(tx, destination, now, options.storm), options.storm) ? options.storm : null;
     const deliveries = await lease(tx, rows, destination, options, false, storm);
     return { deliveries, next_due_at: await nextDueAt(tx, destination, now), enabled: true };
   },
@@ -781,12 +718,14 @@ export const writes = {
   async claimProbe(tx: Tx, destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     await leaseOnlyCommit(tx);
     const { now, lease_ms } = options;
-    const state = await tx.one('SELECT enabled, probe_at FROM destination_state WHERE name = $1 FOR UPDATE', [destination]);
+    // The state row is locked: of replicas asking at once, one leases the probe.
+    const state = await findCircuit(tx, destination, true);
     if (!state) return { deliveries: [], next_due_at: null };
+    const turn = probeTurn(state, now);
     // Closed by another replica's probe (or enabled by a person): the lane may take work again.
-    if (Number(state.enabled) === 1) return { deliveries: [], next_due_at: null, enabled: true };
-    if (state.probe_at === null) return { deliveries: [], next_due_at: null, enabled: false };
-    if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at), enabled: false };
+    if (turn.kind === 'closed') return { deliveries: [], next_due_at: null, enabled: true };
+    if (turn.kind === 'manual') return { deliveries: [], next_due_at: null, enabled: false };
+    if (turn.kind === 'wait') return { deliveries: [], next_due_at: turn.until, enabled: false };
     // The oldest pending delivery that heads its incident: an earlier one may still be in flight
     // (another replica's attempt that started before the circuit opened), and order holds.
     const row = await tx.one(
@@ -798,13 +737,13 @@ export const writes = {
       [destination, now],
     );
     if (!row) return { deliveries: [], next_due_at: null, enabled: false };
-    await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2', [now + lease_ms, destination]);
+    await saveCircuit(tx, destination, probeLeased(state, now, lease_ms));
     return { deliveries: await lease(tx, [row], destination, options, true), next_due_at: now + lease_ms, enabled: false };
   },
 
   async holdDeliveries(tx: Tx, hold: HoldRequest): Promise<void> {
     const heldBy = hold.status === 'muted' ? (hold.held_by ?? null) : null;
-    if (heldBy !== null && !(await stillFiring(tx, heldBy))) {
+    if (heldBy !== null && !inhibitionStands(await inhibitorStatus(tx, heldBy))) {
       // The inhibiting incident resolved (on another replica, say) after the stage read it: its
       // resolve released nothing of these yet, so they are given back, due now, to be judged afresh.
       const released = await tx.rows(
@@ -820,201 +759,179 @@ export const writes = {
        WHERE id = ANY($4::text[]) AND status = 'in_flight' AND lease_owner = $5`,
       [hold.status, hold.note, hold.now, [...hold.ids], hold.lease_owner, heldBy],
     );
-    if (hold.probe_of) {
-      await tx.run('UPDATE destination_state SET probe_at = $1 WHERE name = $2 AND enabled = 0 AND probe_at IS NOT NULL', [hold.now, hold.probe_of]);
-    }
-  },
-
-  async recordAttempt(tx: Tx, result: AttemptResult): Promise<RecordedAttempt> {
-    const current = await tx.one('SELECT status, lease_owner, group_key FROM deliveries WHERE id = $1 FOR UPDATE', [result.delivery_id]);
-    if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
-      return { recorded: false, destination: await destinationHealth(tx, result.destination, false), disabled_now: false, enabled_now: false, incident_stale: false };
-    }
-    const superseded = result.outcome === 'superseded';
-    // A grouped batch is one request: every member gets the same attempt.
-    const updated = await tx.rows<{ id: string; attempts: number }>(
-      `UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL,
-         request_body = COALESCE($3, request_body), response_code = $4, response_body = $5, latency_ms = $6,
-         last_error = $7, note = COALESCE($8, note), updated_at = $9
-       WHERE id = ANY($10::text[]) AND status = 'in_flight' AND lease_owner = $11
-       RETURNING id, attempts`,
-      [
-        result.outcome === 'retry' ? 'pending' : superseded ? 'skipped' : result.outcome,
-        result.outcome === 'retry' ? result.next_attempt_at : null,
-        result.request_body,
-        result.response_code,
-        result.response_body,
-        result.latency_ms,
-        superseded ? null : result.error,
-        superseded ? result.error : digestNote(result),
-        result.finished_at,
-        [result.delivery_id, ...result.member_ids],
-        result.lease_owner,
-      ],
-    );
-    if (updated.length > 0) {
-      await tx.run(
-        `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
-         SELECT id, attempt, $3, $4, $5, $6, $7, $8 FROM unnest($1::text[], $2::int[]) AS a(id, attempt)`,
-        [
-          updated.map((row) => row.id),
-          updated.map((row) => Number(row.attempts)),
-          result.started_at,
-          result.outcome,
-          result.response_code,
-          result.response_body,
-          result.latency_ms,
-          result.error,
-        ],
-      );
-    }
-    let incidentStale = false;
-    if (result.outcome === 'succeeded') {
-      // One line per incident: of several events of one incident in a batch, the last is what was told.
-      const latest = new Map<string, NotificationEntry>();
-      for (const entry of result.notified) latest.set(`${entry.destination}\u001f${entry.dedup_key}`, entry);
-      const entries = [...latest.values()];
-      if (entries.length > 0) {
-        await tx.run(
-          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-           ON CONFLICT (destination, dedup_key) DO UPDATE SET
-             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
-          [
-            entries.map((entry) => entry.destination),
-            entries.map((entry) => entry.dedup_key),
-            entries.map((entry) => entry.status),
-            entries.map((entry) => entry.occurred_at),
-            entries.map((entry) => entry.delivery_id),
-            entries.map((entry) => entry.sent_at),
-          ],
-        );
-      }
-      const message = result.effects?.incident_message;
-      if (message) incidentStale = await applyIncidentMessage(tx, result.destination, message, result.finished_at);
-    }
-    if (current.group_key !== null && result.outcome !== 'retry') {
-      await tx.run(
-        `INSERT INTO delivery_groups (destination, group_key, last_sent_at) VALUES ($1, $2, $3)
-         ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
-        [result.destination, current.group_key, result.finished_at],
-      );
-    }
-    const breaker = await recordHealth(tx, result);
-    if (breaker.enabled_now) await announce(tx, [result.destination]);
-    return {
-      recorded: true,
-      destination: await destinationHealth(tx, result.destination, breaker.disabled_now),
-      ...breaker,
-      incident_stale: incidentStale,
-    };
+    const circuit = hold.probe_of ? await findCircuit(tx, hold.probe_of, true) : null;
+    const next = circuit ? probeHeld(circuit, hold.now) : null;
+    if (hold.probe_of && next) await saveCircuit(tx, hold.probe_of, next);
   },
 
   /**
-   * Plain successes (one event each, no effects, not a probe: see `plainSuccess`) recorded
-   * together in one transaction, as recordAttempt would record each: a few statements for the
-   * whole batch instead of several per attempt. A delivery whose lease was lost meanwhile is not
-   * recorded (`recorded: false`), as there.
+   * A batch of attempts in one transaction: plain successes (see `plainSuccess`) in a few
+   * statements for all of them, the others one by one; then the notification log (one line per
+   * incident, the latest told) and groups for the whole batch, and each destination's breaker
+   * folded over its attempts in order (src/notify/breaker.ts). A delivery whose lease was lost
+   * meanwhile records nothing (`recorded: false`).
    */
-  async recordSuccesses(tx: Tx, results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
-    const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null }>(
-      `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
-         request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
-         latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
-         AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
-       WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
-       RETURNING d.id, d.attempts, d.group_key`,
-      [
-        results.map((result) => result.delivery_id),
-        results.map((result) => result.lease_owner),
-        results.map((result) => result.request_body),
-        results.map((result) => result.response_code),
-        results.map((result) => result.response_body),
-        results.map((result) => result.latency_ms),
-        results.map((result) => result.finished_at),
-      ],
-    );
-    const recorded = new Map(updated.map((row) => [String(row.id), row]));
-    const done = results.filter((result) => recorded.has(result.delivery_id));
-    if (done.length > 0) {
-      await tx.run(
-        `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
-         SELECT id, attempt, started_at, 'succeeded', response_code, response_body, latency_ms, NULL
-         FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS a(id, attempt, started_at, response_code, response_body, latency_ms)`,
+  async commitAttempts(tx: Tx, results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
+    const recorded: boolean[] = results.map(() => false);
+    const stale: boolean[] = results.map(() => false);
+    const groupOf = new Map<number, string | null>();
+    const plain = results.flatMap((result, index) => (plainSuccess(result) ? [index] : []));
+    if (plain.length > 0) {
+      const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null }>(
+        `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
+           request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
+           latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
+           AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
+         WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
+         RETURNING d.id, d.attempts, d.group_key`,
         [
-          done.map((result) => result.delivery_id),
-          done.map((result) => Number(recorded.get(result.delivery_id)!.attempts)),
-          done.map((result) => result.started_at),
-          done.map((result) => result.response_code),
-          done.map((result) => result.response_body),
-          done.map((result) => result.latency_ms),
+          plain.map((index) => results[index]!.delivery_id),
+          plain.map((index) => results[index]!.lease_owner),
+          plain.map((index) => results[index]!.request_body),
+          plain.map((index) => results[index]!.response_code),
+          plain.map((index) => results[index]!.response_body),
+          plain.map((index) => results[index]!.latency_ms),
+          plain.map((index) => results[index]!.finished_at),
         ],
       );
-      // One line per incident and per group: the latest of several in the batch is what was told.
-      const told = new Map<string, NotificationEntry>();
-      for (const entry of done.flatMap((result) => result.notified)) {
-        const key = `${entry.destination}\u001f${entry.dedup_key}`;
-        const before = told.get(key);
-        if (!before || entry.sent_at >= before.sent_at) told.set(key, entry);
+      const byId = new Map(updated.map((row) => [String(row.id), row]));
+      const done = plain.filter((index) => byId.has(results[index]!.delivery_id));
+      for (const index of done) {
+        recorded[index] = true;
+        groupOf.set(index, byId.get(results[index]!.delivery_id)!.group_key);
       }
-      const entries = [...told.values()];
-      if (entries.length > 0) {
+      if (done.length > 0) {
         await tx.run(
-          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
-           ON CONFLICT (destination, dedup_key) DO UPDATE SET
-             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+           SELECT id, attempt, started_at, 'succeeded', response_code, response_body, latency_ms, NULL
+           FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS a(id, attempt, started_at, response_code, response_body, latency_ms)`,
           [
-            entries.map((entry) => entry.destination),
-            entries.map((entry) => entry.dedup_key),
-            entries.map((entry) => entry.status),
-            entries.map((entry) => entry.occurred_at),
-            entries.map((entry) => entry.delivery_id),
-            entries.map((entry) => entry.sent_at),
+            done.map((index) => results[index]!.delivery_id),
+            done.map((index) => Number(byId.get(results[index]!.delivery_id)!.attempts)),
+            done.map((index) => results[index]!.started_at),
+            done.map((index) => results[index]!.response_code),
+            done.map((index) => results[index]!.response_body),
+            done.map((index) => results[index]!.latency_ms),
           ],
         );
       }
-      const groups = new Map<string, { destination: string; group_key: string; sent_at: number }>();
-      for (const result of done) {
-        const group = recorded.get(result.delivery_id)!.group_key;
-        if (group === null) continue;
-        const key = `${result.destination}\u001f${group}`;
-        if ((groups.get(key)?.sent_at ?? -1) <= result.finished_at) groups.set(key, { destination: result.destination, group_key: group, sent_at: result.finished_at });
-      }
-      if (groups.size > 0) {
-        const rows = [...groups.values()];
+    }
+    for (const [index, result] of results.entries()) {
+      if (plainSuccess(result)) continue;
+      const current = await tx.one('SELECT status, lease_owner, group_key FROM deliveries WHERE id = $1 FOR UPDATE', [result.delivery_id]);
+      if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) continue;
+      const after = deliveryAfter(result);
+      // A grouped batch is one request: every member gets the same attempt.
+      const updated = await tx.rows<{ id: string; attempts: number }>(
+        `UPDATE deliveries SET status = $1, attempts = attempts + 1, next_attempt_at = $2, lease_owner = NULL,
+           request_body = COALESCE($3, request_body), response_code = $4, response_body = $5, latency_ms = $6,
+           last_error = $7, note = COALESCE($8, note), updated_at = $9
+         WHERE id = ANY($10::text[]) AND status = 'in_flight' AND lease_owner = $11
+         RETURNING id, attempts`,
+        [
+          after.status,
+          after.next_attempt_at,
+          result.request_body,
+          result.response_code,
+          result.response_body,
+          result.latency_ms,
+          after.last_error,
+          after.note,
+          result.finished_at,
+          [result.delivery_id, ...result.member_ids],
+          result.lease_owner,
+        ],
+      );
+      if (updated.length > 0) {
         await tx.run(
-          `INSERT INTO delivery_groups (destination, group_key, last_sent_at)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
-           ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
-          [rows.map((row) => row.destination), rows.map((row) => row.group_key), rows.map((row) => row.sent_at)],
+          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+           SELECT id, attempt, $3, $4, $5, $6, $7, $8 FROM unnest($1::text[], $2::int[]) AS a(id, attempt)`,
+          [
+            updated.map((row) => row.id),
+            updated.map((row) => Number(row.attempts)),
+            result.started_at,
+            result.outcome,
+            result.response_code,
+            result.response_body,
+            result.latency_ms,
+            result.error,
+          ],
         );
       }
+      const message = result.outcome === 'succeeded' ? result.effects?.incident_message : undefined;
+      if (message) stale[index] = await applyIncidentMessage(tx, result.destination, message, result.finished_at);
+      recorded[index] = true;
+      groupOf.set(index, current.group_key === null ? null : String(current.group_key));
     }
-    // Each destination's health once: the latest success of the batch stands for all of them
-    // (the first closes an open circuit, the rest find it closed).
-    const outcomes = new Map<string, { health: DestinationHealth; closedBy: string | null }>();
-    for (const destination of new Set(results.map((result) => result.destination))) {
-      const latest = done.filter((result) => result.destination === destination).reduce<AttemptResult | null>(
-        (last, result) => (last === null || result.finished_at >= last.finished_at ? result : last),
-        null,
+
+    const entries = latestTold(results.flatMap((result, index) => (recorded[index] && result.outcome === 'succeeded' ? result.notified : [])));
+    if (entries.length > 0) {
+      await tx.run(
+        `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+         ON CONFLICT (destination, dedup_key) DO UPDATE SET
+           status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+        [
+          entries.map((entry) => entry.destination),
+          entries.map((entry) => entry.dedup_key),
+          entries.map((entry) => entry.status),
+          entries.map((entry) => entry.occurred_at),
+          entries.map((entry) => entry.delivery_id),
+          entries.map((entry) => entry.sent_at),
+        ],
       );
-      const breaker = latest ? await recordHealth(tx, latest) : { disabled_now: false, enabled_now: false };
-      if (breaker.enabled_now) await announce(tx, [destination]);
-      const first = done.find((result) => result.destination === destination);
-      outcomes.set(destination, { health: await destinationHealth(tx, destination, false), closedBy: breaker.enabled_now && first ? first.delivery_id : null });
     }
-    return results.map((result) => {
-      const outcome = outcomes.get(result.destination)!;
-      return {
-        recorded: recorded.has(result.delivery_id),
-        destination: outcome.health,
-        disabled_now: false,
-        enabled_now: outcome.closedBy === result.delivery_id,
-        incident_stale: false,
-      };
-    });
+    const groups = new Map<string, { destination: string; group_key: string; sent_at: number }>();
+    for (const [index, result] of results.entries()) {
+      const group = groupOf.get(index) ?? null;
+      if (!recorded[index] || group === null || !groupNotified(result.outcome)) continue;
+      const key = `${result.destination}\u001f${group}`;
+      if ((groups.get(key)?.sent_at ?? -1) <= result.finished_at) groups.set(key, { destination: result.destination, group_key: group, sent_at: result.finished_at });
+    }
+    if (groups.size > 0) {
+      const rows = [...groups.values()];
+      await tx.run(
+        `INSERT INTO delivery_groups (destination, group_key, last_sent_at)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])
+         ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
+        [rows.map((row) => row.destination), rows.map((row) => row.group_key), rows.map((row) => row.sent_at)],
+      );
+    }
+
+    // Each destination's breaker once: its recorded attempts folded in order, saved. Destinations
+    // in name order, so two batches locking the same state rows never wait for each other in a cycle.
+    const steps = new Map<number, BreakerStep>();
+    const final = new Map<string, CircuitState>();
+    for (const destination of [...new Set(results.map((result) => result.destination))].sort()) {
+      const indexes = results.flatMap((result, index) => (result.destination === destination && recorded[index] ? [index] : []));
+      const fold = await foldHealth(tx, destination, indexes.map((index) => results[index]!));
+      fold.steps.forEach((step, at) => steps.set(indexes[at]!, step));
+      final.set(destination, fold.state);
+      const closedAt = fold.steps.findIndex((step) => step.enabled_now);
+      if (closedAt >= 0) {
+        await dueNow(tx, destination, results[indexes[closedAt]!]!.finished_at);
+        await announce(tx, [destination]);
+      }
+    }
+    const answers: RecordedAttempt[] = [];
+    for (const [index, result] of results.entries()) {
+      const step = steps.get(index);
+      const state = step?.state ?? final.get(result.destination)!;
+      answers.push({
+        recorded: recorded[index]!,
+        destination: {
+          name: result.destination,
+          enabled: state.enabled,
+          consecutive_failures: state.consecutive_failures,
+          pending: step?.disabled_now ? await pendingCount(tx, result.destination) : null,
+        },
+        disabled_now: step?.disabled_now ?? false,
+        enabled_now: step?.enabled_now ?? false,
+        incident_stale: stale[index]!,
+      });
+    }
+    return answers;
   },
 
   async extendLeases(tx: Tx, args: { ids: readonly string[]; owner: string; until: number }): Promise<void> {
@@ -1045,13 +962,9 @@ export const writes = {
   },
 
   async enableDestination(tx: Tx, args: { name: string; now: number }): Promise<DestinationState | null> {
-    const changed = await tx.run(
-      `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
-         probe_at = NULL, failed_probes = 0
-       WHERE name = $1`,
-      [args.name],
-    );
-    if (changed === 0) return null;
+    const state = await findCircuit(tx, args.name, true);
+    if (!state) return null;
+    await saveCircuit(tx, args.name, closedByHand(state));
     await dueNow(tx, args.name, args.now);
     await announce(tx, [args.name]);
     return destinationState(tx, args.name);
@@ -1135,22 +1048,18 @@ export const writes = {
         cutoff.id,
       ]);
     }
-    // Ids are time-ordered, so "received before the horizon" is an id range.
-    const horizon = options.now - options.keep_events_ms;
-    // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
-    const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
-    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [idAt('evt', orphans)]);
+    const bounds = pruneBounds(options);
+    const { horizon } = bounds;
+    await tx.run(`DELETE FROM events WHERE id < $1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`, [bounds.orphan_events_before]);
     await tx.run('DELETE FROM sender_ids WHERE received_at < $1', [horizon]);
-    // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
     await tx.run('DELETE FROM notification_log WHERE sent_at < $1', [horizon]);
     await tx.run('DELETE FROM delivery_groups WHERE last_sent_at < $1', [horizon]);
     await tx.run(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
     await tx.run(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < $1`, [horizon]);
     await tx.run('DELETE FROM mutes WHERE expires_at < $1 OR deleted_at < $1', [horizon]);
-    // A receipt is made just after its events; old events still kept (for their delivery log) are few.
     await tx.run(`DELETE FROM receipts WHERE id < $1 AND id NOT IN (SELECT receipt_id FROM events WHERE id < $2)`, [
-      idAt('rcp', orphans),
-      idAt('evt', orphans + 60_000),
+      bounds.orphan_receipts_before,
+      bounds.receipt_events_before,
     ]);
     return removed;
   },

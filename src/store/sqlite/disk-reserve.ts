@@ -54,10 +54,13 @@ export function writeCost(op: WriteOpName, args: unknown): number {
       }
       return charge(text);
     }
-    case 'recordAttempt': {
-      const result = args as AttemptResult;
-      const text = (result.request_body?.length ?? 0) + (result.response_body?.length ?? 0) + (result.error?.length ?? 0);
-      return charge(text + 1024 * (1 + result.member_ids.length + result.notified.length));
+    case 'commitAttempts': {
+      let text = 0;
+      for (const result of args as readonly AttemptResult[]) {
+        text += (result.request_body?.length ?? 0) + (result.response_body?.length ?? 0) + (result.error?.length ?? 0);
+        text += 1024 * (1 + result.member_ids.length + result.notified.length);
+      }
+      return charge(text);
     }
     case 'recordRequests':
       return charge((args as readonly RequestLogEntry[]).reduce((sum, entry) => sum + 512 + (entry.excerpt?.length ?? 0) + (entry.reason?.length ?? 0), 0));

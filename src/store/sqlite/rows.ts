@@ -13,6 +13,7 @@ import type {
   RequestRecord,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import type { CircuitState } from '../../notify/breaker.ts';
 
 type Row = Record<string, unknown>;
 
@@ -217,4 +218,35 @@ export function requestFromRow(row: Row): RequestRecord {
     body_bytes: Number(row.body_bytes),
     excerpt: strOrNull(row.excerpt),
   };
+}
+
+/** The breaker's columns of a destination's state row (src/notify/breaker.ts decides on them). */
+export const CIRCUIT_COLUMNS = 'enabled, consecutive_failures, failed_probes, probe_at, last_success_at, last_error, disabled_at, disabled_reason';
+
+export function circuitFromRow(row: Row): CircuitState {
+  const ms = (value: unknown): number | null => (value === null || value === undefined ? null : Number(value));
+  return {
+    enabled: Number(row.enabled) === 1,
+    consecutive_failures: Number(row.consecutive_failures),
+    failed_probes: Number(row.failed_probes ?? 0),
+    probe_at: ms(row.probe_at),
+    last_success_at: ms(row.last_success_at),
+    last_error: strOrNull(row.last_error),
+    disabled_at: ms(row.disabled_at),
+    disabled_reason: strOrNull(row.disabled_reason),
+  };
+}
+
+/** The row's values in CIRCUIT_COLUMNS order, for the UPDATE that saves a breaker state. */
+export function circuitValues(state: CircuitState): Array<number | string | null> {
+  return [
+    state.enabled ? 1 : 0,
+    state.consecutive_failures,
+    state.failed_probes,
+    state.probe_at,
+    state.last_success_at,
+    state.last_error,
+    state.disabled_at,
+    state.disabled_reason,
+  ];
 }

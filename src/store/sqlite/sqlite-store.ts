@@ -208,6 +208,12 @@ export class SqliteStore implements Store {
   readonly #pending = new Map<number, Pending>();
   /** Operations of this event-loop turn, posted together at its end. */
   #outbox: WriterOp[] = [];
+  /**
+   * The attempts committed in this event-loop turn: one `commitAttempts` operation in the outbox
+   * that later answers of the same turn join (each destination's breaker is then read and
+   * written once for all of them), closed when the outbox is posted.
+   */
+  #attempts: { readonly id: number; readonly results: AttemptResult[]; readonly answer: Promise<RecordedAttempt[]> } | null = null;
   #nextId = 1;
   #failure: Error | null = null;
   #commitListener: ((operations: number) => void) | null = null;
@@ -377,6 +383,7 @@ export class SqliteStore implements Store {
   #post(): void {
     const ops = this.#outbox;
     this.#outbox = [];
+    this.#attempts = null;
     if (ops.length === 0) return;
     try {
       this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
@@ -411,8 +418,25 @@ export class SqliteStore implements Store {
     return this.#write('claimDue', { destination, ...options });
   }
 
-  recordAttempt(result: AttemptResult): Promise<RecordedAttempt> {
-    return this.#write('recordAttempt', result);
+  commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
+    if (results.length === 0) return Promise.resolve([]);
+    const open = this.#attempts;
+    const pending = open ? this.#pending.get(open.id) : undefined;
+    if (open && pending) {
+      // Joins this turn's batch: posted with it (the array is cloned when the outbox is posted).
+      const start = open.results.length;
+      open.results.push(...results);
+      const cost = this.#reserve ? writeCost('commitAttempts', results) : 0;
+      this.#reserve?.admit(cost, false);
+      pending.cost += cost;
+      return open.answer.then((all) => all.slice(start, start + results.length));
+    }
+    const batch = [...results];
+    const queued = this.#outbox.length;
+    const answer = this.#write('commitAttempts', batch);
+    const op = this.#outbox[queued];
+    if (this.#outbox.length > queued && op?.op === 'commitAttempts') this.#attempts = { id: op.id, results: batch, answer };
+    return answer.then((all) => all.slice(0, results.length));
   }
 
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {

@@ -6,7 +6,6 @@ import type {
   ClaimOptions,
   ClaimedDelivery,
   DeliveryRecord,
-  DestinationHealth,
   DestinationState,
   HoldRequest,
   IngestBatch,
@@ -15,6 +14,7 @@ import type {
   IngestedEvent,
   Mute,
   NewDelivery,
+  NotificationEntry,
   PreparedDelivery,
   PruneOptions,
   RecordedAttempt,
@@ -22,13 +22,23 @@ import type {
   StormPolicy,
 } from '../store.ts';
 import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { idAt } from '../../util/ids.ts';
+import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
+import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
+import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
+import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
 import {
+  CIRCUIT_COLUMNS,
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
   EVENT_COLUMNS,
   Statements,
+  circuitFromRow,
+  circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
@@ -36,41 +46,26 @@ import {
   muteFromRow,
 } from './rows.ts';
 
-/** At most this many events in one grouped notification; the rest form the next batch. */
-const MAX_BATCH = 1_000;
-
-/** How stale a healthy destination's `last_success_at` may be (saves a row write per success). */
-const SUCCESS_STAMP_MS = 1_000;
-
-/** An event none of whose deliveries is kept any more is removed after this long. */
-const ORPHAN_EVENTS_MS = 3_600_000;
-
-/** Priorities are severity ranks (info 0 … critical 3). */
-const MAX_PRIORITY = 3;
-
-/** Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row). */
+/**
+ * Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row):
+ * the claim's index-backed form of per-incident order (src/notify/incident-order.ts).
+ */
 const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
   SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
   WHERE p.destination = d.destination AND p.incident_key = d.incident_key
     AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
-
-/** At most this many events in one storm digest; the rest form the next one. */
-const MAX_DIGEST = 10_000;
-
-/**
- * A storm digest's batch id: its lead's id behind this prefix (a grouped batch's is the bare
- * lead id), so a retried digest is claimed, drawn and recorded as a digest again.
- */
-const DIGEST_BATCH = 'digest:';
 
 /** Room a readiness probe asks for: two 8 KB pages, more than a typical webhook's receipt, event and deliveries. */
 const PROBE_BYTES = 16_384;
 
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
+type Row = Record<string, unknown>;
+
 /**
  * Every write the SQLite store makes. They run on the writer thread, several per
  * transaction (group commit), so each one must be a plain synchronous function of its arguments.
+ * They load facts, ask the rules in src/notify/ and save what those decide; no decision is made here.
  */
 export function createWriteOps(db: DatabaseSync) {
   const sql = new Statements(db);
@@ -80,45 +75,52 @@ export function createWriteOps(db: DatabaseSync) {
     return row ? destinationStateFromRow(row) : null;
   }
 
-  /** After every attempt, so no counting unless asked. */
-  function destinationHealth(name: string, countPending: boolean): DestinationHealth {
-    const row = sql.get('SELECT enabled, consecutive_failures FROM destination_state WHERE name = ?').get(name);
-    if (!row) throw new HookrelayError('not_found', `unknown destination "${name}"`);
-    const pending = countPending
-      ? Number(
-          sql.get(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`).get(name)?.n ?? 0,
-        )
-      : null;
-    return { name, enabled: Number(row.enabled) === 1, consecutive_failures: Number(row.consecutive_failures), pending };
+  function pendingCount(name: string): number {
+    return Number(sql.get(`SELECT COUNT(*) AS n FROM deliveries WHERE destination = ? AND status IN ('pending', 'in_flight')`).get(name)?.n ?? 0);
   }
 
-  /**
-   * When a grouped delivery goes out (Alertmanager's semantics): with the batch of its group
-   * that is still waiting; else one `interval` after the group's last notification (or its
-   * batch in progress); else, for a new or long-quiet group, after `wait` for others to join.
-   */
-  function groupDueAt(destination: string, group: NonNullable<NewDelivery['group']>, now: number): number {
-    const waiting = sql
+  function findCircuit(name: string): CircuitState | null {
+    const row = sql.get(`SELECT ${CIRCUIT_COLUMNS} FROM destination_state WHERE name = ?`).get(name);
+    return row ? circuitFromRow(row) : null;
+  }
+
+  function loadCircuit(name: string): CircuitState {
+    const state = findCircuit(name);
+    if (!state) throw new HookrelayError('not_found', `unknown destination "${name}"`);
+    return state;
+  }
+
+  function saveCircuit(name: string, state: CircuitState): void {
+    const columns = CIRCUIT_COLUMNS.split(', ');
+    sql.get(`UPDATE destination_state SET ${columns.map((column) => `${column} = ?`).join(', ')} WHERE name = ?`).run(...circuitValues(state), name);
+  }
+
+  /** A grouped delivery's due time, from what the store knows of its group (src/notify/grouping.ts). */
+  function groupDue(destination: string, group: NonNullable<NewDelivery['group']>, now: number): number {
+    const facts = sql
       .get(
-        `SELECT MIN(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_by_group
-         WHERE destination = ? AND group_key = ? AND status = 'pending' AND batch_id IS NULL`,
+        // The later facts only matter when no batch waits (grouping.ts): CASE leaves them unread then.
+        `SELECT w.due AS waiting_due,
+           CASE WHEN w.due IS NULL THEN EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_by_group
+             WHERE destination = ?1 AND group_key = ?2 AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight')) ELSE 0 END AS in_progress,
+           CASE WHEN w.due IS NULL THEN (SELECT last_sent_at FROM delivery_groups WHERE destination = ?1 AND group_key = ?2) END AS last_sent_at
+         FROM (SELECT MIN(next_attempt_at) AS due FROM deliveries INDEXED BY deliveries_by_group
+               WHERE destination = ?1 AND group_key = ?2 AND status = 'pending' AND batch_id IS NULL) AS w`,
       )
       .get(destination, group.key);
-    if (waiting && waiting.due !== null) return Number(waiting.due);
-    const inProgress = sql
-      .get(
-        `SELECT 1 AS yes FROM deliveries INDEXED BY deliveries_by_group
-         WHERE destination = ? AND group_key = ? AND batch_id IS NOT NULL AND status IN ('pending', 'in_flight') LIMIT 1`,
-      )
-      .get(destination, group.key);
-    if (inProgress) return now + group.interval_ms;
-    const last = sql.get('SELECT last_sent_at FROM delivery_groups WHERE destination = ? AND group_key = ?').get(destination, group.key);
-    const next = last ? Number(last.last_sent_at) + group.interval_ms : 0;
-    return next > now ? next : now + group.wait_ms;
+    return groupDueAt(
+      group,
+      {
+        waiting_due: facts?.waiting_due === null || facts?.waiting_due === undefined ? null : Number(facts.waiting_due),
+        in_progress: Number(facts?.in_progress ?? 0) === 1,
+        last_sent_at: facts?.last_sent_at === null || facts?.last_sent_at === undefined ? null : Number(facts.last_sent_at),
+      },
+      now,
+    );
   }
 
   /** The rest of a grouped batch: those still waiting to form one, or the members of one already formed. */
-  function batchMembers(row: Record<string, unknown>, destination: string): Record<string, unknown>[] {
+  function batchMembers(row: Row, destination: string): Row[] {
     if (row.group_key === null) return [];
     if (row.batch_id !== null) {
       return sql
@@ -152,19 +154,17 @@ export function createWriteOps(db: DatabaseSync) {
     );
   }
 
-  function toldFiring(destination: string, dedupKey: string): boolean {
+  function toldStatus(destination: string, dedupKey: string): string | null {
     const row = sql.get('SELECT status FROM notification_log WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
-    return row?.status === 'firing';
+    return row ? String(row.status) : null;
+  }
+
+  function enabled(destination: string): boolean {
+    return Number(sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination)?.enabled ?? 0) === 1;
   }
 
   /** Leases claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
-  function lease(
-    rows: readonly Record<string, unknown>[],
-    destination: string,
-    args: ClaimOptions | Omit<ClaimOptions, 'limit'>,
-    probe: boolean,
-    storm: StormPolicy | null = null,
-  ): ClaimedDelivery[] {
+  function lease(rows: readonly Row[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean, storm: StormPolicy | null = null): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
     const update = sql.get(
       `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ?, ${TAKE_OVER_SQL}
@@ -177,14 +177,14 @@ export function createWriteOps(db: DatabaseSync) {
       if (claimed.has(id)) continue;
       const digest = (storm ? formDigest(row, destination, now, storm) : null) ?? digestBatchMembers(row);
       const members = digest ?? batchMembers(row, destination);
-      let counts: Record<string, unknown> | undefined;
+      let counts: Row | undefined;
       for (const each of [row, ...members]) {
         const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
         counts ??= leased;
         claimed.add(String(each.delivery_id));
       }
       const event = eventFromRow(row);
-      const route = row.route === null ? null : String(row.route);
+      const unordered = isUnordered(row);
       deliveries.push({
         id,
         destination,
@@ -193,8 +193,8 @@ export function createWriteOps(db: DatabaseSync) {
         events: [event, ...members.map(eventFromRow)],
         attempts: Number(row.attempts),
         request_body: row.request_body === null ? null : String(row.request_body),
-        unordered: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX),
-        route: row.replay_of !== null || (route ?? '').startsWith(COMMAND_ROUTE_PREFIX) ? null : route,
+        unordered,
+        route: unordered || row.route === null ? null : String(row.route),
         probe,
         rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
         interrupted: Number(counts?.interrupted ?? 0),
@@ -220,48 +220,23 @@ export function createWriteOps(db: DatabaseSync) {
       )
       .run(event.source, event.dedup_key, event.status, event.id, event.occurred_at, now);
     if (event.status !== 'resolved') return [];
-    const rows = sql
+    const held = sql
       .get(
-        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, held_by = NULL, updated_at = ?
-         WHERE held_by = ? AND status = 'muted' AND EXISTS (
-           SELECT 1 FROM events te JOIN incidents t ON t.source = te.source AND t.dedup_key = te.dedup_key
-           WHERE te.id = deliveries.event_id AND t.status = 'firing')
-         RETURNING destination`,
+        `SELECT d.id, d.destination, (SELECT t.status FROM incidents t WHERE t.source = te.source AND t.dedup_key = te.dedup_key) AS own
+         FROM deliveries d JOIN events te ON te.id = d.event_id WHERE d.held_by = ? AND d.status = 'muted'`,
       )
-      .all(now, now, JSON.stringify([event.source, event.dedup_key]));
-    return [...new Set(rows.map((row) => String(row.destination)))];
+      .all(JSON.stringify([event.source, event.dedup_key]));
+    const release = sql.get(`UPDATE deliveries SET status = 'pending', next_attempt_at = ?, held_by = NULL, updated_at = ? WHERE id = ?`);
+    const destinations = new Set<string>();
+    for (const row of held) {
+      if (!releasedByResolve(row.own === null ? null : String(row.own))) continue;
+      release.run(now, now, String(row.id));
+      destinations.add(String(row.destination));
+    }
+    return [...destinations];
   }
 
-  /**
-   * Storm: more requests wait for this destination than it can send within the horizon at its
-   * rate limit (`capacity`). Counted up to capacity + 1 only, so a storm costs no full count.
-   * A batch waiting for its retry is one request.
-   */
-  function stormRaging(destination: string, now: number, storm: StormPolicy): boolean {
-    const row = sql
-      .get(
-        `SELECT COUNT(*) AS n FROM (
-           SELECT 1 FROM deliveries d INDEXED BY deliveries_due
-           WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-             AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = '${DIGEST_BATCH}' || d.id)
-           LIMIT ?)`,
-      )
-      .get(destination, now, storm.capacity + 1);
-    return Number(row?.n ?? 0) > storm.capacity;
-  }
-
-  /** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
-  function foldable(row: Record<string, unknown>): boolean {
-    return (
-      row.batch_id === null &&
-      Number(row.attempts) === 0 &&
-      row.request_body === null &&
-      row.replay_of === null &&
-      !String(row.route ?? '').startsWith(COMMAND_ROUTE_PREFIX)
-    );
-  }
-
-  /** The incident has its own open message here (slack-bot): its events update that message instead. */
+  /** The incident has its own open message here (slack-bot). */
   function hasOpenMessage(destination: string, dedupKey: string): boolean {
     return (
       sql
@@ -270,68 +245,67 @@ export function createWriteOps(db: DatabaseSync) {
     );
   }
 
+  /** Requests waiting for this destination, counted up to the storm's limit only (a storm costs no full count); a formed batch is one. */
+  function waitingRequests(destination: string, now: number, storm: StormPolicy): number {
+    const row = sql
+      .get(
+        `SELECT COUNT(*) AS n FROM (
+           SELECT 1 FROM deliveries d INDEXED BY deliveries_due
+           WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+             AND (d.batch_id IS NULL OR d.batch_id = d.id OR d.batch_id = ? || d.id)
+           LIMIT ?)`,
+      )
+      .get(destination, now, digestBatchId(''), stormCountLimit(storm));
+    return Number(row?.n ?? 0);
+  }
+
   /**
-   * During a storm, a claimed row brings every due event of its group — the route and group
-   * key when grouped, else the route and event type — as one digest, formed like a grouped
-   * batch. Incident order holds: an event joins only if every earlier unfinished delivery of
-   * its incident is in this digest too (a resolve never goes before its own firing; both in
-   * one digest show the latest state). Null when the row is not foldable or is alone.
+   * During a storm, a claimed row brings the due events of its group — the route and group key
+   * when grouped, else the route and event type — as one digest, formed like a grouped batch;
+   * which of them may join is src/notify/storm.ts's to say. Null when the row is alone.
    */
-  function formDigest(row: Record<string, unknown>, destination: string, now: number, storm: StormPolicy): Record<string, unknown>[] | null {
-    if (!foldable(row)) return null;
+  function formDigest(row: Row, destination: string, now: number, storm: StormPolicy): Row[] | null {
+    if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
     const keep = storm.keep_incident_messages === true;
+    // The lead's incident has its open message (slack-bot): its events update that message instead.
     if (keep && hasOpenMessage(destination, String(row.dedup_key))) return null;
     const grouped = row.group_key !== null;
-    const candidates = sql
+    const found = sql
       .get(
-        `SELECT d.id AS delivery_id, d.incident_key,
+        `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route, d.rule_key,
            (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
             WHERE p.destination = d.destination AND p.incident_key = d.incident_key
               AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+           ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : '0'} AS open_message,
            ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-           AND d.batch_id IS NULL AND d.attempts = 0 AND d.request_body IS NULL AND d.replay_of IS NULL
            AND d.route IS ? AND ${grouped ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
-           ${keep ? `AND NOT EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : ''}
          ORDER BY d.id LIMIT ${MAX_DIGEST}`,
       )
       .all(destination, now, row.route as string | null, (grouped ? row.group_key : row.type) as string);
     const lead = String(row.delivery_id);
-    const taken = new Map<string, number>();
-    const members: Record<string, unknown>[] = [];
-    for (const candidate of candidates) {
-      const key = candidate.incident_key === null ? null : String(candidate.incident_key);
-      if (key !== null) {
-        // Every unfinished delivery of the incident ahead of this one must already be in the digest.
-        const before = taken.get(key) ?? 0;
-        if (before < 0 || Number(candidate.ahead) !== before) {
-          taken.set(key, -1);
-          continue;
-        }
-        taken.set(key, before + 1);
-      }
-      if (String(candidate.delivery_id) !== lead) members.push(candidate);
-    }
-    if (members.length === 0) return null;
+    const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
+    const candidates = found
+      .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && Number(candidate.open_message) !== 1)
+      .map((candidate) => ({
+        id: String(candidate.delivery_id),
+        incident_key: candidate.incident_key === null ? null : String(candidate.incident_key),
+        ahead: Number(candidate.ahead),
+      }));
+    const members = digestMembers(lead, candidates);
+    if (members === null) return null;
     const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
-    for (const member of [row, ...members]) form.run(`${DIGEST_BATCH}${lead}`, member.delivery_id as string);
-    return members;
-  }
-
-  /** How the delivery log names the digest each folded event went out in. */
-  function digestNote(result: AttemptResult): string | null {
-    if (result.digest !== true) return null;
-    const events = 1 + result.member_ids.length;
-    return `in digest ${result.delivery_id} (${events.toLocaleString('en-US')} events)`;
+    for (const id of [lead, ...members]) form.run(digestBatchId(lead), id);
+    return members.map((id) => byId.get(id)!);
   }
 
   /** A digest formed before (now due for its retry, or its lease expired): the same members again. */
-  function digestBatchMembers(row: Record<string, unknown>): Record<string, unknown>[] | null {
-    if (typeof row.batch_id !== 'string' || !row.batch_id.startsWith(DIGEST_BATCH)) return null;
+  function digestBatchMembers(row: Row): Row[] | null {
+    if (!isDigestBatch(row.batch_id)) return null;
     return sql
       .get(
-        `SELECT d.id AS delivery_id, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
+        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
          WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id`,
       )
       .all(row.batch_id, row.delivery_id as string);
@@ -383,64 +357,7 @@ export function createWriteOps(db: DatabaseSync) {
          WHERE destination = ? AND dedup_key = ? RETURNING version`,
       )
       .get(effect.status, resolvedAt, effect.last_event_id, now, destination, effect.dedup_key);
-    return row !== undefined && Number(row.version) - 1 !== effect.drawn_from_version;
-  }
-
-  /**
-   * The destination's health after an attempt, as a circuit breaker: `disable_after` consecutive
-   * failures open it (disabled); with automatic recovery a probe goes after a backoff that grows
-   * with each failed probe; any success closes it and its waiting work is due at once.
-   */
-  function recordHealth(result: AttemptResult): { disabled_now: boolean; enabled_now: boolean } {
-    const { destination, finished_at: now, breaker } = result;
-    if (result.health === 'success') {
-      const before = sql.get('SELECT enabled, consecutive_failures, last_success_at FROM destination_state WHERE name = ?').get(destination);
-      // A healthy destination's row is rewritten at most once a second (last_success_at), not per success.
-      const healthy = before !== undefined && Number(before.enabled) === 1 && Number(before.consecutive_failures) === 0;
-      if (!healthy || before.last_success_at === null || Number(before.last_success_at) < now - SUCCESS_STAMP_MS) {
-        sql
-          .get(
-            `UPDATE destination_state SET consecutive_failures = 0, last_success_at = ?, failed_probes = 0, probe_at = NULL,
-               enabled = 1, disabled_at = NULL, disabled_reason = NULL
-             WHERE name = ?`,
-          )
-          .run(now, destination);
-      }
-      const closed = before !== undefined && Number(before.enabled) === 0;
-      if (closed) dueNow(destination, now);
-      return { disabled_now: false, enabled_now: closed };
-    }
-    if (result.health !== 'failure') return { disabled_now: false, enabled_now: false };
-    const row = sql
-      .get(
-        `UPDATE destination_state SET consecutive_failures = consecutive_failures + 1, last_error = ?
-         WHERE name = ? RETURNING consecutive_failures, enabled, failed_probes`,
-      )
-      .get(result.error, destination);
-    if (!row) return { disabled_now: false, enabled_now: false };
-    const backoff = breaker.probe_backoff_ms;
-    const probeAt = (failedProbes: number): number | null =>
-      backoff && backoff.length > 0 ? now + (backoff[Math.min(failedProbes, backoff.length - 1)] ?? 0) : null;
-    if (Number(row.enabled) === 0) {
-      // Open already: a failed probe backs off further; an attempt that was already running when
-      // the circuit opened tells nothing new and must not push the first probe back.
-      if (result.probe !== true || (result.outcome !== 'retry' && result.outcome !== 'failed')) return { disabled_now: false, enabled_now: false };
-      const failedProbes = Number(row.failed_probes) + 1;
-      sql
-        .get('UPDATE destination_state SET failed_probes = ?, probe_at = ? WHERE name = ?')
-        .run(failedProbes, probeAt(failedProbes), destination);
-      return { disabled_now: false, enabled_now: false };
-    }
-    if (Number(row.consecutive_failures) < breaker.disable_after) return { disabled_now: false, enabled_now: false };
-    sql
-      .get('UPDATE destination_state SET enabled = 0, disabled_at = ?, disabled_reason = ?, failed_probes = 0, probe_at = ? WHERE name = ?')
-      .run(
-        now,
-        `${String(row.consecutive_failures)} consecutive failed attempts; last: ${result.error ?? 'unknown error'}`,
-        probeAt(0),
-        destination,
-      );
-    return { disabled_now: true, enabled_now: false };
+    return row !== undefined && incidentMessageStale(Number(row.version), effect.drawn_from_version);
   }
 
   /** Resuming means now, not at the end of a backoff that ran while the destination was off. */
@@ -483,6 +400,13 @@ export function createWriteOps(db: DatabaseSync) {
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
+      // Whether each destination asked a lease of is enabled, read once per ingest.
+      const circuits = new Map<string, boolean>();
+      const enabledNow = (destination: string): boolean => {
+        let known = circuits.get(destination);
+        if (known === undefined) circuits.set(destination, (known = enabled(destination)));
+        return known;
+      };
       for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
         if (event.external_id !== null) {
           if (Number(claimSenderId.run(event.source, event.external_id, event.id, receipt.received_at).changes) === 0) {
@@ -514,25 +438,24 @@ export function createWriteOps(db: DatabaseSync) {
         const waiting: string[] = [];
         for (const delivery of deliveries) {
           const incidentKey = delivery.status === 'pending' ? (delivery.incident_key ?? null) : null;
-          const behind = incidentKey !== null && delivery.destination !== null && waitsBehind(delivery.destination, incidentKey);
-          let leased = delivery.status === 'pending' && delivery.lease ? delivery.lease : null;
-          if (leased && behind) {
-            // Incident order: an earlier event of this incident is still on its way; this one waits its turn.
-            leased = null;
-            waiting.push(delivery.id);
-          }
-          // A resolve whose firing this destination was told of goes out promptly, not a group interval later.
-          const group = delivery.group && !(event.status === 'resolved' && delivery.destination !== null && toldFiring(delivery.destination, event.dedup_key))
-            ? delivery.group
-            : null;
-          const due =
-            delivery.status !== 'pending'
-              ? null
-              : leased
-                ? leased.until
-                : group && delivery.destination !== null
-                  ? groupDueAt(delivery.destination, group, receipt.received_at)
-                  : receipt.received_at;
+          const asked = delivery.status === 'pending' && delivery.destination !== null ? delivery.lease : null;
+          const { lease: leased, waits } = leaseAtIngest(
+            asked,
+            asked && delivery.destination !== null
+              ? { behind: incidentKey !== null && waitsBehind(delivery.destination, incidentKey), enabled: enabledNow(delivery.destination) }
+              : { behind: false, enabled: true },
+          );
+          if (waits) waiting.push(delivery.id);
+          const group =
+            delivery.group && delivery.destination !== null && joinsGroup(event.status, event.status === 'resolved' ? toldStatus(delivery.destination, event.dedup_key) : null)
+              ? delivery.group
+              : null;
+          const due = dueAtIngest(
+            delivery.status,
+            leased?.until ?? null,
+            group && delivery.destination !== null && delivery.status === 'pending' && !leased ? groupDue(delivery.destination, group, receipt.received_at) : null,
+            receipt.received_at,
+          );
           insertDelivery.run(
             delivery.id,
             event.id,
@@ -595,17 +518,16 @@ export function createWriteOps(db: DatabaseSync) {
       for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
         rows.push(...due.all(destination, priority, now, limit - rows.length));
       }
-      const storm = args.storm && stormRaging(destination, now, args.storm) ? args.storm : null;
+      const storm = args.storm && stormRaging(waitingRequests(destination, now, args.storm), args.storm) ? args.storm : null;
       return { deliveries: lease(rows, destination, args, false, storm), next_due_at: nextDueAt(destination) };
     },
 
     claimProbe(args: { destination: string } & Omit<ClaimOptions, 'limit'>): ClaimBatch {
       const { destination, now, lease_ms } = args;
-      const state = sql
-        .get('SELECT probe_at FROM destination_state WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL')
-        .get(destination);
-      if (!state) return { deliveries: [], next_due_at: null };
-      if (Number(state.probe_at) > now) return { deliveries: [], next_due_at: Number(state.probe_at) };
+      const state = findCircuit(destination);
+      const turn = state ? probeTurn(state, now) : null;
+      if (!state || !turn || turn.kind === 'closed' || turn.kind === 'manual') return { deliveries: [], next_due_at: null };
+      if (turn.kind === 'wait') return { deliveries: [], next_due_at: turn.until };
       // The oldest pending delivery that heads its incident: an earlier one may still be in flight
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
@@ -618,35 +540,44 @@ export function createWriteOps(db: DatabaseSync) {
         )
         .get(destination, now);
       if (!row) return { deliveries: [], next_due_at: null };
-      // Until this probe is recorded no other goes; if its worker dies, another may probe after the lease.
-      sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ?').run(now + lease_ms, destination);
+      saveCircuit(destination, probeLeased(state, now, lease_ms));
       return { deliveries: lease([row], destination, args, true), next_due_at: now + lease_ms };
     },
 
     holdDeliveries(hold: HoldRequest): null {
+      const inhibitor = hold.status === 'muted' && hold.held_by ? inhibitorOf(hold.held_by) : null;
+      if (inhibitor) {
+        const row = sql.get('SELECT status FROM incidents WHERE source = ? AND dedup_key = ?').get(inhibitor.source, inhibitor.dedup_key);
+        if (!inhibitionStands(row ? String(row.status) : null)) {
+          // Given back, due now, to be judged afresh (its inhibitor's resolve released nothing of it).
+          const release = sql.get(
+            `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, lease_owner = NULL, updated_at = ?
+             WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`,
+          );
+          for (const id of hold.ids) release.run(hold.now, hold.now, id, hold.lease_owner);
+          return null;
+        }
+      }
       const update = sql.get(
-        `UPDATE deliveries SET status = ?, note = ?, next_attempt_at = NULL, lease_owner = NULL, updated_at = ?
+        `UPDATE deliveries SET status = ?, note = ?, next_attempt_at = NULL, lease_owner = NULL, updated_at = ?, held_by = ?
          WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`,
       );
-      for (const id of hold.ids) update.run(hold.status, hold.note, hold.now, id, hold.lease_owner);
-      if (hold.held_by) {
-        const mark = sql.get(`UPDATE deliveries SET held_by = ? WHERE id = ? AND status = 'muted'`);
-        for (const id of hold.ids) mark.run(hold.held_by, id);
-      }
-      // A held probe told nothing about the destination: the next one may go at once.
-      if (hold.probe_of) {
-        sql.get('UPDATE destination_state SET probe_at = ? WHERE name = ? AND enabled = 0 AND probe_at IS NOT NULL').run(hold.now, hold.probe_of);
-      }
+      const heldBy = hold.status === 'muted' ? (hold.held_by ?? null) : null;
+      for (const id of hold.ids) update.run(hold.status, hold.note, hold.now, heldBy, id, hold.lease_owner);
+      const circuit = hold.probe_of ? findCircuit(hold.probe_of) : null;
+      const next = circuit ? probeHeld(circuit, hold.now) : null;
+      if (hold.probe_of && next) saveCircuit(hold.probe_of, next);
       return null;
     },
 
-    recordAttempt(result: AttemptResult): RecordedAttempt {
-      const current = sql
-        .get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?')
-        .get(result.delivery_id);
-      if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) {
-        return { recorded: false, destination: destinationHealth(result.destination, false), disabled_now: false, enabled_now: false, incident_stale: false };
-      }
+    /**
+     * A batch of attempts in one transaction: each delivery (and the rest of its batch) gets its
+     * attempt; the notification log, groups and incident messages what they changed; each
+     * destination's breaker folds the batch's health reports in order (src/notify/breaker.ts).
+     * A delivery whose lease was lost meanwhile records nothing (`recorded: false`).
+     */
+    commitAttempts(results: readonly AttemptResult[]): RecordedAttempt[] {
+      const current = sql.get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?');
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -658,63 +589,88 @@ export function createWriteOps(db: DatabaseSync) {
          WHERE id = ? AND status = 'in_flight' AND lease_owner = ?
          RETURNING attempts`,
       );
-      // A grouped batch is one request: every member gets the same attempt.
-      for (const id of [result.delivery_id, ...result.member_ids]) {
-        const superseded = result.outcome === 'superseded';
-        const updated = update.get(
-          result.outcome === 'retry' ? 'pending' : superseded ? 'skipped' : result.outcome,
-          result.outcome === 'retry' ? result.next_attempt_at : null,
-          result.request_body,
-          result.response_code,
-          result.response_body,
-          result.latency_ms,
-          superseded ? null : result.error,
-          superseded ? result.error : digestNote(result),
-          result.finished_at,
-          id,
-          result.lease_owner,
-        );
-        if (!updated) continue;
-        insertAttempt.run(
-          id,
-          Number(updated.attempts),
-          result.started_at,
-          result.outcome,
-          result.response_code,
-          result.response_body,
-          result.latency_ms,
-          result.error,
-        );
-      }
-      let incidentStale = false;
-      if (result.outcome === 'succeeded') {
-        const log = sql.get(
-          `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at) VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (destination, dedup_key) DO UPDATE SET
-             status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
-        );
-        for (const entry of result.notified) {
-          log.run(entry.destination, entry.dedup_key, entry.status, entry.occurred_at, entry.delivery_id, entry.sent_at);
+      const recorded: boolean[] = [];
+      const stale: boolean[] = [];
+      const told: NotificationEntry[] = [];
+      const groups = new Map<string, { destination: string; group_key: string; sent_at: number }>();
+      for (const result of results) {
+        const row = current.get(result.delivery_id);
+        if (!row || row.status !== 'in_flight' || row.lease_owner !== result.lease_owner) {
+          recorded.push(false);
+          stale.push(false);
+          continue;
         }
-        const message = result.effects?.incident_message;
-        if (message) incidentStale = applyIncidentMessage(result.destination, message, result.finished_at);
+        const after = deliveryAfter(result);
+        // A grouped batch is one request: every member gets the same attempt.
+        for (const id of [result.delivery_id, ...result.member_ids]) {
+          const updated = update.get(
+            after.status,
+            after.next_attempt_at,
+            result.request_body,
+            result.response_code,
+            result.response_body,
+            result.latency_ms,
+            after.last_error,
+            after.note,
+            result.finished_at,
+            id,
+            result.lease_owner,
+          );
+          if (!updated) continue;
+          insertAttempt.run(id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
+        }
+        let incidentStale = false;
+        if (result.outcome === 'succeeded') {
+          told.push(...result.notified);
+          const message = result.effects?.incident_message;
+          if (message) incidentStale = applyIncidentMessage(result.destination, message, result.finished_at);
+        }
+        if (row.group_key !== null && groupNotified(result.outcome)) {
+          const key = `${result.destination}\u001f${String(row.group_key)}`;
+          if ((groups.get(key)?.sent_at ?? -1) <= result.finished_at) groups.set(key, { destination: result.destination, group_key: String(row.group_key), sent_at: result.finished_at });
+        }
+        recorded.push(true);
+        stale.push(incidentStale);
       }
-      if (current.group_key !== null && result.outcome !== 'retry') {
-        sql
-          .get(
-            `INSERT INTO delivery_groups (destination, group_key, last_sent_at) VALUES (?, ?, ?)
-             ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
-          )
-          .run(result.destination, current.group_key as string, result.finished_at);
-      }
+      const log = sql.get(
+        `INSERT INTO notification_log (destination, dedup_key, status, occurred_at, delivery_id, sent_at) VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (destination, dedup_key) DO UPDATE SET
+           status = excluded.status, occurred_at = excluded.occurred_at, delivery_id = excluded.delivery_id, sent_at = excluded.sent_at`,
+      );
+      for (const entry of latestTold(told)) log.run(entry.destination, entry.dedup_key, entry.status, entry.occurred_at, entry.delivery_id, entry.sent_at);
+      const sent = sql.get(
+        `INSERT INTO delivery_groups (destination, group_key, last_sent_at) VALUES (?, ?, ?)
+         ON CONFLICT (destination, group_key) DO UPDATE SET last_sent_at = excluded.last_sent_at`,
+      );
+      for (const group of groups.values()) sent.run(group.destination, group.group_key, group.sent_at);
 
-      const breaker = recordHealth(result);
-      return {
-        recorded: true,
-        destination: destinationHealth(result.destination, breaker.disabled_now),
-        ...breaker,
-        incident_stale: incidentStale,
-      };
+      // Each destination's breaker once: loaded, folded over its recorded attempts in order, saved.
+      const steps = new Map<number, BreakerStep>();
+      const final = new Map<string, CircuitState>();
+      for (const destination of new Set(results.map((result) => result.destination))) {
+        const indexes = results.flatMap((result, index) => (result.destination === destination && recorded[index] ? [index] : []));
+        const fold = breakerFold(loadCircuit(destination), indexes.map((index) => results[index]!));
+        fold.steps.forEach((step, at) => steps.set(indexes[at]!, step));
+        if (fold.changed) saveCircuit(destination, fold.state);
+        for (const [at, step] of fold.steps.entries()) if (step.enabled_now) dueNow(destination, results[indexes[at]!]!.finished_at);
+        final.set(destination, fold.state);
+      }
+      return results.map((result, index) => {
+        const step = steps.get(index);
+        const state = step?.state ?? final.get(result.destination)!;
+        return {
+          recorded: recorded[index]!,
+          destination: {
+            name: result.destination,
+            enabled: state.enabled,
+            consecutive_failures: state.consecutive_failures,
+            pending: step?.disabled_now ? pendingCount(result.destination) : null,
+          },
+          disabled_now: step?.disabled_now ?? false,
+          enabled_now: step?.enabled_now ?? false,
+          incident_stale: stale[index]!,
+        };
+      });
     },
 
     extendLeases(args: { ids: readonly string[]; owner: string; until: number }): null {
@@ -753,14 +709,9 @@ export function createWriteOps(db: DatabaseSync) {
     },
 
     enableDestination(args: { name: string; now: number }): DestinationState | null {
-      const { changes } = sql
-        .get(
-          `UPDATE destination_state SET enabled = 1, consecutive_failures = 0, disabled_at = NULL, disabled_reason = NULL,
-             probe_at = NULL, failed_probes = 0
-           WHERE name = ?`,
-        )
-        .run(args.name);
-      if (Number(changes) === 0) return null;
+      const state = findCircuit(args.name);
+      if (!state) return null;
+      saveCircuit(args.name, closedByHand(state));
       dueNow(args.name, args.now);
       return destinationState(args.name);
     },
@@ -853,24 +804,18 @@ export function createWriteOps(db: DatabaseSync) {
           .run(destination as string | null, cutoff.id as string);
         removed += Number(changes);
       }
-      // Ids are time-ordered, so "received before the horizon" is an id range.
-      const horizon = options.now - options.keep_events_ms;
-      // Events whose delivery log is gone go soon (their sender ids stay for the duplicate window).
-      const orphans = options.now - Math.min(options.keep_events_ms, ORPHAN_EVENTS_MS);
-      sql
-        .get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`)
-        .run(idAt('evt', orphans));
+      const bounds = pruneBounds(options);
+      const { horizon } = bounds;
+      sql.get(`DELETE FROM events WHERE id < ? AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id)`).run(bounds.orphan_events_before);
       sql.get('DELETE FROM sender_ids WHERE received_at < ?').run(horizon);
-      // What was told long ago decides nothing any more (repeat intervals and late retries are shorter).
       sql.get('DELETE FROM notification_log WHERE sent_at < ?').run(horizon);
       sql.get('DELETE FROM delivery_groups WHERE last_sent_at < ?').run(horizon);
       sql.get(`DELETE FROM incident_messages WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
       sql.get(`DELETE FROM incidents WHERE status = 'resolved' AND updated_at < ?`).run(horizon);
       sql.get('DELETE FROM mutes WHERE expires_at < ? OR deleted_at < ?').run(horizon, horizon);
-      // A receipt is made just after its events; old events still kept (for their delivery log) are few.
       sql
         .get(`DELETE FROM receipts WHERE id < ? AND id NOT IN (SELECT receipt_id FROM events WHERE id < ?)`)
-        .run(idAt('rcp', orphans), idAt('evt', orphans + 60_000));
+        .run(bounds.orphan_receipts_before, bounds.receipt_events_before);
       return removed;
     },
   };

@@ -1,20 +1,19 @@
 /**
- * The notification engine's store features on PostgreSQL beyond the shared contract: storm
- * digests formed at claim time (the same stories as the SQLite store's storm.test.ts, through
- * the store's own API), what several replicas must not break while forming them (incident
- * order, no delivery leased twice), an inhibiting incident resolved by another replica while a
- * hold is on its way, and the schema migrated from the branch's first version with its data.
+ * What several replicas on one PostgreSQL database must not break while the notification rules
+ * run (the rule stories themselves are in the shared contract suite, test/store/contract.ts, run
+ * on both stores): storm digests formed by replicas at once (incident order, no delivery leased
+ * twice), a hold racing with another replica's resolve of its inhibitor, and the schema migrated
+ * from the branch's first version with its data.
  */
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { SEVERITY_RANK } from '../../src/events/event.ts';
-import { digestView } from '../../src/notify/digest.ts';
 import { createPool } from '../../src/store/postgres/connection.ts';
 import { MIGRATIONS } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { lockKey } from '../../src/store/postgres/writes.ts';
-import type { AttemptResult, ClaimedDelivery, NewDelivery, StormPolicy } from '../../src/store/store.ts';
+import type { ClaimedDelivery, NewDelivery, StormPolicy } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
@@ -69,137 +68,6 @@ const claim = async (store: PostgresStore, now: number, storm: StormPolicy | nul
   (await store.claimDue('slack', { limit, now, lease_ms: 60_000, owner, storm })).deliveries;
 
 const idsOf = (delivery: ClaimedDelivery): string[] => [delivery.id, ...delivery.member_ids];
-
-function succeeded(delivery: ClaimedDelivery, at: number, owner = OWNER): AttemptResult {
-  return {
-    delivery_id: delivery.id,
-    member_ids: delivery.member_ids,
-    destination: 'slack',
-    lease_owner: owner,
-    started_at: at,
-    finished_at: at + 10,
-    outcome: 'succeeded',
-    next_attempt_at: null,
-    request_body: '{"text":"digest"}',
-    response_code: 200,
-    response_body: 'ok',
-    latency_ms: 10,
-    error: null,
-    health: 'success',
-    breaker: { disable_after: 3, probe_backoff_ms: null },
-    notified: [],
-    ...(delivery.digest ? { digest: true } : {}),
-  };
-}
-
-/** 100 warnings over 2 s, four alert types taking turns, each its own incident. */
-async function burst(store: PostgresStore): Promise<Map<string, string[]>> {
-  const byType = new Map<string, string[]>();
-  for (let i = 0; i < 100; i++) {
-    const type = `alert.${'abcd'[i % 4]}`;
-    const id = await queue(store, T0 + i * 20, { type, severity: 'warning', dedup_key: `${type}:${i}`, title: `${type} #${i}` });
-    byType.set(type, [...(byType.get(type) ?? []), id]);
-  }
-  return byType;
-}
-
-describe('storm digests at claim time (PostgreSQL)', () => {
-  it('a burst of 100 events in 2 s beyond the horizon → one digest per group, each carrying every event of its group', async () => {
-    const { stores: [store], sql } = await replicas(1);
-    const byType = await burst(store!);
-    const claimed = await claim(store!, T0 + 2_000);
-    expect(claimed).toHaveLength(4);
-    for (const digest of claimed) {
-      expect(digest.digest).toBe(true);
-      const type = digest.event.type;
-      expect(digest.events.every((event) => event.type === type)).toBe(true);
-      expect(new Set(idsOf(digest))).toEqual(new Set(byType.get(type)));
-      expect(digestView(digest.events, 5, digest.route)).toMatchObject({ count: 25, incidents: 25, firing: 25, more: 20, label: type });
-    }
-    expect(await sql(`SELECT COUNT(*)::int AS n FROM deliveries WHERE status = 'in_flight' AND batch_id LIKE 'digest:%'`)).toEqual([{ n: 100 }]);
-  });
-
-  it('within the horizon nothing collapses; a destination without storm digests (PagerDuty) never does', async () => {
-    const { stores: [store] } = await replicas(1);
-    await burst(store!);
-    const claimed = await claim(store!, T0 + 2_000, { capacity: 100 });
-    expect(claimed).toHaveLength(5);
-    expect(claimed.every((delivery) => delivery.digest !== true && delivery.member_ids.length === 0)).toBe(true);
-    expect((await claim(store!, T0 + 2_000, null)).every((delivery) => delivery.member_ids.length === 0)).toBe(true);
-  });
-
-  it('a critical event arriving after the storm goes first, on its own; the storm follows as a digest', async () => {
-    const { stores: [store] } = await replicas(1);
-    for (let i = 0; i < 50; i++) await queue(store!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
-    const critical = await queue(store!, T0 + 1_000, { type: 'disk.full', severity: 'critical', dedup_key: 'disk:db-1' });
-    const claimed = await claim(store!, T0 + 1_000, STORM, 2);
-    expect(claimed[0]).toMatchObject({ id: critical, member_ids: [] });
-    expect(claimed[0]!.digest).toBeUndefined();
-    expect(claimed[1]).toMatchObject({ digest: true });
-    expect(claimed[1]!.member_ids).toHaveLength(49);
-  });
-
-  it('incident order: a firing and its resolve fold into one digest that shows the latest state; a resolve whose firing is in flight waits', async () => {
-    const { stores: [store], sql } = await replicas(1);
-    for (let i = 0; i < 20; i++) await queue(store!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
-    const firing = await queue(store!, T0 + 100, { type: 'flood', severity: 'critical', dedup_key: 'db', status: 'firing' });
-    const resolve = await queue(store!, T0 + 200, { type: 'flood', severity: 'critical', dedup_key: 'db', status: 'resolved' });
-    const inFlight = await queue(store!, T0 + 300, { type: 'flood', severity: 'warning', dedup_key: 'api' }, { lease: { owner: 'lane-b', until: T0 + 60_000 } });
-    const waiting = await queue(store!, T0 + 400, { type: 'flood', severity: 'warning', dedup_key: 'api', status: 'resolved' });
-
-    const [digest, ...rest] = await claim(store!, T0 + 1_000);
-    expect(rest).toHaveLength(0);
-    const ids = idsOf(digest!);
-    expect(ids).toContain(firing);
-    expect(ids).toContain(resolve);
-    expect(ids).not.toContain(inFlight);
-    expect(ids).not.toContain(waiting);
-    expect(ids.indexOf(firing)).toBeLessThan(ids.indexOf(resolve));
-    const view = digestView(digest!.events, 30, digest!.route);
-    expect(view).toMatchObject({ count: 22, incidents: 21, resolved: 1, firing: 20 });
-    expect(view.worst.find((event) => event.dedup_key === 'db')).toMatchObject({ status: 'resolved' });
-    expect(await sql('SELECT status FROM deliveries WHERE id = $1', [waiting])).toEqual([{ status: 'pending' }]);
-  });
-
-  it('a digest that must be retried is claimed again as the same digest, storm or not; success notes each event with its digest', async () => {
-    const { stores: [store], sql } = await replicas(1);
-    const ids: string[] = [];
-    for (let i = 0; i < 30; i++) ids.push(await queue(store!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` }));
-    const [digest] = await claim(store!, T0 + 1_000);
-    expect(digest!.member_ids).toHaveLength(29);
-    await store!.recordAttempt({ ...succeeded(digest!, T0 + 1_000), outcome: 'retry', next_attempt_at: T0 + 31_000, health: 'failure', error: 'HTTP 503', response_code: 503 });
-    expect(await claim(store!, T0 + 2_000)).toHaveLength(0);
-
-    const [again] = await claim(store!, T0 + 31_000, null);
-    expect(again).toMatchObject({ digest: true, attempts: 1 });
-    expect(new Set(idsOf(again!))).toEqual(new Set(ids));
-    await store!.recordAttempt(succeeded(again!, T0 + 31_000));
-    const log = await sql('SELECT status, note, attempts FROM deliveries ORDER BY id');
-    expect(log).toHaveLength(30);
-    for (const entry of log) {
-      expect(entry).toMatchObject({ status: 'succeeded', attempts: 2, note: `in digest ${again!.id} (30 events)` });
-    }
-    expect((await store!.getDelivery(ids[7]!))?.note).toBe(`in digest ${again!.id} (30 events)`);
-  });
-
-  it('replays, retries of single deliveries and events of an incident with an open slack-bot message are never folded', async () => {
-    const { stores: [store], sql } = await replicas(1);
-    for (let i = 0; i < 20; i++) await queue(store!, T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
-    await sql(
-      `INSERT INTO incident_messages (destination, dedup_key, channel, ts, started_at, status, last_event_id, updated_at, version)
-       VALUES ('slack', 'flood:3', 'C1', '1.1', $1, 'firing', 'evt_x', $1, 1)`,
-      [T0],
-    );
-    const retried = String((await sql('SELECT id FROM deliveries ORDER BY id LIMIT 1 OFFSET 5'))[0]!.id);
-    await sql('UPDATE deliveries SET attempts = 1, request_body = $1 WHERE id = $2', ['{"text":"made"}', retried]);
-
-    const [digest] = await claim(store!, T0 + 1_000, { capacity: 10, keep_incident_messages: true }, 1);
-    const folded = digest!.events.map((event) => event.dedup_key);
-    expect(folded).toHaveLength(18);
-    expect(folded).not.toContain('flood:3');
-    expect(idsOf(digest!)).not.toContain(retried);
-  });
-});
 
 describe('storm digests with several replicas', () => {
   it('replicas claiming a storm at the same moment never lease one delivery twice, nor two of one incident', async () => {
@@ -265,24 +133,6 @@ describe('inhibition across replicas', () => {
     const batch = batchOf(event, destinations);
     return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
   };
-
-  it('a hold by an incident another replica resolved meanwhile is not kept: the delivery is due again, to be judged afresh', async () => {
-    const { stores: [a, b] } = await replicas(2);
-    const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
-    const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
-    await track(a!, critical, []);
-    await track(a!, warning, ['slack']);
-    const now = Date.now();
-    const [claimed] = (await a!.claimDue('slack', { limit: 1, now: now + 1, lease_ms: 60_000, owner: OWNER })).deliveries;
-    // Replica a's stage saw `crit` firing; before its hold commits, replica b ingests the resolve.
-    expect((await a!.firingIncidents(10)).map((event) => event.dedup_key)).toContain('crit');
-    const [resolved] = await track(b!, { ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
-    expect(resolved).not.toHaveProperty('released');
-    await a!.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by crit', now: now + 2, held_by: JSON.stringify(['am', 'crit']) });
-    expect(await a!.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
-    const [again] = (await b!.claimDue('slack', { limit: 1, now: now + 3, lease_ms: 60_000, owner: 'lane-b' })).deliveries;
-    expect(again?.id).toBe(claimed!.id);
-  });
 
   it('a hold racing with the resolve of its inhibitor ends released either way, never muted for good', async () => {
     const { stores: [a, b] } = await replicas(2);

@@ -1,24 +1,15 @@
 import type { Logger } from 'pino';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { RelayEvent } from '../events/event.ts';
-import type { Store } from '../store/store.ts';
+import type { BreakerChange } from '../notify/breaker.ts';
+import type { IngestStore } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
-
-/** A destination's circuit opened (disabled) or closed (enabled again): what the dispatcher tells whoever listens. */
-export interface BreakerChange {
-  readonly destination: string;
-  readonly state: 'open' | 'closed';
-  readonly consecutive_failures: number;
-  readonly last_error: string | null;
-  /** When open with automatic recovery: when the first probe goes. */
-  readonly probe_at: number | null;
-}
 
 /** Destination types a person reads: a circuit opening or closing is told there. */
 const TOLD_TYPES = new Set(['slack', 'slack-bot']);
 
 export interface BreakerNoticeOptions {
-  readonly store: Store;
+  readonly store: Pick<IngestStore, 'ingest'>;
   readonly destinations: ReadonlyArray<{ readonly name: string; readonly type: string }>;
   readonly logger: Logger;
   /** New work committed for these destinations. */
