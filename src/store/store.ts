@@ -388,11 +388,22 @@ export interface IncidentMessage {
   readonly resolved_at: string | null;
   readonly acknowledged_by: string | null;
   readonly acknowledged_at: string | null;
+  /** Who resolved it outside its own events ("Dana in PagerDuty"); null while firing or when an event resolved it. */
+  readonly resolved_by: string | null;
   readonly last_event_id: string;
   /** Events after the first (thread replies). */
   readonly updates: number;
   /** Bumped by every change (an event delivered, an acknowledgement). */
   readonly version: number;
+}
+
+/** How an incident stands on its message, as decided outside its events (PagerDuty's own webhooks). */
+export interface IncidentState {
+  readonly acknowledged_by: string | null;
+  readonly acknowledged_at: string | null;
+  readonly status: 'firing' | 'resolved';
+  readonly resolved_at: string | null;
+  readonly resolved_by: string | null;
 }
 
 /** Routes of deliveries that carry a person's command (`command:acknowledge`), not an event's state. */
@@ -495,6 +506,12 @@ export interface Store {
   getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  /**
+   * Writes how an incident stands, decided elsewhere (PagerDuty acknowledged or resolved it), only
+   * if its message is still at `version`: an event or acknowledgement recorded since wins, and the
+   * caller decides again. Null when there is no such message or it changed.
+   */
+  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null>;
   /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
   queueStats(): Promise<QueueStat[]>;
   /**
