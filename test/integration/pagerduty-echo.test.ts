@@ -100,7 +100,12 @@ async function openIncident(incidentId: string): Promise<{ eventId: string; dedu
 }
 
 /** A PagerDuty V3 webhook about incident `incidentKey`, signed as PagerDuty signs it. */
-async function fromPagerDuty(eventType: string, incidentKey: string, agent: Record<string, unknown> | null): Promise<{ status: number; id: string }> {
+async function fromPagerDuty(
+  eventType: string,
+  incidentKey: string,
+  agent: Record<string, unknown> | null,
+  title = 'Checkout latency above 2s',
+): Promise<{ status: number; id: string }> {
   const body = JSON.stringify({
     event: {
       id: randomUUID().replace(/-/g, '').toUpperCase().slice(0, 26),
@@ -116,7 +121,7 @@ async function fromPagerDuty(eventType: string, incidentKey: string, agent: Reco
         number: 42,
         status: eventType.replace('incident.', ''),
         incident_key: incidentKey,
-        title: 'Checkout latency above 2s',
+        title,
         service: { id: 'PF9KMXH', type: 'service_reference', summary: 'Checkout' },
         assignees: [{ id: 'PLH1HKV', type: 'user_reference', summary: 'Dana' }],
         urgency: 'high',
@@ -205,12 +210,15 @@ describe('PagerDuty acknowledgements and resolutions come back to Slack', () => 
   it('an incident hookrelay did not page is an ordinary event: its routes send it (here to Slack and to PagerDuty)', async () => {
     const slackBefore = slackWebhook.requests.length;
     const pagesBefore = pagerduty.requests.length;
-    const foreign = await fromPagerDuty('incident.triggered', 'opened-by-another-integration', null);
+    const foreign = await fromPagerDuty('incident.triggered', 'opened-by-another-integration', null, 'Disk full <!channel> <https://evil.example|click here>');
     expect(foreign.status).toBe(202);
     const deliveries = await deliveriesOf(foreign.id, (list) => list.length === 2 && list.every((d) => d.status === 'succeeded'));
     expect(deliveries.map((d) => d.destination).sort()).toEqual(['oncall', 'ops-slack']);
     const [posted] = (await slackWebhook.waitFor(slackBefore + 1)).slice(slackBefore);
-    expect(posted!.body).toContain('Triggered in PagerDuty: Checkout latency above 2s');
+    // PagerDuty's text is the sender's: escaped, it can neither ping the channel nor forge a link.
+    expect(posted!.body).toContain('Triggered in PagerDuty: Disk full &lt;!channel&gt; &lt;https://evil.example|click here&gt;');
+    expect(posted!.body).not.toContain('<!channel>');
+    expect(posted!.body).not.toContain('<https://evil.example');
     const [page] = (await pagerduty.waitFor(pagesBefore + 1)).slice(pagesBefore);
     expect(page!.json()).toMatchObject({ event_action: 'trigger', dedup_key: `pagerduty:Q${'opened-by-another-integration'.length}ABCDEF` });
   });
