@@ -256,7 +256,7 @@ function pagerduty({ nowMs }: SampleContext): unknown {
   });
   return {
     event: {
-      id: randomBytes(13).toString('base64url').replace(/[-_]/g, 'Z').toUpperCase().slice(0, 26),
+      id: randomBytes(20).toString('base64url').replace(/[-_]/g, 'Z').toUpperCase().slice(0, 26),
       event_type: 'incident.acknowledged',
       resource_type: 'incident',
       occurred_at: iso(nowMs),
