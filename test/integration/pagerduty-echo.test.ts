@@ -173,6 +173,16 @@ describe('PagerDuty acknowledgements and resolutions come back to Slack', () => 
     expect(again.status).toBe(202);
     expect((await deliveriesOf(again.id, (list) => list.length > 0)).map((d) => d.status)).toEqual(['skipped']);
 
+    // Reassigned: the card stays as it is (redrawn the same), a line goes into the thread.
+    const reassignedBefore = calls().length;
+    const reassigned = await fromPagerDuty('incident.reassigned', incident.dedupKey, person('Lee'));
+    await cardDelivered(reassigned.id);
+    const afterReassign = calls().slice(reassignedBefore);
+    expect(JSON.stringify(afterReassign.find((c) => c.method === 'chat.update')!.args)).toContain('Acknowledged by Dana &lt;!channel&gt;');
+    const reassignLine = afterReassign.find((c) => c.method === 'chat.postMessage')!;
+    expect(reassignLine.args.thread_ts).toBe(incident.ts);
+    expect(JSON.stringify(reassignLine.args)).toContain('Reassigned to Dana by Lee in PagerDuty');
+
     const resolvedBefore = calls().length;
     const resolved = await fromPagerDuty('incident.resolved', incident.dedupKey, person('Dana'));
     await cardDelivered(resolved.id);
