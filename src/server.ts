@@ -22,6 +22,7 @@ import { DEFAULT_LISTEN_HOST, describeListener, selfUrl } from './http/listen-ad
 import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
+import { pagerDutyEchoes } from './app/pagerduty-echo.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
 import { Operations } from './app/index.ts';
 import { SharedSeenSignatures } from './slack/verify-slack-request.ts';
@@ -242,6 +243,8 @@ async function wireAndListen(
     logger,
     scheduler: dispatcher,
     trackIncidents: config.inhibit.length > 0,
+    // PagerDuty's webhooks about incidents hookrelay paged update their Slack cards instead of being routed.
+    echoes: pagerDutyEchoes({ store, destinations: components.destinations, notify: (names) => dispatcher.notify(names), logger, now }),
     requestLog,
     now,
   });

@@ -14,6 +14,7 @@ const SCHEMES: Readonly<Record<string, string>> = lookupTable({
   grafana: 'Grafana alerting webhook, optional HMAC in X-Grafana-Alerting-Signature',
   github: 'X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the body>',
   stripe: 'Stripe-Signature: t=<timestamp>,v1=<hex HMAC-SHA256>',
+  pagerduty: 'X-PagerDuty-Signature: v1=<hex HMAC-SHA256 of the body> (Webhooks V3)',
 });
 
 export interface SourceListing {

@@ -13,6 +13,7 @@ export const ZERO_CONFIG_SENDER_VARIABLES = [
   'GRAFANA_TOKEN',
   'GITHUB_WEBHOOK_SECRET',
   'STRIPE_WEBHOOK_SECRET',
+  'PAGERDUTY_WEBHOOK_SECRET',
 ] as const;
 
 /**
@@ -55,6 +56,8 @@ export function zeroConfig(env: Env): Record<string, unknown> {
   }
   if (env.GITHUB_WEBHOOK_SECRET) sources.push({ name: 'github', preset: 'github', secrets: secret('GITHUB_WEBHOOK_SECRET') });
   if (env.STRIPE_WEBHOOK_SECRET) sources.push({ name: 'stripe', preset: 'stripe', secrets: secret('STRIPE_WEBHOOK_SECRET') });
+  // PagerDuty's own webhooks: acknowledgements and resolutions of incidents hookrelay paged come back to their Slack cards.
+  if (env.PAGERDUTY_WEBHOOK_SECRET) sources.push({ name: 'pagerduty', preset: 'pagerduty', secrets: secret('PAGERDUTY_WEBHOOK_SECRET') });
 
   const destinations: Record<string, unknown>[] = [{ name: 'slack', type: 'slack', url: '${SLACK_WEBHOOK_URL}' }];
   const routes: Record<string, unknown>[] = [{ name: 'all-to-slack', to: ['slack'] }];
@@ -66,9 +69,11 @@ export function zeroConfig(env: Env): Record<string, unknown> {
       ...(env.PAGERDUTY_URL ? { url: '${PAGERDUTY_URL}' } : {}),
     });
     // Resolutions go too, whatever their severity, or incidents would stay open in PagerDuty.
+    const pageable = { $or: [{ severity: { $in: ['error', 'critical'] } }, { status: 'resolved' }] };
     routes.push({
       name: 'page-on-errors',
-      filter: { $or: [{ severity: { $in: ['error', 'critical'] } }, { status: 'resolved' }] },
+      // PagerDuty's own webhooks are never paged back into PagerDuty.
+      filter: env.PAGERDUTY_WEBHOOK_SECRET ? { $and: [{ source: { $ne: 'pagerduty' } }, pageable] } : pageable,
       to: ['pagerduty'],
     });
   }

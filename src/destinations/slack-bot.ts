@@ -78,9 +78,24 @@ interface Drawn extends Rendered {
   readonly digest?: boolean;
 }
 
-/** A destination that can redraw an incident's message (after an acknowledgement from Slack). */
+/**
+ * A change of an incident made elsewhere (PagerDuty acknowledged it): the card is redrawn from the
+ * stored state when sent, and `reply` (the event that told of it) goes into the thread.
+ */
+interface Noted {
+  readonly note: string;
+  readonly reply: SlackMessage;
+}
+
+/** A destination that keeps one message per incident and can redraw it (after an acknowledgement, from Slack or PagerDuty). */
 export interface IncidentMessenger {
   refreshIncident(dedupKey: string): Promise<void>;
+  /**
+   * The request that redraws the incident's card from its stored state and adds `event` (which
+   * told of a change made elsewhere) to its thread, sent as delivery `deliveryId`; null when this
+   * destination has no message for the incident.
+   */
+  noteRequest(dedupKey: string, event: RelayEvent, deliveryId: string): Promise<string | null>;
 }
 
 export function isIncidentMessenger(destination: Destination): destination is Destination & IncidentMessenger {
@@ -92,16 +107,21 @@ function startsIncident(message: IncidentMessage | null, event: RelayEvent): boo
   return message === null || (message.status === 'resolved' && event.status === 'firing');
 }
 
-/** How an incident stands with `event` as its latest, after `updates` thread replies. */
+/**
+ * How an incident stands with `event` as its latest, after `updates` thread replies. Resolved by
+ * the event, or on the message (resolved elsewhere, in PagerDuty, while its events still fire).
+ */
 function standing(message: IncidentMessage | null, event: RelayEvent, updates: number): IncidentView {
   const started = message?.started_at ?? event.occurred_at;
+  const resolvedAt = event.status === 'resolved' ? event.occurred_at : message?.status === 'resolved' ? (message.resolved_at ?? event.occurred_at) : null;
   return {
     started_at: started,
     updates,
     acknowledged_by: message?.acknowledged_by ?? null,
     acknowledged_at: message?.acknowledged_at ?? null,
-    resolved: event.status === 'resolved',
-    duration_ms: Math.max(0, Date.parse(event.occurred_at) - Date.parse(started)),
+    resolved: resolvedAt !== null,
+    resolved_by: message?.resolved_by ?? null,
+    duration_ms: Math.max(0, Date.parse(resolvedAt ?? event.occurred_at) - Date.parse(started)),
   };
 }
 
@@ -170,6 +190,16 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       return ok(elapsed, { posted: posted.ts, channel: posted.channel, digest: true }, {});
     };
 
+    // The card is drawn now, from the newest state (the change was stored before this was queued);
+    // then the line goes into the thread. A retry repeats the idempotent redraw, not the line.
+    const sendNote = async ({ note, reply }: Noted, elapsed: () => number): Promise<SendResult> => {
+      await destination.refreshIncident(note);
+      const message = await deps.store().getIncidentMessage(config.name, note);
+      if (!message) return ok(elapsed, { skipped: 'no message for this incident' }, {});
+      await (await web()).chat.postMessage({ ...reply, channel: message.channel, thread_ts: message.ts, unfurl_links: false } as PostMessageArguments);
+      return ok(elapsed, { noted: message.ts, channel: message.channel }, {});
+    };
+
     const destination: Destination & IncidentMessenger = {
       name: config.name,
       type: 'slack-bot',
@@ -194,7 +224,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         const elapsed = realTime.stopwatch();
         const { event } = request;
         try {
-          const { card, reply, version, digest } = JSON.parse(request.body) as Drawn;
+          const parsed = JSON.parse(request.body) as Drawn | Noted;
+          if ('note' in parsed) return await sendNote(parsed, elapsed);
+          const { card, reply, version, digest } = parsed;
           if (digest === true) return await postDigest(card, elapsed);
           const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
           if (startsIncident(message, event)) return await post(event, card, elapsed);
@@ -221,6 +253,18 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         } catch (error) {
           return classify(error, Math.round(elapsed()));
         }
+      },
+      async noteRequest(dedupKey, event, deliveryId) {
+        const message = await deps.store().getIncidentMessage(config.name, dedupKey);
+        if (!message) return null;
+        const context: TemplateContext = {
+          ...event,
+          events: [event],
+          incident: standing(message, event, message.updates),
+          hookrelay: { version: deps.version, destination: config.name, delivery_id: deliveryId },
+        };
+        const reply = fitSlackMessage(deps.templates.render(replyTemplate, 'slack', context), replyTemplate).message;
+        return JSON.stringify({ note: dedupKey, reply } satisfies Noted);
       },
       async refreshIncident(dedupKey) {
         const store = deps.store();

@@ -30,6 +30,25 @@ export interface DeliveryScheduler {
   notify(destinations: Iterable<string>): void;
 }
 
+/**
+ * An event that reports on an incident hookrelay itself sent somewhere (PagerDuty's webhooks about
+ * an incident it paged): stored but not routed, so nothing is sent back (no loop), and applied to
+ * the incident once committed.
+ */
+export interface IncidentEcho {
+  /** Why it is not routed, as its delivery log says. */
+  readonly note: string;
+  /** After the commit: the incident's state and messages change. Failures are logged; the event stays stored. */
+  apply(): Promise<void>;
+}
+
+export interface IncidentEchoes {
+  /** Cheap: whether events of this source may be echoes at all (ingest asks nothing more of the others). */
+  watches(source: Source): boolean;
+  /** The echo this event is, or null for an ordinary event. */
+  match(source: Source, event: RelayEvent): Promise<IncidentEcho | null>;
+}
+
 export interface IngestorOptions {
   readonly sources: readonly Source[];
   readonly router: Router;
@@ -48,6 +67,8 @@ export interface IngestorOptions {
   readonly now: () => number;
   /** Inhibit rules are configured: keep each incident's state and release what its resolve uninhibits. */
   readonly trackIncidents?: boolean;
+  /** Events that report on incidents hookrelay sent (PagerDuty's own webhooks): applied, not routed. */
+  readonly echoes?: IncidentEchoes;
 }
 
 /** Where a request came from, as the HTTP edge saw it. */
@@ -147,20 +168,25 @@ export class Ingestor {
 
     const receivedIso = new Date(receivedAt).toISOString();
     const touched = new Set<string>();
-    const events: NewEvent[] = incoming.map((item) => {
-      const event: RelayEvent = {
+    const relayEvents = incoming.map(
+      (item): RelayEvent => ({
         ...item,
         title: titleOf(item, source.name),
         id: newId('evt'),
         source: source.name,
         occurred_at: item.occurred_at ?? receivedIso,
         received_at: receivedIso,
-      };
+      }),
+    );
+    const { echoes: watcher } = this.#options;
+    const echoes = watcher?.watches(source) ? await Promise.all(relayEvents.map((event) => watcher.match(source, event))) : null;
+    const events: NewEvent[] = relayEvents.map((event, index) => {
+      const echo = echoes?.[index] ?? null;
       // With a byte order mark the stored text is not parseable as it is: data is stored apart.
       return {
         event,
-        deliveries: this.#deliveriesFor(event, touched),
-        data_is_body: item.data === payload && !bom,
+        deliveries: echo ? [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: echo.note }] : this.#deliveriesFor(event, touched),
+        data_is_body: incoming[index]!.data === payload && !bom,
         ...(this.#options.trackIncidents ? { track_incident: true } : {}),
       };
     });
@@ -228,6 +254,7 @@ export class Ingestor {
     // Built only when someone reads it: ingest is the hot path.
     if (fresh.length > 0 && this.#options.logger.isLevelEnabled('info')) this.#logAccepted(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
+    if (echoes) await this.#applyEchoes(echoes, events, results);
     if (fresh.length === 0) {
       return { status: 200, body: { duplicate: true, id: results[0]?.id ?? null } };
     }
@@ -235,6 +262,18 @@ export class Ingestor {
       status: 202,
       body: results.length === 1 ? { id: fresh[0]!.id } : { id: fresh[0]!.id, ids: fresh.map((r) => r.id), duplicates: results.length - fresh.length },
     };
+  }
+
+  /** Echoes committed for the first time change their incidents; a duplicate (the sender's retry) changes nothing again. */
+  async #applyEchoes(echoes: readonly (IncidentEcho | null)[], events: readonly NewEvent[], results: readonly IngestedEvent[]): Promise<void> {
+    for (const [index, echo] of echoes.entries()) {
+      if (echo === null || results[index]?.duplicate !== false) continue;
+      try {
+        await echo.apply();
+      } catch (error) {
+        this.#options.logger.error({ err: error, event_id: events[index]!.event.id }, 'could not apply a report on an incident hookrelay sent (the event is stored)');
+      }
+    }
   }
 
   /**

@@ -96,3 +96,32 @@ export interface RuleFacts {
   /** The latest event of each incident still firing (inhibit rules' sources), newest first, at most `limit`. */
   firingIncidents(limit: number): Promise<RelayEvent[]>;
 }
+
+/** The one Slack message a slack-bot destination keeps per incident (dedup key). */
+export interface IncidentMessage {
+  readonly destination: string;
+  readonly dedup_key: string;
+  readonly channel: string;
+  readonly ts: string;
+  readonly started_at: string;
+  readonly status: 'firing' | 'resolved';
+  readonly resolved_at: string | null;
+  readonly acknowledged_by: string | null;
+  readonly acknowledged_at: string | null;
+  /** Who resolved it outside its own events ("Dana in PagerDuty"); null while firing or when an event resolved it. */
+  readonly resolved_by: string | null;
+  readonly last_event_id: string;
+  /** Events after the first (thread replies). */
+  readonly updates: number;
+  /** Bumped by every change (an event delivered, an acknowledgement). */
+  readonly version: number;
+}
+
+/** How an incident stands on its message, as decided outside its events (PagerDuty's own webhooks). */
+export interface IncidentState {
+  readonly acknowledged_by: string | null;
+  readonly acknowledged_at: string | null;
+  readonly status: 'firing' | 'resolved';
+  readonly resolved_at: string | null;
+  readonly resolved_by: string | null;
+}

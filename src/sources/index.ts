@@ -7,6 +7,7 @@ import { alertmanagerPreset } from './alertmanager.ts';
 import { githubPreset } from './github.ts';
 import { grafanaPreset } from './grafana.ts';
 import { hmacPreset } from './hmac.ts';
+import { pagerdutyPreset } from './pagerduty.ts';
 import { standardWebhooksPreset } from './standard-webhooks.ts';
 import { statuspulsePreset } from './statuspulse.ts';
 import { statussentryPreset } from './statussentry.ts';
@@ -28,6 +29,7 @@ export const SOURCE_PRESETS = [
   grafanaPreset,
   githubPreset,
   stripePreset,
+  pagerdutyPreset,
 ] as const;
 
 export type PresetName = (typeof SOURCE_PRESETS)[number]['preset'];
@@ -50,6 +52,7 @@ export const sourceConfigSchema = z.discriminatedUnion(
     grafanaPreset.schema,
     githubPreset.schema,
     stripePreset.schema,
+    pagerdutyPreset.schema,
   ],
   {
     error: (issue) => {

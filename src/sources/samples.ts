@@ -1,6 +1,6 @@
 /**
  * `hookrelay sample <preset>`: a realistic payload for each sender, shaped after the sender's own
- * documents (seeds 000–004, Grafana's, GitHub's and Stripe's published examples), with a fresh id and
+ * documents (seeds 000–004, Grafana's, GitHub's, Stripe's and PagerDuty's published examples), with a fresh id and
  * fresh times on every call, so trying the quick start twice is two events, never a silent duplicate.
  *
  * Only bodies: the headers (signature, GitHub's event name and delivery id) are what `hookrelay sign`
@@ -241,6 +241,50 @@ function stripe({ nowMs }: SampleContext): unknown {
   };
 }
 
+/**
+ * PagerDuty Webhooks V3 `incident.acknowledged` (developer.pagerduty.com "V3 Overview", the incident
+ * object; `incident_key` and `created_at` as go-pagerduty's webhookv3 IncidentData has them).
+ */
+function pagerduty({ nowMs }: SampleContext): unknown {
+  const incident = `Q${token(13).toUpperCase()}`;
+  const user = (id: string, name: string) => ({
+    html_url: `https://acme.pagerduty.com/users/${id}`,
+    id,
+    self: `https://api.pagerduty.com/users/${id}`,
+    summary: name,
+    type: 'user_reference',
+  });
+  return {
+    event: {
+      id: randomBytes(20).toString('base64url').replace(/[-_]/g, 'Z').toUpperCase().slice(0, 26),
+      event_type: 'incident.acknowledged',
+      resource_type: 'incident',
+      occurred_at: iso(nowMs),
+      agent: user('PLH1HKV', 'Dana Scully'),
+      client: null,
+      data: {
+        id: incident,
+        type: 'incident',
+        self: `https://api.pagerduty.com/incidents/${incident}`,
+        html_url: `https://acme.pagerduty.com/incidents/${incident}`,
+        number: randomInt(100, 9_999),
+        status: 'acknowledged',
+        incident_key: hex(32),
+        created_at: iso(nowMs - 300_000),
+        title: 'API 5xx rate above 5%',
+        service: { html_url: 'https://acme.pagerduty.com/services/PF9KMXH', id: 'PF9KMXH', self: 'https://api.pagerduty.com/services/PF9KMXH', summary: 'API Service', type: 'service_reference' },
+        assignees: [user('PLH1HKV', 'Dana Scully')],
+        escalation_policy: { html_url: 'https://acme.pagerduty.com/escalation_policies/PUS0KTE', id: 'PUS0KTE', self: 'https://api.pagerduty.com/escalation_policies/PUS0KTE', summary: 'Default', type: 'escalation_policy_reference' },
+        teams: [{ html_url: 'https://acme.pagerduty.com/teams/PFCVPS0', id: 'PFCVPS0', self: 'https://api.pagerduty.com/teams/PFCVPS0', summary: 'Engineering', type: 'team_reference' }],
+        priority: { html_url: 'https://acme.pagerduty.com/account/incident_priorities', id: 'PSO75BM', self: 'https://api.pagerduty.com/priorities/PSO75BM', summary: 'P1', type: 'priority_reference' },
+        urgency: 'high',
+        conference_bridge: null,
+        resolve_reason: null,
+      },
+    },
+  };
+}
+
 /** One sample per preset (test/sources/samples.test.ts checks that every preset has one). */
 export const SAMPLES: Readonly<Record<PresetName, (context: SampleContext) => unknown>> = {
   tapemetric,
@@ -253,6 +297,7 @@ export const SAMPLES: Readonly<Record<PresetName, (context: SampleContext) => un
   grafana,
   github,
   stripe,
+  pagerduty,
 };
 
 /** A fresh sample payload of `preset`, as the bytes a sender would send (pretty-printed JSON). */

@@ -19,9 +19,9 @@
 import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
-import type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
+import type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
 
-export type { ClaimedDelivery, Mute, NotificationEntry, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
+export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -317,25 +317,8 @@ export interface StoredEvent {
 }
 
 
-/** The one Slack message a slack-bot destination keeps per incident (dedup key). */
-export interface IncidentMessage {
-  readonly destination: string;
-  readonly dedup_key: string;
-  readonly channel: string;
-  readonly ts: string;
-  readonly started_at: string;
-  readonly status: 'firing' | 'resolved';
-  readonly resolved_at: string | null;
-  readonly acknowledged_by: string | null;
-  readonly acknowledged_at: string | null;
-  readonly last_event_id: string;
-  /** Events after the first (thread replies). */
-  readonly updates: number;
-  /** Bumped by every change (an event delivered, an acknowledgement). */
-  readonly version: number;
-}
-
 export { COMMAND_ROUTE_PREFIX } from '../notify/incident-order.ts';
+
 
 /** A request prepared elsewhere (e.g. a PagerDuty acknowledge from a Slack button), sent as a delivery of an event. */
 export interface PreparedDelivery {
@@ -425,6 +408,12 @@ export interface IncidentStateStore extends RuleFacts {
   getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  /**
+   * Writes how an incident stands, decided elsewhere (PagerDuty acknowledged or resolved it), only
+   * if its message is still at `version`: an event or acknowledgement recorded since wins, and the
+   * caller decides again. Null when there is no such message or it changed.
+   */
+  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null>;
   createMute(mute: Mute): Promise<Mute>;
   /** Ends a mute now; null when there is no such mute. */
   deleteMute(id: string, now: number): Promise<Mute | null>;

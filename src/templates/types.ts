@@ -19,6 +19,8 @@ export interface IncidentView {
   readonly acknowledged_by: string | null;
   readonly acknowledged_at: string | null;
   readonly resolved: boolean;
+  /** Who resolved it outside its own events ("Dana in PagerDuty", "PagerDuty"); null when its event did. */
+  readonly resolved_by: string | null;
   /** From the first event to this one (how long it took to resolve, when resolved). */
   readonly duration_ms: number;
 }

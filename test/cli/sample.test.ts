@@ -108,10 +108,10 @@ describe('hookrelay sample', () => {
   it('-h (as parsed) → the usage, exit 0; two presets or an unknown one → exit 2 saying why', () => {
     expect(sampleInProcess([], true)).toMatchObject({ code: 0, stderr: '' });
     const two = sampleInProcess(['github', 'stripe']);
-    const unknown = sampleInProcess(['pagerduty']);
+    const unknown = sampleInProcess(['opsgenie']);
     expect([two.code, two.stdout, unknown.code, unknown.stdout]).toEqual([2, '', 2, '']);
     expect(two.stderr).toContain('one preset at a time');
-    expect(unknown.stderr).toContain('"pagerduty" is neither a preset');
+    expect(unknown.stderr).toContain('"opsgenie" is neither a preset');
   });
 
   it('"hookrelay sign" through the binary signs a sample the preset verifies', async () => {

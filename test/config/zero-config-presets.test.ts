@@ -12,6 +12,7 @@ describe('zero-config: the grafana, github and stripe presets', () => {
     ['GRAFANA_TOKEN', 'grafana', { token: ['value-1'] }],
     ['GITHUB_WEBHOOK_SECRET', 'github', { secrets: ['value-1'] }],
     ['STRIPE_WEBHOOK_SECRET', 'stripe', { secrets: ['value-1'] }],
+    ['PAGERDUTY_WEBHOOK_SECRET', 'pagerduty', { secrets: ['value-1'] }],
   ])('%s adds the %s source at /hooks/%s', (variable, preset, credentials) => {
     expect(fromEnv({ [variable]: 'value-1' }).sources).toEqual([expect.objectContaining({ name: preset, preset, ...credentials })]);
   });

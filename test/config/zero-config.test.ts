@@ -78,6 +78,15 @@ describe('zero-config (no config file)', () => {
     });
   });
 
+  it('with PAGERDUTY_WEBHOOK_SECRET, PagerDuty\'s own events go to Slack but are never paged back into PagerDuty', () => {
+    const config = fromEnv({ SLACK_WEBHOOK_URL: SLACK, PAGERDUTY_ROUTING_KEY: 'R0UT1NGKEY', PAGERDUTY_WEBHOOK_SECRET: 'pd-secret' });
+    const router = new Router(config.routes);
+    const targets = (overrides: Parameters<typeof relayEvent>[0]) => router.targets(relayEvent(overrides)).map((target) => target.destination).sort();
+    expect(targets({ source: 'pagerduty', severity: 'critical', status: 'firing' })).toEqual(['slack']);
+    expect(targets({ source: 'pagerduty', severity: 'critical', status: 'resolved' })).toEqual(['slack']);
+    expect(targets({ source: 'github', severity: 'critical', status: 'firing' })).toEqual(['pagerduty', 'slack']);
+  });
+
   it('HOOKRELAY_ADMIN_TOKEN turns the admin API on with that token', () => {
     expect(fromEnv({ SLACK_WEBHOOK_URL: SLACK, HOOKRELAY_ADMIN_TOKEN: 'adm1n-token-0123456789' }).admin).toEqual({ token: 'adm1n-token-0123456789' });
   });

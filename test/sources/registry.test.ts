@@ -14,9 +14,10 @@ const MINIMAL: Record<string, Record<string, unknown>> = {
   grafana: { name: 'grafana', preset: 'grafana', secrets: ['s1'] },
   github: { name: 'github', preset: 'github', secrets: ['s1'] },
   stripe: { name: 'stripe', preset: 'stripe', secrets: ['whsec_s1'] },
+  pagerduty: { name: 'pagerduty', preset: 'pagerduty', secrets: ['s1'] },
 };
 
-const ALL = ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager', 'hmac', 'grafana', 'github', 'stripe'];
+const ALL = ['tapemetric', 'statuspulse', 'statussentry', 'tape', 'standard-webhooks', 'alertmanager', 'hmac', 'grafana', 'github', 'stripe', 'pagerduty'];
 
 describe('SOURCE_PRESETS', () => {
   it('lists every preset once', () => {

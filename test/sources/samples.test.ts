@@ -15,6 +15,7 @@ const CONFIG: Record<string, Record<string, unknown>> = {
   grafana: { secrets: ['s1'], timestamp_header: 'X-Grafana-Alerting-Signature-Timestamp' },
   github: { secrets: ['s1'] },
   stripe: { secrets: ['whsec_s1'] },
+  pagerduty: { secrets: ['pd-s1', 'pd-s2'] },
 };
 
 function source(preset: string) {

@@ -902,6 +902,39 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
       });
 
+      it('an incident\'s state decided elsewhere (PagerDuty) is written only over the version it was decided on; a new incident forgets it', async () => {
+        const first = relayEvent({ dedup_key: 'inc_pd' });
+        await store.ingest(batchOf(first, ['pager']));
+        const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const posted = {
+          kind: 'posted' as const, dedup_key: 'inc_pd', channel: 'C123', ts: '1700000000.000200', started_at: '2026-11-23T10:00:00.000Z',
+          status: 'firing' as const, resolved_at: null, last_event_id: first.id,
+        };
+        await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        const before = await store.getIncidentMessage('pager', 'inc_pd');
+        expect(before).toMatchObject({ status: 'firing', resolved_by: null, version: 1 });
+
+        const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-11-23T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        expect(await store.setIncidentState('pager', 'inc_pd', 1, acknowledged, Date.parse('2026-11-23T10:03:01Z'))).toMatchObject({ ...acknowledged, version: 2, last_event_id: first.id, updates: 0 });
+        // Decided on version 1, but the message is at 2 now: nothing is written.
+        const resolved = { ...acknowledged, status: 'resolved' as const, resolved_at: '2026-11-23T10:09:00.000Z', resolved_by: 'Dana in PagerDuty' };
+        expect(await store.setIncidentState('pager', 'inc_pd', 1, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBeNull();
+        expect(await store.getIncidentMessage('pager', 'inc_pd')).toMatchObject({ status: 'firing', version: 2 });
+        expect(await store.setIncidentState('pager', 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toMatchObject({ ...resolved, version: 3 });
+        expect(await store.setIncidentState('pager', 'nope', 0, resolved, Date.now())).toBeNull();
+
+        // The incident fires again: a new message for it, with nothing of the last one's acknowledgement or resolution.
+        const again = relayEvent({ dedup_key: 'inc_pd' });
+        await store.ingest(batchOf(again, ['pager']));
+        const [reposting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await recordAttempt(store, 
+          attempt(reposting!.id, { destination: 'pager', effects: { incident_message: { ...posted, ts: '1700000100.000300', last_event_id: again.id } } }),
+        );
+        expect(await store.getIncidentMessage('pager', 'inc_pd')).toMatchObject({
+          ts: '1700000100.000300', status: 'firing', acknowledged_by: null, resolved_by: null, resolved_at: null, version: 4,
+        });
+      });
+
       it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
         const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
         const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });

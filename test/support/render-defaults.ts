@@ -15,7 +15,7 @@ export function renderEveryDefault(event: RelayEvent): Record<string, unknown> {
   const base = sampleContext(event, { version: '9.9.9', destination: 'dest', delivery_id: 'dlv_01JRENDER' });
   const incident: TemplateContext = {
     ...base,
-    incident: { started_at: event.occurred_at, updates: 1, acknowledged_by: 'alice', acknowledged_at: event.occurred_at, resolved: event.status === 'resolved', duration_ms: 60_000 },
+    incident: { started_at: event.occurred_at, updates: 1, acknowledged_by: 'alice', acknowledged_at: event.occurred_at, resolved: event.status === 'resolved', resolved_by: null, duration_ms: 60_000 },
   };
   return {
     slack: fitSlackMessage(templates.render('slack/default', 'slack', base), 'slack/default').message,

@@ -207,6 +207,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE deliveries ADD COLUMN attempt_started INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- The SQLite store's migration 11. Who resolved an incident outside its own events ("Dana in
+  -- PagerDuty": PagerDuty's webhooks bring its acknowledgements and resolutions back to Slack).
+  ALTER TABLE incident_messages ADD COLUMN resolved_by TEXT;
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

@@ -11,6 +11,7 @@ import type {
   DestinationState,
   HoldRequest,
   IncidentMessage,
+  IncidentState,
   IngestBatch,
   IngestedEvent,
   Mute,
@@ -328,6 +329,10 @@ export class PostgresStore implements Store {
 
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
     return this.#write((tx) => writes.acknowledgeIncident(tx, { destination, dedupKey, by, now }));
+  }
+
+  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
+    return this.#write((tx) => writes.setIncidentState(tx, { destination, dedupKey, version, state, now }));
   }
 
   async queueStats(): Promise<QueueStat[]> {

@@ -8,6 +8,7 @@ import type {
   DestinationState,
   HoldRequest,
   IncidentMessage,
+  IncidentState,
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
@@ -411,7 +412,7 @@ async function applyIncidentMessage(tx: Tx, destination: string, effect: Inciden
        VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, $8, 0, $9, 1)
        ON CONFLICT (destination, dedup_key) DO UPDATE SET
          channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
-         resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL,
+         resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL, resolved_by = NULL,
          last_event_id = excluded.last_event_id, updates = 0, updated_at = excluded.updated_at,
          version = incident_messages.version + 1`,
       [destination, effect.dedup_key, effect.channel, effect.ts, Date.parse(effect.started_at), effect.status, resolvedAt, effect.last_event_id, now],
@@ -1017,6 +1018,29 @@ export const writes = {
       `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, updated_at = $2, version = version + 1
        WHERE destination = $3 AND dedup_key = $4 RETURNING *`,
       [args.by, args.now, args.destination, args.dedupKey],
+    );
+    return row ? incidentMessageFromRow(row) : null;
+  },
+
+  async setIncidentState(
+    tx: Tx,
+    args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number },
+  ): Promise<IncidentMessage | null> {
+    const { state } = args;
+    const row = await tx.one(
+      `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
+       WHERE destination = $7 AND dedup_key = $8 AND version = $9 RETURNING *`,
+      [
+        state.acknowledged_by,
+        state.acknowledged_at === null ? null : Date.parse(state.acknowledged_at),
+        state.status,
+        state.resolved_at === null ? null : Date.parse(state.resolved_at),
+        state.resolved_by,
+        args.now,
+        args.destination,
+        args.dedupKey,
+        args.version,
+      ],
     );
     return row ? incidentMessageFromRow(row) : null;
   },

@@ -234,6 +234,11 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN interrupted_attempts INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE deliveries ADD COLUMN attempt_started INTEGER NOT NULL DEFAULT 0;
   `,
+  `
+  -- Who resolved an incident outside its own events ("Dana in PagerDuty": PagerDuty's webhooks
+  -- bring its acknowledgements and resolutions back to the incident's Slack message).
+  ALTER TABLE incident_messages ADD COLUMN resolved_by TEXT;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

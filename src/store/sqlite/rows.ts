@@ -198,6 +198,7 @@ export function incidentMessageFromRow(row: Row): IncidentMessage {
     resolved_at: isoOrNull(row.resolved_at),
     acknowledged_by: strOrNull(row.acknowledged_by),
     acknowledged_at: isoOrNull(row.acknowledged_at),
+    resolved_by: strOrNull(row.resolved_by ?? null),
     last_event_id: str(row.last_event_id),
     updates: Number(row.updates),
     version: Number(row.version ?? 0),

@@ -23,6 +23,7 @@ import type {
   ThresholdQuery,
   ThresholdState,
   IncidentMessage,
+  IncidentState,
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
@@ -537,6 +538,10 @@ export class SqliteStore implements Store {
 
   acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
     return this.#write('acknowledgeIncident', { destination, dedupKey, by, now });
+  }
+
+  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
+    return this.#write('setIncidentState', { destination, dedupKey, version, state, now });
   }
 
   async destinationStates(): Promise<DestinationState[]> {

@@ -10,6 +10,7 @@ import type {
   HoldRequest,
   IngestBatch,
   IncidentMessage,
+  IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
   Mute,
@@ -345,7 +346,7 @@ export function createWriteOps(db: DatabaseSync) {
            VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, 0, ?, 1)
            ON CONFLICT (destination, dedup_key) DO UPDATE SET
              channel = excluded.channel, ts = excluded.ts, started_at = excluded.started_at, status = excluded.status,
-             resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL,
+             resolved_at = excluded.resolved_at, acknowledged_by = NULL, acknowledged_at = NULL, resolved_by = NULL,
              last_event_id = excluded.last_event_id, updates = 0, updated_at = excluded.updated_at, version = version + 1`,
         )
         .run(destination, effect.dedup_key, effect.channel, effect.ts, Date.parse(effect.started_at), effect.status, resolvedAt, effect.last_event_id, now);
@@ -774,6 +775,27 @@ export function createWriteOps(db: DatabaseSync) {
            WHERE destination = ? AND dedup_key = ? RETURNING *`,
         )
         .get(args.by, args.now, args.now, args.destination, args.dedupKey);
+      return row ? incidentMessageFromRow(row) : null;
+    },
+
+    setIncidentState(args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number }): IncidentMessage | null {
+      const { state } = args;
+      const row = sql
+        .get(
+          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
+           WHERE destination = ? AND dedup_key = ? AND version = ? RETURNING *`,
+        )
+        .get(
+          state.acknowledged_by,
+          state.acknowledged_at === null ? null : Date.parse(state.acknowledged_at),
+          state.status,
+          state.resolved_at === null ? null : Date.parse(state.resolved_at),
+          state.resolved_by,
+          args.now,
+          args.destination,
+          args.dedupKey,
+          args.version,
+        );
       return row ? incidentMessageFromRow(row) : null;
     },
 
