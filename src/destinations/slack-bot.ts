@@ -9,7 +9,7 @@ import { commonDestinationKeys, limitsOf, stormOf } from './destination.ts';
 import { DEFAULT_STORM } from '../notify/digest.ts';
 import { failure, findEgressRefusal, retryableStatus } from './http-client.ts';
 import type { SendResult } from './http-client.ts';
-import { fitSlackMessage } from './slack-message.ts';
+import { fitSlackMessage, slackRendering } from './slack-message.ts';
 import type { SlackMessage } from './slack-message.ts';
 import { lookupTable } from '../util/objects.ts';
 import { realTime } from '../util/clock.ts';
@@ -120,6 +120,7 @@ export function incidentView(message: IncidentMessage | null, event: RelayEvent)
 export const slackBotDestination: DestinationType<typeof schema> = {
   type: 'slack-bot',
   schema,
+  rendering: slackRendering,
   create(config, deps) {
     const template = config.template ?? 'slack-bot/default';
     const replyTemplate = config.reply_template ?? 'slack-bot/reply';
@@ -143,8 +144,8 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       ));
 
     const renderBoth = (context: TemplateContext): Rendered => ({
-      card: fitSlackMessage(deps.templates.render(template, 'slack', context), template).message,
-      reply: fitSlackMessage(deps.templates.render(replyTemplate, 'slack', context), replyTemplate).message,
+      card: fitSlackMessage(deps.templates.render(template, slackRendering.mode, context), template).message,
+      reply: fitSlackMessage(deps.templates.render(replyTemplate, slackRendering.mode, context), replyTemplate).message,
     });
 
     // The message's channel and ts go back as effects, recorded with the attempt (never written here).

@@ -1,0 +1,48 @@
+import { truncateToLength } from '../templates/index.ts';
+
+/** One text of a message that may be shortened to fit the whole message into the service's limit. */
+export interface TextSlot {
+  readonly owner: Record<string, unknown>;
+  readonly key: string;
+  /** Where it is, for the list of what was cut: `blocks[0].text.text`. */
+  readonly path: string;
+  readonly original: string;
+  /** Cut without splitting markup (see truncateToLength). */
+  readonly markup: boolean;
+}
+
+/** A slot for `owner[key]`, which must hold text. */
+export function textSlot(owner: Record<string, unknown>, key: string, path: string, markup: boolean): TextSlot {
+  return { owner, key, path, original: String(owner[key]), markup };
+}
+
+/** Applies one common cap to every slot: only texts longer than `cap` change. */
+function applyCap(slots: readonly TextSlot[], cap: number): void {
+  for (const slot of slots) slot.owner[slot.key] = truncateToLength(slot.original, cap, { markup: slot.markup });
+}
+
+/**
+ * Shrinks the longest texts first until `fits()`: a binary search for the largest common cap
+ * that fits, so short texts are never touched before long ones. Returns false when texts cut
+ * to `floor` characters (default 1) still do not fit (the message is large for other reasons).
+ */
+export function shrinkTextsToFit(slots: readonly TextSlot[], fits: () => boolean, floor = 1): boolean {
+  if (fits()) return true;
+  let low = floor;
+  let high = Math.max(1, ...slots.map((slot) => slot.original.length));
+  applyCap(slots, low);
+  if (!fits()) return false;
+  while (low < high) {
+    const middle = Math.ceil((low + high) / 2);
+    applyCap(slots, middle);
+    if (fits()) low = middle;
+    else high = middle - 1;
+  }
+  applyCap(slots, low);
+  return true;
+}
+
+/** The paths of the slots whose text is not what it was. */
+export function cutPaths(slots: readonly TextSlot[]): string[] {
+  return slots.filter((slot) => slot.owner[slot.key] !== slot.original).map((slot) => slot.path);
+}
