@@ -37,6 +37,8 @@ export interface SendResult {
   readonly latency_ms: number;
   /** What the send changed besides the request (a slack-bot message), recorded with the attempt. */
   readonly effects?: DeliveryEffects | null;
+  /** The response headers a destination asked for (`readHeaders`), by lower-case name. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface HttpClientOptions {
@@ -55,6 +57,8 @@ export interface PostOptions {
   readonly body: string;
   readonly timeoutMs: number;
   readonly method?: 'POST' | 'PUT';
+  /** Response headers to hand back in the result (lower case), for a destination's own rate-limit headers. */
+  readonly readHeaders?: readonly string[];
 }
 
 const LOGGED_BODY_BYTES = 2_048;
@@ -167,6 +171,7 @@ export class HttpClient {
         onResponseStart: (_controller, status, headers) => {
           response.status = status;
           response.retryAfter = headers['retry-after'];
+          if (options.readHeaders) response.keepHeaders(headers, options.readHeaders);
         },
         onResponseData: (_controller, chunk) => response.add(chunk),
         onResponseEnd: () => finish(this.#classify(response, elapsed())),
@@ -195,12 +200,13 @@ export class HttpClient {
   }
 
   #classify(response: ResponseStart, latency: number): SendResult {
-    const { status } = response;
+    const { status, headers } = response;
     const body = response.text();
     if (status >= 200 && status < 300) {
-      return { kind: 'success', status, body, retry_after_ms: null, rate_limited: false, error: null, latency_ms: latency };
+      return { kind: 'success', status, body, retry_after_ms: null, rate_limited: false, error: null, latency_ms: latency, ...(headers ? { headers } : {}) };
     }
     return {
+      ...(headers ? { headers } : {}),
       kind: retryableStatus(status) ? 'retry' : 'permanent',
       status,
       body,
@@ -244,6 +250,15 @@ export function failure(kind: 'retry' | 'permanent', error: string, latency: num
 class ResponseStart {
   status = 0;
   retryAfter: string | string[] | undefined;
+  headers: Record<string, string> | undefined;
+
+  keepHeaders(all: Record<string, string | string[] | undefined>, names: readonly string[]): void {
+    this.headers = {};
+    for (const name of names) {
+      const value = all[name];
+      if (value !== undefined) this.headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+  }
   readonly #chunks: Buffer[] = [];
   #kept = 0;
   #size = 0;

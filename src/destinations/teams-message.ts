@@ -87,7 +87,7 @@ export function fitTeamsMessage(payload: unknown, template = 'teams card'): Fitt
   const parsed = cardSchema.safeParse(payload);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw invalid(`${formatPath(issue?.path ?? []) || '(the card)'}: ${issue?.message ?? 'invalid'}`);
+    throw invalid(`${formatPath(issue?.path ?? [])}: ${issue?.message ?? 'invalid'}`);
   }
   const problems = adaptiveCardProblems(parsed.data);
   if (problems.length > 0) throw invalid(problems.join('; '));

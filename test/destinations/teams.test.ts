@@ -1,17 +1,14 @@
 import MarkdownIt from 'markdown-it';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
-import { createDestination, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { MAX_TEAMS_MESSAGE_BYTES } from '../../src/destinations/teams-message.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';
 import { renderPreview } from '../../src/cli/render.ts';
-import { silentLogger } from '../../src/observability/logger.ts';
-import { BUILTIN_TEMPLATES_DIR, createTemplateEngine, sampleContext, SAMPLE_EVENT, TemplateRenderError } from '../../src/templates/index.ts';
+import { SAMPLE_EVENT, TemplateRenderError } from '../../src/templates/index.ts';
 import { HOSTILE_TEXT } from '../../src/templates/sample-event.ts';
-import type { RelayEvent } from '../../src/events/event.ts';
-import type { Store } from '../../src/store/store.ts';
+import { configuredDestination, deliverOnce, renderRefusal } from '../support/destinations.ts';
 import { fakeTeams, teamsProblems } from '../support/teams.ts';
 import type { ReceivedCard } from '../support/teams.ts';
 import { templateDir } from '../templates/support.ts';
@@ -21,22 +18,9 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-const http = new HttpClient({ allowPrivate: true, userAgent: 'hookrelay/test' });
-afterAll(() => http.close());
-
-/** A teams destination as the config would make it, with the built-in templates and any of one's own. */
-function teams(url: string, extra: Record<string, unknown> = {}, dirs: string[] = []): Destination {
-  const config = parseConfigText(JSON.stringify({ destinations: [{ name: 'ops-teams', type: 'teams', url, ...extra }] }), {}).destinations[0]!;
-  const templates = createTemplateEngine({ dirs: [...dirs, BUILTIN_TEMPLATES_DIR], version: '9.9.9' });
-  const destination = createDestination(config, { http, templates, version: '9.9.9', logger: silentLogger(), store: () => ({}) as Store });
-  destination.prepare();
-  return destination;
-}
-
-async function deliver(destination: Destination, event: RelayEvent) {
-  const body = await destination.render(sampleContext(event));
-  return { body, result: await destination.send({ delivery_id: 'dlv_teams', attempt: 1, body, event }) };
-}
+const teams = (url: string, extra: Record<string, unknown> = {}, dirs: string[] = []): Destination =>
+  configuredDestination({ name: 'ops-teams', type: 'teams', url, ...extra }, dirs);
+const deliver = deliverOnce;
 
 async function started() {
   const fake = await fakeTeams();
@@ -143,12 +127,7 @@ describe('teams destination', () => {
     ['an action without its url', '{ "type": "AdaptiveCard", "version": "1.4", "actions": [{ "type": "Action.OpenUrl", "title": "Open" }] }', /Property "url" must be set/],
   ])('%s is refused before sending, with the reason', async (_what, card, reason) => {
     const destination = teams('http://127.0.0.1:9/hook', { template: 'teams/bad' }, [templateDir({ 'teams/bad': card })]);
-    let thrown: unknown = null;
-    try {
-      await destination.render(sampleContext(SAMPLE_EVENT));
-    } catch (error) {
-      thrown = error;
-    }
+    const thrown = await renderRefusal(destination, SAMPLE_EVENT);
     expect(thrown).toBeInstanceOf(TemplateRenderError);
     expect((thrown as Error).message).toMatch(/^teams\/bad: not a valid Adaptive Card: /);
     expect((thrown as Error).message).toMatch(reason);

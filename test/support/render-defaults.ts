@@ -1,3 +1,4 @@
+import { fitDiscordMessage } from '../../src/destinations/discord-message.ts';
 import { fitPagerDutyEvent } from '../../src/destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../../src/destinations/slack-message.ts';
 import { fitTeamsMessage } from '../../src/destinations/teams-message.ts';
@@ -9,7 +10,7 @@ const templates = createTemplateEngine({ dirs: [BUILTIN_TEMPLATES_DIR], version:
 
 /**
  * Renders an event the way each destination type does with its default template(s), fitted
- * to that destination's limits: slack, slack-bot (card and thread reply), pagerduty, http, teams.
+ * to that destination's limits: slack, slack-bot (card and thread reply), pagerduty, http, teams, discord.
  * Throws what the dispatcher would record as a permanent rendering failure.
  */
 export function renderEveryDefault(event: RelayEvent): Record<string, unknown> {
@@ -25,5 +26,6 @@ export function renderEveryDefault(event: RelayEvent): Record<string, unknown> {
     pagerduty: fitPagerDutyEvent(templates.render('pagerduty/default', 'json', base), 'pagerduty/default'),
     http: templates.render('http/envelope', 'json', base),
     teams: fitTeamsMessage(templates.render('teams/default', 'teams', base), 'teams/default').message,
+    discord: fitDiscordMessage(templates.render('discord/default', 'discord', base), 'discord/default').message,
   };
 }
