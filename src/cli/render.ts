@@ -19,7 +19,7 @@ export const renderCommand = defineCommand({
   summary: "print what a template makes of a sender's payload, exactly as it would be sent",
   synopsis: '--template slack/default --source tapemetric (--event payload.json | --sample) [--config FILE]',
   options: {
-    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, pagerduty/default, http/envelope, teams/default, discord/default or your own' },
+    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, pagerduty/default, http/envelope, teams/default, discord/default, google_chat/default or your own' },
     source: { type: 'string', short: 's', value: 'NAME', description: 'a source of the config, or a preset, whose normalization to use' },
     event: { type: 'string', short: 'e', value: 'FILE', description: "the sender's payload (JSON)" },
     sample: { type: 'boolean', description: "a fresh sample payload of the source's preset instead of --event" },
@@ -99,12 +99,8 @@ export function previewEvents(source: Source, incoming: readonly IncomingEvent[]
 /** What a destination of this type would be sent for the event: rendered, escaped, validated and fitted. */
 export function renderFor(engine: TemplateEngine, destination: { template: string; type: string; name: string }, event: RelayEvent): unknown {
   const rendering = renderingOf(destination.type);
-  const rendered = engine.render(destination.template, rendering.mode, {
-    ...event,
-    events: [event],
-    hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' },
-  });
-  return rendering.fit(rendered, destination.template);
+  const context = { ...event, events: [event], hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' } };
+  return rendering.fit(engine.render(destination.template, rendering.mode, context), destination.template, context);
 }
 
 /** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */

@@ -8,6 +8,7 @@ import { globMatcher } from '../routing/glob.ts';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
+import { UNSET_URL_STAND_IN } from './common.ts';
 import { interpolate } from './interpolate.ts';
 import type { InterpolationProblem, StandIn } from './interpolate.ts';
 import { configSchema } from './schema.ts';
@@ -223,7 +224,7 @@ function standInFor(reader: ConfigReader, signing: number, notes: Set<string>, u
     if (!credential) return undefined;
     note();
     // An address that is all variable must still be a URL; `.invalid` never resolves (RFC 2606).
-    return field.endsWith('url') && text.startsWith(`\${${variable}`) ? 'https://unset.invalid/' : 'unset';
+    return field.endsWith('url') && text.startsWith(`\${${variable}`) ? UNSET_URL_STAND_IN : 'unset';
   };
 }
 

@@ -20,12 +20,13 @@ export const ZERO_CONFIG_CHAT_VARIABLES = [
   { variable: 'SLACK_WEBHOOK_URL', name: 'slack', type: 'slack', what: 'a Slack Incoming Webhook URL' },
   { variable: 'TEAMS_WEBHOOK_URL', name: 'teams', type: 'teams', what: 'a Teams Workflows webhook URL' },
   { variable: 'DISCORD_WEBHOOK_URL', name: 'discord', type: 'discord', what: 'a Discord channel webhook URL' },
+  { variable: 'GOOGLE_CHAT_WEBHOOK_URL', name: 'google-chat', type: 'google_chat', what: 'a Google Chat space webhook URL' },
 ] as const;
 
 /**
  * Zero-config mode (DESIGN.md): no file, only environment variables. Every source whose
  * secret is set relays to each chat whose webhook URL is set (SLACK_WEBHOOK_URL,
- * TEAMS_WEBHOOK_URL, DISCORD_WEBHOOK_URL; one is needed); with PAGERDUTY_ROUTING_KEY, events of severity error or
+ * TEAMS_WEBHOOK_URL, DISCORD_WEBHOOK_URL, GOOGLE_CHAT_WEBHOOK_URL; one is needed); with PAGERDUTY_ROUTING_KEY, events of severity error or
  * critical also page (info and warning would page people for nothing), and every resolution
  * is sent so PagerDuty closes what it opened.
  */

@@ -79,8 +79,11 @@ export interface DestinationDeps {
 /** How a type's templates are escaped, and what makes their output what the service takes. */
 export interface Rendering {
   readonly mode: EscapeMode;
-  /** The rendered template as sent: validated and fitted to the service's limits. Throws TemplateRenderError naming `template`. */
-  fit(payload: unknown, template: string): unknown;
+  /**
+   * The rendered template as sent: validated and fitted to the service's limits, with what the
+   * destination adds from the context (a thread key). Throws TemplateRenderError naming `template`.
+   */
+  fit(payload: unknown, template: string, context: TemplateContext): unknown;
 }
 
 export interface DestinationType<Schema extends z.ZodType = z.ZodType> {
@@ -161,7 +164,7 @@ export const jsonRendering: Rendering = { mode: 'json', fit: (payload) => payloa
 export function templateRenderer(deps: DestinationDeps, template: string, rendering: Rendering): Pick<Destination, 'prepare' | 'render'> {
   return {
     prepare: () => deps.templates.prepare(template, rendering.mode),
-    render: (context) => JSON.stringify(rendering.fit(deps.templates.render(template, rendering.mode, context), template)),
+    render: (context) => JSON.stringify(rendering.fit(deps.templates.render(template, rendering.mode, context), template, context)),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { RESTRateLimit } from 'discord-api-types/v10';
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { webhookUrlSchema } from '../config/common.ts';
 import type { DestinationType } from './destination.ts';
 import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
 import { discordRendering } from './discord-message.ts';
@@ -16,14 +16,10 @@ const schema = z
     ...commonDestinationKeys,
     type: z.literal('discord'),
     /** The channel's webhook URL (`https://discord.com/api/webhooks/<id>/<token>`): the token in it is a secret. */
-    url: urlSchema.superRefine((url, context) => {
-      if (!URL.canParse(url)) return;
-      const path = new URL(url).pathname;
-      if (COMPATIBLE_SUFFIX.test(path)) {
-        context.addIssue({ code: 'custom', message: 'ends in /slack or /github (Discord\'s compatibility endpoints): use the webhook URL without it' });
-      } else if (!WEBHOOK_PATH.test(path)) {
-        context.addIssue({ code: 'custom', message: 'not a Discord webhook URL (https://discord.com/api/webhooks/<id>/<token>: "Copy Webhook URL" in the channel\'s Integrations)' });
-      }
+    url: webhookUrlSchema((url) => {
+      if (COMPATIBLE_SUFFIX.test(url.pathname)) return "ends in /slack or /github (Discord's compatibility endpoints): use the webhook URL without it";
+      if (!WEBHOOK_PATH.test(url.pathname)) return 'not a Discord webhook URL (https://discord.com/api/webhooks/<id>/<token>: "Copy Webhook URL" in the channel\'s Integrations)';
+      return null;
     }),
   })
   .strict();

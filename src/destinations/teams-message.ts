@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { formatPath, isRecord } from '../util/objects.ts';
+import { formatPath } from '../util/objects.ts';
 import { ELLIPSIS, TemplateRenderError } from '../templates/index.ts';
 import { adaptiveCardProblems } from './adaptive-card.ts';
 import type { Rendering } from './destination.ts';
-import { cutPaths, shrinkTextsToFit, textSlot } from './text-budget.ts';
+import { cutPaths, fitLeadingItems, shrinkTextsToFit, textSlotsAt } from './text-budget.ts';
 import type { TextSlot } from './text-budget.ts';
 
 /**
@@ -60,18 +60,6 @@ function messageBytes(message: TeamsMessage): number {
   return Buffer.byteLength(JSON.stringify(message), 'utf8');
 }
 
-/** Every text a reader sees in the card, wherever it is nested. */
-function textSlots(value: unknown, path: readonly PropertyKey[], slots: TextSlot[]): TextSlot[] {
-  if (Array.isArray(value)) value.forEach((item, index) => textSlots(item, [...path, index], slots));
-  else if (isRecord(value)) {
-    for (const [key, item] of Object.entries(value)) {
-      if (typeof item === 'string' && TEXT_KEYS.has(key)) slots.push(textSlot(value, key, formatPath([...path, key]), true));
-      else textSlots(item, [...path, key], slots);
-    }
-  }
-  return slots;
-}
-
 function omittedNote(count: number): { type: string; [key: string]: unknown } {
   return { type: 'TextBlock', text: `${ELLIPSIS} and ${count} more element${count === 1 ? '' : 's'} (Teams' 28 KB message limit)`, wrap: true, isSubtle: true };
 }
@@ -100,24 +88,15 @@ export function fitTeamsMessage(payload: unknown, template = 'teams card'): Fitt
   const withBody = (kept: number): TextSlot[] => {
     const card = kept === body.length ? structuredClone(original) : { ...structuredClone(original), body: [...structuredClone(body.slice(0, kept)), omittedNote(body.length - kept)] };
     message.attachments[0].content = card;
-    return textSlots(card, [], []);
+    return textSlotsAt(card, TEXT_KEYS);
   };
-  let slots = textSlots(message.attachments[0].content, [], []);
+  let slots = textSlotsAt(message.attachments[0].content, TEXT_KEYS);
   if (!shrinkTextsToFit(slots, fits, MIN_CUT_TEXT)) {
-    // Large for its number of elements: the most leading body elements that fit with texts of
-    // at least MIN_CUT_TEXT characters (a binary search), and a line saying how many were left out.
-    let low = 0;
-    let high = body.length - 1;
-    while (low < high) {
-      const middle = Math.ceil((low + high) / 2);
-      if (shrinkTextsToFit(withBody(middle), fits, MIN_CUT_TEXT)) low = middle;
-      else high = middle - 1;
-    }
-    slots = withBody(low);
-    if (!shrinkTextsToFit(slots, fits)) {
-      throw invalid(`over Teams' 28 KB message limit (${messageBytes(message)} bytes) even with every text cut`);
-    }
-    if (low < body.length) truncated.push('body');
+    // Large for its number of elements: the first body elements that fit, and a line saying how many were left out.
+    const fitted = fitLeadingItems(body.length, withBody, fits, MIN_CUT_TEXT);
+    if (fitted === null) throw invalid(`over Teams' 28 KB message limit (${messageBytes(message)} bytes) even with every text cut`);
+    slots = fitted;
+    if (body.length > 0) truncated.push('body');
   }
   truncated.push(...cutPaths(slots));
   return { message, truncated };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { webhookUrlSchema } from '../config/common.ts';
 import type { DestinationType } from './destination.ts';
 import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
 import { teamsRendering } from './teams-message.ts';
@@ -13,10 +13,11 @@ const schema = z
     ...commonDestinationKeys,
     type: z.literal('teams'),
     /** A Workflows webhook URL ("Post to a channel when a webhook request is received"): a secret. */
-    url: urlSchema.refine((url) => !URL.canParse(url) || !RETIRED_CONNECTOR_HOST.test(new URL(url).hostname), {
-      message:
-        'an Office 365 connector URL: connectors are retired; in Teams, add the Workflows template "Post to a channel when a webhook request is received" and use its URL',
-    }),
+    url: webhookUrlSchema((url) =>
+      RETIRED_CONNECTOR_HOST.test(url.hostname)
+        ? 'an Office 365 connector URL: connectors are retired; in Teams, add the Workflows template "Post to a channel when a webhook request is received" and use its URL'
+        : null,
+    ),
   })
   .strict();
 

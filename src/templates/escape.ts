@@ -82,12 +82,21 @@ export function escapeTeamsText(text: string): string {
   return escapeMarkdownText(text).replace(/\{(?=\{)/g, `{${ZERO_WIDTH_JOINER}`);
 }
 
+/**
+ * HTML text escaping (`&`, `<`, `>`, `"`, `'`): Google Chat card text takes a subset of HTML
+ * (`<b>`, `<a href>`, `<font color>`), so sender text must never be markup there.
+ */
+export function escapeHtmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
 /** What each mode does to text before JSON escaping (null: nothing). */
 const TEXT_ESCAPE: Readonly<Record<EscapeMode, ((text: string) => string) | null>> = {
   json: null,
   slack: escapeSlackText,
   teams: escapeTeamsText,
   discord: escapeMarkdownText,
+  html: escapeHtmlText,
 };
 
 /**

@@ -39,6 +39,7 @@ export const ESCAPE_HELPER: Readonly<Record<EscapeMode, string>> = {
   slack: '__hookrelay_escape_slack',
   teams: '__hookrelay_escape_teams',
   discord: '__hookrelay_escape_discord',
+  html: '__hookrelay_escape_html',
 };
 
 /**
@@ -123,7 +124,7 @@ function sameKind(value: unknown, text: string): string | SlackMarkup {
  */
 function helpers(now: () => number): Record<string, Helper> {
   return {
-    /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack, teams and discord mode the strings inside are escaped for the platform. */
+    /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack, teams, discord and html mode the strings inside are escaped for the platform. */
     json: ([value], options) => {
       const prepared = escapeStringsFor(value, modeOf(options));
       const plain = prepared instanceof Handlebars.SafeString ? prepared.toString() : prepared;

@@ -43,8 +43,9 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
-// Longest Slack entity is `&amp;` (5); anything longer after a bare `&` is not an entity.
-const MAX_ENTITY_LENGTH = 5;
+// The longest entity escaping writes is HTML's `&quot;` (6; Slack's longest is `&amp;`):
+// anything longer after a bare `&` is not an entity.
+const MAX_ENTITY_LENGTH = 6;
 
 function withoutOpenMarkup(text: string): string {
   let result = text;

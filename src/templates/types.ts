@@ -9,12 +9,13 @@ import type { DigestView } from '../notify/digest.ts';
  * - `teams`, `discord`: markdown escaping with backslashes (`*`, `_`, `[`, `]`, `<`, …, and
  *   headings and list markers at the start of a line), broadcast mentions broken, then JSON
  *   escaping; `teams` also breaks `{{`, which Teams reads as a date function.
+ * - `html`: HTML escaping (`&`, `<`, `>`, `"`, `'`) and then JSON escaping (Google Chat card text).
  * `{{{value}}}` is never escaped (the template author's explicit choice).
  */
-export type EscapeMode = 'json' | 'slack' | 'teams' | 'discord';
+export type EscapeMode = 'json' | 'slack' | 'teams' | 'discord' | 'html';
 
 /** Every escape mode, for what is registered per mode. */
-export const ESCAPE_MODES: readonly EscapeMode[] = ['json', 'slack', 'teams', 'discord'];
+export const ESCAPE_MODES: readonly EscapeMode[] = ['json', 'slack', 'teams', 'discord', 'html'];
 
 /** How an incident stands, for destinations that keep one message per incident (slack-bot). */
 export interface IncidentView {

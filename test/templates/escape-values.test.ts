@@ -5,7 +5,7 @@
  */
 import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
-import { escapeForMode, escapeMarkdownText, escapeStringsFor, escapeTeamsText, neutralizePlainText, SlackMarkup, toJsonLiteral, toText } from '../../src/templates/escape.ts';
+import { escapeForMode, escapeHtmlText, escapeMarkdownText, escapeStringsFor, escapeTeamsText, neutralizePlainText, SlackMarkup, toJsonLiteral, toText } from '../../src/templates/escape.ts';
 import { truncateToLength } from '../../src/templates/truncate.ts';
 
 const ZWJ = '\u200d';
@@ -93,5 +93,17 @@ describe('markdown escaping (teams, discord)', () => {
   it('a cut never ends on the backslash of an escape (which would escape the "…")', () => {
     expect(truncateToLength('abc\\*def', 5, { markup: true })).toBe('abc…');
     expect(truncateToLength('ab\\\\cdef', 5, { markup: true })).toBe('ab\\\\…');
+  });
+});
+
+describe('html escaping (google_chat)', () => {
+  it('&, <, >, " and \' become entities, in values and inside {{json}} alike', () => {
+    expect(escapeHtmlText(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+    expect(escapeForMode('<b>', 'html')).toBe('&lt;b&gt;');
+    expect(escapeStringsFor({ a: ['<b>'] }, 'html')).toEqual({ a: ['&lt;b&gt;'] });
+  });
+
+  it('a cut never ends inside an entity', () => {
+    expect(truncateToLength('ab &quot;x', 9, { markup: true })).toBe('ab…');
   });
 });
