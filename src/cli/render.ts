@@ -19,7 +19,7 @@ export const renderCommand = defineCommand({
   summary: "print what a template makes of a sender's payload, exactly as it would be sent",
   synopsis: '--template slack/default --source tapemetric (--event payload.json | --sample) [--config FILE]',
   options: {
-    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, pagerduty/default, http/envelope, teams/default, discord/default, google_chat/default or your own' },
+    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, teams/default, discord/default, google_chat/default, email/default, pagerduty/default, http/envelope or your own' },
     source: { type: 'string', short: 's', value: 'NAME', description: 'a source of the config, or a preset, whose normalization to use' },
     event: { type: 'string', short: 'e', value: 'FILE', description: "the sender's payload (JSON)" },
     sample: { type: 'boolean', description: "a fresh sample payload of the source's preset instead of --event" },

@@ -200,7 +200,7 @@ function validate(raw: unknown, env: Env, reader?: ConfigReader): Validation {
 /** Keys of a source that hold its secrets, tokens or the sender's API: used to verify, never offline. */
 const SOURCE_CREDENTIALS = new Set(['secrets', 'token', 'api_key', 'api_url']);
 /** Keys of a destination that say where and with what credentials to send: never used offline. */
-const DESTINATION_CREDENTIALS = new Set(['url', 'api_url', 'routing_key', 'token', 'secret', 'channel', 'headers']);
+const DESTINATION_CREDENTIALS = new Set(['url', 'api_url', 'routing_key', 'token', 'secret', 'channel', 'headers', 'smtp']);
 
 /**
  * For an offline command: an unset variable in a top-level key it does not read leaves that key

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ELLIPSIS, TemplateRenderError } from '../templates/index.ts';
-import type { TemplateContext } from '../templates/index.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
 import type { Rendering } from './destination.ts';
+import { threadKeyOf } from './incident-thread.ts';
 import { cutPaths, fitLeadingItems, shrinkTextsToFit, textSlotsAt } from './text-budget.ts';
 
 /**
@@ -77,15 +76,6 @@ export interface FittedGoogleChatMessage {
   readonly message: GoogleChatMessage;
   /** Paths that were cut, e.g. `cardsV2[0].card.sections[0].widgets[1].textParagraph.text`, `cardsV2` (widgets left out). */
   readonly truncated: string[];
-}
-
-/**
- * One thread per incident: every message of an incident (dedup key) carries the same key; a
- * storm digest has a thread of its own per group. Hashed, so any key is a valid thread key.
- */
-export function threadKeyOf(context: Pick<TemplateContext, 'dedup_key' | 'digest'>): string {
-  const basis = context.digest ? `digest:${context.digest.label}` : `incident:${context.dedup_key}`;
-  return `hookrelay-${createHash('sha256').update(basis).digest('hex').slice(0, 32)}`;
 }
 
 function messageBytes(message: GoogleChatMessage): number {

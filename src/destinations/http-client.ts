@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { DeliveryEffects } from '../store/store.ts';
@@ -127,6 +128,25 @@ export class HttpClient {
       keepAliveTimeout: 30_000,
       connections: 64,
       connect: options.allowPrivate ? { timeout: 5_000 } : guardedConnector(),
+    });
+  }
+
+  /**
+   * The address to open a non-HTTP connection to (SMTP), through the same egress guard: a
+   * literal address or every address the name resolves to must be public, unless private ones
+   * are allowed (then the name is returned as it is). Connecting to the address returned, not
+   * the name, leaves no second lookup to rebind. Throws EgressRefusedError.
+   */
+  async addressFor(hostname: string): Promise<string> {
+    if (this.#allowPrivate) return hostname;
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const refused = refusedLiteral(new URL(`smtp://${host.includes(':') ? `[${host}]` : host}`));
+      if (refused) throw refused;
+      return host;
+    }
+    return new Promise((resolve, reject) => {
+      guardedLookup(host, { all: false }, (error, address) => (error ? reject(error) : resolve(address as string)));
     });
   }
 

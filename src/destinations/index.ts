@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Destination, DestinationDeps, DestinationType, Rendering } from './destination.ts';
 import { jsonRendering } from './destination.ts';
 import { discordDestination } from './discord.ts';
+import { emailDestination } from './email.ts';
 import { googleChatDestination } from './google-chat.ts';
 import { httpDestination } from './http.ts';
 import { pagerDutyDestination } from './pagerduty.ts';
@@ -17,7 +18,7 @@ export { checkDestinationUrl } from './egress.ts';
 export { isIncidentMessenger } from './slack-bot.ts';
 
 /** Every destination type; a new one is a module here. */
-export const DESTINATION_TYPES = [slackDestination, slackBotDestination, pagerDutyDestination, httpDestination, teamsDestination, discordDestination, googleChatDestination] as const;
+export const DESTINATION_TYPES = [slackDestination, slackBotDestination, pagerDutyDestination, httpDestination, teamsDestination, discordDestination, googleChatDestination, emailDestination] as const;
 
 export const destinationConfigSchema = z.discriminatedUnion(
   'type',

@@ -122,7 +122,7 @@ describe('discord destination', () => {
     expect(result).toMatchObject({ kind: 'retry', status: 429, retry_after_ms: 1_337, rate_limited: true });
     expect(decide({ schedule: [30_000], disable_after: 5 }, 1, result, 1_000_000)).toEqual({ outcome: 'retry', next_attempt_at: 1_001_337, health: 'neutral' });
     // Until then nothing more is sent (Discord bans addresses that keep hitting its limits).
-    const again = await deliverOnce(destination, SAMPLE_EVENT, 2);
+    const again = await deliverOnce(destination, SAMPLE_EVENT, { attempt: 2 });
     expect(again.result).toMatchObject({ kind: 'retry', status: null, rate_limited: true });
     expect(again.result.retry_after_ms).toBeGreaterThan(1_000);
     expect(again.result.retry_after_ms).toBeLessThanOrEqual(1_337);

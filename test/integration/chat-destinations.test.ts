@@ -6,6 +6,7 @@ import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 import { fakeDiscord } from '../support/discord.ts';
 import { fakeGoogleChat } from '../support/google-chat.ts';
 import { fakeTeams } from '../support/teams.ts';
+import { FakeSmtp } from '../support/smtp.ts';
 import { capturingLogger } from '../observability/capture.ts';
 import { signIn } from '../admin/support.ts';
 import { templateDir } from '../templates/support.ts';
@@ -136,5 +137,51 @@ describe.each(CHATS)('$type end to end', (chat) => {
     const api = await Promise.all(['/destinations', `/deliveries?event_id=${eventId}`].map(async (path) => JSON.stringify((await relay.admin(path)).json)));
     for (const text of [...pages, ...api, JSON.stringify(lines)]) expect(text).not.toContain(chat.secret);
     expect(lines.some((line) => line.destination === 'ops-chat')).toBe(true);
+  });
+});
+
+describe('email end to end', () => {
+  it('an alert arrives as an email in its incident thread; send-test; the SMTP password shows nowhere', async () => {
+    const password = 'Smtp-Pa55word-Secret';
+    const smtp = await FakeSmtp.start({ user: 'relay@example.com', password });
+    cleanups.push(() => smtp.close());
+    const { logger, lines } = capturingLogger('debug');
+    const relay = await startRelay(
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - name: ops-mail
+    type: email
+    smtp: { host: 127.0.0.1, port: ${smtp.port}, secure: false, user: relay@example.com, password: "\${SMTP_PASSWORD}" }
+    from: "hookrelay <alerts@example.com>"
+    to: [ oncall@example.com ]
+routes:
+  - { to: [ops-mail] }
+admin: { token: ${ADMIN_TOKEN} }
+`,
+      { SMTP_PASSWORD: password },
+      { logger },
+    );
+    cleanups.push(() => relay.close());
+    const body = JSON.stringify(tapemetricPayload({ id: 'evt_mail' }));
+    const eventId = (await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET))).json.id as string;
+    const { json } = await relay.until(
+      () => relay.admin<{ deliveries: Delivery[] }>(`/deliveries?event_id=${eventId}`),
+      ({ json }) => json.deliveries[0]?.status === 'succeeded',
+    );
+    expect(json.deliveries[0]).toMatchObject({ attempts: 1, response_code: 250 });
+    const [mail] = await smtp.waitFor(1);
+    expect(mail!.parsed.subject).toMatch(/^🔴 /);
+    expect(mail!.parsed.inReplyTo).toMatch(/^<hookrelay-[0-9a-f]{32}@example\.com>$/);
+
+    const test = await relay.admin<{ ok: boolean; response: { status: number } }>('/destinations/ops-mail/test', { method: 'POST' });
+    expect(test.json).toMatchObject({ ok: true, response: { status: 250 } });
+    expect((await smtp.waitFor(2))[1]!.parsed.subject).toContain('Test from hookrelay');
+
+    const { cookie } = await signIn(relay.url);
+    const pages = await Promise.all(['/admin', '/admin/destinations/ops-mail'].map(async (path) => (await fetch(`${relay.url}${path}`, { headers: { cookie } })).text()));
+    const api = await Promise.all(['/destinations', `/deliveries?event_id=${eventId}`].map(async (path) => JSON.stringify((await relay.admin(path)).json)));
+    for (const text of [...pages, ...api, JSON.stringify(lines)]) expect(text).not.toContain(password);
   });
 });

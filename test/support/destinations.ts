@@ -19,10 +19,10 @@ export function configuredDestination(entry: Record<string, unknown>, dirs: read
   return destination;
 }
 
-/** Renders the event as the dispatcher would for one delivery and sends it once. */
-export async function deliverOnce(destination: Destination, event: RelayEvent, attempt = 1) {
+/** Renders the event as the dispatcher would for one delivery and sends it once (attempt 1 of delivery `dlv_test` unless told). */
+export async function deliverOnce(destination: Destination, event: RelayEvent, options: { attempt?: number; deliveryId?: string } = {}) {
   const body = await destination.render(sampleContext(event));
-  return { body, result: await destination.send({ delivery_id: 'dlv_test', attempt, body, event }) };
+  return { body, result: await destination.send({ delivery_id: options.deliveryId ?? 'dlv_test', attempt: options.attempt ?? 1, body, event }) };
 }
 
 /** What `render` throws for the event (a test that expects a refusal), or null. */
