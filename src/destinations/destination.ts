@@ -43,6 +43,8 @@ export interface Destination {
    * events wait behind an earlier one still being retried. Only `http` may opt out.
    */
   readonly ordered?: boolean;
+  /** People read it (a chat, email): a destination that stops or comes back is told there. */
+  readonly read_by_people?: boolean;
   /** Circuit breaker: probe and resume by itself when disabled (default true); false waits for a person. */
   readonly auto_enable?: boolean;
   /**
@@ -194,6 +196,7 @@ export function chatWebhookDestination(
     limits,
     auto_enable: config.auto_enable !== false,
     storm: stormOf(config, DEFAULT_STORM),
+    read_by_people: true,
     urls: [url],
     ...templateRenderer(deps, template, options.rendering),
     send: options.send ? (request) => options.send!(url, request, limits) : post,

@@ -92,6 +92,7 @@ export const emailDestination: DestinationType<typeof schema> = {
       limits,
       auto_enable: config.auto_enable !== false,
       storm: stormOf(config, DEFAULT_STORM),
+      read_by_people: true,
       urls: [new URL(`smtp://${smtp.host.includes(':') ? `[${smtp.host}]` : smtp.host}:${smtp.port}`)],
       ...templateRenderer(deps, template, emailRendering),
       async send(request) {

@@ -180,6 +180,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       stateful: true,
       // A digest is a message of its own; incidents that have their card keep updating it.
       storm: stormOf(config, DEFAULT_STORM),
+      read_by_people: true,
       urls: [new URL(config.api_url)],
       prepare() {
         deps.templates.prepare(template, 'slack');

@@ -185,3 +185,36 @@ admin: { token: ${ADMIN_TOKEN} }
     for (const text of [...pages, ...api, JSON.stringify(lines)]) expect(text).not.toContain(password);
   });
 });
+
+describe('a destination that stops is told where people read', () => {
+  it('Teams, Discord, Google Chat and email are told when a webhook destination is disabled; the machine destination is not', async () => {
+    const [teams, discord, chat] = await Promise.all([fakeTeams(), fakeDiscord(), fakeGoogleChat()]);
+    const smtp = await FakeSmtp.start();
+    const broken = await fakeTeams();
+    broken.respond(() => ({ status: 500, body: 'down' }));
+    for (const fake of [teams, discord, chat, smtp, broken]) cleanups.push(() => fake.close());
+    const relay = await startRelay(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: audit, type: http, url: "${broken.url('/hook')}", auto_enable: false }
+  - { name: ops-teams, type: teams, url: "${teams.url('/workflows/x')}" }
+  - { name: ops-discord, type: discord, url: "${discord.url('/api/webhooks/1/t')}" }
+  - { name: ops-chat, type: google_chat, url: "${chat.url('/v1/spaces/A/messages?key=k&token=t')}" }
+  - { name: ops-mail, type: email, smtp: { host: 127.0.0.1, port: ${smtp.port} }, from: alerts@example.com, to: [ oncall@example.com ] }
+routes:
+  - { to: [audit] }
+retry: { schedule: [100ms], disable_after: 1 }
+admin: { token: ${ADMIN_TOKEN} }
+`);
+    cleanups.push(() => relay.close());
+    const body = JSON.stringify(tapemetricPayload({ id: 'evt_breaker' }));
+    expect((await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET))).status).toBe(202);
+    const [card] = await teams.waitFor(1);
+    expect(card!.body).toContain('Destination \\"audit\\" is disabled');
+    expect((await discord.waitFor(1))[0]!.body).toContain('Destination \\"audit\\" is disabled');
+    expect((await chat.waitFor(1))[0]!.body).toContain('Destination \\"audit\\" is disabled');
+    expect((await smtp.waitFor(1))[0]!.parsed.subject).toContain('Destination "audit" is disabled');
+    expect(broken.requests.every((request) => !request.body.includes('is disabled'))).toBe(true);
+  });
+});
