@@ -1,9 +1,9 @@
 import type { APIEmbed, APIEmbedField, RESTPostAPIWebhookWithTokenJSONBody } from 'discord-api-types/v10';
 import { z } from 'zod';
-import { ELLIPSIS, TemplateRenderError, truncateToLength } from '../templates/index.ts';
+import { ELLIPSIS, TemplateRenderError } from '../templates/index.ts';
 import { formatPath } from '../util/objects.ts';
 import type { Rendering } from './destination.ts';
-import { cutPaths, shrinkTextsToFit, textSlot } from './text-budget.ts';
+import { cutPaths, cutToLimit, shrinkTextsToFit } from './text-budget.ts';
 import type { TextSlot } from './text-budget.ts';
 
 /**
@@ -80,17 +80,6 @@ function withOverflowNote<T>(items: readonly T[], max: number, note: (omitted: n
   return [...items.slice(0, max - 1), note(items.length - (max - 1))];
 }
 
-/** Cuts `owner[key]` to `max`, recording the path; returns its slot for the 6,000-character budget. */
-function fitText(owner: Record<string, unknown>, key: string, max: number, path: string, truncated: string[]): TextSlot {
-  const text = String(owner[key]);
-  const cut = truncateToLength(text, max, { markup: true });
-  if (cut !== text) {
-    owner[key] = cut;
-    truncated.push(path);
-  }
-  return textSlot(owner, key, path, true);
-}
-
 /** hookrelay's own "… and N more" notes: kept whole when the 6,000-character budget cuts texts. */
 const overflowNotes = new WeakSet<object>();
 
@@ -103,10 +92,10 @@ function fitEmbed(embed: APIEmbed, at: string, truncated: string[]): TextSlot[] 
   const slots: TextSlot[] = [];
   if (overflowNotes.has(embed)) return slots;
   const own = embed as Record<string, unknown>;
-  if (embed.title !== undefined) slots.push(fitText(own, 'title', MAX_TITLE, `${at}.title`, truncated));
-  if (embed.description !== undefined) slots.push(fitText(own, 'description', MAX_DESCRIPTION, `${at}.description`, truncated));
-  if (embed.footer !== undefined) slots.push(fitText(embed.footer as unknown as Record<string, unknown>, 'text', MAX_FOOTER, `${at}.footer.text`, truncated));
-  if (embed.author !== undefined) slots.push(fitText(embed.author as unknown as Record<string, unknown>, 'name', MAX_AUTHOR, `${at}.author.name`, truncated));
+  if (embed.title !== undefined) slots.push(cutToLimit(own, 'title', MAX_TITLE, `${at}.title`, truncated));
+  if (embed.description !== undefined) slots.push(cutToLimit(own, 'description', MAX_DESCRIPTION, `${at}.description`, truncated));
+  if (embed.footer !== undefined) slots.push(cutToLimit(embed.footer as unknown as Record<string, unknown>, 'text', MAX_FOOTER, `${at}.footer.text`, truncated));
+  if (embed.author !== undefined) slots.push(cutToLimit(embed.author as unknown as Record<string, unknown>, 'name', MAX_AUTHOR, `${at}.author.name`, truncated));
   if (embed.fields !== undefined) {
     if (embed.fields.length > MAX_FIELDS) truncated.push(`${at}.fields`);
     embed.fields = withOverflowNote<APIEmbedField>(embed.fields, MAX_FIELDS, (omitted) => overflowNote({ name: ELLIPSIS, value: `and ${omitted} more fields (Discord's limit)` }));
@@ -115,8 +104,8 @@ function fitEmbed(embed: APIEmbed, at: string, truncated: string[]): TextSlot[] 
       if (field.name === '') field.name = EMPTY_FIELD;
       if (field.value === '') field.value = EMPTY_FIELD;
       const own = field as unknown as Record<string, unknown>;
-      slots.push(fitText(own, 'name', MAX_FIELD_NAME, `${at}.fields[${index}].name`, truncated));
-      slots.push(fitText(own, 'value', MAX_FIELD_VALUE, `${at}.fields[${index}].value`, truncated));
+      slots.push(cutToLimit(own, 'name', MAX_FIELD_NAME, `${at}.fields[${index}].name`, truncated));
+      slots.push(cutToLimit(own, 'value', MAX_FIELD_VALUE, `${at}.fields[${index}].value`, truncated));
     });
   }
   return slots;
@@ -147,8 +136,8 @@ export function fitDiscordMessage(payload: unknown, template = 'discord message'
   const message = structuredClone(parsed.data) as DiscordMessage;
   const truncated: string[] = [];
   const own = message as Record<string, unknown>;
-  if (message.content !== undefined) fitText(own, 'content', MAX_CONTENT, 'content', truncated);
-  if (message.username !== undefined) fitText(own, 'username', MAX_USERNAME, 'username', truncated);
+  if (message.content !== undefined) cutToLimit(own, 'content', MAX_CONTENT, 'content', truncated);
+  if (message.username !== undefined) cutToLimit(own, 'username', MAX_USERNAME, 'username', truncated);
   if (message.embeds !== undefined) {
     if (message.embeds.length > MAX_EMBEDS) truncated.push('embeds');
     const embeds = withOverflowNote<APIEmbed>(message.embeds, MAX_EMBEDS, (omitted) => overflowNote({ description: `${ELLIPSIS} and ${omitted} more embeds (Discord's limit)` }));

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { formatPath } from '../util/objects.ts';
 import { ELLIPSIS, TemplateRenderError, truncateToLength } from '../templates/index.ts';
 import type { Rendering } from './destination.ts';
-import { cutPaths, shrinkTextsToFit, textSlot } from './text-budget.ts';
+import { cutPaths, cutToLimit, shrinkTextsToFit } from './text-budget.ts';
 import type { TextSlot } from './text-budget.ts';
 
 /**
@@ -140,31 +140,21 @@ function omittedNote(count: number, what: string): SlackTextObject {
   return { type: 'mrkdwn', text: `${ELLIPSIS} and ${count} more ${what} (Slack's limit)` };
 }
 
-/** Cuts one text object in place, recording the path when it was cut. */
-function cutText(owner: SlackTextObject, max: number, path: string, truncated: string[]): void {
-  const cut = truncateToLength(owner.text, max, { markup: owner.type === 'mrkdwn' });
-  if (cut !== owner.text) {
-    owner.text = cut;
-    truncated.push(path);
-  }
-}
-
 /** Per-block limits; returns the texts that may be shortened further. */
 function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlot[] {
   const slots: TextSlot[] = [];
-  const track = (owner: SlackTextObject, at: string): void => {
-    slots.push(textSlot(owner, 'text', at, owner.type === 'mrkdwn'));
+  // Cut to the block's own limit, and kept for the whole-message budget.
+  const fit = (owner: SlackTextObject, max: number, at: string): void => {
+    slots.push(cutToLimit(owner, 'text', max, at, truncated, owner.type === 'mrkdwn'));
   };
 
   if (block.type === 'header') {
     const header = block as SlackHeaderBlock;
-    cutText(header.text, MAX_HEADER_TEXT, `${path}.text.text`, truncated);
-    track(header.text, `${path}.text.text`);
+    fit(header.text, MAX_HEADER_TEXT, `${path}.text.text`);
   } else if (block.type === 'section') {
     const section = block as SlackSectionBlock;
     if (section.text !== undefined) {
-      cutText(section.text, MAX_SECTION_TEXT, `${path}.text.text`, truncated);
-      track(section.text, `${path}.text.text`);
+      fit(section.text, MAX_SECTION_TEXT, `${path}.text.text`);
     }
     if (section.fields !== undefined) {
       if (section.fields.length > MAX_SECTION_FIELDS) {
@@ -173,8 +163,7 @@ function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlo
         truncated.push(`${path}.fields`);
       }
       section.fields.forEach((field, index) => {
-        cutText(field, MAX_FIELD_TEXT, `${path}.fields[${index}].text`, truncated);
-        track(field, `${path}.fields[${index}].text`);
+        fit(field, MAX_FIELD_TEXT, `${path}.fields[${index}].text`);
       });
     }
   } else if (block.type === 'context') {
@@ -187,8 +176,7 @@ function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlo
     context.elements.forEach((element, index) => {
       if (element.type === 'plain_text' || element.type === 'mrkdwn') {
         const text = element as SlackTextObject;
-        cutText(text, MAX_CONTEXT_TEXT, `${path}.elements[${index}].text`, truncated);
-        track(text, `${path}.elements[${index}].text`);
+        fit(text, MAX_CONTEXT_TEXT, `${path}.elements[${index}].text`);
       }
     });
   }

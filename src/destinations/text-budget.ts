@@ -17,6 +17,20 @@ export function textSlot(owner: Record<string, unknown>, key: string, path: stri
   return { owner, key, path, original: String(owner[key]), markup };
 }
 
+/**
+ * Cuts `owner[key]` to the service's own limit for that text (with a visible "…"), recording
+ * `path` in `truncated` when it was cut; returns its slot for the whole-message budget.
+ */
+export function cutToLimit(owner: Record<string, unknown>, key: string, max: number, path: string, truncated: string[], markup = true): TextSlot {
+  const text = String(owner[key]);
+  const cut = truncateToLength(text, max, { markup });
+  if (cut !== text) {
+    owner[key] = cut;
+    truncated.push(path);
+  }
+  return textSlot(owner, key, path, markup);
+}
+
 /** A slot (markup-aware) for every text under one of `keys`, wherever it is nested in `value`: what a reader sees of a card. */
 export function textSlotsAt(value: unknown, keys: ReadonlySet<string>, path: readonly PropertyKey[] = [], slots: TextSlot[] = []): TextSlot[] {
   if (Array.isArray(value)) value.forEach((item, index) => textSlotsAt(item, keys, [...path, index], slots));
