@@ -81,7 +81,7 @@ export async function buildComponents(
 
   if (!config.egress.allow_private) {
     const checks = destinations.flatMap((destination, index) =>
-      destination.urls.map(async (url) => ({ at: `destinations[${index}].url`, result: await checkDestinationUrl(url) })),
+      destination.urls.map(async (url) => ({ at: `destinations[${index}].${destination.urls_key ?? 'url'}`, result: await checkDestinationUrl(url) })),
     );
     for (const { at, result } of await Promise.all(checks)) {
       if (result.ok === false) problems.push(`${at}: ${result.reason}`);

@@ -56,6 +56,8 @@ export interface Destination {
   refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
   readonly urls: readonly URL[];
+  /** The config key they come from, as a problem names it (default `url`; email's `smtp.host`). */
+  readonly urls_key?: string;
   /** Compiles and checks the template (start-up). Throws ConfigError. */
   prepare(): void;
   /** The request body for this event, validated and fitted to the destination's limits. Throws TemplateRenderError. */

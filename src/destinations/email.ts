@@ -94,6 +94,7 @@ export const emailDestination: DestinationType<typeof schema> = {
       storm: stormOf(config, DEFAULT_STORM),
       read_by_people: true,
       urls: [new URL(`smtp://${smtp.host.includes(':') ? `[${smtp.host}]` : smtp.host}:${smtp.port}`)],
+      urls_key: 'smtp.host',
       ...templateRenderer(deps, template, emailRendering),
       async send(request) {
         const stopwatch = realTime.stopwatch();

@@ -182,6 +182,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       storm: stormOf(config, DEFAULT_STORM),
       read_by_people: true,
       urls: [new URL(config.api_url)],
+      urls_key: 'api_url',
       prepare() {
         deps.templates.prepare(template, 'slack');
         deps.templates.prepare(replyTemplate, 'slack');

@@ -4,6 +4,8 @@ import { renderPreview } from '../../src/cli/render.ts';
 import { classifySmtp } from '../../src/destinations/email.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { HttpClient } from '../../src/destinations/index.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { buildComponents } from '../../src/runtime.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { SAMPLE_EVENT } from '../../src/templates/index.ts';
@@ -162,6 +164,13 @@ describe('email config', () => {
     expect(problemsOf({ ...base, from: 'a@example.com, b@example.com' })).toEqual([expect.stringMatching(/^destinations\[0\]\.from: must be one email address/)]);
     expect(problemsOf({ ...base, smtp: { host: 'smtp.example.com', user: 'u' } })).toEqual([expect.stringMatching(/^destinations\[0\]\.smtp: user and password go together/)]);
     expect(problemsOf({ ...base, smtp: { ...base.smtp, port: 70_000 } })).toEqual([expect.stringMatching(/^destinations\[0\]\.smtp\.port: /)]);
+  });
+
+  it('a private SMTP host is a problem at start-up and in check, named at smtp.host', async () => {
+    const config = parseConfigText(JSON.stringify({ destinations: [{ name: 'm', type: 'email', ...base, smtp: { host: '10.0.0.25' } }] }), {});
+    await expect(buildComponents(config, { baseDir: process.cwd(), logger: silentLogger() })).rejects.toMatchObject({
+      problems: [expect.stringMatching(/^destinations\[0\]\.smtp\.host: refusing to connect to 10\.0\.0\.25/)],
+    });
   });
 
   it('zero-config has no email: an SMTP account is more than one variable (write a hookrelay.yaml)', () => {
