@@ -6,6 +6,8 @@ import type { Destination } from '../../src/destinations/index.ts';
 import { MAX_TEAMS_MESSAGE_BYTES } from '../../src/destinations/teams-message.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';
 import { renderPreview } from '../../src/cli/render.ts';
+import { silentLogger } from '../../src/observability/logger.ts';
+import { buildComponents } from '../../src/runtime.ts';
 import { SAMPLE_EVENT, TemplateRenderError } from '../../src/templates/index.ts';
 import { HOSTILE_TEXT } from '../../src/templates/sample-event.ts';
 import { configuredDestination, deliverOnce, renderRefusal } from '../support/destinations.ts';
@@ -131,6 +133,19 @@ describe('teams destination', () => {
     expect(thrown).toBeInstanceOf(TemplateRenderError);
     expect((thrown as Error).message).toMatch(/^teams\/bad: not a valid Adaptive Card: /);
     expect((thrown as Error).message).toMatch(reason);
+  });
+
+  it('check and start-up warn when the template makes a card Teams could not show of the sample event', async () => {
+    const dir = templateDir({ 'teams/bogus': '{ "type": "AdaptiveCard", "version": "1.4", "body": [{ "type": "Bogus", "text": "{{title}}" }] }' });
+    const config = parseConfigText(JSON.stringify({ templates_dir: dir, destinations: [{ name: 't', type: 'teams', url: 'https://prod-1.westeurope.logic.azure.com/workflows/x', template: 'teams/bogus' }] }), { HOOKRELAY_ALLOW_PRIVATE: '1' });
+    const components = await buildComponents(config, { baseDir: process.cwd(), logger: silentLogger() });
+    try {
+      expect(components.warnings).toEqual([
+        'destinations[0].template: with the sample event, teams/bogus: not a valid Adaptive Card: Unknown element type "Bogus". Fallback will be used if present.',
+      ]);
+    } finally {
+      await components.close();
+    }
   });
 
   it('429 with Retry-After: retried after what Teams asked, not counted against its health', async () => {
