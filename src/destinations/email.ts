@@ -32,6 +32,8 @@ const schema = z
         secure: flagSchema.default(false),
         user: z.string().min(1).optional(),
         password: z.string().min(1).optional(),
+        /** STARTTLS required before anything is sent; default: when logging in (a password never goes in clear). */
+        require_tls: flagSchema.optional(),
       })
       .strict()
       .refine((smtp) => (smtp.user === undefined) === (smtp.password === undefined), { message: 'user and password go together (or neither, for a relay that needs no login)' }),
@@ -108,6 +110,7 @@ export const emailDestination: DestinationType<typeof schema> = {
             host,
             port: smtp.port,
             secure: smtp.secure,
+            requireTLS: smtp.require_tls ?? smtp.user !== undefined,
             ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password! } } : {}),
             // The certificate is checked against the name, not the address connected to.
             tls: { servername: smtp.host },

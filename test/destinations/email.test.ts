@@ -30,7 +30,8 @@ const email = (fake: FakeSmtp, extra: Record<string, unknown> = {}): Destination
   configuredDestination({
     name: 'ops-mail',
     type: 'email',
-    smtp: { host: '127.0.0.1', port: fake.port, user: ACCOUNT.user, password: ACCOUNT.password },
+    // The fake speaks plain SMTP on loopback; a real login would insist on TLS (see below).
+    smtp: { host: '127.0.0.1', port: fake.port, user: ACCOUNT.user, password: ACCOUNT.password, require_tls: false },
     from: 'hookrelay <alerts@example.com>',
     to: ['oncall@example.com', 'Ops Team <ops@example.com>'],
     ...extra,
@@ -111,9 +112,17 @@ describe('email destination', () => {
 
   it('a wrong password is a permanent failure saying so', async () => {
     const fake = await started();
-    const { result } = await deliverOnce(email(fake, { smtp: { host: '127.0.0.1', port: fake.port, user: ACCOUNT.user, password: 'wrong-password' } }), SAMPLE_EVENT);
+    const { result } = await deliverOnce(email(fake, { smtp: { host: '127.0.0.1', port: fake.port, user: ACCOUNT.user, password: 'wrong-password', require_tls: false } }), SAMPLE_EVENT);
     expect(result).toMatchObject({ kind: 'permanent', status: 535 });
     expect(result.error).toMatch(/SMTP 535.*Authentication credentials invalid/);
+  });
+
+  it('with a login, a server without STARTTLS gets no password: nothing is sent, and the error says why', async () => {
+    const fake = await started();
+    const { result } = await deliverOnce(email(fake, { smtp: { host: '127.0.0.1', port: fake.port, user: ACCOUNT.user, password: ACCOUNT.password } }), SAMPLE_EVENT);
+    expect(result.kind).not.toBe('success');
+    expect(result.error).toMatch(/STARTTLS/);
+    expect(fake.mails).toHaveLength(0);
   });
 
   it('nothing listening: a retry, not a failure', async () => {

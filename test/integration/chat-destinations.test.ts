@@ -153,7 +153,7 @@ sources:
 destinations:
   - name: ops-mail
     type: email
-    smtp: { host: 127.0.0.1, port: ${smtp.port}, secure: false, user: relay@example.com, password: "\${SMTP_PASSWORD}" }
+    smtp: { host: 127.0.0.1, port: ${smtp.port}, secure: false, require_tls: false, user: relay@example.com, password: "\${SMTP_PASSWORD}" }
     from: "hookrelay <alerts@example.com>"
     to: [ oncall@example.com ]
 routes:
