@@ -88,7 +88,7 @@ export interface ConfigInspection {
   readonly partial: { readonly loaded: LoadedConfig; readonly destinationIndex: readonly number[] } | null;
   /**
    * A problem found later (a template, a destination address) in the user's words: in
-   * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
+   * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …` (or the chat's own variable).
    */
   inUserTerms(problem: string): string;
   /** With a `reader`: the unset variables it does not need, one line each. */

@@ -23,6 +23,11 @@ export const ZERO_CONFIG_CHAT_VARIABLES = [
   { variable: 'GOOGLE_CHAT_WEBHOOK_URL', name: 'google-chat', type: 'google_chat', what: 'a Google Chat space webhook URL' },
 ] as const;
 
+/** The chats zero-config mode relays to, as their variables (`SLACK_WEBHOOK_URL`, …): those set. */
+export function zeroConfigChats(env: Env): (typeof ZERO_CONFIG_CHAT_VARIABLES)[number][] {
+  return ZERO_CONFIG_CHAT_VARIABLES.filter((chat) => env[chat.variable]);
+}
+
 /**
  * Zero-config mode (DESIGN.md): no file, only environment variables. Every source whose
  * secret is set relays to each chat whose webhook URL is set (SLACK_WEBHOOK_URL,
@@ -31,7 +36,7 @@ export const ZERO_CONFIG_CHAT_VARIABLES = [
  * is sent so PagerDuty closes what it opened.
  */
 export function zeroConfig(env: Env): Record<string, unknown> {
-  const chats = ZERO_CONFIG_CHAT_VARIABLES.filter((chat) => env[chat.variable]);
+  const chats = zeroConfigChats(env);
   if (chats.length === 0) {
     const wanted = ZERO_CONFIG_CHAT_VARIABLES.map((chat) => `${chat.variable} (${chat.what})`).join(' or ');
     throw new ConfigError([

@@ -1,6 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText } from '../../src/config/load.ts';
+import { zeroConfigChats } from '../../src/config/zero-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { MAX_TEAMS_MESSAGE_BYTES } from '../../src/destinations/teams-message.ts';
@@ -192,6 +193,11 @@ describe('teams config', () => {
     const { config } = loadConfig({ file: null, env: { TEAMS_WEBHOOK_URL: 'https://prod-1.westeurope.logic.azure.com/workflows/x?sig=S3CRET' } });
     expect(config.destinations).toEqual([expect.objectContaining({ name: 'teams', type: 'teams', url: 'https://prod-1.westeurope.logic.azure.com/workflows/x?sig=S3CRET' })]);
     expect(config.routes).toEqual([expect.objectContaining({ name: 'all-to-teams', to: ['teams'] })]);
+  });
+
+  it('zero-config says which chats it relays to (the start-up line named SLACK_WEBHOOK_URL whatever was set)', () => {
+    expect(zeroConfigChats({ TEAMS_WEBHOOK_URL: 'https://x.example/workflows/1' }).map((chat) => chat.variable)).toEqual(['TEAMS_WEBHOOK_URL']);
+    expect(zeroConfigChats({ SLACK_WEBHOOK_URL: 'https://x', DISCORD_WEBHOOK_URL: 'https://y' }).map((chat) => chat.variable)).toEqual(['SLACK_WEBHOOK_URL', 'DISCORD_WEBHOOK_URL']);
   });
 
   it('zero-config without any chat URL names both variables', () => {
