@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
@@ -112,8 +113,9 @@ export const emailDestination: DestinationType<typeof schema> = {
             secure: smtp.secure,
             requireTLS: smtp.require_tls ?? smtp.user !== undefined,
             ...(smtp.user !== undefined ? { auth: { user: smtp.user, pass: smtp.password! } } : {}),
-            // The certificate is checked against the name, not the address connected to.
-            tls: { servername: smtp.host },
+            // The certificate is checked against the name, not the address connected to (an
+            // address is no server name: TLS has no SNI for it, RFC 6066 §3).
+            ...(isIP(smtp.host) === 0 ? { tls: { servername: smtp.host } } : {}),
             connectionTimeout: limits.timeout_ms,
             greetingTimeout: limits.timeout_ms,
             socketTimeout: limits.timeout_ms,
