@@ -9,7 +9,7 @@ import { Router } from './routing/routes.ts';
 import { createSource } from './sources/index.ts';
 import type { Source } from './sources/index.ts';
 import type { Store } from './store/store.ts';
-import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from './templates/index.ts';
+import { BUILTIN_TEMPLATES_DIR, createTemplateEngine, SAMPLE_EVENT, sampleContext, TemplateRenderError } from './templates/index.ts';
 import type { TemplateEngine } from './templates/index.ts';
 import { systemClock } from './util/clock.ts';
 import type { Clock } from './util/clock.ts';
@@ -64,10 +64,12 @@ export async function buildComponents(
   );
 
   const warned = new Set<string>();
+  const prepared = new Set<Destination>();
   destinations.forEach((destination, index) => {
     const at = `destinations[${index}].template`;
     try {
       destination.prepare();
+      prepared.add(destination);
     } catch (error) {
       if (error instanceof ConfigError) problems.push(...error.problems.map((line) => `${at}: ${line}`));
       else problems.push(`${at}: ${destination.template}: ${(error as Error).message}`);
@@ -78,10 +80,19 @@ export async function buildComponents(
       warnings.push(`${at}: ${warning}`);
     }
   });
+  // What the service would refuse shows here, not at the first alert (Teams answers 202 to a
+  // card it cannot show): the sample event, rendered and fitted as it would be sent. A warning
+  // only, since a template may rightly need fields the sample does not have.
+  await Promise.all(
+    destinations.map(async (destination, index) => {
+      const problem = prepared.has(destination) ? await sampleRefusal(destination) : null;
+      if (problem !== null) warnings.push(`destinations[${index}].template: with the sample event, ${problem}`);
+    }),
+  );
 
   if (!config.egress.allow_private) {
     const checks = destinations.flatMap((destination, index) =>
-      destination.urls.map(async (url) => ({ at: `destinations[${index}].url`, result: await checkDestinationUrl(url) })),
+      destination.urls.map(async (url) => ({ at: `destinations[${index}].${destination.urls_key ?? 'url'}`, result: await checkDestinationUrl(url) })),
     );
     for (const { at, result } of await Promise.all(checks)) {
       if (result.ok === false) problems.push(`${at}: ${result.reason}`);
@@ -99,4 +110,14 @@ export async function buildComponents(
     throw new ConfigError(problems);
   }
   return { config, sources, destinations, router: new Router(config.routes), templates, http, senderApi, warnings, close };
+}
+
+/** Why the destination's template cannot make a request of the sample event, or null (also when it cannot tell offline). */
+async function sampleRefusal(destination: Destination): Promise<string | null> {
+  try {
+    await destination.render(sampleContext(SAMPLE_EVENT, { version: VERSION, destination: destination.name, delivery_id: 'dlv_sample' }));
+    return null;
+  } catch (error) {
+    return error instanceof TemplateRenderError ? error.message : null;
+  }
 }

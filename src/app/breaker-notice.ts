@@ -5,12 +5,10 @@ import type { BreakerChange } from '../notify/breaker.ts';
 import type { IngestStore } from '../store/store.ts';
 import { newId } from '../util/ids.ts';
 
-/** Destination types a person reads: a circuit opening or closing is told there. */
-const TOLD_TYPES = new Set(['slack', 'slack-bot']);
-
 export interface BreakerNoticeOptions {
   readonly store: Pick<IngestStore, 'ingest'>;
-  readonly destinations: ReadonlyArray<{ readonly name: string; readonly type: string }>;
+  /** `read_by_people`: a circuit opening or closing is told there (chats, email). */
+  readonly destinations: ReadonlyArray<{ readonly name: string; readonly read_by_people?: boolean }>;
   readonly logger: Logger;
   /** New work committed for these destinations. */
   readonly notify: (destinations: readonly string[]) => void;
@@ -19,14 +17,15 @@ export interface BreakerNoticeOptions {
 }
 
 /**
- * Tells the people in Slack when a destination stops (its circuit opens) and when it comes
- * back: an event of source `hookrelay`, stored and delivered like any other (so it is durable,
- * logged and replayable), to every Slack destination but the one that failed.
+ * Tells people when a destination stops (its circuit opens) and when it comes back: an event of
+ * source `hookrelay`, stored and delivered like any other (so it is durable, logged and
+ * replayable), to every destination people read (Slack, Teams, Discord, Google Chat, email)
+ * but the one that failed.
  */
 export function breakerNotice(options: BreakerNoticeOptions): (change: BreakerChange) => void {
   const { now } = options;
   return (change) => {
-    const to = options.destinations.filter((destination) => TOLD_TYPES.has(destination.type) && destination.name !== change.destination);
+    const to = options.destinations.filter((destination) => destination.read_by_people === true && destination.name !== change.destination);
     if (to.length === 0) return;
     const at = now();
     const open = change.state === 'open';

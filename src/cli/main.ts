@@ -17,7 +17,7 @@ ${commands.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}
 
 "hookrelay <command> --help" shows a command's options. Exit codes: 0 ok, 1 failed, 2 bad usage or config.
 Without --config, HOOKRELAY_CONFIG or ./hookrelay.yaml is used; with neither, zero-config
-mode reads SLACK_WEBHOOK_URL, PAGERDUTY_ROUTING_KEY and the senders' secrets from the environment.`;
+mode reads a chat webhook URL (SLACK_, TEAMS_, DISCORD_ or GOOGLE_CHAT_WEBHOOK_URL), PAGERDUTY_ROUTING_KEY and the senders' secrets from the environment.`;
 }
 
 /**

@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/load.ts';
-import { fitPagerDutyEvent } from '../destinations/pagerduty-event.ts';
-import { fitSlackMessage } from '../destinations/slack-message.ts';
+import { renderingOf } from '../destinations/index.ts';
 import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { ConfigError } from '../errors.ts';
 import type { InboundRequest, PresetName, Source } from '../sources/index.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../templates/index.ts';
-import type { EscapeMode, TemplateEngine } from '../templates/index.ts';
+import type { TemplateEngine } from '../templates/index.ts';
 import { VERSION } from '../version.ts';
 import { samplePayload } from '../sources/samples.ts';
 import { CONFIG_OPTION, defineCommand, required, UsageError } from './command.ts';
@@ -20,7 +19,7 @@ export const renderCommand = defineCommand({
   summary: "print what a template makes of a sender's payload, exactly as it would be sent",
   synopsis: '--template slack/default --source tapemetric (--event payload.json | --sample) [--config FILE]',
   options: {
-    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, pagerduty/default, http/envelope or your own' },
+    template: { type: 'string', short: 't', value: 'NAME', description: 'the template: slack/default, teams/default, discord/default, google_chat/default, email/default, pagerduty/default, http/envelope or your own' },
     source: { type: 'string', short: 's', value: 'NAME', description: 'a source of the config, or a preset, whose normalization to use' },
     event: { type: 'string', short: 'e', value: 'FILE', description: "the sender's payload (JSON)" },
     sample: { type: 'boolean', description: "a fresh sample payload of the source's preset instead of --event" },
@@ -63,7 +62,7 @@ export async function renderPreview(options: {
   // Escaped as the destination that uses it would: a configured destination's type, else the folder name.
   const user = loaded?.config.destinations.find((destination) => destination.template === options.template);
   const destinationType = user?.type ?? options.template.split('/')[0]!;
-  engine.prepare(options.template, escapeModeOf(destinationType));
+  engine.prepare(options.template, renderingOf(destinationType).mode);
   const outputs = events.map((event) => renderFor(engine, { template: options.template, type: destinationType, name: '(preview)' }, event));
   return outputs.length === 1 ? outputs[0] : outputs;
 }
@@ -85,10 +84,6 @@ function normalizeSample(source: Source): IncomingEvent[] {
   return source.normalize(JSON.parse(rawBody.toString('utf8')), asSent(source, rawBody));
 }
 
-export function escapeModeOf(destinationType: string): EscapeMode {
-  return destinationType === 'slack' || destinationType === 'slack-bot' ? 'slack' : 'json';
-}
-
 /** The events as hookrelay would store them, with preview ids (nothing is stored). */
 export function previewEvents(source: Source, incoming: readonly IncomingEvent[], now = systemClock.now()): RelayEvent[] {
   const receivedAt = new Date(now).toISOString();
@@ -103,15 +98,9 @@ export function previewEvents(source: Source, incoming: readonly IncomingEvent[]
 
 /** What a destination of this type would be sent for the event: rendered, escaped, validated and fitted. */
 export function renderFor(engine: TemplateEngine, destination: { template: string; type: string; name: string }, event: RelayEvent): unknown {
-  const mode = escapeModeOf(destination.type);
-  const rendered = engine.render(destination.template, mode, {
-    ...event,
-    events: [event],
-    hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' },
-  });
-  if (mode === 'slack') return fitSlackMessage(rendered).message;
-  if (destination.type === 'pagerduty') return fitPagerDutyEvent(rendered).event;
-  return rendered;
+  const rendering = renderingOf(destination.type);
+  const context = { ...event, events: [event], hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' } };
+  return rendering.fit(engine.render(destination.template, rendering.mode, context), destination.template, context);
 }
 
 /** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */

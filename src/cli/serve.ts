@@ -1,6 +1,7 @@
 import { flushCompileCache } from 'node:module';
 import type { Logger } from 'pino';
 import { findConfigFile, inspectConfig } from '../config/load.ts';
+import { zeroConfigChats } from '../config/zero-config.ts';
 import { ConfigError } from '../errors.ts';
 import { parseListenHost } from '../http/listen-address.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -76,7 +77,9 @@ export async function runServer(options: {
   // The compile cache (bin/hookrelay.js) is otherwise written at exit: written now, a server that is
   // later killed (SIGKILL, out of memory) still leaves the next start without TypeScript to strip.
   flushCompileCache();
-  if (!file) logger.info('zero-config mode: relaying every source whose secret is set to SLACK_WEBHOOK_URL');
+  if (!file) {
+    logger.info(`zero-config mode: relaying every source whose secret is set to ${zeroConfigChats(process.env).map((chat) => chat.variable).join(' and ')}`);
+  }
   await untilSignal(server, logger);
   return 0;
 }

@@ -40,6 +40,24 @@ export const tokenListSchema = z
 export const urlSchema = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
 /**
+ * What an unset `${VAR}` URL stands in as for offline commands (render, routes test): `.invalid`
+ * never resolves (RFC 2606).
+ */
+export const UNSET_URL_STAND_IN = 'https://unset.invalid/';
+
+/**
+ * A service's webhook URL: an http(s) URL that `problem` finds nothing wrong with (it says
+ * what the right URL looks like). The offline stand-in passes: nothing is sent to it.
+ */
+export function webhookUrlSchema(problem: (url: URL) => string | null) {
+  return urlSchema.superRefine((text, context) => {
+    if (text === UNSET_URL_STAND_IN || !URL.canParse(text)) return;
+    const message = problem(new URL(text));
+    if (message !== null) context.addIssue({ code: 'custom', message });
+  });
+}
+
+/**
  * A whole number in the config; `"6"` is accepted too, because `${VAR}` interpolation always
  * yields text (`disable_after: ${DISABLE_AFTER}`).
  */

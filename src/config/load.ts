@@ -8,6 +8,7 @@ import { globMatcher } from '../routing/glob.ts';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
+import { UNSET_URL_STAND_IN } from './common.ts';
 import { interpolate } from './interpolate.ts';
 import type { InterpolationProblem, StandIn } from './interpolate.ts';
 import { configSchema } from './schema.ts';
@@ -87,7 +88,7 @@ export interface ConfigInspection {
   readonly partial: { readonly loaded: LoadedConfig; readonly destinationIndex: readonly number[] } | null;
   /**
    * A problem found later (a template, a destination address) in the user's words: in
-   * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …`.
+   * zero-config mode `destinations[0].url: …` becomes `SLACK_WEBHOOK_URL: …` (or the chat's own variable).
    */
   inUserTerms(problem: string): string;
   /** With a `reader`: the unset variables it does not need, one line each. */
@@ -199,7 +200,7 @@ function validate(raw: unknown, env: Env, reader?: ConfigReader): Validation {
 /** Keys of a source that hold its secrets, tokens or the sender's API: used to verify, never offline. */
 const SOURCE_CREDENTIALS = new Set(['secrets', 'token', 'api_key', 'api_url']);
 /** Keys of a destination that say where and with what credentials to send: never used offline. */
-const DESTINATION_CREDENTIALS = new Set(['url', 'api_url', 'routing_key', 'token', 'secret', 'channel', 'headers']);
+const DESTINATION_CREDENTIALS = new Set(['url', 'api_url', 'routing_key', 'token', 'secret', 'channel', 'headers', 'smtp']);
 
 /**
  * For an offline command: an unset variable in a top-level key it does not read leaves that key
@@ -223,7 +224,7 @@ function standInFor(reader: ConfigReader, signing: number, notes: Set<string>, u
     if (!credential) return undefined;
     note();
     // An address that is all variable must still be a URL; `.invalid` never resolves (RFC 2606).
-    return field.endsWith('url') && text.startsWith(`\${${variable}`) ? 'https://unset.invalid/' : 'unset';
+    return field.endsWith('url') && text.startsWith(`\${${variable}`) ? UNSET_URL_STAND_IN : 'unset';
   };
 }
 

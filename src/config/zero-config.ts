@@ -16,17 +16,32 @@ export const ZERO_CONFIG_SENDER_VARIABLES = [
   'PAGERDUTY_WEBHOOK_SECRET',
 ] as const;
 
+/** The chat destinations of zero-config mode: each variable adds one, which every event goes to. */
+export const ZERO_CONFIG_CHAT_VARIABLES = [
+  { variable: 'SLACK_WEBHOOK_URL', name: 'slack', type: 'slack', what: 'a Slack Incoming Webhook URL' },
+  { variable: 'TEAMS_WEBHOOK_URL', name: 'teams', type: 'teams', what: 'a Teams Workflows webhook URL' },
+  { variable: 'DISCORD_WEBHOOK_URL', name: 'discord', type: 'discord', what: 'a Discord channel webhook URL' },
+  { variable: 'GOOGLE_CHAT_WEBHOOK_URL', name: 'google-chat', type: 'google_chat', what: 'a Google Chat space webhook URL' },
+] as const;
+
+/** The chats zero-config mode relays to, as their variables (`SLACK_WEBHOOK_URL`, …): those set. */
+export function zeroConfigChats(env: Env): (typeof ZERO_CONFIG_CHAT_VARIABLES)[number][] {
+  return ZERO_CONFIG_CHAT_VARIABLES.filter((chat) => env[chat.variable]);
+}
+
 /**
  * Zero-config mode (DESIGN.md): no file, only environment variables. Every source whose
- * secret is set relays to SLACK_WEBHOOK_URL; with PAGERDUTY_ROUTING_KEY, events of
- * severity error or critical also page (info and warning would page people for nothing),
- * and every resolution is sent so PagerDuty closes what it opened.
+ * secret is set relays to each chat whose webhook URL is set (SLACK_WEBHOOK_URL,
+ * TEAMS_WEBHOOK_URL, DISCORD_WEBHOOK_URL, GOOGLE_CHAT_WEBHOOK_URL; one is needed); with PAGERDUTY_ROUTING_KEY, events of severity error or
+ * critical also page (info and warning would page people for nothing), and every resolution
+ * is sent so PagerDuty closes what it opened.
  */
 export function zeroConfig(env: Env): Record<string, unknown> {
-  const slack = env.SLACK_WEBHOOK_URL;
-  if (!slack) {
+  const chats = zeroConfigChats(env);
+  if (chats.length === 0) {
+    const wanted = ZERO_CONFIG_CHAT_VARIABLES.map((chat) => `${chat.variable} (${chat.what})`).join(' or ');
     throw new ConfigError([
-      'no config file (hookrelay.yaml, --config or HOOKRELAY_CONFIG) and SLACK_WEBHOOK_URL is not set: set SLACK_WEBHOOK_URL to an Incoming Webhook URL, or write a hookrelay.yaml',
+      `no config file (hookrelay.yaml, --config or HOOKRELAY_CONFIG) and no chat to relay to: set ${wanted}, or write a hookrelay.yaml`,
     ]);
   }
   const sources: Record<string, unknown>[] = [];
@@ -59,8 +74,8 @@ export function zeroConfig(env: Env): Record<string, unknown> {
   // PagerDuty's own webhooks: acknowledgements and resolutions of incidents hookrelay paged come back to their Slack cards.
   if (env.PAGERDUTY_WEBHOOK_SECRET) sources.push({ name: 'pagerduty', preset: 'pagerduty', secrets: secret('PAGERDUTY_WEBHOOK_SECRET') });
 
-  const destinations: Record<string, unknown>[] = [{ name: 'slack', type: 'slack', url: '${SLACK_WEBHOOK_URL}' }];
-  const routes: Record<string, unknown>[] = [{ name: 'all-to-slack', to: ['slack'] }];
+  const destinations: Record<string, unknown>[] = chats.map((chat) => ({ name: chat.name, type: chat.type, url: `\${${chat.variable}}` }));
+  const routes: Record<string, unknown>[] = chats.map((chat) => ({ name: `all-to-${chat.name}`, to: [chat.name] }));
   if (env.PAGERDUTY_ROUTING_KEY) {
     destinations.push({
       name: 'pagerduty',

@@ -43,6 +43,8 @@ export interface Destination {
    * events wait behind an earlier one still being retried. Only `http` may opt out.
    */
   readonly ordered?: boolean;
+  /** People read it (a chat, email): a destination that stops or comes back is told there. */
+  readonly read_by_people?: boolean;
   /** Circuit breaker: probe and resume by itself when disabled (default true); false waits for a person. */
   readonly auto_enable?: boolean;
   /**
@@ -54,6 +56,8 @@ export interface Destination {
   refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
   readonly urls: readonly URL[];
+  /** The config key they come from, as a problem names it (default `url`; email's `smtp.host`). */
+  readonly urls_key?: string;
   /** Compiles and checks the template (start-up). Throws ConfigError. */
   prepare(): void;
   /** The request body for this event, validated and fitted to the destination's limits. Throws TemplateRenderError. */
@@ -76,9 +80,21 @@ export interface DestinationDeps {
   readonly logger: Logger;
 }
 
+/** How a type's templates are escaped, and what makes their output what the service takes. */
+export interface Rendering {
+  readonly mode: EscapeMode;
+  /**
+   * The rendered template as sent: validated and fitted to the service's limits, with what the
+   * destination adds from the context (a thread key). Throws TemplateRenderError naming `template`.
+   */
+  fit(payload: unknown, template: string, context: TemplateContext): unknown;
+}
+
 export interface DestinationType<Schema extends z.ZodType = z.ZodType> {
   readonly type: string;
   readonly schema: Schema;
+  /** Used by the destination itself, `hookrelay render` and `routes test` alike. */
+  readonly rendering: Rendering;
   create(config: z.output<Schema>, deps: DestinationDeps): Destination;
 }
 
@@ -145,15 +161,46 @@ export function limitsOf(
   };
 }
 
-/** Renders through the engine with the destination's escaping; the fit step validates and truncates. */
-export function templateRenderer(
-  deps: DestinationDeps,
-  template: string,
-  mode: EscapeMode,
-  fit: (payload: unknown) => unknown,
-): Pick<Destination, 'prepare' | 'render'> {
+/** Any JSON, sent as rendered (http, and templates of no destination type). */
+export const jsonRendering: Rendering = { mode: 'json', fit: (payload) => payload };
+
+/** Renders through the engine with the type's escaping; its fit step validates and truncates. */
+export function templateRenderer(deps: DestinationDeps, template: string, rendering: Rendering): Pick<Destination, 'prepare' | 'render'> {
   return {
-    prepare: () => deps.templates.prepare(template, mode),
-    render: (context) => JSON.stringify(fit(deps.templates.render(template, mode, context))),
+    prepare: () => deps.templates.prepare(template, rendering.mode),
+    render: (context) => JSON.stringify(rendering.fit(deps.templates.render(template, rendering.mode, context), template, context)),
+  };
+}
+
+/**
+ * A chat posted to through one secret webhook URL (slack, teams, …): the rendered body POSTed
+ * as it is, one at a time by default, and storms collapsed into digests (people read a channel)
+ * unless `storm: false`. `send` replaces the plain POST for a chat that answers in its own way.
+ */
+export function chatWebhookDestination(
+  config: CommonDestinationConfig & { type: string; url: string },
+  deps: DestinationDeps,
+  options: {
+    readonly template: string;
+    readonly rendering: Rendering;
+    readonly rate: { max: number; per_ms: number };
+    readonly send?: (url: URL, request: OutboundRequest, limits: DestinationLimits) => Promise<SendResult>;
+  },
+): Destination {
+  const url = new URL(config.url);
+  const template = config.template ?? options.template;
+  const limits = limitsOf(config, { concurrency: 1, rate: options.rate });
+  const post = (request: OutboundRequest): Promise<SendResult> => deps.http.post(url, { headers: {}, body: request.body, timeoutMs: limits.timeout_ms });
+  return {
+    name: config.name,
+    type: config.type,
+    template,
+    limits,
+    auto_enable: config.auto_enable !== false,
+    storm: stormOf(config, DEFAULT_STORM),
+    read_by_people: true,
+    urls: [url],
+    ...templateRenderer(deps, template, options.rendering),
+    send: options.send ? (request) => options.send!(url, request, limits) : post,
   };
 }

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
 import type { Dispatcher } from 'undici';
 import type { DeliveryEffects } from '../store/store.ts';
@@ -37,6 +38,8 @@ export interface SendResult {
   readonly latency_ms: number;
   /** What the send changed besides the request (a slack-bot message), recorded with the attempt. */
   readonly effects?: DeliveryEffects | null;
+  /** The response headers a destination asked for (`readHeaders`), by lower-case name. */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export interface HttpClientOptions {
@@ -55,6 +58,8 @@ export interface PostOptions {
   readonly body: string;
   readonly timeoutMs: number;
   readonly method?: 'POST' | 'PUT';
+  /** Response headers to hand back in the result (lower case), for a destination's own rate-limit headers. */
+  readonly readHeaders?: readonly string[];
 }
 
 const LOGGED_BODY_BYTES = 2_048;
@@ -126,6 +131,25 @@ export class HttpClient {
     });
   }
 
+  /**
+   * The address to open a non-HTTP connection to (SMTP), through the same egress guard: a
+   * literal address or every address the name resolves to must be public, unless private ones
+   * are allowed (then the name is returned as it is). Connecting to the address returned, not
+   * the name, leaves no second lookup to rebind. Throws EgressRefusedError.
+   */
+  async addressFor(hostname: string): Promise<string> {
+    if (this.#allowPrivate) return hostname;
+    const host = hostname.replace(/^\[|\]$/g, '');
+    if (isIP(host)) {
+      const refused = refusedLiteral(new URL(`smtp://${host.includes(':') ? `[${host}]` : host}`));
+      if (refused) throw refused;
+      return host;
+    }
+    return new Promise((resolve, reject) => {
+      guardedLookup(host, { all: false }, (error, address) => (error ? reject(error) : resolve(address as string)));
+    });
+  }
+
   /** Now, on the server's clock (a request's signed timestamp). */
   now(): number {
     return this.#clock.now();
@@ -167,6 +191,7 @@ export class HttpClient {
         onResponseStart: (_controller, status, headers) => {
           response.status = status;
           response.retryAfter = headers['retry-after'];
+          if (options.readHeaders) response.keepHeaders(headers, options.readHeaders);
         },
         onResponseData: (_controller, chunk) => response.add(chunk),
         onResponseEnd: () => finish(this.#classify(response, elapsed())),
@@ -195,12 +220,13 @@ export class HttpClient {
   }
 
   #classify(response: ResponseStart, latency: number): SendResult {
-    const { status } = response;
+    const { status, headers } = response;
     const body = response.text();
     if (status >= 200 && status < 300) {
-      return { kind: 'success', status, body, retry_after_ms: null, rate_limited: false, error: null, latency_ms: latency };
+      return { kind: 'success', status, body, retry_after_ms: null, rate_limited: false, error: null, latency_ms: latency, ...(headers ? { headers } : {}) };
     }
     return {
+      ...(headers ? { headers } : {}),
       kind: retryableStatus(status) ? 'retry' : 'permanent',
       status,
       body,
@@ -244,6 +270,15 @@ export function failure(kind: 'retry' | 'permanent', error: string, latency: num
 class ResponseStart {
   status = 0;
   retryAfter: string | string[] | undefined;
+  headers: Record<string, string> | undefined;
+
+  keepHeaders(all: Record<string, string | string[] | undefined>, names: readonly string[]): void {
+    this.headers = {};
+    for (const name of names) {
+      const value = all[name];
+      if (value !== undefined) this.headers[name] = Array.isArray(value) ? value.join(', ') : value;
+    }
+  }
   readonly #chunks: Buffer[] = [];
   #kept = 0;
   #size = 0;

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { flagSchema, urlSchema } from '../config/common.ts';
 import { signStandardWebhooks, standardWebhooksKey } from '../util/standard-webhooks.ts';
 import type { DestinationType } from './destination.ts';
-import { commonDestinationKeys, limitsOf, requireRateForStorm, stormOf, templateRenderer } from './destination.ts';
+import { commonDestinationKeys, jsonRendering, limitsOf, requireRateForStorm, stormOf, templateRenderer } from './destination.ts';
 
 /** Headers hookrelay sets itself; a configured `headers:` entry may not replace them. */
 const RESERVED_HEADERS = ['webhook-id', 'webhook-timestamp', 'webhook-signature', 'retry-attempt', 'user-agent', 'content-type', 'content-length', 'host'];
@@ -36,6 +36,7 @@ const schema = z
 export const httpDestination: DestinationType<typeof schema> = {
   type: 'http',
   schema,
+  rendering: jsonRendering,
   create(config, deps) {
     const url = new URL(config.url);
     const template = config.template ?? 'http/envelope';
@@ -51,7 +52,7 @@ export const httpDestination: DestinationType<typeof schema> = {
       // Machines usually want every event: digests only when configured (with a rate limit).
       storm: stormOf(config, null),
       urls: [url],
-      ...templateRenderer(deps, template, 'json', (payload) => payload),
+      ...templateRenderer(deps, template, jsonRendering),
       send(request) {
         const signed = key
           ? signStandardWebhooks(key, request.delivery_id, request.body, deps.http.now())

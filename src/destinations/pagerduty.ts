@@ -1,8 +1,11 @@
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
-import type { DestinationType } from './destination.ts';
+import type { DestinationType, Rendering } from './destination.ts';
 import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
 import { fitPagerDutyEvent } from './pagerduty-event.ts';
+
+/** Events API v2 events: JSON escaping, validated and fitted to PagerDuty's limits. */
+const rendering: Rendering = { mode: 'json', fit: (payload, template) => fitPagerDutyEvent(payload, template).event };
 
 const schema = z
   .object({
@@ -27,6 +30,7 @@ const schema = z
 export const pagerDutyDestination: DestinationType<typeof schema> = {
   type: 'pagerduty',
   schema,
+  rendering,
   create(config, deps) {
     const url = new URL(config.url);
     const template = config.template ?? 'pagerduty/default';
@@ -39,7 +43,7 @@ export const pagerDutyDestination: DestinationType<typeof schema> = {
       auto_enable: config.auto_enable !== false,
       stateful: true,
       urls: [url],
-      ...templateRenderer(deps, template, 'json', (payload) => fitPagerDutyEvent(payload).event),
+      ...templateRenderer(deps, template, rendering),
       // Events API v2 "acknowledge": only event_action and the trigger's dedup_key (PagerDuty
       // "Send an Alert Event"); fitted like a trigger, so a cut key still names the same incident.
       acknowledge(dedupKey) {

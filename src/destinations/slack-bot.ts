@@ -9,7 +9,7 @@ import { commonDestinationKeys, limitsOf, stormOf } from './destination.ts';
 import { DEFAULT_STORM } from '../notify/digest.ts';
 import { failure, findEgressRefusal, retryableStatus } from './http-client.ts';
 import type { SendResult } from './http-client.ts';
-import { fitSlackMessage } from './slack-message.ts';
+import { fitSlackMessage, slackRendering } from './slack-message.ts';
 import type { SlackMessage } from './slack-message.ts';
 import { lookupTable } from '../util/objects.ts';
 import { realTime } from '../util/clock.ts';
@@ -140,6 +140,7 @@ export function incidentView(message: IncidentMessage | null, event: RelayEvent)
 export const slackBotDestination: DestinationType<typeof schema> = {
   type: 'slack-bot',
   schema,
+  rendering: slackRendering,
   create(config, deps) {
     const template = config.template ?? 'slack-bot/default';
     const replyTemplate = config.reply_template ?? 'slack-bot/reply';
@@ -163,8 +164,8 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       ));
 
     const renderBoth = (context: TemplateContext): Rendered => ({
-      card: fitSlackMessage(deps.templates.render(template, 'slack', context), template).message,
-      reply: fitSlackMessage(deps.templates.render(replyTemplate, 'slack', context), replyTemplate).message,
+      card: fitSlackMessage(deps.templates.render(template, slackRendering.mode, context), template).message,
+      reply: fitSlackMessage(deps.templates.render(replyTemplate, slackRendering.mode, context), replyTemplate).message,
     });
 
     // The message's channel and ts go back as effects, recorded with the attempt (never written here).
@@ -209,7 +210,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       stateful: true,
       // A digest is a message of its own; incidents that have their card keep updating it.
       storm: stormOf(config, DEFAULT_STORM),
+      read_by_people: true,
       urls: [new URL(config.api_url)],
+      urls_key: 'api_url',
       prepare() {
         deps.templates.prepare(template, 'slack');
         deps.templates.prepare(replyTemplate, 'slack');

@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { formatPath } from '../util/objects.ts';
 import { ELLIPSIS, TemplateRenderError, truncateToLength } from '../templates/index.ts';
+import type { Rendering } from './destination.ts';
+import { cutPaths, cutToLimit, shrinkTextsToFit } from './text-budget.ts';
+import type { TextSlot } from './text-budget.ts';
 
 /**
  * Fits a rendered Slack message to Slack's limits (Block Kit reference, "Blocks" and
@@ -133,43 +136,25 @@ function parseBlock(value: unknown, at: readonly PropertyKey[], template: string
   }
 }
 
-/** One text that may be shortened to fit the whole-payload budget. */
-interface TextSlot {
-  readonly owner: { text: string };
-  readonly path: string;
-  readonly original: string;
-  readonly markup: boolean;
-}
-
 function omittedNote(count: number, what: string): SlackTextObject {
   return { type: 'mrkdwn', text: `${ELLIPSIS} and ${count} more ${what} (Slack's limit)` };
-}
-
-/** Cuts one text object in place, recording the path when it was cut. */
-function cutText(owner: SlackTextObject, max: number, path: string, truncated: string[]): void {
-  const cut = truncateToLength(owner.text, max, { markup: owner.type === 'mrkdwn' });
-  if (cut !== owner.text) {
-    owner.text = cut;
-    truncated.push(path);
-  }
 }
 
 /** Per-block limits; returns the texts that may be shortened further. */
 function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlot[] {
   const slots: TextSlot[] = [];
-  const track = (owner: SlackTextObject, at: string): void => {
-    slots.push({ owner, path: at, original: owner.text, markup: owner.type === 'mrkdwn' });
+  // Cut to the block's own limit, and kept for the whole-message budget.
+  const fit = (owner: SlackTextObject, max: number, at: string): void => {
+    slots.push(cutToLimit(owner, 'text', max, at, truncated, owner.type === 'mrkdwn'));
   };
 
   if (block.type === 'header') {
     const header = block as SlackHeaderBlock;
-    cutText(header.text, MAX_HEADER_TEXT, `${path}.text.text`, truncated);
-    track(header.text, `${path}.text.text`);
+    fit(header.text, MAX_HEADER_TEXT, `${path}.text.text`);
   } else if (block.type === 'section') {
     const section = block as SlackSectionBlock;
     if (section.text !== undefined) {
-      cutText(section.text, MAX_SECTION_TEXT, `${path}.text.text`, truncated);
-      track(section.text, `${path}.text.text`);
+      fit(section.text, MAX_SECTION_TEXT, `${path}.text.text`);
     }
     if (section.fields !== undefined) {
       if (section.fields.length > MAX_SECTION_FIELDS) {
@@ -178,8 +163,7 @@ function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlo
         truncated.push(`${path}.fields`);
       }
       section.fields.forEach((field, index) => {
-        cutText(field, MAX_FIELD_TEXT, `${path}.fields[${index}].text`, truncated);
-        track(field, `${path}.fields[${index}].text`);
+        fit(field, MAX_FIELD_TEXT, `${path}.fields[${index}].text`);
       });
     }
   } else if (block.type === 'context') {
@@ -192,8 +176,7 @@ function fitBlock(block: SlackBlock, path: string, truncated: string[]): TextSlo
     context.elements.forEach((element, index) => {
       if (element.type === 'plain_text' || element.type === 'mrkdwn') {
         const text = element as SlackTextObject;
-        cutText(text, MAX_CONTEXT_TEXT, `${path}.elements[${index}].text`, truncated);
-        track(text, `${path}.elements[${index}].text`);
+        fit(text, MAX_CONTEXT_TEXT, `${path}.elements[${index}].text`);
       }
     });
   }
@@ -204,32 +187,9 @@ function blocksSize(blocks: readonly SlackBlock[]): number {
   return JSON.stringify(blocks).length;
 }
 
-/** Applies one common cap to every tracked text: only texts longer than `cap` change. */
-function applyCap(slots: readonly TextSlot[], cap: number): void {
-  for (const slot of slots) {
-    slot.owner.text = truncateToLength(slot.original, cap, { markup: slot.markup });
-  }
-}
-
-/**
- * Shrinks the longest texts first until the serialized blocks fit the budget: a binary search
- * for the largest common cap that fits, so short texts are never touched before long ones.
- * Returns false when even one-character texts do not fit.
- */
+/** Shrinks the longest texts first until the serialized blocks fit the budget. */
 function shrinkToBudget(blocks: readonly SlackBlock[], slots: readonly TextSlot[]): boolean {
-  if (blocksSize(blocks) <= MAX_BLOCKS_JSON) return true;
-  let low = 1;
-  let high = Math.max(1, ...slots.map((slot) => slot.original.length));
-  applyCap(slots, low);
-  if (blocksSize(blocks) > MAX_BLOCKS_JSON) return false;
-  while (low < high) {
-    const middle = Math.ceil((low + high) / 2);
-    applyCap(slots, middle);
-    if (blocksSize(blocks) <= MAX_BLOCKS_JSON) low = middle;
-    else high = middle - 1;
-  }
-  applyCap(slots, low);
-  return true;
+  return shrinkTextsToFit(slots, () => blocksSize(blocks) <= MAX_BLOCKS_JSON);
 }
 
 /** Validates and fits one list of blocks (the message's or an attachment's). */
@@ -260,9 +220,7 @@ function fitBlocks(values: readonly unknown[], at: string, template: string, tru
   if (blocksSize(result) > MAX_BLOCKS_JSON) {
     throw new TemplateRenderError(template, `not a valid Slack message: ${at}: more than ${MAX_BLOCKS_JSON} characters even after truncation`);
   }
-  for (const slot of slotsOf(blocks.length)) {
-    if (slot.owner.text !== slot.original && !truncated.includes(slot.path)) truncated.push(slot.path);
-  }
+  for (const path of cutPaths(slotsOf(blocks.length))) if (!truncated.includes(path)) truncated.push(path);
   return result;
 }
 
@@ -293,3 +251,6 @@ export function fitSlackMessage(payload: unknown, template = 'slack message'): F
   }
   return { message, truncated };
 }
+
+/** Slack's templates (slack, slack-bot): mrkdwn escaping, fitted to Block Kit's limits. */
+export const slackRendering: Rendering = { mode: 'slack', fit: (payload, template) => fitSlackMessage(payload, template).message };

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { urlSchema } from '../config/common.ts';
 import type { DestinationType } from './destination.ts';
-import { commonDestinationKeys, limitsOf, stormOf, templateRenderer } from './destination.ts';
-import { DEFAULT_STORM } from '../notify/digest.ts';
-import { fitSlackMessage } from './slack-message.ts';
+import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
+import { slackRendering } from './slack-message.ts';
 
 const schema = z
   .object({ ...commonDestinationKeys, type: z.literal('slack'), url: urlSchema })
@@ -17,21 +16,6 @@ const schema = z
 export const slackDestination: DestinationType<typeof schema> = {
   type: 'slack',
   schema,
-  create(config, deps) {
-    const url = new URL(config.url);
-    const template = config.template ?? 'slack/default';
-    const limits = limitsOf(config, { concurrency: 1, rate: { max: 3, per_ms: 3_000 } });
-    return {
-      name: config.name,
-      type: 'slack',
-      template,
-      limits,
-      auto_enable: config.auto_enable !== false,
-      // People read a channel: a storm collapses into digests unless `storm: false`.
-      storm: stormOf(config, DEFAULT_STORM),
-      urls: [url],
-      ...templateRenderer(deps, template, 'slack', (payload) => fitSlackMessage(payload).message),
-      send: (request) => deps.http.post(url, { headers: {}, body: request.body, timeoutMs: limits.timeout_ms }),
-    };
-  },
+  rendering: slackRendering,
+  create: (config, deps) => chatWebhookDestination(config, deps, { template: 'slack/default', rendering: slackRendering, rate: { max: 3, per_ms: 3_000 } }),
 };

@@ -34,11 +34,13 @@ export function withJitter(ms: number, random: () => number = Math.random): numb
 export const MAX_RETRY_AFTER_MS = 3_600_000;
 
 /**
- * How long the destination asked us to wait (429 or 503 with `Retry-After`, RFC 9110 §10.2.3),
- * capped at an hour; null when it did not say (or said it with another status).
+ * How long the destination asked us to wait (429 or 503 with `Retry-After`, RFC 9110 §10.2.3,
+ * or a destination's own rate-limit answer, such as Discord's `retry_after` and
+ * `X-RateLimit-Reset-After`), capped at an hour; null when it did not say (or said it with
+ * another status).
  */
 export function retryAfterWait(result: SendResult): number | null {
-  if (result.retry_after_ms === null || (result.status !== 429 && result.status !== 503)) return null;
+  if (result.retry_after_ms === null || (result.status !== 429 && result.status !== 503 && !result.rate_limited)) return null;
   return Math.min(result.retry_after_ms, MAX_RETRY_AFTER_MS);
 }
 

@@ -49,6 +49,7 @@ export const LOGGER_OPTIONS = {
       '*.routing_key',
       '*.signing_secret',
       '*.api_key',
+      '*.password',
     ],
     censor: '[redacted]',
   },

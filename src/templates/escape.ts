@@ -53,6 +53,52 @@ export function escapeSlackText(text: string): string {
     .replace(BROADCAST_MENTION, `@${ZERO_WIDTH_JOINER}`);
 }
 
+// Markdown characters that open or close formatting anywhere on a line (CommonMark
+// "Backslash escapes": any ASCII punctuation may be escaped): emphasis, code, strike-through,
+// spoilers and tables (`|`), links (`[text](url)`: without its brackets there is no link),
+// autolinks, tags and quotes (`<`, `>`), and the escape character itself.
+const MARKDOWN_INLINE = /[\\`*_~[\]<>|]/g;
+// Block markers that only count at the start of a line: headings and list items (quotes'
+// `>` is escaped everywhere already).
+const MARKDOWN_LINE_START = /^([ \t]*)([#+-]|\d+[.)])(?=[ \t]|$)/gm;
+
+/**
+ * Markdown escaping with backslashes (CommonMark §2.4), for Teams (Adaptive Card TextBlock
+ * markdown) and Discord: sender text can never forge a link, a heading or formatting, and
+ * broadcast mentions (`@everyone`, `@here`) are broken with an invisible joiner.
+ */
+export function escapeMarkdownText(text: string): string {
+  return text
+    .replace(MARKDOWN_INLINE, '\\$&')
+    .replace(MARKDOWN_LINE_START, (_line, indent: string, marker: string) => `${indent}${marker.replace(/[#+\-.)]$/, '\\$&')}`)
+    .replace(BROADCAST_MENTION, `@${ZERO_WIDTH_JOINER}`);
+}
+
+/**
+ * Teams: markdown escaping, and `{{` broken with an invisible joiner, since Teams reads
+ * `{{DATE(…)}}` and `{{TIME(…)}}` in card text as its own date functions.
+ */
+export function escapeTeamsText(text: string): string {
+  return escapeMarkdownText(text).replace(/\{(?=\{)/g, `{${ZERO_WIDTH_JOINER}`);
+}
+
+/**
+ * HTML text escaping (`&`, `<`, `>`, `"`, `'`): Google Chat card text takes a subset of HTML
+ * (`<b>`, `<a href>`, `<font color>`), so sender text must never be markup there.
+ */
+export function escapeHtmlText(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&#39;');
+}
+
+/** What each mode does to text before JSON escaping (null: nothing). */
+const TEXT_ESCAPE: Readonly<Record<EscapeMode, ((text: string) => string) | null>> = {
+  json: null,
+  slack: escapeSlackText,
+  teams: escapeTeamsText,
+  discord: escapeMarkdownText,
+  html: escapeHtmlText,
+};
+
 /**
  * An inline code span for Slack mrkdwn around any text: escaped as all mrkdwn (backticks
  * included, which would end the span), and line breaks become spaces since Slack's spans do
@@ -90,22 +136,23 @@ export function toText(value: unknown): string {
 }
 
 /**
- * Every string inside a JSON-like value, Slack-escaped (object keys are left alone). Cut at
- * MAX_RENDER_DEPTH first, so the recursion below is bounded.
+ * Every string inside a JSON-like value, escaped for the mode (object keys are left alone). Cut
+ * at MAX_RENDER_DEPTH first, so the recursion below is bounded.
  */
-export function escapeSlackStrings(value: unknown): unknown {
-  return escapeStrings(withinRenderDepth(value));
+export function escapeStringsFor(value: unknown, mode: EscapeMode): unknown {
+  const escape = TEXT_ESCAPE[mode];
+  return escape === null ? value : escapeStrings(withinRenderDepth(value), escape);
 }
 
-function escapeStrings(value: unknown): unknown {
-  if (typeof value === 'string') return escapeSlackText(value);
+function escapeStrings(value: unknown, escape: (text: string) => string): unknown {
+  if (typeof value === 'string') return escape(value);
   if (value instanceof Handlebars.SafeString) return value.toString();
-  if (Array.isArray(value)) return value.map(escapeStrings);
+  if (Array.isArray(value)) return value.map((item) => escapeStrings(item, escape));
   if (value !== null && typeof value === 'object') {
     const source = value as Record<string, unknown>;
     // toJSON first (Dates), as JSON.stringify would.
-    if (typeof source.toJSON === 'function') return escapeStrings((source.toJSON as () => unknown)());
-    return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, escapeStrings(item)]));
+    if (typeof source.toJSON === 'function') return escapeStrings((source.toJSON as () => unknown)(), escape);
+    return Object.fromEntries(Object.entries(source).map(([key, item]) => [key, escapeStrings(item, escape)]));
   }
   return value;
 }
@@ -119,5 +166,6 @@ export function escapeForMode(value: unknown, mode: EscapeMode): string {
   if (value instanceof SlackMarkup) return escapeJsonText(value.toString());
   if (value instanceof Handlebars.SafeString) return value.toString();
   const text = toText(value);
-  return escapeJsonText(mode === 'slack' ? escapeSlackText(text) : text);
+  const escape = TEXT_ESCAPE[mode];
+  return escapeJsonText(escape === null ? text : escape(text));
 }

@@ -1,9 +1,9 @@
 import Handlebars from 'handlebars';
-import type { EscapeMode } from './types.ts';
+import { ESCAPE_MODES, type EscapeMode } from './types.ts';
 import {
   SlackMarkup,
   escapeForMode,
-  escapeSlackStrings,
+  escapeStringsFor,
   escapeSlackText,
   neutralizePlainText,
   slackCodeSpan,
@@ -37,6 +37,9 @@ export interface RenderData {
 export const ESCAPE_HELPER: Readonly<Record<EscapeMode, string>> = {
   json: '__hookrelay_escape_json',
   slack: '__hookrelay_escape_slack',
+  teams: '__hookrelay_escape_teams',
+  discord: '__hookrelay_escape_discord',
+  html: '__hookrelay_escape_html',
 };
 
 /**
@@ -67,6 +70,16 @@ const SEVERITY_COLOR: Readonly<Record<string, string>> = lookupTable({
 const RESOLVED_COLOR = '#2EB67D';
 const UNKNOWN_SEVERITY_COLOR = '#9E9EA6';
 
+// Unicode emoji for platforms without Slack's `:shortcodes:` (Teams, Discord, Google Chat, email).
+const SEVERITY_ICON: Readonly<Record<string, string>> = lookupTable({ critical: '🔴', error: '🟠', warning: '🟡', info: '🔵' });
+const RESOLVED_ICON = '✅';
+const UNKNOWN_SEVERITY_ICON = '⚪';
+
+// Adaptive Card colour names (TextBlock `color`, Container `style`).
+const SEVERITY_STYLE: Readonly<Record<string, string>> = lookupTable({ critical: 'attention', error: 'attention', warning: 'warning', info: 'accent' });
+const RESOLVED_STYLE = 'good';
+const UNKNOWN_SEVERITY_STYLE = 'default';
+
 /** Slack's `<!date^…>` default format ("Formatting text": date formatting). */
 const SLACK_DATE_FORMAT = '{date_short_pretty} {time}';
 
@@ -94,6 +107,11 @@ function compare(a: unknown, b: unknown): number {
   return left < right ? -1 : left > right ? 1 : 0;
 }
 
+/** A helper `(severity, status)` → the table's entry for the severity, `resolved` when the status is resolved. */
+function bySeverity(table: Readonly<Record<string, string>>, resolved: string, unknown: string): Helper {
+  return ([severity, status]) => (isResolved(status) ? resolved : (table[toText(severity).toLowerCase()] ?? unknown));
+}
+
 /** Keeps SlackMarkup marked, so `{{truncate (mrkdwn x) 100}}` is not escaped twice. */
 function sameKind(value: unknown, text: string): string | SlackMarkup {
   return value instanceof SlackMarkup ? new SlackMarkup(text) : text;
@@ -106,9 +124,9 @@ function sameKind(value: unknown, text: string): string | SlackMarkup {
  */
 function helpers(now: () => number): Record<string, Helper> {
   return {
-    /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack mode the strings inside are Slack-escaped. */
+    /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack, teams, discord and html mode the strings inside are escaped for the platform. */
     json: ([value], options) => {
-      const prepared = modeOf(options) === 'slack' ? escapeSlackStrings(value) : value;
+      const prepared = escapeStringsFor(value, modeOf(options));
       const plain = prepared instanceof Handlebars.SafeString ? prepared.toString() : prepared;
       return new Handlebars.SafeString(toJsonLiteral(plain));
     },
@@ -180,16 +198,16 @@ function helpers(now: () => number): Record<string, Helper> {
     },
 
     /** `{{severity_emoji severity status}}` → `:red_circle:` critical, `:large_orange_circle:` error, `:large_yellow_circle:` warning, `:large_blue_circle:` info; `:white_check_mark:` when status is resolved. */
-    severity_emoji: ([severity, status]) => {
-      if (isResolved(status)) return RESOLVED_EMOJI;
-      return SEVERITY_EMOJI[toText(severity).toLowerCase()] ?? UNKNOWN_SEVERITY_EMOJI;
-    },
+    severity_emoji: bySeverity(SEVERITY_EMOJI, RESOLVED_EMOJI, UNKNOWN_SEVERITY_EMOJI),
 
     /** `{{severity_color severity status}}` → a hex colour for attachment bars: critical `#E01E5A`, error `#F2711C`, warning `#ECB22E`, info `#36C5F0`, resolved `#2EB67D`. */
-    severity_color: ([severity, status]) => {
-      if (isResolved(status)) return RESOLVED_COLOR;
-      return SEVERITY_COLOR[toText(severity).toLowerCase()] ?? UNKNOWN_SEVERITY_COLOR;
-    },
+    severity_color: bySeverity(SEVERITY_COLOR, RESOLVED_COLOR, UNKNOWN_SEVERITY_COLOR),
+
+    /** `{{severity_icon severity status}}` → a Unicode emoji, for Teams, Discord, Google Chat and email: 🔴 critical, 🟠 error, 🟡 warning, 🔵 info; ✅ when status is resolved. */
+    severity_icon: bySeverity(SEVERITY_ICON, RESOLVED_ICON, UNKNOWN_SEVERITY_ICON),
+
+    /** `{{severity_style severity status}}` → an Adaptive Card colour for Teams: `attention` critical and error, `warning`, `accent` info, `good` when resolved. */
+    severity_style: bySeverity(SEVERITY_STYLE, RESOLVED_STYLE, UNKNOWN_SEVERITY_STYLE),
 
     /** `(eq a b)` → true when strictly equal. */
     eq: ([a, b]) => a === b,
@@ -267,7 +285,7 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
     });
   }
   meterEach(env);
-  for (const mode of ['json', 'slack'] as const) {
+  for (const mode of ESCAPE_MODES) {
     env.registerHelper(ESCAPE_HELPER[mode], (value: unknown) => {
       const escaped = escapeForMode(value, mode);
       chargeHelperText(escaped.length);

@@ -10,5 +10,5 @@ export { RENDER_LIMITS, RenderBudgetError, formatSize, type RenderLimits } from 
 export { SAMPLE_EVENT, sampleContext } from './sample-event.ts';
 export { ELLIPSIS, truncateText, truncateToLength } from './truncate.ts';
 
-/** The project's own `templates/` folder (slack/default, pagerduty/default, http/envelope). */
+/** The project's own `templates/` folder (slack/default, pagerduty/default, http/envelope, teams/default, discord/default, google_chat/default, email/default). */
 export const BUILTIN_TEMPLATES_DIR: string = fileURLToPath(new URL('../../templates', import.meta.url));

@@ -22,7 +22,9 @@ export function truncateText(text: string, max: number): string {
 /**
  * At most `max` UTF-16 code units (`string.length`, which is what Slack and PagerDuty limits are
  * checked against as far as anyone can tell), "…" included, never splitting a surrogate pair.
- * `markup: true` also backs off so a Slack `<…>` token or `&amp;` entity is not cut in half.
+ * `markup: true` also backs off so a Slack `<…>` token or `&amp;` entity is not cut in half,
+ * and a markdown backslash escape (`\*`) is not cut after its backslash (which would escape
+ * nothing, or the "…").
  */
 export function truncateToLength(text: string, max: number, options: { markup?: boolean } = {}): string {
   if (text.length <= max) return text;
@@ -41,8 +43,9 @@ function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 
-// Longest Slack entity is `&amp;` (5); anything longer after a bare `&` is not an entity.
-const MAX_ENTITY_LENGTH = 5;
+// The longest entity escaping writes is HTML's `&quot;` (6; Slack's longest is `&amp;`):
+// anything longer after a bare `&` is not an entity.
+const MAX_ENTITY_LENGTH = 6;
 
 function withoutOpenMarkup(text: string): string {
   let result = text;
@@ -52,5 +55,9 @@ function withoutOpenMarkup(text: string): string {
   if (amp >= 0 && amp > result.lastIndexOf(';') && result.length - amp < MAX_ENTITY_LENGTH) {
     result = result.slice(0, amp);
   }
-  return result;
+  let backslashes = 0;
+  while (result.charCodeAt(result.length - 1 - backslashes) === BACKSLASH) backslashes += 1;
+  return backslashes % 2 === 1 ? result.slice(0, -1) : result;
 }
+
+const BACKSLASH = 0x5c;

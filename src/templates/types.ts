@@ -6,9 +6,16 @@ import type { DigestView } from '../notify/digest.ts';
  * - `json`: JSON string escaping (`"`, `\`, control characters), so output is valid JSON whatever the data holds.
  * - `slack`: Slack mrkdwn escaping (`&`, `<`, `>`, and broadcast mentions) and then JSON escaping,
  *   so text from a sender can never ping (`<!channel>`, `@here`, `<@U…>`) or forge a link.
+ * - `teams`, `discord`: markdown escaping with backslashes (`*`, `_`, `[`, `]`, `<`, …, and
+ *   headings and list markers at the start of a line), broadcast mentions broken, then JSON
+ *   escaping; `teams` also breaks `{{`, which Teams reads as a date function.
+ * - `html`: HTML escaping (`&`, `<`, `>`, `"`, `'`) and then JSON escaping (Google Chat card text).
  * `{{{value}}}` is never escaped (the template author's explicit choice).
  */
-export type EscapeMode = 'json' | 'slack';
+export type EscapeMode = 'json' | 'slack' | 'teams' | 'discord' | 'html';
+
+/** Every escape mode, for what is registered per mode. */
+export const ESCAPE_MODES: readonly EscapeMode[] = ['json', 'slack', 'teams', 'discord', 'html'];
 
 /** How an incident stands, for destinations that keep one message per incident (slack-bot). */
 export interface IncidentView {

@@ -216,8 +216,8 @@ destinations:
   });
 
   it('unknown destination type → error at destinations[i].type listing the types', () => {
-    const line = problemAt(problemsOf('destinations:\n  - { name: x, type: teams, url: "https://a.example.com/" }\n'), 'destinations[0].type');
-    for (const type of ['slack', 'pagerduty', 'http']) expect(line).toContain(type);
+    const line = problemAt(problemsOf('destinations:\n  - { name: x, type: matrix, url: "https://a.example.com/" }\n'), 'destinations[0].type');
+    for (const type of ['slack', 'pagerduty', 'http', 'teams']) expect(line).toContain(type);
   });
 
   it('a destination URL that is not http(s) → error at destinations[i].url', () => {

@@ -41,6 +41,12 @@ describe('retry policy: decide', () => {
     expect(retryAfterWait(answer(429, { retry_after_ms: 86_400_000 }))).toBe(MAX_RETRY_AFTER_MS);
   });
 
+  it("a destination's own rate-limit answer (Discord: not sent while its bucket is empty) → retry when it says, neutral", () => {
+    const deferred = { ...answer(null, { retry_after_ms: 1_337 }), kind: 'retry' as const, rate_limited: true };
+    expect(decide(POLICY, 2, deferred, NOW, HIGH)).toEqual({ outcome: 'retry', next_attempt_at: NOW + 1_337, health: 'neutral' });
+    expect(retryAfterWait(deferred)).toBe(1_337);
+  });
+
   it('Retry-After on a status that does not define it (500) → the schedule step', () => {
     expect(decide(POLICY, 2, answer(500, { retry_after_ms: 1_000 }), NOW, MIDDLE).next_attempt_at).toBe(NOW + 120_000);
   });

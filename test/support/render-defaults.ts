@@ -1,5 +1,9 @@
+import { fitDiscordMessage } from '../../src/destinations/discord-message.ts';
+import { fitGoogleChatMessage } from '../../src/destinations/google-chat-message.ts';
+import { fitEmailMessage } from '../../src/destinations/email-message.ts';
 import { fitPagerDutyEvent } from '../../src/destinations/pagerduty-event.ts';
 import { fitSlackMessage } from '../../src/destinations/slack-message.ts';
+import { fitTeamsMessage } from '../../src/destinations/teams-message.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine, sampleContext } from '../../src/templates/index.ts';
 import type { TemplateContext } from '../../src/templates/index.ts';
@@ -8,7 +12,7 @@ const templates = createTemplateEngine({ dirs: [BUILTIN_TEMPLATES_DIR], version:
 
 /**
  * Renders an event the way each destination type does with its default template(s), fitted
- * to that destination's limits: slack, slack-bot (card and thread reply), pagerduty, http.
+ * to that destination's limits: slack, slack-bot (card and thread reply), pagerduty, http, teams, discord, google_chat, email.
  * Throws what the dispatcher would record as a permanent rendering failure.
  */
 export function renderEveryDefault(event: RelayEvent): Record<string, unknown> {
@@ -23,5 +27,9 @@ export function renderEveryDefault(event: RelayEvent): Record<string, unknown> {
     'slack-bot reply': fitSlackMessage(templates.render('slack-bot/reply', 'slack', incident), 'slack-bot/reply').message,
     pagerduty: fitPagerDutyEvent(templates.render('pagerduty/default', 'json', base), 'pagerduty/default'),
     http: templates.render('http/envelope', 'json', base),
+    teams: fitTeamsMessage(templates.render('teams/default', 'teams', base), 'teams/default').message,
+    discord: fitDiscordMessage(templates.render('discord/default', 'discord', base), 'discord/default').message,
+    google_chat: fitGoogleChatMessage(templates.render('google_chat/default', 'html', base), 'google_chat/default', 'thread').message,
+    email: fitEmailMessage(templates.render('email/default', 'html', base), 'email/default', 'thread').message,
   };
 }

@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { renderingOf } from '../../src/destinations/index.ts';
+import { threadKeyOf } from '../../src/destinations/incident-thread.ts';
 import { fitSlackMessage } from '../../src/destinations/slack-message.ts';
 import { digestView } from '../../src/notify/digest.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine, sampleContext } from '../../src/templates/index.ts';
@@ -51,6 +53,21 @@ describe('default templates render a storm digest', () => {
     expect(body.type).toBe('hookrelay.digest');
     expect(body.digest).toMatchObject({ count: 12, incidents: 12, firing: 12, more: 9, label: 'HighLatency' });
     expect(body.digest.worst.map((event) => event.dedup_key)).toEqual(['fp-7', 'fp-11', 'fp-10']);
+  });
+
+  it.each(['teams', 'discord', 'google_chat', 'email'])('%s/default: one message for the group, valid for the service, its own thread', (type) => {
+    const rendering = renderingOf(type);
+    const context = digestContext(1_200, 5);
+    const message = rendering.fit(templates.render(`${type}/default`, rendering.mode, context), `${type}/default`, context);
+    const text = JSON.stringify(message);
+    expect(text).toContain('1,200 events');
+    expect(text).toContain('+1,195 more');
+    expect(text).toContain('The worst one');
+    // Sender text neither pings nor becomes markup (@everyone means nothing in Google Chat or email: HTML is what is escaped there).
+    expect(text).not.toMatch(/<!channel>|<@U123ABC>|<users\/all>/);
+    if (type === 'teams' || type === 'discord') expect(text).not.toContain('@everyone');
+    if (type === 'google_chat') expect((message as { thread: { threadKey: string } }).thread.threadKey).toBe(threadKeyOf(context));
+    if (type === 'email') expect((message as { thread: string }).thread).not.toBe(threadKeyOf({ dedup_key: context.dedup_key }));
   });
 
   it('a user template is checked at start-up with a sample digest too', () => {

@@ -5,7 +5,8 @@
  */
 import Handlebars from 'handlebars';
 import { describe, expect, it } from 'vitest';
-import { escapeForMode, escapeSlackStrings, neutralizePlainText, SlackMarkup, toJsonLiteral, toText } from '../../src/templates/escape.ts';
+import { escapeForMode, escapeHtmlText, escapeMarkdownText, escapeStringsFor, escapeTeamsText, neutralizePlainText, SlackMarkup, toJsonLiteral, toText } from '../../src/templates/escape.ts';
+import { truncateToLength } from '../../src/templates/truncate.ts';
 
 const ZWJ = '\u200d';
 
@@ -26,7 +27,7 @@ describe('toText', () => {
   });
 });
 
-describe('escapeSlackStrings', () => {
+describe('escapeStringsFor (slack)', () => {
   it('escapes every string inside, keys and non-strings left alone, SafeStrings as they are, Dates as JSON would', () => {
     const value = {
       '<key>': '<!channel> & @here',
@@ -35,7 +36,7 @@ describe('escapeSlackStrings', () => {
       at: new Date(Date.UTC(2026, 3, 23, 18, 28)),
       none: null,
     };
-    expect(escapeSlackStrings(value)).toEqual({
+    expect(escapeStringsFor(value, 'slack')).toEqual({
       '<key>': `&lt;!channel&gt; &amp; @${ZWJ}here`,
       list: ['a &gt; b', 1, null, true, { deep: '&lt;@U1&gt;' }],
       safe: '<!date^1^{date}|x>',
@@ -45,10 +46,10 @@ describe('escapeSlackStrings', () => {
   });
 
   it('a bare value: a string is escaped, anything else comes back as it is', () => {
-    expect(escapeSlackStrings('<x>')).toBe('&lt;x&gt;');
-    expect(escapeSlackStrings(null)).toBeNull();
-    expect(escapeSlackStrings(undefined)).toBeUndefined();
-    expect(escapeSlackStrings(7)).toBe(7);
+    expect(escapeStringsFor('<x>', 'slack')).toBe('&lt;x&gt;');
+    expect(escapeStringsFor(null, 'slack')).toBeNull();
+    expect(escapeStringsFor(undefined, 'slack')).toBeUndefined();
+    expect(escapeStringsFor(7, 'slack')).toBe(7);
   });
 });
 
@@ -65,5 +66,44 @@ describe('plain_text and escape modes', () => {
     expect(escapeForMode(null, 'slack')).toBe('');
     expect(toJsonLiteral(undefined)).toBe('null');
     expect(toJsonLiteral('a\u2028b')).toBe('"a\\u2028b"');
+  });
+});
+
+describe('markdown escaping (teams, discord)', () => {
+  it('every character that formats, links, quotes or tags is escaped with a backslash; broadcasts are broken', () => {
+    expect(escapeMarkdownText('**b** _i_ ~~s~~ `c` ||spoiler|| [x](http://e.example) <@123> > q \\ @everyone @here')).toBe(
+      `\\*\\*b\\*\\* \\_i\\_ \\~\\~s\\~\\~ \\\`c\\\` \\|\\|spoiler\\|\\| \\[x\\](http://e.example) \\<@123\\> \\> q \\\\ @${ZWJ}everyone @${ZWJ}here`,
+    );
+  });
+
+  it('headings and list markers only at the start of a line; the same characters elsewhere stay as they are', () => {
+    expect(escapeMarkdownText('# h\n  - item\n+ plus\n12. twelve\n3) three\nC# and 8.4% - fine')).toBe('\\# h\n  \\- item\n\\+ plus\n12\\. twelve\n3\\) three\nC# and 8.4% - fine');
+  });
+
+  it('teams also breaks "{{", which Teams reads as a date function', () => {
+    expect(escapeTeamsText('{{DATE(2026-04-23T18:28:00Z, SHORT)}}')).toBe(`{${ZWJ}{DATE(2026-04-23T18:28:00Z, SHORT)}}`);
+  });
+
+  it('a mode escapes values and the strings inside {{json}} alike', () => {
+    expect(escapeForMode('[x](y)', 'discord')).toBe('\\\\[x\\\\](y)');
+    expect(escapeStringsFor({ a: ['*b*'] }, 'teams')).toEqual({ a: ['\\*b\\*'] });
+    expect(escapeStringsFor({ a: ['*b*'] }, 'json')).toEqual({ a: ['*b*'] });
+  });
+
+  it('a cut never ends on the backslash of an escape (which would escape the "…")', () => {
+    expect(truncateToLength('abc\\*def', 5, { markup: true })).toBe('abc…');
+    expect(truncateToLength('ab\\\\cdef', 5, { markup: true })).toBe('ab\\\\…');
+  });
+});
+
+describe('html escaping (google_chat)', () => {
+  it('&, <, >, " and \' become entities, in values and inside {{json}} alike', () => {
+    expect(escapeHtmlText(`<a href="x">'&'</a>`)).toBe('&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+    expect(escapeForMode('<b>', 'html')).toBe('&lt;b&gt;');
+    expect(escapeStringsFor({ a: ['<b>'] }, 'html')).toEqual({ a: ['&lt;b&gt;'] });
+  });
+
+  it('a cut never ends inside an entity', () => {
+    expect(truncateToLength('ab &quot;x', 9, { markup: true })).toBe('ab…');
   });
 });

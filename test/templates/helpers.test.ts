@@ -109,6 +109,18 @@ describe('severity helpers', () => {
     expect(render('"{{severity_color severity status}}"', { severity, status })).toBe(color);
   });
 
+  it.each([
+    ['critical', 'firing', '🔴', 'attention'],
+    ['error', 'firing', '🟠', 'attention'],
+    ['warning', 'firing', '🟡', 'warning'],
+    ['info', 'firing', '🔵', 'accent'],
+    ['critical', 'resolved', '✅', 'good'],
+    ['bogus', 'firing', '⚪', 'default'],
+  ] as const)('%s %s → %s, Adaptive Card colour %s (Teams, Discord, Google Chat, email)', (severity, status, icon, style) => {
+    expect(render('"{{severity_icon severity status}}"', { severity: severity as RelayEvent['severity'], status })).toBe(icon);
+    expect(render('"{{severity_style severity status}}"', { severity: severity as RelayEvent['severity'], status })).toBe(style);
+  });
+
   it('without a status, a resolved event still shows its severity', () => {
     expect(render('"{{severity_emoji severity}}"', { severity: 'warning', status: 'resolved' })).toBe(':large_yellow_circle:');
   });
