@@ -5,7 +5,7 @@ import { resolve } from 'node:path';
 import { createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { ByteSize } from './config/byte-size.ts';
+import type { ByteSize } from './util/byte-size.ts';
 import type { Config } from './config/schema.ts';
 import { adminPages } from './admin/index.ts';
 import { Dispatcher } from './dispatch/dispatcher.ts';

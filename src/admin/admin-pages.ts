@@ -4,7 +4,7 @@ import express from 'express';
 import type { ErrorRequestHandler, NextFunction, Request, Response, Router } from 'express';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../util/duration.ts';
 import { formatDuration } from '../util/format.ts';
 import type { Operations } from '../app/index.ts';
 import { HookrelayError } from '../errors.ts';

@@ -8,7 +8,7 @@ import { globMatcher } from '../routing/glob.ts';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
-import { UNSET_URL_STAND_IN } from './common.ts';
+import { UNSET_URL_STAND_IN } from '../util/schemas.ts';
 import { interpolate } from './interpolate.ts';
 import type { InterpolationProblem, StandIn } from './interpolate.ts';
 import { configSchema } from './schema.ts';

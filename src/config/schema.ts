@@ -3,8 +3,8 @@ import { destinationConfigSchema } from '../destinations/index.ts';
 import { inhibitRuleSchema } from '../notify/inhibit.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
-import type { ByteSize } from './byte-size.ts';
-import { byteSizeSchema, countSchema, durationSchema, flagSchema, urlSchema } from './common.ts';
+import type { ByteSize } from '../util/byte-size.ts';
+import { byteSizeSchema, countSchema, durationSchema, flagSchema, urlSchema } from '../util/schemas.ts';
 
 /** Sender promises we mirror (Tapemetric doc "Retries"): 30s, 2m, 10m, 1h, 6h, 24h. */
 export const DEFAULT_RETRY_SCHEDULE = ['30s', '2m', '10m', '1h', '6h', '24h'];

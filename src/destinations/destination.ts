@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { countSchema, durationSchema, flagSchema, nameSchema } from '../config/common.ts';
+import { countSchema, durationSchema, flagSchema, nameSchema } from '../util/schemas.ts';
 import type { RelayEvent } from '../events/event.ts';
 import { DEFAULT_STORM } from '../notify/digest.ts';
 import type { StormConfig } from '../notify/digest.ts';

@@ -1,6 +1,6 @@
 import type { RESTRateLimit } from 'discord-api-types/v10';
 import { z } from 'zod';
-import { webhookUrlSchema } from '../config/common.ts';
+import { webhookUrlSchema } from '../util/schemas.ts';
 import type { DestinationType } from './destination.ts';
 import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
 import { discordRendering } from './discord-message.ts';

@@ -4,7 +4,7 @@ import type { Transporter } from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { z } from 'zod';
-import { countSchema, flagSchema } from '../config/common.ts';
+import { countSchema, flagSchema } from '../util/schemas.ts';
 import { realTime } from '../util/clock.ts';
 import type { DestinationType } from './destination.ts';
 import { commonDestinationKeys, limitsOf, stormOf, templateRenderer } from './destination.ts';

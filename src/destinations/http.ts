@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { flagSchema, urlSchema } from '../config/common.ts';
+import { flagSchema, urlSchema } from '../util/schemas.ts';
 import { signStandardWebhooks, standardWebhooksKey } from '../util/standard-webhooks.ts';
 import type { DestinationType } from './destination.ts';
 import { commonDestinationKeys, jsonRendering, limitsOf, requireRateForStorm, stormOf, templateRenderer } from './destination.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { urlSchema } from '../util/schemas.ts';
 import type { DestinationType, Rendering } from './destination.ts';
 import { commonDestinationKeys, limitsOf, templateRenderer } from './destination.ts';
 import { fitPagerDutyEvent } from './pagerduty-event.ts';

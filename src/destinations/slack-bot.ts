@@ -1,6 +1,6 @@
 import type { ErrorCode, WebAPIPlatformError, WebAPIRateLimitedError, WebAPIHTTPError, WebAPIRequestError, WebClient } from '@slack/web-api';
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { urlSchema } from '../util/schemas.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { DeliveryEffects, IncidentMessage } from '../store/store.ts';
 import type { IncidentView, TemplateContext } from '../templates/types.ts';

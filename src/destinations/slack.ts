@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { urlSchema } from '../config/common.ts';
+import { urlSchema } from '../util/schemas.ts';
 import type { DestinationType } from './destination.ts';
 import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
 import { slackRendering } from './slack-message.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { webhookUrlSchema } from '../config/common.ts';
+import { webhookUrlSchema } from '../util/schemas.ts';
 import type { DestinationType } from './destination.ts';
 import { chatWebhookDestination, commonDestinationKeys } from './destination.ts';
 import { teamsRendering } from './teams-message.ts';

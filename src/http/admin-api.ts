@@ -3,7 +3,7 @@ import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { DestinationStatus, Operations } from '../app/index.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../util/duration.ts';
 import { ERROR_STATUS, HookrelayError } from '../errors.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import { idKind } from '../util/ids.ts';

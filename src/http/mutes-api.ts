@@ -2,7 +2,7 @@ import express from 'express';
 import type { Router } from 'express';
 import { z } from 'zod';
 import type { Operations } from '../app/index.ts';
-import { durationSchema } from '../config/common.ts';
+import { durationSchema } from '../util/schemas.ts';
 import { parseRequest } from './parse-request.ts';
 import { HookrelayError } from '../errors.ts';
 

@@ -1,7 +1,7 @@
 import type { RelayEvent } from '../events/event.ts';
 import { globMatcher, globProblem } from '../routing/glob.ts';
 import { eventField } from '../routing/path.ts';
-import { parseDuration } from '../config/duration.ts';
+import { parseDuration } from '../util/duration.ts';
 
 /** Event fields a mute may match on; `data.<path>` reaches into the sender's payload. */
 const TOP_LEVEL_FIELDS = ['source', 'type', 'severity', 'status', 'dedup_key', 'title', 'summary', 'id'];

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { countSchema, durationSchema, nameSchema } from '../config/common.ts';
+import { countSchema, durationSchema, nameSchema } from '../util/schemas.ts';
 import { EVENT_STATUSES, SEVERITIES, SEVERITY_RANK, isSeverity } from '../events/event.ts';
 import type { RelayEvent, Severity } from '../events/event.ts';
 import { compileFilter } from './filter.ts';

@@ -20,7 +20,7 @@
  */
 import { z } from 'zod';
 import type { IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, tokenListSchema } from '../config/common.ts';
+import { nameSchema, tokenListSchema } from '../util/schemas.ts';
 import { ACCEPTED, firstOf, readHeader, rejected, tokenMatches } from './signature.ts';
 import { lookupSeverity, occurredAt, parsePayload } from './fields.ts';
 import type { InboundRequest, Source, SourcePreset, Verdict } from './source.ts';

@@ -35,7 +35,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import type { EventStatus, IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, verifyHeaderSignature } from './signature.ts';
 import { lookupSeverity, occurredAt, parsePayload, scalarText, spaced } from './fields.ts';

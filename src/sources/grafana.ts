@@ -29,7 +29,7 @@
  */
 import { z } from 'zod';
 import type { IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, secretListSchema, tokenListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema, tokenListSchema } from '../util/schemas.ts';
 import {
   ACCEPTED,
   anySignatureMatches,

@@ -28,7 +28,7 @@
  * | no severity field                          | info     |
  */
 import { z } from 'zod';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import {
   HMAC_ALGORITHMS,

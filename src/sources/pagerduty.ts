@@ -26,7 +26,7 @@
  */
 import { z } from 'zod';
 import type { EventStatus, IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import { anySignatureMatches, ACCEPTED, decodeHexDigest, hmacDigest, readHeader, rejected } from './signature.ts';
 import { occurredAt, parsePayload, scalarText, spaced } from './fields.ts';
 import { humanize } from '../util/format.ts';

@@ -7,7 +7,7 @@
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { HookrelayError, type ErrorCode } from '../errors.ts';
-import { durationSchema } from '../config/common.ts';
+import { durationSchema } from '../util/schemas.ts';
 import { formatDuration } from '../util/format.ts';
 import type { InboundRequest, Verdict } from './source.ts';
 

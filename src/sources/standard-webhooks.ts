@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import {
   ACCEPTED,
   anySignatureMatches,

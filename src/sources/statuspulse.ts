@@ -27,7 +27,7 @@
 import { z } from 'zod';
 import type { EventStatus, IncomingEvent, Severity } from '../events/event.ts';
 import { SEVERITY_RANK } from '../events/event.ts';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, toleranceSchema, verifyHeaderSignature } from './signature.ts';
 import { formatNumber, lookupSeverity, occurredAt, parsePayload, spaced } from './fields.ts';

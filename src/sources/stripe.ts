@@ -23,7 +23,7 @@
  */
 import { z } from 'zod';
 import type { EventStatus, IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import {
   ACCEPTED,
   anySignatureMatches,

@@ -21,7 +21,7 @@ import { request as httpRequest } from 'undici';
 import { z } from 'zod';
 import { HookrelayError } from '../errors.ts';
 import type { IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, tokenListSchema, urlSchema } from '../config/common.ts';
+import { nameSchema, tokenListSchema, urlSchema } from '../util/schemas.ts';
 import { ACCEPTED, firstOf, rejected, tokenMatches } from './signature.ts';
 import { isRecord, lookupTable } from '../util/objects.ts';
 import { parsePayload } from './fields.ts';

@@ -21,7 +21,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { IncomingEvent, Severity } from '../events/event.ts';
-import { nameSchema, secretListSchema } from '../config/common.ts';
+import { nameSchema, secretListSchema } from '../util/schemas.ts';
 import type { HeaderSignatureScheme } from './signature.ts';
 import { firstOf, readHeader, signHeaderSignature, verifyHeaderSignature } from './signature.ts';
 import { describeNumbers, formatNumber, lookupSeverity, occurredAt, parsePayload } from './fields.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, parseByteSize } from '../../src/config/byte-size.ts';
+import { formatBytes, parseByteSize } from '../../src/util/byte-size.ts';
 import { parseConfigText } from '../../src/config/load.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { buildComponents } from '../../src/runtime.ts';

@@ -1,7 +1,7 @@
 import { stat, statfs } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { describeByteSize, formatBytes } from '../../config/byte-size.ts';
-import type { ByteSize } from '../../config/byte-size.ts';
+import { describeByteSize, formatBytes } from '../../util/byte-size.ts';
+import type { ByteSize } from '../../util/byte-size.ts';
 import type { Clock } from '../../util/clock.ts';
 import type { IngestBatch, RequestLogEntry, AttemptResult } from '../store.ts';
 import type { WriteOpName } from './writes.ts';
