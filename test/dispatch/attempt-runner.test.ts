@@ -298,6 +298,15 @@ describe('attempt runner: before the send', () => {
     expect(store.records[0]!.error).toMatch(/^in flight when hookrelay stopped 3 times, 3 of them during its own attempt/);
   });
 
+  it('the reason counts every stop it was in flight for, not only those during its attempt, and says how to send it once fixed', async () => {
+    // In flight at five stops: twice merely waiting beside the culprit, then three times its own attempt.
+    await runner().attempt(claimed({ interrupted: 5, interrupted_attempts: 3, attempts: 4 }));
+    expect(store.records[0]!.error).toBe(
+      'in flight when hookrelay stopped 5 times, 3 of them during its own attempt: not attempted again, ' +
+        'as it may be what stops hookrelay (see the log around those stops); replay it once the cause is fixed',
+    );
+  });
+
   it('suspects of a crash loop: marked before their attempt, and attempted one at a time, each until recorded', async () => {
     const [first, second] = [claimed({ interrupted: 1 }), claimed({ interrupted: 1 })];
     const suspects = new SuspectGate();
