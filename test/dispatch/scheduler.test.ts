@@ -192,6 +192,37 @@ describe('scheduler: claims and slots', () => {
     expect(attempts.started).toHaveLength(16);
   });
 
+  it('successes whose record has committed are done: look-ahead stays at 8, held work does not creep up', async () => {
+    queue(100);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    let finished = 0;
+    for (let i = 0; i < 20; i++) {
+      attempts.end(attempts.running[0]!, Promise.resolve());
+      finished += 1;
+      await clock.advance(0);
+      const claimed = store.claims.reduce((sum, limit) => sum + limit, 0);
+      expect(claimed - finished).toBeLessThanOrEqual(8);
+    }
+    expect(attempts.started).toHaveLength(21);
+  });
+
+  it('a claim that hands out again a delivery still held here (its lease lapsed): it is not started twice', async () => {
+    const [delivery] = queue(1);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    store.due.push(delivery!);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(attempts.started).toEqual([delivery!.id]);
+    attempts.end(delivery!.id);
+    await clock.advance(0);
+    expect(attempts.running).toEqual([]);
+  });
+
   it('held work starts by severity, most severe first; a probe before anything', async () => {
     const info = claimed({ severity: 'info' });
     const critical = claimed({ severity: 'critical' });
@@ -262,6 +293,7 @@ describe('scheduler: reserving fresh work', () => {
     expect(lanes.reserve()).toBeNull(); // 8 lent: the lane is full
     lanes.release();
     expect(lanes.reserve()).not.toBeNull();
+    expect(lanes.reserve()).toBeNull(); // one given back, one more lent: full again
     lanes.rate.tooManyRequests(1_000);
     lanes.release();
     expect(lanes.reserve()).toBeNull();
@@ -345,6 +377,24 @@ describe('scheduler: stopping', () => {
     await stopping;
     expect(store.released).toHaveLength(1);
     expect(lanes.reserve()).toBeNull();
+  });
+
+  it("waits for a success's record still committing: the process does not close the store under it", async () => {
+    const [delivery] = queue(1);
+    const lanes = lane();
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    let commit!: () => void;
+    attempts.end(delivery!.id, new Promise<void>((resolve) => (commit = resolve)));
+    let stopped = false;
+    const stopping = lanes.stop(60_000).then(() => (stopped = true));
+    await clock.advance(0);
+    expect(stopped).toBe(false);
+    commit();
+    await stopping;
+    // Recorded, so not given back to be sent again.
+    expect(store.released).toEqual([]);
   });
 
   it('a send that outlasts the grace is given back, with a warning that it will be attempted again', async () => {
