@@ -94,7 +94,8 @@ let renderWith: (context: TemplateContext) => string;
 let verdict: (delivery: ClaimedDelivery) => StageVerdict;
 let circuit: { enabled: boolean | null; news: CircuitNews[]; afterAttempt(recorded: CircuitNews, error: string | null): void };
 let refreshed: string[];
-let logged: Array<{ level: number; msg: string }>;
+let logged: Array<{ level: number; msg: string; [field: string]: unknown }>;
+let metrics: Metrics;
 
 beforeEach(() => {
   clock = new ManualClock();
@@ -104,6 +105,7 @@ beforeEach(() => {
   contexts = [];
   refreshed = [];
   logged = [];
+  metrics = new Metrics();
   respond = async () => ok();
   renderWith = (context) => JSON.stringify({ id: context.id });
   verdict = (delivery) => ({ send: delivery, held: [] });
@@ -138,8 +140,8 @@ function runner(suspects = new SuspectGate()): AttemptRunner {
     owner: 'me',
     version: 'test',
     clock,
-    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as { level: number; msg: string }) }),
-    metrics: new Metrics(),
+    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as (typeof logged)[number]) }),
+    metrics,
     suspects,
     lane,
     circuit,
@@ -331,10 +333,16 @@ describe('attempt runner: the record', () => {
     await clock.advance(249);
     expect(store.records).toEqual([]);
     await clock.advance(1);
-    await clock.advance(500);
+    // Twice as long before the next try.
+    await clock.advance(499);
+    expect(store.records).toEqual([]);
+    await clock.advance(1);
     await attempt;
     expect(store.records).toHaveLength(1);
-    expect(logged.filter((line) => line.msg === 'could not record a delivery attempt; trying again')).toHaveLength(2);
+    const retries = logged.filter((line) => line.msg === 'could not record a delivery attempt; trying again');
+    expect(retries).toHaveLength(2);
+    // Each says which delivery waits to be recorded, and why.
+    expect(retries[0]).toMatchObject({ level: 50, destination: 'ops', delivery_id: expect.any(String), outcome: 'succeeded', err: { message: 'disk full' } });
   });
 
   it('while stopping, a record the store cannot take is left to the lease (the delivery goes again)', async () => {
@@ -343,7 +351,9 @@ describe('attempt runner: the record', () => {
     lane.stopped = true;
     await attempt;
     expect(store.records).toEqual([]);
-    expect(logged.map((line) => line.msg)).toEqual(['could not record a delivery attempt before shutdown; it will be attempted again']);
+    expect(logged).toEqual([
+      expect.objectContaining({ msg: 'could not record a delivery attempt before shutdown; it will be attempted again', delivery_id: expect.any(String), err: expect.objectContaining({ message: 'disk full' }) }),
+    ]);
     expect(circuit.news).toEqual([]);
   });
 
@@ -360,6 +370,73 @@ describe('attempt runner: the record', () => {
     await runner().attempt(claimed());
     await clock.advance(0);
     expect(refreshed).toEqual(['db:primary']);
+  });
+
+  it('each attempt is one log line with what the operating docs list: a retried batch', async () => {
+    respond = async () => unavailable;
+    const batch = claimed({ member_ids: ['dlv_2', 'dlv_3'], rule_keys: [null, null, null], digest: true });
+    await runner().attempt(batch);
+    const [record] = store.records;
+    expect(logged).toEqual([
+      {
+        level: 30,
+        time: expect.any(Number),
+        pid: expect.any(Number),
+        hostname: expect.any(String),
+        msg: 'delivery attempt failed; will retry',
+        destination: 'ops',
+        title: batch.event.title,
+        outcome: 'retry',
+        status: 503,
+        latency_ms: 12,
+        attempt: 1,
+        delivery_id: batch.id,
+        event_id: batch.event.id,
+        error: 'HTTP 503',
+        next_attempt_at: new Date(record!.next_attempt_at!).toISOString(),
+        batch_size: 3,
+        digest: true,
+      },
+    ]);
+  });
+
+  it('each attempt is one log line: a probe that succeeded says so, with no error, retry time or batch', async () => {
+    const probe = claimed({ probe: true });
+    await runner().attempt(probe);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ msg: 'delivered', outcome: 'succeeded', status: 200, attempt: 1, delivery_id: probe.id, probe: true });
+    for (const absent of ['error', 'next_attempt_at', 'batch_size', 'digest']) expect(logged[0]).not.toHaveProperty(absent);
+  });
+
+  it('the metrics count attempts, and deliveries once finished (each of a batch); latency and time since receipt in seconds', async () => {
+    const event = relayEvent({ dedup_key: 'db:primary', received_at: new Date(clock.now() - 90_000).toISOString() });
+    await runner().attempt(claimed({ event, events: [event], member_ids: ['dlv_2', 'dlv_3'], rule_keys: [null, null, null] }));
+    respond = async () => unavailable;
+    await runner().attempt(claimed());
+    await runner().attempt(claimed({ attempts: 2 }));
+    const counted = async (counter: Metrics['deliveries']): Promise<Record<string, number>> =>
+      Object.fromEntries((await counter.get()).values.map(({ labels, value }) => [`${labels.destination} ${labels.outcome}`, value]));
+    expect(await counted(metrics.deliveryAttempts)).toEqual({ 'ops succeeded': 1, 'ops retry': 1, 'ops failed': 1 });
+    expect(await counted(metrics.deliveries)).toEqual({ 'ops succeeded': 3, 'ops failed': 1 });
+    const sum = async (histogram: Metrics['endToEnd']): Promise<unknown> =>
+      (await histogram.get()).values.find((value) => value.metricName?.endsWith('_sum') && value.labels.destination === 'ops')?.value;
+    expect(await sum(metrics.attemptDuration)).toBeCloseTo(0.036);
+    // Only the success counts from receipt to delivery.
+    expect(await sum(metrics.endToEnd)).toBe(90);
+  });
+
+  it("what the send changed (Slack's posted message) is recorded with the attempt, so later events update that message", async () => {
+    const posted = { kind: 'posted', dedup_key: 'db:primary', channel: 'C1', ts: '1700000000.000100', started_at: '2026-11-29T10:00:00Z', status: 'firing', resolved_at: null, last_event_id: 'evt_1' } as const;
+    respond = async () => ok({ effects: { incident_message: posted } });
+    await runner().attempt(claimed());
+    respond = async () => ok();
+    await runner().attempt(claimed());
+    expect(store.records.map((record) => record.effects)).toEqual([{ incident_message: posted }, null]);
+  });
+
+  it('a replay or a command tells the destination nothing new: its success adds nothing to the notification log', async () => {
+    await runner().attempt(claimed({ unordered: true }));
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded', notified: [] });
   });
 
   it('a stopped lane starts nothing', async () => {
