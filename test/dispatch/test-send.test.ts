@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
 import type { Destination } from '../../src/destinations/index.ts';
@@ -17,8 +20,23 @@ const NOW = Date.parse('2026-11-29T10:00:00Z');
 
 let receiver: FakeReceiver;
 let http: HttpClient;
+/** A user's template folder: templates that show what a dry run hands them. */
+let templatesDir: string;
+
+/** The context a template sees, as JSON: the event's id, its events, and hookrelay's own fields. */
+const CONTEXT = '"id": {{json id}}, "events": [{{#each events}}{{#if @index}}, {{/if}}{{json id}}{{/each}}], "hookrelay": {{json hookrelay}}';
+const PAGERDUTY_EVENT = (details: string): string =>
+  `{ "event_action": "{{#if (eq status "resolved")}}resolve{{else}}trigger{{/if}}", "dedup_key": {{json dedup_key}}, ` +
+  `"payload": { "summary": {{json title}}, "source": "hookrelay", "severity": "critical", "custom_details": { ${details} } } }`;
 
 beforeAll(async () => {
+  templatesDir = mkdtempSync(join(tmpdir(), 'hookrelay-test-send-'));
+  mkdirSync(join(templatesDir, 'http'));
+  mkdirSync(join(templatesDir, 'pagerduty'));
+  writeFileSync(join(templatesDir, 'http', 'context.hbs'), `{ ${CONTEXT} }`);
+  writeFileSync(join(templatesDir, 'pagerduty', 'context.hbs'), PAGERDUTY_EVENT(CONTEXT));
+  // Draws the trigger, but not the resolve (a value outside quotes that is not JSON).
+  writeFileSync(join(templatesDir, 'pagerduty', 'no-resolve.hbs'), PAGERDUTY_EVENT('"resolved": {{#if (eq status "resolved")}}{{title}}{{else}}false{{/if}}'));
   receiver = await FakeReceiver.start();
   http = new HttpClient({ allowPrivate: true, userAgent: 'hookrelay/test' });
 });
@@ -31,10 +49,11 @@ afterEach(() => {
 afterAll(async () => {
   await receiver.close();
   await http.close();
+  rmSync(templatesDir, { recursive: true, force: true });
 });
 
 function destination(config: Record<string, unknown>): Destination {
-  const templates = createTemplateEngine({ dirs: [BUILTIN_TEMPLATES_DIR], version: 'test' });
+  const templates = createTemplateEngine({ dirs: [templatesDir, BUILTIN_TEMPLATES_DIR], version: 'test' });
   return createDestination(destinationConfigSchema.parse({ name: 'ops', ...config }), {
     http,
     templates,
@@ -81,6 +100,37 @@ describe('a dry run of a destination', () => {
     expect(second!.dedup_key).not.toBe(first!.dedup_key);
     expect(second!.id).not.toBe(first!.id);
     expect(first!.id).not.toBe(SAMPLE_EVENT.id);
+  });
+
+  it("a template sees what a real delivery's would: the event with its events, and hookrelay's version, destination and delivery id", async () => {
+    await testSend(destination({ type: 'http', url: receiver.url('/hook'), template: 'http/context' }), '1.2.3', NOW);
+    const [request] = receiver.requests;
+    const context = request!.json<{ id: string; events: string[]; hookrelay: Record<string, string> }>();
+    expect(context.id).toMatch(/^evt_/);
+    expect(context.events).toEqual([context.id]);
+    // The delivery id is the one the request goes out under (the receiver's idempotency key).
+    expect(context.hookrelay).toEqual({ version: '1.2.3', destination: 'ops', delivery_id: request!.headers['webhook-id'] });
+    expect(context.hookrelay.delivery_id).toMatch(/^dlv_/);
+  });
+
+  it("PagerDuty's resolve is an event and a delivery of its own, drawn like the trigger", async () => {
+    receiver.respond(() => ({ status: 202, body: '{"status":"success"}' }));
+    await testSend(destination({ type: 'pagerduty', routing_key: 'R0UT1NGKEY0123456789012345678901', url: receiver.url('/v2/enqueue'), template: 'pagerduty/context' }), '1.2.3', NOW);
+    type Details = { id: string; events: string[]; hookrelay: Record<string, string> };
+    const [trigger, resolve] = receiver.requests.map((request) => request.json<{ payload: { custom_details: Details } }>().payload.custom_details);
+    expect(resolve!.id).toMatch(/^evt_/);
+    expect(resolve!.id).not.toBe(trigger!.id);
+    expect(resolve!.events).toEqual([resolve!.id]);
+    expect(resolve!.hookrelay).toMatchObject({ version: '1.2.3', destination: 'ops', delivery_id: expect.stringMatching(/^dlv_/) });
+    expect(resolve!.hookrelay.delivery_id).not.toBe(trigger!.hookrelay.delivery_id);
+  });
+
+  it('at PagerDuty, a resolve the template cannot draw is reported, not thrown: the trigger went, and the person is told', async () => {
+    receiver.respond(() => ({ status: 202, body: '{"status":"success"}' }));
+    const result = await testSend(destination({ type: 'pagerduty', routing_key: 'R0UT1NGKEY0123456789012345678901', url: receiver.url('/v2/enqueue'), template: 'pagerduty/no-resolve' }), 'test', NOW);
+    expect(receiver.requests).toHaveLength(1);
+    expect(result.ok).toBe(true);
+    expect(result.resolved).toEqual({ ok: false, error: expect.stringContaining('pagerduty/no-resolve') });
   });
 
   it('a destination that refuses the test: not ok, with its status, its answer and why', async () => {
