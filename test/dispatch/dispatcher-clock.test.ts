@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
@@ -444,5 +444,73 @@ describe('dispatcher on a driven clock', () => {
     await settle();
     expect(receiver.requests).toHaveLength(1); // the breaker opened on the first failure
     expect(changes.map((change) => change.state)).toEqual(['open']);
+  });
+
+  it('a rate-limited lane whose circuit opens gives back what waits for the rate window at once: pending, not held until the window reopens', async () => {
+    receiver.respond(() => ({ status: 503 }));
+    await queue('a');
+    await queue('b');
+    await queue('c');
+    const lane = await start(typedDestination({ type: 'http', url: receiver.url('/hook'), concurrency: 1, rate: { max: 1, per: '60s' } }), 1);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await eventually(() => changes.length === 1);
+    // Still inside the rate window (nothing could start before 60 s): nothing is held any more,
+    // the other two wait as pending, untouched.
+    await eventually(async () => (await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 })).length === 0);
+    const pending = await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 });
+    expect(pending.map((delivery) => delivery.attempts).sort()).toEqual([0, 0, 1]);
+    expect(receiver.requests).toHaveLength(1);
+  });
+});
+
+describe('dispatcher: its surface to ingest and the admin API', () => {
+  it("a lease for fresh work lasts the configured lease, 60 s by default, under this dispatcher's own name", async () => {
+    const lane = await start(httpDestination(), 5);
+    const other = new Dispatcher({
+      store,
+      destinations: [httpDestination()],
+      retry: { schedule: [1_000], disable_after: 5 },
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      version: 'test',
+      stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock }),
+      leaseMs: 5_000,
+      clock,
+    });
+    await other.start();
+    try {
+      expect(lane.reserve('receiver')).toEqual({ owner: lane.owner, until: clock.now() + 60_000 });
+      expect(other.reserve('receiver')).toEqual({ owner: other.owner, until: clock.now() + 5_000 });
+      // Two dispatchers, even in one process, never take each other's leases for their own.
+      expect(other.owner).not.toBe(lane.owner);
+      // A lease in the store says which host and process holds it.
+      expect(lane.owner.startsWith(`${hostname()}:${process.pid}:`)).toBe(true);
+    } finally {
+      await other.stop(1_000);
+    }
+  });
+
+  it('names it does not serve are ignored: a destination still in the store but gone from the config, or one only another replica has', async () => {
+    await store.syncDestinations(['receiver', 'gone']);
+    const lane = await start(httpDestination(), 5);
+    lane.notify(['gone']);
+    lane.enabled('gone');
+    const event = relayEvent({ dedup_key: 'elsewhere' });
+    lane.adopt([{ id: newId('dlv'), destination: 'gone', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'all', probe: false, rule_keys: [null] }]);
+    lane.release('gone');
+    expect(lane.reserve('gone')).toBeNull();
+    // Ingest keeps per-incident order for it, the safe default.
+    expect(lane.ordered('gone')).toBe(true);
+    // Its own destination still works.
+    await queue('a');
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+  });
+
+  it('per-incident order at ingest: kept by default, not for an http destination configured `ordered: false`', async () => {
+    expect((await start(httpDestination(), 5)).ordered('receiver')).toBe(true);
+    await dispatcher!.stop(1_000);
+    expect((await start(httpDestination({ ordered: false }), 5)).ordered('receiver')).toBe(false);
   });
 });
