@@ -464,6 +464,18 @@ describe('dispatcher on a driven clock', () => {
   });
 });
 
+describe('dispatcher: storms', () => {
+  it("a destination with storm digests: a backlog beyond its horizon goes out as one digest of the group, not one request per event", async () => {
+    for (let i = 0; i < 10; i++) await queue(`flood:${i}`);
+    // 1 request a second with a 2 s horizon: 2 fit, 10 wait.
+    const lane = await start(typedDestination({ type: 'http', url: receiver.url('/hook'), rate: { max: 1, per: '1s' }, storm: { horizon: '2s' } }), 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    expect(receiver.requests[0]!.json()).toMatchObject({ type: 'hookrelay.digest', digest: { count: 10, incidents: 10 } });
+    expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 20 })).toHaveLength(10);
+  });
+});
+
 describe('dispatcher: its surface to ingest and the admin API', () => {
   it("a lease for fresh work lasts the configured lease, 60 s by default, under this dispatcher's own name", async () => {
     const lane = await start(httpDestination(), 5);
