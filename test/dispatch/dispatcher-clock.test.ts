@@ -474,6 +474,28 @@ describe('dispatcher: storms', () => {
     expect(receiver.requests[0]!.json()).toMatchObject({ type: 'hookrelay.digest', digest: { count: 10, incidents: 10 } });
     expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 20 })).toHaveLength(10);
   });
+
+  it('slack-bot in a storm: an incident that already has its card keeps updating it; the rest go out as one digest', async () => {
+    receiver.respond(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok: true, channel: 'C1', ts: `1.${receiver.requests.length}` }) }));
+    const slackBot = typedDestination({ type: 'slack-bot', token: 'xoxb-test', channel: 'C1', api_url: receiver.url('/api/'), rate: { max: 1, per: '1s' }, storm: { horizon: '2s' } });
+    await queue('flood:0');
+    const lane = await start(slackBot, 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1); // flood:0's card
+    for (let i = 1; i <= 10; i++) await queue(`flood:${i}`);
+    await queue('flood:0', 'resolved');
+    await clock.advance(1_000);
+    lane.notify(['receiver']);
+    await receiver.waitFor(2, { timeoutMs: WAIT_MS });
+    await clock.advance(1_000); // the rate's next request
+    await receiver.waitFor(4, { timeoutMs: WAIT_MS });
+    await settle();
+    const [, digest, update, reply] = receiver.requests;
+    // One digest of the ten others, then flood:0's card updated, with a reply in its thread.
+    expect(new URLSearchParams(digest!.body).get('text')).toMatch(/^:cloud_with_lightning: Storm digest: 10 events/);
+    expect([digest!.path, update!.path, reply!.path]).toEqual(['/api/chat.postMessage', '/api/chat.update', '/api/chat.postMessage']);
+    expect(new URLSearchParams(update!.body).get('ts')).toBe('1.1');
+  });
 });
 
 describe('dispatcher: its surface to ingest and the admin API', () => {
