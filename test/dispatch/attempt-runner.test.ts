@@ -94,7 +94,10 @@ let renderWith: (context: TemplateContext) => string;
 let verdict: (delivery: ClaimedDelivery) => StageVerdict;
 let circuit: { enabled: boolean | null; news: CircuitNews[]; afterAttempt(recorded: CircuitNews, error: string | null): void };
 let refreshed: string[];
-let logged: Array<{ level: number; msg: string }>;
+/** Redraws an incident's message (slack-bot); the test may make it fail. */
+let refresh: (dedupKey: string) => Promise<void>;
+let logged: Array<{ level: number; msg: string; [field: string]: unknown }>;
+let metrics: Metrics;
 
 beforeEach(() => {
   clock = new ManualClock();
@@ -103,7 +106,9 @@ beforeEach(() => {
   sent = [];
   contexts = [];
   refreshed = [];
+  refresh = async (dedupKey) => void refreshed.push(dedupKey);
   logged = [];
+  metrics = new Metrics();
   respond = async () => ok();
   renderWith = (context) => JSON.stringify({ id: context.id });
   verdict = (delivery) => ({ send: delivery, held: [] });
@@ -125,12 +130,12 @@ const destination: Destination = {
     sent.push(request);
     return respond(request);
   },
-  refreshIncident: async (dedupKey) => void refreshed.push(dedupKey),
+  refreshIncident: (dedupKey) => refresh(dedupKey),
 };
 
-function runner(suspects = new SuspectGate()): AttemptRunner {
+function runner(suspects = new SuspectGate(), to: Destination = destination): AttemptRunner {
   return new AttemptRunner({
-    destination,
+    destination: to,
     store,
     stage: { decide: async (delivery) => verdict(delivery) },
     retry: { schedule: [1_000, 2_000], disable_after: 3 },
@@ -138,8 +143,8 @@ function runner(suspects = new SuspectGate()): AttemptRunner {
     owner: 'me',
     version: 'test',
     clock,
-    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as { level: number; msg: string }) }),
-    metrics: new Metrics(),
+    logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as (typeof logged)[number]) }),
+    metrics,
     suspects,
     lane,
     circuit,
@@ -216,9 +221,24 @@ describe('attempt runner: outcomes', () => {
     renderWith = () => {
       throw new TemplateRenderError('http/default', 'output over 1 MB');
     };
-    await runner().attempt(claimed());
+    const delivery = claimed();
+    const open = holdRecords();
+    const attempt = runner().attempt(delivery);
+    await clock.advance(0);
+    // A failure: it keeps its slot until recorded.
+    expect(lane.calls).toEqual([`begin ${delivery.id}`]);
+    open();
+    await attempt;
     expect(sent).toEqual([]);
     expect(store.records[0]).toMatchObject({ outcome: 'failed', health: 'neutral', error: 'template http/default: output over 1 MB', request_body: null });
+  });
+
+  it('a template failing in another template it uses names both', async () => {
+    renderWith = () => {
+      throw new TemplateRenderError('http/partial', 'unknown helper "nope"');
+    };
+    await runner().attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', error: 'template http/default: http/partial: unknown helper "nope"' });
   });
 
   it('anything else that stops the request being drawn is retried, still without touching health', async () => {
@@ -229,12 +249,16 @@ describe('attempt runner: outcomes', () => {
     expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'neutral', error: 'could not prepare the request: store closed' });
   });
 
-  it('a send that throws is a retry with its message', async () => {
-    respond = async () => {
-      throw new Error('socket hang up');
-    };
-    await runner().attempt(claimed());
-    expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'failure', error: 'socket hang up' });
+  it('a send that throws is a retry with its message, and the time it took', async () => {
+    let hangUp!: () => void;
+    respond = () => new Promise<SendResult>((_resolve, reject) => (hangUp = () => reject(new Error('socket hang up'))));
+    const attempt = runner().attempt(claimed());
+    await clock.advance(0);
+    expect(sent).toHaveLength(1);
+    await clock.advance(3_000);
+    hangUp();
+    await attempt;
+    expect(store.records[0]).toMatchObject({ outcome: 'retry', health: 'failure', error: 'socket hang up', latency_ms: 3_000 });
   });
 
   it("the template sees the threshold that let it go, and a digest's view", async () => {
@@ -243,7 +267,17 @@ describe('attempt runner: outcomes', () => {
     verdict = (delivery) => ({ send: { ...delivery, events: [delivery.event, member] }, held: [], threshold: { count: 5, within_ms: 600_000 } });
     await runner().attempt(digest);
     expect(contexts[0]).toMatchObject({ threshold: { count: 5, within: '10m' }, digest: { count: 2 }, hookrelay: { version: 'test', destination: 'ops', delivery_id: digest.id } });
+    // Without a storm setting, a digest names up to five worst incidents: both here.
+    expect(contexts[0]!.digest!.worst).toHaveLength(2);
     expect(store.records[0]).toMatchObject({ digest: true, member_ids: ['dlv_2'] });
+  });
+
+  it("a digest names as many worst incidents as the destination's storm.worst says", async () => {
+    const member = relayEvent({ dedup_key: 'db:replica' });
+    const digest = claimed({ digest: true, member_ids: ['dlv_2'], rule_keys: [null, null] });
+    await runner(new SuspectGate(), { ...destination, storm: { horizon_ms: 60_000, worst: 1 } }).attempt({ ...digest, events: [digest.event, member] });
+    expect(contexts[0]!.digest).toMatchObject({ count: 2, more: 1 });
+    expect(contexts[0]!.digest!.worst).toHaveLength(1);
   });
 });
 
@@ -266,6 +300,9 @@ describe('attempt runner: before the send', () => {
     expect(store.holds).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
     expect(store.records[0]).toMatchObject({ delivery_id: batch.id, member_ids: [] });
     expect(logged.map((line) => line.msg)).toEqual(['delivery held: muted by mut_1', 'delivered']);
+    expect(logged[0]).toMatchObject({ destination: 'ops', title: batch.event.title, rule: 'mute', note: 'muted by mut_1', deliveries: ['dlv_muted'] });
+    const decisions = (await metrics.ruleDecisions.get()).values.map(({ labels, value }) => ({ ...labels, value }));
+    expect(decisions).toEqual([{ rule: 'mute', decision: 'muted', value: 1 }]);
   });
 
   it('a held probe: the next delivery is probed at once', async () => {
@@ -275,6 +312,8 @@ describe('attempt runner: before the send', () => {
     expect(store.holds[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
     expect(lane.calls).toEqual([`begin ${probe.id}`, 'pump', `end ${probe.id}`]);
     expect(sent).toEqual([]);
+    // Held, and that is all: nothing went wrong.
+    expect(logged.map((line) => line.msg)).toEqual(['delivery held: repeat within 4h']);
 
     // Any other delivery held whole: its slot simply frees.
     const ordinary = claimed();
@@ -295,7 +334,17 @@ describe('attempt runner: before the send', () => {
     await runner().attempt(claimed({ interrupted: 3, interrupted_attempts: 3, attempts: 4 }));
     expect(sent).toEqual([]);
     expect(store.records[0]).toMatchObject({ outcome: 'failed', health: 'neutral' });
+    expect(logged).toEqual([expect.objectContaining({ msg: 'delivery failed', attempt: 5 })]);
     expect(store.records[0]!.error).toMatch(/^in flight when hookrelay stopped 3 times, 3 of them during its own attempt/);
+  });
+
+  it('the reason counts every stop it was in flight for, not only those during its attempt, and says how to send it once fixed', async () => {
+    // In flight at five stops: twice merely waiting beside the culprit, then three times its own attempt.
+    await runner().attempt(claimed({ interrupted: 5, interrupted_attempts: 3, attempts: 4 }));
+    expect(store.records[0]!.error).toBe(
+      'in flight when hookrelay stopped 5 times, 3 of them during its own attempt: not attempted again, ' +
+        'as it may be what stops hookrelay (see the log around those stops); replay it once the cause is fixed',
+    );
   });
 
   it('suspects of a crash loop: marked before their attempt, and attempted one at a time, each until recorded', async () => {
@@ -312,9 +361,46 @@ describe('attempt runner: before the send', () => {
     // A suspect's success keeps its slot too: the next suspect waits for its record.
     expect(lane.calls).toEqual([`begin ${first.id}`, `begin ${second.id}`, `end ${first.id}`, `end ${second.id}`]);
   });
+
+  it('a suspect still waiting its turn when the lane stops is given back, neither marked nor sent', async () => {
+    const [first, second] = [claimed({ interrupted: 1 }), claimed({ interrupted: 1 })];
+    const suspects = new SuspectGate();
+    const open = holdRecords();
+    const attempts = [runner(suspects).attempt(first), runner(suspects).attempt(second)];
+    await clock.advance(0);
+    lane.stopped = true;
+    open();
+    await Promise.all(attempts);
+    expect(store.marked).toEqual([[first.id]]);
+    expect(sent.map((request) => request.delivery_id)).toEqual([first.id]);
+    expect(lane.givenBack).toEqual([second.id]);
+  });
+
+  it('anything unexpected before the send (the notification stage failing) is logged, and the slot frees', async () => {
+    verdict = () => {
+      throw new Error('store closed');
+    };
+    const delivery = claimed();
+    await runner().attempt(delivery);
+    expect(sent).toEqual([]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id}`]);
+    expect(logged).toEqual([
+      expect.objectContaining({ level: 50, msg: 'delivery attempt failed unexpectedly; its lease will expire', delivery_id: delivery.id, destination: 'ops', err: expect.objectContaining({ message: 'store closed' }) }),
+    ]);
+  });
 });
 
 describe('attempt runner: the record', () => {
+  it("a success whose record fails unexpectedly after its slot freed is logged, not lost in a promise", async () => {
+    circuit.afterAttempt = () => {
+      throw new Error('breaker broke');
+    };
+    const delivery = claimed();
+    await runner().attempt(delivery);
+    await clock.advance(0);
+    expect(logged.map((line) => line.msg)).toEqual(['delivered', 'delivery attempt failed unexpectedly; its lease will expire']);
+  });
+
   it('a store that cannot write is asked again, backing off on the clock, until the record is in', async () => {
     store.recordErrors.push(new Error('disk full'), new Error('disk full'));
     const attempt = runner().attempt(claimed({ probe: true }));
@@ -322,10 +408,16 @@ describe('attempt runner: the record', () => {
     await clock.advance(249);
     expect(store.records).toEqual([]);
     await clock.advance(1);
-    await clock.advance(500);
+    // Twice as long before the next try.
+    await clock.advance(499);
+    expect(store.records).toEqual([]);
+    await clock.advance(1);
     await attempt;
     expect(store.records).toHaveLength(1);
-    expect(logged.filter((line) => line.msg === 'could not record a delivery attempt; trying again')).toHaveLength(2);
+    const retries = logged.filter((line) => line.msg === 'could not record a delivery attempt; trying again');
+    expect(retries).toHaveLength(2);
+    // Each says which delivery waits to be recorded, and why.
+    expect(retries[0]).toMatchObject({ level: 50, destination: 'ops', delivery_id: expect.any(String), outcome: 'succeeded', err: { message: 'disk full' } });
   });
 
   it('while stopping, a record the store cannot take is left to the lease (the delivery goes again)', async () => {
@@ -334,7 +426,9 @@ describe('attempt runner: the record', () => {
     lane.stopped = true;
     await attempt;
     expect(store.records).toEqual([]);
-    expect(logged.map((line) => line.msg)).toEqual(['could not record a delivery attempt before shutdown; it will be attempted again']);
+    expect(logged).toEqual([
+      expect.objectContaining({ msg: 'could not record a delivery attempt before shutdown; it will be attempted again', delivery_id: expect.any(String), err: expect.objectContaining({ message: 'disk full' }) }),
+    ]);
     expect(circuit.news).toEqual([]);
   });
 
@@ -347,10 +441,91 @@ describe('attempt runner: the record', () => {
   });
 
   it("the incident's message changed while this was drawn (an acknowledgement): it is redrawn", async () => {
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(refreshed).toEqual([]);
     store.answer = { incident_stale: true };
     await runner().attempt(claimed());
     await clock.advance(0);
     expect(refreshed).toEqual(['db:primary']);
+  });
+
+  it('a redraw that fails is a warning: the attempt stays recorded as it was', async () => {
+    store.answer = { incident_stale: true };
+    refresh = async () => {
+      throw new Error('slack unavailable');
+    };
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded' });
+    expect(logged.at(-1)).toMatchObject({ level: 40, msg: 'could not redraw the incident message', destination: 'ops', err: expect.objectContaining({ message: 'slack unavailable' }) });
+  });
+
+  it('each attempt is one log line with what the operating docs list: a retried batch', async () => {
+    respond = async () => unavailable;
+    const batch = claimed({ member_ids: ['dlv_2', 'dlv_3'], rule_keys: [null, null, null], digest: true });
+    await runner().attempt(batch);
+    const [record] = store.records;
+    expect(logged).toEqual([
+      {
+        level: 30,
+        time: expect.any(Number),
+        pid: expect.any(Number),
+        hostname: expect.any(String),
+        msg: 'delivery attempt failed; will retry',
+        destination: 'ops',
+        title: batch.event.title,
+        outcome: 'retry',
+        status: 503,
+        latency_ms: 12,
+        attempt: 1,
+        delivery_id: batch.id,
+        event_id: batch.event.id,
+        error: 'HTTP 503',
+        next_attempt_at: new Date(record!.next_attempt_at!).toISOString(),
+        batch_size: 3,
+        digest: true,
+      },
+    ]);
+  });
+
+  it('each attempt is one log line: a probe that succeeded says so, with no error, retry time or batch', async () => {
+    const probe = claimed({ probe: true });
+    await runner().attempt(probe);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatchObject({ msg: 'delivered', outcome: 'succeeded', status: 200, attempt: 1, delivery_id: probe.id, probe: true });
+    for (const absent of ['error', 'next_attempt_at', 'batch_size', 'digest']) expect(logged[0]).not.toHaveProperty(absent);
+  });
+
+  it('the metrics count attempts, and deliveries once finished (each of a batch); latency and time since receipt in seconds', async () => {
+    const event = relayEvent({ dedup_key: 'db:primary', received_at: new Date(clock.now() - 90_000).toISOString() });
+    await runner().attempt(claimed({ event, events: [event], member_ids: ['dlv_2', 'dlv_3'], rule_keys: [null, null, null] }));
+    respond = async () => unavailable;
+    await runner().attempt(claimed());
+    await runner().attempt(claimed({ attempts: 2 }));
+    const counted = async (counter: Metrics['deliveries']): Promise<Record<string, number>> =>
+      Object.fromEntries((await counter.get()).values.map(({ labels, value }) => [`${labels.destination} ${labels.outcome}`, value]));
+    expect(await counted(metrics.deliveryAttempts)).toEqual({ 'ops succeeded': 1, 'ops retry': 1, 'ops failed': 1 });
+    expect(await counted(metrics.deliveries)).toEqual({ 'ops succeeded': 3, 'ops failed': 1 });
+    const sum = async (histogram: Metrics['endToEnd']): Promise<unknown> =>
+      (await histogram.get()).values.find((value) => value.metricName?.endsWith('_sum') && value.labels.destination === 'ops')?.value;
+    expect(await sum(metrics.attemptDuration)).toBeCloseTo(0.036);
+    // Only the success counts from receipt to delivery.
+    expect(await sum(metrics.endToEnd)).toBe(90);
+  });
+
+  it("what the send changed (Slack's posted message) is recorded with the attempt, so later events update that message", async () => {
+    const posted = { kind: 'posted', dedup_key: 'db:primary', channel: 'C1', ts: '1700000000.000100', started_at: '2026-11-29T10:00:00Z', status: 'firing', resolved_at: null, last_event_id: 'evt_1' } as const;
+    respond = async () => ok({ effects: { incident_message: posted } });
+    await runner().attempt(claimed());
+    respond = async () => ok();
+    await runner().attempt(claimed());
+    expect(store.records.map((record) => record.effects)).toEqual([{ incident_message: posted }, null]);
+  });
+
+  it('a replay or a command tells the destination nothing new: its success adds nothing to the notification log', async () => {
+    await runner().attempt(claimed({ unordered: true }));
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded', notified: [] });
   });
 
   it('a stopped lane starts nothing', async () => {

@@ -25,14 +25,14 @@ beforeEach(() => {
   lane = [];
 });
 
-function watch(autoEnable?: boolean): BreakerWatch {
+function watch(autoEnable?: boolean, announce = true): BreakerWatch {
   return new BreakerWatch({
     destination: 'ops',
     policy: breakerPolicy({ auto_enable: autoEnable }, 3, [10_000, 20_000]),
     clock,
     logger: pino({ level: 'info' }, { write: (line: string) => logged.push(JSON.parse(line) as (typeof logged)[number]) }),
     metrics,
-    onBreakerChange: (change) => changes.push(change),
+    onBreakerChange: announce ? (change) => changes.push(change) : undefined,
     lane: {
       dropHeldWork: () => lane.push('drop held work'),
       wake: (at) => lane.push(`wake at +${at - clock.now()} ms`),
@@ -99,7 +99,17 @@ describe('breaker watch', () => {
     expect(lane).toEqual(['pump']);
     expect(changes.at(-1)).toEqual({ destination: 'ops', state: 'closed', consecutive_failures: 0, last_error: null, probe_at: null });
     expect(await transitions('closed')).toBe(1);
-    expect(logged.some((entry) => entry.level === 40 && entry.msg.startsWith('DESTINATION ENABLED AGAIN: "ops"'))).toBe(true);
+    expect(logged).toContainEqual(expect.objectContaining({ level: 40, destination: 'ops', msg: expect.stringMatching(/^DESTINATION ENABLED AGAIN: "ops"/) }));
+  });
+
+  it('with nobody to announce changes to (no Slack), the circuit still opens and closes for the lane, and is logged', () => {
+    const circuit = watch(true, false);
+    circuit.setEnabled(true);
+    circuit.afterAttempt(opened, 'HTTP 503');
+    circuit.afterAttempt(closed, null);
+
+    expect(lane).toEqual(['drop held work', 'wake at +0 ms', 'pump']);
+    expect(logged.map((entry) => entry.msg.split(':')[0])).toEqual(['DESTINATION DISABLED', 'DESTINATION ENABLED AGAIN']);
   });
 
   it('an ordinary success says nothing and asks nothing of the lane', async () => {

@@ -1,5 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createDestination, destinationConfigSchema, HttpClient } from '../../src/destinations/index.ts';
@@ -444,5 +444,107 @@ describe('dispatcher on a driven clock', () => {
     await settle();
     expect(receiver.requests).toHaveLength(1); // the breaker opened on the first failure
     expect(changes.map((change) => change.state)).toEqual(['open']);
+  });
+
+  it('a rate-limited lane whose circuit opens gives back what waits for the rate window at once: pending, not held until the window reopens', async () => {
+    receiver.respond(() => ({ status: 503 }));
+    await queue('a');
+    await queue('b');
+    await queue('c');
+    const lane = await start(typedDestination({ type: 'http', url: receiver.url('/hook'), concurrency: 1, rate: { max: 1, per: '60s' } }), 1);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    await eventually(() => changes.length === 1);
+    // Still inside the rate window (nothing could start before 60 s): nothing is held any more,
+    // the other two wait as pending, untouched.
+    await eventually(async () => (await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 })).length === 0);
+    const pending = await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 });
+    expect(pending.map((delivery) => delivery.attempts).sort()).toEqual([0, 0, 1]);
+    expect(receiver.requests).toHaveLength(1);
+  });
+});
+
+describe('dispatcher: storms', () => {
+  it("a destination with storm digests: a backlog beyond its horizon goes out as one digest of the group, not one request per event", async () => {
+    for (let i = 0; i < 10; i++) await queue(`flood:${i}`);
+    // 1 request a second with a 2 s horizon: 2 fit, 10 wait.
+    const lane = await start(typedDestination({ type: 'http', url: receiver.url('/hook'), rate: { max: 1, per: '1s' }, storm: { horizon: '2s' } }), 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+    expect(receiver.requests[0]!.json()).toMatchObject({ type: 'hookrelay.digest', digest: { count: 10, incidents: 10 } });
+    expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 20 })).toHaveLength(10);
+  });
+
+  it('slack-bot in a storm: an incident that already has its card keeps updating it; the rest go out as one digest', async () => {
+    receiver.respond(() => ({ status: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ok: true, channel: 'C1', ts: `1.${receiver.requests.length}` }) }));
+    const slackBot = typedDestination({ type: 'slack-bot', token: 'xoxb-test', channel: 'C1', api_url: receiver.url('/api/'), rate: { max: 1, per: '1s' }, storm: { horizon: '2s' } });
+    await queue('flood:0');
+    const lane = await start(slackBot, 5);
+    lane.notify(['receiver']);
+    await requestsSettleAt(1); // flood:0's card
+    for (let i = 1; i <= 10; i++) await queue(`flood:${i}`);
+    await queue('flood:0', 'resolved');
+    await clock.advance(1_000);
+    lane.notify(['receiver']);
+    await receiver.waitFor(2, { timeoutMs: WAIT_MS });
+    await clock.advance(1_000); // the rate's next request
+    await receiver.waitFor(4, { timeoutMs: WAIT_MS });
+    await settle();
+    const [, digest, update, reply] = receiver.requests;
+    // One digest of the ten others, then flood:0's card updated, with a reply in its thread.
+    expect(new URLSearchParams(digest!.body).get('text')).toMatch(/^:cloud_with_lightning: Storm digest: 10 events/);
+    expect([digest!.path, update!.path, reply!.path]).toEqual(['/api/chat.postMessage', '/api/chat.update', '/api/chat.postMessage']);
+    expect(new URLSearchParams(update!.body).get('ts')).toBe('1.1');
+  });
+});
+
+describe('dispatcher: its surface to ingest and the admin API', () => {
+  it("a lease for fresh work lasts the configured lease, 60 s by default, under this dispatcher's own name", async () => {
+    const lane = await start(httpDestination(), 5);
+    const other = new Dispatcher({
+      store,
+      destinations: [httpDestination()],
+      retry: { schedule: [1_000], disable_after: 5 },
+      logger: silentLogger(),
+      metrics: new Metrics(),
+      version: 'test',
+      stage: new NotificationStage({ store, mutes: { match: () => null }, routes: () => undefined, resendsState: () => false, clock }),
+      leaseMs: 5_000,
+      clock,
+    });
+    await other.start();
+    try {
+      expect(lane.reserve('receiver')).toEqual({ owner: lane.owner, until: clock.now() + 60_000 });
+      expect(other.reserve('receiver')).toEqual({ owner: other.owner, until: clock.now() + 5_000 });
+      // Two dispatchers, even in one process, never take each other's leases for their own.
+      expect(other.owner).not.toBe(lane.owner);
+      // A lease in the store says which host and process holds it.
+      expect(lane.owner.startsWith(`${hostname()}:${process.pid}:`)).toBe(true);
+    } finally {
+      await other.stop(1_000);
+    }
+  });
+
+  it('names it does not serve are ignored: a destination still in the store but gone from the config, or one only another replica has', async () => {
+    await store.syncDestinations(['receiver', 'gone']);
+    const lane = await start(httpDestination(), 5);
+    lane.notify(['gone']);
+    lane.enabled('gone');
+    const event = relayEvent({ dedup_key: 'elsewhere' });
+    lane.adopt([{ id: newId('dlv'), destination: 'gone', event, member_ids: [], events: [event], attempts: 0, request_body: null, unordered: false, route: 'all', probe: false, rule_keys: [null] }]);
+    lane.release('gone');
+    expect(lane.reserve('gone')).toBeNull();
+    // Ingest keeps per-incident order for it, the safe default.
+    expect(lane.ordered('gone')).toBe(true);
+    // Its own destination still works.
+    await queue('a');
+    lane.notify(['receiver']);
+    await requestsSettleAt(1);
+  });
+
+  it('per-incident order at ingest: kept by default, not for an http destination configured `ordered: false`', async () => {
+    expect((await start(httpDestination(), 5)).ordered('receiver')).toBe(true);
+    await dispatcher!.stop(1_000);
+    expect((await start(httpDestination({ ordered: false }), 5)).ordered('receiver')).toBe(false);
   });
 });

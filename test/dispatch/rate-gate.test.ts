@@ -23,6 +23,8 @@ class Budget implements SharedRateLimit {
   readonly takes: string[] = [];
   readonly pauses: Array<{ destination: string; ms: number }> = [];
   readonly clock: ManualClock | undefined;
+  /** Thrown by pause() (the database away). */
+  pauseError: Error | null = null;
   constructor(clock?: ManualClock) {
     this.clock = clock;
   }
@@ -33,6 +35,7 @@ class Budget implements SharedRateLimit {
     return answer;
   }
   async pause(destination: string, _rate: Rate, ms: number): Promise<void> {
+    if (this.pauseError) throw this.pauseError;
     this.pauses.push({ destination, ms });
   }
   async close(): Promise<void> {}
@@ -114,6 +117,30 @@ describe('rate gate: too many requests', () => {
     expect(budget.pauses).toEqual([{ destination: 'slack', ms: 2_500 }]);
   });
 
+  it('a Retry-After shorter than the full window: starts stay held until the window reopens too', async () => {
+    const rate = gate({ max: 1, per_ms: 10_000 });
+    rate.countStart();
+    rate.tooManyRequests(2_000);
+    await clock.advance(2_000);
+    expect(rate.paused).toBe(false);
+    expect(queue.running).toBe(false);
+    await clock.advance(8_000);
+    expect(queue.running).toBe(true);
+  });
+
+  it('a shared pause that cannot be written is logged for the destination; this lane still holds off', async () => {
+    const budget = new Budget();
+    budget.pauseError = new Error('connection refused');
+    const logged: Array<{ msg: string; destination: string }> = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string; destination: string }) });
+    gate({ max: 1, per_ms: 1_000 }, budget, logger).tooManyRequests(2_500);
+    await clock.advance(0);
+    expect(logged).toEqual([expect.objectContaining({ msg: 'could not pause the shared rate budget', destination: 'slack' })]);
+    expect(queue.running).toBe(false);
+    await clock.advance(2_500);
+    expect(queue.running).toBe(true);
+  });
+
   it('once stopped, nothing pauses or starts the queue again', async () => {
     const rate = gate({ max: 1, per_ms: 1_000 });
     rate.countStart();
@@ -163,16 +190,16 @@ describe('rate gate: the shared budget', () => {
 
   it('a budget that cannot be read is asked again a second later, and nothing goes meanwhile', async () => {
     const budget = new Budget();
-    const logged: string[] = [];
+    const logged: Array<{ msg: string; destination: string }> = [];
     budget.answers.push(new Error('connection refused'));
-    const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) });
+    const logger = pino({ level: 'warn' }, { write: (line: string) => logged.push(JSON.parse(line) as { msg: string; destination: string }) });
     const taken = watched(gate({ max: 1, per_ms: 1_000 }, budget, logger).takeBudget());
     await clock.advance(0);
     await clock.advance(999);
     expect(taken.settled).toBe(false);
     await clock.advance(1);
     expect(await taken.promise).toBe(true);
-    expect(logged).toEqual(['could not read the shared rate budget; trying again shortly']);
+    expect(logged).toEqual([expect.objectContaining({ msg: 'could not read the shared rate budget; trying again shortly', destination: 'slack' })]);
   });
 
   it('stopping wakes a waiting attempt at once: not granted', async () => {

@@ -29,13 +29,17 @@ function claimed(overrides: Partial<ClaimedDelivery> & { severity?: RelayEvent['
 class FakeStore {
   readonly due: ClaimedDelivery[] = [];
   readonly claims: number[] = [];
-  readonly probes: number[] = [];
+  readonly probes: Array<Omit<ClaimOptions, 'limit'>> = [];
   readonly released: string[][] = [];
   readonly extended: Array<{ ids: string[]; until: number }> = [];
   /** What claims say of the circuit (a shared store says it). */
   enabled: boolean | undefined = undefined;
   nextDueAt: number | null = null;
   failNextClaim = false;
+  /** A claim answers once this settles (what it hands out is taken when the claim begins). */
+  claimGate: Promise<void> | null = null;
+  /** Thrown by releaseClaims / extendLeases (the database away). */
+  writeError: Error | null = null;
   onWork?: Store['onWork'];
 
   async claimDue(_destination: string, options: ClaimOptions): Promise<ClaimBatch> {
@@ -44,20 +48,24 @@ class FakeStore {
       this.failNextClaim = false;
       throw new Error('database is locked');
     }
-    return { deliveries: this.due.splice(0, options.limit), next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
+    const deliveries = this.due.splice(0, options.limit);
+    await this.claimGate;
+    return { deliveries, next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
   }
 
   async claimProbe(_destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    this.probes.push(options.now);
+    this.probes.push({ ...options });
     const next = this.due.shift();
     return { deliveries: next ? [{ ...next, probe: true }] : [], next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
   }
 
   async releaseClaims(ids: readonly string[]): Promise<void> {
+    if (this.writeError) throw this.writeError;
     this.released.push([...ids]);
   }
 
   async extendLeases(ids: readonly string[], _owner: string, until: number): Promise<void> {
+    if (this.writeError) throw this.writeError;
     this.extended.push({ ids: [...ids], until });
   }
 }
@@ -135,6 +143,12 @@ function lane(options: { concurrency?: number; rate?: { max: number; per_ms: num
   return lanes;
 }
 
+/** A logger whose lines the test reads. */
+function capture(level: pino.Level): { logger: pino.Logger; lines: Array<{ msg: string; [field: string]: unknown }> } {
+  const lines: Array<{ msg: string; [field: string]: unknown }> = [];
+  return { logger: pino({ level }, { write: (line: string) => lines.push(JSON.parse(line) as (typeof lines)[number]) }), lines };
+}
+
 function queue(count: number): ClaimedDelivery[] {
   const deliveries = Array.from({ length: count }, () => claimed());
   store.due.push(...deliveries);
@@ -192,6 +206,37 @@ describe('scheduler: claims and slots', () => {
     expect(attempts.started).toHaveLength(16);
   });
 
+  it('successes whose record has committed are done: look-ahead stays at 8, held work does not creep up', async () => {
+    queue(100);
+    const lanes = lane({ concurrency: 1 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    let finished = 0;
+    for (let i = 0; i < 20; i++) {
+      attempts.end(attempts.running[0]!, Promise.resolve());
+      finished += 1;
+      await clock.advance(0);
+      const claimed = store.claims.reduce((sum, limit) => sum + limit, 0);
+      expect(claimed - finished).toBeLessThanOrEqual(8);
+    }
+    expect(attempts.started).toHaveLength(21);
+  });
+
+  it('a claim that hands out again a delivery still held here (its lease lapsed): it is not started twice', async () => {
+    const [delivery] = queue(1);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    store.due.push(delivery!);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(attempts.started).toEqual([delivery!.id]);
+    attempts.end(delivery!.id);
+    await clock.advance(0);
+    expect(attempts.running).toEqual([]);
+  });
+
   it('held work starts by severity, most severe first; a probe before anything', async () => {
     const info = claimed({ severity: 'info' });
     const critical = claimed({ severity: 'critical' });
@@ -232,9 +277,66 @@ describe('scheduler: claims and slots', () => {
     queue(1);
     await lanes.pump();
     expect(logged).toEqual(['claiming deliveries failed; retrying shortly']);
-    await clock.advance(1_000);
+    await clock.advance(999);
+    expect(store.claims).toHaveLength(1);
+    await clock.advance(1);
     expect(store.claims).toHaveLength(2);
     expect(attempts.started).toHaveLength(1);
+  });
+
+  it('a claim failure is logged with its destination and the error', async () => {
+    const { logger, lines } = capture('error');
+    store.failNextClaim = true;
+    const lanes = lane({ logger });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    expect(lines).toEqual([expect.objectContaining({ destination: 'ops', err: expect.objectContaining({ message: 'database is locked' }) })]);
+  });
+
+  it('new work that arrives while a claim is under way is claimed right after it, not at the next wake-up', async () => {
+    const [first] = queue(1);
+    const lanes = lane({ concurrency: 2 });
+    circuit.setEnabled(true);
+    let answer!: () => void;
+    store.claimGate = new Promise<void>((resolve) => (answer = resolve));
+    const claiming = lanes.pump();
+    await clock.advance(0);
+    const [second] = queue(1);
+    await lanes.pump(); // committed meanwhile: notify() looks now
+    store.claimGate = null;
+    answer();
+    await claiming;
+    await clock.advance(0);
+    expect(store.claims).toHaveLength(2);
+    expect(attempts.started).toEqual([first!.id, second!.id]);
+  });
+
+  it('an earlier wake-up replaces a later one, and a later one never postpones an earlier', async () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    await lanes.pump(); // nothing due: looks again in 30 s
+    lanes.wake(clock.now() + 5_000); // a retry due in 5 s
+    await clock.advance(5_000);
+    expect(store.claims).toHaveLength(2);
+    lanes.wake(clock.now() + 5_000);
+    lanes.wake(clock.now() + 20_000);
+    await clock.advance(5_000);
+    expect(store.claims).toHaveLength(3);
+  });
+
+  it('a lease renewal that fails is a warning, and the next renewal tries again', async () => {
+    const { logger, lines } = capture('warn');
+    store.due.push(claimed());
+    const lanes = lane({ logger });
+    circuit.setEnabled(true);
+    lanes.startHeartbeat();
+    await lanes.pump();
+    store.writeError = new Error('connection refused');
+    await clock.advance(20_000);
+    expect(lines).toEqual([expect.objectContaining({ msg: 'could not renew leases', destination: 'ops', err: expect.objectContaining({ message: 'connection refused' }) })]);
+    store.writeError = null;
+    await clock.advance(20_000);
+    expect(store.extended).toHaveLength(1);
   });
 
   it('renews the leases of everything held, batch members included, every third of the lease', async () => {
@@ -262,6 +364,7 @@ describe('scheduler: reserving fresh work', () => {
     expect(lanes.reserve()).toBeNull(); // 8 lent: the lane is full
     lanes.release();
     expect(lanes.reserve()).not.toBeNull();
+    expect(lanes.reserve()).toBeNull(); // one given back, one more lent: full again
     lanes.rate.tooManyRequests(1_000);
     lanes.release();
     expect(lanes.reserve()).toBeNull();
@@ -292,7 +395,7 @@ describe('scheduler: an open circuit', () => {
     circuit.setEnabled(false);
     await lanes.pump();
     await clock.advance(0);
-    expect(store.probes).toHaveLength(1);
+    expect(store.probes).toEqual([{ now: clock.now(), lease_ms: 60_000, owner: 'me' }]);
     expect(store.claims).toEqual([]);
     expect(attempts.started).toHaveLength(1);
     await lanes.pump();
@@ -330,12 +433,16 @@ describe('scheduler: an open circuit', () => {
 describe('scheduler: stopping', () => {
   it('gives back what has not started at once, and waits for what runs', async () => {
     const deliveries = queue(4);
-    const lanes = lane({ concurrency: 2 });
+    const { logger, lines } = capture('warn');
+    const lanes = lane({ concurrency: 2, logger });
     circuit.setEnabled(true);
     await lanes.pump();
     await clock.advance(0);
+    expect(lanes.stopped).toBe(false);
     let stopped = false;
     const stopping = lanes.stop(60_000).then(() => (stopped = true));
+    // Attempts ask this before they start: none starts from now on.
+    expect(lanes.stopped).toBe(true);
     await clock.advance(0);
     expect(store.released).toEqual([deliveries.slice(2).map((delivery) => delivery.id)]);
     attempts.end(deliveries[0]!.id);
@@ -345,18 +452,55 @@ describe('scheduler: stopping', () => {
     await stopping;
     expect(store.released).toHaveLength(1);
     expect(lanes.reserve()).toBeNull();
+    // Everything finished within the grace: a clean stop warns of nothing.
+    expect(lines).toEqual([]);
+  });
+
+  it("waits for a success's record still committing: the process does not close the store under it", async () => {
+    const [delivery] = queue(1);
+    const lanes = lane();
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    let commit!: () => void;
+    attempts.end(delivery!.id, new Promise<void>((resolve) => (commit = resolve)));
+    let stopped = false;
+    const stopping = lanes.stop(60_000).then(() => (stopped = true));
+    await clock.advance(0);
+    expect(stopped).toBe(false);
+    commit();
+    await stopping;
+    // Recorded, so not given back to be sent again.
+    expect(store.released).toEqual([]);
   });
 
   it('a send that outlasts the grace is given back, with a warning that it will be attempted again', async () => {
-    const logged: string[] = [];
+    const { logger, lines } = capture('warn');
     const [delivery] = queue(1);
-    const lanes = lane({ logger: pino({ level: 'warn' }, { write: (line: string) => logged.push((JSON.parse(line) as { msg: string }).msg) }) });
+    const lanes = lane({ logger });
     circuit.setEnabled(true);
     await lanes.pump();
     await clock.advance(0);
     await lanes.stop(10);
     expect(store.released).toEqual([[delivery!.id]]);
-    expect(logged).toEqual(['shutdown: 1 send(s) still in flight after 10 ms are given back and will be attempted again']);
+    expect(lines).toEqual([
+      expect.objectContaining({ msg: 'shutdown: 1 send(s) still in flight after 10 ms are given back and will be attempted again', destination: 'ops', deliveries: [delivery!.id] }),
+    ]);
+  });
+
+  it('work that cannot be given back (the database away) is a warning: its leases expire, and stopping still ends', async () => {
+    const { logger, lines } = capture('warn');
+    queue(3);
+    const lanes = lane({ concurrency: 1, logger });
+    circuit.setEnabled(true);
+    await lanes.pump();
+    await clock.advance(0);
+    store.writeError = new Error('connection refused');
+    const stopping = lanes.stop(60_000);
+    await clock.advance(0);
+    attempts.end(attempts.running[0]!);
+    await stopping;
+    expect(lines).toEqual([expect.objectContaining({ msg: 'could not give back claimed deliveries; their leases will expire', destination: 'ops', err: expect.objectContaining({ message: 'connection refused' }) })]);
   });
 
   it('on the SQLite store: work given back at stop is pending at once, for another worker to take', async () => {
