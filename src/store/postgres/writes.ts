@@ -26,6 +26,7 @@ import type { BreakerStep, CircuitState, HealthReport } from '../../notify/break
 import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
+import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
@@ -830,19 +831,7 @@ export const writes = {
            last_error = $7, note = COALESCE($8, note), updated_at = $9
          WHERE id = ANY($10::text[]) AND status = 'in_flight' AND lease_owner = $11
          RETURNING id, attempts`,
-        [
-          after.status,
-          after.next_attempt_at,
-          result.request_body,
-          result.response_code,
-          result.response_body,
-          result.latency_ms,
-          after.last_error,
-          after.note,
-          result.finished_at,
-          [result.delivery_id, ...result.member_ids],
-          result.lease_owner,
-        ],
+        [...attemptColumns(after, result), [result.delivery_id, ...result.member_ids], result.lease_owner],
       );
       if (updated.length > 0) {
         await tx.run(
@@ -1030,17 +1019,7 @@ export const writes = {
     const row = await tx.one(
       `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
        WHERE destination = $7 AND dedup_key = $8 AND version = $9 RETURNING *`,
-      [
-        state.acknowledged_by,
-        state.acknowledged_at === null ? null : Date.parse(state.acknowledged_at),
-        state.status,
-        state.resolved_at === null ? null : Date.parse(state.resolved_at),
-        state.resolved_by,
-        args.now,
-        args.destination,
-        args.dedupKey,
-        args.version,
-      ],
+      [...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version],
     );
     return row ? incidentMessageFromRow(row) : null;
   },

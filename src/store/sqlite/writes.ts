@@ -31,6 +31,7 @@ import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
 import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
 import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
+import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
 import {
   CIRCUIT_COLUMNS,
@@ -604,19 +605,7 @@ export function createWriteOps(db: DatabaseSync) {
         const after = deliveryAfter(result);
         // A grouped batch is one request: every member gets the same attempt.
         for (const id of [result.delivery_id, ...result.member_ids]) {
-          const updated = update.get(
-            after.status,
-            after.next_attempt_at,
-            result.request_body,
-            result.response_code,
-            result.response_body,
-            result.latency_ms,
-            after.last_error,
-            after.note,
-            result.finished_at,
-            id,
-            result.lease_owner,
-          );
+          const updated = update.get(...attemptColumns(after, result), id, result.lease_owner);
           if (!updated) continue;
           insertAttempt.run(id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
         }
@@ -785,17 +774,7 @@ export function createWriteOps(db: DatabaseSync) {
           `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
            WHERE destination = ? AND dedup_key = ? AND version = ? RETURNING *`,
         )
-        .get(
-          state.acknowledged_by,
-          state.acknowledged_at === null ? null : Date.parse(state.acknowledged_at),
-          state.status,
-          state.resolved_at === null ? null : Date.parse(state.resolved_at),
-          state.resolved_by,
-          args.now,
-          args.destination,
-          args.dedupKey,
-          args.version,
-        );
+        .get(...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version);
       return row ? incidentMessageFromRow(row) : null;
     },
 
