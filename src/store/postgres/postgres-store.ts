@@ -7,6 +7,8 @@ import type {
   ClaimBatch,
   ClaimOptions,
   DeliveryQuery,
+  EventQuery,
+  EventSummary,
   DeliveryRecord,
   DestinationState,
   HoldRequest,
@@ -29,6 +31,7 @@ import type {
   ThresholdState,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import { redact } from './url.ts';
 import { systemClock } from '../../util/clock.ts';
 import type { Clock } from '../../util/clock.ts';
@@ -40,6 +43,7 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
   notificationFromRow,
@@ -297,6 +301,14 @@ export class PostgresStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries: deliveries.map(deliveryFromRow),
     };
+  }
+
+  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const params: Array<string | number> = [];
+    const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'ILIKE');
+    params.push(limit);
+    const rows = await this.#read(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT $${params.length}`, params);
+    return rows.map(eventSummaryFromRow);
   }
 
   prune(options: PruneOptions): Promise<number> {

@@ -16,6 +16,8 @@ import type {
   ClaimBatch,
   ClaimOptions,
   DeliveryQuery,
+  EventQuery,
+  EventSummary,
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
@@ -50,12 +52,14 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
   notificationFromRow,
   requestFromRow,
 } from './rows.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
 interface Pending {
@@ -598,6 +602,15 @@ export class SqliteStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries,
     };
+  }
+
+  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const params: Array<string | number> = [];
+    const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'LIKE');
+    return this.#sql
+      .get(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT ?`)
+      .all(...params, limit)
+      .map(eventSummaryFromRow);
   }
 
   observeCommits(listener: (operations: number) => void): void {
