@@ -78,7 +78,7 @@ export const eventsCommand = defineCommand({
   options: {
     q: { type: 'string', value: 'TEXT', description: 'text the title contains (any case)' },
     source: { type: 'string', value: 'S', description: 'only events of this source' },
-    type: { type: 'string', value: 'T', description: 'only events of this type (exactly)' },
+    type: { type: 'string', value: 'T', description: 'only events of this type, or matching this glob (qos.*)' },
     severity: { type: 'string', value: 'S', description: `only events of this severity (${SEVERITIES.join(', ')})` },
     status: { type: 'string', value: 'S', description: `only events with this status (${EVENT_STATUSES.join(', ')})` },
     since: { type: 'string', value: 'TIME', description: 'received at or after: an ISO time or a duration back from now (2h)' },

@@ -4,6 +4,7 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { DestinationStatus, Operations } from '../app/index.ts';
 import { parseDuration } from '../util/duration.ts';
+import { globProblem } from '../routing/glob.ts';
 import { ERROR_STATUS, HookrelayError } from '../errors.ts';
 import { EVENT_STATUSES, SEVERITIES } from '../events/event.ts';
 import { DELIVERY_STATUSES, MAX_EVENT_PAGE } from '../store/store.ts';
@@ -98,7 +99,14 @@ const eventQuery = z
   .object({
     q: z.string().max(200).optional(),
     source: z.string().min(1).max(100).optional(),
-    type: z.string().min(1).max(200).optional(),
+    type: z
+      .string()
+      .min(1)
+      .superRefine((glob, context) => {
+        const problem = globProblem(glob);
+        if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
     severity: z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` }).optional(),
     status: z.enum(EVENT_STATUSES, { error: `must be one of ${EVENT_STATUSES.join(', ')}` }).optional(),
     since: z.string().min(1, `give ${TIME_HINT}`).optional(),

@@ -320,6 +320,7 @@ export interface EventQuery {
   /** Text the title contains, taken literally, ignoring the case of ASCII letters. */
   readonly q?: string;
   readonly source?: string;
+  /** A glob as routes write it (`qos.*`; `\` makes `*` and `?` literal), case-sensitive, whole value. */
   readonly type?: string;
   readonly severity?: Severity;
   readonly status?: EventStatus;

@@ -162,6 +162,8 @@ describe('hookrelay events', () => {
     const answer = JSON.parse(run.stdout) as { events: Array<{ type: string; title: string }>; next_before: string | null };
     expect(answer.events.map((event) => event.type)).toEqual(['billing.payment_failure']);
     expect(answer.next_before).toBeNull();
+    const billing = await hookrelay(['events', '--type', 'billing.*', '--json']);
+    expect((JSON.parse(billing.stdout) as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['billing.refund_issued', 'billing.payment_failure']);
     const none = await hookrelay(['events', '--q', '100%', '--type', 'qos.rebuffer_spike']);
     expect(none.code).toBe(0);
     expect(none.stdout.trim()).toBe('no events match');

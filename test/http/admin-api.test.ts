@@ -252,6 +252,9 @@ describe('GET /api/v1/events (the event explorer)', () => {
     expect((await search(`?q=${encodeURIComponent(word)}`)).json.events).toHaveLength(3);
     expect((await search('?q=%25')).json.events).toHaveLength(0);
     expect((await search('?source=tapemetric&type=qos.rebuffer_spike&severity=critical&status=firing')).json.events).toHaveLength(3);
+    expect((await search('?type=qos.*')).json.events).toHaveLength(3);
+    expect((await search('?type=qos.*spike')).json.events).toHaveLength(3);
+    expect((await search('?type=QOS.*')).json.events).toHaveLength(0);
     expect((await search('?status=resolved')).json.events).toHaveLength(0);
     expect((await search('?severity=info')).json.events).toHaveLength(0);
     expect((await search('?since=1h')).json.events).toHaveLength(3);
@@ -268,6 +271,7 @@ describe('GET /api/v1/events (the event explorer)', () => {
     ['?before=dlv_1', 'before: must be an event id (evt_…)'],
     ['?colour=red', 'colour: unknown query parameter'],
     [`?q=${'x'.repeat(201)}`, 'q: '],
+    [`?type=${'*a'.repeat(17)}`, 'type: has 17 *; a glob may have at most 16'],
   ])('bad search %s → 400 invalid_request saying what is wrong', async (query, message) => {
     const response = await search(query);
     expect(response.status).toBe(400);

@@ -9,6 +9,7 @@ import { NotificationStage } from '../../src/notify/pipeline.ts';
 import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
 import { ManualClock } from '../support/clock.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
+import { globMatcher } from '../../src/routing/glob.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { recordAttempt } from '../support/store.ts';
@@ -665,7 +666,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           });
           expect(ids(await store.searchEvents({ limit: 50, source: 'statussentry' }))).toEqual([d, b]);
           expect(ids(await store.searchEvents({ limit: 50, type: 'qos.rebuffer_spike' }))).toEqual([c, a]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.*' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.*' }))).toEqual([e, c, a]);
+          expect(ids(await store.searchEvents({ limit: 50, type: '*.full' }))).toEqual([d, b]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.?oad' }))).toEqual([e]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'QOS.*' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos' }))).toEqual([]);
           expect(ids(await store.searchEvents({ limit: 50, severity: 'warning' }))).toEqual([e, b]);
           expect(ids(await store.searchEvents({ limit: 50, status: 'resolved' }))).toEqual([c]);
           expect(ids(await store.searchEvents({ limit: 50, source: 'tapemetric', severity: 'critical', status: 'firing' }))).toEqual([a]);
@@ -682,6 +687,33 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(ids(await store.searchEvents({ limit: 50, q: 'Köln' }))).toEqual([e]);
           expect(ids(await store.searchEvents({ limit: 50, q: "'; DROP TABLE events; --" }))).toEqual([]);
           expect(ids(await store.searchEvents({ limit: 50, q: 'db-' }))).toEqual([d, b]);
+        });
+
+        it('a type glob takes `*`, `?`, `[`, `%` and `_` in a type literally where they are literal', async () => {
+          const t0 = Date.now() - 60_000;
+          const odd = ['deploy.*', 'deploy.x', 'job[1]', 'job1', 'rate_%', 'rateX1', 'a\\b'];
+          const stored: string[] = [];
+          for (const [index, type] of odd.entries()) {
+            const event = relayEvent({ type });
+            stored.push(event.id);
+            await store.ingest(batchOf(event, [], t0 + index));
+          }
+          const [star, x, bracket, plain, underscore, other, backslash] = stored;
+          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.\\*' }))).toEqual([star]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.*' }))).toEqual([x, star]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1]' }))).toEqual([bracket]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1?' }))).toEqual([bracket]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job?' }))).toEqual([plain]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'rate_%*' }))).toEqual([underscore]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'rate*' }))).toEqual([other, underscore]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\*' }))).toEqual([backslash]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\b' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\b' }))).toEqual([backslash]);
+          // The same answers as the routes' own matcher, for each glob.
+          for (const glob of ['*', '?', '*?*', 'deploy.?', 'job[*', '*%', '*_*', '\\*', 'a\\\\?', '*\\?*', 'rate?%']) {
+            const expected = stored.filter((_, index) => globMatcher(glob)(odd[index]!)).reverse();
+            expect(ids(await store.searchEvents({ limit: 50, type: glob })), glob).toEqual(expected);
+          }
         });
 
         it('a time range takes events received at or after `since` and before `until`', async () => {

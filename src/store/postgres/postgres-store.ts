@@ -305,7 +305,7 @@ export class PostgresStore implements Store {
 
   async searchEvents(query: EventQuery): Promise<EventSummary[]> {
     const params: Array<string | number> = [];
-    const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'ILIKE');
+    const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'postgres');
     params.push(limit);
     const rows = await this.#read(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT $${params.length}`, params);
     return rows.map(eventSummaryFromRow);

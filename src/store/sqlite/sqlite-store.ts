@@ -606,7 +606,7 @@ export class SqliteStore implements Store {
 
   async searchEvents(query: EventQuery): Promise<EventSummary[]> {
     const params: Array<string | number> = [];
-    const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'LIKE');
+    const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'sqlite');
     return this.#sql
       .get(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT ?`)
       .all(...params, limit)
