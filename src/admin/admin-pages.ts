@@ -362,7 +362,10 @@ export function adminPages(options: AdminPagesOptions): Router {
     }
     sessionPage(request, response, 'events', { title: 'Events', section: 'events', flash }, {
       form,
-      events,
+      events: events.map((event) => ({
+        ...event,
+        outcomes: DELIVERY_STATUSES.flatMap((value) => (event.deliveries[value] ? [{ status: value, count: event.deliveries[value] }] : [])),
+      })),
       sources: options.config.sources.map((configured) => ({ name: configured.name, selected: configured.name === form.source })),
       severities: SEVERITIES.map((value) => ({ value, selected: value === form.severity })),
       statuses: EVENT_STATUSES.map((value) => ({ value, selected: value === form.status })),

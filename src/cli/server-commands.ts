@@ -74,7 +74,7 @@ export const eventsCommand = defineCommand({
   summary: 'search stored events, newest first (from a running server)',
   synopsis: '[--q TEXT] [--source S] [--type T] [--severity S] [--status S] [--since 2h] [--until TIME] [--before ID] [--limit 50] [--url URL] [--json]',
   details:
-    'Every filter given must match: --q is text the title contains (any case, taken literally). Times are an ISO time (2026-12-06T14:00:00Z) or a duration back from now (2h). Columns: received (UTC), event id, source, type, severity, status, title. A full page ends with the --before that lists the older ones.',
+    'Every filter given must match: --q is text the title contains (any case, taken literally). Times are an ISO time (2026-12-06T14:00:00Z) or a duration back from now (2h). Columns: received (UTC), event id, source, type, severity, status, its deliveries by status, title. A full page ends with the --before that lists the older ones.',
   options: {
     q: { type: 'string', value: 'TEXT', description: 'text the title contains (any case)' },
     source: { type: 'string', value: 'S', description: 'only events of this source' },
@@ -111,10 +111,11 @@ export const eventsCommand = defineCommand({
       }
       console.log(
         table(
-          ['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'TITLE'],
+          ['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'DELIVERIES', 'TITLE'],
           answer.events.map((event) => {
             const title = event.title.replace(/\s+/g, ' ').trim();
-            return [utcTime(event.received_at), event.id, event.source, event.type, event.severity, event.status, title.length > TITLE_CHARS ? `${title.slice(0, TITLE_CHARS)}…` : title];
+            const deliveries = DELIVERY_STATUSES.flatMap((status) => (event.deliveries[status] ? [`${event.deliveries[status]} ${status}`] : [])).join(', ') || '–';
+            return [utcTime(event.received_at), event.id, event.source, event.type, event.severity, event.status, deliveries, title.length > TITLE_CHARS ? `${title.slice(0, TITLE_CHARS)}…` : title];
           }),
         ),
       );

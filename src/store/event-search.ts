@@ -1,4 +1,4 @@
-import type { EventQuery } from './store.ts';
+import type { DeliveryStatus, EventQuery } from './store.ts';
 import { MAX_EVENT_PAGE } from './store.ts';
 
 export type SqlDialect = 'sqlite' | 'postgres';
@@ -69,6 +69,18 @@ export function eventSearchSql(query: EventQuery, param: (value: string | number
     where: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '',
     limit: Math.max(1, Math.min(MAX_EVENT_PAGE, Math.floor(query.limit))),
   };
+}
+
+/** Folds `(event_id, status, count)` rows into each event's counts by status. */
+export function deliveryCounts(rows: ReadonlyArray<Record<string, unknown>>): Map<string, Partial<Record<DeliveryStatus, number>>> {
+  const counts = new Map<string, Partial<Record<DeliveryStatus, number>>>();
+  for (const row of rows) {
+    const id = String(row.event_id);
+    let of = counts.get(id);
+    if (!of) counts.set(id, (of = {}));
+    of[String(row.status) as DeliveryStatus] = Number(row.count);
+  }
+  return counts;
 }
 
 /** The columns a search lists (no payload: pages of events stay small). */

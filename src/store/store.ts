@@ -337,8 +337,8 @@ export interface EventQuery {
 /** The most events one search returns. */
 export const MAX_EVENT_PAGE = 200;
 
-/** An event as a search lists it: no payload. */
-export type EventSummary = Omit<RelayEvent, 'data'>;
+/** An event as a search lists it: no payload, and how its deliveries stand (count by status, those with any). */
+export type EventSummary = Omit<RelayEvent, 'data'> & { readonly deliveries: Partial<Record<DeliveryStatus, number>> };
 
 export interface StoredEvent {
   readonly event: RelayEvent;

@@ -136,13 +136,13 @@ describe('hookrelay deliveries', () => {
 describe('hookrelay events', () => {
   const eventIds = async (): Promise<string[]> => (await relay.admin<{ events: Array<{ id: string }> }>('/events')).json.events.map((event) => event.id);
 
-  it('a table of the events, newest first: received, id, source, type, severity, status, title', async () => {
+  it('a table of the events, newest first: received, id, source, type, severity, status, deliveries by status, title', async () => {
     const ids = await eventIds();
     const run = await hookrelay(['events']);
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const [header, ...rows] = lines(run.stdout);
-    expect(header!.split(/\s{2,}/)).toEqual(['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'TITLE']);
+    expect(header!.split(/\s{2,}/)).toEqual(['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'DELIVERIES', 'TITLE']);
     expect(rows.map((row) => row.split(/\s{2,}/)[1])).toEqual(ids);
     expect(rows.map((row) => row.split(/\s{2,}/)[3])).toEqual(['billing.refund_issued', 'billing.payment_failure', 'qos.rebuffer_spike']);
     expect(rows[2]!.split(/\s{2,}/)).toEqual([
@@ -152,8 +152,10 @@ describe('hookrelay events', () => {
       'qos.rebuffer_spike',
       'critical',
       'firing',
+      '1 succeeded',
       'Rebuffer spike in Maharashtra',
     ]);
+    expect(rows.map((row) => row.split(/\s{2,}/)[6])).toEqual(['1 muted', '1 failed', '1 succeeded']);
   });
 
   it('--q finds title text in any case; --json gives the events and where the next page starts', async () => {

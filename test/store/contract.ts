@@ -663,6 +663,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             dedup_key: 'qos.rebuffer_spike:Maharashtra',
             occurred_at: '2026-04-23T18:28:00.000Z',
             received_at: new Date(t0 + 2_000).toISOString(),
+            deliveries: { pending: 1 },
           });
           expect(ids(await store.searchEvents({ limit: 50, source: 'statussentry' }))).toEqual([d, b]);
           expect(ids(await store.searchEvents({ limit: 50, type: 'qos.rebuffer_spike' }))).toEqual([c, a]);
@@ -674,6 +675,20 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(ids(await store.searchEvents({ limit: 50, severity: 'warning' }))).toEqual([e, b]);
           expect(ids(await store.searchEvents({ limit: 50, status: 'resolved' }))).toEqual([c]);
           expect(ids(await store.searchEvents({ limit: 50, source: 'tapemetric', severity: 'critical', status: 'firing' }))).toEqual([a]);
+        });
+
+        it('each event found says how its deliveries stand, by status', async () => {
+          const event = relayEvent();
+          await store.ingest(batchOf(event, ['slack', 'pager']));
+          const skipped = relayEvent();
+          await store.ingest({ ...batchOf(skipped, []), events: [{ event: skipped, deliveries: [{ id: newId('dlv'), destination: null, route: null, status: 'skipped' }] }] });
+          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          await store.commitAttempts([attempt(claimed!.id)]);
+          const found = await store.searchEvents({ limit: 10 });
+          expect(found.map((summary) => [summary.id, summary.deliveries])).toEqual([
+            [skipped.id, { skipped: 1 }],
+            [event.id, { pending: 1, succeeded: 1 }],
+          ]);
         });
 
         it('title text matches anywhere, ignoring ASCII case, and literally: % and _ are no wildcards', async () => {

@@ -31,7 +31,7 @@ import type {
   ThresholdState,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
-import { EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
+import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import { redact } from './url.ts';
 import { systemClock } from '../../util/clock.ts';
 import type { Clock } from '../../util/clock.ts';
@@ -307,8 +307,14 @@ export class PostgresStore implements Store {
     const params: Array<string | number> = [];
     const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'postgres');
     params.push(limit);
-    const rows = await this.#read(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT $${params.length}`, params);
-    return rows.map(eventSummaryFromRow);
+    const events = (await this.#read(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT $${params.length}`, params)).map(eventSummaryFromRow);
+    if (events.length === 0) return [];
+    const counts = deliveryCounts(
+      await this.#read('SELECT event_id, status, COUNT(*) AS count FROM deliveries WHERE event_id = ANY($1::text[]) GROUP BY event_id, status', [
+        events.map((event) => event.id),
+      ]),
+    );
+    return events.map((event) => ({ ...event, deliveries: counts.get(event.id) ?? {} }));
   }
 
   prune(options: PruneOptions): Promise<number> {

@@ -110,7 +110,7 @@ export function eventFromRow(row: Row): RelayEvent {
 }
 
 /** A row of EVENT_SUMMARY_COLUMNS (src/store/event-search.ts). */
-export function eventSummaryFromRow(row: Row): EventSummary {
+export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> {
   return {
     id: str(row.id),
     source: str(row.source),

@@ -59,7 +59,7 @@ import {
   requestFromRow,
 } from './rows.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
-import { EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
+import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
 interface Pending {
@@ -607,10 +607,17 @@ export class SqliteStore implements Store {
   async searchEvents(query: EventQuery): Promise<EventSummary[]> {
     const params: Array<string | number> = [];
     const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'sqlite');
-    return this.#sql
+    const events = this.#sql
       .get(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT ?`)
       .all(...params, limit)
       .map(eventSummaryFromRow);
+    if (events.length === 0) return [];
+    const counts = deliveryCounts(
+      this.#sql
+        .get(`SELECT event_id, status, COUNT(*) AS count FROM deliveries WHERE event_id IN (${events.map(() => '?').join(', ')}) GROUP BY event_id, status`)
+        .all(...events.map((event) => event.id)),
+    );
+    return events.map((event) => ({ ...event, deliveries: counts.get(event.id) ?? {} }));
   }
 
   observeCommits(listener: (operations: number) => void): void {
