@@ -8,9 +8,12 @@ import { parseDuration } from '../util/duration.ts';
 import { formatDuration } from '../util/format.ts';
 import type { Operations } from '../app/index.ts';
 import { HookrelayError } from '../errors.ts';
+import { EVENT_STATUSES, SEVERITIES } from '../events/event.ts';
+import { eventSearch } from '../http/admin-api.ts';
 import { AdminThrottle } from '../http/admin-throttle.ts';
 import { DELIVERY_STATUSES } from '../store/store.ts';
 import type { DeliveryRecord, DeliveryStatus, RequestQuery } from '../store/store.ts';
+import { idKind } from '../util/ids.ts';
 import { deliveryChart } from './delivery-chart.ts';
 import { AdminSessions, sameSecret } from './sessions.ts';
 import type { AdminSession, Flash } from './sessions.ts';
@@ -48,6 +51,11 @@ const REQUEST_FILTERS = ['refused', 'accepted', 'duplicate', 'answered'] as cons
 const CHARTED_DELIVERIES = 20_000;
 /** Pages stay text-sized: bodies longer than this are cut in the page (the API has them whole). */
 const SHOWN_BODY_CHARS = 64 * 1024;
+
+/** The events page lists this many a page. */
+const LISTED_EVENTS = 50;
+/** The search form's fields, in the order of its query string. */
+const EVENT_FIELDS = ['q', 'source', 'type', 'severity', 'status', 'since', 'until'] as const;
 
 /** Strict by default: no script at all, styles only from our own sheet, no framing. */
 const SECURITY_HEADERS = {
@@ -330,6 +338,63 @@ export function adminPages(options: AdminPagesOptions): Router {
       outcomes: REQUEST_FILTERS.map((value) => ({ value, selected: value === outcome })),
       sources: options.config.sources.map((configured) => ({ name: configured.name, selected: configured.name === source })),
       limit: LISTED_REQUESTS,
+    });
+  });
+
+  router.get('/events', async (request: AdminRequest, response) => {
+    const form: Record<string, string> = {};
+    for (const name of EVENT_FIELDS) {
+      const value = request.query[name];
+      if (typeof value === 'string' && value.trim() !== '') form[name] = value.trim();
+    }
+    const before = typeof request.query.before === 'string' && request.query.before !== '' ? request.query.before : null;
+    const pageUrl = (from: string | null): string => `/admin/events?${new URLSearchParams({ ...form, ...(from === null ? {} : { before: from }) }).toString()}`;
+    let events: Awaited<ReturnType<Operations['searchEvents']>> = [];
+    let flash: Flash | null = null;
+    let status = 200;
+    try {
+      events = await operations.searchEvents(eventSearch({ ...form, ...(before === null ? {} : { before }), limit: String(LISTED_EVENTS) }, now()));
+    } catch (error) {
+      // A search that cannot run comes back to the form with what was typed, saying why.
+      if (!(error instanceof HookrelayError) || error.code !== 'invalid_request') throw error;
+      flash = { kind: 'error', text: error.message };
+      status = 400;
+    }
+    sessionPage(request, response, 'events', { title: 'Events', section: 'events', flash }, {
+      form,
+      events: events.map((event) => ({
+        ...event,
+        outcomes: DELIVERY_STATUSES.flatMap((value) => (event.deliveries[value] ? [{ status: value, count: event.deliveries[value] }] : [])),
+      })),
+      sources: options.config.sources.map((configured) => ({ name: configured.name, selected: configured.name === form.source })),
+      severities: SEVERITIES.map((value) => ({ value, selected: value === form.severity })),
+      statuses: EVENT_STATUSES.map((value) => ({ value, selected: value === form.status })),
+      paged: before !== null,
+      first_page: pageUrl(null),
+      next_page: events.length === LISTED_EVENTS ? pageUrl(events.at(-1)!.id) : null,
+    }, status);
+  });
+
+  router.get('/events/:id', async (request: AdminRequest, response) => {
+    const { id } = request.params as { id: string };
+    const trail = await operations.eventTrail(id);
+    sessionPage(request, response, 'event', { title: `Event ${trail.event.title}`, section: 'events' }, {
+      event: trail.event,
+      headers: Object.entries(trail.raw.headers).map(([name, value]) => ({ name, value })),
+      raw_body: prettyBody(trail.raw.body),
+      data: prettyBody(JSON.stringify(trail.event.data)),
+      deliveries: trail.deliveries,
+      replayable: trail.deliveries.some((delivery) => delivery.destination !== null),
+    });
+  });
+
+  router.post('/events/:id/replay', async (request: AdminRequest, response) => {
+    const { id } = request.params as { id: string };
+    if (idKind(id) !== 'evt') throw new HookrelayError('not_found', `no event ${id}`);
+    const replays = await operations.replay(id);
+    redirect(request, response, `/admin/events/${encodeURIComponent(id)}`, {
+      kind: 'ok',
+      text: `Replaying to ${replays.map((replay) => replay.destination).join(', ')}: ${replays.map((replay) => replay.id).join(', ')}.`,
     });
   });
 

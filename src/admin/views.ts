@@ -9,7 +9,7 @@ export const VIEWS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'views');
 export interface PageFrame {
   readonly title: string;
   /** The nav entry to mark as current. */
-  readonly section?: 'overview' | 'requests' | 'mutes' | 'secrets' | null;
+  readonly section?: 'overview' | 'events' | 'requests' | 'mutes' | 'secrets' | null;
   readonly csrf?: string | null;
   readonly flash?: { readonly kind: string; readonly text: string } | null;
 }

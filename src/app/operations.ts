@@ -10,6 +10,8 @@ import type {
   DeliveryQuery,
   DeliveryRecord,
   DestinationState,
+  EventQuery,
+  EventSummary,
   Mute,
   RequestQuery,
   RequestRecord,
@@ -22,6 +24,7 @@ import { acknowledgeIncident } from './acknowledge.ts';
 import type { Acknowledgement } from './acknowledge.ts';
 import { failedSince, replayAll, replayOriginals } from './replay.ts';
 import { generateSecret } from './secrets.ts';
+import { redactHeaders } from './redact-headers.ts';
 
 export type { Acknowledgement } from './acknowledge.ts';
 
@@ -53,6 +56,11 @@ export interface DestinationStatus extends DestinationState {
 export interface StatusReport {
   readonly destinations: readonly DestinationStatus[];
   readonly mutes: number;
+}
+
+/** An event with every delivery's attempts (`GET /api/v1/events/:id`, `/admin/events/:id`). */
+export interface EventTrail extends Omit<StoredEvent, 'deliveries'> {
+  readonly deliveries: ReadonlyArray<DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }>;
 }
 
 export interface BulkReplay {
@@ -216,11 +224,25 @@ export class Operations {
     return delivery;
   }
 
-  /** One stored event, normalized and raw, with its deliveries, or not_found. */
+  /** One stored event, normalized and raw (secret headers redacted), with its deliveries, or not_found. */
   async event(id: string): Promise<StoredEvent> {
     const stored = await this.#options.store.getEvent(id);
     if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
-    return stored;
+    return { ...stored, raw: { ...stored.raw, headers: redactHeaders(stored.raw.headers) } };
+  }
+
+  /** An event's whole trail: the request as received (redacted), the event, every delivery with its attempts. */
+  async eventTrail(id: string): Promise<EventTrail> {
+    const stored = await this.event(id);
+    const deliveries = await Promise.all(
+      stored.deliveries.map(async (delivery) => (await this.#options.store.getDelivery(delivery.id)) ?? { ...delivery, attempt_log: [] }),
+    );
+    return { ...stored, deliveries };
+  }
+
+  /** The event explorer's search, newest first. */
+  searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    return this.#options.store.searchEvents(query);
   }
 
   /** The requests log (every request to `/hooks/*`, refused ones included), newest first. */

@@ -2,7 +2,7 @@ import type { Command } from './command.ts';
 import { checkCommand } from './check.ts';
 import { migrateCommand } from './migrate.ts';
 import { muteAddCommand, muteExpireCommand, muteListCommand } from './mute-commands.ts';
-import { deliveriesCommand, replayCommand, sendTestCommand } from './server-commands.ts';
+import { deliveriesCommand, eventsCommand, replayCommand, sendTestCommand } from './server-commands.ts';
 import { renderCommand } from './render.ts';
 import { routesTestCommand } from './routes-test.ts';
 import { sampleCommand } from './sample.ts';
@@ -23,6 +23,7 @@ export const COMMANDS: readonly Command[] = [
   sampleCommand,
   secretCommand,
   deliveriesCommand,
+  eventsCommand,
   replayCommand,
   sendTestCommand,
   muteAddCommand,

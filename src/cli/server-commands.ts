@@ -1,6 +1,7 @@
 import type { TestSendResult } from '../dispatch/test-send.ts';
-import type { DeliveryRecord } from '../store/store.ts';
-import { DELIVERY_STATUSES } from '../store/store.ts';
+import { EVENT_STATUSES, SEVERITIES } from '../events/event.ts';
+import type { DeliveryRecord, EventSummary } from '../store/store.ts';
+import { DELIVERY_STATUSES, MAX_EVENT_PAGE } from '../store/store.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { AdminApiError, AdminClient, URL_OPTION } from './admin-client.ts';
 import { defineCommand, UsageError } from './command.ts';
@@ -58,6 +59,67 @@ export const deliveriesCommand = defineCommand({
           ]),
         ),
       );
+      return 0;
+    } finally {
+      await client.close();
+    }
+  },
+});
+
+/** A title in the events table is cut here (`--json` has it whole). */
+const TITLE_CHARS = 80;
+
+export const eventsCommand = defineCommand({
+  name: 'events',
+  summary: 'search stored events, newest first (from a running server)',
+  synopsis: '[--q TEXT] [--source S] [--type T] [--severity S] [--status S] [--since 2h] [--until TIME] [--before ID] [--limit 50] [--url URL] [--json]',
+  details:
+    'Every filter given must match: --q is text the title contains (any case, taken literally). Times are an ISO time (2026-12-06T14:00:00Z) or a duration back from now (2h). Columns: received (UTC), event id, source, type, severity, status, its deliveries by status, title. A full page ends with the --before that lists the older ones.',
+  options: {
+    q: { type: 'string', value: 'TEXT', description: 'text the title contains (any case)' },
+    source: { type: 'string', value: 'S', description: 'only events of this source' },
+    type: { type: 'string', value: 'T', description: 'only events of this type, or matching this glob (qos.*)' },
+    severity: { type: 'string', value: 'S', description: `only events of this severity (${SEVERITIES.join(', ')})` },
+    status: { type: 'string', value: 'S', description: `only events with this status (${EVENT_STATUSES.join(', ')})` },
+    since: { type: 'string', value: 'TIME', description: 'received at or after: an ISO time or a duration back from now (2h)' },
+    until: { type: 'string', value: 'TIME', description: 'received before: an ISO time or a duration back from now' },
+    before: { type: 'string', value: 'ID', description: 'only events older than this event id (the next page)' },
+    limit: { type: 'string', short: 'n', value: 'N', description: `how many, 1 to ${MAX_EVENT_PAGE} (default 50)` },
+    url: URL_OPTION,
+    json: JSON_OPTION,
+  },
+  async run({ values }) {
+    if (values.severity !== undefined && !(SEVERITIES as readonly string[]).includes(values.severity)) {
+      throw new UsageError(`--severity: "${values.severity}" is not a severity${didYouMean(values.severity, SEVERITIES)}`);
+    }
+    if (values.status !== undefined && !(EVENT_STATUSES as readonly string[]).includes(values.status)) {
+      throw new UsageError(`--status: "${values.status}" is not an event status${didYouMean(values.status, EVENT_STATUSES)}`);
+    }
+    const limit = values.limit === undefined ? 50 : Number(values.limit);
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_EVENT_PAGE) throw new UsageError(`--limit: "${values.limit}" is not a whole number from 1 to ${MAX_EVENT_PAGE}`);
+    const client = new AdminClient(values.url, process.env);
+    try {
+      const { q, source, type, severity, status, since, until, before } = values;
+      const answer = await client.get<{ events: EventSummary[]; next_before: string | null }>('/events', { q, source, type, severity, status, since, until, before, limit });
+      if (values.json) {
+        console.log(JSON.stringify(answer, null, 2));
+        return 0;
+      }
+      if (answer.events.length === 0) {
+        console.log(before === undefined ? 'no events match' : `no events match before ${before}`);
+        return 0;
+      }
+      console.log(
+        table(
+          ['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'DELIVERIES', 'TITLE'],
+          answer.events.map((event) => {
+            const title = event.title.replace(/\s+/g, ' ').trim();
+            const deliveries = DELIVERY_STATUSES.flatMap((status) => (event.deliveries[status] ? [`${event.deliveries[status]} ${status}`] : [])).join(', ') || '–';
+            return [utcTime(event.received_at), event.id, event.source, event.type, event.severity, event.status, deliveries, title.length > TITLE_CHARS ? `${title.slice(0, TITLE_CHARS)}…` : title];
+          }),
+        ),
+      );
+      if (answer.next_before !== null) console.log(`older events: the same search with --before ${answer.next_before}`);
       return 0;
     } finally {
       await client.close();

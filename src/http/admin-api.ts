@@ -4,8 +4,11 @@ import type { NextFunction, Request, Response, Router } from 'express';
 import { z } from 'zod';
 import type { DestinationStatus, Operations } from '../app/index.ts';
 import { parseDuration } from '../util/duration.ts';
+import { globProblem } from '../routing/glob.ts';
 import { ERROR_STATUS, HookrelayError } from '../errors.ts';
-import { DELIVERY_STATUSES } from '../store/store.ts';
+import { EVENT_STATUSES, SEVERITIES } from '../events/event.ts';
+import { DELIVERY_STATUSES, MAX_EVENT_PAGE } from '../store/store.ts';
+import type { EventQuery } from '../store/store.ts';
 import { idKind } from '../util/ids.ts';
 import { AdminThrottle } from './admin-throttle.ts';
 import { parseRequest } from './parse-request.ts';
@@ -89,6 +92,44 @@ const requestQuery = z
   })
   .strict();
 
+const TIME_HINT = 'an ISO time (2026-01-01T00:00:00Z) or a duration back from now (2h)';
+
+/** The event explorer's search: every filter optional; `since`/`until` as in replay-failed. */
+const eventQuery = z
+  .object({
+    q: z.string().max(200).optional(),
+    source: z.string().min(1).max(100).optional(),
+    type: z
+      .string()
+      .min(1)
+      .superRefine((glob, context) => {
+        const problem = globProblem(glob);
+        if (problem !== null) context.addIssue({ code: 'custom', message: problem });
+      })
+      .optional(),
+    severity: z.enum(SEVERITIES, { error: `must be one of ${SEVERITIES.join(', ')}` }).optional(),
+    status: z.enum(EVENT_STATUSES, { error: `must be one of ${EVENT_STATUSES.join(', ')}` }).optional(),
+    since: z.string().min(1, `give ${TIME_HINT}`).optional(),
+    until: z.string().min(1, `give ${TIME_HINT}`).optional(),
+    before: z.string().regex(/^evt_[0-9A-Z]{26}$/, 'must be an event id (evt_…)').optional(),
+    limit: z.coerce.number().int().min(1).max(MAX_EVENT_PAGE).default(50),
+  })
+  .strict();
+
+/** The validated search as the store takes it; times relative to `now`. */
+export function eventSearch(input: unknown, now: number): EventQuery {
+  const { since, until, ...rest } = parseRequest(eventQuery, input, 'query parameter');
+  const query: EventQuery = {
+    ...rest,
+    ...(since === undefined ? {} : { since: sinceMs(since, now, 'since') }),
+    ...(until === undefined ? {} : { until: sinceMs(until, now, 'until') }),
+  };
+  if (query.since !== undefined && query.until !== undefined && query.until <= query.since) {
+    throw new HookrelayError('invalid_request', 'until: must be later than since');
+  }
+  return query;
+}
+
 /** `since`: an ISO time, or a duration back from now (`"2h"`). */
 const replayFailedBody = z
   .object({
@@ -96,11 +137,11 @@ const replayFailedBody = z
   })
   .strict();
 
-function sinceMs(text: string, now: number): number {
+function sinceMs(text: string, now: number, name = 'since'): number {
   const back = parseDuration(text);
   if (back !== null) return now - back;
   const parsed = z.iso.datetime({ offset: true }).safeParse(text);
-  if (!parsed.success) throw new HookrelayError('invalid_request', `since: "${text}" is neither an ISO time (2026-01-01T00:00:00Z) nor a duration (2h)`);
+  if (!parsed.success) throw new HookrelayError('invalid_request', `${name}: "${text}" is neither an ISO time (2026-01-01T00:00:00Z) nor a duration (2h)`);
   return Date.parse(text);
 }
 
@@ -176,9 +217,16 @@ export function adminApi(options: AdminApiOptions): Router {
     response.status(202).json(replay);
   });
 
+  router.get('/events', async (request, response) => {
+    const query = eventSearch(request.query, now());
+    const events = await operations.searchEvents(query);
+    // A full page may have more behind it: the next page starts before its last event.
+    response.json({ events, next_before: events.length === query.limit ? events.at(-1)!.id : null });
+  });
+
   router.get('/events/:id', async (request, response) => {
     const { id } = request.params as { id: string };
-    response.json(await operations.event(id));
+    response.json(await operations.eventTrail(id));
   });
 
   router.post('/events/:id/replay', async (request, response) => {

@@ -17,7 +17,7 @@
  *   are declared in src/notify/facts.ts and re-exported here: notify never imports the store.
  */
 import type { ErrorCode } from '../errors.ts';
-import type { RelayEvent } from '../events/event.ts';
+import type { EventStatus, RelayEvent, Severity } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
 import type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
 
@@ -109,6 +109,11 @@ export interface RequestLogEntry {
 export interface RequestRecord extends Omit<RequestLogEntry, 'received_at'> {
   readonly received_at: string;
   readonly refused: boolean;
+  /**
+   * The request's first event (the one stored first for a duplicate), set by the store at
+   * ingest; null for refusals, handshakes and lines older than the event explorer.
+   */
+  readonly event_id: string | null;
 }
 
 export interface RequestQuery {
@@ -310,6 +315,31 @@ export interface DeliveryQuery {
   readonly before?: string;
 }
 
+/** The event explorer's search (`GET /api/v1/events`, `/admin/events`, `hookrelay events`). */
+export interface EventQuery {
+  /** Text the title contains, taken literally, ignoring the case of ASCII letters. */
+  readonly q?: string;
+  readonly source?: string;
+  /** A glob as routes write it (`qos.*`; `\` makes `*` and `?` literal), case-sensitive, whole value. */
+  readonly type?: string;
+  readonly severity?: Severity;
+  readonly status?: EventStatus;
+  /** Received at or after this time (ms). */
+  readonly since?: number;
+  /** Received before this time (ms). */
+  readonly until?: number;
+  /** At most this many, newest first (bounded by MAX_EVENT_PAGE). */
+  readonly limit: number;
+  /** Pagination: events older than this id. */
+  readonly before?: string;
+}
+
+/** The most events one search returns. */
+export const MAX_EVENT_PAGE = 200;
+
+/** An event as a search lists it: no payload, and how its deliveries stand (count by status, those with any). */
+export type EventSummary = Omit<RelayEvent, 'data'> & { readonly deliveries: Partial<Record<DeliveryStatus, number>> };
+
 export interface StoredEvent {
   readonly event: RelayEvent;
   readonly raw: { readonly headers: Record<string, string>; readonly body: string };
@@ -429,6 +459,8 @@ export interface StoreViews {
   listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
   getDelivery(id: string): Promise<(DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null>;
   getEvent(id: string): Promise<StoredEvent | null>;
+  /** Events matching every filter given, newest first (the event explorer). */
+  searchEvents(query: EventQuery): Promise<EventSummary[]>;
   /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
   queueStats(): Promise<QueueStat[]>;
   /** The requests log, newest first. */

@@ -9,7 +9,7 @@ const hookrelay = (args: string[], options?: Parameters<typeof runHookrelay>[2])
 const COMMANDS = COMMAND_TABLE.map((command) => command.name);
 
 it('the table has every command the README and issues 8 and 9 list', () => {
-  expect(COMMANDS).toEqual(expect.arrayContaining(['serve', 'work', 'migrate', 'check', 'render', 'routes test', 'sign', 'sample', 'secret', 'deliveries', 'replay', 'send-test', 'mute add', 'mute list', 'mute expire']));
+  expect(COMMANDS).toEqual(expect.arrayContaining(['serve', 'work', 'migrate', 'check', 'render', 'routes test', 'sign', 'sample', 'secret', 'deliveries', 'events', 'replay', 'send-test', 'mute add', 'mute list', 'mute expire']));
 });
 
 describe('every command answers --help and -h with its usage, exit 0, doing nothing else', () => {

@@ -133,6 +133,77 @@ describe('hookrelay deliveries', () => {
   });
 });
 
+describe('hookrelay events', () => {
+  const eventIds = async (): Promise<string[]> => (await relay.admin<{ events: Array<{ id: string }> }>('/events')).json.events.map((event) => event.id);
+
+  it('a table of the events, newest first: received, id, source, type, severity, status, deliveries by status, title', async () => {
+    const ids = await eventIds();
+    const run = await hookrelay(['events']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const [header, ...rows] = lines(run.stdout);
+    expect(header!.split(/\s{2,}/)).toEqual(['RECEIVED', 'ID', 'SOURCE', 'TYPE', 'SEVERITY', 'STATUS', 'DELIVERIES', 'TITLE']);
+    expect(rows.map((row) => row.split(/\s{2,}/)[1])).toEqual(ids);
+    expect(rows.map((row) => row.split(/\s{2,}/)[3])).toEqual(['billing.refund_issued', 'billing.payment_failure', 'qos.rebuffer_spike']);
+    expect(rows[2]!.split(/\s{2,}/)).toEqual([
+      expect.stringMatching(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/),
+      ids[2],
+      'tapemetric',
+      'qos.rebuffer_spike',
+      'critical',
+      'firing',
+      '1 succeeded',
+      'Rebuffer spike in Maharashtra',
+    ]);
+    expect(rows.map((row) => row.split(/\s{2,}/)[6])).toEqual(['1 muted', '1 failed', '1 succeeded']);
+  });
+
+  it('--q finds title text in any case; --json gives the events and where the next page starts', async () => {
+    const run = await hookrelay(['events', '--q', 'PAYMENT failure', '--json']);
+    expect(run.code).toBe(0);
+    const answer = JSON.parse(run.stdout) as { events: Array<{ type: string; title: string }>; next_before: string | null };
+    expect(answer.events.map((event) => event.type)).toEqual(['billing.payment_failure']);
+    expect(answer.next_before).toBeNull();
+    const billing = await hookrelay(['events', '--type', 'billing.*', '--json']);
+    expect((JSON.parse(billing.stdout) as { events: Array<{ type: string }> }).events.map((event) => event.type)).toEqual(['billing.refund_issued', 'billing.payment_failure']);
+    const none = await hookrelay(['events', '--q', '100%', '--type', 'qos.rebuffer_spike']);
+    expect(none.code).toBe(0);
+    expect(none.stdout.trim()).toBe('no events match');
+  });
+
+  it('--limit pages: a full page says which --before lists the older ones', async () => {
+    const ids = await eventIds();
+    const first = await hookrelay(['events', '--limit', '1']);
+    expect(first.code).toBe(0);
+    const [, row, more] = lines(first.stdout);
+    expect(row!.split(/\s{2,}/)[1]).toBe(ids[0]);
+    expect(more).toBe(`older events: the same search with --before ${ids[0]}`);
+    const second = await hookrelay(['events', '--limit', '1', '--before', ids[0]!, '--json']);
+    expect((JSON.parse(second.stdout) as { events: Array<{ id: string }> }).events.map((event) => event.id)).toEqual([ids[1]]);
+  });
+
+  it('--since and --until take a time or a duration back; the server says what it could not read (exit 1)', async () => {
+    expect(lines((await hookrelay(['events', '--since', '1h'])).stdout)).toHaveLength(4);
+    expect((await hookrelay(['events', '--until', '1h'])).stdout.trim()).toBe('no events match');
+    const run = await hookrelay(['events', '--since', 'yesterday']);
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe('since: "yesterday" is neither an ISO time (2026-01-01T00:00:00Z) nor a duration (2h)');
+  });
+
+  it('a misspelled --severity or --status, or a --limit out of range → exit 2 with the usage, without calling the server', async () => {
+    const severity = await hookrelay(['events', '--severity', 'critcal']);
+    expect(severity.code).toBe(2);
+    expect(severity.stderr).toContain('--severity: "critcal" is not a severity (did you mean "critical"?)');
+    expect(severity.stderr).toContain('Usage: hookrelay events');
+    const status = await hookrelay(['events', '--status', 'open']);
+    expect(status.code).toBe(2);
+    expect(status.stderr).toContain('--status: "open" is not an event status (known: firing, resolved)');
+    const limit = await hookrelay(['events', '--limit', '201']);
+    expect(limit.code).toBe(2);
+    expect(limit.stderr).toContain('--limit: "201" is not a whole number from 1 to 200');
+  });
+});
+
 describe('hookrelay replay', () => {
   it('sends the same request again as a new delivery: the receiver gets the same body', async () => {
     const before = receiver.requests.length;

@@ -209,6 +209,75 @@ describe('GET /api/v1/events/:id', () => {
     expect(json.event.id).toBe(eventIds[0]);
     expect(json.deliveries.map((delivery) => delivery.destination).sort()).toEqual(['ok', 'refusing']);
   });
+
+  it('the request as received has its signature redacted, other headers kept; each delivery carries its attempts', async () => {
+    const { json } = await relay.admin<{
+      raw: { headers: Record<string, string>; body: string };
+      deliveries: Array<Delivery & { attempt_log: Array<{ attempt: number; response_code: number | null }> }>;
+    }>(`/events/${eventIds[0]}`);
+    expect(json.raw.headers['x-tapemetric-signature']).toBe('[redacted]');
+    expect(json.raw.headers['x-tapemetric-delivery']).toMatch(/^d-/);
+    expect(JSON.stringify(json)).not.toContain('sha256=');
+    const byDestination = Object.fromEntries(json.deliveries.map((delivery) => [delivery.destination, delivery.attempt_log]));
+    expect(byDestination.ok).toMatchObject([{ attempt: 1, response_code: 200 }]);
+    expect(byDestination.refusing).toMatchObject([{ attempt: 1, response_code: 403 }]);
+  });
+});
+
+describe('GET /api/v1/events (the event explorer)', () => {
+  interface Listed {
+    events: Array<{ id: string; title: string; source: string; type: string; severity: string; status: string; data?: unknown }>;
+    next_before: string | null;
+  }
+  const search = (query: string) => relay.admin<Listed>(`/events${query}`);
+
+  it('newest first, without payloads; a full page says where the next one starts', async () => {
+    const all = await search('');
+    expect(all.status).toBe(200);
+    expect(all.json.events.map((event) => event.id)).toEqual([...eventIds].reverse());
+    expect(all.json.events[0]).toMatchObject({ source: 'tapemetric', type: 'qos.rebuffer_spike', severity: 'critical', status: 'firing' });
+    expect(all.json.events[0]).not.toHaveProperty('data');
+    expect(all.json.next_before).toBeNull();
+    const first = await search('?limit=2');
+    expect(first.json.events.map((event) => event.id)).toEqual([eventIds[2], eventIds[1]]);
+    expect(first.json.next_before).toBe(eventIds[1]);
+    const second = await search(`?limit=2&before=${first.json.next_before}`);
+    expect(second.json.events.map((event) => event.id)).toEqual([eventIds[0]]);
+    expect(second.json.next_before).toBeNull();
+  });
+
+  it('filters by title text (any case), source, type, severity, status and time', async () => {
+    const title = (await search('')).json.events[0]!.title;
+    const word = title.split(' ')[0]!.toUpperCase();
+    expect((await search(`?q=${encodeURIComponent(word)}`)).json.events).toHaveLength(3);
+    expect((await search('?q=%25')).json.events).toHaveLength(0);
+    expect((await search('?source=tapemetric&type=qos.rebuffer_spike&severity=critical&status=firing')).json.events).toHaveLength(3);
+    expect((await search('?type=qos.*')).json.events).toHaveLength(3);
+    expect((await search('?type=qos.*spike')).json.events).toHaveLength(3);
+    expect((await search('?type=QOS.*')).json.events).toHaveLength(0);
+    expect((await search('?status=resolved')).json.events).toHaveLength(0);
+    expect((await search('?severity=info')).json.events).toHaveLength(0);
+    expect((await search('?since=1h')).json.events).toHaveLength(3);
+    expect((await search('?until=1h')).json.events).toHaveLength(0);
+    expect((await search('?since=2020-01-01T00:00:00Z&until=2020-01-02T00:00:00Z')).json.events).toHaveLength(0);
+  });
+
+  it.each([
+    ['?severity=loud', 'severity: must be one of critical, error, warning, info'],
+    ['?status=open', 'status: must be one of firing, resolved'],
+    ['?limit=201', 'limit: '],
+    ['?since=yesterday', 'since: "yesterday" is neither an ISO time'],
+    ['?since=1h&until=2h', 'until: must be later than since'],
+    ['?before=dlv_1', 'before: must be an event id (evt_…)'],
+    ['?colour=red', 'colour: unknown query parameter'],
+    [`?q=${'x'.repeat(201)}`, 'q: '],
+    [`?type=${'*a'.repeat(17)}`, 'type: has 17 *; a glob may have at most 16'],
+  ])('bad search %s → 400 invalid_request saying what is wrong', async (query, message) => {
+    const response = await search(query);
+    expect(response.status).toBe(400);
+    expect(errorCode(response.json)).toBe('invalid_request');
+    expect((response.json as unknown as { error: { message: string } }).error.message).toContain(message);
+  });
 });
 
 describe('probes and metrics (no token needed)', () => {

@@ -9,6 +9,7 @@ import { NotificationStage } from '../../src/notify/pipeline.ts';
 import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
 import { ManualClock } from '../support/clock.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
+import { globMatcher } from '../../src/routing/glob.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
 import { recordAttempt } from '../support/store.ts';
@@ -628,6 +629,144 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(listed.map((d) => d.id)).toEqual(ids.slice(-3).reverse());
         const page = await store.listDeliveries({ destination: 'slack', limit: 10, before: ids[2]! });
         expect(page.map((d) => d.id)).toEqual([ids[1], ids[0]]);
+      });
+
+      describe('event search (the event explorer)', () => {
+        /** Five events, one request each, a second apart (oldest first). */
+        async function seed(t0: number): Promise<string[]> {
+          const events = [
+            relayEvent({ title: 'Rebuffer spike in Maharashtra', source: 'tapemetric', type: 'qos.rebuffer_spike', severity: 'critical' }),
+            relayEvent({ title: 'Disk 100% full_on db-1', source: 'statussentry', type: 'disk.full', severity: 'warning' }),
+            relayEvent({ title: 'REBUFFER spike in Kerala', source: 'tapemetric', type: 'qos.rebuffer_spike', severity: 'error', status: 'resolved' }),
+            relayEvent({ title: 'Disk 1000 full on db-2', source: 'statussentry', type: 'disk.full', severity: 'info' }),
+            relayEvent({ title: 'Überlast in Köln', source: 'tapemetric', type: 'qos.load', severity: 'warning' }),
+          ];
+          for (const [index, event] of events.entries()) await store.ingest(batchOf(event, ['slack'], t0 + index * 1_000));
+          return events.map((event) => event.id);
+        }
+        const ids = (found: ReadonlyArray<{ id: string }>): string[] => found.map((event) => event.id);
+
+        it('lists newest first, without payloads, filtered by source, type, severity and status', async () => {
+          const t0 = Date.now() - 60_000;
+          const [a, b, c, d, e] = await seed(t0);
+          const all = await store.searchEvents({ limit: 50 });
+          expect(ids(all)).toEqual([e, d, c, b, a]);
+          expect(all[2]).toEqual({
+            id: c,
+            source: 'tapemetric',
+            external_id: null,
+            type: 'qos.rebuffer_spike',
+            severity: 'error',
+            status: 'resolved',
+            title: 'REBUFFER spike in Kerala',
+            summary: '8.4 vs baseline 3.1',
+            dedup_key: 'qos.rebuffer_spike:Maharashtra',
+            occurred_at: '2026-04-23T18:28:00.000Z',
+            received_at: new Date(t0 + 2_000).toISOString(),
+            deliveries: { pending: 1 },
+          });
+          expect(ids(await store.searchEvents({ limit: 50, source: 'statussentry' }))).toEqual([d, b]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.rebuffer_spike' }))).toEqual([c, a]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.*' }))).toEqual([e, c, a]);
+          expect(ids(await store.searchEvents({ limit: 50, type: '*.full' }))).toEqual([d, b]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.?oad' }))).toEqual([e]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'QOS.*' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'qos' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, severity: 'warning' }))).toEqual([e, b]);
+          expect(ids(await store.searchEvents({ limit: 50, status: 'resolved' }))).toEqual([c]);
+          expect(ids(await store.searchEvents({ limit: 50, source: 'tapemetric', severity: 'critical', status: 'firing' }))).toEqual([a]);
+        });
+
+        it('each event found says how its deliveries stand, by status', async () => {
+          const event = relayEvent();
+          await store.ingest(batchOf(event, ['slack', 'pager']));
+          const skipped = relayEvent();
+          await store.ingest({ ...batchOf(skipped, []), events: [{ event: skipped, deliveries: [{ id: newId('dlv'), destination: null, route: null, status: 'skipped' }] }] });
+          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          await store.commitAttempts([attempt(claimed!.id)]);
+          const found = await store.searchEvents({ limit: 10 });
+          expect(found.map((summary) => [summary.id, summary.deliveries])).toEqual([
+            [skipped.id, { skipped: 1 }],
+            [event.id, { pending: 1, succeeded: 1 }],
+          ]);
+        });
+
+        it('title text matches anywhere, ignoring ASCII case, and literally: % and _ are no wildcards', async () => {
+          const [a, b, c, d, e] = await seed(Date.now() - 60_000);
+          expect(ids(await store.searchEvents({ limit: 50, q: 'rebuffer SPIKE' }))).toEqual([c, a]);
+          expect(ids(await store.searchEvents({ limit: 50, q: '100%' }))).toEqual([b]);
+          expect(ids(await store.searchEvents({ limit: 50, q: 'full_on' }))).toEqual([b]);
+          expect(ids(await store.searchEvents({ limit: 50, q: '1_0' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, q: '%' }))).toEqual([b]);
+          expect(ids(await store.searchEvents({ limit: 50, q: 'db-\\' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, q: 'Köln' }))).toEqual([e]);
+          expect(ids(await store.searchEvents({ limit: 50, q: "'; DROP TABLE events; --" }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, q: 'db-' }))).toEqual([d, b]);
+        });
+
+        it('a type glob takes `*`, `?`, `[`, `%` and `_` in a type literally where they are literal', async () => {
+          const t0 = Date.now() - 60_000;
+          const odd = ['deploy.*', 'deploy.x', 'job[1]', 'job1', 'rate_%', 'rateX1', 'a\\b'];
+          const stored: string[] = [];
+          for (const [index, type] of odd.entries()) {
+            const event = relayEvent({ type });
+            stored.push(event.id);
+            await store.ingest(batchOf(event, [], t0 + index));
+          }
+          const [star, x, bracket, plain, underscore, other, backslash] = stored;
+          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.\\*' }))).toEqual([star]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.*' }))).toEqual([x, star]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1]' }))).toEqual([bracket]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1?' }))).toEqual([bracket]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'job?' }))).toEqual([plain]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'rate_%*' }))).toEqual([underscore]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'rate*' }))).toEqual([other, underscore]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\*' }))).toEqual([backslash]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\b' }))).toEqual([]);
+          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\b' }))).toEqual([backslash]);
+          // The same answers as the routes' own matcher, for each glob.
+          for (const glob of ['*', '?', '*?*', 'deploy.?', 'job[*', '*%', '*_*', '\\*', 'a\\\\?', '*\\?*', 'rate?%']) {
+            const expected = stored.filter((_, index) => globMatcher(glob)(odd[index]!)).reverse();
+            expect(ids(await store.searchEvents({ limit: 50, type: glob })), glob).toEqual(expected);
+          }
+        });
+
+        it('a time range takes events received at or after `since` and before `until`', async () => {
+          const t0 = Date.now() - 60_000;
+          const [, b, c, d] = await seed(t0);
+          expect(ids(await store.searchEvents({ limit: 50, since: t0 + 1_000, until: t0 + 4_000 }))).toEqual([d, c, b]);
+          expect(ids(await store.searchEvents({ limit: 50, since: t0 + 3_500 }))).toHaveLength(1);
+          expect(ids(await store.searchEvents({ limit: 50, until: t0 }))).toEqual([]);
+        });
+
+        it('pages by `before` with a bounded limit', async () => {
+          const [a, b, c, d, e] = await seed(Date.now() - 60_000);
+          const first = await store.searchEvents({ limit: 2 });
+          expect(ids(first)).toEqual([e, d]);
+          const second = await store.searchEvents({ limit: 2, before: first.at(-1)!.id });
+          expect(ids(second)).toEqual([c, b]);
+          expect(ids(await store.searchEvents({ limit: 2, before: second.at(-1)!.id }))).toEqual([a]);
+          expect(ids(await store.searchEvents({ limit: 2, before: b, q: 'disk' }))).toEqual([]);
+          for (let index = 0; index < 200; index++) await store.ingest(batchOf(relayEvent(), []));
+          expect(await store.searchEvents({ limit: 10_000 })).toHaveLength(200);
+        });
+
+        it('a requests log line links to the event its request brought (for a duplicate, the first one stored)', async () => {
+          const now = Date.now();
+          const event = relayEvent({ external_id: 'evt_linked' });
+          await store.ingest({ ...batchOf(event, ['slack']), request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+          await store.ingest({
+            ...batchOf(relayEvent({ external_id: 'evt_linked' }), ['slack']),
+            request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }),
+          });
+          await store.recordRequests([requestLine(now + 2)]);
+          const lines = await store.listRequests({ limit: 10 });
+          expect(lines.map((line) => [line.outcome, line.event_id])).toEqual([
+            ['signature_mismatch', null],
+            ['duplicate', event.id],
+            ['accepted', event.id],
+          ]);
+        });
       });
     });
 

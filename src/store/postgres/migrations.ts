@@ -212,6 +212,11 @@ export const MIGRATIONS: readonly string[] = [
   -- PagerDuty": PagerDuty's webhooks bring its acknowledgements and resolutions back to Slack).
   ALTER TABLE incident_messages ADD COLUMN resolved_by TEXT;
   `,
+  `
+  -- The SQLite store's migration 12. The event explorer: a requests log line links to the event its request brought (the first of
+  -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
+  ALTER TABLE requests ADD COLUMN event_id TEXT;
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

@@ -7,6 +7,8 @@ import type {
   ClaimBatch,
   ClaimOptions,
   DeliveryQuery,
+  EventQuery,
+  EventSummary,
   DeliveryRecord,
   DestinationState,
   HoldRequest,
@@ -29,6 +31,7 @@ import type {
   ThresholdState,
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import { redact } from './url.ts';
 import { systemClock } from '../../util/clock.ts';
 import type { Clock } from '../../util/clock.ts';
@@ -40,6 +43,7 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
   notificationFromRow,
@@ -297,6 +301,20 @@ export class PostgresStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries: deliveries.map(deliveryFromRow),
     };
+  }
+
+  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const params: Array<string | number> = [];
+    const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'postgres');
+    params.push(limit);
+    const events = (await this.#read(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT $${params.length}`, params)).map(eventSummaryFromRow);
+    if (events.length === 0) return [];
+    const counts = deliveryCounts(
+      await this.#read('SELECT event_id, status, COUNT(*) AS count FROM deliveries WHERE event_id = ANY($1::text[]) GROUP BY event_id, status', [
+        events.map((event) => event.id),
+      ]),
+    );
+    return events.map((event) => ({ ...event, deliveries: counts.get(event.id) ?? {} }));
   }
 
   prune(options: PruneOptions): Promise<number> {

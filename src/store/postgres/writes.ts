@@ -462,7 +462,12 @@ async function dueNow(tx: Tx, destination: string, now: number): Promise<void> {
   await tx.run(`UPDATE deliveries SET next_attempt_at = $1 WHERE destination = $2 AND status = 'pending' AND next_attempt_at > $1`, [now, destination]);
 }
 
-async function insertRequests(tx: Tx, entries: readonly RequestLogEntry[], override?: { outcome: RequestLogEntry['outcome']; status: number }): Promise<void> {
+async function insertRequests(
+  tx: Tx,
+  entries: readonly RequestLogEntry[],
+  override?: { outcome: RequestLogEntry['outcome']; status: number },
+  eventId: string | null = null,
+): Promise<void> {
   if (entries.length === 0) return;
   const params = entries.flatMap((entry) => [
     entry.id,
@@ -474,10 +479,11 @@ async function insertRequests(tx: Tx, entries: readonly RequestLogEntry[], overr
     entry.reason,
     entry.body_bytes,
     entry.excerpt,
+    eventId,
   ]);
   await tx.run(
-    `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt)
-     VALUES ${valuesList(entries.length, 9)} ON CONFLICT (id) DO NOTHING`,
+    `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt, event_id)
+     VALUES ${valuesList(entries.length, 10)} ON CONFLICT (id) DO NOTHING`,
     params,
   );
 }
@@ -648,14 +654,14 @@ export const writes = {
     }
     if (batch.request) {
       const duplicate = results.length > 0 && results.every((result) => result.duplicate);
-      await insertRequests(tx, [batch.request], duplicate ? { outcome: 'duplicate', status: 200 } : undefined);
+      await insertRequests(tx, [batch.request], duplicate ? { outcome: 'duplicate', status: 200 } : undefined, results[0]?.id || null);
     }
     await announce(tx, woken);
     return results;
   },
 
   async recordRequests(tx: Tx, entries: readonly RequestLogEntry[]): Promise<void> {
-    // Bounded statements: 9 parameters a line, PostgreSQL takes at most 65,535 per statement.
+    // Bounded statements: 10 parameters a line, PostgreSQL takes at most 65,535 per statement.
     for (let start = 0; start < entries.length; start += 1_000) await insertRequests(tx, entries.slice(start, start + 1_000));
   },
 

@@ -239,6 +239,11 @@ export const MIGRATIONS: readonly string[] = [
   -- bring its acknowledgements and resolutions back to the incident's Slack message).
   ALTER TABLE incident_messages ADD COLUMN resolved_by TEXT;
   `,
+  `
+  -- The event explorer: a requests log line links to the event its request brought (the first of
+  -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
+  ALTER TABLE requests ADD COLUMN event_id TEXT;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

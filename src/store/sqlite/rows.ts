@@ -6,6 +6,7 @@ import type {
   DeliveryRecord,
   DeliveryStatus,
   DestinationState,
+  EventSummary,
   IncidentMessage,
   Mute,
   NotificationEntry,
@@ -105,6 +106,23 @@ export function eventFromRow(row: Row): RelayEvent {
     occurred_at: str(row.occurred_at),
     received_at: iso(Number(row.received_at)),
     data: JSON.parse(str(row.data)) as unknown,
+  };
+}
+
+/** A row of EVENT_SUMMARY_COLUMNS (src/store/event-search.ts). */
+export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> {
+  return {
+    id: str(row.id),
+    source: str(row.source),
+    external_id: strOrNull(row.external_id),
+    type: str(row.type),
+    severity: str(row.severity) as Severity,
+    status: str(row.status) as EventStatus,
+    title: str(row.title),
+    summary: str(row.summary),
+    dedup_key: str(row.dedup_key),
+    occurred_at: str(row.occurred_at),
+    received_at: iso(Number(row.received_at)),
   };
 }
 
@@ -218,6 +236,7 @@ export function requestFromRow(row: Row): RequestRecord {
     reason: strOrNull(row.reason),
     body_bytes: Number(row.body_bytes),
     excerpt: strOrNull(row.excerpt),
+    event_id: strOrNull(row.event_id ?? null),
   };
 }
 

@@ -16,6 +16,8 @@ import type {
   ClaimBatch,
   ClaimOptions,
   DeliveryQuery,
+  EventQuery,
+  EventSummary,
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
@@ -50,12 +52,14 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
   notificationFromRow,
   requestFromRow,
 } from './rows.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
 interface Pending {
@@ -598,6 +602,22 @@ export class SqliteStore implements Store {
       raw: { headers: JSON.parse(String(row.raw_headers)) as Record<string, string>, body: String(row.raw_body) },
       deliveries,
     };
+  }
+
+  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+    const params: Array<string | number> = [];
+    const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'sqlite');
+    const events = this.#sql
+      .get(`SELECT ${EVENT_SUMMARY_COLUMNS} FROM events e ${where} ORDER BY e.id DESC LIMIT ?`)
+      .all(...params, limit)
+      .map(eventSummaryFromRow);
+    if (events.length === 0) return [];
+    const counts = deliveryCounts(
+      this.#sql
+        .get(`SELECT event_id, status, COUNT(*) AS count FROM deliveries WHERE event_id IN (${events.map(() => '?').join(', ')}) GROUP BY event_id, status`)
+        .all(...events.map((event) => event.id)),
+    );
+    return events.map((event) => ({ ...event, deliveries: counts.get(event.id) ?? {} }));
   }
 
   observeCommits(listener: (operations: number) => void): void {

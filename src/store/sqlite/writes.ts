@@ -369,13 +369,13 @@ export function createWriteOps(db: DatabaseSync) {
       .run(now, destination, now);
   }
 
-  function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status): void {
+  function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status, eventId: string | null = null): void {
     sql
       .get(
-        `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+        `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt, event_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
       )
-      .run(entry.id, entry.received_at, entry.source, entry.address, status, outcome, entry.reason, entry.body_bytes, entry.excerpt);
+      .run(entry.id, entry.received_at, entry.source, entry.address, status, outcome, entry.reason, entry.body_bytes, entry.excerpt, eventId);
   }
 
   return {
@@ -485,7 +485,7 @@ export function createWriteOps(db: DatabaseSync) {
       }
       if (batch.request) {
         const duplicate = results.length > 0 && results.every((result) => result.duplicate);
-        insertRequest(batch.request, duplicate ? 'duplicate' : batch.request.outcome, duplicate ? 200 : batch.request.status);
+        insertRequest(batch.request, duplicate ? 'duplicate' : batch.request.outcome, duplicate ? 200 : batch.request.status, results[0]?.id || null);
       }
       return results;
     },
