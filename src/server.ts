@@ -12,6 +12,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './notify/breaker.ts';
 import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
+import { TimeIntervals } from './notify/time-intervals.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { every, realTime, systemClock } from './util/clock.ts';
 import type { Clock } from './util/clock.ts';
@@ -199,6 +200,7 @@ async function wireAndListen(
     routes: (name) => components.router.rules(name),
     resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
     inhibit: compileInhibitRules(config.inhibit),
+    intervals: new TimeIntervals(config.time_intervals),
     clock,
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).

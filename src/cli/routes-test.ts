@@ -70,6 +70,17 @@ export const OFFLINE_RULES: readonly OfflineRule[] = [
           },
   },
   {
+    name: 'interval',
+    decide: ({ route }) => {
+      if (!route?.muted_during && !route?.active_during) return null;
+      const parts = [
+        ...(route.muted_during ? [`held while the time is in ${route.muted_during.join(' or ')} (muted_during)`] : []),
+        ...(route.active_during ? [`held while it is outside ${route.active_during.join(' and ')} (active_during)`] : []),
+      ];
+      return { rule: 'interval', outcome: 'unknown', detail: `${parts.join('; ')}: decided when it is about to be sent` };
+    },
+  },
+  {
     name: 'mute',
     decide: () => ({ rule: 'mute', outcome: 'unknown', detail: 'an active mute would hold it; mutes live in the running server (GET /api/v1/mutes)' }),
   },

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { destinationConfigSchema } from '../destinations/index.ts';
 import { inhibitRuleSchema } from '../notify/inhibit.ts';
+import { timeIntervalSchema } from '../notify/time-intervals.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
 import type { ByteSize } from '../util/byte-size.ts';
@@ -112,6 +113,8 @@ export const configSchema = z
     sources: z.array(sourceConfigSchema).default([]),
     destinations: z.array(destinationConfigSchema).default([]),
     routes: z.array(routeSchema).default([]),
+    /** Named sets of times (Alertmanager's `time_intervals`), for routes' `muted_during` / `active_during`. */
+    time_intervals: z.array(timeIntervalSchema).default([]),
     /** Alertmanager-style inhibition, evaluated when a delivery is about to go out (src/notify/inhibit.ts). */
     inhibit: z.array(inhibitRuleSchema).default([]),
     retry: z

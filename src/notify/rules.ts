@@ -1,10 +1,11 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { Mute, NotificationEntry } from './facts.ts';
+import type { RouteSchedule } from '../routing/routes.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
 export interface Hold {
-  readonly rule: 'inhibit' | 'mute' | 'superseded' | 'threshold' | 'repeat';
+  readonly rule: 'inhibit' | 'interval' | 'mute' | 'superseded' | 'threshold' | 'repeat';
   readonly status: 'muted' | 'skipped';
   readonly note: string;
   /** Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it. */
@@ -32,6 +33,13 @@ export interface Facts {
   readonly inhibitor: RelayEvent | null;
   /** The route's threshold and where it stands for this event's key, or null when the route has none. */
   readonly threshold: { readonly count: number; readonly within_ms: number; readonly seen: number; readonly fired: string | null } | null;
+  /** The route's `muted_during` / `active_during` and the config's named intervals, or null when it has neither. */
+  readonly schedule: { readonly route: RouteSchedule; readonly intervals: IntervalSet } | null;
+}
+
+/** The config's named time intervals (notify/time-intervals.ts): which of some names an instant is in. */
+export interface IntervalSet {
+  firstContaining(names: readonly string[], at: number): string | null;
 }
 
 export type Rule = (facts: Facts) => Hold | null;
@@ -49,6 +57,22 @@ export const inhibitRule: Rule = ({ inhibitor }) =>
         held_by: JSON.stringify([inhibitor.source, inhibitor.dedup_key]),
       }
     : null;
+
+/**
+ * A route's schedule (Alertmanager's time-based muting, `mute_time_intervals` and
+ * `active_time_intervals`): held while `now` is inside one of `muted_during`, or outside all of
+ * `active_during`. Decided when the delivery is about to go out, so the note names the interval.
+ */
+export const intervalRule: Rule = ({ schedule, now }) => {
+  if (schedule === null) return null;
+  const { route, intervals } = schedule;
+  const muted = route.muted_during.length > 0 ? intervals.firstContaining(route.muted_during, now) : null;
+  if (muted !== null) return { rule: 'interval', status: 'muted', note: `muted during ${muted} (route ${route.route})` };
+  if (route.active_during.length > 0 && intervals.firstContaining(route.active_during, now) === null) {
+    return { rule: 'interval', status: 'muted', note: `outside ${route.active_during.join(', ')} (route ${route.route})` };
+  }
+  return null;
+};
 
 /**
  * `threshold: { count, within }`: the route fires once `count` matching events (per key) arrived
@@ -101,8 +125,11 @@ export const supersededRule: Rule = ({ event, told, stateful }) => {
   };
 };
 
-/** In order, like Alertmanager's pipeline (inhibit → silence → wait → dedup); the first hold wins. */
-export const RULES: readonly Rule[] = [inhibitRule, muteRule, supersededRule, thresholdRule, repeatRule];
+/**
+ * In order, like Alertmanager's pipeline (inhibit → time active → time mute → silence → wait →
+ * dedup); the first hold wins.
+ */
+export const RULES: readonly Rule[] = [inhibitRule, intervalRule, muteRule, supersededRule, thresholdRule, repeatRule];
 
 export function firstHold(facts: Facts, rules: readonly Rule[] = RULES): Hold | null {
   for (const rule of rules) {
