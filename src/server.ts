@@ -12,6 +12,7 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './notify/breaker.ts';
 import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
+import { configMute } from './mutes/config-mutes.ts';
 import { TimeIntervals } from './notify/time-intervals.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { every, realTime, systemClock } from './util/clock.ts';
@@ -190,7 +191,8 @@ async function wireAndListen(
   if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-  const mutes = new MuteRegistry(store, logger, clock);
+  const intervals = new TimeIntervals(config.time_intervals);
+  const mutes = new MuteRegistry(store, logger, clock, { mutes: config.mutes.map((entry) => configMute(entry, clock.now())), intervals });
   await mutes.start();
   cleanup.push(() => mutes.stop());
   const presets = new Map(components.sources.map((source) => [source.name, source.preset]));
@@ -200,7 +202,7 @@ async function wireAndListen(
     routes: (name) => components.router.rules(name),
     resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
     inhibit: compileInhibitRules(config.inhibit),
-    intervals: new TimeIntervals(config.time_intervals),
+    intervals,
     clock,
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).

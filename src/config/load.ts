@@ -417,6 +417,7 @@ function checkReferences(input: unknown, store: unknown): string[] {
     ...duplicateNames('destinations', destinationEntries),
     ...duplicateNames('routes', routeEntries),
     ...duplicateNames('time_intervals', intervalEntries),
+    ...duplicateNames('mutes', entriesOf(input, 'mutes')),
   ];
   const intervals = intervalEntries.flatMap((entry) => nameOf(entry) ?? []);
   /** `muted_during: [nights]` and the like: each name must be one of `time_intervals`. */
@@ -458,6 +459,8 @@ function checkReferences(input: unknown, store: unknown): string[] {
       }
     }
   });
+
+  entriesOf(input, 'mutes').forEach((mute, index) => checkIntervalNames(`mutes[${index}].during`, mute.during));
 
   if (typeof store === 'string') {
     const problem = storeProblem(store);

@@ -19,9 +19,9 @@
 import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
-import type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
+import type { ClaimedDelivery, IncidentMessage, IncidentState, NotificationEntry, RuleFacts, StoredMute } from '../notify/facts.ts';
 
-export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
+export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, StoredMute, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -414,11 +414,11 @@ export interface IncidentStateStore extends RuleFacts {
    * caller decides again. Null when there is no such message or it changed.
    */
   setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null>;
-  createMute(mute: Mute): Promise<Mute>;
+  createMute(mute: StoredMute): Promise<StoredMute>;
   /** Ends a mute now; null when there is no such mute. */
-  deleteMute(id: string, now: number): Promise<Mute | null>;
+  deleteMute(id: string, now: number): Promise<StoredMute | null>;
   /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
-  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
+  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<StoredMute[]>;
   /** A person closes the circuit: enabled, failures forgotten, its waiting work due now. */
   enableDestination(name: string, now: number): Promise<DestinationState | null>;
 }

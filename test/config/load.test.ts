@@ -93,6 +93,39 @@ routes:
     expect(problemAt(problems, 'routes[0].muted_during')).toBeDefined();
   });
 
+  it('config mutes: a misspelt interval in during, a duplicate name, a bad matcher, no reason, a run-time-like name → one error each', () => {
+    const problems = problemsOf(`${NIGHTS}
+mutes:
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: nightly batch noise, during: [nigths] }
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: again }
+  - { name: region, matchers: { region: x }, reason: r }
+  - { name: quiet, matchers: { type: "x.*" } }
+  - { name: mut_01, matchers: { type: "x.*" }, reason: r }
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'mutes[0].during[0]: unknown time interval "nigths" (did you mean "nights"?)',
+        'mutes[1].name: "batch-jobs" is already the name of mutes[0]',
+        expect.stringMatching(/^mutes\[2\]\.matchers: "region" is not an event field/),
+        expect.stringMatching(/^mutes\[3\]\.reason: /),
+        'mutes[4].name: may not start with "mut_" (the ids of mutes made at run time)',
+      ]),
+    );
+    expect(problems).toHaveLength(5);
+  });
+
+  it('config mutes as written: always on, or during named intervals', () => {
+    const config = parseConfigText(`${NIGHTS}
+mutes:
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: nightly batch noise, during: [nights] }
+  - { name: staging, matchers: { data.env: staging }, reason: not production }
+`, {});
+    expect(config.mutes).toEqual([
+      { name: 'batch-jobs', matchers: { type: 'batch.*' }, reason: 'nightly batch noise', during: ['nights'] },
+      { name: 'staging', matchers: { 'data.env': 'staging' }, reason: 'not production' },
+    ]);
+  });
+
   it('match.source naming no source → error at its path with "did you mean"', () => {
     const problems = problemsOf(`
 sources:

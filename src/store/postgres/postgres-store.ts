@@ -14,7 +14,7 @@ import type {
   IncidentState,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NotificationEntry,
   PreparedDelivery,
   PruneOptions,
@@ -303,15 +303,15 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.prune(tx, options));
   }
 
-  createMute(mute: Mute): Promise<Mute> {
+  createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write((tx) => writes.createMute(tx, mute));
   }
 
-  deleteMute(id: string, now: number): Promise<Mute | null> {
+  deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write((tx) => writes.deleteMute(tx, { id, now }));
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const rows = options.all
       ? await this.#read('SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500')
       : await this.#read('SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > $1 ORDER BY expires_at', [options.now]);

@@ -12,7 +12,7 @@ import type {
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NewDelivery,
   PreparedDelivery,
   PruneOptions,
@@ -986,7 +986,7 @@ export const writes = {
     return row ? deliveryFromRow(row) : null;
   },
 
-  async createMute(tx: Tx, mute: Mute): Promise<Mute> {
+  async createMute(tx: Tx, mute: StoredMute): Promise<StoredMute> {
     const row = await tx.one(
       'INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
       [mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at)],
@@ -994,7 +994,7 @@ export const writes = {
     return muteFromRow(row!);
   },
 
-  async deleteMute(tx: Tx, args: { id: string; now: number }): Promise<Mute | null> {
+  async deleteMute(tx: Tx, args: { id: string; now: number }): Promise<StoredMute | null> {
     const row = await tx.one('UPDATE mutes SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL RETURNING *', [args.now, args.id]);
     return row ? muteFromRow(row) : null;
   },

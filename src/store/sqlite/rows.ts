@@ -7,7 +7,7 @@ import type {
   DeliveryStatus,
   DestinationState,
   IncidentMessage,
-  Mute,
+  StoredMute,
   NotificationEntry,
   RequestOutcome,
   RequestRecord,
@@ -175,7 +175,7 @@ export function notificationFromRow(row: Row): NotificationEntry {
   };
 }
 
-export function muteFromRow(row: Row): Mute {
+export function muteFromRow(row: Row): StoredMute {
   return {
     id: str(row.id),
     matchers: JSON.parse(str(row.matchers)) as Record<string, string>,

@@ -27,7 +27,7 @@ import type {
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -467,15 +467,15 @@ export class SqliteStore implements Store {
     return this.#write('prune', options);
   }
 
-  createMute(mute: Mute): Promise<Mute> {
+  createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write('createMute', mute);
   }
 
-  deleteMute(id: string, now: number): Promise<Mute | null> {
+  deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write('deleteMute', { id, now });
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const sql = options.all
       ? 'SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500'
       : 'SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > ? ORDER BY expires_at';

@@ -13,7 +13,7 @@ import type {
   IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NewDelivery,
   NotificationEntry,
   PreparedDelivery,
@@ -743,14 +743,14 @@ export function createWriteOps(db: DatabaseSync) {
       return row ? deliveryFromRow(row) : null;
     },
 
-    createMute(mute: Mute): Mute {
+    createMute(mute: StoredMute): StoredMute {
       sql
         .get('INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at));
       return muteFromRow(sql.get('SELECT * FROM mutes WHERE id = ?').get(mute.id)!);
     },
 
-    deleteMute(args: { id: string; now: number }): Mute | null {
+    deleteMute(args: { id: string; now: number }): StoredMute | null {
       const row = sql
         .get('UPDATE mutes SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *')
         .get(args.now, args.id);
