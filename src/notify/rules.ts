@@ -1,6 +1,7 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { Mute, NotificationEntry } from './facts.ts';
 import type { RouteSchedule } from '../routing/routes.ts';
+import { configMuteMarker, mutedDuringMarker, outsideMarker } from './interval-ends.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
@@ -8,7 +9,10 @@ export interface Hold {
   readonly rule: 'inhibit' | 'interval' | 'mute' | 'superseded' | 'threshold' | 'repeat';
   readonly status: 'muted' | 'skipped';
   readonly note: string;
-  /** Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it. */
+  /**
+   * Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it; held by a
+   * time interval: the interval's marker (notify/interval-ends.ts), released when it ends.
+   */
   readonly held_by?: string;
 }
 
@@ -67,9 +71,9 @@ export const intervalRule: Rule = ({ schedule, now }) => {
   if (schedule === null) return null;
   const { route, intervals } = schedule;
   const muted = route.muted_during.length > 0 ? intervals.firstContaining(route.muted_during, now) : null;
-  if (muted !== null) return { rule: 'interval', status: 'muted', note: `muted during ${muted} (route ${route.route})` };
+  if (muted !== null) return { rule: 'interval', status: 'muted', note: `muted during ${muted} (route ${route.route})`, held_by: mutedDuringMarker(muted) };
   if (route.active_during.length > 0 && intervals.firstContaining(route.active_during, now) === null) {
-    return { rule: 'interval', status: 'muted', note: `outside ${route.active_during.join(', ')} (route ${route.route})` };
+    return { rule: 'interval', status: 'muted', note: `outside ${route.active_during.join(', ')} (route ${route.route})`, held_by: outsideMarker(route.active_during) };
   }
   return null;
 };
@@ -98,7 +102,10 @@ export const thresholdRule: Rule = ({ event, threshold, told }) => {
  * at ingest (a mute already active: logged muted at once) and at send (one set since).
  */
 export function muteHold(mute: Mute | null): Hold | null {
-  return mute ? { rule: 'mute', status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` } : null;
+  if (!mute) return null;
+  const note = `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}`;
+  // A config mute with intervals lifts when they end: what it held is then told (notify/interval-ends.ts).
+  return mute.during ? { rule: 'mute', status: 'muted', note, held_by: configMuteMarker(mute.id) } : { rule: 'mute', status: 'muted', note };
 }
 
 export const muteRule: Rule = ({ mute }) => muteHold(mute);

@@ -170,6 +170,11 @@ export class Router {
     return this.#byName.get(name)?.rules;
   }
 
+  /** The routes' `muted_during` / `active_during` (those that have them). */
+  schedules(): RouteSchedule[] {
+    return this.#routes.flatMap((route) => route.rules.schedule ?? []);
+  }
+
   targets(event: RelayEvent): RouteTarget[] {
     const targets: RouteTarget[] = [];
     const seen = new Set<string>();

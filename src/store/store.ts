@@ -20,6 +20,7 @@ import type { ErrorCode } from '../errors.ts';
 import type { RelayEvent } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
 import type { ClaimedDelivery, IncidentMessage, IncidentState, NotificationEntry, RuleFacts, StoredMute } from '../notify/facts.ts';
+import type { IntervalHeldDelivery } from '../notify/interval-ends.ts';
 
 export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, StoredMute, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
@@ -61,6 +62,8 @@ export interface NewDelivery {
   readonly priority?: number;
   /** Routes with a threshold: what the threshold counts by (group key, else dedup key). */
   readonly rule_key?: string | null;
+  /** A `muted` one held by a config mute's intervals: the hold's marker (notify/interval-ends.ts). */
+  readonly held_by?: string | null;
 }
 
 export interface NewEvent {
@@ -391,6 +394,13 @@ export interface QueueStore {
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
   /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
   holdDeliveries(hold: HoldRequest): Promise<void>;
+  /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */
+  heldBy(marker: string): Promise<IntervalHeldDelivery[]>;
+  /**
+   * The interval ended: `ids` (held by `marker`) are due now, to be judged afresh, `note` added
+   * to theirs; the others it held are no longer its (they stay muted). Returns the destinations given work.
+   */
+  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */

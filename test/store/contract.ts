@@ -1029,6 +1029,35 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(await outcome('day')).toBe('succeeded');
         });
 
+        it('interval ends: what an interval held is listed by its marker; released ones are due again with a note, the rest stay muted and are no longer its', async () => {
+          const intervals = new TimeIntervals([timeIntervalSchema.parse({ name: 'nights', time_intervals: [{ times: [{ start_time: '00:00', end_time: '06:00' }] }] })]);
+          clock = new ManualClock(Date.parse('2026-12-03T03:00:00Z'));
+          const stage = stageWith({ routes: () => ({ schedule: { route: 'low', muted_during: ['nights'], active_during: [] } }), intervals });
+          const hold = async (event: RelayEvent): Promise<string> => {
+            const id = await queueOne(event);
+            const claimed = await claimOne();
+            await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+            return id;
+          };
+          const older = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:00:00.000Z' }));
+          const newer = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:30:00.000Z' }));
+          expect((await store.heldBy('interval:nights')).map((held) => [held.id, held.destination, held.dedup_key, held.status, held.occurred_at]).sort()).toEqual([
+            [newer, 'slack', 'night-a', 'firing', '2026-12-03T02:30:00.000Z'],
+            [older, 'slack', 'night-a', 'firing', '2026-12-03T02:00:00.000Z'],
+          ].sort());
+          await clock.advance(3 * 3_600_000);
+          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer], note: '; told when it ended', now: clock.now() })).toEqual(['slack']);
+          expect(await store.getDelivery(newer)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
+          expect(await store.getDelivery(older)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
+          expect(await store.heldBy('interval:nights')).toEqual([]);
+          // Released once: a second release (another replica) changes nothing.
+          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer, older], note: '; told when it ended', now: clock.now() })).toEqual([]);
+          const claimed = await claimOne();
+          expect(claimed.id).toBe(newer);
+          await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+          expect((await store.getDelivery(newer))?.status).toBe('succeeded');
+        });
+
         it('threshold: held below its count within the window, sent once at the count, held after it fired', async () => {
           const stage = stageWith({ routes: () => ({ threshold: { count: 3, within_ms: 600_000 } }) });
           const statuses: string[] = [];

@@ -627,12 +627,13 @@ export const writes = {
           incidentKey,
           delivery.priority ?? 0,
           delivery.rule_key ?? null,
+          delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
         );
       }
       if (deliveries.length > 0) {
         await tx.run(
-          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key)
-           VALUES ${valuesList(deliveries.length, 14)}`,
+          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
+           VALUES ${valuesList(deliveries.length, 15)}`,
           params,
         );
       }
@@ -960,6 +961,18 @@ export const writes = {
     );
     // Given back (a replica shutting down): the others take it now, not at their next look.
     await announce(tx, released.map((row) => String(row.destination)));
+  },
+
+  async releaseHeld(tx: Tx, args: { marker: string; ids: readonly string[]; note: string; now: number }): Promise<string[]> {
+    const released = await tx.rows(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, held_by = NULL, note = COALESCE(note, '') || $4, updated_at = $1
+       WHERE id = ANY($2::text[]) AND status = 'muted' AND held_by = $3 RETURNING destination`,
+      [args.now, [...args.ids], args.marker, args.note],
+    );
+    await tx.run(`UPDATE deliveries SET held_by = NULL WHERE held_by = $1 AND status = 'muted'`, [args.marker]);
+    const destinations = [...new Set(released.map((row) => String(row.destination)))];
+    await announce(tx, destinations);
+    return destinations;
   },
 
   async enableDestination(tx: Tx, args: { name: string; now: number }): Promise<DestinationState | null> {
