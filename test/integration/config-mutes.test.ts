@@ -9,7 +9,8 @@ import { form, signIn } from '../admin/support.ts';
 /**
  * The config's time intervals on the whole server, on a driven clock: mutes from the config
  * (always on, or only `during` their intervals; read-only in the API) and a route's
- * `muted_during`, each naming what held a delivery in the delivery log.
+ * `muted_during` / `active_during`, each naming what held a delivery in the delivery log, and
+ * what they held told once when they end. The tests are one story on one clock, in order.
  */
 
 const SECRET = 'tm-secret';
@@ -49,11 +50,15 @@ time_intervals:
   - name: nights
     time_intervals:
       - times: [ { start_time: "22:00", end_time: "24:00" }, { start_time: "00:00", end_time: "06:00" } ]
+  - name: office_hours
+    time_intervals:
+      - { weekdays: [ "monday:friday" ], times: [ { start_time: "09:00", end_time: "17:00" } ] }
 mutes:
   - { name: batch-jobs, matchers: { data.region: Kerala }, reason: nightly batch noise, during: [ nights ] }
   - { name: staging, matchers: { data.region: Goa }, reason: staging noise }
 routes:
   - { name: low, to: [ ops-slack ], filter: { data.region: { $in: [ Assam, Bihar ] } }, muted_during: [ nights ] }
+  - { name: day, to: [ ops-slack ], filter: { data.region: Punjab }, active_during: [ office_hours ] }
   - { name: all, to: [ ops-slack ] }
 admin: { token: ${ADMIN_TOKEN} }
 `,
@@ -157,5 +162,17 @@ describe('config mutes and route intervals on the whole server', () => {
     expect(await outcome(await send('Maharashtra'))).toBe('succeeded');
     expect(slack.requests).toHaveLength(before + 3);
     expect(slack.requests.at(-1)!.body).toContain('Maharashtra');
+  });
+
+  it('active_during: held outside office hours; when they begin, the incident still firing is told once', async () => {
+    // Tuesday 2026-12-01, just after 06:00 UTC: before office hours.
+    expect(new Date(clock.now()).toISOString()).toMatch(/^2026-12-01T06:0/);
+    const punjab = await send('Punjab');
+    expect(await outcome(punjab)).toBe('muted: outside office_hours (route day)');
+    const before = slack.requests.length;
+    await clock.jump(Date.parse('2026-12-01T09:00:00Z') - clock.now());
+    expect(await outcome(punjab)).toBe('succeeded: outside office_hours (route day); told when it ended');
+    expect(slack.requests).toHaveLength(before + 1);
+    expect(slack.requests.at(-1)!.body).toContain('Punjab');
   });
 });
