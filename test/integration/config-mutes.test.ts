@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../support/clock.ts';
+import { ManualClock, settle } from '../support/clock.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
@@ -83,16 +83,18 @@ async function deliveryOf(eventId: string): Promise<Delivery | undefined> {
 }
 
 /**
- * The event's delivery once it is recorded as something other than pending / in flight. The lane
- * paces Slack (its rate limit) on the driven clock: a second of it passes between looks.
+ * The event's delivery once it is recorded as something other than pending / in flight. Real
+ * I/O (the store's commits) is polled for; the lane paces Slack (its rate limit) on the driven
+ * clock, so a second of it passes after every few looks that find it undecided.
  */
 async function outcome(eventId: string): Promise<string> {
-  for (let look = 0; look < 20; look++) {
+  for (let look = 1; look <= 200; look++) {
     const delivery = await deliveryOf(eventId);
     if (delivery && !['pending', 'in_flight'].includes(delivery.status)) return `${delivery.status}${delivery.note ? `: ${delivery.note}` : ''}`;
-    await clock.advance(1_000);
+    if (look % 5 === 0) await clock.advance(1_000);
+    else await settle(2);
   }
-  throw new Error(`the delivery of ${eventId} was not decided within 20 driven seconds: ${JSON.stringify(await deliveryOf(eventId))}`);
+  throw new Error(`the delivery of ${eventId} was not decided within 40 driven seconds: ${JSON.stringify(await deliveryOf(eventId))}`);
 }
 
 describe('config mutes and route intervals on the whole server', () => {
