@@ -12,6 +12,10 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './notify/breaker.ts';
 import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
+import { IntervalEnds } from './app/interval-ends.ts';
+import { intervalHolds } from './notify/interval-ends.ts';
+import { configMute } from './mutes/config-mutes.ts';
+import { TimeIntervals } from './notify/time-intervals.ts';
 import { NotificationStage } from './notify/pipeline.ts';
 import { every, realTime, systemClock } from './util/clock.ts';
 import type { Clock } from './util/clock.ts';
@@ -189,7 +193,9 @@ async function wireAndListen(
   if (store.recoveredLeases) {
     logger.warn({ deliveries: store.recoveredLeases }, 'deliveries that were in flight when hookrelay last stopped will be attempted again');
   }
-  const mutes = new MuteRegistry(store, logger, clock);
+  const intervals = new TimeIntervals(config.time_intervals);
+  const configMutes = config.mutes.map((entry) => configMute(entry, clock.now()));
+  const mutes = new MuteRegistry(store, logger, clock, { mutes: configMutes, intervals });
   await mutes.start();
   cleanup.push(() => mutes.stop());
   const presets = new Map(components.sources.map((source) => [source.name, source.preset]));
@@ -199,6 +205,7 @@ async function wireAndListen(
     routes: (name) => components.router.rules(name),
     resendsState: (source) => STATE_RESENDING_PRESETS.has(presets.get(source) ?? ''),
     inhibit: compileInhibitRules(config.inhibit),
+    intervals,
     clock,
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
@@ -228,6 +235,11 @@ async function wireAndListen(
     notify: (names) => dispatcher.notify(names),
     now,
   });
+  // A muting interval's end tells what it held that still fires (routes' muted_during / active_during, config mutes' during).
+  const schedules = components.router.schedules();
+  const intervalEnds = new IntervalEnds({ holds: intervalHolds(schedules, configMutes, intervals), store, clock, notify: (names) => dispatcher.notify(names), logger });
+  intervalEnds.start();
+  cleanup.push(() => intervalEnds.stop());
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
   if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });

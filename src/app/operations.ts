@@ -19,6 +19,7 @@ import type {
   IngestStore,
   StoreViews,
   StoredEvent,
+  StoredMute,
 } from '../store/store.ts';
 import { acknowledgeIncident } from './acknowledge.ts';
 import type { Acknowledgement } from './acknowledge.ts';
@@ -119,7 +120,7 @@ export class Operations {
     return { destinations: await this.destinationStates(), mutes: this.#options.mutes.active(this.#now()).length };
   }
 
-  mute(request: NewMuteRequest): Promise<Mute> {
+  mute(request: NewMuteRequest): Promise<StoredMute> {
     const { matchers, duration_ms, reason, by } = request;
     return this.#options.mutes.create({ matchers, duration_ms, reason, created_by: by }, this.#now());
   }
@@ -133,13 +134,13 @@ export class Operations {
     return this.#options.mutes.active(this.#now());
   }
 
-  /** Every mute, ended ones included (newest first). */
-  allMutes(): Promise<Mute[]> {
-    return this.#options.store.listMutes({ now: this.#now(), all: true });
+  /** Every mute: the config's, then the run-time ones, ended ones included (newest first). */
+  async allMutes(): Promise<Mute[]> {
+    return [...this.#options.mutes.configured(), ...(await this.#options.store.listMutes({ now: this.#now(), all: true }))];
   }
 
   /** The Mute button: silence this delivery's incident (source and dedup key, exactly). */
-  async muteIncident(deliveryId: string, by: string, durationMs = 3_600_000): Promise<Mute> {
+  async muteIncident(deliveryId: string, by: string, durationMs = 3_600_000): Promise<StoredMute> {
     const { store } = this.#options;
     const delivery = await store.getDelivery(deliveryId);
     if (!delivery) throw new HookrelayError('not_found', `no delivery ${deliveryId} (it may have been pruned)`);

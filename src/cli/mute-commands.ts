@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { parseMuteTerms } from '../mutes/matchers.ts';
-import type { Mute } from '../store/store.ts';
+import { muteSpan } from '../mutes/config-mutes.ts';
+import type { Mute, StoredMute } from '../store/store.ts';
 import { formatDuration } from '../util/format.ts';
 import { AdminApiError, AdminClient, URL_OPTION } from './admin-client.ts';
 import { defineCommand, UsageError } from './command.ts';
@@ -52,7 +53,7 @@ export const muteAddCommand = defineCommand({
     if (!reason) throw new UsageError('--reason is required: say why, for whoever finds the mute later');
     const client = new AdminClient(values.url, process.env);
     try {
-      const mute = await client.post<Mute>('/mutes', {
+      const mute = await client.post<StoredMute>('/mutes', {
         matchers: parsed.matchers,
         duration: `${parsed.duration_ms}ms`,
         reason,
@@ -68,7 +69,7 @@ export const muteAddCommand = defineCommand({
 
 export const muteListCommand = defineCommand({
   name: 'mute list',
-  summary: 'the active mutes: what, who, why, until when (on a running server)',
+  summary: "the active mutes: what, who, why, until when; the config's marked as such (on a running server)",
   synopsis: '[--all] [--url URL] [--json]',
   options: {
     all: { type: 'boolean', short: 'a', description: 'ended mutes too (expired or expired early), newest first' },
@@ -94,7 +95,7 @@ export const muteListCommand = defineCommand({
           mutes.map((mute) => [
             mute.id,
             matcherText(mute.matchers),
-            utcTime(mute.expires_at),
+            mute.expires_at === null ? muteSpan(mute, utcTime) : utcTime(mute.expires_at),
             ...(values.all ? [mute.deleted_at === null ? '–' : utcTime(mute.deleted_at)] : []),
             mute.created_by,
             mute.reason.replace(/\s+/g, ' ').trim() || '–',
@@ -112,7 +113,7 @@ export const muteExpireCommand = defineCommand({
   name: 'mute expire',
   summary: 'end mutes now (on a running server)',
   synopsis: '<mute-id>... [--url URL] [--json]',
-  details: 'Exit code 1 when a mute is not active (unknown, or ended already); the others are still ended.',
+  details: 'Exit code 1 when a mute is not active (unknown, or ended already) or is from the config (only the config ends it); the others are still ended.',
   positionals: [{ name: 'mute-id', required: true, variadic: true }],
   options: { url: URL_OPTION, json: JSON_OPTION },
   async run({ values, positionals }) {
@@ -124,7 +125,8 @@ export const muteExpireCommand = defineCommand({
         try {
           ended.push(await client.delete<Mute>(`/mutes/${encodeURIComponent(id)}`));
         } catch (error) {
-          if (!(error instanceof AdminApiError && error.code === 'not_found')) throw error;
+          // Unknown or ended already (404), or one of the config's, which only the config ends (409).
+          if (!(error instanceof AdminApiError && (error.code === 'not_found' || error.code === 'conflict'))) throw error;
           missing += 1;
           console.error(error.message);
         }

@@ -1,5 +1,6 @@
 import type { Config } from '../config/schema.ts';
 import type { RelayEvent } from '../events/event.ts';
+import { compileMatchers } from '../mutes/matchers.ts';
 import { silentLogger } from '../observability/logger.ts';
 import { compileFilter } from '../routing/filter.ts';
 import { eventField } from '../routing/path.ts';
@@ -70,8 +71,27 @@ export const OFFLINE_RULES: readonly OfflineRule[] = [
           },
   },
   {
+    name: 'interval',
+    decide: ({ route }) => {
+      if (!route?.muted_during && !route?.active_during) return null;
+      const parts = [
+        ...(route.muted_during ? [`held while the time is in ${route.muted_during.join(' or ')} (muted_during)`] : []),
+        ...(route.active_during ? [`held while it is outside ${route.active_during.join(' and ')} (active_during)`] : []),
+      ];
+      return { rule: 'interval', outcome: 'unknown', detail: `${parts.join('; ')}: decided when it is about to be sent` };
+    },
+  },
+  {
     name: 'mute',
-    decide: () => ({ rule: 'mute', outcome: 'unknown', detail: 'an active mute would hold it; mutes live in the running server (GET /api/v1/mutes)' }),
+    decide: ({ event, config }) => {
+      // The config's mutes are known offline; the ones made at run time live in the running server.
+      const configured = config.mutes.find((mute) => compileMatchers(mute.matchers)(event));
+      if (configured && !configured.during) return { rule: 'mute', outcome: 'hold', detail: `muted by ${configured.name} (${configured.reason}), a mute in the config` };
+      if (configured) {
+        return { rule: 'mute', outcome: 'unknown', detail: `muted by ${configured.name} (${configured.reason}) while the time is in ${configured.during!.join(' or ')}, a mute in the config` };
+      }
+      return { rule: 'mute', outcome: 'unknown', detail: 'an active mute would hold it; mutes live in the running server (GET /api/v1/mutes)' };
+    },
   },
   {
     name: 'threshold',

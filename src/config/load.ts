@@ -411,11 +411,24 @@ function checkReferences(input: unknown, store: unknown): string[] {
   const sourceEntries = entriesOf(input, 'sources');
   const destinationEntries = entriesOf(input, 'destinations');
   const routeEntries = entriesOf(input, 'routes');
+  const intervalEntries = entriesOf(input, 'time_intervals');
   const problems = [
     ...duplicateNames('sources', sourceEntries),
     ...duplicateNames('destinations', destinationEntries),
     ...duplicateNames('routes', routeEntries),
+    ...duplicateNames('time_intervals', intervalEntries),
+    ...duplicateNames('mutes', entriesOf(input, 'mutes')),
   ];
+  const intervals = intervalEntries.flatMap((entry) => nameOf(entry) ?? []);
+  /** `muted_during: [nights]` and the like: each name must be one of `time_intervals`. */
+  const checkIntervalNames = (at: string, names: unknown): void => {
+    if (!Array.isArray(names)) return;
+    names.forEach((name, position) => {
+      if (typeof name !== 'string' || name === '' || intervals.includes(name)) return;
+      const known = intervals.length > 0 ? didYouMean(name, intervals) : ' (no time_intervals are configured: define it under time_intervals:)';
+      problems.push(`${at}[${position}]: unknown time interval "${name}"${known}`);
+    });
+  };
 
   const destinations = destinationEntries.flatMap((entry) => nameOf(entry) ?? []);
   const sources = sourceEntries.flatMap((entry) => nameOf(entry) ?? []);
@@ -435,6 +448,8 @@ function checkReferences(input: unknown, store: unknown): string[] {
         problems.push(`${where}: no source is named "${pattern}"${didYouMean(pattern, sources)}`);
       }
     });
+    checkIntervalNames(`${at}.muted_during`, route.muted_during);
+    checkIntervalNames(`${at}.active_during`, route.active_during);
     if (isRecord(route.filter)) {
       try {
         compileFilter(route.filter, `${at}.filter`);
@@ -444,6 +459,8 @@ function checkReferences(input: unknown, store: unknown): string[] {
       }
     }
   });
+
+  entriesOf(input, 'mutes').forEach((mute, index) => checkIntervalNames(`mutes[${index}].during`, mute.during));
 
   if (typeof store === 'string') {
     const problem = storeProblem(store);

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { destinationConfigSchema } from '../destinations/index.ts';
+import { configMuteSchema } from '../mutes/config-mutes.ts';
 import { inhibitRuleSchema } from '../notify/inhibit.ts';
+import { timeIntervalSchema } from '../notify/time-intervals.ts';
 import { routeSchema } from '../routing/routes.ts';
 import { sourceConfigSchema } from '../sources/index.ts';
 import type { ByteSize } from '../util/byte-size.ts';
@@ -112,6 +114,10 @@ export const configSchema = z
     sources: z.array(sourceConfigSchema).default([]),
     destinations: z.array(destinationConfigSchema).default([]),
     routes: z.array(routeSchema).default([]),
+    /** Named sets of times (Alertmanager's `time_intervals`), for routes' `muted_during` / `active_during`. */
+    time_intervals: z.array(timeIntervalSchema).default([]),
+    /** Named, read-only mutes (src/mutes/config-mutes.ts), always on or only `during` some time_intervals. */
+    mutes: z.array(configMuteSchema).default([]),
     /** Alertmanager-style inhibition, evaluated when a delivery is about to go out (src/notify/inhibit.ts). */
     inhibit: z.array(inhibitRuleSchema).default([]),
     retry: z

@@ -334,7 +334,7 @@ export class Ingestor {
         priority,
         ...(target.rule_key ? { rule_key: target.rule_key } : {}),
       };
-      if (muted) return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: muted.note };
+      if (muted) return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'muted', note: muted.note, held_by: muted.held_by ?? null };
       if (target.group) {
         touched.add(target.destination);
         return { id: newId('dlv'), destination: target.destination, route: target.route, status: 'pending', group: target.group, ...ordering };

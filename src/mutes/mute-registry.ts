@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
-import type { IncidentStateStore, Mute } from '../store/store.ts';
+import type { IntervalSet } from '../notify/rules.ts';
+import type { IncidentStateStore, Mute, StoredMute } from '../store/store.ts';
 
 /** The mutes' part of the incident state. */
 type MuteStore = Pick<IncidentStateStore, 'createMute' | 'deleteMute' | 'listMutes'>;
@@ -22,8 +23,19 @@ export interface NewMute {
 export const MAX_MUTE_MS = 30 * 86_400_000;
 
 interface ActiveMute {
-  readonly mute: Mute;
+  readonly mute: StoredMute;
   readonly expires: number;
+  readonly matches: (event: RelayEvent) => boolean;
+}
+
+/** The config's `mutes:` (see config-mutes.ts) and the `time_intervals` their `during` names. */
+export interface ConfiguredMutes {
+  readonly mutes: readonly Mute[];
+  readonly intervals: IntervalSet;
+}
+
+interface ConfiguredMute {
+  readonly mute: Mute;
   readonly matches: (event: RelayEvent) => boolean;
 }
 
@@ -41,11 +53,16 @@ export class MuteRegistry {
   readonly #clock: Clock;
   #cancel: (() => void) | null = null;
   #stopped = false;
+  readonly #configured: readonly ConfiguredMute[];
+  readonly #intervals: IntervalSet;
 
-  constructor(store: MuteStore, logger: Logger, clock: Clock = systemClock) {
+  constructor(store: MuteStore, logger: Logger, clock: Clock = systemClock, configured: ConfiguredMutes = { mutes: [], intervals: { firstContaining: () => null } }) {
     this.#store = store;
     this.#logger = logger;
     this.#clock = clock;
+    // The config's matchers were checked when it was loaded (configMuteSchema).
+    this.#configured = configured.mutes.map((mute) => ({ mute, matches: compileMatchers(mute.matchers) }));
+    this.#intervals = configured.intervals;
   }
 
   async start(refreshMs = 5_000): Promise<void> {
@@ -85,19 +102,28 @@ export class MuteRegistry {
     return () => false;
   }
 
-  /** The first active mute matching this event, or null. */
+  /** The first active mute matching this event, or null: the config's (inside their `during`), then run-time ones. */
   match(event: RelayEvent, now = this.#clock.now()): Mute | null {
+    for (const { mute, matches } of this.#configured) {
+      if (matches(event) && (mute.during === undefined || this.#intervals.firstContaining(mute.during, now) !== null)) return mute;
+    }
     for (const active of this.#active) {
       if (active.expires > now && active.matches(event)) return active.mute;
     }
     return null;
   }
 
+  /** The config's mutes (each listed, whether or not inside its `during` now), then the active run-time ones. */
   active(now = this.#clock.now()): Mute[] {
-    return this.#active.filter((active) => active.expires > now).map((active) => active.mute);
+    return [...this.configured(), ...this.#active.filter((active) => active.expires > now).map((active) => active.mute)];
   }
 
-  async create(request: NewMute, now = this.#clock.now()): Promise<Mute> {
+  /** The config's mutes: read-only, listed beside the run-time ones. */
+  configured(): Mute[] {
+    return this.#configured.map(({ mute }) => mute);
+  }
+
+  async create(request: NewMute, now = this.#clock.now()): Promise<StoredMute> {
     const problem = invalidMatchers(request.matchers);
     if (problem) throw new HookrelayError('invalid_request', problem);
     if (!(request.duration_ms > 0) || request.duration_ms > MAX_MUTE_MS) {
@@ -117,7 +143,11 @@ export class MuteRegistry {
     return mute;
   }
 
-  async delete(id: string, now = this.#clock.now()): Promise<Mute | null> {
+  /** Ends a run-time mute; a config mute cannot be ended here (409: it is the config's). */
+  async delete(id: string, now = this.#clock.now()): Promise<StoredMute | null> {
+    if (this.#configured.some(({ mute }) => mute.id === id)) {
+      throw new HookrelayError('conflict', `mute ${id} is from the config (mutes: in the config file) and cannot be expired here: remove it from the config and restart`);
+    }
     const mute = await this.#store.deleteMute(id, now);
     await this.refresh();
     if (mute) this.#logger.info({ mute_id: id }, 'mute ended');

@@ -83,9 +83,17 @@ export interface Mute {
   /** Who set it: a Slack user (`<@U…>`) or `admin-api`. */
   readonly created_by: string;
   readonly created_at: string;
-  readonly expires_at: string;
+  /** When it ends; null for a mute from the config (it ends when the config no longer has it). */
+  readonly expires_at: string | null;
   readonly deleted_at: string | null;
+  /** From the config's `mutes:` (read-only: its `id` is its name); absent for mutes made at run time. */
+  readonly from_config?: true;
+  /** A config mute's `during`: it holds only while the time is in one of these `time_intervals`. */
+  readonly during?: readonly string[];
 }
+
+/** A mute made at run time, as the store keeps it: it always has an end. */
+export type StoredMute = Mute & { readonly expires_at: string };
 
 /** The facts the notification stage reads from the store when a delivery is about to go out. */
 export interface RuleFacts {

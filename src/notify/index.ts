@@ -3,7 +3,10 @@
  * loads (and saves again); nothing here reads a database or a clock of its own.
  *
  * - rules.ts, pipeline.ts: the notification stage when a delivery is about to go out
- *   (inhibit → mute → superseded → threshold → repeat; the first hold wins).
+ *   (inhibit → time interval → mute → superseded → threshold → repeat; the first hold wins).
+ * - time-intervals.ts: the config's named `time_intervals` (whether an instant is in one).
+ * - interval-ends.ts: what a muting interval's hold waits for, and which held deliveries are
+ *   told once it ends (app/interval-ends.ts looks each minute and applies it).
  * - inhibit.ts: inhibit rules compiled from config (reads routing/, never the reverse).
  * - incident-order.ts: per-incident order (leases at ingest, unordered replays and commands),
  *   whether an inhibition still stands, which held deliveries a resolve releases.

@@ -4,7 +4,7 @@ import type { Clock } from '../util/clock.ts';
 import type { RouteRules } from '../routing/routes.ts';
 import type { InhibitRule } from './inhibit.ts';
 import { firstHold } from './rules.ts';
-import type { Facts, Hold, Rule } from './rules.ts';
+import type { Facts, Hold, IntervalSet, Rule } from './rules.ts';
 
 
 export interface NotificationStageOptions {
@@ -17,7 +17,12 @@ export interface NotificationStageOptions {
   readonly resendsState: (source: string) => boolean;
   readonly clock: Clock;
   readonly rules?: readonly Rule[];
+  /** The config's `time_intervals`, for routes' `muted_during` / `active_during`. */
+  readonly intervals?: IntervalSet;
 }
+
+/** No interval is configured: a route naming one anyway (refused by `check`) is never inside it. */
+const NO_INTERVALS: IntervalSet = { firstContaining: () => null };
 
 /** Alertmanager's default `repeat_interval`. */
 export const DEFAULT_REPEAT_MS = 4 * 3_600_000;
@@ -62,6 +67,7 @@ export class NotificationStage {
       this.#options.rules !== undefined || destination.stateful === true || route?.threshold !== undefined || delivery.events.some((event) => repeatMs(event) !== null);
     const log = readsLog ? await store.notificationLog(destination.name, delivery.events.map((event) => event.dedup_key)) : [];
     const told = new Map<string, NotificationEntry>(log.map((entry) => [entry.dedup_key, entry]));
+    const schedule = route?.schedule ? { route: route.schedule, intervals: this.#options.intervals ?? NO_INTERVALS } : null;
 
     const held = new Map<string, { ids: string[]; hold: Hold }>();
     const sendable: number[] = [];
@@ -79,6 +85,7 @@ export class NotificationStage {
         stateful: destination.stateful === true,
         inhibitor: await this.#inhibitor(event, () => (firing ??= store.firingIncidents(MAX_INHIBIT_SOURCES))),
         threshold: await this.#threshold(delivery, index, destination.name, route, now),
+        schedule,
       };
       const hold = firstHold(facts, this.#options.rules);
       if (!hold) {

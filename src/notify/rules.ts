@@ -1,13 +1,18 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { Mute, NotificationEntry } from './facts.ts';
+import type { RouteSchedule } from '../routing/routes.ts';
+import { configMuteMarker, mutedDuringMarker, outsideMarker } from './interval-ends.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
 export interface Hold {
-  readonly rule: 'inhibit' | 'mute' | 'superseded' | 'threshold' | 'repeat';
+  readonly rule: 'inhibit' | 'interval' | 'mute' | 'superseded' | 'threshold' | 'repeat';
   readonly status: 'muted' | 'skipped';
   readonly note: string;
-  /** Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it. */
+  /**
+   * Inhibited: the incident (`[source, dedup_key]` as JSON) whose resolve releases it; held by a
+   * time interval: the interval's marker (notify/interval-ends.ts), released when it ends.
+   */
   readonly held_by?: string;
 }
 
@@ -32,6 +37,13 @@ export interface Facts {
   readonly inhibitor: RelayEvent | null;
   /** The route's threshold and where it stands for this event's key, or null when the route has none. */
   readonly threshold: { readonly count: number; readonly within_ms: number; readonly seen: number; readonly fired: string | null } | null;
+  /** The route's `muted_during` / `active_during` and the config's named intervals, or null when it has neither. */
+  readonly schedule: { readonly route: RouteSchedule; readonly intervals: IntervalSet } | null;
+}
+
+/** The config's named time intervals (notify/time-intervals.ts): which of some names an instant is in. */
+export interface IntervalSet {
+  firstContaining(names: readonly string[], at: number): string | null;
 }
 
 export type Rule = (facts: Facts) => Hold | null;
@@ -49,6 +61,22 @@ export const inhibitRule: Rule = ({ inhibitor }) =>
         held_by: JSON.stringify([inhibitor.source, inhibitor.dedup_key]),
       }
     : null;
+
+/**
+ * A route's schedule (Alertmanager's time-based muting, `mute_time_intervals` and
+ * `active_time_intervals`): held while `now` is inside one of `muted_during`, or outside all of
+ * `active_during`. Decided when the delivery is about to go out, so the note names the interval.
+ */
+export const intervalRule: Rule = ({ schedule, now }) => {
+  if (schedule === null) return null;
+  const { route, intervals } = schedule;
+  const muted = route.muted_during.length > 0 ? intervals.firstContaining(route.muted_during, now) : null;
+  if (muted !== null) return { rule: 'interval', status: 'muted', note: `muted during ${muted} (route ${route.route})`, held_by: mutedDuringMarker(muted) };
+  if (route.active_during.length > 0 && intervals.firstContaining(route.active_during, now) === null) {
+    return { rule: 'interval', status: 'muted', note: `outside ${route.active_during.join(', ')} (route ${route.route})`, held_by: outsideMarker(route.active_during) };
+  }
+  return null;
+};
 
 /**
  * `threshold: { count, within }`: the route fires once `count` matching events (per key) arrived
@@ -74,7 +102,10 @@ export const thresholdRule: Rule = ({ event, threshold, told }) => {
  * at ingest (a mute already active: logged muted at once) and at send (one set since).
  */
 export function muteHold(mute: Mute | null): Hold | null {
-  return mute ? { rule: 'mute', status: 'muted', note: `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}` } : null;
+  if (!mute) return null;
+  const note = `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}`;
+  // A config mute with intervals lifts when they end: what it held is then told (notify/interval-ends.ts).
+  return mute.during ? { rule: 'mute', status: 'muted', note, held_by: configMuteMarker(mute.id) } : { rule: 'mute', status: 'muted', note };
 }
 
 export const muteRule: Rule = ({ mute }) => muteHold(mute);
@@ -101,8 +132,11 @@ export const supersededRule: Rule = ({ event, told, stateful }) => {
   };
 };
 
-/** In order, like Alertmanager's pipeline (inhibit → silence → wait → dedup); the first hold wins. */
-export const RULES: readonly Rule[] = [inhibitRule, muteRule, supersededRule, thresholdRule, repeatRule];
+/**
+ * In order, like Alertmanager's pipeline (inhibit → time active → time mute → silence → wait →
+ * dedup); the first hold wins.
+ */
+export const RULES: readonly Rule[] = [inhibitRule, intervalRule, muteRule, supersededRule, thresholdRule, repeatRule];
 
 export function firstHold(facts: Facts, rules: readonly Rule[] = RULES): Hold | null {
   for (const rule of rules) {

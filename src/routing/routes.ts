@@ -16,6 +16,15 @@ export interface RouteRules {
   /** `repeat_interval` (ms) as configured, or undefined for the default. */
   readonly repeat_ms?: number | undefined;
   readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
+  /** `muted_during` / `active_during` (names of `time_intervals`); undefined when the route has neither. */
+  readonly schedule?: RouteSchedule | undefined;
+}
+
+/** When a route's deliveries may go out: never inside `muted_during`, only inside `active_during` (when given). */
+export interface RouteSchedule {
+  readonly route: string;
+  readonly muted_during: readonly string[];
+  readonly active_during: readonly string[];
 }
 
 const SEVERITY_CONDITION = /^(>=|<=|>|<|=)?\s*(critical|error|warning|info)$/;
@@ -62,6 +71,10 @@ export const routeSchema = z
     repeat_interval: durationSchema.optional(),
     /** Fire once at least `count` matching events (per group key, else per dedup key) arrived within `within`. */
     threshold: z.object({ count: countSchema(2), within: durationSchema }).strict().optional(),
+    /** Names of `time_intervals`: while the time is in one, deliveries are held (logged muted). */
+    muted_during: z.array(z.string().min(1)).min(1).optional(),
+    /** Names of `time_intervals`: deliveries go out only while the time is in one of them. */
+    active_during: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict();
 
@@ -126,14 +139,17 @@ export function compileRoute(config: RouteConfig, at: string, index: number): Co
     tests.push((event) => (event as RelayEvent).status === status);
   }
   if (config.filter !== undefined) tests.push(compileFilter(config.filter, `${at}.filter`));
+  const name = config.name ?? `route-${index + 1}`;
+  const scheduled = config.muted_during !== undefined || config.active_during !== undefined;
   return {
-    name: config.name ?? `route-${index + 1}`,
+    name,
     matches: (event) => tests.every((test) => test(event)),
     to: config.to,
     group: config.group,
     rules: {
       repeat_ms: config.repeat_interval,
       threshold: config.threshold ? { count: config.threshold.count, within_ms: config.threshold.within } : undefined,
+      schedule: scheduled ? { route: name, muted_during: config.muted_during ?? [], active_during: config.active_during ?? [] } : undefined,
     },
   };
 }
@@ -152,6 +168,11 @@ export class Router {
   /** A route's noise rules, for the notification stage; undefined for a route no longer configured. */
   rules(name: string): RouteRules | undefined {
     return this.#byName.get(name)?.rules;
+  }
+
+  /** The routes' `muted_during` / `active_during` (those that have them). */
+  schedules(): RouteSchedule[] {
+    return this.#routes.flatMap((route) => route.rules.schedule ?? []);
   }
 
   targets(event: RelayEvent): RouteTarget[] {

@@ -1,6 +1,7 @@
 import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
-import type { DeliveryRecord, Mute } from '../store/store.ts';
+import type { DeliveryRecord, Mute, StoredMute } from '../store/store.ts';
+import { muteSpan } from '../mutes/config-mutes.ts';
 import { escapeSlackText, slackCodeSpan } from '../templates/escape.ts';
 import type { Acknowledgement, StatusReport } from '../app/index.ts';
 
@@ -19,7 +20,7 @@ function matchers(mute: Mute): string {
     .join(' ');
 }
 
-export function muteCreated(mute: Mute): string {
+export function muteCreated(mute: StoredMute): string {
   const lasts = formatDuration(Date.parse(mute.expires_at) - Date.parse(mute.created_at));
   return [
     `:mute: Muted ${matchers(mute)} for ${lasts}, until ${slackDate(mute.expires_at)}. Mute id ${code(mute.id)}.`,
@@ -39,7 +40,7 @@ export function muteList(mutes: readonly Mute[]): string {
   return [
     `*${mutes.length} active mute${mutes.length === 1 ? '' : 's'}*`,
     ...mutes.map(
-      (mute) => `• ${code(mute.id)} ${matchers(mute)} until ${slackDate(mute.expires_at)} by ${esc(mute.created_by)}${mute.reason ? ` — ${esc(mute.reason)}` : ''}`,
+      (mute) => `• ${code(mute.id)} ${matchers(mute)} ${muteSpan(mute, slackDate)} by ${esc(mute.created_by)}${mute.reason ? ` — ${esc(mute.reason)}` : ''}`,
     ),
   ].join('\n');
 }

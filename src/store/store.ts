@@ -19,9 +19,10 @@
 import type { ErrorCode } from '../errors.ts';
 import type { EventStatus, RelayEvent, Severity } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
-import type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts } from '../notify/facts.ts';
+import type { ClaimedDelivery, IncidentMessage, IncidentState, NotificationEntry, RuleFacts, StoredMute } from '../notify/facts.ts';
+import type { IntervalHeldDelivery } from '../notify/interval-ends.ts';
 
-export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
+export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, StoredMute, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
 export const DELIVERY_STATUSES = ['pending', 'in_flight', 'succeeded', 'failed', 'muted', 'skipped'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -61,6 +62,8 @@ export interface NewDelivery {
   readonly priority?: number;
   /** Routes with a threshold: what the threshold counts by (group key, else dedup key). */
   readonly rule_key?: string | null;
+  /** A `muted` one held by a config mute's intervals: the hold's marker (notify/interval-ends.ts). */
+  readonly held_by?: string | null;
 }
 
 export interface NewEvent {
@@ -421,6 +424,13 @@ export interface QueueStore {
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
   /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
   holdDeliveries(hold: HoldRequest): Promise<void>;
+  /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */
+  heldBy(marker: string): Promise<IntervalHeldDelivery[]>;
+  /**
+   * The interval ended: `ids` (held by `marker`) are due now, to be judged afresh, `note` added
+   * to theirs; the others it held are no longer its (they stay muted). Returns the destinations given work.
+   */
+  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]>;
   /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
   extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
   /** Gives leased deliveries back (graceful shutdown), due at once. */
@@ -444,11 +454,11 @@ export interface IncidentStateStore extends RuleFacts {
    * caller decides again. Null when there is no such message or it changed.
    */
   setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null>;
-  createMute(mute: Mute): Promise<Mute>;
+  createMute(mute: StoredMute): Promise<StoredMute>;
   /** Ends a mute now; null when there is no such mute. */
-  deleteMute(id: string, now: number): Promise<Mute | null>;
+  deleteMute(id: string, now: number): Promise<StoredMute | null>;
   /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
-  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<Mute[]>;
+  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<StoredMute[]>;
   /** A person closes the circuit: enabled, failures forgotten, its waiting work due now. */
   enableDestination(name: string, now: number): Promise<DestinationState | null>;
 }

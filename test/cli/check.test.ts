@@ -43,6 +43,31 @@ routes:
     expect(problems.filter((line) => line.startsWith('sources[0].'))).toHaveLength(1);
   });
 
+  it('time_intervals and routes naming them: a bad time zone, an empty time range and a misspelt interval, together', async () => {
+    const config = file(
+      'intervals.yaml',
+      `
+time_intervals:
+  - name: nights
+    time_intervals:
+      - { times: [ { start_time: "22:00", end_time: "06:00" } ], location: Europe/Berln }
+  - name: office_hours
+    time_intervals: [ { weekdays: ["monday:friday"] } ]
+destinations:
+  - { name: oncall, type: http, url: "${PUBLIC_URL}" }
+routes:
+  - { name: low, to: [oncall], muted_during: [nigths], active_during: [office_hours] }
+`,
+    );
+    const run = await hookrelay(['check', '--config', config]);
+    expect(run.code).toBe(2);
+    const problems = problemsOf(run.stderr);
+    expect(problems).toContain('time_intervals[0].time_intervals[0].location: "Europe/Berln" is not a time zone (an IANA name such as Europe/Berlin, America/New_York or UTC)');
+    expect(problems).toContainEqual(expect.stringMatching(/^time_intervals\[0\]\.time_intervals\[0\]\.times\[0\]: 22:00 to 06:00 is empty: .*across midnight/));
+    expect(problems).toContain('routes[0].muted_during[0]: unknown time interval "nigths" (did you mean "nights"?)');
+    expect(problems).toHaveLength(3);
+  });
+
   it('a template whose output is not JSON is reported with the config problems', async () => {
     const templates = join(scratch, 'json-templates');
     file('json-templates/http/broken.hbs', '{ "title": {{title}} }\n');

@@ -61,30 +61,58 @@ sources:
   - { name: tapemetric, preset: tapemetric, secrets: [s] }
 destinations:
   - { name: ops-slack, type: slack, url: "https://hooks.slack.com/services/T/B/X" }
+time_intervals:
+  - { name: nights, time_intervals: [ { times: [ { start_time: "00:00", end_time: "06:00" } ] } ] }
+mutes:
+  - { name: cdn-work, matchers: { type: "qos.*" }, reason: CDN maintenance, during: [ nights ] }
 routes:
-  - { name: qos, to: [ ops-slack ], threshold: { count: 5, within: 10m }, repeat_interval: 1h }
+  - { name: qos, to: [ ops-slack ], threshold: { count: 5, within: 10m }, repeat_interval: 1h, muted_during: [ nights ] }
 inhibit:
   - { source: { match: { severity: critical } }, target: { match: { severity: warning } }, equal: [ data.region ] }
 `,
 );
 
 describe('hookrelay routes test', () => {
-  it('names the noise rules that would decide: inhibit, mute, threshold (holds a single event), repeat', async () => {
+  it('names the noise rules that would decide: inhibit, time interval, mute, threshold (holds a single event), repeat', async () => {
     const run = await hookrelay(['routes', 'test', '--config', NOISE_CONFIG, '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT, '--json']);
     expect(run.code).toBe(0);
     const [routed] = (JSON.parse(run.stdout) as Result).events;
     const [slack] = routed!.deliveries;
     expect(slack!.decisions.map(({ rule, outcome }) => ({ rule, outcome }))).toEqual([
       { rule: 'inhibit', outcome: 'unknown' },
+      { rule: 'interval', outcome: 'unknown' },
       { rule: 'mute', outcome: 'unknown' },
       { rule: 'threshold', outcome: 'hold' },
       { rule: 'repeat', outcome: 'unknown' },
     ]);
-    expect(slack!.decisions[2]!.detail).toContain('5 events of its key arrive within 10m');
-    expect(slack!.decisions[3]!.detail).toContain('within 1h');
+    expect(slack!.decisions[1]!.detail).toBe('held while the time is in nights (muted_during): decided when it is about to be sent');
+    expect(slack!.decisions[2]!.detail).toBe('muted by cdn-work (CDN maintenance) while the time is in nights, a mute in the config');
+    expect(slack!.decisions[3]!.detail).toContain('5 events of its key arrive within 10m');
+    expect(slack!.decisions[4]!.detail).toContain('within 1h');
     expect(slack!.verdict).toBe('hold');
   });
 
+
+  it('a mute in the config without intervals holds the delivery, named with its reason', async () => {
+    const config = file(
+      'config-mute.yaml',
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: [s] }
+destinations:
+  - { name: ops-slack, type: slack, url: "https://hooks.slack.com/services/T/B/X" }
+mutes:
+  - { name: staging, matchers: { data.region: Maharashtra }, reason: not production }
+routes:
+  - { to: [ ops-slack ] }
+`,
+    );
+    const run = await hookrelay(['routes', 'test', '--config', config, '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT, '--json']);
+    expect(run.code).toBe(0);
+    const [slack] = (JSON.parse(run.stdout) as Result).events[0]!.deliveries;
+    expect(slack!.decisions).toEqual([{ rule: 'mute', outcome: 'hold', detail: 'muted by staging (not production), a mute in the config' }]);
+    expect(slack!.verdict).toBe('hold');
+  });
 
   it('Tapemetric example: the normalized event, matching routes, why others do not, what holds each delivery and what it would send', async () => {
     const run = await hookrelay(['routes', 'test', '--config', CONFIG, '--source', 'tapemetric', '--event', TAPEMETRIC_EVENT, '--json']);

@@ -33,6 +33,99 @@ routes:
     expect(problemAt(problems, 'routes[0].to[0]')).toContain('(known: audit)');
   });
 
+  const NIGHTS = `
+time_intervals:
+  - name: nights
+    time_intervals:
+      - { times: [ { start_time: "22:00", end_time: "24:00" }, { start_time: "00:00", end_time: "06:00" } ], location: Europe/Berlin }
+  - name: office_hours
+    time_intervals:
+      - { weekdays: ["monday:friday"], times: [ { start_time: "09:00", end_time: "17:00" } ] }
+destinations:
+  - ${HTTP_DESTINATION}`;
+
+  it('muted_during / active_during naming time_intervals are accepted and kept as written', () => {
+    const config = parseConfigText(`${NIGHTS}
+routes:
+  - { name: low, to: [audit], muted_during: [nights] }
+  - { name: day, to: [audit], active_during: [office_hours, nights] }
+`, {});
+    expect(config.time_intervals.map((entry) => entry.name)).toEqual(['nights', 'office_hours']);
+    expect(config.routes[0]?.muted_during).toEqual(['nights']);
+    expect(config.routes[1]?.active_during).toEqual(['office_hours', 'nights']);
+  });
+
+  it('muted_during / active_during naming a misspelt interval → error at its path with "did you mean"', () => {
+    const problems = problemsOf(`${NIGHTS}
+routes:
+  - { to: [audit], muted_during: [nights, nigths] }
+  - { to: [audit], active_during: [office_hour] }
+  - { to: [audit], active_during: [weekends] }
+`);
+    expect(problems).toEqual([
+      'routes[0].muted_during[1]: unknown time interval "nigths" (did you mean "nights"?)',
+      'routes[1].active_during[0]: unknown time interval "office_hour" (did you mean "office_hours"?)',
+      'routes[2].active_during[0]: unknown time interval "weekends" (known: nights, office_hours)',
+    ]);
+  });
+
+  it('an interval named when no time_intervals are configured → error saying where to define it', () => {
+    const problems = problemsOf(`
+destinations:
+  - ${HTTP_DESTINATION}
+routes:
+  - { to: [audit], muted_during: [nights] }
+`);
+    expect(problems).toEqual(['routes[0].muted_during[0]: unknown time interval "nights" (no time_intervals are configured: define it under time_intervals:)']);
+  });
+
+  it('two time_intervals with one name → error at the second; an empty muted_during → error', () => {
+    const problems = problemsOf(`
+time_intervals:
+  - { name: nights, time_intervals: [ { times: [ { start_time: "22:00", end_time: "24:00" } ] } ] }
+  - { name: nights, time_intervals: [ { weekdays: [saturday] } ] }
+destinations:
+  - ${HTTP_DESTINATION}
+routes:
+  - { to: [audit], muted_during: [] }
+`);
+    expect(problems).toContain('time_intervals[1].name: "nights" is already the name of time_intervals[0]');
+    expect(problemAt(problems, 'routes[0].muted_during')).toBeDefined();
+  });
+
+  it('config mutes: a misspelt interval in during, a duplicate name, a bad matcher, no reason, a run-time-like name → one error each', () => {
+    const problems = problemsOf(`${NIGHTS}
+mutes:
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: nightly batch noise, during: [nigths] }
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: again }
+  - { name: region, matchers: { region: x }, reason: r }
+  - { name: quiet, matchers: { type: "x.*" } }
+  - { name: mut_01, matchers: { type: "x.*" }, reason: r }
+`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'mutes[0].during[0]: unknown time interval "nigths" (did you mean "nights"?)',
+        'mutes[1].name: "batch-jobs" is already the name of mutes[0]',
+        expect.stringMatching(/^mutes\[2\]\.matchers: "region" is not an event field/),
+        expect.stringMatching(/^mutes\[3\]\.reason: /),
+        'mutes[4].name: may not start with "mut_" (the ids of mutes made at run time)',
+      ]),
+    );
+    expect(problems).toHaveLength(5);
+  });
+
+  it('config mutes as written: always on, or during named intervals', () => {
+    const config = parseConfigText(`${NIGHTS}
+mutes:
+  - { name: batch-jobs, matchers: { type: "batch.*" }, reason: nightly batch noise, during: [nights] }
+  - { name: staging, matchers: { data.env: staging }, reason: not production }
+`, {});
+    expect(config.mutes).toEqual([
+      { name: 'batch-jobs', matchers: { type: 'batch.*' }, reason: 'nightly batch noise', during: ['nights'] },
+      { name: 'staging', matchers: { 'data.env': 'staging' }, reason: 'not production' },
+    ]);
+  });
+
   it('match.source naming no source → error at its path with "did you mean"', () => {
     const problems = problemsOf(`
 sources:

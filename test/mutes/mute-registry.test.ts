@@ -3,7 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { configMute } from '../../src/mutes/config-mutes.ts';
 import { MuteRegistry } from '../../src/mutes/mute-registry.ts';
+import { muteHold } from '../../src/notify/rules.ts';
+import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-intervals.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { eventually, ManualClock } from '../support/clock.ts';
 import { relayEvent } from '../support/events.ts';
@@ -81,5 +84,30 @@ describe('mutes on the injected clock', () => {
       mutes.stop();
       await store.close();
     }
+  });
+});
+
+describe('mutes from the config', () => {
+  it('hold matching events always, or only inside their during intervals (start included, end excluded), before run-time mutes; expiring one is refused with 409', async () => {
+    const store = await SqliteStore.open(join(dir, 'config-mutes.db'));
+    const clock = new ManualClock(Date.parse('2026-11-29T05:59:00Z'));
+    const intervals = new TimeIntervals([timeIntervalSchema.parse({ name: 'nights', time_intervals: [{ times: [{ start_time: '00:00', end_time: '06:00' }] }] })]);
+    const configured = [
+      configMute({ name: 'batch-jobs', matchers: { type: 'batch.*' }, reason: 'nightly batch noise', during: ['nights'] }, clock.now()),
+      configMute({ name: 'staging', matchers: { 'data.env': 'staging' }, reason: 'not production' }, clock.now()),
+    ];
+    const mutes = new MuteRegistry(store, pino({ level: 'silent' }), clock, { mutes: configured, intervals });
+    await mutes.refresh();
+    const batch = relayEvent({ type: 'batch.done' });
+    expect(mutes.match(batch)?.id).toBe('batch-jobs');
+    expect(muteHold(mutes.match(batch))?.note).toBe('muted by batch-jobs (nightly batch noise)');
+    expect(mutes.match(relayEvent({ type: 'qos.spike', data: { env: 'staging' } }))?.id).toBe('staging');
+    await clock.advance(60_000); // 06:00: the night is over
+    expect(mutes.match(batch)).toBeNull();
+    expect(mutes.match(relayEvent({ type: 'qos.spike', data: { env: 'staging' } }))?.id).toBe('staging');
+    expect(mutes.active().map((mute) => mute.id)).toEqual(['batch-jobs', 'staging']);
+    await expect(mutes.delete('staging')).rejects.toMatchObject({ code: 'conflict', status: 409 });
+    mutes.stop();
+    await store.close();
   });
 });

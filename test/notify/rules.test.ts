@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { compileInhibitRules } from '../../src/notify/inhibit.ts';
-import { firstHold, repeatRule, supersededRule, thresholdRule } from '../../src/notify/rules.ts';
+import { firstHold, intervalRule, repeatRule, supersededRule, thresholdRule } from '../../src/notify/rules.ts';
+import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-intervals.ts';
+import { intervalHolds, toRenotify } from '../../src/notify/interval-ends.ts';
 import type { Facts } from '../../src/notify/rules.ts';
 import type { NotificationEntry } from '../../src/store/store.ts';
 import { relayEvent } from '../support/events.ts';
@@ -19,6 +21,7 @@ function facts(overrides: Partial<Facts> = {}): Facts {
     stateful: false,
     inhibitor: null,
     threshold: null,
+    schedule: null,
     ...overrides,
   };
 }
@@ -34,6 +37,60 @@ const told = (overrides: Partial<NotificationEntry> = {}): NotificationEntry => 
 });
 
 describe('notification rules (pure: event, log, clock)', () => {
+  it('interval ends: per destination and incident only the newest held state is told, and only if it fires', () => {
+    const held = (id: string, destination: string, dedup_key: string, status: string, occurred_at: string) => ({ id, destination, source: 's', dedup_key, status, occurred_at });
+    expect(
+      toRenotify([
+        held('dlv_1', 'slack', 'a', 'firing', '2026-11-29T01:00:00Z'),
+        held('dlv_2', 'slack', 'a', 'firing', '2026-11-29T02:00:00Z'),
+        held('dlv_3', 'pager', 'a', 'firing', '2026-11-29T01:00:00Z'),
+        held('dlv_4', 'slack', 'b', 'firing', '2026-11-29T01:00:00Z'),
+        held('dlv_5', 'slack', 'b', 'resolved', '2026-11-29T03:00:00Z'),
+      ]).sort(),
+    ).toEqual(['dlv_2', 'dlv_3']);
+  });
+
+  it('interval ends: the holds a config makes, each saying whether it still stands', () => {
+    const intervals = new TimeIntervals([timeIntervalSchema.parse({ name: 'nights', time_intervals: [{ times: [{ start_time: '00:00', end_time: '06:00' }] }] })]);
+    const holds = intervalHolds(
+      [{ route: 'low', muted_during: ['nights'], active_during: [] }, { route: 'day', muted_during: [], active_during: ['nights'] }],
+      [{ id: 'batch-jobs', matchers: { type: 'b' }, reason: 'r', created_by: 'config', created_at: '', expires_at: null, deleted_at: null, from_config: true, during: ['nights'] }],
+      intervals,
+    );
+    const night = Date.parse('2026-11-29T03:00:00Z');
+    const day = Date.parse('2026-11-29T07:00:00Z');
+    expect(holds.map((hold) => [hold.marker, hold.holds(night), hold.holds(day)])).toEqual([
+      ['interval:nights', true, false],
+      ['outside:nights', false, true],
+      ['mute:batch-jobs', true, false],
+    ]);
+    expect(intervalHolds([], [], intervals)).toEqual([]);
+  });
+
+  it('interval: muted inside muted_during, muted outside every active_during, naming the interval and route; a route without a schedule is never held', () => {
+    const intervals = new TimeIntervals(
+      [
+        { name: 'nights', time_intervals: [{ times: [{ start_time: '00:00', end_time: '06:00' }] }] },
+        { name: 'lunch', time_intervals: [{ times: [{ start_time: '12:00', end_time: '13:00' }] }] },
+        { name: 'office_hours', time_intervals: [{ times: [{ start_time: '09:00', end_time: '17:00' }] }] },
+      ].map((entry) => timeIntervalSchema.parse(entry)),
+    );
+    const at = (time: string, muted_during: string[], active_during: string[]) =>
+      intervalRule(facts({ now: Date.parse(`2026-11-29T${time}:00Z`), schedule: { route: { route: 'low', muted_during, active_during }, intervals } }));
+    // held_by names what must end for the hold to lift (notify/interval-ends.ts).
+    expect(at('03:00', ['lunch', 'nights'], [])).toEqual({ rule: 'interval', status: 'muted', note: 'muted during nights (route low)', held_by: 'interval:nights' });
+    expect(at('12:30', ['lunch', 'nights'], [])).toMatchObject({ note: 'muted during lunch (route low)' });
+    expect(at('06:00', ['nights'], [])).toBeNull();
+    expect(at('18:00', [], ['office_hours'])).toEqual({ rule: 'interval', status: 'muted', note: 'outside office_hours (route low)', held_by: 'outside:office_hours' });
+    expect(at('08:59', [], ['office_hours', 'lunch'])).toMatchObject({ note: 'outside office_hours, lunch (route low)', held_by: 'outside:office_hours,lunch' });
+    expect(at('09:00', [], ['office_hours'])).toBeNull();
+    // Muted wins inside an active interval (Alertmanager: both apply).
+    expect(at('12:15', ['lunch'], ['office_hours'])).toMatchObject({ note: 'muted during lunch (route low)' });
+    expect(intervalRule(facts({ schedule: null }))).toBeNull();
+    // In the default chain too, ahead of mutes (Alertmanager: time intervals before silences).
+    expect(firstHold(facts({ now: Date.parse('2026-11-29T03:00:00Z'), schedule: { route: { route: 'low', muted_during: ['nights'], active_during: [] }, intervals } }))).toMatchObject({ rule: 'interval' });
+  });
+
   it('repeat: the same state within the interval is held, naming the delivery that told it; after it, or changed, it goes', () => {
     expect(repeatRule(facts({ told: told(), repeat_ms: 4 * HOUR }))).toMatchObject({ rule: 'repeat', status: 'skipped', note: 'repeat within 4h of dlv_1' });
     expect(repeatRule(facts({ told: told({ sent_at: NOW - 5 * HOUR }), repeat_ms: 4 * HOUR }))).toBeNull();

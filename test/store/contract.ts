@@ -6,6 +6,8 @@ import { SEVERITY_RANK } from '../../src/events/event.ts';
 import { digestView } from '../../src/notify/digest.ts';
 import { compileInhibitRules } from '../../src/notify/inhibit.ts';
 import { NotificationStage } from '../../src/notify/pipeline.ts';
+import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-intervals.ts';
+import type { RouteRules } from '../../src/routing/routes.ts';
 import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
 import { ManualClock } from '../support/clock.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
@@ -1135,6 +1137,64 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const again = await claimOne();
           await settle(again, await stage.decide(again, { name: 'slack' }));
           expect((await store.getDelivery(third))?.status).toBe('succeeded');
+        });
+
+        it('route schedule: held as muted while inside muted_during or outside active_during, the note naming the interval; sent otherwise', async () => {
+          const intervals = new TimeIntervals(
+            [
+              { name: 'nights', time_intervals: [{ times: [{ start_time: '22:00', end_time: '24:00' }, { start_time: '00:00', end_time: '06:00' }], location: 'Europe/Berlin' }] },
+              { name: 'office_hours', time_intervals: [{ weekdays: ['monday:friday'], times: [{ start_time: '09:00', end_time: '17:00' }], location: 'Europe/Berlin' }] },
+            ].map((entry) => timeIntervalSchema.parse(entry)),
+          );
+          const schedules: Record<string, RouteRules> = {
+            low: { schedule: { route: 'low', muted_during: ['nights'], active_during: [] } },
+            day: { schedule: { route: 'day', muted_during: [], active_during: ['office_hours'] } },
+          };
+          const outcome = async (route: string): Promise<string> => {
+            const id = await queueOne(relayEvent(), { route });
+            const claimed = await claimOne();
+            await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+            const record = await store.getDelivery(id);
+            return `${record!.status}${record!.note ? `: ${record!.note}` : ''}`;
+          };
+          // Tuesday 2026-12-01 23:30 in Berlin (22:30 UTC): night, outside office hours.
+          clock = new ManualClock(Date.parse('2026-12-01T22:30:00Z'));
+          const stage = stageWith({ routes: (name) => schedules[name], intervals });
+          expect(await outcome('low')).toBe('muted: muted during nights (route low)');
+          expect(await outcome('day')).toBe('muted: outside office_hours (route day)');
+          // Wednesday 10:00 in Berlin: both go.
+          await clock.advance(Date.parse('2026-12-02T09:00:00Z') - clock.now());
+          expect(await outcome('low')).toBe('succeeded');
+          expect(await outcome('day')).toBe('succeeded');
+        });
+
+        it('interval ends: what an interval held is listed by its marker; released ones are due again with a note, the rest stay muted and are no longer its', async () => {
+          const intervals = new TimeIntervals([timeIntervalSchema.parse({ name: 'nights', time_intervals: [{ times: [{ start_time: '00:00', end_time: '06:00' }] }] })]);
+          clock = new ManualClock(Date.parse('2026-12-03T03:00:00Z'));
+          const stage = stageWith({ routes: () => ({ schedule: { route: 'low', muted_during: ['nights'], active_during: [] } }), intervals });
+          const hold = async (event: RelayEvent): Promise<string> => {
+            const id = await queueOne(event);
+            const claimed = await claimOne();
+            await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+            return id;
+          };
+          const older = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:00:00.000Z' }));
+          const newer = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:30:00.000Z' }));
+          expect((await store.heldBy('interval:nights')).map((held) => [held.id, held.destination, held.dedup_key, held.status, held.occurred_at]).sort()).toEqual([
+            [newer, 'slack', 'night-a', 'firing', '2026-12-03T02:30:00.000Z'],
+            [older, 'slack', 'night-a', 'firing', '2026-12-03T02:00:00.000Z'],
+          ].sort());
+          await clock.advance(3 * 3_600_000);
+          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer], note: '; told when it ended', now: clock.now() })).toEqual(['slack']);
+          expect(await store.getDelivery(newer)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
+          expect(await store.getDelivery(older)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
+          expect(await store.heldBy('interval:nights')).toEqual([]);
+          // Released once: a second release (another replica) changes nothing.
+          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer, older], note: '; told when it ended', now: clock.now() })).toEqual([]);
+          const claimed = await claimOne();
+          expect(claimed.id).toBe(newer);
+          await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
+          expect((await store.getDelivery(newer))?.status).toBe('succeeded');
         });
 
         it('threshold: held below its count within the window, sent once at the count, held after it fired', async () => {

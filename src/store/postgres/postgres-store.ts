@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { HookrelayError } from '../../errors.ts';
+import type { IntervalHeldDelivery } from '../../notify/interval-ends.ts';
 import type { RelayEvent } from '../../events/event.ts';
 import type {
   AttemptRecord,
@@ -16,7 +17,7 @@ import type {
   IncidentState,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NotificationEntry,
   PreparedDelivery,
   PruneOptions,
@@ -158,6 +159,26 @@ export class PostgresStore implements Store {
 
   claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     return this.#write((tx) => writes.claimProbe(tx, destination, options));
+  }
+
+  async heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
+    const rows = await this.#read(
+      `SELECT d.id, d.destination, e.source, e.dedup_key, e.status, e.occurred_at FROM deliveries d
+       JOIN events e ON e.id = d.event_id WHERE d.held_by = $1 AND d.status = 'muted'`,
+      [marker],
+    );
+    return rows.map((row) => ({
+      id: String(row.id),
+      destination: String(row.destination),
+      source: String(row.source),
+      dedup_key: String(row.dedup_key),
+      status: String(row.status),
+      occurred_at: String(row.occurred_at),
+    }));
+  }
+
+  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
+    return this.#write((tx) => writes.releaseHeld(tx, args));
   }
 
   holdDeliveries(hold: HoldRequest): Promise<void> {
@@ -321,15 +342,15 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.prune(tx, options));
   }
 
-  createMute(mute: Mute): Promise<Mute> {
+  createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write((tx) => writes.createMute(tx, mute));
   }
 
-  deleteMute(id: string, now: number): Promise<Mute | null> {
+  deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write((tx) => writes.deleteMute(tx, { id, now }));
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const rows = options.all
       ? await this.#read('SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500')
       : await this.#read('SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > $1 ORDER BY expires_at', [options.now]);

@@ -12,7 +12,7 @@ import type {
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NewDelivery,
   PreparedDelivery,
   PruneOptions,
@@ -634,12 +634,13 @@ export const writes = {
           incidentKey,
           delivery.priority ?? 0,
           delivery.rule_key ?? null,
+          delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
         );
       }
       if (deliveries.length > 0) {
         await tx.run(
-          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key)
-           VALUES ${valuesList(deliveries.length, 14)}`,
+          `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
+           VALUES ${valuesList(deliveries.length, 15)}`,
           params,
         );
       }
@@ -957,6 +958,18 @@ export const writes = {
     await announce(tx, released.map((row) => String(row.destination)));
   },
 
+  async releaseHeld(tx: Tx, args: { marker: string; ids: readonly string[]; note: string; now: number }): Promise<string[]> {
+    const released = await tx.rows(
+      `UPDATE deliveries SET status = 'pending', next_attempt_at = $1, held_by = NULL, note = COALESCE(note, '') || $4, updated_at = $1
+       WHERE id = ANY($2::text[]) AND status = 'muted' AND held_by = $3 RETURNING destination`,
+      [args.now, [...args.ids], args.marker, args.note],
+    );
+    await tx.run(`UPDATE deliveries SET held_by = NULL WHERE held_by = $1 AND status = 'muted'`, [args.marker]);
+    const destinations = [...new Set(released.map((row) => String(row.destination)))];
+    await announce(tx, destinations);
+    return destinations;
+  },
+
   async enableDestination(tx: Tx, args: { name: string; now: number }): Promise<DestinationState | null> {
     const state = await findCircuit(tx, args.name, true);
     if (!state) return null;
@@ -981,7 +994,7 @@ export const writes = {
     return row ? deliveryFromRow(row) : null;
   },
 
-  async createMute(tx: Tx, mute: Mute): Promise<Mute> {
+  async createMute(tx: Tx, mute: StoredMute): Promise<StoredMute> {
     const row = await tx.one(
       'INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
       [mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at)],
@@ -989,7 +1002,7 @@ export const writes = {
     return muteFromRow(row!);
   },
 
-  async deleteMute(tx: Tx, args: { id: string; now: number }): Promise<Mute | null> {
+  async deleteMute(tx: Tx, args: { id: string; now: number }): Promise<StoredMute | null> {
     const row = await tx.one('UPDATE mutes SET deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL RETURNING *', [args.now, args.id]);
     return row ? muteFromRow(row) : null;
   },

@@ -8,7 +8,7 @@ import type {
   DestinationState,
   EventSummary,
   IncidentMessage,
-  Mute,
+  StoredMute,
   NotificationEntry,
   RequestOutcome,
   RequestRecord,
@@ -193,7 +193,7 @@ export function notificationFromRow(row: Row): NotificationEntry {
   };
 }
 
-export function muteFromRow(row: Row): Mute {
+export function muteFromRow(row: Row): StoredMute {
   return {
     id: str(row.id),
     matchers: JSON.parse(str(row.matchers)) as Record<string, string>,

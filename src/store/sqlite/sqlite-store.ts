@@ -1,3 +1,4 @@
+import type { IntervalHeldDelivery } from '../../notify/interval-ends.ts';
 import type { Logger } from 'pino';
 import type { RelayEvent } from '../../events/event.ts';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -29,7 +30,7 @@ import type {
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
-  Mute,
+  StoredMute,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -471,15 +472,15 @@ export class SqliteStore implements Store {
     return this.#write('prune', options);
   }
 
-  createMute(mute: Mute): Promise<Mute> {
+  createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write('createMute', mute);
   }
 
-  deleteMute(id: string, now: number): Promise<Mute | null> {
+  deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write('deleteMute', { id, now });
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<Mute[]> {
+  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const sql = options.all
       ? 'SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500'
       : 'SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > ? ORDER BY expires_at';
@@ -493,6 +494,27 @@ export class SqliteStore implements Store {
 
   claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     return this.#write('claimProbe', { destination, ...options });
+  }
+
+  async heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
+    return this.#sql
+      .get(
+        `SELECT d.id, d.destination, e.source, e.dedup_key, e.status, e.occurred_at FROM deliveries d INDEXED BY deliveries_held_by
+         JOIN events e ON e.id = d.event_id WHERE d.held_by = ? AND d.status = 'muted'`,
+      )
+      .all(marker)
+      .map((row) => ({
+        id: String(row.id),
+        destination: String(row.destination),
+        source: String(row.source),
+        dedup_key: String(row.dedup_key),
+        status: String(row.status),
+        occurred_at: String(row.occurred_at),
+      }));
+  }
+
+  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
+    return this.#write('releaseHeld', args);
   }
 
   holdDeliveries(hold: HoldRequest): Promise<void> {

@@ -13,7 +13,7 @@ import type {
   IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
-  Mute,
+  StoredMute,
   NewDelivery,
   NotificationEntry,
   PreparedDelivery,
@@ -397,8 +397,8 @@ export function createWriteOps(db: DatabaseSync) {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const insertDelivery = sql.get(
-        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
@@ -473,6 +473,7 @@ export function createWriteOps(db: DatabaseSync) {
             incidentKey,
             delivery.priority ?? 0,
             delivery.rule_key ?? null,
+            delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
           );
         }
         const released = trackIncident ? trackIncidentState(event, receipt.received_at) : [];
@@ -570,6 +571,20 @@ export function createWriteOps(db: DatabaseSync) {
       const next = circuit ? probeHeld(circuit, hold.now) : null;
       if (hold.probe_of && next) saveCircuit(hold.probe_of, next);
       return null;
+    },
+
+    releaseHeld(args: { marker: string; ids: readonly string[]; note: string; now: number }): string[] {
+      const release = sql.get(
+        `UPDATE deliveries SET status = 'pending', next_attempt_at = ?, held_by = NULL, note = COALESCE(note, '') || ?, updated_at = ?
+         WHERE id = ? AND status = 'muted' AND held_by = ? RETURNING destination`,
+      );
+      const destinations = new Set<string>();
+      for (const id of args.ids) {
+        const row = release.get(args.now, args.note, args.now, id, args.marker);
+        if (row) destinations.add(String(row.destination));
+      }
+      sql.get(`UPDATE deliveries SET held_by = NULL WHERE held_by = ? AND status = 'muted'`).run(args.marker);
+      return [...destinations];
     },
 
     /**
@@ -732,14 +747,14 @@ export function createWriteOps(db: DatabaseSync) {
       return row ? deliveryFromRow(row) : null;
     },
 
-    createMute(mute: Mute): Mute {
+    createMute(mute: StoredMute): StoredMute {
       sql
         .get('INSERT INTO mutes (id, matchers, reason, created_by, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)')
         .run(mute.id, JSON.stringify(mute.matchers), mute.reason, mute.created_by, Date.parse(mute.created_at), Date.parse(mute.expires_at));
       return muteFromRow(sql.get('SELECT * FROM mutes WHERE id = ?').get(mute.id)!);
     },
 
-    deleteMute(args: { id: string; now: number }): Mute | null {
+    deleteMute(args: { id: string; now: number }): StoredMute | null {
       const row = sql
         .get('UPDATE mutes SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL RETURNING *')
         .get(args.now, args.id);
