@@ -66,6 +66,18 @@ export async function runServer(options: {
     migrate: options.migrate,
     dispatchOnly: options.dispatchOnly,
   };
+  // A signal while starting (a supervisor stopping a start that is slow: PostgreSQL answering
+  // late, a big file checked) is kept and honoured once the server is up, gracefully; without this
+  // the default action would end the process at once, between listening and being able to stop.
+  // A second signal while starting exits at once.
+  let early: NodeJS.Signals | null = null;
+  const remember = (signal: NodeJS.Signals): void => {
+    if (early !== null) process.exit(1);
+    early = signal;
+    logger.info({ signal }, 'stop asked while starting: stopping as soon as started (a second signal exits at once)');
+  };
+  process.on('SIGTERM', remember);
+  process.on('SIGINT', remember);
   let server;
   try {
     server = await startServer(serverOptions);
@@ -73,6 +85,9 @@ export async function runServer(options: {
     // Problems found while building (templates, destination addresses), said as the user wrote them.
     if (error instanceof ConfigError) throw new ConfigError(error.problems.map(inspection.inUserTerms));
     throw error;
+  } finally {
+    process.off('SIGTERM', remember);
+    process.off('SIGINT', remember);
   }
   // The compile cache (bin/hookrelay.js) is otherwise written at exit: written now, a server that is
   // later killed (SIGKILL, out of memory) still leaves the next start without TypeScript to strip.
@@ -80,7 +95,7 @@ export async function runServer(options: {
   if (!file) {
     logger.info(`zero-config mode: relaying every source whose secret is set to ${zeroConfigChats(process.env).map((chat) => chat.variable).join(' and ')}`);
   }
-  await untilSignal(server, logger);
+  await untilSignal(server, logger, early);
   return 0;
 }
 
@@ -88,7 +103,7 @@ export async function runServer(options: {
  * Graceful shutdown on the first SIGTERM or SIGINT (stop accepting, finish or give back the
  * deliveries in flight, close the store); a second signal exits at once.
  */
-function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
+function untilSignal(server: RunningServer, logger: Logger, early: NodeJS.Signals | null): Promise<void> {
   return new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'shutting down: finishing deliveries in flight (a second signal exits at once)');
@@ -114,6 +129,10 @@ function untilSignal(server: RunningServer, logger: Logger): Promise<void> {
           resolve();
         });
     };
+    if (early !== null) {
+      shutdown(early);
+      return;
+    }
     process.once('SIGTERM', shutdown);
     process.once('SIGINT', shutdown);
   });

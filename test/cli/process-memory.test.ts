@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { freePort } from '../support/child-relay.ts';
 import { scratchFolder } from './support.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 /**
  * What a `hookrelay serve` process holds in memory is decided before it serves anything: the
@@ -67,12 +68,17 @@ async function serveOnce(options: {
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const closed = once(child, 'close');
-  const deadline = Date.now() + 15_000;
+  const deadline = Date.now() + WAIT_MS;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`hookrelay exited with ${child.exitCode}:\n${output}`);
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((response) => response.ok, () => false);
     if (ready) break;
-    if (Date.now() > deadline) throw new Error(`hookrelay did not become ready:\n${output}`);
+    if (Date.now() > deadline) {
+      // Not left holding its store for the next test.
+      child.kill('SIGKILL');
+      await closed;
+      throw new Error(`hookrelay did not become ready:\n${output}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   await options.whileRunning?.(`http://127.0.0.1:${port}`);

@@ -46,7 +46,7 @@ const eventArbitrary = fc.record({
 });
 
 describe('the filter language under arbitrary input (property-based)', () => {
-  it('compiles or throws FilterError; a compiled filter never throws on any event and answers in milliseconds', () => {
+  it('compiles or throws FilterError; a compiled filter never throws on any event', () => {
     fc.assert(
       fc.property(filterDoc, fc.array(eventArbitrary, { minLength: 1, maxLength: 4 }), (filter, events) => {
         let predicate: (event: unknown) => boolean;
@@ -57,10 +57,10 @@ describe('the filter language under arbitrary input (property-based)', () => {
           expect((error as FilterError).path).toMatch(/^filter/);
           return;
         }
+        // (Worst cases have their own cost tests in glob.test.ts; a time bound on random filters
+        // measured the machine: it failed with two suites running beside it.)
         for (const fields of events) {
-          const started = performance.now();
           expect(typeof predicate(relayEvent(fields as Parameters<typeof relayEvent>[0]))).toBe('boolean');
-          expect(performance.now() - started).toBeLessThan(50);
         }
       }),
       { numRuns: 3_000 },

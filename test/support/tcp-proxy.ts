@@ -12,6 +12,8 @@ export class TcpProxy {
   readonly #sockets = new Set<Socket>();
   #server: Server | null = null;
   #stalled = false;
+  /** While held: connections accepted and kept waiting, forwarded at `release()`. */
+  #held: Socket[] | null = null;
   port = 0;
 
   constructor(target: { host: string; port: number }) {
@@ -33,6 +35,15 @@ export class TcpProxy {
     client.on('close', () => this.#sockets.delete(client));
     client.on('error', () => client.destroy());
     if (this.#stalled) return;
+    if (this.#held) {
+      client.pause();
+      this.#held.push(client);
+      return;
+    }
+    this.#forward(client);
+  }
+
+  #forward(client: Socket): void {
     const upstream = createConnection(this.#target);
     this.#sockets.add(upstream);
     upstream.on('close', () => {
@@ -42,6 +53,27 @@ export class TcpProxy {
     upstream.on('error', () => upstream.destroy());
     client.on('close', () => upstream.destroy());
     client.pipe(upstream).pipe(client);
+  }
+
+  /** New connections are accepted and kept waiting (a database slow to answer), until `release()`. */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** How many connections wait in `hold()`. */
+  get waiting(): number {
+    return this.#held?.length ?? 0;
+  }
+
+  /** The waiting connections go through, and new ones are forwarded at once. */
+  release(): void {
+    const held = this.#held ?? [];
+    this.#held = null;
+    for (const client of held) {
+      if (client.destroyed) continue;
+      this.#forward(client);
+      client.resume();
+    }
   }
 
   /** New connections are accepted and left unanswered; open ones are cut. */
