@@ -22,6 +22,10 @@ describe('storm digest', () => {
     expect([view.first_at, view.last_at]).toEqual([at(10), at(30)]);
   });
 
+  it('a view of no events is empty, without a span, and does not throw', () => {
+    expect(digestView([], 5, 'r')).toMatchObject({ count: 0, incidents: 0, worst: [], more: 0, first_at: '', last_at: '' });
+  });
+
   it('names a firing incident before a resolved one of higher severity', () => {
     const gone = relayEvent({ dedup_key: 'gone', severity: 'critical', status: 'resolved' });
     const info = relayEvent({ dedup_key: 'info', severity: 'info' });
