@@ -24,6 +24,7 @@ function facts(overrides: Partial<Facts> = {}): Facts {
     stateful: false,
     inhibitor: null,
     threshold: null,
+    schedule: null,
     ...overrides,
   };
 }
