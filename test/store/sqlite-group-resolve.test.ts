@@ -3,39 +3,26 @@
  * this thread on a real file: a resolve of an incident this destination was told firing goes out
  * promptly, not a group interval later; any other event of the group waits for the group.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openWriter } from '../../src/store/sqlite/connection.ts';
-import { migrate } from '../../src/store/sqlite/migrations.ts';
-import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
 const GROUP = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
 
-let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hookrelay-group-'));
-  db = openWriter(join(dir, 'store.db'));
-  migrate(db);
-  ops = createWriteOps(db);
-  ops.syncDestinations(['slack']);
+  ({ db, ops } = openInThread(['slack']));
 });
 
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeInThread(db));
 
 function ingest(event: RelayEvent, at: number): string {
   const id = newId('dlv');

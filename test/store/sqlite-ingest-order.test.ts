@@ -3,40 +3,27 @@
  * (src/store/sqlite/writes.ts), run in this thread on a real file: a lease asked for at ingest
  * is given only to work that may go now; the rest waits, pending, and the result says so.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openWriter } from '../../src/store/sqlite/connection.ts';
-import { migrate } from '../../src/store/sqlite/migrations.ts';
-import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { NewDelivery } from '../../src/store/store.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
 const LEASE = { owner: OWNER, until: T0 + 60_000 };
 
-let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hookrelay-order-'));
-  db = openWriter(join(dir, 'store.db'));
-  migrate(db);
-  ops = createWriteOps(db);
-  ops.syncDestinations(['slack', 'pager']);
+  ({ db, ops } = openInThread(['slack', 'pager']));
 });
 
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeInThread(db));
 
 function ingest(event: RelayEvent, extra: Partial<NewDelivery> = {}, at = T0): { id: string; waiting: readonly string[] | undefined } {
   const id = newId('dlv');

@@ -3,40 +3,27 @@
  * inhibiting incident's resolve, run in this thread on a real file (as writes.test.ts, where a
  * mutation tester can see them; the contract suite runs them through the writer thread).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openWriter } from '../../src/store/sqlite/connection.ts';
-import { migrate } from '../../src/store/sqlite/migrations.ts';
-import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { AttemptResult } from '../../src/store/store.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
 const BREAKER = { disable_after: 2, probe_backoff_ms: [10_000] };
 
-let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hookrelay-probe-'));
-  db = openWriter(join(dir, 'store.db'));
-  migrate(db);
-  ops = createWriteOps(db);
-  ops.syncDestinations(['slack', 'pager']);
+  ({ db, ops } = openInThread(['slack', 'pager']));
 });
 
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeInThread(db));
 
 const delivery = (id: string): Record<string, unknown> => db.prepare('SELECT * FROM deliveries WHERE id = ?').get(id) as Record<string, unknown>;
 

@@ -2,37 +2,24 @@
  * The SQLite store's log of requests to /hooks/* (src/store/sqlite/writes.ts), run in this
  * thread on a real file: what each request is logged as, and how the log is pruned.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openWriter } from '../../src/store/sqlite/connection.ts';
-import { migrate } from '../../src/store/sqlite/migrations.ts';
-import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { RequestLogEntry } from '../../src/store/store.ts';
 import { idAt } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 const T0 = Date.parse('2026-04-23T18:28:00Z');
 
-let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hookrelay-requests-'));
-  db = openWriter(join(dir, 'store.db'));
-  migrate(db);
-  ops = createWriteOps(db);
-  ops.syncDestinations(['slack']);
+  ({ db, ops } = openInThread(['slack']));
 });
 
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeInThread(db));
 
 const request = (at: number, overrides: Partial<RequestLogEntry> = {}): RequestLogEntry => ({
   id: idAt('req', at).slice(0, -1) + String(at % 10),

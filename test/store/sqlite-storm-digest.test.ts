@@ -3,39 +3,26 @@
  * in this thread on a real file: past the capacity, a claim folds the due events of the lead's
  * route and type into one digest; not before; an incident's order holds.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openWriter } from '../../src/store/sqlite/connection.ts';
-import { migrate } from '../../src/store/sqlite/migrations.ts';
-import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { NewDelivery, StormPolicy } from '../../src/store/store.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
 
-let dir: string;
 let db: DatabaseSync;
 let ops: WriteOps;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hookrelay-storm-'));
-  db = openWriter(join(dir, 'store.db'));
-  migrate(db);
-  ops = createWriteOps(db);
-  ops.syncDestinations(['slack']);
+  ({ db, ops } = openInThread(['slack']));
 });
 
-afterEach(() => {
-  db.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterEach(() => closeInThread(db));
 
 function ingest(event: RelayEvent, extra: Partial<NewDelivery> = {}): string {
   const id = newId('dlv');

@@ -17,11 +17,11 @@ type Rate = { readonly max: number; readonly per_ms: number };
  * `max` at the start of each window. A burst at the end of one window and another at the start
  * of the next would put twice the budget in one `per`; Slack asks for one message per second
  * ("Rate limits": short bursts tolerated, not relied on). Each replica reads the window's expiry
- * against its own clock (`Date.now()`), so replicas' clocks must be in step (NTP).
+ * against its own machine's time, so replicas' clocks must be in step (NTP).
  */
 export class PostgresRateLimit implements SharedRateLimit {
   /**
-   * Its answers are measured on the machines' own time (the library reads `Date.now()` and takes
+   * Its answers are measured on the machines' own time (the library reads the system time and takes
    * no clock), so a lane waits for them on that time even when the server runs on a driven clock.
    */
   readonly clock = systemClock;
