@@ -1,16 +1,24 @@
 /**
  * The store port. Layout (what lives where):
  * - src/notify/ decides: grouping windows and batches (grouping.ts), storm digests (storm.ts,
- *   digest.ts), the breaker's state machine (breaker.ts), incident order, leases at ingest and
- *   inhibition holds (incident-order.ts), what an attempt's outcome makes of its delivery
- *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
+ *   digest.ts), who joins a claimed delivery's batch or digest (claim-members.ts), the breaker's
+ *   state machine (breaker.ts), incident order, leases at ingest and inhibition holds
+ *   (incident-order.ts), what an attempt's outcome makes of its delivery (outcome.ts), and the
+ *   notification stage's rules (rules.ts, pipeline.ts).
  * - src/store/ persists: append an event with its deliveries, claim due work under the right
  *   locks, commit a batch of outcomes with the state they change, read views. Each store loads
- *   the facts a rule needs, calls the rule, and saves what it decided. Two conditions stay in
- *   each store's SQL because they must hold inside the statement that takes the row: per-incident
- *   order in the claim queries (sqlite CLAIMABLE, postgres claimable(), which adds what several
- *   replicas need), and an incident's state kept at its latest by the sender's time (the
- *   `incidents` upsert). retention.ts holds what a prune keeps, for both.
+ *   the facts a rule needs, calls the rule, and saves what it decided. A claim's members are read
+ *   by the queries claim-members.ts names (a formed batch's unfinished members, a group's waiting
+ *   deliveries, a digest's due candidates with their incident-order facts); the store translates
+ *   each into its SQL and locks what it reads, and claim-members.ts says who joins.
+ *   Two conditions stay in each store's SQL because they must hold inside the statement that
+ *   takes the row, where a rule in TypeScript would act on a read another writer has already
+ *   made stale: per-incident order in the claim queries (sqlite CLAIMABLE, postgres
+ *   claimable(), which adds what several replicas need, and which SKIP LOCKED must see in its
+ *   WHERE to skip the right rows), and an incident's state kept at its latest by the sender's
+ *   time (the `incidents` upsert's WHERE: two replicas ingesting events of one incident at once
+ *   each see the other's row only inside ON CONFLICT). retention.ts holds what a prune keeps,
+ *   for both.
  *   sqlite/ (one process, a writer thread with group commit) and postgres/ (several replicas,
  *   row and advisory locks) implement the interfaces below; rows.ts reads both's rows.
  * - The types the rules judge and read (ClaimedDelivery, NotificationEntry, Mute, thresholds)
@@ -21,6 +29,7 @@ import type { EventStatus, RelayEvent, Severity } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
 import type { ClaimedDelivery, IncidentMessage, IncidentState, NotificationEntry, RuleFacts, StoredMute } from '../notify/facts.ts';
 import type { IntervalHeldDelivery } from '../notify/interval-ends.ts';
+import type { StormPolicy } from '../notify/storm.ts';
 
 export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, StoredMute, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
@@ -370,19 +379,7 @@ export interface ClaimOptions {
   readonly storm?: StormPolicy | null;
 }
 
-/**
- * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
- * requests at the destination's rate limit; the store compares its backlog with that.
- */
-export interface StormPolicy {
-  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
-  readonly capacity: number;
-  /**
-   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
-   * message is open is not folded into a digest, so that message still changes with it.
-   */
-  readonly keep_incident_messages?: boolean;
-}
+export type { StormPolicy } from '../notify/storm.ts';
 
 export interface PruneOptions {
   /** Finished deliveries kept per destination (newest first). */
