@@ -226,6 +226,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           ]);
         });
 
+        it('a refused request is logged once, however often it is recorded (a retried batch of lines)', async () => {
+          const line = requestLine(Date.now() - 1_000);
+          await store.append('requests', [line]);
+          await store.append('requests', [line]);
+          expect((await store.view('requests', { limit: 10 })).map((each) => each.id)).toEqual([line.id]);
+        });
+
         it('pruning keeps at most `keep` lines and none older than `before`', async () => {
           const now = Date.now();
           const day = 24 * 3_600_000;
@@ -926,6 +933,28 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(after.deliveries).toHaveLength(0);
           expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
         });
+
+        it("a resolve of an incident the destination was told firing goes at once; one never told firing, or another incident's event, waits for the group", async () => {
+          const t0 = Date.now();
+          const key = '["r","resolve"]';
+          const grouped = async (dedupKey: string, status: 'firing' | 'resolved', at: number): Promise<string> => {
+            const event = relayEvent({ dedup_key: dedupKey, status });
+            const id = newId('dlv');
+            await store.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', group: group(key) }] }] });
+            return id;
+          };
+          await grouped('inc', 'firing', t0);
+          const [batch] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const told = { destination: 'slack', dedup_key: 'inc', status: 'firing' as const, occurred_at: batch!.event.occurred_at, delivery_id: batch!.id, sent_at: t0 + 30_100 };
+          await recordAttempt(store, attempt(batch!.id, { finished_at: t0 + 30_100, notified: [told] }));
+          const resolve = await grouped('inc', 'resolved', t0 + 40_000);
+          const neverTold = await grouped('never-told', 'resolved', t0 + 40_000);
+          const other = await grouped('other', 'firing', t0 + 40_000);
+          const due = async (id: string): Promise<number> => Date.parse((await store.view('delivery', id))!.next_attempt_at!);
+          expect(await due(resolve)).toBe(t0 + 40_000);
+          // One interval after the group's notification, together.
+          expect([await due(neverTold), await due(other)]).toEqual([t0 + 30_100 + 300_000, t0 + 30_100 + 300_000]);
+        });
       });
 
       describe('incident order, priority, probes and holds', () => {
@@ -1007,6 +1036,51 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
         });
 
+        it('at ingest another incident, or an event without one, is leased at once; muted work asks for no lease and waits for nothing', async () => {
+          const now = Date.now();
+          const lease = { owner: OWNER, until: now + 60_000 };
+          const first = ordered('inc_d', 0, { lease }, now);
+          const other = ordered('inc_e', 0, { lease }, now);
+          const keyless = ordered('inc_f', 0, { lease, incident_key: null }, now);
+          const muted = ordered('inc_d', 0, { lease, status: 'muted', note: 'muted by mut_1' }, now);
+          const results = [];
+          for (const each of [first, other, keyless, muted]) results.push(...(await store.ingest(each.batch)));
+          expect(results.map((result) => (result.duplicate ? 'duplicate' : (result.waiting ?? 'leased')))).toEqual(['leased', 'leased', 'leased', 'leased']);
+          const stored = async (id: string) => (await store.view('delivery', id))?.status;
+          expect([await stored(other.delivery.id), await stored(keyless.delivery.id), await stored(muted.delivery.id)]).toEqual(['in_flight', 'in_flight', 'muted']);
+          // Leased, so not claimable until the lease runs out; muted work never is.
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: now + 59_999 })).deliveries).toEqual([]);
+        });
+
+        it('no probe for a closed circuit, an unknown destination, one that waits for a person, or when nothing waits; a held probe lets the next go at once', async () => {
+          const now = Date.now() + 1;
+          expect(await store.claim('slack', { probe: true, ...LEASE, now })).toMatchObject({ deliveries: [], next_due_at: null });
+          expect(await store.claim('nowhere', { probe: true, ...LEASE, now })).toMatchObject({ deliveries: [], next_due_at: null });
+          /** `count` deliveries for `destination`; the first fails and opens its circuit at the time returned, the others wait. */
+          const open = async (destination: string, count: number, breaker: AttemptResult['breaker']): Promise<{ at: number; ids: string[] }> => {
+            for (let i = 0; i < count; i++) await store.ingest(batchOf(relayEvent(), [destination]));
+            const at = Date.now() + 1;
+            const ids = (await store.claim(destination, { ...LEASE, limit: count, now: at })).deliveries.map((delivery) => delivery.id);
+            expect(ids).toHaveLength(count);
+            await recordAttempt(store, attempt(ids[0]!, { destination, outcome: 'failed', health: 'failure', error: 'HTTP 500', finished_at: at, breaker }));
+            await store.leases('release', ids.slice(1), OWNER);
+            return { at, ids };
+          };
+          // Manual recovery: no probe, however long it waits.
+          const manual = await open('pager', 2, { disable_after: 1, probe_backoff_ms: null });
+          expect(await store.claim('pager', { probe: true, ...LEASE, now: manual.at + 3_600_000 })).toMatchObject({ deliveries: [], next_due_at: null });
+          // Nothing waits behind the failure that opened it.
+          await store.syncDestinations(['empty']);
+          const empty = await open('empty', 1, { disable_after: 1, probe_backoff_ms: [10_000] });
+          expect(await store.claim('empty', { probe: true, ...LEASE, now: empty.at + 10_000 })).toMatchObject({ deliveries: [], next_due_at: null });
+          // A probe held back (a repeat) leaves the way open for the next one at once.
+          const slack = await open('slack', 3, { disable_after: 1, probe_backoff_ms: [10_000] });
+          const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_000 })).deliveries;
+          expect(probe?.id).toBe(slack.ids[1]);
+          await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: slack.at + 10_500, probe_of: 'slack' });
+          expect(await store.view('delivery', probe!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_x', next_attempt_at: null });
+          expect((await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_500 })).deliveries.map((delivery) => delivery.id)).toEqual([slack.ids[2]]);
+        });
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
@@ -1076,6 +1150,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         });
       });
 
+      it('an acknowledgement decided elsewhere and cleared again takes its time with it', async () => {
+        const event = relayEvent({ dedup_key: 'inc_clear' });
+        await store.ingest(batchOf(event, ['pager']));
+        const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const posted = { kind: 'posted' as const, dedup_key: 'inc_clear', channel: 'C1', ts: '1.1', started_at: '2026-11-23T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: event.id };
+        await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        const acknowledged = { acknowledged_by: 'PagerDuty (Ann)', acknowledged_at: '2026-11-23T10:05:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        expect(await store.change('incident_state', 'pager', 'inc_clear', 1, acknowledged, Date.parse('2026-11-23T10:06:00Z'))).toMatchObject({ acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
+        const cleared = { ...acknowledged, acknowledged_by: null, acknowledged_at: null };
+        expect(await store.change('incident_state', 'pager', 'inc_clear', 2, cleared, Date.parse('2026-11-23T10:07:00Z'))).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
+      });
+
       it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
         const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
         const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
@@ -1093,6 +1179,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
         expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
         expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+      });
+
+      it('a hold that is no inhibition (skipped) names no inhibitor: the resolve of the incident it named releases nothing', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit2', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const tracked = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await tracked(critical, []);
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'below threshold 1/5 within 10m', now: Date.now(), held_by: JSON.stringify(['am', 'crit2']) });
+        const [result] = await tracked({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(result).toEqual({ id: expect.any(String), duplicate: false });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m' });
       });
 
       describe('the notification stage over this store: repeat, threshold, inhibit', () => {
@@ -1333,6 +1434,19 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const log = await store.view('deliveries', { destination: 'slack', limit: 100 });
           expect(log).toHaveLength(30);
           for (const entry of log) expect(entry).toMatchObject({ status: 'succeeded', attempts: 2, note: `in digest ${again!.id} (30 events)` });
+        });
+
+        it('past the capacity the lead carries the due events of its own route and type only, in order; alone in its group, the lead goes as itself', async () => {
+          const disks = [];
+          for (let i = 0; i < 3; i++) disks.push(await queue(T0 + i, { type: 'disk.full', severity: 'warning', dedup_key: `disk:${i}` }));
+          const cpu = await queue(T0 + 3, { type: 'cpu.high', severity: 'warning', dedup_key: 'cpu:1' });
+          const [digest] = await claim(T0 + 10, { capacity: 3 }, 1);
+          expect(digest).toMatchObject({ id: disks[0], member_ids: [disks[1], disks[2]], digest: true });
+          expect(digest!.events.map((event) => event.dedup_key)).toEqual(['disk:0', 'disk:1', 'disk:2']);
+          // cpu.high is alone in its group: itself, however stormy.
+          const [alone] = await claim(T0 + 10, { capacity: 0 }, 1);
+          expect(alone).toMatchObject({ id: cpu, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
         });
 
         it('replays, retries of single deliveries and events of an incident with an open slack-bot message are never folded', async () => {

@@ -17,7 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const freshPath = (): string => join(dir, `store-${++n}.db`);
 
-storeContract('sqlite', () => SqliteStore.open(freshPath()));
+// The contract runs the writer in this thread, where mutation testing can see it (npm run mutate);
+// the writer thread itself is what the tests below and every end-to-end test run.
+storeContract('sqlite', () => SqliteStore.open(freshPath(), { inThread: true }));
 
 describe('sqlite store', () => {
   it('keeps everything across close and reopen of the same file', async () => {
