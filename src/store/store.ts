@@ -561,7 +561,11 @@ export interface SharedStore {
 
 /**
  * The durable store. Two implementations: SQLite (embedded, one process) and PostgreSQL
- * (several replicas); one contract suite (test/store/contract.ts, a section per interface) runs
- * against both. Callers take the narrowest of these interfaces they need.
+ * (several replicas); one contract suite (test/store/contract.ts, a section per interface, then
+ * the rule stories) runs against both. Fifteen methods in five interfaces — ingest and append;
+ * claim, commitAttempts, holds and leases; the three rule facts and change; view; and
+ * syncDestinations, prune, ping, close — plus what only a shared store offers. A method that
+ * takes a kind (`view('delivery', id)`) is one method: one switch in each store, one section of
+ * the contract. Callers take the narrowest of these interfaces they need.
  */
 export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;
