@@ -570,6 +570,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
         expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
         expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+        // A failed attempt told nobody anything.
+        await store.ingest(batchOf(relayEvent({ dedup_key: 'inc_failed' }), ['slack']));
+        const [failing] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const untold = { ...told, dedup_key: 'inc_failed', delivery_id: failing!.id };
+        await recordAttempt(store, attempt(failing!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 400', notified: [untold] }));
+        expect(await store.notificationLog('slack', ['inc_failed'])).toEqual([]);
       });
 
       it('mutes: active ones are listed until they expire or are deleted', async () => {
@@ -834,9 +840,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const r1 = await recordAttempt(store, attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
         const r2 = await recordAttempt(store, attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
         expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
-        const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+        const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999, finished_at: now + 5 }));
         expect(r3.disabled_now).toBe(true);
         expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
+        expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({
+          enabled: false,
+          disabled_at: new Date(now + 5).toISOString(),
+          disabled_reason: '3 consecutive failed attempts; last: HTTP 500',
+        });
         now += 10;
         expect((await store.claim('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
         const enabled = await store.change('enable_destination', 'slack', now);
