@@ -24,7 +24,7 @@ import { FINISHED_STATUSES } from '../store.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
@@ -42,7 +42,7 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
+  claimedFromRows,
   incidentMessageFromRow,
   leadFromRow,
   memberFromRow,
@@ -229,7 +229,7 @@ async function lease(
 ): Promise<ClaimedDelivery[]> {
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
-  const deliveries: ClaimedDelivery[] = [];
+  const leads: Array<{ row: Row; members: Row[]; digest: boolean }> = [];
   // What each lease counted (see TAKE_OVER_SQL), by id.
   const counts = new Map<string, Row>();
   const leaseNow = async (ids: readonly string[]): Promise<void> => {
@@ -251,29 +251,10 @@ async function lease(
     for (const each of ids) claimed.add(each);
     if (storm) await leaseNow(ids);
     else deferred.push(...ids);
-    const event = eventFromRow(row);
-    const route = row.route === null ? null : String(row.route);
-    const unordered = isUnordered(row);
-    deliveries.push({
-      id,
-      destination,
-      event,
-      member_ids: ids.slice(1),
-      events: [event, ...members.map(eventFromRow)],
-      attempts: Number(row.attempts),
-      request_body: row.request_body === null ? null : String(row.request_body),
-      unordered,
-      route: unordered ? null : route,
-      probe,
-      rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-      ...(digest ? { digest: true } : {}),
-    });
+    leads.push({ row, members, digest });
   }
   if (deferred.length > 0) await leaseNow(deferred);
-  return deliveries.map((delivery) => {
-    const leased = counts.get(delivery.id);
-    return { ...delivery, interrupted: Number(leased?.interrupted ?? 0), interrupted_attempts: Number(leased?.interrupted_attempts ?? 0) };
-  });
+  return leads.map(({ row, members, digest }) => claimedFromRows(row, members, { destination, probe, digest, counts: counts.get(String(row.delivery_id)) }));
 }
 
 /** Requests waiting for this destination, counted up to the storm's limit only (a storm costs no full count); a formed batch is one. */

@@ -16,6 +16,8 @@ import type {
 import { ACCEPTED_OUTCOMES } from '../store.ts';
 import type { CircuitState } from '../../notify/breaker.ts';
 import type { DigestRow, LeadFacts } from '../../notify/claim-members.ts';
+import type { ClaimedDelivery } from '../../notify/facts.ts';
+import { isUnordered } from '../../notify/incident-order.ts';
 
 type Row = Record<string, unknown>;
 
@@ -305,5 +307,34 @@ export function memberFromRow(row: Row, busy = false): DigestRow {
     request_body: row.request_body,
     replay_of: row.replay_of,
     route: row.route,
+  };
+}
+
+/**
+ * A claimed row (and the members it brings) as the dispatcher gets it; `counts` is what the
+ * lease counted of a take-over (TAKE_OVER_SQL), read from the lead's row.
+ */
+export function claimedFromRows(
+  row: Row,
+  members: readonly Row[],
+  claim: { readonly destination: string; readonly probe: boolean; readonly digest: boolean; readonly counts: Row | undefined },
+): ClaimedDelivery {
+  const event = eventFromRow(row);
+  const unordered = isUnordered(row);
+  return {
+    id: String(row.delivery_id),
+    destination: claim.destination,
+    event,
+    member_ids: members.map((member) => String(member.delivery_id)),
+    events: [event, ...members.map(eventFromRow)],
+    attempts: Number(row.attempts),
+    request_body: row.request_body === null ? null : String(row.request_body),
+    unordered,
+    route: unordered || row.route === null ? null : String(row.route),
+    probe: claim.probe,
+    rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
+    interrupted: Number(claim.counts?.interrupted ?? 0),
+    interrupted_attempts: Number(claim.counts?.interrupted_attempts ?? 0),
+    ...(claim.digest ? { digest: true } : {}),
   };
 }

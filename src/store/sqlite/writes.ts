@@ -29,7 +29,7 @@ import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
@@ -45,7 +45,7 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
+  claimedFromRows,
   incidentMessageFromRow,
   leadFromRow,
   memberFromRow,
@@ -165,24 +165,7 @@ export function createWriteOps(db: DatabaseSync) {
         counts ??= leased;
         claimed.add(String(each.delivery_id));
       }
-      const event = eventFromRow(row);
-      const unordered = isUnordered(row);
-      deliveries.push({
-        id,
-        destination,
-        event,
-        member_ids: members.map((member) => String(member.delivery_id)),
-        events: [event, ...members.map(eventFromRow)],
-        attempts: Number(row.attempts),
-        request_body: row.request_body === null ? null : String(row.request_body),
-        unordered,
-        route: unordered || row.route === null ? null : String(row.route),
-        probe,
-        rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-        interrupted: Number(counts?.interrupted ?? 0),
-        interrupted_attempts: Number(counts?.interrupted_attempts ?? 0),
-        ...(digest ? { digest: true } : {}),
-      });
+      deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
   }
