@@ -33,7 +33,7 @@ export interface AttemptLane {
 
 export interface AttemptRunnerOptions {
   readonly destination: Destination;
-  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts'>;
+  readonly store: Pick<Store, 'leases' | 'holds' | 'commitAttempts'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
   readonly stage: Pick<NotificationStage, 'decide'>;
   readonly retry: RetryPolicy;
@@ -106,7 +106,7 @@ export class AttemptRunner {
           return;
         }
         // Durable before anything of the attempt runs: a stop from here on counts against it.
-        await this.#options.store.markAttemptStarted([claimed.id, ...claimed.member_ids], this.#options.owner);
+        await this.#options.store.leases('started', [claimed.id, ...claimed.member_ids], this.#options.owner);
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
@@ -143,7 +143,7 @@ export class AttemptRunner {
     const verdict = await stage.decide(delivery, destination);
     for (const { ids, hold } of verdict.held) {
       const probeOf = delivery.probe ? destination.name : null;
-      await store.holdDeliveries({
+      await store.holds('hold', {
         ids,
         lease_owner: this.#options.owner,
         status: hold.status,
