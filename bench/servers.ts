@@ -25,6 +25,8 @@ export interface HookrelayOptions {
   readonly concurrency: number;
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly execArgv?: readonly string[];
+  /** Extra environment (the drain phase's allocation probe). */
+  readonly env?: Readonly<Record<string, string>>;
   /**
    * false: no route, so every event is verified, normalized and committed (with a `skipped`
    * delivery row) and nothing is sent: the ingest path alone, comparable to the baseline.
@@ -80,7 +82,7 @@ http: { max_connections_per_address: 1024 }
     execArgv: options.execArgv,
     // Loopback is a private address: the egress guard would refuse it otherwise.
     // warn: at info every delivery attempt is logged, which would measure pino, not the relay.
-    env: { PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
+    env: { ...options.env, PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
   });
 }
 
