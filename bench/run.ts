@@ -3,12 +3,15 @@
  *
  *   1. verified + durable ingest throughput at 1 KB bodies (autocannon against a real
  *      `hookrelay serve` child with a fresh SQLite store, every request a new signed event);
- *   2. the same load against a bare express baseline, alternating rounds, and the ratio;
+ *   2. the same load against a bare express baseline and a durable floor (the baseline plus a
+ *      synced SQLite insert per request), alternating rounds, and the ratios;
  *   3. sender → destination latency at a steady open-loop rate, on loopback;
  *   4. with --profile, where hookrelay's CPU goes under load (self time per function);
  *   5. draining a backlog of pending deliveries to a loopback receiver, against a bare undici
- *      client posting the same bodies, and the ratio, warm (each process's second drain) and
- *      cold (its first); with --profile, where the warm drain's CPU goes;
+ *      client posting the same bodies and a durable floor relay (claim from SQLite, render,
+ *      POST, commit a record per attempt), and the ratios, warm (each process's second drain)
+ *      and cold (its first), with CPU and KB allocated per delivery; with --profile, where the
+ *      warm drain's CPU goes;
  *   6. (`pg`) the same figures on PostgreSQL next to SQLite's: ingest req/s, deliveries/s with
  *      1 and 3 replicas, sender → destination p50/p99 (bench/scale-out.ts);
  *   7. (`backlog`, only when named: heavy) 1,000,000 pending deliveries on each store: RSS,
@@ -41,7 +44,7 @@ import { runProfile } from './profile-phase.ts';
 import type { ProfileResult } from './profile-phase.ts';
 import { Receiver } from './receiver.ts';
 import { waitForDrain } from './relay-metrics.ts';
-import { REPO_ROOT, checkIngest, startBaseline, startHookrelay } from './servers.ts';
+import { REPO_ROOT, checkIngest, startBaseline, startFloorIngest, startHookrelay } from './servers.ts';
 import { BENCH_SECRET } from './sign.ts';
 import { round } from './stats.ts';
 import { describeLoad, runThroughput } from './throughput.ts';
@@ -313,7 +316,9 @@ async function main(): Promise<void> {
       await checkIngest(baseline, BENCH_SECRET);
       let relays = 0;
       const startRelay = (deliver: boolean): Promise<Child> => startCheckedRelay(join(tmp, `throughput-${++relays}`), receiver, deliver);
-      throughput = await runThroughput(baseline, startRelay, receiver, {
+      let floors = 0;
+      const startFloor = (): Promise<Child> => startFloorIngest(BENCH_SECRET, join(tmp, `floor-ingest-${++floors}`));
+      throughput = await runThroughput(baseline, startRelay, startFloor, receiver, {
         connections: settings.connections,
         durationSeconds: settings.durationSeconds,
         warmupSeconds: settings.warmupSeconds,
@@ -464,6 +469,7 @@ async function main(): Promise<void> {
     // Summary: the three figures and the targets.
     const relayRps = mean(throughput.hookrelay.map((r) => r.reqPerSec));
     const baseRps = mean(throughput.baseline.map((r) => r.reqPerSec));
+    const floorRps = mean(throughput.floor.map((r) => r.reqPerSec));
     const ratio = relayRps / baseRps;
     const perRound = throughput.hookrelay.map((r, i) => r.reqPerSec / (throughput.baseline[i]?.reqPerSec ?? Number.NaN));
     // Every hookrelay answer must be a 202, delivering or not.
@@ -482,12 +488,16 @@ async function main(): Promise<void> {
     console.log(`ingest, 1 KB signed unique events, ${settings.connections} conns, ${settings.rounds} × ${settings.durationSeconds} s each:`);
     console.log(`  hookrelay  ${round(relayRps, 0)} req/s verified + normalized + durably committed (mean of rounds)  p50 ${round(relayP50)} ms  p99 ${round(relayP99)} ms  non-2xx ${relayNon2xx}  errors ${relayErrors}  all 202: ${relayAll202 ? 'yes' : 'no'}  ${mark(met['all202'])}`);
     console.log(`  baseline   ${round(baseRps, 0)} req/s (bare express: raw body + HMAC + JSON.parse)`);
-    console.log(`  ratio      ${ratio.toFixed(2)}  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['ratio'])}`);
+    console.log(`  floor      ${round(floorRps, 0)} req/s (the baseline + one synced SQLite insert per request, group commit; bench/floor-ingest-server.ts)`);
+    console.log(`  ratio      ${ratio.toFixed(2)} of bare  (target ≥ ${TARGET_RATIO}; per round ${perRound.map((r) => r.toFixed(2)).join(', ')})  ${mark(met['ratio'])}`);
+    console.log(`             ${(relayRps / floorRps).toFixed(2)} of the floor; the floor ${(floorRps / baseRps).toFixed(2)} of bare`);
     console.log(`  also delivering every event to a loopback receiver in the same process: ${round(deliveringRps, 0)} req/s, ratio ${deliveringRatio.toFixed(2)};`);
     console.log(`             meanwhile it delivered ${round(deliveredPerSec, 0)}/s of the ${round(committedPerSec, 0)}/s it committed (the rest stays queued, durably)`);
     summary['throughput'] = section({
       hookrelay: { reqPerSec: round(relayRps, 0), p50Ms: round(relayP50), p99Ms: round(relayP99), non2xx: relayNon2xx, errors: relayErrors, rounds: throughput.hookrelay },
       baseline: { reqPerSec: round(baseRps, 0), rounds: throughput.baseline },
+      floor: { reqPerSec: round(floorRps, 0), rounds: throughput.floor },
+      floorRatio: round(relayRps / floorRps, 3),
       delivering: { reqPerSec: round(deliveringRps, 0), ratio: round(deliveringRatio, 3), deliveredPerSecDuringLoad: round(deliveredPerSec, 0), rounds: throughput.delivering },
       ratio: round(ratio, 3),
       ratioPerRound: perRound.map((r) => round(r, 3)),

@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BASELINE_SERVER, freePort, spawnServer } from './children.ts';
+import { BASELINE_SERVER, FLOOR_INGEST_SERVER, freePort, spawnServer } from './children.ts';
 import type { Child } from './children.ts';
 import { eventBody, nextEventId } from './events.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
@@ -89,6 +89,13 @@ http: { max_connections_per_address: 1024 }
 export async function startBaseline(secret: string): Promise<Child> {
   const port = await freePort();
   return spawnServer({ name: 'baseline (express)', args: [BASELINE_SERVER, String(port), secret], port });
+}
+
+/** The ingest floor (floor-ingest-server.ts): the baseline plus a synced SQLite insert per request, its file in `dir`. */
+export async function startFloorIngest(secret: string, dir: string): Promise<Child> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  return spawnServer({ name: 'floor (express + SQLite)', args: [FLOOR_INGEST_SERVER, String(port), secret, join(dir, 'floor.db')], port });
 }
 
 /**
