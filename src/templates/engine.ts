@@ -92,7 +92,9 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
   const env = Handlebars.create();
   registerHelpers(env, now);
   const callable = callableHelperNames();
-  const cache = new Map<string, CompiledTemplate>();
+  // By mode, then by name: a render looks its template up with the strings it was given, and
+  // builds no key of its own (a key built per render is a new string to hash every time).
+  const cache = new Map<EscapeMode, Map<string, CompiledTemplate>>();
 
   function resolve(name: string): string {
     if (!TEMPLATE_NAME.test(name)) {
@@ -110,8 +112,12 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
   /** Reads, checks and compiles; ConfigError for anything wrong with the file itself. */
   function compile(name: string, mode: EscapeMode): CompiledTemplate {
-    const key = `${mode}\u0000${name}`;
-    const cached = cache.get(key);
+    let byName = cache.get(mode);
+    if (byName === undefined) {
+      byName = new Map();
+      cache.set(mode, byName);
+    }
+    const cached = byName.get(name);
     if (cached !== undefined) return cached;
 
     const file = resolve(name);
@@ -141,7 +147,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     // Each render copies and wraps every helper of its environment (Handlebars' runtime setup):
     // a template gets an environment with only the helpers it calls, a few instead of dozens.
     const own = Handlebars.create();
-    registerHelpers(own, now, calledHelpers(program, callable));
+    registerHelpers(own, now, calledHelpers(program, callable), mode);
     let render: Handlebars.TemplateDelegate;
     try {
       // compile() is lazy and processes the tree it is given, so a copy is compiled eagerly
@@ -154,7 +160,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     }
 
     const compiled = { file, render, warnings };
-    cache.set(key, compiled);
+    byName.set(name, compiled);
     return compiled;
   }
 
@@ -182,7 +188,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
     warnings() {
       // One file compiled for both escape modes is one set of warnings.
-      const byFile = new Map([...cache.values()].map((compiled) => [compiled.file, compiled.warnings]));
+      const byFile = new Map([...cache.values()].flatMap((byName) => [...byName.values()]).map((compiled) => [compiled.file, compiled.warnings]));
       return [...byFile.values()].flat();
     },
 
