@@ -31,6 +31,8 @@ type Helper = (args: unknown[], options: Handlebars.HelperOptions) => unknown;
 /** What helpers read from the render's `@data`: the escape mode of the template being rendered. */
 export interface RenderData {
   readonly escapeMode: EscapeMode;
+  /** `@root`: the render's context (Handlebars sets it itself unless the runtime is prepared). */
+  readonly root?: unknown;
 }
 
 /** Internal: every escaped `{{…}}` is rewritten into a call of one of these (see ast.ts). */
