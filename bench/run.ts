@@ -15,7 +15,9 @@
  *   6. (`pg`) the same figures on PostgreSQL next to SQLite's: ingest req/s, deliveries/s with
  *      1 and 3 replicas, sender → destination p50/p99 (bench/scale-out.ts);
  *   7. (`backlog`, only when named: heavy) 1,000,000 pending deliveries on each store: RSS,
- *      ingest against an empty queue, and the drain after enable (bench/backlog.ts).
+ *      ingest against an empty queue, and the drain after enable (bench/backlog.ts);
+ *   8. (`memory`) resident memory of an idle relay with a typical config after its first
+ *      events, beside a durable floor process and a bare Node.js server (bench/idle-memory.ts).
  *
  * Prints the environment, each phase, and a summary with the issue's targets; writes the
  * summary to bench/results/latest.json (`--only` runs some phases and replaces only their
@@ -31,6 +33,8 @@ import { killAllNow, stopAll } from './children.ts';
 import type { Child } from './children.ts';
 import { describeDrain, runDrain } from './drain.ts';
 import { INGEST_TOLERANCE, RSS_LIMIT_MB, runBacklog } from './backlog.ts';
+import { runIdleMemory } from './idle-memory.ts';
+import type { IdleMemoryResult, Resident } from './idle-memory.ts';
 import type { BacklogStoreResult } from './backlog.ts';
 import { dropAllBenchDatabases } from './postgres-database.ts';
 import { runScaleOut } from './scale-out.ts';
@@ -63,10 +67,13 @@ const TARGET_DRAIN_RATIO = 0.5;
 const TARGET_DRAIN_CPU_RATIO = 2.5;
 const TARGET_DRAIN_ALLOCATED_KB = 40;
 
-const PHASES = ['ingest', 'latency', 'drain', 'pg', 'backlog'] as const;
+/** Issue 20: an idle relay with a typical config, after its first events, resident (MB). */
+const TARGET_IDLE_RSS_MB = 80;
+
+const PHASES = ['ingest', 'latency', 'drain', 'pg', 'memory', 'backlog'] as const;
 type Phase = (typeof PHASES)[number];
 /** What a plain `npm run bench` runs; `backlog` (a million deliveries per store, the better part of an hour) only when named. */
-const DEFAULT_PHASES: readonly Phase[] = ['ingest', 'latency', 'drain', 'pg'];
+const DEFAULT_PHASES: readonly Phase[] = ['ingest', 'latency', 'drain', 'pg', 'memory'];
 
 const OPTIONS = {
   connections: { type: 'string', default: '50' },
@@ -78,6 +85,7 @@ const OPTIONS = {
   concurrency: { type: 'string', default: '16' },
   profile: { type: 'boolean', default: false },
   only: { type: 'string' },
+  'idle-seconds': { type: 'string', default: '15' },
   backlog: { type: 'string', default: '3000' },
   'drain-concurrency': { type: 'string', default: '32' },
   'drain-incidents': { type: 'string' },
@@ -109,8 +117,9 @@ if (args.help) {
   --concurrency N        hookrelay's http destination concurrency (16)
   --profile              also profile hookrelay under load and while draining (--cpu-prof, ~30 s more)
   --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5), pg (6),
-                         backlog (7); default all but backlog.
+                         backlog (7), memory (8); default all but backlog.
                          Replaces only those phases' figures in bench/results/latest.json
+  --idle-seconds S       how long the memory phase lets each process idle before reading RSS (15)
   --pg-backlog N         pending deliveries drained per store in the pg phase (3000)
   --backlog-size N       pending deliveries in the backlog phase (1000000)
   --backlog-drain-seconds S  stop timing the backlog's drain after S s (0: until it is empty)
@@ -152,6 +161,7 @@ const settings = {
   backlogDrainSeconds: Number(args['backlog-drain-seconds']),
   backlogStores: (args['backlog-stores'] ?? '').split(',').map((name) => name.trim()),
   hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
+  idleSeconds: positive('idle-seconds', args['idle-seconds']),
 };
 function parsePhases(text: string | undefined): ReadonlySet<Phase> {
   if (text === undefined) return new Set(DEFAULT_PHASES);
@@ -307,6 +317,7 @@ async function main(): Promise<void> {
   let drain: DrainResult | null = null;
   let scaleOut: ScaleOutResult | null = null;
   const backlogs: BacklogStoreResult[] = [];
+  let memory: IdleMemoryResult | null = null;
   try {
     if (phases.has('ingest')) {
       console.log(
@@ -415,6 +426,14 @@ async function main(): Promise<void> {
         baseline,
       );
       await baseline.stop();
+    }
+
+    if (phases.has('memory')) {
+      console.log(
+        `\n[8] memory: resident after ${settings.idleSeconds} s idle, once 3 events went out; hookrelay with a typical config (3 senders, Slack, PagerDuty, HTTP, ` +
+          'the Slack app, admin pages) beside the durable floor (express, pino, undici, an SQLite writer thread) and a bare Node.js HTTP server, with the same start-up flags',
+      );
+      memory = await runIdleMemory({ root: settings.hookrelayRoot, tmpDir: tmp, secret: BENCH_SECRET, receiver, idleSeconds: settings.idleSeconds });
     }
 
     if (phases.has('backlog')) {
@@ -662,9 +681,21 @@ async function main(): Promise<void> {
       stores: { ...previousBacklog.stores, ...Object.fromEntries(backlogs.map((result) => [result.store, result])) },
     });
   }
+  if (memory) {
+    met['idleRss'] = memory.hookrelay.rssMb <= TARGET_IDLE_RSS_MB;
+    const describe = (resident: Resident): string => `${resident.rssMb} MB (anonymous ${resident.anonMb}, file-backed ${resident.fileMb})`;
+    console.log(`memory, idle after its first events (${memory.idleSeconds} s):`);
+    console.log(`  hookrelay  ${describe(memory.hookrelay)}  (target ≤ ${TARGET_IDLE_RSS_MB} MB)  ${mark(met['idleRss'])}`);
+    console.log(`  floor      ${describe(memory.floor)}  (bench/floor-idle-relay.mjs)`);
+    console.log(`  bare Node  ${describe(memory.bareNode)}`);
+    console.log(
+      `             hookrelay holds ${round(memory.hookrelay.rssMb - memory.floor.rssMb, 1)} MB more than the floor (${round(memory.hookrelay.anonMb - memory.floor.anonMb, 1)} of it anonymous)`,
+    );
+    summary['memory'] = section({ ...memory });
+  }
   console.log('=================================================');
 
-  summary['targets'] = { ratio: TARGET_RATIO, latencyP99Ms: TARGET_P99_MS, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
+  summary['targets'] = { ratio: TARGET_RATIO, idleRssMb: TARGET_IDLE_RSS_MB, latencyP99Ms: TARGET_P99_MS, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(`written to bench/results/latest.json${fullRun ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
