@@ -42,7 +42,8 @@ import type { ScaleOutResult } from './scale-out.ts';
 import type { DrainPair, DrainResult } from './drain.ts';
 import { BODY_BYTES } from './events.ts';
 import { environment } from './environment.ts';
-import { runLatency } from './latency.ts';
+import { runBareLatency, runLatency } from './latency.ts';
+import type { Summary } from './stats.ts';
 import type { LatencyResult } from './latency.ts';
 import { runProfile } from './profile-phase.ts';
 import type { ProfileResult } from './profile-phase.ts';
@@ -58,6 +59,8 @@ import type { ThroughputResult } from './throughput.ts';
 /** Issue 20 target 3: ingest ≥ 0.65 × a bare express + HMAC receiver (issue 5 asked 0.5). */
 const TARGET_RATIO = 0.65;
 const TARGET_P99_MS = 50;
+/** Issue 20: sender → destination p99 at 300/s within this many times a bare receiver's p99 (one hop). */
+const TARGET_P99_TO_BARE = 1.5;
 /**
  * Issue 20 target 1, re-based on the durable floor (issue 7 asked 0.8 × the bare client before
  * the floor was known): deliveries/s ≥ 0.5 × a bare undici client's, sender CPU per delivery
@@ -313,6 +316,7 @@ async function main(): Promise<void> {
   const receiver = await Receiver.start();
   let throughput: ThroughputResult | null = null;
   let latency: LatencyResult | null = null;
+  let bareLatency: Summary | null = null;
   let profile: ProfileResult | null = null;
   let drain: DrainResult | null = null;
   let scaleOut: ScaleOutResult | null = null;
@@ -362,6 +366,10 @@ async function main(): Promise<void> {
       console.log(`  sender → destination: p50 ${round(e2e.p50)} ms  p99 ${round(e2e.p99)} ms  max ${round(e2e.max)} ms  mean ${round(e2e.mean)} ms`);
       console.log(`  sender → 202 (ingest part): p50 ${round(latency.ack.p50)} ms  p99 ${round(latency.ack.p99)} ms  max ${round(latency.ack.max)} ms`);
       console.log(`  send timer at most ${round(latency.maxScheduleLagMs)} ms behind schedule`);
+      const bare = await startBaseline(BENCH_SECRET);
+      bareLatency = await runBareLatency(bare, { ratePerSecond: settings.rate, durationSeconds: settings.latencySeconds, warmupSeconds: settings.warmupSeconds, secret: BENCH_SECRET, settleTimeoutMs: 0 });
+      await bare.stop();
+      console.log(`  the same sender straight at the bare express baseline (sender → 202, one hop): p50 ${round(bareLatency.p50)} ms  p99 ${round(bareLatency.p99)} ms  max ${round(bareLatency.max)} ms`);
     }
 
     if (args.profile && phases.has('ingest')) {
@@ -528,13 +536,20 @@ async function main(): Promise<void> {
 
   if (latency) {
     met['latencyP99'] = latency.endToEnd.p99 <= TARGET_P99_MS;
+    if (bareLatency) met['latencyP99ToBare'] = latency.endToEnd.p99 <= TARGET_P99_TO_BARE * bareLatency.p99;
     met['allDelivered'] = latency.sent === latency.accepted && latency.delivered === latency.accepted;
     console.log(`latency, ${settings.rate}/s for ${settings.latencySeconds} s, sender → loopback destination:`);
     console.log(
       `  p50 ${round(latency.endToEnd.p50)} ms  p99 ${round(latency.endToEnd.p99)} ms  max ${round(latency.endToEnd.max)} ms  (target p99 ≤ ${TARGET_P99_MS} ms)  ${mark(met['latencyP99'])}`,
     );
+    if (bareLatency) {
+      console.log(
+        `  bare receiver (the same sender → 202 of bare express, one hop): p99 ${round(bareLatency.p99)} ms; hookrelay ${(latency.endToEnd.p99 / bareLatency.p99).toFixed(1)}× it  ` +
+          `(target ≤ ${TARGET_P99_TO_BARE}×)  ${mark(met['latencyP99ToBare'] === true)}`,
+      );
+    }
     console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met['allDelivered'])}`);
-    summary['latency'] = section({ ...latency });
+    summary['latency'] = section({ ...latency, ...(bareLatency ? { bareReceiver: bareLatency } : {}) });
   }
 
   if (drain) {
@@ -695,7 +710,7 @@ async function main(): Promise<void> {
   }
   console.log('=================================================');
 
-  summary['targets'] = { ratio: TARGET_RATIO, idleRssMb: TARGET_IDLE_RSS_MB, latencyP99Ms: TARGET_P99_MS, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
+  summary['targets'] = { ratio: TARGET_RATIO, idleRssMb: TARGET_IDLE_RSS_MB, latencyP99Ms: TARGET_P99_MS, latencyP99ToBare: TARGET_P99_TO_BARE, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(`written to bench/results/latest.json${fullRun ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
