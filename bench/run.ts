@@ -17,7 +17,9 @@
  *   7. (`backlog`, only when named: heavy) 1,000,000 pending deliveries on each store: RSS,
  *      ingest against an empty queue, and the drain after enable (bench/backlog.ts);
  *   8. (`memory`) resident memory of an idle relay with a typical config after its first
- *      events, beside a durable floor process and a bare Node.js server (bench/idle-memory.ts).
+ *      events, beside a durable floor process and a bare Node.js server (bench/idle-memory.ts);
+ *   9. (`incident`) one chatty incident: its updates back to back, ms each, in order, and an
+ *      open-loop rate of one incident (bench/incident-order.ts).
  *
  * Prints the environment, each phase, and a summary with the issue's targets; writes the
  * summary to bench/results/latest.json (`--only` runs some phases and replaces only their
@@ -34,6 +36,8 @@ import type { Child } from './children.ts';
 import { describeDrain, runDrain } from './drain.ts';
 import { INGEST_TOLERANCE, RSS_LIMIT_MB, runBacklog } from './backlog.ts';
 import { runIdleMemory } from './idle-memory.ts';
+import { runIncidentOrder } from './incident-order.ts';
+import type { IncidentOrderResult } from './incident-order.ts';
 import type { IdleMemoryResult, Resident } from './idle-memory.ts';
 import type { BacklogStoreResult } from './backlog.ts';
 import { dropAllBenchDatabases } from './postgres-database.ts';
@@ -73,10 +77,13 @@ const TARGET_DRAIN_ALLOCATED_KB = 40;
 /** Issue 20: an idle relay with a typical config, after its first events, resident (MB). */
 const TARGET_IDLE_RSS_MB = 80;
 
-const PHASES = ['ingest', 'latency', 'drain', 'pg', 'memory', 'backlog'] as const;
+/** Issue 20: one incident's updates, back to back, ms each (sender → destination, in order). */
+const TARGET_INCIDENT_MS_PER_UPDATE = 1.5;
+
+const PHASES = ['ingest', 'latency', 'drain', 'pg', 'memory', 'incident', 'backlog'] as const;
 type Phase = (typeof PHASES)[number];
 /** What a plain `npm run bench` runs; `backlog` (a million deliveries per store, the better part of an hour) only when named. */
-const DEFAULT_PHASES: readonly Phase[] = ['ingest', 'latency', 'drain', 'pg', 'memory'];
+const DEFAULT_PHASES: readonly Phase[] = ['ingest', 'latency', 'drain', 'pg', 'memory', 'incident'];
 
 const OPTIONS = {
   connections: { type: 'string', default: '50' },
@@ -89,6 +96,8 @@ const OPTIONS = {
   profile: { type: 'boolean', default: false },
   only: { type: 'string' },
   'idle-seconds': { type: 'string', default: '15' },
+  'incident-updates': { type: 'string', default: '200' },
+  'incident-rate': { type: 'string', default: '400' },
   backlog: { type: 'string', default: '3000' },
   'drain-concurrency': { type: 'string', default: '32' },
   'drain-incidents': { type: 'string' },
@@ -120,8 +129,10 @@ if (args.help) {
   --concurrency N        hookrelay's http destination concurrency (16)
   --profile              also profile hookrelay under load and while draining (--cpu-prof, ~30 s more)
   --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5), pg (6),
-                         backlog (7), memory (8); default all but backlog.
+                         backlog (7), memory (8), incident (9); default all but backlog.
                          Replaces only those phases' figures in bench/results/latest.json
+  --incident-updates N   updates of one incident sent back to back in the incident phase (200)
+  --incident-rate N      events/s of one incident in the incident phase's open-loop part (400)
   --idle-seconds S       how long the memory phase lets each process idle before reading RSS (15)
   --pg-backlog N         pending deliveries drained per store in the pg phase (3000)
   --backlog-size N       pending deliveries in the backlog phase (1000000)
@@ -165,6 +176,8 @@ const settings = {
   backlogStores: (args['backlog-stores'] ?? '').split(',').map((name) => name.trim()),
   hookrelayRoot: resolve(args.hookrelay ?? REPO_ROOT),
   idleSeconds: positive('idle-seconds', args['idle-seconds']),
+  incidentUpdates: positive('incident-updates', args['incident-updates']),
+  incidentRate: positive('incident-rate', args['incident-rate']),
 };
 function parsePhases(text: string | undefined): ReadonlySet<Phase> {
   if (text === undefined) return new Set(DEFAULT_PHASES);
@@ -322,6 +335,7 @@ async function main(): Promise<void> {
   let scaleOut: ScaleOutResult | null = null;
   const backlogs: BacklogStoreResult[] = [];
   let memory: IdleMemoryResult | null = null;
+  let incident: IncidentOrderResult | null = null;
   try {
     if (phases.has('ingest')) {
       console.log(
@@ -442,6 +456,22 @@ async function main(): Promise<void> {
           'the Slack app, admin pages) beside the durable floor (express, pino, undici, an SQLite writer thread) and a bare Node.js HTTP server, with the same start-up flags',
       );
       memory = await runIdleMemory({ root: settings.hookrelayRoot, tmpDir: tmp, secret: BENCH_SECRET, receiver, idleSeconds: settings.idleSeconds });
+    }
+
+    if (phases.has('incident')) {
+      console.log(
+        `\n[9] one incident: ${settings.incidentUpdates} updates of one incident back to back (each after the previous 202), then ${settings.incidentRate}/s of one incident for 5 s, ` +
+          'into a fresh hookrelay (http destination, ordered per incident) and the loopback receiver',
+      );
+      const fresh = await startCheckedRelay(join(tmp, 'incident'), receiver);
+      incident = await runIncidentOrder(fresh, receiver, {
+        secret: BENCH_SECRET,
+        updates: settings.incidentUpdates,
+        ratePerSecond: settings.incidentRate,
+        seconds: 5,
+        settleTimeoutMs: 60_000,
+      });
+      await fresh.stop();
     }
 
     if (phases.has('backlog')) {
@@ -696,6 +726,22 @@ async function main(): Promise<void> {
       stores: { ...previousBacklog.stores, ...Object.fromEntries(backlogs.map((result) => [result.store, result])) },
     });
   }
+  if (incident) {
+    const { backToBack, steady } = incident;
+    met['incidentMsPerUpdate'] = backToBack.msPerUpdate <= TARGET_INCIDENT_MS_PER_UPDATE && backToBack.inOrder;
+    met['incidentKeepsUp'] = steady.delivered === steady.sent && steady.lastSecondP50 <= 2 * steady.firstSecondP50 + 10;
+    console.log(`one incident, ordered:`);
+    console.log(
+      `  ${backToBack.updates} updates back to back: ${round(backToBack.msPerUpdate, 2)} ms per update, the last ${round(backToBack.lastAfterAckMs)} ms after its 202, ` +
+        `${backToBack.inOrder ? 'in order' : 'OUT OF ORDER'}  (target ≤ ${TARGET_INCIDENT_MS_PER_UPDATE} ms)  ${mark(met['incidentMsPerUpdate'])}`,
+    );
+    console.log(
+      `  ${steady.ratePerSecond}/s for ${steady.seconds} s: ${steady.delivered} of ${steady.sent} delivered; p50 ${round(steady.endToEnd.p50)} ms p99 ${round(steady.endToEnd.p99)} ms; ` +
+        `p50 of the first second ${round(steady.firstSecondP50)} ms, of the last ${round(steady.lastSecondP50)} ms (keeps up: the last at most 2× the first + 10 ms)  ${mark(met['incidentKeepsUp'])}`,
+    );
+    summary['incident'] = section({ ...incident });
+  }
+
   if (memory) {
     met['idleRss'] = memory.hookrelay.rssMb <= TARGET_IDLE_RSS_MB;
     const describe = (resident: Resident): string => `${resident.rssMb} MB (anonymous ${resident.anonMb}, file-backed ${resident.fileMb})`;
@@ -710,7 +756,7 @@ async function main(): Promise<void> {
   }
   console.log('=================================================');
 
-  summary['targets'] = { ratio: TARGET_RATIO, idleRssMb: TARGET_IDLE_RSS_MB, latencyP99Ms: TARGET_P99_MS, latencyP99ToBare: TARGET_P99_TO_BARE, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
+  summary['targets'] = { ratio: TARGET_RATIO, idleRssMb: TARGET_IDLE_RSS_MB, incidentMsPerUpdate: TARGET_INCIDENT_MS_PER_UPDATE, latencyP99Ms: TARGET_P99_MS, latencyP99ToBare: TARGET_P99_TO_BARE, drainRatio: TARGET_DRAIN_RATIO, drainCpuRatio: TARGET_DRAIN_CPU_RATIO, drainAllocatedKb: TARGET_DRAIN_ALLOCATED_KB, met };
   mkdirSync(RESULTS_DIR, { recursive: true });
   writeFileSync(resultsFile, `${JSON.stringify(summary, null, 2)}\n`);
   console.log(`written to bench/results/latest.json${fullRun ? '' : ` (only ${[...phases].join(', ')} replaced)`}`);
