@@ -160,6 +160,16 @@ export interface DeliveryRecord {
   readonly replay_of: string | null;
   readonly created_at: string;
   readonly updated_at: string;
+  /** Handed to its destination's fallback while the circuit was open: the destination that received it instead, and its delivery there. */
+  readonly sent_via: FallbackLink | null;
+  /** A fallback's copy: the destination whose circuit was open, and the delivery this stands in for. */
+  readonly fallback_for: FallbackLink | null;
+}
+
+/** The other side of a delivery handed to a fallback (src/notify/fallback.ts). */
+export interface FallbackLink {
+  readonly destination: string;
+  readonly delivery_id: string;
 }
 
 export interface AttemptRecord {
@@ -368,6 +378,26 @@ export interface ClaimOptions {
   readonly owner: string;
   /** Storm digests for this destination, or absent/null when it never collapses (PagerDuty). */
   readonly storm?: StormPolicy | null;
+  /**
+   * The circuit is open and the destination has a fallback: lease the work it would send, to
+   * hand it over (src/notify/fallback.ts) — due work, retries at once, never a replay or a
+   * command. Nothing when the circuit is closed.
+   */
+  readonly for_fallback?: boolean;
+}
+
+/** Deliveries of an open circuit handed to its fallback (src/notify/fallback.ts), in one transaction. */
+export interface FallbackHandOff {
+  /** The claimed delivery and the rest of its batch, leased by `lease_owner`. */
+  readonly ids: readonly string[];
+  /** The copies' ids at the fallback, one per id of `ids`, in order. */
+  readonly fallback_ids: readonly string[];
+  readonly lease_owner: string;
+  readonly destination: string;
+  readonly fallback: string;
+  /** The fallback keeps per-incident order. */
+  readonly fallback_ordered: boolean;
+  readonly now: number;
 }
 
 /**
@@ -422,6 +452,12 @@ export interface QueueStore {
    * folds the batch in order). One answer per attempt, in order.
    */
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
+  /**
+   * Finishes the originals (`skipped`, naming where they went) and adds their copies at the
+   * fallback, due now, in one transaction; originals whose lease was lost are left alone.
+   * Returns how many were handed over.
+   */
+  handToFallback(handOff: FallbackHandOff): Promise<number>;
   /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
   holdDeliveries(hold: HoldRequest): Promise<void>;
   /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */

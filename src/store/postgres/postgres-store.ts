@@ -7,6 +7,7 @@ import type {
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
@@ -155,6 +156,10 @@ export class PostgresStore implements Store {
 
   claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
     return this.#write((tx) => writes.claimDue(tx, destination, options));
+  }
+
+  handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write((tx) => writes.handToFallback(tx, handOff));
   }
 
   claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {

@@ -16,6 +16,7 @@ import type {
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
@@ -490,6 +491,10 @@ export class SqliteStore implements Store {
 
   enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
     return this.#write('enqueuePrepared', { eventId, deliveries, now });
+  }
+
+  handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write('handToFallback', handOff);
   }
 
   claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
