@@ -850,6 +850,129 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(ok.destination.consecutive_failures).toBe(0);
       });
 
+      describe('fallback destinations (src/notify/fallback.ts): an open circuit hands its work to its fallback', () => {
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        /** An event of incident `key` for the pager, ordered. */
+        const paged = (key: string, receivedAt: number, extra: Partial<NewDelivery> = {}) => {
+          const event = relayEvent({ dedup_key: key });
+          const delivery: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', incident_key: key, ...extra };
+          return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+        };
+        /** The pager's circuit opened by a failed attempt of `id` (leased by OWNER), retried far later. */
+        const openPager = async (id: string, now: number) => {
+          const opened = await recordAttempt(store, attempt(id, { destination: 'pager', outcome: 'retry', health: 'failure', next_attempt_at: now + 999_999, error: 'HTTP 503', finished_at: now, breaker }));
+          expect(opened.disabled_now).toBe(true);
+        };
+        const handOff = (ids: readonly string[], now: number, owner = OWNER) =>
+          store.handToFallback({ ids, fallback_ids: ids.map(() => newId('dlv')), lease_owner: owner, destination: 'pager', fallback: 'slack', fallback_ordered: true, now });
+
+        it('while closed nothing is claimed for the fallback; once open, its due work and its retries (at once) are, never a replay', async () => {
+          const t0 = Date.now();
+          const first = paged('inc_1', t0);
+          const second = paged('inc_2', t0 + 1);
+          for (const each of [first, second]) await store.ingest(each.batch);
+          expect(await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 10, for_fallback: true })).toMatchObject({ deliveries: [], enabled: true });
+          const [leased] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(leased?.id).toBe(first.delivery.id);
+          await openPager(first.delivery.id, t0 + 20);
+          const replay = await store.replayDelivery(first.delivery.id, newId('dlv'), t0 + 30);
+          // The retry waits 999 s for the pager, but not for the fallback.
+          const claimed = await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, second.delivery.id].sort());
+          expect(claimed.deliveries.map((d) => d.id)).not.toContain(replay!.id);
+          expect(claimed.enabled).toBe(false);
+          // The ordinary claim still takes nothing from an open circuit.
+          expect((await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries).toEqual([]);
+        });
+
+        it('handed over once: the original is finished naming where it went, the copy waits at the fallback naming what it stands in for', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_x', t0);
+          await store.ingest(one.batch);
+          const [leased] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await openPager(leased!.id, t0 + 20);
+          await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          const copyId = newId('dlv');
+          // Another worker, whose lease this is not, hands nothing over.
+          expect(await store.handToFallback({ ids: [one.delivery.id], fallback_ids: [newId('dlv')], lease_owner: 'someone-else', destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 35 })).toBe(0);
+          expect(await store.handToFallback({ ids: [one.delivery.id], fallback_ids: [copyId], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 40 })).toBe(1);
+          // Never twice: the original is finished.
+          expect(await handOff([one.delivery.id], t0 + 41)).toBe(0);
+          const original = await store.getDelivery(one.delivery.id);
+          expect(original).toMatchObject({ status: 'skipped', sent_via: { destination: 'slack', delivery_id: copyId }, fallback_for: null });
+          expect(original?.note).toContain('sent via fallback slack');
+          const copy = await store.getDelivery(copyId);
+          expect(copy).toMatchObject({ destination: 'slack', status: 'pending', event_id: one.event.id, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, sent_via: null });
+          expect((await store.listDeliveries({ destination: 'slack', limit: 10 })).map((d) => d.id)).toEqual([copyId]);
+          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(claimed).toMatchObject({ id: copyId, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, probe: false });
+          expect(claimed?.event.id).toBe(one.event.id);
+          expect((await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 60, for_fallback: true })).deliveries).toEqual([]);
+          expect((await store.getEvent(one.event.id))?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
+            ['pager', 'skipped'],
+            ['slack', 'in_flight'],
+          ]);
+        });
+
+        it("an incident's events reach the fallback in order: the resolve waits behind its trigger there", async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_o', t0);
+          const resolve = paged('inc_o', t0 + 1);
+          const other = paged('inc_p', t0 + 2);
+          for (const each of [trigger, resolve, other]) await store.ingest(each.batch);
+          await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(trigger.delivery.id, t0 + 20);
+          const firstRound = await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          expect(firstRound.deliveries.map((d) => d.id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          expect(await handOff([trigger.delivery.id], t0 + 31)).toBe(1);
+          expect(await handOff([other.delivery.id], t0 + 32)).toBe(1);
+          const secondRound = await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(secondRound.deliveries.map((d) => d.id)).toEqual([resolve.delivery.id]);
+          expect(await handOff([resolve.delivery.id], t0 + 41)).toBe(1);
+          const atSlack = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 50 });
+          expect(atSlack.deliveries.map((d) => d.fallback_for?.delivery_id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          const triggerCopy = atSlack.deliveries.find((d) => d.fallback_for?.delivery_id === trigger.delivery.id)!;
+          await recordAttempt(store, attempt(triggerCopy.id));
+          const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 60 });
+          expect(next.deliveries.map((d) => d.fallback_for?.delivery_id)).toEqual([resolve.delivery.id]);
+        });
+
+        it('a worker that died between the claim and the hand-over: its lease runs out, the work is claimed again and handed over once', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_d', t0);
+          await store.ingest(one.batch);
+          await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(one.delivery.id, t0 + 20);
+          const [first] = (await store.claimDue('pager', { ...LEASE, owner: 'dead-worker', limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          expect(first?.id).toBe(one.delivery.id);
+          expect((await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true })).deliveries).toEqual([]);
+          const [again] = (await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 30 + LEASE.lease_ms + 1, for_fallback: true })).deliveries;
+          expect(again?.id).toBe(one.delivery.id);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 2)).toBe(1);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 3, 'dead-worker')).toBe(0);
+          expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
+        });
+
+        it('a grouped batch handed over goes out as one batch at the fallback', async () => {
+          const t0 = Date.now();
+          const group = { key: 'g', wait_ms: 0, interval_ms: 0 };
+          const a = paged('inc_ga', t0, { group });
+          const b = paged('inc_gb', t0 + 1, { group });
+          for (const each of [a, b]) await store.ingest(each.batch);
+          const [lead] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(lead?.member_ids).toHaveLength(1);
+          const opened = await recordAttempt(store, attempt(lead!.id, { destination: 'pager', member_ids: lead!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 999_999, error: 'HTTP 503', finished_at: t0 + 20, breaker }));
+          expect(opened.disabled_now).toBe(true);
+          const [batch] = (await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          const ids = [batch!.id, ...batch!.member_ids];
+          expect(ids.sort()).toEqual([a.delivery.id, b.delivery.id].sort());
+          expect(await handOff([batch!.id, ...batch!.member_ids], t0 + 40)).toBe(2);
+          const atSlack = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(atSlack).toHaveLength(1);
+          expect(atSlack[0]!.member_ids).toHaveLength(1);
+        });
+      });
+
       describe('grouped routes', () => {
         const group = (key: string) => ({ key, wait_ms: 30_000, interval_ms: 300_000 });
         const groupedBatch = (key: string, receivedAt: number) => {
