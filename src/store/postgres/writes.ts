@@ -357,7 +357,7 @@ async function formDigest(tx: Tx, row: Row, destination: string, now: number, st
   // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
   // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
   const found = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route,
+    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route,
        (SELECT COUNT(*) FROM deliveries p
         WHERE p.destination = d.destination AND p.incident_key = d.incident_key
           AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,

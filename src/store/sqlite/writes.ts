@@ -279,7 +279,7 @@ export function createWriteOps(db: DatabaseSync) {
     const grouped = row.group_key !== null;
     const found = sql
       .get(
-        `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route, d.rule_key,
+        `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route, d.rule_key,
            (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
             WHERE p.destination = d.destination AND p.incident_key = d.incident_key
               AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
