@@ -43,6 +43,8 @@ export interface FallbackView {
   readonly destination: string;
   readonly type: string;
   readonly delivery_id: string;
+  /** The destination's type as people name it: "PagerDuty". */
+  readonly label: string;
   /** "via fallback: PagerDuty destination `oncall` is unavailable" */
   readonly marker: string;
 }
@@ -58,14 +60,16 @@ const TYPE_NAMES: Readonly<Record<string, string>> = {
   email: 'Email',
 };
 
+const typeLabel = (type: string): string => TYPE_NAMES[type] ?? type;
+
 /** The visible marker of a message sent through a fallback. */
 export function fallbackMarker(original: FallbackOriginal): string {
-  return `via fallback: ${TYPE_NAMES[original.type] ?? original.type} destination \`${original.name}\` is unavailable`;
+  return `via fallback: ${typeLabel(original.type)} destination \`${original.name}\` is unavailable`;
 }
 
 export function fallbackView(of: FallbackOf, original: FallbackOriginal | undefined): FallbackView {
   const type = original?.type ?? 'unknown';
-  return { destination: of.destination, type, delivery_id: of.delivery_id, marker: fallbackMarker({ name: of.destination, type }) };
+  return { destination: of.destination, type, delivery_id: of.delivery_id, label: typeLabel(type), marker: fallbackMarker({ name: of.destination, type }) };
 }
 
 /**

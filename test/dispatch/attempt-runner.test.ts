@@ -439,7 +439,7 @@ describe('attempt runner: fallback destinations', () => {
   it("a fallback's copy is drawn with this destination's template, marked, and tells the notification log nothing", async () => {
     const copy = claimed({ fallback_for: { destination: 'oncall', delivery_id: 'dlv_original' } });
     await runner(undefined, destination, fallbackTo()).attempt(copy);
-    expect(contexts[0]!.fallback).toEqual({ destination: 'oncall', type: 'pagerduty', delivery_id: 'dlv_original', marker: 'via fallback: PagerDuty destination `oncall` is unavailable' });
+    expect(contexts[0]!.fallback).toEqual({ destination: 'oncall', type: 'pagerduty', label: 'PagerDuty', delivery_id: 'dlv_original', marker: 'via fallback: PagerDuty destination `oncall` is unavailable' });
     expect(store.records[0]).toMatchObject({ outcome: 'succeeded', notified: [] });
   });
 });
