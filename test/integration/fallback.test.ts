@@ -6,6 +6,7 @@ import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
 import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 import { signIn } from '../admin/support.ts';
+import { hookrelay as runHookrelay, lines, scratchFolder } from '../cli/support.ts';
 
 /**
  * Fallback destinations on the real server (issue 21 item 4): a PagerDuty outage pages through
@@ -17,6 +18,7 @@ import { signIn } from '../admin/support.ts';
  */
 
 const TM_SECRET = 'tm-secret';
+const scratch = scratchFolder();
 
 interface Link {
   destination: string;
@@ -77,7 +79,7 @@ retry: { schedule: [10s], disable_after: 1 }
 `;
 
 /** Messages at the Slack fallback that stand in for a page (the circuit's own notices are other messages). */
-const viaFallback = (slack: FakeReceiver): ReceivedRequest[] => slack.requests.filter((request) => request.body.includes('via fallback'));
+const viaFallback = (slack: FakeReceiver): ReceivedRequest[] => slack.requests.filter((request) => request.body.includes('via fallback: PagerDuty destination'));
 const pagedActions = (pagerduty: FakeReceiver): string[] => pagerduty.requests.map((request) => `${request.json<{ event_action: string; dedup_key: string }>().event_action} ${request.json<{ dedup_key: string }>().dedup_key}`);
 
 describe('fallback destinations: a PagerDuty outage pages through Slack', () => {
@@ -146,9 +148,24 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
 
     expect(pagedActions(pagerduty)).toEqual(['trigger qos.rebuffer_spike:Maharashtra', 'trigger qos.rebuffer_spike:Kerala', 'resolve qos.rebuffer_spike:Maharashtra']);
     expect(viaFallback(slack)).toHaveLength(2);
+    // The circuit's own notices, to the people reading Slack, say where the pages went meanwhile.
+    const notices = slack.requests.filter((request) => request.body.includes('Destination \\"oncall\\"'));
+    expect(notices.map((request) => request.body.includes('is disabled'))).toEqual([true, false]);
+    expect(notices[0]!.body).toContain('Its alerts go to ops-slack meanwhile');
     expect(closed.filter((delivery) => delivery.fallback_for !== null)).toHaveLength(2);
     for (const event of [third, resolve]) {
       expect(closed.filter((delivery) => delivery.event_id === event).map((delivery) => [delivery.destination, delivery.status, delivery.sent_via])).toEqual([['oncall', 'succeeded', null]]);
     }
+
+    // `hookrelay deliveries` says where each page went.
+    const cli = (destination: string) => runHookrelay(scratch, ['deliveries', destination, '--url', relay.url], { env: { HOOKRELAY_ADMIN_TOKEN: ADMIN_TOKEN } });
+    const pagerdutyLog = await cli('oncall');
+    expect(pagerdutyLog.code).toBe(0);
+    const skipped = lines(pagerdutyLog.stdout).filter((row) => row.includes(' skipped '));
+    expect(skipped).toHaveLength(2);
+    for (const row of skipped) expect(row).toMatch(/sent via fallback ops-slack \(dlv_\w+\): the circuit was open/);
+    const slackLog = await cli('ops-slack');
+    expect(slackLog.code).toBe(0);
+    expect(lines(slackLog.stdout).filter((row) => /fallback for oncall \(dlv_\w+\)/.test(row))).toHaveLength(2);
   });
 });
