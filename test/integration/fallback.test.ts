@@ -129,6 +129,8 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
     const copyPage = await (await fetch(`${relay.url}/admin/deliveries/${firstOriginal.sent_via!.delivery_id}`, { headers: { cookie } })).text();
     expect(copyPage).toContain('Fallback for');
     expect(copyPage).toContain(`/admin/deliveries/${firstOriginal.id}`);
+    const destinationPage = await (await fetch(`${relay.url}/admin/destinations/oncall`, { headers: { cookie } })).text();
+    expect(destinationPage).toContain('href="/admin/destinations/ops-slack">ops-slack</a> takes its alerts');
 
     // PagerDuty answers again. After the probe's backoff the next page is the probe: it goes to
     // PagerDuty, succeeds and closes the circuit.
@@ -137,9 +139,11 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
     const third = await alert(relay, 'Kerala', 'firing', '2026-11-29T10:00:20Z');
     await pagerduty.waitFor(2);
     await relay.until(
-      () => relay.admin<{ destinations: Array<{ name: string; enabled: boolean }> }>('/destinations'),
+      () => relay.admin<{ destinations: Array<{ name: string; enabled: boolean; fallback?: string }> }>('/destinations'),
       (answer) => answer.json.destinations.find((destination) => destination.name === 'oncall')?.enabled === true,
     );
+    const listed = (await relay.admin<{ destinations: Array<{ name: string; fallback?: string }> }>('/destinations')).json.destinations;
+    expect(listed.map((destination) => [destination.name, destination.fallback])).toEqual(expect.arrayContaining([['oncall', 'ops-slack'], ['ops-slack', undefined]]));
     // The first incident resolves after recovery: the resolve goes to PagerDuty (the original
     // carries the incident again), and the fallback is not told.
     const resolve = await alert(relay, 'Maharashtra', 'resolved', '2026-11-29T10:00:30Z');
