@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../support/clock.ts';
 import { FakeReceiver } from '../support/receiver.ts';
@@ -46,10 +49,21 @@ async function receiver(): Promise<FakeReceiver> {
   return fake;
 }
 
-async function relayWith(yaml: string, clock: ManualClock, dataDir?: string): Promise<TestRelay> {
-  const relay = await startRelay(`${yaml}\nadmin: { token: ${ADMIN_TOKEN} }\n`, {}, { clock, ...(dataDir ? { dataDir } : {}) });
-  cleanups.push(() => relay.close());
+/** Relays stopped by the test itself (a restart), not to be closed again. */
+const stopped = new WeakSet<TestRelay>();
+
+/** A relay on `dataDir` (kept across a restart: the test's own folder, removed after it). */
+async function relayWith(yaml: string, clock: ManualClock, dataDir: string): Promise<TestRelay> {
+  const relay = await startRelay(`${yaml}\nadmin: { token: ${ADMIN_TOKEN} }\n`, {}, { clock, dataDir });
+  cleanups.push(async () => {
+    if (!stopped.has(relay)) await relay.close();
+  });
   return relay;
+}
+
+async function stop(relay: TestRelay): Promise<void> {
+  stopped.add(relay);
+  await relay.close();
 }
 
 async function deliveries(relay: TestRelay, query = 'limit=100'): Promise<Delivery[]> {
@@ -88,8 +102,10 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
     const slack = await receiver();
     let pagerdutyUp = false;
     pagerduty.respond(() => (pagerdutyUp ? { status: 202, body: '{"status":"success"}' } : { status: 503, body: 'unavailable' }));
-    const clock = new ManualClock();
-    const relay = await relayWith(config(pagerduty, slack), clock);
+    let clock = new ManualClock();
+    const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-fallback-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    let relay = await relayWith(config(pagerduty, slack), clock, dataDir);
 
     // The first page fails: the circuit opens (disable_after: 1) and the page goes to Slack at
     // once, not after its retry's 10 s.
@@ -131,6 +147,16 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
     expect(copyPage).toContain(`/admin/deliveries/${firstOriginal.id}`);
     const destinationPage = await (await fetch(`${relay.url}/admin/destinations/oncall`, { headers: { cookie } })).text();
     expect(destinationPage).toContain('href="/admin/destinations/ops-slack">ops-slack</a> takes its alerts');
+
+    // A restart while the circuit is open sends nothing again: what was handed over is finished,
+    // at both ends, and the circuit is still open (the store keeps it).
+    await stop(relay);
+    clock = new ManualClock(clock.now());
+    relay = await relayWith(config(pagerduty, slack), clock, dataDir);
+    const afterRestart = await relay.until(() => deliveries(relay), (list) => list.length === open.length && allDecided(list));
+    expect(afterRestart.map((delivery) => [delivery.id, delivery.status])).toEqual(open.map((delivery) => [delivery.id, delivery.status]));
+    expect(viaFallback(slack)).toHaveLength(2);
+    expect(pagerduty.requests).toHaveLength(1);
 
     // PagerDuty answers again. After the probe's backoff the next page is the probe: it goes to
     // PagerDuty, succeeds and closes the circuit.
