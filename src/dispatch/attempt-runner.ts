@@ -3,7 +3,7 @@ import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import { digestView } from '../notify/digest.ts';
-import { fallbackView, handsOff } from '../notify/fallback.ts';
+import { fallbackView, handsOff, waitsForOriginal } from '../notify/fallback.ts';
 import type { FallbackOriginal } from '../notify/fallback.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import { loggedTitle } from '../observability/logger.ts';
@@ -36,7 +36,7 @@ export interface AttemptLane {
 
 export interface AttemptRunnerOptions {
   readonly destination: Destination;
-  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts' | 'handToFallback'>;
+  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts' | 'handToFallback' | 'notificationLog'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
   readonly stage: Pick<NotificationStage, 'decide'>;
   readonly retry: RetryPolicy;
@@ -167,6 +167,7 @@ export class AttemptRunner {
       fallback: fallback.name,
       fallback_ordered: fallback.ordered !== false,
       now: clock.now(),
+      keep: await this.#waitingForOriginal(send, ids),
     });
     if (handed === 0) return;
     metrics.deliveries.inc({ destination: destination.name, outcome: 'fallback' }, handed);
@@ -177,6 +178,18 @@ export class AttemptRunner {
       );
     }
     this.#options.fallback?.handedOver(fallback.name);
+  }
+
+  /** Of a hand-over, the resolves that must still reach this destination: it holds their incident open. */
+  async #waitingForOriginal(send: ClaimedDelivery, ids: readonly string[]): Promise<string[]> {
+    const { destination, store } = this.#options;
+    if (destination.stateful !== true || !send.events.some((event) => event.status === 'resolved')) return [];
+    const log = await store.notificationLog(destination.name, send.events.map((event) => event.dedup_key));
+    const told = new Map(log.map((entry) => [entry.dedup_key, entry]));
+    return ids.filter((_, index) => {
+      const event = send.events[index];
+      return event !== undefined && waitsForOriginal(event, told.get(event.dedup_key) ?? null, true);
+    });
   }
 
   #failedUnexpectedly(claimed: ClaimedDelivery, error: unknown): void {

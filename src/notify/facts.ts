@@ -44,6 +44,8 @@ export interface ClaimedDelivery {
    * template and marked.
    */
   readonly fallback_for?: FallbackOf;
+  /** Already sent through the fallback, and waiting for this destination too (notify/fallback.ts `waitsForOriginal`): never handed over again. */
+  readonly sent_via_fallback?: boolean;
   /**
    * Times it was found in flight after its worker stopped (recovered at start, or its lease
    * expired and taken over), and of those, times its own attempt was under way (marked with

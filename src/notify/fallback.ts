@@ -16,6 +16,9 @@
  *   to the original again; what was handed over stays with the fallback.
  * - Replays and commands (a PagerDuty acknowledge) are a person's ask of that very destination:
  *   they wait for it, as without a fallback.
+ * - One exception: a resolve of an incident the original holds open (a PagerDuty incident it
+ *   opened before the outage) goes to the fallback and also still waits for the original, so
+ *   that incident is closed once it recovers (`waitsForOriginal`); it is never handed over again.
  * - The copy tells the fallback nothing for the notification log (it is not the fallback's own
  *   story of the incident) and the original's log is not told either: after recovery the
  *   original hears the incident's next event as it would have. A resolve that arrives after
@@ -77,13 +80,31 @@ export function fallbackView(of: FallbackOf, original: FallbackOriginal | undefi
  * and it is neither the probe (tried at the original first) nor a person's ask of this very
  * destination (a replay or a command, which waits for it).
  */
-export function handsOff(delivery: { readonly probe: boolean; readonly unordered: boolean }, circuitOpen: boolean, fallback: string | null | undefined): boolean {
-  return circuitOpen && fallback !== null && fallback !== undefined && !delivery.probe && !delivery.unordered;
+export function handsOff(
+  delivery: { readonly probe: boolean; readonly unordered: boolean; readonly sent_via_fallback?: boolean | undefined },
+  circuitOpen: boolean,
+  fallback: string | null | undefined,
+): boolean {
+  return circuitOpen && fallback !== null && fallback !== undefined && !delivery.probe && !delivery.unordered && delivery.sent_via_fallback !== true;
+}
+
+/**
+ * A resolve of an incident the original destination holds open (stateful, and last told it
+ * fires: a PagerDuty incident it opened) goes to the fallback and still waits for the original,
+ * so the incident is closed there once it recovers; anything else handed over is finished.
+ */
+export function waitsForOriginal(event: { readonly status: string }, told: { readonly status: string } | null, stateful: boolean): boolean {
+  return stateful && event.status === 'resolved' && told?.status === 'firing';
 }
 
 /** The original's note: where it went instead. */
 export function handedOverNote(fallback: string, fallbackDeliveryId: string): string {
   return `sent via fallback ${fallback} (${fallbackDeliveryId}): the circuit was open`;
+}
+
+/** The note of an original that also waits for its own destination (see `waitsForOriginal`). */
+export function alsoWaitsNote(fallback: string, fallbackDeliveryId: string): string {
+  return `also sent via fallback ${fallback} (${fallbackDeliveryId}) while the circuit was open; waits to close the incident here`;
 }
 
 /** The copy's note: what it stands in for. */

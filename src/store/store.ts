@@ -397,6 +397,8 @@ export interface FallbackHandOff {
   readonly fallback: string;
   /** The fallback keeps per-incident order. */
   readonly fallback_ordered: boolean;
+  /** Ids of `ids` whose originals stay pending for their own destination once copied (notify/fallback.ts `waitsForOriginal`). */
+  readonly keep?: readonly string[];
   readonly now: number;
 }
 

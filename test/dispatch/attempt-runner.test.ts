@@ -9,7 +9,7 @@ import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
 import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
 import type { StageVerdict } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldRequest, RecordedAttempt } from '../../src/store/store.ts';
+import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldRequest, NotificationEntry, RecordedAttempt } from '../../src/store/store.ts';
 import { TemplateRenderError } from '../../src/templates/types.ts';
 import type { TemplateContext } from '../../src/templates/types.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -54,6 +54,11 @@ class Store {
 
   async markAttemptStarted(ids: readonly string[]): Promise<void> {
     this.marked.push([...ids]);
+  }
+
+  readonly told: NotificationEntry[] = [];
+  async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {
+    return this.told.filter((entry) => entry.destination === destination && dedupKeys.includes(entry.dedup_key));
   }
 
   readonly handOffs: FallbackHandOff[] = [];
@@ -434,6 +439,20 @@ describe('attempt runner: fallback destinations', () => {
     expect(store.handOffs).toEqual([]);
     expect(sent.map((request) => request.delivery_id)).toEqual([probe.id]);
     expect(lane.givenBack).toEqual([replay.id]);
+  });
+
+  it('a resolve of an incident a stateful destination holds open is copied and kept for it; one already copied is never handed over again', async () => {
+    circuit.enabled = false;
+    const pagerduty: Destination = { ...destination, stateful: true };
+    store.told.push({ destination: 'ops', dedup_key: 'db:primary', status: 'firing', occurred_at: '2026-04-23T18:00:00.000Z', delivery_id: 'dlv_trigger', sent_at: 0 });
+    const resolve = claimed({ event: relayEvent({ dedup_key: 'db:primary', status: 'resolved' }), events: [relayEvent({ dedup_key: 'db:primary', status: 'resolved' })] });
+    const other = claimed({ event: relayEvent({ dedup_key: 'other', status: 'resolved' }), events: [relayEvent({ dedup_key: 'other', status: 'resolved' })] });
+    await runner(undefined, pagerduty, fallbackTo()).attempt(resolve);
+    await runner(undefined, pagerduty, fallbackTo()).attempt(other);
+    expect(store.handOffs.map((handOff) => handOff.keep)).toEqual([[resolve.id], []]);
+    await runner(undefined, pagerduty, fallbackTo()).attempt({ ...resolve, sent_via_fallback: true });
+    expect(store.handOffs).toHaveLength(2);
+    expect(lane.givenBack).toEqual([resolve.id]);
   });
 
   it("a fallback's copy is drawn with this destination's template, marked, and tells the notification log nothing", async () => {

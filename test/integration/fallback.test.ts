@@ -198,4 +198,41 @@ describe('fallback destinations: a PagerDuty outage pages through Slack', () => 
     expect(slackLog.code).toBe(0);
     expect(lines(slackLog.stdout).filter((row) => /fallback for oncall \(dlv_\w+\)/.test(row))).toHaveLength(2);
   });
+
+  it('a resolve of an incident PagerDuty holds open, during its outage: Slack is told once, marked, and PagerDuty gets it once back, closing its incident', async () => {
+    const pagerduty = await receiver();
+    const slack = await receiver();
+    let pagerdutyUp = true;
+    pagerduty.respond(() => (pagerdutyUp ? { status: 202, body: '{"status":"success"}' } : { status: 503, body: 'unavailable' }));
+    const clock = new ManualClock();
+    const dataDir = mkdtempSync(join(tmpdir(), 'hookrelay-fallback-'));
+    cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+    const relay = await relayWith(config(pagerduty, slack), clock, dataDir);
+
+    await alert(relay, 'Goa', 'firing', '2026-11-29T10:00:00Z');
+    await pagerduty.waitFor(1);
+    await relay.until(() => deliveries(relay), (list) => list.length === 1 && allDecided(list));
+    // PagerDuty goes down just as the incident resolves: the resolve opens the circuit.
+    pagerdutyUp = false;
+    const resolve = await alert(relay, 'Goa', 'resolved', '2026-11-29T10:00:05Z');
+    await pagerduty.waitFor(2);
+    const during = await relay.until(
+      () => deliveries(relay),
+      (list) => list.some((delivery) => delivery.event_id === resolve && delivery.fallback_for !== null && delivery.status === 'succeeded'),
+    );
+    const original = during.find((delivery) => delivery.event_id === resolve && delivery.destination === 'oncall')!;
+    expect(original).toMatchObject({ status: 'pending', sent_via: { destination: 'ops-slack' } });
+    expect(viaFallback(slack)).toHaveLength(1);
+    expect(viaFallback(slack)[0]!.body).toContain('Resolved');
+
+    // Back: the probe is that very resolve; it closes PagerDuty's incident, and Slack hears nothing more.
+    pagerdutyUp = true;
+    await clock.advance(10_000);
+    await pagerduty.waitFor(3);
+    const after = await relay.until(() => deliveries(relay), (list) => allDecided(list) && list.some((delivery) => delivery.id === original.id && delivery.status === 'succeeded'));
+    expect(pagedActions(pagerduty)).toEqual(['trigger qos.rebuffer_spike:Goa', 'resolve qos.rebuffer_spike:Goa', 'resolve qos.rebuffer_spike:Goa']);
+    expect(viaFallback(slack)).toHaveLength(1);
+    expect(after.filter((delivery) => delivery.fallback_for !== null)).toHaveLength(1);
+    expect(after.find((delivery) => delivery.id === original.id)).toMatchObject({ status: 'succeeded', sent_via: { destination: 'ops-slack' } });
+  });
 });

@@ -953,6 +953,32 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
         });
 
+        it('a resolve kept for its own destination: copied once, pending there for the probe or a closed circuit, never handed over again', async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_k', t0);
+          await store.ingest(trigger.batch);
+          const [leased] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await recordAttempt(store, attempt(leased!.id, { destination: 'pager', breaker }));
+          const resolve = paged('inc_k', t0 + 20);
+          const other = paged('inc_l', t0 + 21);
+          for (const each of [resolve, other]) await store.ingest(each.batch);
+          const [failing] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 30 })).deliveries;
+          await openPager(failing!.id, t0 + 40);
+          const claimed = await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 50, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([resolve.delivery.id, other.delivery.id].sort());
+          const copy = newId('dlv');
+          expect(
+            await store.handToFallback({ ids: [resolve.delivery.id], fallback_ids: [copy], keep: [resolve.delivery.id], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 60 }),
+          ).toBe(1);
+          expect(await store.getDelivery(resolve.delivery.id)).toMatchObject({ status: 'pending', sent_via: { destination: 'slack', delivery_id: copy } });
+          expect((await store.getDelivery(resolve.delivery.id))?.note).toContain('waits to close the incident here');
+          expect(await store.getDelivery(copy)).toMatchObject({ status: 'pending', fallback_for: { destination: 'pager', delivery_id: resolve.delivery.id } });
+          // Not claimed for the fallback again; the probe (or an ordinary claim once closed) takes it, saying it was copied.
+          expect((await store.claimDue('pager', { ...LEASE, limit: 10, now: t0 + 70, for_fallback: true })).deliveries).toEqual([]);
+          const [probe] = (await store.claimProbe('pager', { ...LEASE, now: t0 + 40 + 10_000 })).deliveries;
+          expect(probe).toMatchObject({ id: resolve.delivery.id, probe: true, sent_via_fallback: true });
+        });
+
         it('a grouped batch handed over goes out as one batch at the fallback', async () => {
           const t0 = Date.now();
           const group = { key: 'g', wait_ms: 0, interval_ms: 0 };

@@ -32,7 +32,7 @@ import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stor
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
-import { fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
   CIRCUIT_COLUMNS,
@@ -213,7 +213,7 @@ async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDeliv
   );
 }
 
-const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, d.fallback_for, d.fallback_of, ${EVENT_COLUMNS}`;
+const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}`;
 
 /** The rest of a grouped batch, locked: those still waiting to form one (under the group's lock), or the members of one formed. */
 async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[]> {
@@ -800,15 +800,18 @@ export const writes = {
   /** Originals finished as handed over, their copies added at the fallback, due now (src/notify/fallback.ts); announced to every replica. */
   async handToFallback(tx: Tx, args: FallbackHandOff): Promise<number> {
     const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
+    const kept = new Set(args.keep ?? []);
     let handed = 0;
     for (const [index, id] of args.ids.entries()) {
       const copy = args.fallback_ids[index];
       if (copy === undefined) continue;
+      // Kept for its own destination too (notify/fallback.ts `waitsForOriginal`): pending again, due now.
+      const keep = kept.has(id);
       const row = await tx.one(
-        `UPDATE deliveries d SET status = 'skipped', note = $1, next_attempt_at = NULL, lease_owner = NULL, updated_at = $2, fallback_to = $3, fallback_delivery = $4
+        `UPDATE deliveries d SET status = $7, note = $1, next_attempt_at = $8, lease_owner = NULL, updated_at = $2, fallback_to = $3, fallback_delivery = $4
          WHERE d.id = $5 AND d.status = 'in_flight' AND d.lease_owner = $6
          RETURNING d.event_id, d.route, d.priority, (SELECT e.dedup_key FROM events e WHERE e.id = d.event_id) AS dedup_key`,
-        [handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner],
+        [keep ? alsoWaitsNote(args.fallback, copy) : handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner, keep ? 'pending' : 'skipped', keep ? args.now : null],
       );
       if (!row) continue;
       await tx.run(

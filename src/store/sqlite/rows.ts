@@ -159,9 +159,10 @@ export function deliveryFromRow(row: Row): DeliveryRecord {
 }
 
 /** A claimed row of a fallback's copy: what it stands in for (ClaimedDelivery.fallback_for). */
-export function fallbackOf(row: Row): { fallback_for?: { destination: string; delivery_id: string } } {
+export function fallbackOf(row: Row): { fallback_for?: { destination: string; delivery_id: string }; sent_via_fallback?: boolean } {
   const link = fallbackLink(row.fallback_for, row.fallback_of);
-  return link ? { fallback_for: link } : {};
+  const sent = row.fallback_delivery !== null && row.fallback_delivery !== undefined;
+  return { ...(link ? { fallback_for: link } : {}), ...(sent ? { sent_via_fallback: true } : {}) };
 }
 
 export function attemptFromRow(row: Row): AttemptRecord {

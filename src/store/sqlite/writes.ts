@@ -27,7 +27,7 @@ import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
-import { fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
@@ -384,7 +384,7 @@ export function createWriteOps(db: DatabaseSync) {
     if (isEnabled) return { deliveries: [], next_due_at: null, enabled: true };
     const rows = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.destination = ?1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('?2')} AND ${CLAIMABLE}
          ORDER BY d.priority DESC, d.id
@@ -543,7 +543,7 @@ export function createWriteOps(db: DatabaseSync) {
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -568,7 +568,7 @@ export function createWriteOps(db: DatabaseSync) {
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
              AND ${CLAIMABLE}
@@ -591,12 +591,20 @@ export function createWriteOps(db: DatabaseSync) {
         `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at, incident_key, priority, fallback_for, fallback_of)
          VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       );
+      // Kept for its own destination too: pending again, due now (only a probe or a closed circuit takes it).
+      const keep = sql.get(
+        `UPDATE deliveries SET status = 'pending', note = ?, next_attempt_at = ?, lease_owner = NULL, updated_at = ?, fallback_to = ?, fallback_delivery = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ? RETURNING event_id, route, priority`,
+      );
+      const kept = new Set(args.keep ?? []);
       const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
       let handed = 0;
       args.ids.forEach((id, index) => {
         const copy = args.fallback_ids[index];
         if (copy === undefined) return;
-        const row = take.get(handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner);
+        const row = kept.has(id)
+          ? keep.get(alsoWaitsNote(args.fallback, copy), args.now, args.now, args.fallback, copy, id, args.lease_owner)
+          : take.get(handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner);
         if (!row) return;
         const key = fallbackIncidentKey(args.fallback_ordered, String(dedupKey.get(row.event_id as string)?.dedup_key ?? ''));
         insert.run(copy, row.event_id as string, args.fallback, row.route as string | null, standsInNote(args.destination, id), group, args.now, args.now, args.now, key, Number(row.priority), args.destination, id);
