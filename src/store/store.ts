@@ -1,7 +1,7 @@
 /**
  * The store port. Layout (what lives where):
  * - src/notify/ decides: grouping windows and batches (grouping.ts), storm digests (storm.ts,
- *   digest.ts), the breaker's state machine (breaker.ts), incident order, leases at ingest and
+ *   digest.ts), the breaker's state machine (breaker.ts), fallbacks (fallback.ts), incident order, leases at ingest and
  *   inhibition holds (incident-order.ts), what an attempt's outcome makes of its delivery
  *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
  * - src/store/ persists: append an event with its deliveries, claim due work under the right
