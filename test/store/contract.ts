@@ -979,6 +979,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(probe).toMatchObject({ id: resolve.delivery.id, probe: true, sent_via_fallback: true });
         });
 
+        it('two workers claiming for the fallback at once take different deliveries, and each is handed over once', async () => {
+          const t0 = Date.now();
+          const all = Array.from({ length: 12 }, (_, index) => paged(`inc_c${index}`, t0 + index));
+          for (const each of all) await store.ingest(each.batch);
+          const [leased] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: t0 + 20 })).deliveries;
+          await openPager(leased!.id, t0 + 30);
+          const [a, b] = await Promise.all(
+            ['worker-a', 'worker-b'].map((owner) => store.claimDue('pager', { ...LEASE, owner, limit: 8, now: t0 + 40, for_fallback: true })),
+          );
+          const ids = (batch: typeof a) => batch!.deliveries.map((d) => d.id);
+          expect(ids(a).filter((id) => ids(b).includes(id))).toEqual([]);
+          const handed = await Promise.all([
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-a')),
+            ...ids(b).map((id) => handOff([id], t0 + 50, 'worker-b')),
+            // A worker handing over what the other leased hands nothing.
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-b')),
+          ]);
+          expect(handed.reduce((sum, count) => sum + count, 0)).toBe(ids(a).length + ids(b).length);
+          expect(await store.listDeliveries({ destination: 'slack', limit: 100 })).toHaveLength(ids(a).length + ids(b).length);
+        });
+
         it('a grouped batch handed over goes out as one batch at the fallback', async () => {
           const t0 = Date.now();
           const group = { key: 'g', wait_ms: 0, interval_ms: 0 };
