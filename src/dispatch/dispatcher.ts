@@ -146,6 +146,7 @@ function lane(destination: Destination, options: DispatcherOptions, owner: strin
     logger,
     metrics,
     onBreakerChange: options.onBreakerChange,
+    fallback: fallback?.name,
     lane: {
       dropHeldWork: () => scheduler.dropHeldWork(),
       wake: (at) => scheduler.wake(at),
