@@ -210,7 +210,7 @@ async function wireAndListen(
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
   let announce: ((change: BreakerChange) => void) | null = null;
-  const metrics = new Metrics({ queues: () => store.queueStats(), destinations: components.destinations.map((destination) => destination.name), now });
+  const metrics = new Metrics({ queues: () => store.view('queue'), destinations: components.destinations.map((destination) => destination.name), now });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger, clock });
   // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
@@ -331,10 +331,10 @@ async function wireAndListen(
 
   const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
+      .prune('deliveries', { keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
     store
-      .pruneRequests({ keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
+      .prune('requests', { keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
   });
 
@@ -393,7 +393,7 @@ async function startDispatchOnly(parts: {
   const { clock } = options;
   const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
+      .prune('deliveries', { keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => options.logger.warn({ err: error }, 'pruning the delivery log failed'));
   });
   options.logger.info(

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RELEASED_NOTE, toRenotify } from '../notify/interval-ends.ts';
 import type { IntervalHold } from '../notify/interval-ends.ts';
-import type { QueueStore } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
 
 /** Time intervals are whole minutes (HH:MM in a zone): a look each minute sees every end. */
@@ -9,7 +9,7 @@ const MINUTE = 60_000;
 
 export interface IntervalEndsOptions {
   readonly holds: readonly IntervalHold[];
-  readonly store: Pick<QueueStore, 'heldBy' | 'releaseHeld'>;
+  readonly store: Pick<Store, 'view' | 'holds'>;
   readonly clock: Clock;
   /** Wakes the lanes of destinations given work. */
   readonly notify: (destinations: readonly string[]) => void;
@@ -62,10 +62,10 @@ export class IntervalEnds {
       const stood = this.#stood.get(hold.marker) ?? true;
       this.#stood.set(hold.marker, stands);
       if (stands || !stood) continue;
-      const held = await store.heldBy(hold.marker);
+      const held = await store.view('held', hold.marker);
       if (held.length === 0) continue;
       const ids = toRenotify(held);
-      const destinations = await store.releaseHeld({ marker: hold.marker, ids, note: RELEASED_NOTE, now });
+      const destinations = await store.holds('release', { marker: hold.marker, ids, note: RELEASED_NOTE, now });
       logger.info({ hold: hold.marker, held: held.length, renotified: ids }, `${hold.marker} ended: ${ids.length} incident(s) it held still fire and are told now`);
       if (destinations.length > 0) notify(destinations);
     }

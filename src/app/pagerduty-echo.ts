@@ -42,11 +42,11 @@ export function pagerDutyEchoes(options: PagerDutyEchoOptions): IncidentEchoes {
     event: RelayEvent,
   ): Promise<PreparedDelivery | null> => {
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const message = await store.getIncidentMessage(messenger.name, dedupKey);
+      const message = await store.view('incident_message', messenger.name, dedupKey);
       if (!message) return null;
       const change = incidentChange(message, report, event.occurred_at);
       if (change === null) return null;
-      if (change.state !== null && !(await store.setIncidentState(messenger.name, dedupKey, message.version, change.state, options.now()))) continue;
+      if (change.state !== null && !(await store.change('incident_state', messenger.name, dedupKey, message.version, change.state, options.now()))) continue;
       const id = newId('dlv');
       const body = await messenger.noteRequest(dedupKey, event, id);
       return body === null ? null : { id, destination: messenger.name, route: PAGERDUTY_ECHO_ROUTE, request_body: body };
@@ -62,7 +62,7 @@ export function pagerDutyEchoes(options: PagerDutyEchoOptions): IncidentEchoes {
       if (delivery) deliveries.push(delivery);
     }
     if (deliveries.length === 0) return;
-    await store.enqueuePrepared(event.id, deliveries, options.now());
+    await store.append('prepared', event.id, deliveries, options.now());
     options.notify(deliveries.map((delivery) => delivery.destination));
     logger.info({ event_id: event.id, dedup_key: dedupKey, type: report.event_type, destinations: deliveries.map((d) => d.destination) }, 'PagerDuty\'s change applied to the incident\'s Slack messages');
   };

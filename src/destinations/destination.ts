@@ -5,7 +5,7 @@ import type { RelayEvent } from '../events/event.ts';
 import { DEFAULT_STORM } from '../notify/digest.ts';
 import type { StormConfig } from '../notify/digest.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
-import type { IncidentStateStore, StoreViews } from '../store/store.ts';
+import type { StoreViews } from '../store/store.ts';
 import type { HttpClient, SendResult } from './http-client.ts';
 
 export interface OutboundRequest {
@@ -76,7 +76,7 @@ export interface Destination {
 export interface DestinationDeps {
   readonly http: HttpClient;
   /** The store, once open (destinations that keep state of their own, like slack-bot's incident messages). */
-  readonly store: () => Pick<IncidentStateStore, 'getIncidentMessage'> & Pick<StoreViews, 'getEvent'>;
+  readonly store: () => Pick<StoreViews, 'view'>;
   readonly templates: TemplateEngine;
   readonly version: string;
   readonly logger: Logger;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { SendResult } from '../destinations/http-client.ts';
-import { loggedTitle } from '../observability/logger.ts';
+import { factLogger, loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
@@ -41,9 +41,12 @@ const OUTCOME_MESSAGES: Readonly<Record<Exclude<AttemptResult['outcome'], 'faile
  */
 export class AttemptRecorder {
   readonly #options: AttemptRecorderOptions;
+  /** The per-attempt outcome lines: facts only, so without the redaction's cost. */
+  readonly #outcomeLog: Logger;
 
   constructor(options: AttemptRecorderOptions) {
     this.#options = options;
+    this.#outcomeLog = factLogger(options.logger);
   }
 
   async record(delivery: ClaimedDelivery, attempt: number, started: number, body: string | null, decision: AttemptDecision): Promise<void> {
@@ -113,10 +116,11 @@ export class AttemptRecorder {
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
     if (!recorded?.recorded) return;
+    const outcomeLog = this.#outcomeLog;
     if (decision.outcome === 'failed') {
-      if (logger.isLevelEnabled('warn')) logger.warn(line(), 'delivery failed');
-    } else if (logger.isLevelEnabled('info')) {
-      logger.info(line(), OUTCOME_MESSAGES[decision.outcome]);
+      if (outcomeLog.isLevelEnabled('warn')) outcomeLog.warn(line(), 'delivery failed');
+    } else if (outcomeLog.isLevelEnabled('info')) {
+      outcomeLog.info(line(), OUTCOME_MESSAGES[decision.outcome]);
     }
     this.#options.onRecorded(recorded, delivery, decision);
   }

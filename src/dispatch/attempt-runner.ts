@@ -36,7 +36,7 @@ export interface AttemptLane {
 
 export interface AttemptRunnerOptions {
   readonly destination: Destination;
-  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts' | 'handToFallback' | 'notificationLog'>;
+  readonly store: Pick<Store, 'leases' | 'holds' | 'commitAttempts' | 'notificationLog'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
   readonly stage: Pick<NotificationStage, 'decide'>;
   readonly retry: RetryPolicy;
@@ -121,7 +121,7 @@ export class AttemptRunner {
           return;
         }
         // Durable before anything of the attempt runs: a stop from here on counts against it.
-        await this.#options.store.markAttemptStarted([claimed.id, ...claimed.member_ids], this.#options.owner);
+        await this.#options.store.leases('started', [claimed.id, ...claimed.member_ids], this.#options.owner);
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
@@ -159,7 +159,7 @@ export class AttemptRunner {
     if (!send) return;
     const ids = [send.id, ...send.member_ids];
     const copies = ids.map(() => newId('dlv'));
-    const handed = await store.handToFallback({
+    const handed = await store.holds('fallback', {
       ids,
       fallback_ids: copies,
       lease_owner: owner,
@@ -202,7 +202,7 @@ export class AttemptRunner {
     const verdict = await stage.decide(delivery, destination);
     for (const { ids, hold } of verdict.held) {
       const probeOf = delivery.probe ? destination.name : null;
-      await store.holdDeliveries({
+      await store.holds('hold', {
         ids,
         lease_owner: this.#options.owner,
         status: hold.status,

@@ -75,7 +75,7 @@ export class Dispatcher {
   }
 
   async start(): Promise<void> {
-    const states = await this.#store.destinationStates();
+    const states = await this.#store.view('destinations');
     for (const state of states) this.#lanes.get(state.name)?.circuit.setEnabled(state.enabled);
     for (const { scheduler } of this.#lanes.values()) scheduler.startHeartbeat();
     for (const { scheduler } of this.#lanes.values()) void scheduler.pump();

@@ -19,7 +19,7 @@ export interface SchedulerOptions {
   readonly limits: Pick<DestinationLimits, 'concurrency' | 'rate'>;
   /** When the destination's backlog is a storm (claims then fold each group into a digest); null: never. */
   readonly storm: StormPolicy | null;
-  readonly store: Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+  readonly store: Pick<Store, 'claim' | 'leases' | 'onWork'>;
   readonly owner: string;
   readonly leaseMs: number;
   readonly clock: Clock;
@@ -70,7 +70,7 @@ export class Scheduler implements CircuitReactions {
     const { clock, leaseMs, store, owner, logger, destination } = this.#options;
     this.#cancelHeartbeat = every(clock, Math.max(1_000, Math.floor(leaseMs / 3)), () => {
       if (this.#work.size === 0) return;
-      store.extendLeases(this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
+      store.leases('extend', this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
         logger.warn({ err: error, destination }, 'could not renew leases');
       });
     });
@@ -116,7 +116,7 @@ export class Scheduler implements CircuitReactions {
           const fallback = this.#options.fallback === true;
           if ((circuit.probes || shared) && (this.#work.size === 0 || fallback)) {
             const news = circuit.news;
-            const probe = await store.claimProbe(destination, { now, lease_ms, owner });
+            const probe = await store.claim(destination, { probe: true, now, lease_ms, owner });
             this.#take(probe, now, news);
           }
           if (circuit.enabled === false) {
@@ -125,7 +125,7 @@ export class Scheduler implements CircuitReactions {
             const room = this.#work.room();
             if (room <= 0) break;
             const news = circuit.news;
-            const batch = await store.claimDue(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
+            const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
             this.#take(batch, now, news);
             if (batch.deliveries.length === room) this.#again = true;
             continue;
@@ -134,7 +134,7 @@ export class Scheduler implements CircuitReactions {
         const room = this.#work.room();
         if (room <= 0) break;
         const news = circuit.news;
-        const batch = await store.claimDue(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
+        const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
         this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
@@ -215,7 +215,7 @@ export class Scheduler implements CircuitReactions {
     const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
     if (ids.length === 0) return;
     try {
-      await this.#options.store.releaseClaims(ids, this.#options.owner);
+      await this.#options.store.leases('release', ids, this.#options.owner);
     } catch (error) {
       this.#options.logger.warn({ err: error, destination: this.#options.destination }, 'could not give back claimed deliveries; their leases will expire');
     }

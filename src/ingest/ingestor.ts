@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
-import { loggedTitle } from '../observability/logger.ts';
+import { factLogger, loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RefusalLog } from '../observability/refusal-log.ts';
 import { requestLogEntry } from '../observability/request-log.ts';
@@ -89,12 +89,15 @@ export class Ingestor {
   readonly #options: IngestorOptions;
   readonly #now: () => number;
   readonly #refusals: RefusalLog;
+  /** The per-event `event accepted` lines: facts only, so without the redaction's cost. */
+  readonly #acceptedLog: Logger;
 
   constructor(options: IngestorOptions) {
     this.#sources = new Map(options.sources.map((source) => [source.name, source]));
     this.#options = options;
     this.#now = options.now;
     this.#refusals = options.refusals ?? new RefusalLog(options.logger, { now: this.#now });
+    this.#acceptedLog = factLogger(options.logger);
   }
 
   hasSource(name: string): boolean {
@@ -252,7 +255,7 @@ export class Ingestor {
     for (const result of fresh) for (const destination of result.released ?? []) touched.add(destination);
     if (fresh.length > 0) this.#countDecisions(events, results);
     // Built only when someone reads it: ingest is the hot path.
-    if (fresh.length > 0 && this.#options.logger.isLevelEnabled('info')) this.#logAccepted(events, results);
+    if (fresh.length > 0 && this.#acceptedLog.isLevelEnabled('info')) this.#logAccepted(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (echoes) await this.#applyEchoes(echoes, events, results);
     if (fresh.length === 0) {
@@ -282,7 +285,7 @@ export class Ingestor {
    * the stored event has the rest.
    */
   #logAccepted(events: readonly NewEvent[], results: readonly IngestedEvent[]): void {
-    const { logger } = this.#options;
+    const logger = this.#acceptedLog;
     events.forEach(({ event, deliveries }, index) => {
       if (results[index]?.duplicate !== false) return;
       const routes: string[] = [];

@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import type { IntervalSet } from '../notify/rules.ts';
-import type { IncidentStateStore, Mute, StoredMute } from '../store/store.ts';
+import type { Mute, Store, StoredMute } from '../store/store.ts';
 
 /** The mutes' part of the incident state. */
-type MuteStore = Pick<IncidentStateStore, 'createMute' | 'deleteMute' | 'listMutes'>;
+type MuteStore = Pick<Store, 'change' | 'view'>;
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
@@ -81,7 +81,7 @@ export class MuteRegistry {
   }
 
   async refresh(): Promise<void> {
-    const mutes = await this.#store.listMutes({ now: this.#clock.now() });
+    const mutes = await this.#store.view('mutes', { now: this.#clock.now() });
     this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: this.#compile(mute) }));
   }
 
@@ -129,7 +129,7 @@ export class MuteRegistry {
     if (!(request.duration_ms > 0) || request.duration_ms > MAX_MUTE_MS) {
       throw new HookrelayError('invalid_request', 'a mute lasts between 1 second and 30 days');
     }
-    const mute = await this.#store.createMute({
+    const mute = await this.#store.change('create_mute', {
       id: newId('mut'),
       matchers: request.matchers,
       reason: request.reason,
@@ -148,7 +148,7 @@ export class MuteRegistry {
     if (this.#configured.some(({ mute }) => mute.id === id)) {
       throw new HookrelayError('conflict', `mute ${id} is from the config (mutes: in the config file) and cannot be expired here: remove it from the config and restart`);
     }
-    const mute = await this.#store.deleteMute(id, now);
+    const mute = await this.#store.change('delete_mute', id, now);
     await this.refresh();
     if (mute) this.#logger.info({ mute_id: id }, 'mute ended');
     return mute;

@@ -49,7 +49,7 @@ export interface ClaimedDelivery {
   /**
    * Times it was found in flight after its worker stopped (recovered at start, or its lease
    * expired and taken over), and of those, times its own attempt was under way (marked with
-   * `markAttemptStarted`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
+   * `leases('started', …)`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
    */
   readonly interrupted?: number;
   readonly interrupted_attempts?: number;

@@ -4,6 +4,20 @@
  * The stores count, find and lock the candidates; these rules decide.
  */
 
+/**
+ * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
+ * requests at the destination's rate limit; the store counts its backlog for stormRaging.
+ */
+export interface StormPolicy {
+  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
+  readonly capacity: number;
+  /**
+   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
+   * message is open is not folded into a digest, so that message still changes with it.
+   */
+  readonly keep_incident_messages?: boolean;
+}
+
 /** At most this many events in one storm digest; the rest form the next one. */
 export const MAX_DIGEST = 10_000;
 

@@ -9,7 +9,7 @@ import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
 import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
 import type { StageVerdict } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldRequest, NotificationEntry, RecordedAttempt } from '../../src/store/store.ts';
+import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
 import { TemplateRenderError } from '../../src/templates/types.ts';
 import type { TemplateContext } from '../../src/templates/types.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -33,7 +33,7 @@ function claimed(overrides: Partial<ClaimedDelivery> = {}): ClaimedDelivery {
 /** A store that records what it is asked; records commit when the test lets them (all at once by default). */
 class Store {
   readonly records: AttemptResult[] = [];
-  readonly holds: HoldRequest[] = [];
+  readonly held: HoldRequest[] = [];
   readonly marked: string[][] = [];
   /** Thrown by the next record calls, in turn. */
   readonly recordErrors: Error[] = [];
@@ -48,23 +48,22 @@ class Store {
     return results.map(() => ({ recorded: true, destination: { name: 'ops', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false, ...this.answer }));
   }
 
-  async holdDeliveries(hold: HoldRequest): Promise<void> {
-    this.holds.push(hold);
-  }
+  readonly handOffs: FallbackHandOff[] = [];
+  readonly holds = (async (kind: keyof HoldKinds, request: HoldRequest | FallbackHandOff): Promise<number | undefined> => {
+    if (kind === 'hold') this.held.push(request as HoldRequest);
+    if (kind !== 'fallback') return undefined;
+    const handOff = request as FallbackHandOff;
+    this.handOffs.push(handOff);
+    return handOff.ids.length;
+  }) as StorePort['holds'];
 
-  async markAttemptStarted(ids: readonly string[]): Promise<void> {
-    this.marked.push([...ids]);
-  }
+  readonly leases = (async (kind: keyof LeaseKinds, ids: readonly string[]): Promise<void> => {
+    if (kind === 'started') this.marked.push([...ids]);
+  }) as StorePort['leases'];
 
   readonly told: NotificationEntry[] = [];
   async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {
     return this.told.filter((entry) => entry.destination === destination && dedupKeys.includes(entry.dedup_key));
-  }
-
-  readonly handOffs: FallbackHandOff[] = [];
-  async handToFallback(handOff: FallbackHandOff): Promise<number> {
-    this.handOffs.push(handOff);
-    return handOff.ids.length;
   }
 }
 
@@ -309,7 +308,7 @@ describe('attempt runner: before the send', () => {
     const batch = claimed({ member_ids: ['dlv_muted'], rule_keys: [null, null] });
     verdict = (delivery) => ({ send: { ...delivery, member_ids: [] }, held: [{ ids: ['dlv_muted'], hold: { rule: 'mute', status: 'muted', note: 'muted by mut_1' } }] });
     await runner().attempt(batch);
-    expect(store.holds).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
+    expect(store.held).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
     expect(store.records[0]).toMatchObject({ delivery_id: batch.id, member_ids: [] });
     expect(logged.map((line) => line.msg)).toEqual(['delivery held: muted by mut_1', 'delivered']);
     expect(logged[0]).toMatchObject({ destination: 'ops', title: batch.event.title, rule: 'mute', note: 'muted by mut_1', deliveries: ['dlv_muted'] });
@@ -321,7 +320,7 @@ describe('attempt runner: before the send', () => {
     const probe = claimed({ probe: true });
     verdict = (delivery) => ({ send: null, held: [{ ids: [delivery.id], hold: { rule: 'repeat', status: 'skipped', note: 'repeat within 4h' } }] });
     await runner().attempt(probe);
-    expect(store.holds[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
+    expect(store.held[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
     expect(lane.calls).toEqual([`begin ${probe.id}`, 'pump', `end ${probe.id}`]);
     expect(sent).toEqual([]);
     // Held, and that is all: nothing went wrong.
@@ -430,7 +429,7 @@ describe('attempt runner: fallback destinations', () => {
     const held = claimed();
     verdict = (delivery) => ({ send: null, held: [{ ids: [delivery.id], hold: { rule: 'mute', status: 'muted', note: 'muted by mut_1' } }] });
     await runner(undefined, destination, fallbackTo()).attempt(held);
-    expect(store.holds).toEqual([expect.objectContaining({ ids: [held.id], status: 'muted' })]);
+    expect(store.held).toEqual([expect.objectContaining({ ids: [held.id], status: 'muted' })]);
     verdict = (delivery) => ({ send: delivery, held: [] });
     const probe = claimed({ probe: true });
     await runner(undefined, destination, fallbackTo()).attempt(probe);

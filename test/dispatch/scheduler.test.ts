@@ -9,7 +9,7 @@ import type { RelayEvent } from '../../src/events/event.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { ClaimBatch, ClaimedDelivery, ClaimOptions, Store } from '../../src/store/store.ts';
+import type { ClaimBatch, ClaimedDelivery, ClaimOptions, ClaimRequest, LeaseKinds, Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { ManualClock } from '../support/clock.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -44,6 +44,15 @@ class FakeStore {
   writeError: Error | null = null;
   onWork?: Store['onWork'];
 
+  async claim(destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    return request.probe === true ? this.claimProbe(destination, request) : this.claimDue(destination, request);
+  }
+
+  readonly leases = (async (kind: keyof LeaseKinds, ids: readonly string[], owner: string, until?: number): Promise<void> => {
+    if (kind === 'release') await this.releaseClaims(ids);
+    if (kind === 'extend') await this.extendLeases(ids, owner, until!);
+  }) as Store['leases'];
+
   async claimDue(_destination: string, options: ClaimOptions): Promise<ClaimBatch> {
     (options.for_fallback ? this.fallbackClaims : this.claims).push(options.limit);
     if (this.failNextClaim) {
@@ -55,7 +64,8 @@ class FakeStore {
     return { deliveries, next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
   }
 
-  async claimProbe(_destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+  async claimProbe(_destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    const { probe: _probe, ...options } = request;
     this.probes.push({ ...options });
     const next = this.due.shift();
     return { deliveries: next ? [{ ...next, probe: true }] : [], next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
@@ -72,7 +82,7 @@ class FakeStore {
   }
 }
 
-type QueueStore = Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+type QueueStore = Pick<Store, 'claim' | 'leases' | 'onWork'>;
 
 /** Attempts that hold their slot until the test ends them. */
 class Attempts {
@@ -551,7 +561,7 @@ describe('scheduler: stopping', () => {
       await clock.advance(0);
       attempts.end(attempts.running[0]!);
       await stopped;
-      const other = await sqlite.claimDue('ops', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another' });
+      const other = await sqlite.claim('ops', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another' });
       expect(other.deliveries).toHaveLength(2);
       expect(other.deliveries.map((delivery) => delivery.id)).not.toContain(attempts.started[0]);
     } finally {

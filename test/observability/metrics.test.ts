@@ -135,7 +135,7 @@ admin: { token: ${ADMIN_TOKEN} }
       await first.close();
 
       second = await startRelay(yaml(audit), {}, { dataDir });
-      expect((await second.server.store.queueStats()).map((stat) => stat.destination)).toContain('legacy');
+      expect((await second.server.store.view('queue')).map((stat) => stat.destination)).toContain('legacy');
       const after = await (await fetch(`${second.url}/metrics`)).text();
       expect(after).not.toContain('destination="legacy"');
       expect(after).toMatch(/^hookrelay_queue_depth_deliveries\{destination="audit"\} 0$/m);

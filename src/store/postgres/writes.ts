@@ -21,14 +21,16 @@ import type {
   RequestLogEntry,
   StormPolicy,
 } from '../store.ts';
-import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { FINISHED_STATUSES } from '../store.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
-import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
-import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { memberQueries, membersOf } from '../../notify/claim-members.ts';
+import type { MemberQuery } from '../../notify/claim-members.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
@@ -43,9 +45,10 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
-  fallbackOf,
+  claimedFromRows,
   incidentMessageFromRow,
+  leadFromRow,
+  memberFromRow,
   muteFromRow,
 } from '../sqlite/rows.ts';
 import { idAt } from '../../util/ids.ts';
@@ -215,29 +218,6 @@ async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDeliv
 
 const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}`;
 
-/** The rest of a grouped batch, locked: those still waiting to form one (under the group's lock), or the members of one formed. */
-async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[]> {
-  if (row.group_key === null) return [];
-  if (row.batch_id !== null) {
-    return tx.rows(
-      `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-       WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
-      [row.batch_id, row.delivery_id],
-    );
-  }
-  const members = await tx.rows(
-    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL AND d.id <> $3
-     ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
-    [destination, row.group_key, row.delivery_id],
-  );
-  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [
-    row.delivery_id,
-    [row.delivery_id, ...members.map((member) => member.delivery_id)],
-  ]);
-  return members;
-}
-
 /**
  * Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its
  * batch; during a storm, a row brings its group's due events as a digest).
@@ -252,7 +232,7 @@ async function lease(
 ): Promise<ClaimedDelivery[]> {
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
-  const deliveries: ClaimedDelivery[] = [];
+  const leads: Array<{ row: Row; members: Row[]; digest: boolean }> = [];
   // What each lease counted (see TAKE_OVER_SQL), by id.
   const counts = new Map<string, Row>();
   const leaseNow = async (ids: readonly string[]): Promise<void> => {
@@ -269,36 +249,15 @@ async function lease(
   for (const row of rows) {
     const id = String(row.delivery_id);
     if (claimed.has(id)) continue;
-    const digest = (storm ? await formDigest(tx, row, destination, now, storm) : null) ?? (await digestBatchMembers(tx, row));
-    const members = digest ?? (await batchMembers(tx, row, destination));
+    const { members, digest } = await leadMembers(tx, row, destination, now, storm);
     const ids = [id, ...members.map((member) => String(member.delivery_id))];
     for (const each of ids) claimed.add(each);
     if (storm) await leaseNow(ids);
     else deferred.push(...ids);
-    const event = eventFromRow(row);
-    const route = row.route === null ? null : String(row.route);
-    const unordered = isUnordered(row);
-    deliveries.push({
-      id,
-      destination,
-      event,
-      member_ids: ids.slice(1),
-      events: [event, ...members.map(eventFromRow)],
-      attempts: Number(row.attempts),
-      request_body: row.request_body === null ? null : String(row.request_body),
-      unordered,
-      route: unordered ? null : route,
-      probe,
-      rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-      ...(digest ? { digest: true } : {}),
-      ...fallbackOf(row),
-    });
+    leads.push({ row, members, digest });
   }
   if (deferred.length > 0) await leaseNow(deferred);
-  return deliveries.map((delivery) => {
-    const leased = counts.get(delivery.id);
-    return { ...delivery, interrupted: Number(leased?.interrupted ?? 0), interrupted_attempts: Number(leased?.interrupted_attempts ?? 0) };
-  });
+  return leads.map(({ row, members, digest }) => claimedFromRows(row, members, { destination, probe, digest, counts: counts.get(String(row.delivery_id)) }));
 }
 
 /** Requests waiting for this destination, counted up to the storm's limit only (a storm costs no full count); a formed batch is one. */
@@ -315,84 +274,96 @@ async function waitingRequests(tx: Tx, destination: string, now: number, storm: 
 }
 
 /**
- * During a storm, a claimed row brings the due events of its group — the route and group key
- * when grouped, else the route and event type — as one digest, formed like a grouped batch.
- * Which may join is src/notify/storm.ts's `digestMembers`; this store gives it what several
- * replicas add: whether another delivery of an incident is in flight under a live lease, and
- * whether another replica holds the incident's advisory lock (busy). Candidates are locked
- * FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and with it the rest of
- * that incident). Null when the row is not foldable or is alone.
+ * The deliveries a member query of src/notify/claim-members.ts names, oldest first, locked. A
+ * formed batch's members and a group's waiting ones are taken FOR UPDATE (the group's advisory
+ * lock is held by the claim). A digest's candidates are what several replicas add: they are
+ * locked FOR UPDATE SKIP LOCKED (what another replica is leasing stays out, and with it the rest
+ * of that incident), each incident's advisory lock is tried (`busy` when another replica holds
+ * it), and then they are read again under those locks (READ COMMITTED: that statement sees every
+ * commit before it) with what is unfinished ahead of each and whether its incident is in flight
+ * under a live lease (`blocked`).
  */
-async function formDigest(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy): Promise<Row[] | null> {
-  if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
-  const keep = storm.keep_incident_messages === true;
-  if (keep) {
-    // The lead's incident has its open message (slack-bot): its events update that message instead.
-    const open = await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [
-      destination,
-      row.dedup_key,
-    ]);
-    if (open) return null;
+async function readMembers(tx: Tx, destination: string, query: MemberQuery): Promise<{ rows: Row[]; busy: ReadonlySet<string> }> {
+  const none = new Set<string>();
+  switch (query.kind) {
+    case 'batch':
+      return {
+        rows: await tx.rows(
+          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.batch_id = $1 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT $2 FOR UPDATE OF d`,
+          [query.batch_id, query.limit],
+        ),
+        busy: none,
+      };
+    case 'group':
+      return {
+        rows: await tx.rows(
+          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL
+           ORDER BY d.id LIMIT $3 FOR UPDATE OF d`,
+          [destination, query.group_key, query.limit],
+        ),
+        busy: none,
+      };
+    case 'digest': {
+      const grouped = query.group_key !== null;
+      const locked = await tx.rows(
+        `SELECT d.id AS delivery_id, d.incident_key
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
+           AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
+         ORDER BY d.id LIMIT $5
+         FOR UPDATE OF d SKIP LOCKED`,
+        [destination, query.due_by, query.route, query.group_key ?? query.type, query.limit],
+      );
+      // One round trip for every incident's lock: a try never waits, so their order does not matter.
+      const keys = [...new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))];
+      const refused = await tx.rows<{ key: string }>(
+        `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
+        [keys, lockKey('incident', destination, '')],
+      );
+      const rows = await tx.rows(
+        `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route,
+           (SELECT COUNT(*) FROM deliveries p
+            WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+              AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+           EXISTS (SELECT 1 FROM deliveries p
+            WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
+              AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
+           ${query.open_messages ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : 'false'} AS open_message,
+           ${EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.id = ANY($1::text[])
+         ORDER BY d.id`,
+        [locked.map((candidate) => candidate.delivery_id), query.due_by],
+      );
+      return { rows, busy: new Set(refused.map((each) => each.key)) };
+    }
   }
-  const grouped = row.group_key !== null;
-  // The group's due work, locked (what another replica is leasing is skipped); which of it may
-  // be folded is src/notify/storm.ts's to say.
-  const locked = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
-       AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
-     ORDER BY d.id LIMIT ${MAX_DIGEST}
-     FOR UPDATE OF d SKIP LOCKED`,
-    [destination, now, row.route, grouped ? row.group_key : row.type],
-  );
-  // Incidents another replica is leasing right now stay out of this digest (one round trip for
-  // all of them: a try never waits, so the order of taking them does not matter).
-  const keys = [...new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))];
-  const refused = await tx.rows<{ key: string }>(
-    `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
-    [keys, lockKey('incident', destination, '')],
-  );
-  const busy = new Set(refused.map((each) => each.key));
-  // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
-  // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
-  const found = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route,
-       (SELECT COUNT(*) FROM deliveries p
-        WHERE p.destination = d.destination AND p.incident_key = d.incident_key
-          AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
-       EXISTS (SELECT 1 FROM deliveries p
-        WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
-          AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
-       ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : 'false'} AS open_message,
-       ${EVENT_COLUMNS}
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.id = ANY($1::text[])
-     ORDER BY d.id`,
-    [locked.map((candidate) => candidate.delivery_id), now],
-  );
-  const lead = String(row.delivery_id);
-  const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
-  const candidates = found
-    .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && candidate.open_message !== true)
-    .map((candidate) => {
-      const key = candidate.incident_key === null ? null : String(candidate.incident_key);
-      return { id: String(candidate.delivery_id), incident_key: key, ahead: Number(candidate.ahead), blocked: candidate.blocked === true, busy: key !== null && busy.has(key) };
-    });
-  const members = digestMembers(lead, candidates);
-  if (members === null) return null;
-  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [digestBatchId(lead), [lead, ...members]]);
-  return members.map((id) => byId.get(id)!);
 }
 
-/** A digest formed before (now due for its retry, or its lease expired): the same members again, locked. */
-async function digestBatchMembers(tx: Tx, row: Row): Promise<Row[] | null> {
-  if (!isDigestBatch(row.batch_id)) return null;
-  return tx.rows(
-    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id FOR UPDATE OF d`,
-    [row.batch_id, row.delivery_id],
-  );
+/**
+ * What a claimed row brings (src/notify/claim-members.ts decides): each query it names read in
+ * turn until one gives members; a batch formed now gets its id written on the lead and them.
+ */
+async function leadMembers(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy | null): Promise<{ members: Row[]; digest: boolean }> {
+  const open =
+    storm?.keep_incident_messages === true &&
+    (await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [destination, row.dedup_key])) !== undefined;
+  const lead = leadFromRow(row, open);
+  for (const query of memberQueries(lead, storm, now)) {
+    const { rows, busy } = await readMembers(tx, destination, query);
+    const chosen = membersOf(
+      lead,
+      query,
+      rows.map((each) => memberFromRow(each, each.incident_key !== null && each.incident_key !== undefined && busy.has(String(each.incident_key)))),
+    );
+    if (chosen === null) continue;
+    if (chosen.form !== null) await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [chosen.form, [lead.id, ...chosen.ids]]);
+    const byId = new Map(rows.map((each) => [String(each.delivery_id), each]));
+    return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
+  }
+  return { members: [], digest: false };
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */

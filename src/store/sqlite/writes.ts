@@ -23,7 +23,7 @@ import type {
   RequestLogEntry,
   StormPolicy,
 } from '../store.ts';
-import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { FINISHED_STATUSES } from '../store.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
@@ -31,11 +31,13 @@ import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, s
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
-import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
-import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { memberQueries, membersOf } from '../../notify/claim-members.ts';
+import type { MemberQuery } from '../../notify/claim-members.ts';
 import {
   CIRCUIT_COLUMNS,
   DELIVERY_COLUMNS,
@@ -46,9 +48,10 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
-  fallbackOf,
+  claimedFromRows,
   incidentMessageFromRow,
+  leadFromRow,
+  memberFromRow,
   muteFromRow,
 } from './rows.ts';
 
@@ -125,29 +128,6 @@ export function createWriteOps(db: DatabaseSync) {
     );
   }
 
-  /** The rest of a grouped batch: those still waiting to form one, or the members of one already formed. */
-  function batchMembers(row: Row, destination: string): Row[] {
-    if (row.group_key === null) return [];
-    if (row.batch_id !== null) {
-      return sql
-        .get(
-          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-           WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH}`,
-        )
-        .all(row.batch_id as string, row.delivery_id as string);
-    }
-    const members = sql
-      .get(
-        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
-         WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL AND d.id != ?
-         ORDER BY d.id LIMIT ${MAX_BATCH}`,
-      )
-      .all(destination, row.group_key as string, row.delivery_id as string);
-    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
-    for (const member of [row, ...members]) form.run(row.delivery_id as string, member.delivery_id as string);
-    return members;
-  }
-
   /** An unfinished delivery of this incident is already queued for this destination. */
   function waitsBehind(destination: string, incidentKey: string): boolean {
     return (
@@ -181,33 +161,14 @@ export function createWriteOps(db: DatabaseSync) {
     for (const row of rows) {
       const id = String(row.delivery_id);
       if (claimed.has(id)) continue;
-      const digest = (storm ? formDigest(row, destination, now, storm) : null) ?? digestBatchMembers(row);
-      const members = digest ?? batchMembers(row, destination);
+      const { members, digest } = leadMembers(row, destination, now, storm);
       let counts: Row | undefined;
       for (const each of [row, ...members]) {
         const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
         counts ??= leased;
         claimed.add(String(each.delivery_id));
       }
-      const event = eventFromRow(row);
-      const unordered = isUnordered(row);
-      deliveries.push({
-        id,
-        destination,
-        event,
-        member_ids: members.map((member) => String(member.delivery_id)),
-        events: [event, ...members.map(eventFromRow)],
-        attempts: Number(row.attempts),
-        request_body: row.request_body === null ? null : String(row.request_body),
-        unordered,
-        route: unordered || row.route === null ? null : String(row.route),
-        probe,
-        rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-        interrupted: Number(counts?.interrupted ?? 0),
-        interrupted_attempts: Number(counts?.interrupted_attempts ?? 0),
-        ...(digest ? { digest: true } : {}),
-        ...fallbackOf(row),
-      });
+      deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
   }
@@ -266,56 +227,60 @@ export function createWriteOps(db: DatabaseSync) {
     return Number(row?.n ?? 0);
   }
 
-  /**
-   * During a storm, a claimed row brings the due events of its group — the route and group key
-   * when grouped, else the route and event type — as one digest, formed like a grouped batch;
-   * which of them may join is src/notify/storm.ts's to say. Null when the row is alone.
-   */
-  function formDigest(row: Row, destination: string, now: number, storm: StormPolicy): Row[] | null {
-    if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
-    const keep = storm.keep_incident_messages === true;
-    // The lead's incident has its open message (slack-bot): its events update that message instead.
-    if (keep && hasOpenMessage(destination, String(row.dedup_key))) return null;
-    const grouped = row.group_key !== null;
-    const found = sql
-      .get(
-        `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route, d.rule_key,
-           (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
-            WHERE p.destination = d.destination AND p.incident_key = d.incident_key
-              AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
-           ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : '0'} AS open_message,
-           ${EVENT_COLUMNS}
-         FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
-         WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-           AND d.route IS ? AND ${grouped ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
-         ORDER BY d.id LIMIT ${MAX_DIGEST}`,
-      )
-      .all(destination, now, row.route as string | null, (grouped ? row.group_key : row.type) as string);
-    const lead = String(row.delivery_id);
-    const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
-    const candidates = found
-      .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && Number(candidate.open_message) !== 1)
-      .map((candidate) => ({
-        id: String(candidate.delivery_id),
-        incident_key: candidate.incident_key === null ? null : String(candidate.incident_key),
-        ahead: Number(candidate.ahead),
-      }));
-    const members = digestMembers(lead, candidates);
-    if (members === null) return null;
-    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
-    for (const id of [lead, ...members]) form.run(digestBatchId(lead), id);
-    return members.map((id) => byId.get(id)!);
+  /** The deliveries a member query of src/notify/claim-members.ts names, oldest first. */
+  function readMembers(destination: string, query: MemberQuery): Row[] {
+    switch (query.kind) {
+      case 'batch':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
+             WHERE d.batch_id = ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ?`,
+          )
+          .all(query.batch_id, query.limit ?? -1);
+      case 'group':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
+             WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL
+             ORDER BY d.id LIMIT ?`,
+          )
+          .all(destination, query.group_key, query.limit);
+      case 'digest':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route, d.rule_key,
+               (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
+                WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+                  AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+               ${query.open_messages ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : '0'} AS open_message,
+               ${EVENT_COLUMNS}
+             FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
+             WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+               AND d.route IS ? AND ${query.group_key !== null ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
+             ORDER BY d.id LIMIT ?`,
+          )
+          .all(destination, query.due_by, query.route, query.group_key ?? query.type, query.limit);
+    }
   }
 
-  /** A digest formed before (now due for its retry, or its lease expired): the same members again. */
-  function digestBatchMembers(row: Row): Row[] | null {
-    if (!isDigestBatch(row.batch_id)) return null;
-    return sql
-      .get(
-        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
-         WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id`,
-      )
-      .all(row.batch_id, row.delivery_id as string);
+  /**
+   * What a claimed row brings (src/notify/claim-members.ts decides): each query it names read in
+   * turn until one gives members; a batch formed now gets its id written on the lead and them.
+   */
+  function leadMembers(row: Row, destination: string, now: number, storm: StormPolicy | null): { members: Row[]; digest: boolean } {
+    const lead = leadFromRow(row, storm?.keep_incident_messages === true && hasOpenMessage(destination, String(row.dedup_key)));
+    for (const query of memberQueries(lead, storm, now)) {
+      const found = readMembers(destination, query);
+      const chosen = membersOf(lead, query, found.map((each) => memberFromRow(each)));
+      if (chosen === null) continue;
+      if (chosen.form !== null) {
+        const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
+        for (const id of [lead.id, ...chosen.ids]) form.run(chosen.form, id);
+      }
+      const byId = new Map(found.map((each) => [String(each.delivery_id), each]));
+      return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
+    }
+    return { members: [], digest: false };
   }
 
   /**
