@@ -453,7 +453,11 @@ export class PostgresStore implements Store {
   }
 
   holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
-    return callKind<HoldKinds, K>({ hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) }, kind, args);
+    return callKind<HoldKinds, K>(
+      { hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) },
+      kind,
+      args,
+    );
   }
 
   leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']> {
