@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SendResult } from '../destinations/http-client.ts';
 import { factLogger, loggedTitle } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import type { DeliverySeries, Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -43,15 +43,17 @@ export class AttemptRecorder {
   readonly #options: AttemptRecorderOptions;
   /** The per-attempt outcome lines: facts only, so without the redaction's cost. */
   readonly #outcomeLog: Logger;
+  readonly #series: DeliverySeries;
 
   constructor(options: AttemptRecorderOptions) {
     this.#options = options;
     this.#outcomeLog = factLogger(options.logger);
+    this.#series = options.metrics.deliverySeries(options.destination);
   }
 
   async record(delivery: ClaimedDelivery, attempt: number, started: number, body: string | null, decision: AttemptDecision): Promise<void> {
     const { result } = decision;
-    const { destination, clock, logger, metrics, store } = this.#options;
+    const { destination, clock, logger, store } = this.#options;
     const finished = clock.now();
     // The attempt's log line, built only when it is written (the send path runs per delivery).
     const line = (): Record<string, unknown> => ({
@@ -70,12 +72,11 @@ export class AttemptRecorder {
       ...(delivery.digest ? { digest: true } : {}),
       ...(delivery.fallback_for ? { fallback_for: delivery.fallback_for.destination } : {}),
     });
-    metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
-    if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
-    metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
-    if (decision.outcome === 'succeeded') {
-      metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);
-    }
+    const series = this.#series;
+    series.attempted(decision.outcome);
+    if (decision.outcome !== 'retry') series.finished(decision.outcome, 1 + delivery.member_ids.length);
+    series.attemptSeconds(result.latency_ms / 1_000);
+    if (decision.outcome === 'succeeded') series.latencySeconds((finished - Date.parse(delivery.event.received_at)) / 1_000);
     const attemptResult: AttemptResult = {
       delivery_id: delivery.id,
       member_ids: delivery.member_ids,
