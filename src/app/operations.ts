@@ -52,6 +52,8 @@ export interface DestinationStatus extends DestinationState {
   readonly type: string;
   /** When disabled, probes and resumes by itself (the default) instead of waiting for a person to enable it. */
   readonly auto_enable: boolean;
+  /** Where its work goes while its circuit is open (notify/fallback.ts); absent without one. */
+  readonly fallback?: string;
 }
 
 export interface StatusReport {
@@ -112,7 +114,7 @@ export class Operations {
     const states = await this.#options.store.view('destinations');
     return states.flatMap((state) => {
       const destination = this.#destinations.get(state.name);
-      return destination ? [{ ...state, type: destination.type, auto_enable: destination.auto_enable !== false }] : [];
+      return destination ? [{ ...state, ...statusOf(destination) }] : [];
     });
   }
 
@@ -186,7 +188,7 @@ export class Operations {
     if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
     this.#options.dispatcher.enabled(name);
     this.#options.logger.info({ destination: name }, 'destination enabled');
-    return { ...state, type: destination.type, auto_enable: destination.auto_enable !== false };
+    return { ...state, ...statusOf(destination) };
   }
 
   /** A dry run: a sample event rendered and sent now, outside the queue and the delivery log. */
@@ -250,4 +252,9 @@ export class Operations {
   requests(query: RequestQuery): Promise<RequestRecord[]> {
     return this.#options.store.view('requests', query);
   }
+}
+
+/** What a destination's status says of its configuration. */
+function statusOf(destination: { readonly type: string; readonly auto_enable?: boolean; readonly fallback?: string }): Pick<DestinationStatus, 'type' | 'auto_enable' | 'fallback'> {
+  return { type: destination.type, auto_enable: destination.auto_enable !== false, ...(destination.fallback === undefined ? {} : { fallback: destination.fallback }) };
 }

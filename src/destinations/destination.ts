@@ -52,6 +52,8 @@ export interface Destination {
    * limit, each group's waiting events go out as one digest. Absent/null: never (PagerDuty).
    */
   readonly storm?: StormConfig | null;
+  /** Another destination that takes what this one would send while its circuit is open (src/notify/fallback.ts). */
+  readonly fallback?: string;
   /** Redraws the incident's message from its stored state (after an acknowledgement). */
   refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
@@ -111,6 +113,8 @@ export const commonDestinationKeys = {
   timeout: durationSchema.optional(),
   /** When disabled after `retry.disable_after` failures: probe and resume by itself (default) or wait for `enable`. */
   auto_enable: flagSchema.optional(),
+  /** While this destination's circuit is open, what it would send goes to this destination instead (src/notify/fallback.ts). */
+  fallback: nameSchema.optional(),
   /** Storm digests: `{ horizon: 5m, worst: 5 }`, or `false` to send every event on its own however long it takes. */
   storm: z
     .preprocess(
@@ -139,6 +143,7 @@ export interface CommonDestinationConfig {
   rate?: { max: number; per: number } | undefined;
   timeout?: number | undefined;
   auto_enable?: boolean | undefined;
+  fallback?: string | undefined;
   /** null: `storm: false`. */
   storm?: { horizon?: number | undefined; worst?: number | undefined } | null | undefined;
 }

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import type { Transporter } from 'nodemailer';
+import type * as Nodemailer from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { z } from 'zod';
@@ -74,8 +75,8 @@ export function classifySmtp(error: unknown, latency: number): SendResult {
  * nodemailer (~7 MB of heap once loaded) is loaded with the first mail sent: a relay without an
  * email destination never holds it.
  */
-let nodemailerModule: Promise<typeof import('nodemailer')> | undefined;
-const loadNodemailer = async (): Promise<typeof import('nodemailer')> => (nodemailerModule ??= import('nodemailer'));
+let nodemailerModule: Promise<typeof Nodemailer> | undefined;
+const loadNodemailer = async (): Promise<typeof Nodemailer> => (nodemailerModule ??= import('nodemailer'));
 
 /**
  * Email through SMTP (nodemailer): a plain-text and an HTML body from the template (default

@@ -70,6 +70,7 @@ export class AttemptRecorder {
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
       ...(delivery.probe ? { probe: true } : {}),
       ...(delivery.digest ? { digest: true } : {}),
+      ...(delivery.fallback_for ? { fallback_for: delivery.fallback_for.destination } : {}),
     });
     const series = this.#series;
     series.attempted(decision.outcome);
@@ -127,7 +128,8 @@ export class AttemptRecorder {
 
   /** What the destination was told, for the notification log (replays and commands tell nothing new). */
   #notified(delivery: ClaimedDelivery, at: number): NotificationEntry[] {
-    if (delivery.unordered) return [];
+    // A fallback's copy is not the fallback's own story of the incident (src/notify/fallback.ts).
+    if (delivery.unordered || delivery.fallback_for) return [];
     const ids = [delivery.id, ...delivery.member_ids];
     return delivery.events.map((event, index) => ({
       destination: this.#options.destination,

@@ -25,6 +25,8 @@ export interface SchedulerOptions {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly circuit: Pick<BreakerWatch, 'enabled' | 'news' | 'probes' | 'fromClaim'>;
+  /** The destination has a fallback: while its circuit is open, its work is claimed to be handed there (src/notify/fallback.ts). */
+  readonly fallback?: boolean;
   readonly sharedRateLimit?: SharedRateLimit | undefined;
   /**
    * Runs one held delivery's attempt in a slot of the queue. It calls `begin` when it starts and
@@ -109,12 +111,25 @@ export class Scheduler implements CircuitReactions {
         if (circuit.enabled === false) {
           // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
           // store shared with other replicas is asked even without (a peer may have closed it).
+          // With a fallback, work handed over may be held meanwhile: the store leases one probe at a time.
           const shared = store.onWork !== undefined;
-          if ((!circuit.probes && !shared) || this.#work.size > 0) break;
-          const news = circuit.news;
-          const probe = await store.claim(destination, { probe: true, now, lease_ms, owner });
-          this.#take(probe, now, news);
-          if (circuit.enabled === false) break;
+          const fallback = this.#options.fallback === true;
+          if ((circuit.probes || shared) && (this.#work.size === 0 || fallback)) {
+            const news = circuit.news;
+            const probe = await store.claim(destination, { probe: true, now, lease_ms, owner });
+            this.#take(probe, now, news);
+          }
+          if (circuit.enabled === false) {
+            if (!fallback) break;
+            // The rest of what it would send is claimed to be handed to the fallback (attempt-runner.ts).
+            const room = this.#work.room();
+            if (room <= 0) break;
+            const news = circuit.news;
+            const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
+            this.#take(batch, now, news);
+            if (batch.deliveries.length === room) this.#again = true;
+            continue;
+          }
         }
         const room = this.#work.room();
         if (room <= 0) break;

@@ -49,12 +49,18 @@ export interface FoldFacts {
   readonly request_body?: unknown;
   readonly replay_of?: unknown;
   readonly route?: unknown;
+  /** Set on a fallback's copy (notify/fallback.ts). */
+  readonly fallback_of?: unknown;
 }
 
-/** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
+/**
+ * Fresh work a digest may fold: never a retry (its request is made), a replay, a command, a
+ * formed batch, or a fallback's copy (its message carries the fallback's marker of its own).
+ */
 export function foldable(row: FoldFacts, commandPrefix: string): boolean {
   return (
     (row.batch_id === null || row.batch_id === undefined) &&
+    (row.fallback_of === null || row.fallback_of === undefined) &&
     Number(row.attempts) === 0 &&
     row.request_body === null &&
     row.replay_of === null &&

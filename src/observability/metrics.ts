@@ -63,7 +63,7 @@ export class Metrics {
   });
   readonly deliveries = new Counter({
     name: 'hookrelay_deliveries_total',
-    help: 'Deliveries finished, by destination and outcome (succeeded, failed, superseded, muted, skipped)',
+    help: 'Deliveries finished, by destination and outcome (succeeded, failed, superseded, muted, skipped, fallback: handed to its fallback)',
     labelNames: ['destination', 'outcome'],
     registers: [this.registry],
     collect: () => {

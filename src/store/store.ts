@@ -2,9 +2,9 @@
  * The store port. Layout (what lives where):
  * - src/notify/ decides: grouping windows and batches (grouping.ts), storm digests (storm.ts,
  *   digest.ts), who joins a claimed delivery's batch or digest (claim-members.ts), the breaker's
- *   state machine (breaker.ts), incident order, leases at ingest and inhibition holds
- *   (incident-order.ts), what an attempt's outcome makes of its delivery (outcome.ts), and the
- *   notification stage's rules (rules.ts, pipeline.ts).
+ *   state machine (breaker.ts), fallbacks (fallback.ts), incident order, leases at ingest and
+ *   inhibition holds (incident-order.ts), what an attempt's outcome makes of its delivery
+ *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
  * - src/store/ persists: append an event with its deliveries, claim due work under the right
  *   locks, commit a batch of outcomes with the state they change, read views. Each store loads
  *   the facts a rule needs, calls the rule, and saves what it decided. A claim's members are read
@@ -169,6 +169,16 @@ export interface DeliveryRecord {
   readonly replay_of: string | null;
   readonly created_at: string;
   readonly updated_at: string;
+  /** Handed to its destination's fallback while the circuit was open: the destination that received it instead, and its delivery there. */
+  readonly sent_via: FallbackLink | null;
+  /** A fallback's copy: the destination whose circuit was open, and the delivery this stands in for. */
+  readonly fallback_for: FallbackLink | null;
+}
+
+/** The other side of a delivery handed to a fallback (src/notify/fallback.ts). */
+export interface FallbackLink {
+  readonly destination: string;
+  readonly delivery_id: string;
 }
 
 export interface AttemptRecord {
@@ -377,13 +387,36 @@ export interface ClaimOptions {
   readonly owner: string;
   /** Storm digests for this destination, or absent/null when it never collapses (PagerDuty). */
   readonly storm?: StormPolicy | null;
+  /**
+   * The circuit is open and the destination has a fallback: lease the work it would send, to
+   * hand it over (src/notify/fallback.ts) — due work, retries at once, never a replay or a
+   * command. Nothing when the circuit is closed.
+   */
+  readonly for_fallback?: boolean;
+}
+
+/** Deliveries of an open circuit handed to its fallback (src/notify/fallback.ts), in one transaction. */
+export interface FallbackHandOff {
+  /** The claimed delivery and the rest of its batch, leased by `lease_owner`. */
+  readonly ids: readonly string[];
+  /** The copies' ids at the fallback, one per id of `ids`, in order. */
+  readonly fallback_ids: readonly string[];
+  readonly lease_owner: string;
+  readonly destination: string;
+  readonly fallback: string;
+  /** The fallback keeps per-incident order. */
+  readonly fallback_ordered: boolean;
+  /** Ids of `ids` whose originals stay pending for their own destination once copied (notify/fallback.ts `waitsForOriginal`). */
+  readonly keep?: readonly string[];
+  readonly now: number;
 }
 
 /**
- * What a claim asks for: due work of an enabled destination, or (`probe: true`) the one probe of
- * an open circuit when its turn has come.
+ * What a claim asks for: due work of an enabled destination, or (`for_fallback: true`) of an open
+ * one with a fallback, to hand over, or (`probe: true`) the one probe of an open circuit when its
+ * turn has come.
  */
-export type ClaimRequest = (ClaimOptions & { readonly probe?: false }) | (Omit<ClaimOptions, 'limit' | 'storm'> & { readonly probe: true });
+export type ClaimRequest = (ClaimOptions & { readonly probe?: false }) | (Omit<ClaimOptions, 'limit' | 'storm' | 'for_fallback'> & { readonly probe: true });
 
 export type { StormPolicy } from '../notify/storm.ts';
 
@@ -443,7 +476,10 @@ export interface LeaseKinds {
   started: { args: [ids: readonly string[], owner: string]; answer: void };
 }
 
-/** What `QueueStore.holds` does: hold deliveries back, or give back what a time interval held. */
+/**
+ * What `QueueStore.holds` does: hold deliveries back (here, or by handing them to a fallback), or
+ * give back what a time interval held.
+ */
 export interface HoldKinds {
   /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
   hold: { args: [hold: HoldRequest]; answer: void };
@@ -452,6 +488,13 @@ export interface HoldKinds {
    * to theirs; the others it held are no longer its (they stay muted). Answers the destinations given work.
    */
   release: { args: [release: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }]; answer: string[] };
+  /**
+   * An open circuit's leased work goes to its fallback (src/notify/fallback.ts), in one
+   * transaction: the originals are finished (`skipped`, naming where they went; those in `keep`
+   * stay pending for their own destination too) and their copies added at the fallback, due now.
+   * Originals whose lease was lost are left alone. Answers how many were handed over.
+   */
+  fallback: { args: [handOff: FallbackHandOff]; answer: number };
 }
 
 /** The delivery queue: due work claimed under leases, and outcomes committed with the state they change. */
@@ -460,7 +503,9 @@ export interface QueueStore {
    * Due work: leases due deliveries of an enabled destination (pending and due, or in flight with
    * an expired lease), highest priority first, never one waiting behind an earlier delivery of
    * its incident. A probe (`probe: true`), when the circuit is open and its probe due: leases
-   * the oldest pending delivery as the probe (one claimer wins).
+   * the oldest pending delivery as the probe (one claimer wins). For the fallback
+   * (`for_fallback: true`), when the circuit is open: leases what it would hand over (due work,
+   * retries at once, never a replay or a command), in incident order; nothing once it is closed.
    */
   claim(destination: string, request: ClaimRequest): Promise<ClaimBatch>;
   /**
@@ -566,6 +611,10 @@ export interface SharedStore {
  * claim, commitAttempts, holds and leases; the three rule facts and change; view; and
  * syncDestinations, prune, ping, close — plus what only a shared store offers. A method that
  * takes a kind (`view('delivery', id)`) is one method: one switch in each store, one section of
- * the contract. Callers take the narrowest of these interfaces they need.
+ * the contract. Callers take the narrowest of these interfaces they need. Fallback destinations
+ * add no method: their claim is `claim` with `for_fallback`, and the hand-over is
+ * `holds('fallback', …)`, since like a hold it is the notification stage's verdict on leased work
+ * (not sent here: finished with a note, under the same lease check) and writes no attempt;
+ * commitAttempts takes outcomes of sends, and append adds work without finishing any.
  */
 export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;

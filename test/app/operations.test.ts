@@ -240,6 +240,33 @@ describe('mute, enable, secrets', () => {
     expect(both).not.toMatch(/\*auto\*[^\n]*enable`/);
   });
 
+  it("Slack's /hookrelay status and the destinations list: a disabled destination with a fallback says where its alerts go meanwhile", async () => {
+    const pager = destination('pager', 'pagerduty', { fallback: 'chat' });
+    const chat = destination('chat', 'slack');
+    await store.syncDestinations(['pager', 'chat']);
+    const withFallback = new Operations({
+      store,
+      mutes: new MuteRegistry(store, silentLogger()),
+      dispatcher: { notify: () => undefined, enabled: () => undefined },
+      destinations: [pager, chat],
+      version: 'test',
+      logger: silentLogger(),
+      now: () => now,
+    });
+    expect(statusReport(await withFallback.status())).not.toContain('meanwhile');
+    await store.ingest(batchOf(relayEvent(), ['pager']));
+    const { deliveries } = await store.claim('pager', { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+    await recordAttempt(store, {
+      delivery_id: deliveries[0]!.id, member_ids: [], destination: 'pager', lease_owner: 'test', started_at: now, finished_at: now,
+      outcome: 'retry', next_attempt_at: now + 60_000, request_body: '{}', response_code: 503, response_body: null, latency_ms: 1,
+      error: 'HTTP 503', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: [10_000] }, notified: [],
+    });
+    expect(statusReport(await withFallback.status())).toMatch(/\*pager\* \(pagerduty\): :no_entry: \*disabled\*.* · its alerts go to \*chat\* meanwhile · 1 pending/);
+    const states = await withFallback.destinationStates();
+    expect(states.find((state) => state.name === 'pager')?.fallback).toBe('chat');
+    expect(states.find((state) => state.name === 'chat')).not.toHaveProperty('fallback');
+  });
+
   it('generateSecret → a fresh whsec_ secret of 32 random bytes', () => {
     const first = operations.generateSecret();
     expect(first).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);

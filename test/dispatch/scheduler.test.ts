@@ -29,6 +29,8 @@ function claimed(overrides: Partial<ClaimedDelivery> & { severity?: RelayEvent['
 class FakeStore {
   readonly due: ClaimedDelivery[] = [];
   readonly claims: number[] = [];
+  /** Limits of the claims made for a fallback (ClaimOptions.for_fallback). */
+  readonly fallbackClaims: number[] = [];
   readonly probes: Array<Omit<ClaimOptions, 'limit'>> = [];
   readonly released: string[][] = [];
   readonly extended: Array<{ ids: string[]; until: number }> = [];
@@ -52,7 +54,7 @@ class FakeStore {
   }) as Store['leases'];
 
   async claimDue(_destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    this.claims.push(options.limit);
+    (options.for_fallback ? this.fallbackClaims : this.claims).push(options.limit);
     if (this.failNextClaim) {
       this.failNextClaim = false;
       throw new Error('database is locked');
@@ -127,7 +129,7 @@ afterEach(async () => {
   scheduler = null;
 });
 
-function lane(options: { concurrency?: number; rate?: { max: number; per_ms: number } | null; autoEnable?: boolean; on?: QueueStore; logger?: pino.Logger } = {}): Scheduler {
+function lane(options: { concurrency?: number; rate?: { max: number; per_ms: number } | null; autoEnable?: boolean; on?: QueueStore; logger?: pino.Logger; fallback?: boolean } = {}): Scheduler {
   circuit = new BreakerWatch({
     destination: 'ops',
     policy: breakerPolicy({ auto_enable: options.autoEnable }, 3, [10_000]),
@@ -146,6 +148,7 @@ function lane(options: { concurrency?: number; rate?: { max: number; per_ms: num
     clock,
     logger: options.logger ?? silentLogger(),
     circuit,
+    ...(options.fallback ? { fallback: true } : {}),
     run: attempts.run,
   });
   attempts.scheduler = lanes;
@@ -425,6 +428,36 @@ describe('scheduler: an open circuit', () => {
     expect(store.probes).toHaveLength(1);
     expect(circuit.enabled).toBe(true);
     expect(store.claims).toHaveLength(1);
+  });
+
+  it('with a fallback: the probe when due, and the rest claimed for the fallback (the probe out or not); never an ordinary claim', async () => {
+    queue(5);
+    const lanes = lane({ concurrency: 2, fallback: true });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.probes).toHaveLength(1);
+    expect(store.fallbackClaims.length).toBeGreaterThan(0);
+    expect(store.claims).toEqual([]);
+    // All five are claimed: one probe, four to hand over (two started, by the lane's concurrency).
+    expect(store.due).toEqual([]);
+    expect(attempts.started).toHaveLength(2);
+    // While the probe is out the lane still looks for work to hand over (the store leases one probe at a time).
+    queue(1);
+    await lanes.pump();
+    expect(store.due).toEqual([]);
+  });
+
+  it('with a fallback and auto_enable: false: no probe, the work is claimed for the fallback', async () => {
+    queue(3);
+    const lanes = lane({ autoEnable: false, fallback: true });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.probes).toEqual([]);
+    expect(store.claims).toEqual([]);
+    expect(store.fallbackClaims.length).toBeGreaterThan(0);
+    expect(store.due).toEqual([]);
   });
 
   it('opened while work is held: what has not started goes back, what runs finishes', async () => {

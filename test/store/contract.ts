@@ -559,6 +559,200 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
         });
       });
+
+      describe('fallback destinations (src/notify/fallback.ts): an open circuit hands its work to its fallback', () => {
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        /** An event of incident `key` for the pager, ordered. */
+        const paged = (key: string, receivedAt: number, extra: Partial<NewDelivery> = {}) => {
+          const event = relayEvent({ dedup_key: key });
+          const delivery: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', incident_key: key, ...extra };
+          return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+        };
+        /** The pager's circuit opened by a failed attempt of `id` (leased by OWNER), retried far later. */
+        const openPager = async (id: string, now: number) => {
+          const opened = await recordAttempt(store, attempt(id, { destination: 'pager', outcome: 'retry', health: 'failure', next_attempt_at: now + 999_999, error: 'HTTP 503', finished_at: now, breaker }));
+          expect(opened.disabled_now).toBe(true);
+        };
+        const handOff = (ids: readonly string[], now: number, owner = OWNER) =>
+          store.holds('fallback', { ids, fallback_ids: ids.map(() => newId('dlv')), lease_owner: owner, destination: 'pager', fallback: 'slack', fallback_ordered: true, now });
+
+        it('while closed nothing is claimed for the fallback; once open, its due work and its retries (at once) are, never a replay', async () => {
+          const t0 = Date.now();
+          const first = paged('inc_1', t0);
+          const second = paged('inc_2', t0 + 1);
+          for (const each of [first, second]) await store.ingest(each.batch);
+          expect(await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 10, for_fallback: true })).toMatchObject({ deliveries: [], enabled: true });
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(leased?.id).toBe(first.delivery.id);
+          await openPager(first.delivery.id, t0 + 20);
+          const replay = await store.append('replay', first.delivery.id, newId('dlv'), t0 + 30);
+          // The retry waits 999 s for the pager, but not for the fallback.
+          const claimed = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, second.delivery.id].sort());
+          expect(claimed.deliveries.map((d) => d.id)).not.toContain(replay!.id);
+          expect(claimed.enabled).toBe(false);
+          // The ordinary claim still takes nothing from an open circuit.
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries).toEqual([]);
+        });
+
+        it('handed over once: the original is finished naming where it went, the copy waits at the fallback naming what it stands in for', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_x', t0);
+          await store.ingest(one.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await openPager(leased!.id, t0 + 20);
+          await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          const copyId = newId('dlv');
+          // Another worker, whose lease this is not, hands nothing over.
+          expect(await store.holds('fallback', { ids: [one.delivery.id], fallback_ids: [newId('dlv')], lease_owner: 'someone-else', destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 35 })).toBe(0);
+          expect(await store.holds('fallback', { ids: [one.delivery.id], fallback_ids: [copyId], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 40 })).toBe(1);
+          // Never twice: the original is finished.
+          expect(await handOff([one.delivery.id], t0 + 41)).toBe(0);
+          const original = await store.view('delivery', one.delivery.id);
+          expect(original).toMatchObject({ status: 'skipped', sent_via: { destination: 'slack', delivery_id: copyId }, fallback_for: null });
+          expect(original?.note).toContain('sent via fallback slack');
+          const copy = await store.view('delivery', copyId);
+          expect(copy).toMatchObject({ destination: 'slack', status: 'pending', event_id: one.event.id, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, sent_via: null });
+          expect((await store.view('deliveries', { destination: 'slack', limit: 10 })).map((d) => d.id)).toEqual([copyId]);
+          const [claimed] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(claimed).toMatchObject({ id: copyId, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, probe: false });
+          expect(claimed?.event.id).toBe(one.event.id);
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 60, for_fallback: true })).deliveries).toEqual([]);
+          expect((await store.view('event', one.event.id))?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
+            ['pager', 'skipped'],
+            ['slack', 'in_flight'],
+          ]);
+        });
+
+        it("an incident's events reach the fallback in order: the resolve waits behind its trigger there", async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_o', t0);
+          const resolve = paged('inc_o', t0 + 1);
+          const other = paged('inc_p', t0 + 2);
+          for (const each of [trigger, resolve, other]) await store.ingest(each.batch);
+          await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(trigger.delivery.id, t0 + 20);
+          const firstRound = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          expect(firstRound.deliveries.map((d) => d.id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          expect(await handOff([trigger.delivery.id], t0 + 31)).toBe(1);
+          expect(await handOff([other.delivery.id], t0 + 32)).toBe(1);
+          const secondRound = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(secondRound.deliveries.map((d) => d.id)).toEqual([resolve.delivery.id]);
+          expect(await handOff([resolve.delivery.id], t0 + 41)).toBe(1);
+          const atSlack = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 });
+          expect(atSlack.deliveries.map((d) => d.fallback_for?.delivery_id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          const triggerCopy = atSlack.deliveries.find((d) => d.fallback_for?.delivery_id === trigger.delivery.id)!;
+          await recordAttempt(store, attempt(triggerCopy.id));
+          const next = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 60 });
+          expect(next.deliveries.map((d) => d.fallback_for?.delivery_id)).toEqual([resolve.delivery.id]);
+        });
+
+        it('a worker that died between the claim and the hand-over: its lease runs out, the work is claimed again and handed over once', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_d', t0);
+          await store.ingest(one.batch);
+          await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(one.delivery.id, t0 + 20);
+          const [first] = (await store.claim('pager', { ...LEASE, owner: 'dead-worker', limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          expect(first?.id).toBe(one.delivery.id);
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true })).deliveries).toEqual([]);
+          const [again] = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30 + LEASE.lease_ms + 1, for_fallback: true })).deliveries;
+          expect(again?.id).toBe(one.delivery.id);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 2)).toBe(1);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 3, 'dead-worker')).toBe(0);
+          expect(await store.view('deliveries', { destination: 'slack', limit: 10 })).toHaveLength(1);
+        });
+
+        it('a resolve kept for its own destination: copied once, pending there for the probe or a closed circuit, never handed over again', async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_k', t0);
+          await store.ingest(trigger.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await recordAttempt(store, attempt(leased!.id, { destination: 'pager', breaker }));
+          const resolve = paged('inc_k', t0 + 20);
+          const other = paged('inc_l', t0 + 21);
+          for (const each of [resolve, other]) await store.ingest(each.batch);
+          const [failing] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 30 })).deliveries;
+          await openPager(failing!.id, t0 + 40);
+          const claimed = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 50, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([resolve.delivery.id, other.delivery.id].sort());
+          const copy = newId('dlv');
+          expect(
+            await store.holds('fallback', { ids: [resolve.delivery.id], fallback_ids: [copy], keep: [resolve.delivery.id], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 60 }),
+          ).toBe(1);
+          expect(await store.view('delivery', resolve.delivery.id)).toMatchObject({ status: 'pending', sent_via: { destination: 'slack', delivery_id: copy } });
+          expect((await store.view('delivery', resolve.delivery.id))?.note).toContain('waits to close the incident here');
+          expect(await store.view('delivery', copy)).toMatchObject({ status: 'pending', fallback_for: { destination: 'pager', delivery_id: resolve.delivery.id } });
+          // Not claimed for the fallback again; the probe (or an ordinary claim once closed) takes it, saying it was copied.
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 70, for_fallback: true })).deliveries).toEqual([]);
+          const [probe] = (await store.claim('pager', { probe: true, ...LEASE, now: t0 + 40 + 10_000 })).deliveries;
+          expect(probe).toMatchObject({ id: resolve.delivery.id, probe: true, sent_via_fallback: true });
+        });
+
+        it('two workers claiming for the fallback at once take different deliveries, and each is handed over once', async () => {
+          const t0 = Date.now();
+          const all = Array.from({ length: 12 }, (_, index) => paged(`inc_c${index}`, t0 + index));
+          for (const each of all) await store.ingest(each.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 20 })).deliveries;
+          await openPager(leased!.id, t0 + 30);
+          const [a, b] = await Promise.all(
+            ['worker-a', 'worker-b'].map((owner) => store.claim('pager', { ...LEASE, owner, limit: 8, now: t0 + 40, for_fallback: true })),
+          );
+          const ids = (batch: typeof a) => batch!.deliveries.map((d) => d.id);
+          expect(ids(a).filter((id) => ids(b).includes(id))).toEqual([]);
+          const handed = await Promise.all([
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-a')),
+            ...ids(b).map((id) => handOff([id], t0 + 50, 'worker-b')),
+            // A worker handing over what the other leased hands nothing.
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-b')),
+          ]);
+          expect(handed.reduce((sum, count) => sum + count, 0)).toBe(ids(a).length + ids(b).length);
+          expect(await store.view('deliveries', { destination: 'slack', limit: 100 })).toHaveLength(ids(a).length + ids(b).length);
+        });
+
+        it('a storm at the fallback never folds its copies into a digest (each carries its own marker), nor into a digest of its own work', async () => {
+          const t0 = Date.now();
+          const pages = ['inc_s1', 'inc_s2', 'inc_s3'].map((key, index) => paged(key, t0 + index));
+          const own = ['own_1', 'own_2', 'own_3'].map((key, index) => {
+            const event = relayEvent({ dedup_key: key });
+            const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key };
+            return { delivery, batch: { ...batchOf(event, [], t0 + 10 + index), events: [{ event, deliveries: [delivery] }] } };
+          });
+          for (const each of [...pages, ...own]) await store.ingest(each.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 20 })).deliveries;
+          await openPager(leased!.id, t0 + 30);
+          const claimed = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true })).deliveries;
+          expect(claimed).toHaveLength(3);
+          for (const each of claimed) expect(await handOff([each.id], t0 + 50)).toBe(1);
+          const atSlack = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 60, storm: { capacity: 1 } })).deliveries;
+          const copies = atSlack.filter((d) => d.fallback_for !== undefined);
+          expect(copies.map((d) => d.fallback_for?.delivery_id).sort()).toEqual(pages.map((each) => each.delivery.id).sort());
+          expect(copies.map((d) => [d.digest ?? false, d.member_ids])).toEqual(copies.map(() => [false, []]));
+          const digests = atSlack.filter((d) => d.fallback_for === undefined);
+          expect(digests).toHaveLength(1);
+          expect(digests[0]!.digest).toBe(true);
+          expect([digests[0]!.id, ...digests[0]!.member_ids].sort()).toEqual(own.map((each) => each.delivery.id).sort());
+        });
+
+        it('a grouped batch handed over goes out as one batch at the fallback', async () => {
+          const t0 = Date.now();
+          const group = { key: 'g', wait_ms: 0, interval_ms: 0 };
+          const a = paged('inc_ga', t0, { group });
+          const b = paged('inc_gb', t0 + 1, { group });
+          for (const each of [a, b]) await store.ingest(each.batch);
+          const [lead] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(lead?.member_ids).toHaveLength(1);
+          const opened = await recordAttempt(store, attempt(lead!.id, { destination: 'pager', member_ids: lead!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 999_999, error: 'HTTP 503', finished_at: t0 + 20, breaker }));
+          expect(opened.disabled_now).toBe(true);
+          const [batch] = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          const ids = [batch!.id, ...batch!.member_ids];
+          expect(ids.sort()).toEqual([a.delivery.id, b.delivery.id].sort());
+          expect(await handOff([batch!.id, ...batch!.member_ids], t0 + 40)).toBe(2);
+          const atSlack = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(atSlack).toHaveLength(1);
+          expect(atSlack[0]!.member_ids).toHaveLength(1);
+        });
+      });
     });
 
     describe('IncidentStateStore: what the rules read, and what people change', () => {

@@ -293,6 +293,35 @@ describe('sqlite store', () => {
     await store.close();
   });
 
+  it("an open circuit's work crosses the writer thread to its fallback: claimed for it, handed over once by the lease's owner", async () => {
+    // The contract runs these stories in this thread; here the claim and the hand-over travel as writer messages.
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['pager', 'slack']);
+    const t0 = Date.now();
+    const event = relayEvent({ dedup_key: 'inc_thread' });
+    const id = newId('dlv');
+    await store.ingest({ ...batchOf(event, [], t0), events: [{ event, deliveries: [{ id, destination: 'pager', route: 'r', status: 'pending', incident_key: 'inc_thread' }] }] });
+    const lease = { lease_ms: 60_000, owner: 'me' };
+    await store.claim('pager', { ...lease, limit: 1, now: t0 + 10 });
+    const opened = await recordAttempt(store, {
+      delivery_id: id, member_ids: [], destination: 'pager', lease_owner: 'me', started_at: t0 + 20, finished_at: t0 + 20,
+      outcome: 'retry', next_attempt_at: t0 + 999_999, request_body: '{}', response_code: 503, response_body: null, latency_ms: 1,
+      error: 'HTTP 503', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: [10_000] }, notified: [],
+    });
+    expect(opened.disabled_now).toBe(true);
+    const claimed = await store.claim('pager', { ...lease, limit: 10, now: t0 + 30, for_fallback: true });
+    expect(claimed.deliveries.map((d) => d.id)).toEqual([id]);
+    const copy = newId('dlv');
+    const handOff = { ids: [id], fallback_ids: [copy], lease_owner: 'me', destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 40 };
+    expect(await store.holds('fallback', { ...handOff, lease_owner: 'someone-else' })).toBe(0);
+    expect(await store.holds('fallback', handOff)).toBe(1);
+    expect(await store.holds('fallback', { ...handOff, fallback_ids: [newId('dlv')] })).toBe(0);
+    expect(await store.view('delivery', id)).toMatchObject({ status: 'skipped', sent_via: { destination: 'slack', delivery_id: copy } });
+    const [atSlack] = (await store.claim('slack', { ...lease, limit: 10, now: t0 + 50 })).deliveries;
+    expect(atSlack).toMatchObject({ id: copy, fallback_for: { destination: 'pager', delivery_id: id } });
+    await store.close();
+  });
+
   it('refuses work after close with store_unavailable', async () => {
     const store = await SqliteStore.open(freshPath());
     await store.close();

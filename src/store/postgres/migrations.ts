@@ -217,6 +217,14 @@ export const MIGRATIONS: readonly string[] = [
   -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
   ALTER TABLE requests ADD COLUMN event_id TEXT;
   `,
+  `
+  -- The SQLite store's migration 13. Fallback destinations: a delivery handed to its
+  -- destination's fallback names where it went; the fallback's copy names what it stands in for.
+  ALTER TABLE deliveries ADD COLUMN fallback_to TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_delivery TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

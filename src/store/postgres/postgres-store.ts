@@ -14,6 +14,7 @@ import type {
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
@@ -162,6 +163,10 @@ export class PostgresStore implements Store {
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
     return this.#write((tx) => writes.claimDue(tx, destination, options));
+  }
+
+  #handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write((tx) => writes.handToFallback(tx, handOff));
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
@@ -448,7 +453,11 @@ export class PostgresStore implements Store {
   }
 
   holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
-    return callKind<HoldKinds, K>({ hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release) }, kind, args);
+    return callKind<HoldKinds, K>(
+      { hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) },
+      kind,
+      args,
+    );
   }
 
   leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']> {

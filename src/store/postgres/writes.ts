@@ -6,6 +6,7 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  FallbackHandOff,
   HoldRequest,
   IncidentMessage,
   IncidentState,
@@ -32,6 +33,8 @@ import { memberQueries, membersOf } from '../../notify/claim-members.ts';
 import type { MemberQuery } from '../../notify/claim-members.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
+import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
   CIRCUIT_COLUMNS,
@@ -213,7 +216,7 @@ async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDeliv
   );
 }
 
-const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, ${EVENT_COLUMNS}`;
+const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}`;
 
 /**
  * Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its
@@ -320,7 +323,7 @@ async function readMembers(tx: Tx, destination: string, query: MemberQuery): Pro
         [keys, lockKey('incident', destination, '')],
       );
       const rows = await tx.rows(
-        `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route,
+        `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route,
            (SELECT COUNT(*) FROM deliveries p
             WHERE p.destination = d.destination AND p.incident_key = d.incident_key
               AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
@@ -377,6 +380,47 @@ async function nextDueAt(tx: Tx, destination: string, now: number): Promise<numb
 }
 
 /** A slack-bot message posted or updated by an attempt (targeted: never touches who acknowledged). True when it must be redrawn. */
+/**
+ * An open circuit's work for its fallback (src/notify/fallback.ts): due rows and retries, locked
+ * and in incident order as `claimDue` takes them; nothing once the circuit is closed.
+ */
+async function claimForFallback(tx: Tx, destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+  const { limit, now } = options;
+  const found = await tx.rows(
+    `SELECT ${CLAIM_COLUMNS}
+     FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('$2')} AND ${claimable('$2')}
+     ORDER BY d.priority DESC, d.id
+     LIMIT $3
+     FOR UPDATE OF d SKIP LOCKED`,
+    [destination, now, limit],
+  );
+  // As in claimDue: rows of an incident or group only under its advisory lock, judged again under it.
+  const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
+  const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
+  const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
+  const still =
+    held.length === 0
+      ? new Set<string>()
+      : new Set(
+          (
+            await tx.rows(
+              `SELECT d.id FROM deliveries d
+               WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND ${handOffDue('$2')} AND ${claimable('$2')}`,
+              [held.map((row) => String(row.delivery_id)), now],
+            )
+          ).map((row) => String(row.id)),
+        );
+  const rows = found.filter((row) => (row.incident_key === null && row.group_key === null) || still.has(String(row.delivery_id)));
+  const deliveries = await lease(tx, rows, destination, options, false);
+  const later = await tx.one(
+    `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
+     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND ${HAND_OFF_LATER_SQL} AND ${claimable('$2')}`,
+    [destination, now],
+  );
+  return { deliveries, next_due_at: later && later.due !== null ? Number(later.due) : null, enabled: false };
+}
+
 async function applyIncidentMessage(tx: Tx, destination: string, effect: IncidentMessageEffect, now: number): Promise<boolean> {
   const resolvedAt = effect.resolved_at === null ? null : Date.parse(effect.resolved_at);
   if (effect.kind === 'posted') {
@@ -656,6 +700,7 @@ export const writes = {
     const { limit, now } = options;
     const state = await tx.one('SELECT enabled FROM destination_state WHERE name = $1', [destination]);
     if (!state) return { deliveries: [], next_due_at: null };
+    if (options.for_fallback) return Number(state.enabled) === 1 ? { deliveries: [], next_due_at: null, enabled: true } : claimForFallback(tx, destination, options);
     if (Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null, enabled: false };
     const rows: Row[] = [];
     for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
@@ -721,6 +766,46 @@ export const writes = {
     if (!row) return { deliveries: [], next_due_at: null, enabled: false };
     await saveCircuit(tx, destination, probeLeased(state, now, lease_ms));
     return { deliveries: await lease(tx, [row], destination, options, true), next_due_at: now + lease_ms, enabled: false };
+  },
+
+  /** Originals finished as handed over, their copies added at the fallback, due now (src/notify/fallback.ts); announced to every replica. */
+  async handToFallback(tx: Tx, args: FallbackHandOff): Promise<number> {
+    const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
+    const kept = new Set(args.keep ?? []);
+    let handed = 0;
+    for (const [index, id] of args.ids.entries()) {
+      const copy = args.fallback_ids[index];
+      if (copy === undefined) continue;
+      // Kept for its own destination too (notify/fallback.ts `waitsForOriginal`): pending again, due now.
+      const keep = kept.has(id);
+      const row = await tx.one(
+        `UPDATE deliveries d SET status = $7, note = $1, next_attempt_at = $8, lease_owner = NULL, updated_at = $2, fallback_to = $3, fallback_delivery = $4
+         WHERE d.id = $5 AND d.status = 'in_flight' AND d.lease_owner = $6
+         RETURNING d.event_id, d.route, d.priority, (SELECT e.dedup_key FROM events e WHERE e.id = d.event_id) AS dedup_key`,
+        [keep ? alsoWaitsNote(args.fallback, copy) : handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner, keep ? 'pending' : 'skipped', keep ? args.now : null],
+      );
+      if (!row) continue;
+      await tx.run(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at, incident_key, priority, fallback_for, fallback_of)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7, $7, $8, $9, $10, $11)`,
+        [
+          copy,
+          row.event_id,
+          args.fallback,
+          row.route,
+          standsInNote(args.destination, id),
+          group,
+          args.now,
+          fallbackIncidentKey(args.fallback_ordered, String(row.dedup_key ?? '')),
+          Number(row.priority),
+          args.destination,
+          id,
+        ],
+      );
+      handed += 1;
+    }
+    if (handed > 0) await announce(tx, [args.fallback]);
+    return handed;
   },
 
   async holdDeliveries(tx: Tx, hold: HoldRequest): Promise<void> {

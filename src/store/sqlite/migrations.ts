@@ -244,6 +244,15 @@ export const MIGRATIONS: readonly string[] = [
   -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
   ALTER TABLE requests ADD COLUMN event_id TEXT;
   `,
+  `
+  -- Fallback destinations (src/notify/fallback.ts): a delivery handed to its destination's
+  -- fallback while the circuit was open names where it went (fallback_to, fallback_delivery);
+  -- the fallback's copy names what it stands in for (fallback_for, fallback_of).
+  ALTER TABLE deliveries ADD COLUMN fallback_to TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_delivery TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

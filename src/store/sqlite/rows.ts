@@ -130,7 +130,12 @@ export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> 
 }
 
 export const DELIVERY_COLUMNS =
-  'id, event_id, destination, route, status, attempts, response_code, response_body, latency_ms, request_body, last_error, note, next_attempt_at, replay_of, created_at, updated_at';
+  'id, event_id, destination, route, status, attempts, response_code, response_body, latency_ms, request_body, last_error, note, next_attempt_at, replay_of, created_at, updated_at, fallback_to, fallback_delivery, fallback_for, fallback_of';
+
+/** Both ends of a fallback link, or null (src/notify/fallback.ts). */
+function fallbackLink(destination: unknown, deliveryId: unknown): { destination: string; delivery_id: string } | null {
+  return destination === null || destination === undefined || deliveryId === null || deliveryId === undefined ? null : { destination: str(destination), delivery_id: str(deliveryId) };
+}
 
 export function deliveryFromRow(row: Row): DeliveryRecord {
   const status = str(row.status) as DeliveryStatus;
@@ -151,7 +156,16 @@ export function deliveryFromRow(row: Row): DeliveryRecord {
     replay_of: strOrNull(row.replay_of),
     created_at: iso(Number(row.created_at)),
     updated_at: iso(Number(row.updated_at)),
+    sent_via: fallbackLink(row.fallback_to, row.fallback_delivery),
+    fallback_for: fallbackLink(row.fallback_for, row.fallback_of),
   };
+}
+
+/** A claimed row of a fallback's copy: what it stands in for (ClaimedDelivery.fallback_for). */
+export function fallbackOf(row: Row): { fallback_for?: { destination: string; delivery_id: string }; sent_via_fallback?: boolean } {
+  const link = fallbackLink(row.fallback_for, row.fallback_of);
+  const sent = row.fallback_delivery !== null && row.fallback_delivery !== undefined;
+  return { ...(link ? { fallback_for: link } : {}), ...(sent ? { sent_via_fallback: true } : {}) };
 }
 
 export function attemptFromRow(row: Row): AttemptRecord {
@@ -285,6 +299,7 @@ export function leadFromRow(row: Row, openMessage: boolean): LeadFacts {
     attempts: row.attempts,
     request_body: row.request_body,
     replay_of: row.replay_of,
+    fallback_of: row.fallback_of,
     open_message: openMessage,
   };
 }
@@ -306,6 +321,7 @@ export function memberFromRow(row: Row, busy = false): DigestRow {
     attempts: row.attempts,
     request_body: row.request_body,
     replay_of: row.replay_of,
+    fallback_of: row.fallback_of,
     route: row.route,
   };
 }
@@ -336,5 +352,6 @@ export function claimedFromRows(
     interrupted: Number(claim.counts?.interrupted ?? 0),
     interrupted_attempts: Number(claim.counts?.interrupted_attempts ?? 0),
     ...(claim.digest ? { digest: true } : {}),
+    ...fallbackOf(row),
   };
 }

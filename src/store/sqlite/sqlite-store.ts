@@ -24,6 +24,7 @@ import type {
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
@@ -510,6 +511,10 @@ export class SqliteStore implements Store {
     return this.#write('enqueuePrepared', { eventId, deliveries, now });
   }
 
+  #handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write('handToFallback', handOff);
+  }
+
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     return this.#write('claimProbe', { destination, ...options });
   }
@@ -732,7 +737,11 @@ export class SqliteStore implements Store {
   }
 
   holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
-    return callKind<HoldKinds, K>({ hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release) }, kind, args);
+    return callKind<HoldKinds, K>(
+      { hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) },
+      kind,
+      args,
+    );
   }
 
   leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']> {

@@ -7,6 +7,7 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  FallbackHandOff,
   HoldRequest,
   IngestBatch,
   IncidentMessage,
@@ -25,6 +26,8 @@ import type {
 import { FINISHED_STATUSES } from '../store.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
+import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
@@ -245,7 +248,7 @@ export function createWriteOps(db: DatabaseSync) {
       case 'digest':
         return sql
           .get(
-            `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route, d.rule_key,
+            `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route, d.rule_key,
                (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
                 WHERE p.destination = d.destination AND p.incident_key = d.incident_key
                   AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
@@ -334,6 +337,33 @@ export function createWriteOps(db: DatabaseSync) {
     sql
       .get(`UPDATE deliveries SET next_attempt_at = ? WHERE destination = ? AND status = 'pending' AND next_attempt_at > ?`)
       .run(now, destination, now);
+  }
+
+  /**
+   * An open circuit's work for its fallback (src/notify/fallback.ts): due rows and retries, in
+   * incident order, highest priority first; nothing once the circuit is closed.
+   */
+  function claimForFallback(args: { destination: string } & ClaimOptions, isEnabled: boolean | null): ClaimBatch {
+    const { destination, limit, now } = args;
+    if (isEnabled === null) return { deliveries: [], next_due_at: null };
+    if (isEnabled) return { deliveries: [], next_due_at: null, enabled: true };
+    const rows = sql
+      .get(
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = ?1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('?2')} AND ${CLAIMABLE}
+         ORDER BY d.priority DESC, d.id
+         LIMIT ?3`,
+      )
+      .all(destination, now, limit);
+    const later = sql
+      .get(
+        `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
+         WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND ${HAND_OFF_LATER_SQL} AND ${CLAIMABLE}`,
+      )
+      .get(destination);
+    const deliveries = lease(rows, destination, args, false);
+    return { deliveries, next_due_at: later?.due === null || later?.due === undefined ? null : Number(later.due), enabled: false };
   }
 
   function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status, eventId: string | null = null): void {
@@ -473,11 +503,12 @@ export function createWriteOps(db: DatabaseSync) {
     claimDue(args: { destination: string } & ClaimOptions): ClaimBatch {
       const { destination, limit, now } = args;
       const state = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
+      if (args.for_fallback) return claimForFallback(args, state === undefined ? null : Number(state.enabled) === 1);
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -502,7 +533,7 @@ export function createWriteOps(db: DatabaseSync) {
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
              AND ${CLAIMABLE}
@@ -512,6 +543,39 @@ export function createWriteOps(db: DatabaseSync) {
       if (!row) return { deliveries: [], next_due_at: null };
       saveCircuit(destination, probeLeased(state, now, lease_ms));
       return { deliveries: lease([row], destination, args, true), next_due_at: now + lease_ms };
+    },
+
+    /** Originals finished as handed over, their copies added at the fallback, due now (src/notify/fallback.ts). */
+    handToFallback(args: FallbackHandOff): number {
+      const take = sql.get(
+        `UPDATE deliveries SET status = 'skipped', note = ?, next_attempt_at = NULL, lease_owner = NULL, updated_at = ?, fallback_to = ?, fallback_delivery = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ? RETURNING event_id, route, priority`,
+      );
+      const dedupKey = sql.get('SELECT dedup_key FROM events WHERE id = ?');
+      const insert = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at, incident_key, priority, fallback_for, fallback_of)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      // Kept for its own destination too: pending again, due now (only a probe or a closed circuit takes it).
+      const keep = sql.get(
+        `UPDATE deliveries SET status = 'pending', note = ?, next_attempt_at = ?, lease_owner = NULL, updated_at = ?, fallback_to = ?, fallback_delivery = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ? RETURNING event_id, route, priority`,
+      );
+      const kept = new Set(args.keep ?? []);
+      const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
+      let handed = 0;
+      args.ids.forEach((id, index) => {
+        const copy = args.fallback_ids[index];
+        if (copy === undefined) return;
+        const row = kept.has(id)
+          ? keep.get(alsoWaitsNote(args.fallback, copy), args.now, args.now, args.fallback, copy, id, args.lease_owner)
+          : take.get(handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner);
+        if (!row) return;
+        const key = fallbackIncidentKey(args.fallback_ordered, String(dedupKey.get(row.event_id as string)?.dedup_key ?? ''));
+        insert.run(copy, row.event_id as string, args.fallback, row.route as string | null, standsInNote(args.destination, id), group, args.now, args.now, args.now, key, Number(row.priority), args.destination, id);
+        handed += 1;
+      });
+      return handed;
     },
 
     holdDeliveries(hold: HoldRequest): null {
