@@ -12,8 +12,8 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './notify/breaker.ts';
 import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
-import { IntervalEnds } from './app/interval-ends.ts';
-import { intervalHolds } from './notify/interval-ends.ts';
+import { IntervalEnds, releaseHold } from './app/interval-ends.ts';
+import { intervalHolds, runTimeMuteMarker } from './notify/interval-ends.ts';
 import { configMute } from './mutes/config-mutes.ts';
 import { TimeIntervals } from './notify/time-intervals.ts';
 import { NotificationStage } from './notify/pipeline.ts';
@@ -240,6 +240,10 @@ async function wireAndListen(
   const intervalEnds = new IntervalEnds({ holds: intervalHolds(schedules, configMutes, intervals), store, clock, notify: (names) => dispatcher.notify(names), logger });
   intervalEnds.start();
   cleanup.push(() => intervalEnds.stop());
+  // So does a run-time mute's end (expired, or ended from Slack, the API or the CLI).
+  await mutes.onEnded(async (ids) => {
+    for (const id of ids) await releaseHold(runTimeMuteMarker(id), { store, notify: (names) => dispatcher.notify(names), logger, now: clock.now() });
+  });
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
   if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });

@@ -62,12 +62,25 @@ export class IntervalEnds {
       const stood = this.#stood.get(hold.marker) ?? true;
       this.#stood.set(hold.marker, stands);
       if (stands || !stood) continue;
-      const held = await store.view('held', hold.marker);
-      if (held.length === 0) continue;
-      const ids = toRenotify(held);
-      const destinations = await store.holds('release', { marker: hold.marker, ids, note: RELEASED_NOTE, now });
-      logger.info({ hold: hold.marker, held: held.length, renotified: ids }, `${hold.marker} ended: ${ids.length} incident(s) it held still fire and are told now`);
-      if (destinations.length > 0) notify(destinations);
+      await releaseHold(hold.marker, { store, notify, logger, now });
     }
   }
+}
+
+/**
+ * What a hold that ended held: each incident that still fires told its current state once
+ * (notify/interval-ends.ts decides which deliveries), the rest left muted, the marker cleared.
+ * Releasing twice (two replicas, a restart) finds nothing the second time.
+ */
+export async function releaseHold(
+  marker: string,
+  options: Pick<IntervalEndsOptions, 'store' | 'notify' | 'logger'> & { readonly now: number },
+): Promise<void> {
+  const { store, notify, logger, now } = options;
+  const held = await store.view('held', marker);
+  if (held.length === 0) return;
+  const ids = toRenotify(held);
+  const destinations = await store.holds('release', { marker, ids, note: RELEASED_NOTE, now });
+  logger.info({ hold: marker, held: held.length, renotified: ids }, `${marker} ended: ${ids.length} incident(s) it held still fire and are told now`);
+  if (destinations.length > 0) notify(destinations);
 }
