@@ -1367,6 +1367,93 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.change('incident_state', 'pager', 'inc_clear', 2, cleared, Date.parse('2026-11-23T10:07:00Z'))).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
       });
 
+      describe('PagerDuty echoes: pending from their ingest, applied in one transaction (src/app/pagerduty-echo.ts)', () => {
+        /** A slack-bot message for `dedupKey` at version 1, as a posted card leaves it. */
+        const postCard = async (dedupKey: string): Promise<void> => {
+          const opening = relayEvent({ dedup_key: dedupKey });
+          await store.ingest(batchOf(opening, ['pager']));
+          const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          const posted = { kind: 'posted' as const, dedup_key: dedupKey, channel: 'C1', ts: '1.2', started_at: '2026-12-06T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: opening.id };
+          await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        };
+        /** PagerDuty's report on `dedupKey`: stored, not routed, its echo pending. */
+        const reportOn = (dedupKey: string, receivedAt: number, externalId = `pd_${ulid()}`) => {
+          const report = relayEvent({ source: 'pagerduty', dedup_key: `pagerduty:${dedupKey}`, external_id: externalId });
+          const batch = batchOf(report, [], receivedAt);
+          return {
+            report,
+            batch: {
+              ...batch,
+              events: [{ event: report, deliveries: [{ id: newId('dlv'), destination: null, route: null, status: 'skipped' as const, note: 'applied to its Slack messages' }], echo: { dedup_key: dedupKey } }],
+            },
+          };
+        };
+        const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-12-06T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        const card = (id = newId('dlv')) => ({ id, destination: 'pager', route: 'command:pagerduty', request_body: '{"note":"inc_echo"}' });
+
+        it('pending from the ingest (not again for a duplicate); a stale decision writes nothing; applied, the state, the card and the end of pending commit together, and a second apply adds nothing', async () => {
+          await postCard('inc_echo');
+          const at = Date.parse('2026-12-06T10:03:01Z');
+          const { report, batch } = reportOn('inc_echo', at, 'pd_once');
+          await store.ingest(batch);
+          expect(await store.view('echoes', 10)).toEqual([{ event_id: report.id, dedup_key: 'inc_echo', created_at: at }]);
+          // The sender's retry is a duplicate: nothing more is pending.
+          const retried = reportOn('inc_echo', at + 1, 'pd_once');
+          expect((await store.ingest(retried.batch))[0]).toMatchObject({ duplicate: true, id: report.id });
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          // Decided on a version the message is no longer at: nothing is written, the echo stays pending.
+          const stale = { event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_echo', version: 0, state: acknowledged }], deliveries: [card()], now: at + 2 };
+          expect(await store.change('apply_echo', stale)).toBe('stale');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ acknowledged_by: null, version: 1 });
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).map((d) => d.status)).toEqual(['skipped']);
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          const redraw = card();
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 1 }], deliveries: [redraw] })).toBe('applied');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ ...acknowledged, version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.view('delivery', redraw.id)).toMatchObject({ event_id: report.id, destination: 'pager', route: 'command:pagerduty', status: 'pending', request_body: redraw.request_body });
+
+          // Applied again (a restart that decided before it saw the first apply, another replica): nothing twice.
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 2 }], deliveries: [card()] })).toBe('done');
+          expect(await store.view('deliveries', { event_id: report.id, limit: 10 })).toHaveLength(2);
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ version: 2 });
+          const [claimed] = (await store.claim('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+          expect(claimed).toMatchObject({ id: redraw.id, request_body: redraw.request_body });
+        });
+
+        it('listed oldest first up to the limit; a thread line alone, or nothing to change, ends the echo too', async () => {
+          await postCard('inc_line');
+          const first = reportOn('inc_line', Date.parse('2026-12-06T10:01:00Z'));
+          const second = reportOn('inc_line', Date.parse('2026-12-06T10:02:00Z'));
+          await store.ingest(second.batch);
+          await store.ingest(first.batch);
+          expect((await store.view('echoes', 1)).map((echo) => echo.event_id)).toEqual([first.report.id]);
+          expect((await store.view('echoes', 10)).map((echo) => echo.event_id)).toEqual([first.report.id, second.report.id]);
+
+          const line = card();
+          expect(await store.change('apply_echo', { event_id: first.report.id, states: [], deliveries: [line], now: Date.now() })).toBe('applied');
+          expect(await store.view('delivery', line.id)).toMatchObject({ status: 'pending', route: 'command:pagerduty' });
+          expect(await store.view('incident_message', 'pager', 'inc_line')).toMatchObject({ version: 1 });
+          expect(await store.change('apply_echo', { event_id: second.report.id, states: [], deliveries: [], now: Date.now() })).toBe('applied');
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.change('apply_echo', { event_id: 'evt_never_pending', states: [], deliveries: [card()], now: Date.now() })).toBe('done');
+        });
+
+        it('two applies of one echo at once (its own process and a restarted replica): one applies, the other adds nothing', async () => {
+          await postCard('inc_race');
+          const { report, batch } = reportOn('inc_race', Date.now());
+          await store.ingest(batch);
+          const application = (id: string) => ({ event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_race', version: 1, state: acknowledged }], deliveries: [card(id)], now: Date.now() });
+          const outcomes = await Promise.all([store.change('apply_echo', application(newId('dlv'))), store.change('apply_echo', application(newId('dlv')))]);
+          expect(outcomes.filter((outcome) => outcome === 'applied')).toHaveLength(1);
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).filter((d) => d.destination === 'pager')).toHaveLength(1);
+          expect(await store.view('incident_message', 'pager', 'inc_race')).toMatchObject({ version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
+        });
+      });
+
       it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
         const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
         const warning = relayEvent({ source: 'am', dedup_key: 'warn', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
