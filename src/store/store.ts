@@ -563,12 +563,6 @@ export interface ChangeKinds {
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledge: { args: [destination: string, dedupKey: string, by: string, now: number]; answer: IncidentMessage | null };
   /**
-   * Writes how an incident stands, decided elsewhere (PagerDuty acknowledged or resolved it), only
-   * if its message is still at `version`: an event or acknowledgement recorded since wins, and the
-   * caller decides again. Null when there is no such message or it changed.
-   */
-  incident_state: { args: [destination: string, dedupKey: string, version: number, state: IncidentState, now: number]; answer: IncidentMessage | null };
-  /**
    * Applies a pending echo (`NewEvent.echo`) in one transaction: every state change only if its
    * message is still at its version, the deliveries added, the echo no longer pending — or
    * nothing at all. With no states and no deliveries it only ends the echo (nothing to change).

@@ -24,7 +24,6 @@ import type {
   EchoApplied,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IngestBatch,
   IngestedEvent,
   StoredMute,
@@ -394,10 +393,6 @@ export class PostgresStore implements Store {
     return rows.map((row) => ({ event_id: String(row.event_id), dedup_key: String(row.dedup_key), created_at: Number(row.created_at) }));
   }
 
-  #setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write((tx) => writes.setIncidentState(tx, { destination, dedupKey, version, state, now }));
-  }
-
   async #queueStats(): Promise<QueueStat[]> {
     const rows = await this.#read(
       `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
@@ -488,7 +483,6 @@ export class PostgresStore implements Store {
     return callKind<ChangeKinds, K>(
       {
         acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
-        incident_state: (destination, dedupKey, version, state, now) => this.#setIncidentState(destination, dedupKey, version, state, now),
         apply_echo: (application) => this.#applyEcho(application),
         create_mute: (mute) => this.#createMute(mute),
         delete_mute: (id, now) => this.#deleteMute(id, now),

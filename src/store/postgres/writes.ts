@@ -11,7 +11,6 @@ import type {
   FallbackHandOff,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
@@ -1088,19 +1087,6 @@ export const writes = {
       `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, updated_at = $2, version = version + 1
        WHERE destination = $3 AND dedup_key = $4 RETURNING *`,
       [args.by, args.now, args.destination, args.dedupKey],
-    );
-    return row ? incidentMessageFromRow(row) : null;
-  },
-
-  async setIncidentState(
-    tx: Tx,
-    args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number },
-  ): Promise<IncidentMessage | null> {
-    const { state } = args;
-    const row = await tx.one(
-      `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
-       WHERE destination = $7 AND dedup_key = $8 AND version = $9 RETURNING *`,
-      [...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version],
     );
     return row ? incidentMessageFromRow(row) : null;
   },

@@ -37,7 +37,6 @@ import type {
   ThresholdQuery,
   ThresholdState,
   IncidentMessage,
-  IncidentState,
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
@@ -592,10 +591,6 @@ export class SqliteStore implements Store {
     return this.#write('acknowledgeIncident', { destination, dedupKey, by, now });
   }
 
-  #setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write('setIncidentState', { destination, dedupKey, version, state, now });
-  }
-
   #applyEcho(application: EchoApplication): Promise<EchoApplied> {
     return this.#write('applyEcho', application);
   }
@@ -774,7 +769,6 @@ export class SqliteStore implements Store {
     return callKind<ChangeKinds, K>(
       {
         acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
-        incident_state: (destination, dedupKey, version, state, now) => this.#setIncidentState(destination, dedupKey, version, state, now),
         apply_echo: (application) => this.#applyEcho(application),
         create_mute: (mute) => this.#createMute(mute),
         delete_mute: (id, now) => this.#deleteMute(id, now),

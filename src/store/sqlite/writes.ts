@@ -13,7 +13,6 @@ import type {
   HoldRequest,
   IngestBatch,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
   StoredMute,
@@ -814,17 +813,6 @@ export function createWriteOps(db: DatabaseSync) {
            WHERE destination = ? AND dedup_key = ? RETURNING *`,
         )
         .get(args.by, args.now, args.now, args.destination, args.dedupKey);
-      return row ? incidentMessageFromRow(row) : null;
-    },
-
-    setIncidentState(args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number }): IncidentMessage | null {
-      const { state } = args;
-      const row = sql
-        .get(
-          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
-           WHERE destination = ? AND dedup_key = ? AND version = ? RETURNING *`,
-        )
-        .get(...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version);
       return row ? incidentMessageFromRow(row) : null;
     },
 
