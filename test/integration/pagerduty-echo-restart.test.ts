@@ -120,7 +120,10 @@ const threadLines = (ts: string, from: number): WebApiCall[] => calls().slice(fr
 const isPagerDutyIngest = (method: string, args: readonly unknown[]): boolean =>
   method === 'ingest' && (args[0] as { receipt: { source: string } }).receipt.source === 'pagerduty';
 
-/** The incident's state written (today's compare-and-set, or the whole apply). */
+/**
+ * The incident's state written: the whole apply now; before, its own compare-and-set
+ * (`incident_state`), with the card's deliveries appended in a later transaction.
+ */
 const isStateChange = (method: string, args: readonly unknown[]): boolean => method === 'change' && (args[0] === 'incident_state' || args[0] === 'apply_echo');
 
 /**
