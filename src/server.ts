@@ -342,6 +342,7 @@ async function wireAndListen(
     store
       .prune('requests', { keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
+    void recoverEchoes(echoes, logger, clock.now() - PRUNE_EVERY_MS);
   });
 
   // The address as bound (not as asked: a host name, port 0), so the banner never says less than is exposed.
@@ -385,15 +386,17 @@ async function wireAndListen(
 }
 
 /**
- * PagerDuty echoes a stopped process accepted (202) but did not apply: applied now, once (a 202 is
- * a promise). A failure is logged and leaves them pending for the next start.
+ * PagerDuty echoes accepted (202) but not applied — their process stopped first, or their apply
+ * failed — applied now, once (a 202 is a promise): all of them at start-up, and on each pruning
+ * round those older than a round (younger ones may be being applied by their own request). A
+ * failure is logged and leaves them pending.
  */
-async function recoverEchoes(echoes: PagerDutyEchoes, logger: Logger): Promise<void> {
+async function recoverEchoes(echoes: PagerDutyEchoes, logger: Logger, receivedBefore?: number): Promise<void> {
   try {
-    const recovered = await echoes.recover();
-    if (recovered > 0) logger.warn({ echoes: recovered }, 'PagerDuty reports accepted before hookrelay last stopped were applied to their Slack messages now');
+    const recovered = await echoes.recover(receivedBefore);
+    if (recovered > 0) logger.warn({ echoes: recovered }, 'PagerDuty reports accepted but not yet applied were applied to their Slack messages now');
   } catch (error) {
-    logger.error({ err: error }, 'could not apply PagerDuty reports accepted before hookrelay last stopped (they stay pending)');
+    logger.error({ err: error }, 'could not apply PagerDuty reports accepted but not yet applied (they stay pending)');
   }
 }
 
@@ -416,6 +419,7 @@ async function startDispatchOnly(parts: {
     store
       .prune('deliveries', { keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => options.logger.warn({ err: error }, 'pruning the delivery log failed'));
+    void recoverEchoes(parts.echoes, options.logger, clock.now() - PRUNE_EVERY_MS);
   });
   options.logger.info(
     {

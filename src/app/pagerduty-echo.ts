@@ -37,8 +37,11 @@ export interface PagerDutyEchoOptions {
 }
 
 export interface PagerDutyEchoes extends IncidentEchoes {
-  /** Applies the echoes a stopped process accepted but did not apply (at start-up). Answers how many were pending. */
-  recover(): Promise<number>;
+  /**
+   * Applies the echoes accepted but not applied — their process stopped first, or their apply
+   * failed — received before `receivedBefore` (ms; default all). Answers how many it applied.
+   */
+  recover(receivedBefore?: number): Promise<number>;
 }
 
 /** The ingest port: which events are PagerDuty's reports on incidents hookrelay paged, and what they change. */
@@ -99,20 +102,26 @@ export function pagerDutyEchoes(options: PagerDutyEchoOptions): PagerDutyEchoes 
       }
       return null;
     },
-    async recover(): Promise<number> {
+    async recover(receivedBefore = Number.POSITIVE_INFINITY): Promise<number> {
       let recovered = 0;
       for (;;) {
-        const pending = await store.view('echoes', RECOVER_PAGE);
-        if (pending.length === 0) return recovered;
-        recovered += pending.length;
+        const pending = (await store.view('echoes', RECOVER_PAGE)).filter((echo) => echo.created_at < receivedBefore);
+        let failed = 0;
         for (const echo of pending) {
-          // An event pruned meanwhile (or not PagerDuty's report any more) changes nothing: the echo just ends.
-          const stored = await store.view('event', echo.event_id);
-          const event = stored?.event ?? null;
-          if (event === null) await store.change('apply_echo', { event_id: echo.event_id, states: [], deliveries: [], now: options.now() });
-          else await apply(echo.dedup_key, readPagerDutyReport(event.data), event);
+          try {
+            // An event pruned meanwhile (or not PagerDuty's report any more) changes nothing: the echo just ends.
+            const stored = await store.view('event', echo.event_id);
+            const event = stored?.event ?? null;
+            if (event === null) await store.change('apply_echo', { event_id: echo.event_id, states: [], deliveries: [], now: options.now() });
+            else await apply(echo.dedup_key, readPagerDutyReport(event.data), event);
+            recovered += 1;
+          } catch (error) {
+            failed += 1;
+            logger.error({ err: error, event_id: echo.event_id, dedup_key: echo.dedup_key }, 'could not apply PagerDuty\'s report to its Slack messages (it stays pending)');
+          }
         }
-        if (pending.length < RECOVER_PAGE) return recovered;
+        // A page with failures is not read again now: they would come first again.
+        if (failed > 0 || pending.length < RECOVER_PAGE) return recovered;
       }
     },
   };

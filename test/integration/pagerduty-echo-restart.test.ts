@@ -16,6 +16,8 @@ import type { TestRelay } from '../support/hookrelay.ts';
 import { statusSentryHeaders } from '../support/signers.ts';
 import { actAsSlackWebApi, webApiCall } from '../support/slack.ts';
 import type { WebApiCall } from '../support/slack.ts';
+import type { Store } from '../../src/store/store.ts';
+import { ManualClock } from '../support/clock.ts';
 import { stoppingStore } from '../support/stopping-store.ts';
 import type { StoppingStore } from '../support/stopping-store.ts';
 
@@ -70,7 +72,7 @@ async function deliveriesOf(relay: TestRelay, eventId: string, check: (deliverie
 }
 
 /** A StatusSentry incident opening: its slack-bot card posted and paged to PagerDuty. */
-async function openIncident(relay: TestRelay, incidentId: string): Promise<{ dedupKey: string; ts: string }> {
+async function openIncident(relay: TestRelay, incidentId: string, signedAt?: number): Promise<{ dedupKey: string; ts: string }> {
   const pagesBefore = pagerduty.requests.length;
   const body = JSON.stringify({
     id: `evt_${randomUUID()}`,
@@ -78,7 +80,7 @@ async function openIncident(relay: TestRelay, incidentId: string): Promise<{ ded
     created_at: new Date().toISOString(),
     data: { incident_id: incidentId, title: 'Checkout latency above 2s', status: 'investigating', severity: 'major', components: [] },
   });
-  const response = await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, SENTRY));
+  const response = await relay.post('/hooks/statussentry', body, statusSentryHeaders(body, SENTRY, signedAt));
   expect(response.status).toBe(202);
   await deliveriesOf(relay, response.json.id as string, (list) => list.length === 2 && list.every((d) => d.status === 'succeeded'));
   const trigger = (await pagerduty.waitFor(pagesBefore + 1))[pagesBefore]!.json<{ dedup_key: string }>();
@@ -199,6 +201,43 @@ describe('a PagerDuty report accepted (202) reaches Slack even when the process 
       expect(await second.server.store.view('echoes', 10)).toEqual([]);
     } finally {
       await second.close();
+    }
+  });
+
+  it('the apply fails while hookrelay keeps running → the next pruning round applies it, once', async () => {
+    const clock = new ManualClock();
+    // The first apply fails (the database away for a moment); the process goes on.
+    let failures = 0;
+    const failFirstApply = (store: Store): Store =>
+      new Proxy(store, {
+        get(target, property) {
+          const value: unknown = Reflect.get(target, property, target);
+          if (typeof value !== 'function') return value;
+          const method = value as (...args: unknown[]) => unknown;
+          return (...args: unknown[]): unknown => {
+            if (property === 'change' && args[0] === 'apply_echo' && failures++ === 0) return Promise.reject(new Error('the store is away for a moment'));
+            return method.apply(target, args);
+          };
+        },
+      });
+    const relay = await startRelay(config(), {}, { clock, wrapStore: failFirstApply });
+    try {
+      const incident = await openIncident(relay, `inc_${randomUUID()}`, Math.floor(clock.now() / 1000));
+      const from = calls().length;
+      const accepted = await fromPagerDuty(relay, 'incident.acknowledged', incident.dedupKey, 'Dana');
+      expect(accepted.status).toBe(202);
+      expect(failures).toBe(1);
+      expect((await relay.server.store.view('echoes', 10)).map((echo) => echo.event_id)).toEqual([accepted.id]);
+
+      await clock.advance(2 * 60_000);
+      await deliveriesOf(relay, accepted.id, (list) => list.some((d) => d.destination === 'ops-bot' && d.status === 'succeeded'));
+      const lines = threadLines(incident.ts, from);
+      expect(lines).toHaveLength(1);
+      expect(JSON.stringify(lines[0]!.args)).toContain('Acknowledged by Dana');
+      expect(await relay.server.store.view('echoes', 10)).toEqual([]);
+      expect(await relay.server.store.view('incident_message', 'ops-bot', incident.dedupKey)).toMatchObject({ acknowledged_by: 'Dana in PagerDuty' });
+    } finally {
+      await relay.close();
     }
   });
 });
