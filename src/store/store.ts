@@ -657,6 +657,9 @@ export interface SharedStore {
  * add no method: their claim is `claim` with `for_fallback`, and the hand-over is
  * `holds('fallback', …)`, since like a hold it is the notification stage's verdict on leased work
  * (not sent here: finished with a note, under the same lease check) and writes no attempt;
- * commitAttempts takes outcomes of sends, and append adds work without finishing any.
+ * commitAttempts takes outcomes of sends, and append adds work without finishing any. PagerDuty
+ * echoes add none either: pending from `ingest` (`NewEvent.echo`), applied by
+ * `change('apply_echo', …)` (state, deliveries and the end of pending in one transaction, since
+ * it changes an incident's state as the other changes do), listed by `view('echoes', …)`.
  */
 export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;
