@@ -93,9 +93,10 @@ export interface IncidentMessenger {
   /**
    * The request that redraws the incident's card from its stored state and adds `event` (which
    * told of a change made elsewhere) to its thread, sent as delivery `deliveryId`; null when this
-   * destination has no message for the incident.
+   * destination has no message for the incident. `message`: the incident's message as it will
+   * stand once the change is stored with this request (read from the store when absent).
    */
-  noteRequest(dedupKey: string, event: RelayEvent, deliveryId: string): Promise<string | null>;
+  noteRequest(dedupKey: string, event: RelayEvent, deliveryId: string, message?: IncidentMessage): Promise<string | null>;
 }
 
 export function isIncidentMessenger(destination: Destination): destination is Destination & IncidentMessenger {
@@ -257,8 +258,8 @@ export const slackBotDestination: DestinationType<typeof schema> = {
           return classify(error, Math.round(elapsed()));
         }
       },
-      async noteRequest(dedupKey, event, deliveryId) {
-        const message = await deps.store().view('incident_message', config.name, dedupKey);
+      async noteRequest(dedupKey, event, deliveryId, standsAs) {
+        const message = standsAs ?? (await deps.store().view('incident_message', config.name, dedupKey));
         if (!message) return null;
         const context: TemplateContext = {
           ...event,

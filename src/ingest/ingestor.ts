@@ -32,13 +32,18 @@ export interface DeliveryScheduler {
 
 /**
  * An event that reports on an incident hookrelay itself sent somewhere (PagerDuty's webhooks about
- * an incident it paged): stored but not routed, so nothing is sent back (no loop), and applied to
- * the incident once committed.
+ * an incident it paged): stored but not routed, so nothing is sent back (no loop), recorded as a
+ * pending echo in the same transaction, and applied to the incident once committed.
  */
 export interface IncidentEcho {
   /** Why it is not routed, as its delivery log says. */
   readonly note: string;
-  /** After the commit: the incident's state and messages change. Failures are logged; the event stays stored. */
+  /** The incident it reports on (stored with the pending echo). */
+  readonly dedup_key: string;
+  /**
+   * After the commit: the incident's state and messages change, in one transaction that also
+   * ends the pending echo. Failures are logged; the echo stays pending and the next start applies it.
+   */
   apply(): Promise<void>;
 }
 
@@ -191,6 +196,7 @@ export class Ingestor {
         deliveries: echo ? [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: echo.note }] : this.#deliveriesFor(event, touched),
         data_is_body: incoming[index]!.data === payload && !bom,
         ...(this.#options.trackIncidents ? { track_incident: true } : {}),
+        ...(echo ? { echo: { dedup_key: echo.dedup_key } } : {}),
       };
     });
 
@@ -274,7 +280,10 @@ export class Ingestor {
       try {
         await echo.apply();
       } catch (error) {
-        this.#options.logger.error({ err: error, event_id: events[index]!.event.id }, 'could not apply a report on an incident hookrelay sent (the event is stored)');
+        this.#options.logger.error(
+          { err: error, event_id: events[index]!.event.id },
+          'could not apply a report on an incident hookrelay sent (the event is stored; it is applied at the next start)',
+        );
       }
     }
   }

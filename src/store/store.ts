@@ -85,6 +85,13 @@ export interface NewEvent {
    * resolves, release the deliveries it inhibited. Only when inhibit rules are configured.
    */
   readonly track_incident?: boolean;
+  /**
+   * The event is a report on an incident hookrelay sent (PagerDuty's webhook about an incident it
+   * paged): what it changes is recorded as pending with the event, in the same transaction, and
+   * applied later in one transaction of its own (`change('apply_echo', …)`), so a 202 is never
+   * lost to a process that stops in between (src/app/pagerduty-echo.ts).
+   */
+  readonly echo?: { readonly dedup_key: string } | null;
 }
 
 export interface IngestBatch {
@@ -380,6 +387,39 @@ export interface PreparedDelivery {
   readonly request_body: string;
 }
 
+/** An accepted report on an incident hookrelay sent whose change is not applied yet (`NewEvent.echo`). */
+export interface PendingEcho {
+  readonly event_id: string;
+  readonly dedup_key: string;
+  /** When its event was received (ms). */
+  readonly created_at: number;
+}
+
+/** An incident's state written only if its message is still at `version`. */
+export interface EchoStateChange {
+  readonly destination: string;
+  readonly dedup_key: string;
+  readonly version: number;
+  readonly state: IncidentState;
+}
+
+/** What a pending echo changes (decided in src/notify/pagerduty-echo.ts), applied in one transaction. */
+export interface EchoApplication {
+  readonly event_id: string;
+  readonly states: readonly EchoStateChange[];
+  /** The cards' redraws and thread lines (route PAGERDUTY_ECHO_ROUTE), new pending deliveries of the event. */
+  readonly deliveries: readonly PreparedDelivery[];
+  readonly now: number;
+}
+
+/**
+ * `applied`: the states written, the deliveries added and the echo no longer pending, together;
+ * `stale`: a message is no longer at the version decided on, nothing written (decide again);
+ * `done`: the echo is not pending (applied already, by this process before it stopped or by
+ * another replica), nothing written — so a retried apply never adds its thread lines twice.
+ */
+export type EchoApplied = 'applied' | 'stale' | 'done';
+
 export interface ClaimOptions {
   readonly limit: number;
   readonly now: number;
@@ -523,11 +563,11 @@ export interface ChangeKinds {
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
   acknowledge: { args: [destination: string, dedupKey: string, by: string, now: number]; answer: IncidentMessage | null };
   /**
-   * Writes how an incident stands, decided elsewhere (PagerDuty acknowledged or resolved it), only
-   * if its message is still at `version`: an event or acknowledgement recorded since wins, and the
-   * caller decides again. Null when there is no such message or it changed.
+   * Applies a pending echo (`NewEvent.echo`) in one transaction: every state change only if its
+   * message is still at its version, the deliveries added, the echo no longer pending — or
+   * nothing at all. With no states and no deliveries it only ends the echo (nothing to change).
    */
-  incident_state: { args: [destination: string, dedupKey: string, version: number, state: IncidentState, now: number]; answer: IncidentMessage | null };
+  apply_echo: { args: [application: EchoApplication]; answer: EchoApplied };
   create_mute: { args: [mute: StoredMute]; answer: StoredMute };
   /** Ends a mute now; null when there is no such mute. */
   delete_mute: { args: [id: string, now: number]; answer: StoredMute | null };
@@ -558,6 +598,8 @@ export interface ViewKinds {
   incident_message: { args: [destination: string, dedupKey: string]; answer: IncidentMessage | null };
   /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */
   held: { args: [marker: string]; answer: IntervalHeldDelivery[] };
+  /** Echoes accepted but not applied yet (their process stopped first), oldest first, at most `limit`. */
+  echoes: { args: [limit: number]; answer: PendingEcho[] };
 }
 
 /** Read-only views: one method, a kind per view. */
@@ -615,6 +657,9 @@ export interface SharedStore {
  * add no method: their claim is `claim` with `for_fallback`, and the hand-over is
  * `holds('fallback', …)`, since like a hold it is the notification stage's verdict on leased work
  * (not sent here: finished with a note, under the same lease check) and writes no attempt;
- * commitAttempts takes outcomes of sends, and append adds work without finishing any.
+ * commitAttempts takes outcomes of sends, and append adds work without finishing any. PagerDuty
+ * echoes add none either: pending from `ingest` (`NewEvent.echo`), applied by
+ * `change('apply_echo', …)` (state, deliveries and the end of pending in one transaction, since
+ * it changes an incident's state as the other changes do), listed by `view('echoes', …)`.
  */
 export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;

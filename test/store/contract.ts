@@ -10,7 +10,7 @@ import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-interva
 import type { RouteRules } from '../../src/routing/routes.ts';
 import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
 import { ManualClock } from '../support/clock.ts';
-import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
+import type { AttemptResult, ClaimedDelivery, EchoApplied, IncidentState, IngestBatch, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
 import { globMatcher } from '../../src/routing/glob.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -61,6 +61,21 @@ function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): At
 /**
  * The Store contract: every implementation runs these. `open` gives a fresh, empty store.
  */
+/** PagerDuty's report on `dedupKey`, as ingest stores it: not routed (one skipped delivery), its echo pending. */
+function pagerDutyReport(dedupKey: string, receivedAt: number, externalId = `pd_${ulid()}`): { report: RelayEvent; batch: IngestBatch } {
+  const report = relayEvent({ source: 'pagerduty', dedup_key: `pagerduty:${dedupKey}`, external_id: externalId });
+  const batch = batchOf(report, [], receivedAt);
+  const skipped: NewDelivery = { id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'applied to its Slack messages' };
+  return { report, batch: { ...batch, events: [{ event: report, deliveries: [skipped], echo: { dedup_key: dedupKey } }] } };
+}
+
+/** Applies a pending echo of `dedupKey`'s message at `version`: only its state, no deliveries. */
+async function applyState(store: Store, dedupKey: string, version: number, state: IncidentState, now: number): Promise<EchoApplied> {
+  const { report, batch } = pagerDutyReport(dedupKey, now);
+  await store.ingest(batch);
+  return store.change('apply_echo', { event_id: report.id, states: [{ destination: 'pager', dedup_key: dedupKey, version, state }], deliveries: [], now });
+}
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
     let store: Store;
@@ -1335,13 +1350,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(before).toMatchObject({ status: 'firing', resolved_by: null, version: 1 });
 
         const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-11-23T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
-        expect(await store.change('incident_state', 'pager', 'inc_pd', 1, acknowledged, Date.parse('2026-11-23T10:03:01Z'))).toMatchObject({ ...acknowledged, version: 2, last_event_id: first.id, updates: 0 });
+        expect(await applyState(store, 'inc_pd', 1, acknowledged, Date.parse('2026-11-23T10:03:01Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ ...acknowledged, version: 2, last_event_id: first.id, updates: 0 });
         // Decided on version 1, but the message is at 2 now: nothing is written.
         const resolved = { ...acknowledged, status: 'resolved' as const, resolved_at: '2026-11-23T10:09:00.000Z', resolved_by: 'Dana in PagerDuty' };
-        expect(await store.change('incident_state', 'pager', 'inc_pd', 1, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBeNull();
+        expect(await applyState(store, 'inc_pd', 1, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBe('stale');
         expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ status: 'firing', version: 2 });
-        expect(await store.change('incident_state', 'pager', 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toMatchObject({ ...resolved, version: 3 });
-        expect(await store.change('incident_state', 'pager', 'nope', 0, resolved, Date.now())).toBeNull();
+        expect(await applyState(store, 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ ...resolved, version: 3 });
+        expect(await applyState(store, 'nope', 0, resolved, Date.now())).toBe('stale');
 
         // The incident fires again: a new message for it, with nothing of the last one's acknowledgement or resolution.
         const again = relayEvent({ dedup_key: 'inc_pd' });
@@ -1362,9 +1379,86 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const posted = { kind: 'posted' as const, dedup_key: 'inc_clear', channel: 'C1', ts: '1.1', started_at: '2026-11-23T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: event.id };
         await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
         const acknowledged = { acknowledged_by: 'PagerDuty (Ann)', acknowledged_at: '2026-11-23T10:05:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
-        expect(await store.change('incident_state', 'pager', 'inc_clear', 1, acknowledged, Date.parse('2026-11-23T10:06:00Z'))).toMatchObject({ acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
+        expect(await applyState(store, 'inc_clear', 1, acknowledged, Date.parse('2026-11-23T10:06:00Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_clear')).toMatchObject({ acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
         const cleared = { ...acknowledged, acknowledged_by: null, acknowledged_at: null };
-        expect(await store.change('incident_state', 'pager', 'inc_clear', 2, cleared, Date.parse('2026-11-23T10:07:00Z'))).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
+        expect(await applyState(store, 'inc_clear', 2, cleared, Date.parse('2026-11-23T10:07:00Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_clear')).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
+      });
+
+      describe('PagerDuty echoes: pending from their ingest, applied in one transaction (src/app/pagerduty-echo.ts)', () => {
+        /** A slack-bot message for `dedupKey` at version 1, as a posted card leaves it. */
+        const postCard = async (dedupKey: string): Promise<void> => {
+          const opening = relayEvent({ dedup_key: dedupKey });
+          await store.ingest(batchOf(opening, ['pager']));
+          const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          const posted = { kind: 'posted' as const, dedup_key: dedupKey, channel: 'C1', ts: '1.2', started_at: '2026-12-06T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: opening.id };
+          await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        };
+        const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-12-06T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        const card = (id = newId('dlv')) => ({ id, destination: 'pager', route: 'command:pagerduty', request_body: '{"note":"inc_echo"}' });
+
+        it('pending from the ingest (not again for a duplicate); a stale decision writes nothing; applied, the state, the card and the end of pending commit together, and a second apply adds nothing', async () => {
+          await postCard('inc_echo');
+          const at = Date.parse('2026-12-06T10:03:01Z');
+          const { report, batch } = pagerDutyReport('inc_echo', at, 'pd_once');
+          await store.ingest(batch);
+          expect(await store.view('echoes', 10)).toEqual([{ event_id: report.id, dedup_key: 'inc_echo', created_at: at }]);
+          // The sender's retry is a duplicate: nothing more is pending.
+          const retried = pagerDutyReport('inc_echo', at + 1, 'pd_once');
+          expect((await store.ingest(retried.batch))[0]).toMatchObject({ duplicate: true, id: report.id });
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          // Decided on a version the message is no longer at: nothing is written, the echo stays pending.
+          const stale = { event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_echo', version: 0, state: acknowledged }], deliveries: [card()], now: at + 2 };
+          expect(await store.change('apply_echo', stale)).toBe('stale');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ acknowledged_by: null, version: 1 });
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).map((d) => d.status)).toEqual(['skipped']);
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          const redraw = card();
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 1 }], deliveries: [redraw] })).toBe('applied');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ ...acknowledged, version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.view('delivery', redraw.id)).toMatchObject({ event_id: report.id, destination: 'pager', route: 'command:pagerduty', status: 'pending', request_body: redraw.request_body });
+
+          // Applied again (a restart that decided before it saw the first apply, another replica): nothing twice.
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 2 }], deliveries: [card()] })).toBe('done');
+          expect(await store.view('deliveries', { event_id: report.id, limit: 10 })).toHaveLength(2);
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ version: 2 });
+          const [claimed] = (await store.claim('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+          expect(claimed).toMatchObject({ id: redraw.id, request_body: redraw.request_body });
+        });
+
+        it('listed oldest first up to the limit; a thread line alone, or nothing to change, ends the echo too', async () => {
+          await postCard('inc_line');
+          const first = pagerDutyReport('inc_line', Date.parse('2026-12-06T10:01:00Z'));
+          const second = pagerDutyReport('inc_line', Date.parse('2026-12-06T10:02:00Z'));
+          await store.ingest(second.batch);
+          await store.ingest(first.batch);
+          expect((await store.view('echoes', 1)).map((echo) => echo.event_id)).toEqual([first.report.id]);
+          expect((await store.view('echoes', 10)).map((echo) => echo.event_id)).toEqual([first.report.id, second.report.id]);
+
+          const line = card();
+          expect(await store.change('apply_echo', { event_id: first.report.id, states: [], deliveries: [line], now: Date.now() })).toBe('applied');
+          expect(await store.view('delivery', line.id)).toMatchObject({ status: 'pending', route: 'command:pagerduty' });
+          expect(await store.view('incident_message', 'pager', 'inc_line')).toMatchObject({ version: 1 });
+          expect(await store.change('apply_echo', { event_id: second.report.id, states: [], deliveries: [], now: Date.now() })).toBe('applied');
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.change('apply_echo', { event_id: 'evt_never_pending', states: [], deliveries: [card()], now: Date.now() })).toBe('done');
+        });
+
+        it('two applies of one echo at once (its own process and a restarted replica): one applies, the other adds nothing', async () => {
+          await postCard('inc_race');
+          const { report, batch } = pagerDutyReport('inc_race', Date.now());
+          await store.ingest(batch);
+          const application = (id: string) => ({ event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_race', version: 1, state: acknowledged }], deliveries: [card(id)], now: Date.now() });
+          const outcomes = await Promise.all([store.change('apply_echo', application(newId('dlv'))), store.change('apply_echo', application(newId('dlv')))]);
+          expect(outcomes.filter((outcome) => outcome === 'applied')).toHaveLength(1);
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).filter((d) => d.destination === 'pager')).toHaveLength(1);
+          expect(await store.view('incident_message', 'pager', 'inc_race')).toMatchObject({ version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
+        });
       });
 
       it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {

@@ -225,6 +225,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
   ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
   `,
+  `
+  -- The SQLite store's migration 14. PagerDuty's reports on incidents hookrelay paged: recorded
+  -- with their event at ingest, removed in the transaction that applies them, so one whose
+  -- process stopped first is applied at the next start (of any replica).
+  CREATE TABLE pending_echoes (
+    event_id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

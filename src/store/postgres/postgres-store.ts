@@ -20,13 +20,15 @@ import type {
   EventSummary,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IngestBatch,
   IngestedEvent,
   StoredMute,
   NotificationEntry,
+  PendingEcho,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -382,8 +384,13 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.acknowledgeIncident(tx, { destination, dedupKey, by, now }));
   }
 
-  #setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write((tx) => writes.setIncidentState(tx, { destination, dedupKey, version, state, now }));
+  #applyEcho(application: EchoApplication): Promise<EchoApplied> {
+    return this.#write((tx) => writes.applyEcho(tx, application));
+  }
+
+  async #pendingEchoes(limit: number): Promise<PendingEcho[]> {
+    const rows = await this.#read('SELECT event_id, dedup_key, created_at FROM pending_echoes ORDER BY created_at, event_id LIMIT $1', [limit]);
+    return rows.map((row) => ({ event_id: String(row.event_id), dedup_key: String(row.dedup_key), created_at: Number(row.created_at) }));
   }
 
   async #queueStats(): Promise<QueueStat[]> {
@@ -476,7 +483,7 @@ export class PostgresStore implements Store {
     return callKind<ChangeKinds, K>(
       {
         acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
-        incident_state: (destination, dedupKey, version, state, now) => this.#setIncidentState(destination, dedupKey, version, state, now),
+        apply_echo: (application) => this.#applyEcho(application),
         create_mute: (mute) => this.#createMute(mute),
         delete_mute: (id, now) => this.#deleteMute(id, now),
         enable_destination: (name, now) => this.#enableDestination(name, now),
@@ -499,6 +506,7 @@ export class PostgresStore implements Store {
         mutes: (options) => this.#listMutes(options),
         incident_message: (destination, dedupKey) => this.#getIncidentMessage(destination, dedupKey),
         held: (marker) => this.#heldBy(marker),
+        echoes: (limit) => this.#pendingEchoes(limit),
       },
       kind,
       args,

@@ -6,10 +6,11 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   FallbackHandOff,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
@@ -556,7 +557,7 @@ export const writes = {
     const results: IngestedEvent[] = [];
     const woken = new Set<string>();
     let receiptStored = false;
-    for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
+    for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident, echo } of batch.events) {
       if (event.external_id !== null) {
         // Duplicate detection is one insert against the sender ids' primary key: a concurrent
         // insert of the same id waits for the other transaction, then does nothing (never
@@ -661,6 +662,8 @@ export const writes = {
           params,
         );
       }
+      // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+      if (echo) await tx.run('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES ($1, $2, $3)', [event.id, echo.dedup_key, receipt.received_at]);
       const released = trackIncident ? await trackIncidentState(tx, event, receipt.received_at) : [];
       for (const destination of released) woken.add(destination);
       results.push({
@@ -1088,17 +1091,34 @@ export const writes = {
     return row ? incidentMessageFromRow(row) : null;
   },
 
-  async setIncidentState(
-    tx: Tx,
-    args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number },
-  ): Promise<IncidentMessage | null> {
-    const { state } = args;
-    const row = await tx.one(
-      `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
-       WHERE destination = $7 AND dedup_key = $8 AND version = $9 RETURNING *`,
-      [...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version],
-    );
-    return row ? incidentMessageFromRow(row) : null;
+  /**
+   * All of a pending echo's change or none of it. The echo's row is locked first, so of two
+   * replicas applying it at once (one at its ingest, one at start-up) the second waits, then finds
+   * it gone; the messages are locked before their versions are compared.
+   */
+  async applyEcho(tx: Tx, args: EchoApplication): Promise<EchoApplied> {
+    if (!(await tx.one('SELECT 1 AS yes FROM pending_echoes WHERE event_id = $1 FOR UPDATE', [args.event_id]))) return 'done';
+    for (const change of args.states) {
+      const row = await tx.one('SELECT version FROM incident_messages WHERE destination = $1 AND dedup_key = $2 FOR UPDATE', [change.destination, change.dedup_key]);
+      if (Number(row?.version ?? -1) !== change.version) return 'stale';
+    }
+    for (const change of args.states) {
+      await tx.run(
+        `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
+         WHERE destination = $7 AND dedup_key = $8`,
+        [...incidentStateColumns(change.state, args.now), change.destination, change.dedup_key],
+      );
+    }
+    for (const delivery of args.deliveries) {
+      await tx.run(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, $6)`,
+        [delivery.id, args.event_id, delivery.destination, delivery.route, delivery.request_body, args.now],
+      );
+    }
+    await tx.run('DELETE FROM pending_echoes WHERE event_id = $1', [args.event_id]);
+    await announce(tx, args.deliveries.map((delivery) => delivery.destination));
+    return 'applied';
   },
 
   /** True when inserted, or when what was remembered had expired (taken again); false while remembered. */

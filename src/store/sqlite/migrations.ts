@@ -253,6 +253,16 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
   ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
   `,
+  `
+  -- PagerDuty's reports on incidents hookrelay paged (src/app/pagerduty-echo.ts): recorded with
+  -- their event at ingest, removed in the transaction that applies them (the incident's state and
+  -- the cards' deliveries), so one whose process stopped first is applied at the next start.
+  CREATE TABLE pending_echoes (
+    event_id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

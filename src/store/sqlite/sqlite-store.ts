@@ -31,15 +31,17 @@ import type {
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   HoldRequest,
   ThresholdQuery,
   ThresholdState,
   IncidentMessage,
-  IncidentState,
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
   StoredMute,
+  PendingEcho,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -589,8 +591,15 @@ export class SqliteStore implements Store {
     return this.#write('acknowledgeIncident', { destination, dedupKey, by, now });
   }
 
-  #setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write('setIncidentState', { destination, dedupKey, version, state, now });
+  #applyEcho(application: EchoApplication): Promise<EchoApplied> {
+    return this.#write('applyEcho', application);
+  }
+
+  async #pendingEchoes(limit: number): Promise<PendingEcho[]> {
+    return this.#sql
+      .get('SELECT event_id, dedup_key, created_at FROM pending_echoes ORDER BY created_at, event_id LIMIT ?')
+      .all(limit)
+      .map((row) => ({ event_id: String(row.event_id), dedup_key: String(row.dedup_key), created_at: Number(row.created_at) }));
   }
 
   async #destinationStates(): Promise<DestinationState[]> {
@@ -760,7 +769,7 @@ export class SqliteStore implements Store {
     return callKind<ChangeKinds, K>(
       {
         acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
-        incident_state: (destination, dedupKey, version, state, now) => this.#setIncidentState(destination, dedupKey, version, state, now),
+        apply_echo: (application) => this.#applyEcho(application),
         create_mute: (mute) => this.#createMute(mute),
         delete_mute: (id, now) => this.#deleteMute(id, now),
         enable_destination: (name, now) => this.#enableDestination(name, now),
@@ -783,6 +792,7 @@ export class SqliteStore implements Store {
         mutes: (options) => this.#listMutes(options),
         incident_message: (destination, dedupKey) => this.#getIncidentMessage(destination, dedupKey),
         held: (marker) => this.#heldBy(marker),
+        echoes: (limit) => this.#pendingEchoes(limit),
       },
       kind,
       args,

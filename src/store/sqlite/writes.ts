@@ -7,11 +7,12 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   FallbackHandOff,
   HoldRequest,
   IngestBatch,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
   StoredMute,
@@ -406,7 +407,7 @@ export function createWriteOps(db: DatabaseSync) {
         if (known === undefined) circuits.set(destination, (known = enabled(destination)));
         return known;
       };
-      for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
+      for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident, echo } of batch.events) {
         if (event.external_id !== null) {
           if (Number(claimSenderId.run(event.source, event.external_id, event.id, receipt.received_at).changes) === 0) {
             results.push({ id: String(firstSeen.get(event.source, event.external_id)?.event_id ?? ''), duplicate: true });
@@ -473,6 +474,8 @@ export function createWriteOps(db: DatabaseSync) {
             delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
           );
         }
+        // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+        if (echo) sql.get('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES (?, ?, ?)').run(event.id, echo.dedup_key, receipt.received_at);
         const released = trackIncident ? trackIncidentState(event, receipt.received_at) : [];
         results.push({
           id: event.id,
@@ -813,15 +816,28 @@ export function createWriteOps(db: DatabaseSync) {
       return row ? incidentMessageFromRow(row) : null;
     },
 
-    setIncidentState(args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number }): IncidentMessage | null {
-      const { state } = args;
-      const row = sql
-        .get(
-          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
-           WHERE destination = ? AND dedup_key = ? AND version = ? RETURNING *`,
-        )
-        .get(...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version);
-      return row ? incidentMessageFromRow(row) : null;
+    /** All of a pending echo's change or none of it (the writer thread is the only writer: check, then write). */
+    applyEcho(args: EchoApplication): EchoApplied {
+      if (!sql.get('SELECT 1 FROM pending_echoes WHERE event_id = ?').get(args.event_id)) return 'done';
+      const version = sql.get('SELECT version FROM incident_messages WHERE destination = ? AND dedup_key = ?');
+      for (const change of args.states) {
+        if (Number(version.get(change.destination, change.dedup_key)?.version ?? -1) !== change.version) return 'stale';
+      }
+      for (const change of args.states) {
+        sql
+          .get(
+            `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
+             WHERE destination = ? AND dedup_key = ?`,
+          )
+          .run(...incidentStateColumns(change.state, args.now), change.destination, change.dedup_key);
+      }
+      const insert = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+      );
+      for (const delivery of args.deliveries) insert.run(delivery.id, args.event_id, delivery.destination, delivery.route, delivery.request_body, args.now, args.now, args.now);
+      sql.get('DELETE FROM pending_echoes WHERE event_id = ?').run(args.event_id);
+      return 'applied';
     },
 
     /**
