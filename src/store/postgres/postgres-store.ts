@@ -56,6 +56,7 @@ import {
   muteFromRow,
   notificationFromRow,
   requestFromRow,
+  reviveClaimed,
 } from '../sqlite/rows.ts';
 import { createPool, query, transaction } from './connection.ts';
 import type { PoolSettings, Tx } from './connection.ts';
@@ -161,11 +162,11 @@ export class PostgresStore implements Store {
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write((tx) => writes.claimDue(tx, destination, options));
+    return this.#write((tx) => writes.claimDue(tx, destination, options)).then(reviveClaimed);
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write((tx) => writes.claimProbe(tx, destination, options));
+    return this.#write((tx) => writes.claimProbe(tx, destination, options)).then(reviveClaimed);
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {

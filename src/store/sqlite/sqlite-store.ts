@@ -62,6 +62,7 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  reviveClaimed,
   eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
@@ -439,7 +440,7 @@ export class SqliteStore implements Store {
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write('claimDue', { destination, ...options });
+    return this.#write('claimDue', { destination, ...options }).then(reviveClaimed);
   }
 
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
@@ -511,7 +512,7 @@ export class SqliteStore implements Store {
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write('claimProbe', { destination, ...options });
+    return this.#write('claimProbe', { destination, ...options }).then(reviveClaimed);
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
