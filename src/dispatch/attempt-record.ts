@@ -19,6 +19,13 @@ export interface AttemptRecorderOptions {
   readonly owner: string;
   /** Sent with each record: the store opens and closes the circuit by it. */
   readonly breaker: BreakerPolicy;
+  /**
+   * A success keeps the request it sent (acknowledge reads the dedup key it carried: PagerDuty);
+   * otherwise a success stores neither body, failures and retries both (docs/api.md).
+   */
+  readonly keepsSentBody: boolean;
+  /** Some rule reads what this delivery tells the destination (NotificationStage.logsNotifications): its success writes the notification log. */
+  readonly logsNotifications: (delivery: ClaimedDelivery) => boolean;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -76,7 +83,8 @@ export class AttemptRecorder {
     series.attempted(decision.outcome);
     if (decision.outcome !== 'retry') series.finished(decision.outcome, 1 + delivery.member_ids.length);
     series.attemptSeconds(result.latency_ms / 1_000);
-    if (decision.outcome === 'succeeded') series.latencySeconds((finished - Date.parse(delivery.event.received_at)) / 1_000);
+    const succeeded = decision.outcome === 'succeeded';
+    if (succeeded) series.latencySeconds((finished - Date.parse(delivery.event.received_at)) / 1_000);
     const attemptResult: AttemptResult = {
       delivery_id: delivery.id,
       member_ids: delivery.member_ids,
@@ -86,15 +94,17 @@ export class AttemptRecorder {
       finished_at: finished,
       outcome: decision.outcome,
       next_attempt_at: decision.next_attempt_at,
-      request_body: body,
+      // A success's bodies are not stored (the store's largest write per delivery, issue 20):
+      // what went out is in the event and its template, what failed keeps both for the operator.
+      request_body: succeeded && !this.#options.keepsSentBody ? null : body,
       response_code: result.status,
-      response_body: result.body,
+      response_body: succeeded ? null : result.body,
       latency_ms: result.latency_ms,
       error: result.error,
       health: decision.health,
       breaker: this.#options.breaker,
       probe: delivery.probe,
-      notified: decision.outcome === 'succeeded' ? this.#notified(delivery, finished) : [],
+      notified: succeeded && this.#options.logsNotifications(delivery) ? this.#notified(delivery, finished) : [],
       effects: result.effects ?? null,
       ...(delivery.digest ? { digest: true } : {}),
     };

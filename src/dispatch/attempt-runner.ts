@@ -38,7 +38,7 @@ export interface AttemptRunnerOptions {
   readonly destination: Destination;
   readonly store: Pick<Store, 'leases' | 'holds' | 'commitAttempts' | 'notificationLog'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
-  readonly stage: Pick<NotificationStage, 'decide'>;
+  readonly stage: Pick<NotificationStage, 'decide'> & Partial<Pick<NotificationStage, 'logsNotifications'>>;
   readonly retry: RetryPolicy;
   readonly breaker: BreakerPolicy;
   readonly owner: string;
@@ -83,6 +83,9 @@ export class AttemptRunner {
       store: options.store,
       owner: options.owner,
       breaker: options.breaker,
+      keepsSentBody: options.destination.acknowledge !== undefined,
+      // A stage that cannot tell (a test's) logs every success.
+      logsNotifications: (delivery) => options.stage.logsNotifications?.(delivery, options.destination) ?? true,
       clock: options.clock,
       logger: options.logger,
       metrics: options.metrics,

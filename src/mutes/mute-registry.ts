@@ -143,6 +143,11 @@ export class MuteRegistry {
     return null;
   }
 
+  /** No mute exists at all (expired ones count until pruned): the notification stage need not ask. */
+  get none(): boolean {
+    return this.#configured.length === 0 && this.#active.length === 0;
+  }
+
   /** The config's mutes (each listed, whether or not inside its `during` now), then the active run-time ones. */
   active(now = this.#clock.now()): Mute[] {
     return [...this.configured(), ...this.#active.filter((active) => active.expires > now).map((active) => active.mute)];

@@ -18,6 +18,8 @@ export interface RouteRules {
   readonly threshold?: { readonly count: number; readonly within_ms: number } | undefined;
   /** `muted_during` / `active_during` (names of `time_intervals`); undefined when the route has neither. */
   readonly schedule?: RouteSchedule | undefined;
+  /** The route groups its events: joining a group reads what the destination was told. */
+  readonly grouped?: boolean | undefined;
 }
 
 /** When a route's deliveries may go out: never inside `muted_during`, only inside `active_during` (when given). */
@@ -150,6 +152,7 @@ export function compileRoute(config: RouteConfig, at: string, index: number): Co
       repeat_ms: config.repeat_interval,
       threshold: config.threshold ? { count: config.threshold.count, within_ms: config.threshold.within } : undefined,
       schedule: scheduled ? { route: name, muted_during: config.muted_during ?? [], active_during: config.active_during ?? [] } : undefined,
+      grouped: config.group !== undefined,
     },
   };
 }

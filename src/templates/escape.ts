@@ -1,6 +1,7 @@
 import Handlebars from 'handlebars';
 import { chargeHelperText } from './budget.ts';
-import { withinRenderDepth } from './depth.ts';
+import { jsonTextOf } from '../events/json-text.ts';
+import { MAX_RENDER_DEPTH, nestsDeeperThan, withinRenderDepth } from './depth.ts';
 import type { EscapeMode } from './types.ts';
 
 /**
@@ -15,6 +16,8 @@ export class SlackMarkup extends Handlebars.SafeString {}
 const LINE_SEPARATORS = /[\u2028\u2029]/g;
 
 function escapeLineSeparators(json: string): string {
+  // Most text has neither: a scan for each is cheaper than the replacing regular expression.
+  if (!json.includes('\u2028') && !json.includes('\u2029')) return json;
   return json.replace(LINE_SEPARATORS, (char) => `\\u${char.charCodeAt(0).toString(16)}`);
 }
 
@@ -26,6 +29,9 @@ export function escapeJsonText(text: string): string {
 
 /** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
 export function toJsonLiteral(value: unknown): string {
+  // An event's data as read from the store: its text, unless it nests too deep (then cut, as below).
+  const text = value !== null && typeof value === 'object' ? jsonTextOf(value) : undefined;
+  if (text !== undefined && !nestsDeeperThan(value, MAX_RENDER_DEPTH)) return escapeLineSeparators(text);
   return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
 }
 

@@ -144,8 +144,11 @@ const destination: Destination = {
 };
 
 function runner(suspects = new SuspectGate(), to: Destination = destination, fallback?: AttemptRunnerOptions['fallback']): AttemptRunner {
-  return new AttemptRunner({
-    ...(fallback ? { fallback } : {}),
+  return new AttemptRunner({ ...(fallback ? { fallback } : {}), ...runnerOptions(suspects, to) });
+}
+
+function runnerOptions(suspects = new SuspectGate(), to: Destination = destination): ConstructorParameters<typeof AttemptRunner>[0] {
+  return {
     destination: to,
     store,
     stage: { decide: async (delivery) => verdict(delivery) },
@@ -159,7 +162,7 @@ function runner(suspects = new SuspectGate(), to: Destination = destination, fal
     suspects,
     lane,
     circuit,
-  });
+  };
 }
 
 /** A record gate the test opens. */
@@ -184,6 +187,31 @@ describe('attempt runner: outcomes', () => {
     expect(store.records[0]!.notified).toEqual([expect.objectContaining({ destination: 'ops', dedup_key: 'db:primary', delivery_id: delivery.id, sent_at: clock.now() })]);
     expect(circuit.news).toHaveLength(1);
     expect(logged.map((line) => line.msg)).toEqual(['delivered']);
+  });
+
+  it('a success stores neither body (a retry keeps both): what went out is in the event and its template', async () => {
+    await runner().attempt(claimed());
+    respond = async () => unavailable;
+    await runner().attempt(claimed());
+    const [success, retry] = store.records;
+    expect(success).toMatchObject({ outcome: 'succeeded', request_body: null, response_body: null, response_code: 200 });
+    expect(retry).toMatchObject({ outcome: 'retry', response_body: 'down', response_code: 503 });
+    expect(retry!.request_body).toBe(sent[1]!.body);
+  });
+
+  it('a destination that acknowledges incidents (PagerDuty) keeps the request a success sent: acknowledge reads its dedup key', async () => {
+    const acknowledging: Destination = { ...destination, acknowledge: (dedupKey) => JSON.stringify({ dedup_key: dedupKey }) };
+    await runner(new SuspectGate(), acknowledging).attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded', request_body: sent[0]!.body, response_body: null });
+  });
+
+  it('a success tells the notification log nothing where the stage says no rule reads it', async () => {
+    const quiet = new AttemptRunner({
+      ...runnerOptions(),
+      stage: { decide: async (delivery) => verdict(delivery), logsNotifications: () => false },
+    });
+    await quiet.attempt(claimed());
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded', notified: [] });
   });
 
   it('a failure keeps its slot until recorded, and comes back on the retry schedule', async () => {

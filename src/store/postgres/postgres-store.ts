@@ -59,6 +59,7 @@ import {
   muteFromRow,
   notificationFromRow,
   requestFromRow,
+  reviveClaimed,
 } from '../sqlite/rows.ts';
 import { createPool, query, transaction } from './connection.ts';
 import type { PoolSettings, Tx } from './connection.ts';
@@ -164,7 +165,7 @@ export class PostgresStore implements Store {
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write((tx) => writes.claimDue(tx, destination, options));
+    return this.#write((tx) => writes.claimDue(tx, destination, options)).then(reviveClaimed);
   }
 
   #handToFallback(handOff: FallbackHandOff): Promise<number> {
@@ -172,7 +173,7 @@ export class PostgresStore implements Store {
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write((tx) => writes.claimProbe(tx, destination, options));
+    return this.#write((tx) => writes.claimProbe(tx, destination, options)).then(reviveClaimed);
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {

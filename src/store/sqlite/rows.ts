@@ -1,5 +1,6 @@
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
 import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
+import { parseJsonText } from '../../events/json-text.ts';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -110,6 +111,44 @@ export function eventFromRow(row: Row): RelayEvent {
     received_at: iso(Number(row.received_at)),
     data: JSON.parse(str(row.data)) as unknown,
   };
+}
+
+/** What a claimed event carries instead of `data` from the writer thread: the stored text (see reviveClaimed). */
+type ClaimedEvent = RelayEvent & { data_text?: string };
+
+/**
+ * A claimed row's event as the writer thread sends it: its data still the stored text, parsed
+ * on the event loop (reviveClaimed). Structured clone copies a parsed payload node by node, on
+ * both threads, where a string is one copy (issue 20).
+ */
+function claimedEventFromRow(row: Row): ClaimedEvent {
+  return {
+    id: str(row.id),
+    source: str(row.source),
+    external_id: strOrNull(row.external_id),
+    type: str(row.type),
+    severity: str(row.severity) as Severity,
+    status: str(row.status) as EventStatus,
+    title: str(row.title),
+    summary: str(row.summary),
+    dedup_key: str(row.dedup_key),
+    occurred_at: str(row.occurred_at),
+    received_at: iso(Number(row.received_at)),
+    data: null,
+    data_text: str(row.data),
+  };
+}
+
+/** Parses the data of claimed events (claimedFromRows) where they arrive, keeping its text for templates. */
+export function reviveClaimed<T extends { readonly deliveries: readonly ClaimedDelivery[] }>(batch: T): T {
+  for (const delivery of batch.deliveries) {
+    for (const event of delivery.events as readonly ClaimedEvent[]) {
+      if (event.data_text === undefined) continue;
+      (event as { data: unknown }).data = parseJsonText(event.data_text);
+      delete event.data_text;
+    }
+  }
+  return batch;
 }
 
 /** A row of EVENT_SUMMARY_COLUMNS (src/store/event-search.ts). */
@@ -335,14 +374,15 @@ export function claimedFromRows(
   members: readonly Row[],
   claim: { readonly destination: string; readonly probe: boolean; readonly digest: boolean; readonly counts: Row | undefined },
 ): ClaimedDelivery {
-  const event = eventFromRow(row);
+  // One object for `event` and `events[0]`: structured clone keeps it one.
+  const event = claimedEventFromRow(row);
   const unordered = isUnordered(row);
   return {
     id: String(row.delivery_id),
     destination: claim.destination,
     event,
     member_ids: members.map((member) => String(member.delivery_id)),
-    events: [event, ...members.map(eventFromRow)],
+    events: [event, ...members.map(claimedEventFromRow)],
     attempts: Number(row.attempts),
     request_body: row.request_body === null ? null : String(row.request_body),
     unordered,

@@ -52,6 +52,8 @@ import type {
   Store,
   StoredEvent,
 } from '../store.ts';
+import { packAttempts, unpackRecorded } from './attempt-codec.ts';
+import type { PackedRecorded } from './attempt-codec.ts';
 import { openReader } from './connection.ts';
 import { DiskReserve, writeCost } from './disk-reserve.ts';
 import { InThreadWriter } from './in-thread-writer.ts';
@@ -65,6 +67,7 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  reviveClaimed,
   eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
@@ -412,6 +415,8 @@ export class SqliteStore implements Store {
     this.#outbox = [];
     this.#attempts = null;
     if (ops.length === 0) return;
+    // Attempts cross packed (attempt-codec.ts): their batch is final once posted.
+    for (const op of ops) if (op.op === 'commitAttempts') op.args = packAttempts(op.args as AttemptResult[]);
     try {
       this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
     } catch {
@@ -442,7 +447,7 @@ export class SqliteStore implements Store {
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write('claimDue', { destination, ...options });
+    return this.#write('claimDue', { destination, ...options }).then(reviveClaimed);
   }
 
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
@@ -460,7 +465,7 @@ export class SqliteStore implements Store {
     }
     const batch = [...results];
     const queued = this.#outbox.length;
-    const answer = this.#write('commitAttempts', batch);
+    const answer = this.#write('commitAttempts', batch).then((packed) => unpackRecorded(packed as unknown as PackedRecorded));
     const op = this.#outbox[queued];
     if (this.#outbox.length > queued && op?.op === 'commitAttempts') this.#attempts = { id: op.id, results: batch, answer };
     return answer.then((all) => all.slice(0, results.length));
@@ -518,7 +523,7 @@ export class SqliteStore implements Store {
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write('claimProbe', { destination, ...options });
+    return this.#write('claimProbe', { destination, ...options }).then(reviveClaimed);
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {

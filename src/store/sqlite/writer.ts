@@ -9,6 +9,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
+import type { RecordedAttempt } from '../store.ts';
+import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
 import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError } from './protocol.ts';
@@ -100,6 +102,7 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
     let urgent = false;
     if (message.type === 'close') closing = true;
     else {
+      for (const op of message.ops) if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
       queue.push(...message.ops);
       urgent = message.ops.some((op) => URGENT.has(op.op));
     }
@@ -171,12 +174,17 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
 
   type Results = Extract<WriterReply, { type: 'results' }>['results'];
 
+  /** Recorded attempts go back packed (attempt-codec.ts); the store unpacks them. */
+  function answerOf(request: WriterOp, value: unknown): unknown {
+    return request.op === 'commitAttempts' ? packRecorded(value as RecordedAttempt[]) : value;
+  }
+
   /** Fast path: the whole batch in one transaction, no savepoints (they journal every page). */
   function runPlain(batch: WriterOp[]): Results | null {
     const results: Results = [];
     for (const request of batch) {
       try {
-        results.push({ id: request.id, ok: true, value: run[request.op](request.args) });
+        results.push({ id: request.id, ok: true, value: answerOf(request, run[request.op](request.args)) });
       } catch {
         return null;
       }
@@ -190,7 +198,7 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
     for (const request of batch) {
       savepoint.run();
       try {
-        const value = run[request.op](request.args);
+        const value = answerOf(request, run[request.op](request.args));
         release.run();
         results.push({ id: request.id, ok: true, value });
       } catch (error) {
