@@ -52,7 +52,8 @@ admin: { token: "${ADMIN_TOKEN}" }
   receiver.respond(() => ({ status: 200, body: 'ok' }));
   const mute = await relay.admin<{ id: string }>('/mutes', { method: 'POST', body: { matchers: { type: 'billing.refund_issued' }, duration: '1h', reason: 'refund backfill' } });
   muteId = mute.json.id;
-  const body = JSON.stringify(tapemetricPayload({ type: 'billing.refund_issued' }));
+  // A resolve: when the mute ends below, it stays muted (a firing incident would be told then).
+  const body = JSON.stringify(tapemetricPayload({ type: 'billing.refund_issued' }, { status: 'resolved' }));
   const posted = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
   const listed = await relay.admin<{ deliveries: Array<{ id: string; event_id: string }> }>(`/deliveries?event_id=${String(posted.json.id)}`);
   mutedId = listed.json.deliveries[0]!.id;
