@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DestinationLimits } from '../destinations/destination.ts';
-import type { ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
+import type { ChainRequest, ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
 import { every, realTime } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
@@ -52,6 +52,8 @@ export class Scheduler implements CircuitReactions {
   #cancelWake: (() => void) | null = null;
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelHeartbeat: (() => void) | null = null;
+  /** Leased work that arrived while the lane stopped, being given back (stop waits for it). */
+  readonly #givingBack = new Set<Promise<void>>();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -88,12 +90,35 @@ export class Scheduler implements CircuitReactions {
   adopt(delivery: ClaimedDelivery): void {
     this.#work.unreserve();
     // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
-    if (this.#stopped) void this.giveBack([delivery]);
+    if (this.#stopped) this.#giveBackLate(delivery);
     else this.#hold(delivery);
   }
 
   release(): void {
     this.#work.unreserve();
+  }
+
+  /**
+   * Whether the commit of an attempt that finishes its delivery may lease the next waiting
+   * delivery of its incident (src/notify/incident-order.ts `chainsNext`), so it goes as soon as
+   * the one ahead is recorded, not at the next claim. It takes that one's place among held work,
+   * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
+   */
+  chainNext(): ChainRequest | null {
+    if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) return null;
+    return { lease_ms: this.#options.leaseMs, storm: this.#options.storm };
+  }
+
+  /** The delivery the commit leased is started like any held one (given back if the lane stopped meanwhile). */
+  adoptNext(next: ClaimedDelivery | null): void {
+    if (next === null) return;
+    if (this.#stopped) this.#giveBackLate(next);
+    else this.#hold(next);
+  }
+
+  #giveBackLate(delivery: ClaimedDelivery): void {
+    const returning: Promise<void> = this.giveBack([delivery]).finally(() => this.#givingBack.delete(returning));
+    this.#givingBack.add(returning);
   }
 
   async pump(): Promise<void> {
@@ -245,6 +270,8 @@ export class Scheduler implements CircuitReactions {
     let cancelGrace: (() => void) | undefined;
     await Promise.race([idle, new Promise((resolve) => (cancelGrace = realTime.after(timeoutMs, () => resolve(undefined))))]);
     cancelGrace?.();
+    // What the records that committed meanwhile leased (an incident's next update) goes back too.
+    await Promise.all([...this.#givingBack]);
     // Sends that outlast the grace are given up on and given back: another replica (or the next
     // start) sends them at once instead of waiting out the lease. Their request may have reached
     // the destination: it is sent again with the same delivery id (at-least-once).

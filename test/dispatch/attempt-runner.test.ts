@@ -9,7 +9,7 @@ import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
 import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
 import type { StageVerdict } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
+import type { AttemptResult, ChainRequest, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
 import { TemplateRenderError } from '../../src/templates/types.ts';
 import type { TemplateContext } from '../../src/templates/types.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -91,6 +91,16 @@ class Lane implements AttemptLane {
   }
   async pump(): Promise<void> {
     this.calls.push('pump');
+  }
+  /** The room the lane offers for an incident's next delivery (none unless a test gives it). */
+  chain: ChainRequest | null = null;
+  /** What each chained commit leased (null: nothing). */
+  readonly adopted: Array<string | null> = [];
+  chainNext(): ChainRequest | null {
+    return this.chain;
+  }
+  adoptNext(next: ClaimedDelivery | null): void {
+    this.adopted.push(next?.id ?? null);
   }
 }
 
