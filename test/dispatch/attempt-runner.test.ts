@@ -94,13 +94,11 @@ class Lane implements AttemptLane {
   }
   /** The room the lane offers for an incident's next delivery (none unless a test gives it). */
   chain: ChainRequest | null = null;
-  /** What each chained commit leased (null: nothing). */
-  readonly adopted: Array<string | null> = [];
   chainNext(): ChainRequest | null {
     return this.chain;
   }
   adoptNext(next: ClaimedDelivery | null): void {
-    this.adopted.push(next?.id ?? null);
+    this.calls.push(`chained ${next?.id ?? 'nothing'}`);
   }
 }
 
@@ -178,6 +176,62 @@ function holdRecords(): () => void {
   store.gate = new Promise<void>((resolve) => (open = resolve));
   return open;
 }
+
+describe("attempt runner: an incident's next update, leased by the commit of the one ahead", () => {
+  const chain: ChainRequest = { lease_ms: 60_000, storm: null };
+
+  it('a success asks its commit for the next one; the lane starts what it leased as soon as the record is in', async () => {
+    lane.chain = chain;
+    const delivery = claimed();
+    const next = claimed();
+    store.answer = { next };
+    const open = holdRecords();
+    await runner().attempt(delivery);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`]);
+    open();
+    await clock.advance(0);
+    expect(store.records).toEqual([expect.objectContaining({ delivery_id: delivery.id, outcome: 'succeeded', chain })]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained ${next.id}`]);
+  });
+
+  it('a failure that gives up asks too, and the next one is held before the slot frees', async () => {
+    lane.chain = chain;
+    respond = async () => unavailable;
+    const delivery = claimed({ attempts: 2 });
+    const next = claimed();
+    store.answer = { next };
+    await runner().attempt(delivery);
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', chain });
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `chained ${next.id}`, `end ${delivery.id}`]);
+  });
+
+  it('nothing is asked for a retry (it stays first of its incident), a replay or command, a probe, or by a lane that takes no work now', async () => {
+    lane.chain = chain;
+    respond = async () => unavailable;
+    await runner().attempt(claimed());
+    respond = async () => ok();
+    await runner().attempt(claimed({ unordered: true }));
+    await runner().attempt(claimed({ probe: true }));
+    lane.chain = null;
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(store.records).toHaveLength(4);
+    expect(store.records.map((record) => record.chain)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(lane.calls.filter((call) => call.startsWith('chained'))).toEqual([]);
+  });
+
+  it('a lease lost meanwhile: nothing recorded, and the lane is told nothing was leased', async () => {
+    lane.chain = chain;
+    store.answer = { recorded: false, next: null };
+    const delivery = claimed();
+    const open = holdRecords();
+    await runner().attempt(delivery);
+    open();
+    await clock.advance(0);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, 'chained nothing']);
+    expect(circuit.news).toEqual([]);
+  });
+});
 
 describe('attempt runner: outcomes', () => {
   it('a success: the request drawn from the template goes out, the slot frees while its record commits, then the breaker hears of it', async () => {
