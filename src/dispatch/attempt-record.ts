@@ -31,7 +31,7 @@ export interface AttemptRecorderOptions {
    */
   readonly chain: {
     next(): ChainRequest | null;
-    adopt(next: ClaimedDelivery | null): void;
+    adopt(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
   };
   /** The attempt is recorded (not when its lease was lost meanwhile). */
   readonly onRecorded: (recorded: RecordedAttempt, delivery: ClaimedDelivery, decision: AttemptDecision) => void;
@@ -129,7 +129,7 @@ export class AttemptRecorder {
       }
     } finally {
       // Before the lane hears this one is done, so the next of its incident is held when it refills.
-      if (chain) this.#options.chain.adopt(recorded?.recorded ? (recorded.next ?? null) : null);
+      if (chain) this.#options.chain.adopt(recorded?.recorded ? (recorded.next ?? null) : null, delivery);
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
     if (!recorded?.recorded) return;

@@ -34,8 +34,8 @@ export interface AttemptLane {
   pump(): Promise<void>;
   /** Whether the commit of an attempt may lease its incident's next delivery (AttemptResult.chain); null when the lane takes none now. */
   chainNext(): ChainRequest | null;
-  /** What that commit leased, started in the lane (null: nothing). */
-  adoptNext(next: ClaimedDelivery | null): void;
+  /** What the commit of `after`'s attempt leased, started in the lane (null: nothing). */
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
 }
 
 export interface AttemptRunnerOptions {
@@ -91,7 +91,7 @@ export class AttemptRunner {
       logger: options.logger,
       metrics: options.metrics,
       stopping: () => options.lane.stopped,
-      chain: { next: () => options.lane.chainNext(), adopt: (next) => options.lane.adoptNext(next) },
+      chain: { next: () => options.lane.chainNext(), adopt: (next, after) => options.lane.adoptNext(next, after) },
       onRecorded: (recorded, delivery, decision) => this.#recorded(recorded, delivery, decision),
     });
   }

@@ -52,6 +52,14 @@ export class Scheduler implements CircuitReactions {
   #cancelWake: (() => void) | null = null;
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelHeartbeat: (() => void) | null = null;
+  /**
+   * The last claim took everything the store had due (fewer than it asked for): until news of
+   * more (a finish that may let an incident's next one go, work given back; new work, a wake-up
+   * or the circuit pump the lane themselves), refilling would only ask the store for nothing.
+   */
+  #drained = false;
+  /** Held deliveries whose record's commit leased their incident's next one (`adoptNext`): their finish frees nothing else. */
+  readonly #chained = new Set<string>();
   /** Leased work that arrived while the lane stopped, being given back (stop waits for it). */
   readonly #givingBack = new Set<Promise<void>>();
 
@@ -110,8 +118,9 @@ export class Scheduler implements CircuitReactions {
   }
 
   /** The delivery the commit leased is started like any held one (given back if the lane stopped meanwhile). */
-  adoptNext(next: ClaimedDelivery | null): void {
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
     if (next === null) return;
+    this.#chained.add(after.id);
     if (this.#stopped) this.#giveBackLate(next);
     else this.#hold(next);
   }
@@ -134,6 +143,8 @@ export class Scheduler implements CircuitReactions {
         this.#again = false;
         const now = clock.now();
         if (circuit.enabled === false) {
+          // Probes and hand-overs claim as they fall due: no claim of a closed circuit says the store is drained.
+          this.#drained = false;
           // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
           // store shared with other replicas is asked even without (a peer may have closed it).
           // With a fallback, work handed over may be held meanwhile: the store leases one probe at a time.
@@ -151,6 +162,7 @@ export class Scheduler implements CircuitReactions {
             if (room <= 0) break;
             const news = circuit.news;
             const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
+            this.#drained = false;
             this.#take(batch, now, news);
             if (batch.deliveries.length === room) this.#again = true;
             continue;
@@ -160,6 +172,7 @@ export class Scheduler implements CircuitReactions {
         if (room <= 0) break;
         const news = circuit.news;
         const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
+        this.#drained = batch.deliveries.length < room;
         this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
@@ -228,17 +241,22 @@ export class Scheduler implements CircuitReactions {
 
   #finished(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
     this.#work.finished(delivery, recording);
+    // Any other finish may let the next event of its incident go (or was a retry, a hold, a give-back): look.
+    if (!this.#chained.delete(delivery.id)) this.#drained = false;
     this.#refillIfLow();
   }
 
+  /** Refill in batches when held work runs low (see HeldWork.low), unless the store has nothing more. */
   #refillIfLow(): void {
-    if (this.#work.low()) void this.pump();
+    if (this.#work.low() && !this.#drained) void this.pump();
   }
 
   /** Gives claimed work back to the store as pending, attempts untouched. */
   async giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
     if (ids.length === 0) return;
+    // Due again at once: a refill may take it.
+    this.#drained = false;
     try {
       await this.#options.store.leases('release', ids, this.#options.owner);
     } catch (error) {

@@ -97,8 +97,8 @@ class Lane implements AttemptLane {
   chainNext(): ChainRequest | null {
     return this.chain;
   }
-  adoptNext(next: ClaimedDelivery | null): void {
-    this.calls.push(`chained ${next?.id ?? 'nothing'}`);
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
+    this.calls.push(`chained ${next?.id ?? 'nothing'} after ${after.id}`);
   }
 }
 
@@ -191,7 +191,7 @@ describe("attempt runner: an incident's next update, leased by the commit of the
     open();
     await clock.advance(0);
     expect(store.records).toEqual([expect.objectContaining({ delivery_id: delivery.id, outcome: 'succeeded', chain })]);
-    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained ${next.id}`]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained ${next.id} after ${delivery.id}`]);
   });
 
   it('a failure that gives up asks too, and the next one is held before the slot frees', async () => {
@@ -202,7 +202,7 @@ describe("attempt runner: an incident's next update, leased by the commit of the
     store.answer = { next };
     await runner().attempt(delivery);
     expect(store.records[0]).toMatchObject({ outcome: 'failed', chain });
-    expect(lane.calls).toEqual([`begin ${delivery.id}`, `chained ${next.id}`, `end ${delivery.id}`]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `chained ${next.id} after ${delivery.id}`, `end ${delivery.id}`]);
   });
 
   it('nothing is asked for a retry (it stays first of its incident), a replay or command, a probe, or by a lane that takes no work now', async () => {
@@ -228,7 +228,7 @@ describe("attempt runner: an incident's next update, leased by the commit of the
     await runner().attempt(delivery);
     open();
     await clock.advance(0);
-    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, 'chained nothing']);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained nothing after ${delivery.id}`]);
     expect(circuit.news).toEqual([]);
   });
 });
