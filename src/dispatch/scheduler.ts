@@ -172,7 +172,8 @@ export class Scheduler implements CircuitReactions {
         if (room <= 0) break;
         const news = circuit.news;
         const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
-        this.#drained = batch.deliveries.length < room;
+        // Fewer than asked and nothing else due now (a row another replica was busy with is due still).
+        this.#drained = batch.deliveries.length < room && (batch.next_due_at === null || batch.next_due_at > now);
         this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
