@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { SendResult } from '../destinations/http-client.ts';
 import { factLogger, loggedTitle } from '../observability/logger.ts';
 import type { DeliverySeries, Metrics } from '../observability/metrics.ts';
-import type { AttemptResult, BreakerPolicy, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
+import type { AttemptResult, BreakerPolicy, ChainRequest, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
 
 /** What an attempt came to: the retry policy's decision and what the destination answered. */
@@ -31,6 +31,15 @@ export interface AttemptRecorderOptions {
   readonly metrics: Metrics;
   /** Whether the lane is stopping: a record the store cannot take is then left to the lease's expiry. */
   readonly stopping: () => boolean;
+  /**
+   * Whether the commit of an attempt that finishes its delivery may lease its incident's next
+   * one at once (src/notify/incident-order.ts `chainsNext`): asked before the commit, and told
+   * after it what was leased (null: nothing).
+   */
+  readonly chain: {
+    next(): ChainRequest | null;
+    adopt(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
+  };
   /** The attempt is recorded (not when its lease was lost meanwhile). */
   readonly onRecorded: (recorded: RecordedAttempt, delivery: ClaimedDelivery, decision: AttemptDecision) => void;
 }
@@ -108,22 +117,29 @@ export class AttemptRecorder {
       effects: result.effects ?? null,
       ...(delivery.digest ? { digest: true } : {}),
     };
+    // Finishing an ordered delivery: its incident's next one may be leased by the same commit.
+    const chain = decision.outcome !== 'retry' && !delivery.unordered && !delivery.probe ? this.#options.chain.next() : null;
     // The attempt happened: its record (and effects, such as a posted Slack message) must not be
     // lost, or a retry would send it again. While the store cannot write, keep the work held (its
     // lease renewed) and try again; the moment the store takes writes, it is recorded.
     let recorded: RecordedAttempt | undefined;
-    for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
-      try {
-        [recorded] = await store.commitAttempts([attemptResult]);
-        break;
-      } catch (error) {
-        if (this.#options.stopping()) {
-          logger.error({ ...line(), err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
-          return;
+    try {
+      for (let wait = 250; ; wait = Math.min(wait * 2, 5_000)) {
+        try {
+          [recorded] = await store.commitAttempts([chain ? { ...attemptResult, chain } : attemptResult]);
+          break;
+        } catch (error) {
+          if (this.#options.stopping()) {
+            logger.error({ ...line(), err: error }, 'could not record a delivery attempt before shutdown; it will be attempted again');
+            return;
+          }
+          logger.error({ ...line(), err: error }, 'could not record a delivery attempt; trying again');
+          await new Promise<void>((resume) => clock.after(wait, resume));
         }
-        logger.error({ ...line(), err: error }, 'could not record a delivery attempt; trying again');
-        await new Promise<void>((resume) => clock.after(wait, resume));
       }
+    } finally {
+      // Before the lane hears this one is done, so the next of its incident is held when it refills.
+      if (chain) this.#options.chain.adopt(recorded?.recorded ? (recorded.next ?? null) : null, delivery);
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
     if (!recorded?.recorded) return;

@@ -8,7 +8,7 @@ import type { FallbackOriginal } from '../notify/fallback.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import { loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { BreakerPolicy, ClaimedDelivery, RecordedAttempt, Store } from '../store/store.ts';
+import type { BreakerPolicy, ChainRequest, ClaimedDelivery, RecordedAttempt, Store } from '../store/store.ts';
 import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -32,6 +32,10 @@ export interface AttemptLane {
   giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void>;
   wake(at: number): void;
   pump(): Promise<void>;
+  /** Whether the commit of an attempt may lease its incident's next delivery (AttemptResult.chain); null when the lane takes none now. */
+  chainNext(): ChainRequest | null;
+  /** What the commit of `after`'s attempt leased, started in the lane (null: nothing). */
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
 }
 
 export interface AttemptRunnerOptions {
@@ -90,6 +94,7 @@ export class AttemptRunner {
       logger: options.logger,
       metrics: options.metrics,
       stopping: () => options.lane.stopped,
+      chain: { next: () => options.lane.chainNext(), adopt: (next, after) => options.lane.adoptNext(next, after) },
       onRecorded: (recorded, delivery, decision) => this.#recorded(recorded, delivery, decision),
     });
   }

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DestinationLimits } from '../destinations/destination.ts';
-import type { ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
+import type { ChainRequest, ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
 import { every, realTime } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
@@ -52,6 +52,16 @@ export class Scheduler implements CircuitReactions {
   #cancelWake: (() => void) | null = null;
   #wakeAt = Number.POSITIVE_INFINITY;
   #cancelHeartbeat: (() => void) | null = null;
+  /**
+   * The last claim took everything the store had due (fewer than it asked for): until news of
+   * more (a finish that may let an incident's next one go, work given back; new work, a wake-up
+   * or the circuit pump the lane themselves), refilling would only ask the store for nothing.
+   */
+  #drained = false;
+  /** Held deliveries whose record's commit leased their incident's next one (`adoptNext`): their finish frees nothing else. */
+  readonly #chained = new Set<string>();
+  /** Leased work that arrived while the lane stopped, being given back (stop waits for it). */
+  readonly #givingBack = new Set<Promise<void>>();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -88,12 +98,36 @@ export class Scheduler implements CircuitReactions {
   adopt(delivery: ClaimedDelivery): void {
     this.#work.unreserve();
     // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
-    if (this.#stopped) void this.giveBack([delivery]);
+    if (this.#stopped) this.#giveBackLate(delivery);
     else this.#hold(delivery);
   }
 
   release(): void {
     this.#work.unreserve();
+  }
+
+  /**
+   * Whether the commit of an attempt that finishes its delivery may lease the next waiting
+   * delivery of its incident (src/notify/incident-order.ts `chainsNext`), so it goes as soon as
+   * the one ahead is recorded, not at the next claim. It takes that one's place among held work,
+   * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
+   */
+  chainNext(): ChainRequest | null {
+    if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) return null;
+    return { lease_ms: this.#options.leaseMs, storm: this.#options.storm };
+  }
+
+  /** The delivery the commit leased is started like any held one (given back if the lane stopped meanwhile). */
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
+    if (next === null) return;
+    this.#chained.add(after.id);
+    if (this.#stopped) this.#giveBackLate(next);
+    else this.#hold(next);
+  }
+
+  #giveBackLate(delivery: ClaimedDelivery): void {
+    const returning: Promise<void> = this.giveBack([delivery]).finally(() => this.#givingBack.delete(returning));
+    this.#givingBack.add(returning);
   }
 
   async pump(): Promise<void> {
@@ -109,6 +143,8 @@ export class Scheduler implements CircuitReactions {
         this.#again = false;
         const now = clock.now();
         if (circuit.enabled === false) {
+          // Probes and hand-overs claim as they fall due: no claim of a closed circuit says the store is drained.
+          this.#drained = false;
           // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
           // store shared with other replicas is asked even without (a peer may have closed it).
           // With a fallback, work handed over may be held meanwhile: the store leases one probe at a time.
@@ -126,6 +162,7 @@ export class Scheduler implements CircuitReactions {
             if (room <= 0) break;
             const news = circuit.news;
             const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
+            this.#drained = false;
             this.#take(batch, now, news);
             if (batch.deliveries.length === room) this.#again = true;
             continue;
@@ -135,6 +172,8 @@ export class Scheduler implements CircuitReactions {
         if (room <= 0) break;
         const news = circuit.news;
         const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
+        // Fewer than asked and nothing else due now (a row another replica was busy with is due still).
+        this.#drained = batch.deliveries.length < room && (batch.next_due_at === null || batch.next_due_at > now);
         this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
@@ -203,17 +242,22 @@ export class Scheduler implements CircuitReactions {
 
   #finished(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
     this.#work.finished(delivery, recording);
+    // Any other finish may let the next event of its incident go (or was a retry, a hold, a give-back): look.
+    if (!this.#chained.delete(delivery.id)) this.#drained = false;
     this.#refillIfLow();
   }
 
+  /** Refill in batches when held work runs low (see HeldWork.low), unless the store has nothing more. */
   #refillIfLow(): void {
-    if (this.#work.low()) void this.pump();
+    if (this.#work.low() && !this.#drained) void this.pump();
   }
 
   /** Gives claimed work back to the store as pending, attempts untouched. */
   async giveBack(deliveries: readonly ClaimedDelivery[]): Promise<void> {
     const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
     if (ids.length === 0) return;
+    // Due again at once: a refill may take it.
+    this.#drained = false;
     try {
       await this.#options.store.leases('release', ids, this.#options.owner);
     } catch (error) {
@@ -245,6 +289,8 @@ export class Scheduler implements CircuitReactions {
     let cancelGrace: (() => void) | undefined;
     await Promise.race([idle, new Promise((resolve) => (cancelGrace = realTime.after(timeoutMs, () => resolve(undefined))))]);
     cancelGrace?.();
+    // What the records that committed meanwhile leased (an incident's next update) goes back too.
+    await Promise.all([...this.#givingBack]);
     // Sends that outlast the grace are given up on and given back: another replica (or the next
     // start) sends them at once instead of waiting out the lease. Their request may have reached
     // the destination: it is sent again with the same delivery id (at-least-once).

@@ -64,3 +64,29 @@ export function inhibitionStands(inhibitorStatus: string | null): boolean {
 export function releasedByResolve(ownIncidentStatus: string | null): boolean {
   return ownIncidentStatus === 'firing';
 }
+
+/** What the store knows, as an attempt commits, about leasing its incident's next delivery in the same transaction. */
+export interface ChainFacts {
+  /** The lane asked for it (it has room, is not stopping, and its rate is not paused). */
+  readonly asked: boolean;
+  /** The attempt was recorded (its lease was still ours). */
+  readonly recorded: boolean;
+  /** The attempt finished its delivery: a retry keeps it at the head of its incident. */
+  readonly finished: boolean;
+  /** A probe's success closes the circuit, which makes all waiting work due: the claim takes it from there. */
+  readonly probe: boolean;
+  readonly incident_key: string | null;
+  /** The circuit after this attempt was folded in: an open one leases nothing new. */
+  readonly enabled: boolean;
+}
+
+/**
+ * The next update of an incident goes as soon as the previous one is recorded, not at the lane's
+ * next claim: the commit that finishes an ordered delivery leases the next waiting delivery of
+ * its incident to the same owner. Only what a claim would lease on its own goes this way (see
+ * src/store/chain-sql.ts): a grouped delivery waits for its group, and during a storm the claim folds
+ * work into digests.
+ */
+export function chainsNext(facts: ChainFacts): boolean {
+  return facts.asked && facts.recorded && facts.finished && !facts.probe && facts.incident_key !== null && facts.enabled;
+}

@@ -244,6 +244,20 @@ export interface AttemptResult {
   readonly effects?: DeliveryEffects | null;
   /** The request was a storm digest: each event's delivery notes the digest it went out in. */
   readonly digest?: boolean;
+  /**
+   * The lane has room for the incident's next delivery: when this attempt finishes the delivery
+   * and its circuit stays closed, the same transaction leases the next waiting delivery of its
+   * incident to `lease_owner` and answers it (`RecordedAttempt.next`), so it goes without
+   * waiting for a claim (src/notify/incident-order.ts `chainsNext`). Absent: nothing is leased.
+   */
+  readonly chain?: ChainRequest;
+}
+
+/** What a lane asks of the commit of an attempt to lease the incident's next delivery (AttemptResult.chain). */
+export interface ChainRequest {
+  readonly lease_ms: number;
+  /** The lane's storm policy: while a storm rages, claims fold work into digests, so nothing is chained. */
+  readonly storm: StormPolicy | null;
 }
 
 export type { BreakerPolicy } from '../notify/breaker.ts';
@@ -333,6 +347,8 @@ export interface RecordedAttempt {
   readonly enabled_now: boolean;
   /** The incident message changed (an acknowledgement) after the request was drawn: redraw it. */
   readonly incident_stale: boolean;
+  /** Asked for with `chain`: the incident's next delivery, leased to the same owner by this commit; else null or absent. */
+  readonly next?: ClaimedDelivery | null;
 }
 
 export interface DeliveryQuery {
@@ -551,7 +567,9 @@ export interface QueueStore {
   /**
    * Commits a batch of attempts in one transaction: each delivery's attempt, the notification
    * log, groups and incident messages they changed, and each destination's health (the breaker
-   * folds the batch in order). One answer per attempt, in order.
+   * folds the batch in order). One answer per attempt, in order. An attempt that asks to `chain`
+   * and finishes its delivery also leases its incident's next waiting delivery, when that one
+   * may go now as a claim would lease it (see `chainsNext`), and answers it as `next`.
    */
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
   holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']>;

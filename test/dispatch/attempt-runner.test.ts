@@ -9,7 +9,7 @@ import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
 import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
 import type { StageVerdict } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
+import type { AttemptResult, ChainRequest, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
 import { TemplateRenderError } from '../../src/templates/types.ts';
 import type { TemplateContext } from '../../src/templates/types.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -92,6 +92,14 @@ class Lane implements AttemptLane {
   async pump(): Promise<void> {
     this.calls.push('pump');
   }
+  /** The room the lane offers for an incident's next delivery (none unless a test gives it). */
+  chain: ChainRequest | null = null;
+  chainNext(): ChainRequest | null {
+    return this.chain;
+  }
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
+    this.calls.push(`chained ${next?.id ?? 'nothing'} after ${after.id}`);
+  }
 }
 
 let clock: ManualClock;
@@ -171,6 +179,62 @@ function holdRecords(): () => void {
   store.gate = new Promise<void>((resolve) => (open = resolve));
   return open;
 }
+
+describe("attempt runner: an incident's next update, leased by the commit of the one ahead", () => {
+  const chain: ChainRequest = { lease_ms: 60_000, storm: null };
+
+  it('a success asks its commit for the next one; the lane starts what it leased as soon as the record is in', async () => {
+    lane.chain = chain;
+    const delivery = claimed();
+    const next = claimed();
+    store.answer = { next };
+    const open = holdRecords();
+    await runner().attempt(delivery);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`]);
+    open();
+    await clock.advance(0);
+    expect(store.records).toEqual([expect.objectContaining({ delivery_id: delivery.id, outcome: 'succeeded', chain })]);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained ${next.id} after ${delivery.id}`]);
+  });
+
+  it('a failure that gives up asks too, and the next one is held before the slot frees', async () => {
+    lane.chain = chain;
+    respond = async () => unavailable;
+    const delivery = claimed({ attempts: 2 });
+    const next = claimed();
+    store.answer = { next };
+    await runner().attempt(delivery);
+    expect(store.records[0]).toMatchObject({ outcome: 'failed', chain });
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `chained ${next.id} after ${delivery.id}`, `end ${delivery.id}`]);
+  });
+
+  it('nothing is asked for a retry (it stays first of its incident), a replay or command, a probe, or by a lane that takes no work now', async () => {
+    lane.chain = chain;
+    respond = async () => unavailable;
+    await runner().attempt(claimed());
+    respond = async () => ok();
+    await runner().attempt(claimed({ unordered: true }));
+    await runner().attempt(claimed({ probe: true }));
+    lane.chain = null;
+    await runner().attempt(claimed());
+    await clock.advance(0);
+    expect(store.records).toHaveLength(4);
+    expect(store.records.map((record) => record.chain)).toEqual([undefined, undefined, undefined, undefined]);
+    expect(lane.calls.filter((call) => call.startsWith('chained'))).toEqual([]);
+  });
+
+  it('a lease lost meanwhile: nothing recorded, and the lane is told nothing was leased', async () => {
+    lane.chain = chain;
+    store.answer = { recorded: false, next: null };
+    const delivery = claimed();
+    const open = holdRecords();
+    await runner().attempt(delivery);
+    open();
+    await clock.advance(0);
+    expect(lane.calls).toEqual([`begin ${delivery.id}`, `end ${delivery.id} (record committing)`, `chained nothing after ${delivery.id}`]);
+    expect(circuit.news).toEqual([]);
+  });
+});
 
 describe('attempt runner: outcomes', () => {
   it('a success: the request drawn from the template goes out, the slot frees while its record commits, then the breaker hears of it', async () => {

@@ -411,6 +411,53 @@ describe('dispatcher on a driven clock', () => {
     expect(await statuses()).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
   });
 
+  it("an incident's next update goes as soon as the one ahead is recorded, leased by that record's commit: no claim takes it, and the clock never moves", async () => {
+    const updates: string[] = [];
+    for (let i = 0; i < 5; i++) updates.push(await queue('chatty', i === 4 ? 'resolved' : 'firing'));
+    // The lane's first claim takes the incident's first update; every later claim (a refill, a
+    // wake-up) finds nothing, as if its next claim were far away.
+    let claims = 0;
+    const firstClaimOnly = new Proxy(store, {
+      get(target, property) {
+        if (property === 'claim') {
+          return async (...args: Parameters<Store['claim']>) => {
+            claims += 1;
+            return claims === 1 ? target.claim(...args) : { deliveries: [], next_due_at: null };
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const startedAt = clock.now();
+    const lane = await start(httpDestination({ concurrency: 4 }), 10, firstClaimOnly);
+    lane.notify(['receiver']);
+    await receiver.waitFor(5, { timeoutMs: WAIT_MS });
+    expect(received().map((event) => event.id)).toEqual(updates);
+    expect(clock.now()).toBe(startedAt);
+    // Nor does the lane ask the store for more after each one: its last claim found nothing else due.
+    expect(claims).toBeLessThan(updates.length);
+    const statuses = async () => (await store.view('deliveries', { destination: 'receiver', limit: 10 })).map((delivery) => delivery.status);
+    await eventually(async () => (await statuses()).every((status) => status === 'succeeded'));
+  });
+
+  it("a lane that stops while its record commits gives the incident's chained update back at once: pending, not left to its lease", async () => {
+    await queue('chatty');
+    const next = await queue('chatty');
+    const gated = gatedRecords(store);
+    const lane = await start(httpDestination({ concurrency: 1 }), 10, gated.store);
+    lane.notify(['receiver']);
+    await receiver.waitFor(1, { timeoutMs: WAIT_MS });
+    await eventually(() => gated.waiting() === 1);
+    const stopping = lane.stop(WAIT_MS);
+    gated.open();
+    await stopping;
+    dispatcher = null;
+    const deliveries = await store.view('deliveries', { destination: 'receiver', limit: 10 });
+    expect(deliveries.map((delivery) => [delivery.event_id, delivery.status])).toContainEqual([next, 'pending']);
+    expect(receiver.requests).toHaveLength(1);
+  });
+
   it('records that commit slowly do not stall sending: requests go on while they wait, up to a bound on held work', async () => {
     const ids: string[] = [];
     for (let i = 0; i < 30; i++) ids.push(await queue(`incident-${i}`));

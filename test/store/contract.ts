@@ -1272,6 +1272,135 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect((await store.claim('slack', { ...LEASE, limit: 10, now: now + 59_999 })).deliveries).toEqual([]);
         });
 
+        describe("the incident's next update leased by the commit of the one ahead (chain)", () => {
+          const chain = { lease_ms: 60_000, storm: null };
+          const status = async (id: string) => (await store.view('delivery', id))?.status;
+
+          it('a finished attempt that asks leases its incident\'s next waiting delivery to the same owner, in order, and answers it', async () => {
+            const t0 = Date.now();
+            const updates = [0, 1, 2].map((index) => ordered('inc_chain', 0, {}, t0 + index));
+            const other = ordered('inc_chain_other', 0, {}, t0 + 3);
+            for (const each of [...updates, other]) await store.ingest(each.batch);
+            const [first] = (await store.claim('slack', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+            expect(first?.id).toBe(updates[0]!.delivery.id);
+            const one = await recordAttempt(store, attempt(first!.id, { chain, finished_at: t0 + 20 }));
+            expect(one.next).toMatchObject({ id: updates[1]!.delivery.id, destination: 'slack', event: { id: updates[1]!.event.id }, member_ids: [], attempts: 0, probe: false });
+            expect(await status(updates[1]!.delivery.id)).toBe('in_flight');
+            // Leased to us: no claim takes it, nor the one behind it; another incident is not chained.
+            expect((await store.claim('slack', { ...LEASE, owner: 'peer', limit: 10, now: t0 + 30 })).deliveries.map((d) => d.id)).toEqual([other.delivery.id]);
+            // A failure that gives up finishes the delivery too: the next goes.
+            const two = await recordAttempt(store, attempt(one.next!.id, { chain, outcome: 'failed', health: 'failure', response_code: 400, error: 'HTTP 400', finished_at: t0 + 40 }));
+            expect(two.next?.id).toBe(updates[2]!.delivery.id);
+            // The last of its incident: nothing to lease.
+            const three = await recordAttempt(store, attempt(two.next!.id, { chain, finished_at: t0 + 50 }));
+            expect(three).toMatchObject({ recorded: true, next: null });
+          });
+
+          it('nothing is leased without asking, nor on a retry (the delivery stays first of its incident)', async () => {
+            const t0 = Date.now();
+            const updates = [0, 1].map((index) => ordered('inc_chain_retry', 0, {}, t0 + index));
+            for (const each of updates) await store.ingest(each.batch);
+            const [first] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 })).deliveries;
+            const retried = await recordAttempt(store, attempt(first!.id, { chain, outcome: 'retry', health: 'neutral', response_code: 429, next_attempt_at: t0 + 20, finished_at: t0 + 15 }));
+            expect(retried).toMatchObject({ recorded: true, next: null });
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+            const [again] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries;
+            expect(again?.id).toBe(first!.id);
+            const unasked = await recordAttempt(store, attempt(again!.id, { finished_at: t0 + 30 }));
+            expect(unasked.next).toBeUndefined();
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+          });
+
+          it("not when the attempt opens the destination's circuit: the next waits in the store", async () => {
+            const t0 = Date.now();
+            const updates = [0, 1].map((index) => ordered('inc_chain_open', 0, {}, t0 + index));
+            for (const each of updates) await store.ingest(each.batch);
+            const [first] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 })).deliveries;
+            const breaker = { disable_after: 1, probe_backoff_ms: null };
+            const opened = await recordAttempt(store, attempt(first!.id, { chain, breaker, outcome: 'failed', health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: t0 + 20 }));
+            expect(opened).toMatchObject({ recorded: true, disabled_now: true, next: null });
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+          });
+
+          it('not for a delivery whose circuit is open already (an attempt that was running when it opened)', async () => {
+            const t0 = Date.now();
+            const failing = ordered('inc_chain_failing', 0, {}, t0);
+            const updates = [1, 2].map((index) => ordered('inc_chain_late', 0, {}, t0 + index));
+            for (const each of [failing, ...updates]) await store.ingest(each.batch);
+            const claimed = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 })).deliveries;
+            const breaker = { disable_after: 1, probe_backoff_ms: null };
+            const late = claimed.find((d) => d.id === updates[0]!.delivery.id)!;
+            await recordAttempt(store, attempt(failing.delivery.id, { breaker, outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500', next_attempt_at: t0 + 1_000, finished_at: t0 + 20 }));
+            // A failure that says nothing of its health (our own error) leaves the circuit open.
+            const recorded = await recordAttempt(store, attempt(late.id, { chain, breaker, outcome: 'failed', health: 'neutral', error: 'template', finished_at: t0 + 30 }));
+            expect(recorded).toMatchObject({ recorded: true, destination: { enabled: false }, next: null });
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+          });
+
+          it('not for a probe: its success closes the circuit, and the claims take the waiting work from there', async () => {
+            const t0 = Date.now();
+            const failing = ordered('inc_chain_probe_failing', 0, {}, t0);
+            const updates = [1, 2].map((index) => ordered('inc_chain_probe', 0, {}, t0 + index));
+            for (const each of [failing, ...updates]) await store.ingest(each.batch);
+            const [lead] = (await store.claim('slack', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+            expect(lead?.id).toBe(failing.delivery.id);
+            const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+            await recordAttempt(store, attempt(lead!.id, { breaker, outcome: 'failed', health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: t0 + 20 }));
+            const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: t0 + 20 + 10_000 })).deliveries;
+            expect(probe).toMatchObject({ id: updates[0]!.delivery.id, probe: true });
+            const closed = await recordAttempt(store, attempt(probe!.id, { chain, breaker, probe: true, finished_at: t0 + 20 + 10_100 }));
+            expect(closed).toMatchObject({ recorded: true, enabled_now: true, next: null });
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+          });
+
+          it('not past a group wait: a grouped next update waits for its group, and is claimed with it', async () => {
+            const t0 = Date.now();
+            const first = ordered('inc_chain_group', 0, {}, t0);
+            const grouped = ordered('inc_chain_group', 0, { group: { key: '["r","g"]', wait_ms: 30_000, interval_ms: 300_000 } }, t0 + 1);
+            for (const each of [first, grouped]) await store.ingest(each.batch);
+            const [lead] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 })).deliveries;
+            expect(lead?.id).toBe(first.delivery.id);
+            const recorded = await recordAttempt(store, attempt(lead!.id, { chain, finished_at: t0 + 20 }));
+            expect(recorded).toMatchObject({ recorded: true, next: null });
+            expect(await status(grouped.delivery.id)).toBe('pending');
+            expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 29_000 })).deliveries).toEqual([]);
+            expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_001 })).deliveries.map((d) => d.id)).toEqual([grouped.delivery.id]);
+          });
+
+          it('not when a storm rages (the claim folds it into a digest)', async () => {
+            const t0 = Date.now();
+            const first = ordered('inc_chain_storm', 0, {}, t0);
+            const second = ordered('inc_chain_storm', 0, {}, t0 + 1);
+            const crowd = [0, 1, 2].map((index) => ordered(`inc_chain_crowd_${index}`, 0, {}, t0 + 2 + index));
+            for (const each of [first, second, ...crowd]) await store.ingest(each.batch);
+            const [lead] = (await store.claim('slack', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+            expect(lead?.id).toBe(first.delivery.id);
+            // Four requests waiting, more than the destination sends within its horizon: a storm.
+            const storm: StormPolicy = { capacity: 2, keep_incident_messages: false };
+            const recorded = await recordAttempt(store, attempt(lead!.id, { chain: { lease_ms: 60_000, storm }, finished_at: t0 + 20 }));
+            expect(recorded).toMatchObject({ recorded: true, next: null });
+            expect(await status(second.delivery.id)).toBe('pending');
+          });
+
+          it('a lease lost meanwhile: nothing recorded, nothing chained', async () => {
+            const t0 = Date.now();
+            const updates = [0, 1].map((index) => ordered('inc_chain_lost', 0, {}, t0 + index));
+            for (const each of updates) await store.ingest(each.batch);
+            const [first] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 })).deliveries;
+            // Our lease ran out and a peer took the delivery over.
+            const [taken] = (await store.claim('slack', { ...LEASE, owner: 'peer', limit: 10, now: t0 + 10 + 60_001 })).deliveries;
+            expect(taken?.id).toBe(first!.id);
+            const late = await recordAttempt(store, attempt(first!.id, { chain, finished_at: t0 + 60_100 }));
+            expect(late).toMatchObject({ recorded: false });
+            expect(late.next ?? null).toBeNull();
+            expect(await status(updates[1]!.delivery.id)).toBe('pending');
+            // The peer's record chains it to the peer.
+            const peer = await recordAttempt(store, attempt(first!.id, { chain, lease_owner: 'peer', finished_at: t0 + 60_200 }));
+            expect(peer.next?.id).toBe(updates[1]!.delivery.id);
+            expect((await store.view('delivery', updates[1]!.delivery.id))?.status).toBe('in_flight');
+          });
+        });
+
         it('no probe for a closed circuit, an unknown destination, one that waits for a person, or when nothing waits; a held probe lets the next go at once', async () => {
           const now = Date.now() + 1;
           expect(await store.claim('slack', { probe: true, ...LEASE, now })).toMatchObject({ deliveries: [], next_due_at: null });

@@ -195,6 +195,54 @@ describe('replicas claiming at once', () => {
     expect((await b!.claim('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(0);
   });
 
+  it("a commit that would chain the incident's next update while another replica holds the incident's lock chains nothing, without waiting for it; a claim takes it after", async () => {
+    const [a, b] = await replicas(2);
+    const now = Date.now();
+    const first = orderedBatch('inc_chain_lock', {}, now);
+    const second = orderedBatch('inc_chain_lock', {}, now + 1);
+    await a!.ingest(first.batch);
+    await a!.ingest(second.batch);
+    const [lead] = (await a!.claim('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'a' })).deliveries;
+    expect(lead?.id).toBe(first.delivery.id);
+    // Another transaction (an ingest of the incident, a replica's claim) holds the incident's lock.
+    const other = new pg.Client({ connectionString: schemaUrlOf(a!) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [lockKey('incident', 'slack', 'inc_chain_lock')]);
+      const recorded = await recordAttempt(a!, { ...success(lead!, 'a', now + 20), chain: { lease_ms: 60_000, storm: null } });
+      expect(recorded).toMatchObject({ recorded: true, next: null });
+      await other.query('COMMIT');
+    } finally {
+      await other.end();
+    }
+    expect((await b!.claim('slack', { limit: 10, now: now + 30, lease_ms: 60_000, owner: 'b' })).deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
+  });
+
+  it("replicas recording and claiming one incident at once: its updates are leased one at a time, in order, whether by a chain or a claim", async () => {
+    const stores = await replicas(3);
+    const now = Date.now();
+    const updates = Array.from({ length: 12 }, (_, index) => orderedBatch('inc_chain_race', {}, now + index));
+    for (const update of updates) await stores[0]!.ingest(update.batch);
+    const sent: string[] = [];
+    const chain = { lease_ms: 60_000, storm: null };
+    // Each replica claims, and records what it holds asking for a chain, until all are sent.
+    await Promise.all(
+      stores.map(async (store, index) => {
+        const owner = `r${index}`;
+        for (let round = 0; round < 200 && sent.length < updates.length; round++) {
+          let [held] = (await store.claim('slack', { limit: 1, now: now + 100, lease_ms: 60_000, owner })).deliveries;
+          while (held) {
+            sent.push(held.id);
+            const recorded = await recordAttempt(store, { ...success(held, owner, now + 100), chain });
+            held = recorded.next ?? undefined;
+          }
+        }
+      }),
+    );
+    expect(sent).toEqual(updates.map((update) => update.delivery.id));
+  });
+
   it('a group waiting to go is claimed as one batch by one replica, however many claim it', async () => {
     const stores = await replicas(3);
     const t0 = Date.now() - 120_000;

@@ -1,6 +1,7 @@
 import { HookrelayError } from '../../errors.ts';
 import type {
   AttemptResult,
+  ChainRequest,
   ClaimBatch,
   ClaimOptions,
   ClaimedDelivery,
@@ -26,7 +27,7 @@ import { FINISHED_STATUSES } from '../store.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { chainsNext, dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
@@ -35,6 +36,7 @@ import type { MemberQuery } from '../../notify/claim-members.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { chainableRow } from '../chain-sql.ts';
 import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
@@ -365,6 +367,31 @@ async function leadMembers(tx: Tx, row: Row, destination: string, now: number, s
     return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
   }
   return { members: [], digest: false };
+}
+
+/**
+ * The incident's next delivery, leased to the owner of the attempt that just finished the one
+ * ahead of it (src/notify/incident-order.ts `chainsNext`), if it may go now as a claim would lease
+ * it on its own. As a claim does, it leases under the incident's advisory lock, only tried (held
+ * by an ingest of the incident or another replica's claim: the claims take it from there), and
+ * judges the row under it; the lock is released at this commit, with the lease.
+ */
+async function leaseNext(tx: Tx, result: AttemptResult, incidentKey: string, chain: ChainRequest): Promise<ClaimedDelivery | null> {
+  const { destination, finished_at: now } = result;
+  if ((await tryLocks(tx, [lockKey('incident', destination, incidentKey)])).size > 0) return null;
+  const row = await tx.one(
+    `SELECT ${CLAIM_COLUMNS}
+     FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.destination = $1 AND d.incident_key = $2 AND d.status IN ('pending', 'in_flight') AND ${chainableRow('$3')} AND ${claimable('$3')}
+     ORDER BY d.id
+     LIMIT 1
+     FOR UPDATE OF d SKIP LOCKED`,
+    [destination, incidentKey, now],
+  );
+  if (!row) return null;
+  if (chain.storm && stormRaging(await waitingRequests(tx, destination, now, chain.storm), chain.storm)) return null;
+  const [next] = await lease(tx, [row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
+  return next ?? null;
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -845,16 +872,17 @@ export const writes = {
     const recorded: boolean[] = results.map(() => false);
     const stale: boolean[] = results.map(() => false);
     const groupOf = new Map<number, string | null>();
+    const incidentOf = new Map<number, string | null>();
     const plain = results.flatMap((result, index) => (plainSuccess(result) ? [index] : []));
     if (plain.length > 0) {
-      const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null }>(
+      const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null; incident_key: string | null }>(
         `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
            request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
            latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
          FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
            AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
          WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
-         RETURNING d.id, d.attempts, d.group_key`,
+         RETURNING d.id, d.attempts, d.group_key, d.incident_key`,
         [
           plain.map((index) => results[index]!.delivery_id),
           plain.map((index) => results[index]!.lease_owner),
@@ -870,6 +898,7 @@ export const writes = {
       for (const index of done) {
         recorded[index] = true;
         groupOf.set(index, byId.get(results[index]!.delivery_id)!.group_key);
+        incidentOf.set(index, byId.get(results[index]!.delivery_id)!.incident_key);
       }
       if (done.length > 0) {
         await tx.run(
@@ -889,7 +918,7 @@ export const writes = {
     }
     for (const [index, result] of results.entries()) {
       if (plainSuccess(result)) continue;
-      const current = await tx.one('SELECT status, lease_owner, group_key FROM deliveries WHERE id = $1 FOR UPDATE', [result.delivery_id]);
+      const current = await tx.one('SELECT status, lease_owner, group_key, incident_key FROM deliveries WHERE id = $1 FOR UPDATE', [result.delivery_id]);
       if (!current || current.status !== 'in_flight' || current.lease_owner !== result.lease_owner) continue;
       const after = deliveryAfter(result);
       // A grouped batch is one request: every member gets the same attempt.
@@ -921,6 +950,7 @@ export const writes = {
       if (message) stale[index] = await applyIncidentMessage(tx, result.destination, message, result.finished_at);
       recorded[index] = true;
       groupOf.set(index, current.group_key === null ? null : String(current.group_key));
+      incidentOf.set(index, current.incident_key === null ? null : String(current.incident_key));
     }
 
     const entries = latestTold(results.flatMap((result, index) => (recorded[index] && result.outcome === 'succeeded' ? result.notified : [])));
@@ -976,6 +1006,15 @@ export const writes = {
     for (const [index, result] of results.entries()) {
       const step = steps.get(index);
       const state = step?.state ?? final.get(result.destination)!;
+      const incidentKey = incidentOf.get(index) ?? null;
+      const chained = chainsNext({
+        asked: result.chain !== undefined,
+        recorded: recorded[index]!,
+        finished: result.outcome !== 'retry',
+        probe: result.probe === true,
+        incident_key: incidentKey,
+        enabled: state.enabled && !(step?.disabled_now ?? false),
+      });
       answers.push({
         recorded: recorded[index]!,
         destination: {
@@ -987,6 +1026,7 @@ export const writes = {
         disabled_now: step?.disabled_now ?? false,
         enabled_now: step?.enabled_now ?? false,
         incident_stale: stale[index]!,
+        ...(result.chain ? { next: chained && incidentKey !== null ? await leaseNext(tx, result, incidentKey, result.chain) : null } : {}),
       });
     }
     return answers;

@@ -2,6 +2,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import { HookrelayError } from '../../errors.ts';
 import type {
   AttemptResult,
+  ChainRequest,
   ClaimBatch,
   ClaimOptions,
   ClaimedDelivery,
@@ -28,12 +29,13 @@ import { FINISHED_STATUSES } from '../store.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
 import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { chainableRow } from '../chain-sql.ts';
 import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { chainsNext, dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
@@ -282,6 +284,28 @@ export function createWriteOps(db: DatabaseSync) {
       return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
     }
     return { members: [], digest: false };
+  }
+
+  /**
+   * The incident's next delivery, leased to the owner of the attempt that just finished the one
+   * ahead of it (src/notify/incident-order.ts `chainsNext`), if it may go now as a claim would
+   * lease it on its own; during a storm the claim folds it into a digest instead.
+   */
+  function leaseNext(result: AttemptResult, incidentKey: string | null, chain: ChainRequest): ClaimedDelivery | null {
+    const { destination, finished_at: now } = result;
+    if (incidentKey === null) return null;
+    const row = sql
+      .get(
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.id = (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
+                       WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT 1)
+           AND ${chainableRow('?3')}`,
+      )
+      .get(destination, incidentKey, now);
+    if (!row) return null;
+    if (chain.storm && stormRaging(waitingRequests(destination, now, chain.storm), chain.storm)) return null;
+    return lease([row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false)[0] ?? null;
   }
 
   /**
@@ -628,7 +652,7 @@ export function createWriteOps(db: DatabaseSync) {
      * A delivery whose lease was lost meanwhile records nothing (`recorded: false`).
      */
     commitAttempts(results: readonly AttemptResult[]): RecordedAttempt[] {
-      const current = sql.get('SELECT status, lease_owner, group_key FROM deliveries WHERE id = ?');
+      const current = sql.get('SELECT status, lease_owner, group_key, incident_key FROM deliveries WHERE id = ?');
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -642,6 +666,7 @@ export function createWriteOps(db: DatabaseSync) {
       );
       const recorded: boolean[] = [];
       const stale: boolean[] = [];
+      const incidents: Array<string | null> = [];
       const told: NotificationEntry[] = [];
       const groups = new Map<string, { destination: string; group_key: string; sent_at: number }>();
       for (const result of results) {
@@ -649,8 +674,10 @@ export function createWriteOps(db: DatabaseSync) {
         if (!row || row.status !== 'in_flight' || row.lease_owner !== result.lease_owner) {
           recorded.push(false);
           stale.push(false);
+          incidents.push(null);
           continue;
         }
+        incidents.push(row.incident_key === null ? null : String(row.incident_key));
         const after = deliveryAfter(result);
         // A grouped batch is one request: every member gets the same attempt.
         for (const id of [result.delivery_id, ...result.member_ids]) {
@@ -697,6 +724,14 @@ export function createWriteOps(db: DatabaseSync) {
       return results.map((result, index) => {
         const step = steps.get(index);
         const state = step?.state ?? final.get(result.destination)!;
+        const chained = chainsNext({
+          asked: result.chain !== undefined,
+          recorded: recorded[index]!,
+          finished: result.outcome !== 'retry',
+          probe: result.probe === true,
+          incident_key: incidents[index]!,
+          enabled: state.enabled && !(step?.disabled_now ?? false),
+        });
         return {
           recorded: recorded[index]!,
           destination: {
@@ -708,6 +743,7 @@ export function createWriteOps(db: DatabaseSync) {
           disabled_now: step?.disabled_now ?? false,
           enabled_now: step?.enabled_now ?? false,
           incident_stale: stale[index]!,
+          ...(result.chain ? { next: chained ? leaseNext(result, incidents[index]!, result.chain) : null } : {}),
         };
       });
     },
