@@ -1285,6 +1285,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             expect(first?.id).toBe(updates[0]!.delivery.id);
             const one = await recordAttempt(store, attempt(first!.id, { chain, finished_at: t0 + 20 }));
             expect(one.next).toMatchObject({ id: updates[1]!.delivery.id, destination: 'slack', event: { id: updates[1]!.event.id }, member_ids: [], attempts: 0, probe: false });
+            // Whole, as a claim would hand it over: its event's data parsed, for the template.
+            expect(one.next!.event.data).toEqual(updates[1]!.event.data);
+            expect(one.next!.event).not.toHaveProperty('data_text');
             expect(await status(updates[1]!.delivery.id)).toBe('in_flight');
             // Leased to us: no claim takes it, nor the one behind it; another incident is not chained.
             expect((await store.claim('slack', { ...LEASE, owner: 'peer', limit: 10, now: t0 + 30 })).deliveries.map((d) => d.id)).toEqual([other.delivery.id]);

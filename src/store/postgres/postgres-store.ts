@@ -59,6 +59,7 @@ import {
   muteFromRow,
   notificationFromRow,
   requestFromRow,
+  reviveChained,
   reviveClaimed,
 } from '../sqlite/rows.ts';
 import { createPool, query, transaction } from './connection.ts';
@@ -240,7 +241,7 @@ export class PostgresStore implements Store {
    */
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     if (results.length === 0) return Promise.resolve([]);
-    if (!results.every(plainSuccess)) return this.#write((tx) => writes.commitAttempts(tx, results));
+    if (!results.every(plainSuccess)) return this.#write((tx) => writes.commitAttempts(tx, results)).then(reviveChained);
     return Promise.all(
       results.map(
         (result) =>
@@ -257,6 +258,7 @@ export class PostgresStore implements Store {
       const batch = this.#successes.splice(0, MAX_SUCCESS_BATCH);
       this.#recording += 1;
       this.#write((tx) => writes.commitAttempts(tx, batch.map((waiting) => waiting.result)))
+        .then(reviveChained)
         .then(
           (recorded) => batch.forEach((waiting, index) => waiting.resolve(recorded[index]!)),
           (error: unknown) => batch.forEach((waiting) => waiting.reject(error as Error)),

@@ -8,7 +8,7 @@
 import type { AttemptResult, BreakerPolicy, RecordedAttempt } from '../store.ts';
 
 /** Fields per attempt in PackedAttempts.values, in the order packAttempts writes them. */
-const ATTEMPT_FIELDS = 18;
+const ATTEMPT_FIELDS = 19;
 
 export interface PackedAttempts {
   readonly packed: 'attempts';
@@ -42,6 +42,7 @@ export function packAttempts(results: readonly AttemptResult[]): PackedAttempts 
       result.notified.length === 0 ? null : result.notified,
       // effects and digest, rare: one slot, null when neither.
       (result.effects ?? null) === null && result.digest === undefined ? null : { effects: result.effects ?? null, digest: result.digest },
+      result.chain ?? null,
     );
   }
   return { packed: 'attempts', breakers, values };
@@ -55,6 +56,7 @@ export function unpackAttempts(packed: PackedAttempts): AttemptResult[] {
   for (let at = 0; at < values.length; at += ATTEMPT_FIELDS) {
     const rare = values[at + 17] as { effects: AttemptResult['effects']; digest: boolean | undefined } | null;
     const probe = values[at + 15] as boolean | null;
+    const chain = values[at + 18] as AttemptResult['chain'] | null;
     results.push({
       delivery_id: values[at] as string,
       member_ids: (values[at + 1] as string[] | null) ?? NONE,
@@ -75,6 +77,7 @@ export function unpackAttempts(packed: PackedAttempts): AttemptResult[] {
       notified: (values[at + 16] as AttemptResult['notified'] | null) ?? NONE,
       effects: rare?.effects ?? null,
       ...(rare?.digest === undefined ? {} : { digest: rare.digest }),
+      ...(chain === null ? {} : { chain }),
     });
   }
   return results;
@@ -85,7 +88,7 @@ export function isPackedAttempts(args: unknown): args is PackedAttempts {
 }
 
 /** Fields per answer in PackedRecorded.values. */
-const RECORDED_FIELDS = 8;
+const RECORDED_FIELDS = 9;
 
 export interface PackedRecorded {
   readonly packed: 'recorded';
@@ -96,7 +99,8 @@ export function packRecorded(recorded: readonly RecordedAttempt[]): PackedRecord
   const values: unknown[] = [];
   for (const each of recorded) {
     const { destination } = each;
-    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale);
+    // `next` (a chained lease, src/store/chain-sql.ts): absent when not asked, null when none.
+    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale, each.next);
   }
   return { packed: 'recorded', values };
 }
@@ -116,6 +120,7 @@ export function unpackRecorded(packed: PackedRecorded): RecordedAttempt[] {
       disabled_now: values[at + 5] as boolean,
       enabled_now: values[at + 6] as boolean,
       incident_stale: values[at + 7] as boolean,
+      ...(values[at + 8] === undefined ? {} : { next: values[at + 8] as RecordedAttempt['next'] }),
     });
   }
   return recorded;

@@ -151,6 +151,12 @@ export function reviveClaimed<T extends { readonly deliveries: readonly ClaimedD
   return batch;
 }
 
+/** Parses the data of the deliveries commits leased for incidents' next updates (RecordedAttempt.next), as reviveClaimed. */
+export function reviveChained<T extends { readonly next?: ClaimedDelivery | null }>(recorded: T[]): T[] {
+  for (const each of recorded) if (each.next) reviveClaimed({ deliveries: [each.next] });
+  return recorded;
+}
+
 /** A row of EVENT_SUMMARY_COLUMNS (src/store/event-search.ts). */
 export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> {
   return {

@@ -67,6 +67,7 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
+  reviveChained,
   reviveClaimed,
   eventSummaryFromRow,
   incidentMessageFromRow,
@@ -465,7 +466,7 @@ export class SqliteStore implements Store {
     }
     const batch = [...results];
     const queued = this.#outbox.length;
-    const answer = this.#write('commitAttempts', batch).then((packed) => unpackRecorded(packed as unknown as PackedRecorded));
+    const answer = this.#write('commitAttempts', batch).then((packed) => reviveChained(unpackRecorded(packed as unknown as PackedRecorded)));
     const op = this.#outbox[queued];
     if (this.#outbox.length > queued && op?.op === 'commitAttempts') this.#attempts = { id: op.id, results: batch, answer };
     return answer.then((all) => all.slice(0, results.length));
