@@ -18,7 +18,7 @@
  *      ingest against an empty queue, and the drain after enable (bench/backlog.ts);
  *   8. (`memory`) resident memory of an idle relay with a typical config after its first
  *      events, beside a durable floor process and a bare Node.js server (bench/idle-memory.ts);
- *   9. (`incident`) one chatty incident: its updates back to back, ms each, in order, and an
+ *   9. (`incident`) one chatty incident: its updates in bursts of 10, ms each, in order, and an
  *      open-loop rate of one incident (bench/incident-order.ts).
  *
  * Prints the environment, each phase, and a summary with the issue's targets; writes the
@@ -77,7 +77,7 @@ const TARGET_DRAIN_ALLOCATED_KB = 40;
 /** Issue 20: an idle relay with a typical config, after its first events, resident (MB). */
 const TARGET_IDLE_RSS_MB = 80;
 
-/** Issue 20: one incident's updates, back to back, ms each (sender → destination, in order). */
+/** Issue 20: one incident's updates in bursts of 10, ms each (sender → destination, in order). */
 const TARGET_INCIDENT_MS_PER_UPDATE = 1.5;
 
 const PHASES = ['ingest', 'latency', 'drain', 'pg', 'memory', 'incident', 'backlog'] as const;
@@ -131,7 +131,7 @@ if (args.help) {
   --only PHASES          comma-separated: ingest (phases 1, 2), latency (3), drain (5), pg (6),
                          backlog (7), memory (8), incident (9); default all but backlog.
                          Replaces only those phases' figures in bench/results/latest.json
-  --incident-updates N   updates of one incident sent back to back in the incident phase (200)
+  --incident-updates N   updates of one incident sent in bursts of 10 in the incident phase (200)
   --incident-rate N      events/s of one incident in the incident phase's open-loop part (400)
   --idle-seconds S       how long the memory phase lets each process idle before reading RSS (15)
   --pg-backlog N         pending deliveries drained per store in the pg phase (3000)
@@ -460,7 +460,7 @@ async function main(): Promise<void> {
 
     if (phases.has('incident')) {
       console.log(
-        `\n[9] one incident: ${settings.incidentUpdates} updates of one incident back to back (each after the previous 202), then ${settings.incidentRate}/s of one incident for 5 s, ` +
+        `\n[9] one incident: ${settings.incidentUpdates} updates of one incident in bursts of 10 (each burst after the previous one's 202s), then ${settings.incidentRate}/s of one incident for 5 s, ` +
           'into a fresh hookrelay (http destination, ordered per incident) and the loopback receiver',
       );
       const fresh = await startCheckedRelay(join(tmp, 'incident'), receiver);
@@ -732,7 +732,7 @@ async function main(): Promise<void> {
     met['incidentKeepsUp'] = steady.delivered === steady.sent && steady.lastSecondP50 <= 2 * steady.firstSecondP50 + 10;
     console.log(`one incident, ordered:`);
     console.log(
-      `  ${backToBack.updates} updates back to back: ${round(backToBack.msPerUpdate, 2)} ms per update, the last ${round(backToBack.lastAfterAckMs)} ms after its 202, ` +
+      `  ${backToBack.updates} updates in bursts of 10: ${round(backToBack.msPerUpdate, 2)} ms per update, the last ${round(backToBack.lastAfterAckMs)} ms after its 202, ` +
         `${backToBack.inOrder ? 'in order' : 'OUT OF ORDER'}  (target ≤ ${TARGET_INCIDENT_MS_PER_UPDATE} ms)  ${mark(met['incidentMsPerUpdate'])}`,
     );
     console.log(
