@@ -263,6 +263,14 @@ describe('incident order on stateful destinations', () => {
     expect((await stage().decide(delivery, { name: 'chat', stateful: false })).send).toBe(delivery);
     expect(log.logReads).toHaveLength(1);
   });
+
+  it('a stateless destination whose log is read for repeats still takes a late event of another status', async () => {
+    const lateResolve = relayEvent({ status: 'resolved', occurred_at: '2026-11-30T09:00:00.000Z' });
+    tell({ ...lateResolve, status: 'firing' }, MINUTE, { occurred_at: '2026-11-30T09:05:00.000Z' });
+    const delivery = claimed([lateResolve], { route: 'hourly' });
+    expect((await stage().decide(delivery, CHAT)).send).toBe(delivery);
+    expect(log.logReads).toHaveLength(1);
+  });
 });
 
 describe('a custom rule set', () => {
