@@ -271,6 +271,114 @@ describe('commitAttempts, one attempt at a time', () => {
   });
 });
 
+describe('commitAttempts, several attempts in one commit', () => {
+  const failure = (id: string, extra: Partial<AttemptResult> = {}): AttemptResult =>
+    attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null }, ...extra });
+
+  it('each is recorded or refused on its own, and each destination\'s breaker counts only its own recorded attempts, in order', () => {
+    const a = ingestOne('slack');
+    const b = ingestOne('slack');
+    const p = ingestOne('pager');
+    const waiting = ingestOne('slack', T0 + 100_000);
+    claim(2);
+    claim(1, T0 + 500, 'pager');
+    const results = ops.commitAttempts([
+      failure(a.delivery),
+      failure(waiting.delivery),
+      failure('dlv_unknown'),
+      failure(p.delivery, { destination: 'pager' }),
+      failure(b.delivery, { lease_owner: 'lane-b' }),
+      failure(b.delivery),
+    ]);
+    const slackOff = { name: 'slack', enabled: false, consecutive_failures: 2, pending: null };
+    expect(results).toEqual([
+      { recorded: true, destination: { name: 'slack', enabled: true, consecutive_failures: 1, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: true, destination: { name: 'pager', enabled: true, consecutive_failures: 1, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      // The second failure opens the circuit: the one delivery still waiting is counted.
+      { recorded: true, destination: { ...slackOff, pending: 1 }, disabled_now: true, enabled_now: false, incident_stale: false },
+    ]);
+    expect(state('slack')).toMatchObject({ enabled: 0, consecutive_failures: 2, disabled_reason: `2 consecutive failed attempts; last: HTTP 500 for ${b.delivery}` });
+    expect(state('pager')).toMatchObject({ enabled: 1, consecutive_failures: 1 });
+    expect(delivery(waiting.delivery)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(rows('SELECT delivery_id FROM delivery_attempts ORDER BY rowid').map((r) => r.delivery_id)).toEqual([a.delivery, p.delivery, b.delivery]);
+  });
+
+  it('a success and a failure of one destination in one commit: the breaker ends where the last of them leaves it', () => {
+    db.prepare(`UPDATE destination_state SET consecutive_failures = 1 WHERE name = 'slack'`).run();
+    const a = ingestOne();
+    const b = ingestOne();
+    claim();
+    const [first, second] = ops.commitAttempts([attempt(a.delivery), failure(b.delivery, { finished_at: T0 + 1_020 })]);
+    expect(first?.destination.consecutive_failures).toBe(0);
+    expect(second?.destination.consecutive_failures).toBe(1);
+    expect(state('slack')).toMatchObject({ consecutive_failures: 1, last_success_at: T0 + 1_012, last_error: `HTTP 500 for ${b.delivery}` });
+  });
+
+  it('an attempt for a destination the store does not know is refused, naming it', () => {
+    expect(() => ops.commitAttempts([attempt('dlv_none', { destination: 'nowhere' })])).toThrow(
+      expect.objectContaining({ code: 'not_found', message: 'unknown destination "nowhere"' }),
+    );
+  });
+
+  it('two batches of one group sent in one commit: the group remembers the later notification, whatever their order in the commit', () => {
+    const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+    const a = ingestOne('slack', T0, { group });
+    const b = ingestOne('slack', T0 + 10, { group });
+    claim(10, T0 + 1_000, 'slack', 3_600_000);
+    const c = ingestOne('slack', T0 + 1_100, { group });
+    claim(10, T0 + 61_100, 'slack', 3_600_000);
+    ops.commitAttempts([attempt(c.delivery, { finished_at: T0 + 61_300 }), attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 61_200 })]);
+    expect(row(`SELECT last_sent_at FROM delivery_groups WHERE group_key = 'g'`)).toEqual({ last_sent_at: T0 + 61_300 });
+    const d = ingestOne('slack', T0 + 62_000, { group });
+    expect(delivery(d.delivery).next_attempt_at).toBe(T0 + 61_300 + 60_000);
+  });
+});
+
+describe('claims by priority', () => {
+  it('a higher priority goes first, however late it arrived; the limit is filled level by level', () => {
+    const low = ingestOne('slack', T0, { priority: 0 });
+    const high = ingestOne('slack', T0 + 200, { priority: 2 });
+    const middle = ingestOne('slack', T0 + 100, { priority: 1 });
+    const lowLater = ingestOne('slack', T0 + 300, { priority: 0 });
+    expect(claim(2, T0 + 500).deliveries.map((d) => d.id)).toEqual([high.delivery, middle.delivery]);
+    expect(claim(10, T0 + 500).deliveries.map((d) => d.id)).toEqual([low.delivery, lowLater.delivery]);
+  });
+
+  it('the next due time is the earliest of every level', () => {
+    ingestOne('slack', T0 + 9_000, { priority: 2 });
+    ingestOne('slack', T0 + 5_000, { priority: 0 });
+    ingestOne('slack', T0 + 7_000, { priority: 1 });
+    expect(claim(10, T0 + 500).next_due_at).toBe(T0 + 5_000);
+  });
+});
+
+describe('an attempt under way', () => {
+  it('marked by its own worker, it counts as an interrupted attempt when the lease is taken over; unmarked, only as an interruption', () => {
+    const marked = ingestOne();
+    const foreign = ingestOne();
+    const unmarked = ingestOne();
+    claim();
+    ops.markAttemptStarted({ ids: [marked.delivery], owner: OWNER });
+    ops.markAttemptStarted({ ids: [foreign.delivery], owner: 'lane-b' });
+    expect(ops.recoverLeases(T0 + 1_000)).toBe(3);
+    const taken = claim(10, T0 + 1_000).deliveries;
+    expect(taken.map((d) => [d.id, d.interrupted, d.interrupted_attempts])).toEqual([
+      [marked.delivery, 1, 1],
+      [foreign.delivery, 1, 0],
+      [unmarked.delivery, 1, 0],
+    ]);
+  });
+
+  it('a delivery no longer in flight is not marked', () => {
+    const a = ingestOne();
+    ops.markAttemptStarted({ ids: [a.delivery], owner: OWNER });
+    expect(delivery(a.delivery).attempt_started).toBe(0);
+  });
+});
+
 describe('grouped batches', () => {
   const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
 
@@ -353,7 +461,9 @@ describe('replayDelivery', () => {
     expect(ops.replayDelivery({ id: 'dlv_none', newId: 'dlv_x', now: T0 })).toBeNull();
     const skipped = ingestOne('slack', T0, { status: 'skipped' });
     db.prepare('UPDATE deliveries SET destination = NULL WHERE id = ?').run(skipped.delivery);
-    expect(() => ops.replayDelivery({ id: skipped.delivery, newId: 'dlv_y', now: T0 })).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(() => ops.replayDelivery({ id: skipped.delivery, newId: 'dlv_y', now: T0 })).toThrow(
+      expect.objectContaining({ code: 'conflict', message: `delivery ${skipped.delivery} was skipped (no route matched): there is nothing to replay it to` }),
+    );
   });
 });
 
