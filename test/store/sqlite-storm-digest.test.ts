@@ -6,7 +6,7 @@
 import type { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
-import type { NewDelivery, StormPolicy } from '../../src/store/store.ts';
+import type { AttemptResult, NewDelivery, StormPolicy } from '../../src/store/store.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -29,7 +29,7 @@ function ingest(event: RelayEvent, extra: Partial<NewDelivery> = {}): string {
   ops.ingest({ ...batchOf(event, [], T0), events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', ...extra }] }] });
   return id;
 }
-const claim = (storm: StormPolicy | null) => ops.claimDue({ destination: 'slack', limit: 1, now: T0 + 500, lease_ms: 60_000, owner: OWNER, storm });
+const claim = (storm: StormPolicy | null, now = T0 + 500) => ops.claimDue({ destination: 'slack', limit: 1, now, lease_ms: 60_000, owner: OWNER, storm });
 const batchId = (id: string) => (db.prepare('SELECT batch_id FROM deliveries WHERE id = ?').get(id) as { batch_id: string | null }).batch_id;
 
 describe('storm digest at claim', () => {
@@ -65,5 +65,90 @@ describe('storm digest at claim', () => {
     const [lead] = claim({ capacity: 1 }).deliveries;
     expect(lead?.member_ids).toEqual([]);
     expect(lead?.digest).toBeUndefined();
+  });
+});
+
+/** The attempt that sent `id` (and its members), as the dispatcher records it. */
+function sent(id: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
+  return {
+    delivery_id: id,
+    member_ids: [],
+    destination: 'slack',
+    lease_owner: OWNER,
+    started_at: T0 + 600,
+    finished_at: T0 + 610,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{"text":"digest"}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 10,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 3, probe_backoff_ms: null },
+    notified: [],
+    ...overrides,
+  };
+}
+
+describe('a digest formed before', () => {
+  it('is claimed again with the same members when its retry falls due, storm or not; newcomers are not folded into it', () => {
+    const ids = [1, 2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    const [lead] = claim({ capacity: 1 }).deliveries;
+    ops.commitAttempts([sent(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503' })]);
+    const newcomer = ingest(relayEvent({ dedup_key: 'k4' }));
+    expect(lead?.member_ids).toEqual([ids[1], ids[2]]);
+    // Still a storm (the digest and the newcomer wait, past a capacity of one).
+    const [alone, again] = ops.claimDue({ destination: 'slack', limit: 10, now: T0 + 5_000, lease_ms: 60_000, owner: OWNER, storm: { capacity: 1 } }).deliveries;
+    expect(alone).toMatchObject({ id: newcomer, member_ids: [] });
+    expect(alone?.digest).toBeUndefined();
+    expect(again).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, attempts: 1 });
+    expect(again!.events.map((event) => event.dedup_key)).toEqual(['k1', 'k2', 'k3']);
+    // Its lease expired (the newcomer went out meanwhile): claimed again without a storm, the same digest.
+    ops.commitAttempts([sent(newcomer)]);
+    const [taken] = claim(null, T0 + 5_000 + 60_000).deliveries;
+    expect(taken).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, interrupted: 1 });
+  });
+
+  it('waiting for its retry, counts as one request towards a storm', () => {
+    const ids = [1, 2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}`, type: 'disk.full' })));
+    claim({ capacity: 1 });
+    ops.commitAttempts([sent(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503' })]);
+    // Waiting now: the digest (one request) and two newcomers of another type — three, at the capacity.
+    const cpu = [1, 2].map((n) => ingest(relayEvent({ dedup_key: `cpu${n}`, type: 'cpu.high' }), { priority: 1 }));
+    expect(claim({ capacity: 3 }, T0 + 5_000).deliveries[0]).toMatchObject({ id: cpu[0], member_ids: [] });
+  });
+});
+
+describe('storm digest for a destination keeping one message per incident (slack-bot)', () => {
+  /** An earlier event of `dedupKey` posted its message, still firing. */
+  function openMessage(dedupKey: string): void {
+    const id = ingest(relayEvent({ dedup_key: dedupKey, type: 'posted.before' }));
+    claim(null);
+    ops.commitAttempts([
+      sent(id, {
+        effects: { incident_message: { kind: 'posted', dedup_key: dedupKey, channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: 'evt_1' } },
+      }),
+    ]);
+  }
+
+  it('an event of an incident with an open message stays out of the digest, to update its message', () => {
+    openMessage('k2');
+    const ids = [1, 2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    expect(claim({ capacity: 1, keep_incident_messages: true }).deliveries[0]).toMatchObject({ id: ids[0], member_ids: [ids[2]], digest: true });
+    expect(batchId(ids[1]!)).toBeNull();
+  });
+
+  it('a lead whose incident has an open message goes as itself', () => {
+    openMessage('k1');
+    const ids = [1, 2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    expect(claim({ capacity: 1, keep_incident_messages: true }).deliveries[0]).toMatchObject({ id: ids[0], member_ids: [] });
+    expect(ids.map(batchId)).toEqual([null, null, null]);
+  });
+
+  it('other destinations fold those events too', () => {
+    openMessage('k1');
+    const ids = [1, 2].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
   });
 });
