@@ -70,13 +70,15 @@ describe('probe of an open circuit', () => {
     const ids = openCircuit();
     expect(probe(T0 + 5_000)).toEqual({ deliveries: [], next_due_at: T0 + 11_000 });
     const first = probe(T0 + 11_000);
-    expect(first.deliveries.map((each) => each.id)).toEqual([ids[2]]);
+    expect(first.deliveries.map((each) => [each.id, each.probe])).toEqual([[ids[2], true]]);
     expect(first.next_due_at).toBe(T0 + 71_000);
     expect(delivery(ids[2]!)).toMatchObject({ status: 'in_flight', lease_owner: OWNER });
     expect(probe(T0 + 11_001)).toEqual({ deliveries: [], next_due_at: T0 + 71_000 });
   });
 
   it('none for a closed circuit, an unknown destination, or one that waits for a person', () => {
+    const event = relayEvent();
+    ops.ingest({ ...batchOf(event, [], T0), events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending' }] }] });
     expect(probe(T0, 'pager')).toEqual({ deliveries: [], next_due_at: null });
     expect(probe(T0, 'nowhere')).toEqual({ deliveries: [], next_due_at: null });
     openCircuit({ disable_after: 2, probe_backoff_ms: null });
@@ -96,6 +98,27 @@ describe('probe of an open circuit', () => {
     ops.holdDeliveries({ ids: [ids[2]!], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: T0 + 12_000, probe_of: 'slack' });
     expect(delivery(ids[2]!)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_x', lease_owner: null, next_attempt_at: null, held_by: null });
     expect(probe(T0 + 12_000).deliveries.map((each) => each.id)).toEqual([ids[3]]);
+  });
+
+  it('a probe that succeeds closes the circuit, says so once, and brings work backed off meanwhile forward', () => {
+    const [a, b] = [ingest(), ingest()].map((each) => each.id);
+    const waiting = ingest(relayEvent(), T0 + 100_000).id;
+    const backedOff = ingest().id;
+    ops.claimDue({ destination: 'slack', limit: 3, now: T0 + 500, lease_ms: 60_000, owner: OWNER });
+    ops.commitAttempts([failure(a!), failure(b!), { ...failure(backedOff), outcome: 'retry', next_attempt_at: T0 + 3_600_000 }]);
+    const [probed] = probe(T0 + 11_000).deliveries;
+    expect(probed?.id).toBe(waiting);
+    const [recorded] = ops.commitAttempts([{ ...failure(waiting), outcome: 'succeeded', health: 'success', error: null, response_code: 200, probe: true, started_at: T0 + 11_000, finished_at: T0 + 11_050 }]);
+    expect(recorded).toMatchObject({ recorded: true, enabled_now: true, disabled_now: false, destination: { enabled: true, consecutive_failures: 0 } });
+    expect(delivery(backedOff)).toMatchObject({ status: 'pending', next_attempt_at: T0 + 11_050 });
+  });
+
+  it('a probe held after a person closed the circuit leaves it closed', () => {
+    const ids = openCircuit();
+    probe(T0 + 11_000);
+    ops.enableDestination({ name: 'slack', now: T0 + 11_500 });
+    ops.holdDeliveries({ ids: [ids[2]!], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: T0 + 12_000, probe_of: 'slack' });
+    expect(db.prepare(`SELECT enabled, probe_at FROM destination_state WHERE name = 'slack'`).get()).toEqual({ enabled: 1, probe_at: null });
   });
 });
 
@@ -117,6 +140,14 @@ describe('inhibited deliveries', () => {
     const resolve = ingest({ ...relayEvent({ source: 'prom', dedup_key: 'region-down', status: 'resolved', occurred_at: '2026-04-23T18:30:00.000Z' }) }, T0 + 5_000, true);
     expect(resolve.released).toEqual(['slack']);
     expect(delivery(target)).toMatchObject({ status: 'pending', held_by: null, next_attempt_at: T0 + 5_000 });
+  });
+
+  it('the inhibitor firing again releases nothing', () => {
+    ingest(source, T0, true);
+    const target = heldTarget();
+    const again = ingest(relayEvent({ source: 'prom', dedup_key: 'region-down', status: 'firing', occurred_at: '2026-04-23T18:30:00.000Z' }), T0 + 5_000, true);
+    expect(again.released).toBeUndefined();
+    expect(delivery(target)).toMatchObject({ status: 'muted', held_by: heldBy });
   });
 
   it('a resolve does not release a target whose own incident resolved meanwhile', () => {
