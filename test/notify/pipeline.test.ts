@@ -58,7 +58,7 @@ class Log implements RuleFacts {
     this.thresholdReads.push(query);
     const upTo = this.arrivals.findIndex((arrival) => arrival.id === query.up_to_id);
     const counted = this.arrivals.filter(
-      (arrival, index) =>
+      (arrival) =>
         arrival.destination === query.destination && arrival.route === query.route && arrival.rule_key === query.rule_key && arrival.at >= query.since,
     );
     return {

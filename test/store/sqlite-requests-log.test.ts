@@ -53,6 +53,16 @@ describe('requests log', () => {
     ]);
   });
 
+  it('a logged request names its first event; one that carried no event is logged as answered, naming none', () => {
+    const [first, second] = [relayEvent(), relayEvent()];
+    ops.ingest({ ...batchOf(first!, ['slack'], T0), events: [{ event: first!, deliveries: [] }, { event: second!, deliveries: [] }], request: request(T0) });
+    ops.ingest({ ...batchOf(relayEvent(), [], T0 + 1), events: [], request: request(T0 + 1, { outcome: 'answered', status: 200, reason: 'a ping' }) });
+    expect(db.prepare('SELECT status, outcome, event_id FROM requests ORDER BY id').all()).toEqual([
+      { status: 202, outcome: 'accepted', event_id: first!.id },
+      { status: 200, outcome: 'answered', event_id: null },
+    ]);
+  });
+
   it('pruning removes what is older than the horizon, and beyond the newest `keep`', () => {
     ops.recordRequests([1, 2, 3, 4, 5].map((s) => request(T0 + s * 1_000 + s)));
     expect(ops.pruneRequests({ keep: 10, before: T0 + 2_500 })).toBe(2);

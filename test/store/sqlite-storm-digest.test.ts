@@ -59,6 +59,34 @@ describe('storm digest at claim', () => {
     expect(lead!.events.map((event) => event.status)).toEqual(['firing', 'resolved', 'firing']);
   });
 
+  it('on a grouped route, a digest folds the lead\'s group only', () => {
+    const group = (key: string) => ({ group: { key, wait_ms: 0, interval_ms: 60_000 } });
+    const g1 = [1, 2].map((n) => ingest(relayEvent({ dedup_key: `a${n}` }), group('g1')));
+    ingest(relayEvent({ dedup_key: 'b1' }), group('g2'));
+    const [lead] = claim({ capacity: 1 }).deliveries;
+    expect(lead).toMatchObject({ id: g1[0], member_ids: [g1[1]], digest: true });
+  });
+
+  it('a replay waiting beside them is sent as asked, not folded', () => {
+    const first = ingest(relayEvent({ dedup_key: 'k1' }));
+    claim(null);
+    ops.commitAttempts([sent(first)]);
+    const ids = [2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    ops.replayDelivery({ id: first, newId: 'dlv_replay', now: T0 + 100 });
+    expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+    expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: 'dlv_replay', member_ids: [], unordered: true });
+  });
+
+  it('an event waiting behind its incident\'s attempt in flight stays out of the digest', () => {
+    ingest(relayEvent({ dedup_key: 'a' }), { incident_key: 'a' });
+    claim(null);
+    const behind = ingest(relayEvent({ dedup_key: 'a', status: 'resolved' }), { incident_key: 'a' });
+    const others = [1, 2].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    const [lead] = claim({ capacity: 1 }).deliveries;
+    expect(lead).toMatchObject({ id: others[0], member_ids: [others[1]], digest: true });
+    expect(batchId(behind)).toBeNull();
+  });
+
   it('alone in its group, the lead goes as itself', () => {
     ingest(relayEvent({ type: 'disk.full' }));
     ingest(relayEvent({ type: 'cpu.high' }));
