@@ -166,7 +166,9 @@ describe('inhibited deliveries', () => {
     expect(delivery(target)).toMatchObject({ status: 'pending', next_attempt_at: T0 + 600, lease_owner: null, held_by: null });
   });
 
-  it('a hold names no inhibitor when it is not an inhibition', () => {
+  it('a hold names no inhibitor when it is not an inhibition, and stands whatever that incident does', () => {
+    ingest(source, T0, true);
+    ingest(relayEvent({ source: 'prom', dedup_key: 'region-down', status: 'resolved', occurred_at: '2026-04-23T18:30:00.000Z' }), T0 + 100, true);
     const target = ingest();
     ops.claimDue({ destination: 'slack', limit: 10, now: T0 + 500, lease_ms: 60_000, owner: OWNER });
     ops.holdDeliveries({ ids: [target.id], lease_owner: OWNER, status: 'skipped', note: 'below threshold 1/5 within 10m', now: T0 + 600, held_by: heldBy });

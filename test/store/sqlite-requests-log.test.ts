@@ -47,9 +47,13 @@ describe('requests log', () => {
     const event = relayEvent({ external_id: 'ext-1' });
     ops.ingest({ ...batchOf(event, ['slack'], T0), request: request(T0) });
     ops.ingest({ ...batchOf(relayEvent({ external_id: 'ext-1' }), ['slack'], T0 + 1), request: request(T0 + 1) });
+    const fresh = relayEvent();
+    const seen = relayEvent({ external_id: 'ext-1' });
+    ops.ingest({ ...batchOf(fresh, ['slack'], T0 + 2), events: [{ event: seen, deliveries: [] }, { event: fresh, deliveries: [] }], request: request(T0 + 2) });
     expect(logged()).toEqual([
       { received_at: T0, status: 202, outcome: 'accepted', reason: null, excerpt: null },
       { received_at: T0 + 1, status: 200, outcome: 'duplicate', reason: null, excerpt: null },
+      { received_at: T0 + 2, status: 202, outcome: 'accepted', reason: null, excerpt: null },
     ]);
   });
 

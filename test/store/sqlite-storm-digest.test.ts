@@ -77,6 +77,16 @@ describe('storm digest at claim', () => {
     expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: 'dlv_replay', member_ids: [], unordered: true });
   });
 
+  it('a replay claimed first in a storm goes alone; the others fold without it', () => {
+    const first = ingest(relayEvent({ dedup_key: 'k1' }));
+    claim(null);
+    ops.commitAttempts([sent(first)]);
+    ops.replayDelivery({ id: first, newId: 'dlv_replay', now: T0 - 100 });
+    const ids = [2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}` })));
+    expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: 'dlv_replay', member_ids: [] });
+    expect(claim({ capacity: 1 }).deliveries[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+  });
+
   it('an event waiting behind its incident\'s attempt in flight stays out of the digest', () => {
     ingest(relayEvent({ dedup_key: 'a' }), { incident_key: 'a' });
     claim(null);
@@ -142,9 +152,11 @@ describe('a digest formed before', () => {
     const ids = [1, 2, 3].map((n) => ingest(relayEvent({ dedup_key: `k${n}`, type: 'disk.full' })));
     claim({ capacity: 1 });
     ops.commitAttempts([sent(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503' })]);
-    // Waiting now: the digest (one request) and two newcomers of another type — three, at the capacity.
+    // Waiting now: the digest (one request) and two newcomers of another type — three.
     const cpu = [1, 2].map((n) => ingest(relayEvent({ dedup_key: `cpu${n}`, type: 'cpu.high' }), { priority: 1 }));
     expect(claim({ capacity: 3 }, T0 + 5_000).deliveries[0]).toMatchObject({ id: cpu[0], member_ids: [] });
+    ops.releaseClaims({ ids: [cpu[0]!], owner: OWNER, now: T0 + 5_000 });
+    expect(claim({ capacity: 2 }, T0 + 5_000).deliveries[0]).toMatchObject({ id: cpu[1], member_ids: [cpu[0]], digest: true });
   });
 });
 

@@ -426,6 +426,12 @@ describe('claims by priority', () => {
     expect(claim(10, T0 + 500).deliveries.map((d) => d.id)).toEqual([low.delivery, lowLater.delivery]);
   });
 
+  it('the limit holds across levels', () => {
+    const high = ingestOne('slack', T0 + 200, { priority: 1 });
+    const lows = [ingestOne('slack', T0), ingestOne('slack', T0 + 1), ingestOne('slack', T0 + 2)];
+    expect(claim(2, T0 + 500).deliveries.map((d) => d.id)).toEqual([high.delivery, lows[0]!.delivery]);
+  });
+
   it('the next due time is the earliest of every level', () => {
     ingestOne('slack', T0 + 9_000, { priority: 2 });
     ingestOne('slack', T0 + 5_000, { priority: 0 });
