@@ -280,6 +280,50 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
       });
 
+      it('a commit of several attempts: each recorded or refused on its own, with its response; each destination\'s breaker counts only its own', async () => {
+        for (const destination of ['slack', 'slack', 'slack', 'pager']) await store.ingest(batchOf(relayEvent(), [destination]));
+        const now = Date.now() + 1;
+        const [ok, failed, lost] = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const [paged] = (await store.claimDue('pager', { ...LEASE, limit: 1, now })).deliveries;
+        const failure = { outcome: 'failed' as const, health: 'failure' as const, response_code: 500, response_body: 'down', error: 'HTTP 500', breaker: { disable_after: 2, probe_backoff_ms: null } };
+        const results = await store.commitAttempts([
+          attempt(ok!.id, { response_body: 'ok: 1 message', latency_ms: 48 }),
+          attempt(failed!.id, failure),
+          attempt(lost!.id, { ...failure, lease_owner: 'dead-worker' }),
+          attempt(paged!.id, { ...failure, destination: 'pager' }),
+        ]);
+        expect(results.map((result) => [result.recorded, result.destination.name, result.destination.consecutive_failures, result.disabled_now, result.enabled_now, result.incident_stale])).toEqual([
+          [true, 'slack', 0, false, false, false],
+          [true, 'slack', 1, false, false, false],
+          [false, 'slack', 1, false, false, false],
+          [true, 'pager', 1, false, false, false],
+        ]);
+        expect(await store.getDelivery(ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
+        expect(await store.getDelivery(failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
+        expect(await store.getDelivery(lost!.id)).toMatchObject({ status: 'in_flight', attempts: 0 });
+        expect((await store.destinationStates()).map((state) => [state.name, state.enabled, state.consecutive_failures]).sort()).toEqual([
+          ['pager', true, 1],
+          ['slack', true, 1],
+        ]);
+      });
+
+      it('a probe that succeeds closes the circuit, says so, and brings work backed off meanwhile forward', async () => {
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        const [opening, backedOff] = (await store.claimDue('slack', { ...LEASE, limit: 2, now })).deliveries;
+        await store.commitAttempts([
+          attempt(opening!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
+          attempt(backedOff!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
+        ]);
+        const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
+        const [closed] = await store.commitAttempts([attempt(probe!.id, { probe: true, finished_at: now + 10_050, breaker })]);
+        expect(closed).toMatchObject({ recorded: true, enabled_now: true, disabled_now: false, destination: { enabled: true, consecutive_failures: 0 } });
+        expect(probe!.id).toBe(opening!.id);
+        const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 10_050 });
+        expect(due.deliveries.map((d) => d.id)).toContain(backedOff!.id);
+      });
+
       it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
