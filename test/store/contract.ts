@@ -299,6 +299,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           [true, 'pager', 1, false, false, false],
         ]);
         expect(await store.getDelivery(ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
+        expect((await store.getDelivery(ok!.id))?.attempt_log).toMatchObject([{ attempt: 1, outcome: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, error: null }]);
         expect(await store.getDelivery(failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
         expect(await store.getDelivery(lost!.id)).toMatchObject({ status: 'in_flight', attempts: 0 });
         expect((await store.destinationStates()).map((state) => [state.name, state.enabled, state.consecutive_failures]).sort()).toEqual([
@@ -932,6 +933,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           // The Kerala group is its own batch, due 30 s after its first event.
           const kerala = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
           expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
+        });
+
+        it('two groups notified in one commit each wait their own `interval` after it', async () => {
+          const t0 = Date.now();
+          const g1 = groupedBatch('g1', t0);
+          const g2 = groupedBatch('g2', t0);
+          for (const { batch } of [g1, g2]) await store.ingest(batch);
+          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!.id;
+          await store.commitAttempts([attempt(of(g1.event), { finished_at: t0 + 30_100 }), attempt(of(g2.event), { finished_at: t0 + 30_050 })]);
+          const next1 = groupedBatch('g1', t0 + 31_000);
+          const next2 = groupedBatch('g2', t0 + 31_000);
+          for (const { batch } of [next1, next2]) await store.ingest(batch);
+          expect(await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_049 })).toMatchObject({ deliveries: [], next_due_at: t0 + 330_050 });
+          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_050 })).deliveries.map((d) => d.event.id)).toEqual([next2.event.id]);
+          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_100 })).deliveries.map((d) => d.event.id)).toEqual([next1.event.id]);
         });
 
         it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
