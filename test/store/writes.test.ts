@@ -433,9 +433,10 @@ describe('claims by priority', () => {
   });
 
   it('the next due time is the earliest of every level', () => {
-    ingestOne('slack', T0 + 5_000, { priority: 2 });
-    ingestOne('slack', T0 + 9_000, { priority: 0 });
-    ingestOne('slack', T0 + 7_000, { priority: 1 });
+    // The earliest is neither at the first level looked at (the highest) nor at the last.
+    ingestOne('slack', T0 + 9_000, { priority: 2 });
+    ingestOne('slack', T0 + 5_000, { priority: 1 });
+    ingestOne('slack', T0 + 7_000, { priority: 0 });
     expect(claim(10, T0 + 500).next_due_at).toBe(T0 + 5_000);
   });
 });
