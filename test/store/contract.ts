@@ -226,6 +226,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           ]);
         });
 
+        it('a line names the first event of its request; a request with a new event beside a duplicate is accepted; one with no event is logged as answered', async () => {
+          const now = Date.now();
+          const seen = relayEvent({ external_id: 'evt_seen' });
+          await store.ingest(batchOf(seen, ['slack']));
+          const fresh = relayEvent();
+          const mixed = batchOf(fresh, ['slack']);
+          await store.ingest({ ...mixed, events: [{ event: relayEvent({ external_id: 'evt_seen' }), deliveries: [] }, ...mixed.events], request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+          await store.ingest({ ...batchOf(relayEvent(), []), events: [], request: requestLine(now + 1, { status: 200, outcome: 'answered', reason: null, excerpt: null }) });
+          const lines = await store.listRequests({ limit: 10 });
+          expect(lines.map((line) => [line.outcome, line.status, line.event_id])).toEqual([
+            ['answered', 200, null],
+            ['accepted', 202, seen.id],
+          ]);
+        });
+
         it('pruning keeps at most `keep` lines and none older than `before`', async () => {
           const now = Date.now();
           const day = 24 * 3_600_000;
@@ -1029,6 +1044,29 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.ingest(critical.batch);
           const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
           expect(first?.id).toBe(critical.delivery.id);
+        });
+
+        it('the claim limit holds across priority levels; the next due time is the earliest of every level', async () => {
+          const now = Date.now();
+          const high = ordered('inc_high', 2, {}, now + 5);
+          const lows = [ordered('inc_l1', 0, {}, now), ordered('inc_l2', 0, {}, now + 1), ordered('inc_l3', 0, {}, now + 2)];
+          // Not due yet: the earliest sits at a middle level, neither the first looked at nor the last.
+          const later = [ordered('inc_t3', 3, {}, now + 9_000), ordered('inc_t1', 1, {}, now + 5_000), ordered('inc_t0', 0, {}, now + 7_000)];
+          for (const each of [high, ...lows, ...later]) await store.ingest(each.batch);
+          const first = await store.claimDue('slack', { ...LEASE, limit: 2, now: now + 10 });
+          expect(first.deliveries.map((d) => d.id)).toEqual([high.delivery.id, lows[0]!.delivery.id]);
+          const rest = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 10 });
+          expect(rest.deliveries.map((d) => d.id)).toEqual([lows[1]!.delivery.id, lows[2]!.delivery.id]);
+          expect(rest.next_due_at).toBe(now + 5_000);
+        });
+
+        it('a grouped batch carries each event\'s threshold key, the lead\'s first', async () => {
+          const now = Date.now();
+          const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+          const keyed = [ordered('inc_k1', 0, { group, rule_key: 'g', incident_key: null }, now), ordered('inc_k2', 0, { group, rule_key: 'g', incident_key: null }, now + 1), ordered('inc_k3', 0, { group, incident_key: null }, now + 2)];
+          for (const each of keyed) await store.ingest(each.batch);
+          const [lead] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 1_000 })).deliveries;
+          expect(lead).toMatchObject({ id: keyed[0]!.delivery.id, member_ids: [keyed[1]!.delivery.id, keyed[2]!.delivery.id], rule_keys: ['g', 'g', null], route: 'r', probe: false });
         });
 
         it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
