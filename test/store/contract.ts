@@ -305,14 +305,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           attempt(ok!.id, { response_body: 'ok: 1 message', latency_ms: 48 }),
           attempt(failed!.id, failure),
           attempt(lost!.id, { ...failure, lease_owner: 'dead-worker' }),
-          attempt(paged!.id, { ...failure, destination: 'pager' }),
+          attempt('dlv_unknown', failure),
+          attempt(paged!.id, { ...failure, destination: 'pager', notified: [{ destination: 'pager', dedup_key: paged!.event.dedup_key, status: 'firing', occurred_at: paged!.event.occurred_at, delivery_id: paged!.id, sent_at: now }] }),
         ]);
         expect(results.map((result) => [result.recorded, result.destination.name, result.destination.consecutive_failures, result.disabled_now, result.enabled_now, result.incident_stale])).toEqual([
           [true, 'slack', 0, false, false, false],
           [true, 'slack', 1, false, false, false],
           [false, 'slack', 1, false, false, false],
+          [false, 'slack', 1, false, false, false],
           [true, 'pager', 1, false, false, false],
         ]);
+        // A failure tells the destination nothing: the notification log has no line for it.
+        expect(await store.notificationLog('pager', [paged!.event.dedup_key])).toEqual([]);
         expect(await store.getDelivery(ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
         expect((await store.getDelivery(ok!.id))?.attempt_log).toMatchObject([{ attempt: 1, outcome: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, error: null }]);
         expect(await store.getDelivery(failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
@@ -952,12 +956,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
         it('two groups notified in one commit each wait their own `interval` after it', async () => {
           const t0 = Date.now();
+          // g1 a batch of two events, g2 a single one: a store may record the two differently.
           const g1 = groupedBatch('g1', t0);
+          const g1b = groupedBatch('g1', t0 + 1);
           const g2 = groupedBatch('g2', t0);
-          for (const { batch } of [g1, g2]) await store.ingest(batch);
+          for (const { batch } of [g1, g1b, g2]) await store.ingest(batch);
           const claimed = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
-          const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!.id;
-          await store.commitAttempts([attempt(of(g1.event), { finished_at: t0 + 30_100 }), attempt(of(g2.event), { finished_at: t0 + 30_050 })]);
+          const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!;
+          expect(of(g1.event).member_ids).toHaveLength(1);
+          await store.commitAttempts([attempt(of(g1.event).id, { member_ids: of(g1.event).member_ids, finished_at: t0 + 30_100 }), attempt(of(g2.event).id, { finished_at: t0 + 30_050 })]);
           const next1 = groupedBatch('g1', t0 + 31_000);
           const next2 = groupedBatch('g2', t0 + 31_000);
           for (const { batch } of [next1, next2]) await store.ingest(batch);
