@@ -8,6 +8,8 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const BASELINE_SERVER = fileURLToPath(new URL('./baseline-server.ts', import.meta.url));
+export const FLOOR_INGEST_SERVER = fileURLToPath(new URL('./floor-ingest-server.ts', import.meta.url));
+export const FLOOR_IDLE_RELAY = fileURLToPath(new URL('./floor-idle-relay.mjs', import.meta.url));
 
 /** Keeps the last few KB of a child's output, for error messages. */
 const OUTPUT_TAIL = 8_000;

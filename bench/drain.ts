@@ -17,7 +17,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -34,6 +34,24 @@ import { checkIngest, startHookrelay } from './servers.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
 
 const DRAIN_CLIENT = fileURLToPath(new URL('./drain-client.ts', import.meta.url));
+const FLOOR_RELAY = fileURLToPath(new URL('./floor-relay.ts', import.meta.url));
+const ALLOC_PROBE = fileURLToPath(new URL('./alloc-probe.ts', import.meta.url));
+const SIGNAL_TIMEOUT_MS = 5_000;
+
+/**
+ * Bytes hookrelay's main thread has allocated so far: alloc-probe.ts, loaded into it, writes the
+ * figure to `file` when signalled.
+ */
+async function allocatedSoFar(relay: Child, file: string, reading: number): Promise<number> {
+  relay.process.kill('SIGUSR2');
+  const deadline = Date.now() + SIGNAL_TIMEOUT_MS;
+  for (;;) {
+    const [count, bytes] = (existsSync(file) ? readFileSync(file, 'utf8') : '').trim().split(' ').map(Number);
+    if (count === reading && bytes !== undefined && Number.isFinite(bytes)) return bytes;
+    if (Date.now() > deadline) throw new Error(`hookrelay's allocation probe did not answer within ${SIGNAL_TIMEOUT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 export const ADMIN_TOKEN = 'bench-admin-token-3e9a1c5b7d';
 const DESTINATION = 'loopback';
 /** Requests in flight while the backlog is ingested (how fast it piles up does not matter). */
@@ -69,6 +87,8 @@ export interface DrainRound {
   readonly perSec: number;
   /** CPU µs per delivery meanwhile (Linux only): the sending process, by thread name, and the receiver. */
   readonly cpu?: DrainCpu;
+  /** KB the sender's main thread allocated per delivery meanwhile (V8 heap statistics; test/support/allocation.ts). */
+  readonly allocatedKb?: number;
 }
 
 export interface DrainCpu {
@@ -95,6 +115,8 @@ export interface DrainResult {
   readonly incidents: number;
   readonly hookrelay: DrainPair[];
   readonly baseline: DrainPair[];
+  /** The durable floor (floor-relay.ts): claim from SQLite, render, POST, commit a record per attempt. */
+  readonly floor: DrainPair[];
   /** The profiled warm drain (slower than the measured ones) and where its CPU went. */
   readonly profile: { readonly round: DrainRound; readonly threads: ThreadProfile[] } | null;
 }
@@ -102,7 +124,9 @@ export interface DrainResult {
 const log = (line: string): void => console.log(line);
 
 export function describeDrain(round: DrainRound): string {
-  return `${round.perSec.toFixed(0).padStart(6)} deliveries/s  (${round.delivered} in ${round.ms.toFixed(0)} ms)`;
+  const cpu = round.cpu ? `  ${round.cpu.senderUs.toFixed(0)} µs CPU` : '';
+  const allocated = round.allocatedKb === undefined ? '' : `  ${round.allocatedKb.toFixed(1)} KB allocated`;
+  return `${round.perSec.toFixed(0).padStart(6)} deliveries/s  (${round.delivered} in ${round.ms.toFixed(0)} ms)${cpu}${allocated}`;
 }
 
 /** Posts `count` new signed events, each answered 202 (anything else fails the phase). */
@@ -164,6 +188,8 @@ async function drainHookrelay(
 ): Promise<DrainPair & { bodies: string[]; window: ProfileWindow }> {
   const { receiver } = options;
   const dir = join(options.tmpDir, name);
+  const allocFile = join(options.tmpDir, `${name}-allocated.txt`);
+  let readings = 0;
   const relay = await startHookrelay({
     root: options.root,
     dir,
@@ -172,7 +198,8 @@ async function drainHookrelay(
     concurrency: options.concurrency,
     disableAfter: 1,
     adminToken: ADMIN_TOKEN,
-    execArgv: extra.execArgv,
+    execArgv: ['--import', ALLOC_PROBE, ...(extra.execArgv ?? [])],
+    env: { BENCH_ALLOC_FILE: allocFile },
   });
   try {
     const drainOnce = async (capture: boolean): Promise<DrainRound & { bodies: string[]; window: ProfileWindow }> => {
@@ -191,12 +218,14 @@ async function drainHookrelay(
       const pid = relay.process.pid ?? 0;
       const relayBefore = threadTimes(pid);
       const receiverBefore = threadTimes(process.pid);
+      const allocatedBefore = await allocatedSoFar(relay, allocFile, ++readings);
       const startedUs = Number(process.hrtime.bigint() / 1_000n);
       const started = performance.now();
       await enable(relay);
       const finished = await receiver.whenReceived(target, options.timeoutMs);
       const relayAfter = threadTimes(pid);
       const receiverAfter = threadTimes(process.pid);
+      const allocatedBytes = (await allocatedSoFar(relay, allocFile, ++readings)) - allocatedBefore;
       const ms = finished - started;
       const cpu =
         relayBefore && relayAfter && receiverBefore && receiverAfter
@@ -207,6 +236,7 @@ async function drainHookrelay(
         ms,
         perSec: pending / (ms / 1_000),
         ...(cpu ? { cpu } : {}),
+        allocatedKb: allocatedBytes / 1_024 / pending,
         bodies: capture ? receiver.takeCaptured() : [],
         window: { fromUs: startedUs, toUs: startedUs + ms * 1_000 },
       };
@@ -229,7 +259,25 @@ async function drainHookrelay(
  * the receiver's CPU is read at each pass's edges (the client waits for a line before each).
  */
 export async function drainBaselinePasses(options: Pick<DrainOptions, 'receiver' | 'concurrency' | 'timeoutMs'>, bodiesFile: string, passes: number): Promise<DrainRound[]> {
-  const child = spawn(process.execPath, [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes)], {
+  return drainChildPasses(options, 'the bare client', [DRAIN_CLIENT, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes)], passes);
+}
+
+/**
+ * The durable floor (floor-relay.ts) in its own process, draining the same bodies from its own
+ * SQLite queue in `dir` `passes` times, with the bare client's protocol.
+ */
+export async function drainFloorPasses(options: Pick<DrainOptions, 'receiver' | 'concurrency' | 'timeoutMs'>, bodiesFile: string, passes: number, dir: string): Promise<DrainRound[]> {
+  mkdirSync(dir, { recursive: true });
+  try {
+    return await drainChildPasses(options, 'the floor relay', [FLOOR_RELAY, options.receiver.url(), bodiesFile, String(options.concurrency), String(passes), dir], passes);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A sender child speaking drain-client.ts's protocol (`ready` / a line / one JSON line per pass). */
+async function drainChildPasses(options: Pick<DrainOptions, 'receiver' | 'timeoutMs'>, name: string, args: readonly string[], passes: number): Promise<DrainRound[]> {
+  const child = spawn(process.execPath, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -246,14 +294,20 @@ export async function drainBaselinePasses(options: Pick<DrainOptions, 'receiver'
         continue;
       }
       const receiverAfter = threadTimes(process.pid);
-      const result = JSON.parse(line) as { delivered: number; failed: number; ms: number; cpuUs: Record<string, number> | null };
-      if (result.failed > 0) throw new Error(`the bare client got ${result.failed} non-2xx answers from the receiver`);
+      const result = JSON.parse(line) as { delivered: number; failed: number; ms: number; cpuUs: Record<string, number> | null; allocatedBytes?: number };
+      if (result.failed > 0) throw new Error(`${name} got ${result.failed} non-2xx answers from the receiver`);
       const cpu =
         result.cpuUs && receiverBefore && receiverAfter ? drainCpu(result.cpuUs, cpuSpentUs(receiverBefore, receiverAfter), result.delivered) : undefined;
-      rounds.push({ delivered: result.delivered, ms: result.ms, perSec: result.delivered / (result.ms / 1_000), ...(cpu ? { cpu } : {}) });
+      rounds.push({
+        delivered: result.delivered,
+        ms: result.ms,
+        perSec: result.delivered / (result.ms / 1_000),
+        ...(cpu ? { cpu } : {}),
+        ...(result.allocatedBytes === undefined ? {} : { allocatedKb: result.allocatedBytes / 1_024 / result.delivered }),
+      });
     }
     const [code] = (await exited) as [number | null];
-    if (code !== 0 || rounds.length !== passes) throw new Error(`the bare client exited with ${code} after ${rounds.length} of ${passes} passes: ${stderr.slice(0, 300)}`);
+    if (code !== 0 || rounds.length !== passes) throw new Error(`${name} exited with ${code} after ${rounds.length} of ${passes} passes: ${stderr.slice(0, 300)}`);
     return rounds;
   } finally {
     clearTimeout(timer);
@@ -270,12 +324,19 @@ export async function drainBaseline(options: Pick<DrainOptions, 'receiver' | 'co
 const describePair = (pair: DrainPair): string => `${describeDrain(pair.warm)}   cold ${pair.cold.perSec.toFixed(0)}/s`;
 
 export async function runDrain(options: DrainOptions): Promise<DrainResult> {
-  const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, incidents: options.incidents, hookrelay: [], baseline: [], profile: null };
+  const result: DrainResult = { backlog: options.backlog, concurrency: options.concurrency, incidents: options.incidents, hookrelay: [], baseline: [], floor: [], profile: null };
   const bodiesFile = join(options.tmpDir, 'drain-bodies.json');
   for (let round = 1; round <= options.rounds; round += 1) {
-    // The first round starts with hookrelay: its bodies are what the baseline posts.
-    const order = round % 2 === 1 ? (['hookrelay', 'baseline'] as const) : (['baseline', 'hookrelay'] as const);
+    // The first round starts with hookrelay: its bodies are what the baseline and the floor post.
+    const order = round % 2 === 1 ? (['hookrelay', 'baseline', 'floor'] as const) : (['floor', 'baseline', 'hookrelay'] as const);
     for (const which of order) {
+      if (which === 'floor') {
+        const [cold, warm] = await drainFloorPasses(options, bodiesFile, 2, join(options.tmpDir, `floor-${round}`));
+        const pair = { cold: cold!, warm: warm! };
+        result.floor.push(pair);
+        log(`  round ${round} floor relay warm ${describePair(pair)}`);
+        continue;
+      }
       if (which === 'hookrelay') {
         const measured = await drainHookrelay(options, `drain-${round}`, { capture: round === 1 });
         if (round === 1) writeFileSync(bodiesFile, JSON.stringify(measured.bodies));

@@ -82,6 +82,18 @@ async function measure(relay: Child, receiver: Receiver, options: LatencyOptions
   }
 }
 
+/**
+ * The same open-loop sender straight at the bare express baseline (HMAC check, JSON.parse, 202):
+ * its sender → 202 times are what one webhook hop costs a sender on this machine now, the
+ * yardstick for hookrelay's sender → destination (two hops and a durable commit).
+ */
+export async function runBareLatency(baseline: Child, options: LatencyOptions): Promise<Summary> {
+  const run = (seconds: number) =>
+    runSteady({ url: baseline.url, secret: options.secret, ratePerSecond: options.ratePerSecond, durationSeconds: seconds, onSend: () => {} });
+  if (options.warmupSeconds > 0) await run(options.warmupSeconds);
+  return summarize((await run(options.durationSeconds)).ackLatencies);
+}
+
 export async function runLatency(relay: Child, receiver: Receiver, options: LatencyOptions): Promise<LatencyResult> {
   // A short unreported run first, so the measured one sees a warm process (JIT, pools).
   if (options.warmupSeconds > 0) await measure(relay, receiver, options, options.warmupSeconds);

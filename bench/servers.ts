@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BASELINE_SERVER, freePort, spawnServer } from './children.ts';
+import { BASELINE_SERVER, FLOOR_INGEST_SERVER, freePort, spawnServer } from './children.ts';
 import type { Child } from './children.ts';
 import { eventBody, nextEventId } from './events.ts';
 import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
@@ -25,6 +25,8 @@ export interface HookrelayOptions {
   readonly concurrency: number;
   /** Extra node flags, e.g. `--cpu-prof`. */
   readonly execArgv?: readonly string[];
+  /** Extra environment (the drain phase's allocation probe). */
+  readonly env?: Readonly<Record<string, string>>;
   /**
    * false: no route, so every event is verified, normalized and committed (with a `skipped`
    * delivery row) and nothing is sent: the ingest path alone, comparable to the baseline.
@@ -80,13 +82,20 @@ http: { max_connections_per_address: 1024 }
     execArgv: options.execArgv,
     // Loopback is a private address: the egress guard would refuse it otherwise.
     // warn: at info every delivery attempt is logged, which would measure pino, not the relay.
-    env: { PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
+    env: { ...options.env, PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
   });
 }
 
 export async function startBaseline(secret: string): Promise<Child> {
   const port = await freePort();
   return spawnServer({ name: 'baseline (express)', args: [BASELINE_SERVER, String(port), secret], port });
+}
+
+/** The ingest floor (floor-ingest-server.ts): the baseline plus a synced SQLite insert per request, its file in `dir`. */
+export async function startFloorIngest(secret: string, dir: string): Promise<Child> {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  return spawnServer({ name: 'floor (express + SQLite)', args: [FLOOR_INGEST_SERVER, String(port), secret, join(dir, 'floor.db')], port });
 }
 
 /**

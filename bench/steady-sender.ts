@@ -17,6 +17,8 @@ export interface SteadyOptions {
   readonly secret: string;
   readonly ratePerSecond: number;
   readonly durationSeconds: number;
+  /** Every event in this one region (one incident); default: an incident of its own each. */
+  readonly region?: string;
   /** Called with each event's id and send time before it is sent (performance.now() clock). */
   readonly onSend: (id: string, sentAt: number) => void;
 }
@@ -50,7 +52,7 @@ export async function runSteady(options: SteadyOptions): Promise<SteadyResult> {
 
   const sendOne = (): void => {
     const id = nextEventId('lat');
-    const body = eventBody(id);
+    const body = options.region === undefined ? eventBody(id) : eventBody(id, options.region);
     const headers = {
       'content-type': 'application/json',
       'content-length': String(Buffer.byteLength(body)),

@@ -1,7 +1,8 @@
 /**
- * Phases 1 and 2: ingest throughput of hookrelay and of the bare express baseline, with
- * the same autocannon settings, in alternating rounds (B H, H B, …) so that drift in the
- * machine (thermal, other processes) hits both sides alike.
+ * Phases 1 and 2: ingest throughput of hookrelay, of the bare express baseline and of the
+ * durable floor (the baseline plus a synced SQLite insert per request), with the same
+ * autocannon settings, in alternating rounds (B F H, H F B, …) so that drift in the machine
+ * (thermal, other processes) hits every side alike.
  *
  * Every hookrelay round gets a fresh process and store, warmed up first: each round then
  * starts from the same state, and the delivery backlog a round leaves behind (hookrelay
@@ -36,6 +37,8 @@ export interface RelayRound extends LoadResult {
 
 export interface ThroughputResult {
   readonly baseline: LoadResult[];
+  /** The durable floor: the baseline plus one synced SQLite insert per request (floor-ingest-server.ts). */
+  readonly floor: LoadResult[];
   /** Ingest alone: verified, normalized, committed; no route, nothing sent. */
   readonly hookrelay: RelayRound[];
   /** Ingest while the same process delivers every event to the loopback receiver. */
@@ -57,6 +60,7 @@ export function describeLoad(result: LoadResult): string {
 export async function runThroughput(
   baseline: Child,
   startRelay: (deliver: boolean) => Promise<Child>,
+  startFloor: () => Promise<Child>,
   receiver: Receiver,
   options: ThroughputOptions,
 ): Promise<ThroughputResult> {
@@ -82,15 +86,30 @@ export async function runThroughput(
     }
   };
 
+  /** Like hookrelay's rounds: a fresh process and SQLite file, warmed up, then measured. */
+  const floorRound = async (round: number): Promise<LoadResult> => {
+    const floor = await startFloor();
+    try {
+      await load(floor.url, options.warmupSeconds, `warm-floor${round}`);
+      return await load(floor.url, options.durationSeconds, `tp-floor${round}`);
+    } finally {
+      await floor.stop();
+    }
+  };
+
   log(`  baseline warm-up ${options.warmupSeconds} s; each hookrelay round: fresh process and store, ${options.warmupSeconds} s warm-up, its deliveries drained, then measured`);
   await load(baseline.url, options.warmupSeconds, 'warm-base');
 
-  const result: ThroughputResult = { baseline: [], hookrelay: [], delivering: [] };
+  const result: ThroughputResult = { baseline: [], floor: [], hookrelay: [], delivering: [] };
   for (let round = 1; round <= options.rounds; round += 1) {
     const order =
-      round % 2 === 1 ? (['baseline', 'ingest', 'delivering'] as const) : (['delivering', 'ingest', 'baseline'] as const);
+      round % 2 === 1 ? (['baseline', 'floor', 'ingest', 'delivering'] as const) : (['delivering', 'ingest', 'floor', 'baseline'] as const);
     for (const which of order) {
-      if (which === 'baseline') {
+      if (which === 'floor') {
+        const measured = await floorRound(round);
+        result.floor.push(measured);
+        log(`  round ${round} floor (+SQLite)       ${describeLoad(measured)}`);
+      } else if (which === 'baseline') {
         const measured = await load(baseline.url, options.durationSeconds, `tp-base${round}`);
         result.baseline.push(measured);
         log(`  round ${round} baseline              ${describeLoad(measured)}`);

@@ -12,8 +12,8 @@ import { Dispatcher } from './dispatch/dispatcher.ts';
 import type { BreakerChange } from './notify/breaker.ts';
 import { breakerNotice } from './app/breaker-notice.ts';
 import { compileInhibitRules } from './notify/inhibit.ts';
-import { IntervalEnds } from './app/interval-ends.ts';
-import { intervalHolds } from './notify/interval-ends.ts';
+import { IntervalEnds, releaseHold } from './app/interval-ends.ts';
+import { intervalHolds, runTimeMuteMarker } from './notify/interval-ends.ts';
 import { configMute } from './mutes/config-mutes.ts';
 import { TimeIntervals } from './notify/time-intervals.ts';
 import { NotificationStage } from './notify/pipeline.ts';
@@ -27,6 +27,7 @@ import { createHttpApp } from './http/app.ts';
 import { mutesApi } from './http/mutes-api.ts';
 import { Ingestor } from './ingest/ingestor.ts';
 import { pagerDutyEchoes } from './app/pagerduty-echo.ts';
+import type { PagerDutyEchoes } from './app/pagerduty-echo.ts';
 import { MuteRegistry } from './mutes/mute-registry.ts';
 import { Operations } from './app/index.ts';
 import { SharedSeenSignatures } from './slack/verify-slack-request.ts';
@@ -61,6 +62,8 @@ export interface ServerOptions {
    * mutes, repeats, rates, pruning, sessions. The system clock by default; tests drive one.
    */
   readonly clock?: Clock;
+  /** Tests: what every part uses in place of the opened store (faults injected at a chosen write, a stop between two). */
+  readonly wrapStore?: (store: Store) => Store;
 }
 
 export interface RunningServer {
@@ -170,7 +173,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   // the process alive: each step registers how to undo it.
   const cleanup: Array<() => unknown> = [() => components.close()];
   try {
-    const store = await openStore(config.store, { migrate: options.migrate, minFree: config.store_min_free, clock, logger });
+    const bare = await openStore(config.store, { migrate: options.migrate, minFree: config.store_min_free, clock, logger });
+    const store = options.wrapStore ? options.wrapStore(bare) : bare;
     opened = store;
     cleanup.push(() => store.close());
     return await wireAndListen({ ...options, clock }, components, store, cleanup);
@@ -210,7 +214,7 @@ async function wireAndListen(
   });
   // Set once the dispatcher exists (the notice tells it of the work it stores).
   let announce: ((change: BreakerChange) => void) | null = null;
-  const metrics = new Metrics({ queues: () => store.queueStats(), destinations: components.destinations.map((destination) => destination.name), now });
+  const metrics = new Metrics({ queues: () => store.view('queue'), destinations: components.destinations.map((destination) => destination.name), now });
   store.observeCommits?.((operations) => metrics.commitBatchSize.observe(operations));
   const requestLog = new RequestRecorder({ store, metrics, logger, clock });
   // Replicas on one PostgreSQL share each destination's rate budget (three replicas, one Slack rate).
@@ -240,9 +244,15 @@ async function wireAndListen(
   const intervalEnds = new IntervalEnds({ holds: intervalHolds(schedules, configMutes, intervals), store, clock, notify: (names) => dispatcher.notify(names), logger });
   intervalEnds.start();
   cleanup.push(() => intervalEnds.stop());
+  // So does a run-time mute's end (expired, or ended from Slack, the API or the CLI).
+  await mutes.onEnded(async (ids) => {
+    for (const id of ids) await releaseHold(runTimeMuteMarker(id), { store, notify: (names) => dispatcher.notify(names), logger, now: clock.now() });
+  });
   // Work committed by other replicas (shared stores) wakes this one's lanes at once.
   store.onWork?.((names) => dispatcher.notify(names));
-  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit });
+  // PagerDuty's webhooks about incidents hookrelay paged update their Slack cards instead of being routed.
+  const echoes = pagerDutyEchoes({ store, destinations: components.destinations, notify: (names) => dispatcher.notify(names), logger, now });
+  if (options.dispatchOnly) return startDispatchOnly({ options, components, store, dispatcher, mutes, requestLog, sharedRateLimit, echoes });
   // Bolt (and the Web API client it brings) only when the Slack app is configured.
   const slackEvents = config.slack_app ? (await import('./slack/slack-app.ts')).slackEventsRouter : null;
   const operations = new Operations({ store, mutes, dispatcher, destinations: components.destinations, version: VERSION, logger, now });
@@ -255,8 +265,7 @@ async function wireAndListen(
     logger,
     scheduler: dispatcher,
     trackIncidents: config.inhibit.length > 0,
-    // PagerDuty's webhooks about incidents hookrelay paged update their Slack cards instead of being routed.
-    echoes: pagerDutyEchoes({ store, destinations: components.destinations, notify: (names) => dispatcher.notify(names), logger, now }),
+    echoes,
     requestLog,
     now,
   });
@@ -317,6 +326,7 @@ async function wireAndListen(
   const { port } = bound;
   cleanup.push(() => dispatcher.stop(1_000));
   await dispatcher.start();
+  await recoverEchoes(echoes, logger);
 
   // Requests in progress, so shutdown lets an ingest finish its commit and answer its 202.
   let active = 0;
@@ -331,11 +341,12 @@ async function wireAndListen(
 
   const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
+      .prune('deliveries', { keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the delivery log failed'));
     store
-      .pruneRequests({ keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
+      .prune('requests', { keep: KEEP_REQUESTS, before: clock.now() - KEEP_REQUESTS_MS })
       .catch((error: unknown) => logger.warn({ err: error }, 'pruning the requests log failed'));
+    void recoverEchoes(echoes, logger, clock.now() - PRUNE_EVERY_MS);
   });
 
   // The address as bound (not as asked: a host name, port 0), so the banner never says less than is exposed.
@@ -378,6 +389,21 @@ async function wireAndListen(
   };
 }
 
+/**
+ * PagerDuty echoes accepted (202) but not applied — their process stopped first, or their apply
+ * failed — applied now, once (a 202 is a promise): all of them at start-up, and on each pruning
+ * round those older than a round (younger ones may be being applied by their own request). A
+ * failure is logged and leaves them pending.
+ */
+async function recoverEchoes(echoes: PagerDutyEchoes, logger: Logger, receivedBefore?: number): Promise<void> {
+  try {
+    const recovered = await echoes.recover(receivedBefore);
+    if (recovered > 0) logger.warn({ echoes: recovered }, 'PagerDuty reports accepted but not yet applied were applied to their Slack messages now');
+  } catch (error) {
+    logger.error({ err: error }, 'could not apply PagerDuty reports accepted but not yet applied (they stay pending)');
+  }
+}
+
 /** `hookrelay work`: the dispatcher (and pruning) without the HTTP server. */
 async function startDispatchOnly(parts: {
   options: ServerOptions & { readonly clock: Clock };
@@ -387,14 +413,17 @@ async function startDispatchOnly(parts: {
   mutes: MuteRegistry;
   requestLog: RequestRecorder;
   sharedRateLimit: PostgresRateLimit | undefined;
+  echoes: PagerDutyEchoes;
 }): Promise<RunningServer> {
   const { options, components, store, dispatcher, mutes, requestLog, sharedRateLimit } = parts;
   await dispatcher.start();
+  await recoverEchoes(parts.echoes, options.logger);
   const { clock } = options;
   const stopPruning = every(clock, PRUNE_EVERY_MS, () => {
     store
-      .prune({ keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
+      .prune('deliveries', { keep_per_destination: KEEP_FINISHED_PER_DESTINATION, keep_events_ms: KEEP_EVENTS_MS, now: clock.now() })
       .catch((error: unknown) => options.logger.warn({ err: error }, 'pruning the delivery log failed'));
+    void recoverEchoes(parts.echoes, options.logger, clock.now() - PRUNE_EVERY_MS);
   });
   options.logger.info(
     {

@@ -254,7 +254,7 @@ export function adminPages(options: AdminPagesOptions): Router {
         : await operations.deliveries({ destination: name, status: filter as DeliveryStatus, limit: LISTED_DELIVERIES });
     const types = await eventTypes(operations, listed);
     sessionPage(request, response, 'destination', { title: `Destination ${name}`, section: 'overview' }, {
-      destination: { name, type: destination.type },
+      destination: { name, type: destination.type, fallback: destination.fallback ?? null },
       state,
       chart: chart.svg,
       summary: chart.summary,

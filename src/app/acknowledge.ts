@@ -6,7 +6,7 @@ import { COMMAND_ROUTE_PREFIX } from '../store/store.ts';
 import type { IncidentStateStore, IngestStore, PreparedDelivery, StoreViews, StoredEvent } from '../store/store.ts';
 
 /** An acknowledgement reads the incident, records who acknowledged it, and queues the commands it sends. */
-type AcknowledgeStore = Pick<StoreViews, 'getDelivery' | 'getEvent'> & Pick<IncidentStateStore, 'acknowledgeIncident' | 'notificationLog'> & Pick<IngestStore, 'enqueuePrepared'>;
+type AcknowledgeStore = Pick<StoreViews, 'view'> & Pick<IncidentStateStore, 'change' | 'notificationLog'> & Pick<IngestStore, 'append'>;
 import { idKind, newId } from '../util/ids.ts';
 
 export interface Acknowledgement {
@@ -27,17 +27,17 @@ export interface AcknowledgeDeps {
 }
 
 /** `incident` as a person names it: an event id or delivery id (its event's dedup key), or the dedup key itself. */
-async function resolveIncident(store: Pick<StoreViews, 'getDelivery' | 'getEvent'>, incident: string): Promise<{ dedupKey: string; event: StoredEvent | null }> {
+async function resolveIncident(store: Pick<StoreViews, 'view'>, incident: string): Promise<{ dedupKey: string; event: StoredEvent | null }> {
   const kind = idKind(incident);
   if (kind === 'evt') {
-    const event = await store.getEvent(incident);
+    const event = await store.view('event', incident);
     if (!event) throw new HookrelayError('not_found', `no event ${incident}`);
     return { dedupKey: event.event.dedup_key, event };
   }
   if (kind === 'dlv') {
-    const delivery = await store.getDelivery(incident);
+    const delivery = await store.view('delivery', incident);
     if (!delivery) throw new HookrelayError('not_found', `no delivery ${incident} (it may have been pruned)`);
-    const event = await store.getEvent(delivery.event_id);
+    const event = await store.view('event', delivery.event_id);
     if (!event) throw new HookrelayError('not_found', `no event ${delivery.event_id}`);
     return { dedupKey: event.event.dedup_key, event };
   }
@@ -72,9 +72,9 @@ export async function acknowledgeIncident(deps: AcknowledgeDeps, incident: strin
   for (const destination of deps.destinations) {
     if (!destination.acknowledge) continue;
     const [told] = await store.notificationLog(destination.name, [dedupKey]);
-    const latest = told?.delivery_id ? ((await store.getDelivery(told.delivery_id))?.event_id ?? null) : null;
+    const latest = told?.delivery_id ? ((await store.view('delivery', told.delivery_id))?.event_id ?? null) : null;
     const named = event?.deliveries.some((delivery) => delivery.destination === destination.name) ? event : null;
-    const stored = latest === null ? named : latest === named?.event.id ? named : await store.getEvent(latest);
+    const stored = latest === null ? named : latest === named?.event.id ? named : await store.view('event', latest);
     if (!stored) continue;
     const list = byEvent.get(stored.event.id) ?? [];
     list.push({
@@ -86,13 +86,13 @@ export async function acknowledgeIncident(deps: AcknowledgeDeps, incident: strin
     byEvent.set(stored.event.id, list);
     pagerduty.push(destination.name);
   }
-  for (const [eventId, deliveries] of byEvent) await store.enqueuePrepared(eventId, deliveries, deps.now());
+  for (const [eventId, deliveries] of byEvent) await store.append('prepared', eventId, deliveries, deps.now());
   if (pagerduty.length > 0) deps.notify(pagerduty);
 
   const messages: string[] = [];
   for (const messenger of deps.destinations) {
     if (!isIncidentMessenger(messenger)) continue;
-    const message = await store.acknowledgeIncident(messenger.name, dedupKey, by, deps.now());
+    const message = await store.change('acknowledge', messenger.name, dedupKey, by, deps.now());
     if (!message) continue;
     messages.push(messenger.name);
     // The redraw is a Slack API call: not awaited, so a Slack command is still answered within

@@ -8,7 +8,7 @@ import { newId } from '../util/ids.ts';
 export interface BreakerNoticeOptions {
   readonly store: Pick<IngestStore, 'ingest'>;
   /** `read_by_people`: a circuit opening or closing is told there (chats, email). */
-  readonly destinations: ReadonlyArray<{ readonly name: string; readonly read_by_people?: boolean }>;
+  readonly destinations: ReadonlyArray<{ readonly name: string; readonly read_by_people?: boolean; readonly fallback?: string }>;
   readonly logger: Logger;
   /** New work committed for these destinations. */
   readonly notify: (destinations: readonly string[]) => void;
@@ -29,6 +29,9 @@ export function breakerNotice(options: BreakerNoticeOptions): (change: BreakerCh
     if (to.length === 0) return;
     const at = now();
     const open = change.state === 'open';
+    // With a fallback (notify/fallback.ts) its alerts do not wait: they go there meanwhile.
+    const fallback = options.destinations.find((destination) => destination.name === change.destination)?.fallback;
+    const meanwhile = fallback === undefined ? 'Its alerts wait, nothing is dropped' : `Its alerts go to ${fallback} meanwhile, marked "via fallback"`;
     const event: RelayEvent = {
       id: newId('evt'),
       source: 'hookrelay',
@@ -38,10 +41,12 @@ export function breakerNotice(options: BreakerNoticeOptions): (change: BreakerCh
       status: open ? 'firing' : 'resolved',
       title: open ? `Destination "${change.destination}" is disabled` : `Destination "${change.destination}" is delivering again`,
       summary: open
-        ? `${change.consecutive_failures} attempts in a row failed (last: ${change.last_error ?? 'unknown error'}). Its alerts wait, nothing is dropped; ${
+        ? `${change.consecutive_failures} attempts in a row failed (last: ${change.last_error ?? 'unknown error'}). ${meanwhile}; ${
             change.probe_at === null ? `enable it with POST /api/v1/destinations/${change.destination}/enable once fixed` : `hookrelay probes it and resumes by itself`
           }.`
-        : 'It answered again; the alerts that waited go out in order.',
+        : fallback === undefined
+          ? 'It answered again; the alerts that waited go out in order.'
+          : `It answered again; new alerts go to it again (those sent through ${fallback} are not sent twice).`,
       dedup_key: `hookrelay:circuit:${change.destination}`,
       occurred_at: new Date(at).toISOString(),
       received_at: new Date(at).toISOString(),

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { RELEASED_NOTE, toRenotify } from '../notify/interval-ends.ts';
 import type { IntervalHold } from '../notify/interval-ends.ts';
-import type { QueueStore } from '../store/store.ts';
+import type { Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
 
 /** Time intervals are whole minutes (HH:MM in a zone): a look each minute sees every end. */
@@ -9,7 +9,7 @@ const MINUTE = 60_000;
 
 export interface IntervalEndsOptions {
   readonly holds: readonly IntervalHold[];
-  readonly store: Pick<QueueStore, 'heldBy' | 'releaseHeld'>;
+  readonly store: Pick<Store, 'view' | 'holds'>;
   readonly clock: Clock;
   /** Wakes the lanes of destinations given work. */
   readonly notify: (destinations: readonly string[]) => void;
@@ -62,12 +62,25 @@ export class IntervalEnds {
       const stood = this.#stood.get(hold.marker) ?? true;
       this.#stood.set(hold.marker, stands);
       if (stands || !stood) continue;
-      const held = await store.heldBy(hold.marker);
-      if (held.length === 0) continue;
-      const ids = toRenotify(held);
-      const destinations = await store.releaseHeld({ marker: hold.marker, ids, note: RELEASED_NOTE, now });
-      logger.info({ hold: hold.marker, held: held.length, renotified: ids }, `${hold.marker} ended: ${ids.length} incident(s) it held still fire and are told now`);
-      if (destinations.length > 0) notify(destinations);
+      await releaseHold(hold.marker, { store, notify, logger, now });
     }
   }
+}
+
+/**
+ * What a hold that ended held: each incident that still fires told its current state once
+ * (notify/interval-ends.ts decides which deliveries), the rest left muted, the marker cleared.
+ * Releasing twice (two replicas, a restart) finds nothing the second time.
+ */
+export async function releaseHold(
+  marker: string,
+  options: Pick<IntervalEndsOptions, 'store' | 'notify' | 'logger'> & { readonly now: number },
+): Promise<void> {
+  const { store, notify, logger, now } = options;
+  const held = await store.view('held', marker);
+  if (held.length === 0) return;
+  const ids = toRenotify(held);
+  const destinations = await store.holds('release', { marker, ids, note: RELEASED_NOTE, now });
+  logger.info({ hold: marker, held: held.length, renotified: ids }, `${marker} ended: ${ids.length} incident(s) it held still fire and are told now`);
+  if (destinations.length > 0) notify(destinations);
 }

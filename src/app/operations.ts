@@ -52,6 +52,8 @@ export interface DestinationStatus extends DestinationState {
   readonly type: string;
   /** When disabled, probes and resumes by itself (the default) instead of waiting for a person to enable it. */
   readonly auto_enable: boolean;
+  /** Where its work goes while its circuit is open (notify/fallback.ts); absent without one. */
+  readonly fallback?: string;
 }
 
 export interface StatusReport {
@@ -109,10 +111,10 @@ export class Operations {
 
   /** Every configured destination with its state, by name. */
   async destinationStates(): Promise<DestinationStatus[]> {
-    const states = await this.#options.store.destinationStates();
+    const states = await this.#options.store.view('destinations');
     return states.flatMap((state) => {
       const destination = this.#destinations.get(state.name);
-      return destination ? [{ ...state, type: destination.type, auto_enable: destination.auto_enable !== false }] : [];
+      return destination ? [{ ...state, ...statusOf(destination) }] : [];
     });
   }
 
@@ -136,15 +138,15 @@ export class Operations {
 
   /** Every mute: the config's, then the run-time ones, ended ones included (newest first). */
   async allMutes(): Promise<Mute[]> {
-    return [...this.#options.mutes.configured(), ...(await this.#options.store.listMutes({ now: this.#now(), all: true }))];
+    return [...this.#options.mutes.configured(), ...(await this.#options.store.view('mutes', { now: this.#now(), all: true }))];
   }
 
   /** The Mute button: silence this delivery's incident (source and dedup key, exactly). */
   async muteIncident(deliveryId: string, by: string, durationMs = 3_600_000): Promise<StoredMute> {
     const { store } = this.#options;
-    const delivery = await store.getDelivery(deliveryId);
+    const delivery = await store.view('delivery', deliveryId);
     if (!delivery) throw new HookrelayError('not_found', `no delivery ${deliveryId} (it may have been pruned)`);
-    const stored = await store.getEvent(delivery.event_id);
+    const stored = await store.view('event', delivery.event_id);
     if (!stored) throw new HookrelayError('not_found', `no event ${delivery.event_id}`);
     // Dedup keys repeat across senders (`record:100`): the source narrows it to this incident.
     return this.mute({
@@ -182,11 +184,11 @@ export class Operations {
   /** Re-enables an (auto-)disabled destination; its waiting work goes out again. */
   async enable(name: string): Promise<DestinationStatus> {
     const destination = this.destination(name);
-    const state = await this.#options.store.enableDestination(name, this.#now());
+    const state = await this.#options.store.change('enable_destination', name, this.#now());
     if (!state) throw new HookrelayError('not_found', `no destination is named "${name}"`);
     this.#options.dispatcher.enabled(name);
     this.#options.logger.info({ destination: name }, 'destination enabled');
-    return { ...state, type: destination.type, auto_enable: destination.auto_enable !== false };
+    return { ...state, ...statusOf(destination) };
   }
 
   /** A dry run: a sample event rendered and sent now, outside the queue and the delivery log. */
@@ -215,19 +217,19 @@ export class Operations {
   /** The delivery log, newest first. */
   deliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
     if (query.destination !== undefined) this.destination(query.destination);
-    return this.#options.store.listDeliveries(query);
+    return this.#options.store.view('deliveries', query);
   }
 
   /** One delivery with each attempt, or not_found. */
   async delivery(id: string): Promise<DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }> {
-    const delivery = await this.#options.store.getDelivery(id);
+    const delivery = await this.#options.store.view('delivery', id);
     if (!delivery) throw new HookrelayError('not_found', `no delivery ${id}`);
     return delivery;
   }
 
   /** One stored event, normalized and raw (secret headers redacted), with its deliveries, or not_found. */
   async event(id: string): Promise<StoredEvent> {
-    const stored = await this.#options.store.getEvent(id);
+    const stored = await this.#options.store.view('event', id);
     if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
     return { ...stored, raw: { ...stored.raw, headers: redactHeaders(stored.raw.headers) } };
   }
@@ -236,18 +238,23 @@ export class Operations {
   async eventTrail(id: string): Promise<EventTrail> {
     const stored = await this.event(id);
     const deliveries = await Promise.all(
-      stored.deliveries.map(async (delivery) => (await this.#options.store.getDelivery(delivery.id)) ?? { ...delivery, attempt_log: [] }),
+      stored.deliveries.map(async (delivery) => (await this.#options.store.view('delivery', delivery.id)) ?? { ...delivery, attempt_log: [] }),
     );
     return { ...stored, deliveries };
   }
 
   /** The event explorer's search, newest first. */
   searchEvents(query: EventQuery): Promise<EventSummary[]> {
-    return this.#options.store.searchEvents(query);
+    return this.#options.store.view('events', query);
   }
 
   /** The requests log (every request to `/hooks/*`, refused ones included), newest first. */
   requests(query: RequestQuery): Promise<RequestRecord[]> {
-    return this.#options.store.listRequests(query);
+    return this.#options.store.view('requests', query);
   }
+}
+
+/** What a destination's status says of its configuration. */
+function statusOf(destination: { readonly type: string; readonly auto_enable?: boolean; readonly fallback?: string }): Pick<DestinationStatus, 'type' | 'auto_enable' | 'fallback'> {
+  return { type: destination.type, auto_enable: destination.auto_enable !== false, ...(destination.fallback === undefined ? {} : { fallback: destination.fallback }) };
 }

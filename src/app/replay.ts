@@ -3,7 +3,7 @@ import { COMMAND_ROUTE_PREFIX } from '../store/store.ts';
 import type { DeliveryRecord, IngestStore, StoreViews } from '../store/store.ts';
 
 /** Replays read deliveries and append new ones. */
-type ReplayStore = Pick<StoreViews, 'getDelivery' | 'getEvent' | 'listDeliveries'> & Pick<IngestStore, 'replayDelivery'>;
+type ReplayStore = Pick<StoreViews, 'view'> & Pick<IngestStore, 'append'>;
 import { idKind, newId } from '../util/ids.ts';
 
 /** Pages read while looking for failed deliveries to replay. */
@@ -19,7 +19,7 @@ const MAX_SCANNED = 20_000;
 export async function replayOriginals(store: ReplayStore, id: string, configured: (name: string) => boolean): Promise<DeliveryRecord[]> {
   let originals: DeliveryRecord[];
   if (idKind(id) === 'evt') {
-    const stored = await store.getEvent(id);
+    const stored = await store.view('event', id);
     if (!stored) throw new HookrelayError('not_found', `no event ${id}`);
     const newest = new Map<string, DeliveryRecord>();
     for (const delivery of stored.deliveries) {
@@ -28,7 +28,7 @@ export async function replayOriginals(store: ReplayStore, id: string, configured
     originals = [...newest.values()];
     if (originals.length === 0) throw new HookrelayError('conflict', `event ${id} was not routed anywhere: nothing to replay`);
   } else {
-    const delivery = await store.getDelivery(id);
+    const delivery = await store.view('delivery', id);
     if (!delivery) throw new HookrelayError('not_found', `no delivery or event ${id}`);
     if (delivery.destination === null) {
       throw new HookrelayError('conflict', `delivery ${id} was skipped (no route matched): there is nothing to replay it to`);
@@ -50,7 +50,7 @@ export async function failedSince(store: ReplayStore, destination: string, since
   const replayed = new Set<string>();
   let before: string | undefined;
   for (let scanned = 0; scanned < MAX_SCANNED; ) {
-    const page = await store.listDeliveries({ destination, limit: PAGE, ...(before === undefined ? {} : { before }) });
+    const page = await store.view('deliveries', { destination, limit: PAGE, ...(before === undefined ? {} : { before }) });
     scanned += page.length;
     let older = false;
     for (const delivery of page) {
@@ -71,7 +71,7 @@ export async function failedSince(store: ReplayStore, destination: string, since
 export async function replayAll(store: ReplayStore, originals: readonly DeliveryRecord[], now: number): Promise<DeliveryRecord[]> {
   const replays: DeliveryRecord[] = [];
   for (const original of originals) {
-    const replay = await store.replayDelivery(original.id, newId('dlv'), now);
+    const replay = await store.append('replay', original.id, newId('dlv'), now);
     if (replay) replays.push(replay);
   }
   return replays;

@@ -12,7 +12,7 @@ export const deliveriesCommand = defineCommand({
   name: 'deliveries',
   summary: "a destination's delivery log, newest first (from a running server)",
   synopsis: '<destination> [--status failed] [--limit 50] [--url URL] [--json]',
-  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts, and the reason a delivery is held or failed (the rule that held it, or the last error).',
+  details: 'Columns: time (UTC), delivery id, event type, status, response code, latency, attempts, and the reason a delivery is held or failed (the rule that held it, or the last error), or which fallback it was sent through, or whose page it carried as a fallback.',
   positionals: [{ name: 'destination', required: true }],
   options: {
     status: { type: 'string', value: 'STATUS', description: `only deliveries with this status (${DELIVERY_STATUSES.join(', ')})` },
@@ -225,7 +225,8 @@ const REASON_CHARS = 120;
  * delivery's, or a pending one's that waits for its retry, with the retry's time). On one line.
  */
 function reasonOf(delivery: DeliveryRecord): string {
-  if (delivery.status === 'succeeded') return '–';
+  // A fallback's copy says whose page it carried (the original's reason says where it went).
+  if (delivery.status === 'succeeded') return delivery.fallback_for ? `fallback for ${delivery.fallback_for.destination} (${delivery.fallback_for.delivery_id})` : '–';
   const recorded = delivery.status === 'failed' ? (delivery.last_error ?? delivery.note) : (delivery.note ?? delivery.last_error);
   if (!recorded) return '–';
   const text = recorded.replace(/\s+/g, ' ').trim();

@@ -6,6 +6,7 @@ import { ConfigError } from '../errors.ts';
 import { compileFilter, FilterError } from '../routing/filter.ts';
 import { globMatcher } from '../routing/glob.ts';
 import { destinationConfigSchema } from '../destinations/index.ts';
+import { fallbackProblems } from '../notify/fallback.ts';
 import { closestName, didYouMean } from '../util/did-you-mean.ts';
 import { formatPath, isRecord } from '../util/objects.ts';
 import { UNSET_URL_STAND_IN } from '../util/schemas.ts';
@@ -461,6 +462,18 @@ function checkReferences(input: unknown, store: unknown): string[] {
   });
 
   entriesOf(input, 'mutes').forEach((mute, index) => checkIntervalNames(`mutes[${index}].during`, mute.during));
+
+  // `fallback:` names another destination, one without a fallback of its own (notify/fallback.ts).
+  const withFallbacks = destinationEntries.flatMap((entry) => {
+    const name = nameOf(entry);
+    return name === undefined ? [] : [{ name, fallback: typeof entry.fallback === 'string' ? entry.fallback : undefined }];
+  });
+  for (const { index, problem } of fallbackProblems(withFallbacks)) {
+    const fallback = withFallbacks[index]!.fallback!;
+    const position = destinationEntries.findIndex((entry) => nameOf(entry) === withFallbacks[index]!.name);
+    const hint = problem.startsWith('unknown destination') ? didYouMean(fallback, destinations) : '';
+    problems.push(`destinations[${position}].fallback: ${problem}${hint}`);
+  }
 
   if (typeof store === 'string') {
     const problem = storeProblem(store);

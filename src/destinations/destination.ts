@@ -5,7 +5,7 @@ import type { RelayEvent } from '../events/event.ts';
 import { DEFAULT_STORM } from '../notify/digest.ts';
 import type { StormConfig } from '../notify/digest.ts';
 import type { EscapeMode, TemplateContext, TemplateEngine } from '../templates/types.ts';
-import type { IncidentStateStore, StoreViews } from '../store/store.ts';
+import type { StoreViews } from '../store/store.ts';
 import type { HttpClient, SendResult } from './http-client.ts';
 
 export interface OutboundRequest {
@@ -52,6 +52,8 @@ export interface Destination {
    * limit, each group's waiting events go out as one digest. Absent/null: never (PagerDuty).
    */
   readonly storm?: StormConfig | null;
+  /** Another destination that takes what this one would send while its circuit is open (src/notify/fallback.ts). */
+  readonly fallback?: string;
   /** Redraws the incident's message from its stored state (after an acknowledgement). */
   refreshIncident?(dedupKey: string): Promise<void>;
   /** Where it sends, for the egress check at config load. */
@@ -74,7 +76,7 @@ export interface Destination {
 export interface DestinationDeps {
   readonly http: HttpClient;
   /** The store, once open (destinations that keep state of their own, like slack-bot's incident messages). */
-  readonly store: () => Pick<IncidentStateStore, 'getIncidentMessage'> & Pick<StoreViews, 'getEvent'>;
+  readonly store: () => Pick<StoreViews, 'view'>;
   readonly templates: TemplateEngine;
   readonly version: string;
   readonly logger: Logger;
@@ -111,6 +113,8 @@ export const commonDestinationKeys = {
   timeout: durationSchema.optional(),
   /** When disabled after `retry.disable_after` failures: probe and resume by itself (default) or wait for `enable`. */
   auto_enable: flagSchema.optional(),
+  /** While this destination's circuit is open, what it would send goes to this destination instead (src/notify/fallback.ts). */
+  fallback: nameSchema.optional(),
   /** Storm digests: `{ horizon: 5m, worst: 5 }`, or `false` to send every event on its own however long it takes. */
   storm: z
     .preprocess(
@@ -139,6 +143,7 @@ export interface CommonDestinationConfig {
   rate?: { max: number; per: number } | undefined;
   timeout?: number | undefined;
   auto_enable?: boolean | undefined;
+  fallback?: string | undefined;
   /** null: `storm: false`. */
   storm?: { horizon?: number | undefined; worst?: number | undefined } | null | undefined;
 }

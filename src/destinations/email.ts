@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
-import nodemailer from 'nodemailer';
 import type { Transporter } from 'nodemailer';
+import type * as Nodemailer from 'nodemailer';
 import addressparser from 'nodemailer/lib/addressparser';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import { z } from 'zod';
@@ -72,6 +72,13 @@ export function classifySmtp(error: unknown, latency: number): SendResult {
 }
 
 /**
+ * nodemailer (~7 MB of heap once loaded) is loaded with the first mail sent: a relay without an
+ * email destination never holds it.
+ */
+let nodemailerModule: Promise<typeof Nodemailer> | undefined;
+const loadNodemailer = async (): Promise<typeof Nodemailer> => (nodemailerModule ??= import('nodemailer'));
+
+/**
  * Email through SMTP (nodemailer): a plain-text and an HTML body from the template (default
  * `email/default`), one thread per incident — each message has its own Message-ID, and
  * In-Reply-To / References name the incident's thread, so mail clients group an alert with its
@@ -107,7 +114,7 @@ export const emailDestination: DestinationType<typeof schema> = {
         let transport: Transporter | null = null;
         try {
           const host = await deps.http.addressFor(smtp.host);
-          transport = nodemailer.createTransport({
+          transport = (await loadNodemailer()).createTransport({
             host,
             port: smtp.port,
             secure: smtp.secure,

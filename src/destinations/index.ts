@@ -43,5 +43,7 @@ export function renderingOf(type: string): Rendering {
 export function createDestination(config: DestinationConfig, deps: DestinationDeps): Destination {
   const type = DESTINATION_TYPES.find((candidate) => candidate.type === config.type) as DestinationType | undefined;
   if (!type) throw new Error(`unknown destination type "${config.type}"`);
-  return type.create(config, deps);
+  const destination = type.create(config, deps);
+  // Every type takes `fallback:` (a common key); the dispatcher reads it from the destination.
+  return config.fallback === undefined ? destination : Object.assign(destination, { fallback: config.fallback });
 }

@@ -93,9 +93,10 @@ export interface IncidentMessenger {
   /**
    * The request that redraws the incident's card from its stored state and adds `event` (which
    * told of a change made elsewhere) to its thread, sent as delivery `deliveryId`; null when this
-   * destination has no message for the incident.
+   * destination has no message for the incident. `message`: the incident's message as it will
+   * stand once the change is stored with this request (read from the store when absent).
    */
-  noteRequest(dedupKey: string, event: RelayEvent, deliveryId: string): Promise<string | null>;
+  noteRequest(dedupKey: string, event: RelayEvent, deliveryId: string, message?: IncidentMessage): Promise<string | null>;
 }
 
 export function isIncidentMessenger(destination: Destination): destination is Destination & IncidentMessenger {
@@ -195,7 +196,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
     // then the line goes into the thread. A retry repeats the idempotent redraw, not the line.
     const sendNote = async ({ note, reply }: Noted, elapsed: () => number): Promise<SendResult> => {
       await destination.refreshIncident(note);
-      const message = await deps.store().getIncidentMessage(config.name, note);
+      const message = await deps.store().view('incident_message', config.name, note);
       if (!message) return ok(elapsed, { skipped: 'no message for this incident' }, {});
       await (await web()).chat.postMessage({ ...reply, channel: message.channel, thread_ts: message.ts, unfurl_links: false } as PostMessageArguments);
       return ok(elapsed, { noted: message.ts, channel: message.channel }, {});
@@ -219,7 +220,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
       },
       async render(context) {
         if (context.digest) return JSON.stringify({ ...renderBoth(context), digest: true } satisfies Drawn);
-        const message = await deps.store().getIncidentMessage(config.name, context.dedup_key);
+        const message = await deps.store().view('incident_message', config.name, context.dedup_key);
         const drawn: Drawn = { ...renderBoth({ ...context, incident: incidentView(message, context) }), version: message?.version ?? 0 };
         return JSON.stringify(drawn);
       },
@@ -231,7 +232,7 @@ export const slackBotDestination: DestinationType<typeof schema> = {
           if ('note' in parsed) return await sendNote(parsed, elapsed);
           const { card, reply, version, digest } = parsed;
           if (digest === true) return await postDigest(card, elapsed);
-          const message = await deps.store().getIncidentMessage(config.name, event.dedup_key);
+          const message = await deps.store().view('incident_message', config.name, event.dedup_key);
           if (startsIncident(message, event)) return await post(event, card, elapsed);
           const existing = message as IncidentMessage;
           try {
@@ -257,8 +258,8 @@ export const slackBotDestination: DestinationType<typeof schema> = {
           return classify(error, Math.round(elapsed()));
         }
       },
-      async noteRequest(dedupKey, event, deliveryId) {
-        const message = await deps.store().getIncidentMessage(config.name, dedupKey);
+      async noteRequest(dedupKey, event, deliveryId, standsAs) {
+        const message = standsAs ?? (await deps.store().view('incident_message', config.name, dedupKey));
         if (!message) return null;
         const context: TemplateContext = {
           ...event,
@@ -276,9 +277,9 @@ export const slackBotDestination: DestinationType<typeof schema> = {
         // that update, so draw again until the card sent last is drawn from the newest version.
         let drawn: number | null = null;
         for (let round = 0; round < MAX_REDRAWS; round++) {
-          const message = await store.getIncidentMessage(config.name, dedupKey);
+          const message = await store.view('incident_message', config.name, dedupKey);
           if (!message || message.version === drawn) return;
-          const stored = await store.getEvent(message.last_event_id);
+          const stored = await store.view('event', message.last_event_id);
           if (!stored) return;
           const event = stored.event;
           const view = standing(message, event, message.updates);

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { SendResult } from '../destinations/http-client.ts';
-import { loggedTitle } from '../observability/logger.ts';
-import type { Metrics } from '../observability/metrics.ts';
+import { factLogger, loggedTitle } from '../observability/logger.ts';
+import type { DeliverySeries, Metrics } from '../observability/metrics.ts';
 import type { AttemptResult, BreakerPolicy, ClaimedDelivery, NotificationEntry, RecordedAttempt, Store } from '../store/store.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -41,14 +41,19 @@ const OUTCOME_MESSAGES: Readonly<Record<Exclude<AttemptResult['outcome'], 'faile
  */
 export class AttemptRecorder {
   readonly #options: AttemptRecorderOptions;
+  /** The per-attempt outcome lines: facts only, so without the redaction's cost. */
+  readonly #outcomeLog: Logger;
+  readonly #series: DeliverySeries;
 
   constructor(options: AttemptRecorderOptions) {
     this.#options = options;
+    this.#outcomeLog = factLogger(options.logger);
+    this.#series = options.metrics.deliverySeries(options.destination);
   }
 
   async record(delivery: ClaimedDelivery, attempt: number, started: number, body: string | null, decision: AttemptDecision): Promise<void> {
     const { result } = decision;
-    const { destination, clock, logger, metrics, store } = this.#options;
+    const { destination, clock, logger, store } = this.#options;
     const finished = clock.now();
     // The attempt's log line, built only when it is written (the send path runs per delivery).
     const line = (): Record<string, unknown> => ({
@@ -65,13 +70,13 @@ export class AttemptRecorder {
       ...(delivery.member_ids.length > 0 ? { batch_size: delivery.member_ids.length + 1 } : {}),
       ...(delivery.probe ? { probe: true } : {}),
       ...(delivery.digest ? { digest: true } : {}),
+      ...(delivery.fallback_for ? { fallback_for: delivery.fallback_for.destination } : {}),
     });
-    metrics.deliveryAttempts.inc({ destination, outcome: decision.outcome });
-    if (decision.outcome !== 'retry') metrics.deliveries.inc({ destination, outcome: decision.outcome }, 1 + delivery.member_ids.length);
-    metrics.attemptDuration.observe({ destination }, result.latency_ms / 1_000);
-    if (decision.outcome === 'succeeded') {
-      metrics.endToEnd.observe({ destination }, (finished - Date.parse(delivery.event.received_at)) / 1_000);
-    }
+    const series = this.#series;
+    series.attempted(decision.outcome);
+    if (decision.outcome !== 'retry') series.finished(decision.outcome, 1 + delivery.member_ids.length);
+    series.attemptSeconds(result.latency_ms / 1_000);
+    if (decision.outcome === 'succeeded') series.latencySeconds((finished - Date.parse(delivery.event.received_at)) / 1_000);
     const attemptResult: AttemptResult = {
       delivery_id: delivery.id,
       member_ids: delivery.member_ids,
@@ -112,17 +117,19 @@ export class AttemptRecorder {
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
     if (!recorded?.recorded) return;
+    const outcomeLog = this.#outcomeLog;
     if (decision.outcome === 'failed') {
-      if (logger.isLevelEnabled('warn')) logger.warn(line(), 'delivery failed');
-    } else if (logger.isLevelEnabled('info')) {
-      logger.info(line(), OUTCOME_MESSAGES[decision.outcome]);
+      if (outcomeLog.isLevelEnabled('warn')) outcomeLog.warn(line(), 'delivery failed');
+    } else if (outcomeLog.isLevelEnabled('info')) {
+      outcomeLog.info(line(), OUTCOME_MESSAGES[decision.outcome]);
     }
     this.#options.onRecorded(recorded, delivery, decision);
   }
 
   /** What the destination was told, for the notification log (replays and commands tell nothing new). */
   #notified(delivery: ClaimedDelivery, at: number): NotificationEntry[] {
-    if (delivery.unordered) return [];
+    // A fallback's copy is not the fallback's own story of the incident (src/notify/fallback.ts).
+    if (delivery.unordered || delivery.fallback_for) return [];
     const ids = [delivery.id, ...delivery.member_ids];
     return delivery.events.map((event, index) => ({
       destination: this.#options.destination,

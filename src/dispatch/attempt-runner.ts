@@ -3,6 +3,8 @@ import type { Destination } from '../destinations/destination.ts';
 import { failure } from '../destinations/http-client.ts';
 import type { SendResult } from '../destinations/http-client.ts';
 import { digestView } from '../notify/digest.ts';
+import { fallbackView, handsOff, waitsForOriginal } from '../notify/fallback.ts';
+import type { FallbackOriginal } from '../notify/fallback.ts';
 import type { NotificationStage, StageVerdict } from '../notify/pipeline.ts';
 import { loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -11,6 +13,7 @@ import { TemplateRenderError } from '../templates/types.ts';
 import type { TemplateContext } from '../templates/types.ts';
 import type { Clock } from '../util/clock.ts';
 import { formatDuration } from '../util/format.ts';
+import { newId } from '../util/ids.ts';
 import { AttemptRecorder } from './attempt-record.ts';
 import type { AttemptDecision } from './attempt-record.ts';
 import type { BreakerWatch } from './breaker-watch.ts';
@@ -33,7 +36,7 @@ export interface AttemptLane {
 
 export interface AttemptRunnerOptions {
   readonly destination: Destination;
-  readonly store: Pick<Store, 'markAttemptStarted' | 'holdDeliveries' | 'commitAttempts'>;
+  readonly store: Pick<Store, 'leases' | 'holds' | 'commitAttempts' | 'notificationLog'>;
   /** Decides, per delivery about to go out, whether it goes (mutes, repeats, late retries). */
   readonly stage: Pick<NotificationStage, 'decide'>;
   readonly retry: RetryPolicy;
@@ -47,6 +50,16 @@ export interface AttemptRunnerOptions {
   readonly suspects: SuspectGate;
   readonly lane: AttemptLane;
   readonly circuit: Pick<BreakerWatch, 'enabled' | 'afterAttempt'>;
+  /**
+   * Fallbacks (src/notify/fallback.ts): this destination's own (where its work goes while its
+   * circuit is open), how other destinations are named in a copy's marker, and who is told
+   * that a fallback has new work.
+   */
+  readonly fallback?: {
+    readonly to: Pick<Destination, 'name' | 'ordered'> | null;
+    readonly describe: (name: string) => FallbackOriginal | undefined;
+    readonly handedOver: (fallback: string) => void;
+  };
 }
 
 /** The reason once: "template http/x: output over 1 MB", not "template http/x: http/x: output over 1 MB". */
@@ -86,9 +99,11 @@ export class AttemptRunner {
     let recording: Promise<void> | null = null;
     let leaveGate: (() => void) | null = null;
     try {
-      // Disabled while this waited: it goes back to pending untouched (only the probe goes).
+      // Disabled while this waited: it goes to the fallback, or back to pending untouched (only the probe goes).
       if (this.#options.circuit.enabled === false && !claimed.probe) {
-        await lane.giveBack([claimed]);
+        const fallback = this.#options.fallback?.to ?? null;
+        if (fallback && handsOff(claimed, true, fallback.name)) await this.#handOver(claimed, fallback);
+        else await lane.giveBack([claimed]);
         return;
       }
       const crashLoop = crashLoopReason(claimed);
@@ -106,7 +121,7 @@ export class AttemptRunner {
           return;
         }
         // Durable before anything of the attempt runs: a stop from here on counts against it.
-        await this.#options.store.markAttemptStarted([claimed.id, ...claimed.member_ids], this.#options.owner);
+        await this.#options.store.leases('started', [claimed.id, ...claimed.member_ids], this.#options.owner);
       }
       const verdict = await this.#notificationStage(claimed);
       if (verdict.send) {
@@ -133,6 +148,50 @@ export class AttemptRunner {
     }
   }
 
+  /**
+   * The circuit is open: judged by this destination's rules as if it were to go, what would go is
+   * handed to the fallback (one transaction: the original finished, the copy added there).
+   */
+  async #handOver(claimed: ClaimedDelivery, fallback: Pick<Destination, 'name' | 'ordered'>): Promise<void> {
+    const { store, owner, clock, logger, destination, metrics } = this.#options;
+    const verdict = await this.#notificationStage(claimed);
+    const send = verdict.send;
+    if (!send) return;
+    const ids = [send.id, ...send.member_ids];
+    const copies = ids.map(() => newId('dlv'));
+    const handed = await store.holds('fallback', {
+      ids,
+      fallback_ids: copies,
+      lease_owner: owner,
+      destination: destination.name,
+      fallback: fallback.name,
+      fallback_ordered: fallback.ordered !== false,
+      now: clock.now(),
+      keep: await this.#waitingForOriginal(send, ids),
+    });
+    if (handed === 0) return;
+    metrics.deliveries.inc({ destination: destination.name, outcome: 'fallback' }, handed);
+    if (logger.isLevelEnabled('info')) {
+      logger.info(
+        { destination: destination.name, fallback: fallback.name, title: loggedTitle(send.event.title), deliveries: ids, fallback_deliveries: copies },
+        `circuit open: handed to fallback ${fallback.name}`,
+      );
+    }
+    this.#options.fallback?.handedOver(fallback.name);
+  }
+
+  /** Of a hand-over, the resolves that must still reach this destination: it holds their incident open. */
+  async #waitingForOriginal(send: ClaimedDelivery, ids: readonly string[]): Promise<string[]> {
+    const { destination, store } = this.#options;
+    if (destination.stateful !== true || !send.events.some((event) => event.status === 'resolved')) return [];
+    const log = await store.notificationLog(destination.name, send.events.map((event) => event.dedup_key));
+    const told = new Map(log.map((entry) => [entry.dedup_key, entry]));
+    return ids.filter((_, index) => {
+      const event = send.events[index];
+      return event !== undefined && waitsForOriginal(event, told.get(event.dedup_key) ?? null, true);
+    });
+  }
+
   #failedUnexpectedly(claimed: ClaimedDelivery, error: unknown): void {
     this.#options.logger.error({ err: error, delivery_id: claimed.id, destination: this.#options.destination.name }, 'delivery attempt failed unexpectedly; its lease will expire');
   }
@@ -143,7 +202,7 @@ export class AttemptRunner {
     const verdict = await stage.decide(delivery, destination);
     for (const { ids, hold } of verdict.held) {
       const probeOf = delivery.probe ? destination.name : null;
-      await store.holdDeliveries({
+      await store.holds('hold', {
         ids,
         lease_owner: this.#options.owner,
         status: hold.status,
@@ -202,9 +261,11 @@ export class AttemptRunner {
 
   #context(delivery: ClaimedDelivery, threshold?: StageVerdict['threshold']): TemplateContext {
     const { destination, version } = this.#options;
+    const fallbackFor = delivery.fallback_for;
     return {
       ...delivery.event,
       events: delivery.events,
+      ...(fallbackFor ? { fallback: fallbackView(fallbackFor, this.#options.fallback?.describe(fallbackFor.destination)) } : {}),
       ...(threshold ? { threshold: { count: threshold.count, within: formatDuration(threshold.within_ms) } } : {}),
       ...(delivery.digest ? { digest: digestView(delivery.events, destination.storm?.worst ?? 5, delivery.route) } : {}),
       hookrelay: { version, destination: destination.name, delivery_id: delivery.id },

@@ -26,6 +26,8 @@ export interface BreakerWatchOptions {
   readonly lane: CircuitReactions;
   /** Told when the circuit opens or closes (logged, and posted to Slack by the server). */
   readonly onBreakerChange?: ((change: BreakerChange) => void) | undefined;
+  /** Where its work goes while open (src/notify/fallback.ts), for the log line; absent without one. */
+  readonly fallback?: string | undefined;
 }
 
 /** What an attempt's record says of the destination's circuit. */
@@ -95,11 +97,13 @@ export class BreakerWatch {
       const backoff = this.policy.probe_backoff_ms;
       const probeAt = backoff ? clock.now() + (backoff[0] ?? 0) : null;
       metrics.breakerTransitions.inc({ destination, state: 'open' });
+      const fallback = this.#options.fallback;
+      const meanwhile = fallback === undefined ? 'Its deliveries wait as pending and nothing is dropped' : `Its deliveries go to its fallback "${fallback}" meanwhile, marked as such`;
       logger.error(
         { destination, consecutive_failures: health.consecutive_failures, last_error: error, pending: health.pending },
         probeAt === null
-          ? `DESTINATION DISABLED: "${destination}" failed ${health.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped. Fix it, then POST /api/v1/destinations/${destination}/enable`
-          : `DESTINATION DISABLED: "${destination}" failed ${health.consecutive_failures} times in a row. Its deliveries wait as pending and nothing is dropped; a probe goes at ${new Date(probeAt).toISOString()} and a success enables it again`,
+          ? `DESTINATION DISABLED: "${destination}" failed ${health.consecutive_failures} times in a row. ${meanwhile}. Fix it, then POST /api/v1/destinations/${destination}/enable`
+          : `DESTINATION DISABLED: "${destination}" failed ${health.consecutive_failures} times in a row. ${meanwhile}; a probe goes at ${new Date(probeAt).toISOString()} and a success enables it again`,
       );
       onBreakerChange?.({ destination, state: 'open', consecutive_failures: health.consecutive_failures, last_error: error, probe_at: probeAt });
     }

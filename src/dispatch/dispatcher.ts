@@ -64,13 +64,18 @@ export class Dispatcher {
     this.#store = options.store;
     // Suspects of a crash loop (crash-guard.ts) are attempted one at a time across all lanes.
     const suspects = new SuspectGate();
+    const byName = new Map(options.destinations.map((destination) => [destination.name, destination]));
+    const fallbacks: LaneFallbacks = {
+      find: (name) => byName.get(name),
+      handedOver: (name) => this.notify([name]),
+    };
     for (const destination of options.destinations) {
-      this.#lanes.set(destination.name, lane(destination, options, this.owner, suspects));
+      this.#lanes.set(destination.name, lane(destination, options, this.owner, suspects, fallbacks));
     }
   }
 
   async start(): Promise<void> {
-    const states = await this.#store.destinationStates();
+    const states = await this.#store.view('destinations');
     for (const state of states) this.#lanes.get(state.name)?.circuit.setEnabled(state.enabled);
     for (const { scheduler } of this.#lanes.values()) scheduler.startHeartbeat();
     for (const { scheduler } of this.#lanes.values()) void scheduler.pump();
@@ -120,8 +125,16 @@ export class Dispatcher {
   }
 }
 
+/** What a lane needs of the others for fallbacks (src/notify/fallback.ts). */
+interface LaneFallbacks {
+  find(name: string): Destination | undefined;
+  /** A fallback was given work: its lane looks now. */
+  handedOver(name: string): void;
+}
+
 /** A destination's lane: its scheduler, breaker watch and attempt runner, wired to one another. */
-function lane(destination: Destination, options: DispatcherOptions, owner: string, suspects: SuspectGate): Lane {
+function lane(destination: Destination, options: DispatcherOptions, owner: string, suspects: SuspectGate, fallbacks: LaneFallbacks): Lane {
+  const fallback = destination.fallback === undefined ? null : (fallbacks.find(destination.fallback) ?? null);
   const { store, clock, logger, metrics } = options;
   const leaseMs = options.leaseMs ?? 60_000;
   const breaker = breakerPolicy(destination, options.retry.disable_after, options.probeBackoffMs);
@@ -133,6 +146,7 @@ function lane(destination: Destination, options: DispatcherOptions, owner: strin
     logger,
     metrics,
     onBreakerChange: options.onBreakerChange,
+    fallback: fallback?.name,
     lane: {
       dropHeldWork: () => scheduler.dropHeldWork(),
       wake: (at) => scheduler.wake(at),
@@ -150,6 +164,7 @@ function lane(destination: Destination, options: DispatcherOptions, owner: strin
     clock,
     logger,
     circuit,
+    fallback: fallback !== null,
     sharedRateLimit: options.sharedRateLimit,
     run: (delivery) => runner.attempt(delivery),
   });
@@ -167,6 +182,11 @@ function lane(destination: Destination, options: DispatcherOptions, owner: strin
     suspects,
     lane: scheduler,
     circuit,
+    fallback: {
+      to: fallback,
+      describe: (name) => fallbacks.find(name),
+      handedOver: (name) => fallbacks.handedOver(name),
+    },
   });
   return { destination, scheduler, circuit };
 }

@@ -19,12 +19,14 @@ export interface SchedulerOptions {
   readonly limits: Pick<DestinationLimits, 'concurrency' | 'rate'>;
   /** When the destination's backlog is a storm (claims then fold each group into a digest); null: never. */
   readonly storm: StormPolicy | null;
-  readonly store: Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+  readonly store: Pick<Store, 'claim' | 'leases' | 'onWork'>;
   readonly owner: string;
   readonly leaseMs: number;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly circuit: Pick<BreakerWatch, 'enabled' | 'news' | 'probes' | 'fromClaim'>;
+  /** The destination has a fallback: while its circuit is open, its work is claimed to be handed there (src/notify/fallback.ts). */
+  readonly fallback?: boolean;
   readonly sharedRateLimit?: SharedRateLimit | undefined;
   /**
    * Runs one held delivery's attempt in a slot of the queue. It calls `begin` when it starts and
@@ -68,7 +70,7 @@ export class Scheduler implements CircuitReactions {
     const { clock, leaseMs, store, owner, logger, destination } = this.#options;
     this.#cancelHeartbeat = every(clock, Math.max(1_000, Math.floor(leaseMs / 3)), () => {
       if (this.#work.size === 0) return;
-      store.extendLeases(this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
+      store.leases('extend', this.#work.leasedIds(), owner, clock.now() + leaseMs).catch((error: unknown) => {
         logger.warn({ err: error, destination }, 'could not renew leases');
       });
     });
@@ -109,17 +111,30 @@ export class Scheduler implements CircuitReactions {
         if (circuit.enabled === false) {
           // Open circuit: nothing goes but, with automatic recovery, one probe when it is due. A
           // store shared with other replicas is asked even without (a peer may have closed it).
+          // With a fallback, work handed over may be held meanwhile: the store leases one probe at a time.
           const shared = store.onWork !== undefined;
-          if ((!circuit.probes && !shared) || this.#work.size > 0) break;
-          const news = circuit.news;
-          const probe = await store.claimProbe(destination, { now, lease_ms, owner });
-          this.#take(probe, now, news);
-          if (circuit.enabled === false) break;
+          const fallback = this.#options.fallback === true;
+          if ((circuit.probes || shared) && (this.#work.size === 0 || fallback)) {
+            const news = circuit.news;
+            const probe = await store.claim(destination, { probe: true, now, lease_ms, owner });
+            this.#take(probe, now, news);
+          }
+          if (circuit.enabled === false) {
+            if (!fallback) break;
+            // The rest of what it would send is claimed to be handed to the fallback (attempt-runner.ts).
+            const room = this.#work.room();
+            if (room <= 0) break;
+            const news = circuit.news;
+            const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: null, for_fallback: true });
+            this.#take(batch, now, news);
+            if (batch.deliveries.length === room) this.#again = true;
+            continue;
+          }
         }
         const room = this.#work.room();
         if (room <= 0) break;
         const news = circuit.news;
-        const batch = await store.claimDue(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
+        const batch = await store.claim(destination, { limit: room, now, lease_ms, owner, storm: this.#options.storm });
         this.#take(batch, now, news);
         if (batch.deliveries.length === room) this.#again = true;
       } while (this.#again && !this.#stopped);
@@ -200,7 +215,7 @@ export class Scheduler implements CircuitReactions {
     const ids = deliveries.flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
     if (ids.length === 0) return;
     try {
-      await this.#options.store.releaseClaims(ids, this.#options.owner);
+      await this.#options.store.leases('release', ids, this.#options.owner);
     } catch (error) {
       this.#options.logger.warn({ err: error, destination: this.#options.destination }, 'could not give back claimed deliveries; their leases will expire');
     }

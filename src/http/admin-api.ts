@@ -156,6 +156,7 @@ function describe(state: DestinationStatus) {
     disabled_reason: state.disabled_reason,
     last_error: state.last_error,
     last_success_at: state.last_success_at,
+    ...(state.fallback === undefined ? {} : { fallback: state.fallback }),
   };
 }
 

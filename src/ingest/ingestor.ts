@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { SEVERITY_RANK } from '../events/event.ts';
 import type { IncomingEvent, RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
-import { loggedTitle } from '../observability/logger.ts';
+import { factLogger, loggedTitle } from '../observability/logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { RefusalLog } from '../observability/refusal-log.ts';
 import { requestLogEntry } from '../observability/request-log.ts';
@@ -32,13 +32,18 @@ export interface DeliveryScheduler {
 
 /**
  * An event that reports on an incident hookrelay itself sent somewhere (PagerDuty's webhooks about
- * an incident it paged): stored but not routed, so nothing is sent back (no loop), and applied to
- * the incident once committed.
+ * an incident it paged): stored but not routed, so nothing is sent back (no loop), recorded as a
+ * pending echo in the same transaction, and applied to the incident once committed.
  */
 export interface IncidentEcho {
   /** Why it is not routed, as its delivery log says. */
   readonly note: string;
-  /** After the commit: the incident's state and messages change. Failures are logged; the event stays stored. */
+  /** The incident it reports on (stored with the pending echo). */
+  readonly dedup_key: string;
+  /**
+   * After the commit: the incident's state and messages change, in one transaction that also
+   * ends the pending echo. Failures are logged; the echo stays pending and the next start applies it.
+   */
   apply(): Promise<void>;
 }
 
@@ -89,12 +94,15 @@ export class Ingestor {
   readonly #options: IngestorOptions;
   readonly #now: () => number;
   readonly #refusals: RefusalLog;
+  /** The per-event `event accepted` lines: facts only, so without the redaction's cost. */
+  readonly #acceptedLog: Logger;
 
   constructor(options: IngestorOptions) {
     this.#sources = new Map(options.sources.map((source) => [source.name, source]));
     this.#options = options;
     this.#now = options.now;
     this.#refusals = options.refusals ?? new RefusalLog(options.logger, { now: this.#now });
+    this.#acceptedLog = factLogger(options.logger);
   }
 
   hasSource(name: string): boolean {
@@ -188,6 +196,7 @@ export class Ingestor {
         deliveries: echo ? [{ id: newId('dlv'), destination: null, route: null, status: 'skipped', note: echo.note }] : this.#deliveriesFor(event, touched),
         data_is_body: incoming[index]!.data === payload && !bom,
         ...(this.#options.trackIncidents ? { track_incident: true } : {}),
+        ...(echo ? { echo: { dedup_key: echo.dedup_key } } : {}),
       };
     });
 
@@ -252,7 +261,7 @@ export class Ingestor {
     for (const result of fresh) for (const destination of result.released ?? []) touched.add(destination);
     if (fresh.length > 0) this.#countDecisions(events, results);
     // Built only when someone reads it: ingest is the hot path.
-    if (fresh.length > 0 && this.#options.logger.isLevelEnabled('info')) this.#logAccepted(events, results);
+    if (fresh.length > 0 && this.#acceptedLog.isLevelEnabled('info')) this.#logAccepted(events, results);
     if (fresh.length > 0 && touched.size > 0) scheduler.notify(touched);
     if (echoes) await this.#applyEchoes(echoes, events, results);
     if (fresh.length === 0) {
@@ -271,7 +280,10 @@ export class Ingestor {
       try {
         await echo.apply();
       } catch (error) {
-        this.#options.logger.error({ err: error, event_id: events[index]!.event.id }, 'could not apply a report on an incident hookrelay sent (the event is stored)');
+        this.#options.logger.error(
+          { err: error, event_id: events[index]!.event.id },
+          'could not apply a report on an incident hookrelay sent (the event is stored; it is applied at the next start)',
+        );
       }
     }
   }
@@ -282,7 +294,7 @@ export class Ingestor {
    * the stored event has the rest.
    */
   #logAccepted(events: readonly NewEvent[], results: readonly IngestedEvent[]): void {
-    const { logger } = this.#options;
+    const logger = this.#acceptedLog;
     events.forEach(({ event, deliveries }, index) => {
       if (results[index]?.duplicate !== false) return;
       const routes: string[] = [];

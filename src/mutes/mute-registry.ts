@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { RelayEvent } from '../events/event.ts';
 import { HookrelayError } from '../errors.ts';
 import type { IntervalSet } from '../notify/rules.ts';
-import type { IncidentStateStore, Mute, StoredMute } from '../store/store.ts';
+import type { Mute, Store, StoredMute } from '../store/store.ts';
 
 /** The mutes' part of the incident state. */
-type MuteStore = Pick<IncidentStateStore, 'createMute' | 'deleteMute' | 'listMutes'>;
+type MuteStore = Pick<Store, 'change' | 'view'>;
 import { systemClock } from '../util/clock.ts';
 import type { Clock } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
@@ -48,6 +48,9 @@ export class MuteRegistry {
   readonly #store: MuteStore;
   readonly #logger: Logger;
   #active: readonly ActiveMute[] = [];
+  /** Run-time mutes in force at the last refresh: one missing from the next has ended. */
+  #live = new Set<string>();
+  #onEnded: ((ids: readonly string[]) => Promise<void>) | null = null;
   /** Stored mutes refused by today's bounds, warned about once each. */
   readonly #unsafe = new Set<string>();
   readonly #clock: Clock;
@@ -80,9 +83,36 @@ export class MuteRegistry {
     this.#cancel?.();
   }
 
+  /**
+   * Tells `listener` the ids of run-time mutes that have ended: now, every stored one that already
+   * has (ended while hookrelay was stopped, or before this was called); then each as this
+   * registry sees it go — at the first refresh after it expires or another replica ends it, at
+   * once when it is ended here. Telling one twice is harmless: what it held is released once.
+   */
+  async onEnded(listener: (ids: readonly string[]) => Promise<void>): Promise<void> {
+    this.#onEnded = listener;
+    const now = this.#clock.now();
+    const stored = await this.#store.view('mutes', { now, all: true });
+    await this.#tellEnded(stored.filter((mute) => mute.deleted_at !== null || Date.parse(mute.expires_at) <= now).map((mute) => mute.id));
+  }
+
   async refresh(): Promise<void> {
-    const mutes = await this.#store.listMutes({ now: this.#clock.now() });
+    const now = this.#clock.now();
+    const mutes = await this.#store.view('mutes', { now });
     this.#active = mutes.map((mute) => ({ mute, expires: Date.parse(mute.expires_at), matches: this.#compile(mute) }));
+    const live = new Set(this.#active.filter((active) => active.expires > now).map((active) => active.mute.id));
+    const ended = [...this.#live].filter((id) => !live.has(id));
+    this.#live = live;
+    await this.#tellEnded(ended);
+  }
+
+  async #tellEnded(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0 || !this.#onEnded) return;
+    try {
+      await this.#onEnded(ids);
+    } catch (error) {
+      this.#logger.warn({ err: error, mute_ids: ids }, 'could not tell what ended mutes held');
+    }
   }
 
   /**
@@ -129,7 +159,7 @@ export class MuteRegistry {
     if (!(request.duration_ms > 0) || request.duration_ms > MAX_MUTE_MS) {
       throw new HookrelayError('invalid_request', 'a mute lasts between 1 second and 30 days');
     }
-    const mute = await this.#store.createMute({
+    const mute = await this.#store.change('create_mute', {
       id: newId('mut'),
       matchers: request.matchers,
       reason: request.reason,
@@ -148,7 +178,7 @@ export class MuteRegistry {
     if (this.#configured.some(({ mute }) => mute.id === id)) {
       throw new HookrelayError('conflict', `mute ${id} is from the config (mutes: in the config file) and cannot be expired here: remove it from the config and restart`);
     }
-    const mute = await this.#store.deleteMute(id, now);
+    const mute = await this.#store.change('delete_mute', id, now);
     await this.refresh();
     if (mute) this.#logger.info({ mute_id: id }, 'mute ended');
     return mute;

@@ -4,6 +4,7 @@
  * persists and returns them and re-exports these types, so notify never imports the store.
  */
 import type { RelayEvent } from '../events/event.ts';
+import type { FallbackOf } from './fallback.ts';
 
 /** A delivery handed to the dispatcher under a lease. */
 export interface ClaimedDelivery {
@@ -38,9 +39,17 @@ export interface ClaimedDelivery {
    */
   readonly digest?: boolean;
   /**
+   * A copy on a fallback destination, standing in for a delivery of a destination whose circuit
+   * was open (src/notify/fallback.ts): judged there already, drawn with this destination's
+   * template and marked.
+   */
+  readonly fallback_for?: FallbackOf;
+  /** Already sent through the fallback, and waiting for this destination too (notify/fallback.ts `waitsForOriginal`): never handed over again. */
+  readonly sent_via_fallback?: boolean;
+  /**
    * Times it was found in flight after its worker stopped (recovered at start, or its lease
    * expired and taken over), and of those, times its own attempt was under way (marked with
-   * `markAttemptStarted`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
+   * `leases('started', …)`). The crash-loop guard (src/dispatch/crash-guard.ts) decides on them.
    */
   readonly interrupted?: number;
   readonly interrupted_attempts?: number;

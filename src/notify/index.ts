@@ -12,7 +12,12 @@
  *   whether an inhibition still stands, which held deliveries a resolve releases.
  * - grouping.ts: group_wait / group_interval timing, batches, the prompt resolve.
  * - storm.ts, digest.ts: when waiting work is a storm, what a digest folds, and what it shows.
+ * - claim-members.ts: what a claimed delivery brings (its grouped batch, or a storm digest):
+ *   the queries a store reads, and who joins from what they found.
  * - breaker.ts: the circuit breaker's state machine over a destination's health row.
+ * - fallback.ts: fallback destinations — what an open circuit hands to its fallback, how the
+ *   copy is marked, noted and keyed, which resolves still wait for the original, and what
+ *   `check` refuses (no chains, no cycles).
  * - outcome.ts: what an attempt makes of its delivery and the notification log.
  * - facts.ts: the types the rules judge and read (a claimed delivery, the notification log,
  *   thresholds, mutes) and RuleFacts, the reads the stage needs.
@@ -22,6 +27,7 @@
  * src/store/store.ts). The event a circuit's change becomes is the app's (app/breaker-notice.ts).
  */
 export * from './breaker.ts';
+export * from './claim-members.ts';
 export * from './grouping.ts';
 export * from './incident-order.ts';
 export * from './outcome.ts';

@@ -3,18 +3,22 @@ import type { IntervalSet } from './rules.ts';
 import type { RouteSchedule } from '../routing/routes.ts';
 
 /**
- * When a muting interval ends, an incident it held that still fires is told its current state
- * once (Alertmanager #3367). A hold made by an interval names what must end for it to lift, in
- * the delivery's `held_by` (never JSON: that names an inhibiting incident):
+ * When a mute or a muting interval ends, an incident it held that still fires is told its
+ * current state once (Alertmanager #3367). A hold that can end names what must end for it to
+ * lift, in the delivery's `held_by` (never JSON: that names an inhibiting incident):
  *
  * - `interval:nights` — a route's `muted_during` (lifts when the time leaves nights);
  * - `outside:office_hours,lunch` — a route's `active_during` (lifts when it enters one of them);
- * - `mute:batch-jobs` — a config mute with `during` (lifts when it leaves all of its intervals).
+ * - `mute:batch-jobs` — a config mute with `during` (lifts when it leaves all of its intervals);
+ * - `until:mut_…` — a mute made at run time (lifts when it expires or someone ends it).
+ *
+ * A config mute without `during` holds for as long as the config has it: its holds name nothing.
  */
 
 export const mutedDuringMarker = (name: string): string => `interval:${name}`;
 export const outsideMarker = (names: readonly string[]): string => `outside:${names.join(',')}`;
 export const configMuteMarker = (name: string): string => `mute:${name}`;
+export const runTimeMuteMarker = (id: string): string => `until:${id}`;
 
 /** Added to a released delivery's note: the log keeps what held it, and says it went out when that ended. */
 export const RELEASED_NOTE = '; told when it ended';

@@ -53,3 +53,8 @@ export function incidentChange(message: IncidentMessage, report: PagerDutyIncide
       return { state: null };
   }
 }
+
+/** The message as it stands once `change` is stored (a changed state is one version on). */
+export function messageAfter(message: IncidentMessage, change: NonNullable<IncidentChange>): IncidentMessage {
+  return change.state === null ? message : { ...message, ...change.state, version: message.version + 1 };
+}

@@ -46,7 +46,7 @@ const MAX_INHIBIT_SOURCES = 10_000;
 /**
  * The notification stage: run when a delivery is about to be sent, per event of its request,
  * as pure rules over the event, the notification log and the clock (src/notify/rules.ts).
- * Replays and commands are a person's explicit ask and pass untouched.
+ * Replays and commands are a person's explicit ask and pass untouched; so does a fallback's copy.
  */
 export class NotificationStage {
   readonly #options: NotificationStageOptions;
@@ -56,7 +56,8 @@ export class NotificationStage {
   }
 
   async decide(delivery: ClaimedDelivery, destination: { readonly name: string; readonly stateful?: boolean | undefined }): Promise<StageVerdict> {
-    if (delivery.unordered) return { send: delivery, held: [] };
+    // A fallback's copy was judged by its own destination's rules when it was handed over (notify/fallback.ts).
+    if (delivery.unordered || delivery.fallback_for) return { send: delivery, held: [] };
     const { store, mutes, clock } = this.#options;
     const now = clock.now();
     const ids = [delivery.id, ...delivery.member_ids];

@@ -1,7 +1,7 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { Mute, NotificationEntry } from './facts.ts';
 import type { RouteSchedule } from '../routing/routes.ts';
-import { configMuteMarker, mutedDuringMarker, outsideMarker } from './interval-ends.ts';
+import { configMuteMarker, mutedDuringMarker, outsideMarker, runTimeMuteMarker } from './interval-ends.ts';
 import { formatDuration } from '../util/format.ts';
 
 /** Why the notification stage holds an event back: the delivery log shows `note`, metrics count `rule`. */
@@ -104,8 +104,10 @@ export const thresholdRule: Rule = ({ event, threshold, told }) => {
 export function muteHold(mute: Mute | null): Hold | null {
   if (!mute) return null;
   const note = `muted by ${mute.id}${mute.reason ? ` (${mute.reason})` : ''}`;
-  // A config mute with intervals lifts when they end: what it held is then told (notify/interval-ends.ts).
-  return mute.during ? { rule: 'mute', status: 'muted', note, held_by: configMuteMarker(mute.id) } : { rule: 'mute', status: 'muted', note };
+  // A mute that ends (a config mute's intervals, a run-time mute's expiry or end) names it: what it
+  // held is then told (notify/interval-ends.ts). A config mute without intervals never ends.
+  if (mute.during) return { rule: 'mute', status: 'muted', note, held_by: configMuteMarker(mute.id) };
+  return mute.from_config ? { rule: 'mute', status: 'muted', note } : { rule: 'mute', status: 'muted', note, held_by: runTimeMuteMarker(mute.id) };
 }
 
 export const muteRule: Rule = ({ mute }) => muteHold(mute);

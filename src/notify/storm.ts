@@ -4,6 +4,20 @@
  * The stores count, find and lock the candidates; these rules decide.
  */
 
+/**
+ * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
+ * requests at the destination's rate limit; the store counts its backlog for stormRaging.
+ */
+export interface StormPolicy {
+  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
+  readonly capacity: number;
+  /**
+   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
+   * message is open is not folded into a digest, so that message still changes with it.
+   */
+  readonly keep_incident_messages?: boolean;
+}
+
 /** At most this many events in one storm digest; the rest form the next one. */
 export const MAX_DIGEST = 10_000;
 
@@ -35,12 +49,18 @@ export interface FoldFacts {
   readonly request_body?: unknown;
   readonly replay_of?: unknown;
   readonly route?: unknown;
+  /** Set on a fallback's copy (notify/fallback.ts). */
+  readonly fallback_of?: unknown;
 }
 
-/** Fresh work a digest may fold: never a retry (its request is made), a replay, a command or a formed batch. */
+/**
+ * Fresh work a digest may fold: never a retry (its request is made), a replay, a command, a
+ * formed batch, or a fallback's copy (its message carries the fallback's marker of its own).
+ */
 export function foldable(row: FoldFacts, commandPrefix: string): boolean {
   return (
     (row.batch_id === null || row.batch_id === undefined) &&
+    (row.fallback_of === null || row.fallback_of === undefined) &&
     Number(row.attempts) === 0 &&
     row.request_body === null &&
     row.replay_of === null &&

@@ -75,6 +75,17 @@ export function createLogger(options: LoggerSetup = {}): Logger {
   return destination ? pino({ ...LOGGER_OPTIONS, level }, destination) : pino({ ...LOGGER_OPTIONS, level });
 }
 
+/**
+ * A logger for the lines written per event and per delivery, whose fields are facts the relay
+ * chose (ids, names, a title, a status, a latency), never a config, a request's headers or a
+ * credential: it writes like `logger` without the redaction by path. Each wildcard path (`*.token`)
+ * costs pino about 1.3 µs per line; the seven of them were most of what an accepted event's log
+ * line cost (13 µs of 16). Every other line keeps the redaction.
+ */
+export function factLogger(logger: Logger): Logger {
+  return logger.child({}, { redact: [] });
+}
+
 /** A title in a log line is cut here (the stored event keeps it whole): lines stay short. */
 const LOGGED_TITLE_CHARS = 200;
 

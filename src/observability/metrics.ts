@@ -26,6 +26,7 @@ export class Metrics {
   readonly #options: MetricsOptions;
   readonly #configured: ReadonlySet<string> | null;
   #queues: { at: number; read: Promise<void> } | null = null;
+  readonly #series = new Map<string, DeliverySeries>();
 
   readonly eventsReceived = new Counter({
     name: 'hookrelay_events_received_total',
@@ -56,12 +57,18 @@ export class Metrics {
     help: 'Delivery attempts by destination and outcome (succeeded, retry, failed, superseded)',
     labelNames: ['destination', 'outcome'],
     registers: [this.registry],
+    collect: () => {
+      for (const series of this.#series.values()) series.flushAttempts(this.deliveryAttempts);
+    },
   });
   readonly deliveries = new Counter({
     name: 'hookrelay_deliveries_total',
-    help: 'Deliveries finished, by destination and outcome (succeeded, failed, superseded, muted, skipped)',
+    help: 'Deliveries finished, by destination and outcome (succeeded, failed, superseded, muted, skipped, fallback: handed to its fallback)',
     labelNames: ['destination', 'outcome'],
     registers: [this.registry],
+    collect: () => {
+      for (const series of this.#series.values()) series.flushFinished(this.deliveries);
+    },
   });
   readonly ruleDecisions = new Counter({
     name: 'hookrelay_rule_decisions_total',
@@ -119,6 +126,16 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry, prefix: 'hookrelay_' });
   }
 
+  /** One destination's delivery series (the send path's), made once per destination. */
+  deliverySeries(destination: string): DeliverySeries {
+    let series = this.#series.get(destination);
+    if (series === undefined) {
+      series = new DeliverySeries(destination, this.attemptDuration, this.endToEnd);
+      this.#series.set(destination, series);
+    }
+    return series;
+  }
+
   /** The three queue gauges share one cached read (applied once); a failed read leaves the last values. */
   #collectQueues(): Promise<void> {
     const { queues } = this.#options;
@@ -148,4 +165,57 @@ export class Metrics {
       this.destinationEnabled.set(labels, stat.enabled ? 1 : 0);
     }
   }
+}
+
+/**
+ * A destination's metrics on the send path, counted per delivery. prom-client validates and
+ * hashes a label set on every `inc`/`observe`; here the two counters add to plain numbers, which
+ * their `collect` (run at each scrape, and by `get()`) hands to prom-client, and the histograms
+ * get one label object made once.
+ */
+export class DeliverySeries {
+  readonly #destination: string;
+  readonly #labels: { readonly destination: string };
+  readonly #attemptDuration: Histogram;
+  readonly #endToEnd: Histogram;
+  readonly #attempts = new Map<string, number>();
+  readonly #finished = new Map<string, number>();
+
+  constructor(destination: string, attemptDuration: Histogram, endToEnd: Histogram) {
+    this.#destination = destination;
+    this.#labels = { destination };
+    this.#attemptDuration = attemptDuration;
+    this.#endToEnd = endToEnd;
+  }
+
+  /** `hookrelay_delivery_attempts_total{destination, outcome}` + 1. */
+  attempted(outcome: string): void {
+    this.#attempts.set(outcome, (this.#attempts.get(outcome) ?? 0) + 1);
+  }
+
+  /** `hookrelay_deliveries_total{destination, outcome}` + `count`. */
+  finished(outcome: string, count: number): void {
+    this.#finished.set(outcome, (this.#finished.get(outcome) ?? 0) + count);
+  }
+
+  attemptSeconds(seconds: number): void {
+    this.#attemptDuration.observe(this.#labels, seconds);
+  }
+
+  latencySeconds(seconds: number): void {
+    this.#endToEnd.observe(this.#labels, seconds);
+  }
+
+  flushAttempts(counter: Counter): void {
+    flush(this.#attempts, this.#destination, counter);
+  }
+
+  flushFinished(counter: Counter): void {
+    flush(this.#finished, this.#destination, counter);
+  }
+}
+
+function flush(counts: Map<string, number>, destination: string, counter: Counter): void {
+  for (const [outcome, count] of counts) if (count > 0) counter.inc({ destination, outcome }, count);
+  counts.clear();
 }

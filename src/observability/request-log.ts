@@ -39,7 +39,7 @@ export function requestLogEntry(facts: RequestFacts): RequestLogEntry {
 }
 
 export interface RequestRecorderOptions {
-  readonly store: Pick<IngestStore, 'recordRequests'>;
+  readonly store: Pick<IngestStore, 'append'>;
   readonly metrics: Metrics;
   readonly logger: Logger;
   /** Lines waiting for a write; beyond this they are dropped (and counted), never queued. */
@@ -107,7 +107,7 @@ export class RequestRecorder {
     if (this.#writing || this.#buffer.length === 0) return;
     const batch = this.#buffer.splice(0, this.#batchSize);
     this.#writing = this.#options.store
-      .recordRequests(batch)
+      .append('requests', batch)
       .catch((error: unknown) => {
         this.#options.metrics.requestLogDropped.inc(batch.length);
         this.#options.logger.warn({ err: error, lines: batch.length }, 'could not write to the requests log');

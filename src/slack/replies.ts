@@ -65,7 +65,9 @@ export function statusReport(report: StatusReport): string {
       : state.consecutive_failures > 0
         ? `:warning: failing (${state.consecutive_failures} in a row) — ${esc(state.last_error ?? '')}`
         : ':white_check_mark: ok';
-    return `• *${esc(state.name)}* (${state.type}): ${health} · ${state.pending} pending`;
+    // While disabled, a fallback takes its alerts (notify/fallback.ts).
+    const fallback = !state.enabled && state.fallback !== undefined ? ` · its alerts go to *${esc(state.fallback)}* meanwhile` : '';
+    return `• *${esc(state.name)}* (${state.type}): ${health}${fallback} · ${state.pending} pending`;
   });
   const disabled = report.destinations.filter((state) => !state.enabled).length;
   // Only a destination without auto_enable needs a person; the others re-enable themselves.

@@ -1,16 +1,24 @@
 /**
  * The store port. Layout (what lives where):
  * - src/notify/ decides: grouping windows and batches (grouping.ts), storm digests (storm.ts,
- *   digest.ts), the breaker's state machine (breaker.ts), incident order, leases at ingest and
+ *   digest.ts), who joins a claimed delivery's batch or digest (claim-members.ts), the breaker's
+ *   state machine (breaker.ts), fallbacks (fallback.ts), incident order, leases at ingest and
  *   inhibition holds (incident-order.ts), what an attempt's outcome makes of its delivery
  *   (outcome.ts), and the notification stage's rules (rules.ts, pipeline.ts).
  * - src/store/ persists: append an event with its deliveries, claim due work under the right
  *   locks, commit a batch of outcomes with the state they change, read views. Each store loads
- *   the facts a rule needs, calls the rule, and saves what it decided. Two conditions stay in
- *   each store's SQL because they must hold inside the statement that takes the row: per-incident
- *   order in the claim queries (sqlite CLAIMABLE, postgres claimable(), which adds what several
- *   replicas need), and an incident's state kept at its latest by the sender's time (the
- *   `incidents` upsert). retention.ts holds what a prune keeps, for both.
+ *   the facts a rule needs, calls the rule, and saves what it decided. A claim's members are read
+ *   by the queries claim-members.ts names (a formed batch's unfinished members, a group's waiting
+ *   deliveries, a digest's due candidates with their incident-order facts); the store translates
+ *   each into its SQL and locks what it reads, and claim-members.ts says who joins.
+ *   Two conditions stay in each store's SQL because they must hold inside the statement that
+ *   takes the row, where a rule in TypeScript would act on a read another writer has already
+ *   made stale: per-incident order in the claim queries (sqlite CLAIMABLE, postgres
+ *   claimable(), which adds what several replicas need, and which SKIP LOCKED must see in its
+ *   WHERE to skip the right rows), and an incident's state kept at its latest by the sender's
+ *   time (the `incidents` upsert's WHERE: two replicas ingesting events of one incident at once
+ *   each see the other's row only inside ON CONFLICT). retention.ts holds what a prune keeps,
+ *   for both.
  *   sqlite/ (one process, a writer thread with group commit) and postgres/ (several replicas,
  *   row and advisory locks) implement the interfaces below; rows.ts reads both's rows.
  * - The types the rules judge and read (ClaimedDelivery, NotificationEntry, Mute, thresholds)
@@ -21,6 +29,7 @@ import type { EventStatus, RelayEvent, Severity } from '../events/event.ts';
 import type { BreakerPolicy } from '../notify/breaker.ts';
 import type { ClaimedDelivery, IncidentMessage, IncidentState, NotificationEntry, RuleFacts, StoredMute } from '../notify/facts.ts';
 import type { IntervalHeldDelivery } from '../notify/interval-ends.ts';
+import type { StormPolicy } from '../notify/storm.ts';
 
 export type { ClaimedDelivery, IncidentMessage, IncidentState, Mute, NotificationEntry, StoredMute, RuleFacts, ThresholdQuery, ThresholdState } from '../notify/facts.ts';
 
@@ -76,6 +85,13 @@ export interface NewEvent {
    * resolves, release the deliveries it inhibited. Only when inhibit rules are configured.
    */
   readonly track_incident?: boolean;
+  /**
+   * The event is a report on an incident hookrelay sent (PagerDuty's webhook about an incident it
+   * paged): what it changes is recorded as pending with the event, in the same transaction, and
+   * applied later in one transaction of its own (`change('apply_echo', …)`), so a 202 is never
+   * lost to a process that stops in between (src/app/pagerduty-echo.ts).
+   */
+  readonly echo?: { readonly dedup_key: string } | null;
 }
 
 export interface IngestBatch {
@@ -160,6 +176,16 @@ export interface DeliveryRecord {
   readonly replay_of: string | null;
   readonly created_at: string;
   readonly updated_at: string;
+  /** Handed to its destination's fallback while the circuit was open: the destination that received it instead, and its delivery there. */
+  readonly sent_via: FallbackLink | null;
+  /** A fallback's copy: the destination whose circuit was open, and the delivery this stands in for. */
+  readonly fallback_for: FallbackLink | null;
+}
+
+/** The other side of a delivery handed to a fallback (src/notify/fallback.ts). */
+export interface FallbackLink {
+  readonly destination: string;
+  readonly delivery_id: string;
 }
 
 export interface AttemptRecord {
@@ -361,6 +387,39 @@ export interface PreparedDelivery {
   readonly request_body: string;
 }
 
+/** An accepted report on an incident hookrelay sent whose change is not applied yet (`NewEvent.echo`). */
+export interface PendingEcho {
+  readonly event_id: string;
+  readonly dedup_key: string;
+  /** When its event was received (ms). */
+  readonly created_at: number;
+}
+
+/** An incident's state written only if its message is still at `version`. */
+export interface EchoStateChange {
+  readonly destination: string;
+  readonly dedup_key: string;
+  readonly version: number;
+  readonly state: IncidentState;
+}
+
+/** What a pending echo changes (decided in src/notify/pagerduty-echo.ts), applied in one transaction. */
+export interface EchoApplication {
+  readonly event_id: string;
+  readonly states: readonly EchoStateChange[];
+  /** The cards' redraws and thread lines (route PAGERDUTY_ECHO_ROUTE), new pending deliveries of the event. */
+  readonly deliveries: readonly PreparedDelivery[];
+  readonly now: number;
+}
+
+/**
+ * `applied`: the states written, the deliveries added and the echo no longer pending, together;
+ * `stale`: a message is no longer at the version decided on, nothing written (decide again);
+ * `done`: the echo is not pending (applied already, by this process before it stopped or by
+ * another replica), nothing written — so a retried apply never adds its thread lines twice.
+ */
+export type EchoApplied = 'applied' | 'stale' | 'done';
+
 export interface ClaimOptions {
   readonly limit: number;
   readonly now: number;
@@ -368,21 +427,38 @@ export interface ClaimOptions {
   readonly owner: string;
   /** Storm digests for this destination, or absent/null when it never collapses (PagerDuty). */
   readonly storm?: StormPolicy | null;
+  /**
+   * The circuit is open and the destination has a fallback: lease the work it would send, to
+   * hand it over (src/notify/fallback.ts) — due work, retries at once, never a replay or a
+   * command. Nothing when the circuit is closed.
+   */
+  readonly for_fallback?: boolean;
+}
+
+/** Deliveries of an open circuit handed to its fallback (src/notify/fallback.ts), in one transaction. */
+export interface FallbackHandOff {
+  /** The claimed delivery and the rest of its batch, leased by `lease_owner`. */
+  readonly ids: readonly string[];
+  /** The copies' ids at the fallback, one per id of `ids`, in order. */
+  readonly fallback_ids: readonly string[];
+  readonly lease_owner: string;
+  readonly destination: string;
+  readonly fallback: string;
+  /** The fallback keeps per-incident order. */
+  readonly fallback_ordered: boolean;
+  /** Ids of `ids` whose originals stay pending for their own destination once copied (notify/fallback.ts `waitsForOriginal`). */
+  readonly keep?: readonly string[];
+  readonly now: number;
 }
 
 /**
- * When a destination's waiting work is a storm. The dispatcher turns `storm.horizon` into
- * requests at the destination's rate limit; the store compares its backlog with that.
+ * What a claim asks for: due work of an enabled destination, or (`for_fallback: true`) of an open
+ * one with a fallback, to hand over, or (`probe: true`) the one probe of an open circuit when its
+ * turn has come.
  */
-export interface StormPolicy {
-  /** Requests the destination can send within the horizon at its rate limit; more waiting is a storm. */
-  readonly capacity: number;
-  /**
-   * Destinations keeping one message per incident (slack-bot): an event of an incident whose
-   * message is open is not folded into a digest, so that message still changes with it.
-   */
-  readonly keep_incident_messages?: boolean;
-}
+export type ClaimRequest = (ClaimOptions & { readonly probe?: false }) | (Omit<ClaimOptions, 'limit' | 'storm' | 'for_fallback'> & { readonly probe: true });
+
+export type { StormPolicy } from '../notify/storm.ts';
 
 export interface PruneOptions {
   /** Finished deliveries kept per destination (newest first). */
@@ -393,88 +469,150 @@ export interface PruneOptions {
 }
 
 /**
+ * The methods that take several kinds of request: for each kind, its arguments (after the kind)
+ * and its answer. A store implements each kind once; callers name the kind they need.
+ */
+export type KindMap<M> = Record<keyof M, { readonly args: readonly unknown[]; readonly answer: unknown }>;
+
+/** A store's handlers of one such method, one per kind. */
+export type KindHandlers<M extends KindMap<M>> = { readonly [K in keyof M]: (...args: M[K]['args']) => Promise<M[K]['answer']> };
+
+/** Calls the handler of `kind` (the one place the kinds' correlation needs telling the compiler). */
+export function callKind<M extends KindMap<M>, K extends keyof M>(handlers: KindHandlers<M>, kind: K, args: M[K]['args']): Promise<M[K]['answer']> {
+  return (handlers[kind] as (...all: M[K]['args']) => Promise<M[K]['answer']>)(...args);
+}
+
+/** What `IngestStore.append` adds besides a request's events. */
+export interface AppendKinds {
+  /** New pending deliveries of an event whose requests are already made (a PagerDuty acknowledge from a Slack button). */
+  prepared: { args: [eventId: string, deliveries: readonly PreparedDelivery[], now: number]; answer: DeliveryRecord[] };
+  /** A new pending delivery sending the same request again; null when the delivery does not exist. */
+  replay: { args: [id: string, newId: string, now: number]; answer: DeliveryRecord | null };
+  /** Lines of the requests log (refused requests, written in batches). */
+  requests: { args: [entries: readonly RequestLogEntry[]]; answer: void };
+}
+
+/**
  * New work, appended: the events of a request with their deliveries (and its line in the
  * requests log) in one transaction, and deliveries a person asks for (replays, commands).
  */
 export interface IngestStore {
   /** The events of one request and all their deliveries, in one transaction. Resolves after a durable commit. */
   ingest(batch: IngestBatch): Promise<IngestedEvent[]>;
-  /** New pending deliveries of an event whose requests are already made. */
-  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]>;
-  /** A new pending delivery sending the same request again; null when the delivery does not exist. */
-  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null>;
-  /** Adds lines to the requests log (refused requests, written in batches). */
-  recordRequests(entries: readonly RequestLogEntry[]): Promise<void>;
+  append<K extends keyof AppendKinds>(kind: K, ...args: AppendKinds[K]['args']): Promise<AppendKinds[K]['answer']>;
+}
+
+/** What `QueueStore.leases` does to leased deliveries of `owner` (others' are never touched). */
+export interface LeaseKinds {
+  /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
+  extend: { args: [ids: readonly string[], owner: string, until: number]; answer: void };
+  /** Gives leased deliveries back (graceful shutdown), due at once. */
+  release: { args: [ids: readonly string[], owner: string]; answer: void };
+  /**
+   * Durably notes that the attempt of these leased deliveries is under way: if the process stops
+   * before it is recorded, the next lease counts it in `interrupted_attempts`. Only deliveries
+   * interrupted before are marked (one write each), so ordinary work costs nothing.
+   */
+  started: { args: [ids: readonly string[], owner: string]; answer: void };
+}
+
+/**
+ * What `QueueStore.holds` does: hold deliveries back (here, or by handing them to a fallback), or
+ * give back what a time interval held.
+ */
+export interface HoldKinds {
+  /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
+  hold: { args: [hold: HoldRequest]; answer: void };
+  /**
+   * The interval ended: `ids` (held by `marker`) are due now, to be judged afresh, `note` added
+   * to theirs; the others it held are no longer its (they stay muted). Answers the destinations given work.
+   */
+  release: { args: [release: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }]; answer: string[] };
+  /**
+   * An open circuit's leased work goes to its fallback (src/notify/fallback.ts), in one
+   * transaction: the originals are finished (`skipped`, naming where they went; those in `keep`
+   * stay pending for their own destination too) and their copies added at the fallback, due now.
+   * Originals whose lease was lost are left alone. Answers how many were handed over.
+   */
+  fallback: { args: [handOff: FallbackHandOff]; answer: number };
 }
 
 /** The delivery queue: due work claimed under leases, and outcomes committed with the state they change. */
 export interface QueueStore {
   /**
-   * Leases due deliveries of an enabled destination (pending and due, or in flight with an expired
-   * lease), highest priority first, never one waiting behind an earlier delivery of its incident.
+   * Due work: leases due deliveries of an enabled destination (pending and due, or in flight with
+   * an expired lease), highest priority first, never one waiting behind an earlier delivery of
+   * its incident. A probe (`probe: true`), when the circuit is open and its probe due: leases
+   * the oldest pending delivery as the probe (one claimer wins). For the fallback
+   * (`for_fallback: true`), when the circuit is open: leases what it would hand over (due work,
+   * retries at once, never a replay or a command), in incident order; nothing once it is closed.
    */
-  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch>;
-  /** Circuit open and its probe due: leases the oldest pending delivery as the probe (one claimer wins). */
-  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch>;
+  claim(destination: string, request: ClaimRequest): Promise<ClaimBatch>;
   /**
    * Commits a batch of attempts in one transaction: each delivery's attempt, the notification
    * log, groups and incident messages they changed, and each destination's health (the breaker
    * folds the batch in order). One answer per attempt, in order.
    */
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]>;
-  /** The notification stage held these deliveries back: logged, not sent (given back if their inhibitor no longer fires). */
-  holdDeliveries(hold: HoldRequest): Promise<void>;
-  /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */
-  heldBy(marker: string): Promise<IntervalHeldDelivery[]>;
-  /**
-   * The interval ended: `ids` (held by `marker`) are due now, to be judged afresh, `note` added
-   * to theirs; the others it held are no longer its (they stay muted). Returns the destinations given work.
-   */
-  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]>;
-  /** Keeps leases alive for deliveries still held (waiting in a paused queue, or a slow attempt). */
-  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void>;
-  /** Gives leased deliveries back (graceful shutdown), due at once. */
-  releaseClaims(ids: readonly string[], owner: string): Promise<void>;
-  /**
-   * Durably notes that the attempt of these leased deliveries is under way: if the process stops
-   * before it is recorded, the next lease counts it in `interrupted_attempts`. Only deliveries
-   * interrupted before are marked (one write each), so ordinary work costs nothing.
-   */
-  markAttemptStarted(ids: readonly string[], owner: string): Promise<void>;
+  holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']>;
+  leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']>;
 }
 
-/** The state the notification rules read (what was told, thresholds, firing incidents) and the state people change (mutes, acknowledgements, a circuit closed by hand). */
-export interface IncidentStateStore extends RuleFacts {
-  getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null>;
+/** What people change: acknowledgements, incident state decided elsewhere, mutes, a circuit closed by hand. */
+export interface ChangeKinds {
   /** Records who acknowledged an incident (a targeted update); null when no message exists for it. */
-  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null>;
+  acknowledge: { args: [destination: string, dedupKey: string, by: string, now: number]; answer: IncidentMessage | null };
   /**
-   * Writes how an incident stands, decided elsewhere (PagerDuty acknowledged or resolved it), only
-   * if its message is still at `version`: an event or acknowledgement recorded since wins, and the
-   * caller decides again. Null when there is no such message or it changed.
+   * Applies a pending echo (`NewEvent.echo`) in one transaction: every state change only if its
+   * message is still at its version, the deliveries added, the echo no longer pending — or
+   * nothing at all. With no states and no deliveries it only ends the echo (nothing to change).
    */
-  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null>;
-  createMute(mute: StoredMute): Promise<StoredMute>;
+  apply_echo: { args: [application: EchoApplication]; answer: EchoApplied };
+  create_mute: { args: [mute: StoredMute]; answer: StoredMute };
   /** Ends a mute now; null when there is no such mute. */
-  deleteMute(id: string, now: number): Promise<StoredMute | null>;
-  /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
-  listMutes(options: { readonly now: number; readonly all?: boolean }): Promise<StoredMute[]>;
+  delete_mute: { args: [id: string, now: number]; answer: StoredMute | null };
   /** A person closes the circuit: enabled, failures forgotten, its waiting work due now. */
-  enableDestination(name: string, now: number): Promise<DestinationState | null>;
+  enable_destination: { args: [name: string, now: number]; answer: DestinationState | null };
 }
 
-/** What the admin API, the CLI and the metrics read. */
-export interface StoreViews {
-  destinationStates(): Promise<DestinationState[]>;
-  listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]>;
-  getDelivery(id: string): Promise<(DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null>;
-  getEvent(id: string): Promise<StoredEvent | null>;
-  /** Events matching every filter given, newest first (the event explorer). */
-  searchEvents(query: EventQuery): Promise<EventSummary[]>;
+/** The state the notification rules read (what was told, thresholds, firing incidents) and the state people change. */
+export interface IncidentStateStore extends RuleFacts {
+  change<K extends keyof ChangeKinds>(kind: K, ...args: ChangeKinds[K]['args']): Promise<ChangeKinds[K]['answer']>;
+}
+
+/** What the admin API, the CLI, the metrics and the Slack app read. */
+export interface ViewKinds {
+  destinations: { args: []; answer: DestinationState[] };
   /** Each destination's queue depth and oldest waiting delivery (metrics, read every few seconds at most). */
-  queueStats(): Promise<QueueStat[]>;
+  queue: { args: []; answer: QueueStat[] };
+  deliveries: { args: [query: DeliveryQuery]; answer: DeliveryRecord[] };
+  delivery: { args: [id: string]; answer: (DeliveryRecord & { readonly attempt_log: readonly AttemptRecord[] }) | null };
+  event: { args: [id: string]; answer: StoredEvent | null };
+  /** Events matching every filter given, newest first (the event explorer). */
+  events: { args: [query: EventQuery]; answer: EventSummary[] };
   /** The requests log, newest first. */
-  listRequests(query: RequestQuery): Promise<RequestRecord[]>;
+  requests: { args: [query: RequestQuery]; answer: RequestRecord[] };
+  /** Mutes not deleted and not expired at `now`, soonest to expire first; `all` includes ended ones. */
+  mutes: { args: [options: { readonly now: number; readonly all?: boolean }]; answer: StoredMute[] };
+  /** The one Slack message a slack-bot destination keeps for an incident, or null. */
+  incident_message: { args: [destination: string, dedupKey: string]; answer: IncidentMessage | null };
+  /** The muted deliveries a time interval holds (`held_by` is its marker), with their events' incidents. */
+  held: { args: [marker: string]; answer: IntervalHeldDelivery[] };
+  /** Echoes accepted but not applied yet (their process stopped first), oldest first, at most `limit`. */
+  echoes: { args: [limit: number]; answer: PendingEcho[] };
+}
+
+/** Read-only views: one method, a kind per view. */
+export interface StoreViews {
+  view<K extends keyof ViewKinds>(kind: K, ...args: ViewKinds[K]['args']): Promise<ViewKinds[K]['answer']>;
+}
+
+/** What `StoreLifecycle.prune` bounds. */
+export interface PruneKinds {
+  /** The delivery log; never removes pending or in-flight work. Answers deliveries removed. */
+  deliveries: { args: [options: PruneOptions]; answer: number };
+  /** The requests log: at most `keep` lines, none received before `before` (ms). Answers lines removed. */
+  requests: { args: [options: { readonly keep: number; readonly before: number }]; answer: number };
 }
 
 /** Opening, bounding and closing a store. */
@@ -484,10 +622,7 @@ export interface StoreLifecycle {
   readonly recoveredLeases?: number;
   /** Makes sure every configured destination has a state row. */
   syncDestinations(names: readonly string[]): Promise<void>;
-  /** Bounds the delivery log; never removes pending or in-flight work. Returns deliveries removed. */
-  prune(options: PruneOptions): Promise<number>;
-  /** Bounds the requests log: at most `keep` lines, none received before `before` (ms). Returns lines removed. */
-  pruneRequests(options: { readonly keep: number; readonly before: number }): Promise<number>;
+  prune<K extends keyof PruneKinds>(kind: K, ...args: PruneKinds[K]['args']): Promise<PruneKinds[K]['answer']>;
   /** Throws when the store cannot be reached or cannot commit, e.g. its disk is full (`/readyz`; a full store probes with a write). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -513,7 +648,18 @@ export interface SharedStore {
 
 /**
  * The durable store. Two implementations: SQLite (embedded, one process) and PostgreSQL
- * (several replicas); one contract suite (test/store/contract.ts, a section per interface) runs
- * against both. Callers take the narrowest of these interfaces they need.
+ * (several replicas); one contract suite (test/store/contract.ts, a section per interface, then
+ * the rule stories) runs against both. Fifteen methods in five interfaces — ingest and append;
+ * claim, commitAttempts, holds and leases; the three rule facts and change; view; and
+ * syncDestinations, prune, ping, close — plus what only a shared store offers. A method that
+ * takes a kind (`view('delivery', id)`) is one method: one switch in each store, one section of
+ * the contract. Callers take the narrowest of these interfaces they need. Fallback destinations
+ * add no method: their claim is `claim` with `for_fallback`, and the hand-over is
+ * `holds('fallback', …)`, since like a hold it is the notification stage's verdict on leased work
+ * (not sent here: finished with a note, under the same lease check) and writes no attempt;
+ * commitAttempts takes outcomes of sends, and append adds work without finishing any. PagerDuty
+ * echoes add none either: pending from `ingest` (`NewEvent.echo`), applied by
+ * `change('apply_echo', …)` (state, deliveries and the end of pending in one transaction, since
+ * it changes an incident's state as the other changes do), listed by `view('echoes', …)`.
  */
 export type Store = IngestStore & QueueStore & IncidentStateStore & StoreViews & StoreLifecycle & SharedStore;

@@ -13,22 +13,27 @@ export const TOO_DEEP = '[nested too deep]';
 
 type Json = { toJSON?: unknown };
 
-/** Arrays and objects deeper than `max` levels? Iterative, so safe for any depth. */
+/**
+ * Arrays and objects deeper than `max` levels? The recursion stops at `max + 1` levels, so it is
+ * safe for any depth, and it allocates nothing: it runs over every value a template prints as
+ * JSON, once per delivery.
+ */
 export function nestsDeeperThan(value: unknown, max: number): boolean {
-  const pending: unknown[] = [value];
-  const depths: number[] = [1];
-  while (pending.length > 0) {
-    const item = pending.pop();
-    const depth = depths.pop()!;
-    if (item === null || typeof item !== 'object') continue;
-    if (depth > max) return true;
-    const children = Array.isArray(item) ? item : Object.values(item);
-    for (const child of children) {
-      if (child !== null && typeof child === 'object') {
-        pending.push(child);
-        depths.push(depth + 1);
-      }
-    }
+  return deeperThan(value, max);
+}
+
+/** `value` (an array or object at some level) has more than `levelsLeft` levels of arrays and objects. */
+function deeperThan(value: unknown, levelsLeft: number): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (levelsLeft === 0) return true;
+  if (Array.isArray(value)) {
+    for (const item of value as readonly unknown[]) if (item !== null && typeof item === 'object' && deeperThan(item, levelsLeft - 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== null && typeof item === 'object' && deeperThan(item, levelsLeft - 1)) return true;
   }
   return false;
 }

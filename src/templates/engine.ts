@@ -6,6 +6,7 @@ import { calledHelpers, findNestedSenderLoops, findProblems, rewriteEscapes } fr
 import { RENDER_LIMITS, RenderBudgetError, checkOutput, withRenderBudget } from './budget.ts';
 import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
 import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
+import { prepareRuntime } from './prepared-runtime.ts';
 import { hostileSampleContexts } from './sample-event.ts';
 import { TemplateRenderError, type EscapeMode, type TemplateContext, type TemplateEngine } from './types.ts';
 import { systemClock } from '../util/clock.ts';
@@ -31,6 +32,8 @@ const SNIPPET_RADIUS = 40;
 interface CompiledTemplate {
   readonly file: string;
   readonly render: Handlebars.TemplateDelegate;
+  /** What Handlebars would build for each render, built once (prepared-runtime.ts); null: built per render. */
+  readonly runtime: Handlebars.RuntimeOptions | null;
   /** Valid but risky (`file:line: message`), for `check` and the start-up log. */
   readonly warnings: readonly string[];
 }
@@ -92,7 +95,9 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
   const env = Handlebars.create();
   registerHelpers(env, now);
   const callable = callableHelperNames();
-  const cache = new Map<string, CompiledTemplate>();
+  // By mode, then by name: a render looks its template up with the strings it was given, and
+  // builds no key of its own (a key built per render is a new string to hash every time).
+  const cache = new Map<EscapeMode, Map<string, CompiledTemplate>>();
 
   function resolve(name: string): string {
     if (!TEMPLATE_NAME.test(name)) {
@@ -110,8 +115,12 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
   /** Reads, checks and compiles; ConfigError for anything wrong with the file itself. */
   function compile(name: string, mode: EscapeMode): CompiledTemplate {
-    const key = `${mode}\u0000${name}`;
-    const cached = cache.get(key);
+    let byName = cache.get(mode);
+    if (byName === undefined) {
+      byName = new Map();
+      cache.set(mode, byName);
+    }
+    const cached = byName.get(name);
     if (cached !== undefined) return cached;
 
     const file = resolve(name);
@@ -141,7 +150,8 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     // Each render copies and wraps every helper of its environment (Handlebars' runtime setup):
     // a template gets an environment with only the helpers it calls, a few instead of dozens.
     const own = Handlebars.create();
-    registerHelpers(own, now, calledHelpers(program, callable));
+    const called = calledHelpers(program, callable);
+    registerHelpers(own, now, called, mode);
     let render: Handlebars.TemplateDelegate;
     try {
       // compile() is lazy and processes the tree it is given, so a copy is compiled eagerly
@@ -153,17 +163,19 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
       throw new ConfigError([`${shown}:${line}: ${message}`]);
     }
 
-    const compiled = { file, render, warnings };
-    cache.set(key, compiled);
+    const compiled = { file, render, runtime: prepareRuntime(own, called), warnings };
+    byName.set(name, compiled);
     return compiled;
   }
 
   /** Renders and parses; throws the reason as a plain Error (callers add the framing). */
   function renderJson(compiled: CompiledTemplate, mode: EscapeMode, context: TemplateContext): unknown {
-    const data: RenderData = { escapeMode: mode };
+    const { runtime } = compiled;
     let output: string;
     try {
-      output = withRenderBudget(RENDER_LIMITS, () => compiled.render(context, { data }));
+      // The prepared runtime skips Handlebars' own `@root`: the data carries it.
+      const data: RenderData = runtime === null ? { escapeMode: mode } : { escapeMode: mode, root: context };
+      output = withRenderBudget(RENDER_LIMITS, () => compiled.render(context, runtime === null ? { data } : { ...runtime, data }));
       checkOutput(output, RENDER_LIMITS);
     } catch (error) {
       // Over budget is the reason itself ("output over 1 MB"), not a failure of Handlebars.
@@ -182,7 +194,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
     warnings() {
       // One file compiled for both escape modes is one set of warnings.
-      const byFile = new Map([...cache.values()].map((compiled) => [compiled.file, compiled.warnings]));
+      const byFile = new Map([...cache.values()].flatMap((byName) => [...byName.values()]).map((compiled) => [compiled.file, compiled.warnings]));
       return [...byFile.values()].flat();
     },
 

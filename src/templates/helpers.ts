@@ -31,6 +31,8 @@ type Helper = (args: unknown[], options: Handlebars.HelperOptions) => unknown;
 /** What helpers read from the render's `@data`: the escape mode of the template being rendered. */
 export interface RenderData {
   readonly escapeMode: EscapeMode;
+  /** `@root`: the render's context (Handlebars sets it itself unless the runtime is prepared). */
+  readonly root?: unknown;
 }
 
 /** Internal: every escaped `{{…}}` is rewritten into a call of one of these (see ast.ts). */
@@ -264,11 +266,22 @@ export function callableHelperNames(): ReadonlySet<string> {
 }
 
 /**
- * Registers the helpers (every one, or those `only` names), and the two internal escape helpers,
- * on an isolated environment.
+ * Handlebars' own helpers that its runtime needs whatever a template calls: the two `…Missing`
+ * hooks, and `each`, which `blockHelperMissing` calls for a section over a list (`{{#events}}`).
  */
-export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: ReadonlySet<string>): void {
+const RUNTIME_HELPERS: ReadonlySet<string> = new Set(['helperMissing', 'blockHelperMissing', 'each']);
+
+/**
+ * Registers the helpers and the internal escape helpers on an isolated environment: every one,
+ * or for one template (`only`: the helpers it calls, `mode`: its escape mode) just those it can
+ * reach. Handlebars copies and wraps every helper of the environment on each render, so each
+ * one a template cannot call is work per delivery.
+ */
+export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: ReadonlySet<string>, mode?: EscapeMode): void {
   env.unregisterHelper('log');
+  if (only !== undefined) {
+    for (const name of Object.keys(env.helpers)) if (!only.has(name) && !RUNTIME_HELPERS.has(name)) env.unregisterHelper(name);
+  }
   for (const [name, helper] of Object.entries(helpers(now))) {
     if (only !== undefined && !only.has(name)) continue;
     const readsArguments = !ARGUMENTS_NOT_READ.has(name);
@@ -285,9 +298,9 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
     });
   }
   meterEach(env);
-  for (const mode of ESCAPE_MODES) {
-    env.registerHelper(ESCAPE_HELPER[mode], (value: unknown) => {
-      const escaped = escapeForMode(value, mode);
+  for (const escapeMode of mode === undefined ? ESCAPE_MODES : [mode]) {
+    env.registerHelper(ESCAPE_HELPER[escapeMode], (value: unknown) => {
+      const escaped = escapeForMode(value, escapeMode);
       chargeHelperText(escaped.length);
       return escaped;
     });

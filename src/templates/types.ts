@@ -1,5 +1,6 @@
 import type { RelayEvent } from '../events/event.ts';
 import type { DigestView } from '../notify/digest.ts';
+import type { FallbackView } from '../notify/fallback.ts';
 
 /**
  * How `{{value}}` is escaped in a template.
@@ -40,6 +41,11 @@ export interface TemplateContext extends RelayEvent {
   readonly threshold?: { readonly count: number; readonly within: string };
   /** The events of this notification: `[event]`, or the whole group for grouped routes and digests. */
   readonly events: readonly RelayEvent[];
+  /**
+   * Set when this destination sends it as the fallback of another whose circuit is open
+   * (src/notify/fallback.ts): `marker` reads "via fallback: PagerDuty destination `oncall` is unavailable".
+   */
+  readonly fallback?: FallbackView;
   /** Set when the notification is a storm digest: count, the worst incidents, "+K more". */
   readonly digest?: DigestView;
   readonly hookrelay: {

@@ -10,7 +10,7 @@ function delivery(minutesAgo: number, status: DeliveryStatus, latency: number | 
   return {
     id: `dlv_${minutesAgo}`, event_id: 'evt_1', destination: 'd', route: 'r', status, attempts: 1,
     response_code: 200, response_body: null, latency_ms: latency, request_body: null, last_error: null, note: null,
-    next_attempt_at: null, replay_of: null, created_at: at, updated_at: at,
+    next_attempt_at: null, replay_of: null, created_at: at, updated_at: at, sent_via: null, fallback_for: null,
   };
 }
 

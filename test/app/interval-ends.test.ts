@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { IntervalEnds } from '../../src/app/interval-ends.ts';
 import { intervalHolds } from '../../src/notify/interval-ends.ts';
 import type { IntervalHeldDelivery } from '../../src/notify/interval-ends.ts';
+import type { Store } from '../../src/store/store.ts';
 import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-intervals.ts';
 import { ManualClock } from '../support/clock.ts';
 
@@ -16,14 +17,16 @@ function heldStore(held: IntervalHeldDelivery[]) {
   return {
     calls,
     store: {
-      heldBy: (marker: string) => {
+      view: ((kind: string, marker: string) => {
+        expect(kind).toBe('held');
         calls.push(`heldBy ${marker}`);
         return Promise.resolve(held.splice(0));
-      },
-      releaseHeld: (args: { marker: string; ids: readonly string[]; note: string; now: number }) => {
+      }) as Store['view'],
+      holds: ((kind: string, args: { marker: string; ids: readonly string[]; note: string; now: number }) => {
+        expect(kind).toBe('release');
         calls.push(`release ${args.marker} ${args.ids.join(',')} at ${new Date(args.now).toISOString()}`);
         return Promise.resolve(args.ids.length > 0 ? ['slack'] : []);
-      },
+      }) as Store['holds'],
     },
   };
 }

@@ -67,7 +67,7 @@ afterEach(async () => {
 
 /** Takes a destination's due deliveries and records one final attempt for each. */
 async function finish(name: string, outcome: AttemptResult['outcome'], requestBody = '{"text":"hi"}', dedupKey?: string): Promise<void> {
-  const { deliveries } = await store.claimDue(name, { limit: 100, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+  const { deliveries } = await store.claim(name, { limit: 100, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
   for (const delivery of deliveries) {
     await recordAttempt(store, {
       delivery_id: delivery.id,
@@ -104,7 +104,7 @@ describe('replay', () => {
     const event = relayEvent();
     await store.ingest(batchOf(event, ['slack']));
     await finish('slack', 'succeeded', '{"text":"the original"}');
-    const [original] = await store.listDeliveries({ event_id: event.id, limit: 10 });
+    const [original] = await store.view('deliveries', { event_id: event.id, limit: 10 });
     const [replay] = await operations.replay(original!.id);
     expect(replay).toMatchObject({ replay_of: original!.id, status: 'pending', destination: 'slack', request_body: '{"text":"the original"}' });
     expect(notified).toEqual(['slack']);
@@ -154,7 +154,7 @@ describe('acknowledge', () => {
     await finish('pager', 'succeeded', JSON.stringify({ event_action: 'trigger', dedup_key: 'shaped-by-template' }), event.dedup_key);
     const ack = await operations.acknowledge('tapemetric:qos:Assam', 'alice');
     expect(ack).toEqual({ dedup_key: 'tapemetric:qos:Assam', pagerduty: ['pager'], messages: [] });
-    const queued = (await store.listDeliveries({ destination: 'pager', status: 'pending', limit: 10 }))[0]!;
+    const queued = (await store.view('deliveries', { destination: 'pager', status: 'pending', limit: 10 }))[0]!;
     expect(queued.route).toBe('command:acknowledge');
     expect(queued.event_id).toBe(event.id);
     expect(JSON.parse(queued.request_body!)).toEqual({ event_action: 'acknowledge', dedup_key: 'shaped-by-template' });
@@ -166,7 +166,7 @@ describe('acknowledge', () => {
     await store.ingest(batchOf(event, ['pager', 'slack']));
     const ack = await operations.acknowledge(event.id, 'bob');
     expect(ack.pagerduty).toEqual(['pager']);
-    const queued = await store.listDeliveries({ destination: 'pager', limit: 10 });
+    const queued = await store.view('deliveries', { destination: 'pager', limit: 10 });
     expect(queued.map((delivery) => delivery.route)).toContain('command:acknowledge');
   });
 
@@ -175,7 +175,7 @@ describe('acknowledge', () => {
     await store.ingest(batchOf(event, ['slack']));
     expect(await code(operations.acknowledge('only-slack', 'alice'))).toBe('not_found');
     expect(await code(operations.acknowledge('evt_01NOPE', 'alice'))).toBe('not_found');
-    expect(await store.listDeliveries({ destination: 'pager', limit: 10 })).toEqual([]);
+    expect(await store.view('deliveries', { destination: 'pager', limit: 10 })).toEqual([]);
   });
 });
 
@@ -193,7 +193,7 @@ describe('mute, enable, secrets', () => {
   it('enable re-enables a disabled destination and tells the dispatcher', async () => {
     const event = relayEvent();
     await store.ingest(batchOf(event, ['slack']));
-    const { deliveries } = await store.claimDue('slack', { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+    const { deliveries } = await store.claim('slack', { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
     await recordAttempt(store, {
       delivery_id: deliveries[0]!.id, member_ids: [], destination: 'slack', lease_owner: 'test', started_at: now, finished_at: now,
       outcome: 'failed', next_attempt_at: null, request_body: '{}', response_code: 500, response_body: null, latency_ms: 1,
@@ -222,7 +222,7 @@ describe('mute, enable, secrets', () => {
     /** One failed attempt opens the circuit (disable_after 1), with the destination's own recovery. */
     const disable = async (name: string, probe: readonly number[] | null): Promise<void> => {
       await store.ingest(batchOf(relayEvent(), [name]));
-      const { deliveries } = await store.claimDue(name, { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+      const { deliveries } = await store.claim(name, { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
       await recordAttempt(store, {
         delivery_id: deliveries[0]!.id, member_ids: [], destination: name, lease_owner: 'test', started_at: now, finished_at: now,
         outcome: 'failed', next_attempt_at: null, request_body: '{}', response_code: 500, response_body: null, latency_ms: 1,
@@ -238,6 +238,33 @@ describe('mute, enable, secrets', () => {
     expect(both).toMatch(/\*manual\* \(slack\): :no_entry: \*disabled\*.* waits to be enabled/);
     expect(both).toContain('*manual* has `auto_enable: false`: re-enable with `POST /api/v1/destinations/<name>/enable` once fixed.');
     expect(both).not.toMatch(/\*auto\*[^\n]*enable`/);
+  });
+
+  it("Slack's /hookrelay status and the destinations list: a disabled destination with a fallback says where its alerts go meanwhile", async () => {
+    const pager = destination('pager', 'pagerduty', { fallback: 'chat' });
+    const chat = destination('chat', 'slack');
+    await store.syncDestinations(['pager', 'chat']);
+    const withFallback = new Operations({
+      store,
+      mutes: new MuteRegistry(store, silentLogger()),
+      dispatcher: { notify: () => undefined, enabled: () => undefined },
+      destinations: [pager, chat],
+      version: 'test',
+      logger: silentLogger(),
+      now: () => now,
+    });
+    expect(statusReport(await withFallback.status())).not.toContain('meanwhile');
+    await store.ingest(batchOf(relayEvent(), ['pager']));
+    const { deliveries } = await store.claim('pager', { limit: 1, now: Date.now() + 1_000, lease_ms: 60_000, owner: 'test' });
+    await recordAttempt(store, {
+      delivery_id: deliveries[0]!.id, member_ids: [], destination: 'pager', lease_owner: 'test', started_at: now, finished_at: now,
+      outcome: 'retry', next_attempt_at: now + 60_000, request_body: '{}', response_code: 503, response_body: null, latency_ms: 1,
+      error: 'HTTP 503', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: [10_000] }, notified: [],
+    });
+    expect(statusReport(await withFallback.status())).toMatch(/\*pager\* \(pagerduty\): :no_entry: \*disabled\*.* · its alerts go to \*chat\* meanwhile · 1 pending/);
+    const states = await withFallback.destinationStates();
+    expect(states.find((state) => state.name === 'pager')?.fallback).toBe('chat');
+    expect(states.find((state) => state.name === 'chat')).not.toHaveProperty('fallback');
   });
 
   it('generateSecret → a fresh whsec_ secret of 32 random bytes', () => {

@@ -3,13 +3,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { Destination, OutboundRequest } from '../../src/destinations/destination.ts';
 import type { SendResult } from '../../src/destinations/http-client.ts';
 import { AttemptRunner } from '../../src/dispatch/attempt-runner.ts';
-import type { AttemptLane } from '../../src/dispatch/attempt-runner.ts';
+import type { AttemptLane, AttemptRunnerOptions } from '../../src/dispatch/attempt-runner.ts';
 import { breakerPolicy } from '../../src/dispatch/breaker-watch.ts';
 import type { CircuitNews } from '../../src/dispatch/breaker-watch.ts';
 import { SuspectGate } from '../../src/dispatch/crash-guard.ts';
 import type { StageVerdict } from '../../src/notify/pipeline.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
-import type { AttemptResult, ClaimedDelivery, HoldRequest, RecordedAttempt } from '../../src/store/store.ts';
+import type { AttemptResult, ClaimedDelivery, FallbackHandOff, HoldKinds, HoldRequest, LeaseKinds, NotificationEntry, RecordedAttempt, Store as StorePort } from '../../src/store/store.ts';
 import { TemplateRenderError } from '../../src/templates/types.ts';
 import type { TemplateContext } from '../../src/templates/types.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -33,7 +33,7 @@ function claimed(overrides: Partial<ClaimedDelivery> = {}): ClaimedDelivery {
 /** A store that records what it is asked; records commit when the test lets them (all at once by default). */
 class Store {
   readonly records: AttemptResult[] = [];
-  readonly holds: HoldRequest[] = [];
+  readonly held: HoldRequest[] = [];
   readonly marked: string[][] = [];
   /** Thrown by the next record calls, in turn. */
   readonly recordErrors: Error[] = [];
@@ -48,12 +48,22 @@ class Store {
     return results.map(() => ({ recorded: true, destination: { name: 'ops', enabled: true, consecutive_failures: 0, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false, ...this.answer }));
   }
 
-  async holdDeliveries(hold: HoldRequest): Promise<void> {
-    this.holds.push(hold);
-  }
+  readonly handOffs: FallbackHandOff[] = [];
+  readonly holds = (async (kind: keyof HoldKinds, request: HoldRequest | FallbackHandOff): Promise<number | undefined> => {
+    if (kind === 'hold') this.held.push(request as HoldRequest);
+    if (kind !== 'fallback') return undefined;
+    const handOff = request as FallbackHandOff;
+    this.handOffs.push(handOff);
+    return handOff.ids.length;
+  }) as StorePort['holds'];
 
-  async markAttemptStarted(ids: readonly string[]): Promise<void> {
-    this.marked.push([...ids]);
+  readonly leases = (async (kind: keyof LeaseKinds, ids: readonly string[]): Promise<void> => {
+    if (kind === 'started') this.marked.push([...ids]);
+  }) as StorePort['leases'];
+
+  readonly told: NotificationEntry[] = [];
+  async notificationLog(destination: string, dedupKeys: readonly string[]): Promise<NotificationEntry[]> {
+    return this.told.filter((entry) => entry.destination === destination && dedupKeys.includes(entry.dedup_key));
   }
 }
 
@@ -133,8 +143,9 @@ const destination: Destination = {
   refreshIncident: (dedupKey) => refresh(dedupKey),
 };
 
-function runner(suspects = new SuspectGate(), to: Destination = destination): AttemptRunner {
+function runner(suspects = new SuspectGate(), to: Destination = destination, fallback?: AttemptRunnerOptions['fallback']): AttemptRunner {
   return new AttemptRunner({
+    ...(fallback ? { fallback } : {}),
     destination: to,
     store,
     stage: { decide: async (delivery) => verdict(delivery) },
@@ -297,7 +308,7 @@ describe('attempt runner: before the send', () => {
     const batch = claimed({ member_ids: ['dlv_muted'], rule_keys: [null, null] });
     verdict = (delivery) => ({ send: { ...delivery, member_ids: [] }, held: [{ ids: ['dlv_muted'], hold: { rule: 'mute', status: 'muted', note: 'muted by mut_1' } }] });
     await runner().attempt(batch);
-    expect(store.holds).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
+    expect(store.held).toEqual([{ ids: ['dlv_muted'], lease_owner: 'me', status: 'muted', note: 'muted by mut_1', now: clock.now(), probe_of: null, held_by: null }]);
     expect(store.records[0]).toMatchObject({ delivery_id: batch.id, member_ids: [] });
     expect(logged.map((line) => line.msg)).toEqual(['delivery held: muted by mut_1', 'delivered']);
     expect(logged[0]).toMatchObject({ destination: 'ops', title: batch.event.title, rule: 'mute', note: 'muted by mut_1', deliveries: ['dlv_muted'] });
@@ -309,7 +320,7 @@ describe('attempt runner: before the send', () => {
     const probe = claimed({ probe: true });
     verdict = (delivery) => ({ send: null, held: [{ ids: [delivery.id], hold: { rule: 'repeat', status: 'skipped', note: 'repeat within 4h' } }] });
     await runner().attempt(probe);
-    expect(store.holds[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
+    expect(store.held[0]).toMatchObject({ ids: [probe.id], probe_of: 'ops' });
     expect(lane.calls).toEqual([`begin ${probe.id}`, 'pump', `end ${probe.id}`]);
     expect(sent).toEqual([]);
     // Held, and that is all: nothing went wrong.
@@ -387,6 +398,67 @@ describe('attempt runner: before the send', () => {
     expect(logged).toEqual([
       expect.objectContaining({ level: 50, msg: 'delivery attempt failed unexpectedly; its lease will expire', delivery_id: delivery.id, destination: 'ops', err: expect.objectContaining({ message: 'store closed' }) }),
     ]);
+  });
+});
+
+describe('attempt runner: fallback destinations', () => {
+  const told: string[] = [];
+  const fallbackTo = (): AttemptRunnerOptions['fallback'] => ({
+    to: { name: 'ops-slack', ordered: true },
+    describe: (name) => (name === 'oncall' ? { name: 'oncall', type: 'pagerduty' } : undefined),
+    handedOver: (name) => void told.push(name),
+  });
+
+  it('circuit open: what its rules let go is handed to the fallback (not sent, not given back), and the fallback lane is told', async () => {
+    told.length = 0;
+    circuit.enabled = false;
+    const delivery = claimed({ member_ids: ['dlv_member'], events: [relayEvent({ dedup_key: 'a' }), relayEvent({ dedup_key: 'b' })] });
+    await runner(undefined, destination, fallbackTo()).attempt(delivery);
+    expect(sent).toEqual([]);
+    expect(lane.givenBack).toEqual([]);
+    expect(store.handOffs).toEqual([
+      expect.objectContaining({ ids: [delivery.id, 'dlv_member'], destination: 'ops', fallback: 'ops-slack', fallback_ordered: true, lease_owner: 'me', now: clock.now() }),
+    ]);
+    expect(store.handOffs[0]!.fallback_ids).toHaveLength(2);
+    expect(told).toEqual(['ops-slack']);
+    expect(logged.map((line) => line.msg)).toEqual(['circuit open: handed to fallback ops-slack']);
+  });
+
+  it('what the rules hold is held, not handed over; the probe goes to the destination itself; a replay waits for it', async () => {
+    circuit.enabled = false;
+    const held = claimed();
+    verdict = (delivery) => ({ send: null, held: [{ ids: [delivery.id], hold: { rule: 'mute', status: 'muted', note: 'muted by mut_1' } }] });
+    await runner(undefined, destination, fallbackTo()).attempt(held);
+    expect(store.held).toEqual([expect.objectContaining({ ids: [held.id], status: 'muted' })]);
+    verdict = (delivery) => ({ send: delivery, held: [] });
+    const probe = claimed({ probe: true });
+    await runner(undefined, destination, fallbackTo()).attempt(probe);
+    const replay = claimed({ unordered: true });
+    await runner(undefined, destination, fallbackTo()).attempt(replay);
+    expect(store.handOffs).toEqual([]);
+    expect(sent.map((request) => request.delivery_id)).toEqual([probe.id]);
+    expect(lane.givenBack).toEqual([replay.id]);
+  });
+
+  it('a resolve of an incident a stateful destination holds open is copied and kept for it; one already copied is never handed over again', async () => {
+    circuit.enabled = false;
+    const pagerduty: Destination = { ...destination, stateful: true };
+    store.told.push({ destination: 'ops', dedup_key: 'db:primary', status: 'firing', occurred_at: '2026-04-23T18:00:00.000Z', delivery_id: 'dlv_trigger', sent_at: 0 });
+    const resolve = claimed({ event: relayEvent({ dedup_key: 'db:primary', status: 'resolved' }), events: [relayEvent({ dedup_key: 'db:primary', status: 'resolved' })] });
+    const other = claimed({ event: relayEvent({ dedup_key: 'other', status: 'resolved' }), events: [relayEvent({ dedup_key: 'other', status: 'resolved' })] });
+    await runner(undefined, pagerduty, fallbackTo()).attempt(resolve);
+    await runner(undefined, pagerduty, fallbackTo()).attempt(other);
+    expect(store.handOffs.map((handOff) => handOff.keep)).toEqual([[resolve.id], []]);
+    await runner(undefined, pagerduty, fallbackTo()).attempt({ ...resolve, sent_via_fallback: true });
+    expect(store.handOffs).toHaveLength(2);
+    expect(lane.givenBack).toEqual([resolve.id]);
+  });
+
+  it("a fallback's copy is drawn with this destination's template, marked, and tells the notification log nothing", async () => {
+    const copy = claimed({ fallback_for: { destination: 'oncall', delivery_id: 'dlv_original' } });
+    await runner(undefined, destination, fallbackTo()).attempt(copy);
+    expect(contexts[0]!.fallback).toEqual({ destination: 'oncall', type: 'pagerduty', label: 'PagerDuty', delivery_id: 'dlv_original', marker: 'via fallback: PagerDuty destination `oncall` is unavailable' });
+    expect(store.records[0]).toMatchObject({ outcome: 'succeeded', notified: [] });
   });
 });
 

@@ -25,8 +25,9 @@ beforeEach(() => {
   lane = [];
 });
 
-function watch(autoEnable?: boolean, announce = true): BreakerWatch {
+function watch(autoEnable?: boolean, announce = true, fallback?: string): BreakerWatch {
   return new BreakerWatch({
+    fallback,
     destination: 'ops',
     policy: breakerPolicy({ auto_enable: autoEnable }, 3, [10_000, 20_000]),
     clock,
@@ -64,6 +65,15 @@ describe('breaker watch', () => {
     const line = logged.find((entry) => entry.msg.startsWith('DESTINATION DISABLED'));
     expect(line).toMatchObject({ level: 50, destination: 'ops', consecutive_failures: 3, last_error: 'HTTP 503', pending: 12 });
     expect(line?.msg).toContain(`a probe goes at ${new Date(clock.now() + 10_000).toISOString()}`);
+  });
+
+  it('with a fallback the log line says where its deliveries go meanwhile, not that they wait', () => {
+    const circuit = watch(undefined, true, 'ops-slack');
+    circuit.setEnabled(true);
+    circuit.afterAttempt(opened, 'HTTP 503');
+    const line = logged.find((entry) => entry.msg.startsWith('DESTINATION DISABLED'))?.msg;
+    expect(line).toContain('Its deliveries go to its fallback "ops-slack" meanwhile, marked as such; a probe goes at');
+    expect(line).not.toContain('wait as pending');
   });
 
   it('auto_enable: false → no probe time, and the log line says how to enable it by hand', () => {

@@ -109,13 +109,13 @@ async function queueGrouped(groupKey: string): Promise<string> {
 
 /** What another dispatcher sharing the store could take right now (it takes it: use it to prove there is nothing). */
 async function claimableByAnother(): Promise<string[]> {
-  const batch = await store.claimDue('receiver', { limit: 100, now: clock.now(), lease_ms: 60_000, owner: 'intruder' });
+  const batch = await store.claim('receiver', { limit: 100, now: clock.now(), lease_ms: 60_000, owner: 'intruder' });
   return batch.deliveries.map((delivery) => delivery.id);
 }
 
 /** Attempts the store has recorded (a grouped batch counts once per member). */
 async function recordedAttempts(): Promise<number> {
-  const deliveries = await store.listDeliveries({ destination: 'receiver', limit: 1_000 });
+  const deliveries = await store.view('deliveries', { destination: 'receiver', limit: 1_000 });
   return deliveries.reduce((sum, delivery) => sum + delivery.attempts, 0);
 }
 
@@ -157,7 +157,7 @@ describe('dispatcher on a driven clock', () => {
     lane.notify(['receiver']);
     await requestsSettleAt(2); // a, b fail: the circuit opens; c and d are given back untouched
     const untouched = async () =>
-      (await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 })).filter((delivery) => delivery.attempts === 0).length;
+      (await store.view('deliveries', { destination: 'receiver', status: 'pending', limit: 10 })).filter((delivery) => delivery.attempts === 0).length;
     await eventually(async () => changes.length === 1 && (await untouched()) === 2);
     expect(changes.map((change) => change.state)).toEqual(['open']);
 
@@ -167,7 +167,7 @@ describe('dispatcher on a driven clock', () => {
     await clock.advance(1_000);
     await requestsSettleAt(3); // the probe: the oldest pending (a), still failing
     expect(received()[2]!.id).toBe(ids[0]);
-    const probeRecorded = async () => (await store.listDeliveries({ destination: 'receiver', limit: 10 })).some((d) => d.event_id === ids[0] && d.attempts === 2);
+    const probeRecorded = async () => (await store.view('deliveries', { destination: 'receiver', limit: 10 })).some((d) => d.event_id === ids[0] && d.attempts === 2);
     await eventually(probeRecorded);
     await clock.advance(19_000);
     await settle();
@@ -178,7 +178,7 @@ describe('dispatcher on a driven clock', () => {
     await eventually(() => changes.length === 2);
     expect(changes.map((change) => change.state)).toEqual(['open', 'closed']);
     expect(new Set(received().slice(3).map((event) => event.id))).toEqual(new Set([ids[0], ids[1], ids[2], ids[3]]));
-    expect((await store.destinationStates())[0]).toMatchObject({ enabled: true, consecutive_failures: 0, probe_at: null });
+    expect((await store.view('destinations'))[0]).toMatchObject({ enabled: true, consecutive_failures: 0, probe_at: null });
   });
 
   it('auto_enable: false keeps the circuit open until a person enables it', async () => {
@@ -225,7 +225,7 @@ describe('dispatcher on a driven clock', () => {
     lane.notify(['receiver']);
     await requestsSettleAt(1);
     expect(changes.map((change) => change.state)).toEqual(['open']);
-    const all = await store.listDeliveries({ destination: 'receiver', limit: 10 });
+    const all = await store.view('deliveries', { destination: 'receiver', limit: 10 });
     const first = all.find((delivery) => delivery.attempts === 1)!;
     expect(first.event_id).toBe(ids[0]);
     const rest = all.filter((delivery) => delivery.id !== first.id);
@@ -233,13 +233,13 @@ describe('dispatcher on a driven clock', () => {
     for (const delivery of rest) {
       // Untouched: pending (never failed), no attempt, no request drawn, no error, no lease.
       expect(delivery).toMatchObject({ status: 'pending', attempts: 0, request_body: null, last_error: null, response_code: null });
-      expect((await store.getDelivery(delivery.id))?.attempt_log).toEqual([]);
+      expect((await store.view('delivery', delivery.id))?.attempt_log).toEqual([]);
     }
     // Retries, heartbeats and wake-ups come and go before the probe: nothing more is sent.
     await clock.advance(9_999);
     await settle();
     expect(receiver.requests).toHaveLength(1);
-    expect((await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 }))).toEqual([]);
+    expect((await store.view('deliveries', { destination: 'receiver', status: 'in_flight', limit: 10 }))).toEqual([]);
   });
 
   it('leases of held work are renewed while the lane is paused, so no other dispatcher can take it', async () => {
@@ -257,11 +257,11 @@ describe('dispatcher on a driven clock', () => {
       expect(await claimableByAnother()).toEqual([]);
     }
     expect(receiver.requests).toHaveLength(1);
-    const held = await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 });
+    const held = await store.view('deliveries', { destination: 'receiver', status: 'in_flight', limit: 10 });
     expect(held).toHaveLength(2);
     await clock.advance(10_000); // the pause ends: b, c and a's retry (due after Retry-After) go
     await requestsSettleAt(4);
-    expect((await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 }))).toHaveLength(3);
+    expect((await store.view('deliveries', { destination: 'receiver', status: 'succeeded', limit: 10 }))).toHaveLength(3);
   });
 
   it('a rate of 2 per hour is kept on the lane\'s clock: two go at once, the third once the hour has passed in driven time', async () => {
@@ -292,7 +292,7 @@ describe('dispatcher on a driven clock', () => {
     await requestsSettleAt(4);
     expect(new Set(received().slice(1).map((event) => event.id))).toEqual(new Set(ids));
     // A rate limit says nothing about the destination's health.
-    expect((await store.destinationStates())[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
+    expect((await store.view('destinations'))[0]).toMatchObject({ enabled: true, consecutive_failures: 0 });
     expect(changes).toEqual([]);
   });
 
@@ -320,7 +320,7 @@ describe('dispatcher on a driven clock', () => {
     await clock.advance(100);
     await requestsSettleAt(3);
     expect(receiver.requests.map((request) => request.json<{ event_action: string }>().event_action)).toEqual(['trigger', 'trigger', 'resolve']);
-    expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 })).toHaveLength(2);
+    expect(await store.view('deliveries', { destination: 'receiver', status: 'succeeded', limit: 10 })).toHaveLength(2);
   });
 
   it('Slack answers 429 with Retry-After: 1 → the message goes again 1 s later (not 30 s), and the incident\'s next message after it', async () => {
@@ -363,7 +363,7 @@ describe('dispatcher on a driven clock', () => {
     expect(retry!.headers['retry-attempt']).toBe('1');
     expect(retry!.body).toBe(first!.body); // the request drawn once is sent again as it is
     for (const id of members) {
-      const delivery = await store.getDelivery(id);
+      const delivery = await store.view('delivery', id);
       expect(delivery).toMatchObject({ status: 'succeeded', attempts: 2 });
       expect(delivery?.attempt_log.map((attempt) => [attempt.outcome, attempt.response_code])).toEqual([
         ['retry', 503],
@@ -384,7 +384,7 @@ describe('dispatcher on a driven clock', () => {
     await requestsSettleAt(4); // four incidents at once, all failing; the first result opens the circuit
     expect(changes.map((change) => change.state)).toEqual(['open']);
     const openedAt = clock.now();
-    expect((await store.destinationStates())[0]!.probe_at).toBe(new Date(openedAt + 10_000).toISOString());
+    expect((await store.view('destinations'))[0]!.probe_at).toBe(new Date(openedAt + 10_000).toISOString());
     up = true;
     await clock.advance(10_000);
     await requestsSettleAt(8); // the probe at 10 s closes it, and the other three follow
@@ -406,7 +406,7 @@ describe('dispatcher on a driven clock', () => {
     gated.open();
     await requestsSettleAt(4); // a's resolve went only once a's firing was recorded
     expect(received()[3]!.id).toBe(second);
-    const statuses = async () => (await store.listDeliveries({ destination: 'receiver', limit: 10 })).map((delivery) => delivery.status);
+    const statuses = async () => (await store.view('deliveries', { destination: 'receiver', limit: 10 })).map((delivery) => delivery.status);
     await eventually(async () => (await statuses()).every((status) => status === 'succeeded'));
     expect(await statuses()).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
   });
@@ -457,8 +457,8 @@ describe('dispatcher on a driven clock', () => {
     await eventually(() => changes.length === 1);
     // Still inside the rate window (nothing could start before 60 s): nothing is held any more,
     // the other two wait as pending, untouched.
-    await eventually(async () => (await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 10 })).length === 0);
-    const pending = await store.listDeliveries({ destination: 'receiver', status: 'pending', limit: 10 });
+    await eventually(async () => (await store.view('deliveries', { destination: 'receiver', status: 'in_flight', limit: 10 })).length === 0);
+    const pending = await store.view('deliveries', { destination: 'receiver', status: 'pending', limit: 10 });
     expect(pending.map((delivery) => delivery.attempts).sort()).toEqual([0, 0, 1]);
     expect(receiver.requests).toHaveLength(1);
   });
@@ -472,7 +472,7 @@ describe('dispatcher: storms', () => {
     lane.notify(['receiver']);
     await requestsSettleAt(1);
     expect(receiver.requests[0]!.json()).toMatchObject({ type: 'hookrelay.digest', digest: { count: 10, incidents: 10 } });
-    expect(await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 20 })).toHaveLength(10);
+    expect(await store.view('deliveries', { destination: 'receiver', status: 'succeeded', limit: 20 })).toHaveLength(10);
   });
 
   it('slack-bot in a storm: an incident that already has its card keeps updating it; the rest go out as one digest', async () => {

@@ -85,7 +85,7 @@ describe('dispatcher', () => {
     lane.notify(['receiver']);
     await receiver.waitFor(1);
     for (let step = 0; step < 60; step++) await clock.advance(100);
-    await eventually(async () => (await store.listDeliveries({ destination: 'receiver', status: 'succeeded', limit: 10 })).length === 3);
+    await eventually(async () => (await store.view('deliveries', { destination: 'receiver', status: 'succeeded', limit: 10 })).length === 3);
     // Stopped, nothing is in flight: what the receiver got is all it will get.
     await lane.stop(1_000);
     dispatcher = null;
@@ -110,11 +110,11 @@ describe('dispatcher', () => {
     const lane = await startDispatcher(httpDestination(), 60_000, [50, 50]);
     lane.notify(['receiver']);
     await receiver.waitFor(1);
-    const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
-    let detail = await store.getDelivery(delivery!.id);
+    const [delivery] = await store.view('deliveries', { destination: 'receiver', limit: 1 });
+    let detail = await store.view('delivery', delivery!.id);
     for (let i = 0; i < 100 && detail?.attempts !== 1; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      detail = await store.getDelivery(delivery!.id);
+      detail = await store.view('delivery', delivery!.id);
     }
     expect(detail).toMatchObject({ status: 'pending', attempts: 1, response_code: 503 });
     const wait = Date.parse(detail!.next_attempt_at!) - Date.parse(detail!.updated_at);
@@ -144,18 +144,18 @@ describe('dispatcher', () => {
   });
 
   it('a disabled destination gets no leases until it is enabled again', async () => {
-    await store.claimDue('receiver', { limit: 0, now: Date.now(), lease_ms: 1, owner: 'x' });
+    await store.claim('receiver', { limit: 0, now: Date.now(), lease_ms: 1, owner: 'x' });
     const failure = { outcome: 'failed' as const, health: 'failure' as const, breaker: { disable_after: 1, probe_backoff_ms: null }, notified: [] };
     const event = relayEvent();
     await store.ingest(batchOf(event, ['receiver']));
-    const [claimed] = (await store.claimDue('receiver', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'x' })).deliveries;
+    const [claimed] = (await store.claim('receiver', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'x' })).deliveries;
     await recordAttempt(store, {
       delivery_id: claimed!.id, member_ids: [], destination: 'receiver', lease_owner: 'x', started_at: Date.now(), finished_at: Date.now(),
       next_attempt_at: null, request_body: null, response_code: 500, response_body: null, latency_ms: 1, error: 'HTTP 500', ...failure,
     });
     const lane = await startDispatcher(httpDestination());
     expect(lane.reserve('receiver')).toBeNull();
-    await store.enableDestination('receiver', Date.now());
+    await store.change('enable_destination', 'receiver', Date.now());
     lane.enabled('receiver');
     expect(lane.reserve('receiver')).not.toBeNull();
   });
@@ -168,7 +168,7 @@ describe('dispatcher', () => {
     await receiver.waitFor(1);
     await lane.stop(2_000);
     dispatcher = null;
-    const again = await store.claimDue('receiver', { limit: 10, now: Date.now() + 1, lease_ms: 60_000, owner: 'next' });
+    const again = await store.claim('receiver', { limit: 10, now: Date.now() + 1, lease_ms: 60_000, owner: 'next' });
     // One was sent (and recorded), the others were given back rather than left leased.
     expect(again.deliveries.length).toBe(3);
   });
@@ -188,11 +188,11 @@ describe('dispatcher', () => {
     const lane = await startDispatcher(flaky);
     lane.notify(['receiver']);
     expect(await eventIdsReceived(1)).toEqual([event.id]);
-    const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
-    let detail = await store.getDelivery(delivery!.id);
+    const [delivery] = await store.view('deliveries', { destination: 'receiver', limit: 1 });
+    let detail = await store.view('delivery', delivery!.id);
     for (let i = 0; i < 100 && detail?.status !== 'succeeded'; i++) {
       await new Promise((resolve) => setTimeout(resolve, 20));
-      detail = await store.getDelivery(delivery!.id);
+      detail = await store.view('delivery', delivery!.id);
     }
     expect(detail?.attempt_log.map((attempt) => attempt.outcome)).toEqual(['retry', 'succeeded']);
   });
@@ -210,13 +210,13 @@ describe('dispatcher', () => {
     }
 
     await store.ingest(batchOf(older, ['receiver']));
-    await store.enqueuePrepared(older.id, [{ id: 'dlv_command', destination: 'receiver', route: 'command:acknowledge', request_body: '{"command":"ack"}' }], Date.now());
+    await store.append('prepared', older.id, [{ id: 'dlv_command', destination: 'receiver', route: 'command:acknowledge', request_body: '{"command":"ack"}' }], Date.now());
     lane.notify(['receiver']);
     const requests = await receiver.waitFor(2);
     expect(requests[1]!.body).toBe('{"command":"ack"}');
-    const [olderDelivery] = (await store.getEvent(older.id))!.deliveries.filter((d) => d.route !== 'command:acknowledge');
-    for (let i = 0; i < 50 && (await store.getDelivery(olderDelivery!.id))?.status !== 'skipped'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(await store.getDelivery(olderDelivery!.id)).toMatchObject({ status: 'skipped', note: expect.stringContaining('superseded') });
+    const [olderDelivery] = (await store.view('event', older.id))!.deliveries.filter((d) => d.route !== 'command:acknowledge');
+    for (let i = 0; i < 50 && (await store.view('delivery', olderDelivery!.id))?.status !== 'skipped'; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await store.view('delivery', olderDelivery!.id)).toMatchObject({ status: 'skipped', note: expect.stringContaining('superseded') });
     expect(receiver.requests).toHaveLength(2);
   });
 
@@ -249,11 +249,11 @@ describe('dispatcher', () => {
 
       ballast.release();
       const spaceReturned = Date.now();
-      const [delivery] = await store.listDeliveries({ destination: 'receiver', limit: 1 });
-      let detail = await store.getDelivery(delivery!.id);
+      const [delivery] = await store.view('deliveries', { destination: 'receiver', limit: 1 });
+      let detail = await store.view('delivery', delivery!.id);
       while (detail?.status !== 'succeeded' && Date.now() - spaceReturned < 5_000) {
         await new Promise((resolve) => setTimeout(resolve, 20));
-        detail = await store.getDelivery(delivery!.id);
+        detail = await store.view('delivery', delivery!.id);
       }
       expect(Date.now() - spaceReturned).toBeLessThan(2_500);
       expect(detail).toMatchObject({ status: 'succeeded', attempts: 1 });

@@ -9,7 +9,7 @@ import type { RelayEvent } from '../../src/events/event.ts';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { ClaimBatch, ClaimedDelivery, ClaimOptions, Store } from '../../src/store/store.ts';
+import type { ClaimBatch, ClaimedDelivery, ClaimOptions, ClaimRequest, LeaseKinds, Store } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { ManualClock } from '../support/clock.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -29,6 +29,8 @@ function claimed(overrides: Partial<ClaimedDelivery> & { severity?: RelayEvent['
 class FakeStore {
   readonly due: ClaimedDelivery[] = [];
   readonly claims: number[] = [];
+  /** Limits of the claims made for a fallback (ClaimOptions.for_fallback). */
+  readonly fallbackClaims: number[] = [];
   readonly probes: Array<Omit<ClaimOptions, 'limit'>> = [];
   readonly released: string[][] = [];
   readonly extended: Array<{ ids: string[]; until: number }> = [];
@@ -42,8 +44,17 @@ class FakeStore {
   writeError: Error | null = null;
   onWork?: Store['onWork'];
 
+  async claim(destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    return request.probe === true ? this.claimProbe(destination, request) : this.claimDue(destination, request);
+  }
+
+  readonly leases = (async (kind: keyof LeaseKinds, ids: readonly string[], owner: string, until?: number): Promise<void> => {
+    if (kind === 'release') await this.releaseClaims(ids);
+    if (kind === 'extend') await this.extendLeases(ids, owner, until!);
+  }) as Store['leases'];
+
   async claimDue(_destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    this.claims.push(options.limit);
+    (options.for_fallback ? this.fallbackClaims : this.claims).push(options.limit);
     if (this.failNextClaim) {
       this.failNextClaim = false;
       throw new Error('database is locked');
@@ -53,7 +64,8 @@ class FakeStore {
     return { deliveries, next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
   }
 
-  async claimProbe(_destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+  async claimProbe(_destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    const { probe: _probe, ...options } = request;
     this.probes.push({ ...options });
     const next = this.due.shift();
     return { deliveries: next ? [{ ...next, probe: true }] : [], next_due_at: this.nextDueAt, ...(this.enabled === undefined ? {} : { enabled: this.enabled }) };
@@ -70,7 +82,7 @@ class FakeStore {
   }
 }
 
-type QueueStore = Pick<Store, 'claimDue' | 'claimProbe' | 'releaseClaims' | 'extendLeases' | 'onWork'>;
+type QueueStore = Pick<Store, 'claim' | 'leases' | 'onWork'>;
 
 /** Attempts that hold their slot until the test ends them. */
 class Attempts {
@@ -117,7 +129,7 @@ afterEach(async () => {
   scheduler = null;
 });
 
-function lane(options: { concurrency?: number; rate?: { max: number; per_ms: number } | null; autoEnable?: boolean; on?: QueueStore; logger?: pino.Logger } = {}): Scheduler {
+function lane(options: { concurrency?: number; rate?: { max: number; per_ms: number } | null; autoEnable?: boolean; on?: QueueStore; logger?: pino.Logger; fallback?: boolean } = {}): Scheduler {
   circuit = new BreakerWatch({
     destination: 'ops',
     policy: breakerPolicy({ auto_enable: options.autoEnable }, 3, [10_000]),
@@ -136,6 +148,7 @@ function lane(options: { concurrency?: number; rate?: { max: number; per_ms: num
     clock,
     logger: options.logger ?? silentLogger(),
     circuit,
+    ...(options.fallback ? { fallback: true } : {}),
     run: attempts.run,
   });
   attempts.scheduler = lanes;
@@ -417,6 +430,36 @@ describe('scheduler: an open circuit', () => {
     expect(store.claims).toHaveLength(1);
   });
 
+  it('with a fallback: the probe when due, and the rest claimed for the fallback (the probe out or not); never an ordinary claim', async () => {
+    queue(5);
+    const lanes = lane({ concurrency: 2, fallback: true });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.probes).toHaveLength(1);
+    expect(store.fallbackClaims.length).toBeGreaterThan(0);
+    expect(store.claims).toEqual([]);
+    // All five are claimed: one probe, four to hand over (two started, by the lane's concurrency).
+    expect(store.due).toEqual([]);
+    expect(attempts.started).toHaveLength(2);
+    // While the probe is out the lane still looks for work to hand over (the store leases one probe at a time).
+    queue(1);
+    await lanes.pump();
+    expect(store.due).toEqual([]);
+  });
+
+  it('with a fallback and auto_enable: false: no probe, the work is claimed for the fallback', async () => {
+    queue(3);
+    const lanes = lane({ autoEnable: false, fallback: true });
+    circuit.setEnabled(false);
+    await lanes.pump();
+    await clock.advance(0);
+    expect(store.probes).toEqual([]);
+    expect(store.claims).toEqual([]);
+    expect(store.fallbackClaims.length).toBeGreaterThan(0);
+    expect(store.due).toEqual([]);
+  });
+
   it('opened while work is held: what has not started goes back, what runs finishes', async () => {
     const deliveries = queue(4);
     const lanes = lane({ concurrency: 1 });
@@ -518,7 +561,7 @@ describe('scheduler: stopping', () => {
       await clock.advance(0);
       attempts.end(attempts.running[0]!);
       await stopped;
-      const other = await sqlite.claimDue('ops', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another' });
+      const other = await sqlite.claim('ops', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another' });
       expect(other.deliveries).toHaveLength(2);
       expect(other.deliveries.map((delivery) => delivery.id)).not.toContain(attempts.started[0]);
     } finally {

@@ -209,7 +209,7 @@ describe('a lane waiting for its shared budget', () => {
     await dispatcher.stop(grace);
     expect(Date.now() - started).toBeLessThan(grace);
     expect(receiver.requests).toHaveLength(1);
-    const pending = await store.listDeliveries({ destination: 'paced', status: 'pending', limit: 10 });
+    const pending = await store.view('deliveries', { destination: 'paced', status: 'pending', limit: 10 });
     expect(pending.map((delivery) => delivery.attempts)).toEqual([0]);
   }, 40_000);
 });

@@ -105,7 +105,7 @@ async function startDispatchers(store: Store, count: number, concurrency: number
 async function drained(store: Store, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [state] = await store.destinationStates();
+    const [state] = await store.view('destinations');
     if (state!.pending === 0) return;
     if (Date.now() > deadline) throw new Error(`${state!.pending} deliveries still pending after ${timeoutMs} ms (enabled: ${state!.enabled})`);
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -143,7 +143,7 @@ describe('two dispatchers on one SQLite store, one receiver', () => {
     expect(seen.requests()).toBe(60);
     expect(seen.successes).toEqual(queued);
     expect(seen.mostOpen()).toBe(1);
-    const finished = await store.listDeliveries({ destination: 'receiver', limit: 100 });
+    const finished = await store.view('deliveries', { destination: 'receiver', limit: 100 });
     expect(finished.every((delivery) => delivery.status === 'succeeded' && delivery.attempts === 1)).toBe(true);
   });
 
@@ -155,17 +155,17 @@ describe('two dispatchers on one SQLite store, one receiver', () => {
     for (const dispatcher of dispatchers) dispatcher.notify(['receiver']);
     // Settled: the circuit is open and nothing is in flight any more (held work was given back).
     for (const deadline = Date.now() + 10_000; ; ) {
-      const [state] = await store.destinationStates();
-      const flying = await store.listDeliveries({ destination: 'receiver', status: 'in_flight', limit: 100 });
+      const [state] = await store.view('destinations');
+      const flying = await store.view('deliveries', { destination: 'receiver', status: 'in_flight', limit: 100 });
       if (!state!.enabled && flying.length === 0) break;
       if (Date.now() > deadline) throw new Error('the circuit did not open, or work stayed in flight');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect((await store.destinationStates())[0]).toMatchObject({ enabled: false, pending: 20 });
+    expect((await store.view('destinations'))[0]).toMatchObject({ enabled: false, pending: 20 });
     // Measured: 4 — three that opened it, and the one the other dispatcher had already started.
     expect(seen.requests()).toBeGreaterThanOrEqual(3);
     expect(seen.requests()).toBeLessThanOrEqual(3 + 1);
-    const untouched = (await store.listDeliveries({ destination: 'receiver', limit: 100 })).filter((delivery) => delivery.attempts === 0);
+    const untouched = (await store.view('deliveries', { destination: 'receiver', limit: 100 })).filter((delivery) => delivery.attempts === 0);
     expect(untouched.every((delivery) => delivery.status === 'pending')).toBe(true);
     expect(untouched.length).toBe(20 - seen.requests());
   });
@@ -187,7 +187,7 @@ describe('two dispatchers on one SQLite store, one receiver', () => {
           await drained(store);
           expect(seen.successes).toEqual(queued);
           expect(seen.mostOpen()).toBe(1);
-          const finished = await store.listDeliveries({ destination: 'receiver', limit: 100 });
+          const finished = await store.view('deliveries', { destination: 'receiver', limit: 100 });
           expect(finished.map((delivery) => delivery.status)).toEqual(plan.map(() => 'succeeded'));
           for (const { dispatchers: each, store: opened } of running.splice(0)) {
             await Promise.all(each.map((dispatcher) => dispatcher.stop(1_000)));

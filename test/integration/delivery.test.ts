@@ -195,7 +195,7 @@ describe('http destination', () => {
       () => relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=receiver&status=succeeded&limit=1000'),
       ({ json }) => json.deliveries.length === 230,
     );
-    await relay.server.store.prune({ keep_per_destination: 200, keep_events_ms: 0, now: Date.now() });
+    await relay.server.store.prune('deliveries', { keep_per_destination: 200, keep_events_ms: 0, now: Date.now() });
     const { json } = await relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=receiver&limit=1000');
     expect(json.deliveries).toHaveLength(200);
     expect(json.deliveries.map((d) => d.event_id)).toEqual(ids.slice(-200).reverse());
@@ -396,7 +396,7 @@ routes:
     await sendTapemetric(relay, {}, { region: 'Kerala' });
     // Before the wait is over nobody may claim the groups; at its end both go.
     await clock.advance(399);
-    expect((await relay.server.store.claimDue('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
+    expect((await relay.server.store.claim('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
     expect(slack.requests).toHaveLength(0);
     await clock.advance(1);
     const requests = await slack.waitFor(2);

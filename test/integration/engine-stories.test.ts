@@ -137,7 +137,7 @@ describe('an acknowledgement that vanished', () => {
 
     release();
     await deliveriesOf(relay, 'destination=ops-bot&status=succeeded', (d) => d.length === 2);
-    const message = await relay.server.store.getIncidentMessage('ops-bot', dedupKey);
+    const message = await relay.server.store.view('incident_message', 'ops-bot', dedupKey);
     expect(message).toMatchObject({ acknowledged_by: 'alice', last_event_id: second, updates: 1 });
     // The held update carried the stale card; the card is redrawn after it, with the acknowledgement.
     const last = await relay.until(
@@ -208,7 +208,7 @@ describe('an acknowledgement that vanished', () => {
     expect(delivery).toMatchObject({ status: 'succeeded', attempts: 1 });
     expect(topLevelPosts(slack)).toHaveLength(1);
     const dedupKey = (await relay.admin<{ event: { dedup_key: string } }>(`/events/${created}`)).json.event.dedup_key;
-    expect(await relay.server.store.getIncidentMessage('ops-bot', dedupKey)).toMatchObject({ ts: ts[0], channel: 'C0OPS', last_event_id: created });
+    expect(await relay.server.store.view('incident_message', 'ops-bot', dedupKey)).toMatchObject({ ts: ts[0], channel: 'C0OPS', last_event_id: created });
 
     // The incident's next event updates that card: the message was saved, not lost with the failed write.
     await sentry(relay, sentryEvent('inc_once', 'incident.resolved', 'resolved', 'Once step 2'));
@@ -302,7 +302,7 @@ routes:
     // Due 2 s after the group's first event (before the restart), not 2 s after the restart:
     // at 1.999 s nobody may claim it, at 2 s it goes.
     await clock.advance(999);
-    expect((await relay.server.store.claimDue('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
+    expect((await relay.server.store.claim('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
     expect(slack.requests).toHaveLength(0);
     await clock.advance(1);
     const [request] = await slack.waitFor(1);
@@ -311,7 +311,7 @@ routes:
     expect(sent.map((delivery) => delivery.event_id).sort()).toEqual([...before, after].sort());
     // Nothing goes a second time: past the group's interval, its next notification still waits for new events.
     await clock.jump(2 * 60_000);
-    expect((await relay.server.store.claimDue('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
+    expect((await relay.server.store.claim('ops-slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'another-replica' })).deliveries).toEqual([]);
     expect(slack.requests).toHaveLength(1);
   });
 

@@ -92,7 +92,7 @@ describe('the whole server on a driven clock', () => {
 
     await clock.jump(10 * MINUTE - 1_000);
     // 9:59 in: the lane has woken (every 30 s at most) and found nothing due; neither would another replica.
-    const early = await relay.server.store.claimDue('ops-slack', { limit: 10, now: clock.now(), lease_ms: MINUTE, owner: 'another-replica' });
+    const early = await relay.server.store.claim('ops-slack', { limit: 10, now: clock.now(), lease_ms: MINUTE, owner: 'another-replica' });
     expect(early.deliveries).toEqual([]);
     expect((await deliveriesOf(relay, ids)).map((delivery) => [delivery.status, delivery.attempts])).toEqual([
       ['pending', 0],

@@ -66,8 +66,8 @@ describe('a lane on PostgreSQL and its circuit', () => {
     let holdNextClaim = false;
     const failureRecorded = gate();
     const overrides: Partial<Store> = {
-      async claimDue(name, options): Promise<ClaimBatch> {
-        const batch = await real.claimDue(name, options);
+      async claim(name, request): Promise<ClaimBatch> {
+        const batch = await real.claim(name, request);
         if (holdNextClaim) {
           holdNextClaim = false;
           await failureRecorded.promise;
@@ -116,11 +116,11 @@ describe('a lane on PostgreSQL and its circuit', () => {
     answer.open();
     await failureRecorded.promise;
     // Whatever the late claim handed over goes back untouched: the circuit is open.
-    await waitUntil(async () => (await real.destinationStates())[0]!.pending === 2 && (await real.listDeliveries({ limit: 10, status: 'pending' })).length === 2);
+    await waitUntil(async () => (await real.view('destinations'))[0]!.pending === 2 && (await real.view('deliveries', { limit: 10, status: 'pending' })).length === 2);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(receiver.requests).toHaveLength(1);
-    expect((await real.destinationStates())[0]).toMatchObject({ enabled: false });
-    const deliveries = await real.listDeliveries({ limit: 10 });
+    expect((await real.view('destinations'))[0]).toMatchObject({ enabled: false });
+    const deliveries = await real.view('deliveries', { limit: 10 });
     expect(deliveries.map((delivery) => [delivery.status, delivery.attempts]).sort()).toEqual([
       ['pending', 0],
       ['pending', 1],

@@ -92,7 +92,7 @@ async function queue(open: () => Promise<Store>, count: number): Promise<void> {
 async function statuses(open: () => Promise<Store>): Promise<Array<{ status: string; attempts: number }>> {
   const store = await open();
   try {
-    return (await store.listDeliveries({ destination: 'slow', limit: 100 })).map(({ status, attempts }) => ({ status, attempts }));
+    return (await store.view('deliveries', { destination: 'slow', limit: 100 })).map(({ status, attempts }) => ({ status, attempts }));
   } finally {
     await store.close();
   }

@@ -27,7 +27,7 @@ describe('mutes stored before globs were bounded', () => {
     const now = Date.now();
     const title = 'x'.repeat(60);
     // As an older hookrelay stored it: 40 stars and a glob of 300 characters, straight into the store.
-    await store.createMute({
+    await store.change('create_mute', {
       id: 'mut_OLD',
       matchers: { title: `${'*x'.repeat(40)}${'?'.repeat(220)}!` },
       reason: 'from before the bounds',
@@ -73,7 +73,7 @@ describe('mutes on the injected clock', () => {
       await clock.advance(2_000);
       expect(mutes.match(event)).toBeNull();
 
-      await store.createMute({
+      await store.change('create_mute', {
         id: 'mut_ELSEWHERE', matchers: { type: 'qos.*' }, reason: '', created_by: 'replica-2',
         created_at: new Date(clock.now()).toISOString(), expires_at: new Date(clock.now() + 600_000).toISOString(), deleted_at: null,
       });

@@ -44,10 +44,14 @@ describe('holds', () => {
     expect(inhibitRule(facts({ inhibitor }))).toEqual({ rule: 'inhibit', status: 'muted', note: 'inhibited by evt_src (Region down)', held_by: '["prom","region-down"]' });
   });
 
-  it('a mute is logged muted, with its reason when it has one', () => {
+  it('a mute is logged muted, with its reason when it has one; the hold names what must end for it to lift', () => {
     const mute = { id: 'mut_1', matchers: {}, reason: '', created_by: 'x', created_at: '', expires_at: '', deleted_at: null };
-    expect(muteHold(mute)).toEqual({ rule: 'mute', status: 'muted', note: 'muted by mut_1' });
-    expect(muteHold({ ...mute, reason: 'deploy' })).toEqual({ rule: 'mute', status: 'muted', note: 'muted by mut_1 (deploy)' });
+    // Made at run time: lifts when it expires or is ended.
+    expect(muteHold(mute)).toEqual({ rule: 'mute', status: 'muted', note: 'muted by mut_1', held_by: 'until:mut_1' });
+    expect(muteHold({ ...mute, reason: 'deploy' })).toEqual({ rule: 'mute', status: 'muted', note: 'muted by mut_1 (deploy)', held_by: 'until:mut_1' });
+    // From the config: with `during`, lifts when its intervals end; without, never (nothing to name).
+    expect(muteHold({ ...mute, id: 'batch', from_config: true, during: ['nights'] })).toEqual({ rule: 'mute', status: 'muted', note: 'muted by batch', held_by: 'mute:batch' });
+    expect(muteHold({ ...mute, id: 'staging', from_config: true })).toEqual({ rule: 'mute', status: 'muted', note: 'muted by staging' });
   });
 
   it('each threshold hold is logged skipped under the threshold rule', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { incidentChange } from '../../src/notify/pagerduty-echo.ts';
+import { incidentChange, messageAfter } from '../../src/notify/pagerduty-echo.ts';
 import type { PagerDutyIncidentReport } from '../../src/sources/pagerduty.ts';
 import type { IncidentMessage } from '../../src/store/store.ts';
 
@@ -46,5 +46,14 @@ describe('what PagerDuty\'s report changes on an incident\'s card', () => {
   it('the echo of hookrelay\'s own trigger, and anything after the incident is resolved → nothing', () => {
     expect(incidentChange(message(), report('incident.triggered'), AT)).toBeNull();
     expect(incidentChange(message({ status: 'resolved' }), report('incident.reassigned'), AT)).toBeNull();
+  });
+});
+
+describe('the message as it stands once the change is stored (the thread line is drawn from it, in the same transaction)', () => {
+  it('a changed state → the message with it, one version on; a line only → the message as it is', () => {
+    const before = message({ updates: 2, version: 4 });
+    const acknowledged = incidentChange(before, report('incident.acknowledged'), AT)!;
+    expect(messageAfter(before, acknowledged)).toEqual({ ...before, acknowledged_by: 'Dana in PagerDuty', acknowledged_at: AT, version: 5 });
+    expect(messageAfter(before, { state: null })).toBe(before);
   });
 });

@@ -15,7 +15,7 @@ import type { Rule } from '../../src/notify/rules.ts';
 import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-intervals.ts';
 import { Router, routeSchema } from '../../src/routing/routes.ts';
 import type { RelayEvent } from '../../src/events/event.ts';
-import type { ClaimedDelivery, NotificationEntry, RuleFacts, StoredMute, ThresholdQuery, ThresholdState } from '../../src/store/store.ts';
+import type { ClaimedDelivery, NotificationEntry, RuleFacts, Store, StoredMute, ThresholdQuery, ThresholdState } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { ManualClock } from '../support/clock.ts';
 import { relayEvent } from '../support/events.ts';
@@ -78,11 +78,11 @@ const silent = pino({ level: 'silent' });
 /** Run-time mutes kept in memory (the mute registry's part of the store). */
 function muteStore(): ConstructorParameters<typeof MuteRegistry>[0] {
   const mutes: StoredMute[] = [];
-  return {
-    createMute: async (mute) => (mutes.push(mute), mute),
-    deleteMute: async () => null,
-    listMutes: async ({ now }) => mutes.filter((mute) => Date.parse(mute.expires_at) > now),
-  };
+  // Only the kinds the registry asks for: create_mute, and the mutes view.
+  const change = async (kind: string, mute: StoredMute): Promise<StoredMute | null> => (kind === 'create_mute' ? (mutes.push(mute), mute) : null);
+  const view = async (kind: string, options: { now: number; all?: boolean }): Promise<StoredMute[]> =>
+    kind === 'mutes' ? mutes.filter((mute) => options.all === true || Date.parse(mute.expires_at) > options.now) : [];
+  return { change: change as unknown as Store['change'], view: view as unknown as Store['view'] };
 }
 
 const routes = new Router(
@@ -394,7 +394,7 @@ describe('mutes and schedules', () => {
     const event = relayEvent({ dedup_key: 'cdn' });
     const mute = await mutes.create({ matchers: { dedup_key: 'cdn' }, duration_ms: HOUR, reason: 'deploy', created_by: 'dana' });
     const delivery = claimed([event]);
-    expect((await stage().decide(delivery, CHAT)).held).toEqual([{ ids: [delivery.id], hold: { rule: 'mute', status: 'muted', note: `muted by ${mute.id} (deploy)` } }]);
+    expect((await stage().decide(delivery, CHAT)).held).toEqual([{ ids: [delivery.id], hold: { rule: 'mute', status: 'muted', note: `muted by ${mute.id} (deploy)`, held_by: `until:${mute.id}` } }]);
     await clock.advance(HOUR);
     expect((await stage().decide(delivery, CHAT)).send).toBe(delivery);
   });
@@ -429,8 +429,8 @@ describe('a batch partly held', () => {
     const verdict = await stage().decide(batch, CHAT);
     expect(verdict.send).toEqual({ ...batch, id: idB, event: events[1], member_ids: [idD], events: [events[1], events[3]], rule_keys: ['kb', 'kd'], request_body: null });
     expect(verdict.held).toEqual([
-      { ids: [batch.id, idC], hold: { rule: 'mute', status: 'muted', note: `muted by ${deploy.id} (deploy)` } },
-      { ids: [idE], hold: { rule: 'mute', status: 'muted', note: `muted by ${maintenance.id} (maintenance)` } },
+      { ids: [batch.id, idC], hold: { rule: 'mute', status: 'muted', note: `muted by ${deploy.id} (deploy)`, held_by: `until:${deploy.id}` } },
+      { ids: [idE], hold: { rule: 'mute', status: 'muted', note: `muted by ${maintenance.id} (maintenance)`, held_by: `until:${maintenance.id}` } },
     ]);
     expect(verdict.threshold).toBeUndefined();
   });

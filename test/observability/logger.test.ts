@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, logFormat } from '../../src/observability/logger.ts';
+import { createLogger, factLogger, logFormat } from '../../src/observability/logger.ts';
 
 function sink(): { stream: Writable; text: () => string } {
   let text = '';
@@ -43,6 +43,17 @@ describe('logger', () => {
     const lines = out.text().trim().split('\n').map((line) => JSON.parse(line) as { level: unknown; msg: string });
     expect(lines.map((line) => [line.level, line.msg])).toEqual([['info', 'started'], ['warn', 'refused'], ['error', 'broken']]);
     expect(out.text()).toContain('{"level":"info",');
+  });
+
+  it('the per-event lines (factLogger) read like every other line, and the rest keep redacting', () => {
+    const out = sink();
+    const logger = createLogger({ format: 'json', destination: out.stream });
+    factLogger(logger).info({ event_id: 'evt_1', title: 'Disk full' }, 'event accepted');
+    logger.info({ source: { secret: 's3cret' } }, 'after');
+    const [fact, after] = out.text().trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(fact).toMatchObject({ level: 'info', service: 'hookrelay', event_id: 'evt_1', title: 'Disk full', msg: 'event accepted' });
+    expect(fact!.time).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+    expect(after!.source).toEqual({ secret: '[redacted]' });
   });
 
   it('pretty lines are for people: ISO time, level word, message, fields below', () => {

@@ -39,6 +39,31 @@ describe('queue gauges', () => {
   });
 });
 
+describe('a destination\'s delivery series (counted as plain numbers, handed to prom-client on scrape)', () => {
+  it('every attempt and finished delivery is in the next scrape, added to what was counted directly, and counted once', async () => {
+    const metrics = new Metrics();
+    const series = metrics.deliverySeries('ops');
+    expect(metrics.deliverySeries('ops')).toBe(series);
+    series.attempted('succeeded');
+    series.attempted('succeeded');
+    series.attempted('retry');
+    series.finished('succeeded', 3);
+    metrics.deliveries.inc({ destination: 'ops', outcome: 'succeeded' });
+    series.attemptSeconds(0.02);
+    series.latencySeconds(1.5);
+    const first = await metrics.registry.metrics();
+    expect(first).toContain('hookrelay_delivery_attempts_total{destination="ops",outcome="succeeded"} 2');
+    expect(first).toContain('hookrelay_delivery_attempts_total{destination="ops",outcome="retry"} 1');
+    expect(first).toContain('hookrelay_deliveries_total{destination="ops",outcome="succeeded"} 4');
+    expect(first).toContain('hookrelay_delivery_attempt_duration_seconds_count{destination="ops"} 1');
+    expect(first).toContain('hookrelay_delivery_latency_seconds_sum{destination="ops"} 1.5');
+    series.attempted('succeeded');
+    const second = await metrics.registry.metrics();
+    expect(second).toContain('hookrelay_delivery_attempts_total{destination="ops",outcome="succeeded"} 3');
+    expect(second).toContain('hookrelay_deliveries_total{destination="ops",outcome="succeeded"} 4');
+  });
+});
+
 describe('GET /metrics', () => {
   const SECRET = 'tm-metrics-secret';
   let relay: TestRelay;
@@ -135,7 +160,7 @@ admin: { token: ${ADMIN_TOKEN} }
       await first.close();
 
       second = await startRelay(yaml(audit), {}, { dataDir });
-      expect((await second.server.store.queueStats()).map((stat) => stat.destination)).toContain('legacy');
+      expect((await second.server.store.view('queue')).map((stat) => stat.destination)).toContain('legacy');
       const after = await (await fetch(`${second.url}/metrics`)).text();
       expect(after).not.toContain('destination="legacy"');
       expect(after).toMatch(/^hookrelay_queue_depth_deliveries\{destination="audit"\} 0$/m);

@@ -111,7 +111,7 @@ describe('operator log', () => {
     const id = await send(relay, {});
     await fake.waitFor(1);
     await relay.until(
-      () => relay.server.store.listDeliveries({ destination: 'audit', limit: 1 }),
+      () => relay.server.store.view('deliveries', { destination: 'audit', limit: 1 }),
       (deliveries) => deliveries[0]?.status === 'succeeded',
     );
     expect(lines.filter((line) => line.event_id === id)).toEqual([]);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/observability/metrics.ts';
 import { REQUEST_EXCERPT_BYTES, RequestRecorder, requestLogEntry } from '../../src/observability/request-log.ts';
-import type { RequestLogEntry } from '../../src/store/store.ts';
+import type { IngestStore, RequestLogEntry } from '../../src/store/store.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 
 /** A store whose writes finish only when the test says so: a store busy with a flood. */
@@ -12,10 +12,10 @@ function slowStore() {
     writes,
     finishOne: () => finishers.shift()?.(),
     store: {
-      recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+      append: ((_kind: 'requests', entries: readonly RequestLogEntry[]): Promise<void> => {
         writes.push([...entries]);
         return new Promise<void>((resolve) => finishers.push(resolve));
-      },
+      }) as IngestStore['append'],
     },
   };
 }
@@ -55,7 +55,7 @@ describe('RequestRecorder', () => {
   it('a few refusals are written together after flushMs, not one write each', async () => {
     const writes: RequestLogEntry[][] = [];
     const recorder = new RequestRecorder({
-      store: { recordRequests: async (entries) => void writes.push([...entries]) },
+      store: { append: (async (_kind: 'requests', entries: readonly RequestLogEntry[]) => void writes.push([...entries])) as IngestStore['append'] },
       metrics: new Metrics(),
       logger: silentLogger(),
       flushMs: 20,

@@ -10,7 +10,7 @@ import { TimeIntervals, timeIntervalSchema } from '../../src/notify/time-interva
 import type { RouteRules } from '../../src/routing/routes.ts';
 import type { NotificationStageOptions, StageVerdict } from '../../src/notify/pipeline.ts';
 import { ManualClock } from '../support/clock.ts';
-import type { AttemptResult, ClaimedDelivery, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
+import type { AttemptResult, ClaimedDelivery, EchoApplied, IncidentState, IngestBatch, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
 import { globMatcher } from '../../src/routing/glob.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -61,6 +61,21 @@ function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): At
 /**
  * The Store contract: every implementation runs these. `open` gives a fresh, empty store.
  */
+/** PagerDuty's report on `dedupKey`, as ingest stores it: not routed (one skipped delivery), its echo pending. */
+function pagerDutyReport(dedupKey: string, receivedAt: number, externalId = `pd_${ulid()}`): { report: RelayEvent; batch: IngestBatch } {
+  const report = relayEvent({ source: 'pagerduty', dedup_key: `pagerduty:${dedupKey}`, external_id: externalId });
+  const batch = batchOf(report, [], receivedAt);
+  const skipped: NewDelivery = { id: newId('dlv'), destination: null, route: null, status: 'skipped', note: 'applied to its Slack messages' };
+  return { report, batch: { ...batch, events: [{ event: report, deliveries: [skipped], echo: { dedup_key: dedupKey } }] } };
+}
+
+/** Applies a pending echo of `dedupKey`'s message at `version`: only its state, no deliveries. */
+async function applyState(store: Store, dedupKey: string, version: number, state: IncidentState, now: number): Promise<EchoApplied> {
+  const { report, batch } = pagerDutyReport(dedupKey, now);
+  await store.ingest(batch);
+  return store.change('apply_echo', { event_id: report.id, states: [{ destination: 'pager', dedup_key: dedupKey, version, state }], deliveries: [], now });
+}
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
     let store: Store;
@@ -77,7 +92,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const event = relayEvent({ external_id: 'evt_abc123' });
         const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
         expect(result).toEqual({ id: event.id, duplicate: false });
-        const stored = await store.getEvent(event.id);
+        const stored = await store.view('event', event.id);
         expect(stored?.event).toMatchObject({ id: event.id, type: 'qos.rebuffer_spike', data: event.data });
         expect(stored?.raw.headers['content-type']).toBe('application/json');
         expect(JSON.parse(stored?.raw.body ?? 'null')).toEqual(event.data);
@@ -91,8 +106,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const event = relayEvent();
         const batch = batchOf(event, ['slack']);
         await store.ingest({ ...batch, events: [{ ...batch.events[0]!, data_is_body: true }] });
-        expect((await store.getEvent(event.id))?.event.data).toEqual(event.data);
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        expect((await store.view('event', event.id))?.event.data).toEqual(event.data);
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         expect(claimed?.event.data).toEqual(event.data);
       });
 
@@ -102,8 +117,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const again = relayEvent({ external_id: 'evt_same' });
         const [result] = await store.ingest(batchOf(again, ['slack']));
         expect(result).toEqual({ id: first.id, duplicate: true });
-        expect(await store.getEvent(again.id)).toBeNull();
-        expect(await store.listDeliveries({ destination: 'slack', limit: 10 })).toHaveLength(1);
+        expect(await store.view('event', again.id)).toBeNull();
+        expect(await store.view('deliveries', { destination: 'slack', limit: 10 })).toHaveLength(1);
       });
 
       it('the same sender id from another source is not a duplicate', async () => {
@@ -116,15 +131,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const events = Array.from({ length: 300 }, () => relayEvent());
         const results = await Promise.all(events.map((event) => store.ingest(batchOf(event, ['slack']))));
         expect(results.flat().filter((r) => !r.duplicate)).toHaveLength(300);
-        expect((await store.destinationStates()).find((s) => s.name === 'slack')?.pending).toBe(300);
+        expect((await store.view('destinations')).find((s) => s.name === 'slack')?.pending).toBe(300);
       });
 
       it('replay sends the same request again as a new delivery', async () => {
         const event = relayEvent();
         await store.ingest(batchOf(event, ['slack']));
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         await recordAttempt(store, attempt(claimed!.id, { request_body: '{"text":"exact"}' }));
-        const replay = await store.replayDelivery(claimed!.id, newId('dlv'), Date.now());
+        const replay = await store.append('replay', claimed!.id, newId('dlv'), Date.now());
         expect(replay).toMatchObject({
           event_id: event.id,
           destination: 'slack',
@@ -134,7 +149,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           attempts: 0,
         });
         expect(replay?.id).not.toBe(claimed!.id);
-        expect(await store.replayDelivery('dlv_missing', newId('dlv'), Date.now())).toBeNull();
+        expect(await store.append('replay', 'dlv_missing', newId('dlv'), Date.now())).toBeNull();
       });
 
       it('a skipped delivery cannot be replayed', async () => {
@@ -142,7 +157,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const batch = batchOf(event, []);
         const skipped = { id: newId('dlv'), destination: null, route: null, status: 'skipped' as const };
         await store.ingest({ ...batch, events: [{ event, deliveries: [skipped] }] });
-        const error = await store.replayDelivery(skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
+        const error = await store.append('replay', skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(HookrelayError);
         expect((error as HookrelayError).code).toBe('conflict');
       });
@@ -150,13 +165,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('prepared requests become pending deliveries sent as they are', async () => {
         const event = relayEvent();
         await store.ingest(batchOf(event, ['slack']));
-        const [queued] = await store.enqueuePrepared(
+        const [queued] = await store.append('prepared', 
           event.id,
           [{ id: newId('dlv'), destination: 'pager', route: 'command:acknowledge', request_body: '{"event_action":"acknowledge"}' }],
           Date.now(),
         );
         expect(queued).toMatchObject({ destination: 'pager', status: 'pending', route: 'command:acknowledge' });
-        const [claimed] = (await store.claimDue('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+        const [claimed] = (await store.claim('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
         expect(claimed).toMatchObject({ id: queued!.id, request_body: '{"event_action":"acknowledge"}' });
       });
 
@@ -165,16 +180,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.ingest(batchOf(first, ['slack']));
         const newer = relayEvent();
         await store.ingest(batchOf(newer, ['slack']));
-        for (const claimed of (await store.claimDue('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
+        for (const claimed of (await store.claim('slack', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries) {
           await recordAttempt(store, attempt(claimed.id));
         }
         // Its delivery leaves the log (1 kept per destination), then the event goes, an hour on.
-        await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
-        expect(await store.getEvent(first.id)).toBeNull();
+        await store.prune('deliveries', { keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 2 * 3_600_000 });
+        expect(await store.view('event', first.id)).toBeNull();
         const [again] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
         expect(again).toEqual({ id: first.id, duplicate: true });
         // After the duplicate window it is new again.
-        await store.prune({ keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 8 * 86_400_000 });
+        await store.prune('deliveries', { keep_per_destination: 1, keep_events_ms: 7 * 86_400_000, now: Date.now() + 8 * 86_400_000 });
         const [later] = await store.ingest(batchOf(relayEvent({ external_id: 'evt_sender_1' }), ['slack']));
         expect(later).toMatchObject({ duplicate: false });
       });
@@ -188,12 +203,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       describe('requests log', () => {
         it('lists lines newest first, filtered by source and by outcome (refused = every refusal)', async () => {
           const now = Date.now();
-          await store.recordRequests([
+          await store.append('requests', [
             requestLine(now - 3_000),
             requestLine(now - 2_000, { source: 'nosuch', status: 404, outcome: 'unknown_source', excerpt: null }),
             requestLine(now - 1_000, { status: 200, outcome: 'answered', reason: null, excerpt: null }),
           ]);
-          const all = await store.listRequests({ limit: 10 });
+          const all = await store.view('requests', { limit: 10 });
           expect(all.map((line) => line.outcome)).toEqual(['answered', 'unknown_source', 'signature_mismatch']);
           expect(all[2]).toMatchObject({
             source: 'tapemetric',
@@ -206,11 +221,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             received_at: new Date(now - 3_000).toISOString(),
           });
           expect(all[0]?.refused).toBe(false);
-          expect((await store.listRequests({ limit: 10, source: 'nosuch' })).map((line) => line.outcome)).toEqual(['unknown_source']);
-          expect((await store.listRequests({ limit: 10, outcome: 'refused' })).map((line) => line.outcome)).toEqual(['unknown_source', 'signature_mismatch']);
-          expect((await store.listRequests({ limit: 10, outcome: 'signature_mismatch' })).length).toBe(1);
-          expect((await store.listRequests({ limit: 1 })).length).toBe(1);
-          expect((await store.listRequests({ limit: 10, before: all[0]!.id })).length).toBe(2);
+          expect((await store.view('requests', { limit: 10, source: 'nosuch' })).map((line) => line.outcome)).toEqual(['unknown_source']);
+          expect((await store.view('requests', { limit: 10, outcome: 'refused' })).map((line) => line.outcome)).toEqual(['unknown_source', 'signature_mismatch']);
+          expect((await store.view('requests', { limit: 10, outcome: 'signature_mismatch' })).length).toBe(1);
+          expect((await store.view('requests', { limit: 1 })).length).toBe(1);
+          expect((await store.view('requests', { limit: 10, before: all[0]!.id })).length).toBe(2);
         });
 
         it('an ingest writes its line in the same transaction: accepted, or duplicate (200) when every event is one', async () => {
@@ -219,7 +234,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.ingest({ ...first, request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
           const again = batchOf(relayEvent({ external_id: 'evt_logged' }), ['slack']);
           await store.ingest({ ...again, request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
-          const lines = await store.listRequests({ limit: 10 });
+          const lines = await store.view('requests', { limit: 10 });
           expect(lines.map((line) => [line.outcome, line.status])).toEqual([
             ['duplicate', 200],
             ['accepted', 202],
@@ -234,26 +249,33 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const mixed = batchOf(fresh, ['slack']);
           await store.ingest({ ...mixed, events: [{ event: relayEvent({ external_id: 'evt_seen' }), deliveries: [] }, ...mixed.events], request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
           await store.ingest({ ...batchOf(relayEvent(), []), events: [], request: requestLine(now + 1, { status: 200, outcome: 'answered', reason: null, excerpt: null }) });
-          const lines = await store.listRequests({ limit: 10 });
+          const lines = await store.view('requests', { limit: 10 });
           expect(lines.map((line) => [line.outcome, line.status, line.event_id])).toEqual([
             ['answered', 200, null],
             ['accepted', 202, seen.id],
           ]);
         });
 
+        it('a refused request is logged once, however often it is recorded (a retried batch of lines)', async () => {
+          const line = requestLine(Date.now() - 1_000);
+          await store.append('requests', [line]);
+          await store.append('requests', [line]);
+          expect((await store.view('requests', { limit: 10 })).map((each) => each.id)).toEqual([line.id]);
+        });
+
         it('pruning keeps at most `keep` lines and none older than `before`', async () => {
           const now = Date.now();
           const day = 24 * 3_600_000;
-          await store.recordRequests([
+          await store.append('requests', [
             requestLine(now - 2 * day),
             requestLine(now - day - 60_000),
             ...Array.from({ length: 5 }, (_, index) => requestLine(now - 5_000 + index * 1_000)),
           ]);
-          expect((await store.listRequests({ limit: 100 })).length).toBe(7);
-          await store.pruneRequests({ keep: 100, before: now - day });
-          expect((await store.listRequests({ limit: 100 })).length).toBe(5);
-          await store.pruneRequests({ keep: 3, before: now - day });
-          const kept = await store.listRequests({ limit: 100 });
+          expect((await store.view('requests', { limit: 100 })).length).toBe(7);
+          await store.prune('requests', { keep: 100, before: now - day });
+          expect((await store.view('requests', { limit: 100 })).length).toBe(5);
+          await store.prune('requests', { keep: 3, before: now - day });
+          const kept = await store.view('requests', { limit: 100 });
           expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
         });
       });
@@ -264,7 +286,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
         for (const event of events) await store.ingest(batchOf(event, ['slack']));
         const now = Date.now() + 1;
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 12, now })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 12, now })).deliveries;
         expect(claimed).toHaveLength(12);
         const told = (index: number) => ({
           destination: 'slack',
@@ -286,11 +308,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(results.map((result) => result.recorded)).toEqual([...Array.from({ length: 11 }, () => true), false]);
         expect(results.every((result) => result.destination.enabled && result.destination.consecutive_failures === 0)).toBe(true);
         for (let index = 0; index < 11; index++) {
-          const detail = await store.getDelivery(told(index).delivery_id);
+          const detail = await store.view('delivery', told(index).delivery_id);
           expect(detail).toMatchObject({ status: 'succeeded', attempts: 1, response_code: 200, request_body: '{"text":"hi"}' });
           expect(detail?.attempt_log).toHaveLength(1);
         }
-        expect((await store.getDelivery(told(11).delivery_id))?.status).toBe('in_flight');
+        expect((await store.view('delivery', told(11).delivery_id))?.status).toBe('in_flight');
         const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
       });
@@ -298,8 +320,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('a commit of several attempts: each recorded or refused on its own, with its response; each destination\'s breaker counts only its own', async () => {
         for (const destination of ['slack', 'slack', 'slack', 'pager']) await store.ingest(batchOf(relayEvent(), [destination]));
         const now = Date.now() + 1;
-        const [ok, failed, lost] = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
-        const [paged] = (await store.claimDue('pager', { ...LEASE, limit: 1, now })).deliveries;
+        const [ok, failed, lost] = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const [paged] = (await store.claim('pager', { ...LEASE, limit: 1, now })).deliveries;
         const failure = { outcome: 'failed' as const, health: 'failure' as const, response_code: 500, response_body: 'down', error: 'HTTP 500', breaker: { disable_after: 2, probe_backoff_ms: null } };
         const results = await store.commitAttempts([
           attempt(ok!.id, { response_body: 'ok: 1 message', latency_ms: 48 }),
@@ -317,11 +339,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         ]);
         // A failure tells the destination nothing: the notification log has no line for it.
         expect(await store.notificationLog('pager', [paged!.event.dedup_key])).toEqual([]);
-        expect(await store.getDelivery(ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
-        expect((await store.getDelivery(ok!.id))?.attempt_log).toMatchObject([{ attempt: 1, outcome: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, error: null }]);
-        expect(await store.getDelivery(failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
-        expect(await store.getDelivery(lost!.id)).toMatchObject({ status: 'in_flight', attempts: 0 });
-        expect((await store.destinationStates()).map((state) => [state.name, state.enabled, state.consecutive_failures]).sort()).toEqual([
+        expect(await store.view('delivery', ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
+        expect((await store.view('delivery', ok!.id))?.attempt_log).toMatchObject([{ attempt: 1, outcome: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, error: null }]);
+        expect(await store.view('delivery', failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
+        expect(await store.view('delivery', lost!.id)).toMatchObject({ status: 'in_flight', attempts: 0 });
+        expect((await store.view('destinations')).map((state) => [state.name, state.enabled, state.consecutive_failures]).sort()).toEqual([
           ['pager', true, 1],
           ['slack', true, 1],
         ]);
@@ -331,50 +353,50 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
         const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
-        const [opening, backedOff] = (await store.claimDue('slack', { ...LEASE, limit: 2, now })).deliveries;
+        const [opening, backedOff] = (await store.claim('slack', { ...LEASE, limit: 2, now })).deliveries;
         await store.commitAttempts([
           attempt(opening!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
           attempt(backedOff!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
         ]);
-        const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
+        const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: now + 10_000 })).deliveries;
         const [closed] = await store.commitAttempts([attempt(probe!.id, { probe: true, finished_at: now + 10_050, breaker })]);
         expect(closed).toMatchObject({ recorded: true, enabled_now: true, disabled_now: false, destination: { enabled: true, consecutive_failures: 0 } });
         expect(probe!.id).toBe(opening!.id);
-        const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 10_050 });
+        const due = await store.claim('slack', { ...LEASE, limit: 10, now: now + 10_050 });
         expect(due.deliveries.map((d) => d.id)).toContain(backedOff!.id);
       });
 
       it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
-        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
-        expect((await store.getDelivery(claimed!.id))?.status).toBe('in_flight');
-        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
-        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
-        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: 'someone-else', status: 'muted', note: 'muted by mut_x', now });
+        expect((await store.view('delivery', claimed!.id))?.status).toBe('in_flight');
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_y', now });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_y' });
+        expect((await store.claim('slack', { ...LEASE, limit: 5, now: now + 120_000 })).deliveries).toHaveLength(0);
       });
 
       it('claims due deliveries under a lease, at most `limit`, and not twice', async () => {
         for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const first = await store.claimDue('slack', { ...LEASE, limit: 2, now });
+        const first = await store.claim('slack', { ...LEASE, limit: 2, now });
         expect(first.deliveries).toHaveLength(2);
         expect(first.deliveries[0]?.event.title).toBe('Rebuffer spike in Maharashtra');
-        const second = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+        const second = await store.claim('slack', { ...LEASE, limit: 10, now });
         expect(second.deliveries).toHaveLength(1);
-        const third = await store.claimDue('slack', { ...LEASE, limit: 10, now });
+        const third = await store.claim('slack', { ...LEASE, limit: 10, now });
         expect(third.deliveries).toHaveLength(0);
-        const listed = await store.listDeliveries({ destination: 'slack', limit: 10 });
+        const listed = await store.view('deliveries', { destination: 'slack', limit: 10 });
         expect(listed.every((d) => d.status === 'in_flight')).toBe(true);
       });
 
       it('a delivery whose lease expired is claimed again (a worker died mid-attempt)', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const claimed = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'dead-worker' });
+        const claimed = await store.claim('slack', { limit: 1, now, lease_ms: 1_000, owner: 'dead-worker' });
         expect(claimed.deliveries).toHaveLength(1);
-        const later = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_001 });
+        const later = await store.claim('slack', { ...LEASE, limit: 1, now: now + 1_001 });
         expect(later.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
         // The dead worker's late result is ignored; the new owner's counts.
         const stale = await recordAttempt(store, attempt(claimed.deliveries[0]!.id, { lease_owner: 'dead-worker' }));
@@ -386,30 +408,30 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('crash-loop counts: a lease taken over from a stopped worker counts an interruption, and its attempt when that worker had marked it under way', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const counts = (batch: Awaited<ReturnType<Store['claimDue']>>) =>
+        const counts = (batch: Awaited<ReturnType<Store['claim']>>) =>
           batch.deliveries.map((d) => [d.interrupted, d.interrupted_attempts]);
-        const first = await store.claimDue('slack', { limit: 1, now, lease_ms: 1_000, owner: 'worker-1' });
+        const first = await store.claim('slack', { limit: 1, now, lease_ms: 1_000, owner: 'worker-1' });
         expect(counts(first)).toEqual([[0, 0]]);
         const id = first.deliveries[0]!.id;
         // worker-1 stopped without marking (its attempt had not started): one interruption.
-        const second = await store.claimDue('slack', { limit: 1, now: now + 1_001, lease_ms: 1_000, owner: 'worker-2' });
+        const second = await store.claim('slack', { limit: 1, now: now + 1_001, lease_ms: 1_000, owner: 'worker-2' });
         expect(counts(second)).toEqual([[1, 0]]);
         // worker-2 marked its attempt under way, then stopped: counted against that attempt too.
-        await store.markAttemptStarted([id], 'worker-2');
-        const third = await store.claimDue('slack', { limit: 1, now: now + 2_002, lease_ms: 1_000, owner: 'worker-3' });
+        await store.leases('started', [id], 'worker-2');
+        const third = await store.claim('slack', { limit: 1, now: now + 2_002, lease_ms: 1_000, owner: 'worker-3' });
         expect(counts(third)).toEqual([[2, 1]]);
         // A mark by anyone but the lease's owner changes nothing; a new lease starts unmarked.
-        await store.markAttemptStarted([id], 'worker-2');
-        const fourth = await store.claimDue('slack', { limit: 1, now: now + 3_003, lease_ms: 1_000, owner: 'worker-4' });
+        await store.leases('started', [id], 'worker-2');
+        const fourth = await store.claim('slack', { limit: 1, now: now + 3_003, lease_ms: 1_000, owner: 'worker-4' });
         expect(counts(fourth)).toEqual([[3, 1]]);
         // Given back (a graceful stop) or recorded: nothing more is counted, marked or not.
-        await store.markAttemptStarted([id], 'worker-4');
-        await store.releaseClaims([id], 'worker-4');
-        const fifth = await store.claimDue('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
+        await store.leases('started', [id], 'worker-4');
+        await store.leases('release', [id], 'worker-4');
+        const fifth = await store.claim('slack', { limit: 1, now: now + 3_004, lease_ms: 60_000, owner: OWNER });
         expect(counts(fifth)).toEqual([[3, 1]]);
-        await store.markAttemptStarted([id], OWNER);
+        await store.leases('started', [id], OWNER);
         await recordAttempt(store, attempt(id, { outcome: 'retry', next_attempt_at: now + 3_005, health: 'failure', response_code: 503 }));
-        const sixth = await store.claimDue('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
+        const sixth = await store.claim('slack', { limit: 1, now: now + 3_006, lease_ms: 60_000, owner: OWNER });
         expect(counts(sixth)).toEqual([[3, 1]]);
       });
 
@@ -419,13 +441,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const batch = batchOf(event, []);
         const leased = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending' as const, lease: { owner: OWNER, until: now + 1_000 } };
         await store.ingest({ ...batch, events: [{ event, deliveries: [leased] }] });
-        expect((await store.getDelivery(leased.id))?.status).toBe('in_flight');
-        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 500 })).deliveries).toHaveLength(0);
-        await store.extendLeases([leased.id], OWNER, now + 5_000);
-        expect((await store.claimDue('slack', { ...LEASE, limit: 5, now: now + 2_000 })).deliveries).toHaveLength(0);
+        expect((await store.view('delivery', leased.id))?.status).toBe('in_flight');
+        expect((await store.claim('slack', { ...LEASE, limit: 5, now: now + 500 })).deliveries).toHaveLength(0);
+        await store.leases('extend', [leased.id], OWNER, now + 5_000);
+        expect((await store.claim('slack', { ...LEASE, limit: 5, now: now + 2_000 })).deliveries).toHaveLength(0);
         // Another owner's renewal changes nothing.
-        await store.extendLeases([leased.id], 'someone-else', now + 60_000);
-        const expired = await store.claimDue('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
+        await store.leases('extend', [leased.id], 'someone-else', now + 60_000);
+        const expired = await store.claim('slack', { ...LEASE, owner: 'next', limit: 5, now: now + 5_000 });
         expect(expired.deliveries.map((d) => d.id)).toEqual([leased.id]);
         // The owner that let it lapse can no longer record it.
         expect((await recordAttempt(store, attempt(leased.id))).recorded).toBe(false);
@@ -434,19 +456,19 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('a retry goes back to pending, due at its next attempt, with the attempt logged', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
         const now = Date.now() + 1;
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now })).deliveries;
         const retryAt = now + 30_000;
         await recordAttempt(store, 
           attempt(claimed!.id, { outcome: 'retry', next_attempt_at: retryAt, response_code: 503, health: 'failure', error: 'HTTP 503' }),
         );
-        const early = await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1_000 });
+        const early = await store.claim('slack', { ...LEASE, limit: 1, now: now + 1_000 });
         expect(early.deliveries).toHaveLength(0);
         expect(early.next_due_at).toBe(retryAt);
-        const due = await store.claimDue('slack', { ...LEASE, limit: 1, now: retryAt });
+        const due = await store.claim('slack', { ...LEASE, limit: 1, now: retryAt });
         expect(due.deliveries[0]?.attempts).toBe(1);
         expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
         await recordAttempt(store, attempt(claimed!.id));
-        const record = await store.getDelivery(claimed!.id);
+        const record = await store.view('delivery', claimed!.id);
         expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
         expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
           [1, 'retry', 503],
@@ -456,9 +478,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('releasing claims makes them due at once', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        await store.releaseClaims([claimed!.id], OWNER);
-        const again = await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.leases('release', [claimed!.id], OWNER);
+        const again = await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 });
         expect(again.deliveries.map((d) => d.id)).toEqual([claimed!.id]);
       });
 
@@ -466,13 +488,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const event = relayEvent({ dedup_key: 'inc_cmd' });
         await store.ingest(batchOf(event, ['slack']));
         const now = Date.now() + 1;
-        const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+        const [first] = (await store.claim('slack', { ...LEASE, limit: 1, now })).deliveries;
         expect(first).toMatchObject({ unordered: false, route: 'all' });
         await recordAttempt(store, attempt(first!.id));
         const replay = newId('dlv');
-        await store.replayDelivery(first!.id, replay, now + 1);
-        await store.enqueuePrepared(event.id, [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now + 1);
-        const batch = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+        await store.append('replay', first!.id, replay, now + 1);
+        await store.append('prepared', event.id, [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now + 1);
+        const batch = await store.claim('slack', { ...LEASE, limit: 10, now: now + 2 });
         expect(batch.deliveries.map((d) => [d.id, d.unordered, d.route, d.request_body]).sort()).toEqual(
           [
             ['dlv_command', true, null, '{"ack":1}'],
@@ -483,9 +505,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('superseded: skipped with the reason as its note, not as an error', async () => {
         await store.ingest(batchOf(relayEvent(), ['slack']));
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         await recordAttempt(store, attempt(claimed!.id, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
-        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
       });
 
       describe('two dispatchers on one store', () => {
@@ -509,55 +531,55 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           for (let i = 0; i < 40; i++) await queueIncident(`inc_${i}`, 1);
           const now = Date.now() + 1;
           const rounds = await Promise.all(
-            Array.from({ length: 8 }, (_, i) => store.claimDue('slack', { ...(i % 2 === 0 ? A : B), limit: 7, now })),
+            Array.from({ length: 8 }, (_, i) => store.claim('slack', { ...(i % 2 === 0 ? A : B), limit: 7, now })),
           );
           const claimed = rounds.flatMap((round) => round.deliveries.map((delivery) => delivery.id));
           expect(new Set(claimed).size).toBe(claimed.length);
           expect(claimed).toHaveLength(40);
           // Nothing more for either while the leases hold.
-          expect((await store.claimDue('slack', { ...A, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
-          expect((await store.claimDue('slack', { ...B, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...A, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...B, limit: 100, now: now + 59_999 })).deliveries).toHaveLength(0);
         });
 
         it('per-incident order: the follower is not claimable by the other while the head is in flight', async () => {
           const [head, follower] = await queueIncident('inc_order', 2);
           const other = (await queueIncident('inc_other', 1))[0]!;
           const now = Date.now() + 1;
-          const byA = await store.claimDue('slack', { ...A, limit: 1, now });
+          const byA = await store.claim('slack', { ...A, limit: 1, now });
           expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
           // B may take other incidents, never the follower.
-          const byB = await store.claimDue('slack', { ...B, limit: 10, now });
+          const byB = await store.claim('slack', { ...B, limit: 10, now });
           expect(byB.deliveries.map((d) => d.id)).toEqual([other]);
           // The head is retried: back to pending, and the follower still waits behind it.
           await recordAttempt(store, attempt(head!, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 5_000, health: 'failure', response_code: 503, error: 'HTTP 503' }));
-          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...B, limit: 10, now: now + 1_000 })).deliveries).toHaveLength(0);
           // B takes the head when it is due; A cannot take the follower meanwhile.
-          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
-          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...B, limit: 10, now: now + 5_000 })).deliveries.map((d) => d.id)).toEqual([head]);
+          expect((await store.claim('slack', { ...A, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
           await recordAttempt(store, attempt(head!, { lease_owner: B.owner }));
-          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+          expect((await store.claim('slack', { ...A, limit: 10, now: now + 5_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
         });
 
         it('an expired lease of one is taken over by the other; the late owner records nothing, and order holds across the takeover', async () => {
           const [head, follower] = await queueIncident('inc_takeover', 2);
           const now = Date.now() + 1;
-          const byA = await store.claimDue('slack', { ...A, lease_ms: 1_000, limit: 10, now });
+          const byA = await store.claim('slack', { ...A, lease_ms: 1_000, limit: 10, now });
           expect(byA.deliveries.map((d) => d.id)).toEqual([head]);
           // A's renewal keeps it A's; B finds nothing until A stops renewing and the lease runs out.
-          await store.extendLeases([head!], A.owner, now + 2_000);
-          expect((await store.claimDue('slack', { ...B, limit: 10, now: now + 1_500 })).deliveries).toHaveLength(0);
-          const byB = await store.claimDue('slack', { ...B, limit: 10, now: now + 2_000 });
+          await store.leases('extend', [head!], A.owner, now + 2_000);
+          expect((await store.claim('slack', { ...B, limit: 10, now: now + 1_500 })).deliveries).toHaveLength(0);
+          const byB = await store.claim('slack', { ...B, limit: 10, now: now + 2_000 });
           expect(byB.deliveries.map((d) => d.id)).toEqual([head]);
           // The follower still waits: its head is in flight, now under B.
-          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_000 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...A, limit: 10, now: now + 2_000 })).deliveries).toHaveLength(0);
           // A wakes up late: its renewal, result and give-back change nothing.
-          await store.extendLeases([head!], A.owner, now + 600_000);
-          await store.releaseClaims([head!], A.owner);
+          await store.leases('extend', [head!], A.owner, now + 600_000);
+          await store.leases('release', [head!], A.owner);
           expect((await recordAttempt(store, attempt(head!, { lease_owner: A.owner }))).recorded).toBe(false);
-          expect(await store.getDelivery(head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
+          expect(await store.view('delivery', head!)).toMatchObject({ status: 'in_flight', attempts: 0 });
           expect((await recordAttempt(store, attempt(head!, { lease_owner: B.owner }))).recorded).toBe(true);
-          expect(await store.getDelivery(head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
-          expect((await store.claimDue('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
+          expect(await store.view('delivery', head!)).toMatchObject({ status: 'succeeded', attempts: 1 });
+          expect((await store.claim('slack', { ...A, limit: 10, now: now + 2_001 })).deliveries.map((d) => d.id)).toEqual([follower]);
         });
 
         it('a disabled destination gives neither any work; with automatic recovery exactly one of them gets the probe', async () => {
@@ -565,22 +587,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await queueIncident('inc_2', 1);
           await queueIncident('inc_3', 1);
           const now = Date.now() + 1;
-          const [first] = (await store.claimDue('slack', { ...A, limit: 1, now })).deliveries;
+          const [first] = (await store.claim('slack', { ...A, limit: 1, now })).deliveries;
           const opened = await recordAttempt(store, 
             attempt(first!.id, { lease_owner: A.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
           );
           expect(opened.disabled_now).toBe(true);
           for (const owner of [A, B]) {
-            expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
-            expect((await store.claimProbe('slack', { ...owner, now: now + 5_000 })).deliveries).toHaveLength(0);
+            expect((await store.claim('slack', { ...owner, limit: 10, now: now + 5_000 })).deliveries).toHaveLength(0);
+            expect((await store.claim('slack', { probe: true, ...owner, now: now + 5_000 })).deliveries).toHaveLength(0);
           }
-          const probes = await Promise.all([store.claimProbe('slack', { ...A, now: now + 10_000 }), store.claimProbe('slack', { ...B, now: now + 10_000 })]);
+          const probes = await Promise.all([store.claim('slack', { probe: true, ...A, now: now + 10_000 }), store.claim('slack', { probe: true, ...B, now: now + 10_000 })]);
           const won = probes.flatMap((batch) => batch.deliveries);
           expect(won.map((d) => [d.id, d.probe])).toEqual([[first!.id, true]]);
           // While the probe is out, neither gets anything else.
           for (const owner of [A, B]) {
-            expect((await store.claimDue('slack', { ...owner, limit: 10, now: now + 10_001 })).deliveries).toHaveLength(0);
-            expect((await store.claimProbe('slack', { ...owner, now: now + 10_001 })).deliveries).toHaveLength(0);
+            expect((await store.claim('slack', { ...owner, limit: 10, now: now + 10_001 })).deliveries).toHaveLength(0);
+            expect((await store.claim('slack', { probe: true, ...owner, now: now + 10_001 })).deliveries).toHaveLength(0);
           }
         });
 
@@ -590,14 +612,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const now = Date.now() + 1;
           const breaker = { disable_after: 1, probe_backoff_ms: [10_000, 20_000, 40_000] };
           const failure = { outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker } as const;
-          expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
-          expect((await store.claimDue('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
+          expect((await store.claim('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([a]);
+          expect((await store.claim('slack', { ...B, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([b]);
           expect((await recordAttempt(store, attempt(a!, { ...failure, lease_owner: A.owner }))).disabled_now).toBe(true);
           await recordAttempt(store, attempt(b!, { ...failure, lease_owner: B.owner }));
-          expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
-          const [probe] = (await store.claimProbe('slack', { ...A, now: now + 10_000 })).deliveries;
+          expect((await store.view('destinations')).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 10_000).toISOString());
+          const [probe] = (await store.claim('slack', { probe: true, ...A, now: now + 10_000 })).deliveries;
           await recordAttempt(store, attempt(probe!.id, { ...failure, lease_owner: A.owner, probe: true, finished_at: now + 10_000 }));
-          expect((await store.destinationStates()).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
+          expect((await store.view('destinations')).find((s) => s.name === 'slack')?.probe_at).toBe(new Date(now + 30_000).toISOString());
         });
 
         it('the probe of an open circuit never jumps ahead of an incident whose head is still in flight under the other', async () => {
@@ -605,15 +627,209 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const [head, follower] = await queueIncident('inc_slow', 2);
           const [failing] = await queueIncident('inc_failing', 1);
           const now = Date.now() + 1;
-          expect((await store.claimDue('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
-          expect((await store.claimDue('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
+          expect((await store.claim('slack', { ...A, limit: 1, now })).deliveries.map((d) => d.id)).toEqual([head]);
+          expect((await store.claim('slack', { ...B, limit: 10, now })).deliveries.map((d) => d.id)).toEqual([failing]);
           await recordAttempt(store, 
             attempt(failing!, { lease_owner: B.owner, outcome: 'retry', next_attempt_at: now + 1_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker: { disable_after: 1, probe_backoff_ms: [10_000] } }),
           );
           // The probe is due while A's head is still in flight: it must not be the follower.
-          const probe = await store.claimProbe('slack', { ...B, now: now + 10_000 });
+          const probe = await store.claim('slack', { probe: true, ...B, now: now + 10_000 });
           expect(probe.deliveries.map((d) => d.id)).not.toContain(follower);
           expect(probe.deliveries.map((d) => d.id)).toEqual([failing]);
+        });
+      });
+
+      describe('fallback destinations (src/notify/fallback.ts): an open circuit hands its work to its fallback', () => {
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        /** An event of incident `key` for the pager, ordered. */
+        const paged = (key: string, receivedAt: number, extra: Partial<NewDelivery> = {}) => {
+          const event = relayEvent({ dedup_key: key });
+          const delivery: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', incident_key: key, ...extra };
+          return { event, delivery, batch: { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] } };
+        };
+        /** The pager's circuit opened by a failed attempt of `id` (leased by OWNER), retried far later. */
+        const openPager = async (id: string, now: number) => {
+          const opened = await recordAttempt(store, attempt(id, { destination: 'pager', outcome: 'retry', health: 'failure', next_attempt_at: now + 999_999, error: 'HTTP 503', finished_at: now, breaker }));
+          expect(opened.disabled_now).toBe(true);
+        };
+        const handOff = (ids: readonly string[], now: number, owner = OWNER) =>
+          store.holds('fallback', { ids, fallback_ids: ids.map(() => newId('dlv')), lease_owner: owner, destination: 'pager', fallback: 'slack', fallback_ordered: true, now });
+
+        it('while closed nothing is claimed for the fallback; once open, its due work and its retries (at once) are, never a replay', async () => {
+          const t0 = Date.now();
+          const first = paged('inc_1', t0);
+          const second = paged('inc_2', t0 + 1);
+          for (const each of [first, second]) await store.ingest(each.batch);
+          expect(await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 10, for_fallback: true })).toMatchObject({ deliveries: [], enabled: true });
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(leased?.id).toBe(first.delivery.id);
+          await openPager(first.delivery.id, t0 + 20);
+          const replay = await store.append('replay', first.delivery.id, newId('dlv'), t0 + 30);
+          // The retry waits 999 s for the pager, but not for the fallback.
+          const claimed = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, second.delivery.id].sort());
+          expect(claimed.deliveries.map((d) => d.id)).not.toContain(replay!.id);
+          expect(claimed.enabled).toBe(false);
+          // The ordinary claim still takes nothing from an open circuit.
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries).toEqual([]);
+        });
+
+        it('handed over once: the original is finished naming where it went, the copy waits at the fallback naming what it stands in for', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_x', t0);
+          await store.ingest(one.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await openPager(leased!.id, t0 + 20);
+          await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          const copyId = newId('dlv');
+          // Another worker, whose lease this is not, hands nothing over.
+          expect(await store.holds('fallback', { ids: [one.delivery.id], fallback_ids: [newId('dlv')], lease_owner: 'someone-else', destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 35 })).toBe(0);
+          expect(await store.holds('fallback', { ids: [one.delivery.id], fallback_ids: [copyId], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 40 })).toBe(1);
+          // Never twice: the original is finished.
+          expect(await handOff([one.delivery.id], t0 + 41)).toBe(0);
+          const original = await store.view('delivery', one.delivery.id);
+          expect(original).toMatchObject({ status: 'skipped', sent_via: { destination: 'slack', delivery_id: copyId }, fallback_for: null });
+          expect(original?.note).toContain('sent via fallback slack');
+          const copy = await store.view('delivery', copyId);
+          expect(copy).toMatchObject({ destination: 'slack', status: 'pending', event_id: one.event.id, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, sent_via: null });
+          expect((await store.view('deliveries', { destination: 'slack', limit: 10 })).map((d) => d.id)).toEqual([copyId]);
+          const [claimed] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(claimed).toMatchObject({ id: copyId, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, probe: false });
+          expect(claimed?.event.id).toBe(one.event.id);
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 60, for_fallback: true })).deliveries).toEqual([]);
+          expect((await store.view('event', one.event.id))?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
+            ['pager', 'skipped'],
+            ['slack', 'in_flight'],
+          ]);
+        });
+
+        it("an incident's events reach the fallback in order: the resolve waits behind its trigger there", async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_o', t0);
+          const resolve = paged('inc_o', t0 + 1);
+          const other = paged('inc_p', t0 + 2);
+          for (const each of [trigger, resolve, other]) await store.ingest(each.batch);
+          await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(trigger.delivery.id, t0 + 20);
+          const firstRound = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true });
+          expect(firstRound.deliveries.map((d) => d.id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          expect(await handOff([trigger.delivery.id], t0 + 31)).toBe(1);
+          expect(await handOff([other.delivery.id], t0 + 32)).toBe(1);
+          const secondRound = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
+          expect(secondRound.deliveries.map((d) => d.id)).toEqual([resolve.delivery.id]);
+          expect(await handOff([resolve.delivery.id], t0 + 41)).toBe(1);
+          const atSlack = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 });
+          expect(atSlack.deliveries.map((d) => d.fallback_for?.delivery_id).sort()).toEqual([trigger.delivery.id, other.delivery.id].sort());
+          const triggerCopy = atSlack.deliveries.find((d) => d.fallback_for?.delivery_id === trigger.delivery.id)!;
+          await recordAttempt(store, attempt(triggerCopy.id));
+          const next = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 60 });
+          expect(next.deliveries.map((d) => d.fallback_for?.delivery_id)).toEqual([resolve.delivery.id]);
+        });
+
+        it('a worker that died between the claim and the hand-over: its lease runs out, the work is claimed again and handed over once', async () => {
+          const t0 = Date.now();
+          const one = paged('inc_d', t0);
+          await store.ingest(one.batch);
+          await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 });
+          await openPager(one.delivery.id, t0 + 20);
+          const [first] = (await store.claim('pager', { ...LEASE, owner: 'dead-worker', limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          expect(first?.id).toBe(one.delivery.id);
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true })).deliveries).toEqual([]);
+          const [again] = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30 + LEASE.lease_ms + 1, for_fallback: true })).deliveries;
+          expect(again?.id).toBe(one.delivery.id);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 2)).toBe(1);
+          expect(await handOff([one.delivery.id], t0 + 30 + LEASE.lease_ms + 3, 'dead-worker')).toBe(0);
+          expect(await store.view('deliveries', { destination: 'slack', limit: 10 })).toHaveLength(1);
+        });
+
+        it('a resolve kept for its own destination: copied once, pending there for the probe or a closed circuit, never handed over again', async () => {
+          const t0 = Date.now();
+          const trigger = paged('inc_k', t0);
+          await store.ingest(trigger.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          await recordAttempt(store, attempt(leased!.id, { destination: 'pager', breaker }));
+          const resolve = paged('inc_k', t0 + 20);
+          const other = paged('inc_l', t0 + 21);
+          for (const each of [resolve, other]) await store.ingest(each.batch);
+          const [failing] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 30 })).deliveries;
+          await openPager(failing!.id, t0 + 40);
+          const claimed = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 50, for_fallback: true });
+          expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([resolve.delivery.id, other.delivery.id].sort());
+          const copy = newId('dlv');
+          expect(
+            await store.holds('fallback', { ids: [resolve.delivery.id], fallback_ids: [copy], keep: [resolve.delivery.id], lease_owner: OWNER, destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 60 }),
+          ).toBe(1);
+          expect(await store.view('delivery', resolve.delivery.id)).toMatchObject({ status: 'pending', sent_via: { destination: 'slack', delivery_id: copy } });
+          expect((await store.view('delivery', resolve.delivery.id))?.note).toContain('waits to close the incident here');
+          expect(await store.view('delivery', copy)).toMatchObject({ status: 'pending', fallback_for: { destination: 'pager', delivery_id: resolve.delivery.id } });
+          // Not claimed for the fallback again; the probe (or an ordinary claim once closed) takes it, saying it was copied.
+          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 70, for_fallback: true })).deliveries).toEqual([]);
+          const [probe] = (await store.claim('pager', { probe: true, ...LEASE, now: t0 + 40 + 10_000 })).deliveries;
+          expect(probe).toMatchObject({ id: resolve.delivery.id, probe: true, sent_via_fallback: true });
+        });
+
+        it('two workers claiming for the fallback at once take different deliveries, and each is handed over once', async () => {
+          const t0 = Date.now();
+          const all = Array.from({ length: 12 }, (_, index) => paged(`inc_c${index}`, t0 + index));
+          for (const each of all) await store.ingest(each.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 20 })).deliveries;
+          await openPager(leased!.id, t0 + 30);
+          const [a, b] = await Promise.all(
+            ['worker-a', 'worker-b'].map((owner) => store.claim('pager', { ...LEASE, owner, limit: 8, now: t0 + 40, for_fallback: true })),
+          );
+          const ids = (batch: typeof a) => batch!.deliveries.map((d) => d.id);
+          expect(ids(a).filter((id) => ids(b).includes(id))).toEqual([]);
+          const handed = await Promise.all([
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-a')),
+            ...ids(b).map((id) => handOff([id], t0 + 50, 'worker-b')),
+            // A worker handing over what the other leased hands nothing.
+            ...ids(a).map((id) => handOff([id], t0 + 50, 'worker-b')),
+          ]);
+          expect(handed.reduce((sum, count) => sum + count, 0)).toBe(ids(a).length + ids(b).length);
+          expect(await store.view('deliveries', { destination: 'slack', limit: 100 })).toHaveLength(ids(a).length + ids(b).length);
+        });
+
+        it('a storm at the fallback never folds its copies into a digest (each carries its own marker), nor into a digest of its own work', async () => {
+          const t0 = Date.now();
+          const pages = ['inc_s1', 'inc_s2', 'inc_s3'].map((key, index) => paged(key, t0 + index));
+          const own = ['own_1', 'own_2', 'own_3'].map((key, index) => {
+            const event = relayEvent({ dedup_key: key });
+            const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key };
+            return { delivery, batch: { ...batchOf(event, [], t0 + 10 + index), events: [{ event, deliveries: [delivery] }] } };
+          });
+          for (const each of [...pages, ...own]) await store.ingest(each.batch);
+          const [leased] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 20 })).deliveries;
+          await openPager(leased!.id, t0 + 30);
+          const claimed = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true })).deliveries;
+          expect(claimed).toHaveLength(3);
+          for (const each of claimed) expect(await handOff([each.id], t0 + 50)).toBe(1);
+          const atSlack = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 60, storm: { capacity: 1 } })).deliveries;
+          const copies = atSlack.filter((d) => d.fallback_for !== undefined);
+          expect(copies.map((d) => d.fallback_for?.delivery_id).sort()).toEqual(pages.map((each) => each.delivery.id).sort());
+          expect(copies.map((d) => [d.digest ?? false, d.member_ids])).toEqual(copies.map(() => [false, []]));
+          const digests = atSlack.filter((d) => d.fallback_for === undefined);
+          expect(digests).toHaveLength(1);
+          expect(digests[0]!.digest).toBe(true);
+          expect([digests[0]!.id, ...digests[0]!.member_ids].sort()).toEqual(own.map((each) => each.delivery.id).sort());
+        });
+
+        it('a grouped batch handed over goes out as one batch at the fallback', async () => {
+          const t0 = Date.now();
+          const group = { key: 'g', wait_ms: 0, interval_ms: 0 };
+          const a = paged('inc_ga', t0, { group });
+          const b = paged('inc_gb', t0 + 1, { group });
+          for (const each of [a, b]) await store.ingest(each.batch);
+          const [lead] = (await store.claim('pager', { ...LEASE, limit: 1, now: t0 + 10 })).deliveries;
+          expect(lead?.member_ids).toHaveLength(1);
+          const opened = await recordAttempt(store, attempt(lead!.id, { destination: 'pager', member_ids: lead!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 999_999, error: 'HTTP 503', finished_at: t0 + 20, breaker }));
+          expect(opened.disabled_now).toBe(true);
+          const [batch] = (await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 30, for_fallback: true })).deliveries;
+          const ids = [batch!.id, ...batch!.member_ids];
+          expect(ids.sort()).toEqual([a.delivery.id, b.delivery.id].sort());
+          expect(await handOff([batch!.id, ...batch!.member_ids], t0 + 40)).toBe(2);
+          const atSlack = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
+          expect(atSlack).toHaveLength(1);
+          expect(atSlack[0]!.member_ids).toHaveLength(1);
         });
       });
     });
@@ -622,11 +838,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('the notification log keeps what each incident was last told, written by successful attempts', async () => {
         const event = relayEvent({ dedup_key: 'inc_n' });
         await store.ingest(batchOf(event, ['slack']));
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         const told = { destination: 'slack', dedup_key: 'inc_n', status: 'firing' as const, occurred_at: event.occurred_at, delivery_id: claimed!.id, sent_at: 1_700_000_000_000 };
         await recordAttempt(store, attempt(claimed!.id, { notified: [told] }));
         expect(await store.notificationLog('slack', ['inc_n', 'inc_unknown'])).toEqual([told]);
         expect(await store.notificationLog('pager', ['inc_n'])).toEqual([]);
+        // A failed attempt told nobody anything.
+        await store.ingest(batchOf(relayEvent({ dedup_key: 'inc_failed' }), ['slack']));
+        const [failing] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const untold = { ...told, dedup_key: 'inc_failed', delivery_id: failing!.id };
+        await recordAttempt(store, attempt(failing!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 400', notified: [untold] }));
+        expect(await store.notificationLog('slack', ['inc_failed'])).toEqual([]);
       });
 
       it('mutes: active ones are listed until they expire or are deleted', async () => {
@@ -640,16 +862,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expires_at: new Date(now + expiresIn).toISOString(),
           deleted_at: null,
         });
-        expect(await store.createMute(mute('mut_a', 60_000))).toEqual(mute('mut_a', 60_000));
-        await store.createMute(mute('mut_b', 1_000));
-        expect((await store.listMutes({ now })).map((m) => m.id)).toEqual(['mut_b', 'mut_a']);
-        expect((await store.listMutes({ now: now + 1_000 })).map((m) => m.id)).toEqual(['mut_a']);
-        const deleted = await store.deleteMute('mut_a', now + 10);
+        expect(await store.change('create_mute', mute('mut_a', 60_000))).toEqual(mute('mut_a', 60_000));
+        await store.change('create_mute', mute('mut_b', 1_000));
+        expect((await store.view('mutes', { now })).map((m) => m.id)).toEqual(['mut_b', 'mut_a']);
+        expect((await store.view('mutes', { now: now + 1_000 })).map((m) => m.id)).toEqual(['mut_a']);
+        const deleted = await store.change('delete_mute', 'mut_a', now + 10);
         expect(deleted?.deleted_at).not.toBeNull();
-        expect(await store.deleteMute('mut_a', now + 20)).toBeNull();
-        expect((await store.listMutes({ now: now + 20 })).map((m) => m.id)).toEqual(['mut_b']);
-        expect(await store.listMutes({ now: now + 1_000 })).toEqual([]);
-        expect((await store.listMutes({ now: now + 20, all: true })).map((m) => m.id).sort()).toEqual(['mut_a', 'mut_b']);
+        expect(await store.change('delete_mute', 'mut_a', now + 20)).toBeNull();
+        expect((await store.view('mutes', { now: now + 20 })).map((m) => m.id)).toEqual(['mut_b']);
+        expect(await store.view('mutes', { now: now + 1_000 })).toEqual([]);
+        expect((await store.view('mutes', { now: now + 20, all: true })).map((m) => m.id).sort()).toEqual(['mut_a', 'mut_b']);
       });
 
       it('threshold state counts a route key up to a delivery within the window, and names the delivery that fired it', async () => {
@@ -664,7 +886,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const query = { destination: 'slack', route: 'qos', rule_key: 'k', since: Date.now() - 60_000 };
         expect(await store.thresholdState({ ...query, up_to_id: ids[1]! })).toEqual({ count: 2, fired: null });
         expect(await store.thresholdState({ ...query, up_to_id: ids[2]!, since: Date.now() + 60_000 })).toEqual({ count: 0, fired: null });
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
         const first = claimed.find((delivery) => delivery.id === ids[0]);
         expect(first?.rule_keys).toEqual(['k']);
         await recordAttempt(store, attempt(ids[0]!));
@@ -677,8 +899,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const t0 = Date.now() - 5_000;
         await store.ingest(batchOf(relayEvent(), ['slack'], t0));
         await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 + 1_000));
-        await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() });
-        expect(await store.queueStats()).toEqual([
+        await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() });
+        expect(await store.view('queue')).toEqual([
           { destination: 'pager', enabled: true, depth: 1, oldest_pending_at: t0 + 1_000 },
           { destination: 'slack', enabled: true, depth: 2, oldest_pending_at: t0 },
         ]);
@@ -691,9 +913,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           ids.push(batch.events[0]!.deliveries[0]!.id);
           await store.ingest(batch);
         }
-        const listed = await store.listDeliveries({ destination: 'slack', limit: 3 });
+        const listed = await store.view('deliveries', { destination: 'slack', limit: 3 });
         expect(listed.map((d) => d.id)).toEqual(ids.slice(-3).reverse());
-        const page = await store.listDeliveries({ destination: 'slack', limit: 10, before: ids[2]! });
+        const page = await store.view('deliveries', { destination: 'slack', limit: 10, before: ids[2]! });
         expect(page.map((d) => d.id)).toEqual([ids[1], ids[0]]);
       });
 
@@ -715,7 +937,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         it('lists newest first, without payloads, filtered by source, type, severity and status', async () => {
           const t0 = Date.now() - 60_000;
           const [a, b, c, d, e] = await seed(t0);
-          const all = await store.searchEvents({ limit: 50 });
+          const all = await store.view('events', { limit: 50 });
           expect(ids(all)).toEqual([e, d, c, b, a]);
           expect(all[2]).toEqual({
             id: c,
@@ -731,16 +953,16 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             received_at: new Date(t0 + 2_000).toISOString(),
             deliveries: { pending: 1 },
           });
-          expect(ids(await store.searchEvents({ limit: 50, source: 'statussentry' }))).toEqual([d, b]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.rebuffer_spike' }))).toEqual([c, a]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.*' }))).toEqual([e, c, a]);
-          expect(ids(await store.searchEvents({ limit: 50, type: '*.full' }))).toEqual([d, b]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'qos.?oad' }))).toEqual([e]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'QOS.*' }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'qos' }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, severity: 'warning' }))).toEqual([e, b]);
-          expect(ids(await store.searchEvents({ limit: 50, status: 'resolved' }))).toEqual([c]);
-          expect(ids(await store.searchEvents({ limit: 50, source: 'tapemetric', severity: 'critical', status: 'firing' }))).toEqual([a]);
+          expect(ids(await store.view('events', { limit: 50, source: 'statussentry' }))).toEqual([d, b]);
+          expect(ids(await store.view('events', { limit: 50, type: 'qos.rebuffer_spike' }))).toEqual([c, a]);
+          expect(ids(await store.view('events', { limit: 50, type: 'qos.*' }))).toEqual([e, c, a]);
+          expect(ids(await store.view('events', { limit: 50, type: '*.full' }))).toEqual([d, b]);
+          expect(ids(await store.view('events', { limit: 50, type: 'qos.?oad' }))).toEqual([e]);
+          expect(ids(await store.view('events', { limit: 50, type: 'QOS.*' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, type: 'qos' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, severity: 'warning' }))).toEqual([e, b]);
+          expect(ids(await store.view('events', { limit: 50, status: 'resolved' }))).toEqual([c]);
+          expect(ids(await store.view('events', { limit: 50, source: 'tapemetric', severity: 'critical', status: 'firing' }))).toEqual([a]);
         });
 
         it('each event found says how its deliveries stand, by status', async () => {
@@ -748,9 +970,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.ingest(batchOf(event, ['slack', 'pager']));
           const skipped = relayEvent();
           await store.ingest({ ...batchOf(skipped, []), events: [{ event: skipped, deliveries: [{ id: newId('dlv'), destination: null, route: null, status: 'skipped' }] }] });
-          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
           await store.commitAttempts([attempt(claimed!.id)]);
-          const found = await store.searchEvents({ limit: 10 });
+          const found = await store.view('events', { limit: 10 });
           expect(found.map((summary) => [summary.id, summary.deliveries])).toEqual([
             [skipped.id, { skipped: 1 }],
             [event.id, { pending: 1, succeeded: 1 }],
@@ -759,15 +981,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
         it('title text matches anywhere, ignoring ASCII case, and literally: % and _ are no wildcards', async () => {
           const [a, b, c, d, e] = await seed(Date.now() - 60_000);
-          expect(ids(await store.searchEvents({ limit: 50, q: 'rebuffer SPIKE' }))).toEqual([c, a]);
-          expect(ids(await store.searchEvents({ limit: 50, q: '100%' }))).toEqual([b]);
-          expect(ids(await store.searchEvents({ limit: 50, q: 'full_on' }))).toEqual([b]);
-          expect(ids(await store.searchEvents({ limit: 50, q: '1_0' }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, q: '%' }))).toEqual([b]);
-          expect(ids(await store.searchEvents({ limit: 50, q: 'db-\\' }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, q: 'Köln' }))).toEqual([e]);
-          expect(ids(await store.searchEvents({ limit: 50, q: "'; DROP TABLE events; --" }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, q: 'db-' }))).toEqual([d, b]);
+          expect(ids(await store.view('events', { limit: 50, q: 'rebuffer SPIKE' }))).toEqual([c, a]);
+          expect(ids(await store.view('events', { limit: 50, q: '100%' }))).toEqual([b]);
+          expect(ids(await store.view('events', { limit: 50, q: 'full_on' }))).toEqual([b]);
+          expect(ids(await store.view('events', { limit: 50, q: '1_0' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, q: '%' }))).toEqual([b]);
+          expect(ids(await store.view('events', { limit: 50, q: 'db-\\' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, q: 'Köln' }))).toEqual([e]);
+          expect(ids(await store.view('events', { limit: 50, q: "'; DROP TABLE events; --" }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, q: 'db-' }))).toEqual([d, b]);
         });
 
         it('a type glob takes `*`, `?`, `[`, `%` and `_` in a type literally where they are literal', async () => {
@@ -780,41 +1002,41 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             await store.ingest(batchOf(event, [], t0 + index));
           }
           const [star, x, bracket, plain, underscore, other, backslash] = stored;
-          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.\\*' }))).toEqual([star]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'deploy.*' }))).toEqual([x, star]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1]' }))).toEqual([bracket]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'job[1?' }))).toEqual([bracket]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'job?' }))).toEqual([plain]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'rate_%*' }))).toEqual([underscore]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'rate*' }))).toEqual([other, underscore]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\*' }))).toEqual([backslash]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\b' }))).toEqual([]);
-          expect(ids(await store.searchEvents({ limit: 50, type: 'a\\\\b' }))).toEqual([backslash]);
+          expect(ids(await store.view('events', { limit: 50, type: 'deploy.\\*' }))).toEqual([star]);
+          expect(ids(await store.view('events', { limit: 50, type: 'deploy.*' }))).toEqual([x, star]);
+          expect(ids(await store.view('events', { limit: 50, type: 'job[1]' }))).toEqual([bracket]);
+          expect(ids(await store.view('events', { limit: 50, type: 'job[1?' }))).toEqual([bracket]);
+          expect(ids(await store.view('events', { limit: 50, type: 'job?' }))).toEqual([plain]);
+          expect(ids(await store.view('events', { limit: 50, type: 'rate_%*' }))).toEqual([underscore]);
+          expect(ids(await store.view('events', { limit: 50, type: 'rate*' }))).toEqual([other, underscore]);
+          expect(ids(await store.view('events', { limit: 50, type: 'a\\\\*' }))).toEqual([backslash]);
+          expect(ids(await store.view('events', { limit: 50, type: 'a\\b' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, type: 'a\\\\b' }))).toEqual([backslash]);
           // The same answers as the routes' own matcher, for each glob.
           for (const glob of ['*', '?', '*?*', 'deploy.?', 'job[*', '*%', '*_*', '\\*', 'a\\\\?', '*\\?*', 'rate?%']) {
             const expected = stored.filter((_, index) => globMatcher(glob)(odd[index]!)).reverse();
-            expect(ids(await store.searchEvents({ limit: 50, type: glob })), glob).toEqual(expected);
+            expect(ids(await store.view('events', { limit: 50, type: glob })), glob).toEqual(expected);
           }
         });
 
         it('a time range takes events received at or after `since` and before `until`', async () => {
           const t0 = Date.now() - 60_000;
           const [, b, c, d] = await seed(t0);
-          expect(ids(await store.searchEvents({ limit: 50, since: t0 + 1_000, until: t0 + 4_000 }))).toEqual([d, c, b]);
-          expect(ids(await store.searchEvents({ limit: 50, since: t0 + 3_500 }))).toHaveLength(1);
-          expect(ids(await store.searchEvents({ limit: 50, until: t0 }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 50, since: t0 + 1_000, until: t0 + 4_000 }))).toEqual([d, c, b]);
+          expect(ids(await store.view('events', { limit: 50, since: t0 + 3_500 }))).toHaveLength(1);
+          expect(ids(await store.view('events', { limit: 50, until: t0 }))).toEqual([]);
         });
 
         it('pages by `before` with a bounded limit', async () => {
           const [a, b, c, d, e] = await seed(Date.now() - 60_000);
-          const first = await store.searchEvents({ limit: 2 });
+          const first = await store.view('events', { limit: 2 });
           expect(ids(first)).toEqual([e, d]);
-          const second = await store.searchEvents({ limit: 2, before: first.at(-1)!.id });
+          const second = await store.view('events', { limit: 2, before: first.at(-1)!.id });
           expect(ids(second)).toEqual([c, b]);
-          expect(ids(await store.searchEvents({ limit: 2, before: second.at(-1)!.id }))).toEqual([a]);
-          expect(ids(await store.searchEvents({ limit: 2, before: b, q: 'disk' }))).toEqual([]);
+          expect(ids(await store.view('events', { limit: 2, before: second.at(-1)!.id }))).toEqual([a]);
+          expect(ids(await store.view('events', { limit: 2, before: b, q: 'disk' }))).toEqual([]);
           for (let index = 0; index < 200; index++) await store.ingest(batchOf(relayEvent(), []));
-          expect(await store.searchEvents({ limit: 10_000 })).toHaveLength(200);
+          expect(await store.view('events', { limit: 10_000 })).toHaveLength(200);
         });
 
         it('a requests log line links to the event its request brought (for a duplicate, the first one stored)', async () => {
@@ -825,8 +1047,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             ...batchOf(relayEvent({ external_id: 'evt_linked' }), ['slack']),
             request: requestLine(now + 1, { status: 202, outcome: 'accepted', reason: null, excerpt: null }),
           });
-          await store.recordRequests([requestLine(now + 2)]);
-          const lines = await store.listRequests({ limit: 10 });
+          await store.append('requests', [requestLine(now + 2)]);
+          const lines = await store.view('requests', { limit: 10 });
           expect(lines.map((line) => [line.outcome, line.event_id])).toEqual([
             ['signature_mismatch', null],
             ['duplicate', event.id],
@@ -840,14 +1062,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('prune keeps the newest finished deliveries per destination and never pending work', async () => {
         const finished: string[] = [];
         for (let i = 0; i < 8; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 6, now: Date.now() + 1 })).deliveries;
         for (const delivery of claimed) {
           await recordAttempt(store, attempt(delivery.id));
           finished.push(delivery.id);
         }
-        const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
+        const removed = await store.prune('deliveries', { keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 1 });
         expect(removed).toBe(2);
-        const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+        const left = await store.view('deliveries', { destination: 'slack', limit: 100 });
         expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(finished.slice(-4).sort());
         expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
       });
@@ -858,23 +1080,23 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const old = [relayEvent(), relayEvent(), relayEvent()];
         for (const [i, event] of old.entries()) await store.ingest(batchOf(event, ['slack'], t0 + i));
         for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack'], t0 + 1_000 + i));
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 9, now: Date.now() })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 9, now: Date.now() })).deliveries;
         expect(claimed.map((d) => d.event.id).slice(0, 3)).toEqual(old.map((event) => event.id));
         const [given, flying, retrying, ...rest] = claimed;
-        await store.releaseClaims([given!.id], OWNER);
+        await store.leases('release', [given!.id], OWNER);
         await recordAttempt(store, attempt(retrying!.id, { outcome: 'retry', next_attempt_at: Date.now() + 3_600_000, health: 'failure', response_code: 503 }));
         for (const delivery of rest) await recordAttempt(store, attempt(delivery.id));
 
-        const removed = await store.prune({ keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
+        const removed = await store.prune('deliveries', { keep_per_destination: 4, keep_events_ms: 0, now: Date.now() + 120_000 });
 
         expect(removed).toBe(2);
-        const left = await store.listDeliveries({ destination: 'slack', limit: 100 });
+        const left = await store.view('deliveries', { destination: 'slack', limit: 100 });
         expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(rest.slice(-4).map((d) => d.id).sort());
-        expect(await store.getDelivery(given!.id)).toMatchObject({ status: 'pending', attempts: 0 });
-        expect(await store.getDelivery(flying!.id)).toMatchObject({ status: 'in_flight' });
-        expect(await store.getDelivery(retrying!.id)).toMatchObject({ status: 'pending', attempts: 1 });
+        expect(await store.view('delivery', given!.id)).toMatchObject({ status: 'pending', attempts: 0 });
+        expect(await store.view('delivery', flying!.id)).toMatchObject({ status: 'in_flight' });
+        expect(await store.view('delivery', retrying!.id)).toMatchObject({ status: 'pending', attempts: 1 });
         // Their events and raw requests are still there to be rendered and sent.
-        for (const event of old) expect((await store.getEvent(event.id))?.raw.body).toBe(JSON.stringify(event.data));
+        for (const event of old) expect((await store.view('event', event.id))?.raw.body).toBe(JSON.stringify(event.data));
       });
 
       it('answers ping while open', async () => {
@@ -886,29 +1108,34 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('consecutive failures disable the destination; its work waits; enable resumes it at once', async () => {
         for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
         let now = Date.now() + 1;
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
         const failure = { outcome: 'retry', health: 'failure', response_code: 500, error: 'HTTP 500' } as const;
         const r1 = await recordAttempt(store, attempt(claimed[0]!.id, { ...failure, next_attempt_at: now + 999_999 }));
         const r2 = await recordAttempt(store, attempt(claimed[1]!.id, { ...failure, next_attempt_at: now + 999_999 }));
         expect([r1.disabled_now, r2.disabled_now]).toEqual([false, false]);
-        const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999 }));
+        const r3 = await recordAttempt(store, attempt(claimed[2]!.id, { ...failure, next_attempt_at: now + 999_999, finished_at: now + 5 }));
         expect(r3.disabled_now).toBe(true);
         expect(r3.destination).toMatchObject({ enabled: false, consecutive_failures: 3, pending: 4 });
+        expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({
+          enabled: false,
+          disabled_at: new Date(now + 5).toISOString(),
+          disabled_reason: '3 consecutive failed attempts; last: HTTP 500',
+        });
         now += 10;
-        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
-        const enabled = await store.enableDestination('slack', now);
+        expect((await store.claim('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(0);
+        const enabled = await store.change('enable_destination', 'slack', now);
         expect(enabled).toMatchObject({ enabled: true, consecutive_failures: 0, disabled_at: null });
         // Backed-off deliveries are due now, not in 999 seconds.
-        expect((await store.claimDue('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(4);
-        expect(await store.enableDestination('nope', now)).toBeNull();
+        expect((await store.claim('slack', { ...LEASE, limit: 10, now })).deliveries).toHaveLength(4);
+        expect(await store.change('enable_destination', 'nope', now)).toBeNull();
       });
 
       it('a success resets the failure count; rate limits do not count', async () => {
         for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
-        const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now: Date.now() + 1 })).deliveries;
         await recordAttempt(store, attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 404' }));
         await recordAttempt(store, attempt(claimed[1]!.id, { outcome: 'retry', health: 'neutral', next_attempt_at: Date.now(), response_code: 429 }));
-        const states = await store.destinationStates();
+        const states = await store.view('destinations');
         expect(states.find((s) => s.name === 'slack')?.consecutive_failures).toBe(1);
         const ok = await recordAttempt(store, attempt(claimed[2]!.id));
         expect(ok.destination.consecutive_failures).toBe(0);
@@ -934,23 +1161,23 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const other = groupedBatch('["r","Kerala"]', t0 + 6_000);
           for (const { batch } of [first, second, other]) await store.ingest(batch);
 
-          const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 29_000 });
+          const early = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 29_000 });
           expect(early.deliveries).toHaveLength(0);
           expect(early.next_due_at).toBe(t0 + 30_000);
 
-          const due = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 });
+          const due = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 });
           expect(due.deliveries).toHaveLength(1);
           const [batch] = due.deliveries;
           expect(batch!.events.map((e) => e.id)).toEqual([first.event.id, second.event.id]);
           expect(batch!.member_ids).toHaveLength(1);
 
           await recordAttempt(store, attempt(batch!.id, { member_ids: batch!.member_ids, finished_at: t0 + 30_050 }));
-          const both = await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 10 });
+          const both = await store.view('deliveries', { destination: 'slack', status: 'succeeded', limit: 10 });
           expect(both.map((d) => d.event_id).sort()).toEqual([first.event.id, second.event.id].sort());
           expect(both.every((d) => d.attempts === 1 && d.request_body === '{"text":"hi"}')).toBe(true);
 
           // The Kerala group is its own batch, due 30 s after its first event.
-          const kerala = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
+          const kerala = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 36_000 });
           expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
         });
 
@@ -961,27 +1188,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const g1b = groupedBatch('g1', t0 + 1);
           const g2 = groupedBatch('g2', t0);
           for (const { batch } of [g1, g1b, g2]) await store.ingest(batch);
-          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
           const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!;
           expect(of(g1.event).member_ids).toHaveLength(1);
           await store.commitAttempts([attempt(of(g1.event).id, { member_ids: of(g1.event).member_ids, finished_at: t0 + 30_100 }), attempt(of(g2.event).id, { finished_at: t0 + 30_050 })]);
           const next1 = groupedBatch('g1', t0 + 31_000);
           const next2 = groupedBatch('g2', t0 + 31_000);
           for (const { batch } of [next1, next2]) await store.ingest(batch);
-          expect(await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_049 })).toMatchObject({ deliveries: [], next_due_at: t0 + 330_050 });
-          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_050 })).deliveries.map((d) => d.event.id)).toEqual([next2.event.id]);
-          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 330_100 })).deliveries.map((d) => d.event.id)).toEqual([next1.event.id]);
+          expect(await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_049 })).toMatchObject({ deliveries: [], next_due_at: t0 + 330_050 });
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_050 })).deliveries.map((d) => d.event.id)).toEqual([next2.event.id]);
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_100 })).deliveries.map((d) => d.event.id)).toEqual([next1.event.id]);
         });
 
         it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
           const t0 = Date.now();
           const first = groupedBatch('["r","x"]', t0);
           await store.ingest(first.batch);
-          const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const [batch] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
           await recordAttempt(store, attempt(batch!.id, { finished_at: t0 + 30_000 }));
           const later = groupedBatch('["r","x"]', t0 + 60_000);
           await store.ingest(later.batch);
-          const early = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
+          const early = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 300_000 });
           expect(early.deliveries).toHaveLength(0);
           expect(early.next_due_at).toBe(t0 + 330_000);
         });
@@ -992,22 +1219,44 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const b = groupedBatch('["r","y"]', t0 + 1_000);
           await store.ingest(a.batch);
           await store.ingest(b.batch);
-          const [batch] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const [batch] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
           await recordAttempt(store, 
             attempt(batch!.id, { member_ids: batch!.member_ids, outcome: 'retry', health: 'failure', next_attempt_at: t0 + 40_000, response_code: 500 }),
           );
           const c = groupedBatch('["r","y"]', t0 + 35_000);
           await store.ingest(c.batch);
-          const retry = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_000 });
+          const retry = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 40_000 });
           expect(retry.deliveries).toHaveLength(1);
           expect(retry.deliveries[0]!.events.map((e) => e.id).sort()).toEqual([a.event.id, b.event.id].sort());
           expect(retry.deliveries[0]!.request_body).toBe('{"text":"hi"}');
           // c waits one interval after the batch in progress.
           const [retried] = retry.deliveries;
           await recordAttempt(store, attempt(retried!.id, { member_ids: retried!.member_ids, finished_at: t0 + 40_100 }));
-          const after = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
+          const after = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 40_200 });
           expect(after.deliveries).toHaveLength(0);
           expect(after.next_due_at).toBe(t0 + 35_000 + 300_000);
+        });
+
+        it("a resolve of an incident the destination was told firing goes at once; one never told firing, or another incident's event, waits for the group", async () => {
+          const t0 = Date.now();
+          const key = '["r","resolve"]';
+          const grouped = async (dedupKey: string, status: 'firing' | 'resolved', at: number): Promise<string> => {
+            const event = relayEvent({ dedup_key: dedupKey, status });
+            const id = newId('dlv');
+            await store.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [{ id, destination: 'slack', route: 'r', status: 'pending', group: group(key) }] }] });
+            return id;
+          };
+          await grouped('inc', 'firing', t0);
+          const [batch] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const told = { destination: 'slack', dedup_key: 'inc', status: 'firing' as const, occurred_at: batch!.event.occurred_at, delivery_id: batch!.id, sent_at: t0 + 30_100 };
+          await recordAttempt(store, attempt(batch!.id, { finished_at: t0 + 30_100, notified: [told] }));
+          const resolve = await grouped('inc', 'resolved', t0 + 40_000);
+          const neverTold = await grouped('never-told', 'resolved', t0 + 40_000);
+          const other = await grouped('other', 'firing', t0 + 40_000);
+          const due = async (id: string): Promise<number> => Date.parse((await store.view('delivery', id))!.next_attempt_at!);
+          expect(await due(resolve)).toBe(t0 + 40_000);
+          // One interval after the group's notification, together.
+          expect([await due(neverTold), await due(other)]).toEqual([t0 + 30_100 + 300_000, t0 + 30_100 + 300_000]);
         });
       });
 
@@ -1025,11 +1274,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const second = ordered('inc_a', 0, {}, t0 + 1);
           const other = ordered('inc_b', 0, {}, t0 + 2);
           for (const each of [first, second, other]) await store.ingest(each.batch);
-          const claimed = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 10 });
+          const claimed = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 10 });
           expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, other.delivery.id].sort());
-          expect((await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 20 })).deliveries).toHaveLength(0);
           await recordAttempt(store, attempt(first.delivery.id));
-          const next = await store.claimDue('slack', { ...LEASE, limit: 10, now: t0 + 30 });
+          const next = await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30 });
           expect(next.deliveries.map((d) => d.id)).toEqual([second.delivery.id]);
         });
 
@@ -1040,7 +1289,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const second = ordered('inc_c', 0, { lease: { owner: OWNER, until: now + 60_000 } }, now + 1);
           const [result] = await store.ingest(second.batch);
           expect(result).toEqual({ id: second.event.id, duplicate: false, waiting: [second.delivery.id] });
-          expect((await store.getDelivery(second.delivery.id))?.status).toBe('pending');
+          expect((await store.view('delivery', second.delivery.id))?.status).toBe('pending');
         });
 
         it('higher priority goes first within a destination', async () => {
@@ -1049,7 +1298,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const critical = ordered('inc_critical', 3, {}, now + 5);
           await store.ingest(info.batch);
           await store.ingest(critical.batch);
-          const [first] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
+          const [first] = (await store.claim('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
           expect(first?.id).toBe(critical.delivery.id);
         });
 
@@ -1060,9 +1309,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           // Not due yet: the earliest sits at a middle level, neither the first looked at nor the last.
           const later = [ordered('inc_t3', 3, {}, now + 9_000), ordered('inc_t1', 1, {}, now + 5_000), ordered('inc_t0', 0, {}, now + 7_000)];
           for (const each of [high, ...lows, ...later]) await store.ingest(each.batch);
-          const first = await store.claimDue('slack', { ...LEASE, limit: 2, now: now + 10 });
+          const first = await store.claim('slack', { ...LEASE, limit: 2, now: now + 10 });
           expect(first.deliveries.map((d) => d.id)).toEqual([high.delivery.id, lows[0]!.delivery.id]);
-          const rest = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 10 });
+          const rest = await store.claim('slack', { ...LEASE, limit: 10, now: now + 10 });
           expect(rest.deliveries.map((d) => d.id)).toEqual([lows[1]!.delivery.id, lows[2]!.delivery.id]);
           expect(rest.next_due_at).toBe(now + 5_000);
         });
@@ -1072,27 +1321,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
           const keyed = [ordered('inc_k1', 0, { group, rule_key: 'g', incident_key: null }, now), ordered('inc_k2', 0, { group, rule_key: 'g', incident_key: null }, now + 1), ordered('inc_k3', 0, { group, incident_key: null }, now + 2)];
           for (const each of keyed) await store.ingest(each.batch);
-          const [lead] = (await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 1_000 })).deliveries;
+          const [lead] = (await store.claim('slack', { ...LEASE, limit: 10, now: now + 1_000 })).deliveries;
           expect(lead).toMatchObject({ id: keyed[0]!.delivery.id, member_ids: [keyed[1]!.delivery.id, keyed[2]!.delivery.id], rule_keys: ['g', 'g', null], route: 'r', probe: false });
         });
 
         it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
           for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
           const now = Date.now() + 1;
-          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 3, now })).deliveries;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
           const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
           const opened = await recordAttempt(store, 
             attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
           );
           expect(opened.disabled_now).toBe(true);
-          await store.releaseClaims([claimed[1]!.id, claimed[2]!.id], OWNER);
-          const early = await store.claimProbe('slack', { ...LEASE, now: now + 5_000 });
+          await store.leases('release', [claimed[1]!.id, claimed[2]!.id], OWNER);
+          const early = await store.claim('slack', { probe: true, ...LEASE, now: now + 5_000 });
           expect(early.deliveries).toHaveLength(0);
           expect(early.next_due_at).toBe(now + 10_000);
-          const [probe] = (await store.claimProbe('slack', { ...LEASE, now: now + 10_000 })).deliveries;
+          const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: now + 10_000 })).deliveries;
           expect(probe?.probe).toBe(true);
           // One probe at a time.
-          expect((await store.claimProbe('slack', { ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
+          expect((await store.claim('slack', { probe: true, ...LEASE, now: now + 10_001 })).deliveries).toHaveLength(0);
           const closed = await recordAttempt(store, attempt(probe!.id, { breaker, finished_at: now + 10_100 }));
           expect(closed).toMatchObject({ enabled_now: true, destination: { enabled: true, consecutive_failures: 0 } });
         });
@@ -1100,7 +1349,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         it('successes arriving at once at an open circuit: the first closes it, and only that one says so', async () => {
           for (let i = 0; i < 4; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
           const now = Date.now() + 1;
-          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 4, now })).deliveries;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 4, now })).deliveries;
           const breaker = { disable_after: 1, probe_backoff_ms: null };
           const opened = await recordAttempt(store, 
             attempt(claimed[0]!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500', finished_at: now, breaker }),
@@ -1110,17 +1359,62 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const late = await Promise.all(claimed.slice(1).map((delivery, index) => recordAttempt(store, attempt(delivery.id, { breaker, finished_at: now + 10 + index }))));
           expect(late.every((result) => result.recorded && result.destination.enabled)).toBe(true);
           expect(late.filter((result) => result.enabled_now)).toHaveLength(1);
-          expect((await store.destinationStates()).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
+          expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, consecutive_failures: 0 });
         });
 
+        it('at ingest another incident, or an event without one, is leased at once; muted work asks for no lease and waits for nothing', async () => {
+          const now = Date.now();
+          const lease = { owner: OWNER, until: now + 60_000 };
+          const first = ordered('inc_d', 0, { lease }, now);
+          const other = ordered('inc_e', 0, { lease }, now);
+          const keyless = ordered('inc_f', 0, { lease, incident_key: null }, now);
+          const muted = ordered('inc_d', 0, { lease, status: 'muted', note: 'muted by mut_1' }, now);
+          const results = [];
+          for (const each of [first, other, keyless, muted]) results.push(...(await store.ingest(each.batch)));
+          expect(results.map((result) => (result.duplicate ? 'duplicate' : (result.waiting ?? 'leased')))).toEqual(['leased', 'leased', 'leased', 'leased']);
+          const stored = async (id: string) => (await store.view('delivery', id))?.status;
+          expect([await stored(other.delivery.id), await stored(keyless.delivery.id), await stored(muted.delivery.id)]).toEqual(['in_flight', 'in_flight', 'muted']);
+          // Leased, so not claimable until the lease runs out; muted work never is.
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: now + 59_999 })).deliveries).toEqual([]);
+        });
+
+        it('no probe for a closed circuit, an unknown destination, one that waits for a person, or when nothing waits; a held probe lets the next go at once', async () => {
+          const now = Date.now() + 1;
+          expect(await store.claim('slack', { probe: true, ...LEASE, now })).toMatchObject({ deliveries: [], next_due_at: null });
+          expect(await store.claim('nowhere', { probe: true, ...LEASE, now })).toMatchObject({ deliveries: [], next_due_at: null });
+          /** `count` deliveries for `destination`; the first fails and opens its circuit at the time returned, the others wait. */
+          const open = async (destination: string, count: number, breaker: AttemptResult['breaker']): Promise<{ at: number; ids: string[] }> => {
+            for (let i = 0; i < count; i++) await store.ingest(batchOf(relayEvent(), [destination]));
+            const at = Date.now() + 1;
+            const ids = (await store.claim(destination, { ...LEASE, limit: count, now: at })).deliveries.map((delivery) => delivery.id);
+            expect(ids).toHaveLength(count);
+            await recordAttempt(store, attempt(ids[0]!, { destination, outcome: 'failed', health: 'failure', error: 'HTTP 500', finished_at: at, breaker }));
+            await store.leases('release', ids.slice(1), OWNER);
+            return { at, ids };
+          };
+          // Manual recovery: no probe, however long it waits.
+          const manual = await open('pager', 2, { disable_after: 1, probe_backoff_ms: null });
+          expect(await store.claim('pager', { probe: true, ...LEASE, now: manual.at + 3_600_000 })).toMatchObject({ deliveries: [], next_due_at: null });
+          // Nothing waits behind the failure that opened it.
+          await store.syncDestinations(['empty']);
+          const empty = await open('empty', 1, { disable_after: 1, probe_backoff_ms: [10_000] });
+          expect(await store.claim('empty', { probe: true, ...LEASE, now: empty.at + 10_000 })).toMatchObject({ deliveries: [], next_due_at: null });
+          // A probe held back (a repeat) leaves the way open for the next one at once.
+          const slack = await open('slack', 3, { disable_after: 1, probe_backoff_ms: [10_000] });
+          const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_000 })).deliveries;
+          expect(probe?.id).toBe(slack.ids[1]);
+          await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: slack.at + 10_500, probe_of: 'slack' });
+          expect(await store.view('delivery', probe!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_x', next_attempt_at: null });
+          expect((await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_500 })).deliveries.map((delivery) => delivery.id)).toEqual([slack.ids[2]]);
+        });
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
-        expect(await store.getIncidentMessage('pager', 'inc_1')).toBeNull();
+        expect(await store.view('incident_message', 'pager', 'inc_1')).toBeNull();
         const first = relayEvent({ dedup_key: 'inc_1' });
         const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
         await store.ingest(batchOf(first, ['pager']));
-        const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         await recordAttempt(store, 
           attempt(posting!.id, {
             destination: 'pager',
@@ -1132,11 +1426,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             },
           }),
         );
-        expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
+        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
         // The update was drawn at version 1; an acknowledgement lands before it is recorded.
         await store.ingest(batchOf(second, ['pager']));
-        const [updating] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        const acked = await store.acknowledgeIncident('pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
+        const [updating] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const acked = await store.change('acknowledge', 'pager', 'inc_1', '<@U42>', Date.parse('2026-11-23T10:05:00Z'));
         expect(acked).toMatchObject({ acknowledged_by: '<@U42>', acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
         const recorded = await recordAttempt(store, 
           attempt(updating!.id, {
@@ -1145,40 +1439,131 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           }),
         );
         expect(recorded.incident_stale).toBe(true);
-        expect(await store.getIncidentMessage('pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
-        expect(await store.acknowledgeIncident('pager', 'nope', 'x', Date.now())).toBeNull();
+        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
+        expect(await store.change('acknowledge', 'pager', 'nope', 'x', Date.now())).toBeNull();
       });
 
       it('an incident\'s state decided elsewhere (PagerDuty) is written only over the version it was decided on; a new incident forgets it', async () => {
         const first = relayEvent({ dedup_key: 'inc_pd' });
         await store.ingest(batchOf(first, ['pager']));
-        const [posting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         const posted = {
           kind: 'posted' as const, dedup_key: 'inc_pd', channel: 'C123', ts: '1700000000.000200', started_at: '2026-11-23T10:00:00.000Z',
           status: 'firing' as const, resolved_at: null, last_event_id: first.id,
         };
         await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
-        const before = await store.getIncidentMessage('pager', 'inc_pd');
+        const before = await store.view('incident_message', 'pager', 'inc_pd');
         expect(before).toMatchObject({ status: 'firing', resolved_by: null, version: 1 });
 
         const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-11-23T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
-        expect(await store.setIncidentState('pager', 'inc_pd', 1, acknowledged, Date.parse('2026-11-23T10:03:01Z'))).toMatchObject({ ...acknowledged, version: 2, last_event_id: first.id, updates: 0 });
+        expect(await applyState(store, 'inc_pd', 1, acknowledged, Date.parse('2026-11-23T10:03:01Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ ...acknowledged, version: 2, last_event_id: first.id, updates: 0 });
         // Decided on version 1, but the message is at 2 now: nothing is written.
         const resolved = { ...acknowledged, status: 'resolved' as const, resolved_at: '2026-11-23T10:09:00.000Z', resolved_by: 'Dana in PagerDuty' };
-        expect(await store.setIncidentState('pager', 'inc_pd', 1, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBeNull();
-        expect(await store.getIncidentMessage('pager', 'inc_pd')).toMatchObject({ status: 'firing', version: 2 });
-        expect(await store.setIncidentState('pager', 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toMatchObject({ ...resolved, version: 3 });
-        expect(await store.setIncidentState('pager', 'nope', 0, resolved, Date.now())).toBeNull();
+        expect(await applyState(store, 'inc_pd', 1, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBe('stale');
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ status: 'firing', version: 2 });
+        expect(await applyState(store, 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ ...resolved, version: 3 });
+        expect(await applyState(store, 'nope', 0, resolved, Date.now())).toBe('stale');
 
         // The incident fires again: a new message for it, with nothing of the last one's acknowledgement or resolution.
         const again = relayEvent({ dedup_key: 'inc_pd' });
         await store.ingest(batchOf(again, ['pager']));
-        const [reposting] = (await store.claimDue('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const [reposting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         await recordAttempt(store, 
           attempt(reposting!.id, { destination: 'pager', effects: { incident_message: { ...posted, ts: '1700000100.000300', last_event_id: again.id } } }),
         );
-        expect(await store.getIncidentMessage('pager', 'inc_pd')).toMatchObject({
+        expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({
           ts: '1700000100.000300', status: 'firing', acknowledged_by: null, resolved_by: null, resolved_at: null, version: 4,
+        });
+      });
+
+      it('an acknowledgement decided elsewhere and cleared again takes its time with it', async () => {
+        const event = relayEvent({ dedup_key: 'inc_clear' });
+        await store.ingest(batchOf(event, ['pager']));
+        const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        const posted = { kind: 'posted' as const, dedup_key: 'inc_clear', channel: 'C1', ts: '1.1', started_at: '2026-11-23T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: event.id };
+        await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        const acknowledged = { acknowledged_by: 'PagerDuty (Ann)', acknowledged_at: '2026-11-23T10:05:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        expect(await applyState(store, 'inc_clear', 1, acknowledged, Date.parse('2026-11-23T10:06:00Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_clear')).toMatchObject({ acknowledged_at: '2026-11-23T10:05:00.000Z', version: 2 });
+        const cleared = { ...acknowledged, acknowledged_by: null, acknowledged_at: null };
+        expect(await applyState(store, 'inc_clear', 2, cleared, Date.parse('2026-11-23T10:07:00Z'))).toBe('applied');
+        expect(await store.view('incident_message', 'pager', 'inc_clear')).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
+      });
+
+      describe('PagerDuty echoes: pending from their ingest, applied in one transaction (src/app/pagerduty-echo.ts)', () => {
+        /** A slack-bot message for `dedupKey` at version 1, as a posted card leaves it. */
+        const postCard = async (dedupKey: string): Promise<void> => {
+          const opening = relayEvent({ dedup_key: dedupKey });
+          await store.ingest(batchOf(opening, ['pager']));
+          const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+          const posted = { kind: 'posted' as const, dedup_key: dedupKey, channel: 'C1', ts: '1.2', started_at: '2026-12-06T10:00:00.000Z', status: 'firing' as const, resolved_at: null, last_event_id: opening.id };
+          await recordAttempt(store, attempt(posting!.id, { destination: 'pager', effects: { incident_message: posted } }));
+        };
+        const acknowledged = { acknowledged_by: 'Dana in PagerDuty', acknowledged_at: '2026-12-06T10:03:00.000Z', status: 'firing' as const, resolved_at: null, resolved_by: null };
+        const card = (id = newId('dlv')) => ({ id, destination: 'pager', route: 'command:pagerduty', request_body: '{"note":"inc_echo"}' });
+
+        it('pending from the ingest (not again for a duplicate); a stale decision writes nothing; applied, the state, the card and the end of pending commit together, and a second apply adds nothing', async () => {
+          await postCard('inc_echo');
+          const at = Date.parse('2026-12-06T10:03:01Z');
+          const { report, batch } = pagerDutyReport('inc_echo', at, 'pd_once');
+          await store.ingest(batch);
+          expect(await store.view('echoes', 10)).toEqual([{ event_id: report.id, dedup_key: 'inc_echo', created_at: at }]);
+          // The sender's retry is a duplicate: nothing more is pending.
+          const retried = pagerDutyReport('inc_echo', at + 1, 'pd_once');
+          expect((await store.ingest(retried.batch))[0]).toMatchObject({ duplicate: true, id: report.id });
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          // Decided on a version the message is no longer at: nothing is written, the echo stays pending.
+          const stale = { event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_echo', version: 0, state: acknowledged }], deliveries: [card()], now: at + 2 };
+          expect(await store.change('apply_echo', stale)).toBe('stale');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ acknowledged_by: null, version: 1 });
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).map((d) => d.status)).toEqual(['skipped']);
+          expect(await store.view('echoes', 10)).toHaveLength(1);
+
+          const redraw = card();
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 1 }], deliveries: [redraw] })).toBe('applied');
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ ...acknowledged, version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.view('delivery', redraw.id)).toMatchObject({ event_id: report.id, destination: 'pager', route: 'command:pagerduty', status: 'pending', request_body: redraw.request_body });
+
+          // Applied again (a restart that decided before it saw the first apply, another replica): nothing twice.
+          expect(await store.change('apply_echo', { ...stale, states: [{ ...stale.states[0]!, version: 2 }], deliveries: [card()] })).toBe('done');
+          expect(await store.view('deliveries', { event_id: report.id, limit: 10 })).toHaveLength(2);
+          expect(await store.view('incident_message', 'pager', 'inc_echo')).toMatchObject({ version: 2 });
+          const [claimed] = (await store.claim('pager', { ...LEASE, limit: 5, now: Date.now() + 1 })).deliveries;
+          expect(claimed).toMatchObject({ id: redraw.id, request_body: redraw.request_body });
+        });
+
+        it('listed oldest first up to the limit; a thread line alone, or nothing to change, ends the echo too', async () => {
+          await postCard('inc_line');
+          const first = pagerDutyReport('inc_line', Date.parse('2026-12-06T10:01:00Z'));
+          const second = pagerDutyReport('inc_line', Date.parse('2026-12-06T10:02:00Z'));
+          await store.ingest(second.batch);
+          await store.ingest(first.batch);
+          expect((await store.view('echoes', 1)).map((echo) => echo.event_id)).toEqual([first.report.id]);
+          expect((await store.view('echoes', 10)).map((echo) => echo.event_id)).toEqual([first.report.id, second.report.id]);
+
+          const line = card();
+          expect(await store.change('apply_echo', { event_id: first.report.id, states: [], deliveries: [line], now: Date.now() })).toBe('applied');
+          expect(await store.view('delivery', line.id)).toMatchObject({ status: 'pending', route: 'command:pagerduty' });
+          expect(await store.view('incident_message', 'pager', 'inc_line')).toMatchObject({ version: 1 });
+          expect(await store.change('apply_echo', { event_id: second.report.id, states: [], deliveries: [], now: Date.now() })).toBe('applied');
+          expect(await store.view('echoes', 10)).toEqual([]);
+          expect(await store.change('apply_echo', { event_id: 'evt_never_pending', states: [], deliveries: [card()], now: Date.now() })).toBe('done');
+        });
+
+        it('two applies of one echo at once (its own process and a restarted replica): one applies, the other adds nothing', async () => {
+          await postCard('inc_race');
+          const { report, batch } = pagerDutyReport('inc_race', Date.now());
+          await store.ingest(batch);
+          const application = (id: string) => ({ event_id: report.id, states: [{ destination: 'pager', dedup_key: 'inc_race', version: 1, state: acknowledged }], deliveries: [card(id)], now: Date.now() });
+          const outcomes = await Promise.all([store.change('apply_echo', application(newId('dlv'))), store.change('apply_echo', application(newId('dlv')))]);
+          expect(outcomes.filter((outcome) => outcome === 'applied')).toHaveLength(1);
+          expect((await store.view('deliveries', { event_id: report.id, limit: 10 })).filter((d) => d.destination === 'pager')).toHaveLength(1);
+          expect(await store.view('incident_message', 'pager', 'inc_race')).toMatchObject({ version: 2 });
+          expect(await store.view('echoes', 10)).toEqual([]);
         });
       });
 
@@ -1192,13 +1577,28 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await track(critical, []);
         await track(warning, ['slack']);
         expect((await store.firingIncidents(10)).map((event) => event.dedup_key).sort()).toEqual(['crit', 'warn']);
-        const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
-        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'muted' });
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'muted' });
         const [result] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
         expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
-        expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
         expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+      });
+
+      it('a hold that is no inhibition (skipped) names no inhibitor: the resolve of the incident it named releases nothing', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit2', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const tracked = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await tracked(critical, []);
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'below threshold 1/5 within 10m', now: Date.now(), held_by: JSON.stringify(['am', 'crit2']) });
+        const [result] = await tracked({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(result).toEqual({ id: expect.any(String), duplicate: false });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m' });
       });
 
       describe('the notification stage over this store: repeat, threshold, inhibit', () => {
@@ -1214,11 +1614,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.ingest({ ...batchOf(event, [], clock.now()), events: [{ event, deliveries: extra.destination === null ? [] : [delivery], track_incident: track }] });
           return id;
         };
-        const claimOne = async (): Promise<ClaimedDelivery> => (await store.claimDue('slack', { ...LEASE, limit: 1, now: clock.now() + 1 })).deliveries[0]!;
+        const claimOne = async (): Promise<ClaimedDelivery> => (await store.claim('slack', { ...LEASE, limit: 1, now: clock.now() + 1 })).deliveries[0]!;
         /** What the lane does with the stage's verdict: sends (recorded with what it told) or holds. */
         const settle = async (delivery: ClaimedDelivery, verdict: StageVerdict): Promise<void> => {
           for (const held of verdict.held) {
-            await store.holdDeliveries({ ids: held.ids, lease_owner: OWNER, status: held.hold.status, note: held.hold.note, now: clock.now(), held_by: held.hold.held_by ?? null });
+            await store.holds('hold', { ids: held.ids, lease_owner: OWNER, status: held.hold.status, note: held.hold.note, now: clock.now(), held_by: held.hold.held_by ?? null });
           }
           const send = verdict.send;
           if (!send) return;
@@ -1232,17 +1632,17 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await queueOne(relayEvent({ dedup_key: 'rep' }));
           const first = await claimOne();
           await settle(first, await stage.decide(first, { name: 'slack' }));
-          expect((await store.getDelivery(first.id))?.status).toBe('succeeded');
+          expect((await store.view('delivery', first.id))?.status).toBe('succeeded');
           await clock.advance(60_000);
           const second = await queueOne(relayEvent({ dedup_key: 'rep' }));
           const claimed = await claimOne();
           await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
-          expect(await store.getDelivery(second)).toMatchObject({ status: 'skipped', note: `repeat within 1h of ${first.id}` });
+          expect(await store.view('delivery', second)).toMatchObject({ status: 'skipped', note: `repeat within 1h of ${first.id}` });
           await clock.advance(3_600_000);
           const third = await queueOne(relayEvent({ dedup_key: 'rep' }));
           const again = await claimOne();
           await settle(again, await stage.decide(again, { name: 'slack' }));
-          expect((await store.getDelivery(third))?.status).toBe('succeeded');
+          expect((await store.view('delivery', third))?.status).toBe('succeeded');
         });
 
         it('route schedule: held as muted while inside muted_during or outside active_during, the note naming the interval; sent otherwise', async () => {
@@ -1260,7 +1660,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             const id = await queueOne(relayEvent(), { route });
             const claimed = await claimOne();
             await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
-            const record = await store.getDelivery(id);
+            const record = await store.view('delivery', id);
             return `${record!.status}${record!.note ? `: ${record!.note}` : ''}`;
           };
           // Tuesday 2026-12-01 23:30 in Berlin (22:30 UTC): night, outside office hours.
@@ -1286,21 +1686,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           };
           const older = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:00:00.000Z' }));
           const newer = await hold(relayEvent({ dedup_key: 'night-a', occurred_at: '2026-12-03T02:30:00.000Z' }));
-          expect((await store.heldBy('interval:nights')).map((held) => [held.id, held.destination, held.dedup_key, held.status, held.occurred_at]).sort()).toEqual([
+          expect((await store.view('held', 'interval:nights')).map((held) => [held.id, held.destination, held.dedup_key, held.status, held.occurred_at]).sort()).toEqual([
             [newer, 'slack', 'night-a', 'firing', '2026-12-03T02:30:00.000Z'],
             [older, 'slack', 'night-a', 'firing', '2026-12-03T02:00:00.000Z'],
           ].sort());
           await clock.advance(3 * 3_600_000);
-          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer], note: '; told when it ended', now: clock.now() })).toEqual(['slack']);
-          expect(await store.getDelivery(newer)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
-          expect(await store.getDelivery(older)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
-          expect(await store.heldBy('interval:nights')).toEqual([]);
+          expect(await store.holds('release', { marker: 'interval:nights', ids: [newer], note: '; told when it ended', now: clock.now() })).toEqual(['slack']);
+          expect(await store.view('delivery', newer)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
+          expect(await store.view('delivery', older)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
+          expect(await store.view('held', 'interval:nights')).toEqual([]);
           // Released once: a second release (another replica) changes nothing.
-          expect(await store.releaseHeld({ marker: 'interval:nights', ids: [newer, older], note: '; told when it ended', now: clock.now() })).toEqual([]);
+          expect(await store.holds('release', { marker: 'interval:nights', ids: [newer, older], note: '; told when it ended', now: clock.now() })).toEqual([]);
           const claimed = await claimOne();
           expect(claimed.id).toBe(newer);
           await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
-          expect((await store.getDelivery(newer))?.status).toBe('succeeded');
+          expect((await store.view('delivery', newer))?.status).toBe('succeeded');
         });
 
         it('threshold: held below its count within the window, sent once at the count, held after it fired', async () => {
@@ -1310,7 +1710,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             const id = await queueOne(relayEvent({ dedup_key: 'thr' }), { rule_key: 'thr' });
             const claimed = await claimOne();
             await settle(claimed, await stage.decide(claimed, { name: 'slack' }));
-            const record = await store.getDelivery(id);
+            const record = await store.view('delivery', id);
             statuses.push(`${record!.status}: ${record!.note ?? ''}`);
             await clock.advance(1_000);
           }
@@ -1329,7 +1729,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const verdict = await stage.decide(claimed, { name: 'slack' });
           expect(verdict.held[0]?.hold).toMatchObject({ rule: 'inhibit', held_by: JSON.stringify(['am', 'crit']) });
           await settle(claimed, verdict);
-          expect((await store.getDelivery(warning))?.status).toBe('muted');
+          expect((await store.view('delivery', warning))?.status).toBe('muted');
           const [resolved] = await store.ingest({
             ...batchOf(critical, [], clock.now()),
             events: [{ event: { ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, deliveries: [], track_incident: true }],
@@ -1338,7 +1738,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const again = await claimOne();
           expect(again.id).toBe(warning);
           await settle(again, await stage.decide(again, { name: 'slack' }));
-          expect((await store.getDelivery(warning))?.status).toBe('succeeded');
+          expect((await store.view('delivery', warning))?.status).toBe('succeeded');
         });
       });
 
@@ -1356,7 +1756,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           return id;
         };
         const claim = async (now: number, storm: StormPolicy | null = STORM, limit = 5): Promise<readonly ClaimedDelivery[]> =>
-          (await store.claimDue('slack', { ...LEASE, limit, now, storm })).deliveries;
+          (await store.claim('slack', { ...LEASE, limit, now, storm })).deliveries;
         const idsOf = (delivery: ClaimedDelivery): string[] => [delivery.id, ...delivery.member_ids];
         const succeeded = (delivery: ClaimedDelivery, at: number): AttemptResult =>
           attempt(delivery.id, { member_ids: delivery.member_ids, started_at: at, finished_at: at + 10, request_body: '{"text":"digest"}', ...(delivery.digest ? { digest: true } : {}) });
@@ -1382,7 +1782,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             expect(new Set(idsOf(digest))).toEqual(new Set(byType.get(type)));
             expect(digestView(digest.events, 5, digest.route)).toMatchObject({ count: 25, incidents: 25, firing: 25, more: 20, label: type });
           }
-          expect(await store.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 200 })).toHaveLength(100);
+          expect(await store.view('deliveries', { destination: 'slack', status: 'in_flight', limit: 200 })).toHaveLength(100);
         });
 
         it('within the horizon nothing collapses; a destination without storm digests (PagerDuty) never does', async () => {
@@ -1421,7 +1821,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const view = digestView(digest!.events, 30, digest!.route);
           expect(view).toMatchObject({ count: 22, incidents: 21, resolved: 1, firing: 20 });
           expect(view.worst.find((event) => event.dedup_key === 'db')).toMatchObject({ status: 'resolved' });
-          expect((await store.getDelivery(waiting))?.status).toBe('pending');
+          expect((await store.view('delivery', waiting))?.status).toBe('pending');
         });
 
         it('a digest that must be retried is claimed again as the same digest, storm or not; success notes each event with its digest', async () => {
@@ -1436,9 +1836,22 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(again).toMatchObject({ digest: true, attempts: 1 });
           expect(new Set(idsOf(again!))).toEqual(new Set(ids));
           await store.commitAttempts([succeeded(again!, T0 + 31_000)]);
-          const log = await store.listDeliveries({ destination: 'slack', limit: 100 });
+          const log = await store.view('deliveries', { destination: 'slack', limit: 100 });
           expect(log).toHaveLength(30);
           for (const entry of log) expect(entry).toMatchObject({ status: 'succeeded', attempts: 2, note: `in digest ${again!.id} (30 events)` });
+        });
+
+        it('past the capacity the lead carries the due events of its own route and type only, in order; alone in its group, the lead goes as itself', async () => {
+          const disks = [];
+          for (let i = 0; i < 3; i++) disks.push(await queue(T0 + i, { type: 'disk.full', severity: 'warning', dedup_key: `disk:${i}` }));
+          const cpu = await queue(T0 + 3, { type: 'cpu.high', severity: 'warning', dedup_key: 'cpu:1' });
+          const [digest] = await claim(T0 + 10, { capacity: 3 }, 1);
+          expect(digest).toMatchObject({ id: disks[0], member_ids: [disks[1], disks[2]], digest: true });
+          expect(digest!.events.map((event) => event.dedup_key)).toEqual(['disk:0', 'disk:1', 'disk:2']);
+          // cpu.high is alone in its group: itself, however stormy.
+          const [alone] = await claim(T0 + 10, { capacity: 0 }, 1);
+          expect(alone).toMatchObject({ id: cpu, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
         });
 
         it('replays, retries of single deliveries and events of an incident with an open slack-bot message are never folded', async () => {
@@ -1454,7 +1867,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.commitAttempts([attempt(retried, { outcome: 'retry', next_attempt_at: T0 + 500, health: 'failure', error: 'HTTP 503', response_code: 503, request_body: '{"text":"made"}' })]);
           for (let i = 0; i < 20; i++) await queue(T0 + i, { type: 'flood', severity: 'warning', dedup_key: `flood:${i}` });
           // A replay of one of them is never folded either.
-          const replay = await store.replayDelivery(retried, newId('dlv'), T0 + 600);
+          const replay = await store.append('replay', retried, newId('dlv'), T0 + 600);
 
           const [digest] = await claim(T0 + 1_000, { capacity: 10, keep_incident_messages: true }, 1);
           const folded = digest!.events.map((event) => event.dedup_key);
@@ -1477,14 +1890,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await track(critical, []);
           await track(warning, ['slack']);
           const now = Date.now();
-          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now: now + 1 })).deliveries;
+          const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: now + 1 })).deliveries;
           // The stage saw `crit` firing; before its hold commits, the resolve of `crit` is ingested.
           expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toContain('crit');
           const [resolved] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
           expect(resolved).not.toHaveProperty('released');
-          await store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by crit', now: now + 2, held_by: JSON.stringify(['am', 'crit']) });
-          expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
-          const [again] = (await store.claimDue('slack', { ...LEASE, owner: 'lane-b', limit: 1, now: now + 3 })).deliveries;
+          await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by crit', now: now + 2, held_by: JSON.stringify(['am', 'crit']) });
+          expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
+          const [again] = (await store.claim('slack', { ...LEASE, owner: 'lane-b', limit: 1, now: now + 3 })).deliveries;
           expect(again?.id).toBe(claimed!.id);
         });
 
@@ -1495,19 +1908,19 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             await track(critical, []);
             await track(warning, ['slack']);
             const now = Date.now();
-            const claimed = (await store.claimDue('slack', { ...LEASE, limit: 100, now })).deliveries.find((delivery) => delivery.event.id === warning.id);
+            const claimed = (await store.claim('slack', { ...LEASE, limit: 100, now })).deliveries.find((delivery) => delivery.event.id === warning.id);
             await Promise.all([
-              store.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
+              store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
               track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []),
             ]);
-            expect(await store.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+            expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
           }
         });
 
         it('a destination whose circuit is open takes no lease at ingest: its work is stored pending, said to wait, and goes when it is enabled', async () => {
           await store.ingest(batchOf(relayEvent(), ['slack']));
           const now = Date.now() + 1;
-          const [claimed] = (await store.claimDue('slack', { ...LEASE, limit: 1, now })).deliveries;
+          const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now })).deliveries;
           const opened = await store.commitAttempts([
             attempt(claimed!.id, { outcome: 'retry', health: 'failure', next_attempt_at: now + 60_000, error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } }),
           ]);
@@ -1516,9 +1929,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const leased: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', lease: { owner: OWNER, until: now + 60_000 } };
           const [result] = await store.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [leased] }] });
           expect(result).toEqual({ id: event.id, duplicate: false, waiting: [leased.id] });
-          expect((await store.getDelivery(leased.id))?.status).toBe('pending');
-          await store.enableDestination('slack', now + 2);
-          const resumed = await store.claimDue('slack', { ...LEASE, limit: 10, now: now + 2 });
+          expect((await store.view('delivery', leased.id))?.status).toBe('pending');
+          await store.change('enable_destination', 'slack', now + 2);
+          const resumed = await store.claim('slack', { ...LEASE, limit: 10, now: now + 2 });
           expect(resumed.deliveries.map((delivery) => delivery.id)).toContain(leased.id);
         });
 
@@ -1526,7 +1939,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const events = Array.from({ length: 5 }, (_, index) => relayEvent({ dedup_key: index < 2 ? 'inc_same' : `inc_${index}` }));
           for (const event of events) await store.ingest(batchOf(event, ['slack']));
           const now = Date.now() + 1;
-          const claimed = (await store.claimDue('slack', { ...LEASE, limit: 5, now })).deliveries;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 5, now })).deliveries;
           expect(claimed).toHaveLength(5);
           const byEvent = (index: number) => claimed.find((delivery) => delivery.event.id === events[index]!.id)!;
           const told = (index: number, sentAt: number) => ({
@@ -1550,9 +1963,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(recorded.map((each) => each.recorded)).toEqual([true, true, true, true, false]);
           expect(recorded.map((each) => each.disabled_now)).toEqual([false, false, false, true, false]);
           expect(recorded[3]?.destination).toMatchObject({ enabled: false, consecutive_failures: 2 });
-          for (const index of [0, 1]) expect(await store.getDelivery(byEvent(index).id)).toMatchObject({ status: 'succeeded', attempts: 1 });
-          for (const index of [2, 3]) expect((await store.getDelivery(byEvent(index).id))?.attempt_log.map((each) => each.outcome)).toEqual(['retry']);
-          expect((await store.getDelivery(byEvent(4).id))?.status).toBe('in_flight');
+          for (const index of [0, 1]) expect(await store.view('delivery', byEvent(index).id)).toMatchObject({ status: 'succeeded', attempts: 1 });
+          for (const index of [2, 3]) expect((await store.view('delivery', byEvent(index).id))?.attempt_log.map((each) => each.outcome)).toEqual(['retry']);
+          expect((await store.view('delivery', byEvent(4).id))?.status).toBe('in_flight');
           expect(await store.notificationLog('slack', ['inc_same', 'inc_4'])).toEqual([told(1, now + 20)]);
         });
       });

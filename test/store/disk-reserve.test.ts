@@ -137,13 +137,13 @@ routes:
     // Deliveries go on in the reserve: the held attempts are recorded.
     release();
     await eventually(async () => {
-      const deliveries = await relay.server.store.listDeliveries({ destination: 'receiver', limit: 10 });
+      const deliveries = await relay.server.store.view('deliveries', { destination: 'receiver', limit: 10 });
       return deliveries.length === 3 && deliveries.every((delivery) => delivery.status === 'succeeded');
     }, 10_000);
     // So does pruning (every finished delivery but the newest, and events older than now).
-    const removed = await relay.server.store.prune({ keep_per_destination: 1, keep_events_ms: 0, now: Date.now() });
+    const removed = await relay.server.store.prune('deliveries', { keep_per_destination: 1, keep_events_ms: 0, now: Date.now() });
     expect(removed).toBeGreaterThan(accepted / 2);
-    expect(await relay.server.store.pruneRequests({ keep: 1, before: Date.now() })).toBeGreaterThan(0);
+    expect(await relay.server.store.prune('requests', { keep: 1, before: Date.now() })).toBeGreaterThan(0);
     // Pruning frees pages inside the file, not the disk: still not ready.
     expect((await readyz(relay)).status).toBe(503);
 

@@ -65,7 +65,7 @@ async function queue(store: PostgresStore, at: number, overrides: Partial<RelayE
 }
 
 const claim = async (store: PostgresStore, now: number, storm: StormPolicy | null = STORM, limit = 5, owner = OWNER): Promise<readonly ClaimedDelivery[]> =>
-  (await store.claimDue('slack', { limit, now, lease_ms: 60_000, owner, storm })).deliveries;
+  (await store.claim('slack', { limit, now, lease_ms: 60_000, owner, storm })).deliveries;
 
 const idsOf = (delivery: ClaimedDelivery): string[] => [delivery.id, ...delivery.member_ids];
 
@@ -105,7 +105,7 @@ describe('storm digests with several replicas', () => {
     expect(idsOf(digest!)).toHaveLength(20);
     expect(idsOf(digest!)).not.toContain(early);
     expect(idsOf(digest!)).not.toContain(leased);
-    expect((await a!.getDelivery(early))?.status).toBe('pending');
+    expect((await a!.view('delivery', early))?.status).toBe('pending');
   });
 
   it('an incident another replica is leasing right now (its lock held) stays out of the digest, with all its events', async () => {
@@ -142,12 +142,12 @@ describe('inhibition across replicas', () => {
       await track(a!, critical, []);
       await track(a!, warning, ['slack']);
       const now = Date.now();
-      const claimed = (await a!.claimDue('slack', { limit: 100, now, lease_ms: 60_000, owner: OWNER })).deliveries.find((delivery) => delivery.event.id === warning.id);
+      const claimed = (await a!.claim('slack', { limit: 100, now, lease_ms: 60_000, owner: OWNER })).deliveries.find((delivery) => delivery.event.id === warning.id);
       await Promise.all([
-        a!.holdDeliveries({ ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
+        a!.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited', now, held_by: JSON.stringify(['am', `crit${round}`]) }),
         track(b!, { ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []),
       ]);
-      expect(await a!.getDelivery(claimed!.id)).toMatchObject({ status: 'pending' });
+      expect(await a!.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
     }
   });
 });

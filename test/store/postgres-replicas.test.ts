@@ -81,7 +81,7 @@ describe('replicas ingesting at once', () => {
     const stored = results.flat().filter((result) => !result.duplicate);
     expect(stored).toHaveLength(1);
     expect(new Set(results.flat().map((result) => result.id))).toEqual(new Set([stored[0]!.id]));
-    expect(await stores[0]!.listDeliveries({ destination: 'slack', limit: 100 })).toHaveLength(1);
+    expect(await stores[0]!.view('deliveries', { destination: 'slack', limit: 100 })).toHaveLength(1);
   });
 
   it('events of one incident leased at ingest on several replicas at once: one goes in flight, the others wait behind it', async () => {
@@ -94,7 +94,7 @@ describe('replicas ingesting at once', () => {
     );
     const waiting = results.flat().flatMap((result) => (result.duplicate ? [] : (result.waiting ?? [])));
     expect(waiting).toHaveLength(11);
-    const inFlight = await stores[0]!.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 100 });
+    const inFlight = await stores[0]!.view('deliveries', { destination: 'slack', status: 'in_flight', limit: 100 });
     expect(inFlight).toHaveLength(1);
   });
 
@@ -107,11 +107,11 @@ describe('replicas ingesting at once', () => {
     expect(earlierId.delivery.id < later.delivery.id).toBe(true);
     await a!.ingest(later.batch);
     await a!.ingest(earlierId.batch);
-    const claim = await a!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'replica-a' });
+    const claim = await a!.claim('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'replica-a' });
     expect(claim.deliveries).toHaveLength(0);
     // Once it is finished, the other goes.
     await recordAttempt(a!, success({ id: later.delivery.id, destination: 'slack', member_ids: [] } as unknown as ClaimedDelivery, 'replica-b'));
-    const next = await a!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'replica-a' });
+    const next = await a!.claim('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'replica-a' });
     expect(next.deliveries.map((d) => d.id)).toEqual([earlierId.delivery.id]);
   });
 });
@@ -137,7 +137,7 @@ describe('replicas claiming at once', () => {
     const claimedIds: string[] = [];
     const worker = async (store: PostgresStore, owner: string): Promise<void> => {
       for (let idle = 0; idle < 5; ) {
-        const { deliveries } = await store.claimDue('slack', { limit: 4, now: Date.now(), lease_ms: 60_000, owner });
+        const { deliveries } = await store.claim('slack', { limit: 4, now: Date.now(), lease_ms: 60_000, owner });
         if (deliveries.length === 0) {
           idle += 1;
           await new Promise((resolve) => setTimeout(resolve, 5));
@@ -184,15 +184,15 @@ describe('replicas claiming at once', () => {
       await a.query(`UPDATE deliveries SET status = 'in_flight', lease_owner = 'a', next_attempt_at = $1 WHERE id = $2`, [now + 60_000, younger.delivery.id]);
       await b!.ingest(older.batch);
       // B sees `younger` still pending in its snapshot, and `older` first: without the lock it would lease it.
-      const claim = await b!.claimDue('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'b' });
+      const claim = await b!.claim('slack', { limit: 10, now: now + 10, lease_ms: 60_000, owner: 'b' });
       expect(claim.deliveries).toHaveLength(0);
       await a.query('COMMIT');
     } finally {
       await a.end();
     }
-    expect(await b!.listDeliveries({ destination: 'slack', status: 'in_flight', limit: 10 })).toHaveLength(1);
+    expect(await b!.view('deliveries', { destination: 'slack', status: 'in_flight', limit: 10 })).toHaveLength(1);
     // Once A's claim committed, B's next look sees it in flight: still nothing for B.
-    expect((await b!.claimDue('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(0);
+    expect((await b!.claim('slack', { limit: 10, now: now + 20, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(0);
   });
 
   it('a group waiting to go is claimed as one batch by one replica, however many claim it', async () => {
@@ -204,7 +204,7 @@ describe('replicas claiming at once', () => {
       await stores[i % 3]!.ingest({ ...batchOf(event, [], t0 + i), events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group }] }] });
     }
     const claims = await Promise.all(
-      stores.flatMap((store, index) => [0, 1].map(() => store.claimDue('slack', { limit: 10, now: Date.now(), lease_ms: 60_000, owner: `replica-${index}` }))),
+      stores.flatMap((store, index) => [0, 1].map(() => store.claim('slack', { limit: 10, now: Date.now(), lease_ms: 60_000, owner: `replica-${index}` }))),
     );
     const batches = claims.flatMap((claim) => claim.deliveries);
     expect(batches).toHaveLength(1);
@@ -215,32 +215,32 @@ describe('replicas claiming at once', () => {
     const [a, b] = await replicas(2);
     for (let i = 0; i < 3; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
     const now = Date.now() + 1;
-    const [first] = (await a!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
     const opened = await recordAttempt(a!, { ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
     expect(opened.disabled_now).toBe(true);
 
-    expect(await b!.claimDue('slack', { limit: 10, now: now + 5_000, lease_ms: 60_000, owner: 'b' })).toEqual({ deliveries: [], next_due_at: null, enabled: false });
+    expect(await b!.claim('slack', { limit: 10, now: now + 5_000, lease_ms: 60_000, owner: 'b' })).toEqual({ deliveries: [], next_due_at: null, enabled: false });
     const event = relayEvent();
     const leased: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', lease: { owner: 'b', until: now + 60_000 } };
     const [result] = await b!.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [leased] }] });
     expect(result).toMatchObject({ duplicate: false, waiting: [leased.id] });
-    expect((await b!.getDelivery(leased.id))?.status).toBe('pending');
+    expect((await b!.view('delivery', leased.id))?.status).toBe('pending');
 
     // A peer's lane that still thinks the circuit open learns from the probe claim that it is closed.
-    await a!.enableDestination('slack', now + 6_000);
-    expect(await b!.claimProbe('slack', { now: now + 6_000, lease_ms: 60_000, owner: 'b' })).toMatchObject({ deliveries: [], enabled: true });
+    await a!.change('enable_destination', 'slack', now + 6_000);
+    expect(await b!.claim('slack', { probe: true, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).toMatchObject({ deliveries: [], enabled: true });
     // The two left of the first three, the one ingested while disabled, and the first (its retry due now).
-    expect((await b!.claimDue('slack', { limit: 10, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(4);
+    expect((await b!.claim('slack', { limit: 10, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(4);
   });
 
   it('of replicas asking for the probe of an open circuit at once, one gets it', async () => {
     const stores = await replicas(3);
     for (let i = 0; i < 3; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack']));
     const now = Date.now() + 1;
-    const [first] = (await stores[0]!.claimDue('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const [first] = (await stores[0]!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
     await recordAttempt(stores[0]!, { ...success(first!, 'a'), outcome: 'retry', health: 'failure', next_attempt_at: now, error: 'HTTP 500', finished_at: now });
     const probes = await Promise.all(
-      stores.flatMap((store, index) => [0, 1].map(() => store.claimProbe('slack', { now: now + 60_000, lease_ms: 60_000, owner: `replica-${index}` }))),
+      stores.flatMap((store, index) => [0, 1].map(() => store.claim('slack', { probe: true, now: now + 60_000, lease_ms: 60_000, owner: `replica-${index}` }))),
     );
     expect(probes.flatMap((probe) => probe.deliveries)).toHaveLength(1);
   });
@@ -257,7 +257,7 @@ describe('seen once across replicas', () => {
     // Expired: it may be taken again (the window check refuses such a request before it gets here anyway).
     expect(await stores[2]!.admitOnce('slack', 'sig-1', now + 5_000, now + 2_000)).toBe(true);
     await stores[0]!.admitOnce('slack', 'sig-old', now + 10, now);
-    await stores[0]!.prune({ keep_per_destination: 1_000, keep_events_ms: 3_600_000, now: now + 3_000 });
+    await stores[0]!.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: 3_600_000, now: now + 3_000 });
     const client = new pg.Client({ connectionString: schemaUrlOf(stores[0]!) });
     await client.connect();
     try {
@@ -363,8 +363,8 @@ describe('the database away', () => {
       await expect(store.ping()).resolves.toBeUndefined();
       const accepted = relayEvent();
       await store.ingest(batchOf(accepted, ['slack']));
-      expect(await store.getEvent(accepted.id)).not.toBeNull();
-      expect(await store.getEvent(refused.id)).toBeNull();
+      expect(await store.view('event', accepted.id)).not.toBeNull();
+      expect(await store.view('event', refused.id)).toBeNull();
     } finally {
       await proxy.down();
     }
@@ -377,7 +377,7 @@ describe('the database away', () => {
       proxy.stall();
       await proxy.up();
       await store.ingest(batchOf(relayEvent(), ['slack']));
-      expect((await store.destinationStates())[0]?.pending).toBe(2);
+      expect((await store.view('destinations'))[0]?.pending).toBe(2);
     } finally {
       await proxy.down();
     }
@@ -403,12 +403,12 @@ describe('text PostgreSQL cannot hold', () => {
     const [store] = await replicas(1);
     const event = relayEvent({ title: 'a\u0000b', external_id: 'evt_\u0000' });
     await store!.ingest(batchOf(event, ['slack']));
-    expect((await store!.getEvent(event.id))?.event.title).toBe('a\uFFFDb');
+    expect((await store!.view('event', event.id))?.event.title).toBe('a\uFFFDb');
     const [again] = await store!.ingest(batchOf(relayEvent({ external_id: 'evt_\u0000' }), ['slack']));
     expect(again).toEqual({ id: event.id, duplicate: true });
-    await store!.recordRequests([
+    await store!.append('requests', [
       { id: `req_${newId('dlv').slice(4)}`, received_at: Date.now(), source: '\u0000', address: null, status: 404, outcome: 'unknown_source', reason: 'no source', body_bytes: 1, excerpt: '\u0000' },
     ]);
-    expect((await store!.listRequests({ limit: 1 }))[0]?.source).toBe('\uFFFD');
+    expect((await store!.view('requests', { limit: 1 }))[0]?.source).toBe('\uFFFD');
   });
 });

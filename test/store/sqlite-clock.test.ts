@@ -20,7 +20,7 @@ describe('the SQLite store on a driven clock', () => {
     const first = await SqliteStore.open(path, { clock });
     await first.syncDestinations(['slack']);
     await first.ingest(batchOf(relayEvent(), ['slack'], clock.now()));
-    const claimed = await first.claimDue('slack', { limit: 1, now: clock.now(), lease_ms: 3_600_000, owner: 'gone' });
+    const claimed = await first.claim('slack', { limit: 1, now: clock.now(), lease_ms: 3_600_000, owner: 'gone' });
     expect(claimed.deliveries).toHaveLength(1);
     await first.close();
 
@@ -28,7 +28,7 @@ describe('the SQLite store on a driven clock', () => {
     const second = await SqliteStore.open(path, { clock });
     try {
       expect(second.recoveredLeases).toBe(1);
-      const [recovered] = await second.listDeliveries({ destination: 'slack', limit: 1 });
+      const [recovered] = await second.view('deliveries', { destination: 'slack', limit: 1 });
       expect(recovered).toMatchObject({ status: 'pending', next_attempt_at: new Date(clock.now()).toISOString(), updated_at: new Date(clock.now()).toISOString() });
     } finally {
       await second.close();
@@ -41,10 +41,10 @@ describe('the SQLite store on a driven clock', () => {
     try {
       await store.syncDestinations(['slack']);
       await store.ingest(batchOf(relayEvent(), ['slack'], clock.now()));
-      const claimed = await store.claimDue('slack', { limit: 1, now: clock.now(), lease_ms: 3_600_000, owner: 'lane' });
+      const claimed = await store.claim('slack', { limit: 1, now: clock.now(), lease_ms: 3_600_000, owner: 'lane' });
       await clock.jump(90_000);
-      await store.releaseClaims(claimed.deliveries.map((delivery) => delivery.id), 'lane');
-      const [released] = await store.listDeliveries({ destination: 'slack', limit: 1 });
+      await store.leases('release', claimed.deliveries.map((delivery) => delivery.id), 'lane');
+      const [released] = await store.view('deliveries', { destination: 'slack', limit: 1 });
       expect(released).toMatchObject({ status: 'pending', next_attempt_at: new Date(clock.now()).toISOString() });
     } finally {
       await store.close();

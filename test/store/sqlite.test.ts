@@ -17,7 +17,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 const freshPath = (): string => join(dir, `store-${++n}.db`);
 
-storeContract('sqlite', () => SqliteStore.open(freshPath()));
+// The contract runs the writer in this thread, where mutation testing can see it (npm run mutate);
+// the writer thread itself is what the tests below and every end-to-end test run.
+storeContract('sqlite', () => SqliteStore.open(freshPath(), { inThread: true }));
 
 describe('sqlite store', () => {
   it('keeps everything across close and reopen of the same file', async () => {
@@ -28,7 +30,7 @@ describe('sqlite store', () => {
     await first.ingest(batchOf(event, ['slack']));
     await first.close();
     const second = await SqliteStore.open(path);
-    expect((await second.getEvent(event.id))?.event.external_id).toBe('evt_persist');
+    expect((await second.view('event', event.id))?.event.external_id).toBe('evt_persist');
     const [dup] = await second.ingest(batchOf(relayEvent({ external_id: 'evt_persist' }), ['slack']));
     expect(dup?.duplicate).toBe(true);
     await second.close();
@@ -43,7 +45,7 @@ describe('sqlite store', () => {
     const [brokenResult, goodResult] = await Promise.allSettled([store.ingest(batchOf(broken, ['slack'])), store.ingest(batchOf(good, ['slack']))]);
     expect(brokenResult.status).toBe('rejected');
     expect(goodResult.status).toBe('fulfilled');
-    expect((await store.getEvent(good.id))?.event.external_id).toBe('evt_beside');
+    expect((await store.view('event', good.id))?.event.external_id).toBe('evt_beside');
     await store.ping();
     await store.close();
   });
@@ -53,12 +55,12 @@ describe('sqlite store', () => {
     const first = await SqliteStore.open(path);
     await first.syncDestinations(['slack']);
     await first.ingest(batchOf(relayEvent(), ['slack']));
-    const claimed = await first.claimDue('slack', { limit: 1, now: Date.now() + 1, lease_ms: 3_600_000, owner: 'gone' });
+    const claimed = await first.claim('slack', { limit: 1, now: Date.now() + 1, lease_ms: 3_600_000, owner: 'gone' });
     expect(claimed.deliveries).toHaveLength(1);
     await first.close();
     const second = await SqliteStore.open(path);
     expect(second.recoveredLeases).toBe(1);
-    const again = await second.claimDue('slack', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
+    const again = await second.claim('slack', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
     expect(again.deliveries.map((d) => d.id)).toEqual(claimed.deliveries.map((d) => d.id));
     await second.close();
   });
@@ -69,13 +71,13 @@ describe('sqlite store', () => {
     await first.syncDestinations(['slack']);
     await first.ingest(batchOf(relayEvent(), ['slack']));
     await first.ingest(batchOf(relayEvent(), ['slack']));
-    const leased = await first.claimDue('slack', { limit: 2, now: Date.now() + 1, lease_ms: 3_600_000, owner: 'gone' });
+    const leased = await first.claim('slack', { limit: 2, now: Date.now() + 1, lease_ms: 3_600_000, owner: 'gone' });
     const [marked, waiting] = leased.deliveries.map((d) => d.id);
-    await first.markAttemptStarted([marked!], 'gone');
+    await first.leases('started', [marked!], 'gone');
     await first.close();
     const second = await SqliteStore.open(path);
     expect(second.recoveredLeases).toBe(2);
-    const again = await second.claimDue('slack', { limit: 2, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
+    const again = await second.claim('slack', { limit: 2, now: Date.now() + 1, lease_ms: 60_000, owner: 'new' });
     const counts = new Map(again.deliveries.map((d) => [d.id, [d.interrupted, d.interrupted_attempts]]));
     expect(counts.get(marked!)).toEqual([1, 1]);
     expect(counts.get(waiting!)).toEqual([1, 0]);
@@ -93,14 +95,14 @@ describe('sqlite store', () => {
     // Sent in one tick: the writer takes all three in one transaction.
     const [first, failed, second] = await Promise.allSettled([
       store.ingest(batchOf(before, ['slack'])),
-      store.replayDelivery(skipped.id, newId('dlv'), Date.now()),
+      store.append('replay', skipped.id, newId('dlv'), Date.now()),
       store.ingest(batchOf(after, ['slack'])),
     ]);
     expect(first.status).toBe('fulfilled');
     expect(failed).toMatchObject({ status: 'rejected', reason: { code: 'conflict' } });
     expect(second.status).toBe('fulfilled');
-    expect(await store.getEvent(before.id)).not.toBeNull();
-    expect(await store.getEvent(after.id)).not.toBeNull();
+    expect(await store.view('event', before.id)).not.toBeNull();
+    expect(await store.view('event', after.id)).not.toBeNull();
     await store.close();
   });
 
@@ -115,8 +117,8 @@ describe('sqlite store', () => {
     expect(failure).toMatchObject({ code: 'store_unavailable' });
     expect(String((failure as Error).message)).toMatch(/full/);
     // The writer thread survived: writes that need no new space still commit, reads work.
-    expect(await store.enableDestination('slack', Date.now())).toMatchObject({ enabled: true });
-    expect(await store.destinationStates()).toHaveLength(1);
+    expect(await store.change('enable_destination', 'slack', Date.now())).toMatchObject({ enabled: true });
+    expect(await store.view('destinations')).toHaveLength(1);
     // …but it is not ready: an ingest still cannot commit.
     await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/cannot commit: .*full/) });
     await store.close();
@@ -137,13 +139,13 @@ describe('sqlite store', () => {
       await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable', message: expect.stringMatching(/full/) });
       // Still full: asking again probes again, and it is still not ready.
       await expect(store.ping()).rejects.toMatchObject({ code: 'store_unavailable' });
-      expect(await store.getEvent(refused.id)).toBeNull();
+      expect(await store.view('event', refused.id)).toBeNull();
 
       ballast.release();
       await expect(store.ping()).resolves.toBeUndefined();
       const accepted = relayEvent({ data: { blob: 'x'.repeat(9_000) } });
       await store.ingest(batchOf(accepted, ['slack']));
-      expect(await store.getEvent(accepted.id)).not.toBeNull();
+      expect(await store.view('event', accepted.id)).not.toBeNull();
       // The probe leaves nothing behind.
       const reader = new DatabaseSync(path, { readOnly: true });
       expect(reader.prepare(`SELECT COUNT(*) AS count FROM receipts WHERE id = 'probe'`).get()).toEqual({ count: 0 });
@@ -220,7 +222,7 @@ describe('sqlite store', () => {
     await store.syncDestinations(['slack']);
     for (let i = 0; i < 12; i++) await store.ingest(batchOf(relayEvent({ dedup_key: `inc_${i}` }), ['slack']));
     const now = Date.now() + 1;
-    const claimed = (await store.claimDue('slack', { limit: 12, now, lease_ms: 60_000, owner: 'worker' })).deliveries;
+    const claimed = (await store.claim('slack', { limit: 12, now, lease_ms: 60_000, owner: 'worker' })).deliveries;
     const commits: number[] = [];
     store.observeCommits((operations) => commits.push(operations));
     const result = (id: string, owner: string) => ({
@@ -245,7 +247,7 @@ describe('sqlite store', () => {
     const answers = await Promise.all(claimed.map((delivery, index) => recordAttempt(store, result(delivery.id, index === 4 ? 'gone' : 'worker'))));
     expect(answers.map((answer) => answer.recorded)).toEqual(claimed.map((_, index) => index !== 4));
     expect(commits).toEqual([1]);
-    expect((await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(11);
+    expect((await store.view('deliveries', { destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(11);
     await store.close();
   });
 
@@ -254,7 +256,7 @@ describe('sqlite store', () => {
     await store.syncDestinations(['slack', 'pager']);
     for (let i = 0; i < 20; i++) await store.ingest(batchOf(relayEvent(), ['slack', 'pager']));
     const now = Date.now() + 1;
-    const claimed = await store.claimDue('slack', { limit: 20, now, lease_ms: 60_000, owner: 'worker' });
+    const claimed = await store.claim('slack', { limit: 20, now, lease_ms: 60_000, owner: 'worker' });
     expect(claimed.deliveries).toHaveLength(20);
     const answered: string[] = [];
     // One tick: the records and the claim reach the writer together.
@@ -279,7 +281,7 @@ describe('sqlite store', () => {
         })
         .then(() => answered.push('record')),
     );
-    const claim = store.claimDue('pager', { limit: 20, now, lease_ms: 60_000, owner: 'worker' }).then((batch) => {
+    const claim = store.claim('pager', { limit: 20, now, lease_ms: 60_000, owner: 'worker' }).then((batch) => {
       answered.push('claim');
       return batch;
     });
@@ -287,7 +289,36 @@ describe('sqlite store', () => {
     await Promise.all(records);
     expect(answered[0]).toBe('claim');
     expect(answered).toHaveLength(21);
-    expect((await store.listDeliveries({ destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(20);
+    expect((await store.view('deliveries', { destination: 'slack', status: 'succeeded', limit: 50 })).length).toBe(20);
+    await store.close();
+  });
+
+  it("an open circuit's work crosses the writer thread to its fallback: claimed for it, handed over once by the lease's owner", async () => {
+    // The contract runs these stories in this thread; here the claim and the hand-over travel as writer messages.
+    const store = await SqliteStore.open(freshPath());
+    await store.syncDestinations(['pager', 'slack']);
+    const t0 = Date.now();
+    const event = relayEvent({ dedup_key: 'inc_thread' });
+    const id = newId('dlv');
+    await store.ingest({ ...batchOf(event, [], t0), events: [{ event, deliveries: [{ id, destination: 'pager', route: 'r', status: 'pending', incident_key: 'inc_thread' }] }] });
+    const lease = { lease_ms: 60_000, owner: 'me' };
+    await store.claim('pager', { ...lease, limit: 1, now: t0 + 10 });
+    const opened = await recordAttempt(store, {
+      delivery_id: id, member_ids: [], destination: 'pager', lease_owner: 'me', started_at: t0 + 20, finished_at: t0 + 20,
+      outcome: 'retry', next_attempt_at: t0 + 999_999, request_body: '{}', response_code: 503, response_body: null, latency_ms: 1,
+      error: 'HTTP 503', health: 'failure', breaker: { disable_after: 1, probe_backoff_ms: [10_000] }, notified: [],
+    });
+    expect(opened.disabled_now).toBe(true);
+    const claimed = await store.claim('pager', { ...lease, limit: 10, now: t0 + 30, for_fallback: true });
+    expect(claimed.deliveries.map((d) => d.id)).toEqual([id]);
+    const copy = newId('dlv');
+    const handOff = { ids: [id], fallback_ids: [copy], lease_owner: 'me', destination: 'pager', fallback: 'slack', fallback_ordered: true, now: t0 + 40 };
+    expect(await store.holds('fallback', { ...handOff, lease_owner: 'someone-else' })).toBe(0);
+    expect(await store.holds('fallback', handOff)).toBe(1);
+    expect(await store.holds('fallback', { ...handOff, fallback_ids: [newId('dlv')] })).toBe(0);
+    expect(await store.view('delivery', id)).toMatchObject({ status: 'skipped', sent_via: { destination: 'slack', delivery_id: copy } });
+    const [atSlack] = (await store.claim('slack', { ...lease, limit: 10, now: t0 + 50 })).deliveries;
+    expect(atSlack).toMatchObject({ id: copy, fallback_for: { destination: 'pager', delivery_id: id } });
     await store.close();
   });
 

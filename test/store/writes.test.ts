@@ -1,8 +1,9 @@
 /**
- * The SQLite store's writes, run in this thread on a real file. The store contract
- * (contract.ts) covers them through the writer thread; these tests run the same functions
- * where a mutation tester can see and switch them (`npm run mutate`), and pin the
- * details the contract does not: timestamps, health counters, which rows a write leaves alone.
+ * The SQLite store's write operations row by row, run in this thread on a real file: the
+ * details the store port does not show (timestamps, the rows a write leaves alone), and the
+ * operations outside the port (recoverLeases at open, probeSpace for readiness). The rule
+ * stories (breaker, grouping, order, storms, holds, the notification log) are the contract
+ * suite's (contract.ts), which runs on both stores, in this thread for SQLite.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -197,25 +198,6 @@ describe('commitAttempts, one attempt at a time', () => {
     ]);
   });
 
-  it('`disable_after` consecutive failures disable the destination, once, counting its pending work', () => {
-    const ids = [ingestOne(), ingestOne(), ingestOne(), ingestOne()].map((d) => d.delivery);
-    claim();
-    const fail = (id: string) => recordAttempt(attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null } }));
-    expect(fail(ids[0]!)).toMatchObject({ disabled_now: false, destination: { consecutive_failures: 1, enabled: true, pending: null } });
-    const second = fail(ids[1]!);
-    expect(second).toMatchObject({ disabled_now: true, destination: { consecutive_failures: 2, enabled: false, pending: 2 } });
-    expect(state('slack')).toMatchObject({ enabled: 0, disabled_at: T0 + 1_012, disabled_reason: `2 consecutive failed attempts; last: HTTP 500 for ${ids[1]}` });
-    expect(fail(ids[2]!)).toMatchObject({ disabled_now: false, destination: { consecutive_failures: 3, enabled: false } });
-  });
-
-  it('a rate limit (neutral) neither counts as a failure nor resets the count', () => {
-    db.prepare(`UPDATE destination_state SET consecutive_failures = 2 WHERE name = 'slack'`).run();
-    const a = ingestOne();
-    claim();
-    recordAttempt(attempt(a.delivery, { outcome: 'retry', next_attempt_at: T0 + 5_000, response_code: 429, health: 'neutral', breaker: { disable_after: 3, probe_backoff_ms: null } }));
-    expect(state('slack')).toMatchObject({ consecutive_failures: 2, enabled: 1, last_success_at: null });
-  });
-
   it('a lease held by another owner (or none) records nothing', () => {
     const a = ingestOne();
     claim();
@@ -232,42 +214,6 @@ describe('commitAttempts, one attempt at a time', () => {
     claim();
     recordAttempt(attempt(a.delivery, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
     expect(delivery(a.delivery)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
-  });
-
-  it('the notification log is written with successful attempts only, one line per incident and destination', () => {
-    const a = ingestOne();
-    const b = ingestOne();
-    claim();
-    const told = (id: string, dedup: string, status: 'firing' | 'resolved', at: number) => [
-      { destination: 'slack', dedup_key: dedup, status, occurred_at: new Date(at).toISOString(), delivery_id: id, sent_at: at },
-    ];
-    recordAttempt(attempt(a.delivery, { notified: told(a.delivery, 'inc', 'firing', T0 + 1) }));
-    recordAttempt(attempt(b.delivery, { notified: told(b.delivery, 'inc', 'resolved', T0 + 2) }));
-    expect(row(`SELECT status, delivery_id FROM notification_log WHERE destination = 'slack' AND dedup_key = 'inc'`)).toEqual({ status: 'resolved', delivery_id: b.delivery });
-    const c = ingestOne();
-    claim(10, T0 + 600);
-    recordAttempt(attempt(c.delivery, { outcome: 'failed', health: 'failure', notified: told(c.delivery, 'other', 'firing', T0 + 3) }));
-    expect(row(`SELECT * FROM notification_log WHERE dedup_key = 'other'`)).toBeUndefined();
-  });
-
-  it('a grouped batch is one attempt for every member; the group remembers when it was sent, not on retry', () => {
-    const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
-    const a = ingestOne('slack', T0, { group });
-    const b = ingestOne('slack', T0 + 10, { group });
-    expect(delivery(b.delivery).next_attempt_at).toBe(T0 + 1_000);
-    const batch = claim(10, T0 + 1_000);
-    expect(batch.deliveries).toHaveLength(1);
-    expect(batch.deliveries[0]).toMatchObject({ id: a.delivery, member_ids: [b.delivery] });
-    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure' }));
-    expect(row(`SELECT * FROM delivery_groups WHERE group_key = 'g'`)).toBeUndefined();
-    expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 1, next_attempt_at: T0 + 5_000 });
-    claim(10, T0 + 5_000);
-    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 5_100 }));
-    expect(row(`SELECT last_sent_at FROM delivery_groups WHERE group_key = 'g'`)).toEqual({ last_sent_at: T0 + 5_100 });
-    expect(delivery(b.delivery)).toMatchObject({ status: 'succeeded', attempts: 2 });
-    // The next event of the group waits one interval after that notification.
-    const c = ingestOne('slack', T0 + 6_000, { group });
-    expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 5_100 + 60_000);
   });
 });
 
@@ -462,24 +408,6 @@ describe('an attempt under way', () => {
     const a = ingestOne();
     ops.markAttemptStarted({ ids: [a.delivery], owner: OWNER });
     expect(delivery(a.delivery).attempt_started).toBe(0);
-  });
-});
-
-describe('grouped batches', () => {
-  const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
-
-  it('a batch being sent makes the next event of its group wait one interval; a retried batch keeps its members, newcomers form the next', () => {
-    const a = ingestOne('slack', T0, { group });
-    const b = ingestOne('slack', T0 + 10, { group });
-    const [lead] = claim(10, T0 + 1_000).deliveries;
-    expect(lead?.events.map((event) => event.id)).toEqual([a.event, b.event]);
-    // Arrives while the batch is in flight.
-    const c = ingestOne('slack', T0 + 1_100, { group });
-    expect(delivery(c.delivery).next_attempt_at).toBe(T0 + 1_100 + 60_000);
-    recordAttempt(attempt(a.delivery, { member_ids: [b.delivery], outcome: 'retry', next_attempt_at: T0 + 2_000, health: 'failure' }));
-    const again = claim(10, T0 + 2_000).deliveries;
-    expect(again.map((d) => [d.id, d.member_ids])).toEqual([[a.delivery, [b.delivery]]]);
-    expect(delivery(c.delivery)).toMatchObject({ status: 'pending', batch_id: null });
   });
 });
 

@@ -6,6 +6,7 @@ import { silentLogger } from '../../src/observability/logger.ts';
 import { startServer } from '../../src/server.ts';
 import type { Logger } from 'pino';
 import type { RunningServer } from '../../src/server.ts';
+import type { Store } from '../../src/store/store.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { WAIT_MS } from './wait.ts';
 
@@ -41,12 +42,13 @@ export function useRelayStores(stores: RelayStores): void {
  * Starts the real server in this process on port 0, with a fresh SQLite file (or the store
  * `useRelayStores` set, or `env.DATABASE_URL`) and the given YAML; `dataDir` reuses a folder
  * (restarts) and its store, which are then left in place; `logger` to read its log; `clock` is
- * the server's one clock (a ManualClock: the test drives every time the server reads or waits for).
+ * the server's one clock (a ManualClock: the test drives every time the server reads or waits for);
+ * `wrapStore` stands in for the opened store (test/support/stopping-store.ts).
  */
 export async function startRelay(
   yaml: string,
   env: Record<string, string> = {},
-  options: { dataDir?: string; logger?: Logger; clock?: Clock } = {},
+  options: { dataDir?: string; logger?: Logger; clock?: Clock; wrapStore?: (store: Store) => Store } = {},
 ): Promise<TestRelay> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'hookrelay-it-'));
   const stores = relayStores;
@@ -59,6 +61,7 @@ export async function startRelay(
     host: '127.0.0.1',
     logger: options.logger ?? silentLogger(),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.wrapStore ? { wrapStore: options.wrapStore } : {}),
   });
   const url = server.url;
   return {

@@ -217,6 +217,24 @@ export const MIGRATIONS: readonly string[] = [
   -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
   ALTER TABLE requests ADD COLUMN event_id TEXT;
   `,
+  `
+  -- The SQLite store's migration 13. Fallback destinations: a delivery handed to its
+  -- destination's fallback names where it went; the fallback's copy names what it stands in for.
+  ALTER TABLE deliveries ADD COLUMN fallback_to TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_delivery TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
+  `,
+  `
+  -- The SQLite store's migration 14. PagerDuty's reports on incidents hookrelay paged: recorded
+  -- with their event at ingest, removed in the transaction that applies them, so one whose
+  -- process stopped first is applied at the next start (of any replica).
+  CREATE TABLE pending_echoes (
+    event_id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+  );
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

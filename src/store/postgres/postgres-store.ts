@@ -3,22 +3,32 @@ import { HookrelayError } from '../../errors.ts';
 import type { IntervalHeldDelivery } from '../../notify/interval-ends.ts';
 import type { RelayEvent } from '../../events/event.ts';
 import type {
+  AppendKinds,
+  ChangeKinds,
+  ClaimRequest,
+  HoldKinds,
+  LeaseKinds,
+  PruneKinds,
+  ViewKinds,
   AttemptRecord,
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IngestBatch,
   IngestedEvent,
   StoredMute,
   NotificationEntry,
+  PendingEcho,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -31,7 +41,7 @@ import type {
   ThresholdQuery,
   ThresholdState,
 } from '../store.ts';
-import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { ACCEPTED_OUTCOMES, callKind } from '../store.ts';
 import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import { redact } from './url.ts';
 import { systemClock } from '../../util/clock.ts';
@@ -153,15 +163,19 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.ingest(tx, batch));
   }
 
-  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+  #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
     return this.#write((tx) => writes.claimDue(tx, destination, options));
   }
 
-  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+  #handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write((tx) => writes.handToFallback(tx, handOff));
+  }
+
+  #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     return this.#write((tx) => writes.claimProbe(tx, destination, options));
   }
 
-  async heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
+  async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
     const rows = await this.#read(
       `SELECT d.id, d.destination, e.source, e.dedup_key, e.status, e.occurred_at FROM deliveries d
        JOIN events e ON e.id = d.event_id WHERE d.held_by = $1 AND d.status = 'muted'`,
@@ -177,11 +191,11 @@ export class PostgresStore implements Store {
     }));
   }
 
-  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
+  #releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
     return this.#write((tx) => writes.releaseHeld(tx, args));
   }
 
-  holdDeliveries(hold: HoldRequest): Promise<void> {
+  #holdDeliveries(hold: HoldRequest): Promise<void> {
     if (hold.ids.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.holdDeliveries(tx, hold));
   }
@@ -257,34 +271,34 @@ export class PostgresStore implements Store {
     return this.#write((tx) => writes.admitOnce(tx, { scope, key, expires_at, now }));
   }
 
-  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
+  #extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.extendLeases(tx, { ids, owner, until }));
   }
 
-  releaseClaims(ids: readonly string[], owner: string): Promise<void> {
+  #releaseClaims(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.releaseClaims(tx, { ids, owner, now: this.#clock.now() }));
   }
 
-  markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
+  #markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.markAttemptStarted(tx, { ids, owner }));
   }
 
-  enableDestination(name: string, now: number): Promise<DestinationState | null> {
+  #enableDestination(name: string, now: number): Promise<DestinationState | null> {
     return this.#write((tx) => writes.enableDestination(tx, { name, now }));
   }
 
-  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
+  #replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
     return this.#write((tx) => writes.replayDelivery(tx, { id, newId, now }));
   }
 
-  async destinationStates(): Promise<DestinationState[]> {
+  async #destinationStates(): Promise<DestinationState[]> {
     return (await this.#read(`${DESTINATION_STATE_SQL} ORDER BY s.name`)).map(destinationStateFromRow);
   }
 
-  async listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
+  async #listDeliveries(q: DeliveryQuery): Promise<DeliveryRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     const add = (clause: string, value: unknown): void => {
@@ -303,14 +317,14 @@ export class PostgresStore implements Store {
     return rows.map(deliveryFromRow);
   }
 
-  async getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
+  async #getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
     const [row] = await this.#read(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = $1`, [id]);
     if (!row) return null;
     const attempts = await this.#read('SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt', [id]);
     return { ...deliveryFromRow(row), attempt_log: attempts.map(attemptFromRow) };
   }
 
-  async getEvent(id: string): Promise<StoredEvent | null> {
+  async #getEvent(id: string): Promise<StoredEvent | null> {
     const [row] = await this.#read(
       `SELECT ${EVENT_COLUMNS}, r.headers AS raw_headers, r.body AS raw_body FROM events e JOIN receipts r ON r.id = e.receipt_id WHERE e.id = $1`,
       [id],
@@ -324,7 +338,7 @@ export class PostgresStore implements Store {
     };
   }
 
-  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+  async #searchEvents(query: EventQuery): Promise<EventSummary[]> {
     const params: Array<string | number> = [];
     const { where, limit } = eventSearchSql(query, (value) => `$${params.push(value)}`, 'postgres');
     params.push(limit);
@@ -338,43 +352,48 @@ export class PostgresStore implements Store {
     return events.map((event) => ({ ...event, deliveries: counts.get(event.id) ?? {} }));
   }
 
-  prune(options: PruneOptions): Promise<number> {
+  #pruneDeliveries(options: PruneOptions): Promise<number> {
     return this.#write((tx) => writes.prune(tx, options));
   }
 
-  createMute(mute: StoredMute): Promise<StoredMute> {
+  #createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write((tx) => writes.createMute(tx, mute));
   }
 
-  deleteMute(id: string, now: number): Promise<StoredMute | null> {
+  #deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write((tx) => writes.deleteMute(tx, { id, now }));
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
+  async #listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const rows = options.all
       ? await this.#read('SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500')
       : await this.#read('SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > $1 ORDER BY expires_at', [options.now]);
     return rows.map(muteFromRow);
   }
 
-  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
+  #enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
     return this.#write((tx) => writes.enqueuePrepared(tx, { eventId, deliveries, now }));
   }
 
-  async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
+  async #getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
     const [row] = await this.#read('SELECT * FROM incident_messages WHERE destination = $1 AND dedup_key = $2', [destination, dedupKey]);
     return row ? incidentMessageFromRow(row) : null;
   }
 
-  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
+  #acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
     return this.#write((tx) => writes.acknowledgeIncident(tx, { destination, dedupKey, by, now }));
   }
 
-  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write((tx) => writes.setIncidentState(tx, { destination, dedupKey, version, state, now }));
+  #applyEcho(application: EchoApplication): Promise<EchoApplied> {
+    return this.#write((tx) => writes.applyEcho(tx, application));
   }
 
-  async queueStats(): Promise<QueueStat[]> {
+  async #pendingEchoes(limit: number): Promise<PendingEcho[]> {
+    const rows = await this.#read('SELECT event_id, dedup_key, created_at FROM pending_echoes ORDER BY created_at, event_id LIMIT $1', [limit]);
+    return rows.map((row) => ({ event_id: String(row.event_id), dedup_key: String(row.dedup_key), created_at: Number(row.created_at) }));
+  }
+
+  async #queueStats(): Promise<QueueStat[]> {
     const rows = await this.#read(
       `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
        FROM destination_state s LEFT JOIN deliveries d ON d.destination = s.name AND d.status IN ('pending', 'in_flight')
@@ -388,12 +407,12 @@ export class PostgresStore implements Store {
     }));
   }
 
-  recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+  #recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return this.#write((tx) => writes.recordRequests(tx, entries));
   }
 
-  async listRequests(q: RequestQuery): Promise<RequestRecord[]> {
+  async #listRequests(q: RequestQuery): Promise<RequestRecord[]> {
     const where: string[] = [];
     const params: unknown[] = [];
     if (q.source !== undefined) {
@@ -419,8 +438,83 @@ export class PostgresStore implements Store {
     return rows.map(requestFromRow);
   }
 
-  pruneRequests(options: { keep: number; before: number }): Promise<number> {
+  #pruneRequests(options: { keep: number; before: number }): Promise<number> {
     return this.#write((tx) => writes.pruneRequests(tx, options));
+  }
+
+
+  append<K extends keyof AppendKinds>(kind: K, ...args: AppendKinds[K]['args']): Promise<AppendKinds[K]['answer']> {
+    return callKind<AppendKinds, K>(
+      {
+        prepared: (eventId, deliveries, now) => this.#enqueuePrepared(eventId, deliveries, now),
+        replay: (id, newId, now) => this.#replayDelivery(id, newId, now),
+        requests: (entries) => this.#recordRequests(entries),
+      },
+      kind,
+      args,
+    );
+  }
+
+  claim(destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    return request.probe === true ? this.#claimProbe(destination, request) : this.#claimDue(destination, request);
+  }
+
+  holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
+    return callKind<HoldKinds, K>(
+      { hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) },
+      kind,
+      args,
+    );
+  }
+
+  leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']> {
+    return callKind<LeaseKinds, K>(
+      {
+        extend: (ids, owner, until) => this.#extendLeases(ids, owner, until),
+        release: (ids, owner) => this.#releaseClaims(ids, owner),
+        started: (ids, owner) => this.#markAttemptStarted(ids, owner),
+      },
+      kind,
+      args,
+    );
+  }
+
+  change<K extends keyof ChangeKinds>(kind: K, ...args: ChangeKinds[K]['args']): Promise<ChangeKinds[K]['answer']> {
+    return callKind<ChangeKinds, K>(
+      {
+        acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
+        apply_echo: (application) => this.#applyEcho(application),
+        create_mute: (mute) => this.#createMute(mute),
+        delete_mute: (id, now) => this.#deleteMute(id, now),
+        enable_destination: (name, now) => this.#enableDestination(name, now),
+      },
+      kind,
+      args,
+    );
+  }
+
+  view<K extends keyof ViewKinds>(kind: K, ...args: ViewKinds[K]['args']): Promise<ViewKinds[K]['answer']> {
+    return callKind<ViewKinds, K>(
+      {
+        destinations: () => this.#destinationStates(),
+        queue: () => this.#queueStats(),
+        deliveries: (query) => this.#listDeliveries(query),
+        delivery: (id) => this.#getDelivery(id),
+        event: (id) => this.#getEvent(id),
+        events: (query) => this.#searchEvents(query),
+        requests: (query) => this.#listRequests(query),
+        mutes: (options) => this.#listMutes(options),
+        incident_message: (destination, dedupKey) => this.#getIncidentMessage(destination, dedupKey),
+        held: (marker) => this.#heldBy(marker),
+        echoes: (limit) => this.#pendingEchoes(limit),
+      },
+      kind,
+      args,
+    );
+  }
+
+  prune<K extends keyof PruneKinds>(kind: K, ...args: PruneKinds[K]['args']): Promise<PruneKinds[K]['answer']> {
+    return callKind<PruneKinds, K>({ deliveries: (options) => this.#pruneDeliveries(options), requests: (options) => this.#pruneRequests(options) }, kind, args);
   }
 
   /** Ready means a connection answers now (a fresh one if the old ones died): `/readyz`. */

@@ -6,9 +6,11 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
+  FallbackHandOff,
   HoldRequest,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestBatch,
   IngestedEvent,
@@ -20,16 +22,20 @@ import type {
   RequestLogEntry,
   StormPolicy,
 } from '../store.ts';
-import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { FINISHED_STATUSES } from '../store.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn, stampOnly } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState, HealthReport } from '../../notify/breaker.ts';
-import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
-import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { memberQueries, membersOf } from '../../notify/claim-members.ts';
+import type { MemberQuery } from '../../notify/claim-members.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
+import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 // The row shapes are the same in both stores (same columns, times in ms): one set of readers.
 import {
   CIRCUIT_COLUMNS,
@@ -40,8 +46,10 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
+  claimedFromRows,
   incidentMessageFromRow,
+  leadFromRow,
+  memberFromRow,
   muteFromRow,
 } from '../sqlite/rows.ts';
 import { idAt } from '../../util/ids.ts';
@@ -209,30 +217,7 @@ async function groupDue(tx: Tx, destination: string, group: NonNullable<NewDeliv
   );
 }
 
-const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, ${EVENT_COLUMNS}`;
-
-/** The rest of a grouped batch, locked: those still waiting to form one (under the group's lock), or the members of one formed. */
-async function batchMembers(tx: Tx, row: Row, destination: string): Promise<Row[]> {
-  if (row.group_key === null) return [];
-  if (row.batch_id !== null) {
-    return tx.rows(
-      `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-       WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
-      [row.batch_id, row.delivery_id],
-    );
-  }
-  const members = await tx.rows(
-    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL AND d.id <> $3
-     ORDER BY d.id LIMIT ${MAX_BATCH} FOR UPDATE OF d`,
-    [destination, row.group_key, row.delivery_id],
-  );
-  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [
-    row.delivery_id,
-    [row.delivery_id, ...members.map((member) => member.delivery_id)],
-  ]);
-  return members;
-}
+const CLAIM_COLUMNS = `d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.incident_key, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}`;
 
 /**
  * Leases locked, claimable rows and turns them into claimed deliveries (a grouped row brings its
@@ -248,7 +233,7 @@ async function lease(
 ): Promise<ClaimedDelivery[]> {
   const { now, lease_ms, owner } = args;
   const claimed = new Set<string>();
-  const deliveries: ClaimedDelivery[] = [];
+  const leads: Array<{ row: Row; members: Row[]; digest: boolean }> = [];
   // What each lease counted (see TAKE_OVER_SQL), by id.
   const counts = new Map<string, Row>();
   const leaseNow = async (ids: readonly string[]): Promise<void> => {
@@ -265,35 +250,15 @@ async function lease(
   for (const row of rows) {
     const id = String(row.delivery_id);
     if (claimed.has(id)) continue;
-    const digest = (storm ? await formDigest(tx, row, destination, now, storm) : null) ?? (await digestBatchMembers(tx, row));
-    const members = digest ?? (await batchMembers(tx, row, destination));
+    const { members, digest } = await leadMembers(tx, row, destination, now, storm);
     const ids = [id, ...members.map((member) => String(member.delivery_id))];
     for (const each of ids) claimed.add(each);
     if (storm) await leaseNow(ids);
     else deferred.push(...ids);
-    const event = eventFromRow(row);
-    const route = row.route === null ? null : String(row.route);
-    const unordered = isUnordered(row);
-    deliveries.push({
-      id,
-      destination,
-      event,
-      member_ids: ids.slice(1),
-      events: [event, ...members.map(eventFromRow)],
-      attempts: Number(row.attempts),
-      request_body: row.request_body === null ? null : String(row.request_body),
-      unordered,
-      route: unordered ? null : route,
-      probe,
-      rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-      ...(digest ? { digest: true } : {}),
-    });
+    leads.push({ row, members, digest });
   }
   if (deferred.length > 0) await leaseNow(deferred);
-  return deliveries.map((delivery) => {
-    const leased = counts.get(delivery.id);
-    return { ...delivery, interrupted: Number(leased?.interrupted ?? 0), interrupted_attempts: Number(leased?.interrupted_attempts ?? 0) };
-  });
+  return leads.map(({ row, members, digest }) => claimedFromRows(row, members, { destination, probe, digest, counts: counts.get(String(row.delivery_id)) }));
 }
 
 /** Requests waiting for this destination, counted up to the storm's limit only (a storm costs no full count); a formed batch is one. */
@@ -310,84 +275,96 @@ async function waitingRequests(tx: Tx, destination: string, now: number, storm: 
 }
 
 /**
- * During a storm, a claimed row brings the due events of its group — the route and group key
- * when grouped, else the route and event type — as one digest, formed like a grouped batch.
- * Which may join is src/notify/storm.ts's `digestMembers`; this store gives it what several
- * replicas add: whether another delivery of an incident is in flight under a live lease, and
- * whether another replica holds the incident's advisory lock (busy). Candidates are locked
- * FOR UPDATE SKIP LOCKED: what another replica is leasing stays out (and with it the rest of
- * that incident). Null when the row is not foldable or is alone.
+ * The deliveries a member query of src/notify/claim-members.ts names, oldest first, locked. A
+ * formed batch's members and a group's waiting ones are taken FOR UPDATE (the group's advisory
+ * lock is held by the claim). A digest's candidates are what several replicas add: they are
+ * locked FOR UPDATE SKIP LOCKED (what another replica is leasing stays out, and with it the rest
+ * of that incident), each incident's advisory lock is tried (`busy` when another replica holds
+ * it), and then they are read again under those locks (READ COMMITTED: that statement sees every
+ * commit before it) with what is unfinished ahead of each and whether its incident is in flight
+ * under a live lease (`blocked`).
  */
-async function formDigest(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy): Promise<Row[] | null> {
-  if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
-  const keep = storm.keep_incident_messages === true;
-  if (keep) {
-    // The lead's incident has its open message (slack-bot): its events update that message instead.
-    const open = await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [
-      destination,
-      row.dedup_key,
-    ]);
-    if (open) return null;
+async function readMembers(tx: Tx, destination: string, query: MemberQuery): Promise<{ rows: Row[]; busy: ReadonlySet<string> }> {
+  const none = new Set<string>();
+  switch (query.kind) {
+    case 'batch':
+      return {
+        rows: await tx.rows(
+          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.batch_id = $1 AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT $2 FOR UPDATE OF d`,
+          [query.batch_id, query.limit],
+        ),
+        busy: none,
+      };
+    case 'group':
+      return {
+        rows: await tx.rows(
+          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
+           WHERE d.destination = $1 AND d.group_key = $2 AND d.status = 'pending' AND d.batch_id IS NULL
+           ORDER BY d.id LIMIT $3 FOR UPDATE OF d`,
+          [destination, query.group_key, query.limit],
+        ),
+        busy: none,
+      };
+    case 'digest': {
+      const grouped = query.group_key !== null;
+      const locked = await tx.rows(
+        `SELECT d.id AS delivery_id, d.incident_key
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
+           AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
+         ORDER BY d.id LIMIT $5
+         FOR UPDATE OF d SKIP LOCKED`,
+        [destination, query.due_by, query.route, query.group_key ?? query.type, query.limit],
+      );
+      // One round trip for every incident's lock: a try never waits, so their order does not matter.
+      const keys = [...new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))];
+      const refused = await tx.rows<{ key: string }>(
+        `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
+        [keys, lockKey('incident', destination, '')],
+      );
+      const rows = await tx.rows(
+        `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route,
+           (SELECT COUNT(*) FROM deliveries p
+            WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+              AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+           EXISTS (SELECT 1 FROM deliveries p
+            WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
+              AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
+           ${query.open_messages ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : 'false'} AS open_message,
+           ${EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.id = ANY($1::text[])
+         ORDER BY d.id`,
+        [locked.map((candidate) => candidate.delivery_id), query.due_by],
+      );
+      return { rows, busy: new Set(refused.map((each) => each.key)) };
+    }
   }
-  const grouped = row.group_key !== null;
-  // The group's due work, locked (what another replica is leasing is skipped); which of it may
-  // be folded is src/notify/storm.ts's to say.
-  const locked = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2
-       AND d.route IS NOT DISTINCT FROM $3 AND ${grouped ? 'd.group_key = $4' : 'd.group_key IS NULL AND e.type = $4'}
-     ORDER BY d.id LIMIT ${MAX_DIGEST}
-     FOR UPDATE OF d SKIP LOCKED`,
-    [destination, now, row.route, grouped ? row.group_key : row.type],
-  );
-  // Incidents another replica is leasing right now stay out of this digest (one round trip for
-  // all of them: a try never waits, so the order of taking them does not matter).
-  const keys = [...new Set(locked.flatMap((candidate) => (candidate.incident_key === null ? [] : [String(candidate.incident_key)])))];
-  const refused = await tx.rows<{ key: string }>(
-    `SELECT key FROM unnest($1::text[]) AS key WHERE NOT pg_try_advisory_xact_lock(hashtextextended($2 || key, 0))`,
-    [keys, lockKey('incident', destination, '')],
-  );
-  const busy = new Set(refused.map((each) => each.key));
-  // Judged again now that the locks are held (READ COMMITTED: this statement sees every commit
-  // before it): what is unfinished ahead of each candidate, and whether its incident is in flight.
-  const found = await tx.rows(
-    `SELECT d.id AS delivery_id, d.incident_key, d.rule_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route,
-       (SELECT COUNT(*) FROM deliveries p
-        WHERE p.destination = d.destination AND p.incident_key = d.incident_key
-          AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
-       EXISTS (SELECT 1 FROM deliveries p
-        WHERE p.destination = d.destination AND p.incident_key = d.incident_key AND p.id <> d.id
-          AND p.status = 'in_flight' AND p.next_attempt_at > $2) AS blocked,
-       ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : 'false'} AS open_message,
-       ${EVENT_COLUMNS}
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.id = ANY($1::text[])
-     ORDER BY d.id`,
-    [locked.map((candidate) => candidate.delivery_id), now],
-  );
-  const lead = String(row.delivery_id);
-  const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
-  const candidates = found
-    .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && candidate.open_message !== true)
-    .map((candidate) => {
-      const key = candidate.incident_key === null ? null : String(candidate.incident_key);
-      return { id: String(candidate.delivery_id), incident_key: key, ahead: Number(candidate.ahead), blocked: candidate.blocked === true, busy: key !== null && busy.has(key) };
-    });
-  const members = digestMembers(lead, candidates);
-  if (members === null) return null;
-  await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [digestBatchId(lead), [lead, ...members]]);
-  return members.map((id) => byId.get(id)!);
 }
 
-/** A digest formed before (now due for its retry, or its lease expired): the same members again, locked. */
-async function digestBatchMembers(tx: Tx, row: Row): Promise<Row[] | null> {
-  if (!isDigestBatch(row.batch_id)) return null;
-  return tx.rows(
-    `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.batch_id = $1 AND d.id <> $2 AND d.status IN ('pending', 'in_flight') ORDER BY d.id FOR UPDATE OF d`,
-    [row.batch_id, row.delivery_id],
-  );
+/**
+ * What a claimed row brings (src/notify/claim-members.ts decides): each query it names read in
+ * turn until one gives members; a batch formed now gets its id written on the lead and them.
+ */
+async function leadMembers(tx: Tx, row: Row, destination: string, now: number, storm: StormPolicy | null): Promise<{ members: Row[]; digest: boolean }> {
+  const open =
+    storm?.keep_incident_messages === true &&
+    (await tx.one(`SELECT 1 AS yes FROM incident_messages WHERE destination = $1 AND dedup_key = $2 AND status = 'firing'`, [destination, row.dedup_key])) !== undefined;
+  const lead = leadFromRow(row, open);
+  for (const query of memberQueries(lead, storm, now)) {
+    const { rows, busy } = await readMembers(tx, destination, query);
+    const chosen = membersOf(
+      lead,
+      query,
+      rows.map((each) => memberFromRow(each, each.incident_key !== null && each.incident_key !== undefined && busy.has(String(each.incident_key)))),
+    );
+    if (chosen === null) continue;
+    if (chosen.form !== null) await tx.run('UPDATE deliveries SET batch_id = $1 WHERE id = ANY($2::text[])', [chosen.form, [lead.id, ...chosen.ids]]);
+    const byId = new Map(rows.map((each) => [String(each.delivery_id), each]));
+    return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
+  }
+  return { members: [], digest: false };
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -404,6 +381,47 @@ async function nextDueAt(tx: Tx, destination: string, now: number): Promise<numb
 }
 
 /** A slack-bot message posted or updated by an attempt (targeted: never touches who acknowledged). True when it must be redrawn. */
+/**
+ * An open circuit's work for its fallback (src/notify/fallback.ts): due rows and retries, locked
+ * and in incident order as `claimDue` takes them; nothing once the circuit is closed.
+ */
+async function claimForFallback(tx: Tx, destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+  const { limit, now } = options;
+  const found = await tx.rows(
+    `SELECT ${CLAIM_COLUMNS}
+     FROM deliveries d JOIN events e ON e.id = d.event_id
+     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('$2')} AND ${claimable('$2')}
+     ORDER BY d.priority DESC, d.id
+     LIMIT $3
+     FOR UPDATE OF d SKIP LOCKED`,
+    [destination, now, limit],
+  );
+  // As in claimDue: rows of an incident or group only under its advisory lock, judged again under it.
+  const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
+  const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
+  const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
+  const still =
+    held.length === 0
+      ? new Set<string>()
+      : new Set(
+          (
+            await tx.rows(
+              `SELECT d.id FROM deliveries d
+               WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND ${handOffDue('$2')} AND ${claimable('$2')}`,
+              [held.map((row) => String(row.delivery_id)), now],
+            )
+          ).map((row) => String(row.id)),
+        );
+  const rows = found.filter((row) => (row.incident_key === null && row.group_key === null) || still.has(String(row.delivery_id)));
+  const deliveries = await lease(tx, rows, destination, options, false);
+  const later = await tx.one(
+    `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
+     WHERE d.destination = $1 AND d.status IN ('pending', 'in_flight') AND ${HAND_OFF_LATER_SQL} AND ${claimable('$2')}`,
+    [destination, now],
+  );
+  return { deliveries, next_due_at: later && later.due !== null ? Number(later.due) : null, enabled: false };
+}
+
 async function applyIncidentMessage(tx: Tx, destination: string, effect: IncidentMessageEffect, now: number): Promise<boolean> {
   const resolvedAt = effect.resolved_at === null ? null : Date.parse(effect.resolved_at);
   if (effect.kind === 'posted') {
@@ -539,7 +557,7 @@ export const writes = {
     const results: IngestedEvent[] = [];
     const woken = new Set<string>();
     let receiptStored = false;
-    for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
+    for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident, echo } of batch.events) {
       if (event.external_id !== null) {
         // Duplicate detection is one insert against the sender ids' primary key: a concurrent
         // insert of the same id waits for the other transaction, then does nothing (never
@@ -644,6 +662,8 @@ export const writes = {
           params,
         );
       }
+      // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+      if (echo) await tx.run('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES ($1, $2, $3)', [event.id, echo.dedup_key, receipt.received_at]);
       const released = trackIncident ? await trackIncidentState(tx, event, receipt.received_at) : [];
       for (const destination of released) woken.add(destination);
       results.push({
@@ -683,6 +703,7 @@ export const writes = {
     const { limit, now } = options;
     const state = await tx.one('SELECT enabled FROM destination_state WHERE name = $1', [destination]);
     if (!state) return { deliveries: [], next_due_at: null };
+    if (options.for_fallback) return Number(state.enabled) === 1 ? { deliveries: [], next_due_at: null, enabled: true } : claimForFallback(tx, destination, options);
     if (Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null, enabled: false };
     const rows: Row[] = [];
     for (let priority = MAX_PRIORITY; priority >= 0 && rows.length < limit; priority--) {
@@ -748,6 +769,46 @@ export const writes = {
     if (!row) return { deliveries: [], next_due_at: null, enabled: false };
     await saveCircuit(tx, destination, probeLeased(state, now, lease_ms));
     return { deliveries: await lease(tx, [row], destination, options, true), next_due_at: now + lease_ms, enabled: false };
+  },
+
+  /** Originals finished as handed over, their copies added at the fallback, due now (src/notify/fallback.ts); announced to every replica. */
+  async handToFallback(tx: Tx, args: FallbackHandOff): Promise<number> {
+    const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
+    const kept = new Set(args.keep ?? []);
+    let handed = 0;
+    for (const [index, id] of args.ids.entries()) {
+      const copy = args.fallback_ids[index];
+      if (copy === undefined) continue;
+      // Kept for its own destination too (notify/fallback.ts `waitsForOriginal`): pending again, due now.
+      const keep = kept.has(id);
+      const row = await tx.one(
+        `UPDATE deliveries d SET status = $7, note = $1, next_attempt_at = $8, lease_owner = NULL, updated_at = $2, fallback_to = $3, fallback_delivery = $4
+         WHERE d.id = $5 AND d.status = 'in_flight' AND d.lease_owner = $6
+         RETURNING d.event_id, d.route, d.priority, (SELECT e.dedup_key FROM events e WHERE e.id = d.event_id) AS dedup_key`,
+        [keep ? alsoWaitsNote(args.fallback, copy) : handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner, keep ? 'pending' : 'skipped', keep ? args.now : null],
+      );
+      if (!row) continue;
+      await tx.run(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at, incident_key, priority, fallback_for, fallback_of)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7, $7, $7, $8, $9, $10, $11)`,
+        [
+          copy,
+          row.event_id,
+          args.fallback,
+          row.route,
+          standsInNote(args.destination, id),
+          group,
+          args.now,
+          fallbackIncidentKey(args.fallback_ordered, String(row.dedup_key ?? '')),
+          Number(row.priority),
+          args.destination,
+          id,
+        ],
+      );
+      handed += 1;
+    }
+    if (handed > 0) await announce(tx, [args.fallback]);
+    return handed;
   },
 
   async holdDeliveries(tx: Tx, hold: HoldRequest): Promise<void> {
@@ -1030,17 +1091,34 @@ export const writes = {
     return row ? incidentMessageFromRow(row) : null;
   },
 
-  async setIncidentState(
-    tx: Tx,
-    args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number },
-  ): Promise<IncidentMessage | null> {
-    const { state } = args;
-    const row = await tx.one(
-      `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
-       WHERE destination = $7 AND dedup_key = $8 AND version = $9 RETURNING *`,
-      [...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version],
-    );
-    return row ? incidentMessageFromRow(row) : null;
+  /**
+   * All of a pending echo's change or none of it. The echo's row is locked first, so of two
+   * replicas applying it at once (one at its ingest, one at start-up) the second waits, then finds
+   * it gone; the messages are locked before their versions are compared.
+   */
+  async applyEcho(tx: Tx, args: EchoApplication): Promise<EchoApplied> {
+    if (!(await tx.one('SELECT 1 AS yes FROM pending_echoes WHERE event_id = $1 FOR UPDATE', [args.event_id]))) return 'done';
+    for (const change of args.states) {
+      const row = await tx.one('SELECT version FROM incident_messages WHERE destination = $1 AND dedup_key = $2 FOR UPDATE', [change.destination, change.dedup_key]);
+      if (Number(row?.version ?? -1) !== change.version) return 'stale';
+    }
+    for (const change of args.states) {
+      await tx.run(
+        `UPDATE incident_messages SET acknowledged_by = $1, acknowledged_at = $2, status = $3, resolved_at = $4, resolved_by = $5, updated_at = $6, version = version + 1
+         WHERE destination = $7 AND dedup_key = $8`,
+        [...incidentStateColumns(change.state, args.now), change.destination, change.dedup_key],
+      );
+    }
+    for (const delivery of args.deliveries) {
+      await tx.run(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6, $6)`,
+        [delivery.id, args.event_id, delivery.destination, delivery.route, delivery.request_body, args.now],
+      );
+    }
+    await tx.run('DELETE FROM pending_echoes WHERE event_id = $1', [args.event_id]);
+    await announce(tx, args.deliveries.map((delivery) => delivery.destination));
+    return 'applied';
   },
 
   /** True when inserted, or when what was remembered had expired (taken again); false while remembered. */

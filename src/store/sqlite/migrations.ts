@@ -244,6 +244,25 @@ export const MIGRATIONS: readonly string[] = [
   -- them; for a duplicate, the one stored first), set in the ingest that writes the line.
   ALTER TABLE requests ADD COLUMN event_id TEXT;
   `,
+  `
+  -- Fallback destinations (src/notify/fallback.ts): a delivery handed to its destination's
+  -- fallback while the circuit was open names where it went (fallback_to, fallback_delivery);
+  -- the fallback's copy names what it stands in for (fallback_for, fallback_of).
+  ALTER TABLE deliveries ADD COLUMN fallback_to TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_delivery TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_for TEXT;
+  ALTER TABLE deliveries ADD COLUMN fallback_of TEXT;
+  `,
+  `
+  -- PagerDuty's reports on incidents hookrelay paged (src/app/pagerduty-echo.ts): recorded with
+  -- their event at ingest, removed in the transaction that applies them (the incident's state and
+  -- the cards' deliveries), so one whose process stopped first is applied at the next start.
+  CREATE TABLE pending_echoes (
+    event_id TEXT PRIMARY KEY,
+    dedup_key TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  `,
 ];
 
 export function migrate(db: DatabaseSync): number {

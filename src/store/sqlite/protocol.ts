@@ -1,5 +1,12 @@
 import type { WriteOpName } from './writes.ts';
 
+/** What the writer opens with: the file, its cap, and the store's clock when it opened. */
+export interface WriterData {
+  readonly path: string;
+  readonly maxPageCount: number | null;
+  readonly openedAt: number;
+}
+
 /** Messages between the SQLite store (event loop thread) and its writer thread. */
 export interface WriterOp {
   type: 'op';

@@ -15,6 +15,9 @@ import type {
 } from '../store.ts';
 import { ACCEPTED_OUTCOMES } from '../store.ts';
 import type { CircuitState } from '../../notify/breaker.ts';
+import type { DigestRow, LeadFacts } from '../../notify/claim-members.ts';
+import type { ClaimedDelivery } from '../../notify/facts.ts';
+import { isUnordered } from '../../notify/incident-order.ts';
 
 type Row = Record<string, unknown>;
 
@@ -127,7 +130,12 @@ export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> 
 }
 
 export const DELIVERY_COLUMNS =
-  'id, event_id, destination, route, status, attempts, response_code, response_body, latency_ms, request_body, last_error, note, next_attempt_at, replay_of, created_at, updated_at';
+  'id, event_id, destination, route, status, attempts, response_code, response_body, latency_ms, request_body, last_error, note, next_attempt_at, replay_of, created_at, updated_at, fallback_to, fallback_delivery, fallback_for, fallback_of';
+
+/** Both ends of a fallback link, or null (src/notify/fallback.ts). */
+function fallbackLink(destination: unknown, deliveryId: unknown): { destination: string; delivery_id: string } | null {
+  return destination === null || destination === undefined || deliveryId === null || deliveryId === undefined ? null : { destination: str(destination), delivery_id: str(deliveryId) };
+}
 
 export function deliveryFromRow(row: Row): DeliveryRecord {
   const status = str(row.status) as DeliveryStatus;
@@ -148,7 +156,16 @@ export function deliveryFromRow(row: Row): DeliveryRecord {
     replay_of: strOrNull(row.replay_of),
     created_at: iso(Number(row.created_at)),
     updated_at: iso(Number(row.updated_at)),
+    sent_via: fallbackLink(row.fallback_to, row.fallback_delivery),
+    fallback_for: fallbackLink(row.fallback_for, row.fallback_of),
   };
+}
+
+/** A claimed row of a fallback's copy: what it stands in for (ClaimedDelivery.fallback_for). */
+export function fallbackOf(row: Row): { fallback_for?: { destination: string; delivery_id: string }; sent_via_fallback?: boolean } {
+  const link = fallbackLink(row.fallback_for, row.fallback_of);
+  const sent = row.fallback_delivery !== null && row.fallback_delivery !== undefined;
+  return { ...(link ? { fallback_for: link } : {}), ...(sent ? { sent_via_fallback: true } : {}) };
 }
 
 export function attemptFromRow(row: Row): AttemptRecord {
@@ -269,4 +286,72 @@ export function circuitValues(state: CircuitState): Array<number | string | null
     state.disabled_at,
     state.disabled_reason,
   ];
+}
+
+/** A claimed row as src/notify/claim-members.ts judges it (the lead of a batch or digest). */
+export function leadFromRow(row: Row, openMessage: boolean): LeadFacts {
+  return {
+    id: String(row.delivery_id),
+    group_key: row.group_key === null || row.group_key === undefined ? null : String(row.group_key),
+    batch_id: row.batch_id === null || row.batch_id === undefined ? null : String(row.batch_id),
+    route: row.route === null || row.route === undefined ? null : String(row.route),
+    type: String(row.type),
+    attempts: row.attempts,
+    request_body: row.request_body,
+    replay_of: row.replay_of,
+    fallback_of: row.fallback_of,
+    open_message: openMessage,
+  };
+}
+
+/**
+ * A row a member query found (src/notify/claim-members.ts). Flags come as 0/1 from SQLite and
+ * as booleans from PostgreSQL; `busy`: its incident is being leased by another replica.
+ */
+export function memberFromRow(row: Row, busy = false): DigestRow {
+  const key = row.incident_key === null || row.incident_key === undefined ? null : String(row.incident_key);
+  return {
+    id: String(row.delivery_id),
+    incident_key: key,
+    ahead: Number(row.ahead ?? 0),
+    blocked: row.blocked === true || Number(row.blocked ?? 0) === 1,
+    busy,
+    open_message: row.open_message === true || Number(row.open_message ?? 0) === 1,
+    batch_id: row.batch_id,
+    attempts: row.attempts,
+    request_body: row.request_body,
+    replay_of: row.replay_of,
+    fallback_of: row.fallback_of,
+    route: row.route,
+  };
+}
+
+/**
+ * A claimed row (and the members it brings) as the dispatcher gets it; `counts` is what the
+ * lease counted of a take-over (TAKE_OVER_SQL), read from the lead's row.
+ */
+export function claimedFromRows(
+  row: Row,
+  members: readonly Row[],
+  claim: { readonly destination: string; readonly probe: boolean; readonly digest: boolean; readonly counts: Row | undefined },
+): ClaimedDelivery {
+  const event = eventFromRow(row);
+  const unordered = isUnordered(row);
+  return {
+    id: String(row.delivery_id),
+    destination: claim.destination,
+    event,
+    member_ids: members.map((member) => String(member.delivery_id)),
+    events: [event, ...members.map(eventFromRow)],
+    attempts: Number(row.attempts),
+    request_body: row.request_body === null ? null : String(row.request_body),
+    unordered,
+    route: unordered || row.route === null ? null : String(row.route),
+    probe: claim.probe,
+    rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
+    interrupted: Number(claim.counts?.interrupted ?? 0),
+    interrupted_attempts: Number(claim.counts?.interrupted_attempts ?? 0),
+    ...(claim.digest ? { digest: true } : {}),
+    ...fallbackOf(row),
+  };
 }

@@ -5,6 +5,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import type { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { formatBytes } from '../../util/byte-size.ts';
 import type { ByteSize } from '../../util/byte-size.ts';
@@ -13,24 +14,34 @@ import type { ErrorCode } from '../../errors.ts';
 import { systemClock } from '../../util/clock.ts';
 import type { Clock } from '../../util/clock.ts';
 import type {
+  AppendKinds,
+  ChangeKinds,
+  ClaimRequest,
+  HoldKinds,
+  LeaseKinds,
+  PruneKinds,
+  ViewKinds,
   AttemptResult,
   ClaimBatch,
   ClaimOptions,
+  FallbackHandOff,
   DeliveryQuery,
   EventQuery,
   EventSummary,
   DeliveryRecord,
   AttemptRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
   HoldRequest,
   ThresholdQuery,
   ThresholdState,
   IncidentMessage,
-  IncidentState,
   NotificationEntry,
   IngestBatch,
   IngestedEvent,
   StoredMute,
+  PendingEcho,
   PreparedDelivery,
   PruneOptions,
   QueueStat,
@@ -43,7 +54,8 @@ import type {
 } from '../store.ts';
 import { openReader } from './connection.ts';
 import { DiskReserve, writeCost } from './disk-reserve.ts';
-import type { SerializedError, WriterMessage, WriterOp, WriterReply } from './protocol.ts';
+import { InThreadWriter } from './in-thread-writer.ts';
+import type { SerializedError, WriterData, WriterMessage, WriterOp, WriterReply } from './protocol.ts';
 import {
   DELIVERY_COLUMNS,
   DESTINATION_STATE_SQL,
@@ -59,7 +71,7 @@ import {
   notificationFromRow,
   requestFromRow,
 } from './rows.ts';
-import { ACCEPTED_OUTCOMES } from '../store.ts';
+import { ACCEPTED_OUTCOMES, callKind } from '../store.ts';
 import { deliveryCounts, EVENT_SUMMARY_COLUMNS, eventSearchSql } from '../event-search.ts';
 import type { WriteOpName, WriteOps } from './writes.ts';
 
@@ -195,7 +207,16 @@ export interface SqliteStoreOptions {
   readonly clock?: Clock;
   /** The start-up check's duration, the disk reserve's changes, and a damaged file (what to do). */
   readonly logger?: Logger;
+  /**
+   * Run the writer on this thread instead of a writer thread (tests only: mutation testing sees
+   * code in the test's thread alone). The same writer, messages and group commits; no fsync
+   * off the event loop.
+   */
+  readonly inThread?: boolean;
 }
+
+/** The writer thread, or the same writer on this thread (InThreadWriter). */
+type WriterPort = EventEmitter & { postMessage(message: WriterMessage): void };
 
 /** Writes that put new work in the store: never taken onto a damaged file. */
 const NEW_WORK: ReadonlySet<WriteOpName> = new Set(['ingest', 'replayDelivery', 'enqueuePrepared']);
@@ -208,7 +229,7 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   /** Deliveries that were in flight when the previous process stopped, made due again at open. */
   readonly recoveredLeases: number;
-  readonly #worker: Worker;
+  readonly #worker: WriterPort;
   readonly #reader: DatabaseSync;
   readonly #sql: ReadStatements;
   readonly #pending = new Map<number, Pending>();
@@ -247,7 +268,7 @@ export class SqliteStore implements Store {
   #reserve: DiskReserve | null = null;
 
   private constructor(
-    worker: Worker,
+    worker: WriterPort,
     reader: DatabaseSync,
     recovered: number,
     lock: DatabaseSync,
@@ -290,12 +311,12 @@ export class SqliteStore implements Store {
     mkdirSync(dirname(file), { recursive: true });
     const lock = acquireLock(`${file}-lock`, file);
     const clock = options.clock ?? systemClock;
-    const worker = new Worker(new URL('./writer-thread.ts', import.meta.url), {
-      // The thread's name in `top -H` and /proc (and in the bench's CPU accounting).
-      name: 'sqlite-writer',
-      // The writer thread cannot read this thread's clock: it gets the time it recovers leases at.
-      workerData: { path: file, maxPageCount: options.maxPageCount ?? null, openedAt: clock.now() },
-    });
+    // The writer cannot read this thread's clock: it gets the time it recovers leases at.
+    const data: WriterData = { path: file, maxPageCount: options.maxPageCount ?? null, openedAt: clock.now() };
+    const worker: WriterPort = options.inThread
+      ? new InThreadWriter(data)
+      : // The thread's name in `top -H` and /proc (and in the bench's CPU accounting).
+        new Worker(new URL('./writer-thread.ts', import.meta.url), { name: 'sqlite-writer', workerData: data });
     const ready = await new Promise<Extract<WriterReply, { type: 'ready' }>>((done, failed) => {
       worker.once('error', () => lock.close());
       const onMessage = (reply: WriterReply): void => {
@@ -420,7 +441,7 @@ export class SqliteStore implements Store {
     return this.#write('ingest', { ...batch, events });
   }
 
-  claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
+  #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
     return this.#write('claimDue', { destination, ...options });
   }
 
@@ -445,42 +466,42 @@ export class SqliteStore implements Store {
     return answer.then((all) => all.slice(0, results.length));
   }
 
-  extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
+  #extendLeases(ids: readonly string[], owner: string, until: number): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write('extendLeases', { ids, owner, until }).then(() => undefined);
   }
 
-  releaseClaims(ids: readonly string[], owner: string): Promise<void> {
+  #releaseClaims(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write('releaseClaims', { ids, owner, now: this.#clock.now() }).then(() => undefined);
   }
 
-  markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
+  #markAttemptStarted(ids: readonly string[], owner: string): Promise<void> {
     if (ids.length === 0) return Promise.resolve();
     return this.#write('markAttemptStarted', { ids, owner }).then(() => undefined);
   }
 
-  enableDestination(name: string, now: number): Promise<DestinationState | null> {
+  #enableDestination(name: string, now: number): Promise<DestinationState | null> {
     return this.#write('enableDestination', { name, now });
   }
 
-  replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
+  #replayDelivery(id: string, newId: string, now: number): Promise<DeliveryRecord | null> {
     return this.#write('replayDelivery', { id, newId, now });
   }
 
-  prune(options: PruneOptions): Promise<number> {
+  #pruneDeliveries(options: PruneOptions): Promise<number> {
     return this.#write('prune', options);
   }
 
-  createMute(mute: StoredMute): Promise<StoredMute> {
+  #createMute(mute: StoredMute): Promise<StoredMute> {
     return this.#write('createMute', mute);
   }
 
-  deleteMute(id: string, now: number): Promise<StoredMute | null> {
+  #deleteMute(id: string, now: number): Promise<StoredMute | null> {
     return this.#write('deleteMute', { id, now });
   }
 
-  async listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
+  async #listMutes(options: { now: number; all?: boolean }): Promise<StoredMute[]> {
     const sql = options.all
       ? 'SELECT * FROM mutes ORDER BY created_at DESC LIMIT 500'
       : 'SELECT * FROM mutes WHERE deleted_at IS NULL AND expires_at > ? ORDER BY expires_at';
@@ -488,15 +509,19 @@ export class SqliteStore implements Store {
     return rows.map(muteFromRow);
   }
 
-  enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
+  #enqueuePrepared(eventId: string, deliveries: readonly PreparedDelivery[], now: number): Promise<DeliveryRecord[]> {
     return this.#write('enqueuePrepared', { eventId, deliveries, now });
   }
 
-  claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
+  #handToFallback(handOff: FallbackHandOff): Promise<number> {
+    return this.#write('handToFallback', handOff);
+  }
+
+  #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
     return this.#write('claimProbe', { destination, ...options });
   }
 
-  async heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
+  async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
     return this.#sql
       .get(
         `SELECT d.id, d.destination, e.source, e.dedup_key, e.status, e.occurred_at FROM deliveries d INDEXED BY deliveries_held_by
@@ -513,11 +538,11 @@ export class SqliteStore implements Store {
       }));
   }
 
-  releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
+  #releaseHeld(args: { readonly marker: string; readonly ids: readonly string[]; readonly note: string; readonly now: number }): Promise<string[]> {
     return this.#write('releaseHeld', args);
   }
 
-  holdDeliveries(hold: HoldRequest): Promise<void> {
+  #holdDeliveries(hold: HoldRequest): Promise<void> {
     if (hold.ids.length === 0) return Promise.resolve();
     return this.#write('holdDeliveries', hold).then(() => undefined);
   }
@@ -557,24 +582,31 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
+  async #getIncidentMessage(destination: string, dedupKey: string): Promise<IncidentMessage | null> {
     const row = this.#sql.get('SELECT * FROM incident_messages WHERE destination = ? AND dedup_key = ?').get(destination, dedupKey);
     return row ? incidentMessageFromRow(row) : null;
   }
 
-  acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
+  #acknowledgeIncident(destination: string, dedupKey: string, by: string, now: number): Promise<IncidentMessage | null> {
     return this.#write('acknowledgeIncident', { destination, dedupKey, by, now });
   }
 
-  setIncidentState(destination: string, dedupKey: string, version: number, state: IncidentState, now: number): Promise<IncidentMessage | null> {
-    return this.#write('setIncidentState', { destination, dedupKey, version, state, now });
+  #applyEcho(application: EchoApplication): Promise<EchoApplied> {
+    return this.#write('applyEcho', application);
   }
 
-  async destinationStates(): Promise<DestinationState[]> {
+  async #pendingEchoes(limit: number): Promise<PendingEcho[]> {
+    return this.#sql
+      .get('SELECT event_id, dedup_key, created_at FROM pending_echoes ORDER BY created_at, event_id LIMIT ?')
+      .all(limit)
+      .map((row) => ({ event_id: String(row.event_id), dedup_key: String(row.dedup_key), created_at: Number(row.created_at) }));
+  }
+
+  async #destinationStates(): Promise<DestinationState[]> {
     return this.#sql.get(`${DESTINATION_STATE_SQL} ORDER BY s.name`).all().map(destinationStateFromRow);
   }
 
-  async listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
+  async #listDeliveries(query: DeliveryQuery): Promise<DeliveryRecord[]> {
     const where: string[] = [];
     const params: Array<string | number> = [];
     if (query.destination !== undefined) {
@@ -600,7 +632,7 @@ export class SqliteStore implements Store {
       .map(deliveryFromRow);
   }
 
-  async getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
+  async #getDelivery(id: string): Promise<(DeliveryRecord & { attempt_log: AttemptRecord[] }) | null> {
     const row = this.#sql.get(`SELECT ${DELIVERY_COLUMNS} FROM deliveries WHERE id = ?`).get(id);
     if (!row) return null;
     const attempts = this.#sql
@@ -610,7 +642,7 @@ export class SqliteStore implements Store {
     return { ...deliveryFromRow(row), attempt_log: attempts };
   }
 
-  async getEvent(id: string): Promise<StoredEvent | null> {
+  async #getEvent(id: string): Promise<StoredEvent | null> {
     const row = this.#sql
       .get(`SELECT ${EVENT_COLUMNS}, r.headers AS raw_headers, r.body AS raw_body FROM events e JOIN receipts r ON r.id = e.receipt_id WHERE e.id = ?`)
       .get(id);
@@ -626,7 +658,7 @@ export class SqliteStore implements Store {
     };
   }
 
-  async searchEvents(query: EventQuery): Promise<EventSummary[]> {
+  async #searchEvents(query: EventQuery): Promise<EventSummary[]> {
     const params: Array<string | number> = [];
     const { where, limit } = eventSearchSql(query, (value) => (params.push(value), '?'), 'sqlite');
     const events = this.#sql
@@ -646,7 +678,7 @@ export class SqliteStore implements Store {
     this.#commitListener = listener;
   }
 
-  async queueStats(): Promise<QueueStat[]> {
+  async #queueStats(): Promise<QueueStat[]> {
     return this.#sql
       .get(
         `SELECT s.name, s.enabled, COUNT(d.id) AS depth, MIN(d.created_at) AS oldest
@@ -662,12 +694,12 @@ export class SqliteStore implements Store {
       }));
   }
 
-  recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
+  #recordRequests(entries: readonly RequestLogEntry[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return this.#write('recordRequests', entries).then(() => undefined);
   }
 
-  async listRequests(query: RequestQuery): Promise<RequestRecord[]> {
+  async #listRequests(query: RequestQuery): Promise<RequestRecord[]> {
     const where: string[] = [];
     const params: Array<string | number> = [];
     if (query.source !== undefined) {
@@ -692,8 +724,83 @@ export class SqliteStore implements Store {
       .map(requestFromRow);
   }
 
-  pruneRequests(options: { keep: number; before: number }): Promise<number> {
+  #pruneRequests(options: { keep: number; before: number }): Promise<number> {
     return this.#write('pruneRequests', options);
+  }
+
+
+  append<K extends keyof AppendKinds>(kind: K, ...args: AppendKinds[K]['args']): Promise<AppendKinds[K]['answer']> {
+    return callKind<AppendKinds, K>(
+      {
+        prepared: (eventId, deliveries, now) => this.#enqueuePrepared(eventId, deliveries, now),
+        replay: (id, newId, now) => this.#replayDelivery(id, newId, now),
+        requests: (entries) => this.#recordRequests(entries),
+      },
+      kind,
+      args,
+    );
+  }
+
+  claim(destination: string, request: ClaimRequest): Promise<ClaimBatch> {
+    return request.probe === true ? this.#claimProbe(destination, request) : this.#claimDue(destination, request);
+  }
+
+  holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
+    return callKind<HoldKinds, K>(
+      { hold: (hold) => this.#holdDeliveries(hold), release: (release) => this.#releaseHeld(release), fallback: (handOff) => this.#handToFallback(handOff) },
+      kind,
+      args,
+    );
+  }
+
+  leases<K extends keyof LeaseKinds>(kind: K, ...args: LeaseKinds[K]['args']): Promise<LeaseKinds[K]['answer']> {
+    return callKind<LeaseKinds, K>(
+      {
+        extend: (ids, owner, until) => this.#extendLeases(ids, owner, until),
+        release: (ids, owner) => this.#releaseClaims(ids, owner),
+        started: (ids, owner) => this.#markAttemptStarted(ids, owner),
+      },
+      kind,
+      args,
+    );
+  }
+
+  change<K extends keyof ChangeKinds>(kind: K, ...args: ChangeKinds[K]['args']): Promise<ChangeKinds[K]['answer']> {
+    return callKind<ChangeKinds, K>(
+      {
+        acknowledge: (destination, dedupKey, by, now) => this.#acknowledgeIncident(destination, dedupKey, by, now),
+        apply_echo: (application) => this.#applyEcho(application),
+        create_mute: (mute) => this.#createMute(mute),
+        delete_mute: (id, now) => this.#deleteMute(id, now),
+        enable_destination: (name, now) => this.#enableDestination(name, now),
+      },
+      kind,
+      args,
+    );
+  }
+
+  view<K extends keyof ViewKinds>(kind: K, ...args: ViewKinds[K]['args']): Promise<ViewKinds[K]['answer']> {
+    return callKind<ViewKinds, K>(
+      {
+        destinations: () => this.#destinationStates(),
+        queue: () => this.#queueStats(),
+        deliveries: (query) => this.#listDeliveries(query),
+        delivery: (id) => this.#getDelivery(id),
+        event: (id) => this.#getEvent(id),
+        events: (query) => this.#searchEvents(query),
+        requests: (query) => this.#listRequests(query),
+        mutes: (options) => this.#listMutes(options),
+        incident_message: (destination, dedupKey) => this.#getIncidentMessage(destination, dedupKey),
+        held: (marker) => this.#heldBy(marker),
+        echoes: (limit) => this.#pendingEchoes(limit),
+      },
+      kind,
+      args,
+    );
+  }
+
+  prune<K extends keyof PruneKinds>(kind: K, ...args: PruneKinds[K]['args']): Promise<PruneKinds[K]['answer']> {
+    return callKind<PruneKinds, K>({ deliveries: (options) => this.#pruneDeliveries(options), requests: (options) => this.#pruneRequests(options) }, kind, args);
   }
 
   /**

@@ -7,10 +7,12 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   DestinationState,
+  EchoApplication,
+  EchoApplied,
+  FallbackHandOff,
   HoldRequest,
   IngestBatch,
   IncidentMessage,
-  IncidentState,
   IncidentMessageEffect,
   IngestedEvent,
   StoredMute,
@@ -22,17 +24,21 @@ import type {
   RequestLogEntry,
   StormPolicy,
 } from '../store.ts';
-import { COMMAND_ROUTE_PREFIX, FINISHED_STATUSES } from '../store.ts';
+import { FINISHED_STATUSES } from '../store.ts';
 import { MAX_PRIORITY, pruneBounds } from '../retention.ts';
 import { TAKE_OVER_SQL } from '../take-over.ts';
+import { HAND_OFF_LATER_SQL, handOffDue } from '../fallback-sql.ts';
+import { alsoWaitsNote, fallbackGroupKey, fallbackIncidentKey, handedOverNote, standsInNote } from '../../notify/fallback.ts';
 import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
-import { MAX_BATCH, groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { dueAtIngest, inhibitionStands, inhibitorOf, isUnordered, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
+import { dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
-import { MAX_DIGEST, digestBatchId, digestMembers, foldable, isDigestBatch, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
+import { memberQueries, membersOf } from '../../notify/claim-members.ts';
+import type { MemberQuery } from '../../notify/claim-members.ts';
 import {
   CIRCUIT_COLUMNS,
   DELIVERY_COLUMNS,
@@ -43,8 +49,10 @@ import {
   circuitValues,
   deliveryFromRow,
   destinationStateFromRow,
-  eventFromRow,
+  claimedFromRows,
   incidentMessageFromRow,
+  leadFromRow,
+  memberFromRow,
   muteFromRow,
 } from './rows.ts';
 
@@ -121,29 +129,6 @@ export function createWriteOps(db: DatabaseSync) {
     );
   }
 
-  /** The rest of a grouped batch: those still waiting to form one, or the members of one already formed. */
-  function batchMembers(row: Row, destination: string): Row[] {
-    if (row.group_key === null) return [];
-    if (row.batch_id !== null) {
-      return sql
-        .get(
-          `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_id
-           WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ${MAX_BATCH}`,
-        )
-        .all(row.batch_id as string, row.delivery_id as string);
-    }
-    const members = sql
-      .get(
-        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
-         WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL AND d.id != ?
-         ORDER BY d.id LIMIT ${MAX_BATCH}`,
-      )
-      .all(destination, row.group_key as string, row.delivery_id as string);
-    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
-    for (const member of [row, ...members]) form.run(row.delivery_id as string, member.delivery_id as string);
-    return members;
-  }
-
   /** An unfinished delivery of this incident is already queued for this destination. */
   function waitsBehind(destination: string, incidentKey: string): boolean {
     return (
@@ -177,32 +162,14 @@ export function createWriteOps(db: DatabaseSync) {
     for (const row of rows) {
       const id = String(row.delivery_id);
       if (claimed.has(id)) continue;
-      const digest = (storm ? formDigest(row, destination, now, storm) : null) ?? digestBatchMembers(row);
-      const members = digest ?? batchMembers(row, destination);
+      const { members, digest } = leadMembers(row, destination, now, storm);
       let counts: Row | undefined;
       for (const each of [row, ...members]) {
         const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
         counts ??= leased;
         claimed.add(String(each.delivery_id));
       }
-      const event = eventFromRow(row);
-      const unordered = isUnordered(row);
-      deliveries.push({
-        id,
-        destination,
-        event,
-        member_ids: members.map((member) => String(member.delivery_id)),
-        events: [event, ...members.map(eventFromRow)],
-        attempts: Number(row.attempts),
-        request_body: row.request_body === null ? null : String(row.request_body),
-        unordered,
-        route: unordered || row.route === null ? null : String(row.route),
-        probe,
-        rule_keys: [row, ...members].map((each) => (each.rule_key === null || each.rule_key === undefined ? null : String(each.rule_key))),
-        interrupted: Number(counts?.interrupted ?? 0),
-        interrupted_attempts: Number(counts?.interrupted_attempts ?? 0),
-        ...(digest ? { digest: true } : {}),
-      });
+      deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
   }
@@ -261,56 +228,60 @@ export function createWriteOps(db: DatabaseSync) {
     return Number(row?.n ?? 0);
   }
 
-  /**
-   * During a storm, a claimed row brings the due events of its group — the route and group key
-   * when grouped, else the route and event type — as one digest, formed like a grouped batch;
-   * which of them may join is src/notify/storm.ts's to say. Null when the row is alone.
-   */
-  function formDigest(row: Row, destination: string, now: number, storm: StormPolicy): Row[] | null {
-    if (!foldable(row, COMMAND_ROUTE_PREFIX)) return null;
-    const keep = storm.keep_incident_messages === true;
-    // The lead's incident has its open message (slack-bot): its events update that message instead.
-    if (keep && hasOpenMessage(destination, String(row.dedup_key))) return null;
-    const grouped = row.group_key !== null;
-    const found = sql
-      .get(
-        `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.route, d.rule_key,
-           (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
-            WHERE p.destination = d.destination AND p.incident_key = d.incident_key
-              AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
-           ${keep ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : '0'} AS open_message,
-           ${EVENT_COLUMNS}
-         FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
-         WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
-           AND d.route IS ? AND ${grouped ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
-         ORDER BY d.id LIMIT ${MAX_DIGEST}`,
-      )
-      .all(destination, now, row.route as string | null, (grouped ? row.group_key : row.type) as string);
-    const lead = String(row.delivery_id);
-    const byId = new Map(found.map((candidate) => [String(candidate.delivery_id), candidate]));
-    const candidates = found
-      .filter((candidate) => foldable(candidate, COMMAND_ROUTE_PREFIX) && Number(candidate.open_message) !== 1)
-      .map((candidate) => ({
-        id: String(candidate.delivery_id),
-        incident_key: candidate.incident_key === null ? null : String(candidate.incident_key),
-        ahead: Number(candidate.ahead),
-      }));
-    const members = digestMembers(lead, candidates);
-    if (members === null) return null;
-    const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
-    for (const id of [lead, ...members]) form.run(digestBatchId(lead), id);
-    return members.map((id) => byId.get(id)!);
+  /** The deliveries a member query of src/notify/claim-members.ts names, oldest first. */
+  function readMembers(destination: string, query: MemberQuery): Row[] {
+    switch (query.kind) {
+      case 'batch':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
+             WHERE d.batch_id = ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id LIMIT ?`,
+          )
+          .all(query.batch_id, query.limit ?? -1);
+      case 'group':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_group JOIN events e ON e.id = d.event_id
+             WHERE d.destination = ? AND d.group_key = ? AND d.status = 'pending' AND d.batch_id IS NULL
+             ORDER BY d.id LIMIT ?`,
+          )
+          .all(destination, query.group_key, query.limit);
+      case 'digest':
+        return sql
+          .get(
+            `SELECT d.id AS delivery_id, d.incident_key, d.batch_id, d.attempts, d.request_body, d.replay_of, d.fallback_of, d.route, d.rule_key,
+               (SELECT COUNT(*) FROM deliveries p INDEXED BY deliveries_by_incident
+                WHERE p.destination = d.destination AND p.incident_key = d.incident_key
+                  AND p.status IN ('pending', 'in_flight') AND p.id < d.id) AS ahead,
+               ${query.open_messages ? `EXISTS (SELECT 1 FROM incident_messages m WHERE m.destination = d.destination AND m.dedup_key = e.dedup_key AND m.status = 'firing')` : '0'} AS open_message,
+               ${EVENT_COLUMNS}
+             FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
+             WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
+               AND d.route IS ? AND ${query.group_key !== null ? 'd.group_key = ?' : 'd.group_key IS NULL AND e.type = ?'}
+             ORDER BY d.id LIMIT ?`,
+          )
+          .all(destination, query.due_by, query.route, query.group_key ?? query.type, query.limit);
+    }
   }
 
-  /** A digest formed before (now due for its retry, or its lease expired): the same members again. */
-  function digestBatchMembers(row: Row): Row[] | null {
-    if (!isDigestBatch(row.batch_id)) return null;
-    return sql
-      .get(
-        `SELECT d.id AS delivery_id, d.rule_key, ${EVENT_COLUMNS} FROM deliveries d INDEXED BY deliveries_by_batch JOIN events e ON e.id = d.event_id
-         WHERE d.batch_id = ? AND d.id != ? AND d.status IN ('pending', 'in_flight') ORDER BY d.id`,
-      )
-      .all(row.batch_id, row.delivery_id as string);
+  /**
+   * What a claimed row brings (src/notify/claim-members.ts decides): each query it names read in
+   * turn until one gives members; a batch formed now gets its id written on the lead and them.
+   */
+  function leadMembers(row: Row, destination: string, now: number, storm: StormPolicy | null): { members: Row[]; digest: boolean } {
+    const lead = leadFromRow(row, storm?.keep_incident_messages === true && hasOpenMessage(destination, String(row.dedup_key)));
+    for (const query of memberQueries(lead, storm, now)) {
+      const found = readMembers(destination, query);
+      const chosen = membersOf(lead, query, found.map((each) => memberFromRow(each)));
+      if (chosen === null) continue;
+      if (chosen.form !== null) {
+        const form = sql.get('UPDATE deliveries SET batch_id = ? WHERE id = ?');
+        for (const id of [lead.id, ...chosen.ids]) form.run(chosen.form, id);
+      }
+      const byId = new Map(found.map((each) => [String(each.delivery_id), each]));
+      return { members: chosen.ids.map((id) => byId.get(id)!), digest: chosen.digest };
+    }
+    return { members: [], digest: false };
   }
 
   /**
@@ -369,6 +340,33 @@ export function createWriteOps(db: DatabaseSync) {
       .run(now, destination, now);
   }
 
+  /**
+   * An open circuit's work for its fallback (src/notify/fallback.ts): due rows and retries, in
+   * incident order, highest priority first; nothing once the circuit is closed.
+   */
+  function claimForFallback(args: { destination: string } & ClaimOptions, isEnabled: boolean | null): ClaimBatch {
+    const { destination, limit, now } = args;
+    if (isEnabled === null) return { deliveries: [], next_due_at: null };
+    if (isEnabled) return { deliveries: [], next_due_at: null, enabled: true };
+    const rows = sql
+      .get(
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+         FROM deliveries d JOIN events e ON e.id = d.event_id
+         WHERE d.destination = ?1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('?2')} AND ${CLAIMABLE}
+         ORDER BY d.priority DESC, d.id
+         LIMIT ?3`,
+      )
+      .all(destination, now, limit);
+    const later = sql
+      .get(
+        `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
+         WHERE d.destination = ? AND d.status IN ('pending', 'in_flight') AND ${HAND_OFF_LATER_SQL} AND ${CLAIMABLE}`,
+      )
+      .get(destination);
+    const deliveries = lease(rows, destination, args, false);
+    return { deliveries, next_due_at: later?.due === null || later?.due === undefined ? null : Number(later.due), enabled: false };
+  }
+
   function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status, eventId: string | null = null): void {
     sql
       .get(
@@ -409,7 +407,7 @@ export function createWriteOps(db: DatabaseSync) {
         if (known === undefined) circuits.set(destination, (known = enabled(destination)));
         return known;
       };
-      for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident } of batch.events) {
+      for (const { event, deliveries, data_is_body: dataIsBody, track_incident: trackIncident, echo } of batch.events) {
         if (event.external_id !== null) {
           if (Number(claimSenderId.run(event.source, event.external_id, event.id, receipt.received_at).changes) === 0) {
             results.push({ id: String(firstSeen.get(event.source, event.external_id)?.event_id ?? ''), duplicate: true });
@@ -476,6 +474,8 @@ export function createWriteOps(db: DatabaseSync) {
             delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
           );
         }
+        // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+        if (echo) sql.get('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES (?, ?, ?)').run(event.id, echo.dedup_key, receipt.received_at);
         const released = trackIncident ? trackIncidentState(event, receipt.received_at) : [];
         results.push({
           id: event.id,
@@ -506,11 +506,12 @@ export function createWriteOps(db: DatabaseSync) {
     claimDue(args: { destination: string } & ClaimOptions): ClaimBatch {
       const { destination, limit, now } = args;
       const state = sql.get('SELECT enabled FROM destination_state WHERE name = ?').get(destination);
+      if (args.for_fallback) return claimForFallback(args, state === undefined ? null : Number(state.enabled) === 1);
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -535,7 +536,7 @@ export function createWriteOps(db: DatabaseSync) {
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
              AND ${CLAIMABLE}
@@ -545,6 +546,39 @@ export function createWriteOps(db: DatabaseSync) {
       if (!row) return { deliveries: [], next_due_at: null };
       saveCircuit(destination, probeLeased(state, now, lease_ms));
       return { deliveries: lease([row], destination, args, true), next_due_at: now + lease_ms };
+    },
+
+    /** Originals finished as handed over, their copies added at the fallback, due now (src/notify/fallback.ts). */
+    handToFallback(args: FallbackHandOff): number {
+      const take = sql.get(
+        `UPDATE deliveries SET status = 'skipped', note = ?, next_attempt_at = NULL, lease_owner = NULL, updated_at = ?, fallback_to = ?, fallback_delivery = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ? RETURNING event_id, route, priority`,
+      );
+      const dedupKey = sql.get('SELECT dedup_key FROM events WHERE id = ?');
+      const insert = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, next_attempt_at, created_at, updated_at, incident_key, priority, fallback_for, fallback_of)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      // Kept for its own destination too: pending again, due now (only a probe or a closed circuit takes it).
+      const keep = sql.get(
+        `UPDATE deliveries SET status = 'pending', note = ?, next_attempt_at = ?, lease_owner = NULL, updated_at = ?, fallback_to = ?, fallback_delivery = ?
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ? RETURNING event_id, route, priority`,
+      );
+      const kept = new Set(args.keep ?? []);
+      const group = fallbackGroupKey(args.ids[0] ?? '', args.ids.length);
+      let handed = 0;
+      args.ids.forEach((id, index) => {
+        const copy = args.fallback_ids[index];
+        if (copy === undefined) return;
+        const row = kept.has(id)
+          ? keep.get(alsoWaitsNote(args.fallback, copy), args.now, args.now, args.fallback, copy, id, args.lease_owner)
+          : take.get(handedOverNote(args.fallback, copy), args.now, args.fallback, copy, id, args.lease_owner);
+        if (!row) return;
+        const key = fallbackIncidentKey(args.fallback_ordered, String(dedupKey.get(row.event_id as string)?.dedup_key ?? ''));
+        insert.run(copy, row.event_id as string, args.fallback, row.route as string | null, standsInNote(args.destination, id), group, args.now, args.now, args.now, key, Number(row.priority), args.destination, id);
+        handed += 1;
+      });
+      return handed;
     },
 
     holdDeliveries(hold: HoldRequest): null {
@@ -782,15 +816,28 @@ export function createWriteOps(db: DatabaseSync) {
       return row ? incidentMessageFromRow(row) : null;
     },
 
-    setIncidentState(args: { destination: string; dedupKey: string; version: number; state: IncidentState; now: number }): IncidentMessage | null {
-      const { state } = args;
-      const row = sql
-        .get(
-          `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
-           WHERE destination = ? AND dedup_key = ? AND version = ? RETURNING *`,
-        )
-        .get(...incidentStateColumns(state, args.now), args.destination, args.dedupKey, args.version);
-      return row ? incidentMessageFromRow(row) : null;
+    /** All of a pending echo's change or none of it (the writer thread is the only writer: check, then write). */
+    applyEcho(args: EchoApplication): EchoApplied {
+      if (!sql.get('SELECT 1 FROM pending_echoes WHERE event_id = ?').get(args.event_id)) return 'done';
+      const version = sql.get('SELECT version FROM incident_messages WHERE destination = ? AND dedup_key = ?');
+      for (const change of args.states) {
+        if (Number(version.get(change.destination, change.dedup_key)?.version ?? -1) !== change.version) return 'stale';
+      }
+      for (const change of args.states) {
+        sql
+          .get(
+            `UPDATE incident_messages SET acknowledged_by = ?, acknowledged_at = ?, status = ?, resolved_at = ?, resolved_by = ?, updated_at = ?, version = version + 1
+             WHERE destination = ? AND dedup_key = ?`,
+          )
+          .run(...incidentStateColumns(change.state, args.now), change.destination, change.dedup_key);
+      }
+      const insert = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, request_body, next_attempt_at, created_at, updated_at)
+         VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)`,
+      );
+      for (const delivery of args.deliveries) insert.run(delivery.id, args.event_id, delivery.destination, delivery.route, delivery.request_body, args.now, args.now, args.now);
+      sql.get('DELETE FROM pending_echoes WHERE event_id = ?').run(args.event_id);
+      return 'applied';
     },
 
     /**
