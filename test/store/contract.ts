@@ -1407,6 +1407,25 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(await store.view('delivery', probe!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_x', next_attempt_at: null });
           expect((await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_500 })).deliveries.map((delivery) => delivery.id)).toEqual([slack.ids[2]]);
         });
+
+        it('a closed circuit gives no probe even with work waiting', async () => {
+          await store.ingest(batchOf(relayEvent(), ['slack']));
+          expect(await store.claim('slack', { probe: true, ...LEASE, now: Date.now() + 1 })).toMatchObject({ deliveries: [], next_due_at: null });
+        });
+
+        it('a probe held after a person closed the circuit leaves it closed', async () => {
+          for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+          const now = Date.now() + 1;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
+          const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+          expect((await recordAttempt(store, attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 500', finished_at: now, breaker }))).disabled_now).toBe(true);
+          await store.leases('release', claimed.slice(1).map((delivery) => delivery.id), OWNER);
+          const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: now + 10_000 })).deliveries;
+          expect(probe?.probe).toBe(true);
+          await store.change('enable_destination', 'slack', now + 10_500);
+          await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: now + 11_000, probe_of: 'slack' });
+          expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, probe_at: null });
+        });
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
@@ -1599,6 +1618,35 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const [result] = await tracked({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
         expect(result).toEqual({ id: expect.any(String), duplicate: false });
         expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m' });
+      });
+
+      it('the inhibitor firing again releases nothing', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const track = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical, []);
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
+        const [again] = await track({ ...critical, id: newId('evt'), occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(again).toEqual({ id: expect.any(String), duplicate: false });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'muted' });
+      });
+
+      it('a hold that is no inhibition stands even when the incident it names has already resolved', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit3', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const track = (event: typeof critical) => {
+          const batch = batchOf(event, []);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical);
+        await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' });
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'below threshold 1/5 within 10m', now: Date.now(), held_by: JSON.stringify(['am', 'crit3']) });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m', next_attempt_at: null });
       });
 
       describe('the notification stage over this store: repeat, threshold, inhibit', () => {
@@ -1875,6 +1923,83 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(folded).not.toContain('flood:3');
           expect(idsOf(digest!)).not.toContain(retried);
           expect(idsOf(digest!)).not.toContain(replay!.id);
+        });
+
+        // Stories from the former sqlite-storm-digest.test.ts (mutation-killing, issue 19 item 5).
+        const PLAIN: Partial<NewDelivery> = { priority: 0, incident_key: null };
+
+        it('on a grouped route, a digest folds the lead\'s group only', async () => {
+          const group = (key: string): Partial<NewDelivery> => ({ ...PLAIN, group: { key, wait_ms: 0, interval_ms: 60_000 } });
+          const g1 = [await queue(T0, { dedup_key: 'a1' }, group('g1')), await queue(T0 + 1, { dedup_key: 'a2' }, group('g1'))];
+          await queue(T0 + 2, { dedup_key: 'b1' }, group('g2'));
+          const [lead] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(lead).toMatchObject({ id: g1[0], member_ids: [g1[1]], digest: true });
+        });
+
+        it('a replay claimed first in a storm goes alone; the others fold without it', async () => {
+          const first = await queue(T0 - 1_000, { dedup_key: 'k1' }, PLAIN);
+          expect((await claim(T0 - 900, null, 1))[0]?.id).toBe(first);
+          await store.commitAttempts([attempt(first)]);
+          const replay = await store.append('replay', first, newId('dlv'), T0 - 100);
+          const ids = [await queue(T0, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k3' }, PLAIN)];
+          const [alone] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(alone).toMatchObject({ id: replay!.id, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
+          expect((await claim(T0 + 500, { capacity: 1 }, 1))[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+        });
+
+        it('a digest retried is claimed again with the same members, storm or not, and newcomers are not folded into it; after its lease ran out, the same digest again', async () => {
+          const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3' }, PLAIN)];
+          const [lead] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(lead).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true });
+          await store.commitAttempts([attempt(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503', response_code: 503 })]);
+          const newcomer = await queue(T0 + 600, { dedup_key: 'k4' }, PLAIN);
+          // Still a storm (the digest and the newcomer wait, past a capacity of one).
+          const [alone, again] = await claim(T0 + 5_000, { capacity: 1 }, 10);
+          expect(alone).toMatchObject({ id: newcomer, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
+          expect(again).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, attempts: 1 });
+          expect(again!.events.map((event) => event.dedup_key)).toEqual(['k1', 'k2', 'k3']);
+          // Its lease ran out (the newcomer went out meanwhile): claimed again without a storm, the same digest.
+          await store.commitAttempts([attempt(newcomer)]);
+          const [taken] = await claim(T0 + 5_000 + LEASE.lease_ms, null, 1);
+          expect(taken).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, interrupted: 1 });
+        });
+
+        it('a digest waiting for its retry counts as one request towards a storm', async () => {
+          const ids = [await queue(T0, { dedup_key: 'k1', type: 'disk.full' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2', type: 'disk.full' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3', type: 'disk.full' }, PLAIN)];
+          await claim(T0 + 500, { capacity: 1 }, 1);
+          await store.commitAttempts([attempt(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503', response_code: 503 })]);
+          // Waiting now: the digest (one request) and two newcomers of another type — three.
+          const cpu = [await queue(T0 + 600, { dedup_key: 'cpu1', type: 'cpu.high' }, { ...PLAIN, priority: 1 }), await queue(T0 + 601, { dedup_key: 'cpu2', type: 'cpu.high' }, { ...PLAIN, priority: 1 })];
+          expect((await claim(T0 + 5_000, { capacity: 3 }, 1))[0]).toMatchObject({ id: cpu[0], member_ids: [] });
+          // Given back (due again at the store's own clock), three requests are past a capacity of two.
+          await store.leases('release', [cpu[0]!], OWNER);
+          expect((await claim(Date.now() + 1_000, { capacity: 2 }, 1))[0]).toMatchObject({ id: cpu[1], member_ids: [cpu[0]], digest: true });
+        });
+
+        describe('a destination keeping one message per incident (slack-bot)', () => {
+          /** An earlier event of `dedupKey` posted its message, still firing. */
+          const openMessage = async (dedupKey: string): Promise<void> => {
+            const id = await queue(T0 - 1_000, { dedup_key: dedupKey, type: 'posted.before' }, PLAIN);
+            expect((await claim(T0 - 900, null, 1))[0]?.id).toBe(id);
+            const posted = { kind: 'posted', dedup_key: dedupKey, channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: 'evt_1' } as const;
+            await store.commitAttempts([attempt(id, { effects: { incident_message: posted } })]);
+          };
+
+          it('a lead whose incident has an open message goes as itself', async () => {
+            await openMessage('k1');
+            const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3' }, PLAIN)];
+            const [lead] = await claim(T0 + 500, { capacity: 1, keep_incident_messages: true }, 1);
+            expect(lead).toMatchObject({ id: ids[0], member_ids: [] });
+            expect(lead!.digest).toBeUndefined();
+          });
+
+          it('other destinations fold those events too', async () => {
+            await openMessage('k1');
+            const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN)];
+            expect((await claim(T0 + 500, { capacity: 1 }, 1))[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+          });
         });
       });
 
