@@ -241,6 +241,21 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           ]);
         });
 
+        it('a line names the first event of its request; a request with a new event beside a duplicate is accepted; one with no event is logged as answered', async () => {
+          const now = Date.now();
+          const seen = relayEvent({ external_id: 'evt_seen' });
+          await store.ingest(batchOf(seen, ['slack']));
+          const fresh = relayEvent();
+          const mixed = batchOf(fresh, ['slack']);
+          await store.ingest({ ...mixed, events: [{ event: relayEvent({ external_id: 'evt_seen' }), deliveries: [] }, ...mixed.events], request: requestLine(now, { status: 202, outcome: 'accepted', reason: null, excerpt: null }) });
+          await store.ingest({ ...batchOf(relayEvent(), []), events: [], request: requestLine(now + 1, { status: 200, outcome: 'answered', reason: null, excerpt: null }) });
+          const lines = await store.view('requests', { limit: 10 });
+          expect(lines.map((line) => [line.outcome, line.status, line.event_id])).toEqual([
+            ['answered', 200, null],
+            ['accepted', 202, seen.id],
+          ]);
+        });
+
         it('a refused request is logged once, however often it is recorded (a retried batch of lines)', async () => {
           const line = requestLine(Date.now() - 1_000);
           await store.append('requests', [line]);
@@ -300,6 +315,55 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.view('delivery', told(11).delivery_id))?.status).toBe('in_flight');
         const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
+      });
+
+      it('a commit of several attempts: each recorded or refused on its own, with its response; each destination\'s breaker counts only its own', async () => {
+        for (const destination of ['slack', 'slack', 'slack', 'pager']) await store.ingest(batchOf(relayEvent(), [destination]));
+        const now = Date.now() + 1;
+        const [ok, failed, lost] = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
+        const [paged] = (await store.claim('pager', { ...LEASE, limit: 1, now })).deliveries;
+        const failure = { outcome: 'failed' as const, health: 'failure' as const, response_code: 500, response_body: 'down', error: 'HTTP 500', breaker: { disable_after: 2, probe_backoff_ms: null } };
+        const results = await store.commitAttempts([
+          attempt(ok!.id, { response_body: 'ok: 1 message', latency_ms: 48 }),
+          attempt(failed!.id, failure),
+          attempt(lost!.id, { ...failure, lease_owner: 'dead-worker' }),
+          attempt('dlv_unknown', failure),
+          attempt(paged!.id, { ...failure, destination: 'pager', notified: [{ destination: 'pager', dedup_key: paged!.event.dedup_key, status: 'firing', occurred_at: paged!.event.occurred_at, delivery_id: paged!.id, sent_at: now }] }),
+        ]);
+        expect(results.map((result) => [result.recorded, result.destination.name, result.destination.consecutive_failures, result.disabled_now, result.enabled_now, result.incident_stale])).toEqual([
+          [true, 'slack', 0, false, false, false],
+          [true, 'slack', 1, false, false, false],
+          [false, 'slack', 1, false, false, false],
+          [false, 'slack', 1, false, false, false],
+          [true, 'pager', 1, false, false, false],
+        ]);
+        // A failure tells the destination nothing: the notification log has no line for it.
+        expect(await store.notificationLog('pager', [paged!.event.dedup_key])).toEqual([]);
+        expect(await store.view('delivery', ok!.id)).toMatchObject({ status: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, last_error: null });
+        expect((await store.view('delivery', ok!.id))?.attempt_log).toMatchObject([{ attempt: 1, outcome: 'succeeded', response_code: 200, response_body: 'ok: 1 message', latency_ms: 48, error: null }]);
+        expect(await store.view('delivery', failed!.id)).toMatchObject({ status: 'failed', response_code: 500, response_body: 'down', latency_ms: 12, last_error: 'HTTP 500' });
+        expect(await store.view('delivery', lost!.id)).toMatchObject({ status: 'in_flight', attempts: 0 });
+        expect((await store.view('destinations')).map((state) => [state.name, state.enabled, state.consecutive_failures]).sort()).toEqual([
+          ['pager', true, 1],
+          ['slack', true, 1],
+        ]);
+      });
+
+      it('a probe that succeeds closes the circuit, says so, and brings work backed off meanwhile forward', async () => {
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const now = Date.now() + 1;
+        const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+        const [opening, backedOff] = (await store.claim('slack', { ...LEASE, limit: 2, now })).deliveries;
+        await store.commitAttempts([
+          attempt(opening!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
+          attempt(backedOff!.id, { outcome: 'retry', next_attempt_at: now + 3_600_000, health: 'failure', response_code: 500, error: 'HTTP 500', finished_at: now, breaker }),
+        ]);
+        const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: now + 10_000 })).deliveries;
+        const [closed] = await store.commitAttempts([attempt(probe!.id, { probe: true, finished_at: now + 10_050, breaker })]);
+        expect(closed).toMatchObject({ recorded: true, enabled_now: true, disabled_now: false, destination: { enabled: true, consecutive_failures: 0 } });
+        expect(probe!.id).toBe(opening!.id);
+        const due = await store.claim('slack', { ...LEASE, limit: 10, now: now + 10_050 });
+        expect(due.deliveries.map((d) => d.id)).toContain(backedOff!.id);
       });
 
       it('held deliveries are logged with their rule and never sent; only the lease owner can hold them', async () => {
@@ -1117,6 +1181,25 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(kerala.deliveries.map((d) => d.event.id)).toEqual([other.event.id]);
         });
 
+        it('two groups notified in one commit each wait their own `interval` after it', async () => {
+          const t0 = Date.now();
+          // g1 a batch of two events, g2 a single one: a store may record the two differently.
+          const g1 = groupedBatch('g1', t0);
+          const g1b = groupedBatch('g1', t0 + 1);
+          const g2 = groupedBatch('g2', t0);
+          for (const { batch } of [g1, g1b, g2]) await store.ingest(batch);
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 30_000 })).deliveries;
+          const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!;
+          expect(of(g1.event).member_ids).toHaveLength(1);
+          await store.commitAttempts([attempt(of(g1.event).id, { member_ids: of(g1.event).member_ids, finished_at: t0 + 30_100 }), attempt(of(g2.event).id, { finished_at: t0 + 30_050 })]);
+          const next1 = groupedBatch('g1', t0 + 31_000);
+          const next2 = groupedBatch('g2', t0 + 31_000);
+          for (const { batch } of [next1, next2]) await store.ingest(batch);
+          expect(await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_049 })).toMatchObject({ deliveries: [], next_due_at: t0 + 330_050 });
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_050 })).deliveries.map((d) => d.event.id)).toEqual([next2.event.id]);
+          expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 330_100 })).deliveries.map((d) => d.event.id)).toEqual([next1.event.id]);
+        });
+
         it('after a notification, the next event of the group waits for `interval`, not `wait`', async () => {
           const t0 = Date.now();
           const first = groupedBatch('["r","x"]', t0);
@@ -1217,6 +1300,29 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.ingest(critical.batch);
           const [first] = (await store.claim('slack', { ...LEASE, limit: 1, now: now + 10 })).deliveries;
           expect(first?.id).toBe(critical.delivery.id);
+        });
+
+        it('the claim limit holds across priority levels; the next due time is the earliest of every level', async () => {
+          const now = Date.now();
+          const high = ordered('inc_high', 2, {}, now + 5);
+          const lows = [ordered('inc_l1', 0, {}, now), ordered('inc_l2', 0, {}, now + 1), ordered('inc_l3', 0, {}, now + 2)];
+          // Not due yet: the earliest sits at a middle level, neither the first looked at nor the last.
+          const later = [ordered('inc_t3', 3, {}, now + 9_000), ordered('inc_t1', 1, {}, now + 5_000), ordered('inc_t0', 0, {}, now + 7_000)];
+          for (const each of [high, ...lows, ...later]) await store.ingest(each.batch);
+          const first = await store.claim('slack', { ...LEASE, limit: 2, now: now + 10 });
+          expect(first.deliveries.map((d) => d.id)).toEqual([high.delivery.id, lows[0]!.delivery.id]);
+          const rest = await store.claim('slack', { ...LEASE, limit: 10, now: now + 10 });
+          expect(rest.deliveries.map((d) => d.id)).toEqual([lows[1]!.delivery.id, lows[2]!.delivery.id]);
+          expect(rest.next_due_at).toBe(now + 5_000);
+        });
+
+        it('a grouped batch carries each event\'s threshold key, the lead\'s first', async () => {
+          const now = Date.now();
+          const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+          const keyed = [ordered('inc_k1', 0, { group, rule_key: 'g', incident_key: null }, now), ordered('inc_k2', 0, { group, rule_key: 'g', incident_key: null }, now + 1), ordered('inc_k3', 0, { group, incident_key: null }, now + 2)];
+          for (const each of keyed) await store.ingest(each.batch);
+          const [lead] = (await store.claim('slack', { ...LEASE, limit: 10, now: now + 1_000 })).deliveries;
+          expect(lead).toMatchObject({ id: keyed[0]!.delivery.id, member_ids: [keyed[1]!.delivery.id, keyed[2]!.delivery.id], rule_keys: ['g', 'g', null], route: 'r', probe: false });
         });
 
         it('an open circuit lets one probe through when it is due; its success closes the circuit', async () => {
@@ -1433,6 +1539,25 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(await store.view('delivery', probe!.id)).toMatchObject({ status: 'skipped', note: 'repeat within 4h of dlv_x', next_attempt_at: null });
           expect((await store.claim('slack', { probe: true, ...LEASE, now: slack.at + 10_500 })).deliveries.map((delivery) => delivery.id)).toEqual([slack.ids[2]]);
         });
+
+        it('a closed circuit gives no probe even with work waiting', async () => {
+          await store.ingest(batchOf(relayEvent(), ['slack']));
+          expect(await store.claim('slack', { probe: true, ...LEASE, now: Date.now() + 1 })).toMatchObject({ deliveries: [], next_due_at: null });
+        });
+
+        it('a probe held after a person closed the circuit leaves it closed', async () => {
+          for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+          const now = Date.now() + 1;
+          const claimed = (await store.claim('slack', { ...LEASE, limit: 3, now })).deliveries;
+          const breaker = { disable_after: 1, probe_backoff_ms: [10_000] };
+          expect((await recordAttempt(store, attempt(claimed[0]!.id, { outcome: 'failed', health: 'failure', error: 'HTTP 500', finished_at: now, breaker }))).disabled_now).toBe(true);
+          await store.leases('release', claimed.slice(1).map((delivery) => delivery.id), OWNER);
+          const [probe] = (await store.claim('slack', { probe: true, ...LEASE, now: now + 10_000 })).deliveries;
+          expect(probe?.probe).toBe(true);
+          await store.change('enable_destination', 'slack', now + 10_500);
+          await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: now + 11_000, probe_of: 'slack' });
+          expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, probe_at: null });
+        });
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
@@ -1625,6 +1750,35 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const [result] = await tracked({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
         expect(result).toEqual({ id: expect.any(String), duplicate: false });
         expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m' });
+      });
+
+      it('the inhibitor firing again releases nothing', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const track = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical, []);
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'muted', note: 'inhibited by x', now: Date.now(), held_by: JSON.stringify(['am', 'crit']) });
+        const [again] = await track({ ...critical, id: newId('evt'), occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(again).toEqual({ id: expect.any(String), duplicate: false });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'muted' });
+      });
+
+      it('a hold that is no inhibition stands even when the incident it names has already resolved', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit3', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const track = (event: typeof critical) => {
+          const batch = batchOf(event, []);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical);
+        await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' });
+        await store.ingest(batchOf(relayEvent(), ['slack']));
+        const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
+        await store.holds('hold', { ids: [claimed!.id], lease_owner: OWNER, status: 'skipped', note: 'below threshold 1/5 within 10m', now: Date.now(), held_by: JSON.stringify(['am', 'crit3']) });
+        expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'skipped', note: 'below threshold 1/5 within 10m', next_attempt_at: null });
       });
 
       describe('the notification stage over this store: repeat, threshold, inhibit', () => {
@@ -1901,6 +2055,83 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(folded).not.toContain('flood:3');
           expect(idsOf(digest!)).not.toContain(retried);
           expect(idsOf(digest!)).not.toContain(replay!.id);
+        });
+
+        // Stories from the former sqlite-storm-digest.test.ts (mutation-killing, issue 19 item 5).
+        const PLAIN: Partial<NewDelivery> = { priority: 0, incident_key: null };
+
+        it('on a grouped route, a digest folds the lead\'s group only', async () => {
+          const group = (key: string): Partial<NewDelivery> => ({ ...PLAIN, group: { key, wait_ms: 0, interval_ms: 60_000 } });
+          const g1 = [await queue(T0, { dedup_key: 'a1' }, group('g1')), await queue(T0 + 1, { dedup_key: 'a2' }, group('g1'))];
+          await queue(T0 + 2, { dedup_key: 'b1' }, group('g2'));
+          const [lead] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(lead).toMatchObject({ id: g1[0], member_ids: [g1[1]], digest: true });
+        });
+
+        it('a replay claimed first in a storm goes alone; the others fold without it', async () => {
+          const first = await queue(T0 - 1_000, { dedup_key: 'k1' }, PLAIN);
+          expect((await claim(T0 - 900, null, 1))[0]?.id).toBe(first);
+          await store.commitAttempts([attempt(first)]);
+          const replay = await store.append('replay', first, newId('dlv'), T0 - 100);
+          const ids = [await queue(T0, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k3' }, PLAIN)];
+          const [alone] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(alone).toMatchObject({ id: replay!.id, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
+          expect((await claim(T0 + 500, { capacity: 1 }, 1))[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+        });
+
+        it('a digest retried is claimed again with the same members, storm or not, and newcomers are not folded into it; after its lease ran out, the same digest again', async () => {
+          const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3' }, PLAIN)];
+          const [lead] = await claim(T0 + 500, { capacity: 1 }, 1);
+          expect(lead).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true });
+          await store.commitAttempts([attempt(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503', response_code: 503 })]);
+          const newcomer = await queue(T0 + 600, { dedup_key: 'k4' }, PLAIN);
+          // Still a storm (the digest and the newcomer wait, past a capacity of one).
+          const [alone, again] = await claim(T0 + 5_000, { capacity: 1 }, 10);
+          expect(alone).toMatchObject({ id: newcomer, member_ids: [] });
+          expect(alone!.digest).toBeUndefined();
+          expect(again).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, attempts: 1 });
+          expect(again!.events.map((event) => event.dedup_key)).toEqual(['k1', 'k2', 'k3']);
+          // Its lease ran out (the newcomer went out meanwhile): claimed again without a storm, the same digest.
+          await store.commitAttempts([attempt(newcomer)]);
+          const [taken] = await claim(T0 + 5_000 + LEASE.lease_ms, null, 1);
+          expect(taken).toMatchObject({ id: ids[0], member_ids: [ids[1], ids[2]], digest: true, interrupted: 1 });
+        });
+
+        it('a digest waiting for its retry counts as one request towards a storm', async () => {
+          const ids = [await queue(T0, { dedup_key: 'k1', type: 'disk.full' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2', type: 'disk.full' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3', type: 'disk.full' }, PLAIN)];
+          await claim(T0 + 500, { capacity: 1 }, 1);
+          await store.commitAttempts([attempt(ids[0]!, { member_ids: [ids[1]!, ids[2]!], digest: true, outcome: 'retry', next_attempt_at: T0 + 5_000, health: 'failure', error: 'HTTP 503', response_code: 503 })]);
+          // Waiting now: the digest (one request) and two newcomers of another type — three.
+          const cpu = [await queue(T0 + 600, { dedup_key: 'cpu1', type: 'cpu.high' }, { ...PLAIN, priority: 1 }), await queue(T0 + 601, { dedup_key: 'cpu2', type: 'cpu.high' }, { ...PLAIN, priority: 1 })];
+          expect((await claim(T0 + 5_000, { capacity: 3 }, 1))[0]).toMatchObject({ id: cpu[0], member_ids: [] });
+          // Given back (due again at the store's own clock), three requests are past a capacity of two.
+          await store.leases('release', [cpu[0]!], OWNER);
+          expect((await claim(Date.now() + 1_000, { capacity: 2 }, 1))[0]).toMatchObject({ id: cpu[1], member_ids: [cpu[0]], digest: true });
+        });
+
+        describe('a destination keeping one message per incident (slack-bot)', () => {
+          /** An earlier event of `dedupKey` posted its message, still firing. */
+          const openMessage = async (dedupKey: string): Promise<void> => {
+            const id = await queue(T0 - 1_000, { dedup_key: dedupKey, type: 'posted.before' }, PLAIN);
+            expect((await claim(T0 - 900, null, 1))[0]?.id).toBe(id);
+            const posted = { kind: 'posted', dedup_key: dedupKey, channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing', resolved_at: null, last_event_id: 'evt_1' } as const;
+            await store.commitAttempts([attempt(id, { effects: { incident_message: posted } })]);
+          };
+
+          it('a lead whose incident has an open message goes as itself', async () => {
+            await openMessage('k1');
+            const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN), await queue(T0 + 2, { dedup_key: 'k3' }, PLAIN)];
+            const [lead] = await claim(T0 + 500, { capacity: 1, keep_incident_messages: true }, 1);
+            expect(lead).toMatchObject({ id: ids[0], member_ids: [] });
+            expect(lead!.digest).toBeUndefined();
+          });
+
+          it('other destinations fold those events too', async () => {
+            await openMessage('k1');
+            const ids = [await queue(T0, { dedup_key: 'k1' }, PLAIN), await queue(T0 + 1, { dedup_key: 'k2' }, PLAIN)];
+            expect((await claim(T0 + 500, { capacity: 1 }, 1))[0]).toMatchObject({ id: ids[0], member_ids: [ids[1]], digest: true });
+          });
         });
       });
 

@@ -125,7 +125,7 @@ describe('claimDue', () => {
     ingestOne('pager', T0);
     const batch = claim(1, T0 + 500);
     expect(batch.deliveries.map((d) => d.id)).toEqual([a.delivery]);
-    expect(batch.deliveries[0]).toMatchObject({ destination: 'slack', attempts: 0, request_body: null, member_ids: [], unordered: false });
+    expect(batch.deliveries[0]).toMatchObject({ destination: 'slack', attempts: 0, request_body: null, member_ids: [], unordered: false, route: 'r', probe: false, rule_keys: [null] });
     expect(delivery(a.delivery)).toMatchObject({ status: 'in_flight', lease_owner: OWNER, next_attempt_at: T0 + 500 + 60_000, updated_at: T0 + 500 });
     // b is due and not yet claimed: the next due time is its own.
     expect(batch.next_due_at).toBe(T0 + 100);
@@ -158,9 +158,9 @@ describe('claimDue', () => {
     ops.replayDelivery({ id: a.delivery, newId: 'dlv_replay', now: T0 + 700 });
     ops.enqueuePrepared({ eventId: a.event, deliveries: [{ id: 'dlv_command', destination: 'slack', route: 'command:acknowledge', request_body: '{"ack":1}' }], now: T0 + 700 });
     const batch = claim(10, T0 + 800);
-    expect(batch.deliveries.map((d) => [d.id, d.unordered, d.request_body]).sort()).toEqual([
-      ['dlv_command', true, '{"ack":1}'],
-      ['dlv_replay', true, '{"text":"hi"}'],
+    expect(batch.deliveries.map((d) => [d.id, d.unordered, d.request_body, d.route]).sort()).toEqual([
+      ['dlv_command', true, '{"ack":1}', null],
+      ['dlv_replay', true, '{"text":"hi"}', null],
     ]);
   });
 });
@@ -214,6 +214,200 @@ describe('commitAttempts, one attempt at a time', () => {
     claim();
     recordAttempt(attempt(a.delivery, { outcome: 'superseded', error: 'superseded: evt_x was delivered first', response_code: null, health: 'neutral' }));
     expect(delivery(a.delivery)).toMatchObject({ status: 'skipped', note: 'superseded: evt_x was delivered first', last_error: null });
+  });
+});
+
+describe('commitAttempts, several attempts in one commit', () => {
+  const failure = (id: string, extra: Partial<AttemptResult> = {}): AttemptResult =>
+    attempt(id, { outcome: 'failed', response_code: 500, error: `HTTP 500 for ${id}`, health: 'failure', breaker: { disable_after: 2, probe_backoff_ms: null }, ...extra });
+
+  it('each is recorded or refused on its own, and each destination\'s breaker counts only its own recorded attempts, in order', () => {
+    const a = ingestOne('slack');
+    const b = ingestOne('slack');
+    const p = ingestOne('pager');
+    const waiting = ingestOne('slack', T0 + 100_000);
+    claim(2);
+    claim(1, T0 + 500, 'pager');
+    const results = ops.commitAttempts([
+      failure(a.delivery),
+      failure(waiting.delivery),
+      failure('dlv_unknown'),
+      failure(p.delivery, { destination: 'pager' }),
+      failure(b.delivery, { lease_owner: 'lane-b' }),
+      failure(b.delivery),
+    ]);
+    const slackOff = { name: 'slack', enabled: false, consecutive_failures: 2, pending: null };
+    expect(results).toEqual([
+      { recorded: true, destination: { name: 'slack', enabled: true, consecutive_failures: 1, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: true, destination: { name: 'pager', enabled: true, consecutive_failures: 1, pending: null }, disabled_now: false, enabled_now: false, incident_stale: false },
+      { recorded: false, destination: slackOff, disabled_now: false, enabled_now: false, incident_stale: false },
+      // The second failure opens the circuit: the one delivery still waiting is counted.
+      { recorded: true, destination: { ...slackOff, pending: 1 }, disabled_now: true, enabled_now: false, incident_stale: false },
+    ]);
+    expect(state('slack')).toMatchObject({ enabled: 0, consecutive_failures: 2, disabled_reason: `2 consecutive failed attempts; last: HTTP 500 for ${b.delivery}` });
+    expect(state('pager')).toMatchObject({ enabled: 1, consecutive_failures: 1 });
+    expect(delivery(waiting.delivery)).toMatchObject({ status: 'pending', attempts: 0 });
+    expect(rows('SELECT delivery_id FROM delivery_attempts ORDER BY rowid').map((r) => r.delivery_id)).toEqual([a.delivery, p.delivery, b.delivery]);
+  });
+
+  it('a success and a failure of one destination in one commit: the breaker ends where the last of them leaves it', () => {
+    db.prepare(`UPDATE destination_state SET consecutive_failures = 1 WHERE name = 'slack'`).run();
+    const a = ingestOne();
+    const b = ingestOne();
+    claim();
+    const [first, second] = ops.commitAttempts([attempt(a.delivery), failure(b.delivery, { finished_at: T0 + 1_020 })]);
+    expect(first?.destination.consecutive_failures).toBe(0);
+    expect(second?.destination.consecutive_failures).toBe(1);
+    expect(state('slack')).toMatchObject({ consecutive_failures: 1, last_success_at: T0 + 1_012, last_error: `HTTP 500 for ${b.delivery}` });
+  });
+
+  it('an attempt for a destination the store does not know is refused, naming it', () => {
+    expect(() => ops.commitAttempts([attempt('dlv_none', { destination: 'nowhere' })])).toThrow(
+      expect.objectContaining({ code: 'not_found', message: 'unknown destination "nowhere"' }),
+    );
+  });
+
+  it('two batches of one group sent in one commit: the group remembers the later notification, whatever their order in the commit', () => {
+    const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+    const a = ingestOne('slack', T0, { group });
+    const b = ingestOne('slack', T0 + 10, { group });
+    claim(10, T0 + 1_000, 'slack', 3_600_000);
+    const c = ingestOne('slack', T0 + 1_100, { group });
+    claim(10, T0 + 61_100, 'slack', 3_600_000);
+    ops.commitAttempts([attempt(c.delivery, { finished_at: T0 + 61_300 }), attempt(a.delivery, { member_ids: [b.delivery], finished_at: T0 + 61_200 })]);
+    expect(row(`SELECT last_sent_at FROM delivery_groups WHERE group_key = 'g'`)).toEqual({ last_sent_at: T0 + 61_300 });
+    const d = ingestOne('slack', T0 + 62_000, { group });
+    expect(delivery(d.delivery).next_attempt_at).toBe(T0 + 61_300 + 60_000);
+  });
+});
+
+describe('what a claim carries', () => {
+  it('the threshold key of each event of a grouped batch, lead first', () => {
+    const group = { key: 'g', wait_ms: 1_000, interval_ms: 60_000 };
+    const a = ingestOne('slack', T0, { group, rule_key: 'g' });
+    const b = ingestOne('slack', T0 + 10, { group, rule_key: 'g' });
+    const c = ingestOne('slack', T0 + 20, { group });
+    const [lead] = claim(10, T0 + 1_000).deliveries;
+    expect(lead).toMatchObject({ id: a.delivery, member_ids: [b.delivery, c.delivery], rule_keys: ['g', 'g', null] });
+  });
+
+  it('an ungrouped delivery whose lease expired before its attempt is still a fresh one: no batch, foldable into a storm digest', () => {
+    const a = ingestOne();
+    claim(10, T0 + 500, 'slack', 1_000);
+    expect(delivery(a.delivery).batch_id).toBeNull();
+    const b = ingestOne();
+    const [lead] = ops.claimDue({ destination: 'slack', limit: 1, now: T0 + 2_000, lease_ms: 60_000, owner: OWNER, storm: { capacity: 1 } }).deliveries;
+    expect(lead).toMatchObject({ id: b.delivery, member_ids: [a.delivery], digest: true });
+  });
+});
+
+describe('groups remembered by a commit', () => {
+  const group = (key: string) => ({ key, wait_ms: 1_000, interval_ms: 60_000 });
+
+  it('an ungrouped success remembers no group; two groups sent in one commit each remember their own time', () => {
+    const plain = ingestOne();
+    const a = ingestOne('slack', T0, { group: group('g1') });
+    const b = ingestOne('slack', T0, { group: group('g2') });
+    claim(10, T0 + 1_000);
+    ops.commitAttempts([attempt(plain.delivery), attempt(a.delivery, { finished_at: T0 + 1_100 }), attempt(b.delivery, { finished_at: T0 + 1_050 })]);
+    expect(rows('SELECT group_key, last_sent_at FROM delivery_groups ORDER BY group_key')).toEqual([
+      { group_key: 'g1', last_sent_at: T0 + 1_100 },
+      { group_key: 'g2', last_sent_at: T0 + 1_050 },
+    ]);
+  });
+
+  it('a member of a batch no longer in flight (given back meanwhile) gets no attempt; the others do', () => {
+    const a = ingestOne('slack', T0, { group: group('g') });
+    const b = ingestOne('slack', T0 + 10, { group: group('g') });
+    claim(10, T0 + 1_000);
+    ops.releaseClaims({ ids: [b.delivery], owner: OWNER, now: T0 + 1_001 });
+    expect(recordAttempt(attempt(a.delivery, { member_ids: [b.delivery] })).recorded).toBe(true);
+    expect(rows('SELECT delivery_id FROM delivery_attempts')).toEqual([{ delivery_id: a.delivery }]);
+    expect(delivery(b.delivery)).toMatchObject({ status: 'pending', attempts: 0 });
+  });
+});
+
+describe('incident messages and staleness', () => {
+  const posted = { kind: 'posted' as const, dedup_key: 'inc', channel: 'C1', ts: '1.1', started_at: new Date(T0).toISOString(), status: 'firing' as const, resolved_at: null, last_event_id: 'evt_1' };
+  const updated = (drawn: number) => ({ kind: 'updated' as const, dedup_key: 'inc', status: 'firing' as const, resolved_at: null, last_event_id: 'evt_2', drawn_from_version: drawn });
+
+  it('a message posted is never stale; an update drawn from the version it changes is not; one for a message that is gone is not either', () => {
+    const [a, b, c] = [ingestOne(), ingestOne(), ingestOne()];
+    claim();
+    expect(recordAttempt(attempt(a.delivery, { effects: { incident_message: posted } })).incident_stale).toBe(false);
+    expect(row(`SELECT resolved_at, status FROM incident_messages WHERE dedup_key = 'inc'`)).toEqual({ resolved_at: null, status: 'firing' });
+    expect(recordAttempt(attempt(b.delivery, { effects: { incident_message: updated(1) } })).incident_stale).toBe(false);
+    db.prepare(`DELETE FROM incident_messages`).run();
+    expect(recordAttempt(attempt(c.delivery, { effects: { incident_message: updated(1) } })).incident_stale).toBe(false);
+  });
+});
+
+describe('releaseHeld (a time interval ended)', () => {
+  it('gives back the named deliveries it held, due now with a note; forgets the marker on the rest; leaves other holds alone', () => {
+    const marker = 'interval:nights';
+    const named = ingestOne('slack', T0, { status: 'muted', note: 'muted during nights', held_by: marker });
+    const other = ingestOne('pager', T0, { status: 'muted', note: 'muted during nights', held_by: marker });
+    const notNamed = ingestOne('slack', T0, { status: 'muted', note: 'muted during nights', held_by: marker });
+    const elsewhere = ingestOne('slack', T0, { status: 'muted', note: 'muted during weekends', held_by: 'interval:weekends' });
+    const skipped = ingestOne('slack', T0, { status: 'skipped', note: 'below threshold', held_by: marker });
+    expect(delivery(skipped.delivery).held_by).toBeNull();
+    const released = ops.releaseHeld({ marker, ids: [named.delivery, other.delivery, elsewhere.delivery], note: '; nights ended', now: T0 + 9_000 });
+    expect(released.sort()).toEqual(['pager', 'slack']);
+    expect(delivery(named.delivery)).toMatchObject({ status: 'pending', next_attempt_at: T0 + 9_000, held_by: null, note: 'muted during nights; nights ended', updated_at: T0 + 9_000 });
+    expect(delivery(notNamed.delivery)).toMatchObject({ status: 'muted', held_by: null });
+    expect(delivery(elsewhere.delivery)).toMatchObject({ status: 'muted', held_by: 'interval:weekends' });
+    expect(ops.releaseHeld({ marker, ids: [named.delivery], note: '; again', now: T0 + 10_000 })).toEqual([]);
+  });
+});
+
+describe('claims by priority', () => {
+  it('a higher priority goes first, however late it arrived; the limit is filled level by level', () => {
+    const low = ingestOne('slack', T0, { priority: 0 });
+    const high = ingestOne('slack', T0 + 200, { priority: 2 });
+    const middle = ingestOne('slack', T0 + 100, { priority: 1 });
+    const lowLater = ingestOne('slack', T0 + 300, { priority: 0 });
+    expect(claim(2, T0 + 500).deliveries.map((d) => d.id)).toEqual([high.delivery, middle.delivery]);
+    expect(claim(10, T0 + 500).deliveries.map((d) => d.id)).toEqual([low.delivery, lowLater.delivery]);
+  });
+
+  it('the limit holds across levels', () => {
+    const high = ingestOne('slack', T0 + 200, { priority: 1 });
+    const lows = [ingestOne('slack', T0), ingestOne('slack', T0 + 1), ingestOne('slack', T0 + 2)];
+    expect(claim(2, T0 + 500).deliveries.map((d) => d.id)).toEqual([high.delivery, lows[0]!.delivery]);
+  });
+
+  it('the next due time is the earliest of every level', () => {
+    // The earliest is neither at the first level looked at (the highest) nor at the last.
+    ingestOne('slack', T0 + 9_000, { priority: 2 });
+    ingestOne('slack', T0 + 5_000, { priority: 1 });
+    ingestOne('slack', T0 + 7_000, { priority: 0 });
+    expect(claim(10, T0 + 500).next_due_at).toBe(T0 + 5_000);
+  });
+});
+
+describe('an attempt under way', () => {
+  it('marked by its own worker, it counts as an interrupted attempt when the lease is taken over; unmarked, only as an interruption', () => {
+    const marked = ingestOne();
+    const foreign = ingestOne();
+    const unmarked = ingestOne();
+    claim();
+    ops.markAttemptStarted({ ids: [marked.delivery], owner: OWNER });
+    ops.markAttemptStarted({ ids: [foreign.delivery], owner: 'lane-b' });
+    expect(ops.recoverLeases(T0 + 1_000)).toBe(3);
+    const taken = claim(10, T0 + 1_000).deliveries;
+    expect(taken.map((d) => [d.id, d.interrupted, d.interrupted_attempts])).toEqual([
+      [marked.delivery, 1, 1],
+      [foreign.delivery, 1, 0],
+      [unmarked.delivery, 1, 0],
+    ]);
+  });
+
+  it('a delivery no longer in flight is not marked', () => {
+    const a = ingestOne();
+    ops.markAttemptStarted({ ids: [a.delivery], owner: OWNER });
+    expect(delivery(a.delivery).attempt_started).toBe(0);
   });
 });
 
@@ -281,7 +475,9 @@ describe('replayDelivery', () => {
     expect(ops.replayDelivery({ id: 'dlv_none', newId: 'dlv_x', now: T0 })).toBeNull();
     const skipped = ingestOne('slack', T0, { status: 'skipped' });
     db.prepare('UPDATE deliveries SET destination = NULL WHERE id = ?').run(skipped.delivery);
-    expect(() => ops.replayDelivery({ id: skipped.delivery, newId: 'dlv_y', now: T0 })).toThrow(expect.objectContaining({ code: 'conflict' }));
+    expect(() => ops.replayDelivery({ id: skipped.delivery, newId: 'dlv_y', now: T0 })).toThrow(
+      expect.objectContaining({ code: 'conflict', message: `delivery ${skipped.delivery} was skipped (no route matched): there is nothing to replay it to` }),
+    );
   });
 });
 
