@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, settle } from '../support/clock.ts';
+import { ManualClock } from '../support/clock.ts';
+import { drivenOutcomes } from '../support/driven-outcome.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
-import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 import { form, signIn } from '../admin/support.ts';
 
 /**
@@ -24,12 +24,6 @@ interface Mute {
   expires_at: string | null;
   from_config?: boolean;
   during?: string[];
-}
-
-interface Delivery {
-  event_id: string;
-  status: string;
-  note: string | null;
 }
 
 let clock: ManualClock;
@@ -71,31 +65,7 @@ afterAll(async () => {
   await slack.close();
 });
 
-async function send(region: string, overrides: Record<string, unknown> = {}, data: Record<string, unknown> = {}): Promise<string> {
-  const body = JSON.stringify(tapemetricPayload(overrides, { region, ...data }));
-  const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
-  expect(response.status).toBe(202);
-  return response.json.id as string;
-}
-
-async function deliveryOf(eventId: string): Promise<Delivery | undefined> {
-  return (await relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=ops-slack&limit=100')).json.deliveries.find((found) => found.event_id === eventId);
-}
-
-/**
- * The event's delivery once it is recorded as something other than pending / in flight. Real
- * I/O (the store's commits) is polled for; the lane paces Slack (its rate limit) on the driven
- * clock, so a second of it passes after every few looks that find it undecided.
- */
-async function outcome(eventId: string): Promise<string> {
-  for (let look = 1; look <= 200; look++) {
-    const delivery = await deliveryOf(eventId);
-    if (delivery && !['pending', 'in_flight'].includes(delivery.status)) return `${delivery.status}${delivery.note ? `: ${delivery.note}` : ''}`;
-    if (look % 5 === 0) await clock.advance(1_000);
-    else await settle(2);
-  }
-  throw new Error(`the delivery of ${eventId} was not decided within 40 driven seconds: ${JSON.stringify(await deliveryOf(eventId))}`);
-}
+const { send, outcome } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
 
 describe('config mutes and route intervals on the whole server', () => {
   it('GET /api/v1/mutes lists the config mutes, marked as such and without an end; DELETE answers 409 and changes nothing', async () => {

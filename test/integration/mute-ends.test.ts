@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock, settle } from '../support/clock.ts';
+import { ManualClock } from '../support/clock.ts';
+import { drivenOutcomes } from '../support/driven-outcome.ts';
 import { FakeReceiver } from '../support/receiver.ts';
 import { ADMIN_TOKEN, startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
-import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 
 /**
  * A mute made at run time (from Slack, the API or the CLI) that ends — by expiring, or ended by a
@@ -17,12 +17,6 @@ import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
 
 const SECRET = 'tm-secret';
 const MINUTE = 60_000;
-
-interface Delivery {
-  event_id: string;
-  status: string;
-  note: string | null;
-}
 
 let clock: ManualClock;
 let slack: FakeReceiver;
@@ -51,27 +45,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function send(region: string, overrides: Record<string, unknown> = {}, data: Record<string, unknown> = {}): Promise<string> {
-  const body = JSON.stringify(tapemetricPayload(overrides, { region, ...data }));
-  const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
-  expect(response.status).toBe(202);
-  return response.json.id as string;
-}
-
-async function deliveryOf(eventId: string): Promise<Delivery | undefined> {
-  return (await relay.admin<{ deliveries: Delivery[] }>('/deliveries?destination=ops-slack&limit=100')).json.deliveries.find((found) => found.event_id === eventId);
-}
-
-/** The event's delivery once decided (not pending or in flight); the lane's pacing runs on the driven clock. */
-async function outcome(eventId: string): Promise<string> {
-  for (let look = 1; look <= 200; look++) {
-    const delivery = await deliveryOf(eventId);
-    if (delivery && !['pending', 'in_flight'].includes(delivery.status)) return `${delivery.status}${delivery.note ? `: ${delivery.note}` : ''}`;
-    if (look % 5 === 0) await clock.advance(1_000);
-    else await settle(2);
-  }
-  throw new Error(`the delivery of ${eventId} was not decided within 40 driven seconds: ${JSON.stringify(await deliveryOf(eventId))}`);
-}
+const { send, outcome } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
 
 async function mute(region: string, duration: string): Promise<string> {
   const created = await relay.admin<{ id: string }>('/mutes', { method: 'POST', body: { matchers: { 'data.region': region }, duration, reason: 'maintenance' } });
