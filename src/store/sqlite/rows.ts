@@ -97,6 +97,11 @@ export const EVENT_COLUMNS =
   "e.id, e.source, e.external_id, e.type, e.severity, e.status, e.title, e.summary, e.dedup_key, e.occurred_at, e.received_at, CASE WHEN e.data = '' THEN (SELECT body FROM receipts WHERE id = e.receipt_id) ELSE e.data END AS data";
 
 export function eventFromRow(row: Row): RelayEvent {
+  return eventWith(row, JSON.parse(str(row.data)) as unknown);
+}
+
+/** A row of EVENT_COLUMNS as an event, with `data` as given. */
+function eventWith(row: Row, data: unknown): RelayEvent {
   return {
     id: str(row.id),
     source: str(row.source),
@@ -109,7 +114,7 @@ export function eventFromRow(row: Row): RelayEvent {
     dedup_key: str(row.dedup_key),
     occurred_at: str(row.occurred_at),
     received_at: iso(Number(row.received_at)),
-    data: JSON.parse(str(row.data)) as unknown,
+    data,
   };
 }
 
@@ -122,21 +127,9 @@ type ClaimedEvent = RelayEvent & { data_text?: string };
  * both threads, where a string is one copy (issue 20).
  */
 function claimedEventFromRow(row: Row): ClaimedEvent {
-  return {
-    id: str(row.id),
-    source: str(row.source),
-    external_id: strOrNull(row.external_id),
-    type: str(row.type),
-    severity: str(row.severity) as Severity,
-    status: str(row.status) as EventStatus,
-    title: str(row.title),
-    summary: str(row.summary),
-    dedup_key: str(row.dedup_key),
-    occurred_at: str(row.occurred_at),
-    received_at: iso(Number(row.received_at)),
-    data: null,
-    data_text: str(row.data),
-  };
+  const event: ClaimedEvent = eventWith(row, null);
+  event.data_text = str(row.data);
+  return event;
 }
 
 /** Parses the data of claimed events (claimedFromRows) where they arrive, keeping its text for templates. */
