@@ -362,6 +362,8 @@ describe('dispatcher on a driven clock', () => {
     expect(retry!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
     expect(retry!.headers['retry-attempt']).toBe('1');
     expect(retry!.body).toBe(first!.body); // the request drawn once is sent again as it is
+    // The success is answered before its record commits (the slot frees first): wait for the record.
+    await eventually(async () => (await Promise.all(members.map((id) => store.view('delivery', id)))).every((delivery) => delivery?.status === 'succeeded'));
     for (const id of members) {
       const delivery = await store.view('delivery', id);
       expect(delivery).toMatchObject({ status: 'succeeded', attempts: 2 });
