@@ -102,6 +102,11 @@ export function eventFromRow(row: Row): RelayEvent {
 
 /** A row of EVENT_COLUMNS as an event, with `data` as given. */
 function eventWith(row: Row, data: unknown): RelayEvent {
+  return Object.assign(eventFieldsFromRow(row), { data });
+}
+
+/** An event's fields but its data, from a row of EVENT_COLUMNS or EVENT_SUMMARY_COLUMNS. */
+function eventFieldsFromRow(row: Row): Omit<RelayEvent, 'data'> {
   return {
     id: str(row.id),
     source: str(row.source),
@@ -114,7 +119,6 @@ function eventWith(row: Row, data: unknown): RelayEvent {
     dedup_key: str(row.dedup_key),
     occurred_at: str(row.occurred_at),
     received_at: iso(Number(row.received_at)),
-    data,
   };
 }
 
@@ -152,19 +156,7 @@ export function reviveChained<T extends { readonly next?: ClaimedDelivery | null
 
 /** A row of EVENT_SUMMARY_COLUMNS (src/store/event-search.ts). */
 export function eventSummaryFromRow(row: Row): Omit<EventSummary, 'deliveries'> {
-  return {
-    id: str(row.id),
-    source: str(row.source),
-    external_id: strOrNull(row.external_id),
-    type: str(row.type),
-    severity: str(row.severity) as Severity,
-    status: str(row.status) as EventStatus,
-    title: str(row.title),
-    summary: str(row.summary),
-    dedup_key: str(row.dedup_key),
-    occurred_at: str(row.occurred_at),
-    received_at: iso(Number(row.received_at)),
-  };
+  return eventFieldsFromRow(row);
 }
 
 export const DELIVERY_COLUMNS =
