@@ -65,7 +65,7 @@ afterAll(async () => {
   await slack.close();
 });
 
-const { send, outcome } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
+const { send, outcome, outcomeOnceReleased } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
 
 describe('config mutes and route intervals on the whole server', () => {
   it('GET /api/v1/mutes lists the config mutes, marked as such and without an end; DELETE answers 409 and changes nothing', async () => {
@@ -121,7 +121,7 @@ describe('config mutes and route intervals on the whole server', () => {
     const before = slack.requests.length;
 
     await clock.jump(7 * HOUR); // 06:00: the night is over
-    expect(await outcome(laterAssam)).toBe('succeeded: muted during nights (route low); told when it ended');
+    expect(await outcomeOnceReleased(laterAssam)).toBe('succeeded: muted during nights (route low); told when it ended');
     const told = await slack.waitFor(before + 2);
     const bodies = told.slice(before).map((request) => request.body);
     expect(bodies.filter((body) => body.includes('Assam'))).toHaveLength(1);
@@ -143,7 +143,7 @@ describe('config mutes and route intervals on the whole server', () => {
     expect(await outcome(punjab)).toBe('muted: outside office_hours (route day)');
     const before = slack.requests.length;
     await clock.jump(Date.parse('2026-12-01T09:00:00Z') - clock.now());
-    expect(await outcome(punjab)).toBe('succeeded: outside office_hours (route day); told when it ended');
+    expect(await outcomeOnceReleased(punjab)).toBe('succeeded: outside office_hours (route day); told when it ended');
     expect(slack.requests).toHaveLength(before + 1);
     expect(slack.requests.at(-1)!.body).toContain('Punjab');
   });

@@ -45,7 +45,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-const { send, outcome } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
+const { send, outcome, outcomeOnceReleased } = drivenOutcomes(() => relay, () => clock, { secret: SECRET, destination: 'ops-slack' });
 
 async function mute(region: string, duration: string): Promise<string> {
   const created = await relay.admin<{ id: string }>('/mutes', { method: 'POST', body: { matchers: { 'data.region': region }, duration, reason: 'maintenance' } });
@@ -66,7 +66,7 @@ describe('a run-time mute that ends tells what it held', () => {
     expect(slack.requests).toHaveLength(0);
 
     await clock.jump(31 * MINUTE); // both mutes expired; the registry sees it at its next refresh
-    expect(await outcome(latest)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
+    expect(await outcomeOnceReleased(latest)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
     const told = await slack.waitFor(1);
     expect(told).toHaveLength(1);
     expect(told[0]!.body).toContain('Kerala');
@@ -88,7 +88,7 @@ describe('a run-time mute that ends tells what it held', () => {
     const before = slack.requests.length;
 
     expect((await relay.admin(`/mutes/${id}`, { method: 'DELETE' })).status).toBe(200);
-    expect(await outcome(held)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
+    expect(await outcomeOnceReleased(held)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
     expect((await slack.waitFor(before + 1)).at(-1)!.body).toContain('Assam');
   });
 
@@ -101,7 +101,7 @@ describe('a run-time mute that ends tells what it held', () => {
     await relay.server.close();
     await clock.jump(20 * 60_000);
     relay = await startRelay(config(), {}, { clock, dataDir });
-    expect(await outcome(held)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
+    expect(await outcomeOnceReleased(held)).toBe(`succeeded: muted by ${id} (maintenance); told when it ended`);
     expect((await slack.waitFor(before + 1)).at(-1)!.body).toContain('Bihar');
   });
 });
