@@ -1,6 +1,6 @@
 /**
  * Ingest in one round trip: a webhook's writes (its event, receipt, sender id, deliveries,
- * request log line and NOTIFY) as one call of `hookrelay_ingest` (migration 12), which is its own
+ * request log line and NOTIFY) as one call of `hookrelay_ingest` (PostgreSQL migration 10), which is its own
  * transaction; several webhooks waiting at once go in one call (a group commit). The rules stay
  * here: each delivery that asks for a lease brings what src/notify/incident-order.ts decides for
  * every combination of the facts it reads, and the function reads the facts and stores the row
