@@ -1,7 +1,7 @@
 /**
  * Ingest in one round trip: a webhook's writes (its event, receipt, sender id, deliveries,
- * request log line and NOTIFY) as one call of `hookrelay_ingest` (PostgreSQL migration 10), which is its own
- * transaction; several webhooks waiting at once go in one call (a group commit). The rules stay
+ * request log line and NOTIFY) as one call of `hookrelay_ingest` (PostgreSQL migration 10), which
+ * is its own transaction; several webhooks waiting at once go in one call (a group commit). The rules stay
  * here: each delivery that asks for a lease brings what src/notify/incident-order.ts decides for
  * every combination of the facts it reads, and the function reads the facts and stores the row
  * they name. What needs facts no table can carry (a group's due time, an incident's state for
@@ -10,7 +10,7 @@
 import type { IngestBatch, IngestedEvent, NewDelivery } from '../store.ts';
 import { dueAtIngest, leaseAtIngest } from '../../notify/incident-order.ts';
 import type { LeaseFacts } from '../../notify/incident-order.ts';
-import { lockKey, WORK_CHANNEL } from './writes.ts';
+import { DUPLICATE_ANSWER, lockKey, WORK_CHANNEL } from './writes.ts';
 
 /** The facts a lease at ingest reads, at their index in a delivery's table: 2 × behind + enabled. */
 const LEASE_FACTS: readonly LeaseFacts[] = [
@@ -19,9 +19,6 @@ const LEASE_FACTS: readonly LeaseFacts[] = [
   { behind: true, enabled: false },
   { behind: true, enabled: true },
 ];
-
-/** What a webhook answers when every one of its events was seen before (as writes.ts `ingest` stores it). */
-const DUPLICATE_ANSWER = { outcome: 'duplicate', status: 200 } as const;
 
 /** Whether the batch goes in one call: none of its events needs a group's facts or tracks its incident. */
 export function ingestsInOneCall(batch: IngestBatch): boolean {
