@@ -143,6 +143,41 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>
   }
 }
 
+/**
+ * One statement that is its own transaction (no BEGIN or COMMIT: one round trip), e.g. a call of
+ * a function that writes. A deadlock or serialization failure rolled the whole of it back, so it
+ * is tried again; errors are translated. A pooled connection that died while idle (the server
+ * restarted) fails the statement sent on it, and whether it was received cannot be told: it is
+ * sent once more on a fresh connection, so `sql` must be safe to repeat (the ingest call is: its
+ * ids are made before it, and a repeat of one that committed finds its own rows).
+ */
+export async function statement<R extends QueryResultRow = Record<string, unknown>>(pool: pg.Pool, sql: string, params: readonly unknown[] = []): Promise<R[]> {
+  for (let attempt = 1; ; attempt++) {
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      throw translate(error);
+    }
+    let broken: unknown = null;
+    const onError = (error: Error): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      return (await client.query<R>(sql, storableParams(params))).rows;
+    } catch (error) {
+      if (isUnavailable(error)) broken ??= error;
+      if (isRetryable(error) && attempt < MAX_TRIES) continue;
+      if (isUnavailable(error) && attempt === 1) continue;
+      throw translate(error);
+    } finally {
+      client.off('error', onError);
+      client.release(broken instanceof Error ? broken : undefined);
+    }
+  }
+}
+
 /** A single statement outside a transaction (reads). */
 export async function query<R extends QueryResultRow = Record<string, unknown>>(pool: pg.Pool, sql: string, params: readonly unknown[] = []): Promise<R[]> {
   try {

@@ -7,7 +7,8 @@ import { systemClock } from '../../util/clock.ts';
  * milliseconds since the epoch (BIGINT), as in the SQLite store, so both read back alike.
  *
  * Version 1 is the SQLite store's schema as of its migration 7, in one step; later versions
- * follow the SQLite store's migrations one for one (2 is its 8, 3 its 9).
+ * follow the SQLite store's migrations one for one (2 is its 8, 3 its 9), except those marked
+ * PostgreSQL only.
  */
 export const MIGRATIONS: readonly string[] = [
   `
@@ -234,6 +235,142 @@ export const MIGRATIONS: readonly string[] = [
     dedup_key TEXT NOT NULL,
     created_at BIGINT NOT NULL
   );
+  `,
+  `
+  -- PostgreSQL only (no SQLite migration of its own). Ingest in one round trip (src/store/postgres/ingest.ts):
+  -- a webhook's writes, or several webhooks' at once, in one call that is its own transaction.
+  -- It keeps data and decides nothing: each delivery asking for a lease brings a table of what
+  -- src/notify/incident-order.ts decided for every combination of the two facts the rule reads
+  -- (behind: an unfinished delivery of its incident is queued for its destination; enabled: its
+  -- circuit is closed); the function reads the facts, as ingest's statements did before, and
+  -- stores the row the table names. Each statement here takes a fresh snapshot (READ COMMITTED,
+  -- a volatile function), so the facts are read after the advisory locks are held and see every
+  -- ingest of the same incident that committed before, as the statements sent one by one did.
+  CREATE FUNCTION hookrelay_ingest(batches jsonb, bodies text[], locks text[], leasing text[], channel text) RETURNS jsonb
+  LANGUAGE plpgsql AS $ingest$
+  DECLARE
+    open_names text[];
+    batch jsonb;
+    nth integer := 0;
+    event jsonb;
+    received bigint;
+    answers jsonb := '[]';
+    results jsonb;
+    stored integer;
+    duplicates integer;
+    first_event text;
+    again boolean;
+    waiting text[];
+    due_names text[];
+    woken text[] := '{}';
+    payload text;
+  BEGIN
+    -- Always in one order, so two ingests never wait for each other in a cycle.
+    PERFORM pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(locks) AS k ORDER BY k;
+    -- A destination another replica disabled takes no lease here: its work waits in the store.
+    SELECT coalesce(array_agg(s.name), '{}') INTO open_names FROM destination_state s WHERE s.name = ANY(leasing) AND s.enabled = 1;
+    FOR batch IN SELECT value FROM jsonb_array_elements(batches) LOOP
+      nth := nth + 1;
+      received := (batch->>'received_at')::bigint;
+      results := '[]';
+      stored := 0;
+      duplicates := 0;
+      FOR event IN SELECT value FROM jsonb_array_elements(batch->'events') LOOP
+        again := false;
+        IF event->>'external_id' IS NOT NULL THEN
+          -- One insert against the sender ids' primary key: a concurrent insert of the same id
+          -- waits for the other transaction, then does nothing (never check-then-insert).
+          INSERT INTO sender_ids (source, external_id, event_id, received_at)
+            VALUES (event->>'source', event->>'external_id', event->>'id', received)
+            ON CONFLICT (source, external_id) DO NOTHING;
+          IF NOT FOUND THEN
+            SELECT i.event_id INTO first_event FROM sender_ids i WHERE i.source = event->>'source' AND i.external_id = event->>'external_id';
+            -- Pruned in between: nothing to point at, so it is stored as new on a retry.
+            IF NOT FOUND THEN
+              RAISE EXCEPTION 'duplicate sender id vanished; retrying' USING ERRCODE = '40001';
+            END IF;
+            again := first_event = event->>'id';
+            IF NOT again THEN
+              results := results || jsonb_build_array(jsonb_build_object('id', first_event, 'duplicate', true));
+              duplicates := duplicates + 1;
+              CONTINUE;
+            END IF;
+          END IF;
+        END IF;
+        IF NOT again THEN
+          INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
+            VALUES (event->>'id', batch->>'receipt_id', event->>'source', event->>'external_id', event->>'type', event->>'severity', event->>'status',
+                    event->>'title', event->>'summary', event->>'dedup_key', event->>'occurred_at', received, event->>'data')
+            ON CONFLICT (id) DO NOTHING;
+          again := NOT FOUND;
+        END IF;
+        IF again THEN
+          -- This very call, tried again after its connection was lost (src/store/postgres/connection.ts
+          -- statement), and the first try had committed: the event is stored once, and what
+          -- waits is what asked for a lease and does not hold it.
+          SELECT coalesce(array_agg(x.id ORDER BY x.n), '{}') INTO waiting
+            FROM jsonb_to_recordset(event->'deliveries') AS x(id text, asked boolean, owner text, n integer)
+            WHERE x.asked AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.id AND d.lease_owner = x.owner);
+        ELSE
+          IF stored = 0 THEN
+            INSERT INTO receipts (id, source, received_at, headers, body)
+              VALUES (batch->>'receipt_id', batch->>'receipt_source', received, batch->>'headers', bodies[nth]);
+          END IF;
+          stored := stored + 1;
+          waiting := '{}';
+          IF jsonb_array_length(event->'deliveries') > 0 THEN
+            WITH fresh AS (
+              SELECT x.*, x.asked AND (x.leased_when >> f.at) & 1 = 1 AS leased, x.asked AND (x.waits_when >> f.at) & 1 = 1 AS waits
+              FROM jsonb_to_recordset(event->'deliveries') AS x(
+                id text, destination text, route text, status text, note text, incident_key text, priority integer, rule_key text, held_by text,
+                asked boolean, owner text, due_leased bigint, due bigint, leased_when integer, waits_when integer, n integer)
+              -- The facts' index in the table: 2 × behind + enabled.
+              CROSS JOIN LATERAL (SELECT CASE WHEN NOT x.asked THEN 0 ELSE
+                  (CASE WHEN x.incident_key IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries p
+                     WHERE p.destination = x.destination AND p.incident_key = x.incident_key AND p.status IN ('pending', 'in_flight')) THEN 2 ELSE 0 END)
+                  + (CASE WHEN x.destination = ANY(open_names) THEN 1 ELSE 0 END) END AS at) AS f
+            ), inserted AS (
+              INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
+              SELECT fresh.id, event->>'id', fresh.destination, fresh.route, CASE WHEN fresh.leased THEN 'in_flight' ELSE fresh.status END, fresh.note, NULL,
+                     CASE WHEN fresh.leased THEN fresh.owner END, CASE WHEN fresh.leased THEN fresh.due_leased ELSE fresh.due END,
+                     received, received, fresh.incident_key, fresh.priority, fresh.rule_key, fresh.held_by
+              FROM fresh
+            )
+            SELECT coalesce(array_agg(fresh.id ORDER BY fresh.n) FILTER (WHERE fresh.waits), '{}'),
+                   coalesce(array_agg(fresh.destination) FILTER (WHERE fresh.status = 'pending' AND NOT fresh.leased AND fresh.destination IS NOT NULL), '{}')
+              INTO waiting, due_names FROM fresh;
+            woken := woken || due_names;
+          END IF;
+          -- Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+          IF event->>'echo' IS NOT NULL THEN
+            INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES (event->>'id', event->>'echo', received);
+          END IF;
+        END IF;
+        results := results || jsonb_build_array(CASE WHEN cardinality(waiting) > 0
+          THEN jsonb_build_object('id', event->>'id', 'duplicate', false, 'waiting', to_jsonb(waiting))
+          ELSE jsonb_build_object('id', event->>'id', 'duplicate', false) END);
+      END LOOP;
+      IF batch ? 'request' THEN
+        -- Stored with the batch's duplicate answer (outcome, status) when every event turned out to be one.
+        INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt, event_id)
+          SELECT q.id, q.received_at, q.source, q.address,
+                 CASE WHEN duplicates > 0 AND stored = 0 THEN (batch->'duplicate'->>'status')::integer ELSE q.status END,
+                 CASE WHEN duplicates > 0 AND stored = 0 THEN batch->'duplicate'->>'outcome' ELSE q.outcome END,
+                 q.reason, q.body_bytes, q.excerpt, results->0->>'id'
+          FROM jsonb_to_record(batch->'request') AS q(id text, received_at bigint, source text, address text, status integer, outcome text, reason text, body_bytes integer, excerpt text)
+          ON CONFLICT (id) DO NOTHING;
+      END IF;
+      answers := answers || jsonb_build_array(results);
+    END LOOP;
+    -- Announced with the commit: peers' dispatchers wake at once. NOTIFY payloads are limited to
+    -- 8000 bytes: a longer list wakes every lane.
+    IF cardinality(woken) > 0 THEN
+      SELECT to_json(array_agg(DISTINCT w))::text INTO payload FROM unnest(woken) AS w;
+      PERFORM pg_notify(channel, CASE WHEN length(payload) < 7900 THEN payload ELSE '"*"' END);
+    END IF;
+    RETURN answers;
+  END
+  $ingest$;
   `,
 ];
 

@@ -84,6 +84,9 @@ export function plainSuccess(result: AttemptResult): boolean {
   );
 }
 
+/** How a webhook's request log line is stored when every one of its events was seen before. */
+export const DUPLICATE_ANSWER = { outcome: 'duplicate', status: 200 } as const;
+
 /** The channel a committed write announces new work on (payload: JSON array of destinations). */
 export const WORK_CHANNEL = 'hookrelay_work';
 
@@ -702,7 +705,7 @@ export const writes = {
     }
     if (batch.request) {
       const duplicate = results.length > 0 && results.every((result) => result.duplicate);
-      await insertRequests(tx, [batch.request], duplicate ? { outcome: 'duplicate', status: 200 } : undefined, results[0]?.id || null);
+      await insertRequests(tx, [batch.request], duplicate ? DUPLICATE_ANSWER : undefined, results[0]?.id || null);
     }
     await announce(tx, woken);
     return results;
