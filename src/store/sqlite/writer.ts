@@ -9,7 +9,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
-import type { RecordedAttempt } from '../store.ts';
+import type { AttemptResult, RecordedAttempt } from '../store.ts';
+import type { Clock } from '../../util/clock.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
@@ -32,6 +33,16 @@ const FULL_BATCH = 64;
  * held back for a fuller batch (a claim every few dozen deliveries costs one commit more).
  */
 const URGENT: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe']);
+
+/**
+ * Committed at once as well: a claim, or the record of an attempt whose lane waits for it to send
+ * its incident's next update (ChainRequest.urgent: that commit leases it). Other records share
+ * the group's wait (a drain's records would otherwise commit one turn's worth at a time).
+ */
+function isUrgent(request: WriterOp): boolean {
+  if (URGENT.has(request.op)) return true;
+  return request.op === 'commitAttempts' && (request.args as readonly AttemptResult[]).some((result) => result.chain?.urgent === true);
+}
 
 /**
  * These only move leases (and the batch a claim forms). One lost to a power cut loses nothing —
@@ -79,9 +90,14 @@ function quickCheck(file: string): { ms: number; bytes: number } {
  * Opens the file for writing and runs writes as they arrive, answering through `post`: the writer
  * thread's body, and the store's own thread's when it runs in-thread (SqliteStoreOptions.inThread).
  * `openedAt`: the store's clock when it opened (the writer has no clock of its own: every
- * operation carries the time it needs).
+ * operation carries the time it needs). `delay` times the group commit's wait: real time, a
+ * batching delay for the disk, not a decision (tests drive it).
  */
-export function startWriter(data: WriterData, post: (reply: WriterReply) => void): { receive(message: WriterMessage): void } {
+export function startWriter(
+  data: WriterData,
+  post: (reply: WriterReply) => void,
+  delay: Pick<Clock, 'after'> = realTime,
+): { receive(message: WriterMessage): void } {
   const { path, maxPageCount, openedAt } = data;
   const checked = quickCheck(path);
   const db = openWriter(path);
@@ -104,13 +120,12 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
     else {
       for (const op of message.ops) if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
       queue.push(...message.ops);
-      urgent = message.ops.some((op) => URGENT.has(op.op));
+      urgent = message.ops.some(isUrgent);
     }
     if (scheduled === 'now') return;
     const loaded = lastBatchSize >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
-      // Real time: a batching delay for the disk, not a decision (this thread has no clock of its own).
-      scheduled = realTime.after(COMMIT_DELAY_MS, flush);
+      scheduled = delay.after(COMMIT_DELAY_MS, flush);
     } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
       if (scheduled !== null) scheduled();
       scheduled = 'now';
