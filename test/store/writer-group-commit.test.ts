@@ -11,7 +11,7 @@ const dir = mkdtempSync(join(tmpdir(), 'hookrelay-group-commit-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 let n = 0;
 
-/** The writer on this thread, its group commit's wait on a driven clock, every wait it asked for listed. */
+/** The writer on this thread, its group commit's timing on a driven clock, every wait it asked for listed. */
 function openWriter() {
   const clock = new ManualClock();
   const waits: number[] = [];
@@ -22,6 +22,7 @@ function openWriter() {
       if (reply.type === 'results') for (const result of reply.results) answered.add(result.id);
     },
     {
+      now: () => clock.now(),
       after: (ms, task) => {
         waits.push(ms);
         return clock.after(ms, task);
@@ -63,7 +64,10 @@ function record(chain: ChainRequest): Pick<WriterOp, 'op' | 'args'> {
   return { op: 'commitAttempts', args: [result] };
 }
 
-/** A commit of several operations: the writer counts as loaded, and would wait for company next. */
+/**
+ * Several operations gathered in no time (the driven clock stands still): the writer counts as
+ * loaded, and would wait for company next.
+ */
 async function load(writer: ReturnType<typeof openWriter>): Promise<void> {
   const ids = writer.send([sync, sync, sync, sync]);
   await eventually(() => ids.every((id) => writer.answered.has(id)));
@@ -76,6 +80,16 @@ describe('the SQLite writer’s group commit', () => {
     const [id] = writer.send([record({ lease_ms: 60_000, storm: null })]);
     expect(writer.waits).toEqual([2]);
     await writer.clock.advance(2);
+    await eventually(() => writer.answered.has(id!));
+  });
+
+  it('as many operations gathered over a slow commit’s time (a moderate rate) do not make the next one wait', async () => {
+    const writer = openWriter();
+    // Four in 10 ms: at that rate the group's 2 ms would gather about one more.
+    await writer.clock.advance(10);
+    await load(writer);
+    const [id] = writer.send([sync]);
+    expect(writer.waits).toEqual([]);
     await eventually(() => writer.answered.has(id!));
   });
 

@@ -19,10 +19,15 @@ import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError 
 const MAX_OPS_PER_COMMIT = 2_000;
 /**
  * Group commit: every commit rewrites each page it touched and syncs, a cost nearly
- * independent of how many operations share it. Under load (the last commit already carried
- * several operations), the writer waits COMMIT_DELAY_MS for more before committing, unless a
- * full batch is already waiting; with light traffic it commits at once, adding no latency.
- * Measured with npm run bench: ~8 operations per commit without it, ~30 with it, +25% ingest.
+ * independent of how many operations share it. Under load, the writer waits COMMIT_DELAY_MS
+ * for more before committing, unless a full batch is already waiting; with light traffic it
+ * commits at once, adding no latency. Measured with npm run bench: ~8 operations per commit
+ * without it, ~30 with it, +25% ingest.
+ *
+ * Loaded means operations arrive fast enough that the wait gathers at least LOADED_BATCH more
+ * (at the rate the last flush gathered its own), not merely that the last commit carried
+ * several: at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms
+ * for one or two more would add that to every event behind it (issue 20, sender → destination p99).
  */
 const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
@@ -90,13 +95,13 @@ function quickCheck(file: string): { ms: number; bytes: number } {
  * Opens the file for writing and runs writes as they arrive, answering through `post`: the writer
  * thread's body, and the store's own thread's when it runs in-thread (SqliteStoreOptions.inThread).
  * `openedAt`: the store's clock when it opened (the writer has no clock of its own: every
- * operation carries the time it needs). `delay` times the group commit's wait: real time, a
- * batching delay for the disk, not a decision (tests drive it).
+ * operation carries the time it needs). `timing` times the group commit's wait and the rate
+ * operations arrive at: real time, a batching delay for the disk, not a decision (tests drive it).
  */
 export function startWriter(
   data: WriterData,
   post: (reply: WriterReply) => void,
-  delay: Pick<Clock, 'after'> = realTime,
+  timing: Pick<Clock, 'after' | 'now'> = { after: realTime.after, now: realTime.stopwatch() },
 ): { receive(message: WriterMessage): void } {
   const { path, maxPageCount, openedAt } = data;
   const checked = quickCheck(path);
@@ -112,7 +117,9 @@ export function startWriter(
   /** 'now': a flush is queued for this turn; a function: a delayed flush, and how to cancel it. */
   let scheduled: 'now' | (() => void) | null = null;
   let closing = false;
-  let lastBatchSize = 0;
+  /** When the last flush took its queue, and how many operations per ms it had gathered since the one before. */
+  let lastFlushAt = timing.now();
+  let arrivalRate = 0;
 
   function receive(message: WriterMessage): void {
     let urgent = false;
@@ -123,9 +130,9 @@ export function startWriter(
       urgent = message.ops.some(isUrgent);
     }
     if (scheduled === 'now') return;
-    const loaded = lastBatchSize >= LOADED_BATCH;
+    const loaded = arrivalRate * COMMIT_DELAY_MS >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
-      scheduled = delay.after(COMMIT_DELAY_MS, flush);
+      scheduled = timing.after(COMMIT_DELAY_MS, flush);
     } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
       if (scheduled !== null) scheduled();
       scheduled = 'now';
@@ -149,6 +156,10 @@ export function startWriter(
 
   function flush(): void {
     scheduled = null;
+    const now = timing.now();
+    // Gathered since the last flush; a flush of the same instant counts as fast as it gets.
+    arrivalRate = queue.length / Math.max(now - lastFlushAt, Number.MIN_VALUE);
+    lastFlushAt = now;
     // Lease moves first, in a commit of their own without an fsync: a claim never waits for the
     // sync of the records queued with it. (Operations that depend on each other are awaited by
     // their caller one after the other, so they never share a flush.)
@@ -262,7 +273,6 @@ export function startWriter(
       results = failAll(batch, error);
     }
     post({ type: 'results', results });
-    lastBatchSize = batch.length;
   }
 
   return { receive };
