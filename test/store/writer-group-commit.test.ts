@@ -40,8 +40,8 @@ function openWriter() {
 
 const sync = { op: 'syncDestinations' as const, args: ['slack'] };
 
-/** The record of an attempt (of a delivery this store does not hold: recorded as not ours, which is all the commit needs). */
-function record(chain: ChainRequest): Pick<WriterOp, 'op' | 'args'> {
+/** Records of `count` attempts (of a delivery this store does not hold: recorded as not ours, which is all the commit needs). */
+function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
   const result: AttemptResult = {
     delivery_id: 'dlv_unknown',
     member_ids: [],
@@ -61,7 +61,7 @@ function record(chain: ChainRequest): Pick<WriterOp, 'op' | 'args'> {
     notified: [],
     chain,
   };
-  return { op: 'commitAttempts', args: [result] };
+  return { op: 'commitAttempts', args: Array.from({ length: count }, () => result) };
 }
 
 /**
@@ -91,6 +91,15 @@ describe('the SQLite writer’s group commit', () => {
     const [id] = writer.send([sync]);
     expect(writer.waits).toEqual([]);
     await eventually(() => writer.answered.has(id!));
+  });
+
+  it('a drain’s records count by attempt: one turn’s batch of 8 in 2 ms is load, and the next write waits', async () => {
+    const writer = openWriter();
+    await writer.clock.advance(2);
+    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 8)]);
+    await eventually(() => writer.answered.has(records!));
+    writer.send([sync]);
+    expect(writer.waits).toEqual([2]);
   });
 
   it('the record whose lane waits for it to send its incident’s next update is committed at once, not held for the group’s wait', async () => {

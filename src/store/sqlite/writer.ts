@@ -24,10 +24,11 @@ const MAX_OPS_PER_COMMIT = 2_000;
  * commits at once, adding no latency. Measured with npm run bench: ~8 operations per commit
  * without it, ~30 with it, +25% ingest.
  *
- * Loaded means operations arrive fast enough that the wait gathers at least LOADED_BATCH more
- * (at the rate the last flush gathered its own), not merely that the last commit carried
- * several: at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms
- * for one or two more would add that to every event behind it (issue 20, sender → destination p99).
+ * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more (at
+ * the rate the last flush gathered its own), not merely that the last commit carried several:
+ * at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms for one or
+ * two more would add that to every event behind it (issue 20, sender → destination p99). A write
+ * is an operation, or one attempt of a batch of records (a drain's turn records many at once).
  */
 const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
@@ -56,6 +57,11 @@ function isUrgent(request: WriterOp): boolean {
  * possibly rolled back by a power loss). The next FULL commit syncs the WAL they are in as well.
  */
 const LEASE_ONLY: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe', 'extendLeases', 'releaseClaims']);
+
+/** Writes an operation carries, for the rate the group commit judges load by. */
+function writesIn(request: WriterOp): number {
+  return request.op === 'commitAttempts' ? (request.args as readonly AttemptResult[]).length : 1;
+}
 
 /** Problems quick_check lists at most: enough to show the damage, bounded output on a ruined file. */
 const QUICK_CHECK_PROBLEMS = 10;
@@ -117,7 +123,7 @@ export function startWriter(
   /** 'now': a flush is queued for this turn; a function: a delayed flush, and how to cancel it. */
   let scheduled: 'now' | (() => void) | null = null;
   let closing = false;
-  /** When the last flush took its queue, and how many operations per ms it had gathered since the one before. */
+  /** When the last flush took its queue, and how many writes per ms it had gathered since the one before. */
   let lastFlushAt = timing.now();
   let arrivalRate = 0;
 
@@ -158,7 +164,9 @@ export function startWriter(
     scheduled = null;
     const now = timing.now();
     // Gathered since the last flush; a flush of the same instant counts as fast as it gets.
-    arrivalRate = queue.length / Math.max(now - lastFlushAt, Number.MIN_VALUE);
+    let writes = 0;
+    for (const request of queue) writes += writesIn(request);
+    arrivalRate = writes / Math.max(now - lastFlushAt, Number.MIN_VALUE);
     lastFlushAt = now;
     // Lease moves first, in a commit of their own without an fsync: a claim never waits for the
     // sync of the records queued with it. (Operations that depend on each other are awaited by
