@@ -37,7 +37,7 @@ export interface AttemptRecorderOptions {
    * after it what was leased (null: nothing).
    */
   readonly chain: {
-    next(): ChainRequest | null;
+    next(after: ClaimedDelivery): ChainRequest | null;
     adopt(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
   };
   /** The attempt is recorded (not when its lease was lost meanwhile). */
@@ -118,7 +118,7 @@ export class AttemptRecorder {
       ...(delivery.digest ? { digest: true } : {}),
     };
     // Finishing an ordered delivery: its incident's next one may be leased by the same commit.
-    const chain = decision.outcome !== 'retry' && !delivery.unordered && !delivery.probe ? this.#options.chain.next() : null;
+    const chain = decision.outcome !== 'retry' && !delivery.unordered && !delivery.probe ? this.#options.chain.next(delivery) : null;
     // The attempt happened: its record (and effects, such as a posted Slack message) must not be
     // lost, or a retry would send it again. While the store cannot write, keep the work held (its
     // lease renewed) and try again; the moment the store takes writes, it is recorded.

@@ -33,7 +33,7 @@ export interface AttemptLane {
   wake(at: number): void;
   pump(): Promise<void>;
   /** Whether the commit of an attempt may lease its incident's next delivery (AttemptResult.chain); null when the lane takes none now. */
-  chainNext(): ChainRequest | null;
+  chainNext(after: ClaimedDelivery): ChainRequest | null;
   /** What the commit of `after`'s attempt leased, started in the lane (null: nothing). */
   adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
 }
@@ -94,7 +94,7 @@ export class AttemptRunner {
       logger: options.logger,
       metrics: options.metrics,
       stopping: () => options.lane.stopped,
-      chain: { next: () => options.lane.chainNext(), adopt: (next, after) => options.lane.adoptNext(next, after) },
+      chain: { next: (after) => options.lane.chainNext(after), adopt: (next, after) => options.lane.adoptNext(next, after) },
       onRecorded: (recorded, delivery, decision) => this.#recorded(recorded, delivery, decision),
     });
   }

@@ -114,9 +114,12 @@ export class Dispatcher {
     for (const delivery of deliveries) this.#lanes.get(delivery.destination)?.scheduler.adopt(delivery);
   }
 
-  /** Reservations that were not used (a duplicate, a failed commit, or work waiting behind its incident). */
-  release(destination: string): void {
-    this.#lanes.get(destination)?.scheduler.release();
+  /**
+   * Reservations that were not used (a duplicate, a failed commit, or work waiting behind its
+   * incident: `waitsBehind` names that incident, whose update in flight is then recorded at once).
+   */
+  release(destination: string, waitsBehind: string | null = null): void {
+    this.#lanes.get(destination)?.scheduler.release(waitsBehind);
   }
 
   /** Stops claiming, gives back work not yet started, and waits (bounded) for attempts in flight. */

@@ -13,6 +13,8 @@ import type { SharedRateLimit } from '../store/shared-rate-limit.ts';
 const MAX_SLEEP_MS = 30_000;
 /** After a store error, try again this soon. */
 const STORE_RETRY_MS = 1_000;
+/** Incidents a lane remembers as having an update waiting (a hint: past this many it starts over). */
+const MAX_FOLLOWED = 1_000;
 
 export interface SchedulerOptions {
   readonly destination: string;
@@ -60,6 +62,13 @@ export class Scheduler implements CircuitReactions {
   #drained = false;
   /** Held deliveries whose record's commit leased their incident's next one (`adoptNext`): their finish frees nothing else. */
   readonly #chained = new Set<string>();
+  /**
+   * Incidents with a later update known to wait behind the one this lane holds: the record of
+   * that one is what the next waits for, so it asks to be committed at once (ChainRequest.urgent).
+   * Learned from ingest (an update stored waiting) and from a chained lease (a run of updates
+   * usually goes on); a wrong guess costs one commit not shared with others.
+   */
+  readonly #followed = new Set<string>();
   /** Leased work that arrived while the lane stopped, being given back (stop waits for it). */
   readonly #givingBack = new Set<Promise<void>>();
 
@@ -102,8 +111,15 @@ export class Scheduler implements CircuitReactions {
     else this.#hold(delivery);
   }
 
-  release(): void {
+  /** `waitsBehind`: the reserved delivery was stored waiting behind an earlier update of this incident. */
+  release(waitsBehind: string | null = null): void {
     this.#work.unreserve();
+    if (waitsBehind !== null) this.#follow(waitsBehind);
+  }
+
+  #follow(incident: string): void {
+    if (this.#followed.size >= MAX_FOLLOWED) this.#followed.clear();
+    this.#followed.add(incident);
   }
 
   /**
@@ -112,15 +128,17 @@ export class Scheduler implements CircuitReactions {
    * the one ahead is recorded, not at the next claim. It takes that one's place among held work,
    * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
    */
-  chainNext(): ChainRequest | null {
+  chainNext(after: ClaimedDelivery): ChainRequest | null {
     if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) return null;
-    return { lease_ms: this.#options.leaseMs, storm: this.#options.storm };
+    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm };
+    return this.#followed.delete(after.event.dedup_key) ? { ...chain, urgent: true } : chain;
   }
 
   /** The delivery the commit leased is started like any held one (given back if the lane stopped meanwhile). */
   adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
     if (next === null) return;
     this.#chained.add(after.id);
+    this.#follow(next.event.dedup_key);
     if (this.#stopped) this.#giveBackLate(next);
     else this.#hold(next);
   }

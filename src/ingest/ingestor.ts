@@ -26,7 +26,8 @@ export interface DeliveryScheduler {
   ordered(destination: string): boolean;
   reserve(destination: string): { readonly owner: string; readonly until: number } | null;
   adopt(deliveries: readonly ClaimedDelivery[]): void;
-  release(destination: string): void;
+  /** `waitsBehind`: the delivery was stored waiting behind an earlier update of this incident. */
+  release(destination: string, waitsBehind?: string | null): void;
   notify(destinations: Iterable<string>): void;
 }
 
@@ -237,7 +238,8 @@ export class Ingestor {
       for (const delivery of deliveries) {
         if (!delivery.lease) continue;
         // A duplicate, or stored waiting behind an earlier event of its incident: the lease is not used.
-        if (result.duplicate || waiting.has(delivery.id)) scheduler.release(delivery.destination!);
+        if (result.duplicate) scheduler.release(delivery.destination!);
+        else if (waiting.has(delivery.id)) scheduler.release(delivery.destination!, delivery.incident_key ?? null);
         else {
           adopted.push({
             id: delivery.id,

@@ -258,6 +258,12 @@ export interface ChainRequest {
   readonly lease_ms: number;
   /** The lane's storm policy: while a storm rages, claims fold work into digests, so nothing is chained. */
   readonly storm: StormPolicy | null;
+  /**
+   * The lane knows of a later update of this incident waiting behind this one: it sends that one
+   * only once this commit is done, so the store commits it at once instead of holding it to share
+   * the commit with others (SQLite's group commit). Latency, not meaning: the same rows either way.
+   */
+  readonly urgent?: boolean;
 }
 
 export type { BreakerPolicy } from '../notify/breaker.ts';

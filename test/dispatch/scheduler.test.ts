@@ -399,6 +399,24 @@ describe('scheduler: reserving fresh work', () => {
     await clock.advance(0);
     expect(store.released).toEqual([[late.id]]);
   });
+
+  it('the record of an update with a later one of its incident waiting asks to be committed at once; one with none known does not', async () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    const head = claimed();
+    const alone = claimed();
+    // Ingest stored the incident's next update waiting behind the head.
+    expect(lanes.reserve()).not.toBeNull();
+    lanes.release(head.event.dedup_key);
+    expect(lanes.chainNext(alone)).toEqual({ lease_ms: 60_000, storm: null });
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+    // Known once: the head's record took the hint.
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null });
+    // A chained lease: its run of updates probably goes on, so its own record is awaited too.
+    const next = claimed({ event: head.event, events: [head.event] });
+    lanes.adoptNext(next, head);
+    expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+  });
 });
 
 describe('scheduler: an open circuit', () => {

@@ -9,7 +9,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
-import type { RecordedAttempt } from '../store.ts';
+import type { AttemptResult, RecordedAttempt } from '../store.ts';
+import type { Clock } from '../../util/clock.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
@@ -18,10 +19,16 @@ import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError 
 const MAX_OPS_PER_COMMIT = 2_000;
 /**
  * Group commit: every commit rewrites each page it touched and syncs, a cost nearly
- * independent of how many operations share it. Under load (the last commit already carried
- * several operations), the writer waits COMMIT_DELAY_MS for more before committing, unless a
- * full batch is already waiting; with light traffic it commits at once, adding no latency.
- * Measured with npm run bench: ~8 operations per commit without it, ~30 with it, +25% ingest.
+ * independent of how many operations share it. Under load, the writer waits COMMIT_DELAY_MS
+ * for more before committing, unless a full batch is already waiting; with light traffic it
+ * commits at once, adding no latency. Measured with npm run bench: ~8 operations per commit
+ * without it, ~30 with it, +25% ingest.
+ *
+ * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more (at
+ * the rate the last flush gathered its own), not merely that the last commit carried several:
+ * at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms for one or
+ * two more would add that to every event behind it (issue 20, sender → destination p99). A write
+ * is an operation, or one attempt of a batch of records (a drain's turn records many at once).
  */
 const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
@@ -34,12 +41,27 @@ const FULL_BATCH = 64;
 const URGENT: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe']);
 
 /**
+ * Committed at once as well: a claim, or the record of an attempt whose lane waits for it to send
+ * its incident's next update (ChainRequest.urgent: that commit leases it). Other records share
+ * the group's wait (a drain's records would otherwise commit one turn's worth at a time).
+ */
+function isUrgent(request: WriterOp): boolean {
+  if (URGENT.has(request.op)) return true;
+  return request.op === 'commitAttempts' && (request.args as readonly AttemptResult[]).some((result) => result.chain?.urgent === true);
+}
+
+/**
  * These only move leases (and the batch a claim forms). One lost to a power cut loses nothing —
  * the lease lapses and the work is due again, which recovery at open does anyway — so a commit
  * of nothing else skips its fsync (synchronous = NORMAL, SQLite's WAL guarantee: consistent,
  * possibly rolled back by a power loss). The next FULL commit syncs the WAL they are in as well.
  */
 const LEASE_ONLY: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe', 'extendLeases', 'releaseClaims']);
+
+/** Writes an operation carries, for the rate the group commit judges load by. */
+function writesIn(request: WriterOp): number {
+  return request.op === 'commitAttempts' ? (request.args as readonly AttemptResult[]).length : 1;
+}
 
 /** Problems quick_check lists at most: enough to show the damage, bounded output on a ruined file. */
 const QUICK_CHECK_PROBLEMS = 10;
@@ -79,9 +101,14 @@ function quickCheck(file: string): { ms: number; bytes: number } {
  * Opens the file for writing and runs writes as they arrive, answering through `post`: the writer
  * thread's body, and the store's own thread's when it runs in-thread (SqliteStoreOptions.inThread).
  * `openedAt`: the store's clock when it opened (the writer has no clock of its own: every
- * operation carries the time it needs).
+ * operation carries the time it needs). `timing` times the group commit's wait and the rate
+ * operations arrive at: real time, a batching delay for the disk, not a decision (tests drive it).
  */
-export function startWriter(data: WriterData, post: (reply: WriterReply) => void): { receive(message: WriterMessage): void } {
+export function startWriter(
+  data: WriterData,
+  post: (reply: WriterReply) => void,
+  timing: Pick<Clock, 'after' | 'now'> = { after: realTime.after, now: realTime.stopwatch() },
+): { receive(message: WriterMessage): void } {
   const { path, maxPageCount, openedAt } = data;
   const checked = quickCheck(path);
   const db = openWriter(path);
@@ -96,7 +123,9 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
   /** 'now': a flush is queued for this turn; a function: a delayed flush, and how to cancel it. */
   let scheduled: 'now' | (() => void) | null = null;
   let closing = false;
-  let lastBatchSize = 0;
+  /** When the last flush took its queue, and how many writes per ms it had gathered since the one before. */
+  let lastFlushAt = timing.now();
+  let arrivalRate = 0;
 
   function receive(message: WriterMessage): void {
     let urgent = false;
@@ -104,13 +133,12 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
     else {
       for (const op of message.ops) if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
       queue.push(...message.ops);
-      urgent = message.ops.some((op) => URGENT.has(op.op));
+      urgent = message.ops.some(isUrgent);
     }
     if (scheduled === 'now') return;
-    const loaded = lastBatchSize >= LOADED_BATCH;
+    const loaded = arrivalRate * COMMIT_DELAY_MS >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
-      // Real time: a batching delay for the disk, not a decision (this thread has no clock of its own).
-      scheduled = realTime.after(COMMIT_DELAY_MS, flush);
+      scheduled = timing.after(COMMIT_DELAY_MS, flush);
     } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
       if (scheduled !== null) scheduled();
       scheduled = 'now';
@@ -134,6 +162,12 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
 
   function flush(): void {
     scheduled = null;
+    const now = timing.now();
+    // Gathered since the last flush; a flush of the same instant counts as fast as it gets.
+    let writes = 0;
+    for (const request of queue) writes += writesIn(request);
+    arrivalRate = writes / Math.max(now - lastFlushAt, Number.MIN_VALUE);
+    lastFlushAt = now;
     // Lease moves first, in a commit of their own without an fsync: a claim never waits for the
     // sync of the records queued with it. (Operations that depend on each other are awaited by
     // their caller one after the other, so they never share a flush.)
@@ -247,7 +281,6 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
       results = failAll(batch, error);
     }
     post({ type: 'results', results });
-    lastBatchSize = batch.length;
   }
 
   return { receive };

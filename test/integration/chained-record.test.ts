@@ -1,0 +1,81 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AttemptResult, Store } from '../../src/store/store.ts';
+import { eventually } from '../support/clock.ts';
+import { startRelay } from '../support/hookrelay.ts';
+import type { TestRelay } from '../support/hookrelay.ts';
+import { FakeReceiver } from '../support/receiver.ts';
+import { tapemetricHeaders, tapemetricPayload } from '../support/signers.ts';
+
+const SECRET = 'tm-secret';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()!();
+});
+
+/** The store, with every attempt record the dispatcher commits listed. */
+function listingRecords(records: AttemptResult[]): (store: Store) => Store {
+  return (store) =>
+    new Proxy(store, {
+      get(target, property) {
+        if (property === 'commitAttempts') {
+          return (results: readonly AttemptResult[]) => {
+            records.push(...results);
+            return target.commitAttempts(results);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+}
+
+async function send(relay: TestRelay, id: string, region: string): Promise<void> {
+  const body = JSON.stringify(tapemetricPayload({ id }, { region }));
+  const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
+  expect(response.status).toBe(202);
+}
+
+describe('the record of an incident’s update with a later one waiting', () => {
+  it('asks the store to commit it at once (its lane sends the next one when it is done); an update with nothing behind it does not', async () => {
+    const receiver = await FakeReceiver.start();
+    cleanups.push(() => receiver.close());
+    let answerFirst!: () => void;
+    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    receiver.respond(async (request) => {
+      if (request.json<{ payload: { id: string } }>().payload.id === 'evt_a1') await firstAnswered;
+      return { status: 200 };
+    });
+    const records: AttemptResult[] = [];
+    const relay = await startRelay(
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+`,
+      {},
+      { wrapStore: listingRecords(records) },
+    );
+    cleanups.push(() => relay.close());
+    await send(relay, 'evt_a1', 'north');
+    // Arrived, not answered yet.
+    await eventually(() => receiver.requests.length === 1);
+    // Stored waiting behind a1, in flight; b1 is an incident of its own.
+    await send(relay, 'evt_a2', 'north');
+    await send(relay, 'evt_b1', 'south');
+    await eventually(() => receiver.requests.length === 2);
+    answerFirst();
+    await receiver.waitFor(3);
+    const deliveryOf = (id: string) => receiver.requests.find((request) => request.json<{ payload: { id: string } }>().payload.id === id)!.headers['webhook-id'];
+    const recordOf = (id: string) => records.find((record) => record.delivery_id === deliveryOf(id));
+    await eventually(() => recordOf('evt_a1') !== undefined && recordOf('evt_b1') !== undefined);
+    expect(recordOf('evt_a1')!.chain).toMatchObject({ urgent: true });
+    expect(recordOf('evt_b1')!.chain).toBeDefined();
+    expect(recordOf('evt_b1')!.chain!.urgent).toBeUndefined();
+    // a2 went once a1 was recorded, leased by that record's commit.
+    expect(receiver.requests.map((request) => request.json<{ payload: { id: string } }>().payload.id)).toEqual(['evt_a1', 'evt_b1', 'evt_a2']);
+  });
+});

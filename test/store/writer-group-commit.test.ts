@@ -1,0 +1,123 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { AttemptResult, ChainRequest } from '../../src/store/store.ts';
+import type { WriterMessage, WriterOp, WriterReply } from '../../src/store/sqlite/protocol.ts';
+import { startWriter } from '../../src/store/sqlite/writer.ts';
+import { ManualClock, eventually } from '../support/clock.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'hookrelay-group-commit-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+
+/** The writer on this thread, its group commit's timing on a driven clock, every wait it asked for listed. */
+function openWriter() {
+  const clock = new ManualClock();
+  const waits: number[] = [];
+  const answered = new Set<number>();
+  const writer = startWriter(
+    { path: join(dir, `store-${++n}.db`), maxPageCount: null, openedAt: clock.now() },
+    (reply: WriterReply) => {
+      if (reply.type === 'results') for (const result of reply.results) answered.add(result.id);
+    },
+    {
+      now: () => clock.now(),
+      after: (ms, task) => {
+        waits.push(ms);
+        return clock.after(ms, task);
+      },
+    },
+  );
+  let nextId = 0;
+  const send = (ops: Array<Pick<WriterOp, 'op' | 'args'>>): number[] => {
+    const sent = ops.map((op) => ({ type: 'op' as const, id: ++nextId, ...op }));
+    writer.receive({ type: 'ops', ops: sent } satisfies WriterMessage);
+    return sent.map((op) => op.id);
+  };
+  return { clock, waits, answered, send };
+}
+
+const sync = { op: 'syncDestinations' as const, args: ['slack'] };
+
+/** Records of `count` attempts (of a delivery this store does not hold: recorded as not ours, which is all the commit needs). */
+function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
+  const result: AttemptResult = {
+    delivery_id: 'dlv_unknown',
+    member_ids: [],
+    destination: 'slack',
+    lease_owner: 'lane',
+    started_at: 1,
+    finished_at: 2,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: null,
+    response_code: 200,
+    response_body: null,
+    latency_ms: 1,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 5, probe_backoff_ms: null },
+    notified: [],
+    chain,
+  };
+  return { op: 'commitAttempts', args: Array.from({ length: count }, () => result) };
+}
+
+/**
+ * Several operations gathered in no time (the driven clock stands still): the writer counts as
+ * loaded, and would wait for company next.
+ */
+async function load(writer: ReturnType<typeof openWriter>): Promise<void> {
+  const ids = writer.send([sync, sync, sync, sync]);
+  await eventually(() => ids.every((id) => writer.answered.has(id)));
+}
+
+describe('the SQLite writer’s group commit', () => {
+  it('a record no one waits on for latency waits, once the writer is loaded, for others to share its commit', async () => {
+    const writer = openWriter();
+    await load(writer);
+    const [id] = writer.send([record({ lease_ms: 60_000, storm: null })]);
+    expect(writer.waits).toEqual([2]);
+    await writer.clock.advance(2);
+    await eventually(() => writer.answered.has(id!));
+  });
+
+  it('as many operations gathered over a slow commit’s time (a moderate rate) do not make the next one wait', async () => {
+    const writer = openWriter();
+    // Four in 10 ms: at that rate the group's 2 ms would gather about one more.
+    await writer.clock.advance(10);
+    await load(writer);
+    const [id] = writer.send([sync]);
+    expect(writer.waits).toEqual([]);
+    await eventually(() => writer.answered.has(id!));
+  });
+
+  it('a drain’s records count by attempt: one turn’s batch of 8 in 2 ms is load, and the next write waits', async () => {
+    const writer = openWriter();
+    await writer.clock.advance(2);
+    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 8)]);
+    await eventually(() => writer.answered.has(records!));
+    writer.send([sync]);
+    expect(writer.waits).toEqual([2]);
+  });
+
+  it('the record whose lane waits for it to send its incident’s next update is committed at once, not held for the group’s wait', async () => {
+    const writer = openWriter();
+    await load(writer);
+    const [id] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true })]);
+    expect(writer.waits).toEqual([]);
+    // Answered without the driven clock moving.
+    await eventually(() => writer.answered.has(id!));
+  });
+
+  it('an urgent record arriving while others wait for company takes them along at once', async () => {
+    const writer = openWriter();
+    await load(writer);
+    const [waiting] = writer.send([sync]);
+    expect(writer.waits).toEqual([2]);
+    const [urgent] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true })]);
+    await eventually(() => writer.answered.has(urgent!) && writer.answered.has(waiting!));
+    expect(writer.waits).toEqual([2]);
+  });
+});
