@@ -119,6 +119,8 @@ export class HttpClient {
   readonly #allowPrivate: boolean;
   readonly #userAgent: string;
   readonly #clock: Clock;
+  /** #classify for every request's Exchange, made once. */
+  readonly #classifier = (response: ResponseStart, latency: number): SendResult => this.#classify(response, latency);
 
   constructor(options: HttpClientOptions) {
     this.#allowPrivate = options.allowPrivate;
@@ -162,44 +164,11 @@ export class HttpClient {
    * included, is bounded by `timeoutMs`.
    */
   post(url: URL, options: PostOptions): Promise<SendResult> {
-    const stopwatch = realTime.stopwatch();
-    const elapsed = (): number => Math.round(stopwatch());
+    const elapsed = realTime.stopwatch();
     const refused = this.#allowPrivate ? null : refusedLiteral(url);
-    if (refused) return Promise.resolve(failure('permanent', refused.message, elapsed()));
+    if (refused) return Promise.resolve(failure('permanent', refused.message, Math.round(elapsed())));
     return new Promise<SendResult>((settle) => {
-      const response = new ResponseStart();
-      let controller: Dispatcher.DispatchController | null = null;
-      let finished = false;
-      const finish = (result: SendResult): void => {
-        if (finished) return;
-        finished = true;
-        cancelDeadline();
-        settle(result);
-      };
-      // Made only when it happens: an Error captures a stack, which every request would pay for.
-      const timedOut = (): Error => Object.assign(new Error(`timed out after ${options.timeoutMs} ms`), { name: 'TimeoutError' });
-      const cancelDeadline = realTime.after(options.timeoutMs, () => {
-        controller?.abort(timedOut());
-        finish(failure('retry', `timed out after ${options.timeoutMs} ms`, elapsed()));
-      });
-      const handler: Dispatcher.DispatchHandler = {
-        onRequestStart: (started) => {
-          controller = started;
-          // Timed out while it waited for a connection: it never goes.
-          if (finished) started.abort(timedOut());
-        },
-        onResponseStart: (_controller, status, headers) => {
-          response.status = status;
-          response.retryAfter = headers['retry-after'];
-          if (options.readHeaders) response.keepHeaders(headers, options.readHeaders);
-        },
-        onResponseData: (_controller, chunk) => response.add(chunk),
-        onResponseEnd: () => finish(this.#classify(response, elapsed())),
-        onResponseError: (_controller, error) => {
-          const egress = findEgressRefusal(error);
-          finish(egress ? failure('permanent', egress.message, elapsed()) : failure('retry', describeNetworkError(error, options.timeoutMs), elapsed()));
-        },
-      };
+      const exchange = new Exchange(options.timeoutMs, options.readHeaders, elapsed, this.#classifier, settle);
       try {
         this.dispatcher.dispatch(
           {
@@ -211,10 +180,10 @@ export class HttpClient {
             headersTimeout: options.timeoutMs,
             bodyTimeout: options.timeoutMs,
           },
-          handler,
+          exchange,
         );
       } catch (error) {
-        finish(failure('retry', describeNetworkError(error, options.timeoutMs), elapsed()));
+        exchange.notSent(error);
       }
     });
   }
@@ -264,6 +233,89 @@ export class HttpClient {
 /** An attempt that got no HTTP answer to classify (refused egress, network, our own errors). */
 export function failure(kind: 'retry' | 'permanent', error: string, latency: number): SendResult {
   return { kind, status: null, body: null, retry_after_ms: null, rate_limited: false, error, latency_ms: latency };
+}
+
+/**
+ * One request in flight, as undici's handler: its deadline and how it ended. One object per
+ * attempt, its callbacks methods (the send path of every delivery: a closure per callback and
+ * per step was a dozen allocations per request).
+ */
+class Exchange implements Dispatcher.DispatchHandler {
+  readonly #response = new ResponseStart();
+  readonly #timeoutMs: number;
+  readonly #readHeaders: readonly string[] | undefined;
+  readonly #elapsed: () => number;
+  readonly #classify: (response: ResponseStart, latency: number) => SendResult;
+  readonly #settle: (result: SendResult) => void;
+  readonly #cancelDeadline: () => void;
+  #controller: Dispatcher.DispatchController | null = null;
+  #finished = false;
+
+  constructor(
+    timeoutMs: number,
+    readHeaders: readonly string[] | undefined,
+    elapsed: () => number,
+    classify: (response: ResponseStart, latency: number) => SendResult,
+    settle: (result: SendResult) => void,
+  ) {
+    this.#timeoutMs = timeoutMs;
+    this.#readHeaders = readHeaders;
+    this.#elapsed = elapsed;
+    this.#classify = classify;
+    this.#settle = settle;
+    this.#cancelDeadline = realTime.after(timeoutMs, () => {
+      this.#controller?.abort(this.#timedOut());
+      this.#finish(failure('retry', `timed out after ${timeoutMs} ms`, this.#latency()));
+    });
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    // Timed out while it waited for a connection: it never goes.
+    if (this.#finished) controller.abort(this.#timedOut());
+  }
+
+  onResponseStart(_controller: Dispatcher.DispatchController, status: number, headers: Record<string, string | string[] | undefined>): void {
+    const response = this.#response;
+    response.status = status;
+    response.retryAfter = headers['retry-after'];
+    if (this.#readHeaders) response.keepHeaders(headers, this.#readHeaders);
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#response.add(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.#finish(this.#classify(this.#response, this.#latency()));
+  }
+
+  /** No answer: refused egress (permanent), anything else retried. */
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    const egress = findEgressRefusal(error);
+    this.#finish(egress ? failure('permanent', egress.message, this.#latency()) : failure('retry', describeNetworkError(error, this.#timeoutMs), this.#latency()));
+  }
+
+  /** undici refused the request outright (it threw from dispatch): retried. */
+  notSent(error: unknown): void {
+    this.#finish(failure('retry', describeNetworkError(error, this.#timeoutMs), this.#latency()));
+  }
+
+  #finish(result: SendResult): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#cancelDeadline();
+    this.#settle(result);
+  }
+
+  #latency(): number {
+    return Math.round(this.#elapsed());
+  }
+
+  /** Made only when it happens: an Error captures a stack, which every request would pay for. */
+  #timedOut(): Error {
+    return Object.assign(new Error(`timed out after ${this.#timeoutMs} ms`), { name: 'TimeoutError' });
+  }
 }
 
 /** What came back: the status, `Retry-After`, and the start of the body for the delivery log (the rest is read and dropped). */
