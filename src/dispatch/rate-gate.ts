@@ -49,7 +49,7 @@ export class RateGate {
   constructor(options: RateGateOptions) {
     this.#options = options;
     // A shared budget replaces the local rate (it already counts this process's sends). The local
-    // rate is the lane's own window on its clock, not a queue's interval (which would read the machine's time).
+    // rate is the lane's own window on its clock, not p-queue's interval (which reads the machine's time).
     this.#localRate = options.rate && !options.shared ? options.rate : null;
   }
 
@@ -59,9 +59,9 @@ export class RateGate {
   }
 
   /**
-   * The local rate: at most `max` attempts start within any `per_ms` (every start counts, held
-   * ones included). The start that fills the window pauses the queue — the lane's slots
-   * (slot-queue.ts) start each task synchronously and check the pause before the next — until
+   * The local rate: at most `max` attempts start within any `per_ms` (as p-queue's interval
+   * counted them: every start, held ones included). The start that fills the window pauses the
+   * queue — p-queue starts each task synchronously and checks the pause before the next — until
    * the window's oldest start leaves it; waiting work stays unstarted, in priority order.
    */
   countStart(): void {

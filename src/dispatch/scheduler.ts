@@ -1,3 +1,4 @@
+import PQueue from 'p-queue';
 import type { Logger } from 'pino';
 import type { DestinationLimits } from '../destinations/destination.ts';
 import type { ChainRequest, ClaimBatch, ClaimedDelivery, Store, StormPolicy } from '../store/store.ts';
@@ -6,7 +7,6 @@ import type { Clock } from '../util/clock.ts';
 import type { BreakerWatch, CircuitReactions } from './breaker-watch.ts';
 import { HeldWork, queuePriority } from './held-work.ts';
 import { RateGate } from './rate-gate.ts';
-import { SlotQueue } from './slot-queue.ts';
 import type { SharedRateLimit } from '../store/shared-rate-limit.ts';
 
 /** The longest a lane sleeps without looking at the store (expired leases of other replicas). */
@@ -39,14 +39,14 @@ export interface SchedulerOptions {
 
 /**
  * One destination's flow of work: it claims a few deliveries ahead under a lease (refilling in
- * batches when few are left), holds them, starts them through its slots (slot-queue.ts) bounded by the
+ * batches when few are left), holds them, starts them through a p-queue bounded by the
  * destination's concurrency and rate, renews the leases of what it holds, wakes by the clock for
  * the next due retry or probe, and gives back what it will not start (an opened circuit, shutdown).
  */
 export class Scheduler implements CircuitReactions {
   readonly rate: RateGate;
   readonly #options: SchedulerOptions;
-  readonly #queue: SlotQueue<ClaimedDelivery>;
+  readonly #queue: PQueue;
   readonly #work: HeldWork;
   #pumping = false;
   #again = false;
@@ -75,10 +75,7 @@ export class Scheduler implements CircuitReactions {
   constructor(options: SchedulerOptions) {
     this.#options = options;
     const { destination, limits, clock, logger, sharedRateLimit } = options;
-    this.#queue = new SlotQueue(limits.concurrency, (delivery) => {
-      this.rate.countStart();
-      return options.run(delivery);
-    });
+    this.#queue = new PQueue({ concurrency: limits.concurrency });
     this.#work = new HeldWork(limits);
     this.rate = new RateGate({ destination, rate: limits.rate, clock, logger, queue: this.#queue, shared: sharedRateLimit });
   }
@@ -216,7 +213,13 @@ export class Scheduler implements CircuitReactions {
   /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || !this.#work.hold(delivery)) return;
-    this.#queue.add(delivery, queuePriority(delivery));
+    void this.#queue.add(
+      () => {
+        this.rate.countStart();
+        return this.#options.run(delivery);
+      },
+      { priority: queuePriority(delivery) },
+    );
   }
 
   /** Look at the store again at `at` (at the latest in MAX_SLEEP_MS). */
