@@ -9,8 +9,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
-import type { RecordedAttempt } from '../store.ts';
+import type { IngestedEvent, RecordedAttempt } from '../store.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
+import { isPackedIngest, packIngested, unpackIngest } from './ingest-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
 import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError } from './protocol.ts';
@@ -102,7 +103,10 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
     let urgent = false;
     if (message.type === 'close') closing = true;
     else {
-      for (const op of message.ops) if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
+      for (const op of message.ops) {
+        if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
+        else if (isPackedIngest(op.args)) op.args = unpackIngest(op.args);
+      }
       queue.push(...message.ops);
       urgent = message.ops.some((op) => URGENT.has(op.op));
     }
@@ -174,9 +178,10 @@ export function startWriter(data: WriterData, post: (reply: WriterReply) => void
 
   type Results = Extract<WriterReply, { type: 'results' }>['results'];
 
-  /** Recorded attempts go back packed (attempt-codec.ts); the store unpacks them. */
+  /** Recorded attempts and ingested events go back packed (attempt-codec.ts, ingest-codec.ts); the store unpacks them. */
   function answerOf(request: WriterOp, value: unknown): unknown {
-    return request.op === 'commitAttempts' ? packRecorded(value as RecordedAttempt[]) : value;
+    if (request.op === 'commitAttempts') return packRecorded(value as RecordedAttempt[]);
+    return request.op === 'ingest' ? packIngested(value as IngestedEvent[]) : value;
   }
 
   /** Fast path: the whole batch in one transaction, no savepoints (they journal every page). */
