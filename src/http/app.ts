@@ -25,16 +25,44 @@ export interface HttpAppOptions {
   readonly mounts: ReadonlyArray<readonly [string, Router]>;
 }
 
+const NO_QUERY: Readonly<Record<string, string | undefined>> = Object.freeze({});
+
+/**
+ * The request as sources see it. Node's own header object is used as it is when every value is
+ * a string (Node joins repeated headers with ", " and keeps only `set-cookie` as a list): this is
+ * per webhook, and a copy costs an object and its entries for nothing.
+ */
 function inboundRequest(request: Request): InboundRequest {
-  const query: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(request.query)) {
-    query[name] = Array.isArray(value) ? String(value[0]) : typeof value === 'string' ? value : undefined;
+  let query = NO_QUERY;
+  if (request.url.includes('?')) {
+    const copy: Record<string, string | undefined> = {};
+    for (const [name, value] of Object.entries(request.query)) {
+      copy[name] = Array.isArray(value) ? String(value[0]) : typeof value === 'string' ? value : undefined;
+    }
+    query = copy;
   }
-  const headers: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(request.headers)) {
-    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  let headers: Record<string, string | undefined> = request.headers as Record<string, string | undefined>;
+  for (const name in request.headers) {
+    if (typeof request.headers[name] === 'string') continue;
+    headers = {};
+    for (const [each, value] of Object.entries(request.headers)) headers[each] = Array.isArray(value) ? value.join(', ') : value;
+    break;
   }
   return { headers, query, rawBody: Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0) };
+}
+
+/**
+ * What `response.status(status).json(body)` sends, the same headers byte for byte (express's
+ * `json` and `send`, with ETag off), without what they do on the way: settings looked up,
+ * the content type parsed and written again to add its charset, freshness checked. Every
+ * webhook's answer goes through here.
+ */
+export function sendJson(response: Response, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.statusCode = status;
+  response.setHeader('Content-Type', 'application/json; charset=utf-8');
+  response.setHeader('Content-Length', Buffer.byteLength(text));
+  response.end(text);
 }
 
 export function createHttpApp(options: HttpAppOptions): Express {
@@ -63,17 +91,17 @@ export function createHttpApp(options: HttpAppOptions): Express {
   };
   app.post(
     '/hooks/:source',
-    (request: Request, _response: Response, next: NextFunction) => {
+    (request: Request, response: Response, next: NextFunction) => {
       const { source } = request.params as { source: string };
       // Unknown sources are refused before their body is read.
-      next(ingestor.hasSource(source) ? undefined : new HookrelayError('unknown_source', `no source is named "${source}"`));
+      if (ingestor.hasSource(source)) rawBody(request, response, next);
+      else next(new HookrelayError('unknown_source', `no source is named "${source}"`));
     },
-    rawBody,
     refusedAtTheEdge,
     async (request: Request, response: Response) => {
       const { source } = request.params as { source: string };
       const reply = await ingestor.receive(source, inboundRequest(request), { address: request.socket.remoteAddress ?? null });
-      response.status(reply.status).json(reply.body);
+      sendJson(response, reply.status, reply.body);
     },
   );
   app.all('/hooks/:source', (_request, response) => {
