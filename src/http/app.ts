@@ -105,8 +105,16 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
         fail(error);
         return;
       }
+      // As express would, a throw on the way is answered (500), never left to end the process.
+      let inbound: InboundRequest;
+      try {
+        inbound = inboundRequest(request);
+      } catch (thrown) {
+        fail(thrown);
+        return;
+      }
       ingestor
-        .receive(source, inboundRequest(request), { address: request.socket.remoteAddress ?? null })
+        .receive(source, inbound, { address: request.socket.remoteAddress ?? null })
         .then((reply) => sendJson(response, reply.status, reply.body))
         .catch(fail);
     });
@@ -142,7 +150,15 @@ export function createHttpApp(options: HttpAppOptions): RequestListener {
   app.use(errorHandler(logger));
   return (request, response) => {
     const hook = request.method === 'POST' ? PLAIN_HOOK.exec(request.url ?? '') : null;
-    if (hook === null) app(request, response);
-    else receiveHook(hook[1]!, request, response, (error) => replyWithError(error, request, response, logger));
+    if (hook === null) {
+      app(request, response);
+      return;
+    }
+    const fail = (error: unknown): void => replyWithError(error, request, response, logger);
+    try {
+      receiveHook(hook[1]!, request, response, fail);
+    } catch (thrown) {
+      fail(thrown);
+    }
   };
 }
