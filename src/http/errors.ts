@@ -1,6 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { HookrelayError } from '../errors.ts';
+import { sendJson } from './send-json.ts';
 
 interface BodyParserError extends Error {
   type?: string;
@@ -18,16 +20,29 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const coded = toHookrelayError(error);
-    if (coded) {
-      // The store cannot take the request now (unreachable, or its queue is full): senders retry.
-      if (coded.code === 'store_unavailable') response.set('Retry-After', String(STORE_RETRY_AFTER_S));
-      response.status(coded.status).json(coded.toJSON());
-      return;
-    }
-    logger.error({ err: error, method: request.method, path: request.path }, 'request failed');
-    response.status(500).json({ error: { code: 'internal', message: 'internal error; see the server log' } });
+    replyWithError(error, request, response, logger);
   };
+}
+
+/**
+ * The answer to an error, as errorHandler gives it (also for webhooks, which skip express): the
+ * coded error's status and JSON body, or a logged 500. After the headers went, nothing can be
+ * said: the connection is closed, as express's final handler does.
+ */
+export function replyWithError(error: unknown, request: IncomingMessage, response: ServerResponse, logger: Logger): void {
+  if (response.headersSent) {
+    request.socket.destroy();
+    return;
+  }
+  const coded = toHookrelayError(error);
+  if (coded) {
+    // The store cannot take the request now (unreachable, or its queue is full): senders retry.
+    if (coded.code === 'store_unavailable') response.setHeader('Retry-After', String(STORE_RETRY_AFTER_S));
+    sendJson(response, coded.status, coded.toJSON());
+    return;
+  }
+  logger.error({ err: error, method: request.method, path: (request.url ?? '').split('?')[0] }, 'request failed');
+  sendJson(response, 500, { error: { code: 'internal', message: 'internal error; see the server log' } });
 }
 
 /** A coded error for what we raise and what the body parsers raise; null for anything else (a 500). */

@@ -1,6 +1,6 @@
 import type { Transform } from 'node:stream';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { RequestHandler } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HookrelayError } from '../errors.ts';
 import { lookupTable } from '../util/objects.ts';
 
@@ -48,20 +48,23 @@ function tooLarge(limit: number, what: string): HookrelayError {
  * once without reading the rest of the body, and closes the connection (the unread bytes
  * make it unusable for another request).
  */
-export function readRawBody(options: { readonly limit: number }): RequestHandler {
+/** A request whose body this reads (`body`: the bytes, once read): express's, or node's own. */
+type BodyRequest = IncomingMessage & { body?: unknown };
+
+export function readRawBody(options: { readonly limit: number }): (request: BodyRequest, response: ServerResponse, next: (error?: unknown) => void) => void {
   const { limit } = options;
   return (request, response, next) => {
     let decoder: Transform | null;
     try {
       decoder = decoderFor(request.headers['content-encoding']);
     } catch (error) {
-      response.set('Connection', 'close');
+      response.setHeader('Connection', 'close');
       next(error);
       return;
     }
     const declared = Number(request.headers['content-length']);
     if (Number.isFinite(declared) && declared > limit) {
-      response.set('Connection', 'close');
+      response.setHeader('Connection', 'close');
       next(tooLarge(limit, 'body'));
       return;
     }
@@ -89,7 +92,7 @@ export function readRawBody(options: { readonly limit: number }): RequestHandler
       settled = true;
       detach();
       request.pause();
-      response.set('Connection', 'close');
+      response.setHeader('Connection', 'close');
       next(error);
     };
     const finish = (): void => {

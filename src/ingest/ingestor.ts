@@ -82,6 +82,25 @@ export interface RequestOrigin {
   readonly address: string | null;
 }
 
+/** The source label of requests to a source that is not configured (labels stay bounded). */
+const UNKNOWN_SOURCE = '(unknown)';
+
+interface IngestLabels {
+  readonly source: { readonly source: string };
+  readonly accepted: { readonly source: string; readonly outcome: 'accepted' };
+  readonly duplicate: { readonly source: string; readonly outcome: 'duplicate' };
+  readonly answered: { readonly source: string; readonly outcome: 'answered' };
+}
+
+function ingestLabels(source: string): IngestLabels {
+  return {
+    source: { source },
+    accepted: { source, outcome: 'accepted' },
+    duplicate: { source, outcome: 'duplicate' },
+    answered: { source, outcome: 'answered' },
+  };
+}
+
 /** Headers that carry credentials are not kept with the stored request. */
 const UNSTORED_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie']);
 
@@ -97,6 +116,8 @@ export class Ingestor {
   readonly #refusals: RefusalLog;
   /** The per-event `event accepted` lines: facts only, so without the redaction's cost. */
   readonly #acceptedLog: Logger;
+  /** Metric labels of every request's outcome and duration, made once per source rather than per request. */
+  readonly #labels: ReadonlyMap<string, IngestLabels>;
 
   constructor(options: IngestorOptions) {
     this.#sources = new Map(options.sources.map((source) => [source.name, source]));
@@ -104,6 +125,7 @@ export class Ingestor {
     this.#now = options.now;
     this.#refusals = options.refusals ?? new RefusalLog(options.logger, { now: this.#now });
     this.#acceptedLog = factLogger(options.logger);
+    this.#labels = new Map([...this.#sources.keys(), UNKNOWN_SOURCE].map((source) => [source, ingestLabels(source)]));
   }
 
   hasSource(name: string): boolean {
@@ -114,11 +136,11 @@ export class Ingestor {
     const { metrics } = this.#options;
     const elapsed = realTime.stopwatch();
     const receivedAt = this.#now();
-    const label = this.#sources.has(sourceName) ? sourceName : '(unknown)';
+    const labels = this.#labels.get(sourceName) ?? this.#labels.get(UNKNOWN_SOURCE)!;
     try {
       const reply = await this.#receive(sourceName, request, receivedAt, origin);
       const outcome = reply.status === 202 ? 'accepted' : reply.body.duplicate === true ? 'duplicate' : 'answered';
-      metrics.eventsReceived.inc({ source: label, outcome });
+      metrics.eventsReceived.inc(labels[outcome]);
       if (outcome === 'answered') {
         this.#options.requestLog?.record(
           requestLogEntry({ source: sourceName, address: origin.address, status: reply.status, outcome, body_bytes: request.rawBody.length, received_at: receivedAt }),
@@ -129,7 +151,7 @@ export class Ingestor {
       if (error instanceof HookrelayError) this.refused(sourceName, error, { ...origin, body: request.rawBody, received_at: receivedAt });
       throw error;
     } finally {
-      metrics.ingestDuration.observe({ source: label }, elapsed() / 1_000);
+      metrics.ingestDuration.observe(labels.source, elapsed() / 1_000);
     }
   }
 
@@ -144,7 +166,7 @@ export class Ingestor {
     request: RequestOrigin & { readonly body?: Buffer | null; readonly body_bytes?: number; readonly received_at?: number },
   ): void {
     const known = this.#sources.has(sourceName);
-    this.#options.metrics.eventsReceived.inc({ source: known ? sourceName : '(unknown)', outcome: error.code });
+    this.#options.metrics.eventsReceived.inc({ source: known ? sourceName : UNKNOWN_SOURCE, outcome: error.code });
     this.#refusals.refused({ source: sourceName, known, reason: error.code, message: error.message, status: error.status, address: request.address });
     this.#options.requestLog?.record(
       requestLogEntry({
@@ -169,7 +191,8 @@ export class Ingestor {
 
     const { text, payload, bom } = parseJsonBody(request.rawBody);
 
-    const handshake = await source.handshake?.(payload, request);
+    // Most sources have no handshake: no await (a turn of the microtask queue) for them.
+    const handshake = source.handshake ? await source.handshake(payload, request) : null;
     if (handshake) return handshake;
 
     const incoming = source.normalize(payload, request);
@@ -234,12 +257,12 @@ export class Ingestor {
     const adopted: ClaimedDelivery[] = [];
     results.forEach((result, index) => {
       const { event, deliveries } = events[index]!;
-      const waiting = new Set(result.duplicate ? [] : (result.waiting ?? []));
+      const waiting = result.duplicate ? undefined : result.waiting;
       for (const delivery of deliveries) {
         if (!delivery.lease) continue;
         // A duplicate, or stored waiting behind an earlier event of its incident: the lease is not used.
         if (result.duplicate) scheduler.release(delivery.destination!);
-        else if (waiting.has(delivery.id)) scheduler.release(delivery.destination!, delivery.incident_key ?? null);
+        else if (waiting?.includes(delivery.id)) scheduler.release(delivery.destination!, delivery.incident_key ?? null);
         else {
           adopted.push({
             id: delivery.id,
@@ -361,9 +384,16 @@ export class Ingestor {
   }
 }
 
+/** The headers stored with the receipt: all but credentials, copied only when there is one to leave out. */
 function storedHeaders(headers: InboundRequest['headers']): Record<string, string> {
+  let credentials = false;
+  for (const name of UNSTORED_HEADERS) if (headers[name] !== undefined) credentials = true;
+  let undefinedValue = false;
+  for (const name in headers) if (headers[name] === undefined) undefinedValue = true;
+  if (!credentials && !undefinedValue) return headers as Record<string, string>;
   const kept: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name in headers) {
+    const value = headers[name];
     if (value !== undefined && !UNSTORED_HEADERS.has(name)) kept[name] = value;
   }
   return kept;

@@ -77,15 +77,27 @@ export function describeNumbers(data: Readonly<Record<string, unknown>>, skip: r
   return parts;
 }
 
+/** Each severity table by its keys as compared (trimmed, lower case; the first of equal keys wins), made once per table. */
+const normalizedTables = new WeakMap<Readonly<Record<string, Severity>>, ReadonlyMap<string, Severity>>();
+
+function normalizedTable(table: Readonly<Record<string, Severity>>): ReadonlyMap<string, Severity> {
+  let normalized = normalizedTables.get(table);
+  if (normalized === undefined) {
+    const byKey = new Map<string, Severity>();
+    for (const [key, severity] of Object.entries(table)) {
+      const compared = key.trim().toLowerCase();
+      if (!byKey.has(compared)) byKey.set(compared, severity);
+    }
+    normalizedTables.set(table, (normalized = byKey));
+  }
+  return normalized;
+}
+
 /** Looks a sender's value up in a severity table, ignoring case and surrounding space. */
 export function lookupSeverity(table: Readonly<Record<string, Severity>>, value: unknown): Severity | undefined {
   const text = scalarText(value);
   if (text === undefined) return undefined;
-  const wanted = text.trim().toLowerCase();
-  for (const [key, severity] of Object.entries(table)) {
-    if (key.trim().toLowerCase() === wanted) return severity;
-  }
-  return undefined;
+  return normalizedTable(table).get(text.trim().toLowerCase());
 }
 
 /** The first path (in order) whose value is a scalar, as text. */

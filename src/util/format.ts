@@ -11,11 +11,28 @@ export function formatNumber(value: number, options: { readonly decimals?: numbe
   if (Math.abs(value) >= 1e21) return value.toLocaleString('en-US');
   const exact = options.decimals === undefined ? undefined : Math.min(20, Math.max(0, Math.trunc(options.decimals)));
   let text = Math.abs(value).toFixed(exact ?? Math.min(20, Math.max(0, options.maxDecimals ?? 3)));
-  if (exact === undefined && text.includes('.')) text = text.replace(/\.?0+$/, '');
-  const [whole = '0', fraction] = text.split('.');
-  const grouped = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  if (exact === undefined && text.includes('.')) text = withoutTrailingZeros(text);
+  const point = text.indexOf('.');
+  const whole = point === -1 ? text : text.slice(0, point);
+  const grouped = whole.length > 3 ? groupThousands(whole) : whole;
   const sign = value < 0 && /[1-9]/.test(text) ? '-' : '';
-  return `${sign}${grouped}${fraction === undefined ? '' : `.${fraction}`}`;
+  return point === -1 ? `${sign}${grouped}` : `${sign}${grouped}${text.slice(point)}`;
+}
+
+/** `8.40` → `8.4`, `3.000` → `3` (the text has a decimal point). */
+function withoutTrailingZeros(text: string): string {
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 0x30) end -= 1;
+  if (text.charCodeAt(end - 1) === 0x2e) end -= 1;
+  return text.slice(0, end);
+}
+
+/** `24000` → `24,000`: a comma before every third digit from the right. */
+function groupThousands(digits: string): string {
+  const head = digits.length % 3 || 3;
+  let grouped = digits.slice(0, head);
+  for (let at = head; at < digits.length; at += 3) grouped += `,${digits.slice(at, at + 3)}`;
+  return grouped;
 }
 
 const DURATION_UNITS: readonly [string, number][] = [
@@ -52,8 +69,26 @@ const ACRONYMS: ReadonlyMap<string, string> = new Map(
   ].map((acronym) => [acronym.toLowerCase(), acronym]),
 );
 
+/**
+ * Sentences made from the texts seen last: a sender repeats a few event types, and humanize runs
+ * for every event (its title). Bounded: short texts only, emptied when full, so odd types cannot grow it.
+ */
+const humanized = new Map<string, string>();
+const HUMANIZED_KEPT = 256;
+const HUMANIZED_LENGTH = 100;
+
 /** `qos.rebuffer_spike` → `QoS rebuffer spike`; `HTTP_error` and `HTTPError` → `HTTP error`; `api_latency` → `API latency`. */
 export function humanize(text: string): string {
+  if (text.length > HUMANIZED_LENGTH) return humanizeNow(text);
+  let sentence = humanized.get(text);
+  if (sentence === undefined) {
+    if (humanized.size >= HUMANIZED_KEPT) humanized.clear();
+    humanized.set(text, (sentence = humanizeNow(text)));
+  }
+  return sentence;
+}
+
+function humanizeNow(text: string): string {
   const words = text
     .replace(/([a-z0-9])([A-Z])/g, '$1 $2')
     // `HTTPError` → `HTTP Error`, but a plural acronym (`APIs`) stays one word.

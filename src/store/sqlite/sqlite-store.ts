@@ -54,6 +54,8 @@ import type {
 } from '../store.ts';
 import { packAttempts, unpackRecorded } from './attempt-codec.ts';
 import type { PackedRecorded } from './attempt-codec.ts';
+import { packIngest, unpackIngested } from './ingest-codec.ts';
+import type { PackedIngested } from './ingest-codec.ts';
 import { openReader } from './connection.ts';
 import { DiskReserve, writeCost } from './disk-reserve.ts';
 import { InThreadWriter } from './in-thread-writer.ts';
@@ -416,8 +418,11 @@ export class SqliteStore implements Store {
     this.#outbox = [];
     this.#attempts = null;
     if (ops.length === 0) return;
-    // Attempts cross packed (attempt-codec.ts): their batch is final once posted.
-    for (const op of ops) if (op.op === 'commitAttempts') op.args = packAttempts(op.args as AttemptResult[]);
+    // Attempts and ingests cross packed (attempt-codec.ts, ingest-codec.ts): their batch is final once posted.
+    for (const op of ops) {
+      if (op.op === 'commitAttempts') op.args = packAttempts(op.args as AttemptResult[]);
+      else if (op.op === 'ingest') op.args = packIngest(op.args as IngestBatch);
+    }
     try {
       this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
     } catch {
@@ -442,9 +447,8 @@ export class SqliteStore implements Store {
   }
 
   ingest(batch: IngestBatch): Promise<IngestedEvent[]> {
-    // Structured-cloning a parsed payload costs more than its text, which goes along anyway.
-    const events = batch.events.map((item) => (item.data_is_body ? { ...item, event: { ...item.event, data: null } } : item));
-    return this.#write('ingest', { ...batch, events });
+    // Packed when posted (ingest-codec.ts), without the parsed payload of an event whose data is the body.
+    return this.#write('ingest', batch).then((packed) => unpackIngested(packed as unknown as PackedIngested));
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {

@@ -9,9 +9,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
-import type { AttemptResult, RecordedAttempt } from '../store.ts';
+import type { AttemptResult, IngestedEvent, RecordedAttempt } from '../store.ts';
 import type { Clock } from '../../util/clock.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
+import { isPackedIngest, packIngested, unpackIngest } from './ingest-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
 import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError } from './protocol.ts';
@@ -131,7 +132,10 @@ export function startWriter(
     let urgent = false;
     if (message.type === 'close') closing = true;
     else {
-      for (const op of message.ops) if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
+      for (const op of message.ops) {
+        if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
+        else if (isPackedIngest(op.args)) op.args = unpackIngest(op.args);
+      }
       queue.push(...message.ops);
       urgent = message.ops.some(isUrgent);
     }
@@ -208,9 +212,10 @@ export function startWriter(
 
   type Results = Extract<WriterReply, { type: 'results' }>['results'];
 
-  /** Recorded attempts go back packed (attempt-codec.ts); the store unpacks them. */
+  /** Recorded attempts and ingested events go back packed (attempt-codec.ts, ingest-codec.ts); the store unpacks them. */
   function answerOf(request: WriterOp, value: unknown): unknown {
-    return request.op === 'commitAttempts' ? packRecorded(value as RecordedAttempt[]) : value;
+    if (request.op === 'commitAttempts') return packRecorded(value as RecordedAttempt[]);
+    return request.op === 'ingest' ? packIngested(value as IngestedEvent[]) : value;
   }
 
   /** Fast path: the whole batch in one transaction, no savepoints (they journal every page). */
