@@ -1,53 +1,23 @@
 import { randomFillSync } from 'node:crypto';
-import { encodeTime } from 'ulid';
-import { systemClock } from './clock.ts';
-
-/** Crockford's base32, ULID's alphabet (github.com/ulid/spec). */
-const ENCODING = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-const RANDOM_CHARS = 16;
+import { encodeTime, monotonicFactory } from 'ulid';
 
 /**
- * ulid's default source asks the OS for one random byte per character; ids are made four per
- * webhook on the ingest path, so random bytes are drawn 4 KB at a time instead (still the crypto
- * source). 256 is a multiple of 32, so a byte's top five bits pick a character uniformly.
+ * ulid's default source asks the OS for one random byte per character; ids are made three
+ * per event on the hot path, so random bytes are drawn 4 KB at a time instead (still the
+ * crypto source). Each byte is scaled to [0, 1); ulid picks one of 32 characters from it,
+ * and 256 is a multiple of 32, so the choice stays uniform.
  */
 const pool = Buffer.alloc(4_096);
 let next = pool.length;
-function randomDigit(): number {
+function randomFraction(): number {
   if (next === pool.length) {
     randomFillSync(pool);
     next = 0;
   }
-  return pool[next++]! >> 3;
+  return pool[next++]! / 256;
 }
 
-/**
- * A monotonic ULID (ulid's `monotonicFactory`, the same ids): within one millisecond, or when
- * the clock steps back, the random part of the last id plus one. Written out rather than through
- * the library, which encodes the time again and rebuilds its strings character by character for
- * every id; here the time part is encoded once per millisecond.
- */
-let lastTime = -1;
-let timePart = '';
-const digits = new Uint8Array(RANDOM_CHARS);
-function nextUlid(): string {
-  // The machine's time, as ulid read it: ids order records, they decide nothing (a test's clock does not move them).
-  const now = systemClock.now();
-  if (now > lastTime) {
-    lastTime = now;
-    timePart = encodeTime(now, 10);
-    for (let at = 0; at < RANDOM_CHARS; at += 1) digits[at] = randomDigit();
-  } else {
-    let at = RANDOM_CHARS - 1;
-    while (at >= 0 && digits[at] === 31) digits[at--] = 0;
-    // 2^80 ids in one millisecond: ulid gives up too.
-    if (at < 0) throw new Error('cannot make another id in this millisecond: the random part overflowed');
-    digits[at]! += 1;
-  }
-  let random = '';
-  for (let at = 0; at < RANDOM_CHARS; at += 1) random += ENCODING[digits[at]!];
-  return timePart + random;
-}
+const nextUlid = monotonicFactory(randomFraction);
 
 export type IdPrefix = 'evt' | 'dlv' | 'rcp' | 'mut' | 'req';
 
