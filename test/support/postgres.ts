@@ -52,3 +52,22 @@ export async function createTestSchema(database: TestDatabase): Promise<string> 
   }
   return `${database.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
 }
+
+/**
+ * Empties every table of the schema `url` names but the record of its migrations, so a store
+ * opened on it next starts empty on the schema as migrated (its open finds nothing to migrate).
+ * Cheaper than a fresh schema for each test: migrating one is most of a store test's time.
+ */
+export async function emptySchema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`,
+    );
+    // DELETE, not TRUNCATE: on tables this small it is the cheaper (TRUNCATE makes new files).
+    if (rows.length > 0) await client.query(rows.map((row) => `DELETE FROM ${row.name};`).join(' '));
+  } finally {
+    await client.end();
+  }
+}
