@@ -10,7 +10,7 @@ import { HookrelayError } from '../../src/errors.ts';
 import { createPool } from '../../src/store/postgres/connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { lockKey } from '../../src/store/postgres/writes.ts';
+import { WORK_CHANNEL, lockKey } from '../../src/store/postgres/writes.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -18,6 +18,7 @@ import { POSTGRES_SERVER, createTestDatabase, createTestSchema } from '../suppor
 import type { TestDatabase } from '../support/postgres.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { recordAttempt } from '../support/store.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -44,6 +45,45 @@ async function replicas(count: number, options: Parameters<typeof PostgresStore.
   await stores[0]!.syncDestinations(['slack', 'pager']);
   return stores;
 }
+
+/**
+ * What `listener`'s dispatcher is woken for (its onWork), write by write. A mark sent after a
+ * write (another transaction's NOTIFY) arrives after every notification of the write's commit
+ * (PostgreSQL delivers them in commit order), so `after` returns once all of them are heard,
+ * without waiting for a time; the first mark heard says the listener is connected.
+ */
+async function wakeUps(listener: PostgresStore): Promise<{ after(write: () => Promise<unknown>): Promise<Array<readonly string[]>> }> {
+  const heard: Array<readonly string[]> = [];
+  listener.onWork((destinations) => heard.push(destinations));
+  const client = new pg.Client({ connectionString: schemaUrlOf(listener) });
+  await client.connect();
+  marking.push(client);
+  let marks = 0;
+  const mark = async (): Promise<void> => {
+    const name = `mark-${(marks += 1)}`;
+    const deadline = Date.now() + WAIT_MS;
+    // Until the listener has connected, a mark is not heard: send another.
+    for (;;) {
+      await client.query('SELECT pg_notify($1, $2)', [WORK_CHANNEL, JSON.stringify([name])]);
+      for (let i = 0; i < 50 && !heard.some((each) => each[0] === name); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      if (heard.some((each) => each[0] === name)) return;
+      if (Date.now() > deadline) throw new Error('the listener never heard a mark');
+    }
+  };
+  await mark();
+  return {
+    async after(write) {
+      heard.length = 0;
+      await write();
+      await mark();
+      return heard.filter((each) => !String(each[0]).startsWith('mark-'));
+    },
+  };
+}
+const marking: pg.Client[] = [];
+afterEach(async () => {
+  await Promise.all(marking.splice(0).map((client) => client.end()));
+});
 
 function success(delivery: ClaimedDelivery, owner: string, at = Date.now()): AttemptResult {
   return {
@@ -344,6 +384,93 @@ describe('LISTEN/NOTIFY', () => {
     await expect(a!.ingest({ ...clash, receipt: { ...clash.receipt, id: newId('rcp') }, events: [{ ...clash.events[0]!, event: relayEvent() }] })).rejects.toThrow();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(heard).toEqual([['slack'], ['slack']]);
+  });
+});
+
+describe('wake-ups: every write that gives a destination work wakes the other replicas for it', () => {
+  it('ingest wakes each destination with pending work once; leased, muted and unrouted work wakes nobody; a resolve wakes what it releases', async () => {
+    const [a, b] = await replicas(2);
+    await b!.syncDestinations(['slack', 'pager']);
+    const wake = await wakeUps(b!);
+    const now = Date.now();
+    const event = relayEvent({ dedup_key: 'own' });
+    const leased: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', lease: { owner: 'a', until: now + 60_000 } };
+    const muted: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'muted', note: 'muted by mut_x' };
+    const unrouted: NewDelivery = { id: newId('dlv'), destination: null, route: null, status: 'skipped' };
+    const twice = batchOf(event, ['slack', 'slack']).events[0]!.deliveries;
+    expect(await wake.after(() => a!.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [...twice, leased, muted, unrouted], track_incident: true }] }))).toEqual([['slack']]);
+
+    // Held (inhibited) by a firing incident: the hold wakes nobody; that incident's resolve, ingested with no work of
+    // its own, wakes the destination of what it releases.
+    const inhibitor = relayEvent({ source: 'alertmanager', dedup_key: 'upstream' });
+    await a!.ingest({ ...batchOf(inhibitor, []), events: [{ event: inhibitor, deliveries: [], track_incident: true }] });
+    const claimed = (await a!.claim('slack', { limit: 10, now: Date.now() + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+    expect(claimed).toHaveLength(2);
+    const heldBy = JSON.stringify(['alertmanager', 'upstream']);
+    expect(await wake.after(() => a!.holds('hold', { ids: claimed.map((d) => d.id), lease_owner: 'a', status: 'muted', note: 'inhibited', now: now + 2, held_by: heldBy }))).toEqual([]);
+    const resolve = relayEvent({ source: 'alertmanager', dedup_key: 'upstream', status: 'resolved', occurred_at: '2026-04-23T19:00:00.000Z' });
+    expect(await wake.after(() => a!.ingest({ ...batchOf(resolve, []), events: [{ event: resolve, deliveries: [], track_incident: true }] }))).toEqual([['slack']]);
+    expect((await a!.view('delivery', claimed[0]!.id))?.status).toBe('pending');
+  });
+
+  it('a hold whose inhibitor resolved meanwhile, leases given back, a replay, prepared requests, an echo, a hand-off and an enabled destination each wake their destinations', async () => {
+    const [a, b] = await replicas(2);
+    await b!.syncDestinations(['slack', 'pager']);
+    const wake = await wakeUps(b!);
+    const now = Date.now();
+    const event = relayEvent({ dedup_key: 'own' });
+    await a!.ingest({ ...batchOf(event, ['slack', 'slack']), events: [{ ...batchOf(event, ['slack', 'slack']).events[0]!, track_incident: true }] });
+    const claim = async (owner: string): Promise<readonly ClaimedDelivery[]> => (await a!.claim('slack', { limit: 10, now: Date.now(), lease_ms: 60_000, owner })).deliveries;
+
+    // The inhibitor is tracked as resolved: the hold gives them back, due now, and wakes their destination.
+    const inhibitor = relayEvent({ source: 'alertmanager', dedup_key: 'gone', status: 'resolved' });
+    await a!.ingest({ ...batchOf(inhibitor, []), events: [{ event: inhibitor, deliveries: [], track_incident: true }] });
+    const held = await claim('a');
+    expect(held).toHaveLength(2);
+    const hold = { ids: held.map((d) => d.id), status: 'muted' as const, note: 'inhibited', now: now + 1, held_by: JSON.stringify(['alertmanager', 'gone']) };
+    expect(await wake.after(() => a!.holds('hold', { ...hold, lease_owner: 'someone-else' }))).toEqual([]);
+    expect(await wake.after(() => a!.holds('hold', { ...hold, lease_owner: 'a' }))).toEqual([['slack']]);
+
+    // Leases given back (a replica stopping): only its own.
+    const leased = await claim('a');
+    expect(await wake.after(() => a!.leases('release', leased.map((d) => d.id), 'someone-else'))).toEqual([]);
+    expect(await wake.after(() => a!.leases('release', leased.map((d) => d.id), 'a'))).toEqual([['slack']]);
+
+    expect(await wake.after(() => a!.append('replay', held[0]!.id, newId('dlv'), now + 2))).toEqual([['slack']]);
+    const prepared = (destination: string) => ({ id: newId('dlv'), destination, route: 'r', request_body: '{}' });
+    expect(await wake.after(() => a!.append('prepared', event.id, [prepared('pager'), prepared('pager')], now + 3))).toEqual([['pager']]);
+    // A list longer than a notification holds wakes every destination the listener knows.
+    const many = Array.from({ length: 80 }, (_, index) => prepared(`destination-${String(index).padStart(3, '0')}-${'x'.repeat(90)}`));
+    expect(await wake.after(() => a!.append('prepared', event.id, many, now + 4))).toEqual([['slack', 'pager']]);
+
+    // A pending echo applied with deliveries wakes theirs; one applied already wakes nobody.
+    const report = relayEvent({ source: 'pagerduty', dedup_key: 'pagerduty:own' });
+    await a!.ingest({ ...batchOf(report, []), events: [{ event: report, deliveries: [], echo: { dedup_key: 'own' } }] });
+    const echo = { event_id: report.id, states: [], deliveries: [prepared('pager')], now: now + 5 };
+    expect(await wake.after(async () => expect(await a!.change('apply_echo', echo)).toBe('applied'))).toEqual([['pager']]);
+    expect(await wake.after(async () => expect(await a!.change('apply_echo', echo)).toBe('done'))).toEqual([]);
+
+    // Handed to the fallback: the fallback is woken.
+    const [original] = await claim('a');
+    const handOff = { ids: [original!.id], fallback_ids: [newId('dlv')], destination: 'slack', fallback: 'pager', fallback_ordered: false, now: now + 6 };
+    expect(await wake.after(() => a!.holds('fallback', { ...handOff, lease_owner: 'someone-else' }))).toEqual([]);
+    expect(await wake.after(() => a!.holds('fallback', { ...handOff, lease_owner: 'a' }))).toEqual([['pager']]);
+
+    expect(await wake.after(() => a!.change('enable_destination', 'slack', now + 7))).toEqual([['slack']]);
+  });
+
+  it('a probe\'s success that closes the circuit wakes its destination; the failure that opened it wakes nobody', async () => {
+    const [a, b] = await replicas(2);
+    const wake = await wakeUps(b!);
+    for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const failure = { ...success(first!, 'a', now), outcome: 'retry' as const, health: 'failure' as const, next_attempt_at: now + 1_000, error: 'HTTP 500' };
+    expect(await wake.after(async () => expect((await recordAttempt(a!, failure)).disabled_now).toBe(true))).toEqual([]);
+    const [probe] = (await a!.claim('slack', { probe: true, now: now + 61_000, lease_ms: 60_000, owner: 'a' })).deliveries;
+    expect(probe?.probe).toBe(true);
+    const closing = { ...success(probe!, 'a', now + 61_001), probe: true };
+    expect(await wake.after(async () => expect((await recordAttempt(a!, closing)).enabled_now).toBe(true))).toEqual([['slack']]);
   });
 });
 
