@@ -334,6 +334,92 @@ describe('replicas claiming at once', () => {
   });
 });
 
+describe("claims while another replica holds an incident's or a group's lock", () => {
+  /** Runs `work` while another transaction (a replica's ingest or claim under way) holds the advisory locks of `keys`. */
+  async function whileLocked<T>(store: PostgresStore, keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const other = new pg.Client({ connectionString: schemaUrlOf(store) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      for (const key of keys) await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+      const answer = await work();
+      await other.query('COMMIT');
+      return answer;
+    } finally {
+      await other.end();
+    }
+  }
+
+  it('a due claim skips the rows whose incident or group another replica holds, takes the rest, and takes them once the locks are free', async () => {
+    const [a, b] = await replicas(2);
+    const now = Date.now();
+    const busyIncident = orderedBatch('inc_busy', {}, now);
+    const freeIncident = orderedBatch('inc_free', {}, now);
+    const grouped = (key: string) => {
+      const event = relayEvent();
+      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 } };
+      return { delivery, batch: { ...batchOf(event, [], now), events: [{ event, deliveries: [delivery] }] } };
+    };
+    const busyGroup = grouped('g_busy');
+    const freeGroup = grouped('g_free');
+    const plain = batchOf(relayEvent(), ['slack'], now);
+    for (const batch of [busyIncident.batch, freeIncident.batch, busyGroup.batch, freeGroup.batch, plain]) await a!.ingest(batch);
+    const claim = (store: PostgresStore, owner: string, at: number) => store.claim('slack', { limit: 10, now: at, lease_ms: 60_000, owner });
+    const taken = await whileLocked(a!, [lockKey('incident', 'slack', 'inc_busy'), lockKey('group', 'slack', 'g_busy')], () => claim(b!, 'b', now + 10));
+    expect(taken.deliveries.map((d) => d.id).sort()).toEqual([freeIncident.delivery.id, freeGroup.delivery.id, plain.events[0]!.deliveries[0]!.id].sort());
+    expect(taken.enabled).toBe(true);
+    expect((await claim(a!, 'a', now + 20)).deliveries.map((d) => d.id).sort()).toEqual([busyIncident.delivery.id, busyGroup.delivery.id].sort());
+  });
+
+  it('a claim for the fallback skips the rows whose incident or group another replica holds, and takes them after', async () => {
+    const [a, b] = await replicas(2);
+    const now = Date.now();
+    const busy = orderedBatch('inc_fb_busy', {}, now);
+    const free = orderedBatch('inc_fb_free', {}, now);
+    const plain = batchOf(relayEvent(), ['slack'], now - 1_000);
+    for (const batch of [busy.batch, free.batch, plain]) await a!.ingest(batch);
+    // The circuit opens on a failure of the plain one (due first).
+    const [first] = (await a!.claim('slack', { limit: 1, now: now + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const opened = await recordAttempt(a!, { ...success(first!, 'a', now + 2), outcome: 'retry', health: 'failure', next_attempt_at: now + 3, error: 'HTTP 500' });
+    expect(opened.disabled_now).toBe(true);
+    expect(first!.id).toBe(plain.events[0]!.deliveries[0]!.id);
+    const forFallback = (store: PostgresStore, owner: string, at: number) => store.claim('slack', { limit: 10, now: at, lease_ms: 60_000, owner, for_fallback: true });
+    const taken = await whileLocked(a!, [lockKey('incident', 'slack', 'inc_fb_busy')], () => forFallback(b!, 'b', now + 10));
+    expect(taken).toMatchObject({ enabled: false });
+    expect(taken.deliveries.map((d) => d.id).sort()).toEqual([free.delivery.id, first!.id].sort());
+    expect((await forFallback(a!, 'a', now + 20)).deliveries.map((d) => d.id)).toEqual([busy.delivery.id]);
+  });
+
+  it("a claim's answer tells the replica the circuit's state as the store has it: enabled, or open (waiting for its probe, or for a person)", async () => {
+    const [a, b] = await replicas(2);
+    for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await b!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).deliveries.map((d) => d);
+    expect(await b!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).toMatchObject({ enabled: true });
+    expect(await b!.claim('slack', { probe: true, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null, enabled: true });
+    // Unknown: nothing said.
+    expect(await b!.claim('nowhere', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null });
+    expect(await b!.claim('nowhere', { probe: true, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null });
+    expect(await b!.claim('nowhere', { limit: 1, now, lease_ms: 60_000, owner: 'b', for_fallback: true })).toStrictEqual({ deliveries: [], next_due_at: null });
+
+    // Replica A's attempt opens the circuit: its probe is due a minute after.
+    await recordAttempt(a!, { ...success(first!, 'b', now), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
+    const probeAt = now + 1 + 60_000;
+    expect(await b!.claim('slack', { probe: true, now: now + 10, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: probeAt, enabled: false });
+    const probe = await b!.claim('slack', { probe: true, now: probeAt, lease_ms: 30_000, owner: 'b' });
+    expect(probe).toMatchObject({ next_due_at: probeAt + 30_000, enabled: false });
+    expect(probe.deliveries).toHaveLength(1);
+    expect(probe.deliveries[0]!.probe).toBe(true);
+
+    // Without probes, an open circuit waits for a person.
+    const [c] = await replicas(1);
+    await c!.ingest(batchOf(relayEvent(), ['slack']));
+    const [one] = (await c!.claim('slack', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'c' })).deliveries;
+    await recordAttempt(c!, { ...success(one!, 'c'), outcome: 'retry', health: 'failure', next_attempt_at: Date.now(), error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } });
+    expect(await c!.claim('slack', { probe: true, now: Date.now() + 3_600_000, lease_ms: 60_000, owner: 'c' })).toStrictEqual({ deliveries: [], next_due_at: null, enabled: false });
+  });
+});
+
 describe('seen once across replicas', () => {
   it('a key admitted by one replica is refused by every other (all asking at once: one admitted) until it expires; pruned after', async () => {
     const stores = await replicas(3);
