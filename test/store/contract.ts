@@ -1074,6 +1074,52 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
       });
 
+      it('prune forgets, once older than the events window, what decides nothing any more: told lines, resolved incidents\' messages, ended mutes; younger or open ones stay', async () => {
+        const t0 = Date.now();
+        const day = 86_400_000;
+        // The window ends at t0 + 1000: what is older goes, what is that old or younger stays.
+        const horizon = t0 + 1_000;
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 - 10_000));
+        const [toldOld, toldEdge, toldNew] = (await store.claim('slack', { ...LEASE, limit: 3, now: t0 })).deliveries;
+        const told = (delivery: ClaimedDelivery, key: string, at: number) =>
+          recordAttempt(store, attempt(delivery.id, { notified: [{ destination: 'slack', dedup_key: key, status: 'firing', occurred_at: delivery.event.occurred_at, delivery_id: delivery.id, sent_at: at }] }));
+        await told(toldOld!, 'k-old', horizon - 1);
+        await told(toldEdge!, 'k-edge', horizon);
+        await told(toldNew!, 'k-new', horizon + 1_000);
+
+        const [resolvedOld, stillFiring, resolvedNew] = (await store.claim('pager', { ...LEASE, limit: 3, now: t0 })).deliveries;
+        const message = async (delivery: ClaimedDelivery, key: string, status: 'firing' | 'resolved', at: number) =>
+          recordAttempt(store, attempt(delivery.id, {
+            destination: 'pager',
+            started_at: at - 1,
+            finished_at: at,
+            effects: { incident_message: { kind: 'posted', dedup_key: key, channel: 'C1', ts: '1700000000.000100', started_at: '2026-11-23T10:00:00.000Z', status, resolved_at: status === 'resolved' ? '2026-11-23T10:10:00.000Z' : null, last_event_id: delivery.event.id } },
+          }));
+        await message(resolvedOld!, 'm-resolved-old', 'resolved', horizon - 1);
+        await message(stillFiring!, 'm-firing', 'firing', t0 - 5_000);
+        await message(resolvedNew!, 'm-resolved-edge', 'resolved', horizon);
+
+        const mute = (id: string, expiresAt: number) => ({
+          id, matchers: { type: 'qos.*' }, reason: 'deploy', created_by: '<@U123>',
+          created_at: new Date(t0 - 60_000).toISOString(), expires_at: new Date(expiresAt).toISOString(), deleted_at: null,
+        });
+        await store.change('create_mute', mute('mut-expired', horizon - 1));
+        await store.change('create_mute', mute('mut-expired-edge', horizon));
+        await store.change('create_mute', mute('mut-deleted', t0 + 30 * day));
+        await store.change('delete_mute', 'mut-deleted', horizon - 1);
+        await store.change('create_mute', mute('mut-deleted-edge', t0 + 30 * day));
+        await store.change('delete_mute', 'mut-deleted-edge', horizon);
+        await store.change('create_mute', mute('mut-live', t0 + 30 * day));
+
+        await store.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: day, now: horizon + day });
+
+        expect((await store.notificationLog('slack', ['k-old', 'k-edge', 'k-new'])).map((entry) => entry.dedup_key).sort()).toEqual(['k-edge', 'k-new']);
+        expect(await store.view('incident_message', 'pager', 'm-resolved-old')).toBeNull();
+        expect(await store.view('incident_message', 'pager', 'm-firing')).toMatchObject({ status: 'firing' });
+        expect(await store.view('incident_message', 'pager', 'm-resolved-edge')).toMatchObject({ status: 'resolved' });
+        expect((await store.view('mutes', { now: t0, all: true })).map((m) => m.id).sort()).toEqual(['mut-deleted-edge', 'mut-expired-edge', 'mut-live']);
+      });
+
       it('prune never removes pending or in-flight work, even when it is older than every finished delivery it keeps', async () => {
         const t0 = Date.now() - 60_000;
         // The oldest three stay unfinished: one pending (given back), one in flight, one waiting to retry.
