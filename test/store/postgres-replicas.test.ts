@@ -427,16 +427,19 @@ describe('seen once across replicas', () => {
     const answers = await Promise.all(stores.map((store) => store.admitOnce('slack', 'sig-1', now + 1_000, now)));
     expect(answers.filter(Boolean)).toHaveLength(1);
     expect(await stores[1]!.admitOnce('slack', 'sig-1', now + 1_000, now + 999)).toBe(false);
+    // Remembered up to its expiry, that instant included.
+    expect(await stores[1]!.admitOnce('slack', 'sig-1', now + 1_000, now + 1_000)).toBe(false);
     expect(await stores[2]!.admitOnce('other-scope', 'sig-1', now + 1_000, now)).toBe(true);
     // Expired: it may be taken again (the window check refuses such a request before it gets here anyway).
     expect(await stores[2]!.admitOnce('slack', 'sig-1', now + 5_000, now + 2_000)).toBe(true);
     await stores[0]!.admitOnce('slack', 'sig-old', now + 10, now);
+    await stores[0]!.admitOnce('slack', 'sig-edge', now + 3_000, now);
     await stores[0]!.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: 3_600_000, now: now + 3_000 });
     const client = new pg.Client({ connectionString: schemaUrlOf(stores[0]!) });
     await client.connect();
     try {
       const left = await client.query('SELECT scope, key FROM seen_once ORDER BY scope, key');
-      expect(left.rows).toEqual([{ scope: 'slack', key: 'sig-1' }]);
+      expect(left.rows).toEqual([{ scope: 'slack', key: 'sig-1' }, { scope: 'slack', key: 'sig-edge' }]);
     } finally {
       await client.end();
     }
