@@ -282,6 +282,26 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
+      it("a destination's last success: stamped by a success, moved by a later one at most once a second, never back by an older one, kept through a failure", async () => {
+        for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const t = Date.now() + 1;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 6, now: t })).deliveries;
+        const at = async (index: number, finishedAt: number, overrides: Partial<AttemptResult> = {}) => {
+          await recordAttempt(store, attempt(claimed[index]!.id, { started_at: finishedAt - 1, finished_at: finishedAt, ...overrides }));
+          return (await store.view('destinations')).find((state) => state.name === 'slack')!;
+        };
+        const iso = (ms: number) => new Date(ms).toISOString();
+        expect(await at(0, t + 10_000)).toMatchObject({ last_success_at: iso(t + 10_000), consecutive_failures: 0 });
+        expect(await at(1, t + 10_500)).toMatchObject({ last_success_at: iso(t + 10_000) });
+        // Recorded late, finished earlier: the stamp stays where it is.
+        expect(await at(2, t + 5_000)).toMatchObject({ last_success_at: iso(t + 10_000) });
+        expect(await at(3, t + 12_000)).toMatchObject({ last_success_at: iso(t + 12_000) });
+        const failed = await at(4, t + 13_000, { outcome: 'retry', health: 'failure', next_attempt_at: t + 60_000, response_code: 503, error: 'HTTP 503' });
+        expect(failed).toMatchObject({ last_success_at: iso(t + 12_000), consecutive_failures: 1, enabled: true, last_error: 'HTTP 503' });
+        // The next success after a failure is stamped at once, within the second too.
+        expect(await at(5, t + 12_500)).toMatchObject({ last_success_at: iso(t + 12_500), consecutive_failures: 0 });
+      });
+
       it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
         const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
         for (const event of events) await store.ingest(batchOf(event, ['slack']));
