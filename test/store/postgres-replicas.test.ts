@@ -420,6 +420,70 @@ describe("claims while another replica holds an incident's or a group's lock", (
   });
 });
 
+describe("ingest under another replica's incident or group lock", () => {
+  /**
+   * Starts `ingest` while another transaction holds `key`'s advisory lock; answers once the ingest
+   * is seen waiting for a lock (pg_stat_activity), after `whileHeld` ran and that transaction
+   * committed. Fails at once if the ingest ends without waiting.
+   */
+  async function ingestWaitingFor(store: PostgresStore, key: string, ingest: () => Promise<unknown>, whileHeld: (other: pg.Client) => Promise<void>) {
+    const other = new pg.Client({ connectionString: schemaUrlOf(store) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+      await whileHeld(other);
+      let ended = false;
+      const running = ingest().finally(() => (ended = true));
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const { rows } = await other.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+        );
+        if (rows.length > 0) break;
+        if (ended) throw new Error('the ingest did not wait for the lock');
+        if (Date.now() > deadline) throw new Error('the ingest was never seen waiting');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await other.query('COMMIT');
+      return await running;
+    } finally {
+      await other.end();
+    }
+  }
+
+  it("an ingest leasing an incident's update waits for a replica committing another update of it, then waits behind that one", async () => {
+    const [a] = await replicas(1);
+    const now = Date.now();
+    const { delivery, batch } = orderedBatch('inc_ingest_lock', { lease: { owner: 'a', until: now + 60_000 } }, now);
+    const result = await ingestWaitingFor(a!, lockKey('incident', 'slack', 'inc_ingest_lock'), () => a!.ingest(batch), async (other) => {
+      // Replica B's ingest of the incident's other update, leased to B, not yet committed.
+      await other.query(`INSERT INTO receipts (id, source, received_at, headers, body) VALUES ('rcp_b', 'tapemetric', $1, '{}', '{}')`, [now]);
+      await other.query(
+        `INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
+         VALUES ('evt_b', 'rcp_b', 'tapemetric', NULL, 't', 'critical', 'firing', 't', 's', 'inc_ingest_lock', '2026-04-23T18:28:00.000Z', $1, '{}')`,
+        [now],
+      );
+      await other.query(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, lease_owner, next_attempt_at, created_at, updated_at, incident_key)
+         VALUES ('dlv_b', 'evt_b', 'slack', 'r', 'in_flight', 'b', $1, $2, $2, 'inc_ingest_lock')`,
+        [now + 60_000, now],
+      );
+    });
+    expect(result).toEqual([{ id: batch.events[0]!.event.id, duplicate: false, waiting: [delivery.id] }]);
+    expect(await a!.view('delivery', delivery.id)).toMatchObject({ status: 'pending' });
+  });
+
+  it("an ingest adding to a group waits for a replica holding the group's lock", async () => {
+    const [a] = await replicas(1);
+    const event = relayEvent();
+    const grouped: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key: 'g_ingest_lock', wait_ms: 30_000, interval_ms: 60_000 } };
+    const batch = { ...batchOf(event, []), events: [{ event, deliveries: [grouped] }] };
+    await ingestWaitingFor(a!, lockKey('group', 'slack', 'g_ingest_lock'), () => a!.ingest(batch), async () => undefined);
+    expect(await a!.view('delivery', grouped.id)).toMatchObject({ status: 'pending' });
+  });
+});
+
 describe('seen once across replicas', () => {
   it('a key admitted by one replica is refused by every other (all asking at once: one admitted) until it expires; pruned after', async () => {
     const stores = await replicas(3);
