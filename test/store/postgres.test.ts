@@ -3,6 +3,7 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { createTestDatabase, createTestSchema, emptySchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { storeContract } from './contract.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 // This run's own database (dropped after) and one schema in it: the first store the contract
 // opens migrates it from nothing; before each later test every table is emptied (the record of
@@ -19,5 +20,7 @@ afterAll(async () => {
 
 storeContract('postgres', async () => {
   await emptySchema(url);
-  return PostgresStore.open(url);
+  // 300 ingests at once queue for 10 connections: on a busy machine (a mutation run) that wait
+  // passes the default 5 s, after which the store counts as unreachable.
+  return PostgresStore.open(url, { connectTimeoutMs: WAIT_MS });
 });
