@@ -321,6 +321,34 @@ describe('replicas claiming at once', () => {
     expect((await b!.claim('slack', { limit: 10, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(4);
   });
 
+  it("a failure recorded while another replica's failure holds the destination's row counts on top of it, never over it", async () => {
+    const [a] = await replicas(1);
+    await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const other = new pg.Client({ connectionString: schemaUrlOf(a!) });
+    await other.connect();
+    try {
+      // Replica B's failure of the destination, committing: the row is locked and counted once.
+      await other.query('BEGIN');
+      await other.query(`UPDATE destination_state SET consecutive_failures = consecutive_failures + 1 WHERE name = 'slack'`);
+      const failure = { ...success(first!, 'a', now), outcome: 'retry' as const, health: 'failure' as const, next_attempt_at: now + 60_000, error: 'HTTP 500', breaker: { disable_after: 5, probe_backoff_ms: [60_000] } };
+      const recording = recordAttempt(a!, failure);
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const { rows } = await other.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+        if (rows.length > 0) break;
+        if (Date.now() > deadline) throw new Error('the failure was never seen waiting for the row');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await other.query('COMMIT');
+      expect((await recording).destination).toMatchObject({ consecutive_failures: 2, enabled: true });
+    } finally {
+      await other.end();
+    }
+    expect((await a!.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ consecutive_failures: 2 });
+  });
+
   it('of replicas asking for the probe of an open circuit at once, one gets it', async () => {
     const stores = await replicas(3);
     for (let i = 0; i < 3; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack']));
