@@ -282,6 +282,26 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
+      it("a destination's last success: stamped by a success, moved by a later one at most once a second, never back by an older one, kept through a failure", async () => {
+        for (let i = 0; i < 6; i++) await store.ingest(batchOf(relayEvent(), ['slack']));
+        const t = Date.now() + 1;
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 6, now: t })).deliveries;
+        const at = async (index: number, finishedAt: number, overrides: Partial<AttemptResult> = {}) => {
+          await recordAttempt(store, attempt(claimed[index]!.id, { started_at: finishedAt - 1, finished_at: finishedAt, ...overrides }));
+          return (await store.view('destinations')).find((state) => state.name === 'slack')!;
+        };
+        const iso = (ms: number) => new Date(ms).toISOString();
+        expect(await at(0, t + 10_000)).toMatchObject({ last_success_at: iso(t + 10_000), consecutive_failures: 0 });
+        expect(await at(1, t + 10_500)).toMatchObject({ last_success_at: iso(t + 10_000) });
+        // Recorded late, finished earlier: the stamp stays where it is.
+        expect(await at(2, t + 5_000)).toMatchObject({ last_success_at: iso(t + 10_000) });
+        expect(await at(3, t + 12_000)).toMatchObject({ last_success_at: iso(t + 12_000) });
+        const failed = await at(4, t + 13_000, { outcome: 'retry', health: 'failure', next_attempt_at: t + 60_000, response_code: 503, error: 'HTTP 503' });
+        expect(failed).toMatchObject({ last_success_at: iso(t + 12_000), consecutive_failures: 1, enabled: true, last_error: 'HTTP 503' });
+        // The next success after a failure is stamped at once, within the second too.
+        expect(await at(5, t + 12_500)).toMatchObject({ last_success_at: iso(t + 12_500), consecutive_failures: 0 });
+      });
+
       it('successes recorded at once are each recorded with its attempt and notification; one whose lease was lost is not', async () => {
         const events = Array.from({ length: 12 }, (_, i) => relayEvent({ dedup_key: `inc_many_${i}` }));
         for (const event of events) await store.ingest(batchOf(event, ['slack']));
@@ -1072,6 +1092,52 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const left = await store.view('deliveries', { destination: 'slack', limit: 100 });
         expect(left.filter((d) => d.status === 'succeeded').map((d) => d.id).sort()).toEqual(finished.slice(-4).sort());
         expect(left.filter((d) => d.status === 'pending')).toHaveLength(2);
+      });
+
+      it('prune forgets, once older than the events window, what decides nothing any more: told lines, resolved incidents\' messages, ended mutes; younger or open ones stay', async () => {
+        const t0 = Date.now();
+        const day = 86_400_000;
+        // The window ends at t0 + 1000: what is older goes, what is that old or younger stays.
+        const horizon = t0 + 1_000;
+        for (let i = 0; i < 3; i++) await store.ingest(batchOf(relayEvent(), ['slack', 'pager'], t0 - 10_000));
+        const [toldOld, toldEdge, toldNew] = (await store.claim('slack', { ...LEASE, limit: 3, now: t0 })).deliveries;
+        const told = (delivery: ClaimedDelivery, key: string, at: number) =>
+          recordAttempt(store, attempt(delivery.id, { notified: [{ destination: 'slack', dedup_key: key, status: 'firing', occurred_at: delivery.event.occurred_at, delivery_id: delivery.id, sent_at: at }] }));
+        await told(toldOld!, 'k-old', horizon - 1);
+        await told(toldEdge!, 'k-edge', horizon);
+        await told(toldNew!, 'k-new', horizon + 1_000);
+
+        const [resolvedOld, stillFiring, resolvedNew] = (await store.claim('pager', { ...LEASE, limit: 3, now: t0 })).deliveries;
+        const message = async (delivery: ClaimedDelivery, key: string, status: 'firing' | 'resolved', at: number) =>
+          recordAttempt(store, attempt(delivery.id, {
+            destination: 'pager',
+            started_at: at - 1,
+            finished_at: at,
+            effects: { incident_message: { kind: 'posted', dedup_key: key, channel: 'C1', ts: '1700000000.000100', started_at: '2026-11-23T10:00:00.000Z', status, resolved_at: status === 'resolved' ? '2026-11-23T10:10:00.000Z' : null, last_event_id: delivery.event.id } },
+          }));
+        await message(resolvedOld!, 'm-resolved-old', 'resolved', horizon - 1);
+        await message(stillFiring!, 'm-firing', 'firing', t0 - 5_000);
+        await message(resolvedNew!, 'm-resolved-edge', 'resolved', horizon);
+
+        const mute = (id: string, expiresAt: number) => ({
+          id, matchers: { type: 'qos.*' }, reason: 'deploy', created_by: '<@U123>',
+          created_at: new Date(t0 - 60_000).toISOString(), expires_at: new Date(expiresAt).toISOString(), deleted_at: null,
+        });
+        await store.change('create_mute', mute('mut-expired', horizon - 1));
+        await store.change('create_mute', mute('mut-expired-edge', horizon));
+        await store.change('create_mute', mute('mut-deleted', t0 + 30 * day));
+        await store.change('delete_mute', 'mut-deleted', horizon - 1);
+        await store.change('create_mute', mute('mut-deleted-edge', t0 + 30 * day));
+        await store.change('delete_mute', 'mut-deleted-edge', horizon);
+        await store.change('create_mute', mute('mut-live', t0 + 30 * day));
+
+        await store.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: day, now: horizon + day });
+
+        expect((await store.notificationLog('slack', ['k-old', 'k-edge', 'k-new'])).map((entry) => entry.dedup_key).sort()).toEqual(['k-edge', 'k-new']);
+        expect(await store.view('incident_message', 'pager', 'm-resolved-old')).toBeNull();
+        expect(await store.view('incident_message', 'pager', 'm-firing')).toMatchObject({ status: 'firing' });
+        expect(await store.view('incident_message', 'pager', 'm-resolved-edge')).toMatchObject({ status: 'resolved' });
+        expect((await store.view('mutes', { now: t0, all: true })).map((m) => m.id).sort()).toEqual(['mut-deleted-edge', 'mut-expired-edge', 'mut-live']);
       });
 
       it('prune never removes pending or in-flight work, even when it is older than every finished delivery it keeps', async () => {

@@ -10,7 +10,7 @@ import { HookrelayError } from '../../src/errors.ts';
 import { createPool } from '../../src/store/postgres/connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from '../../src/store/postgres/migrations.ts';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
-import { lockKey } from '../../src/store/postgres/writes.ts';
+import { WORK_CHANNEL, lockKey } from '../../src/store/postgres/writes.ts';
 import type { AttemptResult, ClaimedDelivery, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
@@ -18,6 +18,7 @@ import { POSTGRES_SERVER, createTestDatabase, createTestSchema } from '../suppor
 import type { TestDatabase } from '../support/postgres.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { recordAttempt } from '../support/store.ts';
+import { WAIT_MS } from '../support/wait.ts';
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -44,6 +45,45 @@ async function replicas(count: number, options: Parameters<typeof PostgresStore.
   await stores[0]!.syncDestinations(['slack', 'pager']);
   return stores;
 }
+
+/**
+ * What `listener`'s dispatcher is woken for (its onWork), write by write. A mark sent after a
+ * write (another transaction's NOTIFY) arrives after every notification of the write's commit
+ * (PostgreSQL delivers them in commit order), so `after` returns once all of them are heard,
+ * without waiting for a time; the first mark heard says the listener is connected.
+ */
+async function wakeUps(listener: PostgresStore): Promise<{ after(write: () => Promise<unknown>): Promise<Array<readonly string[]>> }> {
+  const heard: Array<readonly string[]> = [];
+  listener.onWork((destinations) => heard.push(destinations));
+  const client = new pg.Client({ connectionString: schemaUrlOf(listener) });
+  await client.connect();
+  marking.push(client);
+  let marks = 0;
+  const mark = async (): Promise<void> => {
+    const name = `mark-${(marks += 1)}`;
+    const deadline = Date.now() + WAIT_MS;
+    // Until the listener has connected, a mark is not heard: send another.
+    for (;;) {
+      await client.query('SELECT pg_notify($1, $2)', [WORK_CHANNEL, JSON.stringify([name])]);
+      for (let i = 0; i < 50 && !heard.some((each) => each[0] === name); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      if (heard.some((each) => each[0] === name)) return;
+      if (Date.now() > deadline) throw new Error('the listener never heard a mark');
+    }
+  };
+  await mark();
+  return {
+    async after(write) {
+      heard.length = 0;
+      await write();
+      await mark();
+      return heard.filter((each) => !String(each[0]).startsWith('mark-'));
+    },
+  };
+}
+const marking: pg.Client[] = [];
+afterEach(async () => {
+  await Promise.all(marking.splice(0).map((client) => client.end()));
+});
 
 function success(delivery: ClaimedDelivery, owner: string, at = Date.now()): AttemptResult {
   return {
@@ -281,6 +321,34 @@ describe('replicas claiming at once', () => {
     expect((await b!.claim('slack', { limit: 10, now: now + 6_000, lease_ms: 60_000, owner: 'b' })).deliveries).toHaveLength(4);
   });
 
+  it("a failure recorded while another replica's failure holds the destination's row counts on top of it, never over it", async () => {
+    const [a] = await replicas(1);
+    await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const other = new pg.Client({ connectionString: schemaUrlOf(a!) });
+    await other.connect();
+    try {
+      // Replica B's failure of the destination, committing: the row is locked and counted once.
+      await other.query('BEGIN');
+      await other.query(`UPDATE destination_state SET consecutive_failures = consecutive_failures + 1 WHERE name = 'slack'`);
+      const failure = { ...success(first!, 'a', now), outcome: 'retry' as const, health: 'failure' as const, next_attempt_at: now + 60_000, error: 'HTTP 500', breaker: { disable_after: 5, probe_backoff_ms: [60_000] } };
+      const recording = recordAttempt(a!, failure);
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const { rows } = await other.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`);
+        if (rows.length > 0) break;
+        if (Date.now() > deadline) throw new Error('the failure was never seen waiting for the row');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await other.query('COMMIT');
+      expect((await recording).destination).toMatchObject({ consecutive_failures: 2, enabled: true });
+    } finally {
+      await other.end();
+    }
+    expect((await a!.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ consecutive_failures: 2 });
+  });
+
   it('of replicas asking for the probe of an open circuit at once, one gets it', async () => {
     const stores = await replicas(3);
     for (let i = 0; i < 3; i++) await stores[0]!.ingest(batchOf(relayEvent(), ['slack']));
@@ -294,6 +362,156 @@ describe('replicas claiming at once', () => {
   });
 });
 
+describe("claims while another replica holds an incident's or a group's lock", () => {
+  /** Runs `work` while another transaction (a replica's ingest or claim under way) holds the advisory locks of `keys`. */
+  async function whileLocked<T>(store: PostgresStore, keys: readonly string[], work: () => Promise<T>): Promise<T> {
+    const other = new pg.Client({ connectionString: schemaUrlOf(store) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      for (const key of keys) await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+      const answer = await work();
+      await other.query('COMMIT');
+      return answer;
+    } finally {
+      await other.end();
+    }
+  }
+
+  it('a due claim skips the rows whose incident or group another replica holds, takes the rest, and takes them once the locks are free', async () => {
+    const [a, b] = await replicas(2);
+    const now = Date.now();
+    const busyIncident = orderedBatch('inc_busy', {}, now);
+    const freeIncident = orderedBatch('inc_free', {}, now);
+    const grouped = (key: string) => {
+      const event = relayEvent();
+      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 } };
+      return { delivery, batch: { ...batchOf(event, [], now), events: [{ event, deliveries: [delivery] }] } };
+    };
+    const busyGroup = grouped('g_busy');
+    const freeGroup = grouped('g_free');
+    const plain = batchOf(relayEvent(), ['slack'], now);
+    for (const batch of [busyIncident.batch, freeIncident.batch, busyGroup.batch, freeGroup.batch, plain]) await a!.ingest(batch);
+    const claim = (store: PostgresStore, owner: string, at: number) => store.claim('slack', { limit: 10, now: at, lease_ms: 60_000, owner });
+    const taken = await whileLocked(a!, [lockKey('incident', 'slack', 'inc_busy'), lockKey('group', 'slack', 'g_busy')], () => claim(b!, 'b', now + 10));
+    expect(taken.deliveries.map((d) => d.id).sort()).toEqual([freeIncident.delivery.id, freeGroup.delivery.id, plain.events[0]!.deliveries[0]!.id].sort());
+    expect(taken.enabled).toBe(true);
+    expect((await claim(a!, 'a', now + 20)).deliveries.map((d) => d.id).sort()).toEqual([busyIncident.delivery.id, busyGroup.delivery.id].sort());
+  });
+
+  it('a claim for the fallback skips the rows whose incident or group another replica holds, and takes them after', async () => {
+    const [a, b] = await replicas(2);
+    const now = Date.now();
+    const busy = orderedBatch('inc_fb_busy', {}, now);
+    const free = orderedBatch('inc_fb_free', {}, now);
+    const plain = batchOf(relayEvent(), ['slack'], now - 1_000);
+    for (const batch of [busy.batch, free.batch, plain]) await a!.ingest(batch);
+    // The circuit opens on a failure of the plain one (due first).
+    const [first] = (await a!.claim('slack', { limit: 1, now: now + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const opened = await recordAttempt(a!, { ...success(first!, 'a', now + 2), outcome: 'retry', health: 'failure', next_attempt_at: now + 3, error: 'HTTP 500' });
+    expect(opened.disabled_now).toBe(true);
+    expect(first!.id).toBe(plain.events[0]!.deliveries[0]!.id);
+    const forFallback = (store: PostgresStore, owner: string, at: number) => store.claim('slack', { limit: 10, now: at, lease_ms: 60_000, owner, for_fallback: true });
+    const taken = await whileLocked(a!, [lockKey('incident', 'slack', 'inc_fb_busy')], () => forFallback(b!, 'b', now + 10));
+    expect(taken).toMatchObject({ enabled: false });
+    expect(taken.deliveries.map((d) => d.id).sort()).toEqual([free.delivery.id, first!.id].sort());
+    expect((await forFallback(a!, 'a', now + 20)).deliveries.map((d) => d.id)).toEqual([busy.delivery.id]);
+  });
+
+  it("a claim's answer tells the replica the circuit's state as the store has it: enabled, or open (waiting for its probe, or for a person)", async () => {
+    const [a, b] = await replicas(2);
+    for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await b!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).deliveries.map((d) => d);
+    expect(await b!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).toMatchObject({ enabled: true });
+    expect(await b!.claim('slack', { probe: true, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null, enabled: true });
+    // Unknown: nothing said.
+    expect(await b!.claim('nowhere', { limit: 1, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null });
+    expect(await b!.claim('nowhere', { probe: true, now, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: null });
+    expect(await b!.claim('nowhere', { limit: 1, now, lease_ms: 60_000, owner: 'b', for_fallback: true })).toStrictEqual({ deliveries: [], next_due_at: null });
+
+    // Replica A's attempt opens the circuit: its probe is due a minute after.
+    await recordAttempt(a!, { ...success(first!, 'b', now), outcome: 'retry', health: 'failure', next_attempt_at: now + 1_000, error: 'HTTP 500' });
+    const probeAt = now + 1 + 60_000;
+    expect(await b!.claim('slack', { probe: true, now: now + 10, lease_ms: 60_000, owner: 'b' })).toStrictEqual({ deliveries: [], next_due_at: probeAt, enabled: false });
+    const probe = await b!.claim('slack', { probe: true, now: probeAt, lease_ms: 30_000, owner: 'b' });
+    expect(probe).toMatchObject({ next_due_at: probeAt + 30_000, enabled: false });
+    expect(probe.deliveries).toHaveLength(1);
+    expect(probe.deliveries[0]!.probe).toBe(true);
+
+    // Without probes, an open circuit waits for a person.
+    const [c] = await replicas(1);
+    await c!.ingest(batchOf(relayEvent(), ['slack']));
+    const [one] = (await c!.claim('slack', { limit: 1, now: Date.now() + 1, lease_ms: 60_000, owner: 'c' })).deliveries;
+    await recordAttempt(c!, { ...success(one!, 'c'), outcome: 'retry', health: 'failure', next_attempt_at: Date.now(), error: 'HTTP 500', breaker: { disable_after: 1, probe_backoff_ms: null } });
+    expect(await c!.claim('slack', { probe: true, now: Date.now() + 3_600_000, lease_ms: 60_000, owner: 'c' })).toStrictEqual({ deliveries: [], next_due_at: null, enabled: false });
+  });
+});
+
+describe("ingest under another replica's incident or group lock", () => {
+  /**
+   * Starts `ingest` while another transaction holds `key`'s advisory lock; answers once the ingest
+   * is seen waiting for a lock (pg_stat_activity), after `whileHeld` ran and that transaction
+   * committed. Fails at once if the ingest ends without waiting.
+   */
+  async function ingestWaitingFor(store: PostgresStore, key: string, ingest: () => Promise<unknown>, whileHeld: (other: pg.Client) => Promise<void>) {
+    const other = new pg.Client({ connectionString: schemaUrlOf(store) });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [key]);
+      await whileHeld(other);
+      let ended = false;
+      const running = ingest().finally(() => (ended = true));
+      const deadline = Date.now() + WAIT_MS;
+      for (;;) {
+        const { rows } = await other.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`,
+        );
+        if (rows.length > 0) break;
+        if (ended) throw new Error('the ingest did not wait for the lock');
+        if (Date.now() > deadline) throw new Error('the ingest was never seen waiting');
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      await other.query('COMMIT');
+      return await running;
+    } finally {
+      await other.end();
+    }
+  }
+
+  it("an ingest leasing an incident's update waits for a replica committing another update of it, then waits behind that one", async () => {
+    const [a] = await replicas(1);
+    const now = Date.now();
+    const { delivery, batch } = orderedBatch('inc_ingest_lock', { lease: { owner: 'a', until: now + 60_000 } }, now);
+    const result = await ingestWaitingFor(a!, lockKey('incident', 'slack', 'inc_ingest_lock'), () => a!.ingest(batch), async (other) => {
+      // Replica B's ingest of the incident's other update, leased to B, not yet committed.
+      await other.query(`INSERT INTO receipts (id, source, received_at, headers, body) VALUES ('rcp_b', 'tapemetric', $1, '{}', '{}')`, [now]);
+      await other.query(
+        `INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
+         VALUES ('evt_b', 'rcp_b', 'tapemetric', NULL, 't', 'critical', 'firing', 't', 's', 'inc_ingest_lock', '2026-04-23T18:28:00.000Z', $1, '{}')`,
+        [now],
+      );
+      await other.query(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, lease_owner, next_attempt_at, created_at, updated_at, incident_key)
+         VALUES ('dlv_b', 'evt_b', 'slack', 'r', 'in_flight', 'b', $1, $2, $2, 'inc_ingest_lock')`,
+        [now + 60_000, now],
+      );
+    });
+    expect(result).toEqual([{ id: batch.events[0]!.event.id, duplicate: false, waiting: [delivery.id] }]);
+    expect(await a!.view('delivery', delivery.id)).toMatchObject({ status: 'pending' });
+  });
+
+  it("an ingest adding to a group waits for a replica holding the group's lock", async () => {
+    const [a] = await replicas(1);
+    const event = relayEvent();
+    const grouped: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key: 'g_ingest_lock', wait_ms: 30_000, interval_ms: 60_000 } };
+    const batch = { ...batchOf(event, []), events: [{ event, deliveries: [grouped] }] };
+    await ingestWaitingFor(a!, lockKey('group', 'slack', 'g_ingest_lock'), () => a!.ingest(batch), async () => undefined);
+    expect(await a!.view('delivery', grouped.id)).toMatchObject({ status: 'pending' });
+  });
+});
+
 describe('seen once across replicas', () => {
   it('a key admitted by one replica is refused by every other (all asking at once: one admitted) until it expires; pruned after', async () => {
     const stores = await replicas(3);
@@ -301,16 +519,19 @@ describe('seen once across replicas', () => {
     const answers = await Promise.all(stores.map((store) => store.admitOnce('slack', 'sig-1', now + 1_000, now)));
     expect(answers.filter(Boolean)).toHaveLength(1);
     expect(await stores[1]!.admitOnce('slack', 'sig-1', now + 1_000, now + 999)).toBe(false);
+    // Remembered up to its expiry, that instant included.
+    expect(await stores[1]!.admitOnce('slack', 'sig-1', now + 1_000, now + 1_000)).toBe(false);
     expect(await stores[2]!.admitOnce('other-scope', 'sig-1', now + 1_000, now)).toBe(true);
     // Expired: it may be taken again (the window check refuses such a request before it gets here anyway).
     expect(await stores[2]!.admitOnce('slack', 'sig-1', now + 5_000, now + 2_000)).toBe(true);
     await stores[0]!.admitOnce('slack', 'sig-old', now + 10, now);
+    await stores[0]!.admitOnce('slack', 'sig-edge', now + 3_000, now);
     await stores[0]!.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: 3_600_000, now: now + 3_000 });
     const client = new pg.Client({ connectionString: schemaUrlOf(stores[0]!) });
     await client.connect();
     try {
       const left = await client.query('SELECT scope, key FROM seen_once ORDER BY scope, key');
-      expect(left.rows).toEqual([{ scope: 'slack', key: 'sig-1' }]);
+      expect(left.rows).toEqual([{ scope: 'slack', key: 'sig-1' }, { scope: 'slack', key: 'sig-edge' }]);
     } finally {
       await client.end();
     }
@@ -344,6 +565,93 @@ describe('LISTEN/NOTIFY', () => {
     await expect(a!.ingest({ ...clash, receipt: { ...clash.receipt, id: newId('rcp') }, events: [{ ...clash.events[0]!, event: relayEvent() }] })).rejects.toThrow();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(heard).toEqual([['slack'], ['slack']]);
+  });
+});
+
+describe('wake-ups: every write that gives a destination work wakes the other replicas for it', () => {
+  it('ingest wakes each destination with pending work once; leased, muted and unrouted work wakes nobody; a resolve wakes what it releases', async () => {
+    const [a, b] = await replicas(2);
+    await b!.syncDestinations(['slack', 'pager']);
+    const wake = await wakeUps(b!);
+    const now = Date.now();
+    const event = relayEvent({ dedup_key: 'own' });
+    const leased: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'pending', lease: { owner: 'a', until: now + 60_000 } };
+    const muted: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'r', status: 'muted', note: 'muted by mut_x' };
+    const unrouted: NewDelivery = { id: newId('dlv'), destination: null, route: null, status: 'skipped' };
+    const twice = batchOf(event, ['slack', 'slack']).events[0]!.deliveries;
+    expect(await wake.after(() => a!.ingest({ ...batchOf(event, []), events: [{ event, deliveries: [...twice, leased, muted, unrouted], track_incident: true }] }))).toEqual([['slack']]);
+
+    // Held (inhibited) by a firing incident: the hold wakes nobody; that incident's resolve, ingested with no work of
+    // its own, wakes the destination of what it releases.
+    const inhibitor = relayEvent({ source: 'alertmanager', dedup_key: 'upstream' });
+    await a!.ingest({ ...batchOf(inhibitor, []), events: [{ event: inhibitor, deliveries: [], track_incident: true }] });
+    const claimed = (await a!.claim('slack', { limit: 10, now: Date.now() + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+    expect(claimed).toHaveLength(2);
+    const heldBy = JSON.stringify(['alertmanager', 'upstream']);
+    expect(await wake.after(() => a!.holds('hold', { ids: claimed.map((d) => d.id), lease_owner: 'a', status: 'muted', note: 'inhibited', now: now + 2, held_by: heldBy }))).toEqual([]);
+    const resolve = relayEvent({ source: 'alertmanager', dedup_key: 'upstream', status: 'resolved', occurred_at: '2026-04-23T19:00:00.000Z' });
+    expect(await wake.after(() => a!.ingest({ ...batchOf(resolve, []), events: [{ event: resolve, deliveries: [], track_incident: true }] }))).toEqual([['slack']]);
+    expect((await a!.view('delivery', claimed[0]!.id))?.status).toBe('pending');
+  });
+
+  it('a hold whose inhibitor resolved meanwhile, leases given back, a replay, prepared requests, an echo, a hand-off and an enabled destination each wake their destinations', async () => {
+    const [a, b] = await replicas(2);
+    await b!.syncDestinations(['slack', 'pager']);
+    const wake = await wakeUps(b!);
+    const now = Date.now();
+    const event = relayEvent({ dedup_key: 'own' });
+    await a!.ingest({ ...batchOf(event, ['slack', 'slack']), events: [{ ...batchOf(event, ['slack', 'slack']).events[0]!, track_incident: true }] });
+    const claim = async (owner: string): Promise<readonly ClaimedDelivery[]> => (await a!.claim('slack', { limit: 10, now: Date.now(), lease_ms: 60_000, owner })).deliveries;
+
+    // The inhibitor is tracked as resolved: the hold gives them back, due now, and wakes their destination.
+    const inhibitor = relayEvent({ source: 'alertmanager', dedup_key: 'gone', status: 'resolved' });
+    await a!.ingest({ ...batchOf(inhibitor, []), events: [{ event: inhibitor, deliveries: [], track_incident: true }] });
+    const held = await claim('a');
+    expect(held).toHaveLength(2);
+    const hold = { ids: held.map((d) => d.id), status: 'muted' as const, note: 'inhibited', now: now + 1, held_by: JSON.stringify(['alertmanager', 'gone']) };
+    expect(await wake.after(() => a!.holds('hold', { ...hold, lease_owner: 'someone-else' }))).toEqual([]);
+    expect(await wake.after(() => a!.holds('hold', { ...hold, lease_owner: 'a' }))).toEqual([['slack']]);
+
+    // Leases given back (a replica stopping): only its own.
+    const leased = await claim('a');
+    expect(await wake.after(() => a!.leases('release', leased.map((d) => d.id), 'someone-else'))).toEqual([]);
+    expect(await wake.after(() => a!.leases('release', leased.map((d) => d.id), 'a'))).toEqual([['slack']]);
+
+    expect(await wake.after(() => a!.append('replay', held[0]!.id, newId('dlv'), now + 2))).toEqual([['slack']]);
+    const prepared = (destination: string) => ({ id: newId('dlv'), destination, route: 'r', request_body: '{}' });
+    expect(await wake.after(() => a!.append('prepared', event.id, [prepared('pager'), prepared('pager')], now + 3))).toEqual([['pager']]);
+    // A list longer than a notification holds wakes every destination the listener knows.
+    const many = Array.from({ length: 80 }, (_, index) => prepared(`destination-${String(index).padStart(3, '0')}-${'x'.repeat(90)}`));
+    expect(await wake.after(() => a!.append('prepared', event.id, many, now + 4))).toEqual([['slack', 'pager']]);
+
+    // A pending echo applied with deliveries wakes theirs; one applied already wakes nobody.
+    const report = relayEvent({ source: 'pagerduty', dedup_key: 'pagerduty:own' });
+    await a!.ingest({ ...batchOf(report, []), events: [{ event: report, deliveries: [], echo: { dedup_key: 'own' } }] });
+    const echo = { event_id: report.id, states: [], deliveries: [prepared('pager')], now: now + 5 };
+    expect(await wake.after(async () => expect(await a!.change('apply_echo', echo)).toBe('applied'))).toEqual([['pager']]);
+    expect(await wake.after(async () => expect(await a!.change('apply_echo', echo)).toBe('done'))).toEqual([]);
+
+    // Handed to the fallback: the fallback is woken.
+    const [original] = await claim('a');
+    const handOff = { ids: [original!.id], fallback_ids: [newId('dlv')], destination: 'slack', fallback: 'pager', fallback_ordered: false, now: now + 6 };
+    expect(await wake.after(() => a!.holds('fallback', { ...handOff, lease_owner: 'someone-else' }))).toEqual([]);
+    expect(await wake.after(() => a!.holds('fallback', { ...handOff, lease_owner: 'a' }))).toEqual([['pager']]);
+
+    expect(await wake.after(() => a!.change('enable_destination', 'slack', now + 7))).toEqual([['slack']]);
+  });
+
+  it('a probe\'s success that closes the circuit wakes its destination; the failure that opened it wakes nobody', async () => {
+    const [a, b] = await replicas(2);
+    const wake = await wakeUps(b!);
+    for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    const now = Date.now() + 1;
+    const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
+    const failure = { ...success(first!, 'a', now), outcome: 'retry' as const, health: 'failure' as const, next_attempt_at: now + 1_000, error: 'HTTP 500' };
+    expect(await wake.after(async () => expect((await recordAttempt(a!, failure)).disabled_now).toBe(true))).toEqual([]);
+    const [probe] = (await a!.claim('slack', { probe: true, now: now + 61_000, lease_ms: 60_000, owner: 'a' })).deliveries;
+    expect(probe?.probe).toBe(true);
+    const closing = { ...success(probe!, 'a', now + 61_001), probe: true };
+    expect(await wake.after(async () => expect((await recordAttempt(a!, closing)).enabled_now).toBe(true))).toEqual([['slack']]);
   });
 });
 

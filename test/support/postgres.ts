@@ -1,5 +1,6 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { expect } from 'vitest';
 
 /** The machine's PostgreSQL (CI starts it: .ci/run); override with HOOKRELAY_TEST_POSTGRES. */
 export const POSTGRES_SERVER = process.env.HOOKRELAY_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/';
@@ -23,6 +24,7 @@ async function admin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
 
 /** A database of its own for one test file or test: `hookrelay_test_<random>`, dropped after. */
 export async function createTestDatabase(): Promise<TestDatabase> {
+  if (process.env.STRYKER_MUTATOR_WORKER !== undefined) return mutationRunDatabase();
   const name = `hookrelay_test_${randomBytes(6).toString('hex')}`;
   await admin((client) => client.query(`CREATE DATABASE ${name}`));
   return {
@@ -30,6 +32,39 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     url: `${POSTGRES_SERVER}${name}`,
     drop: () => admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
+}
+
+/**
+ * Under `npm run mutate` a worker process runs the same test files again for every mutant, one
+ * file at a time. DROP DATABASE waits for a checkpoint (seconds on a busy machine, more than
+ * most mutants' tests take), so there a database is made once per worker process and test file,
+ * `hookrelay_mut_<pid>_<file>`, and emptied, not dropped: every connection to it ended and every
+ * schema dropped, before the file's tests and after them. No other process uses it, so it is as
+ * much the file's own as a new one (advisory locks and notifications are per database). The
+ * databases outlive the run: `npm run mutate:clean` drops them.
+ */
+async function mutationRunDatabase(): Promise<TestDatabase> {
+  const file = createHash('sha256').update(expect.getState().testPath ?? '').digest('hex').slice(0, 8);
+  const name = `hookrelay_mut_${process.pid}_${file}`;
+  const url = `${POSTGRES_SERVER}${name}`;
+  const empty = async (): Promise<void> => {
+    await terminateConnections(name);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ name: string }>(
+        `SELECT quote_ident(nspname) AS name FROM pg_namespace WHERE nspname NOT LIKE 'pg\\_%' AND nspname <> 'information_schema'`,
+      );
+      if (rows.length > 0) await client.query(`DROP SCHEMA ${rows.map((row) => row.name).join(', ')} CASCADE`);
+      await client.query('CREATE SCHEMA public');
+    } finally {
+      await client.end();
+    }
+  };
+  const exists = await admin((client) => client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]));
+  if (exists.rowCount === 0) await admin((client) => client.query(`CREATE DATABASE ${name}`));
+  await empty();
+  return { name, url, drop: empty };
 }
 
 /** Ends every connection to the database as a server restart would (pg_terminate_backend). */
@@ -51,4 +86,39 @@ export async function createTestSchema(database: TestDatabase): Promise<string> 
     await client.end();
   }
   return `${database.url}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+/**
+ * Empties every table of the schema `url` names but the record of its migrations, so a store
+ * opened on it next starts empty on the schema as migrated (its open finds nothing to migrate).
+ * Cheaper than a fresh schema for each test: migrating one is most of a store test's time.
+ */
+export async function emptySchema(url: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT quote_ident(tablename) AS name FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`,
+    );
+    // DELETE, not TRUNCATE: on tables this small it is the cheaper (TRUNCATE makes new files).
+    if (rows.length > 0) await client.query(rows.map((row) => `DELETE FROM ${row.name};`).join(' '));
+  } finally {
+    await client.end();
+  }
+}
+
+/** Drops the databases `npm run mutate` left (see mutationRunDatabase), but those of processes still running. Answers their names. */
+export async function dropMutationRunDatabases(): Promise<string[]> {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const { rows } = await admin((client) => client.query<{ datname: string }>(`SELECT datname FROM pg_database WHERE datname LIKE 'hookrelay\\_mut\\_%'`));
+  const left = rows.map((row) => row.datname).filter((name) => !alive(Number(name.split('_')[2])));
+  for (const name of left) await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
+  return left;
 }
