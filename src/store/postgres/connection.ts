@@ -109,18 +109,7 @@ const MAX_TRIES = 5;
  */
 export async function transaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
-    let client: PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw translate(error);
-    }
-    // A checked-out connection the server drops emits 'error' on the client: unheard, it would end the process.
-    let broken: unknown = null;
-    const onError = (error: Error): void => {
-      broken = error;
-    };
-    client.on('error', onError);
+    const { client, broke, giveBack } = await checkOut(pool);
     let committing = false;
     try {
       await client.query('BEGIN');
@@ -129,18 +118,45 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>
       await client.query('COMMIT');
       return result;
     } catch (error) {
-      await client.query('ROLLBACK').catch((rollbackError: unknown) => (broken ??= rollbackError));
+      await client.query('ROLLBACK').catch(broke);
       if (isRetryable(error) && attempt < MAX_TRIES) continue;
       // A pooled connection that died while idle (the server restarted) fails the first statement
       // on it; before COMMIT was sent nothing was written, so once more on a fresh connection.
       if (isUnavailable(error) && !committing && attempt === 1) continue;
       throw translate(error);
     } finally {
-      client.off('error', onError);
-      // A connection that failed mid-transaction is not given back for reuse.
-      client.release(broken instanceof Error ? broken : undefined);
+      giveBack();
     }
   }
+}
+
+/**
+ * A connection of the pool for one try. A checked-out connection the server drops emits 'error'
+ * on the client: unheard, it would end the process. One that failed (that event, or `broke`) is
+ * not given back for reuse.
+ */
+async function checkOut(pool: pg.Pool): Promise<{ client: PoolClient; broke: (error: unknown) => void; giveBack: () => void }> {
+  let client: PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw translate(error);
+  }
+  let broken: unknown = null;
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
+  return {
+    client,
+    broke: (error) => {
+      broken ??= error;
+    },
+    giveBack: () => {
+      client.off('error', onError);
+      client.release(broken instanceof Error ? broken : undefined);
+    },
+  };
 }
 
 /**
@@ -153,27 +169,16 @@ export async function transaction<T>(pool: pg.Pool, work: (tx: Tx) => Promise<T>
  */
 export async function statement<R extends QueryResultRow = Record<string, unknown>>(pool: pg.Pool, sql: string, params: readonly unknown[] = []): Promise<R[]> {
   for (let attempt = 1; ; attempt++) {
-    let client: PoolClient;
-    try {
-      client = await pool.connect();
-    } catch (error) {
-      throw translate(error);
-    }
-    let broken: unknown = null;
-    const onError = (error: Error): void => {
-      broken = error;
-    };
-    client.on('error', onError);
+    const { client, broke, giveBack } = await checkOut(pool);
     try {
       return (await client.query<R>(sql, storableParams(params))).rows;
     } catch (error) {
-      if (isUnavailable(error)) broken ??= error;
+      if (isUnavailable(error)) broke(error);
       if (isRetryable(error) && attempt < MAX_TRIES) continue;
       if (isUnavailable(error) && attempt === 1) continue;
       throw translate(error);
     } finally {
-      client.off('error', onError);
-      client.release(broken instanceof Error ? broken : undefined);
+      giveBack();
     }
   }
 }
