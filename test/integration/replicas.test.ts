@@ -208,17 +208,18 @@ describe('three replicas on one PostgreSQL, one killed with SIGKILL halfway', ()
     expect(pagerRepeats.length).toBeLessThanOrEqual(killedPagerLeases);
     expect(httpRepeats.length + pagerRepeats.length).toBeLessThanOrEqual(killedLeases.length);
 
-    // The rate is the cluster's: the busiest two seconds of `paced` (sliding, from each arrival).
+    // The rate is the cluster's: the busiest four seconds of `paced` (sliding, from each arrival).
     // Budgets are granted evenly (one per 50 ms), but a grant's request reaches the receiver after
-    // a loaded replica's event loop gets to it, so arrivals bunch by a few at a window's edges;
-    // three replicas each spending a budget of their own would put ~120 in the window.
+    // a loaded replica's event loop gets to it, so arrivals bunch by a few at a window's edges (6
+    // over a 2 s window's 40 once in a parallel CI run); three replicas each spending a budget of
+    // their own would put ~240 in the window, one limit 25/s instead of 20 would put 100.
     const times = receiver.received('/paced').map((request) => request.at).sort((a, b) => a - b);
     let busiest = 0;
     for (let start = 0, end = 0; start < times.length; start++) {
-      while (end < times.length && times[end]! < times[start]! + 2_000) end++;
+      while (end < times.length && times[end]! < times[start]! + 4_000) end++;
       busiest = Math.max(busiest, end - start);
     }
-    expect(busiest).toBeLessThanOrEqual(2 * PACED_RATE + 3);
+    expect(busiest).toBeLessThanOrEqual(4 * PACED_RATE + 6);
 
     // Each incident's steps reach PagerDuty in the order they happened (a repeat may follow itself).
     for (let incident = 0; incident < INCIDENTS; incident++) {
@@ -232,7 +233,7 @@ describe('three replicas on one PostgreSQL, one killed with SIGKILL halfway', ()
     }
     console.log(
       `replicas: ${accepted.size} accepted, ${refusedByDeadReplica} requests refused by the dead replica, ${killedLeases.length} leases taken over, ` +
-        `${httpRepeats.length + pagerRepeats.length} duplicates, paced busiest second ${busiest}, all delivered ${Math.round((Date.now() - killedAt!) / 1000)} s after the kill`,
+        `${httpRepeats.length + pagerRepeats.length} duplicates, paced busiest four seconds ${busiest}, all delivered ${Math.round((Date.now() - killedAt!) / 1000)} s after the kill`,
     );
   }, 180_000);
 });
