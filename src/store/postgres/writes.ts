@@ -145,6 +145,31 @@ function claimLocks(row: Row, destination: string): string[] {
   ];
 }
 
+/**
+ * Of rows a claim found, those it may take: a row of no incident or group as it is; one of an
+ * incident or group only when its advisory locks were taken (tried all at once) and it is still
+ * due (`due`, SQL over `d` with the time as `$2`) and claimable under them, judged again in one
+ * statement: three round trips for the whole lot, not two per row.
+ */
+async function underTheirLocks(tx: Tx, found: Row[], destination: string, due: string, now: number): Promise<Row[]> {
+  const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
+  const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
+  const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
+  const still =
+    held.length === 0
+      ? new Set<string>()
+      : new Set(
+          (
+            await tx.rows(
+              `SELECT d.id FROM deliveries d
+               WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND ${due} AND ${claimable('$2')}`,
+              [held.map((row) => String(row.delivery_id)), now],
+            )
+          ).map((row) => String(row.id)),
+        );
+  return found.filter((row) => (row.incident_key === null && row.group_key === null) || still.has(String(row.delivery_id)));
+}
+
 /** `($1, $2, …), ($n, …)` for a multi-row INSERT of `rows` rows of `width` columns. */
 function valuesList(rows: number, width: number): string {
   return Array.from({ length: rows }, (_, row) => `(${Array.from({ length: width }, (_, column) => `$${row * width + column + 1}`).join(', ')})`).join(', ');
@@ -427,22 +452,7 @@ async function claimForFallback(tx: Tx, destination: string, options: ClaimOptio
     [destination, now, limit],
   );
   // As in claimDue: rows of an incident or group only under its advisory lock, judged again under it.
-  const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
-  const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
-  const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
-  const still =
-    held.length === 0
-      ? new Set<string>()
-      : new Set(
-          (
-            await tx.rows(
-              `SELECT d.id FROM deliveries d
-               WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND ${handOffDue('$2')} AND ${claimable('$2')}`,
-              [held.map((row) => String(row.delivery_id)), now],
-            )
-          ).map((row) => String(row.id)),
-        );
-  const rows = found.filter((row) => (row.incident_key === null && row.group_key === null) || still.has(String(row.delivery_id)));
+  const rows = await underTheirLocks(tx, found, destination, handOffDue('$2'), now);
   const deliveries = await lease(tx, rows, destination, options, false);
   const later = await tx.one(
     `SELECT MIN(d.next_attempt_at) AS due FROM deliveries d
@@ -749,25 +759,7 @@ export const writes = {
       );
       // Rows of an incident or group: their locks tried at once, then each judged again under
       // them, at once (three round trips for the whole level, not two per row).
-      const locking = found.filter((row) => row.incident_key !== null || row.group_key !== null);
-      const refused = await tryLocks(tx, locking.flatMap((row) => claimLocks(row, destination)));
-      const held = locking.filter((row) => claimLocks(row, destination).every((key) => !refused.has(key)));
-      const still =
-        held.length === 0
-          ? new Set<string>()
-          : new Set(
-              (
-                await tx.rows(
-                  `SELECT d.id FROM deliveries d
-                   WHERE d.id = ANY($1::text[]) AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $2 AND ${claimable('$2')}`,
-                  [held.map((row) => String(row.delivery_id)), now],
-                )
-              ).map((row) => String(row.id)),
-            );
-      for (const row of found) {
-        if ((row.incident_key !== null || row.group_key !== null) && !still.has(String(row.delivery_id))) continue;
-        rows.push(row);
-      }
+      rows.push(...(await underTheirLocks(tx, found, destination, 'd.next_attempt_at <= $2', now)));
     }
     const storm = options.storm && rows.length > 0 && stormRaging(await waitingRequests(tx, destination, now, options.storm), options.storm) ? options.storm : null;
     const deliveries = await lease(tx, rows, destination, options, false, storm);
