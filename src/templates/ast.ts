@@ -1,6 +1,7 @@
 // The AST types live in handlebars' global `hbs` namespace.
 /// <reference types="handlebars" />
 import { didYouMean } from '../util/did-you-mean.ts';
+import { formatNumber } from '../util/format.ts';
 import { RENDER_LIMITS, formatSize } from './budget.ts';
 
 type Program = hbs.AST.Program;
@@ -304,11 +305,14 @@ export function findNestedSenderLoops(program: Program): TemplateProblem[] {
   };
 
   visitProgram(program, null, 0);
-  const limits = `${RENDER_LIMITS.iterations.toLocaleString('en-US')} iterations or ${formatSize(RENDER_LIMITS.output_bytes)} of output`;
+  if (nests.length === 0) return [];
+  // formatNumber, not toLocaleString: Intl's first use pages ~4.6 MB of the node binary's ICU
+  // data in, and this runs for every template at start (docs/operating.md#memory).
+  const limits = `${formatNumber(RENDER_LIMITS.iterations)} iterations or ${formatSize(RENDER_LIMITS.output_bytes)} of output`;
   return nests.map((nest) => ({
     line: nest.line,
     message:
       `{{#each ${nest.shown}}} holds ${nest.levels} levels of {{#each}} over sender data: the iterations multiply ` +
-      `(58 keys a level: ${(58 ** nest.levels).toLocaleString('en-US')}); a render stops at ${limits}, and its delivery fails`,
+      `(58 keys a level: ${formatNumber(58 ** nest.levels)}); a render stops at ${limits}, and its delivery fails`,
   }));
 }

@@ -6,6 +6,8 @@
  * template problem, so its delivery fails with the reason and is not retried.
  */
 
+import { formatNumber } from '../util/format.ts';
+
 /** The most a render may cost; RENDER_LIMITS unless a caller (a test) says otherwise. */
 export interface RenderLimits {
   /** Bytes of UTF-8 the template may output. */
@@ -51,7 +53,7 @@ function describe(kind: RenderBudgetKind, limit: number): string {
     case 'output':
       return `output over ${formatSize(limit)}`;
     case 'iterations':
-      return `over ${limit.toLocaleString('en-US')} iterations of {{#each}} (nested loops over sender data?)`;
+      return `over ${formatNumber(limit)} iterations of {{#each}} (nested loops over sender data?)`;
     default:
       return `helpers read or wrote over ${formatSize(limit)} of text`;
   }
@@ -61,7 +63,7 @@ function describe(kind: RenderBudgetKind, limit: number): string {
 export function formatSize(bytes: number): string {
   if (bytes >= MB && bytes % MB === 0) return `${bytes / MB} MB`;
   if (bytes >= 1024 && bytes % 1024 === 0) return `${bytes / 1024} KB`;
-  return `${bytes.toLocaleString('en-US')} bytes`;
+  return `${formatNumber(bytes)} bytes`;
 }
 
 /** The budget of the render in progress. */
