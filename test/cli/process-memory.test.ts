@@ -22,6 +22,7 @@ interface Report {
   readonly mallocArenaMax: string | null;
   readonly stripper: boolean;
   readonly loaded: readonly string[];
+  readonly intl: readonly string[];
 }
 
 const SQLITE_HTTP_CONFIG = (dir: string): string => `
@@ -42,6 +43,7 @@ async function serveOnce(options: {
   cache: string;
   env?: Record<string, string>;
   modules?: boolean;
+  intl?: boolean;
   whileRunning?: (url: string) => Promise<void>;
 }): Promise<Report> {
   runs += 1;
@@ -60,6 +62,7 @@ async function serveOnce(options: {
       NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${REPORTER}`,
       HOOKRELAY_TEST_REPORT: report,
       HOOKRELAY_TEST_MODULES: options.modules ? '1' : '0',
+      HOOKRELAY_TEST_INTL: options.intl ? '1' : '0',
       ...options.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -129,6 +132,18 @@ describe('hookrelay serve: what the process holds', () => {
     const loaded = packages(await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-modules'), modules: true }));
     expect(loaded.has('express')).toBe(true);
     for (const unused of ['@slack/bolt', '@slack/web-api', 'pg', 'rate-limiter-flexible', 'pino-pretty']) expect(loaded.has(unused), unused).toBe(false);
+  });
+
+  it('a typical config (Slack, PagerDuty and HTTP destinations, the Slack app, admin pages) makes no locale-aware call at start: the ICU data stays on disk', async () => {
+    const config = `${SQLITE_HTTP_CONFIG(scratch)}  - { to: [slack, pagerduty] }
+slack_app: { signing_secret: "8f742231b10e8888abcd99yyyzzz85a5" }
+admin: { token: "process-memory-admin-token-0123456789" }
+`.replace(
+      'destinations:\n',
+      'destinations:\n  - { name: slack, type: slack, url: "http://127.0.0.1:9/services/T/B/X" }\n  - { name: pagerduty, type: pagerduty, routing_key: "R0123456789abcdef0123456789abcdef", url: "http://127.0.0.1:9/v2/enqueue" }\n',
+    );
+    const report = await serveOnce({ config, cache: join(scratch, 'cache-intl'), intl: true });
+    expect(report.intl).toEqual([]);
   });
 
   it('with the Slack app and a slack-bot destination configured, Bolt is loaded and /slack/events verifies requests', async () => {
