@@ -2,7 +2,7 @@
  * Phase 8: resident memory of an idle relay, after its first events. hookrelay with a typical
  * config (three senders, Slack, PagerDuty and HTTP destinations, the Slack app, admin pages)
  * takes three signed events, delivers each to its three destinations, then idles; beside it,
- * with the same start-up flags (V8 heap sizes and glibc arenas, as bin/hookrelay.js sets them),
+ * with the same start-up flags (V8 heap sizes, glibc arenas and trim threshold, as bin/hookrelay.js sets them),
  * the durable floor (bench/floor-idle-relay.mjs: express, pino, undici and node:sqlite in a
  * writer thread) does the same, and a bare Node.js HTTP server shows what the runtime alone holds.
  * RSS is read from /proc after the idle wait: anonymous memory (heaps, malloc) and file-backed
@@ -18,7 +18,7 @@ import { SIGNATURE_HEADER, tapemetricSignature } from './sign.ts';
 
 /** bin/hookrelay.js's restartSizedForARelay, for the floor and the bare runtime. */
 const RELAY_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=1024'];
-const RELAY_ENV = { MALLOC_ARENA_MAX: '2' };
+const RELAY_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_TRIM_THRESHOLD_: '131072' };
 const EVENTS = 3;
 
 export interface Resident {

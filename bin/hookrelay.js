@@ -10,10 +10,12 @@ import { fileURLToPath } from 'node:url';
 
 /** The commands that run until stopped, whose memory over days is what matters. */
 const LONG_RUNNING = new Set(['serve', 'work']);
-/** V8's heap for them, and glibc's malloc arenas (see restartSizedForARelay). */
+/** V8's heap for them, and glibc's malloc arenas and trim threshold (see restartSizedForARelay). */
 const SEMI_SPACE_MB = 4;
 const OLD_SPACE_MB = 1_024;
 const MALLOC_ARENAS = '2';
+/** glibc's initial M_TRIM_THRESHOLD (128 KB), held there instead of left to grow. */
+const MALLOC_TRIM_THRESHOLD = String(128 * 1024);
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -58,10 +60,17 @@ function useCompileCache() {
  * same ingest rate (bench/backlog.ts, SQLite). glibc's malloc gives each thread that allocates its own arena (up to 8 per
  * core), and libuv's pool, the SQLite writer thread and V8's helper threads each keep one
  * partly used: MALLOC_ARENA_MAX=2 took 20 MB off a drain, 40 MB off ingest, at the same rates.
- * Both are read once, when the process starts, so it replaces itself once with them (same pid,
+ * An idle relay also kept ~14.5 MB of freed memory in glibc's main heap (malloc_info; 12 MB of
+ * it went back to the system when malloc_trim(0) was called from gdb): what start-up and the
+ * first events allocate and free. glibc lets its trim threshold (the free memory it keeps
+ * instead of giving back) and its mmap threshold grow with the blocks freed, up to 64 and 32 MB;
+ * MALLOC_TRIM_THRESHOLD_ at glibc's own initial 128 KB turns that growth off (the mmap threshold
+ * stays at 128 KB too): 73-80 MB of anonymous memory idle instead of 79-83 (typical config,
+ * bench/idle-memory.ts, five runs each, alternated).
+ * All are read once, when the process starts, so it replaces itself once with them (same pid,
  * same stdio: process.execve, not a child). Whatever the user set (a flag in NODE_OPTIONS or
- * node's own, MALLOC_ARENA_MAX in the environment) wins; a smaller default old-space limit (a
- * small container) is never raised.
+ * node's own, MALLOC_ARENA_MAX or MALLOC_TRIM_THRESHOLD_ in the environment) wins; a smaller
+ * default old-space limit (a small container) is never raised.
  */
 function restartSizedForARelay() {
   if (typeof process.execve !== 'function') return;
@@ -72,9 +81,13 @@ function restartSizedForARelay() {
   if (!sized('--max-old-space-size') && getHeapStatistics().heap_size_limit > OLD_SPACE_MB * 1_048_576) {
     flags.push(`--max-old-space-size=${OLD_SPACE_MB}`);
   }
-  const capArenas = process.platform === 'linux' && process.env.MALLOC_ARENA_MAX === undefined;
-  if (flags.length === 0 && !capArenas) return;
-  const env = capArenas ? { ...process.env, MALLOC_ARENA_MAX: MALLOC_ARENAS } : process.env;
+  const malloc = {};
+  if (process.platform === 'linux') {
+    if (process.env.MALLOC_ARENA_MAX === undefined) malloc.MALLOC_ARENA_MAX = MALLOC_ARENAS;
+    if (process.env.MALLOC_TRIM_THRESHOLD_ === undefined) malloc.MALLOC_TRIM_THRESHOLD_ = MALLOC_TRIM_THRESHOLD;
+  }
+  if (flags.length === 0 && Object.keys(malloc).length === 0) return;
+  const env = { ...process.env, ...malloc };
   try {
     process.execve(process.execPath, [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)], env);
   } catch {

@@ -20,6 +20,7 @@ const scratch = scratchFolder();
 interface Report {
   readonly execArgv: readonly string[];
   readonly mallocArenaMax: string | null;
+  readonly mallocTrimThreshold: string | null;
   readonly stripper: boolean;
   readonly loaded: readonly string[];
   readonly intl: readonly string[];
@@ -51,7 +52,7 @@ async function serveOnce(options: {
   const config = join(scratch, `hookrelay-${runs}.yaml`);
   writeFileSync(config, options.config);
   const port = await freePort();
-  const { MALLOC_ARENA_MAX: _ours, ...inherited } = process.env;
+  const { MALLOC_ARENA_MAX: _arenas, MALLOC_TRIM_THRESHOLD_: _trim, ...inherited } = process.env;
   const child = spawn(process.execPath, [BIN.pathname, 'serve', '--config', config], {
     env: {
       ...inherited,
@@ -104,19 +105,21 @@ describe('hookrelay serve: what the process holds', () => {
     for (const flag of report.execArgv.filter((arg) => arg.startsWith('--max-old-space-size='))) expect(flag).toBe('--max-old-space-size=1024');
   });
 
-  it('runs with two malloc arenas, not eight per core', async () => {
+  it('runs with two malloc arenas, not eight per core, and a trim threshold that does not grow', async () => {
     const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-arenas') });
     expect(report.mallocArenaMax).toBe('2');
+    expect(report.mallocTrimThreshold).toBe('131072');
   });
 
   it('a heap size and an arena count the user gave win over hookrelay’s', async () => {
     const report = await serveOnce({
       config: SQLITE_HTTP_CONFIG(scratch),
       cache: join(scratch, 'cache-user-flags'),
-      env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}`, MALLOC_ARENA_MAX: '6' },
+      env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}`, MALLOC_ARENA_MAX: '6', MALLOC_TRIM_THRESHOLD_: '1048576' },
     });
     expect(report.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size'))).toEqual([]);
     expect(report.mallocArenaMax).toBe('6');
+    expect(report.mallocTrimThreshold).toBe('1048576');
   });
 
   it('from the second start on, no TypeScript is stripped: the compile cache has it', async () => {

@@ -1,5 +1,6 @@
 // Preloaded (`node --import`) into a hookrelay child by test/cli/process-memory.test.ts: at exit,
-// writes to $HOOKRELAY_TEST_REPORT the node flags it ran with, its MALLOC_ARENA_MAX, whether
+// writes to $HOOKRELAY_TEST_REPORT the node flags it ran with, its MALLOC_ARENA_MAX and
+// MALLOC_TRIM_THRESHOLD_, whether
 // Node's TypeScript stripper (amaro) was loaded, and, with $HOOKRELAY_TEST_MODULES=1, every file
 // it loaded, and, with $HOOKRELAY_TEST_INTL=1, which locale-aware calls (Intl, toLocaleString...) it
 // made. Plain JavaScript, so that the preload itself strips no TypeScript.
@@ -51,6 +52,6 @@ if (isMainThread && process.env.HOOKRELAY_TEST_INTL === '1') {
 if (isMainThread && report) {
   process.on('exit', () => {
     const stripper = process.moduleLoadList.some((name) => name.includes('amaro'));
-    writeFileSync(report, JSON.stringify({ execArgv: process.execArgv, mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null, stripper, loaded, intl }));
+    writeFileSync(report, JSON.stringify({ execArgv: process.execArgv, mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null, mallocTrimThreshold: process.env.MALLOC_TRIM_THRESHOLD_ ?? null, stripper, loaded, intl }));
   });
 }
