@@ -397,29 +397,60 @@ async function leadMembers(tx: Tx, row: Row, destination: string, now: number, s
   return { members: [], digest: false };
 }
 
+/** A commit's attempt that may lease its incident's next delivery (src/notify/incident-order.ts `chainsNext` said so). */
+interface ChainAsk {
+  readonly result: AttemptResult;
+  readonly incident_key: string;
+  readonly chain: ChainRequest;
+}
+
 /**
- * The incident's next delivery, leased to the owner of the attempt that just finished the one
- * ahead of it (src/notify/incident-order.ts `chainsNext`), if it may go now as a claim would lease
- * it on its own. As a claim does, it leases under the incident's advisory lock, only tried (held
- * by an ingest of the incident or another replica's claim: the claims take it from there), and
- * judges the row under it; the lock is released at this commit, with the lease.
+ * Each asking attempt's incident's next delivery, leased to the owner of the attempt that just
+ * finished the one ahead of it, if it may go now as a claim would lease it on its own (null
+ * otherwise), for the whole commit at once: every incident's advisory lock tried in one round
+ * trip (held by an ingest of the incident or another replica's claim: the claims take it from
+ * there), then the first row of every incident whose lock was taken read under it, judged as a
+ * claim judges, in one more; a row found is leased as a claim leases it. The locks are released
+ * at this commit, with the leases. Two attempts of one incident in a commit: the first asks.
  */
-async function leaseNext(tx: Tx, result: AttemptResult, incidentKey: string, chain: ChainRequest): Promise<ClaimedDelivery | null> {
-  const { destination, finished_at: now } = result;
-  if ((await tryLocks(tx, [lockKey('incident', destination, incidentKey)])).size > 0) return null;
-  const row = await tx.one(
-    `SELECT ${CLAIM_COLUMNS}
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.incident_key = $2 AND d.status IN ('pending', 'in_flight') AND ${chainableRow('$3')} AND ${claimable('$3')}
-     ORDER BY d.id
-     LIMIT 1
-     FOR UPDATE OF d SKIP LOCKED`,
-    [destination, incidentKey, now],
+async function leaseNexts(tx: Tx, asks: ReadonlyMap<number, ChainAsk>): Promise<Map<number, ClaimedDelivery | null>> {
+  const next = new Map<number, ClaimedDelivery | null>([...asks.keys()].map((index) => [index, null]));
+  const first = new Map<string, number>();
+  for (const [index, ask] of asks) {
+    const key = lockKey('incident', ask.result.destination, ask.incident_key);
+    if (!first.has(key)) first.set(key, index);
+  }
+  if (first.size === 0) return next;
+  const refused = await tryLocks(tx, [...first.keys()]);
+  const held = [...first].flatMap(([key, index]) => (refused.has(key) ? [] : [asks.get(index)!]));
+  if (held.length === 0) return next;
+  const rows = await tx.rows(
+    `SELECT w.ask, ${CLAIM_COLUMNS}
+     FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS w(ask, destination, incident_key, now)
+     CROSS JOIN LATERAL (
+       SELECT d.* FROM deliveries d
+       WHERE d.destination = w.destination AND d.incident_key = w.incident_key AND d.status IN ('pending', 'in_flight')
+         AND ${chainableRow('w.now')} AND ${claimable('w.now')}
+       ORDER BY d.id
+       LIMIT 1
+       FOR UPDATE OF d SKIP LOCKED) AS d
+     JOIN events e ON e.id = d.event_id`,
+    [
+      held.map((ask) => first.get(lockKey('incident', ask.result.destination, ask.incident_key))!),
+      held.map((ask) => ask.result.destination),
+      held.map((ask) => ask.incident_key),
+      held.map((ask) => ask.result.finished_at),
+    ],
   );
-  if (!row) return null;
-  if (chain.storm && stormRaging(await waitingRequests(tx, destination, now, chain.storm), chain.storm)) return null;
-  const [next] = await lease(tx, [row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
-  return next ?? null;
+  for (const row of rows) {
+    const index = Number(row.ask);
+    const { result, chain } = asks.get(index)!;
+    const { destination, finished_at: now } = result;
+    if (chain.storm && stormRaging(await waitingRequests(tx, destination, now, chain.storm), chain.storm)) continue;
+    const [leased] = await lease(tx, [row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
+    next.set(index, leased ?? null);
+  }
+  return next;
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -997,7 +1028,7 @@ export const writes = {
         await announce(tx, [destination]);
       }
     }
-    const answers: RecordedAttempt[] = [];
+    const asks = new Map<number, ChainAsk>();
     for (const [index, result] of results.entries()) {
       const step = steps.get(index);
       const state = step?.state ?? final.get(result.destination)!;
@@ -1010,6 +1041,13 @@ export const writes = {
         incident_key: incidentKey,
         enabled: state.enabled && !(step?.disabled_now ?? false),
       });
+      if (chained && incidentKey !== null && result.chain) asks.set(index, { result, incident_key: incidentKey, chain: result.chain });
+    }
+    const chains = await leaseNexts(tx, asks);
+    const answers: RecordedAttempt[] = [];
+    for (const [index, result] of results.entries()) {
+      const step = steps.get(index);
+      const state = step?.state ?? final.get(result.destination)!;
       answers.push({
         recorded: recorded[index]!,
         destination: {
@@ -1021,7 +1059,7 @@ export const writes = {
         disabled_now: step?.disabled_now ?? false,
         enabled_now: step?.enabled_now ?? false,
         incident_stale: stale[index]!,
-        ...(result.chain ? { next: chained && incidentKey !== null ? await leaseNext(tx, result, incidentKey, result.chain) : null } : {}),
+        ...(result.chain ? { next: chains.get(index) ?? null } : {}),
       });
     }
     return answers;

@@ -1,0 +1,102 @@
+/**
+ * What a delivery costs on PostgreSQL, counted at the client: the commit of a batch of
+ * successes that each ask for their incident's next update (src/notify/incident-order.ts
+ * `chainsNext`) takes a fixed number of statements, not two or more per attempt; and the
+ * update waiting behind one of them is still leased to the owner, the others nothing.
+ */
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createPool, transaction } from '../../src/store/postgres/connection.ts';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { writes } from '../../src/store/postgres/writes.ts';
+import type { AttemptResult, IngestBatch, NewDelivery } from '../../src/store/store.ts';
+import { newId } from '../../src/util/ids.ts';
+import { batchOf, relayEvent } from '../support/events.ts';
+import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
+import type { TestDatabase } from '../support/postgres.ts';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+const closing: Array<{ close(): Promise<void> }> = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await Promise.all(closing.splice(0).map((each) => each.close()));
+});
+
+/** Every statement any pg client sends from here on (the pool's connections are pg.Clients). */
+function countStatements(): { readonly sent: string[] } {
+  const sent: string[] = [];
+  const original = pg.Client.prototype.query;
+  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0];
+    sent.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
+    return (original as (...each: unknown[]) => unknown).apply(this, args) as never;
+  });
+  return { sent };
+}
+
+function ordered(key: string, receivedAt: number): IngestBatch {
+  const event = relayEvent({ dedup_key: key });
+  const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key };
+  return { ...batchOf(event, [], receivedAt), events: [{ event, deliveries: [delivery] }] };
+}
+
+const OWNER = 'lane-1';
+const chain = { lease_ms: 60_000, storm: null };
+
+function success(deliveryId: string, finishedAt: number): AttemptResult {
+  return {
+    delivery_id: deliveryId,
+    member_ids: [],
+    destination: 'slack',
+    lease_owner: OWNER,
+    started_at: finishedAt - 12,
+    finished_at: finishedAt,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{"text":"hi"}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 12,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 3, probe_backoff_ms: null },
+    notified: [],
+    chain,
+  };
+}
+
+describe('the commit of successes that ask for their incident’s next update', () => {
+  it('takes the same few statements for 30 attempts as for one, and leases the one update waiting behind them', async () => {
+    const url = await createTestSchema(database);
+    const store = await PostgresStore.open(url, { listen: false });
+    closing.push(store);
+    await store.syncDestinations(['slack']);
+    const t0 = Date.now();
+    // 30 incidents with one update each, and one of them (inc_0) with a second update behind it.
+    for (let index = 0; index < 30; index += 1) await store.ingest(ordered(`inc_${index}`, t0 + index));
+    const behind = ordered('inc_0', t0 + 30);
+    await store.ingest(behind);
+    const claimed = (await store.claim('slack', { limit: 100, now: t0 + 100, lease_ms: 60_000, owner: OWNER })).deliveries;
+    expect(claimed).toHaveLength(30);
+
+    const pool = createPool(url);
+    closing.push({ close: () => pool.end() });
+    const counted = countStatements();
+    const answers = await transaction(pool, (tx) => writes.commitAttempts(tx, claimed.map((delivery) => success(delivery.id, t0 + 200))));
+    // BEGIN, the deliveries, their attempts, the destination's health, the incidents' locks
+    // tried, their next rows read, the one found leased, COMMIT: not one or two per attempt.
+    expect(counted.sent.length).toBeLessThanOrEqual(9);
+    expect(answers.every((answer) => answer.recorded)).toBe(true);
+    const next = answers.flatMap((answer) => (answer.next ? [answer.next.id] : []));
+    expect(next).toEqual([behind.events[0]!.deliveries[0]!.id]);
+    expect(answers[claimed.findIndex((delivery) => delivery.event.dedup_key === 'inc_0')]!.next?.id).toBe(next[0]);
+    expect(await store.view('delivery', next[0]!)).toMatchObject({ status: 'in_flight' });
+  });
+});
