@@ -206,7 +206,12 @@ async function saveCircuit(tx: Tx, name: string, state: CircuitState): Promise<v
  * success of a destination would otherwise update (and lock until commit) its one state row,
  * serializing all replicas' attempts on it: a healthy destination's row is read without a lock
  * and only its success stamp moved (at most once a second); anything else is judged again
- * under the row's lock.
+ * under the row's lock. The stamp never waits for that lock either: the commits of a drain
+ * (several per replica at once) all find the stamp a second old at the same moment, and each
+ * would wait for the one before it to commit. When another transaction is writing the row,
+ * this stamp is skipped: that one is another success's stamp (of the same second), or a change
+ * of the breaker (a failure, a person enabling it), after which the next success finds the
+ * destination unhealthy or its stamp stale and writes it.
  */
 async function foldHealth(tx: Tx, destination: string, reports: readonly HealthReport[]): Promise<{ state: CircuitState; steps: BreakerStep[] }> {
   if (reports.length === 0) return { state: await loadCircuit(tx, destination, false), steps: [] };
@@ -215,7 +220,11 @@ async function foldHealth(tx: Tx, destination: string, reports: readonly HealthR
     const fold = breakerFold(before, reports);
     if (!fold.changed) return fold;
     if (stampOnly(before, fold.state)) {
-      await tx.run('UPDATE destination_state SET last_success_at = GREATEST(COALESCE(last_success_at, 0), $1::bigint) WHERE name = $2', [fold.state.last_success_at, destination]);
+      await tx.run(
+        `UPDATE destination_state SET last_success_at = GREATEST(COALESCE(last_success_at, 0), $1::bigint)
+         WHERE name = (SELECT name FROM destination_state WHERE name = $2 FOR UPDATE SKIP LOCKED)`,
+        [fold.state.last_success_at, destination],
+      );
       return fold;
     }
   }
