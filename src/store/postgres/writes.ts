@@ -910,14 +910,21 @@ export const writes = {
     const incidentOf = new Map<number, string | null>();
     const plain = results.flatMap((result, index) => (plainSuccess(result) ? [index] : []));
     if (plain.length > 0) {
+      // The deliveries and their attempts' log in one statement (one round trip for the lot).
       const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null; incident_key: string | null }>(
-        `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
-           request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
-           latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
-           AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
-         WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
-         RETURNING d.id, d.attempts, d.group_key, d.incident_key`,
+        `WITH done AS (
+           UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
+             request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
+             latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
+             AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at, started_at)
+           WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
+           RETURNING d.id, d.attempts, d.group_key, d.incident_key, r.started_at, r.response_code, r.response_body, r.latency_ms
+         ), logged AS (
+           INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+           SELECT id, attempts, started_at, 'succeeded', response_code, response_body, latency_ms, NULL FROM done
+         )
+         SELECT id, attempts, group_key, incident_key FROM done`,
         [
           plain.map((index) => results[index]!.delivery_id),
           plain.map((index) => results[index]!.lease_owner),
@@ -926,29 +933,16 @@ export const writes = {
           plain.map((index) => results[index]!.response_body),
           plain.map((index) => results[index]!.latency_ms),
           plain.map((index) => results[index]!.finished_at),
+          plain.map((index) => results[index]!.started_at),
         ],
       );
       const byId = new Map(updated.map((row) => [String(row.id), row]));
-      const done = plain.filter((index) => byId.has(results[index]!.delivery_id));
-      for (const index of done) {
+      for (const index of plain) {
+        const row = byId.get(results[index]!.delivery_id);
+        if (!row) continue;
         recorded[index] = true;
-        groupOf.set(index, byId.get(results[index]!.delivery_id)!.group_key);
-        incidentOf.set(index, byId.get(results[index]!.delivery_id)!.incident_key);
-      }
-      if (done.length > 0) {
-        await tx.run(
-          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
-           SELECT id, attempt, started_at, 'succeeded', response_code, response_body, latency_ms, NULL
-           FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS a(id, attempt, started_at, response_code, response_body, latency_ms)`,
-          [
-            done.map((index) => results[index]!.delivery_id),
-            done.map((index) => Number(byId.get(results[index]!.delivery_id)!.attempts)),
-            done.map((index) => results[index]!.started_at),
-            done.map((index) => results[index]!.response_code),
-            done.map((index) => results[index]!.response_body),
-            done.map((index) => results[index]!.latency_ms),
-          ],
-        );
+        groupOf.set(index, row.group_key);
+        incidentOf.set(index, row.incident_key);
       }
     }
     for (const [index, result] of results.entries()) {
