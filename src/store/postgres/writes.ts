@@ -206,7 +206,12 @@ async function saveCircuit(tx: Tx, name: string, state: CircuitState): Promise<v
  * success of a destination would otherwise update (and lock until commit) its one state row,
  * serializing all replicas' attempts on it: a healthy destination's row is read without a lock
  * and only its success stamp moved (at most once a second); anything else is judged again
- * under the row's lock.
+ * under the row's lock. The stamp never waits for that lock either: the commits of a drain
+ * (several per replica at once) all find the stamp a second old at the same moment, and each
+ * would wait for the one before it to commit. When another transaction is writing the row,
+ * this stamp is skipped: that one is another success's stamp (of the same second), or a change
+ * of the breaker (a failure, a person enabling it), after which the next success finds the
+ * destination unhealthy or its stamp stale and writes it.
  */
 async function foldHealth(tx: Tx, destination: string, reports: readonly HealthReport[]): Promise<{ state: CircuitState; steps: BreakerStep[] }> {
   if (reports.length === 0) return { state: await loadCircuit(tx, destination, false), steps: [] };
@@ -215,7 +220,11 @@ async function foldHealth(tx: Tx, destination: string, reports: readonly HealthR
     const fold = breakerFold(before, reports);
     if (!fold.changed) return fold;
     if (stampOnly(before, fold.state)) {
-      await tx.run('UPDATE destination_state SET last_success_at = GREATEST(COALESCE(last_success_at, 0), $1::bigint) WHERE name = $2', [fold.state.last_success_at, destination]);
+      await tx.run(
+        `UPDATE destination_state SET last_success_at = GREATEST(COALESCE(last_success_at, 0), $1::bigint)
+         WHERE name = (SELECT name FROM destination_state WHERE name = $2 FOR UPDATE SKIP LOCKED)`,
+        [fold.state.last_success_at, destination],
+      );
       return fold;
     }
   }
@@ -397,29 +406,60 @@ async function leadMembers(tx: Tx, row: Row, destination: string, now: number, s
   return { members: [], digest: false };
 }
 
+/** A commit's attempt that may lease its incident's next delivery (src/notify/incident-order.ts `chainsNext` said so). */
+interface ChainAsk {
+  readonly result: AttemptResult;
+  readonly incident_key: string;
+  readonly chain: ChainRequest;
+}
+
 /**
- * The incident's next delivery, leased to the owner of the attempt that just finished the one
- * ahead of it (src/notify/incident-order.ts `chainsNext`), if it may go now as a claim would lease
- * it on its own. As a claim does, it leases under the incident's advisory lock, only tried (held
- * by an ingest of the incident or another replica's claim: the claims take it from there), and
- * judges the row under it; the lock is released at this commit, with the lease.
+ * Each asking attempt's incident's next delivery, leased to the owner of the attempt that just
+ * finished the one ahead of it, if it may go now as a claim would lease it on its own (null
+ * otherwise), for the whole commit at once: every incident's advisory lock tried in one round
+ * trip (held by an ingest of the incident or another replica's claim: the claims take it from
+ * there), then the first row of every incident whose lock was taken read under it, judged as a
+ * claim judges, in one more; a row found is leased as a claim leases it. The locks are released
+ * at this commit, with the leases. Two attempts of one incident in a commit: the first asks.
  */
-async function leaseNext(tx: Tx, result: AttemptResult, incidentKey: string, chain: ChainRequest): Promise<ClaimedDelivery | null> {
-  const { destination, finished_at: now } = result;
-  if ((await tryLocks(tx, [lockKey('incident', destination, incidentKey)])).size > 0) return null;
-  const row = await tx.one(
-    `SELECT ${CLAIM_COLUMNS}
-     FROM deliveries d JOIN events e ON e.id = d.event_id
-     WHERE d.destination = $1 AND d.incident_key = $2 AND d.status IN ('pending', 'in_flight') AND ${chainableRow('$3')} AND ${claimable('$3')}
-     ORDER BY d.id
-     LIMIT 1
-     FOR UPDATE OF d SKIP LOCKED`,
-    [destination, incidentKey, now],
+async function leaseNexts(tx: Tx, asks: ReadonlyMap<number, ChainAsk>): Promise<Map<number, ClaimedDelivery | null>> {
+  const next = new Map<number, ClaimedDelivery | null>([...asks.keys()].map((index) => [index, null]));
+  const first = new Map<string, number>();
+  for (const [index, ask] of asks) {
+    const key = lockKey('incident', ask.result.destination, ask.incident_key);
+    if (!first.has(key)) first.set(key, index);
+  }
+  if (first.size === 0) return next;
+  const refused = await tryLocks(tx, [...first.keys()]);
+  const held = [...first].flatMap(([key, index]) => (refused.has(key) ? [] : [asks.get(index)!]));
+  if (held.length === 0) return next;
+  const rows = await tx.rows(
+    `SELECT w.ask, ${CLAIM_COLUMNS}
+     FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS w(ask, destination, incident_key, now)
+     CROSS JOIN LATERAL (
+       SELECT d.* FROM deliveries d
+       WHERE d.destination = w.destination AND d.incident_key = w.incident_key AND d.status IN ('pending', 'in_flight')
+         AND ${chainableRow('w.now')} AND ${claimable('w.now')}
+       ORDER BY d.id
+       LIMIT 1
+       FOR UPDATE OF d SKIP LOCKED) AS d
+     JOIN events e ON e.id = d.event_id`,
+    [
+      held.map((ask) => first.get(lockKey('incident', ask.result.destination, ask.incident_key))!),
+      held.map((ask) => ask.result.destination),
+      held.map((ask) => ask.incident_key),
+      held.map((ask) => ask.result.finished_at),
+    ],
   );
-  if (!row) return null;
-  if (chain.storm && stormRaging(await waitingRequests(tx, destination, now, chain.storm), chain.storm)) return null;
-  const [next] = await lease(tx, [row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
-  return next ?? null;
+  for (const row of rows) {
+    const index = Number(row.ask);
+    const { result, chain } = asks.get(index)!;
+    const { destination, finished_at: now } = result;
+    if (chain.storm && stormRaging(await waitingRequests(tx, destination, now, chain.storm), chain.storm)) continue;
+    const [leased] = await lease(tx, [row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
+    next.set(index, leased ?? null);
+  }
+  return next;
 }
 
 /** When the next claimable delivery of this destination falls due (see the SQLite store's `nextDueAt`). */
@@ -870,14 +910,21 @@ export const writes = {
     const incidentOf = new Map<number, string | null>();
     const plain = results.flatMap((result, index) => (plainSuccess(result) ? [index] : []));
     if (plain.length > 0) {
+      // The deliveries and their attempts' log in one statement (one round trip for the lot).
       const updated = await tx.rows<{ id: string; attempts: number; group_key: string | null; incident_key: string | null }>(
-        `UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
-           request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
-           latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
-         FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[])
-           AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at)
-         WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
-         RETURNING d.id, d.attempts, d.group_key, d.incident_key`,
+        `WITH done AS (
+           UPDATE deliveries d SET status = 'succeeded', attempts = d.attempts + 1, next_attempt_at = NULL, lease_owner = NULL,
+             request_body = COALESCE(r.request_body, d.request_body), response_code = r.response_code, response_body = r.response_body,
+             latency_ms = r.latency_ms, last_error = NULL, updated_at = r.finished_at
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::int[], $7::bigint[], $8::bigint[])
+             AS r(id, lease_owner, request_body, response_code, response_body, latency_ms, finished_at, started_at)
+           WHERE d.id = r.id AND d.status = 'in_flight' AND d.lease_owner = r.lease_owner
+           RETURNING d.id, d.attempts, d.group_key, d.incident_key, r.started_at, r.response_code, r.response_body, r.latency_ms
+         ), logged AS (
+           INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
+           SELECT id, attempts, started_at, 'succeeded', response_code, response_body, latency_ms, NULL FROM done
+         )
+         SELECT id, attempts, group_key, incident_key FROM done`,
         [
           plain.map((index) => results[index]!.delivery_id),
           plain.map((index) => results[index]!.lease_owner),
@@ -886,29 +933,16 @@ export const writes = {
           plain.map((index) => results[index]!.response_body),
           plain.map((index) => results[index]!.latency_ms),
           plain.map((index) => results[index]!.finished_at),
+          plain.map((index) => results[index]!.started_at),
         ],
       );
       const byId = new Map(updated.map((row) => [String(row.id), row]));
-      const done = plain.filter((index) => byId.has(results[index]!.delivery_id));
-      for (const index of done) {
+      for (const index of plain) {
+        const row = byId.get(results[index]!.delivery_id);
+        if (!row) continue;
         recorded[index] = true;
-        groupOf.set(index, byId.get(results[index]!.delivery_id)!.group_key);
-        incidentOf.set(index, byId.get(results[index]!.delivery_id)!.incident_key);
-      }
-      if (done.length > 0) {
-        await tx.run(
-          `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
-           SELECT id, attempt, started_at, 'succeeded', response_code, response_body, latency_ms, NULL
-           FROM unnest($1::text[], $2::int[], $3::bigint[], $4::int[], $5::text[], $6::int[]) AS a(id, attempt, started_at, response_code, response_body, latency_ms)`,
-          [
-            done.map((index) => results[index]!.delivery_id),
-            done.map((index) => Number(byId.get(results[index]!.delivery_id)!.attempts)),
-            done.map((index) => results[index]!.started_at),
-            done.map((index) => results[index]!.response_code),
-            done.map((index) => results[index]!.response_body),
-            done.map((index) => results[index]!.latency_ms),
-          ],
-        );
+        groupOf.set(index, row.group_key);
+        incidentOf.set(index, row.incident_key);
       }
     }
     for (const [index, result] of results.entries()) {
@@ -997,7 +1031,7 @@ export const writes = {
         await announce(tx, [destination]);
       }
     }
-    const answers: RecordedAttempt[] = [];
+    const asks = new Map<number, ChainAsk>();
     for (const [index, result] of results.entries()) {
       const step = steps.get(index);
       const state = step?.state ?? final.get(result.destination)!;
@@ -1010,6 +1044,13 @@ export const writes = {
         incident_key: incidentKey,
         enabled: state.enabled && !(step?.disabled_now ?? false),
       });
+      if (chained && incidentKey !== null && result.chain) asks.set(index, { result, incident_key: incidentKey, chain: result.chain });
+    }
+    const chains = await leaseNexts(tx, asks);
+    const answers: RecordedAttempt[] = [];
+    for (const [index, result] of results.entries()) {
+      const step = steps.get(index);
+      const state = step?.state ?? final.get(result.destination)!;
       answers.push({
         recorded: recorded[index]!,
         destination: {
@@ -1021,7 +1062,7 @@ export const writes = {
         disabled_now: step?.disabled_now ?? false,
         enabled_now: step?.enabled_now ?? false,
         incident_stale: stale[index]!,
-        ...(result.chain ? { next: chained && incidentKey !== null ? await leaseNext(tx, result, incidentKey, result.chain) : null } : {}),
+        ...(result.chain ? { next: chains.get(index) ?? null } : {}),
       });
     }
     return answers;
