@@ -13,8 +13,8 @@ import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { writes } from '../../src/store/postgres/writes.ts';
 import type { AttemptResult, IngestBatch, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
-import { batchOf, relayEvent } from '../support/events.ts';
-import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
+import { batchOf, relayEvent, succeededAttempt } from '../support/events.ts';
+import { countStatements, createTestDatabase, createTestSchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { WAIT_MS } from '../support/wait.ts';
 
@@ -32,17 +32,6 @@ afterEach(async () => {
   await Promise.all(closing.splice(0).map((each) => each.close()));
 });
 
-/** Every statement any pg client sends from here on (the pool's connections are pg.Clients). */
-function countStatements(): { readonly sent: string[] } {
-  const sent: string[] = [];
-  const original = pg.Client.prototype.query;
-  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0];
-    sent.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
-    return (original as (...each: unknown[]) => unknown).apply(this, args) as never;
-  });
-  return { sent };
-}
 
 function ordered(key: string, receivedAt: number): IngestBatch {
   const event = relayEvent({ dedup_key: key });
@@ -53,27 +42,7 @@ function ordered(key: string, receivedAt: number): IngestBatch {
 const OWNER = 'lane-1';
 const chain = { lease_ms: 60_000, storm: null };
 
-function success(deliveryId: string, finishedAt: number): AttemptResult {
-  return {
-    delivery_id: deliveryId,
-    member_ids: [],
-    destination: 'slack',
-    lease_owner: OWNER,
-    started_at: finishedAt - 12,
-    finished_at: finishedAt,
-    outcome: 'succeeded',
-    next_attempt_at: null,
-    request_body: '{"text":"hi"}',
-    response_code: 200,
-    response_body: 'ok',
-    latency_ms: 12,
-    error: null,
-    health: 'success',
-    breaker: { disable_after: 3, probe_backoff_ms: null },
-    notified: [],
-    chain,
-  };
-}
+const success = (deliveryId: string, finishedAt: number): AttemptResult => succeededAttempt(deliveryId, OWNER, finishedAt, { chain });
 
 describe('the commit of successes that ask for their incident’s next update', () => {
   it('takes the same few statements for 30 attempts as for one, and leases the one update waiting behind them', async () => {

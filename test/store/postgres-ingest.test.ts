@@ -13,7 +13,7 @@ import { lockKey } from '../../src/store/postgres/writes.ts';
 import type { IngestBatch, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 import { batchOf, relayEvent } from '../support/events.ts';
-import { createTestDatabase, createTestSchema } from '../support/postgres.ts';
+import { countStatements, createTestDatabase, createTestSchema } from '../support/postgres.ts';
 import type { TestDatabase } from '../support/postgres.ts';
 import { WAIT_MS } from '../support/wait.ts';
 
@@ -47,17 +47,6 @@ async function connect(url: string): Promise<pg.Client> {
   return client;
 }
 
-/** Every statement any pg client sends from here on (the pool's connections are pg.Clients). */
-function countStatements(): { readonly sent: string[] } {
-  const sent: string[] = [];
-  const original = pg.Client.prototype.query;
-  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
-    const first = args[0];
-    sent.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
-    return (original as (...each: unknown[]) => unknown).apply(this, args) as never;
-  });
-  return { sent };
-}
 
 function orderedBatch(key: string, lease: NewDelivery['lease'] = null, externalId: string | null = null): { batch: IngestBatch; delivery: NewDelivery } {
   const event = relayEvent({ dedup_key: key, external_id: externalId });

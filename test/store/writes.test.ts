@@ -16,7 +16,7 @@ import { createWriteOps } from '../../src/store/sqlite/writes.ts';
 import type { WriteOps } from '../../src/store/sqlite/writes.ts';
 import type { AttemptResult, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
-import { batchOf, relayEvent } from '../support/events.ts';
+import { batchOf, relayEvent, succeededAttempt } from '../support/events.ts';
 
 const OWNER = 'lane-a';
 const T0 = Date.parse('2026-04-23T18:28:00Z');
@@ -54,27 +54,7 @@ function ingestOne(destination = 'slack', at = T0, extra: Partial<NewDelivery> =
   return { delivery: id, event: event.id };
 }
 
-function attempt(id: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
-  return {
-    delivery_id: id,
-    member_ids: [],
-    destination: 'slack',
-    lease_owner: OWNER,
-    started_at: T0 + 1_000,
-    finished_at: T0 + 1_012,
-    outcome: 'succeeded',
-    next_attempt_at: null,
-    request_body: '{"text":"hi"}',
-    response_code: 200,
-    response_body: 'ok',
-    latency_ms: 12,
-    error: null,
-    health: 'success',
-    breaker: { disable_after: 3, probe_backoff_ms: null },
-    notified: [],
-    ...overrides,
-  };
-}
+const attempt = (id: string, overrides: Partial<AttemptResult> = {}): AttemptResult => succeededAttempt(id, OWNER, T0 + 1_012, overrides);
 
 const claim = (limit = 10, now = T0 + 500, destination = 'slack', lease_ms = 60_000) => ops.claimDue({ destination, limit, now, lease_ms, owner: OWNER });
 

@@ -1,5 +1,5 @@
 import type { RelayEvent } from '../../src/events/event.ts';
-import type { IngestBatch, NewDelivery } from '../../src/store/store.ts';
+import type { AttemptResult, IngestBatch, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
 
 /** A stored-shape event with sensible defaults; override what the test is about. */
@@ -36,5 +36,31 @@ export function batchOf(event: RelayEvent, destinations: readonly string[], rece
       body: JSON.stringify(event.data),
     },
     events: [{ event, deliveries: destinations.map((destination) => pending(destination)) }],
+  };
+}
+
+/**
+ * A plain success of one attempt by `owner`, finished at `finishedAt` after 12 ms; override what
+ * the test is about (outcome, health, chain...).
+ */
+export function succeededAttempt(deliveryId: string, owner: string, finishedAt: number, overrides: Partial<AttemptResult> = {}): AttemptResult {
+  return {
+    delivery_id: deliveryId,
+    member_ids: [],
+    destination: 'slack',
+    lease_owner: owner,
+    started_at: finishedAt - 12,
+    finished_at: finishedAt,
+    outcome: 'succeeded',
+    next_attempt_at: null,
+    request_body: '{"text":"hi"}',
+    response_code: 200,
+    response_body: 'ok',
+    latency_ms: 12,
+    error: null,
+    health: 'success',
+    breaker: { disable_after: 3, probe_backoff_ms: null },
+    notified: [],
+    ...overrides,
   };
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { expect } from 'vitest';
+import { expect, vi } from 'vitest';
 
 /** The machine's PostgreSQL (CI starts it: .ci/run); override with HOOKRELAY_TEST_POSTGRES. */
 export const POSTGRES_SERVER = process.env.HOOKRELAY_TEST_POSTGRES ?? 'postgres://postgres@127.0.0.1:5432/';
@@ -121,4 +121,19 @@ export async function dropMutationRunDatabases(): Promise<string[]> {
   const left = rows.map((row) => row.datname).filter((name) => !alive(Number(name.split('_')[2])));
   for (const name of left) await admin((client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`));
   return left;
+}
+
+/**
+ * Every statement any pg client sends from here on (a pool's connections are pg.Clients), as
+ * sent: one entry per round trip. Undone by vi.restoreAllMocks().
+ */
+export function countStatements(): { readonly sent: string[] } {
+  const sent: string[] = [];
+  const original = pg.Client.prototype.query;
+  vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (this: pg.Client, ...args: unknown[]) {
+    const first = args[0];
+    sent.push(typeof first === 'string' ? first : String((first as { text?: unknown }).text));
+    return (original as (...each: unknown[]) => unknown).apply(this, args) as never;
+  });
+  return { sent };
 }
