@@ -111,6 +111,30 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(claimed?.event.data).toEqual(event.data);
       });
 
+      it('one webhook of several events, one of them for a grouped route: its grouped delivery waits for its group, the others are due at once', async () => {
+        const t0 = Date.now();
+        const plain = relayEvent({ dedup_key: 'plain' });
+        const mixed = relayEvent({ dedup_key: 'mixed' });
+        const alone: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'all', status: 'pending' };
+        const beside: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'all', status: 'pending' };
+        const grouped: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key: 'g', wait_ms: 30_000, interval_ms: 300_000 } };
+        await store.ingest({ ...batchOf(plain, [], t0), events: [{ event: plain, deliveries: [alone] }, { event: mixed, deliveries: [beside, grouped] }] });
+        const due = async (id: string): Promise<number> => Date.parse((await store.view('delivery', id))!.next_attempt_at!);
+        expect([await due(alone.id), await due(beside.id), await due(grouped.id)]).toEqual([t0, t0, t0 + 30_000]);
+        expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 29_999 })).deliveries).toEqual([]);
+      });
+
+      it('work muted at ingest keeps its note and the marker of what holds it: listed as held by it, released by it', async () => {
+        const t0 = Date.now();
+        const event = relayEvent({ dedup_key: 'night-b' });
+        const muted: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'low', status: 'muted', note: 'muted during nights (route low)', held_by: 'interval:nights' };
+        await store.ingest({ ...batchOf(event, [], t0), events: [{ event, deliveries: [muted] }] });
+        expect(await store.view('delivery', muted.id)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
+        expect((await store.view('held', 'interval:nights')).map((held) => held.id)).toEqual([muted.id]);
+        expect(await store.holds('release', { marker: 'interval:nights', ids: [muted.id], note: '; told when it ended', now: t0 + 1 })).toEqual(['slack']);
+        expect(await store.view('delivery', muted.id)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
+      });
+
       it('a sender id seen before is a duplicate and stores nothing new', async () => {
         const first = relayEvent({ external_id: 'evt_same' });
         await store.ingest(batchOf(first, ['slack']));
