@@ -361,6 +361,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
       });
 
+      it('an outcome for a destination the store does not know is refused, naming it; no state is made up for it', async () => {
+        const refused = store.commitAttempts([attempt(newId('dlv'), { destination: 'ghost' })]);
+        await expect(refused).rejects.toMatchObject({ code: 'not_found', message: 'unknown destination "ghost"' });
+        expect((await store.view('destinations')).map((state) => state.name).sort()).toEqual(['pager', 'slack']);
+      });
+
       it('a commit of several attempts: each recorded or refused on its own, with its response; each destination\'s breaker counts only its own', async () => {
         for (const destination of ['slack', 'slack', 'slack', 'pager']) await store.ingest(batchOf(relayEvent(), [destination]));
         const now = Date.now() + 1;
