@@ -1662,7 +1662,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
         await store.ingest(batchOf(first, ['pager']));
         const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        await recordAttempt(store, 
+        const post = await recordAttempt(store, 
           attempt(posting!.id, {
             destination: 'pager',
             effects: {
@@ -1673,6 +1673,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             },
           }),
         );
+        // A message just posted is drawn from what it says: nothing to redraw.
+        expect(post.incident_stale).toBe(false);
         expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
         // The update was drawn at version 1; an acknowledgement lands before it is recorded.
         await store.ingest(batchOf(second, ['pager']));
@@ -1686,8 +1688,32 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           }),
         );
         expect(recorded.incident_stale).toBe(true);
-        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
+        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({
+          status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3,
+        });
         expect(await store.change('acknowledge', 'pager', 'nope', 'x', Date.now())).toBeNull();
+        // Drawn from the version it updates: not stale. An update of a message the store no longer has: nothing to redraw.
+        const third = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+        const fourth = relayEvent({ dedup_key: 'gone', status: 'resolved' });
+        await store.ingest(batchOf(third, ['pager']));
+        await store.ingest(batchOf(fourth, ['pager']));
+        const claimed = (await store.claim('pager', { ...LEASE, limit: 2, now: Date.now() + 1 })).deliveries;
+        const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!;
+        const current = await recordAttempt(store, 
+          attempt(of(third).id, {
+            destination: 'pager',
+            effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: third.id, drawn_from_version: 3 } },
+          }),
+        );
+        expect(current.incident_stale).toBe(false);
+        const gone = await recordAttempt(store, 
+          attempt(of(fourth).id, {
+            destination: 'pager',
+            effects: { incident_message: { kind: 'updated', dedup_key: 'gone', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: fourth.id, drawn_from_version: 1 } },
+          }),
+        );
+        expect(gone).toMatchObject({ recorded: true, incident_stale: false });
+        expect(await store.view('incident_message', 'pager', 'gone')).toBeNull();
       });
 
       it('an incident\'s state decided elsewhere (PagerDuty) is written only over the version it was decided on; a new incident forgets it', async () => {
@@ -1831,6 +1857,31 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
         expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
         expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+      });
+
+      it('an inhibitor firing again releases nothing; its resolve leaves muted a target whose own incident resolved meanwhile', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit4', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const firing = relayEvent({ source: 'am', dedup_key: 'warn4', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        const over = relayEvent({ source: 'am', dedup_key: 'warn5', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        const track = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical, []);
+        await track(firing, ['slack']);
+        await track(over, ['slack']);
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 2, now: Date.now() + 1 })).deliveries;
+        expect(claimed).toHaveLength(2);
+        await store.holds('hold', { ids: claimed.map((delivery) => delivery.id), lease_owner: OWNER, status: 'muted', note: 'inhibited by crit4', now: Date.now(), held_by: JSON.stringify(['am', 'crit4']) });
+        const idOf = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!.id;
+        const status = async (event: RelayEvent) => (await store.view('delivery', idOf(event)))?.status;
+        const [again] = await track({ ...critical, id: newId('evt'), occurred_at: '2026-11-29T10:02:00.000Z' }, []);
+        expect(again).toEqual({ id: expect.any(String), duplicate: false });
+        expect([await status(firing), await status(over)]).toEqual(['muted', 'muted']);
+        await track({ ...over, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:03:00.000Z' }, []);
+        const [resolved] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(resolved).toMatchObject({ released: ['slack'] });
+        expect([await status(firing), await status(over)]).toEqual(['pending', 'muted']);
       });
 
       it('a hold that is no inhibition (skipped) names no inhibitor: the resolve of the incident it named releases nothing', async () => {
