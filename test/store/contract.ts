@@ -76,6 +76,18 @@ async function applyState(store: Store, dedupKey: string, version: number, state
   return store.change('apply_echo', { event_id: report.id, states: [{ destination: 'pager', dedup_key: dedupKey, version, state }], deliveries: [], now });
 }
 
+/** The same store, every event it ingests inhibit-tracked (PostgreSQL ingests those by its statements, not by one call). */
+function trackingIncidents(store: Store): Store {
+  const ingest = (batch: IngestBatch) => store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'ingest') return ingest;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
     let store: Store;
@@ -87,7 +99,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.close();
     });
 
-    describe('IngestStore: events appended with their deliveries, replays and prepared requests, the requests log', () => {
+    /** Ingest's stories: run as they are, and again with every event inhibit-tracked (below). */
+    const ingestStories = (): void => {
       it('stores an event with its raw request and deliveries in one call', async () => {
         const event = relayEvent({ external_id: 'evt_abc123' });
         const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
@@ -303,6 +316,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
         });
       });
+    };
+    describe('IngestStore: events appended with their deliveries, replays and prepared requests, the requests log', ingestStories);
+    // PostgreSQL stores an inhibit-tracked (or grouped) webhook by its statements (writes.ts
+    // `ingest`), any other by one call (ingest.ts): both must store and answer the same.
+    describe('IngestStore, every event inhibit-tracked', () => {
+      beforeEach(() => {
+        store = trackingIncidents(store);
+      });
+      ingestStories();
     });
 
     describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
@@ -1356,7 +1378,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         });
       });
 
-      describe('incident order, priority, probes and holds', () => {
+      /** Incident order's stories: run as they are, and again with every event inhibit-tracked (below). */
+      const incidentOrderStories = (): void => {
         /** One event of incident `key` for `destination`, ordered, with the given severity rank. */
         const ordered = (key: string, priority = 0, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) => {
           const event = relayEvent({ dedup_key: key });
@@ -1654,6 +1677,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: now + 11_000, probe_of: 'slack' });
           expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, probe_at: null });
         });
+      };
+      describe('incident order, priority, probes and holds', incidentOrderStories);
+      describe('incident order, priority, probes and holds, every event inhibit-tracked', () => {
+        beforeEach(() => {
+          store = trackingIncidents(store);
+        });
+        incidentOrderStories();
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
