@@ -541,6 +541,34 @@ describe('seen once across replicas', () => {
   });
 });
 
+describe('prune: the tables no view lists stay bounded', () => {
+  it("a group's last send and a resolved incident older than the events window are forgotten; newer ones kept", async () => {
+    const [store] = await replicas(1);
+    const t0 = Date.now();
+    const day = 86_400_000;
+    const track = (event: ReturnType<typeof relayEvent>, at: number) =>
+      store!.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [], track_incident: true }] });
+    await track(relayEvent({ source: 'am', dedup_key: 'old', status: 'resolved' }), t0);
+    await track(relayEvent({ source: 'am', dedup_key: 'new', status: 'resolved' }), t0 + 5 * day);
+    for (const [key, at] of [['g_old', t0], ['g_new', t0 + 5 * day]] as const) {
+      const event = relayEvent();
+      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 } };
+      await store!.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [delivery] }] });
+      const [claimed] = (await store!.claim('slack', { limit: 1, now: at + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+      await recordAttempt(store!, success(claimed!, 'a', at + 2));
+    }
+    await store!.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: 3 * day, now: t0 + 6 * day });
+    const client = new pg.Client({ connectionString: schemaUrlOf(store!) });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT dedup_key FROM incidents ORDER BY dedup_key')).rows).toEqual([{ dedup_key: 'new' }]);
+      expect((await client.query('SELECT group_key FROM delivery_groups ORDER BY group_key')).rows).toEqual([{ group_key: 'g_new' }]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
 describe('LISTEN/NOTIFY', () => {
   it("a committed ingest wakes the other replicas' dispatchers for its destinations; a leased one needs nobody", async () => {
     const [a, b] = await replicas(2);
