@@ -1496,6 +1496,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect([await stored(other.delivery.id), await stored(keyless.delivery.id), await stored(muted.delivery.id)]).toEqual(['in_flight', 'in_flight', 'muted']);
           // Leased, so not claimable until the lease runs out; muted work never is.
           expect((await store.claim('slack', { ...LEASE, limit: 10, now: now + 59_999 })).deliveries).toEqual([]);
+          // Leased to its owner, whose outcome is recorded.
+          expect((await recordAttempt(store, attempt(other.delivery.id, { finished_at: now + 20 }))).recorded).toBe(true);
         });
 
         describe("the incident's next update leased by the commit of the one ahead (chain)", () => {
