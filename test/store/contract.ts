@@ -76,6 +76,18 @@ async function applyState(store: Store, dedupKey: string, version: number, state
   return store.change('apply_echo', { event_id: report.id, states: [{ destination: 'pager', dedup_key: dedupKey, version, state }], deliveries: [], now });
 }
 
+/** The same store, every event it ingests inhibit-tracked (PostgreSQL ingests those by its statements, not by one call). */
+function trackingIncidents(store: Store): Store {
+  const ingest = (batch: IngestBatch) => store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'ingest') return ingest;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 export function storeContract(name: string, open: () => Promise<Store>): void {
   describe(`${name} store contract`, () => {
     let store: Store;
@@ -87,7 +99,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       await store.close();
     });
 
-    describe('IngestStore: events appended with their deliveries, replays and prepared requests, the requests log', () => {
+    /** Ingest's stories: run as they are, and again with every event inhibit-tracked (below). */
+    const ingestStories = (): void => {
       it('stores an event with its raw request and deliveries in one call', async () => {
         const event = relayEvent({ external_id: 'evt_abc123' });
         const [result] = await store.ingest(batchOf(event, ['slack', 'pager']));
@@ -109,6 +122,30 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.view('event', event.id))?.event.data).toEqual(event.data);
         const [claimed] = (await store.claim('slack', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
         expect(claimed?.event.data).toEqual(event.data);
+      });
+
+      it('one webhook of several events, one of them for a grouped route: its grouped delivery waits for its group, the others are due at once', async () => {
+        const t0 = Date.now();
+        const plain = relayEvent({ dedup_key: 'plain' });
+        const mixed = relayEvent({ dedup_key: 'mixed' });
+        const alone: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'all', status: 'pending' };
+        const beside: NewDelivery = { id: newId('dlv'), destination: 'pager', route: 'all', status: 'pending' };
+        const grouped: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key: 'g', wait_ms: 30_000, interval_ms: 300_000 } };
+        await store.ingest({ ...batchOf(plain, [], t0), events: [{ event: plain, deliveries: [alone] }, { event: mixed, deliveries: [beside, grouped] }] });
+        const due = async (id: string): Promise<number> => Date.parse((await store.view('delivery', id))!.next_attempt_at!);
+        expect([await due(alone.id), await due(beside.id), await due(grouped.id)]).toEqual([t0, t0, t0 + 30_000]);
+        expect((await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 29_999 })).deliveries).toEqual([]);
+      });
+
+      it('work muted at ingest keeps its note and the marker of what holds it: listed as held by it, released by it', async () => {
+        const t0 = Date.now();
+        const event = relayEvent({ dedup_key: 'night-b' });
+        const muted: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'low', status: 'muted', note: 'muted during nights (route low)', held_by: 'interval:nights' };
+        await store.ingest({ ...batchOf(event, [], t0), events: [{ event, deliveries: [muted] }] });
+        expect(await store.view('delivery', muted.id)).toMatchObject({ status: 'muted', note: 'muted during nights (route low)' });
+        expect((await store.view('held', 'interval:nights')).map((held) => held.id)).toEqual([muted.id]);
+        expect(await store.holds('release', { marker: 'interval:nights', ids: [muted.id], note: '; told when it ended', now: t0 + 1 })).toEqual(['slack']);
+        expect(await store.view('delivery', muted.id)).toMatchObject({ status: 'pending', note: 'muted during nights (route low); told when it ended' });
       });
 
       it('a sender id seen before is a duplicate and stores nothing new', async () => {
@@ -160,6 +197,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const error = await store.append('replay', skipped.id, newId('dlv'), Date.now()).catch((e: unknown) => e);
         expect(error).toBeInstanceOf(HookrelayError);
         expect((error as HookrelayError).code).toBe('conflict');
+        expect((error as HookrelayError).message).toBe(`delivery ${skipped.id} was skipped (no route matched): there is nothing to replay it to`);
       });
 
       it('prepared requests become pending deliveries sent as they are', async () => {
@@ -279,6 +317,15 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(kept.map((line) => line.received_at)).toEqual([1_000, 2_000, 3_000].map((ago) => new Date(now - ago).toISOString()));
         });
       });
+    };
+    describe('IngestStore: events appended with their deliveries, replays and prepared requests, the requests log', ingestStories);
+    // PostgreSQL stores an inhibit-tracked (or grouped) webhook by its statements (writes.ts
+    // `ingest`), any other by one call (ingest.ts): both must store and answer the same.
+    describe('IngestStore, every event inhibit-tracked', () => {
+      beforeEach(() => {
+        store = trackingIncidents(store);
+      });
+      ingestStories();
     });
 
     describe('QueueStore: claims under leases, holds, outcomes committed in batches', () => {
@@ -335,6 +382,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.view('delivery', told(11).delivery_id))?.status).toBe('in_flight');
         const keys = Array.from({ length: 12 }, (_, index) => `inc_many_${index}`);
         expect((await store.notificationLog('slack', keys)).map((entry) => entry.dedup_key).sort()).toEqual(keys.slice(0, 11).sort());
+      });
+
+      it('an outcome for a destination the store does not know is refused, naming it; no state is made up for it', async () => {
+        const refused = store.commitAttempts([attempt(newId('dlv'), { destination: 'ghost' })]);
+        await expect(refused).rejects.toMatchObject({ code: 'not_found', message: 'unknown destination "ghost"' });
+        expect((await store.view('destinations')).map((state) => state.name).sort()).toEqual(['pager', 'slack']);
       });
 
       it('a commit of several attempts: each recorded or refused on its own, with its response; each destination\'s breaker counts only its own', async () => {
@@ -1326,7 +1379,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         });
       });
 
-      describe('incident order, priority, probes and holds', () => {
+      /** Incident order's stories: run as they are, and again with every event inhibit-tracked (below). */
+      const incidentOrderStories = (): void => {
         /** One event of incident `key` for `destination`, ordered, with the given severity rank. */
         const ordered = (key: string, priority = 0, extra: Partial<NewDelivery> = {}, receivedAt = Date.now()) => {
           const event = relayEvent({ dedup_key: key });
@@ -1442,6 +1496,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect([await stored(other.delivery.id), await stored(keyless.delivery.id), await stored(muted.delivery.id)]).toEqual(['in_flight', 'in_flight', 'muted']);
           // Leased, so not claimable until the lease runs out; muted work never is.
           expect((await store.claim('slack', { ...LEASE, limit: 10, now: now + 59_999 })).deliveries).toEqual([]);
+          // Leased to its owner, whose outcome is recorded.
+          expect((await recordAttempt(store, attempt(other.delivery.id, { finished_at: now + 20 }))).recorded).toBe(true);
         });
 
         describe("the incident's next update leased by the commit of the one ahead (chain)", () => {
@@ -1624,6 +1680,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           await store.holds('hold', { ids: [probe!.id], lease_owner: OWNER, status: 'skipped', note: 'repeat within 4h of dlv_x', now: now + 11_000, probe_of: 'slack' });
           expect((await store.view('destinations')).find((state) => state.name === 'slack')).toMatchObject({ enabled: true, probe_at: null });
         });
+      };
+      describe('incident order, priority, probes and holds', incidentOrderStories);
+      describe('incident order, priority, probes and holds, every event inhibit-tracked', () => {
+        beforeEach(() => {
+          store = trackingIncidents(store);
+        });
+        incidentOrderStories();
       });
 
       it('incident messages are written with the attempt that posted or updated them; an acknowledgement is never overwritten', async () => {
@@ -1632,7 +1695,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const second = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
         await store.ingest(batchOf(first, ['pager']));
         const [posting] = (await store.claim('pager', { ...LEASE, limit: 1, now: Date.now() + 1 })).deliveries;
-        await recordAttempt(store, 
+        const post = await recordAttempt(store, 
           attempt(posting!.id, {
             destination: 'pager',
             effects: {
@@ -1643,6 +1706,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
             },
           }),
         );
+        // A message just posted is drawn from what it says: nothing to redraw.
+        expect(post.incident_stale).toBe(false);
         expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ channel: 'C123', ts: '1700000000.000100', status: 'firing', updates: 0, version: 1 });
         // The update was drawn at version 1; an acknowledgement lands before it is recorded.
         await store.ingest(batchOf(second, ['pager']));
@@ -1656,8 +1721,32 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           }),
         );
         expect(recorded.incident_stale).toBe(true);
-        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({ status: 'resolved', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3 });
+        expect(await store.view('incident_message', 'pager', 'inc_1')).toMatchObject({
+          status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', updates: 1, acknowledged_by: '<@U42>', last_event_id: second.id, version: 3,
+        });
         expect(await store.change('acknowledge', 'pager', 'nope', 'x', Date.now())).toBeNull();
+        // Drawn from the version it updates: not stale. An update of a message the store no longer has: nothing to redraw.
+        const third = relayEvent({ dedup_key: 'inc_1', status: 'resolved' });
+        const fourth = relayEvent({ dedup_key: 'gone', status: 'resolved' });
+        await store.ingest(batchOf(third, ['pager']));
+        await store.ingest(batchOf(fourth, ['pager']));
+        const claimed = (await store.claim('pager', { ...LEASE, limit: 2, now: Date.now() + 1 })).deliveries;
+        const of = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!;
+        const current = await recordAttempt(store, 
+          attempt(of(third).id, {
+            destination: 'pager',
+            effects: { incident_message: { kind: 'updated', dedup_key: 'inc_1', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: third.id, drawn_from_version: 3 } },
+          }),
+        );
+        expect(current.incident_stale).toBe(false);
+        const gone = await recordAttempt(store, 
+          attempt(of(fourth).id, {
+            destination: 'pager',
+            effects: { incident_message: { kind: 'updated', dedup_key: 'gone', status: 'resolved', resolved_at: '2026-11-23T10:14:00.000Z', last_event_id: fourth.id, drawn_from_version: 1 } },
+          }),
+        );
+        expect(gone).toMatchObject({ recorded: true, incident_stale: false });
+        expect(await store.view('incident_message', 'pager', 'gone')).toBeNull();
       });
 
       it('an incident\'s state decided elsewhere (PagerDuty) is written only over the version it was decided on; a new incident forgets it', async () => {
@@ -1682,6 +1771,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await applyState(store, 'inc_pd', 2, resolved, Date.parse('2026-11-23T10:09:01Z'))).toBe('applied');
         expect(await store.view('incident_message', 'pager', 'inc_pd')).toMatchObject({ ...resolved, version: 3 });
         expect(await applyState(store, 'nope', 0, resolved, Date.now())).toBe('stale');
+        // Drawn from a first version of a message the store does not have (pruned, say): stale too.
+        expect(await applyState(store, 'nope', 1, resolved, Date.now())).toBe('stale');
 
         // The incident fires again: a new message for it, with nothing of the last one's acknowledgement or resolution.
         const again = relayEvent({ dedup_key: 'inc_pd' });
@@ -1709,7 +1800,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.view('incident_message', 'pager', 'inc_clear')).toMatchObject({ acknowledged_by: null, acknowledged_at: null, version: 3 });
       });
 
-      describe('PagerDuty echoes: pending from their ingest, applied in one transaction (src/app/pagerduty-echo.ts)', () => {
+      /** PagerDuty echoes' stories: run as they are, and again with every event inhibit-tracked (below). */
+      const echoStories = (): void => {
         /** A slack-bot message for `dedupKey` at version 1, as a posted card leaves it. */
         const postCard = async (dedupKey: string): Promise<void> => {
           const opening = relayEvent({ dedup_key: dedupKey });
@@ -1782,6 +1874,13 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           expect(await store.view('incident_message', 'pager', 'inc_race')).toMatchObject({ version: 2 });
           expect(await store.view('echoes', 10)).toEqual([]);
         });
+      };
+      describe('PagerDuty echoes: pending from their ingest, applied in one transaction (src/app/pagerduty-echo.ts)', echoStories);
+      describe('PagerDuty echoes, every event inhibit-tracked', () => {
+        beforeEach(() => {
+          store = trackingIncidents(store);
+        });
+        echoStories();
       });
 
       it('inhibition memory: firing incidents are listed; a resolve releases what it inhibited, if the target still fires', async () => {
@@ -1801,6 +1900,31 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(result).toMatchObject({ duplicate: false, released: ['slack'] });
         expect(await store.view('delivery', claimed!.id)).toMatchObject({ status: 'pending' });
         expect((await store.firingIncidents(10)).map((event) => event.dedup_key)).toEqual(['warn']);
+      });
+
+      it('an inhibitor firing again releases nothing; its resolve leaves muted a target whose own incident resolved meanwhile', async () => {
+        const critical = relayEvent({ source: 'am', dedup_key: 'crit4', severity: 'critical', occurred_at: '2026-11-29T10:00:00.000Z' });
+        const firing = relayEvent({ source: 'am', dedup_key: 'warn4', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        const over = relayEvent({ source: 'am', dedup_key: 'warn5', severity: 'warning', occurred_at: '2026-11-29T10:01:00.000Z' });
+        const track = (event: typeof critical, destinations: string[]) => {
+          const batch = batchOf(event, destinations);
+          return store.ingest({ ...batch, events: batch.events.map((item) => ({ ...item, track_incident: true })) });
+        };
+        await track(critical, []);
+        await track(firing, ['slack']);
+        await track(over, ['slack']);
+        const claimed = (await store.claim('slack', { ...LEASE, limit: 2, now: Date.now() + 1 })).deliveries;
+        expect(claimed).toHaveLength(2);
+        await store.holds('hold', { ids: claimed.map((delivery) => delivery.id), lease_owner: OWNER, status: 'muted', note: 'inhibited by crit4', now: Date.now(), held_by: JSON.stringify(['am', 'crit4']) });
+        const idOf = (event: RelayEvent) => claimed.find((delivery) => delivery.event.id === event.id)!.id;
+        const status = async (event: RelayEvent) => (await store.view('delivery', idOf(event)))?.status;
+        const [again] = await track({ ...critical, id: newId('evt'), occurred_at: '2026-11-29T10:02:00.000Z' }, []);
+        expect(again).toEqual({ id: expect.any(String), duplicate: false });
+        expect([await status(firing), await status(over)]).toEqual(['muted', 'muted']);
+        await track({ ...over, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:03:00.000Z' }, []);
+        const [resolved] = await track({ ...critical, id: newId('evt'), status: 'resolved', occurred_at: '2026-11-29T10:05:00.000Z' }, []);
+        expect(resolved).toMatchObject({ released: ['slack'] });
+        expect([await status(firing), await status(over)]).toEqual(['pending', 'muted']);
       });
 
       it('a hold that is no inhibition (skipped) names no inhibitor: the resolve of the incident it named releases nothing', async () => {

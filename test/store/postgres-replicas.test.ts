@@ -383,20 +383,23 @@ describe("claims while another replica holds an incident's or a group's lock", (
     const now = Date.now();
     const busyIncident = orderedBatch('inc_busy', {}, now);
     const freeIncident = orderedBatch('inc_free', {}, now);
-    const grouped = (key: string) => {
+    const grouped = (key: string, incidentKey: string | null = null) => {
       const event = relayEvent();
-      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 } };
+      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 }, incident_key: incidentKey };
       return { delivery, batch: { ...batchOf(event, [], now), events: [{ event, deliveries: [delivery] }] } };
     };
     const busyGroup = grouped('g_busy');
     const freeGroup = grouped('g_free');
+    // Grouped on an ordered destination (its incident's lock free): held by its group's lock alone.
+    const busyOrderedGroup = grouped('g_busy_ordered', 'inc_of_busy_group');
     const plain = batchOf(relayEvent(), ['slack'], now);
-    for (const batch of [busyIncident.batch, freeIncident.batch, busyGroup.batch, freeGroup.batch, plain]) await a!.ingest(batch);
+    for (const batch of [busyIncident.batch, freeIncident.batch, busyGroup.batch, freeGroup.batch, busyOrderedGroup.batch, plain]) await a!.ingest(batch);
     const claim = (store: PostgresStore, owner: string, at: number) => store.claim('slack', { limit: 10, now: at, lease_ms: 60_000, owner });
-    const taken = await whileLocked(a!, [lockKey('incident', 'slack', 'inc_busy'), lockKey('group', 'slack', 'g_busy')], () => claim(b!, 'b', now + 10));
+    const locked = [lockKey('incident', 'slack', 'inc_busy'), lockKey('group', 'slack', 'g_busy'), lockKey('group', 'slack', 'g_busy_ordered')];
+    const taken = await whileLocked(a!, locked, () => claim(b!, 'b', now + 10));
     expect(taken.deliveries.map((d) => d.id).sort()).toEqual([freeIncident.delivery.id, freeGroup.delivery.id, plain.events[0]!.deliveries[0]!.id].sort());
     expect(taken.enabled).toBe(true);
-    expect((await claim(a!, 'a', now + 20)).deliveries.map((d) => d.id).sort()).toEqual([busyIncident.delivery.id, busyGroup.delivery.id].sort());
+    expect((await claim(a!, 'a', now + 20)).deliveries.map((d) => d.id).sort()).toEqual([busyIncident.delivery.id, busyGroup.delivery.id, busyOrderedGroup.delivery.id].sort());
   });
 
   it('a claim for the fallback skips the rows whose incident or group another replica holds, and takes them after', async () => {
@@ -532,6 +535,34 @@ describe('seen once across replicas', () => {
     try {
       const left = await client.query('SELECT scope, key FROM seen_once ORDER BY scope, key');
       expect(left.rows).toEqual([{ scope: 'slack', key: 'sig-1' }, { scope: 'slack', key: 'sig-edge' }]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
+describe('prune: the tables no view lists stay bounded', () => {
+  it("a group's last send and a resolved incident older than the events window are forgotten; newer ones kept", async () => {
+    const [store] = await replicas(1);
+    const t0 = Date.now();
+    const day = 86_400_000;
+    const track = (event: ReturnType<typeof relayEvent>, at: number) =>
+      store!.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [], track_incident: true }] });
+    await track(relayEvent({ source: 'am', dedup_key: 'old', status: 'resolved' }), t0);
+    await track(relayEvent({ source: 'am', dedup_key: 'new', status: 'resolved' }), t0 + 5 * day);
+    for (const [key, at] of [['g_old', t0], ['g_new', t0 + 5 * day]] as const) {
+      const event = relayEvent();
+      const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', group: { key, wait_ms: 0, interval_ms: 60_000 } };
+      await store!.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [delivery] }] });
+      const [claimed] = (await store!.claim('slack', { limit: 1, now: at + 1, lease_ms: 60_000, owner: 'a' })).deliveries;
+      await recordAttempt(store!, success(claimed!, 'a', at + 2));
+    }
+    await store!.prune('deliveries', { keep_per_destination: 1_000, keep_events_ms: 3 * day, now: t0 + 6 * day });
+    const client = new pg.Client({ connectionString: schemaUrlOf(store!) });
+    await client.connect();
+    try {
+      expect((await client.query('SELECT dedup_key FROM incidents ORDER BY dedup_key')).rows).toEqual([{ dedup_key: 'new' }]);
+      expect((await client.query('SELECT group_key FROM delivery_groups ORDER BY group_key')).rows).toEqual([{ group_key: 'g_new' }]);
     } finally {
       await client.end();
     }
