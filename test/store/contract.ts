@@ -13,7 +13,7 @@ import { ManualClock } from '../support/clock.ts';
 import type { AttemptResult, ClaimedDelivery, EchoApplied, IncidentState, IngestBatch, NewDelivery, RequestLogEntry, Store, StormPolicy } from '../../src/store/store.ts';
 import { globMatcher } from '../../src/routing/glob.ts';
 import { newId } from '../../src/util/ids.ts';
-import { batchOf, relayEvent } from '../support/events.ts';
+import { batchOf, relayEvent, succeededAttempt } from '../support/events.ts';
 import { recordAttempt } from '../support/store.ts';
 
 const OWNER = 'test-owner';
@@ -35,28 +35,7 @@ function requestLine(at: number, overrides: Partial<RequestLogEntry> = {}): Requ
   };
 }
 
-function attempt(deliveryId: string, overrides: Partial<AttemptResult> = {}): AttemptResult {
-  const now = Date.now();
-  return {
-    delivery_id: deliveryId,
-    member_ids: [],
-    destination: 'slack',
-    lease_owner: OWNER,
-    started_at: now,
-    finished_at: now + 12,
-    outcome: 'succeeded',
-    next_attempt_at: null,
-    request_body: '{"text":"hi"}',
-    response_code: 200,
-    response_body: 'ok',
-    latency_ms: 12,
-    error: null,
-    health: 'success',
-    breaker: { disable_after: 3, probe_backoff_ms: null },
-    notified: [],
-    ...overrides,
-  };
-}
+const attempt = (deliveryId: string, overrides: Partial<AttemptResult> = {}): AttemptResult => succeededAttempt(deliveryId, OWNER, Date.now() + 12, overrides);
 
 /**
  * The Store contract: every implementation runs these. `open` gives a fresh, empty store.
