@@ -520,6 +520,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect(due.deliveries[0]?.attempts).toBe(1);
         expect(due.deliveries[0]?.request_body).toBe('{"text":"hi"}');
         await recordAttempt(store, attempt(claimed!.id));
+        // Nothing waits any more: no due time to wake up for.
+        expect(await store.claim('slack', { ...LEASE, limit: 1, now: retryAt + 1 })).toMatchObject({ deliveries: [], next_due_at: null });
         const record = await store.view('delivery', claimed!.id);
         expect(record).toMatchObject({ status: 'succeeded', attempts: 2, response_code: 200 });
         expect(record?.attempt_log.map((a) => [a.attempt, a.outcome, a.response_code])).toEqual([
@@ -721,6 +723,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const claimed = await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 40, for_fallback: true });
           expect(claimed.deliveries.map((d) => d.id).sort()).toEqual([first.delivery.id, second.delivery.id].sort());
           expect(claimed.deliveries.map((d) => d.id)).not.toContain(replay!.id);
+          expect(claimed.deliveries.map((d) => d.probe)).toEqual([false, false]);
           expect(claimed.enabled).toBe(false);
           // The ordinary claim still takes nothing from an open circuit.
           expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries).toEqual([]);
@@ -748,7 +751,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           const [claimed] = (await store.claim('slack', { ...LEASE, limit: 10, now: t0 + 50 })).deliveries;
           expect(claimed).toMatchObject({ id: copyId, fallback_for: { destination: 'pager', delivery_id: one.delivery.id }, probe: false });
           expect(claimed?.event.id).toBe(one.event.id);
-          expect((await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 60, for_fallback: true })).deliveries).toEqual([]);
+          expect(await store.claim('pager', { ...LEASE, limit: 10, now: t0 + 60, for_fallback: true })).toMatchObject({ deliveries: [], next_due_at: null });
           expect((await store.view('event', one.event.id))?.deliveries.map((d) => [d.destination, d.status]).sort()).toEqual([
             ['pager', 'skipped'],
             ['slack', 'in_flight'],
