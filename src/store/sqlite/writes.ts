@@ -652,18 +652,19 @@ export function createWriteOps(db: DatabaseSync) {
      * A delivery whose lease was lost meanwhile records nothing (`recorded: false`).
      */
     commitAttempts(results: readonly AttemptResult[]): RecordedAttempt[] {
-      const current = sql.get('SELECT status, lease_owner, group_key, incident_key FROM deliveries WHERE id = ?');
+      const current = sql.get('SELECT status, lease_owner, group_key, incident_key, attempts FROM deliveries WHERE id = ?');
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      const update = sql.get(
-        `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
+      const attemptSet = `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
            request_body = COALESCE(?, request_body), response_code = ?, response_body = ?, latency_ms = ?,
            last_error = ?, note = COALESCE(?, note), updated_at = ?
-         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?
-         RETURNING attempts`,
-      );
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`;
+      // The lead, checked just above: no RETURNING, which would make SQLite keep a statement
+      // journal (a copy of every page the update touches) for a statement that changes one row.
+      const updateLead = sql.get(attemptSet);
+      const updateMember = sql.get(`${attemptSet} RETURNING attempts`);
       const recorded: boolean[] = [];
       const stale: boolean[] = [];
       const incidents: Array<string | null> = [];
@@ -680,8 +681,11 @@ export function createWriteOps(db: DatabaseSync) {
         incidents.push(row.incident_key === null ? null : String(row.incident_key));
         const after = deliveryAfter(result);
         // A grouped batch is one request: every member gets the same attempt.
-        for (const id of [result.delivery_id, ...result.member_ids]) {
-          const updated = update.get(...attemptColumns(after, result), id, result.lease_owner);
+        const columns = attemptColumns(after, result);
+        updateLead.run(...columns, result.delivery_id, result.lease_owner);
+        insertAttempt.run(result.delivery_id, Number(row.attempts) + 1, result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
+        for (const id of result.member_ids) {
+          const updated = updateMember.get(...columns, id, result.lease_owner);
           if (!updated) continue;
           insertAttempt.run(id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
         }
