@@ -155,22 +155,24 @@ export function createWriteOps(db: DatabaseSync) {
   /** Leases claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
   function lease(rows: readonly Row[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean, storm: StormPolicy | null = null): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
+    // No RETURNING: it would make SQLite keep a statement journal (a copy of every page the
+    // update touches) for a statement that changes one row; the lead's counts are read after.
     const update = sql.get(
       `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ?, ${TAKE_OVER_SQL}
-       WHERE id = ? RETURNING interrupted, interrupted_attempts`,
+       WHERE id = ?`,
     );
+    const leasedCounts = sql.get('SELECT interrupted, interrupted_attempts FROM deliveries WHERE id = ?');
     const claimed = new Set<string>();
     const deliveries: ClaimedDelivery[] = [];
     for (const row of rows) {
       const id = String(row.delivery_id);
       if (claimed.has(id)) continue;
       const { members, digest } = leadMembers(row, destination, now, storm);
-      let counts: Row | undefined;
       for (const each of [row, ...members]) {
-        const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
-        counts ??= leased;
+        update.run(now + lease_ms, owner, now, each.delivery_id as string);
         claimed.add(String(each.delivery_id));
       }
+      const counts = leasedCounts.get(id);
       deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
