@@ -67,6 +67,13 @@ const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
   WHERE p.destination = d.destination AND p.incident_key = d.incident_key
     AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
 
+/**
+ * What a claimed row was before its lease (`lease()`): a pending row's interruption counts are
+ * what the lease leaves them (TAKE_OVER_SQL adds only to a row taken over in flight), so they
+ * need no read after the update.
+ */
+const LEASE_FACTS = 'd.status AS before_lease, d.interrupted AS before_interrupted, d.interrupted_attempts AS before_interrupted_attempts';
+
 /** Room a readiness probe asks for: two 8 KB pages, more than a typical webhook's receipt, event and deliveries. */
 const PROBE_BYTES = 16_384;
 
@@ -156,7 +163,8 @@ export function createWriteOps(db: DatabaseSync) {
   function lease(rows: readonly Row[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean, storm: StormPolicy | null = null): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
     // No RETURNING: it would make SQLite keep a statement journal (a copy of every page the
-    // update touches) for a statement that changes one row; the lead's counts are read after.
+    // update touches) for a statement that changes one row. The lead's counts are its own when
+    // it was pending (LEASE_FACTS), read after the update when it was taken over.
     const update = sql.get(
       `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ?, ${TAKE_OVER_SQL}
        WHERE id = ?`,
@@ -172,7 +180,10 @@ export function createWriteOps(db: DatabaseSync) {
         update.run(now + lease_ms, owner, now, each.delivery_id as string);
         claimed.add(String(each.delivery_id));
       }
-      const counts = leasedCounts.get(id);
+      const counts =
+        row.before_lease === 'pending'
+          ? { interrupted: row.before_interrupted, interrupted_attempts: row.before_interrupted_attempts }
+          : leasedCounts.get(id);
       deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
@@ -298,7 +309,7 @@ export function createWriteOps(db: DatabaseSync) {
     if (incidentKey === null) return null;
     const row = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.id = (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
                        WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT 1)
@@ -376,7 +387,7 @@ export function createWriteOps(db: DatabaseSync) {
     if (isEnabled) return { deliveries: [], next_due_at: null, enabled: true };
     const rows = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.destination = ?1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('?2')} AND ${CLAIMABLE}
          ORDER BY d.priority DESC, d.id
@@ -537,7 +548,7 @@ export function createWriteOps(db: DatabaseSync) {
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -562,7 +573,7 @@ export function createWriteOps(db: DatabaseSync) {
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
              AND ${CLAIMABLE}
