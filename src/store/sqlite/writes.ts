@@ -67,6 +67,13 @@ const CLAIMABLE = `(d.incident_key IS NULL OR NOT EXISTS (
   WHERE p.destination = d.destination AND p.incident_key = d.incident_key
     AND p.status IN ('pending', 'in_flight') AND p.id < d.id))`;
 
+/**
+ * What a claimed row was before its lease (`lease()`): a pending row's interruption counts are
+ * what the lease leaves them (TAKE_OVER_SQL adds only to a row taken over in flight), so they
+ * need no read after the update.
+ */
+const LEASE_FACTS = 'd.status AS before_lease, d.interrupted AS before_interrupted, d.interrupted_attempts AS before_interrupted_attempts';
+
 /** Room a readiness probe asks for: two 8 KB pages, more than a typical webhook's receipt, event and deliveries. */
 const PROBE_BYTES = 16_384;
 
@@ -155,22 +162,28 @@ export function createWriteOps(db: DatabaseSync) {
   /** Leases claimable rows and turns them into claimed deliveries (a grouped row brings its batch). */
   function lease(rows: readonly Row[], destination: string, args: ClaimOptions | Omit<ClaimOptions, 'limit'>, probe: boolean, storm: StormPolicy | null = null): ClaimedDelivery[] {
     const { now, lease_ms, owner } = args;
+    // No RETURNING: it would make SQLite keep a statement journal (a copy of every page the
+    // update touches) for a statement that changes one row. The lead's counts are its own when
+    // it was pending (LEASE_FACTS), read after the update when it was taken over.
     const update = sql.get(
       `UPDATE deliveries SET status = 'in_flight', next_attempt_at = ?, lease_owner = ?, updated_at = ?, ${TAKE_OVER_SQL}
-       WHERE id = ? RETURNING interrupted, interrupted_attempts`,
+       WHERE id = ?`,
     );
+    const leasedCounts = sql.get('SELECT interrupted, interrupted_attempts FROM deliveries WHERE id = ?');
     const claimed = new Set<string>();
     const deliveries: ClaimedDelivery[] = [];
     for (const row of rows) {
       const id = String(row.delivery_id);
       if (claimed.has(id)) continue;
       const { members, digest } = leadMembers(row, destination, now, storm);
-      let counts: Row | undefined;
       for (const each of [row, ...members]) {
-        const leased = update.get(now + lease_ms, owner, now, each.delivery_id as string);
-        counts ??= leased;
+        update.run(now + lease_ms, owner, now, each.delivery_id as string);
         claimed.add(String(each.delivery_id));
       }
+      const counts =
+        row.before_lease === 'pending'
+          ? { interrupted: row.before_interrupted, interrupted_attempts: row.before_interrupted_attempts }
+          : leasedCounts.get(id);
       deliveries.push(claimedFromRows(row, members, { destination, probe, digest, counts }));
     }
     return deliveries;
@@ -296,7 +309,7 @@ export function createWriteOps(db: DatabaseSync) {
     if (incidentKey === null) return null;
     const row = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.id = (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
                        WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT 1)
@@ -374,7 +387,7 @@ export function createWriteOps(db: DatabaseSync) {
     if (isEnabled) return { deliveries: [], next_due_at: null, enabled: true };
     const rows = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.destination = ?1 AND d.status IN ('pending', 'in_flight') AND ${handOffDue('?2')} AND ${CLAIMABLE}
          ORDER BY d.priority DESC, d.id
@@ -535,7 +548,7 @@ export function createWriteOps(db: DatabaseSync) {
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
       // one of its incident is not claimable (at most one per incident in flight, in order).
       const due = sql.get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
          WHERE d.destination = ? AND d.priority = ? AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= ?
            AND ${CLAIMABLE}
@@ -560,7 +573,7 @@ export function createWriteOps(db: DatabaseSync) {
       // (another dispatcher's attempt that started before the circuit opened), and order holds.
       const row = sql
         .get(
-          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${EVENT_COLUMNS}
+          `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
            FROM deliveries d JOIN events e ON e.id = d.event_id
            WHERE d.destination = ? AND (d.status = 'pending' OR (d.status = 'in_flight' AND d.next_attempt_at <= ?))
              AND ${CLAIMABLE}
@@ -652,18 +665,19 @@ export function createWriteOps(db: DatabaseSync) {
      * A delivery whose lease was lost meanwhile records nothing (`recorded: false`).
      */
     commitAttempts(results: readonly AttemptResult[]): RecordedAttempt[] {
-      const current = sql.get('SELECT status, lease_owner, group_key, incident_key FROM deliveries WHERE id = ?');
+      const current = sql.get('SELECT status, lease_owner, group_key, incident_key, attempts FROM deliveries WHERE id = ?');
       const insertAttempt = sql.get(
         `INSERT INTO delivery_attempts (delivery_id, attempt, started_at, outcome, response_code, response_body, latency_ms, error)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
-      const update = sql.get(
-        `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
+      const attemptSet = `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, lease_owner = NULL,
            request_body = COALESCE(?, request_body), response_code = ?, response_body = ?, latency_ms = ?,
            last_error = ?, note = COALESCE(?, note), updated_at = ?
-         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?
-         RETURNING attempts`,
-      );
+         WHERE id = ? AND status = 'in_flight' AND lease_owner = ?`;
+      // The lead, checked just above: no RETURNING, which would make SQLite keep a statement
+      // journal (a copy of every page the update touches) for a statement that changes one row.
+      const updateLead = sql.get(attemptSet);
+      const updateMember = sql.get(`${attemptSet} RETURNING attempts`);
       const recorded: boolean[] = [];
       const stale: boolean[] = [];
       const incidents: Array<string | null> = [];
@@ -680,8 +694,11 @@ export function createWriteOps(db: DatabaseSync) {
         incidents.push(row.incident_key === null ? null : String(row.incident_key));
         const after = deliveryAfter(result);
         // A grouped batch is one request: every member gets the same attempt.
-        for (const id of [result.delivery_id, ...result.member_ids]) {
-          const updated = update.get(...attemptColumns(after, result), id, result.lease_owner);
+        const columns = attemptColumns(after, result);
+        updateLead.run(...columns, result.delivery_id, result.lease_owner);
+        insertAttempt.run(result.delivery_id, Number(row.attempts) + 1, result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
+        for (const id of result.member_ids) {
+          const updated = updateMember.get(...columns, id, result.lease_owner);
           if (!updated) continue;
           insertAttempt.run(id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
         }
