@@ -64,7 +64,8 @@ function batchFor(n: number): IngestBatch {
           received_at: new Date(at).toISOString(),
           data: null,
         } as never,
-        deliveries: [],
+        // The bench's `hookrelay serve` has no route: each event gets one skipped delivery (src/ingest/ingestor.ts).
+        deliveries: [{ id: `dlv_${ulid(at)}`, destination: null, route: null, status: 'skipped', note: 'no route matched' }],
         data_is_body: true,
       },
     ],
