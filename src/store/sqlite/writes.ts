@@ -1,4 +1,4 @@
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
 import { HookrelayError } from '../../errors.ts';
 import type {
   AttemptResult,
@@ -80,6 +80,16 @@ const PROBE_BYTES = 16_384;
 const FINISHED = FINISHED_STATUSES.map((status) => `'${status}'`).join(', ');
 
 type Row = Record<string, unknown>;
+
+/**
+ * Runs a write whose count is not read. `get` steps a statement exactly as `run` does (an INSERT
+ * returns no row, so it answers undefined) without making `run`'s result object
+ * (`{ changes, lastInsertRowid }` from a V8 object template: about 2,500 instructions a call under
+ * callgrind, 10k of an ingest's 90k with four of them).
+ */
+function write(statement: StatementSync, ...params: SQLInputValue[]): void {
+  statement.get(...params);
+}
 
 /**
  * Every write the SQLite store makes. They run on the writer thread, several per
@@ -405,12 +415,13 @@ export function createWriteOps(db: DatabaseSync) {
   }
 
   function insertRequest(entry: RequestLogEntry, outcome = entry.outcome, status = entry.status, eventId: string | null = null): void {
-    sql
-      .get(
+    write(
+      sql.get(
         `INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt, event_id)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-      )
-      .run(entry.id, entry.received_at, entry.source, entry.address, status, outcome, entry.reason, entry.body_bytes, entry.excerpt, eventId);
+      ),
+      entry.id, entry.received_at, entry.source, entry.address, status, outcome, entry.reason, entry.body_bytes, entry.excerpt, eventId,
+    );
   }
 
   return {
@@ -452,12 +463,14 @@ export function createWriteOps(db: DatabaseSync) {
           }
         }
         if (!receiptStored) {
-          sql
-            .get('INSERT INTO receipts (id, source, received_at, headers, body) VALUES (?, ?, ?, ?, ?)')
-            .run(receipt.id, receipt.source, receipt.received_at, JSON.stringify(receipt.headers), receipt.body);
+          write(
+            sql.get('INSERT INTO receipts (id, source, received_at, headers, body) VALUES (?, ?, ?, ?, ?)'),
+            receipt.id, receipt.source, receipt.received_at, JSON.stringify(receipt.headers), receipt.body,
+          );
           receiptStored = true;
         }
-        insertEvent.run(
+        write(
+          insertEvent,
           event.id,
           receipt.id,
           event.source,
@@ -493,7 +506,8 @@ export function createWriteOps(db: DatabaseSync) {
             group && delivery.destination !== null && delivery.status === 'pending' && !leased ? groupDue(delivery.destination, group, receipt.received_at) : null,
             receipt.received_at,
           );
-          insertDelivery.run(
+          write(
+            insertDelivery,
             delivery.id,
             event.id,
             delivery.destination,
@@ -512,7 +526,7 @@ export function createWriteOps(db: DatabaseSync) {
           );
         }
         // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
-        if (echo) sql.get('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES (?, ?, ?)').run(event.id, echo.dedup_key, receipt.received_at);
+        if (echo) write(sql.get('INSERT INTO pending_echoes (event_id, dedup_key, created_at) VALUES (?, ?, ?)'), event.id, echo.dedup_key, receipt.received_at);
         const released = trackIncident ? trackIncidentState(event, receipt.received_at) : [];
         results.push({
           id: event.id,
