@@ -7,18 +7,27 @@
  * commit's fsync costs the same for one insert as for many. No normalizing, routing or
  * delivery rows: hookrelay's req/s divided by this one's is its own overhead at ingest.
  *
- * Run as a child process: `node bench/floor-ingest-server.ts <port> <secret> <sqlite file>`.
+ * With a destination URL it is also the latency phase's floor: the smallest relay that makes
+ * the same sender → destination trip durably. After the commit and the 202s, each committed
+ * event is POSTed with undici (an Agent of 32 connections, as hookrelay's `concurrency`) in an
+ * envelope `{"payload": <the body as stored>}`, and its attempt is recorded in the next commit.
+ * `GET /metrics` says how many events wait for their answer, in hookrelay's metric name, so the
+ * bench knows when everything arrived. No routing, rules, templates, retries or logs.
+ *
+ * Run as a child process: `node bench/floor-ingest-server.ts <port> <secret> <sqlite file> [<destination url>]`.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
 import express from 'express';
+import { Agent, request as post } from 'undici';
 import type { Response } from 'express';
 
 const port = Number(process.argv[2]);
 const secret = process.argv[3];
 const file = process.argv[4];
+const destination = process.argv[5];
 if (!Number.isInteger(port) || port <= 0 || !secret || !file) {
-  console.error('usage: node bench/floor-ingest-server.ts <port> <secret> <sqlite file>');
+  console.error('usage: node bench/floor-ingest-server.ts <port> <secret> <sqlite file> [<destination url>]');
   process.exit(2);
 }
 
@@ -27,7 +36,10 @@ db.exec('PRAGMA page_size = 8192');
 db.exec('PRAGMA journal_mode = WAL');
 db.exec('PRAGMA synchronous = FULL');
 db.exec('CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, received_at INTEGER NOT NULL, body TEXT NOT NULL)');
+db.exec('CREATE TABLE IF NOT EXISTS attempts (event_id TEXT NOT NULL, finished_at INTEGER NOT NULL, status INTEGER NOT NULL)');
 const insert = db.prepare('INSERT OR IGNORE INTO events (id, received_at, body) VALUES (?, ?, ?)');
+const record = db.prepare('INSERT INTO attempts (event_id, finished_at, status) VALUES (?, ?, ?)');
+const agent = new Agent({ connections: 32, pipelining: 1 });
 
 interface Pending {
   readonly id: string;
@@ -35,15 +47,26 @@ interface Pending {
   readonly response: Response;
 }
 let pending: Pending[] = [];
+/** Attempts answered since the last commit: recorded in the next one. */
+let answered: Array<{ readonly id: string; readonly status: number }> = [];
+/** Events committed whose delivery has not been answered yet. */
+let undelivered = 0;
 
-/** One synced commit for every request of this turn, then their answers. */
+function scheduleCommit(): void {
+  if (pending.length === 0 && answered.length === 0) setImmediate(commit);
+}
+
+/** One synced commit for every request and every answered attempt of this turn, then the answers and the sends. */
 function commit(): void {
   const batch = pending;
+  const attempts = answered;
   pending = [];
+  answered = [];
   const now = Date.now();
   try {
     db.exec('BEGIN IMMEDIATE');
     for (const request of batch) insert.run(request.id, now, request.body);
+    for (const attempt of attempts) record.run(attempt.id, now, attempt.status);
     db.exec('COMMIT');
   } catch (error) {
     if (db.isTransaction) db.exec('ROLLBACK');
@@ -51,6 +74,23 @@ function commit(): void {
     return;
   }
   for (const request of batch) request.response.status(202).json({ id: request.id });
+  if (destination !== undefined) for (const request of batch) deliver(request.id, request.body);
+}
+
+function deliver(id: string, body: string): void {
+  undelivered += 1;
+  const done = (status: number): void => {
+    undelivered -= 1;
+    scheduleCommit();
+    answered.push({ id, status });
+  };
+  post(destination as string, { method: 'POST', dispatcher: agent, headers: { 'content-type': 'application/json' }, body: `{"payload":${body}}` }).then(
+    async (response) => {
+      await response.body.dump();
+      done(response.statusCode);
+    },
+    () => done(0),
+  );
 }
 
 const app = express();
@@ -78,8 +118,12 @@ app.post('/hooks/tapemetric', express.raw({ type: () => true, limit: '1mb' }), (
     response.status(400).json({ error: 'no id' });
     return;
   }
-  if (pending.length === 0) setImmediate(commit);
+  scheduleCommit();
   pending.push({ id: payload.id, body: text, response });
+});
+
+app.get('/metrics', (_request, response) => {
+  response.type('text/plain').send(`hookrelay_queue_depth_deliveries{destination="floor"} ${undelivered + (destination === undefined ? 0 : pending.length)}\n`);
 });
 
 app.get('/readyz', (_request, response) => {
@@ -90,6 +134,7 @@ const server = app.listen(port, '127.0.0.1');
 server.keepAliveTimeout = 5_000;
 process.once('SIGTERM', () => {
   server.close(() => {
+    void agent.close();
     db.close();
     process.exit(0);
   });

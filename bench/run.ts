@@ -5,7 +5,9 @@
  *      `hookrelay serve` child with a fresh SQLite store, every request a new signed event);
  *   2. the same load against a bare express baseline and a durable floor (the baseline plus a
  *      synced SQLite insert per request), alternating rounds, and the ratios;
- *   3. sender → destination latency at a steady open-loop rate, on loopback;
+ *   3. sender → destination latency at a steady open-loop rate, on loopback, beside the same
+ *      sender at the bare baseline (one hop) and at a durable floor relay (verify, synced
+ *      commit, 202, POST to the same receiver);
  *   4. with --profile, where hookrelay's CPU goes under load (self time per function);
  *   5. draining a backlog of pending deliveries to a loopback receiver, against a bare undici
  *      client posting the same bodies and a durable floor relay (claim from SQLite, render,
@@ -330,6 +332,7 @@ async function main(): Promise<void> {
   let throughput: ThroughputResult | null = null;
   let latency: LatencyResult | null = null;
   let bareLatency: Summary | null = null;
+  let floorLatency: LatencyResult | null = null;
   let profile: ProfileResult | null = null;
   let drain: DrainResult | null = null;
   let scaleOut: ScaleOutResult | null = null;
@@ -384,6 +387,19 @@ async function main(): Promise<void> {
       bareLatency = await runBareLatency(bare, { ratePerSecond: settings.rate, durationSeconds: settings.latencySeconds, warmupSeconds: settings.warmupSeconds, secret: BENCH_SECRET, settleTimeoutMs: 0 });
       await bare.stop();
       console.log(`  the same sender straight at the bare express baseline (sender → 202, one hop): p50 ${round(bareLatency.p50)} ms  p99 ${round(bareLatency.p99)} ms  max ${round(bareLatency.max)} ms`);
+      const floor = await startFloorIngest(BENCH_SECRET, join(tmp, 'floor-latency'), receiver.url());
+      floorLatency = await runLatency(floor, receiver, {
+        ratePerSecond: settings.rate,
+        durationSeconds: settings.latencySeconds,
+        warmupSeconds: settings.warmupSeconds,
+        secret: BENCH_SECRET,
+        settleTimeoutMs: 30_000,
+      });
+      await floor.stop();
+      const f = floorLatency.endToEnd;
+      console.log(
+        `  the same sender at the durable floor (verify, synced SQLite commit, 202, POST to the same receiver): p50 ${round(f.p50)} ms  p99 ${round(f.p99)} ms  max ${round(f.max)} ms; delivered ${floorLatency.delivered} of ${floorLatency.sent}`,
+      );
     }
 
     if (args.profile && phases.has('ingest')) {
@@ -578,8 +594,19 @@ async function main(): Promise<void> {
           `(target ≤ ${TARGET_P99_TO_BARE}×)  ${mark(met['latencyP99ToBare'] === true)}`,
       );
     }
+    if (floorLatency) {
+      const floorP99 = floorLatency.endToEnd.p99;
+      console.log(
+        `  durable floor (verify, synced commit, 202, POST; bench/floor-ingest-server.ts): p99 ${round(floorP99)} ms; hookrelay ${(latency.endToEnd.p99 / floorP99).toFixed(1)}× it` +
+          (bareLatency ? `; the floor ${(floorP99 / bareLatency.p99).toFixed(1)}× the bare receiver` : ''),
+      );
+    }
     console.log(`  delivered ${latency.delivered} of ${latency.sent} sent  ${mark(met['allDelivered'])}`);
-    summary['latency'] = section({ ...latency, ...(bareLatency ? { bareReceiver: bareLatency } : {}) });
+    summary['latency'] = section({
+      ...latency,
+      ...(bareLatency ? { bareReceiver: bareLatency } : {}),
+      ...(floorLatency ? { floor: { endToEnd: floorLatency.endToEnd, sent: floorLatency.sent, delivered: floorLatency.delivered } } : {}),
+    });
   }
 
   if (drain) {

@@ -91,11 +91,15 @@ export async function startBaseline(secret: string): Promise<Child> {
   return spawnServer({ name: 'baseline (express)', args: [BASELINE_SERVER, String(port), secret], port });
 }
 
-/** The ingest floor (floor-ingest-server.ts): the baseline plus a synced SQLite insert per request, its file in `dir`. */
-export async function startFloorIngest(secret: string, dir: string): Promise<Child> {
+/**
+ * The ingest floor (floor-ingest-server.ts): the baseline plus a synced SQLite insert per request,
+ * its file in `dir`; with `destinationUrl`, also the latency floor: each committed event POSTed there.
+ */
+export async function startFloorIngest(secret: string, dir: string, destinationUrl?: string): Promise<Child> {
   mkdirSync(dir, { recursive: true });
   const port = await freePort();
-  return spawnServer({ name: 'floor (express + SQLite)', args: [FLOOR_INGEST_SERVER, String(port), secret, join(dir, 'floor.db')], port });
+  const args = [FLOOR_INGEST_SERVER, String(port), secret, join(dir, 'floor.db'), ...(destinationUrl === undefined ? [] : [destinationUrl])];
+  return spawnServer({ name: destinationUrl === undefined ? 'floor (express + SQLite)' : 'floor relay (express + SQLite + undici)', args, port });
 }
 
 /**
