@@ -365,14 +365,15 @@ async function main(): Promise<void> {
       console.log(
         `\n[3] latency: ${settings.rate} events/s open loop for ${settings.latencySeconds} s (after ${settings.warmupSeconds} s warm-up) into a fresh hookrelay, http destination concurrency ${settings.concurrency}, loopback receiver`,
       );
-      const fresh = await startCheckedRelay(join(tmp, 'latency'), receiver);
-      latency = await runLatency(fresh, receiver, {
+      const steady = {
         ratePerSecond: settings.rate,
         durationSeconds: settings.latencySeconds,
         warmupSeconds: settings.warmupSeconds,
         secret: BENCH_SECRET,
         settleTimeoutMs: 30_000,
-      });
+      };
+      const fresh = await startCheckedRelay(join(tmp, 'latency'), receiver);
+      latency = await runLatency(fresh, receiver, steady);
       await fresh.stop();
       const e2e = latency.endToEnd;
       console.log(
@@ -384,17 +385,11 @@ async function main(): Promise<void> {
       console.log(`  sender → 202 (ingest part): p50 ${round(latency.ack.p50)} ms  p99 ${round(latency.ack.p99)} ms  max ${round(latency.ack.max)} ms`);
       console.log(`  send timer at most ${round(latency.maxScheduleLagMs)} ms behind schedule`);
       const bare = await startBaseline(BENCH_SECRET);
-      bareLatency = await runBareLatency(bare, { ratePerSecond: settings.rate, durationSeconds: settings.latencySeconds, warmupSeconds: settings.warmupSeconds, secret: BENCH_SECRET, settleTimeoutMs: 0 });
+      bareLatency = await runBareLatency(bare, { ...steady, settleTimeoutMs: 0 });
       await bare.stop();
       console.log(`  the same sender straight at the bare express baseline (sender → 202, one hop): p50 ${round(bareLatency.p50)} ms  p99 ${round(bareLatency.p99)} ms  max ${round(bareLatency.max)} ms`);
       const floor = await startFloorIngest(BENCH_SECRET, join(tmp, 'floor-latency'), receiver.url());
-      floorLatency = await runLatency(floor, receiver, {
-        ratePerSecond: settings.rate,
-        durationSeconds: settings.latencySeconds,
-        warmupSeconds: settings.warmupSeconds,
-        secret: BENCH_SECRET,
-        settleTimeoutMs: 30_000,
-      });
+      floorLatency = await runLatency(floor, receiver, steady);
       await floor.stop();
       const f = floorLatency.endToEnd;
       console.log(
