@@ -1,4 +1,4 @@
-import { Agent, request } from 'undici';
+import type { Agent } from 'undici';
 import { ConfigError } from '../errors.ts';
 import { localServerUrl } from '../http/listen-address.ts';
 import { CommandFailed, UsageError } from './command.ts';
@@ -23,7 +23,8 @@ const ANSWER_TIMEOUT_MS = 30_000;
 export class AdminClient {
   readonly base: string;
   readonly #token: string;
-  readonly #agent = new Agent({ connect: { timeout: 5_000 }, headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS });
+  /** Made at the first request: a usage error or `--help` never loads undici (a fifth of a second). */
+  #agent: Agent | null = null;
 
   constructor(url: string | undefined, env: Readonly<Record<string, string | undefined>>) {
     // Where `hookrelay serve` with the same HOST and PORT answers.
@@ -60,13 +61,15 @@ export class AdminClient {
   }
 
   async close(): Promise<void> {
-    await this.#agent.close();
+    await this.#agent?.close();
   }
 
   async #call<T>(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown): Promise<T> {
     const url = `${this.base}/api/v1${path}`;
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}`, accept: 'application/json' };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    const { Agent, request } = await import('undici');
+    this.#agent ??= new Agent({ connect: { timeout: 5_000 }, headersTimeout: ANSWER_TIMEOUT_MS, bodyTimeout: ANSWER_TIMEOUT_MS });
     let response;
     try {
       response = await request(url, { method, dispatcher: this.#agent, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });

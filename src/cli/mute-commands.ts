@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import { parseMuteTerms } from '../mutes/matchers.ts';
-import { muteSpan } from '../mutes/config-mutes.ts';
+import { muteSpan } from '../mutes/mute-span.ts';
 import type { Mute, StoredMute } from '../store/store.ts';
 import { formatDuration } from '../util/format.ts';
 import { AdminApiError, AdminClient, URL_OPTION } from './admin-client.ts';

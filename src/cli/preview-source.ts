@@ -1,7 +1,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { ConfigError } from '../errors.ts';
 import { silentLogger } from '../observability/logger.ts';
-import { createSource, PRESET_NAMES, sourceConfigSchema } from '../sources/index.ts';
+import { createSource, isPresetName, PRESET_NAMES, sourceConfigSchema } from '../sources/index.ts';
 import type { Source } from '../sources/index.ts';
 import { Agent } from 'undici';
 
@@ -20,7 +20,7 @@ export function previewSource(name: string, secret: string | undefined, loaded: 
     const withSecret = TOKEN_PRESETS.has(configured.preset) ? { ...configured, token: [secret] } : { ...configured, secrets: [secret] };
     return createSource(withSecret as typeof configured, deps);
   }
-  if (!(PRESET_NAMES as readonly string[]).includes(name)) {
+  if (!isPresetName(name)) {
     throw new ConfigError([
       `--source: "${name}" is neither a source of ${loaded?.file ?? 'the config'} nor a preset (${PRESET_NAMES.join(', ')})`,
     ]);

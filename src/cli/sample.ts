@@ -1,9 +1,8 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { CONFIG_OPTION, defineCommand } from './command.ts';
-import { readConfig } from './offline-config.ts';
 import { ConfigError } from '../errors.ts';
-import { PRESET_NAMES } from '../sources/index.ts';
-import type { PresetName } from '../sources/index.ts';
+import { isPresetName, PRESET_NAMES } from '../sources/preset-names.ts';
+import type { PresetName } from '../sources/preset-names.ts';
 import { samplePayload } from '../sources/samples.ts';
 import { systemClock } from '../util/clock.ts';
 
@@ -22,7 +21,7 @@ Example:
 
 /** The preset `name` means: a preset's own name, else a configured source's preset. */
 export function samplePreset(name: string, loaded: LoadedConfig | null): PresetName {
-  if ((PRESET_NAMES as readonly string[]).includes(name)) return name as PresetName;
+  if (isPresetName(name)) return name;
   const configured = loaded?.config.sources.find((source) => source.name === name);
   if (configured) return configured.preset;
   throw new ConfigError([
@@ -33,16 +32,16 @@ export function samplePreset(name: string, loaded: LoadedConfig | null): PresetN
 /**
  * `hookrelay sample <preset>`: the payload on stdout, exit 0. `--help` prints the usage and exits 0;
  * a missing or extra argument prints it to stderr and exits 2. `load` is called only when the name is
- * not a preset (a source of the user's config).
+ * not a preset (a source of the user's config): a preset's sample never loads the config's modules.
  */
-export function runSample(options: {
+export async function runSample(options: {
   args: readonly string[];
   help: boolean;
-  load: () => LoadedConfig | null;
+  load: () => Promise<LoadedConfig | null>;
   nowMs?: number;
   out?: (text: string) => void;
   err?: (text: string) => void;
-}): number {
+}): Promise<number> {
   const out = options.out ?? ((text: string) => process.stdout.write(text));
   const err = options.err ?? ((text: string) => process.stderr.write(text));
   if (options.help) {
@@ -58,7 +57,7 @@ export function runSample(options: {
     err(`hookrelay sample: one preset at a time (unexpected "${extra.join(' ')}")\n\n${SAMPLE_USAGE}\n`);
     return 2;
   }
-  const preset = (PRESET_NAMES as readonly string[]).includes(name) ? (name as PresetName) : samplePreset(name, options.load());
+  const preset = isPresetName(name) ? name : samplePreset(name, await options.load());
   out(samplePayload(preset, options.nowMs ?? systemClock.now()));
   return 0;
 }
@@ -75,7 +74,7 @@ export const sampleCommand = defineCommand({
       args: positionals,
       help: false,
       // Only the sources' names and presets.
-      load: () => readConfig(values.config, { purpose: 'print a sample', reads: ['sources'] }),
+      load: async () => (await import('./offline-config.ts')).readConfig(values.config, { purpose: 'print a sample', reads: ['sources'] }),
     });
   },
 });

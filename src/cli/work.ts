@@ -1,5 +1,5 @@
 import { CONFIG_OPTION, defineCommand } from './command.ts';
-import { NO_MIGRATE_OPTION, runServer } from './serve.ts';
+import { NO_MIGRATE_OPTION } from './serve.ts';
 
 export const workCommand = defineCommand({
   name: 'work',
@@ -16,6 +16,7 @@ export const workCommand = defineCommand({
     'no-migrate': NO_MIGRATE_OPTION,
   },
   async run({ values }) {
+    const { runServer } = await import('./run-server.ts');
     return runServer({ config: values.config, port: 0, migrate: values['no-migrate'] !== true, dispatchOnly: true });
   },
 });

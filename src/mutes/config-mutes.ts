@@ -48,9 +48,3 @@ export function configMute(entry: ConfigMuteConfig, loadedAt: number): Mute {
     ...(entry.during ? { during: entry.during } : {}),
   };
 }
-
-/** How long a mute lasts, as listed: `until <end>` for a run-time one, `from the config[, during nights]` for a config one. */
-export function muteSpan(mute: Mute, time: (iso: string) => string): string {
-  if (mute.expires_at !== null) return `until ${time(mute.expires_at)}`;
-  return `from the config${mute.during ? `, during ${mute.during.join(', ')}` : ''}`;
-}

@@ -1,7 +1,7 @@
 import { formatDuration } from '../util/format.ts';
 import type { TestSendResult } from '../dispatch/test-send.ts';
 import type { DeliveryRecord, Mute, StoredMute } from '../store/store.ts';
-import { muteSpan } from '../mutes/config-mutes.ts';
+import { muteSpan } from '../mutes/mute-span.ts';
 import { escapeSlackText, slackCodeSpan } from '../templates/escape.ts';
 import type { Acknowledgement, StatusReport } from '../app/index.ts';
 

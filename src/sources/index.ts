@@ -1,6 +1,7 @@
 /**
  * The sources layer's public surface: the presets, the schema of one `sources:` entry, and the
- * factory. Adding a sender is one new preset module listed in SOURCE_PRESETS.
+ * factory. Adding a sender is one new preset module listed in SOURCE_PRESETS, and its name in
+ * PRESET_NAMES (preset-names.ts).
  */
 import { z } from 'zod';
 import { alertmanagerPreset } from './alertmanager.ts';
@@ -14,6 +15,7 @@ import { statussentryPreset } from './statussentry.ts';
 import { stripePreset } from './stripe.ts';
 import { tapePreset } from './tape.ts';
 import { tapemetricPreset } from './tapemetric.ts';
+import { isPresetName, PRESET_NAMES } from './preset-names.ts';
 import type { Source, SourceDeps, SourcePreset } from './source.ts';
 
 export type { HandshakeReply, InboundRequest, SignedRequest, Source, SourceDeps, SourcePreset, Verdict } from './source.ts';
@@ -32,8 +34,8 @@ export const SOURCE_PRESETS = [
   pagerdutyPreset,
 ] as const;
 
-export type PresetName = (typeof SOURCE_PRESETS)[number]['preset'];
-export const PRESET_NAMES: readonly PresetName[] = SOURCE_PRESETS.map((preset) => preset.preset);
+export { isPresetName, PRESET_NAMES };
+export type { PresetName } from './preset-names.ts';
 
 /**
  * One entry of `sources:`: a union on `preset` of every preset's strict schema, so an unknown key

@@ -7,7 +7,7 @@
  * adds, as the sender would.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { PresetName } from './index.ts';
+import type { PresetName } from './preset-names.ts';
 import { systemClock } from '../util/clock.ts';
 
 /** The clock a sample's times come from (ms), injectable for tests; ids are always random. */

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS as COMMAND_TABLE } from '../../src/cli/commands.ts';
 import { hookrelay as runHookrelay, scratchFolder } from './support.ts';
@@ -61,6 +64,27 @@ describe('the command list', () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Usage: hookrelay deliveries <destination>/);
   });
+});
+
+describe('what answering loads', () => {
+  // Help comes from the table alone, and `secret` and the admin API's clients need none of the
+  // server: loading every command's implementation (the server, every sender, zod) took half a
+  // second at each start, and the tests start the CLI hundreds of times.
+  const REPORTER = pathToFileURL(join(import.meta.dirname, '..', 'support', 'report-loaded.js')).href;
+  it.each([[['help']], [['sign', '--help']], [['serve', '--help']], [['deliveries', '--help']], [['secret']]])(
+    'hookrelay %j loads no package but ipaddr.js, and neither the server nor a sender',
+    async (args) => {
+      const report = join(scratch, `loaded-${args.join('-')}.json`);
+      const run = await hookrelay(args, { env: { NODE_OPTIONS: `--import ${REPORTER}`, HOOKRELAY_TEST_REPORT: report, HOOKRELAY_TEST_MODULES: '1' } });
+      expect([run.code, run.stderr]).toEqual([0, '']);
+      const { loaded } = JSON.parse(readFileSync(report, 'utf8')) as { loaded: string[] };
+      const ours = loaded.flatMap((url) => /\/(src\/.+)$/.exec(url)?.[1] ?? []);
+      expect(ours).toContain('src/cli/commands.ts');
+      expect(ours.filter((file) => /^src\/(server|runtime)\.ts$|^src\/sources\/(?!preset-names|samples)|^src\/config\//.test(file))).toEqual([]);
+      const packages = new Set(loaded.flatMap((url) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? []));
+      expect([...packages].filter((name) => name !== 'ipaddr.js')).toEqual([]);
+    },
+  );
 });
 
 describe('bad usage → exit 2 and the usage on stderr', () => {

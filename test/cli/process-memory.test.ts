@@ -38,6 +38,13 @@ routes:
 
 let runs = 0;
 
+/**
+ * A compile cache the tests of flags and arenas share: what they check does not depend on it, and
+ * a start that fills an empty one strips every file first (seconds on a loaded machine). The tests
+ * of stripping, of loaded modules and of Intl keep one of their own, empty at their start.
+ */
+const SHARED_CACHE = join(scratch, 'cache-shared');
+
 /** Starts `hookrelay serve`, waits until ready, stops it with SIGTERM and returns what the reporter wrote. */
 async function serveOnce(options: {
   config: string;
@@ -99,14 +106,14 @@ const packages = (report: Report): Set<string> =>
 
 describe('hookrelay serve: what the process holds', () => {
   it('runs with a young generation and an old-space limit sized for a relay, not for the machine', async () => {
-    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-flags') });
+    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: SHARED_CACHE });
     expect(report.execArgv).toContain('--max-semi-space-size=4');
     // Lowered to 1 GB where V8's default is higher; a smaller default (a small container) stays.
     for (const flag of report.execArgv.filter((arg) => arg.startsWith('--max-old-space-size='))) expect(flag).toBe('--max-old-space-size=1024');
   });
 
   it('runs with two malloc arenas, not eight per core, and a trim threshold that does not grow', async () => {
-    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: join(scratch, 'cache-arenas') });
+    const report = await serveOnce({ config: SQLITE_HTTP_CONFIG(scratch), cache: SHARED_CACHE });
     expect(report.mallocArenaMax).toBe('2');
     expect(report.mallocTrimThreshold).toBe('131072');
   });
@@ -114,7 +121,7 @@ describe('hookrelay serve: what the process holds', () => {
   it('a heap size and an arena count the user gave win over hookrelay’s', async () => {
     const report = await serveOnce({
       config: SQLITE_HTTP_CONFIG(scratch),
-      cache: join(scratch, 'cache-user-flags'),
+      cache: SHARED_CACHE,
       env: { NODE_OPTIONS: `--max-semi-space-size=2 --import ${REPORTER}`, MALLOC_ARENA_MAX: '6', MALLOC_TRIM_THRESHOLD_: '1048576' },
     });
     expect(report.execArgv.filter((flag) => flag.startsWith('--max-semi-space-size'))).toEqual([]);

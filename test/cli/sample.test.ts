@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runSample } from '../../src/cli/sample.ts';
-import { signBody } from '../../src/cli/sign.ts';
+import { signBody } from '../../src/cli/sign-body.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import { createSource, PRESET_NAMES, sourceConfigSchema } from '../../src/sources/index.ts';
 import { inbound, testDeps, verdictCode } from '../sources/support.ts';
@@ -92,12 +92,12 @@ describe('hookrelay sample', () => {
   });
 
   // The same command in-process (spawning costs seconds on a loaded machine): what it prints, where.
-  function sampleInProcess(args: string[], help = false): Run {
+  async function sampleInProcess(args: string[], help = false): Promise<Run> {
     let stdout = '';
     let stderr = '';
     let code: number | null;
     try {
-      code = runSample({ args, help, load: () => null, out: (text) => (stdout += text), err: (text) => (stderr += text) });
+      code = await runSample({ args, help, load: async () => null, out: (text) => (stdout += text), err: (text) => (stderr += text) });
     } catch (error) {
       code = 2; // main() prints a ConfigError's problems and exits 2
       stderr += (error as Error).message;
@@ -105,10 +105,10 @@ describe('hookrelay sample', () => {
     return { code, stdout, stderr };
   }
 
-  it('-h (as parsed) → the usage, exit 0; two presets or an unknown one → exit 2 saying why', () => {
-    expect(sampleInProcess([], true)).toMatchObject({ code: 0, stderr: '' });
-    const two = sampleInProcess(['github', 'stripe']);
-    const unknown = sampleInProcess(['opsgenie']);
+  it('-h (as parsed) → the usage, exit 0; two presets or an unknown one → exit 2 saying why', async () => {
+    expect(await sampleInProcess([], true)).toMatchObject({ code: 0, stderr: '' });
+    const two = await sampleInProcess(['github', 'stripe']);
+    const unknown = await sampleInProcess(['opsgenie']);
     expect([two.code, two.stdout, unknown.code, unknown.stdout]).toEqual([2, '', 2, '']);
     expect(two.stderr).toContain('one preset at a time');
     expect(unknown.stderr).toContain('"opsgenie" is neither a preset');

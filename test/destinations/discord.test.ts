@@ -1,7 +1,7 @@
 import MarkdownIt from 'markdown-it';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText } from '../../src/config/load.ts';
-import { renderPreview } from '../../src/cli/render.ts';
+import { renderPreview } from '../../src/cli/render-preview.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';
 import { ConfigError } from '../../src/errors.ts';

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig, parseConfigText } from '../../src/config/load.ts';
-import { renderPreview } from '../../src/cli/render.ts';
+import { renderPreview } from '../../src/cli/render-preview.ts';
 import { classifySmtp } from '../../src/destinations/email.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { HttpClient } from '../../src/destinations/index.ts';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig, loadConfigToRead, parseConfigText } from '../../src/config/load.ts';
-import { renderPreview } from '../../src/cli/render.ts';
+import { renderPreview } from '../../src/cli/render-preview.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { MAX_GOOGLE_CHAT_MESSAGE_BYTES } from '../../src/destinations/google-chat-message.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';

@@ -6,7 +6,7 @@ import { ConfigError } from '../../src/errors.ts';
 import type { Destination } from '../../src/destinations/index.ts';
 import { MAX_TEAMS_MESSAGE_BYTES } from '../../src/destinations/teams-message.ts';
 import { decide } from '../../src/dispatch/retry-policy.ts';
-import { renderPreview } from '../../src/cli/render.ts';
+import { renderPreview } from '../../src/cli/render-preview.ts';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { buildComponents } from '../../src/runtime.ts';
 import { SAMPLE_EVENT, TemplateRenderError } from '../../src/templates/index.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createSource, PRESET_NAMES, sourceConfigSchema } from '../../src/sources/index.ts';
+import type { PresetName } from '../../src/sources/index.ts';
 import { SAMPLES, samplePayload } from '../../src/sources/samples.ts';
 import { inbound, testDeps, verdictCode } from './support.ts';
 
@@ -23,7 +24,7 @@ function source(preset: string) {
 }
 
 /** The sample as the server would see it: signed by the preset, as `hookrelay sign` does. */
-function receive(preset: string, nowMs: number) {
+function receive(preset: PresetName, nowMs: number) {
   const rawBody = Buffer.from(samplePayload(preset, nowMs));
   const signed = source(preset).sign(rawBody, nowMs);
   const request = inbound(rawBody, signed.headers, signed.query ?? {});
