@@ -64,6 +64,7 @@ import {
 } from '../sqlite/rows.ts';
 import { createPool, query, statement, transaction } from './connection.ts';
 import { ingestAnswers, ingestCall, ingestsInOneCall } from './ingest.ts';
+import type { IngestAnswerRow } from './ingest.ts';
 import type { PoolSettings, Tx } from './connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.ts';
 import { WorkListener } from './work-listener.ts';
@@ -222,8 +223,7 @@ export class PostgresStore implements Store {
 
   async #callIngest(batches: readonly IngestBatch[]): Promise<IngestedEvent[][]> {
     const call = ingestCall(batches);
-    const [row] = await statement<{ answers: unknown }>(this.#pool, call.sql, call.params);
-    return ingestAnswers(row?.answers);
+    return ingestAnswers(call, await statement<IngestAnswerRow>(this.#pool, call.sql, call.params));
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
