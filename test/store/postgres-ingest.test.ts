@@ -246,6 +246,43 @@ describe('the incident order across replicas', () => {
   });
 });
 
+describe('sender ids across replicas', () => {
+  it("two calls with the same sender ids in opposite orders never wait for each other in a cycle: no deadlock, no call sent twice", async () => {
+    const { store: a, url } = await openStore();
+    const b = await PostgresStore.open(url, { listen: false });
+    closing.push(b);
+    // Two other transactions each hold a sender id, so that both calls are under way before they meet.
+    const holders = [await connect(url), await connect(url)];
+    for (const [index, holder] of holders.entries()) {
+      await holder.query('BEGIN');
+      await holder.query(`INSERT INTO sender_ids (source, external_id, event_id, received_at) VALUES ('tapemetric', $1, $2, 0)`, [`snd_a_held${index}`, `evt_held${index}`]);
+    }
+    const webhook = (ids: readonly string[]): IngestBatch => {
+      const events = ids.map((id) => relayEvent({ external_id: id }));
+      return { ...batchOf(events[0]!, []), events: events.map((event) => ({ event, deliveries: [pending('slack')] })) };
+    };
+    // Arrival order: x before y in one, y before x in the other.
+    const first = webhook(['snd_b_x', 'snd_a_held0', 'snd_b_y']);
+    const second = webhook(['snd_b_y', 'snd_a_held1', 'snd_b_x']);
+    const counted = countStatements();
+    const answers = Promise.all([a.ingest(first), b.ingest(second)]);
+    await until(async () => (await holders[0]!.query(`SELECT 1 FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted`)).rowCount === 2);
+    for (const holder of holders) await holder.query('COMMIT');
+    const [one, two] = await answers;
+    expect(counted.sent.filter((sql) => sql.includes('hookrelay_ingest'))).toHaveLength(2);
+    expect(one![1]).toEqual({ id: 'evt_held0', duplicate: true });
+    expect(two![1]).toEqual({ id: 'evt_held1', duplicate: true });
+    // Each of x and y stored once: by one call, the other's answer its duplicate.
+    const x = [one![0]!, two![2]!];
+    const y = [one![2]!, two![0]!];
+    for (const pair of [x, y]) {
+      expect(pair.filter((answer) => answer.duplicate)).toHaveLength(1);
+      expect(new Set(pair.map((answer) => answer.id)).size).toBe(1);
+    }
+    expect(await a.view('deliveries', { destination: 'slack', limit: 10 })).toHaveLength(2);
+  });
+});
+
 describe('a call tried again', () => {
   it('a call whose first try committed (its answer lost with its connection) stores nothing twice and answers as the first did', async () => {
     const { store, url } = await openStore();

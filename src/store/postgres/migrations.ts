@@ -393,6 +393,7 @@ export const MIGRATIONS: readonly string[] = [
     woken text[];
     others integer[] := '{}';
     firsts text[] := '{}';
+    vanished boolean;
     payload text;
   BEGIN
     -- Always in one order, so two ingests never wait for each other in a cycle.
@@ -407,9 +408,15 @@ export const MIGRATIONS: readonly string[] = [
       SELECT * FROM jsonb_to_recordset(events) AS e(nth integer, b integer, id text, source text, external_id text, type text, severity text,
         status text, title text, summary text, dedup_key text, occurred_at text, received_at bigint, data text, echo text)
     ), claimed AS (
-      -- In the order the webhooks came: of two with one sender id in this call, the first is stored.
+      -- Of two events with one sender id in this call, the first is stored. One insert against the
+      -- sender ids' primary key: a concurrent insert of the same id waits for the other transaction,
+      -- then does nothing (never check-then-insert); in key order, so two calls never wait for each
+      -- other in a cycle.
       INSERT INTO sender_ids (source, external_id, event_id, received_at)
-        SELECT i.source, i.external_id, i.id, i.received_at FROM input i WHERE i.external_id IS NOT NULL ORDER BY i.nth
+        SELECT f.source, f.external_id, f.id, f.received_at FROM (
+          SELECT DISTINCT ON (i.source, i.external_id) i.source, i.external_id, i.id, i.received_at
+          FROM input i WHERE i.external_id IS NOT NULL ORDER BY i.source, i.external_id, i.nth
+        ) AS f ORDER BY f.source, f.external_id
         ON CONFLICT (source, external_id) DO NOTHING
         RETURNING event_id
     ), fresh AS (
@@ -459,12 +466,12 @@ export const MIGRATIONS: readonly string[] = [
     IF cardinality(stored) < jsonb_array_length(events) THEN
       -- A fresh snapshot: a sender id another transaction stored (its insert above waited for it) is seen now.
       SELECT coalesce(array_agg(i.nth ORDER BY i.nth), '{}'), coalesce(array_agg(coalesce(s.event_id, i.id) ORDER BY i.nth), '{}'), bool_or(i.external_id IS NOT NULL AND s.event_id IS NULL)
-        INTO others, firsts, payload
+        INTO others, firsts, vanished
         FROM jsonb_to_recordset(events) AS i(nth integer, id text, source text, external_id text)
         LEFT JOIN sender_ids s ON s.source = i.source AND s.external_id = i.external_id
         WHERE NOT i.nth = ANY(stored);
       -- Pruned in between: nothing to point at, so it is stored as new on a retry.
-      IF payload THEN
+      IF vanished THEN
         RAISE EXCEPTION 'duplicate sender id vanished; retrying' USING ERRCODE = '40001';
       END IF;
       -- This very call, tried again after its connection was lost (src/store/postgres/connection.ts
@@ -476,7 +483,6 @@ export const MIGRATIONS: readonly string[] = [
         JOIN unnest(others, firsts) AS o(nth, first) ON o.nth = x.event
         JOIN jsonb_to_recordset(events) AS i(nth integer, id text) ON i.nth = x.event AND i.id = o.first
         WHERE x.asked AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.id = x.id AND q.lease_owner = x.owner);
-      payload := NULL;
     END IF;
     RETURN QUERY
       WITH answers AS (
