@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { createPool, statement } from '../../src/store/postgres/connection.ts';
 import { ingestAnswers, ingestCall } from '../../src/store/postgres/ingest.ts';
 import type { IngestAnswerRow } from '../../src/store/postgres/ingest.ts';
-import { PostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { MAX_INGEST_CALLS, PostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { lockKey } from '../../src/store/postgres/writes.ts';
 import type { IngestBatch, NewDelivery } from '../../src/store/store.ts';
 import { newId } from '../../src/util/ids.ts';
@@ -123,8 +123,8 @@ describe('several webhooks in one call', () => {
     const { store } = await openStore();
     const before = logged(batchOf(relayEvent({ external_id: 'snd_before' }), ['slack']));
     await store.ingest(before);
-    // Two calls under way (one webhook each), so that every webhook after them waits and goes in the third.
-    const ahead = [store.ingest(logged(batchOf(relayEvent(), ['slack']))), store.ingest(logged(batchOf(relayEvent(), ['slack'])))];
+    // Calls under way (one webhook each), as many as may be at once, so that every webhook after them waits and goes in the next.
+    const ahead = Array.from({ length: MAX_INGEST_CALLS }, () => store.ingest(logged(batchOf(relayEvent(), ['slack']))));
     const fresh = logged(batchOf(relayEvent({ external_id: 'snd_fresh' }), ['slack']));
     const again = logged(batchOf(relayEvent({ external_id: 'snd_before' }), ['slack']));
     const twin = logged(batchOf(relayEvent({ external_id: 'snd_fresh' }), ['slack']));
@@ -143,8 +143,8 @@ describe('several webhooks in one call', () => {
       { status: 'rejected', reason: expect.objectContaining({ code: '23505' }) },
       { status: 'fulfilled', value: [{ id: plain.events[0]!.event.id, duplicate: false }] },
     ]);
-    // The two calls ahead, the call of five that failed, then each of the five alone.
-    expect(counted.sent.filter((sql) => sql.includes('hookrelay_ingest'))).toHaveLength(2 + 1 + 5);
+    // The calls ahead, the call of five that failed, then each of the five alone.
+    expect(counted.sent.filter((sql) => sql.includes('hookrelay_ingest'))).toHaveLength(MAX_INGEST_CALLS + 1 + 5);
     // Nothing of the refused one is stored, not even its sender id: sent again, it is new.
     expect(await store.view('event', refusedEvent.id)).toBeNull();
     const retried = logged(batchOf(relayEvent({ external_id: 'snd_refused' }), ['slack']));
