@@ -25,15 +25,26 @@ export function ingestsInOneCall(batch: IngestBatch): boolean {
   return batch.events.every((each) => each.track_incident !== true && each.deliveries.every((delivery) => delivery.group === null || delivery.group === undefined));
 }
 
-/** The call's arguments for these batches (each one webhook), in the order of its answers. */
+/** One call's statement and arguments for these batches (each one webhook). */
 export interface IngestCall {
   readonly sql: string;
   readonly params: readonly unknown[];
+  /** Where each batch's events begin in the call's answers (their `nth`), and one past the last batch's. */
+  readonly starts: readonly number[];
 }
 
-export const INGEST_SQL = 'SELECT hookrelay_ingest($1::jsonb, $2::text[], $3::text[], $4::text[], $5) AS answers';
+export const INGEST_SQL =
+  'SELECT answer_nth, answer_id, answer_duplicate, answer_waiting FROM hookrelay_ingest_set($1::jsonb, $2::jsonb, $3::jsonb, $4::text[], $5::jsonb, $6::text[], $7::text[], $8, $9::jsonb)';
 
-function deliveryArgument(delivery: NewDelivery, index: number, receivedAt: number): Record<string, unknown> {
+/** One row of the call's answer: an event, by its place in the call. */
+export interface IngestAnswerRow {
+  readonly answer_nth: number;
+  readonly answer_id: string;
+  readonly answer_duplicate: boolean;
+  readonly answer_waiting: readonly string[];
+}
+
+function deliveryArgument(delivery: NewDelivery, event: number, index: number, receivedAt: number): Record<string, unknown> {
   const pending = delivery.status === 'pending';
   const incidentKey = pending ? (delivery.incident_key ?? null) : null;
   const asked = pending && delivery.destination !== null ? (delivery.lease ?? null) : null;
@@ -47,7 +58,8 @@ function deliveryArgument(delivery: NewDelivery, index: number, receivedAt: numb
     });
   }
   return {
-    // Its place in the event: what waits is answered in this order.
+    // Its event's place in the call, and its place in the event: what waits is answered in this order.
+    event,
     n: index,
     id: delivery.id,
     destination: delivery.destination,
@@ -77,23 +89,28 @@ function storableJson(value: unknown): string {
   return JSON.stringify(value, (_key, each: unknown) => (typeof each === 'string' ? each.replaceAll('\u0000', '\uFFFD') : each));
 }
 
+/**
+ * The call for these batches: their events, deliveries, receipts and request log lines as flat
+ * lists, each event numbered by its place in the call (`nth`) and each delivery, receipt and
+ * line by its event's or webhook's, so the function stores each kind in one statement.
+ */
 export function ingestCall(batches: readonly IngestBatch[]): IngestCall {
   const locks = new Set<string>();
   const leasing = new Set<string>();
-  const argument = batches.map(({ receipt, events, request }) => {
-    for (const { deliveries } of events) {
-      for (const delivery of deliveries) {
-        if (delivery.status !== 'pending' || delivery.destination === null || !delivery.lease) continue;
-        leasing.add(delivery.destination);
-        if (delivery.incident_key) locks.add(lockKey('incident', delivery.destination, delivery.incident_key));
-      }
-    }
-    return {
-      receipt_id: receipt.id,
-      receipt_source: receipt.source,
-      received_at: receipt.received_at,
-      headers: JSON.stringify(receipt.headers),
-      events: events.map(({ event, deliveries, data_is_body: dataIsBody, echo }) => ({
+  const events: Array<Record<string, unknown>> = [];
+  const deliveries: Array<Record<string, unknown>> = [];
+  const receipts: Array<Record<string, unknown>> = [];
+  const requests: Array<Record<string, unknown>> = [];
+  const starts: number[] = [];
+  batches.forEach(({ receipt, events: batchEvents, request }, b) => {
+    starts.push(events.length);
+    receipts.push({ b, id: receipt.id, source: receipt.source, received_at: receipt.received_at, headers: JSON.stringify(receipt.headers) });
+    if (request) requests.push({ b, ...request });
+    for (const { event, deliveries: eventDeliveries, data_is_body: dataIsBody, echo } of batchEvents) {
+      const nth = events.length;
+      events.push({
+        nth,
+        b,
         id: event.id,
         source: event.source,
         external_id: event.external_id,
@@ -104,20 +121,41 @@ export function ingestCall(batches: readonly IngestBatch[]): IngestCall {
         summary: event.summary,
         dedup_key: event.dedup_key,
         occurred_at: event.occurred_at,
+        received_at: receipt.received_at,
         data: dataIsBody ? '' : JSON.stringify(event.data ?? null),
         echo: echo?.dedup_key ?? null,
-        deliveries: deliveries.map((delivery, index) => deliveryArgument(delivery, index, receipt.received_at)),
-      })),
-      ...(request ? { request, duplicate: DUPLICATE_ANSWER } : {}),
-    };
+      });
+      eventDeliveries.forEach((delivery, index) => {
+        deliveries.push(deliveryArgument(delivery, nth, index, receipt.received_at));
+        if (delivery.status !== 'pending' || delivery.destination === null || !delivery.lease) return;
+        leasing.add(delivery.destination);
+        if (delivery.incident_key) locks.add(lockKey('incident', delivery.destination, delivery.incident_key));
+      });
+    }
   });
+  starts.push(events.length);
   return {
     sql: INGEST_SQL,
-    params: [storableJson(argument), batches.map((batch) => batch.receipt.body), [...locks].sort(), [...leasing], WORK_CHANNEL],
+    params: [
+      storableJson(events),
+      storableJson(deliveries),
+      storableJson(receipts),
+      batches.map((batch) => batch.receipt.body),
+      storableJson(requests),
+      [...locks].sort(),
+      [...leasing],
+      WORK_CHANNEL,
+      JSON.stringify(DUPLICATE_ANSWER),
+    ],
+    starts,
   };
 }
 
-/** Each batch's events as stored, from the call's answer. */
-export function ingestAnswers(answers: unknown): IngestedEvent[][] {
-  return answers as IngestedEvent[][];
+/** Each batch's events as stored, from the call's answer rows (one per event, in `nth` order). */
+export function ingestAnswers(call: IngestCall, rows: readonly IngestAnswerRow[]): IngestedEvent[][] {
+  const answers = rows.map((row): IngestedEvent => {
+    if (row.answer_duplicate) return { id: row.answer_id, duplicate: true };
+    return row.answer_waiting.length > 0 ? { id: row.answer_id, duplicate: false, waiting: row.answer_waiting } : { id: row.answer_id, duplicate: false };
+  });
+  return call.starts.slice(0, -1).map((start, b) => answers.slice(start, call.starts[b + 1]));
 }

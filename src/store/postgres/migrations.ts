@@ -372,6 +372,146 @@ export const MIGRATIONS: readonly string[] = [
   END
   $ingest$;
   `,
+  `
+  -- PostgreSQL only. Ingest of several webhooks in one call, set by set (src/store/postgres/ingest.ts):
+  -- migration 10's function stored each event with statements of its own (six or so, each started
+  -- and finished by the executor: most of the server's time per webhook); this one stores each
+  -- kind (sender ids, events, receipts, deliveries, echoes, request log lines) for the whole call
+  -- in one statement. It keeps data and decides nothing, as migration 10's did: the lease table
+  -- each delivery brings is read the same way, and "behind" also counts an earlier event of the
+  -- same call (one statement does not see its own rows). hookrelay_ingest stays for replicas of
+  -- the version before during a rolling upgrade.
+  CREATE FUNCTION hookrelay_ingest_set(events jsonb, deliveries jsonb, receipts jsonb, bodies text[], requests jsonb,
+                                       locks text[], leasing text[], channel text, duplicate_answer jsonb)
+  RETURNS TABLE (answer_nth integer, answer_id text, answer_duplicate boolean, answer_waiting text[])
+  LANGUAGE plpgsql AS $ingest$
+  DECLARE
+    open_names text[] := '{}';
+    stored integer[];
+    waits_at integer[];
+    waits_id text[];
+    woken text[];
+    others integer[] := '{}';
+    firsts text[] := '{}';
+    vanished boolean;
+    payload text;
+  BEGIN
+    -- Always in one order, so two ingests never wait for each other in a cycle.
+    IF cardinality(locks) > 0 THEN
+      PERFORM pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest(locks) AS k ORDER BY k;
+    END IF;
+    -- A destination another replica disabled takes no lease here: its work waits in the store.
+    IF cardinality(leasing) > 0 THEN
+      SELECT coalesce(array_agg(s.name), '{}') INTO open_names FROM destination_state s WHERE s.name = ANY(leasing) AND s.enabled = 1;
+    END IF;
+    WITH input AS (
+      SELECT * FROM jsonb_to_recordset(events) AS e(nth integer, b integer, id text, source text, external_id text, type text, severity text,
+        status text, title text, summary text, dedup_key text, occurred_at text, received_at bigint, data text, echo text)
+    ), claimed AS (
+      -- Of two events with one sender id in this call, the first is stored. One insert against the
+      -- sender ids' primary key: a concurrent insert of the same id waits for the other transaction,
+      -- then does nothing (never check-then-insert); in key order, so two calls never wait for each
+      -- other in a cycle.
+      INSERT INTO sender_ids (source, external_id, event_id, received_at)
+        SELECT f.source, f.external_id, f.id, f.received_at FROM (
+          SELECT DISTINCT ON (i.source, i.external_id) i.source, i.external_id, i.id, i.received_at
+          FROM input i WHERE i.external_id IS NOT NULL ORDER BY i.source, i.external_id, i.nth
+        ) AS f ORDER BY f.source, f.external_id
+        ON CONFLICT (source, external_id) DO NOTHING
+        RETURNING event_id
+    ), fresh AS (
+      INSERT INTO events (id, receipt_id, source, external_id, type, severity, status, title, summary, dedup_key, occurred_at, received_at, data)
+        SELECT i.id, r.id, i.source, i.external_id, i.type, i.severity, i.status, i.title, i.summary, i.dedup_key, i.occurred_at, i.received_at, i.data
+        FROM input i JOIN jsonb_to_recordset(receipts) AS r(b integer, id text) ON r.b = i.b
+        WHERE i.external_id IS NULL OR i.id IN (SELECT c.event_id FROM claimed c)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING events.id
+    ), kept AS (
+      SELECT i.nth, i.b, i.id, i.received_at, i.echo FROM input i JOIN fresh f ON f.id = i.id
+    ), receipt_rows AS (
+      INSERT INTO receipts (id, source, received_at, headers, body)
+        SELECT r.id, r.source, r.received_at, r.headers, bodies[r.b + 1]
+        FROM jsonb_to_recordset(receipts) AS r(b integer, id text, source text, received_at bigint, headers text)
+        WHERE r.b IN (SELECT k.b FROM kept k)
+    ), placed AS (
+      SELECT x.*, k.id AS event_id, k.received_at,
+             -- Behind an earlier event of this call: its delivery of the incident is queued by then.
+             count(x.incident_key) OVER (PARTITION BY x.destination, x.incident_key ORDER BY x.event RANGE BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) > 0 AS after_earlier
+      FROM jsonb_to_recordset(deliveries) AS x(event integer, n integer, id text, destination text, route text, status text, note text, incident_key text,
+             priority integer, rule_key text, held_by text, asked boolean, owner text, due_leased bigint, due bigint, leased_when integer, waits_when integer)
+      JOIN kept k ON k.nth = x.event
+    ), decided AS (
+      SELECT p.*, p.asked AND (p.leased_when >> f.at) & 1 = 1 AS leased, p.asked AND (p.waits_when >> f.at) & 1 = 1 AS waits
+      FROM placed p
+      -- The facts' index in the table: 2 × behind + enabled.
+      CROSS JOIN LATERAL (SELECT CASE WHEN NOT p.asked THEN 0 ELSE
+          (CASE WHEN p.incident_key IS NOT NULL AND (p.after_earlier OR EXISTS (SELECT 1 FROM deliveries q
+             WHERE q.destination = p.destination AND q.incident_key = p.incident_key AND q.status IN ('pending', 'in_flight'))) THEN 2 ELSE 0 END)
+          + (CASE WHEN p.destination = ANY(open_names) THEN 1 ELSE 0 END) END AS at) AS f
+    ), delivery_rows AS (
+      INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
+        SELECT d.id, d.event_id, d.destination, d.route, CASE WHEN d.leased THEN 'in_flight' ELSE d.status END, d.note, NULL,
+               CASE WHEN d.leased THEN d.owner END, CASE WHEN d.leased THEN d.due_leased ELSE d.due END,
+               d.received_at, d.received_at, d.incident_key, d.priority, d.rule_key, d.held_by
+        FROM decided d
+    ), echo_rows AS (
+      -- Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
+      INSERT INTO pending_echoes (event_id, dedup_key, created_at) SELECT k.id, k.echo, k.received_at FROM kept k WHERE k.echo IS NOT NULL
+    )
+    SELECT (SELECT coalesce(array_agg(k.nth), '{}') FROM kept k),
+           (SELECT coalesce(array_agg(d.event ORDER BY d.event, d.n), '{}') FROM decided d WHERE d.waits),
+           (SELECT coalesce(array_agg(d.id ORDER BY d.event, d.n), '{}') FROM decided d WHERE d.waits),
+           (SELECT coalesce(array_agg(DISTINCT d.destination), '{}') FROM decided d WHERE d.status = 'pending' AND NOT d.leased AND d.destination IS NOT NULL)
+      INTO stored, waits_at, waits_id, woken;
+    IF cardinality(stored) < jsonb_array_length(events) THEN
+      -- A fresh snapshot: a sender id another transaction stored (its insert above waited for it) is seen now.
+      SELECT coalesce(array_agg(i.nth ORDER BY i.nth), '{}'), coalesce(array_agg(coalesce(s.event_id, i.id) ORDER BY i.nth), '{}'), bool_or(i.external_id IS NOT NULL AND s.event_id IS NULL)
+        INTO others, firsts, vanished
+        FROM jsonb_to_recordset(events) AS i(nth integer, id text, source text, external_id text)
+        LEFT JOIN sender_ids s ON s.source = i.source AND s.external_id = i.external_id
+        WHERE NOT i.nth = ANY(stored);
+      -- Pruned in between: nothing to point at, so it is stored as new on a retry.
+      IF vanished THEN
+        RAISE EXCEPTION 'duplicate sender id vanished; retrying' USING ERRCODE = '40001';
+      END IF;
+      -- This very call, tried again after its connection was lost (src/store/postgres/connection.ts
+      -- statement), and the first try had committed: each event is stored once, and what waits is
+      -- what asked for a lease and does not hold it.
+      SELECT waits_at || coalesce(array_agg(x.event ORDER BY x.event, x.n), '{}'), waits_id || coalesce(array_agg(x.id ORDER BY x.event, x.n), '{}')
+        INTO waits_at, waits_id
+        FROM jsonb_to_recordset(deliveries) AS x(event integer, n integer, id text, asked boolean, owner text)
+        JOIN unnest(others, firsts) AS o(nth, first) ON o.nth = x.event
+        JOIN jsonb_to_recordset(events) AS i(nth integer, id text) ON i.nth = x.event AND i.id = o.first
+        WHERE x.asked AND NOT EXISTS (SELECT 1 FROM deliveries q WHERE q.id = x.id AND q.lease_owner = x.owner);
+    END IF;
+    RETURN QUERY
+      WITH answers AS (
+        SELECT i.nth, i.b, coalesce(o.first, i.id) AS id, coalesce(o.first <> i.id, false) AS duplicate,
+               (SELECT coalesce(array_agg(w.id), '{}') FROM unnest(waits_at, waits_id) AS w(at, id) WHERE w.at = i.nth) AS waiting
+        FROM jsonb_to_recordset(events) AS i(nth integer, b integer, id text)
+        LEFT JOIN unnest(others, firsts) AS o(nth, first) ON o.nth = i.nth
+      ), logged AS (
+        -- Stored with the duplicate answer (outcome, status) when every event of its webhook turned out to be one.
+        INSERT INTO requests (id, received_at, source, address, status, outcome, reason, body_bytes, excerpt, event_id)
+          SELECT q.id, q.received_at, q.source, q.address,
+                 CASE WHEN a.all_duplicates THEN (duplicate_answer->>'status')::integer ELSE q.status END,
+                 CASE WHEN a.all_duplicates THEN duplicate_answer->>'outcome' ELSE q.outcome END,
+                 q.reason, q.body_bytes, q.excerpt, a.first_id
+          FROM jsonb_to_recordset(requests) AS q(b integer, id text, received_at bigint, source text, address text, status integer, outcome text, reason text, body_bytes integer, excerpt text)
+          -- A webhook without events (a handshake answered) has its line too.
+          LEFT JOIN (SELECT w.b, bool_and(w.duplicate) AS all_duplicates, (array_agg(w.id ORDER BY w.nth))[1] AS first_id FROM answers w GROUP BY w.b) AS a ON a.b = q.b
+          ON CONFLICT (id) DO NOTHING
+      )
+      SELECT a.nth, a.id, a.duplicate, a.waiting FROM answers a ORDER BY a.nth;
+    -- Announced with the commit: peers' dispatchers wake at once. NOTIFY payloads are limited to
+    -- 8000 bytes: a longer list wakes every lane.
+    IF cardinality(woken) > 0 THEN
+      payload := to_json(woken)::text;
+      PERFORM pg_notify(channel, CASE WHEN length(payload) < 7900 THEN payload ELSE '"*"' END);
+    END IF;
+  END
+  $ingest$;
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

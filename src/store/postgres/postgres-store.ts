@@ -64,6 +64,7 @@ import {
 } from '../sqlite/rows.ts';
 import { createPool, query, statement, transaction } from './connection.ts';
 import { ingestAnswers, ingestCall, ingestsInOneCall } from './ingest.ts';
+import type { IngestAnswerRow } from './ingest.ts';
 import type { PoolSettings, Tx } from './connection.ts';
 import { MIGRATIONS, migrate, schemaVersion } from './migrations.ts';
 import { WorkListener } from './work-listener.ts';
@@ -77,11 +78,13 @@ const MAX_SUCCESS_BATCHES = 2;
 const MAX_SUCCESS_BATCH = 500;
 /**
  * Webhooks are ingested in group commits too: at most this many calls at once, each of at most
- * this many webhooks (those that arrive while the calls are under way go in the next). Two calls
- * took more webhooks a second than four or eight at 50 concurrent senders (bigger groups cost
- * less per webhook on both sides); one did about as well as two.
+ * this many webhooks (those that arrive while a call is under way go in the next). With the
+ * statements of a call stored set by set (migration 11), a call's own cost is most of what a small
+ * one costs: one call at a time made bigger ones (22 webhooks each, not 12, at 50 concurrent
+ * senders) and cost PostgreSQL about a fifth less CPU per webhook than two, for as many webhooks
+ * a second (docs/performance.md, PostgreSQL ingest).
  */
-const MAX_INGEST_CALLS = 2;
+export const MAX_INGEST_CALLS = 1;
 const MAX_INGEST_BATCH = 100;
 
 interface WaitingIngest {
@@ -222,8 +225,7 @@ export class PostgresStore implements Store {
 
   async #callIngest(batches: readonly IngestBatch[]): Promise<IngestedEvent[][]> {
     const call = ingestCall(batches);
-    const [row] = await statement<{ answers: unknown }>(this.#pool, call.sql, call.params);
-    return ingestAnswers(row?.answers);
+    return ingestAnswers(call, await statement<IngestAnswerRow>(this.#pool, call.sql, call.params));
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
