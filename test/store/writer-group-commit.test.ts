@@ -16,10 +16,14 @@ function openWriter() {
   const clock = new ManualClock();
   const waits: number[] = [];
   const answered = new Set<number>();
+  /** The operations of each commit, in the order they were answered. */
+  const commits: number[][] = [];
   const writer = startWriter(
     { path: join(dir, `store-${++n}.db`), maxPageCount: null, openedAt: clock.now() },
     (reply: WriterReply) => {
-      if (reply.type === 'results') for (const result of reply.results) answered.add(result.id);
+      if (reply.type !== 'results') return;
+      for (const result of reply.results) answered.add(result.id);
+      commits.push(reply.results.map((result) => result.id));
     },
     {
       now: () => clock.now(),
@@ -35,7 +39,7 @@ function openWriter() {
     writer.receive({ type: 'ops', ops: sent } satisfies WriterMessage);
     return sent.map((op) => op.id);
   };
-  return { clock, waits, answered, send };
+  return { clock, waits, answered, commits, send };
 }
 
 const sync = { op: 'syncDestinations' as const, args: ['slack'] };
@@ -111,13 +115,27 @@ describe('the SQLite writer’s group commit', () => {
     await eventually(() => writer.answered.has(id!));
   });
 
-  it('an urgent record arriving while others wait for company takes them along at once', async () => {
+  it('an urgent record arriving while others wait for company commits on its own at once; they keep waiting for company', async () => {
     const writer = openWriter();
     await load(writer);
     const [waiting] = writer.send([sync]);
     expect(writer.waits).toEqual([2]);
     const [urgent] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true })]);
-    await eventually(() => writer.answered.has(urgent!) && writer.answered.has(waiting!));
+    // Answered without the driven clock moving, in a commit of its own.
+    await eventually(() => writer.answered.has(urgent!));
+    expect(writer.commits.at(-1)).toEqual([urgent]);
+    expect(writer.answered.has(waiting!)).toBe(false);
+    await writer.clock.advance(2);
+    await eventually(() => writer.answered.has(waiting!));
     expect(writer.waits).toEqual([2]);
+  });
+
+  it('an urgent record queued with other writes commits first, on its own: its lane does not wait for their SQL', async () => {
+    const writer = openWriter();
+    // Not loaded: everything queued goes at once.
+    const ids = writer.send([sync, sync, record({ lease_ms: 60_000, storm: null, urgent: true }), sync]);
+    await eventually(() => ids.every((id) => writer.answered.has(id)));
+    expect(writer.waits).toEqual([]);
+    expect(writer.commits).toEqual([[ids[2]], [ids[0], ids[1], ids[3]]]);
   });
 });

@@ -457,6 +457,15 @@ export class SqliteStore implements Store {
 
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     if (results.length === 0) return Promise.resolve([]);
+    const answer = this.#queueAttempts(results);
+    // A lane waits for this one to send its incident's next update (ChainRequest.urgent): it goes
+    // to the writer now, with what this turn queued so far, not after the rest of the turn (under
+    // load, a burst of ingest requests handled in the same turn).
+    if (results.some((result) => result.chain?.urgent === true)) this.#post();
+    return answer;
+  }
+
+  #queueAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     const open = this.#attempts;
     const pending = open ? this.#pending.get(open.id) : undefined;
     if (open && pending) {

@@ -45,6 +45,8 @@ const URGENT: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe']);
  * Committed at once as well: a claim, or the record of an attempt whose lane waits for it to send
  * its incident's next update (ChainRequest.urgent: that commit leases it). Other records share
  * the group's wait (a drain's records would otherwise commit one turn's worth at a time).
+ * Urgent work commits on its own, ahead of what was queued with it: an incident's next update
+ * waits for its record's commit only, not also for the SQL of a burst of ingests (issue 20).
  */
 function isUrgent(request: WriterOp): boolean {
   if (URGENT.has(request.op)) return true;
@@ -124,6 +126,8 @@ export function startWriter(
   /** 'now': a flush is queued for this turn; a function: a delayed flush, and how to cancel it. */
   let scheduled: 'now' | (() => void) | null = null;
   let closing = false;
+  /** A commit of urgent work alone is queued for this turn (the rest waits for company meanwhile). */
+  let urgentQueued = false;
   /** When the last flush took its queue, and how many writes per ms it had gathered since the one before. */
   let lastFlushAt = timing.now();
   let arrivalRate = 0;
@@ -140,6 +144,14 @@ export function startWriter(
       urgent = message.ops.some(isUrgent);
     }
     if (scheduled === 'now') return;
+    if (urgent && typeof scheduled === 'function' && !closing && queue.length < FULL_BATCH) {
+      // What waits for company keeps waiting; what a dispatcher waits for goes now, on its own.
+      if (!urgentQueued) {
+        urgentQueued = true;
+        setImmediate(flushUrgent);
+      }
+      return;
+    }
     const loaded = arrivalRate * COMMIT_DELAY_MS >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
       scheduled = timing.after(COMMIT_DELAY_MS, flush);
@@ -147,6 +159,26 @@ export function startWriter(
       if (scheduled !== null) scheduled();
       scheduled = 'now';
       setImmediate(flush);
+    }
+  }
+
+  /**
+   * Lease moves first, in a commit of their own without an fsync: a claim never waits for the
+   * sync of the records queued with it. Then urgent records, on their own: the lane waiting for
+   * one waits for its commit only. Then the rest. (Operations that depend on each other are
+   * awaited by their caller one after the other, so they never share a flush.)
+   */
+  function commitInOrder(batch: readonly WriterOp[]): void {
+    const leases: WriterOp[] = [];
+    const urgent: WriterOp[] = [];
+    const rest: WriterOp[] = [];
+    for (const request of batch) {
+      if (LEASE_ONLY.has(request.op)) leases.push(request);
+      else if (isUrgent(request)) urgent.push(request);
+      else rest.push(request);
+    }
+    for (const part of [leases, urgent, rest]) {
+      for (let from = 0; from < part.length; from += MAX_OPS_PER_COMMIT) commit(part.slice(from, from + MAX_OPS_PER_COMMIT));
     }
   }
 
@@ -164,6 +196,15 @@ export function startWriter(
     return { name: 'Error', message: String(error), code: null, sqlite: null };
   }
 
+  /** The urgent work queued while the rest waits for company (a full flush queued meanwhile takes it first anyway). */
+  function flushUrgent(): void {
+    urgentQueued = false;
+    if (scheduled === 'now') return;
+    const urgent = queue.filter(isUrgent);
+    queue = queue.filter((request) => !isUrgent(request));
+    commitInOrder(urgent);
+  }
+
   function flush(): void {
     scheduled = null;
     const now = timing.now();
@@ -172,19 +213,9 @@ export function startWriter(
     for (const request of queue) writes += writesIn(request);
     arrivalRate = writes / Math.max(now - lastFlushAt, Number.MIN_VALUE);
     lastFlushAt = now;
-    // Lease moves first, in a commit of their own without an fsync: a claim never waits for the
-    // sync of the records queued with it. (Operations that depend on each other are awaited by
-    // their caller one after the other, so they never share a flush.)
-    const leases = queue.filter((request) => LEASE_ONLY.has(request.op));
-    if (leases.length > 0 && leases.length < queue.length) {
-      queue = queue.filter((request) => !LEASE_ONLY.has(request.op));
-      commit(leases);
-    }
-    while (queue.length > 0) {
-      const batch = queue.slice(0, MAX_OPS_PER_COMMIT);
-      queue = queue.slice(batch.length);
-      commit(batch);
-    }
+    const batch = queue;
+    queue = [];
+    commitInOrder(batch);
     if (closing) {
       db.close();
       post({ type: 'closed' });
