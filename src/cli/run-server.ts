@@ -46,12 +46,11 @@ export async function runServer(options: {
   try {
     server = await startServer(serverOptions);
   } catch (error) {
+    process.off('SIGTERM', remember);
+    process.off('SIGINT', remember);
     // Problems found while building (templates, destination addresses), said as the user wrote them.
     if (error instanceof ConfigError) throw new ConfigError(error.problems.map(inspection.inUserTerms));
     throw error;
-  } finally {
-    process.off('SIGTERM', remember);
-    process.off('SIGINT', remember);
   }
   // The compile cache (bin/hookrelay.js) is otherwise written at exit: written now, a server that is
   // later killed (SIGKILL, out of memory) still leaves the next start without TypeScript to strip.
@@ -59,15 +58,16 @@ export async function runServer(options: {
   if (!file) {
     logger.info(`zero-config mode: relaying every source whose secret is set to ${zeroConfigChats(process.env).map((chat) => chat.variable).join(' and ')}`);
   }
-  await untilSignal(server, logger, early);
+  await untilSignal(server, logger, early, remember);
   return 0;
 }
 
 /**
  * Graceful shutdown on the first SIGTERM or SIGINT (stop accepting, finish or give back the
- * deliveries in flight, close the store); a second signal exits at once.
+ * deliveries in flight, close the store); a second signal exits at once. `starting` listened while
+ * the server started; it is let go only once these listen.
  */
-function untilSignal(server: RunningServer, logger: Logger, early: NodeJS.Signals | null): Promise<void> {
+function untilSignal(server: RunningServer, logger: Logger, early: NodeJS.Signals | null, starting: (signal: NodeJS.Signals) => void): Promise<void> {
   return new Promise<void>((resolve) => {
     const shutdown = (signal: string): void => {
       logger.info({ signal }, 'shutting down: finishing deliveries in flight (a second signal exits at once)');
@@ -95,9 +95,14 @@ function untilSignal(server: RunningServer, logger: Logger, early: NodeJS.Signal
     };
     if (early !== null) {
       shutdown(early);
-      return;
+    } else {
+      process.once('SIGTERM', shutdown);
+      process.once('SIGINT', shutdown);
     }
-    process.once('SIGTERM', shutdown);
-    process.once('SIGINT', shutdown);
+    // Not before: for as long as no listener is there, a SIGTERM ends the process at once (its
+    // default action), and a server that logged "listening" and sent its first requests would die
+    // with them in flight (test/integration/replicas-shutdown.test.ts, a loaded machine).
+    process.off('SIGTERM', starting);
+    process.off('SIGINT', starting);
   });
 }
