@@ -27,9 +27,16 @@ const BIN = fileURLToPath(new URL('../../bin/hookrelay.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'hookrelay-shutdown-'));
 const databases: TestDatabase[] = [];
 const children: ChildProcess[] = [];
+let receiver: FakeReceiver;
+let delayMs = 0;
 
+beforeAll(async () => {
+  receiver = await FakeReceiver.start();
+  receiver.respond(() => ({ status: 200, delayMs }));
+});
 afterAll(async () => {
   for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  await receiver.close();
   for (const database of databases) await database.drop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -91,13 +98,13 @@ async function statuses(open: () => Promise<Store>): Promise<Array<{ status: str
   }
 }
 
-async function start(command: Command, url: string, options: { timeout: string; slow: string }): Promise<{ child: ChildProcess; port: number; output: () => string }> {
+async function start(command: Command, url: string, options: { timeout: string }): Promise<{ child: ChildProcess; port: number; output: () => string }> {
   const config = join(dir, `${command}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(
     config,
     `store: "${url}"
 destinations:
-  - { name: slow, type: http, url: "${options.slow}", concurrency: 2, timeout: ${options.timeout} }
+  - { name: slow, type: http, url: "${receiver.url('/slow')}", concurrency: 2, timeout: ${options.timeout} }
 routes:
   - { to: [slow] }
 `,
@@ -121,7 +128,7 @@ routes:
 }
 
 /** Requests that arrived (answered or not: the receiver may be holding them). */
-async function arrived(receiver: FakeReceiver, count: number): Promise<void> {
+async function arrived(count: number): Promise<void> {
   const deadline = Date.now() + WAIT_MS;
   while (receiver.received('/slow').length < count) {
     if (Date.now() > deadline) throw new Error(`waited for ${count} requests to arrive, got ${receiver.received('/slow').length}`);
@@ -142,24 +149,14 @@ const COMBINATIONS: Array<[Command, Kind]> = [
   ['work', 'postgres'],
 ];
 
-// The four side by side: most of each one's time is waiting (sends held for seconds, a 10 s grace).
-describe.concurrent.each(COMBINATIONS)('hookrelay %s on %s, SIGTERM', (command, kind) => {
-  // Its tests one after the other: they share its receiver, whose answers each sets.
-  let receiver: FakeReceiver;
-  let delayMs = 0;
-  beforeAll(async () => {
-    receiver = await FakeReceiver.start();
-    receiver.respond(() => ({ status: 200, delayMs }));
-  });
-  afterAll(() => receiver.close());
-
-  it.sequential('finishes the sends in flight, gives back the rest untouched, stops accepting, and exits 0', async () => {
+describe.each(COMBINATIONS)('hookrelay %s on %s, SIGTERM', (command, kind) => {
+  it('finishes the sends in flight, gives back the rest untouched, stops accepting, and exits 0', async () => {
     delayMs = 1_500;
     receiver.requests.length = 0;
     const store = await storeFor(kind, `${command}-graceful`);
     await queue(store.open, 6);
-    const relay = await start(command, store.url, { timeout: '5s', slow: receiver.url('/slow') });
-    await arrived(receiver, 2);
+    const relay = await start(command, store.url, { timeout: '5s' });
+    await arrived(2);
     relay.child.kill('SIGTERM');
     if (command === 'serve') {
       // No new webhook is taken once the signal is handled: the port closes.
@@ -186,13 +183,13 @@ describe.concurrent.each(COMBINATIONS)('hookrelay %s on %s, SIGTERM', (command, 
     expect(await store.inFlight()).toBe(0);
   }, 30_000);
 
-  it.sequential('a send that outlasts the 10 s grace is given back, not left leased: exit 0 within the grace', async () => {
+  it('a send that outlasts the 10 s grace is given back, not left leased: exit 0 within the grace', async () => {
     delayMs = 25_000;
     receiver.requests.length = 0;
     const store = await storeFor(kind, `${command}-overlong`);
     await queue(store.open, 1);
-    const relay = await start(command, store.url, { timeout: '30s', slow: receiver.url('/slow') });
-    await arrived(receiver, 1);
+    const relay = await start(command, store.url, { timeout: '30s' });
+    await arrived(1);
     relay.child.kill('SIGTERM');
     const exit = await exitOf(relay.child);
     expect(exit.code, relay.output()).toBe(0);
@@ -203,13 +200,13 @@ describe.concurrent.each(COMBINATIONS)('hookrelay %s on %s, SIGTERM', (command, 
     expect((await statuses(store.open)).map((delivery) => delivery.status)).toEqual(['pending']);
   }, 40_000);
 
-  it.sequential('a second signal exits at once', async () => {
+  it('a second signal exits at once', async () => {
     delayMs = 25_000;
     receiver.requests.length = 0;
     const store = await storeFor(kind, `${command}-twice`);
     await queue(store.open, 1);
-    const relay = await start(command, store.url, { timeout: '30s', slow: receiver.url('/slow') });
-    await arrived(receiver, 1);
+    const relay = await start(command, store.url, { timeout: '30s' });
+    await arrived(1);
     relay.child.kill('SIGTERM');
     // The first signal is being handled (a graceful stop waits for the 25 s request in flight)…
     await eventually(() => relay.output().includes('shutting down: finishing deliveries in flight'));
