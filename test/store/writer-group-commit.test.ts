@@ -18,12 +18,15 @@ function openWriter() {
   const answered = new Set<number>();
   /** The operations of each commit, in the order they were answered. */
   const commits: number[][] = [];
+  /** Answers and the writer's own syncs of the WAL, in the order they happened. */
+  const disk: string[] = [];
   const writer = startWriter(
     { path: join(dir, `store-${++n}.db`), maxPageCount: null, openedAt: clock.now() },
     (reply: WriterReply) => {
       if (reply.type !== 'results') return;
       for (const result of reply.results) answered.add(result.id);
       commits.push(reply.results.map((result) => result.id));
+      disk.push(`answered ${reply.results.map((result) => result.id).join(',')}`);
     },
     {
       now: () => clock.now(),
@@ -32,6 +35,7 @@ function openWriter() {
         return clock.after(ms, task);
       },
     },
+    { syncWal: () => disk.push('synced'), close: () => undefined },
   );
   let nextId = 0;
   const send = (ops: Array<Pick<WriterOp, 'op' | 'args'>>): number[] => {
@@ -39,7 +43,7 @@ function openWriter() {
     writer.receive({ type: 'ops', ops: sent } satisfies WriterMessage);
     return sent.map((op) => op.id);
   };
-  return { clock, waits, answered, commits, send };
+  return { clock, waits, answered, commits, disk, send };
 }
 
 const sync = { op: 'syncDestinations' as const, args: ['slack'] };
@@ -137,5 +141,22 @@ describe('the SQLite writer’s group commit', () => {
     await eventually(() => ids.every((id) => writer.answered.has(id)));
     expect(writer.waits).toEqual([]);
     expect(writer.commits).toEqual([[ids[2]], [ids[0], ids[1], ids[3]]]);
+  });
+
+  it('an urgent record is answered before the disk flush, and the WAL is synced right after its answer', async () => {
+    const writer = openWriter();
+    const [id] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true })]);
+    await eventually(() => writer.answered.has(id!));
+    expect(writer.disk).toEqual([`answered ${id}`, 'synced']);
+  });
+
+  it('a commit that must be durable before its answer syncs on its own (no flush of the writer’s), and also syncs the urgent record answered before it', async () => {
+    const writer = openWriter();
+    const [plain] = writer.send([sync]);
+    await eventually(() => writer.answered.has(plain!));
+    expect(writer.disk).toEqual([`answered ${plain}`]);
+    const [urgent, rest] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true }), sync]);
+    await eventually(() => writer.answered.has(rest!));
+    expect(writer.disk).toEqual([`answered ${plain}`, `answered ${urgent}`, `answered ${rest}`]);
   });
 });
