@@ -73,11 +73,11 @@ function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
 }
 
 /**
- * Several operations gathered in no time (the driven clock stands still): the writer counts as
- * loaded, and would wait for company next.
+ * Ten operations in no time (the driven clock stands still), 2 a ms over the writer's 5 ms
+ * window: the writer counts as loaded, and would wait for company next.
  */
-async function load(writer: ReturnType<typeof openWriter>): Promise<void> {
-  const ids = writer.send([sync, sync, sync, sync]);
+async function load(writer: ReturnType<typeof openWriter>, count = 10): Promise<void> {
+  const ids = writer.send(Array.from({ length: count }, () => sync));
   await eventually(() => ids.every((id) => writer.answered.has(id)));
 }
 
@@ -95,19 +95,34 @@ describe('the SQLite writer’s group commit', () => {
     const writer = openWriter();
     // Four in 10 ms: at that rate the group's 2 ms would gather about one more.
     await writer.clock.advance(10);
-    await load(writer);
+    await load(writer, 4);
     const [id] = writer.send([sync]);
     expect(writer.waits).toEqual([]);
     await eventually(() => writer.answered.has(id!));
   });
 
-  it('a drain’s records count by attempt: one turn’s batch of 8 in 2 ms is load, and the next write waits', async () => {
+  it('a drain’s records count by attempt: one turn’s batch of 10 is load, and the next write waits', async () => {
     const writer = openWriter();
     await writer.clock.advance(2);
-    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 8)]);
+    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 10)]);
     await eventually(() => writer.answered.has(records!));
     writer.send([sync]);
     expect(writer.waits).toEqual([2]);
+  });
+
+  it('one write arriving just after another’s flush is not load: the next write does not wait (300 webhooks/s and their records)', async () => {
+    const writer = openWriter();
+    // Every 3.3 ms a webhook, and 0.1 ms after it the record of the one before: none waits.
+    for (let step = 0; step < 10; step += 1) {
+      await writer.clock.advance(3.2);
+      const [ingest] = writer.send([sync]);
+      expect(writer.waits).toEqual([]);
+      await eventually(() => writer.answered.has(ingest!));
+      await writer.clock.advance(0.1);
+      const [recorded] = writer.send([record({ lease_ms: 60_000, storm: null })]);
+      expect(writer.waits).toEqual([]);
+      await eventually(() => writer.answered.has(recorded!));
+    }
   });
 
   it('the record whose lane waits for it to send its incident’s next update is committed at once, not held for the group’s wait', async () => {

@@ -25,14 +25,18 @@ const MAX_OPS_PER_COMMIT = 2_000;
  * commits at once, adding no latency. Measured with npm run bench: ~8 operations per commit
  * without it, ~30 with it, +25% ingest.
  *
- * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more (at
- * the rate the last flush gathered its own), not merely that the last commit carried several:
- * at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms for one or
- * two more would add that to every event behind it (issue 20, sender → destination p99). A write
- * is an operation, or one attempt of a batch of records (a drain's turn records many at once).
+ * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more, not
+ * merely that the last commit carried several: at 300 webhooks/s a slow fsync also gathers a
+ * few, and holding the next ones 2 ms for one or two more would add that to every event behind
+ * it (issue 20, sender → destination p99). The rate is the writes of the last few milliseconds
+ * (LOAD_WINDOW_MS, decaying), not those since the last flush: a webhook arriving just after the
+ * flush of another's record looked like thousands a second, and held the next write (a tenth of
+ * the webhooks at 300/s waited the 2 ms). A write is an operation, or one attempt of a batch of
+ * records (a drain's turn records many at once).
  */
 const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
+const LOAD_WINDOW_MS = 5;
 const FULL_BATCH = 64;
 
 /**
@@ -131,9 +135,12 @@ export function startWriter(
   let closing = false;
   /** A commit of urgent work alone is queued for this turn (the rest waits for company meanwhile). */
   let urgentQueued = false;
-  /** When the last flush took its queue, and how many writes per ms it had gathered since the one before. */
-  let lastFlushAt = timing.now();
-  let arrivalRate = 0;
+  /**
+   * Writes that arrived lately, each counted less as it ages (e^(-age / LOAD_WINDOW_MS)): at a
+   * steady rate, writes per ms × LOAD_WINDOW_MS.
+   */
+  let recentWrites = 0;
+  let lastArrivalAt = timing.now();
   /** Committed but not yet synced: an urgent record's commit, until the WAL is synced after it. */
   let unsynced = false;
 
@@ -148,6 +155,12 @@ export function startWriter(
       queue.push(...message.ops);
       urgent = message.ops.some(isUrgent);
     }
+    // Judged by what came before this message (the first burst after a quiet spell goes at once).
+    const now = timing.now();
+    recentWrites *= Math.exp(-(now - lastArrivalAt) / LOAD_WINDOW_MS);
+    lastArrivalAt = now;
+    const loaded = (recentWrites / LOAD_WINDOW_MS) * COMMIT_DELAY_MS >= LOADED_BATCH;
+    if (message.type !== 'close') for (const op of message.ops) recentWrites += writesIn(op);
     if (scheduled === 'now') return;
     if (urgent && typeof scheduled === 'function' && !closing && queue.length < FULL_BATCH) {
       // What waits for company keeps waiting; what a dispatcher waits for goes now, on its own.
@@ -157,7 +170,6 @@ export function startWriter(
       }
       return;
     }
-    const loaded = arrivalRate * COMMIT_DELAY_MS >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
       scheduled = timing.after(COMMIT_DELAY_MS, flush);
     } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
@@ -227,12 +239,6 @@ export function startWriter(
 
   function flush(): void {
     scheduled = null;
-    const now = timing.now();
-    // Gathered since the last flush; a flush of the same instant counts as fast as it gets.
-    let writes = 0;
-    for (const request of queue) writes += writesIn(request);
-    arrivalRate = writes / Math.max(now - lastFlushAt, Number.MIN_VALUE);
-    lastFlushAt = now;
     const batch = queue;
     queue = [];
     commitInOrder(batch);
