@@ -6,6 +6,8 @@
  *   - `updates` events of one incident sent in bursts of 10 (the next burst after the previous
  *     one's 202s): ms per update from the first send to the last arrival, how long after its
  *     202 the last arrived, and whether they arrived in order (each burst's before the next's);
+ *     twice, each time a new incident: cold (the fresh process's first, its ingest and send path
+ *     still being compiled while it runs) and warm (the second, as the drain phase's warm drain);
  *   - an open-loop `rate`/s of one incident for `seconds`: sender → destination p50/p99, and
  *     the p50 of the first second against the last one's (growing: it does not keep up). Its
  *     sends overlap, so hookrelay may accept them in another order than they were sent: only
@@ -28,15 +30,20 @@ export interface IncidentOrderOptions {
   readonly settleTimeoutMs: number;
 }
 
+export interface BackToBack {
+  readonly updates: number;
+  readonly delivered: number;
+  readonly msPerUpdate: number;
+  /** The last update's arrival after its 202, ms. */
+  readonly lastAfterAckMs: number;
+  readonly inOrder: boolean;
+}
+
 export interface IncidentOrderResult {
-  readonly backToBack: {
-    readonly updates: number;
-    readonly delivered: number;
-    readonly msPerUpdate: number;
-    /** The last update's arrival after its 202, ms. */
-    readonly lastAfterAckMs: number;
-    readonly inOrder: boolean;
-  };
+  /** The process's second run of updates (warm). */
+  readonly backToBack: BackToBack;
+  /** Its first (cold). */
+  readonly coldBackToBack: BackToBack;
   readonly steady: {
     readonly ratePerSecond: number;
     readonly seconds: number;
@@ -92,7 +99,7 @@ function post(url: string, body: string, secret: string): Promise<number> {
 /** Updates sent at once in the first measure (as the issue measured them: bursts of 10). */
 const BURST = 10;
 
-async function backToBack(relay: Child, receiver: Receiver, options: IncidentOrderOptions): Promise<IncidentOrderResult['backToBack']> {
+async function backToBack(relay: Child, receiver: Receiver, options: IncidentOrderOptions): Promise<BackToBack> {
   const region = `incident-${nextEventId('b2b')}`;
   const ids = Array.from({ length: options.updates }, () => nextEventId('b2b'));
   const burstOf = new Map(ids.map((id, index) => [id, Math.floor(index / BURST)]));
@@ -161,9 +168,8 @@ async function steady(relay: Child, receiver: Receiver, options: IncidentOrderOp
 
 export async function runIncidentOrder(relay: Child, receiver: Receiver, options: IncidentOrderOptions): Promise<IncidentOrderResult> {
   try {
-    // A warm-up of the same shape, unreported.
-    await backToBack(relay, receiver, { ...options, updates: Math.min(50, options.updates) });
-    return { backToBack: await backToBack(relay, receiver, options), steady: await steady(relay, receiver, options) };
+    const coldBackToBack = await backToBack(relay, receiver, options);
+    return { backToBack: await backToBack(relay, receiver, options), coldBackToBack, steady: await steady(relay, receiver, options) };
   } finally {
     receiver.listen(null);
   }

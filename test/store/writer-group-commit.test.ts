@@ -18,12 +18,15 @@ function openWriter() {
   const answered = new Set<number>();
   /** The operations of each commit, in the order they were answered. */
   const commits: number[][] = [];
+  /** Answers and the writer's own syncs of the WAL, in the order they happened. */
+  const disk: string[] = [];
   const writer = startWriter(
     { path: join(dir, `store-${++n}.db`), maxPageCount: null, openedAt: clock.now() },
     (reply: WriterReply) => {
       if (reply.type !== 'results') return;
       for (const result of reply.results) answered.add(result.id);
       commits.push(reply.results.map((result) => result.id));
+      disk.push(`answered ${reply.results.map((result) => result.id).join(',')}`);
     },
     {
       now: () => clock.now(),
@@ -32,6 +35,7 @@ function openWriter() {
         return clock.after(ms, task);
       },
     },
+    { syncWal: () => disk.push('synced'), close: () => undefined },
   );
   let nextId = 0;
   const send = (ops: Array<Pick<WriterOp, 'op' | 'args'>>): number[] => {
@@ -39,7 +43,7 @@ function openWriter() {
     writer.receive({ type: 'ops', ops: sent } satisfies WriterMessage);
     return sent.map((op) => op.id);
   };
-  return { clock, waits, answered, commits, send };
+  return { clock, waits, answered, commits, disk, send };
 }
 
 const sync = { op: 'syncDestinations' as const, args: ['slack'] };
@@ -69,11 +73,11 @@ function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
 }
 
 /**
- * Several operations gathered in no time (the driven clock stands still): the writer counts as
- * loaded, and would wait for company next.
+ * Ten operations in no time (the driven clock stands still), 2 a ms over the writer's 5 ms
+ * window: the writer counts as loaded, and would wait for company next.
  */
-async function load(writer: ReturnType<typeof openWriter>): Promise<void> {
-  const ids = writer.send([sync, sync, sync, sync]);
+async function load(writer: ReturnType<typeof openWriter>, count = 10): Promise<void> {
+  const ids = writer.send(Array.from({ length: count }, () => sync));
   await eventually(() => ids.every((id) => writer.answered.has(id)));
 }
 
@@ -91,19 +95,34 @@ describe('the SQLite writer’s group commit', () => {
     const writer = openWriter();
     // Four in 10 ms: at that rate the group's 2 ms would gather about one more.
     await writer.clock.advance(10);
-    await load(writer);
+    await load(writer, 4);
     const [id] = writer.send([sync]);
     expect(writer.waits).toEqual([]);
     await eventually(() => writer.answered.has(id!));
   });
 
-  it('a drain’s records count by attempt: one turn’s batch of 8 in 2 ms is load, and the next write waits', async () => {
+  it('a drain’s records count by attempt: one turn’s batch of 10 is load, and the next write waits', async () => {
     const writer = openWriter();
     await writer.clock.advance(2);
-    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 8)]);
+    const [records] = writer.send([record({ lease_ms: 60_000, storm: null }, 10)]);
     await eventually(() => writer.answered.has(records!));
     writer.send([sync]);
     expect(writer.waits).toEqual([2]);
+  });
+
+  it('one write arriving just after another’s flush is not load: the next write does not wait (300 webhooks/s and their records)', async () => {
+    const writer = openWriter();
+    // Every 3.3 ms a webhook, and 0.1 ms after it the record of the one before: none waits.
+    for (let step = 0; step < 10; step += 1) {
+      await writer.clock.advance(3.2);
+      const [ingest] = writer.send([sync]);
+      expect(writer.waits).toEqual([]);
+      await eventually(() => writer.answered.has(ingest!));
+      await writer.clock.advance(0.1);
+      const [recorded] = writer.send([record({ lease_ms: 60_000, storm: null })]);
+      expect(writer.waits).toEqual([]);
+      await eventually(() => writer.answered.has(recorded!));
+    }
   });
 
   it('the record whose lane waits for it to send its incident’s next update is committed at once, not held for the group’s wait', async () => {
@@ -137,5 +156,22 @@ describe('the SQLite writer’s group commit', () => {
     await eventually(() => ids.every((id) => writer.answered.has(id)));
     expect(writer.waits).toEqual([]);
     expect(writer.commits).toEqual([[ids[2]], [ids[0], ids[1], ids[3]]]);
+  });
+
+  it('an urgent record is answered before the disk flush, and the WAL is synced right after its answer', async () => {
+    const writer = openWriter();
+    const [id] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true })]);
+    await eventually(() => writer.answered.has(id!));
+    expect(writer.disk).toEqual([`answered ${id}`, 'synced']);
+  });
+
+  it('a commit that must be durable before its answer syncs on its own (no flush of the writer’s), and also syncs the urgent record answered before it', async () => {
+    const writer = openWriter();
+    const [plain] = writer.send([sync]);
+    await eventually(() => writer.answered.has(plain!));
+    expect(writer.disk).toEqual([`answered ${plain}`]);
+    const [urgent, rest] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true }), sync]);
+    await eventually(() => writer.answered.has(rest!));
+    expect(writer.disk).toEqual([`answered ${plain}`, `answered ${urgent}`, `answered ${rest}`]);
   });
 });

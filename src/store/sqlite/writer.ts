@@ -4,7 +4,7 @@
  * shares the next one: group commit, one fsync for many requests. In-thread stores (tests that
  * mutation testing must see) run the same writer on their own thread.
  */
-import { existsSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
@@ -25,14 +25,18 @@ const MAX_OPS_PER_COMMIT = 2_000;
  * commits at once, adding no latency. Measured with npm run bench: ~8 operations per commit
  * without it, ~30 with it, +25% ingest.
  *
- * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more (at
- * the rate the last flush gathered its own), not merely that the last commit carried several:
- * at 300 webhooks/s a slow fsync also gathers a few, and holding the next ones 2 ms for one or
- * two more would add that to every event behind it (issue 20, sender → destination p99). A write
- * is an operation, or one attempt of a batch of records (a drain's turn records many at once).
+ * Loaded means writes arrive fast enough that the wait gathers at least LOADED_BATCH more, not
+ * merely that the last commit carried several: at 300 webhooks/s a slow fsync also gathers a
+ * few, and holding the next ones 2 ms for one or two more would add that to every event behind
+ * it (issue 20, sender → destination p99). The rate is the writes of the last few milliseconds
+ * (LOAD_WINDOW_MS, decaying), not those since the last flush: a webhook arriving just after the
+ * flush of another's record looked like thousands a second, and held the next write (a tenth of
+ * the webhooks at 300/s waited the 2 ms). A write is an operation, or one attempt of a batch of
+ * records (a drain's turn records many at once).
  */
 const LOADED_BATCH = 4;
 const COMMIT_DELAY_MS = 2;
+const LOAD_WINDOW_MS = 5;
 const FULL_BATCH = 64;
 
 /**
@@ -47,6 +51,8 @@ const URGENT: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe']);
  * the group's wait (a drain's records would otherwise commit one turn's worth at a time).
  * Urgent work commits on its own, ahead of what was queued with it: an incident's next update
  * waits for its record's commit only, not also for the SQL of a burst of ingests (issue 20).
+ * An urgent record is answered before its fsync (see `commitInOrder`): the next update goes as
+ * soon as the one ahead was answered, not one disk flush later.
  */
 function isUrgent(request: WriterOp): boolean {
   if (URGENT.has(request.op)) return true;
@@ -111,6 +117,7 @@ export function startWriter(
   data: WriterData,
   post: (reply: WriterReply) => void,
   timing: Pick<Clock, 'after' | 'now'> = { after: realTime.after, now: realTime.stopwatch() },
+  disk: WriterDisk = walSync(data.path),
 ): { receive(message: WriterMessage): void } {
   const { path, maxPageCount, openedAt } = data;
   const checked = quickCheck(path);
@@ -128,9 +135,14 @@ export function startWriter(
   let closing = false;
   /** A commit of urgent work alone is queued for this turn (the rest waits for company meanwhile). */
   let urgentQueued = false;
-  /** When the last flush took its queue, and how many writes per ms it had gathered since the one before. */
-  let lastFlushAt = timing.now();
-  let arrivalRate = 0;
+  /**
+   * Writes that arrived lately, each counted less as it ages (e^(-age / LOAD_WINDOW_MS)): at a
+   * steady rate, writes per ms × LOAD_WINDOW_MS.
+   */
+  let recentWrites = 0;
+  let lastArrivalAt = timing.now();
+  /** Committed but not yet synced: an urgent record's commit, until the WAL is synced after it. */
+  let unsynced = false;
 
   function receive(message: WriterMessage): void {
     let urgent = false;
@@ -143,6 +155,12 @@ export function startWriter(
       queue.push(...message.ops);
       urgent = message.ops.some(isUrgent);
     }
+    // Judged by what came before this message (the first burst after a quiet spell goes at once).
+    const now = timing.now();
+    recentWrites *= Math.exp(-(now - lastArrivalAt) / LOAD_WINDOW_MS);
+    lastArrivalAt = now;
+    const loaded = (recentWrites / LOAD_WINDOW_MS) * COMMIT_DELAY_MS >= LOADED_BATCH;
+    if (message.type !== 'close') for (const op of message.ops) recentWrites += writesIn(op);
     if (scheduled === 'now') return;
     if (urgent && typeof scheduled === 'function' && !closing && queue.length < FULL_BATCH) {
       // What waits for company keeps waiting; what a dispatcher waits for goes now, on its own.
@@ -152,7 +170,6 @@ export function startWriter(
       }
       return;
     }
-    const loaded = arrivalRate * COMMIT_DELAY_MS >= LOADED_BATCH;
     if (scheduled === null && loaded && !closing && !urgent && queue.length < FULL_BATCH) {
       scheduled = timing.after(COMMIT_DELAY_MS, flush);
     } else if (scheduled === null || closing || urgent || queue.length >= FULL_BATCH) {
@@ -167,6 +184,13 @@ export function startWriter(
    * sync of the records queued with it. Then urgent records, on their own: the lane waiting for
    * one waits for its commit only. Then the rest. (Operations that depend on each other are
    * awaited by their caller one after the other, so they never share a flush.)
+   *
+   * Urgent records commit without their fsync too (synchronous = NORMAL), are answered, and only
+   * then is the WAL synced (by the rest's commit, or on its own): an incident's next update goes
+   * while the disk flushes the record of the one before (issue 20, one incident's updates). In
+   * WAL mode a commit is in the operating system's hands once COMMIT returns, so a crash of the
+   * process loses nothing; a power cut within that flush may roll the record back, and then that
+   * update and the next one are sent again after the restart, in order (docs/delivery.md).
    */
   function commitInOrder(batch: readonly WriterOp[]): void {
     const leases: WriterOp[] = [];
@@ -177,8 +201,16 @@ export function startWriter(
       else if (isUrgent(request)) urgent.push(request);
       else rest.push(request);
     }
-    for (const part of [leases, urgent, rest]) {
-      for (let from = 0; from < part.length; from += MAX_OPS_PER_COMMIT) commit(part.slice(from, from + MAX_OPS_PER_COMMIT));
+    for (const [part, sync] of [[leases, 'normal'], [urgent, 'normal'], [rest, 'full']] as const) {
+      for (let from = 0; from < part.length; from += MAX_OPS_PER_COMMIT) {
+        const synced = commit(part.slice(from, from + MAX_OPS_PER_COMMIT), sync);
+        if (part === urgent) unsynced = true;
+        else if (synced && sync === 'full') unsynced = false;
+      }
+    }
+    if (unsynced) {
+      unsynced = false;
+      disk.syncWal();
     }
   }
 
@@ -207,17 +239,12 @@ export function startWriter(
 
   function flush(): void {
     scheduled = null;
-    const now = timing.now();
-    // Gathered since the last flush; a flush of the same instant counts as fast as it gets.
-    let writes = 0;
-    for (const request of queue) writes += writesIn(request);
-    arrivalRate = writes / Math.max(now - lastFlushAt, Number.MIN_VALUE);
-    lastFlushAt = now;
     const batch = queue;
     queue = [];
     commitInOrder(batch);
     if (closing) {
       db.close();
+      disk.close();
       post({ type: 'closed' });
     }
   }
@@ -233,9 +260,8 @@ export function startWriter(
   const syncNormal = db.prepare('PRAGMA synchronous = NORMAL');
   let syncing: 'full' | 'normal' = 'full';
 
-  /** FULL for anything that must survive a power cut; NORMAL for a commit of lease moves only. */
-  function syncFor(batch: readonly WriterOp[]): void {
-    const wanted = batch.every((request) => LEASE_ONLY.has(request.op)) ? 'normal' : 'full';
+  /** FULL for anything that must survive a power cut at once; NORMAL for lease moves and urgent records (synced after their answer). */
+  function syncFor(wanted: 'full' | 'normal'): void {
     if (wanted === syncing) return;
     (wanted === 'normal' ? syncNormal : syncFull).run();
     syncing = wanted;
@@ -292,10 +318,12 @@ export function startWriter(
     if (db.isTransaction) rollback.run();
   }
 
-  function commit(batch: WriterOp[]): void {
+  /** Whether the batch committed (its results may still hold single operations' failures). */
+  function commit(batch: WriterOp[], sync: 'full' | 'normal'): boolean {
     let results: Results;
+    let committed = false;
     try {
-      syncFor(batch);
+      syncFor(sync);
       begin.run();
       const plain = runPlain(batch);
       if (plain === null) {
@@ -307,6 +335,7 @@ export function startWriter(
         results = plain;
       }
       commitStatement.run();
+      committed = true;
     } catch (error) {
       // The batch fails as a whole (nothing of it is stored); the thread lives on for the next one.
       try {
@@ -317,7 +346,40 @@ export function startWriter(
       results = failAll(batch, error);
     }
     post({ type: 'results', results });
+    return committed;
   }
 
   return { receive };
+}
+
+/** The writer's own disk flush: what an urgent record's commit leaves to after its answer. */
+export interface WriterDisk {
+  /** Makes every commit so far durable against a power cut (an fsync of the WAL). */
+  syncWal(): void;
+  close(): void;
+}
+
+/**
+ * fsync of the database's WAL file, what `synchronous = FULL` does at each commit: frames a
+ * NORMAL commit wrote are then on the disk. The file stays the same while the writer's connection
+ * is open (a checkpoint rewinds it, never replaces it). A failed fsync is not thrown here: the
+ * commits it covered were answered already, and the next FULL commit syncs the file again,
+ * where SQLite reports the error to the writes it carries.
+ */
+function walSync(path: string): WriterDisk {
+  let fd: number | null = null;
+  return {
+    syncWal() {
+      try {
+        fd ??= openSync(`${path}-wal`, 'r');
+        fsyncSync(fd);
+      } catch {
+        // reported by the next FULL commit's own sync (see above)
+      }
+    },
+    close() {
+      if (fd !== null) closeSync(fd);
+      fd = null;
+    },
+  };
 }
