@@ -21,7 +21,7 @@ describe('every command answers --help and -h with its usage, exit 0, doing noth
       // A server that `serve` would start must not be started: a port and credentials that would make every command act.
       const env = { PORT: '0', SLACK_WEBHOOK_URL: 'https://8.8.8.8/services/T/B/X', HOOKRELAY_ADMIN_TOKEN: 'help-test-admin-token' };
       for (const flag of ['--help', '-h']) {
-        const run = await hookrelay([...name.split(' '), flag], { env, stdin: '{}', timeoutMs: 10_000 });
+        const run = await hookrelay([...name.split(' '), flag], { env, stdin: '{}' });
         expect(run.code, `${name} ${flag}`).toBe(0);
         expect(run.stderr).toBe('');
         expect(run.stdout).toMatch(new RegExp(`^Usage: hookrelay ${name}`));

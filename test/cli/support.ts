@@ -42,11 +42,19 @@ export async function hookrelay(
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   child.stdin.end(options.stdin ?? '');
   // A command that should have answered but runs on (a server started by `serve --help`) is killed: code null.
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? NEVER_EXITS_MS);
   const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/**
+ * A command still running after this long is taken to never exit, and killed so that its test
+ * fails with its output instead of leaving it behind. A net for a hang, not a bound on speed: a
+ * command takes about a second on a quiet machine and 20 s was seen on one at load 12, so this
+ * stays well above that and below vitest's 90 s test timeout (vitest.config.ts).
+ */
+const NEVER_EXITS_MS = 80_000;
 
 /**
  * A bash script as a user types it, in an empty folder, with the environment `hookrelay` gets;
@@ -63,7 +71,7 @@ export async function shell(scratch: string, script: string): Promise<Run> {
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const timer = setTimeout(() => child.kill('SIGKILL'), NEVER_EXITS_MS);
   const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
