@@ -408,14 +408,14 @@ describe('scheduler: reserving fresh work', () => {
     // Ingest stored the incident's next update waiting behind the head.
     expect(lanes.reserve()).not.toBeNull();
     lanes.release(head.event.dedup_key);
-    expect(lanes.chainNext(alone)).toEqual({ lease_ms: 60_000, storm: null });
-    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+    expect(lanes.chainNext(alone)).toEqual({ lease_ms: 60_000, storm: null, run: 8 });
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, run: 8, urgent: true });
     // Known once: the head's record took the hint.
-    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null });
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, run: 8 });
     // A chained lease: its run of updates probably goes on, so its own record is awaited too.
     const next = claimed({ event: head.event, events: [head.event] });
     lanes.adoptNext(next, head);
-    expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+    expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, run: 8, urgent: true });
   });
 });
 
