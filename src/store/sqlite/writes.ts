@@ -57,6 +57,7 @@ import {
   memberFromRow,
   muteFromRow,
 } from './rows.ts';
+import type { UnpackedIngest } from './ingest-codec.ts';
 
 /**
  * Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row):
@@ -431,7 +432,8 @@ export function createWriteOps(db: DatabaseSync) {
       return null;
     },
 
-    ingest(batch: IngestBatch): IngestedEvent[] {
+    /** `batch.receipt.headers`: as the codec brings them from the event loop, their JSON text already. */
+    ingest(batch: IngestBatch | UnpackedIngest): IngestedEvent[] {
       const { receipt } = batch;
       // One insert decides (never check-then-insert): a sender id already there is a duplicate.
       const claimSenderId = sql.get(
@@ -465,7 +467,7 @@ export function createWriteOps(db: DatabaseSync) {
         if (!receiptStored) {
           write(
             sql.get('INSERT INTO receipts (id, source, received_at, headers, body) VALUES (?, ?, ?, ?, ?)'),
-            receipt.id, receipt.source, receipt.received_at, JSON.stringify(receipt.headers), receipt.body,
+            receipt.id, receipt.source, receipt.received_at, typeof receipt.headers === 'string' ? receipt.headers : JSON.stringify(receipt.headers), receipt.body,
           );
           receiptStored = true;
         }
