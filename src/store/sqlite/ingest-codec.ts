@@ -21,10 +21,8 @@ export interface UnpackedIngest extends Omit<IngestBatch, 'receipt'> {
   readonly receipt: Omit<IngestBatch['receipt'], 'headers'> & { readonly headers: string };
 }
 
-export interface PackedIngest {
-  readonly packed: 'ingest';
-  readonly values: unknown[];
-}
+/** An ingest's values (below); the writer knows them by their operation's name, so no wrapper object crosses with them. */
+export type PackedIngest = unknown[];
 
 /**
  * The batch as values, in this order: the receipt (id, source, received_at, its headers' JSON text,
@@ -77,15 +75,10 @@ export function packIngest(batch: IngestBatch): PackedIngest {
       );
     }
   }
-  return { packed: 'ingest', values };
+  return values;
 }
 
-export function isPackedIngest(args: unknown): args is PackedIngest {
-  return (args as Partial<PackedIngest> | null)?.packed === 'ingest';
-}
-
-export function unpackIngest(packed: PackedIngest): UnpackedIngest {
-  const { values } = packed;
+export function unpackIngest(values: PackedIngest): UnpackedIngest {
   let at = 0;
   const take = (): unknown => values[at++];
   const receipt = { id: take() as string, source: take() as string, received_at: take() as number, headers: take() as string, body: take() as string };
@@ -154,13 +147,11 @@ export function unpackIngest(packed: PackedIngest): UnpackedIngest {
   return request === undefined ? { receipt, events } : { receipt, events, request };
 }
 
-/** Fields per answer in PackedIngested.values. */
+/** Fields per answer in PackedIngested. */
 const INGESTED_FIELDS = 4;
 
-export interface PackedIngested {
-  readonly packed: 'ingested';
-  readonly values: unknown[];
-}
+/** The answers' values, four per event (an array alone: the store knows what it asked for). */
+export type PackedIngested = unknown[];
 
 export function packIngested(results: readonly IngestedEvent[]): PackedIngested {
   const values: unknown[] = [];
@@ -168,11 +159,10 @@ export function packIngested(results: readonly IngestedEvent[]): PackedIngested 
     if (result.duplicate) values.push(result.id, true, undefined, undefined);
     else values.push(result.id, false, result.waiting, result.released);
   }
-  return { packed: 'ingested', values };
+  return values;
 }
 
-export function unpackIngested(packed: PackedIngested): IngestedEvent[] {
-  const { values } = packed;
+export function unpackIngested(values: PackedIngested): IngestedEvent[] {
   const results: IngestedEvent[] = [];
   for (let at = 0; at < values.length; at += INGESTED_FIELDS) {
     const id = values[at] as string;
