@@ -14,6 +14,7 @@ import { parseJsonBody } from './json-body.ts';
 import type { ClaimedDelivery, IngestStore, IngestedEvent, Mute, NewDelivery, NewEvent } from '../store/store.ts';
 import { realTime } from '../util/clock.ts';
 import { newId } from '../util/ids.ts';
+import { isoTime } from '../util/iso-time.ts';
 
 export interface IngestReply {
   readonly status: number;
@@ -198,7 +199,7 @@ export class Ingestor {
     const incoming = source.normalize(payload, request);
     if (incoming.length === 0) return { status: 200, body: { received: 0, ids: [] } };
 
-    const receivedIso = new Date(receivedAt).toISOString();
+    const receivedIso = isoTime(receivedAt);
     const touched = new Set<string>();
     const relayEvents = incoming.map(
       (item): RelayEvent => ({

@@ -9,6 +9,7 @@ import { SEVERITIES, type EventStatus, type IncomingEvent, type Severity } from 
 import { formatNumber as formatAmount } from '../util/format.ts';
 import { formatPath, isRecord, lookupTable, valueAtPath } from '../util/objects.ts';
 import { parseFlexibleTimestamp } from './signature.ts';
+import { MAX_DATE_MS, isoTime } from '../util/iso-time.ts';
 
 /**
  * Validates the parsed body against a preset's (lenient) payload schema, or throws
@@ -45,8 +46,8 @@ export function toIsoTime(value: unknown): string | null {
     ms = parseFlexibleTimestamp(value.trim());
   }
   if (ms === null) return null;
-  const date = new Date(ms);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
+  // A time past what a Date holds (±8.64e15 ms, ECMA-262 TimeClip) is none.
+  return Math.abs(ms) > MAX_DATE_MS ? null : isoTime(ms);
 }
 
 /**

@@ -174,4 +174,26 @@ describe('tapemetric normalize', () => {
     const payload = { type: 'qos.rebuffer_spike', data: { current_rate: 'high' } };
     expect(thrownCode(() => source().normalize(payload, inbound('{}')))).toBe('invalid_payload');
   });
+
+  it('a rate too large for a number (1e400 parses to Infinity) → invalid_payload naming the field', () => {
+    const payload: unknown = JSON.parse('{"type": "qos.rebuffer_spike", "data": {"current_rate": 1e400}}');
+    expect(() => source().normalize(payload, inbound('{}'))).toThrow(/data\.current_rate/);
+  });
+
+  it('each field of the wrong kind → invalid_payload naming it; the fields it does not know may be anything', () => {
+    const wrong: Array<[string, unknown]> = [
+      ['id', 7], ['created_at', 1_776_968_880], ['type', ''], ['data', null], ['data', []], ['data', 'x'],
+      ['data.severity', 3], ['data.status', false], ['data.region', {}], ['data.pop', []],
+      ['data.baseline_rate', '3.1'], ['data.affected_sessions', null],
+    ];
+    for (const [path, value] of wrong) {
+      const payload: Record<string, unknown> = { type: 'qos.rebuffer_spike', data: { region: 'Goa' } };
+      const [top, field] = path.split('.') as [string, string | undefined];
+      if (field === undefined) payload[top] = value;
+      else (payload.data as Record<string, unknown>)[field] = value;
+      expect(() => source().normalize(payload, inbound('{}')), path).toThrow(path === 'type' ? /type/ : new RegExp(path.replace('.', '\\.')));
+    }
+    const [event] = source().normalize({ type: 'qos.rebuffer_spike', tenant: null, data: { region: 'Goa', extra: [1], note: { a: 1 } } }, inbound('{}'));
+    expect(event?.title).toBe('Rebuffer spike in Goa');
+  });
 });

@@ -35,14 +35,22 @@ const batch: IngestBatch = {
   request: { id: 'req_1', received_at: 1_000, source: 'alerts', address: '127.0.0.1', status: 202, outcome: 'accepted', reason: null, body_bytes: 7, excerpt: null },
 };
 
+/** What the writer gets: the batch, the receipt's headers as the JSON text it stores. */
+const asStored = (sent: IngestBatch): unknown => ({ ...sent, receipt: { ...sent.receipt, headers: JSON.stringify(sent.receipt.headers) } });
+
 describe('ingest codec', () => {
-  it('a batch arrives as sent, request line, echo, group, lease and hold included', () => {
-    expect(unpackIngest(structuredClone(packIngest(batch)))).toEqual(batch);
+  it('a batch arrives as sent, request line, echo, group, lease and hold included, its headers as their JSON text', () => {
+    expect(unpackIngest(structuredClone(packIngest(batch)))).toEqual(asStored(batch));
+    expect(JSON.parse(unpackIngest(structuredClone(packIngest(batch))).receipt.headers)).toEqual(batch.receipt.headers);
   });
 
   it('a batch without a request line or headers arrives as sent', () => {
     const bare: IngestBatch = { receipt: { ...batch.receipt, headers: {} }, events: [{ ...rare, echo: null }] };
-    expect(unpackIngest(structuredClone(packIngest(bare)))).toEqual(bare);
+    expect(unpackIngest(structuredClone(packIngest(bare)))).toEqual(asStored(bare));
+  });
+
+  it('absent optional fields stay absent, not undefined-valued (toStrictEqual)', () => {
+    expect(unpackIngest(structuredClone(packIngest(batch)))).toStrictEqual(asStored(batch));
   });
 
   it('an event whose data is the body crosses without its parsed payload', () => {

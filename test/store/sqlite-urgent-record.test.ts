@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { InThreadWriter } from '../../src/store/sqlite/in-thread-writer.ts';
+import { OP_FIELDS } from '../../src/store/sqlite/protocol.ts';
 import type { WriterMessage } from '../../src/store/sqlite/protocol.ts';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { ManualClock } from '../support/clock.ts';
@@ -36,7 +37,7 @@ async function incidentWithTwoUpdates() {
   return { clock, store, head: deliveries[0]!, second, posted };
 }
 
-const opsOf = (posted: readonly WriterMessage[]): string[] => posted.flatMap((message) => (message.type === 'ops' ? message.ops.map((op) => op.op) : []));
+const opsOf = (posted: readonly WriterMessage[]): string[] => posted.flatMap((message) => (message.type === 'ops' ? (message.ops.filter((_, at) => at % OP_FIELDS === 1) as string[]) : []));
 
 describe('the SQLite store’s record of an attempt whose lane waits for it', () => {
   it('goes to the writer the moment it is asked for, not at the end of the event-loop turn, and its commit leases the incident’s next update', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { AttemptResult, ChainRequest } from '../../src/store/store.ts';
+import { RESULT_FIELDS, flatOps } from '../../src/store/sqlite/protocol.ts';
 import type { WriterMessage, WriterOp, WriterReply } from '../../src/store/sqlite/protocol.ts';
 import { startWriter } from '../../src/store/sqlite/writer.ts';
 import { ManualClock, eventually } from '../support/clock.ts';
@@ -24,9 +25,10 @@ function openWriter() {
     { path: join(dir, `store-${++n}.db`), maxPageCount: null, openedAt: clock.now() },
     (reply: WriterReply) => {
       if (reply.type !== 'results') return;
-      for (const result of reply.results) answered.add(result.id);
-      commits.push(reply.results.map((result) => result.id));
-      disk.push(`answered ${reply.results.map((result) => result.id).join(',')}`);
+      const ids = reply.results.filter((_, at) => at % RESULT_FIELDS === 0) as number[];
+      for (const id of ids) answered.add(id);
+      commits.push(ids);
+      disk.push(`answered ${ids.join(',')}`);
     },
     {
       now: () => clock.now(),
@@ -40,7 +42,7 @@ function openWriter() {
   let nextId = 0;
   const send = (ops: Array<Pick<WriterOp, 'op' | 'args'>>): number[] => {
     const sent = ops.map((op) => ({ type: 'op' as const, id: ++nextId, ...op }));
-    writer.receive({ type: 'ops', ops: sent } satisfies WriterMessage);
+    writer.receive({ type: 'ops', ops: flatOps(sent) } satisfies WriterMessage);
     return sent.map((op) => op.id);
   };
   return { clock, waits, answered, commits, disk, send };

@@ -15,8 +15,32 @@ export interface WriterOp {
   args: unknown;
 }
 
-/** Operations of one event-loop turn travel together: postMessage has a fixed cost per call. */
-export type WriterMessage = { type: 'ops'; ops: WriterOp[] } | { type: 'close' };
+/**
+ * Operations of one event-loop turn travel together: postMessage has a fixed cost per call. They
+ * travel flat, OP_FIELDS values each (id, op, args), as their results come back (RESULT_FIELDS:
+ * id, ok, the value or the error): structured clone writes every property name of every object it
+ * crosses and rebuilds the object on the other side, and there is one per webhook each way.
+ */
+export type WriterMessage = { type: 'ops'; ops: unknown[] } | { type: 'close' };
+export const OP_FIELDS = 3;
+export const RESULT_FIELDS = 3;
+
+/** The ops of a message, flat: what `WriterMessage['ops']` carries. */
+export function flatOps(ops: readonly WriterOp[]): unknown[] {
+  const flat: unknown[] = [];
+  for (const op of ops) flat.push(op.id, op.op, op.args);
+  return flat;
+}
+
+/** One operation's outcome. */
+export type WriterResult = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError };
+
+/** Results of a commit, flat: what the `results` reply carries. */
+export function flatResults(results: readonly WriterResult[]): unknown[] {
+  const flat: unknown[] = [];
+  for (const result of results) flat.push(result.id, result.ok, result.ok ? result.value : result.error);
+  return flat;
+}
 
 export interface SerializedError {
   name: string;
@@ -30,7 +54,5 @@ export type WriterReply =
   /** `checked`: how long the start-up quick_check of a file of `bytes` took. */
   | { type: 'ready'; recovered: number; checked: { ms: number; bytes: number } }
   | { type: 'closed' }
-  | {
-      type: 'results';
-      results: Array<{ id: number; ok: true; value: unknown } | { id: number; ok: false; error: SerializedError }>;
-    };
+  /** `results`: flatResults of the operations that shared one commit. */
+  | { type: 'results'; results: unknown[] };

@@ -59,6 +59,7 @@ import type { PackedIngested } from './ingest-codec.ts';
 import { openReader } from './connection.ts';
 import { DiskReserve, writeCost } from './disk-reserve.ts';
 import { InThreadWriter } from './in-thread-writer.ts';
+import { RESULT_FIELDS, flatOps } from './protocol.ts';
 import type { SerializedError, WriterData, WriterMessage, WriterOp, WriterReply } from './protocol.ts';
 import {
   DELIVERY_COLUMNS,
@@ -294,18 +295,21 @@ export class SqliteStore implements Store {
     worker.on('message', (reply: WriterReply) => {
       if (reply.type !== 'results') return;
       // One reply per commit: its results are the operations that shared it.
-      this.#commitListener?.(reply.results.length);
-      for (const result of reply.results) {
-        const pending = this.#pending.get(result.id);
+      const { results } = reply;
+      this.#commitListener?.(results.length / RESULT_FIELDS);
+      for (let at = 0; at < results.length; at += RESULT_FIELDS) {
+        const pending = this.#pending.get(results[at] as number);
         if (!pending) continue;
-        this.#pending.delete(result.id);
+        this.#pending.delete(results[at] as number);
         this.#reserve?.answered(pending.cost);
-        if (result.ok) pending.resolve(result.value);
-        else pending.reject(revive(result.error));
+        if (results[at + 1] === true) pending.resolve(results[at + 2]);
+        else pending.reject(revive(results[at + 2] as SerializedError));
       }
-      for (const result of reply.results) {
-        if (!result.ok && cannotCommit(result.error)) this.#cannotCommit = result.error.message;
-        if (!result.ok && isCorruption(result.error.sqlite)) this.#damaged(result.error.message);
+      for (let at = 0; at < results.length; at += RESULT_FIELDS) {
+        if (results[at + 1] === true) continue;
+        const error = results[at + 2] as SerializedError;
+        if (cannotCommit(error)) this.#cannotCommit = error.message;
+        if (isCorruption(error.sqlite)) this.#damaged(error.message);
       }
     });
     worker.on('error', (error) => this.#fail(error));
@@ -424,14 +428,14 @@ export class SqliteStore implements Store {
       else if (op.op === 'ingest') op.args = packIngest(op.args as IngestBatch);
     }
     try {
-      this.#worker.postMessage({ type: 'ops', ops } satisfies WriterMessage);
+      this.#worker.postMessage({ type: 'ops', ops: flatOps(ops) } satisfies WriterMessage);
     } catch {
       // An operation that cannot be cloned (a function among its arguments: a bug) fails alone,
       // as its caller's error; the others of the batch still go, and nothing is thrown here,
       // outside every request, where it would end the process.
       for (const op of ops) {
         try {
-          this.#worker.postMessage({ type: 'ops', ops: [op] } satisfies WriterMessage);
+          this.#worker.postMessage({ type: 'ops', ops: flatOps([op]) } satisfies WriterMessage);
         } catch (error) {
           const pending = this.#pending.get(op.id);
           this.#pending.delete(op.id);

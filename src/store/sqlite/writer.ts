@@ -12,10 +12,12 @@ import { migrate } from './migrations.ts';
 import type { AttemptResult, IngestedEvent, RecordedAttempt } from '../store.ts';
 import type { Clock } from '../../util/clock.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
-import { isPackedIngest, packIngested, unpackIngest } from './ingest-codec.ts';
+import { packIngested, unpackIngest } from './ingest-codec.ts';
+import type { PackedIngest } from './ingest-codec.ts';
 import { createWriteOps } from './writes.ts';
 import type { WriteOpName } from './writes.ts';
-import type { WriterData, WriterMessage, WriterOp, WriterReply, SerializedError } from './protocol.ts';
+import { OP_FIELDS, flatResults } from './protocol.ts';
+import type { WriterData, WriterMessage, WriterOp, WriterReply, WriterResult, SerializedError } from './protocol.ts';
 
 const MAX_OPS_PER_COMMIT = 2_000;
 /**
@@ -146,21 +148,27 @@ export function startWriter(
 
   function receive(message: WriterMessage): void {
     let urgent = false;
+    let arriving = 0;
     if (message.type === 'close') closing = true;
     else {
-      for (const op of message.ops) {
-        if (isPackedAttempts(op.args)) op.args = unpackAttempts(op.args);
-        else if (isPackedIngest(op.args)) op.args = unpackIngest(op.args);
+      const { ops } = message;
+      for (let at = 0; at < ops.length; at += OP_FIELDS) {
+        const name = ops[at + 1] as WriteOpName;
+        let args = ops[at + 2];
+        if (name === 'ingest') args = unpackIngest(args as PackedIngest);
+        else if (isPackedAttempts(args)) args = unpackAttempts(args);
+        const op: WriterOp = { type: 'op', id: ops[at] as number, op: name, args };
+        queue.push(op);
+        arriving += writesIn(op);
+        if (isUrgent(op)) urgent = true;
       }
-      queue.push(...message.ops);
-      urgent = message.ops.some(isUrgent);
     }
     // Judged by what came before this message (the first burst after a quiet spell goes at once).
     const now = timing.now();
     recentWrites *= Math.exp(-(now - lastArrivalAt) / LOAD_WINDOW_MS);
     lastArrivalAt = now;
     const loaded = (recentWrites / LOAD_WINDOW_MS) * COMMIT_DELAY_MS >= LOADED_BATCH;
-    if (message.type !== 'close') for (const op of message.ops) recentWrites += writesIn(op);
+    recentWrites += arriving;
     if (scheduled === 'now') return;
     if (urgent && typeof scheduled === 'function' && !closing && queue.length < FULL_BATCH) {
       // What waits for company keeps waiting; what a dispatcher waits for goes now, on its own.
@@ -267,7 +275,7 @@ export function startWriter(
     syncing = wanted;
   }
 
-  type Results = Extract<WriterReply, { type: 'results' }>['results'];
+  type Results = WriterResult[];
 
   /** Recorded attempts and ingested events go back packed (attempt-codec.ts, ingest-codec.ts); the store unpacks them. */
   function answerOf(request: WriterOp, value: unknown): unknown {
@@ -345,7 +353,7 @@ export function startWriter(
       }
       results = failAll(batch, error);
     }
-    post({ type: 'results', results });
+    post({ type: 'results', results: flatResults(results) });
     return committed;
   }
 

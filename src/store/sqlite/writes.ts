@@ -57,6 +57,7 @@ import {
   memberFromRow,
   muteFromRow,
 } from './rows.ts';
+import type { UnpackedIngest } from './ingest-codec.ts';
 
 /**
  * Not waiting behind an earlier unfinished delivery of its incident (`d` is the candidate row):
@@ -434,7 +435,8 @@ export function createWriteOps(db: DatabaseSync) {
       return null;
     },
 
-    ingest(batch: IngestBatch): IngestedEvent[] {
+    /** `batch.receipt.headers`: as the codec brings them from the event loop, their JSON text already. */
+    ingest(batch: IngestBatch | UnpackedIngest): IngestedEvent[] {
       const { receipt } = batch;
       // One insert decides (never check-then-insert): a sender id already there is a duplicate.
       const claimSenderId = sql.get(
@@ -448,6 +450,13 @@ export function createWriteOps(db: DatabaseSync) {
       const insertDelivery = sql.get(
         `INSERT INTO deliveries (id, event_id, destination, route, status, note, group_key, lease_owner, next_attempt_at, created_at, updated_at, incident_key, priority, rule_key, held_by)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      // A delivery with nothing to schedule (skipped, muted; no group, lease, incident, rule or
+      // hold): 8 values bound instead of 15, the rest the columns' defaults (NULL, priority 0) —
+      // the same row. Every webhook no route takes stores one (issue 20: each value bound costs).
+      const insertPlainDelivery = sql.get(
+        `INSERT INTO deliveries (id, event_id, destination, route, status, note, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       );
       const results: IngestedEvent[] = [];
       let receiptStored = false;
@@ -468,7 +477,7 @@ export function createWriteOps(db: DatabaseSync) {
         if (!receiptStored) {
           write(
             sql.get('INSERT INTO receipts (id, source, received_at, headers, body) VALUES (?, ?, ?, ?, ?)'),
-            receipt.id, receipt.source, receipt.received_at, JSON.stringify(receipt.headers), receipt.body,
+            receipt.id, receipt.source, receipt.received_at, typeof receipt.headers === 'string' ? receipt.headers : JSON.stringify(receipt.headers), receipt.body,
           );
           receiptStored = true;
         }
@@ -509,13 +518,21 @@ export function createWriteOps(db: DatabaseSync) {
             group && delivery.destination !== null && delivery.status === 'pending' && !leased ? groupDue(delivery.destination, group, receipt.received_at) : null,
             receipt.received_at,
           );
+          const status = leased ? 'in_flight' : delivery.status;
+          const priority = delivery.priority ?? 0;
+          const ruleKey = delivery.rule_key ?? null;
+          const heldBy = delivery.status === 'muted' ? (delivery.held_by ?? null) : null;
+          if (group === null && !leased && due === null && incidentKey === null && priority === 0 && ruleKey === null && heldBy === null) {
+            write(insertPlainDelivery, delivery.id, event.id, delivery.destination, delivery.route, status, delivery.note ?? null, receipt.received_at, receipt.received_at);
+            continue;
+          }
           write(
             insertDelivery,
             delivery.id,
             event.id,
             delivery.destination,
             delivery.route,
-            leased ? 'in_flight' : delivery.status,
+            status,
             delivery.note ?? null,
             group?.key ?? null,
             leased?.owner ?? null,
@@ -523,9 +540,9 @@ export function createWriteOps(db: DatabaseSync) {
             receipt.received_at,
             receipt.received_at,
             incidentKey,
-            delivery.priority ?? 0,
-            delivery.rule_key ?? null,
-            delivery.status === 'muted' ? (delivery.held_by ?? null) : null,
+            priority,
+            ruleKey,
+            heldBy,
           );
         }
         // Applied after the commit (change 'apply_echo'); pending until then, so a stop in between loses nothing.
