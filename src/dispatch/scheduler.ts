@@ -136,10 +136,11 @@ export class Scheduler implements CircuitReactions {
   /**
    * Whether the commit of an attempt that finishes its delivery may lease the next waiting
    * delivery of its incident (src/notify/incident-order.ts `chainsNext`), so it goes as soon as
-   * the one ahead is recorded, not at the next claim. It takes that one's place among held work,
+   * the one ahead is recorded, not at the next claim; unless its record writes what a later one
+   * reads (`logs`), a run of them, each sent as soon as the one ahead is answered. It takes that one's place among held work,
    * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
    */
-  chainNext(after: ClaimedDelivery): ChainRequest | null {
+  chainNext(after: ClaimedDelivery, logs = false): ChainRequest | null {
     const run = this.#runs.get(after.id);
     this.#runs.delete(after.id);
     if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) {
@@ -147,7 +148,10 @@ export class Scheduler implements CircuitReactions {
       if (run) this.#giveBackRun(run);
       return null;
     }
-    if (run) {
+    // Its record writes what the next one's rules or message read (`logs`: the notification log,
+    // a Slack card's state): the next goes only once it is committed, leased by that commit.
+    if (run && logs) this.#giveBackRun(run);
+    else if (run) {
       // Already leased behind this one: it goes now, and this record need lease nothing.
       const [next, ...rest] = run;
       if (rest.length > 0) this.#runs.set(next!.id, rest);
@@ -155,7 +159,7 @@ export class Scheduler implements CircuitReactions {
       this.#enqueue(next!);
       return null;
     }
-    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, run: CHAIN_RUN };
+    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, ...(logs ? {} : { run: CHAIN_RUN }) };
     return this.#followed.delete(after.event.dedup_key) ? { ...chain, urgent: true } : chain;
   }
 

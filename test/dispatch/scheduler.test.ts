@@ -417,6 +417,12 @@ describe('scheduler: reserving fresh work', () => {
     lanes.adoptNext(next, head);
     expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, run: 8, urgent: true });
   });
+
+  it('a delivery whose record writes what a later one reads (the notification log) asks for the next one only, not a run', () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    expect(lanes.chainNext(claimed(), true)).toEqual({ lease_ms: 60_000, storm: null });
+  });
 });
 
 describe('scheduler: an open circuit', () => {
