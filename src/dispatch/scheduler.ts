@@ -82,6 +82,13 @@ export class Scheduler implements CircuitReactions {
    * delivery it waits behind: each goes when the one ahead is answered (`chainNext`).
    */
   readonly #runs = new Map<string, ClaimedDelivery[]>();
+  /**
+   * Deliveries that came in a chained run. Their records commit in the order they were answered
+   * (none of them urgent): the last one's commit leases the incident's next run, and it finds the
+   * next only once the records ahead of it are in (an urgent record commits ahead of others, and
+   * would find the one before still in flight: nothing leased, and the lane asleep till its wake).
+   */
+  readonly #runMembers = new Set<string>();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -160,7 +167,8 @@ export class Scheduler implements CircuitReactions {
       return null;
     }
     const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, ...(logs ? {} : { run: CHAIN_RUN }) };
-    return this.#followed.delete(after.event.dedup_key) ? { ...chain, urgent: true } : chain;
+    const followed = this.#followed.delete(after.event.dedup_key);
+    return followed && !this.#runMembers.has(after.id) ? { ...chain, urgent: true } : chain;
   }
 
   /** Its attempt did not finish the delivery (a retry): the rest of its run goes back to wait behind it in the store. */
@@ -190,7 +198,9 @@ export class Scheduler implements CircuitReactions {
     }
     this.#hold(next);
     const held = rest.filter((delivery) => this.#work.hold(delivery));
-    if (held.length > 0) this.#runs.set(next.id, held);
+    if (held.length === 0) return;
+    this.#runs.set(next.id, held);
+    for (const delivery of [next, ...held]) this.#runMembers.add(delivery.id);
   }
 
   #giveBackLate(deliveries: readonly ClaimedDelivery[]): void {
@@ -315,6 +325,7 @@ export class Scheduler implements CircuitReactions {
 
   #finished(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
     this.#work.finished(delivery, recording);
+    this.#runMembers.delete(delivery.id);
     // Done without taking its run on (held by a noise rule, given back): the rest waits in the store.
     this.dropRun(delivery);
     // Any other finish may let the next event of its incident go (or was a retry, a hold, a give-back): look.
@@ -344,6 +355,7 @@ export class Scheduler implements CircuitReactions {
   #giveBackWaiting(): Promise<void> {
     this.#queue.clear();
     this.#runs.clear();
+    this.#runMembers.clear();
     return this.giveBack(this.#work.takeWaiting());
   }
 

@@ -172,4 +172,26 @@ retry: { schedule: [100ms], disable_after: 10 }
     await receiver.waitFor(6);
     expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_a2', 'evt_a3', 'evt_a3', 'evt_a4', 'evt_a5']);
   });
+
+  it('bursts of one incident’s updates, each after the last burst’s 202s, all arrive, in order', async () => {
+    const receiver = await FakeReceiver.start();
+    cleanups.push(() => receiver.close());
+    const relay = await startRelay(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+`);
+    cleanups.push(() => relay.close());
+    const ids = Array.from({ length: 120 }, (_, index) => `evt_b${index}`);
+    for (let from = 0; from < ids.length; from += 10) await Promise.all(ids.slice(from, from + 10).map((id) => send(relay, id, 'east')));
+    // A run whose next one is missed waits for the lane's next look at the store (30 s): longer than this wait.
+    await receiver.waitFor(ids.length, { timeoutMs: 20_000 });
+    const arrived = receiver.requests.map(payloadId);
+    // Each burst's before the next one's (within a burst the relay may take them in any order).
+    const burst = arrived.map((id) => Math.floor(Number(id.slice(5)) / 10));
+    expect(burst).toEqual([...burst].sort((a, b) => a - b));
+  });
 });
