@@ -37,8 +37,14 @@ export interface AttemptRecorderOptions {
    * after it what was leased (null: nothing).
    */
   readonly chain: {
-    next(after: ClaimedDelivery): ChainRequest | null;
-    adopt(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
+    /**
+     * May also send the next of a chained run at once (then null: this commit leases nothing).
+     * `logs`: this delivery's record writes what a later one's rules read (no run then).
+     */
+    next(after: ClaimedDelivery, logs: boolean): ChainRequest | null;
+    adopt(next: ClaimedDelivery | null, after: ClaimedDelivery, rest: readonly ClaimedDelivery[]): void;
+    /** The attempt did not finish its delivery in order (a retry): what was chained behind it goes back. */
+    drop(after: ClaimedDelivery): void;
   };
   /** The attempt is recorded (not when its lease was lost meanwhile). */
   readonly onRecorded: (recorded: RecordedAttempt, delivery: ClaimedDelivery, decision: AttemptDecision) => void;
@@ -93,6 +99,7 @@ export class AttemptRecorder {
     if (decision.outcome !== 'retry') series.finished(decision.outcome, 1 + delivery.member_ids.length);
     series.attemptSeconds(result.latency_ms / 1_000);
     const succeeded = decision.outcome === 'succeeded';
+    const logs = this.#options.logsNotifications(delivery);
     if (succeeded) series.latencySeconds((finished - Date.parse(delivery.event.received_at)) / 1_000);
     const attemptResult: AttemptResult = {
       delivery_id: delivery.id,
@@ -113,12 +120,15 @@ export class AttemptRecorder {
       health: decision.health,
       breaker: this.#options.breaker,
       probe: delivery.probe,
-      notified: succeeded && this.#options.logsNotifications(delivery) ? this.#notified(delivery, finished) : [],
+      notified: succeeded && logs ? this.#notified(delivery, finished) : [],
       effects: result.effects ?? null,
       ...(delivery.digest ? { digest: true } : {}),
     };
-    // Finishing an ordered delivery: its incident's next one may be leased by the same commit.
-    const chain = decision.outcome !== 'retry' && !delivery.unordered && !delivery.probe ? this.#options.chain.next(delivery) : null;
+    // Finishing an ordered delivery: its incident's next one goes (a chained run's next, at once),
+    // or may be leased by the same commit.
+    const inOrder = decision.outcome !== 'retry' && !delivery.unordered && !delivery.probe;
+    const chain = inOrder ? this.#options.chain.next(delivery, logs) : null;
+    if (!inOrder) this.#options.chain.drop(delivery);
     // The attempt happened: its record (and effects, such as a posted Slack message) must not be
     // lost, or a retry would send it again. While the store cannot write, keep the work held (its
     // lease renewed) and try again; the moment the store takes writes, it is recorded.
@@ -139,7 +149,7 @@ export class AttemptRecorder {
       }
     } finally {
       // Before the lane hears this one is done, so the next of its incident is held when it refills.
-      if (chain) this.#options.chain.adopt(recorded?.recorded ? (recorded.next ?? null) : null, delivery);
+      if (chain) this.#options.chain.adopt(recorded?.recorded ? (recorded.next ?? null) : null, delivery, recorded?.recorded ? (recorded.after ?? []) : []);
     }
     // Not recorded: the lease was lost meanwhile, and another worker owns the delivery now.
     if (!recorded?.recorded) return;

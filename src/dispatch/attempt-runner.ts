@@ -33,9 +33,11 @@ export interface AttemptLane {
   wake(at: number): void;
   pump(): Promise<void>;
   /** Whether the commit of an attempt may lease its incident's next delivery (AttemptResult.chain); null when the lane takes none now. */
-  chainNext(after: ClaimedDelivery): ChainRequest | null;
+  chainNext(after: ClaimedDelivery, logs?: boolean): ChainRequest | null;
   /** What the commit of `after`'s attempt leased, started in the lane (null: nothing). */
-  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void;
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery, rest: readonly ClaimedDelivery[]): void;
+  /** What a chained run held behind this one goes back to the store (it did not finish in order). */
+  dropRun(after: ClaimedDelivery): void;
 }
 
 export interface AttemptRunnerOptions {
@@ -94,7 +96,11 @@ export class AttemptRunner {
       logger: options.logger,
       metrics: options.metrics,
       stopping: () => options.lane.stopped,
-      chain: { next: (after) => options.lane.chainNext(after), adopt: (next, after) => options.lane.adoptNext(next, after) },
+      chain: {
+        next: (after, logs) => options.lane.chainNext(after, logs),
+        adopt: (next, after, rest) => options.lane.adoptNext(next, after, rest),
+        drop: (after) => options.lane.dropRun(after),
+      },
       onRecorded: (recorded, delivery, decision) => this.#recorded(recorded, delivery, decision),
     });
   }

@@ -94,6 +94,12 @@ export class HeldWork {
     return [...this.#held.values()].flatMap((delivery) => [delivery.id, ...delivery.member_ids]);
   }
 
+  /** Takes out these, where held and not started (the rest of a chained run, to give it back). */
+  take(deliveries: readonly ClaimedDelivery[]): ClaimedDelivery[] {
+    const ids = new Set(deliveries.map((delivery) => delivery.id));
+    return this.#take((delivery) => ids.has(delivery.id) && !this.#running.has(delivery.id));
+  }
+
   /** Takes out what is held and not started (to give it back). */
   takeWaiting(): ClaimedDelivery[] {
     return this.#take((delivery) => !this.#running.has(delivery.id));

@@ -15,6 +15,12 @@ const MAX_SLEEP_MS = 30_000;
 const STORE_RETRY_MS = 1_000;
 /** Incidents a lane remembers as having an update waiting (a hint: past this many it starts over). */
 const MAX_FOLLOWED = 1_000;
+/**
+ * Updates of one incident a chained lease may take at once (ChainRequest.run): the lane sends each
+ * as soon as the one ahead is answered, while that one's record commits (issue 20, one incident's
+ * updates). A crash can then send the ones answered but not yet recorded again, in order.
+ */
+const CHAIN_RUN = 8;
 
 export interface SchedulerOptions {
   readonly destination: string;
@@ -71,6 +77,18 @@ export class Scheduler implements CircuitReactions {
   readonly #followed = new Set<string>();
   /** Leased work that arrived while the lane stopped, being given back (stop waits for it). */
   readonly #givingBack = new Set<Promise<void>>();
+  /**
+   * A chained run's rest (RecordedAttempt.after), held under its lease and not yet queued, by the
+   * delivery it waits behind: each goes when the one ahead is answered (`chainNext`).
+   */
+  readonly #runs = new Map<string, ClaimedDelivery[]>();
+  /**
+   * Deliveries that came in a chained run. Their records commit in the order they were answered
+   * (none of them urgent): the last one's commit leases the incident's next run, and it finds the
+   * next only once the records ahead of it are in (an urgent record commits ahead of others, and
+   * would find the one before still in flight: nothing leased, and the lane asleep till its wake).
+   */
+  readonly #runMembers = new Set<string>();
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
@@ -107,7 +125,7 @@ export class Scheduler implements CircuitReactions {
   adopt(delivery: ClaimedDelivery): void {
     this.#work.unreserve();
     // Committed leased while the lane was stopping: back to pending at once, not left for its lease to expire.
-    if (this.#stopped) this.#giveBackLate(delivery);
+    if (this.#stopped) this.#giveBackLate([delivery]);
     else this.#hold(delivery);
   }
 
@@ -125,26 +143,68 @@ export class Scheduler implements CircuitReactions {
   /**
    * Whether the commit of an attempt that finishes its delivery may lease the next waiting
    * delivery of its incident (src/notify/incident-order.ts `chainsNext`), so it goes as soon as
-   * the one ahead is recorded, not at the next claim. It takes that one's place among held work,
+   * the one ahead is recorded, not at the next claim; unless its record writes what a later one
+   * reads (`logs`), a run of them, each sent as soon as the one ahead is answered. It takes that one's place among held work,
    * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
    */
-  chainNext(after: ClaimedDelivery): ChainRequest | null {
-    if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) return null;
-    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm };
-    return this.#followed.delete(after.event.dedup_key) ? { ...chain, urgent: true } : chain;
+  chainNext(after: ClaimedDelivery, logs = false): ChainRequest | null {
+    const run = this.#runs.get(after.id);
+    this.#runs.delete(after.id);
+    if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) {
+      // The rest of a run goes back to wait in the store: the next claim takes it, in order.
+      if (run) this.#giveBackRun(run);
+      return null;
+    }
+    // Its record writes what the next one's rules or message read (`logs`: the notification log,
+    // a Slack card's state): the next goes only once it is committed, leased by that commit.
+    if (run && logs) this.#giveBackRun(run);
+    else if (run) {
+      // Already leased behind this one: it goes now, and this record need lease nothing.
+      const [next, ...rest] = run;
+      if (rest.length > 0) this.#runs.set(next!.id, rest);
+      this.#chained.add(after.id);
+      this.#enqueue(next!);
+      return null;
+    }
+    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, ...(logs ? {} : { run: CHAIN_RUN }) };
+    const followed = this.#followed.delete(after.event.dedup_key);
+    return followed && !this.#runMembers.has(after.id) ? { ...chain, urgent: true } : chain;
   }
 
-  /** The delivery the commit leased is started like any held one (given back if the lane stopped meanwhile). */
-  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
+  /** Its attempt did not finish the delivery (a retry): the rest of its run goes back to wait behind it in the store. */
+  dropRun(after: ClaimedDelivery): void {
+    const run = this.#runs.get(after.id);
+    if (!run) return;
+    this.#runs.delete(after.id);
+    this.#giveBackRun(run);
+  }
+
+  #giveBackRun(run: readonly ClaimedDelivery[]): void {
+    const taken = this.#work.take(run);
+    if (taken.length > 0) this.#giveBackLate(taken);
+  }
+
+  /**
+   * The delivery the commit leased is started like any held one (given back if the lane stopped
+   * meanwhile); the rest of its run (`rest`) is held, and each goes when the one ahead is answered.
+   */
+  adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery, rest: readonly ClaimedDelivery[] = []): void {
     if (next === null) return;
     this.#chained.add(after.id);
     this.#follow(next.event.dedup_key);
-    if (this.#stopped) this.#giveBackLate(next);
-    else this.#hold(next);
+    if (this.#stopped) {
+      this.#giveBackLate([next, ...rest]);
+      return;
+    }
+    this.#hold(next);
+    const held = rest.filter((delivery) => this.#work.hold(delivery));
+    if (held.length === 0) return;
+    this.#runs.set(next.id, held);
+    for (const delivery of [next, ...held]) this.#runMembers.add(delivery.id);
   }
 
-  #giveBackLate(delivery: ClaimedDelivery): void {
-    const returning: Promise<void> = this.giveBack([delivery]).finally(() => this.#givingBack.delete(returning));
+  #giveBackLate(deliveries: readonly ClaimedDelivery[]): void {
+    const returning: Promise<void> = this.giveBack(deliveries).finally(() => this.#givingBack.delete(returning));
     this.#givingBack.add(returning);
   }
 
@@ -213,6 +273,11 @@ export class Scheduler implements CircuitReactions {
   /** Queues a delivery unless it is already held (a claim can return one whose lease we let lapse). */
   #hold(delivery: ClaimedDelivery): void {
     if (this.#stopped || !this.#work.hold(delivery)) return;
+    this.#enqueue(delivery);
+  }
+
+  /** A held delivery takes its turn in the queue. */
+  #enqueue(delivery: ClaimedDelivery): void {
     void this.#queue.add(
       () => {
         this.rate.countStart();
@@ -260,6 +325,9 @@ export class Scheduler implements CircuitReactions {
 
   #finished(delivery: ClaimedDelivery, recording: Promise<void> | null): void {
     this.#work.finished(delivery, recording);
+    this.#runMembers.delete(delivery.id);
+    // Done without taking its run on (held by a noise rule, given back): the rest waits in the store.
+    this.dropRun(delivery);
     // Any other finish may let the next event of its incident go (or was a retry, a hold, a give-back): look.
     if (!this.#chained.delete(delivery.id)) this.#drained = false;
     this.#refillIfLow();
@@ -283,9 +351,11 @@ export class Scheduler implements CircuitReactions {
     }
   }
 
-  /** Held and not started: taken out of the queue and given back. */
+  /** Held and not started (the rest of chained runs included): taken out of the queue and given back. */
   #giveBackWaiting(): Promise<void> {
     this.#queue.clear();
+    this.#runs.clear();
+    this.#runMembers.clear();
     return this.giveBack(this.#work.takeWaiting());
   }
 

@@ -90,3 +90,18 @@ export interface ChainFacts {
 export function chainsNext(facts: ChainFacts): boolean {
   return facts.asked && facts.recorded && facts.finished && !facts.probe && facts.incident_key !== null && facts.enabled;
 }
+
+/**
+ * A chained lease may take a run of the incident's waiting deliveries, not only the next one: the
+ * lane then sends each as soon as the one ahead is answered, without waiting for that one's record
+ * to commit. The run is the incident's first unfinished deliveries, in order, up to the first one
+ * a claim would not lease on its own (src/store/chain-sql.ts): nothing after it may overtake it.
+ */
+export function chainedRun<T>(firstUnfinished: readonly T[], chainable: (row: T) => boolean): T[] {
+  const run: T[] = [];
+  for (const row of firstUnfinished) {
+    if (!chainable(row)) break;
+    run.push(row);
+  }
+  return run;
+}

@@ -264,6 +264,12 @@ export interface ChainRequest {
    * the commit with others (SQLite's group commit). Latency, not meaning: the same rows either way.
    */
   readonly urgent?: boolean;
+  /**
+   * At most this many of the incident's waiting deliveries may be leased, in order (`next` and
+   * `after`): the lane sends each as soon as the one ahead is answered. A store may lease fewer
+   * (PostgreSQL leases one). Absent: one.
+   */
+  readonly run?: number;
 }
 
 export type { BreakerPolicy } from '../notify/breaker.ts';
@@ -355,6 +361,11 @@ export interface RecordedAttempt {
   readonly incident_stale: boolean;
   /** Asked for with `chain`: the incident's next delivery, leased to the same owner by this commit; else null or absent. */
   readonly next?: ClaimedDelivery | null;
+  /**
+   * With `next`, when the chain asked for a run (ChainRequest.run): the incident's deliveries
+   * after it, in order, leased with it (src/notify/incident-order.ts `chainedRun`); absent when none.
+   */
+  readonly after?: readonly ClaimedDelivery[];
 }
 
 export interface DeliveryQuery {

@@ -100,6 +100,8 @@ class Lane implements AttemptLane {
   adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
     this.calls.push(`chained ${next?.id ?? 'nothing'} after ${after.id}`);
   }
+  /** Runs this lane never chains (none is adopted here). */
+  dropRun(): void {}
 }
 
 let clock: ManualClock;

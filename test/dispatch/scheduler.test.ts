@@ -408,14 +408,37 @@ describe('scheduler: reserving fresh work', () => {
     // Ingest stored the incident's next update waiting behind the head.
     expect(lanes.reserve()).not.toBeNull();
     lanes.release(head.event.dedup_key);
-    expect(lanes.chainNext(alone)).toEqual({ lease_ms: 60_000, storm: null });
-    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+    expect(lanes.chainNext(alone)).toEqual({ lease_ms: 60_000, storm: null, run: 8 });
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, run: 8, urgent: true });
     // Known once: the head's record took the hint.
-    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null });
+    expect(lanes.chainNext(head)).toEqual({ lease_ms: 60_000, storm: null, run: 8 });
     // A chained lease: its run of updates probably goes on, so its own record is awaited too.
     const next = claimed({ event: head.event, events: [head.event] });
     lanes.adoptNext(next, head);
-    expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, urgent: true });
+    expect(lanes.chainNext(next)).toEqual({ lease_ms: 60_000, storm: null, run: 8, urgent: true });
+  });
+
+  it('a chained run goes one at a time as each is answered; its last record leases the next run without asking to go first (the records ahead commit before it)', () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    const head = claimed();
+    const same = { event: head.event, events: [head.event] };
+    const [next, second, third] = [claimed(same), claimed(same), claimed(same)];
+    // Ingest stored more updates of the incident waiting: its records would be urgent.
+    expect(lanes.reserve()).not.toBeNull();
+    lanes.release(head.event.dedup_key);
+    lanes.adoptNext(next!, head, [second!, third!]);
+    // Answered: the next of the run goes at once, and the record asks for no lease.
+    expect(lanes.chainNext(next!)).toBeNull();
+    expect(lanes.chainNext(second!)).toBeNull();
+    // The run's last: it leases the next run, in turn with the records before it (not urgent).
+    expect(lanes.chainNext(third!)).toEqual({ lease_ms: 60_000, storm: null, run: 8 });
+  });
+
+  it('a delivery whose record writes what a later one reads (the notification log) asks for the next one only, not a run', () => {
+    const lanes = lane();
+    circuit.setEnabled(true);
+    expect(lanes.chainNext(claimed(), true)).toEqual({ lease_ms: 60_000, storm: null });
   });
 });
 

@@ -79,3 +79,119 @@ routes:
     expect(receiver.requests.map((request) => request.json<{ payload: { id: string } }>().payload.id)).toEqual(['evt_a1', 'evt_b1', 'evt_a2']);
   });
 });
+
+describe('a run of an incident’s updates waiting behind the one in flight', () => {
+  const payloadId = (request: { json<T>(): T }) => request.json<{ payload: { id: string } }>().payload.id;
+
+  it('goes one by one, each as soon as the one ahead is answered, while that one’s record is still committing', async () => {
+    const receiver = await FakeReceiver.start();
+    cleanups.push(() => receiver.close());
+    let answerFirst!: () => void;
+    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    // a2's record is held in the store until the test lets it go.
+    const held = new Set<string>();
+    const committed: string[] = [];
+    let letRecordGo!: () => void;
+    const recordGoes = new Promise<void>((resolve) => (letRecordGo = resolve));
+    cleanups.push(async () => letRecordGo());
+    receiver.respond(async (request) => {
+      const id = payloadId(request);
+      if (id === 'evt_a1') await firstAnswered;
+      if (id === 'evt_a2') held.add(String(request.headers['webhook-id']));
+      return { status: 200 };
+    });
+    const holdingRecords = (store: Store): Store =>
+      new Proxy(store, {
+        get(target, property) {
+          if (property === 'commitAttempts') {
+            return async (results: readonly AttemptResult[]) => {
+              if (results.some((result) => held.has(result.delivery_id))) await recordGoes;
+              const answers = await target.commitAttempts(results);
+              committed.push(...results.filter((_, index) => answers[index]?.recorded).map((result) => result.delivery_id));
+              return answers;
+            };
+          }
+          const value: unknown = Reflect.get(target, property, target);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const relay = await startRelay(
+      `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+`,
+      {},
+      { wrapStore: holdingRecords },
+    );
+    cleanups.push(() => relay.close());
+    await send(relay, 'evt_a1', 'north');
+    await eventually(() => receiver.requests.length === 1);
+    for (const id of ['evt_a2', 'evt_a3', 'evt_a4']) await send(relay, id, 'north');
+    answerFirst();
+    // a2 answered, its record held: a3 and a4 go all the same, in order.
+    await receiver.waitFor(4);
+    expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_a2', 'evt_a3', 'evt_a4']);
+    letRecordGo();
+    // Every one recorded, a2 too, once its commit may go.
+    await eventually(() => committed.length === 4);
+  });
+
+  it('a retry in the middle holds the rest back: they go after it succeeds, in order', async () => {
+    const receiver = await FakeReceiver.start();
+    cleanups.push(() => receiver.close());
+    let answerFirst!: () => void;
+    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    let refusedOnce = false;
+    receiver.respond(async (request) => {
+      const id = payloadId(request);
+      if (id === 'evt_a1') await firstAnswered;
+      if (id === 'evt_a3' && !refusedOnce) {
+        refusedOnce = true;
+        return { status: 503 };
+      }
+      return { status: 200 };
+    });
+    const relay = await startRelay(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+retry: { schedule: [100ms], disable_after: 10 }
+`);
+    cleanups.push(() => relay.close());
+    await send(relay, 'evt_a1', 'north');
+    await eventually(() => receiver.requests.length === 1);
+    for (const id of ['evt_a2', 'evt_a3', 'evt_a4', 'evt_a5']) await send(relay, id, 'north');
+    answerFirst();
+    await receiver.waitFor(6);
+    expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_a2', 'evt_a3', 'evt_a3', 'evt_a4', 'evt_a5']);
+  });
+
+  it('bursts of one incident’s updates, each after the last burst’s 202s, all arrive, in order', async () => {
+    const receiver = await FakeReceiver.start();
+    cleanups.push(() => receiver.close());
+    const relay = await startRelay(`
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+`);
+    cleanups.push(() => relay.close());
+    const ids = Array.from({ length: 120 }, (_, index) => `evt_b${index}`);
+    for (let from = 0; from < ids.length; from += 10) await Promise.all(ids.slice(from, from + 10).map((id) => send(relay, id, 'east')));
+    // A run whose next one is missed waits for the lane's next look at the store (30 s): longer than this wait.
+    await receiver.waitFor(ids.length, { timeoutMs: 20_000 });
+    const arrived = receiver.requests.map(payloadId);
+    // Each burst's before the next one's (within a burst the relay may take them in any order).
+    const burst = arrived.map((id) => Math.floor(Number(id.slice(5)) / 10));
+    expect(burst).toEqual([...burst].sort((a, b) => a - b));
+  });
+});

@@ -88,7 +88,7 @@ export function isPackedAttempts(args: unknown): args is PackedAttempts {
 }
 
 /** Fields per answer in PackedRecorded.values. */
-const RECORDED_FIELDS = 9;
+const RECORDED_FIELDS = 10;
 
 export interface PackedRecorded {
   readonly packed: 'recorded';
@@ -99,8 +99,8 @@ export function packRecorded(recorded: readonly RecordedAttempt[]): PackedRecord
   const values: unknown[] = [];
   for (const each of recorded) {
     const { destination } = each;
-    // `next` (a chained lease, src/store/chain-sql.ts): absent when not asked, null when none.
-    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale, each.next);
+    // `next` (a chained lease, src/store/chain-sql.ts): absent when not asked, null when none; `after`: the rest of its run.
+    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale, each.next, each.after);
   }
   return { packed: 'recorded', values };
 }
@@ -121,6 +121,7 @@ export function unpackRecorded(packed: PackedRecorded): RecordedAttempt[] {
       enabled_now: values[at + 6] as boolean,
       incident_stale: values[at + 7] as boolean,
       ...(values[at + 8] === undefined ? {} : { next: values[at + 8] as RecordedAttempt['next'] }),
+      ...(values[at + 9] === undefined ? {} : { after: values[at + 9] as RecordedAttempt['after'] }),
     });
   }
   return recorded;

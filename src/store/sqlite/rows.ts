@@ -162,8 +162,8 @@ function reviveEvent(event: ClaimedEvent): RelayEvent {
 }
 
 /** Parses the data of the deliveries commits leased for incidents' next updates (RecordedAttempt.next), as reviveClaimed. */
-export function reviveChained<T extends { readonly next?: ClaimedDelivery | null }>(recorded: T[]): T[] {
-  for (const each of recorded) if (each.next) reviveClaimed({ deliveries: [each.next] });
+export function reviveChained<T extends { readonly next?: ClaimedDelivery | null; readonly after?: readonly ClaimedDelivery[] }>(recorded: T[]): T[] {
+  for (const each of recorded) if (each.next) reviveClaimed({ deliveries: [each.next, ...(each.after ?? [])] });
   return recorded;
 }
 

@@ -35,7 +35,7 @@ import { idAt } from '../../util/ids.ts';
 import { breakerFold, closedByHand, probeHeld, probeLeased, probeTurn } from '../../notify/breaker.ts';
 import type { BreakerStep, CircuitState } from '../../notify/breaker.ts';
 import { groupDueAt, groupNotified, joinsGroup } from '../../notify/grouping.ts';
-import { chainsNext, dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
+import { chainedRun, chainsNext, dueAtIngest, inhibitionStands, inhibitorOf, leaseAtIngest, releasedByResolve } from '../../notify/incident-order.ts';
 import { deliveryAfter, incidentMessageStale, latestTold } from '../../notify/outcome.ts';
 import { attemptColumns, incidentStateColumns } from '../columns.ts';
 import { digestBatchId, stormCountLimit, stormRaging } from '../../notify/storm.ts';
@@ -311,25 +311,28 @@ export function createWriteOps(db: DatabaseSync) {
   }
 
   /**
-   * The incident's next delivery, leased to the owner of the attempt that just finished the one
-   * ahead of it (src/notify/incident-order.ts `chainsNext`), if it may go now as a claim would
-   * lease it on its own; during a storm the claim folds it into a digest instead.
+   * The incident's next delivery — or a run of them, as many as the chain asks for
+   * (src/notify/incident-order.ts `chainedRun`) — leased to the owner of the attempt that just
+   * finished the one ahead (`chainsNext`), if they may go now as a claim would lease them on their
+   * own; during a storm the claim folds them into a digest instead.
    */
-  function leaseNext(result: AttemptResult, incidentKey: string | null, chain: ChainRequest): ClaimedDelivery | null {
+  function leaseNext(result: AttemptResult, incidentKey: string | null, chain: ChainRequest): ClaimedDelivery[] {
     const { destination, finished_at: now } = result;
-    if (incidentKey === null) return null;
-    const row = sql
+    if (incidentKey === null) return [];
+    const rows = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
+        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery,
+                (${chainableRow('?3')}) AS chainable, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.id = (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
-                       WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT 1)
-           AND ${chainableRow('?3')}`,
+         WHERE d.id IN (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
+                        WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT ?4)
+         ORDER BY d.id`,
       )
-      .get(destination, incidentKey, now);
-    if (!row) return null;
-    if (chain.storm && stormRaging(waitingRequests(destination, now, chain.storm), chain.storm)) return null;
-    return lease([row], destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false)[0] ?? null;
+      .all(destination, incidentKey, now, Math.max(1, chain.run ?? 1));
+    const run = chainedRun(rows, (row) => Number(row.chainable) === 1);
+    if (run.length === 0) return [];
+    if (chain.storm && stormRaging(waitingRequests(destination, now, chain.storm), chain.storm)) return [];
+    return lease(run, destination, { now, lease_ms: chain.lease_ms, owner: result.lease_owner }, false);
   }
 
   /**
@@ -791,7 +794,7 @@ export function createWriteOps(db: DatabaseSync) {
           disabled_now: step?.disabled_now ?? false,
           enabled_now: step?.enabled_now ?? false,
           incident_stale: stale[index]!,
-          ...(result.chain ? { next: chained ? leaseNext(result, incidents[index]!, result.chain) : null } : {}),
+          ...(result.chain ? chainAnswer(chained ? leaseNext(result, incidents[index]!, result.chain) : []) : {}),
         };
       });
     },
@@ -970,3 +973,9 @@ export function createWriteOps(db: DatabaseSync) {
 
 export type WriteOps = ReturnType<typeof createWriteOps>;
 export type WriteOpName = keyof WriteOps;
+
+/** A chained lease's answer: the next delivery (null: none), and the rest of its run after it. */
+function chainAnswer(run: readonly ClaimedDelivery[]): Pick<RecordedAttempt, 'next' | 'after'> {
+  const [next, ...after] = run;
+  return after.length > 0 ? { next: next ?? null, after } : { next: next ?? null };
+}
