@@ -674,7 +674,10 @@ describe('wake-ups: every write that gives a destination work wakes the other re
   it('a probe\'s success that closes the circuit wakes its destination; the failure that opened it wakes nobody', async () => {
     const [a, b] = await replicas(2);
     const wake = await wakeUps(b!);
-    for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    // Their own wake-ups heard before the failure's write is watched (a late one was counted as the failure's).
+    expect(await wake.after(async () => {
+      for (let i = 0; i < 2; i++) await a!.ingest(batchOf(relayEvent(), ['slack']));
+    })).toEqual([['slack'], ['slack']]);
     const now = Date.now() + 1;
     const [first] = (await a!.claim('slack', { limit: 1, now, lease_ms: 60_000, owner: 'a' })).deliveries;
     const failure = { ...success(first!, 'a', now), outcome: 'retry' as const, health: 'failure' as const, next_attempt_at: now + 1_000, error: 'HTTP 500' };
