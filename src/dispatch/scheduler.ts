@@ -166,9 +166,13 @@ export class Scheduler implements CircuitReactions {
       this.#enqueue(next!);
       return null;
     }
-    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, ...(logs ? {} : { run: CHAIN_RUN }) };
+    // A run is asked for where updates of the incident are known to wait (ingest stored one behind
+    // this one, or this one came in a run, which usually goes on); elsewhere (a drain of many
+    // incidents) the next one only.
     const followed = this.#followed.delete(after.event.dedup_key);
-    return followed && !this.#runMembers.has(after.id) ? { ...chain, urgent: true } : chain;
+    const member = this.#runMembers.has(after.id);
+    const chain = { lease_ms: this.#options.leaseMs, storm: this.#options.storm, ...(!logs && (followed || member) ? { run: CHAIN_RUN } : {}) };
+    return followed && !member ? { ...chain, urgent: true } : chain;
   }
 
   /** Its attempt did not finish the delivery (a retry): the rest of its run goes back to wait behind it in the store. */

@@ -319,16 +319,20 @@ export function createWriteOps(db: DatabaseSync) {
   function leaseNext(result: AttemptResult, incidentKey: string | null, chain: ChainRequest): ClaimedDelivery[] {
     const { destination, finished_at: now } = result;
     if (incidentKey === null) return [];
-    const rows = sql
+    // The incident's first unfinished ids, then their rows: one index search each.
+    const ids = sql
       .get(
-        `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery,
-                (${chainableRow('?3')}) AS chainable, ${LEASE_FACTS}, ${EVENT_COLUMNS}
-         FROM deliveries d JOIN events e ON e.id = d.event_id
-         WHERE d.id IN (SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
-                        WHERE p.destination = ?1 AND p.incident_key = ?2 AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT ?4)
-         ORDER BY d.id`,
+        `SELECT p.id FROM deliveries p INDEXED BY deliveries_by_incident
+         WHERE p.destination = ? AND p.incident_key = ? AND p.status IN ('pending', 'in_flight') ORDER BY p.id LIMIT ?`,
       )
-      .all(destination, incidentKey, now, Math.max(1, chain.run ?? 1));
+      .all(destination, incidentKey, Math.max(1, chain.run ?? 1));
+    if (ids.length === 0) return [];
+    const read = sql.get(
+      `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery,
+              (${chainableRow('?2')}) AS chainable, ${LEASE_FACTS}, ${EVENT_COLUMNS}
+       FROM deliveries d JOIN events e ON e.id = d.event_id WHERE d.id = ?1`,
+    );
+    const rows = ids.map((each) => read.get(each.id as string, now)!);
     const run = chainedRun(rows, (row) => Number(row.chainable) === 1);
     if (run.length === 0) return [];
     if (chain.storm && stormRaging(waitingRequests(destination, now, chain.storm), chain.storm)) return [];
