@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AttemptResult, Store } from '../../src/store/store.ts';
+import type { AttemptResult, RecordedAttempt, Store } from '../../src/store/store.ts';
 import { eventually } from '../support/clock.ts';
 import { startRelay } from '../support/hookrelay.ts';
 import type { TestRelay } from '../support/hookrelay.ts';
@@ -13,22 +13,46 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-/** The store, with every attempt record the dispatcher commits listed. */
-function listingRecords(records: AttemptResult[]): (store: Store) => Store {
+/** The store, each `commitAttempts` going through `around` (which calls `commit` to reach the store). */
+function wrappingRecords(around: (results: readonly AttemptResult[], commit: () => Promise<RecordedAttempt[]>) => Promise<RecordedAttempt[]>): (store: Store) => Store {
   return (store) =>
     new Proxy(store, {
       get(target, property) {
-        if (property === 'commitAttempts') {
-          return (results: readonly AttemptResult[]) => {
-            records.push(...results);
-            return target.commitAttempts(results);
-          };
-        }
+        if (property === 'commitAttempts') return (results: readonly AttemptResult[]) => around(results, () => target.commitAttempts(results));
         const value: unknown = Reflect.get(target, property, target);
         return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
       },
     });
 }
+
+/** The store, with every attempt record the dispatcher commits listed. */
+function listingRecords(records: AttemptResult[]): (store: Store) => Store {
+  return wrappingRecords((results, commit) => {
+    records.push(...results);
+    return commit();
+  });
+}
+
+/** A relay sending every tapemetric event to the receiver (concurrency 4), closed after the test. */
+async function relayTo(receiver: FakeReceiver, options: { retry?: string; wrapStore?: (store: Store) => Store } = {}): Promise<TestRelay> {
+  const relay = await startRelay(
+    `
+sources:
+  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
+destinations:
+  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
+routes:
+  - { to: [receiver] }
+${options.retry ?? ''}
+`,
+    {},
+    options.wrapStore ? { wrapStore: options.wrapStore } : {},
+  );
+  cleanups.push(() => relay.close());
+  return relay;
+}
+
+const payloadId = (request: { json<T>(): T }): string => request.json<{ payload: { id: string } }>().payload.id;
 
 async function send(relay: TestRelay, id: string, region: string): Promise<void> {
   const body = JSON.stringify(tapemetricPayload({ id }, { region }));
@@ -43,23 +67,11 @@ describe('the record of an incident’s update with a later one waiting', () => 
     let answerFirst!: () => void;
     const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
     receiver.respond(async (request) => {
-      if (request.json<{ payload: { id: string } }>().payload.id === 'evt_a1') await firstAnswered;
+      if (payloadId(request) === 'evt_a1') await firstAnswered;
       return { status: 200 };
     });
     const records: AttemptResult[] = [];
-    const relay = await startRelay(
-      `
-sources:
-  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
-destinations:
-  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
-routes:
-  - { to: [receiver] }
-`,
-      {},
-      { wrapStore: listingRecords(records) },
-    );
-    cleanups.push(() => relay.close());
+    const relay = await relayTo(receiver, { wrapStore: listingRecords(records) });
     await send(relay, 'evt_a1', 'north');
     // Arrived, not answered yet.
     await eventually(() => receiver.requests.length === 1);
@@ -69,20 +81,18 @@ routes:
     await eventually(() => receiver.requests.length === 2);
     answerFirst();
     await receiver.waitFor(3);
-    const deliveryOf = (id: string) => receiver.requests.find((request) => request.json<{ payload: { id: string } }>().payload.id === id)!.headers['webhook-id'];
+    const deliveryOf = (id: string) => receiver.requests.find((request) => payloadId(request) === id)!.headers['webhook-id'];
     const recordOf = (id: string) => records.find((record) => record.delivery_id === deliveryOf(id));
     await eventually(() => recordOf('evt_a1') !== undefined && recordOf('evt_b1') !== undefined);
     expect(recordOf('evt_a1')!.chain).toMatchObject({ urgent: true });
     expect(recordOf('evt_b1')!.chain).toBeDefined();
     expect(recordOf('evt_b1')!.chain!.urgent).toBeUndefined();
     // a2 went once a1 was recorded, leased by that record's commit.
-    expect(receiver.requests.map((request) => request.json<{ payload: { id: string } }>().payload.id)).toEqual(['evt_a1', 'evt_b1', 'evt_a2']);
+    expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_b1', 'evt_a2']);
   });
 });
 
 describe('a run of an incident’s updates waiting behind the one in flight', () => {
-  const payloadId = (request: { json<T>(): T }) => request.json<{ payload: { id: string } }>().payload.id;
-
   it('goes one by one, each as soon as the one ahead is answered, while that one’s record is still committing', async () => {
     const receiver = await FakeReceiver.start();
     cleanups.push(() => receiver.close());
@@ -100,34 +110,14 @@ describe('a run of an incident’s updates waiting behind the one in flight', ()
       if (id === 'evt_a2') held.add(String(request.headers['webhook-id']));
       return { status: 200 };
     });
-    const holdingRecords = (store: Store): Store =>
-      new Proxy(store, {
-        get(target, property) {
-          if (property === 'commitAttempts') {
-            return async (results: readonly AttemptResult[]) => {
-              if (results.some((result) => held.has(result.delivery_id))) await recordGoes;
-              const answers = await target.commitAttempts(results);
-              committed.push(...results.filter((_, index) => answers[index]?.recorded).map((result) => result.delivery_id));
-              return answers;
-            };
-          }
-          const value: unknown = Reflect.get(target, property, target);
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
-      });
-    const relay = await startRelay(
-      `
-sources:
-  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
-destinations:
-  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
-routes:
-  - { to: [receiver] }
-`,
-      {},
-      { wrapStore: holdingRecords },
-    );
-    cleanups.push(() => relay.close());
+    const relay = await relayTo(receiver, {
+      wrapStore: wrappingRecords(async (results, commit) => {
+        if (results.some((result) => held.has(result.delivery_id))) await recordGoes;
+        const answers = await commit();
+        committed.push(...results.filter((_, index) => answers[index]?.recorded).map((result) => result.delivery_id));
+        return answers;
+      }),
+    });
     await send(relay, 'evt_a1', 'north');
     await eventually(() => receiver.requests.length === 1);
     for (const id of ['evt_a2', 'evt_a3', 'evt_a4']) await send(relay, id, 'north');
@@ -155,16 +145,7 @@ routes:
       }
       return { status: 200 };
     });
-    const relay = await startRelay(`
-sources:
-  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
-destinations:
-  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
-routes:
-  - { to: [receiver] }
-retry: { schedule: [100ms], disable_after: 10 }
-`);
-    cleanups.push(() => relay.close());
+    const relay = await relayTo(receiver, { retry: 'retry: { schedule: [100ms], disable_after: 10 }' });
     await send(relay, 'evt_a1', 'north');
     await eventually(() => receiver.requests.length === 1);
     for (const id of ['evt_a2', 'evt_a3', 'evt_a4', 'evt_a5']) await send(relay, id, 'north');
@@ -176,15 +157,7 @@ retry: { schedule: [100ms], disable_after: 10 }
   it('bursts of one incident’s updates, each after the last burst’s 202s, all arrive, in order', async () => {
     const receiver = await FakeReceiver.start();
     cleanups.push(() => receiver.close());
-    const relay = await startRelay(`
-sources:
-  - { name: tapemetric, preset: tapemetric, secrets: ["${SECRET}"] }
-destinations:
-  - { name: receiver, type: http, url: "${receiver.url('/hook')}", concurrency: 4 }
-routes:
-  - { to: [receiver] }
-`);
-    cleanups.push(() => relay.close());
+    const relay = await relayTo(receiver);
     const ids = Array.from({ length: 120 }, (_, index) => `evt_b${index}`);
     for (let from = 0; from < ids.length; from += 10) await Promise.all(ids.slice(from, from + 10).map((id) => send(relay, id, 'east')));
     // A run whose next one is missed waits for the lane's next look at the store (30 s): longer than this wait.
