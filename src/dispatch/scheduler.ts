@@ -201,7 +201,11 @@ export class Scheduler implements CircuitReactions {
       return;
     }
     this.#hold(next);
-    const held = rest.filter((delivery) => this.#work.hold(delivery));
+    // Held in order up to the first this lane holds already (a lapsed lease claimed again): the
+    // rest from there waits in the store, so none of them goes ahead of it.
+    const at = rest.findIndex((delivery) => !this.#work.hold(delivery));
+    const held = at === -1 ? [...rest] : rest.slice(0, at);
+    if (at !== -1 && at + 1 < rest.length) this.#giveBackLate(rest.slice(at + 1));
     if (held.length === 0) return;
     this.#runs.set(next.id, held);
     for (const delivery of [next, ...held]) this.#runMembers.add(delivery.id);
