@@ -97,7 +97,8 @@ export class AttemptRunner {
       metrics: options.metrics,
       stopping: () => options.lane.stopped,
       chain: {
-        next: (after, logs) => options.lane.chainNext(after, logs),
+        // A stateful destination's record (a Slack card's state) is read by its next send, a fallback copy's too.
+        next: (after, logs) => options.lane.chainNext(after, logs || options.destination.stateful === true),
         adopt: (next, after, rest) => options.lane.adoptNext(next, after, rest),
         drop: (after) => options.lane.dropRun(after),
       },

@@ -94,7 +94,10 @@ class Lane implements AttemptLane {
   }
   /** The room the lane offers for an incident's next delivery (none unless a test gives it). */
   chain: ChainRequest | null = null;
-  chainNext(): ChainRequest | null {
+  /** For each chain asked for: whether its record writes what a later delivery reads (no run then). */
+  readonly chainLogs: boolean[] = [];
+  chainNext(_after: ClaimedDelivery, logs = false): ChainRequest | null {
+    this.chainLogs.push(logs);
     return this.chain;
   }
   adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery): void {
@@ -269,6 +272,14 @@ describe('attempt runner: outcomes', () => {
     const acknowledging: Destination = { ...destination, acknowledge: (dedupKey) => JSON.stringify({ dedup_key: dedupKey }) };
     await runner(new SuspectGate(), acknowledging).attempt(claimed());
     expect(store.records[0]).toMatchObject({ outcome: 'succeeded', request_body: sent[0]!.body, response_body: null });
+  });
+
+  it('a fallback copy sent to a stateful destination (a slack-bot card) asks for no run: its record writes what the next copy reads', async () => {
+    const stage = { decide: async (delivery: ClaimedDelivery) => verdict(delivery), logsNotifications: () => false };
+    const copy = () => claimed({ fallback_for: { destination: 'oncall', delivery_id: 'dlv_original' } });
+    await new AttemptRunner({ ...runnerOptions(new SuspectGate(), { ...destination, stateful: true }), stage }).attempt(copy());
+    await new AttemptRunner({ ...runnerOptions(), stage }).attempt(copy());
+    expect(lane.chainLogs).toEqual([true, false]);
   });
 
   it('a success tells the notification log nothing where the stage says no rule reads it', async () => {
