@@ -51,7 +51,7 @@ function openWriter() {
 const sync = { op: 'syncDestinations' as const, args: ['slack'] };
 
 /** Records of `count` attempts (of a delivery this store does not hold: recorded as not ours, which is all the commit needs). */
-function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
+function record(chain: ChainRequest | null, count = 1): Pick<WriterOp, 'op' | 'args'> {
   const result: AttemptResult = {
     delivery_id: 'dlv_unknown',
     member_ids: [],
@@ -69,7 +69,7 @@ function record(chain: ChainRequest, count = 1): Pick<WriterOp, 'op' | 'args'> {
     health: 'success',
     breaker: { disable_after: 5, probe_backoff_ms: null },
     notified: [],
-    chain,
+    ...(chain ? { chain } : {}),
   };
   return { op: 'commitAttempts', args: Array.from({ length: count }, () => result) };
 }
@@ -175,5 +175,18 @@ describe('the SQLite writer’s group commit', () => {
     const [urgent, rest] = writer.send([record({ lease_ms: 60_000, storm: null, urgent: true }), sync]);
     await eventually(() => writer.answered.has(rest!));
     expect(writer.disk).toEqual([`answered ${plain}`, `answered ${urgent}`, `answered ${rest}`]);
+  });
+
+  it('records queued before an urgent one commit with it, in their order: a chained run’s last record finds the ones before it in', async () => {
+    const writer = openWriter();
+    await load(writer);
+    // A run's record: no chain of its own, so it waits for company.
+    const [member] = writer.send([record(null)]);
+    expect(writer.waits).toEqual([2]);
+    // The run's last record shares its operation with another incident's urgent one.
+    const argsOf = (op: Pick<WriterOp, 'args'>) => op.args as AttemptResult[];
+    const [last] = writer.send([{ op: 'commitAttempts', args: [...argsOf(record({ lease_ms: 60_000, storm: null, run: 8 })), ...argsOf(record({ lease_ms: 60_000, storm: null, urgent: true }))] }]);
+    await eventually(() => writer.answered.has(last!));
+    expect(writer.commits.at(-1)).toEqual([member, last]);
   });
 });

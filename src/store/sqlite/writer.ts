@@ -69,6 +69,20 @@ function isUrgent(request: WriterOp): boolean {
  */
 const LEASE_ONLY: ReadonlySet<WriteOpName> = new Set(['claimDue', 'claimProbe', 'extendLeases', 'releaseClaims']);
 
+/**
+ * What commits ahead: urgent work, and the records queued before the last of it. Records commit in
+ * the order they came: the last record of a chained run leases the incident's next run, and finds
+ * it only once the records before it are in (an urgent record of another incident sharing its
+ * operation would otherwise take it past them).
+ */
+function urgentFirst(queued: readonly WriterOp[]): { urgent: WriterOp[]; rest: WriterOp[] } {
+  const last = queued.findLastIndex(isUrgent);
+  const urgent: WriterOp[] = [];
+  const rest: WriterOp[] = [];
+  queued.forEach((request, index) => (index <= last && (request.op === 'commitAttempts' || isUrgent(request)) ? urgent : rest).push(request));
+  return { urgent, rest };
+}
+
 /** Writes an operation carries, for the rate the group commit judges load by. */
 function writesIn(request: WriterOp): number {
   return request.op === 'commitAttempts' ? (request.args as readonly AttemptResult[]).length : 1;
@@ -201,14 +215,8 @@ export function startWriter(
    * update and the next one are sent again after the restart, in order (docs/delivery.md).
    */
   function commitInOrder(batch: readonly WriterOp[]): void {
-    const leases: WriterOp[] = [];
-    const urgent: WriterOp[] = [];
-    const rest: WriterOp[] = [];
-    for (const request of batch) {
-      if (LEASE_ONLY.has(request.op)) leases.push(request);
-      else if (isUrgent(request)) urgent.push(request);
-      else rest.push(request);
-    }
+    const leases = batch.filter((request) => LEASE_ONLY.has(request.op));
+    const { urgent, rest } = urgentFirst(batch.filter((request) => !LEASE_ONLY.has(request.op)));
     for (const [part, sync] of [[leases, 'normal'], [urgent, 'normal'], [rest, 'full']] as const) {
       for (let from = 0; from < part.length; from += MAX_OPS_PER_COMMIT) {
         const synced = commit(part.slice(from, from + MAX_OPS_PER_COMMIT), sync);
@@ -240,8 +248,8 @@ export function startWriter(
   function flushUrgent(): void {
     urgentQueued = false;
     if (scheduled === 'now') return;
-    const urgent = queue.filter(isUrgent);
-    queue = queue.filter((request) => !isUrgent(request));
+    const { urgent, rest } = urgentFirst(queue);
+    queue = rest;
     commitInOrder(urgent);
   }
 
