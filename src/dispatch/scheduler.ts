@@ -193,7 +193,13 @@ export class Scheduler implements CircuitReactions {
    * meanwhile); the rest of its run (`rest`) is held, and each goes when the one ahead is answered.
    */
   adoptNext(next: ClaimedDelivery | null, after: ClaimedDelivery, rest: readonly ClaimedDelivery[] = []): void {
-    if (next === null) return;
+    if (next === null) {
+      // A run's last commit leased nothing: if a record ahead of it is still committing (its
+      // commit retried after a store error), the incident's next update waits behind that one,
+      // and only a refill when it finishes finds it. Every finish may now look again.
+      if (this.#runMembers.has(after.id)) this.#chained.clear();
+      return;
+    }
     this.#chained.add(after.id);
     this.#follow(next.event.dedup_key);
     if (this.#stopped) {

@@ -125,9 +125,13 @@ describe('a run of an incident’s updates waiting behind the one in flight', ()
     // a2 answered, its record held: a3 and a4 go all the same, in order.
     await receiver.waitFor(4);
     expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_a2', 'evt_a3', 'evt_a4']);
+    // a5 waits behind a2, whose record is still held: a4's commit (the run's last) leased nothing.
+    await send(relay, 'evt_a5', 'north');
+    await eventually(() => committed.length === 3);
     letRecordGo();
-    // Every one recorded, a2 too, once its commit may go.
-    await eventually(() => committed.length === 4);
+    // Every one recorded, a2 too, once its commit may go; then a5 goes (not at the lane's next wake, 30 s on).
+    await receiver.waitFor(5, { timeoutMs: 10_000 });
+    expect(receiver.requests.map(payloadId)).toEqual(['evt_a1', 'evt_a2', 'evt_a3', 'evt_a4', 'evt_a5']);
   });
 
   it('a retry in the middle holds the rest back: they go after it succeeds, in order', async () => {
