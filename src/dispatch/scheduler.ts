@@ -144,12 +144,12 @@ export class Scheduler implements CircuitReactions {
    * Whether the commit of an attempt that finishes its delivery may lease the next waiting
    * delivery of its incident (src/notify/incident-order.ts `chainsNext`), so it goes as soon as
    * the one ahead is recorded, not at the next claim; unless its record writes what a later one
-   * reads (`logs`), a run of them, each sent as soon as the one ahead is answered. It takes that one's place among held work,
-   * so it needs no room of its own; a lane that takes no fresh work (see `reserve`) chains none.
+   * reads (`logs`), a run of them, each sent as soon as the one ahead is answered. It takes that
+   * one's place among held work, so it needs no room of its own; a lane that takes no fresh work
+   * (see `reserve`) chains none.
    */
   chainNext(after: ClaimedDelivery, logs = false): ChainRequest | null {
-    const run = this.#runs.get(after.id);
-    this.#runs.delete(after.id);
+    const run = this.#takeRun(after);
     if (this.#stopped || this.#options.circuit.enabled !== true || this.rate.paused) {
       // The rest of a run goes back to wait in the store: the next claim takes it, in order.
       if (run) this.#giveBackRun(run);
@@ -177,10 +177,15 @@ export class Scheduler implements CircuitReactions {
 
   /** Its attempt did not finish the delivery (a retry): the rest of its run goes back to wait behind it in the store. */
   dropRun(after: ClaimedDelivery): void {
+    const run = this.#takeRun(after);
+    if (run) this.#giveBackRun(run);
+  }
+
+  /** The rest of the run held behind `after`, taken out of the lane's runs. */
+  #takeRun(after: ClaimedDelivery): ClaimedDelivery[] | undefined {
     const run = this.#runs.get(after.id);
-    if (!run) return;
     this.#runs.delete(after.id);
-    this.#giveBackRun(run);
+    return run;
   }
 
   #giveBackRun(run: readonly ClaimedDelivery[]): void {

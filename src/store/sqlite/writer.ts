@@ -157,8 +157,6 @@ export function startWriter(
    */
   let recentWrites = 0;
   let lastArrivalAt = timing.now();
-  /** Committed but not yet synced: an urgent record's commit, until the WAL is synced after it. */
-  let unsynced = false;
 
   function receive(message: WriterMessage): void {
     let urgent = false;
@@ -211,12 +209,14 @@ export function startWriter(
    * then is the WAL synced (by the rest's commit, or on its own): an incident's next update goes
    * while the disk flushes the record of the one before (issue 20, one incident's updates). In
    * WAL mode a commit is in the operating system's hands once COMMIT returns, so a crash of the
-   * process loses nothing; a power cut within that flush may roll the record back, and then that
-   * update and the next one are sent again after the restart, in order (docs/delivery.md).
+   * process loses nothing; a power cut before that flush may roll the record back, and then that
+   * update and the ones sent after it are sent again after the restart, in order (docs/delivery.md).
    */
   function commitInOrder(batch: readonly WriterOp[]): void {
     const leases = batch.filter((request) => LEASE_ONLY.has(request.op));
     const { urgent, rest } = urgentFirst(batch.filter((request) => !LEASE_ONLY.has(request.op)));
+    /** An urgent part committed and not yet synced by a FULL commit after it. */
+    let unsynced = false;
     for (const [part, sync] of [[leases, 'normal'], [urgent, 'normal'], [rest, 'full']] as const) {
       for (let from = 0; from < part.length; from += MAX_OPS_PER_COMMIT) {
         const synced = commit(part.slice(from, from + MAX_OPS_PER_COMMIT), sync);
@@ -224,10 +224,7 @@ export function startWriter(
         else if (synced && sync === 'full') unsynced = false;
       }
     }
-    if (unsynced) {
-      unsynced = false;
-      disk.syncWal();
-    }
+    if (unsynced) disk.syncWal();
   }
 
   function serialize(error: unknown): SerializedError {
