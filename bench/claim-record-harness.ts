@@ -61,6 +61,8 @@ function attempt(claimed: ClaimedDelivery): AttemptResult {
     started_at: now, finished_at: now + 1, outcome: 'succeeded', next_attempt_at: null, request_body: null,
     response_code: 200, response_body: null, latency_ms: 1, error: null, health: 'success',
     breaker: { disable_after: 5, probe_backoff_ms: null }, notified: [],
+    // As a lane asks of every record of an incident's update (src/dispatch/scheduler.ts chainNext).
+    chain: { lease_ms: 60_000, storm: null },
   };
 }
 

@@ -51,6 +51,27 @@ export interface HookrelayOptions {
  * not as missing.
  */
 export async function startHookrelay(options: HookrelayOptions): Promise<Child> {
+  const config = writeHookrelayConfig(options);
+  const port = await freePort();
+  return spawnServer({
+    name: 'hookrelay',
+    args: [join(options.root, 'bin', 'hookrelay.js'), 'serve', '--config', config],
+    port,
+    execArgv: options.execArgv,
+    env: { ...options.env, ...hookrelayEnv(port) },
+  });
+}
+
+/**
+ * Loopback is a private address: the egress guard would refuse it otherwise. warn: at info
+ * every delivery attempt is logged, which would measure pino, not the relay.
+ */
+export function hookrelayEnv(port: number): Record<string, string> {
+  return { PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' };
+}
+
+/** The config file `startHookrelay` runs with, written into `options.dir`; its path. */
+export function writeHookrelayConfig(options: Omit<HookrelayOptions, 'root' | 'execArgv' | 'env'>): string {
   mkdirSync(options.dir, { recursive: true });
   const config = join(options.dir, 'hookrelay.yaml');
   writeFileSync(
@@ -74,16 +95,7 @@ ${
 http: { max_connections_per_address: 1024 }
 `,
   );
-  const port = await freePort();
-  return spawnServer({
-    name: 'hookrelay',
-    args: [join(options.root, 'bin', 'hookrelay.js'), 'serve', '--config', config],
-    port,
-    execArgv: options.execArgv,
-    // Loopback is a private address: the egress guard would refuse it otherwise.
-    // warn: at info every delivery attempt is logged, which would measure pino, not the relay.
-    env: { ...options.env, PORT: String(port), HOOKRELAY_ALLOW_PRIVATE: '1', LOG_LEVEL: 'warn' },
-  });
+  return config;
 }
 
 export async function startBaseline(secret: string): Promise<Child> {

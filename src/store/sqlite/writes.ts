@@ -311,6 +311,24 @@ export function createWriteOps(db: DatabaseSync) {
   }
 
   /**
+   * Which of these incidents (by `waitingKey`) have a delivery still to finish at their
+   * destination: one statement for a whole batch of records, where asking `leaseNext` of each
+   * would search the index once per record, and in a drain of many incidents find nothing for
+   * nearly all of them. Nothing a batch's records do after this adds such a delivery.
+   */
+  function incidentsWaiting(asked: ReadonlyArray<{ destination: string; incident: string }>): Set<string> {
+    if (asked.length === 0) return new Set();
+    const rows = sql
+      .get(
+        `SELECT k.value ->> '$[0]' AS destination, k.value ->> '$[1]' AS incident_key FROM json_each(?) AS k
+         WHERE EXISTS (SELECT 1 FROM deliveries p INDEXED BY deliveries_by_incident
+                       WHERE p.destination = k.value ->> '$[0]' AND p.incident_key = k.value ->> '$[1]' AND p.status IN ('pending', 'in_flight'))`,
+      )
+      .all(JSON.stringify(asked.map((each) => [each.destination, each.incident])));
+    return new Set(rows.map((row) => waitingKey(String(row.destination), String(row.incident_key))));
+  }
+
+  /**
    * The incident's next delivery — or a run of them, as many as the chain asks for
    * (src/notify/incident-order.ts `chainedRun`) — leased to the owner of the attempt that just
    * finished the one ahead (`chainsNext`), if they may go now as a claim would lease them on their
@@ -776,15 +794,17 @@ export function createWriteOps(db: DatabaseSync) {
         for (const [at, step] of fold.steps.entries()) if (step.enabled_now) dueNow(destination, results[indexes[at]!]!.finished_at);
         final.set(destination, fold.state);
       }
+      const waiting = incidentsWaiting(results.flatMap((result, index) => (result.chain && incidents[index] ? [{ destination: result.destination, incident: incidents[index] }] : [])));
       return results.map((result, index) => {
         const step = steps.get(index);
         const state = step?.state ?? final.get(result.destination)!;
+        const incident = incidents[index]!;
         const chained = chainsNext({
           asked: result.chain !== undefined,
           recorded: recorded[index]!,
           finished: result.outcome !== 'retry',
           probe: result.probe === true,
-          incident_key: incidents[index]!,
+          incident_key: incident,
           enabled: state.enabled && !(step?.disabled_now ?? false),
         });
         return {
@@ -798,7 +818,7 @@ export function createWriteOps(db: DatabaseSync) {
           disabled_now: step?.disabled_now ?? false,
           enabled_now: step?.enabled_now ?? false,
           incident_stale: stale[index]!,
-          ...(result.chain ? chainAnswer(chained ? leaseNext(result, incidents[index]!, result.chain) : []) : {}),
+          ...(result.chain ? chainAnswer(chained && waiting.has(waitingKey(result.destination, incident)) ? leaseNext(result, incident, result.chain) : []) : {}),
         };
       });
     },
@@ -979,6 +999,10 @@ export type WriteOps = ReturnType<typeof createWriteOps>;
 export type WriteOpName = keyof WriteOps;
 
 /** A chained lease's answer: the next delivery (null: none), and the rest of its run after it. */
+function waitingKey(destination: string, incident: string): string {
+  return `${destination}\u001f${incident}`;
+}
+
 function chainAnswer(run: readonly ClaimedDelivery[]): Pick<RecordedAttempt, 'next' | 'after'> {
   const [next, ...after] = run;
   return after.length > 0 ? { next: next ?? null, after } : { next: next ?? null };
