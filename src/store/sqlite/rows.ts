@@ -1,4 +1,4 @@
-import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementResultingChanges, StatementSync } from 'node:sqlite';
 import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
 import { parseJsonText } from '../../events/json-text.ts';
 import type {
@@ -22,17 +22,73 @@ import { isUnordered } from '../../notify/incident-order.ts';
 
 type Row = Record<string, unknown>;
 
+/** A prepared statement; `get` and `all` give each row as an ordinary object. */
+export interface Statement {
+  run(...params: SQLInputValue[]): StatementResultingChanges;
+  get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined;
+  all(...params: SQLInputValue[]): Record<string, SQLOutputValue>[];
+}
+
+/**
+ * node:sqlite builds each row as an object in V8's dictionary mode (a hash table of properties,
+ * with no prototype), and every read of a column from it is a lookup in that table: in the
+ * drain's claim about a quarter of the writer's instructions went to those lookups and to the
+ * inline caches that miss on them. Rows here come from node as arrays and are copied into a
+ * copy of one object of the statement's columns, which V8 keeps in fast mode: one shape for
+ * every row of the statement (a 30-column row read 24 times: 2.3 µs against 4.4). Same own
+ * properties, in the same order; a later column of the same name wins, as in node's objects.
+ */
+class FastRows implements Statement {
+  readonly #statement: StatementSync;
+  readonly #names: readonly string[];
+  readonly #shape: Record<string, SQLOutputValue>;
+
+  private constructor(statement: StatementSync, names: readonly string[]) {
+    this.#statement = statement;
+    this.#names = names;
+    // JSON.parse builds a fast-mode object; spreading it copies that shape.
+    this.#shape = JSON.parse(JSON.stringify(Object.fromEntries(names.map((name) => [name, null])))) as Record<string, SQLOutputValue>;
+    statement.setReturnArrays(true);
+  }
+
+  /** The statement itself where its rows cannot be copied this way (none, or a column named __proto__). */
+  static of(statement: StatementSync): Statement {
+    const names = statement.columns().map((column) => column.name);
+    return names.length === 0 || names.includes('__proto__') ? statement : new FastRows(statement, names);
+  }
+
+  run(...params: SQLInputValue[]): StatementResultingChanges {
+    return this.#statement.run(...params);
+  }
+
+  get(...params: SQLInputValue[]): Record<string, SQLOutputValue> | undefined {
+    const values = this.#statement.get(...params) as unknown as SQLOutputValue[] | undefined;
+    return values === undefined ? undefined : this.#row(values);
+  }
+
+  all(...params: SQLInputValue[]): Record<string, SQLOutputValue>[] {
+    return (this.#statement.all(...params) as unknown as SQLOutputValue[][]).map((values) => this.#row(values));
+  }
+
+  #row(values: readonly SQLOutputValue[]): Record<string, SQLOutputValue> {
+    const row = { ...this.#shape };
+    const names = this.#names;
+    for (let at = 0; at < names.length; at++) row[names[at]!] = values[at]!;
+    return row;
+  }
+}
+
 /** Prepared statements, compiled once per connection. */
 export class Statements {
   readonly #db: DatabaseSync;
-  readonly #cache = new Map<string, StatementSync>();
+  readonly #cache = new Map<string, Statement>();
   constructor(db: DatabaseSync) {
     this.#db = db;
   }
-  get(sql: string): StatementSync {
+  get(sql: string): Statement {
     let statement = this.#cache.get(sql);
     if (!statement) {
-      statement = this.#db.prepare(sql);
+      statement = FastRows.of(this.#db.prepare(sql));
       this.#cache.set(sql, statement);
     }
     return statement;

@@ -1,4 +1,4 @@
-import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { DatabaseSync, SQLInputValue } from 'node:sqlite';
 import { HookrelayError } from '../../errors.ts';
 import type {
   AttemptResult,
@@ -47,6 +47,7 @@ import {
   DESTINATION_STATE_SQL,
   EVENT_COLUMNS,
   Statements,
+  type Statement,
   circuitFromRow,
   circuitValues,
   deliveryFromRow,
@@ -88,7 +89,7 @@ type Row = Record<string, unknown>;
  * (`{ changes, lastInsertRowid }` from a V8 object template: about 2,500 instructions a call under
  * callgrind, 10k of an ingest's 90k with four of them).
  */
-function write(statement: StatementSync, ...params: SQLInputValue[]): void {
+function write(statement: Statement, ...params: SQLInputValue[]): void {
   statement.get(...params);
 }
 
