@@ -19,6 +19,7 @@ import type { CircuitState } from '../../notify/breaker.ts';
 import type { DigestRow, LeadFacts } from '../../notify/claim-members.ts';
 import type { ClaimedDelivery } from '../../notify/facts.ts';
 import { isUnordered } from '../../notify/incident-order.ts';
+import { isoTime } from '../../util/iso-time.ts';
 
 type Row = Record<string, unknown>;
 
@@ -142,7 +143,8 @@ export class ReadStatements {
   }
 }
 
-export const iso = (ms: number): string => new Date(ms).toISOString();
+/** A stored time (ms) as ISO 8601: isoTime's arithmetic, not Date's formatter (about 8,000 instructions a call). */
+export const iso = (ms: number): string => isoTime(ms);
 const isoOrNull = (ms: unknown): string | null => (typeof ms === 'number' ? iso(ms) : null);
 const str = (value: unknown): string => String(value);
 const strOrNull = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
