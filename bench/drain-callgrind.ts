@@ -111,10 +111,10 @@ try {
   }
   await drain(WARMUP, () => {});
   console.log(`warm-up: ${WARMUP} drained`);
-  await drain(COUNT, () => execFileSync('callgrind_control', ['-z', String(proc.pid)], { stdio: 'ignore' }));
+  await drain(COUNT, () => execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' }));
   execFileSync('callgrind_control', ['-d', String(proc.pid)], { stdio: 'ignore' });
   // callgrind.out.<pid>.1-<thread>: the dump requested above, one file per thread.
-  const files = readdirSync(dir).filter((name) => name.startsWith(`callgrind.out.${proc.pid}.1-`));
+  const files = readdirSync(dir).filter((name) => name.startsWith(`callgrind.out.${proc.pid}.2-`));
   const threads = files.map((name) => {
     const text = readFileSync(join(dir, name), 'utf8');
     const summary = /^summary:\s*(\d+)/m.exec(text) ?? /^totals:\s*(\d+)/m.exec(text);

@@ -89,7 +89,8 @@ export function previewEvents(source: Source, incoming: readonly IncomingEvent[]
 export function renderFor(engine: TemplateEngine, destination: { template: string; type: string; name: string }, event: RelayEvent): unknown {
   const rendering = renderingOf(destination.type);
   const context = { ...event, events: [event], hookrelay: { version: VERSION, destination: destination.name, delivery_id: 'dlv_preview' } };
-  return rendering.fit(engine.render(destination.template, rendering.mode, context), destination.template, context);
+  const rendered = engine.render(destination.template, rendering.mode, context);
+  return rendering.fit ? rendering.fit(rendered, destination.template, context) : rendered;
 }
 
 /** The sender's payload from `--event`; a file that cannot be used is a usage error naming it. */

@@ -88,8 +88,9 @@ export interface Rendering {
   /**
    * The rendered template as sent: validated and fitted to the service's limits, with what the
    * destination adds from the context (a thread key). Throws TemplateRenderError naming `template`.
+   * Absent: any JSON, and the body is the template's output as rendered.
    */
-  fit(payload: unknown, template: string, context: TemplateContext): unknown;
+  fit?(payload: unknown, template: string, context: TemplateContext): unknown;
 }
 
 export interface DestinationType<Schema extends z.ZodType = z.ZodType> {
@@ -167,13 +168,18 @@ export function limitsOf(
 }
 
 /** Any JSON, sent as rendered (http, and templates of no destination type). */
-export const jsonRendering: Rendering = { mode: 'json', fit: (payload) => payload };
+export const jsonRendering: Rendering = { mode: 'json' };
 
 /** Renders through the engine with the type's escaping; its fit step validates and truncates. */
 export function templateRenderer(deps: DestinationDeps, template: string, rendering: Rendering): Pick<Destination, 'prepare' | 'render'> {
   return {
     prepare: () => deps.templates.prepare(template, rendering.mode),
-    render: (context) => JSON.stringify(rendering.fit(deps.templates.render(template, rendering.mode, context), template, context)),
+    render: (context) => {
+      const { fit, mode } = rendering;
+      // As rendered: parsed to check it, never written out again (issue 20).
+      if (!fit) return deps.templates.renderText(template, mode, context);
+      return JSON.stringify(fit(deps.templates.render(template, mode, context), template, context));
+    },
   };
 }
 

@@ -170,6 +170,11 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
   /** Renders and parses; throws the reason as a plain Error (callers add the framing). */
   function renderJson(compiled: CompiledTemplate, mode: EscapeMode, context: TemplateContext): unknown {
+    return parseOutput(renderOutput(compiled, mode, context));
+  }
+
+  /** The template's output, within the render budget; throws the reason as a plain Error. */
+  function renderOutput(compiled: CompiledTemplate, mode: EscapeMode, context: TemplateContext): string {
     const { runtime } = compiled;
     let output: string;
     try {
@@ -182,10 +187,31 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
       if (error instanceof RenderBudgetError) throw error;
       throw new Error(`rendering failed: ${errorMessage(error)}`, { cause: error });
     }
+    return output;
+  }
+
+  /** The output as a JSON value; output that is not JSON throws the reason as a plain Error. */
+  function parseOutput(output: string): unknown {
     try {
       return JSON.parse(output) as unknown;
     } catch (error) {
       throw new Error(`output is not valid JSON ${describeJsonError(error, output)}`, { cause: error });
+    }
+  }
+
+  /** `render` of the compiled template; what fails is a TemplateRenderError naming the template and its file. */
+  function renderAs<T>(name: string, mode: EscapeMode, render: (compiled: CompiledTemplate) => T): T {
+    let compiled: CompiledTemplate;
+    try {
+      compiled = compile(name, mode);
+    } catch (error) {
+      const reason = error instanceof ConfigError ? error.problems.join('; ') : errorMessage(error);
+      throw new TemplateRenderError(name, reason, { cause: error });
+    }
+    try {
+      return render(compiled);
+    } catch (error) {
+      throw new TemplateRenderError(name, `${errorMessage(error)} (${displayPath(compiled.file)})`, { cause: error });
     }
   }
 
@@ -213,18 +239,15 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     },
 
     render(name, mode, context) {
-      let compiled: CompiledTemplate;
-      try {
-        compiled = compile(name, mode);
-      } catch (error) {
-        const reason = error instanceof ConfigError ? error.problems.join('; ') : errorMessage(error);
-        throw new TemplateRenderError(name, reason, { cause: error });
-      }
-      try {
-        return renderJson(compiled, mode, context);
-      } catch (error) {
-        throw new TemplateRenderError(name, `${errorMessage(error)} (${displayPath(compiled.file)})`, { cause: error });
-      }
+      return renderAs(name, mode, (compiled) => renderJson(compiled, mode, context));
+    },
+
+    renderText(name, mode, context) {
+      return renderAs(name, mode, (compiled) => {
+        const output = renderOutput(compiled, mode, context);
+        parseOutput(output);
+        return output;
+      });
     },
   };
 }

@@ -63,6 +63,11 @@ export interface TemplateEngine {
   prepare(name: string, mode: EscapeMode): void;
   /** Renders to a parsed JSON value. Throws TemplateRenderError (with the file name) on failure. */
   render(name: string, mode: EscapeMode, context: TemplateContext): unknown;
+  /**
+   * Renders to JSON text, as rendered: the same checks as `render` (it must parse), without
+   * building the value again to write it out. Throws TemplateRenderError as `render` does.
+   */
+  renderText(name: string, mode: EscapeMode, context: TemplateContext): string;
   /** Absolute path of the file a template name resolves to (user folder first, then built-in). */
   resolve(name: string): string;
   /** What is valid but risky in the templates compiled so far (nested loops over sender data), as `file:line: message`. */

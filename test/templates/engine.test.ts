@@ -162,6 +162,16 @@ describe('render errors', () => {
     expect((caught as Error).message).toMatch(/^x\/picky: output is not valid JSON at position 8 \(line 1 column 9\): Unexpected token 'o'; output there: .*nope/);
   });
 
+  it('renderText: the output as rendered, its spacing and number forms kept; output that is not JSON fails as render does', () => {
+    const dir = templateDir({ 'x/text': '{\n  "title": {{json title}},\n  "ratio": 1.50,\n  "ok": true\n}\n', 'x/picky': '{{#if (eq source "tapemetric")}}{ "ok": true }{{else}}{ "ok": nope }{{/if}}' });
+    const templates = createTemplateEngine({ dirs: [dir], version: '1' });
+    expect(templates.renderText('x/text', 'json', context({ title: 'a "b"' }))).toBe('{\n  "title": "a \\"b\\"",\n  "ratio": 1.50,\n  "ok": true\n}\n');
+    expect(templates.renderText('x/picky', 'json', context({ source: 'tapemetric' }))).toBe('{ "ok": true }');
+    expect(() => templates.renderText('x/picky', 'json', context({ source: 'statuspulse' }))).toThrow(/^x\/picky: output is not valid JSON at position 8 .*nope/);
+    expect(() => templates.renderText('x/picky', 'json', context({ source: 'statuspulse' }))).toThrow(TemplateRenderError);
+    expect(() => templates.renderText('slack/nope', 'json', context())).toThrow(TemplateRenderError);
+  });
+
   it('a missing template at render time → TemplateRenderError, not a crash', () => {
     const templates = createTemplateEngine({ dirs: [templateDir()], version: '1' });
     expect(() => templates.render('slack/nope', 'slack', context())).toThrow(TemplateRenderError);
