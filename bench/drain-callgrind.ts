@@ -3,8 +3,9 @@
  * phase's setup (bench/drain.ts: a backlog piles up behind a destination the receiver's 503
  * disabled, then the destination is enabled) with `hookrelay serve` under
  * `valgrind --tool=callgrind --separate-threads=yes`. One drain of WARMUP warms the process up,
- * counters are zeroed, a second backlog of COUNT piles up, and the counters cover from the
- * enable to the last delivery answered. Instruction counts do not depend on the machine's load,
+ * the counters are dumped (and so start again), a second backlog of COUNT piles up, and a second
+ * dump covers from the enable to the last delivery answered: `callgrind_annotate` of its files
+ * (`callgrind.out.<pid>.2-<thread>`, with --keep) ranks the functions of the drain alone. Instruction counts do not depend on the machine's load,
  * unlike the drain phase's CPU µs, which vary by a fifth between runs of the same code here.
  *   node bench/drain-callgrind.ts [--count 2000] [--warmup 2000] [--concurrency 32] [--keep <dir>]
  * Node runs with the flags and malloc settings bin/hookrelay.js would re-execute it with, so it
