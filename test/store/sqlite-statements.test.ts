@@ -1,5 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
-import { describe, expect, it } from 'vitest';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { Statements } from '../../src/store/sqlite/rows.ts';
 
 function database(): DatabaseSync {
@@ -8,6 +11,9 @@ function database(): DatabaseSync {
   db.exec(`INSERT INTO t VALUES (1, 'north', 2.5, x'00ff', NULL), (2, 'south', 3, NULL, 'late')`);
   return db;
 }
+
+const scratch = mkdtempSync(join(tmpdir(), 'hookrelay-statements-'));
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 describe('the store’s prepared statements', () => {
   it('give each row with the columns node:sqlite names, in order, with the same values', () => {
@@ -41,5 +47,18 @@ describe('the store’s prepared statements', () => {
     expect(sql.get(twice).get()).toEqual({ name: 'south' });
     const proto = sql.get('SELECT name AS "__proto__" FROM t WHERE id = 1').get()!;
     expect(Object.getOwnPropertyDescriptor(proto, '__proto__')?.value).toBe('north');
+  });
+
+  it('a column another connection added after the statement was prepared comes with the rows (SQLite prepares it again)', () => {
+    const file = join(scratch, 'schema.db');
+    const db = new DatabaseSync(file);
+    db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO t VALUES (1, 'north')`);
+    const sql = new Statements(db);
+    expect(sql.get('SELECT * FROM t').get()).toEqual({ id: 1, name: 'north' });
+    const other = new DatabaseSync(file);
+    other.exec(`ALTER TABLE t ADD COLUMN note TEXT DEFAULT 'added'`);
+    other.close();
+    expect(sql.get('SELECT * FROM t').get()).toEqual({ id: 1, name: 'north', note: 'added' });
+    db.close();
   });
 });

@@ -41,15 +41,19 @@ export interface Statement {
  */
 class FastRows implements Statement {
   readonly #statement: StatementSync;
-  readonly #names: readonly string[];
-  readonly #shape: Record<string, SQLOutputValue>;
+  #names: readonly string[] = [];
+  #shape: Record<string, SQLOutputValue> = {};
 
   private constructor(statement: StatementSync, names: readonly string[]) {
     this.#statement = statement;
+    this.#shapeOf(names);
+    statement.setReturnArrays(true);
+  }
+
+  #shapeOf(names: readonly string[]): void {
     this.#names = names;
     // JSON.parse builds a fast-mode object; spreading it copies that shape.
     this.#shape = JSON.parse(JSON.stringify(Object.fromEntries(names.map((name) => [name, null])))) as Record<string, SQLOutputValue>;
-    statement.setReturnArrays(true);
   }
 
   /** The statement itself where its rows cannot be copied this way (none, or a column named __proto__). */
@@ -72,6 +76,9 @@ class FastRows implements Statement {
   }
 
   #row(values: readonly SQLOutputValue[]): Record<string, SQLOutputValue> {
+    // SQLite prepares a statement again when the schema changed under it (another process
+    // migrated the file): `SELECT *` may then bring other columns.
+    if (values.length !== this.#names.length) this.#shapeOf(this.#statement.columns().map((column) => column.name));
     const row = { ...this.#shape };
     const names = this.#names;
     for (let at = 0; at < names.length; at++) row[names[at]!] = values[at]!;
