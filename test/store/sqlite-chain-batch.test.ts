@@ -51,4 +51,24 @@ describe('one batch of records, each asking for its incident’s next update', (
       await store.close();
     }
   });
+
+  it('an incident whose key is empty is chained as any other', async () => {
+    const clock = new ManualClock();
+    const store = await SqliteStore.open(join(scratch, 'store-empty-key.db'), { clock, inThread: true });
+    try {
+      await store.syncDestinations(['slack']);
+      const first = relayEvent({ dedup_key: '' });
+      const second = relayEvent({ dedup_key: '' });
+      for (const event of [first, second]) {
+        const batch = batchOf(event, ['slack'], clock.now());
+        await store.ingest({ ...batch, events: batch.events.map((each) => ({ ...each, deliveries: each.deliveries.map((delivery) => ({ ...delivery, incident_key: '' })) })) });
+      }
+      const [head] = (await store.claim('slack', { limit: 10, now: clock.now(), lease_ms: 60_000, owner: 'lane' })).deliveries;
+      expect(head!.event.id).toBe(first.id);
+      const [recorded] = await store.commitAttempts([succeededAttempt(head!.id, 'lane', clock.now(), { chain: CHAIN })]);
+      expect(recorded!.next?.event.id).toBe(second.id);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -795,7 +795,13 @@ export function createWriteOps(db: DatabaseSync) {
         for (const [at, step] of fold.steps.entries()) if (step.enabled_now) dueNow(destination, results[indexes[at]!]!.finished_at);
         final.set(destination, fold.state);
       }
-      const waiting = incidentsWaiting(results.flatMap((result, index) => (result.chain && incidents[index] ? [{ destination: result.destination, incident: incidents[index] }] : [])));
+      const waiting = incidentsWaiting(
+        results.flatMap((result, index) => {
+          const incident = incidents[index];
+          // Any key but none: an empty one is an incident too (chainsNext asks only for a key).
+          return result.chain && incident !== null && incident !== undefined ? [{ destination: result.destination, incident }] : [];
+        }),
+      );
       return results.map((result, index) => {
         const step = steps.get(index);
         const state = step?.state ?? final.get(result.destination)!;
