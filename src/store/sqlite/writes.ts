@@ -1005,11 +1005,12 @@ export function createWriteOps(db: DatabaseSync) {
 export type WriteOps = ReturnType<typeof createWriteOps>;
 export type WriteOpName = keyof WriteOps;
 
-/** A chained lease's answer: the next delivery (null: none), and the rest of its run after it. */
+/** An incident at a destination, as `incidentsWaiting` answers it (destination names have no control characters). */
 function waitingKey(destination: string, incident: string): string {
   return `${destination}\u001f${incident}`;
 }
 
+/** A chained lease's answer: the next delivery (null: none), and the rest of its run after it. */
 function chainAnswer(run: readonly ClaimedDelivery[]): Pick<RecordedAttempt, 'next' | 'after'> {
   const [next, ...after] = run;
   return after.length > 0 ? { next: next ?? null, after } : { next: next ?? null };
