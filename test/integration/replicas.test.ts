@@ -218,15 +218,16 @@ describe('three replicas on one PostgreSQL, one killed with SIGKILL halfway', ()
     // The rate is the cluster's: the busiest four seconds of `paced` (sliding, from each arrival).
     // Budgets are granted evenly (one per 50 ms), but a grant's request reaches the receiver after
     // a loaded replica's event loop gets to it, so arrivals bunch by a few at a window's edges (6
-    // over a 2 s window's 40 once in a parallel CI run); three replicas each spending a budget of
-    // their own would put ~240 in the window, one limit 25/s instead of 20 would put 100.
+    // over a 2 s window's 40 once in a parallel CI run; 7 over this 4 s window's 80 once, in a
+    // fresh-clone CI run on 2 cores); three replicas each spending a budget of their own would put
+    // ~240 in the window, one limit 25/s instead of 20 would put 100.
     const times = receiver.received('/paced').map((request) => request.at).sort((a, b) => a - b);
     let busiest = 0;
     for (let start = 0, end = 0; start < times.length; start++) {
       while (end < times.length && times[end]! < times[start]! + 4_000) end++;
       busiest = Math.max(busiest, end - start);
     }
-    expect(busiest).toBeLessThanOrEqual(4 * PACED_RATE + 6);
+    expect(busiest).toBeLessThanOrEqual(4 * PACED_RATE + 10);
 
     // Each incident's steps reach PagerDuty in the order they happened (a repeat may follow itself).
     for (let incident = 0; incident < INCIDENTS; incident++) {
