@@ -54,6 +54,20 @@ ${options.retry ?? ''}
 
 const payloadId = (request: { json<T>(): T }): string => request.json<{ payload: { id: string } }>().payload.id;
 
+/** A receiver closed after the test. */
+async function startReceiver(): Promise<FakeReceiver> {
+  const receiver = await FakeReceiver.start();
+  cleanups.push(() => receiver.close());
+  return receiver;
+}
+
+/** What awaits `opened` goes on once the test calls `open`. */
+function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => (open = resolve));
+  return { opened, open };
+}
+
 async function send(relay: TestRelay, id: string, region: string): Promise<void> {
   const body = JSON.stringify(tapemetricPayload({ id }, { region }));
   const response = await relay.post('/hooks/tapemetric', body, tapemetricHeaders(body, SECRET));
@@ -62,10 +76,8 @@ async function send(relay: TestRelay, id: string, region: string): Promise<void>
 
 describe('the record of an incident’s update with a later one waiting', () => {
   it('asks the store to commit it at once (its lane sends the next one when it is done); an update with nothing behind it does not', async () => {
-    const receiver = await FakeReceiver.start();
-    cleanups.push(() => receiver.close());
-    let answerFirst!: () => void;
-    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    const receiver = await startReceiver();
+    const { opened: firstAnswered, open: answerFirst } = gate();
     receiver.respond(async (request) => {
       if (payloadId(request) === 'evt_a1') await firstAnswered;
       return { status: 200 };
@@ -94,15 +106,12 @@ describe('the record of an incident’s update with a later one waiting', () => 
 
 describe('a run of an incident’s updates waiting behind the one in flight', () => {
   it('goes one by one, each as soon as the one ahead is answered, while that one’s record is still committing', async () => {
-    const receiver = await FakeReceiver.start();
-    cleanups.push(() => receiver.close());
-    let answerFirst!: () => void;
-    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    const receiver = await startReceiver();
+    const { opened: firstAnswered, open: answerFirst } = gate();
     // a2's record is held in the store until the test lets it go.
     const held = new Set<string>();
     const committed: string[] = [];
-    let letRecordGo!: () => void;
-    const recordGoes = new Promise<void>((resolve) => (letRecordGo = resolve));
+    const { opened: recordGoes, open: letRecordGo } = gate();
     cleanups.push(async () => letRecordGo());
     receiver.respond(async (request) => {
       const id = payloadId(request);
@@ -135,10 +144,8 @@ describe('a run of an incident’s updates waiting behind the one in flight', ()
   });
 
   it('a retry in the middle holds the rest back: they go after it succeeds, in order', async () => {
-    const receiver = await FakeReceiver.start();
-    cleanups.push(() => receiver.close());
-    let answerFirst!: () => void;
-    const firstAnswered = new Promise<void>((resolve) => (answerFirst = resolve));
+    const receiver = await startReceiver();
+    const { opened: firstAnswered, open: answerFirst } = gate();
     let refusedOnce = false;
     receiver.respond(async (request) => {
       const id = payloadId(request);
@@ -159,8 +166,7 @@ describe('a run of an incident’s updates waiting behind the one in flight', ()
   });
 
   it('bursts of one incident’s updates, each after the last burst’s 202s, all arrive, in order', async () => {
-    const receiver = await FakeReceiver.start();
-    cleanups.push(() => receiver.close());
+    const receiver = await startReceiver();
     const relay = await relayTo(receiver);
     const ids = Array.from({ length: 120 }, (_, index) => `evt_b${index}`);
     for (let from = 0; from < ids.length; from += 10) await Promise.all(ids.slice(from, from + 10).map((id) => send(relay, id, 'east')));
