@@ -44,6 +44,7 @@ const config = writeHookrelayConfig({
   secret: BENCH_SECRET,
   destinationUrl: receiver.url(),
   concurrency: Number(values.concurrency),
+  destinationTimeout: '10m',
   disableAfter: 1,
   adminToken: ADMIN_TOKEN,
 });

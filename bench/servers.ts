@@ -38,6 +38,12 @@ export interface HookrelayOptions {
    * delivery that failed is due again by the time the destination is enabled.
    */
   readonly disableAfter?: number;
+  /**
+   * The destination's per-attempt timeout (`timeout`; hookrelay's default 5s when absent): under
+   * valgrind a relay runs 50–150x slower, and attempts timed out by its own clock would fail and
+   * disable the destination (bench/drain-callgrind.ts).
+   */
+  readonly destinationTimeout?: string;
   /** Enables the admin API (`POST /api/v1/destinations/:name/enable`) with this token. */
   readonly adminToken?: string;
   /** The store URL (default: a fresh SQLite file in `dir`); `postgres://…` for replicas on one database. */
@@ -81,6 +87,8 @@ sources:
   - { name: tapemetric, preset: tapemetric, secrets: ["${options.secret}"] }
 destinations:
   - { name: loopback, type: http, url: "${options.destinationUrl}", concurrency: ${options.concurrency}${
+    options.destinationTimeout === undefined ? '' : `, timeout: ${options.destinationTimeout}`
+  }${
     // The drain starts when the bench enables the destination, never earlier with a probe.
     options.disableAfter === undefined ? '' : ', auto_enable: false'
   } }
