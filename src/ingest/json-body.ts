@@ -61,6 +61,22 @@ function opensAtMost(bytes: Buffer, max: number): boolean {
   return true;
 }
 
+/**
+ * Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings do not
+ * count): a text with at most `max` opening brackets in all cannot, which a handful of native
+ * searches tells; only a text with more is walked (as bytes, by nestingBeyond).
+ */
+export function jsonTextNestsDeeperThan(text: string, max: number): boolean {
+  let opens = 0;
+  for (const bracket of ['{', '[']) {
+    for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) {
+      opens += 1;
+      if (opens > max) return nestingBeyond(Buffer.from(text), max) !== null;
+    }
+  }
+  return false;
+}
+
 export interface JsonBody {
   /** Exactly what arrived, as text (a byte order mark included): what is stored and shown. */
   readonly text: string;

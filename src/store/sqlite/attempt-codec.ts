@@ -5,7 +5,8 @@
  * (measured in issue 20: 4–7 µs to clone an AttemptResult, about 1 µs for its tuple). The
  * breaker policy, the same object for a destination's attempts, travels once per batch.
  */
-import type { AttemptResult, BreakerPolicy, RecordedAttempt } from '../store.ts';
+import { packClaimed, unpackClaimed } from './claim-codec.ts';
+import type { AttemptResult, BreakerPolicy, ClaimedDelivery, RecordedAttempt } from '../store.ts';
 
 /** Fields per attempt in PackedAttempts.values, in the order packAttempts writes them. */
 const ATTEMPT_FIELDS = 19;
@@ -100,7 +101,9 @@ export function packRecorded(recorded: readonly RecordedAttempt[]): PackedRecord
   for (const each of recorded) {
     const { destination } = each;
     // `next` (a chained lease, src/store/chain-sql.ts): absent when not asked, null when none; `after`: the rest of its run.
-    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale, each.next, each.after);
+    // Both packed as claims are (claim-codec.ts).
+    const next = each.next === undefined || each.next === null ? each.next : packClaimed([each.next]);
+    values.push(each.recorded, destination.name, destination.enabled, destination.consecutive_failures, destination.pending, each.disabled_now, each.enabled_now, each.incident_stale, next, each.after === undefined ? undefined : packClaimed(each.after));
   }
   return { packed: 'recorded', values };
 }
@@ -120,8 +123,8 @@ export function unpackRecorded(packed: PackedRecorded): RecordedAttempt[] {
       disabled_now: values[at + 5] as boolean,
       enabled_now: values[at + 6] as boolean,
       incident_stale: values[at + 7] as boolean,
-      ...(values[at + 8] === undefined ? {} : { next: values[at + 8] as RecordedAttempt['next'] }),
-      ...(values[at + 9] === undefined ? {} : { after: values[at + 9] as RecordedAttempt['after'] }),
+      ...(values[at + 8] === undefined ? {} : { next: values[at + 8] === null ? null : (unpackClaimed(values[at + 8] as unknown[])[0] as ClaimedDelivery) }),
+      ...(values[at + 9] === undefined ? {} : { after: unpackClaimed(values[at + 9] as unknown[]) }),
     });
   }
   return recorded;

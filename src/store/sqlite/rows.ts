@@ -1,6 +1,6 @@
 import type { DatabaseSync, SQLInputValue, SQLOutputValue, StatementResultingChanges, StatementSync } from 'node:sqlite';
 import type { RelayEvent, Severity, EventStatus } from '../../events/event.ts';
-import { parseJsonText } from '../../events/json-text.ts';
+import { lazyJsonValue } from '../../events/json-text.ts';
 import type {
   AttemptOutcome,
   AttemptRecord,
@@ -194,9 +194,9 @@ function eventFieldsFromRow(row: Row): Omit<RelayEvent, 'data'> {
 type ClaimedEvent = RelayEvent & { data_text?: string };
 
 /**
- * A claimed row's event as the writer thread sends it: its data still the stored text, parsed
- * on the event loop (reviveClaimed). Structured clone copies a parsed payload node by node, on
- * both threads, where a string is one copy (issue 20).
+ * A claimed row's event as the writer thread sends it: its data still the stored text, made a
+ * value on the event loop (reviveClaimed). Structured clone copies a parsed payload node by
+ * node, on both threads, where a string is one copy (issue 20).
  */
 function claimedEventFromRow(row: Row): ClaimedEvent {
   const event: ClaimedEvent = eventWith(row, null);
@@ -205,8 +205,10 @@ function claimedEventFromRow(row: Row): ClaimedEvent {
 }
 
 /**
- * Parses the data of claimed events (claimedFromRows) where they arrive, keeping its text for
- * templates. Each event becomes a new object without `data_text` (`event` stays `events[0]`):
+ * Makes the data of claimed events (claimedFromRows) values where they arrive, for the
+ * PostgreSQL store (the SQLite store's claims cross from its writer thread packed, and
+ * claim-codec.ts makes them so): parsed when first looked into, its text kept for templates
+ * (lazyJsonValue). Each event becomes a new object without `data_text` (`event` stays `events[0]`):
  * deleting the property would leave V8 a slow dictionary-mode object, and every delivery reads
  * its event's fields and copies them into its template context (about 5 µs per copy, against
  * 0.4 µs from an ordinary object).
@@ -225,11 +227,11 @@ export function reviveClaimed<T extends { readonly deliveries: readonly ClaimedD
 function reviveEvent(event: ClaimedEvent): RelayEvent {
   if (event.data_text === undefined) return event;
   const { data_text: text, ...revived } = event;
-  revived.data = parseJsonText(text);
+  revived.data = lazyJsonValue(text);
   return revived;
 }
 
-/** Parses the data of the deliveries commits leased for incidents' next updates (RecordedAttempt.next), as reviveClaimed. */
+/** The data of the deliveries commits leased for incidents' next updates (RecordedAttempt.next), as reviveClaimed. */
 export function reviveChained<T extends { readonly next?: ClaimedDelivery | null; readonly after?: readonly ClaimedDelivery[] }>(recorded: T[]): T[] {
   for (const each of recorded) if (each.next) reviveClaimed({ deliveries: [each.next, ...(each.after ?? [])] });
   return recorded;

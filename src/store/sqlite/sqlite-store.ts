@@ -54,6 +54,8 @@ import type {
 } from '../store.ts';
 import { packAttempts, unpackRecorded } from './attempt-codec.ts';
 import type { PackedRecorded } from './attempt-codec.ts';
+import { unpackClaimBatch } from './claim-codec.ts';
+import type { PackedClaimBatch } from './claim-codec.ts';
 import { packIngest, unpackIngested } from './ingest-codec.ts';
 import type { PackedIngested } from './ingest-codec.ts';
 import { openReader } from './connection.ts';
@@ -70,8 +72,6 @@ import {
   deliveryFromRow,
   destinationStateFromRow,
   eventFromRow,
-  reviveChained,
-  reviveClaimed,
   eventSummaryFromRow,
   incidentMessageFromRow,
   muteFromRow,
@@ -456,7 +456,7 @@ export class SqliteStore implements Store {
   }
 
   #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write('claimDue', { destination, ...options }).then(reviveClaimed);
+    return this.#write('claimDue', { destination, ...options }).then((packed) => unpackClaimBatch(packed as unknown as PackedClaimBatch));
   }
 
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
@@ -483,7 +483,7 @@ export class SqliteStore implements Store {
     }
     const batch = [...results];
     const queued = this.#outbox.length;
-    const answer = this.#write('commitAttempts', batch).then((packed) => reviveChained(unpackRecorded(packed as unknown as PackedRecorded)));
+    const answer = this.#write('commitAttempts', batch).then((packed) => unpackRecorded(packed as unknown as PackedRecorded));
     const op = this.#outbox[queued];
     if (this.#outbox.length > queued && op?.op === 'commitAttempts') this.#attempts = { id: op.id, results: batch, answer };
     return answer.then((all) => all.slice(0, results.length));
@@ -541,7 +541,7 @@ export class SqliteStore implements Store {
   }
 
   #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write('claimProbe', { destination, ...options }).then(reviveClaimed);
+    return this.#write('claimProbe', { destination, ...options }).then((packed) => unpackClaimBatch(packed as unknown as PackedClaimBatch));
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {

@@ -9,9 +9,10 @@ import { DatabaseSync } from 'node:sqlite';
 import { realTime } from '../../util/clock.ts';
 import { openWriter } from './connection.ts';
 import { migrate } from './migrations.ts';
-import type { AttemptResult, IngestedEvent, RecordedAttempt } from '../store.ts';
+import type { AttemptResult, ClaimBatch, IngestedEvent, RecordedAttempt } from '../store.ts';
 import type { Clock } from '../../util/clock.ts';
 import { isPackedAttempts, packRecorded, unpackAttempts } from './attempt-codec.ts';
+import { packClaimBatch } from './claim-codec.ts';
 import { packIngested, unpackIngest } from './ingest-codec.ts';
 import type { PackedIngest } from './ingest-codec.ts';
 import { createWriteOps } from './writes.ts';
@@ -282,9 +283,10 @@ export function startWriter(
 
   type Results = WriterResult[];
 
-  /** Recorded attempts and ingested events go back packed (attempt-codec.ts, ingest-codec.ts); the store unpacks them. */
+  /** Recorded attempts, claims and ingested events go back packed (attempt-codec.ts, claim-codec.ts, ingest-codec.ts); the store unpacks them. */
   function answerOf(request: WriterOp, value: unknown): unknown {
     if (request.op === 'commitAttempts') return packRecorded(value as RecordedAttempt[]);
+    if (request.op === 'claimDue' || request.op === 'claimProbe') return packClaimBatch(value as ClaimBatch);
     return request.op === 'ingest' ? packIngested(value as IngestedEvent[]) : value;
   }
 
