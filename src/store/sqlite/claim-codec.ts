@@ -12,6 +12,7 @@
 import { lazyJsonValue } from '../../events/json-text.ts';
 import type { RelayEvent } from '../../events/event.ts';
 import type { ClaimBatch, ClaimedDelivery } from '../store.ts';
+import { EVENT_FIELDS, eventFromFields, pushEventFields } from './protocol.ts';
 
 /** A claimed row's event as the writer makes it (rows.ts `claimedFromRows`): its data the stored text. */
 type ClaimedEvent = RelayEvent & { readonly data_text?: string };
@@ -21,8 +22,6 @@ type Rare = Pick<ClaimedDelivery, 'digest' | 'fallback_for' | 'sent_via_fallback
 
 /** Values per delivery before its member ids, rule keys and events. */
 const DELIVERY_FIELDS = 11;
-/** Values per event, in the order packEvent writes them. */
-const EVENT_FIELDS = 12;
 
 export interface PackedClaimBatch {
   readonly packed: 'claims';
@@ -75,20 +74,8 @@ function rareOf(delivery: ClaimedDelivery): Rare {
 
 function packEvent(values: unknown[], event: ClaimedEvent): void {
   if (event.data_text === undefined) throw new Error(`claim-codec: event ${event.id} has no stored data text`);
-  values.push(
-    event.id,
-    event.source,
-    event.external_id,
-    event.type,
-    event.severity,
-    event.status,
-    event.title,
-    event.summary,
-    event.dedup_key,
-    event.occurred_at,
-    event.received_at,
-    event.data_text,
-  );
+  pushEventFields(values, event);
+  values.push(event.data_text);
 }
 
 /** The deliveries packClaimed packed, their events' data lazily parsed values of its text. */
@@ -102,7 +89,10 @@ export function unpackClaimed(values: readonly unknown[]): ClaimedDelivery[] {
     const keys = members + count - 1;
     const first = keys + count;
     const events: RelayEvent[] = [];
-    for (let index = 0; index < count; index += 1) events.push(unpackEvent(values, first + index * EVENT_FIELDS));
+    for (let index = 0; index < count; index += 1) {
+      const fields = first + index * (EVENT_FIELDS + 1);
+      events.push(eventFromFields(values, fields, lazyJsonValue(values[fields + EVENT_FIELDS] as string)));
+    }
     const delivery: ClaimedDelivery = {
       id: values[at] as string,
       destination: values[at + 1] as string,
@@ -119,26 +109,9 @@ export function unpackClaimed(values: readonly unknown[]): ClaimedDelivery[] {
       interrupted_attempts: values[at + 9] as number,
     };
     deliveries.push(rare === null ? delivery : Object.assign(delivery, rare));
-    at = first + count * EVENT_FIELDS;
+    at = first + count * (EVENT_FIELDS + 1);
   }
   return deliveries;
-}
-
-function unpackEvent(values: readonly unknown[], at: number): RelayEvent {
-  return {
-    id: values[at] as string,
-    source: values[at + 1] as string,
-    external_id: values[at + 2] as string | null,
-    type: values[at + 3] as string,
-    severity: values[at + 4] as RelayEvent['severity'],
-    status: values[at + 5] as RelayEvent['status'],
-    title: values[at + 6] as string,
-    summary: values[at + 7] as string,
-    dedup_key: values[at + 8] as string,
-    occurred_at: values[at + 9] as string,
-    received_at: values[at + 10] as string,
-    data: lazyJsonValue(values[at + 11] as string),
-  };
 }
 
 export function packClaimBatch(batch: ClaimBatch): PackedClaimBatch {

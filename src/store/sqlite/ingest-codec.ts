@@ -11,8 +11,8 @@
  * object rebuilt on the other side only to be stringified there (callgrind, `hookrelay serve` under
  * the bench's load: see the commit that made it).
  */
-import type { EventStatus, RelayEvent, Severity } from '../../events/event.ts';
 import type { IngestBatch, IngestedEvent, NewDelivery, NewEvent, RequestLogEntry, RequestOutcome } from '../store.ts';
+import { EVENT_FIELDS, eventFromFields, pushEventFields } from './protocol.ts';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
@@ -41,18 +41,8 @@ export function packIngest(batch: IngestBatch): PackedIngest {
   values.push(batch.events.length);
   for (const item of batch.events) {
     const { event } = item;
+    pushEventFields(values, event);
     values.push(
-      event.id,
-      event.source,
-      event.external_id,
-      event.type,
-      event.severity,
-      event.status,
-      event.title,
-      event.summary,
-      event.dedup_key,
-      event.occurred_at,
-      event.received_at,
       item.data_is_body ? null : event.data,
       item.data_is_body,
       item.track_incident,
@@ -99,20 +89,8 @@ export function unpackIngest(values: PackedIngest): UnpackedIngest {
   const eventCount = take() as number;
   const events: NewEvent[] = [];
   for (let index = 0; index < eventCount; index += 1) {
-    const event: RelayEvent = {
-      id: take() as string,
-      source: take() as string,
-      external_id: take() as string | null,
-      type: take() as string,
-      severity: take() as Severity,
-      status: take() as EventStatus,
-      title: take() as string,
-      summary: take() as string,
-      dedup_key: take() as string,
-      occurred_at: take() as string,
-      received_at: take() as string,
-      data: take(),
-    };
+    const event = eventFromFields(values, at, values[at + EVENT_FIELDS]);
+    at += EVENT_FIELDS + 1;
     const item: Mutable<NewEvent> = { event, deliveries: [] };
     const dataIsBody = take() as boolean | undefined;
     if (dataIsBody !== undefined) item.data_is_body = dataIsBody;

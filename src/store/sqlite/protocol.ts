@@ -1,3 +1,4 @@
+import type { RelayEvent } from '../../events/event.ts';
 import type { WriteOpName } from './writes.ts';
 
 /** What the writer opens with: the file, its cap, and the store's clock when it opened. */
@@ -56,3 +57,32 @@ export type WriterReply =
   | { type: 'closed' }
   /** `results`: flatResults of the operations that shared one commit. */
   | { type: 'results'; results: unknown[] };
+
+/** Values an event's fields but its data take, in the order pushEventFields writes them. */
+export const EVENT_FIELDS = 11;
+
+/**
+ * An event's fields but its data, flat: how an event crosses to the writer (ingest-codec.ts) and
+ * back (claim-codec.ts). Its data follows in each codec's own form.
+ */
+export function pushEventFields(values: unknown[], event: Omit<RelayEvent, 'data'>): void {
+  values.push(event.id, event.source, event.external_id, event.type, event.severity, event.status, event.title, event.summary, event.dedup_key, event.occurred_at, event.received_at);
+}
+
+/** The event pushEventFields wrote from `at`, with `data`: one object literal, one shape for every event. */
+export function eventFromFields(values: readonly unknown[], at: number, data: unknown): RelayEvent {
+  return {
+    id: values[at] as string,
+    source: values[at + 1] as string,
+    external_id: values[at + 2] as string | null,
+    type: values[at + 3] as string,
+    severity: values[at + 4] as RelayEvent['severity'],
+    status: values[at + 5] as RelayEvent['status'],
+    title: values[at + 6] as string,
+    summary: values[at + 7] as string,
+    dedup_key: values[at + 8] as string,
+    occurred_at: values[at + 9] as string,
+    received_at: values[at + 10] as string,
+    data,
+  };
+}
