@@ -22,30 +22,39 @@ export function jsonTextOf(value: object): string | undefined {
   return texts.get(value);
 }
 
-/** A lazy value's text, and the value once something looked into it (a Proxy's target holds them). */
-const SOURCE = Symbol('json text');
-type Lazy = { [SOURCE]: { readonly text: string; value: object | null } };
+/** A lazy value's target (see LAZY) and its text, until something first looks into it. */
+const unread = new WeakMap<object, string>();
 
-function parsed(target: Lazy): object {
-  const source = target[SOURCE];
-  source.value ??= parseJsonText(source.text) as object;
-  return source.value;
+/**
+ * The target with the parsed value's own properties on it (defined, not assigned: a
+ * `"__proto__"` key stays an own property, as JSON.parse makes it), parsed at the first look.
+ */
+function read(target: object): object {
+  const text = unread.get(target);
+  if (text !== undefined) {
+    // Text that is not JSON throws here, at every look, as JSON.parse of it would.
+    Object.defineProperties(target, Object.getOwnPropertyDescriptors(JSON.parse(text) as object));
+    unread.delete(target);
+  }
+  return target;
 }
 
 /**
- * Every way of looking into the value parses it first (once) and then reads the parsed value.
- * The target is an empty object or array only so that `typeof`, `Array.isArray` and the
- * prototype are right before the parse; what it holds is the text (under a symbol no trap
- * reports).
+ * Every way of looking into the value fills its target from the text first (once); from then on
+ * the target is the value, so the Proxy keeps every invariant (freezing included) and reads as a
+ * plain parsed value. Before the first look the target is an empty object or array: `typeof`,
+ * `Array.isArray` and the prototype are already right.
  */
-const LAZY: ProxyHandler<Lazy> = {
-  get: (target, key) => Reflect.get(parsed(target), key),
-  has: (target, key) => Reflect.has(parsed(target), key),
-  ownKeys: (target) => Reflect.ownKeys(parsed(target)),
-  getOwnPropertyDescriptor: (target, key) => Reflect.getOwnPropertyDescriptor(parsed(target), key),
-  set: (target, key, value) => Reflect.set(parsed(target), key, value),
-  defineProperty: (target, key, descriptor) => Reflect.defineProperty(parsed(target), key, descriptor),
-  deleteProperty: (target, key) => Reflect.deleteProperty(parsed(target), key),
+const LAZY: ProxyHandler<object> = {
+  get: (target, key) => Reflect.get(read(target), key),
+  has: (target, key) => Reflect.has(read(target), key),
+  ownKeys: (target) => Reflect.ownKeys(read(target)),
+  getOwnPropertyDescriptor: (target, key) => Reflect.getOwnPropertyDescriptor(read(target), key),
+  set: (target, key, value) => Reflect.set(read(target), key, value),
+  defineProperty: (target, key, descriptor) => Reflect.defineProperty(read(target), key, descriptor),
+  deleteProperty: (target, key) => Reflect.deleteProperty(read(target), key),
+  preventExtensions: (target) => Reflect.preventExtensions(read(target)),
+  setPrototypeOf: (target, prototype) => Reflect.setPrototypeOf(read(target), prototype),
 };
 
 /** JSON's insignificant whitespace (RFC 8259 §2). */
@@ -66,8 +75,8 @@ export function lazyJsonValue(text: string): unknown {
   while (at < text.length && JSON_WHITESPACE.has(text.charAt(at))) at += 1;
   const first = text.charAt(at);
   if (first !== '{' && first !== '[') return parseJsonText(text);
-  const source = { text, value: null };
-  const target: Lazy = first === '[' ? Object.assign([], { [SOURCE]: source }) : { [SOURCE]: source };
+  const target: object = first === '[' ? [] : {};
+  unread.set(target, text);
   const value = new Proxy(target, LAZY);
   texts.set(value, text);
   return value;

@@ -62,19 +62,19 @@ function opensAtMost(bytes: Buffer, max: number): boolean {
 }
 
 /**
- * Whether JSON text nests arrays and objects deeper than `max` (brackets inside strings do not
- * count): a text with at most `max` opening brackets in all cannot, which a handful of native
- * searches tells; only a text with more is walked (as bytes, by nestingBeyond).
+ * Whether JSON text opens at most `max` arrays and objects in all (brackets inside strings
+ * counted too): then nothing in it nests deeper than `max`, which a handful of native searches
+ * tell without parsing it.
  */
-export function jsonTextNestsDeeperThan(text: string, max: number): boolean {
+export function jsonTextOpensAtMost(text: string, max: number): boolean {
   let opens = 0;
   for (const bracket of ['{', '[']) {
     for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) {
       opens += 1;
-      if (opens > max) return nestingBeyond(Buffer.from(text), max) !== null;
+      if (opens > max) return false;
     }
   }
-  return false;
+  return true;
 }
 
 export interface JsonBody {

@@ -1,8 +1,8 @@
 import Handlebars from 'handlebars';
 import { chargeHelperText } from './budget.ts';
 import { jsonTextOf } from '../events/json-text.ts';
-import { jsonTextNestsDeeperThan } from '../ingest/json-body.ts';
-import { MAX_RENDER_DEPTH, withinRenderDepth } from './depth.ts';
+import { jsonTextOpensAtMost } from '../ingest/json-body.ts';
+import { MAX_RENDER_DEPTH, nestsDeeperThan, withinRenderDepth } from './depth.ts';
 import type { EscapeMode } from './types.ts';
 
 /**
@@ -31,9 +31,10 @@ export function escapeJsonText(text: string): string {
 /** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
 export function toJsonLiteral(value: unknown): string {
   // An event's data as read from the store: its text, unless it nests too deep (then cut, as
-  // below). Judged on the text, so a lazily parsed value (lazyJsonValue) stays unparsed.
+  // below). A text with few brackets cannot, so a lazily parsed value (lazyJsonValue) stays
+  // unparsed; one with more is judged on its value (which parses it).
   const text = value !== null && typeof value === 'object' ? jsonTextOf(value) : undefined;
-  if (text !== undefined && !jsonTextNestsDeeperThan(text, MAX_RENDER_DEPTH)) return escapeLineSeparators(text);
+  if (text !== undefined && (jsonTextOpensAtMost(text, MAX_RENDER_DEPTH) || !nestsDeeperThan(value, MAX_RENDER_DEPTH))) return escapeLineSeparators(text);
   return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
 }
 

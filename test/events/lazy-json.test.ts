@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { inspect } from 'node:util';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { createDestination, HttpClient } from '../../src/destinations/index.ts';
@@ -128,18 +129,37 @@ describe('a claimed event’s data', () => {
     expect(lazyJsonValue('1.50')).toBe(1.5);
     expect(lazyJsonValue('null')).toBeNull();
     expect(() => lazyJsonValue('nope')).toThrow(SyntaxError);
-    // An object or array that is not JSON fails where it is first read, as JSON.parse would.
+    // An object or array that is not JSON fails where it is read, at every read, as JSON.parse would.
     const broken = lazyJsonValue('{"region": ') as Record<string, unknown>;
     expect(() => broken.region).toThrow(SyntaxError);
+    expect(() => Object.keys(broken)).toThrow(SyntaxError);
   });
 
-  it('nested deeper than templates render is cut when embedded, judged on its text without a parse', () => {
+  it('nested deeper than templates render is cut when embedded; with few brackets, judged without a parse', () => {
     const deep = `${'['.repeat(MAX_RENDER_DEPTH + 5)}1${']'.repeat(MAX_RENDER_DEPTH + 5)}`;
     expect(toJsonLiteral(lazyJsonValue(deep))).toContain(JSON.stringify(TOO_DEEP));
-    // Many brackets, shallow (inside strings, or side by side): written as stored.
+    // Many brackets, shallow (inside strings, or side by side): judged on the value, written as stored.
     const wide = JSON.stringify({ list: Array.from({ length: MAX_RENDER_DEPTH * 2 }, () => []), note: '['.repeat(MAX_RENDER_DEPTH * 2) });
-    const parsed = parsesOf();
     expect(toJsonLiteral(lazyJsonValue(wide))).toBe(wide);
+    // As many brackets as could nest MAX_RENDER_DEPTH deep, and no more: not parsed.
+    const few = JSON.stringify({ list: Array.from({ length: MAX_RENDER_DEPTH - 2 }, () => []) });
+    const parsed = parsesOf();
+    expect(toJsonLiteral(lazyJsonValue(few))).toBe(few);
     expect(parsed).toEqual([]);
+  });
+
+  it('can be frozen, sealed and shown as a parsed value can', () => {
+    for (const text of ['{"region": "Maharashtra", "__proto__": {"x": 1}}', '[1, {"a": [2]}]', '{}', '[]']) {
+      const plain = JSON.parse(text) as object;
+      expect(Object.isFrozen(Object.freeze(lazyJsonValue(text) as object))).toBe(true);
+      expect(Object.isSealed(Object.seal(lazyJsonValue(text) as object))).toBe(true);
+      const frozen = Object.freeze(lazyJsonValue(text) as object);
+      expect(JSON.stringify(frozen)).toBe(JSON.stringify(plain));
+      expect(Object.getOwnPropertyNames(frozen)).toEqual(Object.getOwnPropertyNames(plain));
+      // Once read, util.inspect (console.log, test diffs) shows the data, as for the parsed value.
+      const read = lazyJsonValue(text) as object;
+      void Object.keys(read);
+      expect(inspect(read)).toBe(inspect(plain));
+    }
   });
 });
