@@ -67,8 +67,9 @@ const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
  * tree it builds were about a tenth of a delivery's work on the event loop (issue 20). An
  * object or array is a Proxy that reads as the parsed value in every way (property reads, `in`,
  * keys, `for…in`, JSON.stringify, Array.isArray), and whose text `jsonTextOf` gives. Not
- * for values that cross to another thread: a Proxy cannot be cloned. Text whose value is not an
- * object or an array (or is not JSON) is parsed at once, as JSON.parse would.
+ * for values that cross to another thread: a Proxy cannot be cloned. Text that does not begin
+ * with `{` or `[` is parsed at once, as JSON.parse would parse it (and fail); an object or array
+ * that is not JSON fails where it is read.
  */
 export function lazyJsonValue(text: string): unknown {
   let at = 0;

@@ -13,9 +13,8 @@ import { lazyJsonValue } from '../../events/json-text.ts';
 import type { RelayEvent } from '../../events/event.ts';
 import type { ClaimBatch, ClaimedDelivery } from '../store.ts';
 import { EVENT_FIELDS, eventFromFields, pushEventFields } from './protocol.ts';
+import type { ClaimedEvent } from './rows.ts';
 
-/** A claimed row's event as the writer makes it (rows.ts `claimedFromRows`): its data the stored text. */
-type ClaimedEvent = RelayEvent & { readonly data_text?: string };
 
 /** What a delivery carries beyond the common fields, in one slot (null when none). */
 type Rare = Pick<ClaimedDelivery, 'digest' | 'fallback_for' | 'sent_via_fallback'>;

@@ -191,7 +191,7 @@ function eventFieldsFromRow(row: Row): Omit<RelayEvent, 'data'> {
 }
 
 /** What a claimed event carries instead of `data` from the writer thread: the stored text (see reviveClaimed). */
-type ClaimedEvent = RelayEvent & { data_text?: string };
+export type ClaimedEvent = RelayEvent & { data_text?: string };
 
 /**
  * A claimed row's event as the writer thread sends it: its data still the stored text, made a
