@@ -18,7 +18,8 @@ const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const BYTE_ORDER_MARK = '\ufeff';
-const OPENING = [OPEN_OBJECT, OPEN_ARRAY] as const;
+/** The opening brackets as text: indexOf finds them alike in a string and in UTF-8 bytes. */
+const OPENING = ['{', '['] as const;
 
 /**
  * The byte offset of the first `[` or `{` that opens a level deeper than `max`, or null.
@@ -46,30 +47,16 @@ export function nestingBeyond(bytes: Uint8Array, max: number): number | null {
 }
 
 /**
- * Whether the bytes hold at most `max` opening brackets in all (inside strings or not): then
- * nothing can nest deeper than `max`, and the byte-by-byte walk is not needed. Counted with
- * Buffer.indexOf (native), which a webhook's few objects and arrays make a handful of calls.
+ * Whether JSON bytes or text hold at most `max` opening brackets in all (inside strings or not):
+ * then nothing can nest deeper than `max`, and neither the byte-by-byte walk nor a parse is
+ * needed to tell. Counted with indexOf (native), which a webhook's few objects and arrays make a
+ * handful of calls: at ingest on the body's bytes, and on an event's stored text where a template
+ * embeds it (templates/escape.ts).
  */
-function opensAtMost(bytes: Buffer, max: number): boolean {
+export function opensAtMost(source: Buffer | string, max: number): boolean {
   let opens = 0;
   for (const bracket of OPENING) {
-    for (let at = bytes.indexOf(bracket); at !== -1; at = bytes.indexOf(bracket, at + 1)) {
-      opens += 1;
-      if (opens > max) return false;
-    }
-  }
-  return true;
-}
-
-/**
- * Whether JSON text opens at most `max` arrays and objects in all (brackets inside strings
- * counted too): then nothing in it nests deeper than `max`, which a handful of native searches
- * tell without parsing it.
- */
-export function jsonTextOpensAtMost(text: string, max: number): boolean {
-  let opens = 0;
-  for (const bracket of ['{', '[']) {
-    for (let at = text.indexOf(bracket); at !== -1; at = text.indexOf(bracket, at + 1)) {
+    for (let at = source.indexOf(bracket); at !== -1; at = source.indexOf(bracket, at + 1)) {
       opens += 1;
       if (opens > max) return false;
     }

@@ -1,7 +1,7 @@
 import Handlebars from 'handlebars';
 import { chargeHelperText } from './budget.ts';
 import { jsonTextOf } from '../events/json-text.ts';
-import { jsonTextOpensAtMost } from '../ingest/json-body.ts';
+import { opensAtMost } from '../ingest/json-body.ts';
 import { MAX_RENDER_DEPTH, nestsDeeperThan, withinRenderDepth } from './depth.ts';
 import type { EscapeMode } from './types.ts';
 
@@ -34,7 +34,7 @@ export function toJsonLiteral(value: unknown): string {
   // below). A text with few brackets cannot, so a lazily parsed value (lazyJsonValue) stays
   // unparsed; one with more is judged on its value (which parses it).
   const text = value !== null && typeof value === 'object' ? jsonTextOf(value) : undefined;
-  if (text !== undefined && (jsonTextOpensAtMost(text, MAX_RENDER_DEPTH) || !nestsDeeperThan(value, MAX_RENDER_DEPTH))) return escapeLineSeparators(text);
+  if (text !== undefined && (opensAtMost(text, MAX_RENDER_DEPTH) || !nestsDeeperThan(value, MAX_RENDER_DEPTH))) return escapeLineSeparators(text);
   return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
 }
 
