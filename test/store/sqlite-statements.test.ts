@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
-import { DatabaseSync } from 'node:sqlite';
+import { DatabaseSync, constants } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Statements } from '../../src/store/sqlite/rows.ts';
+import { newId } from '../../src/util/ids.ts';
+import { batchOf, relayEvent, succeededAttempt } from '../support/events.ts';
+import { closeInThread, openInThread } from '../support/sqlite-ops.ts';
 
 function database(): DatabaseSync {
   const db = new DatabaseSync(':memory:');
@@ -60,5 +63,62 @@ describe('the store’s prepared statements', () => {
     other.close();
     expect(sql.get('SELECT * FROM t').get()).toEqual({ id: 1, name: 'north', note: 'added' });
     db.close();
+  });
+});
+
+describe('statements are compiled once', () => {
+  /** Counts SQLite's compilations on `db` from now on: its authorizer is asked at every one. */
+  function compilations(db: DatabaseSync): { count: () => number } {
+    let count = 0;
+    db.setAuthorizer(() => {
+      count += 1;
+      return constants.SQLITE_OK;
+    });
+    return { count: () => count };
+  }
+
+  it('a LIMIT or OFFSET parameter bound to another value compiles nothing again', () => {
+    const db = database();
+    const sql = new Statements(db);
+    const texts = ['SELECT id FROM t ORDER BY id LIMIT ?', 'SELECT id FROM t ORDER BY id LIMIT 1 OFFSET ?', 'SELECT id FROM t WHERE id > ?1 ORDER BY id LIMIT ?2'];
+    const counted = compilations(db);
+    sql.get(texts[0]!).all(1);
+    sql.get(texts[1]!).all(0);
+    sql.get(texts[2]!).all(1, 5);
+    const prepared = counted.count();
+    expect(sql.get(texts[0]!).all(2).map((row) => row.id)).toEqual([1, 2]);
+    expect(sql.get(texts[1]!).all(1).map((row) => row.id)).toEqual([2]);
+    expect(sql.get(texts[2]!).all(0, 1).map((row) => row.id)).toEqual([1]);
+    expect(counted.count() - prepared).toBe(0);
+  });
+
+  it('a drain’s claims and records compile no statement after the first round', () => {
+    const { db, ops } = openInThread(['slack']);
+    try {
+      const counted = compilations(db);
+      const T0 = Date.parse('2026-04-23T18:28:00Z');
+      let at = T0;
+      const round = (size: number): void => {
+        for (let index = 0; index < size; index++) {
+          const event = relayEvent();
+          const incident = `incident-${index % 3}`;
+          ops.ingest({ ...batchOf(event, [], at), events: [{ event, deliveries: [{ id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: incident }] }] });
+        }
+        at += 1_000;
+        for (let claimed = ops.claimDue({ destination: 'slack', limit: size, now: at, lease_ms: 60_000, owner: 'lane-a' }); claimed.deliveries.length > 0; ) {
+          ops.commitAttempts(claimed.deliveries.map((delivery) => succeededAttempt(delivery.id, 'lane-a', at + 10)));
+          at += 100;
+          claimed = ops.claimDue({ destination: 'slack', limit: size - 1, now: at, lease_ms: 60_000, owner: 'lane-a' });
+        }
+      };
+      round(6);
+      const prepared = counted.count();
+      expect(prepared).toBeGreaterThan(0);
+      round(9);
+      expect(counted.count() - prepared).toBe(0);
+      expect(db.prepare(`SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'`).get()).toEqual({ n: 15 });
+    } finally {
+      closeInThread(db);
+    }
   });
 });
