@@ -176,6 +176,30 @@ export function rewriteEscapes(
   return program;
 }
 
+/**
+ * Every whole mustache calling `from` (`{{from …}}` or `{{{from …}}}`, in any block) calls `to`
+ * instead; calls inside subexpressions and block helpers are left as they are.
+ */
+export function renameWholeCalls(program: Program, from: string, to: string): Program {
+  const visitProgram = (block: Program | undefined): void => {
+    for (const statement of block?.body ?? []) {
+      if (statement.type === 'MustacheStatement') {
+        const mustache = statement as MustacheStatement;
+        if (simpleName(mustache.path) === from) {
+          mustache.path = { type: 'PathExpression', data: false, depth: 0, parts: [to], original: to, loc: mustache.path.loc } as PathExpression;
+        }
+      }
+      if (statement.type === 'BlockStatement') {
+        const block = statement as BlockStatement;
+        visitProgram(block.program);
+        visitProgram(block.inverse);
+      }
+    }
+  };
+  visitProgram(program);
+  return program;
+}
+
 /** `{{"some key"}}` / `{{1}}` look up a property of that name, like a path would. */
 function asPath(path: PathExpression | hbs.AST.Literal): PathExpression {
   if (path.type === 'PathExpression') return path as PathExpression;

@@ -2,12 +2,13 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import Handlebars from 'handlebars';
 import { ConfigError } from '../errors.ts';
-import { calledHelpers, findNestedSenderLoops, findProblems, rewriteEscapes } from './ast.ts';
+import { calledHelpers, findNestedSenderLoops, findProblems, renameWholeCalls, rewriteEscapes } from './ast.ts';
 import { RENDER_LIMITS, RenderBudgetError, checkOutput, withRenderBudget } from './budget.ts';
 import { jsonErrorOffset, lineAndColumn } from './json-error.ts';
-import { ESCAPE_HELPER, FINAL_HELPERS, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
+import { ESCAPE_HELPER, FINAL_HELPERS, WHOLE_JSON_HELPER, callableHelperNames, registerHelpers, type RenderData } from './helpers.ts';
 import { prepareRuntime } from './prepared-runtime.ts';
 import { hostileSampleContexts } from './sample-event.ts';
+import { putStoredTextsIn, withStoredTexts } from './stored-texts.ts';
 import { TemplateRenderError, type EscapeMode, type TemplateContext, type TemplateEngine } from './types.ts';
 import { systemClock } from '../util/clock.ts';
 
@@ -78,6 +79,15 @@ function describeJsonError(error: unknown, output: string): string {
   // V8 repeats a long slice of the output in its message; the snippet says it better.
   const reason = message.replace(/, .*is not valid JSON$/s, '').replace(/ in JSON at position .*$/s, '');
   return `at position ${at} (line ${line} column ${column}): ${reason}; output there: ${JSON.stringify(snippet)}`;
+}
+
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function errorMessage(error: unknown): string {
@@ -151,6 +161,7 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
     // a template gets an environment with only the helpers it calls, a few instead of dozens.
     const own = Handlebars.create();
     const called = calledHelpers(program, callable);
+    renameWholeCalls(program, 'json', WHOLE_JSON_HELPER);
     registerHelpers(own, now, called, mode);
     let render: Handlebars.TemplateDelegate;
     try {
@@ -244,8 +255,15 @@ export function createTemplateEngine(options: TemplateEngineOptions): TemplateEn
 
     renderText(name, mode, context) {
       return renderAs(name, mode, (compiled) => {
-        const output = renderOutput(compiled, mode, context);
-        parseOutput(output);
+        // Checked with marks where stored texts go (stored-texts.ts says why that is the same check).
+        const { value: marked, texts } = withStoredTexts(() => renderOutput(compiled, mode, context));
+        if (texts.length === 0) {
+          parseOutput(marked);
+          return marked;
+        }
+        const output = putStoredTextsIn(marked, texts) ?? renderOutput(compiled, mode, context);
+        checkOutput(output, RENDER_LIMITS);
+        if (!isJson(marked)) parseOutput(output);
         return output;
       });
     },

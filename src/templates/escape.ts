@@ -28,14 +28,21 @@ export function escapeJsonText(text: string): string {
   return escapeLineSeparators(JSON.stringify(text).slice(1, -1));
 }
 
-/** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
-export function toJsonLiteral(value: unknown): string {
-  // An event's data as read from the store: its text, unless it nests too deep (then cut, as
-  // below). A text with few brackets cannot, so a lazily parsed value (lazyJsonValue) stays
-  // unparsed; one with more is judged on its value (which parses it).
+/**
+ * The JSON literal of an event's data as read from the store: its stored text, unless it nests
+ * too deep (toJsonLiteral then cuts it). A text with few brackets cannot, so a lazily parsed value
+ * (lazyJsonValue) stays unparsed; one with more is judged on its value (which parses it).
+ * Undefined for any other value.
+ */
+export function storedJsonLiteral(value: unknown): string | undefined {
   const text = value !== null && typeof value === 'object' ? jsonTextOf(value) : undefined;
   if (text !== undefined && (opensAtMost(text, MAX_RENDER_DEPTH) || !nestsDeeperThan(value, MAX_RENDER_DEPTH))) return escapeLineSeparators(text);
-  return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
+  return undefined;
+}
+
+/** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
+export function toJsonLiteral(value: unknown): string {
+  return storedJsonLiteral(value) ?? escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
 }
 
 // Slack turns plain `@channel`, `@here`, `@everyone` into broadcasts when link_names is on;

@@ -7,9 +7,11 @@ import {
   escapeSlackText,
   neutralizePlainText,
   slackCodeSpan,
+  storedJsonLiteral,
   toJsonLiteral,
   toText,
 } from './escape.ts';
+import { markStoredText } from './stored-texts.ts';
 import {
   capitalize,
   formatDuration,
@@ -43,6 +45,13 @@ export const ESCAPE_HELPER: Readonly<Record<EscapeMode, string>> = {
   discord: '__hookrelay_escape_discord',
   html: '__hookrelay_escape_html',
 };
+
+/**
+ * Internal: what a whole `{{json …}}` mustache calls instead (ast.ts `renameWholeCalls`). It
+ * writes what `json` writes, but a stored text as a mark while the render collects them
+ * (stored-texts.ts); `json` inside a subexpression keeps giving the text to its caller.
+ */
+export const WHOLE_JSON_HELPER = '__hookrelay_json_whole';
 
 /**
  * Helpers whose output is final whatever the mode: a SafeString, which the escape helper passes
@@ -90,6 +99,12 @@ function modeOf(options: Handlebars.HelperOptions): EscapeMode {
   return data?.escapeMode ?? 'json';
 }
 
+/** `json`'s argument with the strings inside escaped for the render's mode. */
+function jsonReady(value: unknown, options: Handlebars.HelperOptions): unknown {
+  const prepared = escapeStringsFor(value, modeOf(options));
+  return prepared instanceof Handlebars.SafeString ? prepared.toString() : prepared;
+}
+
 /** Handlebars' idea of truthy (`{{#if}}`): empty arrays are false too. */
 function isTruthy(value: unknown): boolean {
   return Array.isArray(value) ? value.length > 0 : Boolean(value);
@@ -127,11 +142,7 @@ function sameKind(value: unknown, text: string): string | SlackMarkup {
 function helpers(now: () => number): Record<string, Helper> {
   return {
     /** `{{json value}}` → the value as a JSON literal (`null` when missing), not escaped again. In slack, teams, discord and html mode the strings inside are escaped for the platform. */
-    json: ([value], options) => {
-      const prepared = escapeStringsFor(value, modeOf(options));
-      const plain = prepared instanceof Handlebars.SafeString ? prepared.toString() : prepared;
-      return new Handlebars.SafeString(toJsonLiteral(plain));
-    },
+    json: ([value], options) => new Handlebars.SafeString(toJsonLiteral(jsonReady(value, options))),
 
     /** `{{mrkdwn text}}` → Slack mrkdwn escaping on demand (for json-mode templates that build Slack text); never escaped twice. */
     mrkdwn: ([value]) => (value instanceof SlackMarkup ? value : new SlackMarkup(escapeSlackText(toText(value)))),
@@ -295,6 +306,17 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
       const result = helper(all, options);
       chargeHelperText(text + textLength(result));
       return result;
+    });
+  }
+  if (only === undefined || only.has('json')) {
+    env.registerHelper(WHOLE_JSON_HELPER, (...all: unknown[]) => {
+      const options = all.pop() as Handlebars.HelperOptions;
+      const ready = jsonReady(all[0], options);
+      const stored = storedJsonLiteral(ready);
+      const literal = stored ?? toJsonLiteral(ready);
+      // Paid as `json` is: the text it reads and the text it writes, a stored text in full.
+      chargeHelperText(all.reduce((sum: number, arg) => sum + textLength(arg), literal.length));
+      return new Handlebars.SafeString(stored === undefined ? literal : markStoredText(stored));
     });
   }
   meterEach(env);
