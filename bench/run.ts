@@ -521,7 +521,10 @@ async function main(): Promise<void> {
   const fullRun = DEFAULT_PHASES.every((phase) => phases.has(phase));
   const previous = previousSummary(resultsFile);
   const previousTargets = (previous['targets'] ?? {}) as { met?: Record<string, boolean> };
-  const met: Record<string, boolean> = { ...previousTargets.met };
+  // A partial run keeps every earlier verdict it did not judge again; a full run only the
+  // backlog's, whose figures it carries over (a verdict the bench no longer gives would linger).
+  const carried = Object.entries(previousTargets.met ?? {}).filter(([name]) => !fullRun || name.startsWith('backlog'));
+  const met: Record<string, boolean> = Object.fromEntries(carried);
   const thisRun = { at: new Date().toISOString(), environment: { ...env, loadAverageAtEnd: loadAtEnd }, settings };
   // A full run describes itself at the top; a partial one (--only) keeps the previous run's
   // description there and records its own in each section it replaces.
