@@ -19,43 +19,71 @@ export function parseJsonText(text: string): unknown {
  * duplicate keys, which any reader of the text (JSON.parse) sees as the same value.
  */
 export function jsonTextOf(value: object): string | undefined {
-  return texts.get(value);
+  // A lazy value answers its own text (Lazy.get); anything else is looked up.
+  const own = (value as { readonly [TEXT]?: unknown })[TEXT];
+  return typeof own === 'string' ? own : texts.get(value);
 }
 
-/** A lazy value's target (see LAZY) and its text, until something first looks into it. */
-const unread = new WeakMap<object, string>();
+/** The key under which a lazy value gives its text without being parsed (a symbol: no JSON key can be it). */
+const TEXT = Symbol('hookrelay.jsonText');
 
 /**
- * The target with the parsed value's own properties on it (defined, not assigned: a
- * `"__proto__"` key stays an own property, as JSON.parse makes it), parsed at the first look.
+ * A lazy value's handler, one per value: every way of looking into the value fills its target
+ * from the text first (once); from then on the target is the value, so the Proxy keeps every
+ * invariant (freezing included) and reads as a plain parsed value. Before the first look the
+ * target is an empty object or array: `typeof`, `Array.isArray` and the prototype are already
+ * right. The text is kept here rather than in WeakMaps keyed by the value: an entry in a WeakMap
+ * per delivery is an ephemeron every minor GC walks (issue 20: the drain's GC).
  */
-function read(target: object): object {
-  const text = unread.get(target);
-  if (text !== undefined) {
-    // Text that is not JSON throws here, at every look, as JSON.parse of it would.
-    Object.defineProperties(target, Object.getOwnPropertyDescriptors(JSON.parse(text) as object));
-    unread.delete(target);
+class Lazy implements ProxyHandler<object> {
+  readonly #text: string;
+  #parsed = false;
+
+  constructor(text: string) {
+    this.#text = text;
   }
-  return target;
-}
 
-/**
- * Every way of looking into the value fills its target from the text first (once); from then on
- * the target is the value, so the Proxy keeps every invariant (freezing included) and reads as a
- * plain parsed value. Before the first look the target is an empty object or array: `typeof`,
- * `Array.isArray` and the prototype are already right.
- */
-const LAZY: ProxyHandler<object> = {
-  get: (target, key) => Reflect.get(read(target), key),
-  has: (target, key) => Reflect.has(read(target), key),
-  ownKeys: (target) => Reflect.ownKeys(read(target)),
-  getOwnPropertyDescriptor: (target, key) => Reflect.getOwnPropertyDescriptor(read(target), key),
-  set: (target, key, value) => Reflect.set(read(target), key, value),
-  defineProperty: (target, key, descriptor) => Reflect.defineProperty(read(target), key, descriptor),
-  deleteProperty: (target, key) => Reflect.deleteProperty(read(target), key),
-  preventExtensions: (target) => Reflect.preventExtensions(read(target)),
-  setPrototypeOf: (target, prototype) => Reflect.setPrototypeOf(read(target), prototype),
-};
+  /**
+   * The target with the parsed value's own properties on it (defined, not assigned: a
+   * `"__proto__"` key stays an own property, as JSON.parse makes it), parsed at the first look.
+   */
+  #read(target: object): object {
+    if (!this.#parsed) {
+      // Text that is not JSON throws here, at every look, as JSON.parse of it would.
+      Object.defineProperties(target, Object.getOwnPropertyDescriptors(JSON.parse(this.#text) as object));
+      this.#parsed = true;
+    }
+    return target;
+  }
+
+  get(target: object, key: string | symbol): unknown {
+    return key === TEXT ? this.#text : Reflect.get(this.#read(target), key);
+  }
+  has(target: object, key: string | symbol): boolean {
+    return Reflect.has(this.#read(target), key);
+  }
+  ownKeys(target: object): (string | symbol)[] {
+    return Reflect.ownKeys(this.#read(target));
+  }
+  getOwnPropertyDescriptor(target: object, key: string | symbol): PropertyDescriptor | undefined {
+    return Reflect.getOwnPropertyDescriptor(this.#read(target), key);
+  }
+  set(target: object, key: string | symbol, value: unknown): boolean {
+    return Reflect.set(this.#read(target), key, value);
+  }
+  defineProperty(target: object, key: string | symbol, descriptor: PropertyDescriptor): boolean {
+    return Reflect.defineProperty(this.#read(target), key, descriptor);
+  }
+  deleteProperty(target: object, key: string | symbol): boolean {
+    return Reflect.deleteProperty(this.#read(target), key);
+  }
+  preventExtensions(target: object): boolean {
+    return Reflect.preventExtensions(this.#read(target));
+  }
+  setPrototypeOf(target: object, prototype: object | null): boolean {
+    return Reflect.setPrototypeOf(this.#read(target), prototype);
+  }
+}
 
 /** JSON's insignificant whitespace (RFC 8259 §2). */
 const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
@@ -76,9 +104,5 @@ export function lazyJsonValue(text: string): unknown {
   while (at < text.length && JSON_WHITESPACE.has(text.charAt(at))) at += 1;
   const first = text.charAt(at);
   if (first !== '{' && first !== '[') return parseJsonText(text);
-  const target: object = first === '[' ? [] : {};
-  unread.set(target, text);
-  const value = new Proxy(target, LAZY);
-  texts.set(value, text);
-  return value;
+  return new Proxy(first === '[' ? [] : {}, new Lazy(text));
 }
