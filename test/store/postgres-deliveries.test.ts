@@ -115,3 +115,27 @@ describe('a success commit and its destination’s row', () => {
     expect((await store.view('destinations')).find((each) => each.name === 'slack')?.last_success_at).toBe(new Date(t0 + 30).toISOString());
   });
 });
+
+describe('deliveries due at the same moment', () => {
+  it('are claimed oldest first, whatever order PostgreSQL keeps their rows in', async () => {
+    const url = await createTestSchema(database);
+    const store = await PostgresStore.open(url, { listen: false });
+    closing.push(store);
+    await store.syncDestinations(['slack']);
+    const t0 = Date.now();
+    const batches = [ordered('first', t0), ordered('second', t0), ordered('third', t0)];
+    for (const batch of batches) await store.ingest(batch);
+    const [first, second, third] = batches.map((batch) => batch.events[0]!.deliveries[0]!.id);
+    const pool = createPool(url);
+    closing.push({ close: () => pool.end() });
+    // Moved away and back (a retry's new due time, say): the oldest row's index entry now sits
+    // after the others', as a B-tree keeps equal keys in the order of their rows' places.
+    await pool.query('UPDATE deliveries SET next_attempt_at = next_attempt_at + 1 WHERE id = $1', [first]);
+    await pool.query('UPDATE deliveries SET next_attempt_at = next_attempt_at - 1 WHERE id = $1', [first]);
+    const due = await pool.query<{ id: string; next_attempt_at: string }>('SELECT id, next_attempt_at FROM deliveries WHERE destination = $1 ORDER BY id', ['slack']);
+    expect(new Set(due.rows.map((row) => row.next_attempt_at)).size).toBe(1);
+    const claim = async (): Promise<string | undefined> =>
+      (await store.claim('slack', { limit: 1, now: t0 + 100, lease_ms: 60_000, owner: OWNER })).deliveries[0]?.id;
+    expect([await claim(), await claim(), await claim()]).toEqual([first, second, third]);
+  });
+});

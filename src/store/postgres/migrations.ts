@@ -512,6 +512,14 @@ export const MIGRATIONS: readonly string[] = [
   END
   $ingest$;
   `,
+  `
+  -- Deliveries due at the same moment are claimed oldest first, by id: a B-tree keeps equal keys
+  -- in the order of their rows' places in the table, which every update that moves a row changes
+  -- (a retried digest's lead came back behind its members). With the id in the index, the claim's
+  -- ORDER BY next_attempt_at, id is read from it, as before, without a sort.
+  DROP INDEX deliveries_due;
+  CREATE INDEX deliveries_due ON deliveries(destination, priority, next_attempt_at, id) WHERE status IN ('pending', 'in_flight');
+  `,
 ];
 
 /** Any fixed number: the advisory lock two replicas starting together take to migrate one at a time. */

@@ -792,7 +792,7 @@ export const writes = {
          FROM deliveries d JOIN events e ON e.id = d.event_id
          WHERE d.destination = $1 AND d.priority = $2 AND d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3
            AND ${claimable('$3')}
-         ORDER BY d.next_attempt_at
+         ORDER BY d.next_attempt_at, d.id
          LIMIT $4
          FOR UPDATE OF d SKIP LOCKED`,
         [destination, priority, now, limit - rows.length],

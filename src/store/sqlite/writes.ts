@@ -603,7 +603,9 @@ export function createWriteOps(db: DatabaseSync) {
       if (args.for_fallback) return claimForFallback(args, state === undefined ? null : Number(state.enabled) === 1);
       if (!state || Number(state.enabled) !== 1) return { deliveries: [], next_due_at: null };
       // Highest priority first, one index range per level; a delivery behind an earlier unfinished
-      // one of its incident is not claimable (at most one per incident in flight, in order).
+      // one of its incident is not claimable (at most one per incident in flight, in order). Rows
+      // due at the same moment come in rowid order, the order they were inserted in, which is their
+      // ids' (PostgreSQL has no such order and sorts them by id: its deliveries_due holds the id).
       const due = sql.get(
         `SELECT d.id AS delivery_id, d.attempts, d.request_body, d.group_key, d.batch_id, d.replay_of, d.route, d.rule_key, d.fallback_for, d.fallback_of, d.fallback_delivery, ${LEASE_FACTS}, ${EVENT_COLUMNS}
          FROM deliveries d INDEXED BY deliveries_due JOIN events e ON e.id = d.event_id
