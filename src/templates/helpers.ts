@@ -309,14 +309,19 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
     });
   }
   if (only === undefined || only.has('json')) {
-    env.registerHelper(WHOLE_JSON_HELPER, (...all: unknown[]) => {
-      const options = all.pop() as Handlebars.HelperOptions;
-      const ready = jsonReady(all[0], options);
+    // `{{json value}}` as Handlebars calls it, (value, options); with no value or more than one,
+    // (options) or (value, …, options). What it returns is final: a whole mustache of a final
+    // helper is written unescaped (rewriteEscapes), so plain text, no SafeString, is enough.
+    env.registerHelper(WHOLE_JSON_HELPER, (value: unknown, ...rest: unknown[]) => {
+      const options = (rest.length === 0 ? value : rest[rest.length - 1]) as Handlebars.HelperOptions;
+      const ready = jsonReady(rest.length === 0 ? undefined : value, options);
       const stored = storedJsonLiteral(ready);
       const literal = stored ?? toJsonLiteral(ready);
       // Paid as `json` is: the text it reads and the text it writes, a stored text in full.
-      chargeHelperText(all.reduce((sum: number, arg) => sum + textLength(arg), literal.length));
-      return new Handlebars.SafeString(stored === undefined ? literal : markStoredText(stored));
+      let read = rest.length === 0 ? 0 : textLength(value);
+      for (let at = 0; at < rest.length - 1; at++) read += textLength(rest[at]);
+      chargeHelperText(read + literal.length);
+      return stored === undefined ? literal : markStoredText(stored);
     });
   }
   meterEach(env);
