@@ -189,7 +189,7 @@ export function createWriteOps(db: DatabaseSync) {
       if (claimed.has(id)) continue;
       const { members, digest } = leadMembers(row, destination, now, storm);
       for (const each of [row, ...members]) {
-        update.run(now + lease_ms, owner, now, each.delivery_id as string);
+        write(update, now + lease_ms, owner, now, each.delivery_id as string);
         claimed.add(String(each.delivery_id));
       }
       const counts =
@@ -754,12 +754,12 @@ export function createWriteOps(db: DatabaseSync) {
         const after = deliveryAfter(result);
         // A grouped batch is one request: every member gets the same attempt.
         const columns = attemptColumns(after, result);
-        updateLead.run(...columns, result.delivery_id, result.lease_owner);
-        insertAttempt.run(result.delivery_id, Number(row.attempts) + 1, result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
+        write(updateLead, ...columns, result.delivery_id, result.lease_owner);
+        write(insertAttempt, result.delivery_id, Number(row.attempts) + 1, result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
         for (const id of result.member_ids) {
           const updated = updateMember.get(...columns, id, result.lease_owner);
           if (!updated) continue;
-          insertAttempt.run(id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
+          write(insertAttempt, id, Number(updated.attempts), result.started_at, result.outcome, result.response_code, result.response_body, result.latency_ms, result.error);
         }
         let incidentStale = false;
         if (result.outcome === 'succeeded') {
