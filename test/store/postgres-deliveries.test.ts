@@ -33,6 +33,22 @@ afterEach(async () => {
 });
 
 
+/** A store on a schema of its own with the destination `slack`, closed after the test. */
+async function slackStore(): Promise<{ url: string; store: PostgresStore }> {
+  const url = await createTestSchema(database);
+  const store = await PostgresStore.open(url, { listen: false });
+  closing.push(store);
+  await store.syncDestinations(['slack']);
+  return { url, store };
+}
+
+/** A pool of the test's own on `url`, closed after the test. */
+function poolOn(url: string): pg.Pool {
+  const pool = createPool(url);
+  closing.push({ close: () => pool.end() });
+  return pool;
+}
+
 function ordered(key: string, receivedAt: number): IngestBatch {
   const event = relayEvent({ dedup_key: key });
   const delivery: NewDelivery = { id: newId('dlv'), destination: 'slack', route: 'r', status: 'pending', incident_key: key };
@@ -46,10 +62,7 @@ const success = (deliveryId: string, finishedAt: number): AttemptResult => succe
 
 describe('the commit of successes that ask for their incident’s next update', () => {
   it('takes the same few statements for 30 attempts as for one, and leases the one update waiting behind them', async () => {
-    const url = await createTestSchema(database);
-    const store = await PostgresStore.open(url, { listen: false });
-    closing.push(store);
-    await store.syncDestinations(['slack']);
+    const { url, store } = await slackStore();
     const t0 = Date.now();
     // 30 incidents with one update each, and one of them (inc_0) with a second update behind it.
     for (let index = 0; index < 30; index += 1) await store.ingest(ordered(`inc_${index}`, t0 + index));
@@ -58,8 +71,7 @@ describe('the commit of successes that ask for their incident’s next update', 
     const claimed = (await store.claim('slack', { limit: 100, now: t0 + 100, lease_ms: 60_000, owner: OWNER })).deliveries;
     expect(claimed).toHaveLength(30);
 
-    const pool = createPool(url);
-    closing.push({ close: () => pool.end() });
+    const pool = poolOn(url);
     const counted = countStatements();
     const answers = await transaction(pool, (tx) => writes.commitAttempts(tx, claimed.map((delivery) => success(delivery.id, t0 + 200))));
     // BEGIN, the deliveries with their attempts' log, the destination's health read and its
@@ -76,10 +88,7 @@ describe('the commit of successes that ask for their incident’s next update', 
 
 describe('a success commit and its destination’s row', () => {
   it('a success stamping a healthy destination does not wait for another transaction writing its row; the next success stamps it', async () => {
-    const url = await createTestSchema(database);
-    const store = await PostgresStore.open(url, { listen: false });
-    closing.push(store);
-    await store.syncDestinations(['slack']);
+    const { url, store } = await slackStore();
     const t0 = Date.now();
     for (let index = 0; index < 2; index += 1) await store.ingest(batchOf(relayEvent(), ['slack'], t0 + index));
     const [first, second] = (await store.claim('slack', { limit: 2, now: t0 + 10, lease_ms: 60_000, owner: OWNER })).deliveries;
@@ -118,16 +127,12 @@ describe('a success commit and its destination’s row', () => {
 
 describe('deliveries due at the same moment', () => {
   it('are claimed oldest first, whatever order PostgreSQL keeps their rows in', async () => {
-    const url = await createTestSchema(database);
-    const store = await PostgresStore.open(url, { listen: false });
-    closing.push(store);
-    await store.syncDestinations(['slack']);
+    const { url, store } = await slackStore();
     const t0 = Date.now();
     const batches = [ordered('first', t0), ordered('second', t0), ordered('third', t0)];
     for (const batch of batches) await store.ingest(batch);
     const [first, second, third] = batches.map((batch) => batch.events[0]!.deliveries[0]!.id);
-    const pool = createPool(url);
-    closing.push({ close: () => pool.end() });
+    const pool = poolOn(url);
     // Moved away and back (a retry's new due time, say): the oldest row's index entry now sits
     // after the others', as a B-tree keeps equal keys in the order of their rows' places.
     await pool.query('UPDATE deliveries SET next_attempt_at = next_attempt_at + 1 WHERE id = $1', [first]);
