@@ -1,39 +1,31 @@
 /**
- * An event's data read from the store keeps the JSON text it was parsed from, so a template
- * that only embeds it (`{{json data}}`) writes that text instead of serialising the parsed value
- * again (issue 20). Only for values parsed here and never changed after: a WeakMap from the
- * parsed object to its text, so nothing is kept beyond the value itself.
+ * An event's data read from the store keeps the JSON text it was stored as, so a template that
+ * only embeds it (`{{json data}}`) writes that text instead of serialising the parsed value again
+ * (issue 20). The value is lazyJsonValue's: it holds its text itself.
  */
-const texts = new WeakMap<object, string>();
-
-/** JSON.parse, remembering the text of an object or array it returns. */
-export function parseJsonText(text: string): unknown {
-  const value = JSON.parse(text) as unknown;
-  if (value !== null && typeof value === 'object') texts.set(value, text);
-  return value;
-}
-
-/**
- * The JSON text `value` was parsed from (by parseJsonText or lazyJsonValue), or undefined.
- * Equivalent to JSON.stringify(value) up to insignificant whitespace, number spelling and
- * duplicate keys, which any reader of the text (JSON.parse) sees as the same value.
- */
-export function jsonTextOf(value: object): string | undefined {
-  // A lazy value answers its own text (Lazy.get); anything else is looked up.
-  const own = (value as { readonly [TEXT]?: unknown })[TEXT];
-  return typeof own === 'string' ? own : texts.get(value);
-}
 
 /** The key under which a lazy value gives its text without being parsed (a symbol: no JSON key can be it). */
 const TEXT = Symbol('hookrelay.jsonText');
+
+/**
+ * The JSON text a lazy value (lazyJsonValue) was made from, or undefined for any other value.
+ * Equivalent to JSON.stringify(value) up to insignificant whitespace, number spelling and
+ * duplicate keys, which any reader of the text (JSON.parse) sees as the same value. Only for
+ * values never changed after they were made.
+ */
+export function jsonTextOf(value: object): string | undefined {
+  const own = (value as { readonly [TEXT]?: unknown })[TEXT];
+  return typeof own === 'string' ? own : undefined;
+}
 
 /**
  * A lazy value's handler, one per value: every way of looking into the value fills its target
  * from the text first (once); from then on the target is the value, so the Proxy keeps every
  * invariant (freezing included) and reads as a plain parsed value. Before the first look the
  * target is an empty object or array: `typeof`, `Array.isArray` and the prototype are already
- * right. The text is kept here rather than in WeakMaps keyed by the value: an entry in a WeakMap
- * per delivery is an ephemeron every minor GC walks (issue 20: the drain's GC).
+ * right. The text is kept here, and `jsonTextOf` asks for it under TEXT, rather than in WeakMaps
+ * keyed by the value: an entry in a WeakMap per delivery is an ephemeron every minor GC walks
+ * (issue 20: the drain's GC).
  */
 class Lazy implements ProxyHandler<object> {
   readonly #text: string;
@@ -103,6 +95,6 @@ export function lazyJsonValue(text: string): unknown {
   let at = 0;
   while (at < text.length && JSON_WHITESPACE.has(text.charAt(at))) at += 1;
   const first = text.charAt(at);
-  if (first !== '{' && first !== '[') return parseJsonText(text);
+  if (first !== '{' && first !== '[') return JSON.parse(text) as unknown;
   return new Proxy(first === '[' ? [] : {}, new Lazy(text));
 }

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { lazyJsonValue, parseJsonText } from '../../src/events/json-text.ts';
+import { lazyJsonValue } from '../../src/events/json-text.ts';
 import { RENDER_LIMITS } from '../../src/templates/budget.ts';
 import { BUILTIN_TEMPLATES_DIR, createTemplateEngine } from '../../src/templates/index.ts';
 import { markStoredText, putStoredTextsIn, withStoredTexts } from '../../src/templates/stored-texts.ts';
@@ -70,12 +70,12 @@ describe('an http body checked with marks for its stored texts', () => {
 
   it('a text that is only JSON inside a string is found by checking the whole output', () => {
     // `"[[]]"` is a string; with a mark in it, it would not be JSON.
-    expect(templates.renderText('http/place-4', 'json', context({ data: parseJsonText('[]') }))).toBe('"[[]]"');
-    expect(templates.renderText('http/place-3', 'json', context({ data: parseJsonText('{}') }))).toBe('{"inside": "{}"}');
+    expect(templates.renderText('http/place-4', 'json', context({ data: lazyJsonValue('[]') }))).toBe('"[[]]"');
+    expect(templates.renderText('http/place-3', 'json', context({ data: lazyJsonValue('{}') }))).toBe('{"inside": "{}"}');
   });
 
   it('says where output that is not JSON breaks, with the text in it', () => {
-    const error = outcome(() => templates.renderText('http/place-6', 'json', context({ data: parseJsonText('{"k": 1}') })));
+    const error = outcome(() => templates.renderText('http/place-6', 'json', context({ data: lazyJsonValue('{"k": 1}') })));
     expect(error).toEqual({ error: expect.stringContaining('output is not valid JSON at position 15 (line 1 column 16)') as unknown });
     expect(error).toEqual({ error: expect.stringContaining(String.raw`output there: "{\"a\": {\"k\": 1} {\"k\": 1} }"`) as unknown });
   });
