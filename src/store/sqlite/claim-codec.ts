@@ -15,7 +15,6 @@ import type { ClaimBatch, ClaimedDelivery } from '../store.ts';
 import { EVENT_FIELDS, eventFromFields, pushEventFields } from './protocol.ts';
 import type { ClaimedEvent } from './rows.ts';
 
-
 /** What a delivery carries beyond the common fields, in one slot (null when none). */
 type Rare = Pick<ClaimedDelivery, 'digest' | 'fallback_for' | 'sent_via_fallback'>;
 

@@ -23,7 +23,6 @@ import type {
   ViewKinds,
   AttemptResult,
   ClaimBatch,
-  ClaimOptions,
   FallbackHandOff,
   DeliveryQuery,
   EventQuery,
@@ -455,9 +454,6 @@ export class SqliteStore implements Store {
     return this.#write('ingest', batch).then((packed) => unpackIngested(packed as unknown as PackedIngested));
   }
 
-  #claimDue(destination: string, options: ClaimOptions): Promise<ClaimBatch> {
-    return this.#write('claimDue', { destination, ...options }).then((packed) => unpackClaimBatch(packed as unknown as PackedClaimBatch));
-  }
 
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     if (results.length === 0) return Promise.resolve([]);
@@ -538,10 +534,6 @@ export class SqliteStore implements Store {
 
   #handToFallback(handOff: FallbackHandOff): Promise<number> {
     return this.#write('handToFallback', handOff);
-  }
-
-  #claimProbe(destination: string, options: Omit<ClaimOptions, 'limit'>): Promise<ClaimBatch> {
-    return this.#write('claimProbe', { destination, ...options }).then((packed) => unpackClaimBatch(packed as unknown as PackedClaimBatch));
   }
 
   async #heldBy(marker: string): Promise<IntervalHeldDelivery[]> {
@@ -765,7 +757,9 @@ export class SqliteStore implements Store {
   }
 
   claim(destination: string, request: ClaimRequest): Promise<ClaimBatch> {
-    return request.probe === true ? this.#claimProbe(destination, request) : this.#claimDue(destination, request);
+    const op = request.probe === true ? 'claimProbe' : 'claimDue';
+    // Claims come back packed from the writer thread (claim-codec.ts).
+    return this.#write(op, { destination, ...request }).then((packed) => unpackClaimBatch(packed as unknown as PackedClaimBatch));
   }
 
   holds<K extends keyof HoldKinds>(kind: K, ...args: HoldKinds[K]['args']): Promise<HoldKinds[K]['answer']> {
