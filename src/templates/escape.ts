@@ -40,9 +40,14 @@ export function storedJsonLiteral(value: unknown): string | undefined {
   return undefined;
 }
 
-/** A JSON literal for any value: `null` for undefined, functions and symbols; never too deep to write. */
+/** A value serialised as JSON: `null` for undefined, functions and symbols; cut where it nests too deep. */
+export function serializedJsonLiteral(value: unknown): string {
+  return escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
+}
+
+/** A JSON literal for any value: its stored text (storedJsonLiteral) or the value serialised. */
 export function toJsonLiteral(value: unknown): string {
-  return storedJsonLiteral(value) ?? escapeLineSeparators(JSON.stringify(withinRenderDepth(value)) ?? 'null');
+  return storedJsonLiteral(value) ?? serializedJsonLiteral(value);
 }
 
 // Slack turns plain `@channel`, `@here`, `@everyone` into broadcasts when link_names is on;

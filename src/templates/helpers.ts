@@ -7,6 +7,7 @@ import {
   escapeSlackText,
   neutralizePlainText,
   slackCodeSpan,
+  serializedJsonLiteral,
   storedJsonLiteral,
   toJsonLiteral,
   toText,
@@ -316,7 +317,7 @@ export function registerHelpers(env: HandlebarsEnv, now: () => number, only?: Re
       const options = (rest.length === 0 ? value : rest[rest.length - 1]) as Handlebars.HelperOptions;
       const ready = jsonReady(rest.length === 0 ? undefined : value, options);
       const stored = storedJsonLiteral(ready);
-      const literal = stored ?? toJsonLiteral(ready);
+      const literal = stored ?? serializedJsonLiteral(ready);
       // Paid as `json` is: the text it reads and the text it writes, a stored text in full.
       let read = rest.length === 0 ? 0 : textLength(value);
       for (let at = 0; at < rest.length - 1; at++) read += textLength(rest[at]);
