@@ -454,7 +454,6 @@ export class SqliteStore implements Store {
     return this.#write('ingest', batch).then((packed) => unpackIngested(packed as unknown as PackedIngested));
   }
 
-
   commitAttempts(results: readonly AttemptResult[]): Promise<RecordedAttempt[]> {
     if (results.length === 0) return Promise.resolve([]);
     const answer = this.#queueAttempts(results);
